@@ -1,0 +1,60 @@
+"""The `meshctl` command line: thin commands over the library.
+
+Only this package prints. Command modules import nothing heavy at module level (completion runs
+the program on every TAB, and `meshctl --help` must start fast): the library, grpc and kubernetes
+are imported inside the command functions.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from meshctl.cli import translate, validate
+from meshctl.errors import ExitCode, MeshctlError
+
+app = typer.Typer(
+    name="meshctl",
+    help="Render, serve and inspect the Envoy configuration of an Istio service mesh.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+translate.register(app)
+validate.register(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI, mapping every failure to istioctl's exit codes instead of a traceback."""
+    from typer._click import exceptions as click_exceptions
+    from typer.main import get_command
+
+    from meshctl.cli.output import err
+
+    command = get_command(app)
+    args = sys.argv[1:] if argv is None else argv
+    if not args:
+        args = ["--help"]
+    try:
+        result = command.main(args=args, prog_name="meshctl", standalone_mode=False)
+    except click_exceptions.UsageError as exc:
+        exc.show(file=sys.stderr)
+        return ExitCode.USAGE
+    except click_exceptions.Abort:
+        err("aborted")
+        return ExitCode.INTERRUPTED
+    except click_exceptions.Exit as exc:
+        return exc.exit_code
+    except click_exceptions.ClickException as exc:
+        exc.show(file=sys.stderr)
+        return ExitCode.ERROR
+    except MeshctlError as exc:
+        err(f"error: {exc}")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        return ExitCode.OK
+    return result if isinstance(result, int) else ExitCode.OK

@@ -1,0 +1,58 @@
+"""The kinds meshctl understands, with their API groups, versions and schemas."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from meshctl.config.kinds import kubernetes, networking, security
+from meshctl.config.schema import Obj
+
+ISTIO_NETWORKING = "networking.istio.io"
+ISTIO_SECURITY = "security.istio.io"
+NETWORKING_VERSIONS = ("v1", "v1beta1", "v1alpha3")
+SECURITY_VERSIONS = ("v1", "v1beta1")
+
+
+@dataclass(frozen=True, slots=True)
+class KindInfo:
+    """How to read one kind.
+
+    `body` is "spec" when the kind keeps its content under `spec`; kinds such as Endpoints keep
+    their fields at the top level, and then `body` is "" and `schema` lists those fields.
+    """
+
+    kind: str
+    group: str
+    versions: tuple[str, ...]
+    schema: Obj
+    body: str = "spec"
+    namespaced: bool = True
+    status: Obj | None = None
+
+
+_ALL = [
+    KindInfo("VirtualService", ISTIO_NETWORKING, NETWORKING_VERSIONS, networking.VIRTUAL_SERVICE),
+    KindInfo("DestinationRule", ISTIO_NETWORKING, NETWORKING_VERSIONS, networking.DESTINATION_RULE),
+    KindInfo("Gateway", ISTIO_NETWORKING, NETWORKING_VERSIONS, networking.GATEWAY),
+    KindInfo("ServiceEntry", ISTIO_NETWORKING, NETWORKING_VERSIONS, networking.SERVICE_ENTRY),
+    KindInfo("Sidecar", ISTIO_NETWORKING, NETWORKING_VERSIONS, networking.SIDECAR),
+    KindInfo("WorkloadEntry", ISTIO_NETWORKING, NETWORKING_VERSIONS, networking.WORKLOAD_ENTRY),
+    KindInfo("PeerAuthentication", ISTIO_SECURITY, SECURITY_VERSIONS, security.PEER_AUTHENTICATION),
+    KindInfo("AuthorizationPolicy", ISTIO_SECURITY, SECURITY_VERSIONS, security.AUTHORIZATION_POLICY),
+    KindInfo("RequestAuthentication", ISTIO_SECURITY, SECURITY_VERSIONS, security.REQUEST_AUTHENTICATION),
+    KindInfo("Service", "", ("v1",), kubernetes.SERVICE),
+    KindInfo("Endpoints", "", ("v1",), kubernetes.ENDPOINTS, body=""),
+    KindInfo("EndpointSlice", "discovery.k8s.io", ("v1",), kubernetes.ENDPOINT_SLICE, body=""),
+    KindInfo("Pod", "", ("v1",), kubernetes.POD_SPEC, status=kubernetes.POD_STATUS),
+    KindInfo("Deployment", "apps", ("v1",), kubernetes.DEPLOYMENT),
+    KindInfo("Namespace", "", ("v1",), kubernetes.NAMESPACE, namespaced=False),
+    KindInfo("ServiceAccount", "", ("v1",), kubernetes.SERVICE_ACCOUNT, body=""),
+]
+
+KINDS: dict[tuple[str, str], KindInfo] = {(info.group, info.kind): info for info in _ALL}
+
+
+def split_api_version(api_version: str) -> tuple[str, str]:
+    """`networking.istio.io/v1` -> (`networking.istio.io`, `v1`); `v1` -> (``, `v1`)."""
+    group, _, version = api_version.rpartition("/")
+    return group, version

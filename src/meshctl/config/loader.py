@@ -1,0 +1,248 @@
+"""Read files into validated `Resource`s, reporting every problem of every file at once.
+
+Each problem reads `FILE:LINE: Kind namespace/name: field.path: what is wrong`. Nothing here
+raises on bad input: the caller decides whether problems are fatal (translate, validate) or
+refused per file while the rest keeps serving (serve).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from meshctl.config.documents import Document, ReadError, expand_inputs, read_file
+from meshctl.config.kinds import KINDS, KindInfo, split_api_version
+from meshctl.config.kinds.common import LABELS
+from meshctl.config.paths import FieldPath, format_path
+from meshctl.config.resource import Origin, Resource
+from meshctl.config.schema import Free, Map, Obj, Str
+from meshctl.config.values import is_dns1123_label, is_dns1123_subdomain
+
+DEFAULT_NAMESPACE = "default"
+
+METADATA = Obj(
+    {
+        "name": Str(),
+        "namespace": Str(),
+        "labels": LABELS,
+        "annotations": Map(Str()),
+        "creationTimestamp": Str(),
+        "generateName": Str(),
+        "generation": Free(),
+        "resourceVersion": Str(),
+        "uid": Str(),
+        "ownerReferences": Free(),
+        "managedFields": Free(),
+        "finalizers": Free(),
+        "deletionTimestamp": Str(),
+        "deletionGracePeriodSeconds": Free(),
+        "selfLink": Str(),
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with the input, located as precisely as the input allows."""
+
+    file: str
+    line: int
+    message: str
+    subject: str = ""
+    field: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        parts = [where]
+        if self.subject:
+            parts.append(self.subject)
+        if self.field:
+            parts.append(self.field)
+        parts.append(self.message)
+        return ": ".join(parts)
+
+
+@dataclass(slots=True)
+class FileResult:
+    """What one file contributed: its resources, its problems, and notes on skipped objects."""
+
+    file: str
+    resources: list[Resource] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class LoadResult:
+    resources: list[Resource] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _revision(value: Any) -> str:
+    data = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.blake2b(data.encode(), digest_size=12).hexdigest()
+
+
+class _DocumentReader:
+    """Validates one document (or the items of a `List`) into resources."""
+
+    def __init__(self, result: FileResult, default_namespace: str) -> None:
+        self.result = result
+        self.default_namespace = default_namespace
+
+    def read(self, doc: Document) -> None:
+        value = doc.value
+        if not isinstance(value, dict):
+            shown = "a list" if isinstance(value, list) else f"a {type(value).__name__}"
+            self._problem(doc, (), f"document is {shown}, expected a Kubernetes object")
+            return
+        api_version = value.get("apiVersion")
+        kind = value.get("kind")
+        if not isinstance(kind, str) or not kind:
+            self._problem(doc, ("kind",), "kind: required field is missing or not a string")
+            return
+        if not isinstance(api_version, str) or not api_version:
+            self._problem(doc, ("apiVersion",), "apiVersion: required field is missing or not a string")
+            return
+        group, version = split_api_version(api_version)
+        if kind == "List" and group == "":
+            self._read_list(doc)
+            return
+        info = KINDS.get((group, kind))
+        if info is None:
+            self.result.notes.append(f"{doc.file}:{doc.line}: skipped {kind} ({api_version}): not a kind meshctl reads")
+            return
+        self._read_object(doc, info, version)
+
+    def _read_list(self, doc: Document) -> None:
+        items = doc.value.get("items")
+        if not isinstance(items, list):
+            self._problem(doc, ("items",), "items: expected a list")
+            return
+        for index, item in enumerate(items):
+            prefix = ("items", index)
+            lines = {path[2:]: line for path, line in doc.lines.items() if path[:2] == prefix}
+            self.read(Document(doc.file, doc.line_of(prefix), item, lines))
+
+    def _read_object(self, doc: Document, info: KindInfo, version: str) -> None:
+        value = doc.value
+        metadata = value.get("metadata")
+        subject_name = metadata.get("name") if isinstance(metadata, dict) else None
+        namespace = self.default_namespace
+        if isinstance(metadata, dict) and isinstance(metadata.get("namespace"), str) and metadata["namespace"]:
+            namespace = metadata["namespace"]
+        if not info.namespaced:
+            namespace = ""
+        name_text = subject_name if isinstance(subject_name, str) and subject_name else "<unnamed>"
+        subject = f"{info.kind} {namespace}/{name_text}" if namespace else f"{info.kind} {name_text}"
+        before = len(self.result.problems)
+
+        def report(path: FieldPath, message: str) -> None:
+            self.result.problems.append(
+                Problem(doc.file, doc.line_of(path), message, subject, format_path(path))
+            )
+
+        if version not in info.versions:
+            report(("apiVersion",), f"unsupported version {version!r} of {info.kind}; use "
+                   + " or ".join(f"{info.group + '/' if info.group else ''}{v}" for v in info.versions))
+        allowed = {"apiVersion", "kind", "metadata", "status"}
+        if info.body:
+            allowed.add(info.body)
+        body_fields = set(info.schema.fields) if not info.body else set()
+        for key in value:
+            if key not in allowed and key not in body_fields:
+                report((key,), f"unknown field {key!r}")
+        if not isinstance(metadata, dict):
+            report(("metadata",), "required field is missing" if metadata is None else "expected an object")
+            return
+        METADATA.check(metadata, ("metadata",), report)
+        if not subject_name:
+            report(("metadata", "name"), "required field is missing")
+        elif isinstance(subject_name, str) and not is_dns1123_subdomain(subject_name):
+            report(("metadata", "name"), f"invalid name {subject_name!r}: must be a lowercase DNS-1123 subdomain")
+        if info.namespaced and not is_dns1123_label(namespace):
+            report(("metadata", "namespace"), f"invalid namespace {namespace!r}: must be a lowercase DNS-1123 label")
+        if info.body:
+            body = value.get(info.body)
+            if body is None:
+                body = {}
+            info.schema.check(body, (info.body,), report)
+        else:
+            body = {key: item for key, item in value.items() if key in body_fields}
+            info.schema.check(body, (), report)
+        status = value.get("status")
+        if info.status is not None and status is not None:
+            info.status.check(status, ("status",), report)
+        if len(self.result.problems) > before:
+            return
+        self.result.resources.append(
+            Resource(
+                kind=info.kind,
+                group=info.group,
+                version=version,
+                namespace=namespace,
+                name=subject_name,
+                spec=body,
+                origin=Origin(doc.file, doc.line),
+                revision=_revision(value),
+                labels=metadata.get("labels") or {},
+                annotations=metadata.get("annotations") or {},
+                created=metadata.get("creationTimestamp") or "",
+                status=status if isinstance(status, dict) else {},
+                lines=doc.lines,
+            )
+        )
+
+    def _problem(self, doc: Document, path: FieldPath, message: str) -> None:
+        self.result.problems.append(Problem(doc.file, doc.line_of(path), message))
+
+
+def load_file(file: str, default_namespace: str = DEFAULT_NAMESPACE) -> FileResult:
+    """Every resource of one file, or the problems that kept them out."""
+    documents, errors = read_file(file)
+    result = FileResult(file)
+    result.problems.extend(_read_errors(errors))
+    reader = _DocumentReader(result, default_namespace)
+    for doc in documents:
+        reader.read(doc)
+    return result
+
+
+def _read_errors(errors: Iterable[ReadError]) -> list[Problem]:
+    return [Problem(error.file, error.line, error.message) for error in errors]
+
+
+def merge(results: Sequence[FileResult]) -> LoadResult:
+    """Combine per-file results, refusing two definitions of the same object."""
+    merged = LoadResult()
+    first: dict[tuple[str, str, str], Resource] = {}
+    for result in results:
+        merged.problems.extend(result.problems)
+        merged.notes.extend(result.notes)
+        for resource in result.resources:
+            seen = first.get(resource.key)
+            if seen is not None:
+                merged.problems.append(
+                    Problem(resource.origin.file, resource.origin.line,
+                            f"defined twice; first definition at {seen.origin}", resource.ref())
+                )
+                continue
+            first[resource.key] = resource
+            merged.resources.append(resource)
+    return merged
+
+
+def load(inputs: Sequence[str], default_namespace: str = DEFAULT_NAMESPACE) -> LoadResult:
+    """Resources from files, directories (recursive) and `-` (stdin)."""
+    files, errors = expand_inputs(list(inputs))
+    results = [FileResult("", problems=_read_errors(errors))]
+    results.extend(load_file(file, default_namespace) for file in files)
+    return merge(results)

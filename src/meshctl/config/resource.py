@@ -1,0 +1,65 @@
+"""A validated configuration object with its identity and its origin (file and line)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from meshctl.config.paths import FieldPath
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Resource:
+    """One Kubernetes-style object after validation.
+
+    `spec` is the kind's body: the `spec` field for most kinds, the top-level fields for kinds
+    without one (Endpoints, EndpointSlice). It is treated as read-only everywhere.
+    `revision` is a content hash: equal revisions mean equal objects, which lets caches and the
+    directory watcher skip work for unchanged objects.
+    """
+
+    kind: str
+    group: str
+    version: str
+    namespace: str
+    name: str
+    spec: Mapping[str, Any]
+    origin: Origin
+    revision: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    created: str = ""
+    status: Mapping[str, Any] = field(default_factory=dict)
+    lines: Mapping[FieldPath, int] = field(default_factory=dict, repr=False)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.kind, self.namespace, self.name)
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def ref(self) -> str:
+        """`Kind namespace/name`, the way errors and findings name a resource."""
+        return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
+
+    def line_of(self, path: FieldPath) -> int:
+        for cut in range(len(path), 0, -1):
+            found = self.lines.get(path[:cut])
+            if found is not None:
+                return found
+        return self.origin.line
+
+    def where(self, path: FieldPath = ()) -> str:
+        return f"{self.origin.file}:{self.line_of(path)}"
