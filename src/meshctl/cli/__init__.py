@@ -28,6 +28,7 @@ validate.register(app)
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI, mapping every failure to istioctl's exit codes instead of a traceback."""
+    from typer import exceptions as typer_exceptions
     from typer._click import exceptions as click_exceptions
     from typer.main import get_command
 
@@ -42,10 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     except click_exceptions.UsageError as exc:
         exc.show(file=sys.stderr)
         return ExitCode.USAGE
-    except click_exceptions.Abort:
+    except typer_exceptions.Abort:
         err("aborted")
         return ExitCode.INTERRUPTED
-    except click_exceptions.Exit as exc:
+    except typer_exceptions.Exit as exc:
         return exc.exit_code
     except click_exceptions.ClickException as exc:
         exc.show(file=sys.stderr)
@@ -56,5 +57,19 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return ExitCode.INTERRUPTED
     except BrokenPipeError:
+        _silence_stdout()
         return ExitCode.OK
+    except SystemExit as exc:
+        if isinstance(exc.__context__, BrokenPipeError):
+            _silence_stdout()
+            return ExitCode.OK
+        raise
     return result if isinstance(result, int) else ExitCode.OK
+
+
+def _silence_stdout() -> None:
+    """The reader of our stdout went away (`meshctl ... | head`): drop the rest quietly."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())

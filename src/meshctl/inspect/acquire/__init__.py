@@ -1,0 +1,86 @@
+"""Where a proxy's admin data comes from: a file, an Envoy admin URL, or a pod.
+
+Every inspect command asks a `DumpSource` for an admin path (`config_dump?resource=...`,
+`clusters?format=json`, `certs`, ...) and gets the response body. The tables and diffs never
+know whether the bytes came from a file, a local Envoy or a port-forward through Kubernetes.
+"""
+
+from __future__ import annotations
+
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from meshctl.errors import MeshctlError
+
+
+class DumpSource(Protocol):
+    """A proxy whose admin endpoint can be read (`get`) and, for `proxy-config log`, written."""
+
+    @property
+    def name(self) -> str:
+        """How messages name this proxy: `POD.NS`, the admin URL, or the file name."""
+        ...
+
+    def get(self, path: str) -> bytes:
+        """The body of `GET /<path>` on the proxy's admin endpoint."""
+        ...
+
+    def post(self, path: str) -> bytes:
+        """The body of `POST /<path>`; sources that cannot write raise MeshctlError."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class FileSource:
+    """A saved admin response (`-f FILE`, `-f -` for stdin): the same bytes for every path."""
+
+    file: str
+
+    @property
+    def name(self) -> str:
+        return "<stdin>" if self.file == "-" else self.file
+
+    def get(self, path: str) -> bytes:
+        try:
+            return sys.stdin.buffer.read() if self.file == "-" else Path(self.file).read_bytes()
+        except OSError as exc:
+            raise MeshctlError(f"cannot read {self.file}: {exc.strerror or exc}") from None
+
+    def post(self, path: str) -> bytes:
+        raise MeshctlError("a file cannot be changed; use --admin or a pod")
+
+
+@dataclass(frozen=True, slots=True)
+class AdminSource:
+    """An Envoy admin endpoint reachable over HTTP (`--admin http://127.0.0.1:15000`)."""
+
+    url: str
+    timeout: float = 30.0
+
+    @property
+    def name(self) -> str:
+        return self.url
+
+    def get(self, path: str) -> bytes:
+        return self._request("GET", path)
+
+    def post(self, path: str) -> bytes:
+        return self._request("POST", path)
+
+    def _request(self, method: str, path: str) -> bytes:
+        base = self.url if "://" in self.url else f"http://{self.url}"
+        url = f"{base.rstrip('/')}/{path.lstrip('/')}"
+        request = urllib.request.Request(url, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return response.read()
+        except urllib.error.HTTPError as exc:
+            body = exc.read().decode(errors="replace").strip()
+            raise MeshctlError(f"{url}: HTTP {exc.code}: {body or exc.reason}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise MeshctlError(f"cannot reach Envoy admin at {base}: {reason}") from None
