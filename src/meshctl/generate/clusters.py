@@ -1,0 +1,354 @@
+"""CDS: outbound clusters per service port and subset, the catch-all clusters, inbound clusters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.core.v3 import address_pb2
+from envoy.extensions.network.dns_resolver.cares.v3 import cares_dns_resolver_pb2
+from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
+
+from meshctl.generate import names, policy, tls
+from meshctl.generate.common import (
+    ADS,
+    BLACKHOLE,
+    INBOUND_PASSTHROUGH,
+    PASSTHROUGH,
+    duration,
+    istio_metadata,
+    typed,
+    typed_struct,
+)
+from meshctl.generate.context import InboundPort, ProxyContext
+from meshctl.model import protocol
+from meshctl.model.istio import DestinationRuleView, config_path
+from meshctl.model.service import (
+    CLIENT_SIDE_LB,
+    DNS_LB,
+    DNS_ROUND_ROBIN,
+    PASSTHROUGH as PASSTHROUGH_RESOLUTION,
+    Service,
+    ServicePort,
+)
+from meshctl.model.snapshot import DISABLE
+
+INBOUND_BIND = "127.0.0.6"
+MAX_CLEANUP_SECONDS = 9223372035
+_DISCOVERY = {
+    CLIENT_SIDE_LB: cluster_pb2.Cluster.EDS,
+    PASSTHROUGH_RESOLUTION: cluster_pb2.Cluster.ORIGINAL_DST,
+    DNS_LB: cluster_pb2.Cluster.STRICT_DNS,
+    DNS_ROUND_ROBIN: cluster_pb2.Cluster.LOGICAL_DNS,
+}
+HTTP_OPTIONS_KEY = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+
+
+def metadata_exchange_filter() -> Any:
+    """Istio's upstream TCP metadata exchange (istio-proxy builds only)."""
+    from envoy.config.cluster.v3 import filter_pb2
+
+    return filter_pb2.Filter(
+        name="istio.metadata_exchange",
+        typed_config=typed_struct(
+            "type.googleapis.com/envoy.tcp.metadataexchange.config.MetadataExchange",
+            {"protocol": "istio-peer-exchange", "enable_discovery": True},
+        ),
+    )
+
+
+def build_clusters(ctx: ProxyContext) -> list[cluster_pb2.Cluster]:
+    """Every cluster of a sidecar, in Istio's order, first of duplicate names kept."""
+    out: list[cluster_pb2.Cluster] = []
+    for service in ctx.scope.services:
+        out.extend(outbound_clusters(ctx, service))
+    out.append(blackhole_cluster(ctx))
+    out.append(passthrough_cluster(ctx))
+    if ctx.proxy.captures_traffic or ctx.scope.ingress:
+        for port in ctx.inbound_ports():
+            out.append(inbound_cluster(ctx, port))
+    if ctx.proxy.captures_traffic:
+        out.append(inbound_passthrough_cluster(ctx))
+    seen: set[str] = set()
+    unique = []
+    for cluster in out:
+        if cluster.name not in seen:
+            seen.add(cluster.name)
+            unique.append(cluster)
+    return unique
+
+
+def outbound_clusters(ctx: ProxyContext, service: Service) -> Iterable[cluster_pb2.Cluster]:
+    discovery = _DISCOVERY.get(service.resolution)
+    if discovery is None:
+        return
+    rule = ctx.rule_for(service)
+    accounts = service_accounts(ctx, service)
+    for port in service.ports:
+        if port.protocol == protocol.UDP:
+            continue
+        base_policy = policy.for_port(rule.traffic_policy if rule else None, port.port)
+        built = _outbound(ctx, service, port, discovery, "", base_policy, rule, accounts)
+        if built is not None:
+            yield built
+        for subset in rule.subsets if rule else ():
+            merged = policy.for_subset(base_policy, subset.get("trafficPolicy"), port.port)
+            built = _outbound(ctx, service, port, discovery, subset["name"], merged, rule, accounts, subset)
+            if built is not None:
+                yield built
+
+
+def service_accounts(ctx: ProxyContext, service: Service) -> list[str]:
+    """SPIFFE ids a client accepts from this service's endpoints (sorted), plus an entry's SANs."""
+    registry = ctx.snapshot.registry
+    trust_domain = ctx.mesh.trust_domain
+    accounts = set(service.subject_alt_names)
+    for port in service.ports:
+        for endpoint in registry.endpoints(service, port):
+            workload = endpoint.workload
+            if workload is not None and workload.service_account:
+                accounts.add(workload.spiffe_id(trust_domain))
+    return sorted(accounts)
+
+
+def _outbound(ctx: ProxyContext, service: Service, port: ServicePort, discovery: int, subset_name: str,
+              traffic: Mapping[str, Any] | None, rule: DestinationRuleView | None, accounts: Sequence[str],
+              subset: Mapping[str, Any] | None = None) -> cluster_pb2.Cluster | None:
+    name = names.outbound_cluster(port.port, service.hostname, subset_name)
+    traffic = traffic or {}
+    if (traffic.get("loadBalancer") or {}).get("simple") == "PASSTHROUGH":
+        discovery = cluster_pb2.Cluster.ORIGINAL_DST
+    cluster = cluster_pb2.Cluster(name=name, type=discovery, alt_stat_name=name + ";")
+    cluster.common_lb_config.SetInParent()
+    if discovery in (cluster_pb2.Cluster.STRICT_DNS, cluster_pb2.Cluster.LOGICAL_DNS):
+        if not _dns_load_assignment(ctx, cluster, service, port, (subset or {}).get("labels")):
+            return None
+    options = policy.HttpOptions()
+    policy.upstream_protocol(options, port.protocol, sidecar=True)
+    metadata = {"services": [{"host": service.hostname, "name": service.name, "namespace": service.namespace}]}
+    istio_metadata(cluster.metadata, metadata)
+    pool = traffic.get("connectionPool")
+    policy.apply_connection_pool(cluster, options, pool, ctx.mesh.connect_timeout_seconds)
+    policy.apply_h2_upgrade(options, pool, port.protocol, ctx.mesh.h2_upgrade)
+    policy.apply_h2_streams(options, pool)
+    policy.apply_outlier_detection(cluster, traffic.get("outlierDetection"))
+    policy.apply_load_balancer(cluster, traffic.get("loadBalancer"))
+    _apply_tls(ctx, cluster, options, service, port, subset_name, traffic.get("tls"), accounts, rule)
+    if cluster.type == cluster_pb2.Cluster.ORIGINAL_DST:
+        cluster.lb_policy = cluster_pb2.Cluster.CLUSTER_PROVIDED
+    if cluster.type == cluster_pb2.Cluster.EDS:
+        cluster.eds_cluster_config.service_name = name
+        cluster.eds_cluster_config.eds_config.CopyFrom(ADS)
+    if ctx.proxy.istio_extensions:
+        cluster.filters.append(metadata_exchange_filter())
+    options.finish(cluster)
+    extra: dict[str, Any] = {}
+    if service.mesh_external:
+        extra["external"] = True
+    if rule is not None:
+        extra["config"] = config_path(rule.resource)
+        mode = (traffic.get("tls") or {}).get("mode")
+        if mode in ("SIMPLE", "MUTUAL"):
+            extra["alpn_override"] = "false"
+    if subset_name:
+        extra["subset"] = subset_name
+    if extra:
+        istio_metadata(cluster.metadata, extra)
+    return cluster
+
+
+def _apply_tls(ctx: ProxyContext, cluster: cluster_pb2.Cluster, options: policy.HttpOptions, service: Service,
+               port: ServicePort, subset: str, settings: Mapping[str, Any] | None, accounts: Sequence[str],
+               rule: DestinationRuleView | None) -> None:
+    """Explicit DestinationRule TLS, or auto mTLS when the service's endpoints speak Istio mTLS."""
+    sni = names.istio_sni(port.port, service.hostname, subset)
+    if settings:
+        mode = settings.get("mode", "DISABLE")
+        if mode == "DISABLE":
+            return
+        if mode == "ISTIO_MUTUAL":
+            context = tls.istio_mutual(settings.get("sni") or sni,
+                                       settings.get("subjectAltNames") or accounts,
+                                       h2=options.is_h2, metadata_exchange=True)
+            cluster.transport_socket.CopyFrom(tls.socket(context))
+            return
+        if settings.get("credentialName") and not (rule and rule.selector):
+            return
+        if mode == "MUTUAL" and not settings.get("credentialName") and not (
+            settings.get("clientCertificate") and settings.get("privateKey")
+        ):
+            ctx.warnings.append(f"cluster {cluster.name}: MUTUAL TLS needs clientCertificate and privateKey; TLS not applied")
+            return
+        context = tls.user_tls(settings, h2=options.is_h2,
+                               service_accounts=accounts if not service.from_kubernetes else ())
+        if context is None:
+            return
+        if not settings.get("sni"):
+            upstream = options.get().upstream_http_protocol_options
+            upstream.auto_sni = True
+            if not settings.get("subjectAltNames"):
+                upstream.auto_san_validation = True
+        cluster.transport_socket.CopyFrom(tls.socket(context))
+        return
+    if not ctx.mesh.enable_auto_mtls or service.mesh_external:
+        return
+    if _inferred_mode(ctx, service) == DISABLE:
+        return
+    context = tls.istio_mutual(sni, accounts, h2=options.is_h2, metadata_exchange=True)
+    if cluster.type == cluster_pb2.Cluster.ORIGINAL_DST:
+        cluster.transport_socket.CopyFrom(tls.socket(context))
+    else:
+        tls.auto_mtls_matches(cluster, context)
+
+
+def _inferred_mode(ctx: ProxyContext, service: Service) -> str:
+    """Istio's BestEffortInferServiceMTLSMode (workload-level PeerAuthentication is ignored)."""
+    if service.resolution == PASSTHROUGH_RESOLUTION:
+        endpoints = [ep for port in service.ports for ep in ctx.snapshot.registry.endpoints(service, port)]
+        if not endpoints or not all(ep.injected for ep in endpoints):
+            return DISABLE
+    return ctx.snapshot.mtls_mode(service.namespace)
+
+
+def _dns_load_assignment(ctx: ProxyContext, cluster: cluster_pb2.Cluster, service: Service, port: ServicePort,
+                         labels: Mapping[str, str] | None) -> bool:
+    """DNS clusters carry their endpoints inline; without endpoints Istio omits the cluster."""
+    endpoints = [
+        ep for ep in ctx.snapshot.registry.endpoints(service, port)
+        if not labels or all(ep.labels.get(k) == v for k, v in labels.items())
+    ]
+    if not endpoints and not service.source.spec.get("endpoints") and not labels:
+        target = port.target_port if isinstance(port.target_port, int) else port.port
+        addresses = [(service.hostname, target)]
+    else:
+        addresses = [(ep.address, ep.port) for ep in endpoints]
+    if not addresses:
+        return False
+    cluster.dns_lookup_family = cluster_pb2.Cluster.V4_ONLY
+    cluster.dns_refresh_rate.CopyFrom(duration(ctx.mesh.dns_refresh_rate_seconds))
+    cluster.respect_dns_ttl = True
+    cluster.dns_jitter.CopyFrom(duration(0.1))
+    resolver = cares_dns_resolver_pb2.CaresDnsResolverConfig()
+    resolver.udp_max_queries.value = 100
+    cluster.typed_dns_resolver_config.name = "envoy.network.dns_resolver.cares"
+    cluster.typed_dns_resolver_config.typed_config.CopyFrom(typed(resolver))
+    assignment = cluster.load_assignment
+    assignment.cluster_name = cluster.name
+    group = assignment.endpoints.add()
+    group.locality.SetInParent()
+    for address, number in addresses:
+        lb = group.lb_endpoints.add()
+        socket = lb.endpoint.address.socket_address
+        socket.address = address
+        socket.port_value = number
+        lb.load_balancing_weight.value = 1
+    group.load_balancing_weight.value = len(addresses)
+    return True
+
+
+def blackhole_cluster(ctx: ProxyContext) -> cluster_pb2.Cluster:
+    cluster = cluster_pb2.Cluster(name=BLACKHOLE, type=cluster_pb2.Cluster.STATIC,
+                                  lb_policy=cluster_pb2.Cluster.ROUND_ROBIN, alt_stat_name=BLACKHOLE + ";")
+    cluster.connect_timeout.seconds = ctx.mesh.connect_timeout_seconds
+    return cluster
+
+
+def _passthrough_options() -> http_protocol_options_pb2.HttpProtocolOptions:
+    options = http_protocol_options_pb2.HttpProtocolOptions()
+    options.common_http_protocol_options.idle_timeout.seconds = 300
+    downstream = options.use_downstream_protocol_config
+    downstream.http_protocol_options.SetInParent()
+    downstream.http2_protocol_options.SetInParent()
+    return options
+
+
+def passthrough_cluster(ctx: ProxyContext, name: str = PASSTHROUGH) -> cluster_pb2.Cluster:
+    """Traffic to destinations the mesh does not know goes where the client sent it."""
+    cluster = cluster_pb2.Cluster(name=name, type=cluster_pb2.Cluster.ORIGINAL_DST,
+                                  lb_policy=cluster_pb2.Cluster.CLUSTER_PROVIDED, alt_stat_name=name + ";")
+    cluster.connect_timeout.seconds = ctx.mesh.connect_timeout_seconds
+    cluster.typed_extension_protocol_options[HTTP_OPTIONS_KEY].CopyFrom(typed(_passthrough_options()))
+    policy.set_default_circuit_breakers(cluster)
+    if name == PASSTHROUGH and ctx.proxy.istio_extensions:
+        cluster.filters.append(metadata_exchange_filter())
+    return cluster
+
+
+def inbound_passthrough_cluster(ctx: ProxyContext) -> cluster_pb2.Cluster:
+    cluster = passthrough_cluster(ctx, INBOUND_PASSTHROUGH)
+    _bind(cluster.upstream_bind_config.source_address, INBOUND_BIND)
+    return cluster
+
+
+def _bind(target: address_pb2.SocketAddress, address: str) -> None:
+    target.address = address
+    target.port_value = 0
+
+
+def inbound_cluster(ctx: ProxyContext, port: InboundPort) -> cluster_pb2.Cluster:
+    """`inbound|P||`: to the application on its own port (ORIGINAL_DST from 127.0.0.6), or to a
+    Sidecar ingress defaultEndpoint (STATIC)."""
+    name = names.inbound_cluster(port.target_port)
+    cluster = cluster_pb2.Cluster(name=name, alt_stat_name=name + ";")
+    cluster.common_lb_config.SetInParent()
+    endpoint = _default_endpoint(port)
+    if endpoint is not None:
+        cluster.type = cluster_pb2.Cluster.STATIC
+        cluster.load_assignment.cluster_name = name
+        group = cluster.load_assignment.endpoints.add()
+        group.lb_endpoints.add().endpoint.address.CopyFrom(endpoint)
+    else:
+        cluster.type = cluster_pb2.Cluster.ORIGINAL_DST
+        cluster.cleanup_interval.seconds = MAX_CLEANUP_SECONDS
+    options = policy.HttpOptions()
+    if port.protocol in protocol.H2_FAMILY:
+        options.set_h2()
+    elif port.protocol == protocol.UNSUPPORTED:
+        options.set_use_downstream()
+    services = [
+        {"host": service.hostname, "name": service.name, "namespace": service.namespace}
+        for service, _ in port.services
+    ]
+    if services:
+        istio_metadata(cluster.metadata, {"services": services})
+    pool = None
+    if port.services:
+        first, service_port = port.services[0]
+        rule = ctx.rule_for(first)
+        if rule is not None and rule.traffic_policy:
+            pool = (policy.for_port(rule.traffic_policy, service_port.port) or {}).get("connectionPool")
+            istio_metadata(cluster.metadata, {"config": config_path(rule.resource)})
+    sidecar_pool = _sidecar_connection_pool(ctx, port.target_port)
+    if sidecar_pool is not None:
+        pool = sidecar_pool
+    policy.apply_connection_pool(cluster, options, pool, ctx.mesh.connect_timeout_seconds)
+    if cluster.type == cluster_pb2.Cluster.ORIGINAL_DST:
+        cluster.lb_policy = cluster_pb2.Cluster.CLUSTER_PROVIDED
+        _bind(cluster.upstream_bind_config.source_address, INBOUND_BIND)
+    options.finish(cluster)
+    return cluster
+
+
+def _default_endpoint(port: InboundPort) -> address_pb2.Address | None:
+    endpoint = port.default_endpoint
+    if not endpoint:
+        return None
+    address = address_pb2.Address()
+    if endpoint.startswith("unix://"):
+        address.pipe.path = endpoint[len("unix://"):]
+        return address
+    host, _, number = endpoint.rpartition(":")
+    address.socket_address.address = host or "127.0.0.1"
+    address.socket_address.port_value = int(number)
+    return address
+
+
+def _sidecar_connection_pool(ctx: ProxyContext, port: int) -> Mapping[str, Any] | None:
+    sidecar = ctx.scope.sidecar
+    if sidecar is None:
+        return None
+    for entry in sidecar.spec.get("ingress") or []:
+        if (entry.get("port") or {}).get("number") == port and entry.get("connectionPool"):
+            return entry["connectionPool"]
+    return sidecar.spec.get("inboundConnectionPool")

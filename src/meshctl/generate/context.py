@@ -1,0 +1,93 @@
+"""What every generator needs for one proxy, computed once per (snapshot, proxy)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from meshctl.model.istio import DestinationRuleView
+from meshctl.model.meshconfig import MeshConfig
+from meshctl.model.proxy import Proxy
+from meshctl.model.scope import SidecarScope
+from meshctl.model.service import Service, ServicePort
+from meshctl.model.snapshot import MeshSnapshot
+
+
+@dataclass(slots=True)
+class InboundPort:
+    """One port the proxy's workload serves: the target port and the services that expose it."""
+
+    target_port: int
+    protocol: str
+    services: list[tuple[Service, ServicePort]]
+    bind: str = ""
+    default_endpoint: str = ""
+
+
+@dataclass(slots=True)
+class ProxyContext:
+    snapshot: MeshSnapshot
+    proxy: Proxy
+    scope: SidecarScope
+    warnings: list[str] = field(default_factory=list)
+    route_names: dict[str, None] = field(default_factory=dict)
+
+    @property
+    def mesh(self) -> MeshConfig:
+        return self.snapshot.mesh
+
+    def rule_for(self, service: Service) -> DestinationRuleView | None:
+        return self.snapshot.destination_rule(self.proxy, service.hostname, service.namespace)
+
+    def inbound_ports(self) -> list[InboundPort]:
+        """The workload's ports, from Sidecar ingress if given, else from the services selecting it.
+
+        The first service claiming a port decides its protocol (Istio's rule).
+        """
+        if self.scope.ingress:
+            return [self._ingress_port(entry) for entry in self.scope.ingress]
+        workload = self.proxy.workload
+        if workload is None:
+            return []
+        ports: dict[int, InboundPort] = {}
+        for service in self.snapshot.registry.services_of(workload):
+            for port in service.ports:
+                if port.protocol == "UDP":
+                    continue
+                target = _target(port, workload.ports)
+                if target is None:
+                    continue
+                entry = ports.get(target)
+                if entry is None:
+                    ports[target] = InboundPort(target, port.protocol, [(service, port)])
+                else:
+                    entry.services.append((service, port))
+        return [ports[number] for number in sorted(ports)]
+
+    def _ingress_port(self, entry: dict) -> InboundPort:
+        from meshctl.model import protocol
+
+        port = entry.get("port") or {}
+        number = port.get("number", 0)
+        services = []
+        workload = self.proxy.workload
+        if workload is not None:
+            for service in self.snapshot.registry.services_of(workload):
+                for service_port in service.ports:
+                    if _target(service_port, workload.ports) == number:
+                        services.append((service, service_port))
+        return InboundPort(
+            target_port=number,
+            protocol=protocol.parse(port.get("protocol", "")),
+            services=services,
+            bind=entry.get("bind", ""),
+            default_endpoint=entry.get("defaultEndpoint", ""),
+        )
+
+
+def _target(port: ServicePort, named: dict[str, int]) -> int | None:
+    target = port.target_port
+    if target is None:
+        return port.port
+    if isinstance(target, int):
+        return target
+    return named.get(target)

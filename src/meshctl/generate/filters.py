@@ -1,0 +1,168 @@
+"""Network and HTTP filters: the HTTP connection manager, Istio's HTTP filter order, tcp_proxy.
+
+Filter order matters to Envoy and to anyone diffing against istiod: metadata exchange, gRPC
+stats, ALPN override (outbound), fault, CORS, router (translation-spec §2.6). Istio's private
+filters (`istio.*`) are added only for proxies that carry them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from envoy.config.listener.v3 import listener_components_pb2 as lc
+from envoy.config.route.v3 import route_pb2
+from envoy.extensions.filters.http.cors.v3 import cors_pb2
+from envoy.extensions.filters.http.fault.v3 import fault_pb2
+from envoy.extensions.filters.http.grpc_stats.v3 import config_pb2 as grpc_stats_pb2
+from envoy.extensions.filters.http.grpc_web.v3 import grpc_web_pb2
+from envoy.extensions.filters.http.router.v3 import router_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
+from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
+from envoy.extensions.request_id.uuid.v3 import uuid_pb2
+from envoy.type.tracing.v3 import custom_tag_pb2
+from google.protobuf import wrappers_pb2
+
+from meshctl.generate.common import ADS, set_duration, typed, typed_struct
+from meshctl.model import protocol
+from meshctl.model.proxy import Proxy
+
+HCM = "envoy.filters.network.http_connection_manager"
+TCP_PROXY = "envoy.filters.network.tcp_proxy"
+OUTBOUND = "outbound"
+INBOUND = "inbound"
+_DRY_RUN_TAGS = (
+    ("istio.authorization.dry_run.allow_policy.name", "istio_dry_run_allow_shadow_effective_policy_id"),
+    ("istio.authorization.dry_run.allow_policy.result", "istio_dry_run_allow_shadow_engine_result"),
+    ("istio.authorization.dry_run.deny_policy.name", "istio_dry_run_deny_shadow_effective_policy_id"),
+    ("istio.authorization.dry_run.deny_policy.result", "istio_dry_run_deny_shadow_engine_result"),
+)
+
+
+def _http_filter(name: str, config: object) -> hcm_pb2.HttpFilter:
+    return hcm_pb2.HttpFilter(name=name, typed_config=typed(config))
+
+
+def _metadata_exchange(direction: str) -> hcm_pb2.HttpFilter:
+    prefix = "upstream" if direction == OUTBOUND else "downstream"
+    return hcm_pb2.HttpFilter(
+        name="istio.metadata_exchange",
+        typed_config=typed_struct(
+            "type.googleapis.com/io.istio.http.peer_metadata.Config",
+            {f"{prefix}_discovery": [{"istio_headers": {}}, {"workload_discovery": {}}],
+             f"{prefix}_propagation": [{"istio_headers": {}}]},
+        ),
+    )
+
+
+def http_filters(proxy: Proxy, direction: str, port_protocol: str) -> list[hcm_pb2.HttpFilter]:
+    """Istio's HTTP filter chain for a sidecar listener (no policies, no telemetry provider)."""
+    filters: list[hcm_pb2.HttpFilter] = []
+    if proxy.istio_extensions:
+        filters.append(_metadata_exchange(direction))
+    if port_protocol == protocol.GRPC_WEB:
+        filters.append(_http_filter("envoy.filters.http.grpc_web", grpc_web_pb2.GrpcWeb()))
+    filters.append(_http_filter("envoy.filters.http.grpc_stats",
+                                grpc_stats_pb2.FilterConfig(emit_filter_state=True,
+                                                            stats_for_all_methods=wrappers_pb2.BoolValue(value=False))))
+    if direction == OUTBOUND and proxy.istio_extensions:
+        filters.append(hcm_pb2.HttpFilter(
+            name="istio.alpn",
+            typed_config=typed_struct(
+                "type.googleapis.com/istio.envoy.config.filter.http.alpn.v2alpha1.FilterConfig",
+                {"alpn_override": [
+                    {"upstream_protocol": "HTTP10", "alpn_override": ["istio-http/1.0", "istio", "http/1.0"]},
+                    {"upstream_protocol": "HTTP11", "alpn_override": ["istio-http/1.1", "istio", "http/1.1"]},
+                    {"upstream_protocol": "HTTP2", "alpn_override": ["istio-h2", "istio", "h2"]},
+                ]},
+            ),
+        ))
+    filters.append(_http_filter("envoy.filters.http.fault", fault_pb2.HTTPFault()))
+    filters.append(_http_filter("envoy.filters.http.cors", cors_pb2.Cors()))
+    filters.append(_http_filter("envoy.filters.http.router", router_pb2.Router()))
+    return filters
+
+
+def _tracing(proxy: Proxy, mesh_id: str) -> hcm_pb2.HttpConnectionManager.Tracing:
+    tracing = hcm_pb2.HttpConnectionManager.Tracing()
+    tracing.client_sampling.value = 100
+    tracing.random_sampling.value = 1
+    tracing.overall_sampling.value = 100
+    for tag, key in _DRY_RUN_TAGS:
+        custom = tracing.custom_tags.add(tag=tag)
+        custom.metadata.kind.request.SetInParent()
+        custom.metadata.metadata_key.key = "envoy.filters.http.rbac"
+        custom.metadata.metadata_key.path.add(key=key)
+    workload = proxy.workload
+    literals = (
+        ("istio.canonical_revision", workload.canonical_revision if workload else "latest"),
+        ("istio.canonical_service", workload.canonical_name if workload else "unknown"),
+        ("istio.cluster_id", proxy.cluster_id),
+        ("istio.mesh_id", mesh_id),
+        ("istio.namespace", proxy.namespace),
+    )
+    for tag, value in literals:
+        tracing.custom_tags.append(custom_tag_pb2.CustomTag(tag=tag, literal=custom_tag_pb2.CustomTag.Literal(value=value)))
+    return tracing
+
+
+def connection_manager(proxy: Proxy, *, stat_prefix: str, direction: str, port_protocol: str, mesh_id: str,
+                       rds: str = "", route_config: route_pb2.RouteConfiguration | None = None,
+                       tracing: bool = True) -> hcm_pb2.HttpConnectionManager:
+    """An HCM as Istio builds it: RDS over ADS (outbound) or an inline route (inbound)."""
+    manager = hcm_pb2.HttpConnectionManager(stat_prefix=stat_prefix, codec_type=hcm_pb2.HttpConnectionManager.AUTO)
+    if rds:
+        manager.rds.route_config_name = rds
+        manager.rds.config_source.CopyFrom(ADS)
+    elif route_config is not None:
+        manager.route_config.CopyFrom(route_config)
+    manager.http_filters.extend(http_filters(proxy, direction, port_protocol))
+    if tracing:
+        manager.tracing.CopyFrom(_tracing(proxy, mesh_id))
+    manager.use_remote_address.value = False
+    manager.upgrade_configs.add(upgrade_type="websocket")
+    manager.stream_idle_timeout.SetInParent()
+    manager.normalize_path.value = True
+    manager.path_with_escaped_slashes_action = hcm_pb2.HttpConnectionManager.KEEP_UNCHANGED
+    manager.request_id_extension.typed_config.CopyFrom(
+        typed(uuid_pb2.UuidRequestIdConfig(use_request_id_for_trace_sampling=wrappers_pb2.BoolValue(value=True)))
+    )
+    manager.proxy_100_continue = True
+    if direction == INBOUND:
+        manager.server_name = "istio-envoy"
+        manager.forward_client_cert_details = hcm_pb2.HttpConnectionManager.APPEND_FORWARD
+        details = manager.set_current_client_cert_details
+        details.subject.value = True
+        details.uri = True
+        details.dns = True
+        if port_protocol in protocol.H2_FAMILY:
+            manager.http2_protocol_options.SetInParent()
+    return manager
+
+
+def hcm_filter(manager: hcm_pb2.HttpConnectionManager) -> lc.Filter:
+    return lc.Filter(name=HCM, typed_config=typed(manager))
+
+
+def tcp_proxy(cluster: str, stat_prefix: str | None = None, *, weighted: Sequence[tuple[str, int]] = (),
+              idle_timeout: str = "") -> lc.Filter:
+    """`tcp_proxy` to one cluster (stat prefix = the cluster) or to weighted clusters."""
+    proxy = tcp_proxy_pb2.TcpProxy(stat_prefix=stat_prefix or cluster)
+    if weighted:
+        for name, weight in weighted:
+            proxy.weighted_clusters.clusters.add(name=name, weight=weight)
+    else:
+        proxy.cluster = cluster
+    if idle_timeout:
+        set_duration(proxy.idle_timeout, idle_timeout)
+    return lc.Filter(name=TCP_PROXY, typed_config=typed(proxy))
+
+
+def network_metadata_exchange() -> lc.Filter:
+    """Inbound TCP metadata exchange (istio-proxy only)."""
+    return lc.Filter(
+        name="istio.metadata_exchange",
+        typed_config=typed_struct(
+            "type.googleapis.com/envoy.tcp.metadataexchange.config.MetadataExchange",
+            {"protocol": "istio-peer-exchange", "enable_discovery": True},
+        ),
+    )

@@ -1,0 +1,313 @@
+"""RDS: the sidecar's per-port route configurations (`"9080"`), virtual hosts and their domains."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from envoy.config.route.v3 import route_components_pb2 as rc
+from envoy.config.route.v3 import route_pb2
+
+from meshctl.generate import httproute, names
+from meshctl.generate.common import PASSTHROUGH
+from meshctl.generate.context import ProxyContext
+from meshctl.model import protocol
+from meshctl.model.hosts import matches, specificity
+from meshctl.model.istio import VirtualServiceView, config_path
+from meshctl.model.scope import EgressScope
+from meshctl.model.service import ALIAS, PASSTHROUGH as PASSTHROUGH_RESOLUTION, Service
+
+MAX_DIRECT_RESPONSE_BODY = 1048576
+
+
+@dataclass(slots=True)
+class _VirtualHost:
+    name: str
+    services: list[Service] = field(default_factory=list)
+    hosts: list[str] = field(default_factory=list)
+    routes: list[rc.Route] = field(default_factory=list)
+
+
+def route_configuration(ctx: ProxyContext, name: str) -> route_pb2.RouteConfiguration:
+    """The route configuration a sidecar listener asks for; unknown names get an empty one."""
+    config = route_pb2.RouteConfiguration(name=name, ignore_port_in_host_matching=True)
+    config.validate_clusters.value = False
+    config.max_direct_response_body_size_bytes.value = MAX_DIRECT_RESPONSE_BODY
+    if not name.isdigit():
+        return config
+    port = int(name)
+    egress = listener_for_port(ctx, port)
+    if egress is None:
+        return config
+    vhosts = _virtual_hosts(ctx, egress, port)
+    seen_domains: set[str] = set()
+    for vhost in sorted(vhosts, key=lambda v: v.name):
+        out = config.virtual_hosts.add(name=vhost.name, include_request_attempt_count=True)
+        for domain in _domains(ctx, vhost):
+            if domain not in seen_domains:
+                seen_domains.add(domain)
+                out.domains.append(domain)
+        out.routes.extend(vhost.routes)
+    config.virtual_hosts.append(_catch_all(ctx))
+    return config
+
+
+def listener_for_port(ctx: ProxyContext, port: int) -> EgressScope | None:
+    """The egress listener that owns a port: an explicit port listener, else the catch-all."""
+    for egress in ctx.scope.egress:
+        if egress.port == port:
+            return egress
+    for egress in ctx.scope.egress:
+        if egress.catch_all:
+            return egress
+    return None
+
+
+def _virtual_hosts(ctx: ProxyContext, egress: EgressScope, port: int) -> list[_VirtualHost]:
+    services = {
+        s.hostname: s for s in egress.services
+        if (p := s.port(port)) is not None and (p.protocol in protocol.HTTP_FAMILY or p.protocol == protocol.UNSUPPORTED)
+    }
+    wildcard_owner = _most_specific_wildcards(egress.virtual_services, services)
+    vhosts: dict[str, _VirtualHost] = {}
+    covered: set[str] = set()
+    for index, vs in enumerate(egress.virtual_services):
+        routes = _vs_routes(ctx, vs, port, services)
+        if not routes:
+            continue
+        registry, others = _split_hosts(vs, index, services, wildcard_owner)
+        if not registry and port != 80:
+            continue
+        for service in registry:
+            key = names.virtual_host(service.hostname, port)
+            covered.add(service.hostname)
+            if key not in vhosts:
+                vhosts[key] = _VirtualHost(key, [service], [], routes)
+        for host in others:
+            key = names.virtual_host(host, port)
+            if key not in vhosts:
+                vhosts[key] = _VirtualHost(key, [], [host], routes)
+    for hostname, service in services.items():
+        if hostname in covered or service.resolution == ALIAS:
+            continue
+        key = names.virtual_host(hostname, port)
+        if key not in vhosts:
+            vhosts[key] = _VirtualHost(key, [service], [], [_default_route(ctx, service, port)])
+    return list(vhosts.values())
+
+
+def _most_specific_wildcards(virtual_services: Sequence[VirtualServiceView], services: Mapping[str, Service]) -> dict[str, int]:
+    """For each service, the VirtualService whose wildcard host matches it most specifically."""
+    owner: dict[str, tuple[tuple[int, int], int]] = {}
+    for index, vs in enumerate(virtual_services):
+        for host in vs.hosts:
+            if not host.startswith("*"):
+                continue
+            for hostname in services:
+                if matches(host, hostname):
+                    rank = specificity(host)
+                    if hostname not in owner or rank < owner[hostname][0]:
+                        owner[hostname] = (rank, index)
+    return {hostname: index for hostname, (_, index) in owner.items()}
+
+
+def _split_hosts(vs: VirtualServiceView, index: int, services: Mapping[str, Service],
+                 wildcard_owner: Mapping[str, int]) -> tuple[list[Service], list[str]]:
+    """Hosts naming registry services (a wildcard claims each service only if it is that
+    service's most specific wildcard VirtualService), and the other hosts."""
+    registry: list[Service] = []
+    others: list[str] = []
+    for host in vs.hosts:
+        if not host.startswith("*"):
+            if host in services:
+                registry.append(services[host])
+            else:
+                others.append(host)
+            continue
+        found = False
+        for hostname, service in services.items():
+            if matches(host, hostname):
+                found = True
+                if wildcard_owner.get(hostname) == index and service not in registry:
+                    registry.append(service)
+        if not found:
+            others.append(host)
+    return registry, others
+
+
+def _vs_routes(ctx: ProxyContext, vs: VirtualServiceView, port: int, services: Mapping[str, Service]) -> list[rc.Route]:
+    """Routes of one VirtualService on one port; stops after the first catch-all route."""
+    out: list[rc.Route] = []
+    path = config_path(vs.resource)
+
+    def cluster_of(destination: Mapping[str, Any]) -> str:
+        return destination_cluster(ctx, vs, destination, port, services)
+
+    def hash_of(destination: Mapping[str, Any]) -> rc.RouteAction.HashPolicy | None:
+        return destination_hash(ctx, vs, destination)
+
+    for rule in vs.spec.get("http") or []:
+        matches_ = rule.get("match") or [None]
+        stop = False
+        for match in matches_:
+            if not _applies(ctx, match, port):
+                continue
+            route = httproute.build_route(rule, match, vs_name=vs.name, vs_path=path, listener_port=port,
+                                          cluster_of=cluster_of, hash_of=hash_of)
+            if route is None:
+                continue
+            out.append(route)
+            if match is None or httproute.is_catch_all(route):
+                stop = True
+                break
+        if stop or not rule.get("match"):
+            break
+    return out
+
+
+def _applies(ctx: ProxyContext, match: Mapping[str, Any] | None, port: int) -> bool:
+    """Static match conditions: port, and source labels/namespace unless match gateways are set."""
+    if match is None:
+        return True
+    if match.get("port") and match["port"] != port:
+        return False
+    gateways = match.get("gateways")
+    if gateways:
+        return "mesh" in gateways
+    labels = match.get("sourceLabels") or {}
+    if not all(ctx.proxy.labels.get(k) == v for k, v in labels.items()):
+        return False
+    namespace = match.get("sourceNamespace")
+    return not namespace or namespace == ctx.proxy.namespace
+
+
+def destination_cluster(ctx: ProxyContext, vs: VirtualServiceView, destination: Mapping[str, Any], port: int,
+                        services: Mapping[str, Service]) -> str:
+    """`outbound|PORT|SUBSET|HOST` for a destination: explicit port, else the listener port;
+    an ExternalName alias points at its concrete service."""
+    host = vs.host(destination.get("host", ""))
+    service = services.get(host)
+    if service is not None and service.resolution == ALIAS and service.alias_for:
+        host = service.alias_for
+    number = (destination.get("port") or {}).get("number") or port
+    return names.outbound_cluster(number, host, destination.get("subset", ""))
+
+
+def destination_hash(ctx: ProxyContext, vs: VirtualServiceView, destination: Mapping[str, Any]) -> rc.RouteAction.HashPolicy | None:
+    host = vs.host(destination.get("host", ""))
+    services = ctx.snapshot.registry.services_for_host(host)
+    namespace = services[0].namespace if services else vs.namespace
+    rule = ctx.snapshot.destination_rule(ctx.proxy, host, namespace)
+    if rule is None:
+        return None
+    policy = rule.traffic_policy or {}
+    consistent = (policy.get("loadBalancer") or {}).get("consistentHash")
+    number = (destination.get("port") or {}).get("number")
+    port_hash = _port_hash(policy, number)
+    subset = rule.subset(destination.get("subset", "")) if destination.get("subset") else None
+    subset_policy = (subset or {}).get("trafficPolicy") or {}
+    subset_hash = (subset_policy.get("loadBalancer") or {}).get("consistentHash")
+    subset_port_hash = _port_hash(subset_policy, number)
+    chosen = subset_port_hash or subset_hash or port_hash or consistent
+    return hash_policy(chosen) if chosen else None
+
+
+def _port_hash(policy: Mapping[str, Any], number: int | None) -> Mapping[str, Any] | None:
+    if not number:
+        return None
+    for entry in policy.get("portLevelSettings") or []:
+        if (entry.get("port") or {}).get("number") == number:
+            return (entry.get("loadBalancer") or {}).get("consistentHash")
+    return None
+
+
+def hash_policy(consistent: Mapping[str, Any]) -> rc.RouteAction.HashPolicy | None:
+    out = rc.RouteAction.HashPolicy()
+    if consistent.get("httpHeaderName"):
+        out.header.header_name = consistent["httpHeaderName"]
+    elif consistent.get("httpCookie"):
+        cookie = consistent["httpCookie"]
+        out.cookie.name = cookie.get("name", "")
+        out.cookie.path = cookie.get("path", "")
+        if cookie.get("ttl"):
+            from meshctl.generate.common import set_duration
+
+            set_duration(out.cookie.ttl, cookie["ttl"])
+        for attribute in cookie.get("attributes") or []:
+            out.cookie.attributes.add(name=attribute.get("name", ""), value=attribute.get("value", ""))
+    elif consistent.get("useSourceIp"):
+        out.connection_properties.source_ip = True
+    elif consistent.get("httpQueryParameterName"):
+        out.query_parameter.name = consistent["httpQueryParameterName"]
+    else:
+        return None
+    return out
+
+
+def _default_route(ctx: ProxyContext, service: Service, port: int) -> rc.Route:
+    """The route of a service no VirtualService covers: all paths to its default cluster."""
+    cluster = names.outbound_cluster(port, service.hostname)
+    route = rc.Route(name="default")
+    route.match.prefix = "/"
+    action = route.route
+    action.cluster = cluster
+    action.timeout.SetInParent()
+    action.max_grpc_timeout.SetInParent()
+    rule = ctx.rule_for(service)
+    consistent = None
+    if rule is not None:
+        policy = rule.traffic_policy or {}
+        consistent = _port_hash(policy, port) or (policy.get("loadBalancer") or {}).get("consistentHash")
+    action.retry_policy.CopyFrom(httproute.default_retry_policy())
+    if consistent:
+        hashed = hash_policy(consistent)
+        if hashed is not None:
+            action.hash_policy.append(hashed)
+    route.decorator.operation = f"{service.hostname}:{port}/*"
+    return route
+
+
+def _catch_all(ctx: ProxyContext) -> rc.VirtualHost:
+    if ctx.scope.outbound_mode == "REGISTRY_ONLY":
+        vhost = rc.VirtualHost(name="block_all", domains=["*"], include_request_attempt_count=True)
+        route = vhost.routes.add(name="block_all")
+        route.match.prefix = "/"
+        route.direct_response.status = 502
+        return vhost
+    vhost = rc.VirtualHost(name="allow_any", domains=["*"], include_request_attempt_count=True)
+    route = vhost.routes.add(name="allow_any")
+    route.match.prefix = "/"
+    route.route.cluster = PASSTHROUGH
+    route.route.timeout.SetInParent()
+    route.route.max_grpc_timeout.SetInParent()
+    return vhost
+
+
+def _domains(ctx: ProxyContext, vhost: _VirtualHost) -> Iterable[str]:
+    for host in vhost.hosts:
+        yield host
+    for service in vhost.services:
+        yield from service_domains(ctx, service)
+
+
+def service_domains(ctx: ProxyContext, service: Service) -> list[str]:
+    """Istio's domain list for a service's virtual host (translation-spec §1.4)."""
+    hostname = service.hostname
+    domains = [hostname]
+    if not hostname.startswith("*"):
+        domains.append(hostname + ".")
+    suffix = f".svc.{ctx.mesh.domain}"
+    proxy_domain = ctx.proxy.dns_domain
+    if service.from_kubernetes and hostname.endswith(suffix) and ".svc." in proxy_domain:
+        short = hostname[: -len(suffix)]
+        name, _, namespace = short.partition(".")
+        if namespace == ctx.proxy.namespace:
+            domains.extend([name, f"{name}.{namespace}.svc", f"{name}.{namespace}"])
+        else:
+            domains.extend([f"{name}.{namespace}", f"{name}.{namespace}.svc"])
+    if service.resolution == PASSTHROUGH_RESOLUTION and service.from_kubernetes:
+        domains.extend([f"*.{d}" for d in list(domains)])
+    if service.has_vip:
+        domains.append(service.address)
+    return domains

@@ -1,0 +1,152 @@
+"""TLS contexts: Istio mutual TLS (SDS `default` + `ROOTCA`), DestinationRule TLS, inbound mTLS."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.core.v3 import base_pb2
+from envoy.extensions.transport_sockets.raw_buffer.v3 import raw_buffer_pb2
+from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
+from envoy.type.matcher.v3 import string_pb2
+
+from meshctl.generate.common import SDS_DEFAULT, SDS_ROOT, sds_secret_config, typed
+
+TLS_SOCKET = "envoy.transport_sockets.tls"
+RAW_BUFFER_SOCKET = "envoy.transport_sockets.raw_buffer"
+
+ALPN_MESH = ["istio"]
+ALPN_MESH_H2 = ["istio", "h2"]
+ALPN_MESH_MX = ["istio-peer-exchange", "istio"]
+ALPN_MESH_MX_H2 = ["istio-peer-exchange", "istio", "h2"]
+ALPN_H2_ONLY = ["h2"]
+INBOUND_ALPN_HTTP = ["h2", "http/1.1"]
+INBOUND_ALPN_TCP = ["istio-peer-exchange", "h2", "http/1.1"]
+# Istio's ALPNs for mTLS from a sidecar: chains of a PERMISSIVE/STRICT inbound listener match them.
+ISTIO_HTTP_ALPNS = ["istio-http/1.0", "istio-http/1.1", "istio-h2"]
+ISTIO_ALL_ALPNS = ["istio", "istio-peer-exchange", "istio-http/1.0", "istio-http/1.1", "istio-h2"]
+MESH_CIPHERS = [
+    "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "ECDHE-RSA-AES256-GCM-SHA384",
+    "ECDHE-ECDSA-AES128-GCM-SHA256",
+    "ECDHE-RSA-AES128-GCM-SHA256",
+    "AES256-GCM-SHA384",
+    "AES128-GCM-SHA256",
+]
+_TLS_VERSIONS = {
+    "TLS_AUTO": common_pb2.TlsParameters.TLS_AUTO,
+    "TLSV1_0": common_pb2.TlsParameters.TLSv1_0,
+    "TLSV1_1": common_pb2.TlsParameters.TLSv1_1,
+    "TLSV1_2": common_pb2.TlsParameters.TLSv1_2,
+    "TLSV1_3": common_pb2.TlsParameters.TLSv1_3,
+}
+
+
+def _exact(values: Sequence[str]) -> list[string_pb2.StringMatcher]:
+    return [string_pb2.StringMatcher(exact=value) for value in values]
+
+
+def _upstream_common() -> tls_pb2.CommonTlsContext:
+    common = tls_pb2.CommonTlsContext()
+    common.tls_params.tls_minimum_protocol_version = common_pb2.TlsParameters.TLSv1_2
+    common.tls_params.tls_maximum_protocol_version = common_pb2.TlsParameters.TLSv1_3
+    return common
+
+
+def istio_mutual(sni: str, subject_alt_names: Sequence[str], *, h2: bool, metadata_exchange: bool) -> tls_pb2.UpstreamTlsContext:
+    """The client side of Istio mTLS: workload cert `default`, roots `ROOTCA`, SPIFFE SANs."""
+    context = tls_pb2.UpstreamTlsContext(sni=sni)
+    common = context.common_tls_context
+    common.CopyFrom(_upstream_common())
+    if metadata_exchange:
+        common.alpn_protocols.extend(ALPN_MESH_MX_H2 if h2 else ALPN_MESH_MX)
+    else:
+        common.alpn_protocols.extend(ALPN_MESH_H2 if h2 else ALPN_MESH)
+    common.tls_certificate_sds_secret_configs.append(sds_secret_config(SDS_DEFAULT))
+    combined = common.combined_validation_context
+    combined.default_validation_context.match_subject_alt_names.extend(_exact(subject_alt_names))
+    combined.validation_context_sds_secret_config.CopyFrom(sds_secret_config(SDS_ROOT))
+    return context
+
+
+def user_tls(settings: Mapping[str, Any], *, h2: bool, service_accounts: Sequence[str] = ()) -> tls_pb2.UpstreamTlsContext | None:
+    """DestinationRule `tls` with mode SIMPLE or MUTUAL (file certificates served over SDS)."""
+    mode = settings.get("mode")
+    context = tls_pb2.UpstreamTlsContext(sni=settings.get("sni", ""))
+    common = context.common_tls_context
+    common.CopyFrom(_upstream_common())
+    sans = list(settings.get("subjectAltNames") or service_accounts)
+    if settings.get("credentialName"):
+        name = settings["credentialName"]
+        common.tls_certificate_sds_secret_configs.append(_ads_secret(f"kubernetes://{name}"))
+        combined = common.combined_validation_context
+        combined.default_validation_context.match_subject_alt_names.extend(_exact(sans))
+        combined.validation_context_sds_secret_config.CopyFrom(_ads_secret(f"kubernetes://{name}-cacert"))
+    else:
+        if mode == "MUTUAL":
+            cert, key = settings.get("clientCertificate", ""), settings.get("privateKey", "")
+            common.tls_certificate_sds_secret_configs.append(sds_secret_config(f"file-cert:{cert}~{key}"))
+        if settings.get("insecureSkipVerify"):
+            common.validation_context.SetInParent()
+        else:
+            roots = settings.get("caCertificates") or "system"
+            combined = common.combined_validation_context
+            combined.default_validation_context.match_subject_alt_names.extend(_exact(sans))
+            if settings.get("caCrl"):
+                combined.default_validation_context.crl.filename = settings["caCrl"]
+            combined.validation_context_sds_secret_config.CopyFrom(sds_secret_config(f"file-root:{roots}"))
+    if h2:
+        common.alpn_protocols.extend(ALPN_H2_ONLY)
+    return context
+
+
+def _ads_secret(name: str) -> Any:
+    from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
+
+    from meshctl.generate.common import ADS
+
+    config = secret_pb2.SdsSecretConfig(name=name)
+    config.sds_config.CopyFrom(ADS)
+    return config
+
+
+def socket(context: tls_pb2.UpstreamTlsContext | tls_pb2.DownstreamTlsContext) -> base_pb2.TransportSocket:
+    return base_pb2.TransportSocket(name=TLS_SOCKET, typed_config=typed(context))
+
+
+RAW_BUFFER = base_pb2.TransportSocket(name=RAW_BUFFER_SOCKET, typed_config=typed(raw_buffer_pb2.RawBuffer()))
+
+
+def auto_mtls_matches(cluster: cluster_pb2.Cluster, context: tls_pb2.UpstreamTlsContext) -> None:
+    """Auto mTLS: TLS to endpoints labelled `tlsMode: istio`, plaintext to the rest."""
+    istio = cluster.transport_socket_matches.add(name="tlsMode-istio")
+    istio.match.fields["tlsMode"].string_value = "istio"
+    istio.transport_socket.CopyFrom(socket(context))
+    plain = cluster.transport_socket_matches.add(name="tlsMode-disabled")
+    plain.match.SetInParent()
+    plain.transport_socket.CopyFrom(RAW_BUFFER)
+
+
+def inbound_mtls(alpn: Sequence[str], trust_domain_aliases: Sequence[str] = ()) -> tls_pb2.DownstreamTlsContext:
+    """The server side of Istio mTLS on a sidecar's inbound chains."""
+    context = tls_pb2.DownstreamTlsContext()
+    context.require_client_certificate.value = True
+    common = context.common_tls_context
+    common.alpn_protocols.extend(alpn)
+    params = common.tls_params
+    params.tls_minimum_protocol_version = common_pb2.TlsParameters.TLSv1_2
+    params.tls_maximum_protocol_version = common_pb2.TlsParameters.TLSv1_3
+    params.cipher_suites.extend(MESH_CIPHERS)
+    common.tls_certificate_sds_secret_configs.append(sds_secret_config(SDS_DEFAULT))
+    combined = common.combined_validation_context
+    default = combined.default_validation_context
+    default.SetInParent()
+    for alias in trust_domain_aliases:
+        default.match_subject_alt_names.add(prefix=f"spiffe://{alias}/")
+    combined.validation_context_sds_secret_config.CopyFrom(sds_secret_config(SDS_ROOT))
+    return context
+
+
+def tls_version(name: str) -> int:
+    return _TLS_VERSIONS.get(name, common_pb2.TlsParameters.TLS_AUTO)

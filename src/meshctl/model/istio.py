@@ -1,0 +1,151 @@
+"""Istio's routing objects as the translator reads them: hosts normalised, visibility resolved.
+
+The views keep the validated spec as is (Istio's own field names, so code reads like Istio's
+documentation) and add what every proxy would otherwise recompute: FQDN hosts, gateway names,
+export sets, and the creation order that decides precedence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from meshctl.config.resource import Resource
+from meshctl.model.hosts import fqdn, matches, specificity
+
+MESH_GATEWAY = "mesh"
+
+
+def config_path(resource: Resource) -> str:
+    """Istio's metadata reference to a config object (`istio.config` in route/cluster metadata)."""
+    kind = {"VirtualService": "virtual-service", "DestinationRule": "destination-rule"}.get(
+        resource.kind, resource.kind.lower()
+    )
+    return f"/apis/{resource.group}/v1/namespaces/{resource.namespace}/{kind}/{resource.name}"
+
+
+def export_set(values: Sequence[str] | None, namespace: str) -> frozenset[str]:
+    if not values:
+        return frozenset({"*"})
+    return frozenset(namespace if value == "." else value for value in values)
+
+
+def visible(export_to: frozenset[str], namespace: str) -> bool:
+    return "*" in export_to or namespace in export_to
+
+
+def order_key(resource: Resource) -> tuple[str, str, str]:
+    """Istio's precedence: oldest first, then name, then namespace."""
+    return (resource.created, resource.name, resource.namespace)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class VirtualServiceView:
+    resource: Resource
+    hosts: tuple[str, ...]
+    gateways: frozenset[str]
+    export_to: frozenset[str]
+
+    @property
+    def spec(self) -> Mapping[str, Any]:
+        return self.resource.spec
+
+    @property
+    def namespace(self) -> str:
+        return self.resource.namespace
+
+    @property
+    def name(self) -> str:
+        return self.resource.name
+
+    def host(self, host: str) -> str:
+        """A destination host as written in this VS, expanded against its namespace."""
+        return fqdn(host, self.resource.namespace)
+
+    @classmethod
+    def of(cls, resource: Resource, domain: str) -> VirtualServiceView:
+        spec = resource.spec
+        hosts = tuple(fqdn(h, resource.namespace, domain) for h in spec.get("hosts") or [])
+        gateways = frozenset(gateway_name(g, resource.namespace) for g in spec.get("gateways") or [MESH_GATEWAY])
+        return cls(resource, hosts, gateways, export_set(spec.get("exportTo"), resource.namespace))
+
+
+def gateway_name(name: str, namespace: str) -> str:
+    """`mesh` stays; `gw` becomes `<ns>/gw`; `ns/gw` stays; the old `gw.ns` form becomes `ns/gw`."""
+    if name == MESH_GATEWAY or "/" in name:
+        return name
+    if "." in name:
+        short, _, ns = name.partition(".")
+        return f"{ns}/{short}"
+    return f"{namespace}/{name}"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class DestinationRuleView:
+    """One DestinationRule, or several with the same host merged (subsets concatenated)."""
+
+    resources: tuple[Resource, ...]
+    host: str
+    export_to: frozenset[str]
+    traffic_policy: Mapping[str, Any] | None
+    subsets: tuple[Mapping[str, Any], ...]
+    selector: Mapping[str, str] | None
+
+    @property
+    def resource(self) -> Resource:
+        return self.resources[0]
+
+    @property
+    def namespace(self) -> str:
+        return self.resources[0].namespace
+
+    @classmethod
+    def of(cls, resource: Resource, domain: str) -> DestinationRuleView:
+        spec = resource.spec
+        return cls(
+            (resource,),
+            fqdn(spec.get("host", ""), resource.namespace, domain),
+            export_set(spec.get("exportTo"), resource.namespace),
+            spec.get("trafficPolicy") or None,
+            tuple(spec.get("subsets") or ()),
+            (spec.get("workloadSelector") or {}).get("matchLabels") or None,
+        )
+
+    def merged_with(self, other: DestinationRuleView) -> DestinationRuleView:
+        """Istio's merge of same-host rules: subsets appended (first name wins), first policy kept."""
+        names = {subset.get("name") for subset in self.subsets}
+        extra = tuple(s for s in other.subsets if s.get("name") not in names)
+        return DestinationRuleView(
+            self.resources + other.resources,
+            self.host,
+            self.export_to,
+            self.traffic_policy or other.traffic_policy,
+            self.subsets + extra,
+            self.selector,
+        )
+
+    def subset(self, name: str) -> Mapping[str, Any] | None:
+        for subset in self.subsets:
+            if subset.get("name") == name:
+                return subset
+        return None
+
+
+def merge_destination_rules(rules: Sequence[DestinationRuleView]) -> list[DestinationRuleView]:
+    """Merge rules of one namespace with identical host and selector, oldest first."""
+    merged: dict[tuple[str, tuple[tuple[str, str], ...] | None], DestinationRuleView] = {}
+    for rule in rules:
+        selector = tuple(sorted(rule.selector.items())) if rule.selector else None
+        key = (rule.host, selector)
+        existing = merged.get(key)
+        merged[key] = existing.merged_with(rule) if existing else rule
+    return list(merged.values())
+
+
+def best_rule(rules: Sequence[DestinationRuleView], host: str) -> DestinationRuleView | None:
+    """The rule whose host most specifically matches `host` (exact beats wildcard)."""
+    candidates = [rule for rule in rules if matches(rule.host, host)]
+    if not candidates:
+        return None
+    return min(candidates, key=lambda rule: specificity(rule.host))

@@ -1,0 +1,134 @@
+"""Services and their endpoints: the registry half of the mesh model."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from meshctl.config.resource import Resource
+
+# Istio's service resolution modes.
+CLIENT_SIDE_LB = "ClientSideLB"
+PASSTHROUGH = "Passthrough"
+DNS_LB = "DNS"
+DNS_ROUND_ROBIN = "DNSRoundRobin"
+ALIAS = "Alias"
+
+WILDCARD_ADDRESS = "0.0.0.0"
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePort:
+    name: str
+    port: int
+    protocol: str
+    target_port: int | str | None = None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Service:
+    """One host a proxy can send traffic to, from a Kubernetes Service or a ServiceEntry host.
+
+    `export_to` is resolved: `.` became the service's namespace; `*` means everyone and `~`
+    nobody. `source` is the object it came from (for analysis and metadata).
+    """
+
+    hostname: str
+    namespace: str
+    name: str
+    ports: tuple[ServicePort, ...]
+    address: str
+    resolution: str
+    source: Resource
+    export_to: frozenset[str] = frozenset({"*"})
+    selector: Mapping[str, str] | None = None
+    mesh_external: bool = False
+    subject_alt_names: tuple[str, ...] = ()
+    alias_for: str = ""
+    publish_not_ready: bool = False
+    from_kubernetes: bool = True
+
+    @property
+    def created(self) -> str:
+        return self.source.created
+
+    def port(self, number: int) -> ServicePort | None:
+        for port in self.ports:
+            if port.port == number:
+                return port
+        return None
+
+    def visible_to(self, namespace: str) -> bool:
+        return "*" in self.export_to or namespace in self.export_to
+
+    @property
+    def has_vip(self) -> bool:
+        return self.address not in (WILDCARD_ADDRESS, "")
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Workload:
+    """A pod, a Deployment replica or a WorkloadEntry: something with an IP that serves traffic."""
+
+    name: str
+    namespace: str
+    ip: str
+    labels: Mapping[str, str]
+    service_account: str
+    owner: str
+    source: Resource
+    ports: Mapping[str, int] = field(default_factory=dict)
+    injected: bool = True
+    locality: str = ""
+    weight: int = 1
+    ready: bool = True
+    kind: str = "Pod"
+    network: str = ""
+
+    @property
+    def proxy_id(self) -> str:
+        return f"{self.name}.{self.namespace}"
+
+    def spiffe_id(self, trust_domain: str) -> str:
+        return f"spiffe://{trust_domain}/ns/{self.namespace}/sa/{self.service_account}"
+
+    @property
+    def canonical_name(self) -> str:
+        for key in ("service.istio.io/canonical-name", "app.kubernetes.io/name", "app"):
+            value = self.labels.get(key)
+            if value:
+                return value
+        return self.owner
+
+    @property
+    def canonical_revision(self) -> str:
+        for key in ("service.istio.io/canonical-revision", "app.kubernetes.io/version", "version"):
+            value = self.labels.get(key)
+            if value:
+                return value
+        return "latest"
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One address behind one service port, with what EDS metadata and subsets need."""
+
+    address: str
+    port: int
+    labels: Mapping[str, str]
+    workload: Workload | None = None
+    healthy: bool = True
+
+    @property
+    def locality(self) -> str:
+        return self.workload.locality if self.workload else ""
+
+    @property
+    def weight(self) -> int:
+        return self.workload.weight if self.workload else 1
+
+    @property
+    def injected(self) -> bool:
+        if self.labels.get("security.istio.io/tlsMode") == "istio":
+            return True
+        return bool(self.workload and self.workload.injected)

@@ -1,0 +1,168 @@
+"""The immutable mesh snapshot every generator reads.
+
+A snapshot is built once per accepted configuration and never changes afterwards; per-proxy
+lookups (Sidecar scope, DestinationRule choice, PeerAuthentication mode) are memoised inside it,
+which keeps generation cheap when many proxies share a namespace.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from meshctl.config.resource import Resource
+from meshctl.errors import MeshctlError
+from meshctl.model import proxy as proxies
+from meshctl.model.istio import (
+    DestinationRuleView,
+    VirtualServiceView,
+    best_rule,
+    merge_destination_rules,
+    order_key,
+    visible,
+)
+from meshctl.model.meshconfig import MeshConfig
+from meshctl.model.proxy import Proxy
+from meshctl.model.registry import Registry, build_registry
+from meshctl.model.scope import SidecarScope, build_scope, select_sidecar
+
+PERMISSIVE = "PERMISSIVE"
+STRICT = "STRICT"
+DISABLE = "DISABLE"
+
+
+class UnknownTargetError(MeshctlError):
+    pass
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class MeshSnapshot:
+    mesh: MeshConfig
+    registry: Registry
+    virtual_services: tuple[VirtualServiceView, ...]
+    destination_rules: tuple[DestinationRuleView, ...]
+    sidecars: tuple[Resource, ...]
+    gateways: tuple[Resource, ...]
+    peer_authentications: tuple[Resource, ...]
+    version: str
+    _scopes: dict[tuple[str, int], SidecarScope] = field(default_factory=dict, repr=False)
+    _rules: dict[tuple[str, str, tuple], DestinationRuleView | None] = field(default_factory=dict, repr=False)
+
+    def scope_for(self, proxy: Proxy) -> SidecarScope:
+        sidecar = select_sidecar(self.sidecars, proxy.namespace, proxy.labels, self.mesh.root_namespace)
+        key = (proxy.namespace, id(sidecar))
+        scope = self._scopes.get(key)
+        if scope is None:
+            scope = build_scope(proxy.namespace, sidecar, self.registry.services,
+                                self.virtual_services, self.mesh.outbound_policy)
+            self._scopes[key] = scope
+        return scope
+
+    def destination_rule(self, proxy: Proxy, host: str, service_namespace: str) -> DestinationRuleView | None:
+        """Istio's choice for (proxy, host): the proxy's namespace, then the service's, then root."""
+        selector_key = self._selector_key(proxy)
+        key = (proxy.namespace, host, (service_namespace, selector_key))
+        if key in self._rules:
+            return self._rules[key]
+        found = None
+        for namespace in (proxy.namespace, service_namespace, self.mesh.root_namespace):
+            candidates = [
+                rule
+                for rule in self.destination_rules
+                if rule.namespace == namespace
+                and visible(rule.export_to, proxy.namespace)
+                and (not rule.selector or all(proxy.labels.get(k) == v for k, v in rule.selector.items()))
+            ]
+            found = best_rule(candidates, host)
+            if found is not None:
+                break
+        self._rules[key] = found
+        return found
+
+    def _selector_key(self, proxy: Proxy) -> tuple:
+        if not any(rule.selector for rule in self.destination_rules):
+            return ()
+        return tuple(sorted(proxy.labels.items()))
+
+    def mtls_mode(self, namespace: str, labels: Mapping[str, str] | None = None, port: int | None = None) -> str:
+        """The effective PeerAuthentication mode: mesh, then namespace, then workload and port."""
+        mode = PERMISSIVE
+        root = self.mesh.root_namespace
+        mode = self._level_mode(root, None, None, mode)
+        if namespace != root:
+            mode = self._level_mode(namespace, None, None, mode)
+        if labels is not None:
+            mode = self._level_mode(namespace, labels, port, mode)
+        return mode
+
+    def _level_mode(self, namespace: str, labels: Mapping[str, str] | None, port: int | None, inherited: str) -> str:
+        for policy in sorted(self.peer_authentications, key=order_key):
+            if policy.namespace != namespace:
+                continue
+            selector = (policy.spec.get("selector") or {}).get("matchLabels") or {}
+            if labels is None:
+                if selector:
+                    continue
+            elif not selector or not all(labels.get(k) == v for k, v in selector.items()):
+                continue
+            mode = (policy.spec.get("mtls") or {}).get("mode") or "UNSET"
+            if labels is not None and port is not None:
+                port_mode = ((policy.spec.get("portLevelMtls") or {}).get(str(port)) or {}).get("mode")
+                if port_mode and port_mode != "UNSET":
+                    return port_mode
+            return inherited if mode == "UNSET" else mode
+        return inherited
+
+    def proxy(self, target: str, default_namespace: str = "default", **options: Any) -> Proxy:
+        """The sidecar of `POD[.NS]` or `deploy/NAME[.NS]`, as found in the registry."""
+        kind, _, rest = target.partition("/") if "/" in target else ("", "", target)
+        name, _, namespace = rest.rpartition(".") if "." in rest else (rest, "", default_namespace)
+        if kind in ("deploy", "deployment", "deployments"):
+            replicas = self.registry.replicas(namespace, name)
+            if not replicas:
+                raise UnknownTargetError(f'deployment "{name}" not found in namespace "{namespace}" (or it has no replicas)')
+            workload = replicas[0]
+        elif kind in ("", "pod", "pods", "po"):
+            workload = self.registry.workload(f"{name}.{namespace}")
+            if workload is None:
+                raise UnknownTargetError(f'pod "{name}" not found in namespace "{namespace}"' + self._pod_hint(namespace))
+        else:
+            raise UnknownTargetError(f"unsupported target type {kind!r}: use POD[.NS] or deploy/NAME[.NS]")
+        return proxies.for_workload(workload, domain=self.mesh.domain, **options)
+
+    def _pod_hint(self, namespace: str) -> str:
+        names = sorted(w.name for w in self.registry.workloads if w.namespace == namespace and w.kind == "Pod")
+        if not names:
+            return ""
+        shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+        return f"; pods there: {shown}"
+
+
+def build_snapshot(resources: Sequence[Resource], mesh: MeshConfig | None = None) -> MeshSnapshot:
+    """A snapshot of validated resources (order-independent: precedence comes from the objects)."""
+    mesh = mesh or MeshConfig()
+    by_kind: dict[str, list[Resource]] = {}
+    for resource in resources:
+        by_kind.setdefault(resource.kind, []).append(resource)
+    virtual_services = tuple(
+        VirtualServiceView.of(r, mesh.domain) for r in sorted(by_kind.get("VirtualService", []), key=order_key)
+    )
+    rules_by_ns: dict[str, list[DestinationRuleView]] = {}
+    for resource in sorted(by_kind.get("DestinationRule", []), key=order_key):
+        rules_by_ns.setdefault(resource.namespace, []).append(DestinationRuleView.of(resource, mesh.domain))
+    destination_rules = tuple(rule for rules in rules_by_ns.values() for rule in merge_destination_rules(rules))
+    digest = hashlib.blake2b(digest_size=8)
+    for resource in sorted(resources, key=lambda r: (r.kind, r.namespace, r.name)):
+        digest.update(resource.revision.encode())
+    return MeshSnapshot(
+        mesh=mesh,
+        registry=build_registry(resources, mesh.domain),
+        virtual_services=virtual_services,
+        destination_rules=destination_rules,
+        sidecars=tuple(by_kind.get("Sidecar", [])),
+        gateways=tuple(by_kind.get("Gateway", [])),
+        peer_authentications=tuple(by_kind.get("PeerAuthentication", [])),
+        version=digest.hexdigest(),
+    )
