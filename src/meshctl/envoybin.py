@@ -58,4 +58,13 @@ def validate_config(bootstrap_path: str, timeout: float = 60.0) -> ValidationRes
     except subprocess.TimeoutExpired:
         return ValidationResult(False, f"envoy --mode validate did not finish within {timeout:.0f}s")
     output = (done.stdout + done.stderr).strip()
-    return ValidationResult(done.returncode == 0, output)
+    return ValidationResult(done.returncode == 0, _summary(output))
+
+
+def _summary(output: str, limit: int = 20) -> str:
+    """Envoy prints the whole offending message before the reason; keep the head and the reason."""
+    lines = output.splitlines()
+    if len(lines) <= limit:
+        return output
+    head = lines[0].split(": goo.gle/debugproto")[0]
+    return "\n".join([head, f"  ... ({len(lines) - 2} lines of the offending resource omitted) ...", lines[-1]])

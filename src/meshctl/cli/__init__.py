@@ -7,6 +7,7 @@ are imported inside the command functions.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -14,12 +15,15 @@ import typer
 from meshctl.cli import translate, validate
 from meshctl.errors import ExitCode, MeshctlError
 
+COMPLETE_VAR = "_MESHCTL_COMPLETE"
+
 app = typer.Typer(
     name="meshctl",
     help="Render, serve and inspect the Envoy configuration of an Istio service mesh.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 translate.register(app)
@@ -35,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     from meshctl.cli.output import err
 
     command = get_command(app)
+    if COMPLETE_VAR in os.environ:
+        from typer._completion_classes import completion_init
+
+        completion_init()
     args = sys.argv[1:] if argv is None else argv
     if not args:
         args = ["--help"]
@@ -65,7 +73,6 @@ def main(argv: list[str] | None = None) -> int:
             return ExitCode.OK
         raise
     except Exception as exc:  # noqa: BLE001 - the last line of defence: never a bare traceback
-        import os
         import traceback
 
         if os.environ.get("MESHCTL_DEBUG"):
@@ -78,7 +85,5 @@ def main(argv: list[str] | None = None) -> int:
 
 def _silence_stdout() -> None:
     """The reader of our stdout went away (`meshctl ... | head`): drop the rest quietly."""
-    import os
-
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())

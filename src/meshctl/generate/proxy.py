@@ -50,4 +50,4 @@ def generate(snapshot: MeshSnapshot, proxy: Proxy) -> ProxyConfig:
     listeners = build_listeners(ctx) + build_inbound_listeners(ctx)
     routes = [route_configuration(ctx, name) for name in ctx.route_names]
     endpoints = build_endpoints(ctx, clusters)
-    return ProxyConfig(clusters, endpoints, listeners, routes, ctx.warnings)
+    return ProxyConfig(clusters, endpoints, listeners, routes, list(dict.fromkeys(ctx.warnings)))

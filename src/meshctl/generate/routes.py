@@ -30,27 +30,44 @@ class _VirtualHost:
 
 
 def route_configuration(ctx: ProxyContext, name: str) -> route_pb2.RouteConfiguration:
-    """The route configuration a sidecar listener asks for; unknown names get an empty one."""
+    """The route configuration a sidecar listener asks for; unknown names get an empty one.
+
+    A domain belongs to the first virtual host (by name) that claims it; a virtual host left
+    without domains is dropped, as Envoy refuses one.
+    """
     config = route_pb2.RouteConfiguration(name=name, ignore_port_in_host_matching=True)
     config.validate_clusters.value = False
     config.max_direct_response_body_size_bytes.value = MAX_DIRECT_RESPONSE_BODY
-    if not name.isdigit():
+    host, _, port_text = name.rpartition(":")
+    if not port_text.isdigit():
         return config
-    port = int(name)
+    port = int(port_text)
     egress = listener_for_port(ctx, port)
     if egress is None:
         return config
     vhosts = _virtual_hosts(ctx, egress, port)
+    if host:
+        _single_service(config, vhosts, names.virtual_host(host, port))
+        return config
     seen_domains: set[str] = set()
     for vhost in sorted(vhosts, key=lambda v: v.name):
-        out = config.virtual_hosts.add(name=vhost.name, include_request_attempt_count=True)
-        for domain in _domains(ctx, vhost):
-            if domain not in seen_domains:
-                seen_domains.add(domain)
-                out.domains.append(domain)
+        domains = [d for d in dict.fromkeys(_domains(ctx, vhost)) if d not in seen_domains]
+        if not domains:
+            continue
+        seen_domains.update(domains)
+        out = config.virtual_hosts.add(name=vhost.name, domains=domains, include_request_attempt_count=True)
         out.routes.extend(vhost.routes)
     config.virtual_hosts.append(_catch_all(ctx))
     return config
+
+
+def _single_service(config: route_pb2.RouteConfiguration, vhosts: list[_VirtualHost], wanted: str) -> None:
+    """`<fqdn>:<port>` (a sniffed listener bound to one service's VIP): only that service's
+    virtual host, matching every authority, and no catch-all."""
+    for vhost in vhosts:
+        if vhost.name == wanted:
+            out = config.virtual_hosts.add(name=vhost.name, domains=["*"], include_request_attempt_count=True)
+            out.routes.extend(vhost.routes)
 
 
 def listener_for_port(ctx: ProxyContext, port: int) -> EgressScope | None:
@@ -191,7 +208,24 @@ def destination_cluster(ctx: ProxyContext, vs: VirtualServiceView, destination: 
     if service is not None and service.resolution == ALIAS and service.alias_for:
         host = service.alias_for
     number = (destination.get("port") or {}).get("number") or port
-    return names.outbound_cluster(number, host, destination.get("subset", ""))
+    subset = destination.get("subset", "")
+    _check_destination(ctx, vs, host, subset)
+    return names.outbound_cluster(number, host, subset)
+
+
+def _check_destination(ctx: ProxyContext, vs: VirtualServiceView, host: str, subset: str) -> None:
+    """Warn (once per proxy) about destinations the inputs cannot back: Envoy would answer 503."""
+    known = ctx.snapshot.registry.services_for_host(host)
+    if not known:
+        if not host.startswith("*"):
+            ctx.warnings.append(f"{vs.resource.ref()}: destination host {host} is not a service in the inputs; "
+                                f"requests routed to it will fail with 503")
+        return
+    if subset:
+        rule = ctx.snapshot.destination_rule(ctx.proxy, host, known[0].namespace)
+        if rule is None or rule.subset(subset) is None:
+            ctx.warnings.append(f"{vs.resource.ref()}: subset {subset!r} of {host} is defined by no DestinationRule; "
+                                f"requests routed to it will fail with 503")
 
 
 def destination_hash(ctx: ProxyContext, vs: VirtualServiceView, destination: Mapping[str, Any]) -> rc.RouteAction.HashPolicy | None:

@@ -59,9 +59,15 @@ class Proxy:
         return self.interception != INTERCEPTION_NONE
 
 
-def for_workload(workload: Workload, *, interception: str = INTERCEPTION_REDIRECT,
+INTERCEPTION_ANNOTATION = "sidecar.istio.io/interceptionMode"
+
+
+def for_workload(workload: Workload, *, interception: str | None = None,
                  istio_extensions: bool = False, domain: str = "cluster.local") -> Proxy:
-    """The sidecar of a workload, as the injector would configure it."""
+    """The sidecar of a workload, as the injector would configure it: the interception mode
+    comes from the pod's `sidecar.istio.io/interceptionMode` annotation unless given."""
+    if interception is None:
+        interception = workload.annotations.get(INTERCEPTION_ANNOTATION, INTERCEPTION_REDIRECT)
     return Proxy(
         id=workload.proxy_id,
         namespace=workload.namespace,

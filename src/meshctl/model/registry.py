@@ -35,7 +35,7 @@ from meshctl.model.service import (
 POD_NETWORK = ipaddress.ip_network("10.244.0.0/16")
 SERVICE_NETWORK = ipaddress.ip_network("10.96.0.0/16")
 _SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
-_REPLICA_NAME = re.compile(r"^(?P<owner>.+)-[bcdfghjklmnpqrstvwxz2456789]{6,10}-[bcdfghjklmnpqrstvwxz2456789]{5}$")
+_REPLICA_NAME = re.compile(r"^(?P<owner>.+)-[a-z0-9]{5,10}-[a-z0-9]{5}$")
 _RESOLUTIONS = {
     "NONE": PASSTHROUGH,
     "STATIC": CLIENT_SIDE_LB,
@@ -353,6 +353,7 @@ def _workloads(by_kind: Mapping[str, list[Resource]], injection: _Injection) -> 
                 injected=injection.injected(pod.namespace, pod.labels, pod.annotations),
                 locality=_locality(pod.labels),
                 ready=ready,
+                annotations=dict(pod.annotations),
             )
         )
     for deployment in deployments:
@@ -404,6 +405,7 @@ def _replicas(deployment: Resource, pool: _AddressPool, injection: _Injection) -
             ports=_container_ports(spec),
             injected=injection.injected(deployment.namespace, labels, annotations),
             locality=_locality(labels),
+            annotations=annotations,
         )
 
 

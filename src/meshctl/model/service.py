@@ -84,6 +84,7 @@ class Workload:
     ready: bool = True
     kind: str = "Pod"
     network: str = ""
+    annotations: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def proxy_id(self) -> str:

@@ -1,0 +1,1 @@
+"""Istio APIs meshctl speaks on the wire, compiled from protos/ by scripts/gen_protos.py."""

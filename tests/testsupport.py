@@ -1,0 +1,75 @@
+"""Paths and helpers shared by test packages (tests/ is on sys.path via pytest's `pythonpath`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+GOLDEN = ROOT / "tests" / "golden"
+
+
+BASE = """
+apiVersion: v1
+kind: Service
+metadata: {name: reviews, namespace: default}
+spec:
+  clusterIP: 10.96.0.50
+  ports: [{name: http, port: 9080}]
+  selector: {app: reviews}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: ratings, namespace: default}
+spec:
+  clusterIP: 10.96.0.60
+  ports: [{name: http, port: 9080}, {name: grpc-api, port: 9090}, {name: web, port: 7000}]
+  selector: {app: ratings}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: client, namespace: default}
+spec:
+  selector: {matchLabels: {app: client}}
+  template:
+    metadata: {labels: {app: client, version: v1}}
+    spec: {containers: [{name: c, image: c}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: reviews-v1, namespace: default}
+spec:
+  selector: {matchLabels: {app: reviews, version: v1}}
+  template:
+    metadata: {labels: {app: reviews, version: v1}}
+    spec: {serviceAccountName: reviews, containers: [{name: r, image: r, ports: [{containerPort: 9080}]}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: reviews-v2, namespace: default}
+spec:
+  selector: {matchLabels: {app: reviews, version: v2}}
+  template:
+    metadata: {labels: {app: reviews, version: v2}}
+    spec: {serviceAccountName: reviews, containers: [{name: r, image: r}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: ratings, namespace: default}
+spec:
+  selector: {matchLabels: {app: ratings}}
+  template:
+    metadata: {labels: {app: ratings}}
+    spec: {serviceAccountName: ratings, containers: [{name: r, image: r}]}
+"""
+
+
+def vhost(config: Any, route: str, name: str) -> Any:
+    """A virtual host of a route configuration, by names."""
+    (found,) = [r for r in config.routes if r.name == route]
+    return {vh.name: vh for vh in found.virtual_hosts}[name]
+
+
+def cluster(config: Any, name: str) -> Any:
+    return {c.name: c for c in config.clusters}[name]
