@@ -1,0 +1,174 @@
+"""Kubeconfig loading and target resolution against the emulated API server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from emulator import MeshEmulator
+from seeds import ALPHA_TOKEN, BETA_NAMESPACE, BETA_TOKEN, add_deployment, add_pod
+
+from meshctl.errors import MeshctlError, UsageError
+from meshctl.inspect.acquire.kube import PodRef, load_client, parse_target
+
+
+def tokens_seen(emulator: MeshEmulator) -> set[str]:
+    return {
+        request.headers.get("Authorization", "").removeprefix("Bearer ")
+        for request in emulator
+        if request.resource is not None
+    }
+
+
+def test_current_context_without_namespace_means_default(
+    emulator: MeshEmulator, kubeconfig: str
+) -> None:
+    add_pod(emulator, "reviews-v1-abc")
+    client = load_client(kubeconfig, None)
+    assert (client.context, client.namespace) == ("alpha", "default")
+    assert client.resolve_pods("reviews-v1-abc", None) == [PodRef("reviews-v1-abc", "default")]
+    assert tokens_seen(emulator) == {ALPHA_TOKEN}
+
+
+def test_context_switch_changes_credentials_and_default_namespace(
+    emulator: MeshEmulator, kubeconfig: str
+) -> None:
+    add_pod(emulator, "ratings-v1-xyz", BETA_NAMESPACE)
+    client = load_client(kubeconfig, "beta")
+    assert (client.context, client.namespace) == ("beta", BETA_NAMESPACE)
+    assert client.resolve_pods("ratings-v1-xyz", None) == [PodRef("ratings-v1-xyz", BETA_NAMESPACE)]
+    assert tokens_seen(emulator) == {BETA_TOKEN}
+
+
+def test_kubeconfig_env_is_honoured(
+    emulator: MeshEmulator, kubeconfig: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_pod(emulator, "p")
+    monkeypatch.setenv("KUBECONFIG", f"/nonexistent/config:{kubeconfig}")
+    client = load_client(None, "beta")
+    assert client.namespace == BETA_NAMESPACE
+    assert client.resolve_pods("p.default", None) == [PodRef("p", "default")]
+
+
+def test_unknown_context_and_missing_kubeconfig_are_clear_errors(
+    kubeconfig: str, tmp_path: Path
+) -> None:
+    with pytest.raises(
+        MeshctlError, match=r'context "gamma" not found in kubeconfig .*alpha, beta'
+    ):
+        load_client(kubeconfig, "gamma")
+    with pytest.raises(MeshctlError, match=r"cannot load kubeconfig .*set KUBECONFIG"):
+        load_client(str(tmp_path / "absent"), None)
+
+
+def test_pod_dot_namespace_wins_over_the_namespace_flag(
+    emulator: MeshEmulator, kubeconfig: str
+) -> None:
+    add_pod(emulator, "details-v1-1", "shop")
+    add_pod(emulator, "details-v1-1", "other")
+    client = load_client(kubeconfig, None)
+    assert client.resolve_pods("details-v1-1.shop", None, "other") == [
+        PodRef("details-v1-1", "shop")
+    ]
+    assert client.resolve_pods("details-v1-1", None, "other") == [PodRef("details-v1-1", "other")]
+    assert client.resolve_pods("pod/details-v1-1.shop", None) == [PodRef("details-v1-1", "shop")]
+
+
+def test_missing_and_not_running_pods(emulator: MeshEmulator, kubeconfig: str) -> None:
+    add_pod(emulator, "starting", "shop", phase="Pending")
+    client = load_client(kubeconfig, None)
+    with pytest.raises(MeshctlError, match=r'^pods "ghost" not found in namespace "shop"$'):
+        client.resolve_pods("ghost.shop", None)
+    with pytest.raises(
+        MeshctlError, match=r'pod "starting" in namespace "shop" is not running \(phase Pending\)'
+    ):
+        client.resolve_pods("starting.shop", None)
+
+
+def test_deployment_resolves_to_its_first_running_pod(
+    emulator: MeshEmulator, kubeconfig: str
+) -> None:
+    add_deployment(emulator, "reviews", "shop", {"matchLabels": {"app": "reviews"}})
+    add_deployment(
+        emulator,
+        "ratings",
+        "shop",
+        {
+            "matchLabels": {"app": "ratings"},
+            "matchExpressions": [{"key": "version", "operator": "In", "values": ["v2", "v3"]}],
+        },
+    )
+    add_pod(emulator, "reviews-c", "shop", labels={"app": "reviews"})
+    add_pod(emulator, "reviews-a", "shop", labels={"app": "reviews"}, phase="Pending")
+    add_pod(emulator, "reviews-b", "shop", labels={"app": "reviews"})
+    add_pod(emulator, "reviews-0", "other", labels={"app": "reviews"})
+    add_pod(emulator, "ratings-a", "shop", labels={"app": "ratings", "version": "v1"})
+    add_pod(emulator, "ratings-b", "shop", labels={"app": "ratings", "version": "v3"})
+    client = load_client(kubeconfig, None)
+    assert client.resolve_pods("deploy/reviews.shop", None) == [PodRef("reviews-b", "shop")]
+    assert client.resolve_pods("deployment/ratings", None, "shop") == [PodRef("ratings-b", "shop")]
+    assert client.resolve_pods("deployments.apps/reviews.shop", None) == [
+        PodRef("reviews-b", "shop")
+    ]
+
+
+def test_deployment_errors(emulator: MeshEmulator, kubeconfig: str) -> None:
+    add_deployment(emulator, "idle", "shop", {"matchLabels": {"app": "idle"}})
+    add_pod(emulator, "idle-1", "shop", labels={"app": "idle"}, phase="Failed")
+    client = load_client(kubeconfig, None)
+    with pytest.raises(MeshctlError, match=r'^deployments "nope" not found in namespace "shop"$'):
+        client.resolve_pods("deploy/nope.shop", None)
+    with pytest.raises(
+        MeshctlError, match='deployment "idle" in namespace "shop" has no running pods'
+    ):
+        client.resolve_pods("deploy/idle.shop", None)
+
+
+def test_selector_returns_every_running_match_in_the_namespace(
+    emulator: MeshEmulator, kubeconfig: str
+) -> None:
+    for name, phase in (("web-2", "Running"), ("web-1", "Running"), ("web-3", "Pending")):
+        add_pod(emulator, name, BETA_NAMESPACE, labels={"app": "web"}, phase=phase)
+    add_pod(emulator, "web-9", "default", labels={"app": "web"})
+    add_pod(emulator, "db-1", BETA_NAMESPACE, labels={"app": "db"})
+    client = load_client(kubeconfig, "beta")
+    assert client.resolve_pods(None, "app=web") == [
+        PodRef("web-1", BETA_NAMESPACE),
+        PodRef("web-2", BETA_NAMESPACE),
+    ]
+    assert client.resolve_pods(None, "app=web", "default") == [PodRef("web-9", "default")]
+    with pytest.raises(
+        MeshctlError, match=f'no running pods match "app=cache" in namespace "{BETA_NAMESPACE}"'
+    ):
+        client.resolve_pods(None, "app=cache")
+
+
+def test_usage_errors(kubeconfig: str) -> None:
+    client = load_client(kubeconfig, None)
+    with pytest.raises(UsageError, match="not both"):
+        client.resolve_pods("p", "app=x")
+    with pytest.raises(UsageError, match="name a pod"):
+        client.resolve_pods(None, None)
+    with pytest.raises(UsageError, match='unsupported resource type "svc"'):
+        client.resolve_pods("svc/reviews", None)
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("p", ("pod", "p", "dflt")),
+        ("p.ns", ("pod", "p", "ns")),
+        ("my.dotted.pod.ns", ("pod", "my.dotted.pod", "ns")),
+        ("po/p.ns", ("pod", "p", "ns")),
+        ("deploy/web", ("deployment", "web", "dflt")),
+        ("Deployment/web.ns", ("deployment", "web", "ns")),
+    ],
+)
+def test_parse_target(target: str, expected: tuple[str, str, str]) -> None:
+    assert parse_target(target, "dflt") == expected
+
+
+@pytest.mark.parametrize("target", ["p.", ".ns", "deploy/", "deploy/.ns"])
+def test_parse_target_rejects_empty_parts(target: str) -> None:
+    with pytest.raises(UsageError, match="invalid target"):
+        parse_target(target, "dflt")
