@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from envoy.config.cluster.v3 import cluster_pb2
-from envoy.config.core.v3 import address_pb2
+from envoy.config.cluster.v3 import cluster_pb2, filter_pb2
+from envoy.config.core.v3 import address_pb2, base_pb2
 from envoy.extensions.network.dns_resolver.cares.v3 import cares_dns_resolver_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 
@@ -45,17 +46,14 @@ _DISCOVERY = {
 HTTP_OPTIONS_KEY = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
 
-def metadata_exchange_filter() -> Any:
-    """Istio's upstream TCP metadata exchange (istio-proxy builds only)."""
-    from envoy.config.cluster.v3 import filter_pb2
-
-    return filter_pb2.Filter(
-        name="istio.metadata_exchange",
-        typed_config=typed_struct(
-            "type.googleapis.com/envoy.tcp.metadataexchange.config.MetadataExchange",
-            {"protocol": "istio-peer-exchange", "enable_discovery": True},
-        ),
-    )
+# Istio's upstream TCP metadata exchange (istio-proxy builds only).
+METADATA_EXCHANGE_FILTER = filter_pb2.Filter(
+    name="istio.metadata_exchange",
+    typed_config=typed_struct(
+        "type.googleapis.com/envoy.tcp.metadataexchange.config.MetadataExchange",
+        {"protocol": "istio-peer-exchange", "enable_discovery": True},
+    ),
+)
 
 
 def build_clusters(ctx: ProxyContext) -> list[cluster_pb2.Cluster]:
@@ -80,23 +78,32 @@ def build_clusters(ctx: ProxyContext) -> list[cluster_pb2.Cluster]:
 
 
 def outbound_clusters(ctx: ProxyContext, service: Service) -> Iterable[cluster_pb2.Cluster]:
+    """Per non-UDP port: the default cluster, then one per DestinationRule subset.
+
+    A subset without its own traffic policy differs from the default cluster only in names,
+    metadata and the mTLS SNI, so it is derived from a copy instead of being rebuilt.
+    """
     discovery = _DISCOVERY.get(service.resolution)
     if discovery is None:
         return
     rule = ctx.rule_for(service)
     accounts = service_accounts(ctx, service)
+    metadata = _service_metadata(service, rule)
     for port in service.ports:
         if port.protocol == protocol.UDP:
             continue
         base_policy = policy.for_port(rule.traffic_policy if rule else None, port.port)
-        built = _outbound(ctx, service, port, discovery, "", base_policy, rule, accounts)
-        if built is not None:
-            yield built
+        base = _outbound(ctx, service, port, discovery, "", base_policy, rule, accounts, metadata)
+        if base is not None:
+            yield base.cluster
         for subset in rule.subsets if rule else ():
+            if base is not None and not subset.get("trafficPolicy") and base.cluster.type == cluster_pb2.Cluster.EDS:
+                yield _derived_subset(base, service, port, subset["name"])
+                continue
             merged = policy.for_subset(base_policy, subset.get("trafficPolicy"), port.port)
-            built = _outbound(ctx, service, port, discovery, subset["name"], merged, rule, accounts, subset)
+            built = _outbound(ctx, service, port, discovery, subset["name"], merged, rule, accounts, metadata, subset)
             if built is not None:
-                yield built
+                yield built.cluster
 
 
 def service_accounts(ctx: ProxyContext, service: Service) -> list[str]:
@@ -112,9 +119,32 @@ def service_accounts(ctx: ProxyContext, service: Service) -> list[str]:
     return sorted(accounts)
 
 
+def _service_metadata(service: Service, rule: DestinationRuleView | None) -> base_pb2.Metadata:
+    """`filter_metadata.istio` shared by a service's clusters: services, external, config."""
+    metadata = base_pb2.Metadata()
+    fields: dict[str, Any] = {"services": [{"host": service.hostname, "name": service.name, "namespace": service.namespace}]}
+    if service.mesh_external:
+        fields["external"] = True
+    if rule is not None:
+        fields["config"] = config_path(rule.resource)
+    metadata.filter_metadata["istio"].update(fields)
+    return metadata
+
+
+@dataclass(slots=True)
+class _Built:
+    """A cluster with what deriving its subsets needs: how its TLS was chosen."""
+
+    cluster: cluster_pb2.Cluster
+    tls_kind: str
+    h2: bool
+    sni: str = ""
+    sans: Sequence[str] = ()
+
+
 def _outbound(ctx: ProxyContext, service: Service, port: ServicePort, discovery: int, subset_name: str,
               traffic: Mapping[str, Any] | None, rule: DestinationRuleView | None, accounts: Sequence[str],
-              subset: Mapping[str, Any] | None = None) -> cluster_pb2.Cluster | None:
+              metadata: base_pb2.Metadata, subset: Mapping[str, Any] | None = None) -> _Built | None:
     name = names.outbound_cluster(port.port, service.hostname, subset_name)
     traffic = traffic or {}
     if (traffic.get("loadBalancer") or {}).get("simple") == "PASSTHROUGH":
@@ -126,80 +156,92 @@ def _outbound(ctx: ProxyContext, service: Service, port: ServicePort, discovery:
             return None
     options = policy.HttpOptions()
     policy.upstream_protocol(options, port.protocol, sidecar=True)
-    metadata = {"services": [{"host": service.hostname, "name": service.name, "namespace": service.namespace}]}
-    istio_metadata(cluster.metadata, metadata)
+    cluster.metadata.CopyFrom(metadata)
     pool = traffic.get("connectionPool")
     policy.apply_connection_pool(cluster, options, pool, ctx.mesh.connect_timeout_seconds)
     policy.apply_h2_upgrade(options, pool, port.protocol, ctx.mesh.h2_upgrade)
     policy.apply_h2_streams(options, pool)
     policy.apply_outlier_detection(cluster, traffic.get("outlierDetection"))
     policy.apply_load_balancer(cluster, traffic.get("loadBalancer"))
-    _apply_tls(ctx, cluster, options, service, port, subset_name, traffic.get("tls"), accounts, rule)
+    settings = traffic.get("tls")
+    kind, sni, sans = _apply_tls(ctx, cluster, options, service, port, subset_name, settings, accounts, rule)
     if cluster.type == cluster_pb2.Cluster.ORIGINAL_DST:
         cluster.lb_policy = cluster_pb2.Cluster.CLUSTER_PROVIDED
     if cluster.type == cluster_pb2.Cluster.EDS:
         cluster.eds_cluster_config.service_name = name
         cluster.eds_cluster_config.eds_config.CopyFrom(ADS)
     if ctx.proxy.istio_extensions:
-        cluster.filters.append(metadata_exchange_filter())
+        cluster.filters.append(METADATA_EXCHANGE_FILTER)
     options.finish(cluster)
-    extra: dict[str, Any] = {}
-    if service.mesh_external:
-        extra["external"] = True
-    if rule is not None:
-        extra["config"] = config_path(rule.resource)
-        mode = (traffic.get("tls") or {}).get("mode")
-        if mode in ("SIMPLE", "MUTUAL"):
-            extra["alpn_override"] = "false"
+    istio = cluster.metadata.filter_metadata["istio"]
+    if rule is not None and (settings or {}).get("mode") in ("SIMPLE", "MUTUAL"):
+        istio["alpn_override"] = "false"
     if subset_name:
-        extra["subset"] = subset_name
-    if extra:
-        istio_metadata(cluster.metadata, extra)
+        istio["subset"] = subset_name
+    return _Built(cluster, kind, options.is_h2, sni, sans)
+
+
+def _derived_subset(base: _Built, service: Service, port: ServicePort, subset_name: str) -> cluster_pb2.Cluster:
+    name = names.outbound_cluster(port.port, service.hostname, subset_name)
+    cluster = cluster_pb2.Cluster()
+    cluster.CopyFrom(base.cluster)
+    cluster.name = name
+    cluster.alt_stat_name = name + ";"
+    cluster.eds_cluster_config.service_name = name
+    cluster.metadata.filter_metadata["istio"]["subset"] = subset_name
+    sni = base.sni or names.istio_sni(port.port, service.hostname, subset_name)
+    if base.tls_kind == "istio":
+        cluster.transport_socket.CopyFrom(tls.istio_mutual_socket(sni, base.sans, h2=base.h2, metadata_exchange=True))
+    elif base.tls_kind == "auto":
+        socket = tls.istio_mutual_socket(sni, base.sans, h2=base.h2, metadata_exchange=True)
+        cluster.transport_socket_matches[0].transport_socket.CopyFrom(socket)
     return cluster
 
 
 def _apply_tls(ctx: ProxyContext, cluster: cluster_pb2.Cluster, options: policy.HttpOptions, service: Service,
                port: ServicePort, subset: str, settings: Mapping[str, Any] | None, accounts: Sequence[str],
-               rule: DestinationRuleView | None) -> None:
-    """Explicit DestinationRule TLS, or auto mTLS when the service's endpoints speak Istio mTLS."""
+               rule: DestinationRuleView | None) -> tuple[str, str, Sequence[str]]:
+    """Explicit DestinationRule TLS, or auto mTLS when the service's endpoints speak Istio mTLS.
+
+    Returns how TLS was chosen ("none", "user", "istio", "auto"), a fixed SNI if the rule set
+    one, and the SANs, so subset clusters can be derived with their own SNI.
+    """
     sni = names.istio_sni(port.port, service.hostname, subset)
     if settings:
         mode = settings.get("mode", "DISABLE")
         if mode == "DISABLE":
-            return
+            return "none", "", ()
         if mode == "ISTIO_MUTUAL":
-            context = tls.istio_mutual(settings.get("sni") or sni,
-                                       settings.get("subjectAltNames") or accounts,
-                                       h2=options.is_h2, metadata_exchange=True)
-            cluster.transport_socket.CopyFrom(tls.socket(context))
-            return
+            sans = settings.get("subjectAltNames") or accounts
+            cluster.transport_socket.CopyFrom(tls.istio_mutual_socket(
+                settings.get("sni") or sni, sans, h2=options.is_h2, metadata_exchange=True))
+            return "istio", settings.get("sni", ""), sans
         if settings.get("credentialName") and not (rule and rule.selector):
-            return
+            return "none", "", ()
         if mode == "MUTUAL" and not settings.get("credentialName") and not (
             settings.get("clientCertificate") and settings.get("privateKey")
         ):
             ctx.warnings.append(f"cluster {cluster.name}: MUTUAL TLS needs clientCertificate and privateKey; TLS not applied")
-            return
+            return "none", "", ()
         context = tls.user_tls(settings, h2=options.is_h2,
                                service_accounts=accounts if not service.from_kubernetes else ())
-        if context is None:
-            return
         if not settings.get("sni"):
             upstream = options.get().upstream_http_protocol_options
             upstream.auto_sni = True
             if not settings.get("subjectAltNames"):
                 upstream.auto_san_validation = True
         cluster.transport_socket.CopyFrom(tls.socket(context))
-        return
+        return "user", "", ()
     if not ctx.mesh.enable_auto_mtls or service.mesh_external:
-        return
+        return "none", "", ()
     if _inferred_mode(ctx, service) == DISABLE:
-        return
-    context = tls.istio_mutual(sni, accounts, h2=options.is_h2, metadata_exchange=True)
+        return "none", "", ()
+    transport_socket = tls.istio_mutual_socket(sni, accounts, h2=options.is_h2, metadata_exchange=True)
     if cluster.type == cluster_pb2.Cluster.ORIGINAL_DST:
-        cluster.transport_socket.CopyFrom(tls.socket(context))
-    else:
-        tls.auto_mtls_matches(cluster, context)
+        cluster.transport_socket.CopyFrom(transport_socket)
+        return "istio", "", accounts
+    tls.auto_mtls_matches(cluster, transport_socket)
+    return "auto", "", accounts
 
 
 def _inferred_mode(ctx: ProxyContext, service: Service) -> str:
@@ -271,7 +313,7 @@ def passthrough_cluster(ctx: ProxyContext, name: str = PASSTHROUGH) -> cluster_p
     cluster.typed_extension_protocol_options[HTTP_OPTIONS_KEY].CopyFrom(typed(_passthrough_options()))
     policy.set_default_circuit_breakers(cluster)
     if name == PASSTHROUGH and ctx.proxy.istio_extensions:
-        cluster.filters.append(metadata_exchange_filter())
+        cluster.filters.append(METADATA_EXCHANGE_FILTER)
     return cluster
 
 

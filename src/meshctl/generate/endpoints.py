@@ -3,31 +3,84 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import health_check_pb2
-from envoy.config.endpoint.v3 import endpoint_pb2
+from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
 
 from meshctl.generate import names, policy
 from meshctl.generate.context import ProxyContext
-from meshctl.model.service import Endpoint, Service
+from meshctl.model.service import Endpoint, Service, ServicePort
 from meshctl.model.snapshot import DISABLE
 
 
 def build_endpoints(ctx: ProxyContext, clusters: Sequence[cluster_pb2.Cluster]) -> list[endpoint_pb2.ClusterLoadAssignment]:
     """One assignment per EDS cluster, named by its `service_name`."""
     by_host: dict[str, Service] = {service.hostname: service for service in ctx.scope.services}
+    built = _EndpointCache(ctx)
     out = []
     for cluster in clusters:
         if cluster.type != cluster_pb2.Cluster.EDS:
             continue
         name = cluster.eds_cluster_config.service_name or cluster.name
-        out.append(assignment(ctx, name, by_host))
+        out.append(assignment(ctx, name, by_host, built))
     return out
 
 
-def assignment(ctx: ProxyContext, cluster_name: str, by_host: Mapping[str, Service]) -> endpoint_pb2.ClusterLoadAssignment:
+class _EndpointCache:
+    """LbEndpoint messages per (service, port, TLS mode), shared by a service's subset clusters."""
+
+    def __init__(self, ctx: ProxyContext) -> None:
+        self.ctx = ctx
+        self.entries: dict[tuple[int, int, str | None], list[tuple[Endpoint, endpoint_components_pb2.LbEndpoint]]] = {}
+        self.modes: dict[tuple[int, int], str] = {}
+
+    def lb_endpoints(self, service: Service, port: ServicePort, tls_mode: str | None) -> list[tuple[Endpoint, endpoint_components_pb2.LbEndpoint]]:
+        key = (id(service), port.port, tls_mode)
+        found = self.entries.get(key)
+        if found is None:
+            found = self.entries[key] = [
+                (endpoint, self._lb_endpoint(endpoint, tls_mode))
+                for endpoint in self.ctx.snapshot.registry.endpoints(service, port)
+            ]
+        return found
+
+    def _lb_endpoint(self, endpoint: Endpoint, tls_mode: str | None) -> endpoint_components_pb2.LbEndpoint:
+        lb = endpoint_components_pb2.LbEndpoint(health_status=health_check_pb2.HEALTHY)
+        socket = lb.endpoint.address.socket_address
+        socket.address = endpoint.address
+        socket.port_value = endpoint.port
+        metadata = lb.metadata.filter_metadata
+        if self._uses_mtls(endpoint, tls_mode):
+            metadata["envoy.transport_socket_match"].fields["tlsMode"].string_value = "istio"
+        workload = endpoint.workload
+        if workload is not None:
+            revision = workload.canonical_revision
+            metadata["istio"].fields["workload"].string_value = ";".join(
+                (workload.owner, workload.namespace, workload.canonical_name,
+                 "" if revision == "latest" else revision, self.ctx.mesh.cluster_id)
+            )
+        lb.load_balancing_weight.value = endpoint.weight
+        return lb
+
+    def _uses_mtls(self, endpoint: Endpoint, tls_mode: str | None) -> bool:
+        """`tlsMode: istio` only for injected endpoints the client will really talk mTLS to."""
+        if not endpoint.injected:
+            return False
+        if tls_mode is not None:
+            return tls_mode == "ISTIO_MUTUAL"
+        workload = endpoint.workload
+        if workload is None:
+            return True
+        key = (id(workload), endpoint.port)
+        mode = self.modes.get(key)
+        if mode is None:
+            mode = self.modes[key] = self.ctx.snapshot.mtls_mode(workload.namespace, workload.labels, endpoint.port)
+        return mode != DISABLE
+
+
+def assignment(ctx: ProxyContext, cluster_name: str, by_host: Mapping[str, Service],
+               built: _EndpointCache | None = None) -> endpoint_pb2.ClusterLoadAssignment:
     """The endpoints of `outbound|PORT|SUBSET|HOST`; unknown names get an empty assignment."""
     cla = endpoint_pb2.ClusterLoadAssignment(cluster_name=cluster_name)
     parsed = names.parse_cluster(cluster_name)
@@ -48,25 +101,18 @@ def assignment(ctx: ProxyContext, cluster_name: str, by_host: Mapping[str, Servi
         labels = subset.get("labels") or {}
         traffic = policy.for_subset(traffic, subset.get("trafficPolicy"), number)
     tls_mode = ((traffic or {}).get("tls") or {}).get("mode")
-    groups: dict[str, list[Endpoint]] = {}
-    for endpoint in ctx.snapshot.registry.endpoints(service, port):
+    groups: dict[str, list[endpoint_components_pb2.LbEndpoint]] = {}
+    weights: dict[str, int] = {}
+    for endpoint, lb in (built or _EndpointCache(ctx)).lb_endpoints(service, port, tls_mode):
         if labels and not all(endpoint.labels.get(k) == v for k, v in labels.items()):
             continue
-        groups.setdefault(endpoint.locality, []).append(endpoint)
+        groups.setdefault(endpoint.locality, []).append(lb)
+        weights[endpoint.locality] = weights.get(endpoint.locality, 0) + endpoint.weight
     for locality in sorted(groups):
         group = cla.endpoints.add()
         _set_locality(group, locality)
-        total = 0
-        for endpoint in groups[locality]:
-            lb = group.lb_endpoints.add()
-            socket = lb.endpoint.address.socket_address
-            socket.address = endpoint.address
-            socket.port_value = endpoint.port
-            lb.health_status = health_check_pb2.HEALTHY
-            _endpoint_metadata(ctx, lb, endpoint, tls_mode)
-            lb.load_balancing_weight.value = endpoint.weight
-            total += endpoint.weight
-        group.load_balancing_weight.value = total
+        group.lb_endpoints.extend(groups[locality])
+        group.load_balancing_weight.value = weights[locality]
     return cla
 
 
@@ -79,30 +125,3 @@ def _set_locality(group: endpoint_pb2.LocalityLbEndpoints, label: str) -> None:
         group.locality.zone = parts[1]
     if len(parts) > 2:
         group.locality.sub_zone = parts[2]
-
-
-def _uses_mtls(ctx: ProxyContext, endpoint: Endpoint, tls_mode: str | None) -> bool:
-    """`tlsMode: istio` only for injected endpoints that the client will really talk mTLS to."""
-    if not endpoint.injected:
-        return False
-    if tls_mode is not None:
-        return tls_mode == "ISTIO_MUTUAL"
-    workload = endpoint.workload
-    if workload is None:
-        return True
-    return ctx.snapshot.mtls_mode(workload.namespace, workload.labels, endpoint.port) != DISABLE
-
-
-def _endpoint_metadata(ctx: ProxyContext, lb: Any, endpoint: Endpoint, tls_mode: str | None) -> None:
-    metadata = lb.metadata.filter_metadata
-    if _uses_mtls(ctx, endpoint, tls_mode):
-        metadata["envoy.transport_socket_match"].fields["tlsMode"].string_value = "istio"
-    workload = endpoint.workload
-    if workload is None:
-        return
-    revision = workload.canonical_revision
-    value = ";".join(
-        (workload.owner, workload.namespace, workload.canonical_name,
-         "" if revision == "latest" else revision, ctx.mesh.cluster_id)
-    )
-    metadata["istio"].fields["workload"].string_value = value

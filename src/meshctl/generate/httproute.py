@@ -16,7 +16,7 @@ from envoy.type.matcher.v3 import regex_pb2, string_pb2
 from envoy.type.v3 import percent_pb2
 
 from meshctl.generate import names
-from meshctl.generate.common import istio_metadata, set_duration, typed
+from meshctl.generate.common import set_duration, typed
 
 FAULT_FILTER = "envoy.filters.http.fault"
 CORS_FILTER = "envoy.filters.http.cors"
@@ -55,13 +55,22 @@ def _previous_hosts() -> rc.RetryPolicy.RetryHostPredicate:
     )
 
 
-def default_retry_policy(consistent_hash: bool = False) -> rc.RetryPolicy:
-    """Istio's default (≥1.24): 2 retries on connect/refused/unavailable/cancelled, no 503."""
+def _default_retry_policy(consistent_hash: bool) -> rc.RetryPolicy:
     policy = rc.RetryPolicy(retry_on=DEFAULT_RETRY_ON, host_selection_retry_max_attempts=5)
     policy.num_retries.value = 2
     if not consistent_hash:
         policy.retry_host_predicate.append(_previous_hosts())
     return policy
+
+
+_DEFAULT_RETRY = _default_retry_policy(False)
+_DEFAULT_RETRY_HASHED = _default_retry_policy(True)
+
+
+def default_retry_policy(consistent_hash: bool = False) -> rc.RetryPolicy:
+    """Istio's default (≥1.24): 2 retries on connect/refused/unavailable/cancelled, no 503.
+    (A shared instance: copy it into a route, never modify it.)"""
+    return _DEFAULT_RETRY_HASHED if consistent_hash else _DEFAULT_RETRY
 
 
 def retry_policy(retries: Mapping[str, Any] | None, consistent_hash: bool) -> rc.RetryPolicy | None:
@@ -70,7 +79,7 @@ def retry_policy(retries: Mapping[str, Any] | None, consistent_hash: bool) -> rc
     attempts = retries.get("attempts", 0)
     if attempts <= 0:
         return None
-    policy = default_retry_policy(consistent_hash)
+    policy = _default_retry_policy(consistent_hash)
     policy.num_retries.value = attempts
     if retries.get("retryOn"):
         parts = [p.strip() for p in retries["retryOn"].split(",") if p.strip()]
@@ -301,15 +310,17 @@ def _redirect(route: rc.Route, redirect: Mapping[str, Any], port: int) -> bool:
     return True
 
 
-def build_route(rule: Mapping[str, Any], match: Mapping[str, Any] | None, *, vs_name: str, vs_path: str,
-                listener_port: int, cluster_of: ClusterOf, hash_of: HashOf,
-                timeout_default: str = "0s") -> rc.Route | None:
-    """The Envoy route for one (http rule, match) pair, or None when the redirect code is unknown."""
+def build_route(rule: Mapping[str, Any], match: Mapping[str, Any] | None, *, vs_name: str,
+                metadata: base_pb2.Metadata, listener_port: int, cluster_of: ClusterOf,
+                hash_of: HashOf) -> rc.Route | None:
+    """The Envoy route for one (http rule, match) pair, or None when the redirect code is unknown.
+
+    `metadata` names the VirtualService (`istio.config`), built once per VirtualService."""
     route = rc.Route(name=rule.get("name", ""))
     if match is not None and match.get("name"):
         route.name = f"{route.name}.{match['name']}"
     route.match.CopyFrom(route_match(match))
-    istio_metadata(route.metadata, {"config": vs_path})
+    route.metadata.CopyFrom(metadata)
     if match is not None and match.get("statPrefix"):
         route.stat_prefix = match["statPrefix"]
     authority = ""

@@ -6,11 +6,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from envoy.config.core.v3 import base_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
 
 from meshctl.generate import httproute, names
-from meshctl.generate.common import PASSTHROUGH
+from meshctl.generate.common import PASSTHROUGH, istio_metadata
 from meshctl.generate.context import ProxyContext
 from meshctl.model import protocol
 from meshctl.model.hosts import matches, specificity
@@ -156,7 +157,8 @@ def _split_hosts(vs: VirtualServiceView, index: int, services: Mapping[str, Serv
 def _vs_routes(ctx: ProxyContext, vs: VirtualServiceView, port: int, services: Mapping[str, Service]) -> list[rc.Route]:
     """Routes of one VirtualService on one port; stops after the first catch-all route."""
     out: list[rc.Route] = []
-    path = config_path(vs.resource)
+    metadata = base_pb2.Metadata()
+    istio_metadata(metadata, {"config": config_path(vs.resource)})
 
     def cluster_of(destination: Mapping[str, Any]) -> str:
         return destination_cluster(ctx, vs, destination, port, services)
@@ -170,7 +172,7 @@ def _vs_routes(ctx: ProxyContext, vs: VirtualServiceView, port: int, services: M
         for match in matches_:
             if not _applies(ctx, match, port):
                 continue
-            route = httproute.build_route(rule, match, vs_name=vs.name, vs_path=path, listener_port=port,
+            route = httproute.build_route(rule, match, vs_name=vs.name, metadata=metadata, listener_port=port,
                                           cluster_of=cluster_of, hash_of=hash_of)
             if route is None:
                 continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -10,8 +11,9 @@ from envoy.config.core.v3 import base_pb2
 from envoy.extensions.transport_sockets.raw_buffer.v3 import raw_buffer_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
 from envoy.type.matcher.v3 import string_pb2
+from google.protobuf import any_pb2
 
-from meshctl.generate.common import SDS_DEFAULT, SDS_ROOT, sds_secret_config, typed
+from meshctl.generate.common import SDS_DEFAULT, SDS_ROOT, TYPE_PREFIX, sds_secret_config, typed
 
 TLS_SOCKET = "envoy.transport_sockets.tls"
 RAW_BUFFER_SOCKET = "envoy.transport_sockets.raw_buffer"
@@ -54,6 +56,11 @@ def _upstream_common() -> tls_pb2.CommonTlsContext:
     return common
 
 
+SDS_DEFAULT_CONFIG = sds_secret_config(SDS_DEFAULT)
+SDS_ROOT_CONFIG = sds_secret_config(SDS_ROOT)
+_UPSTREAM_TLS_TYPE = TYPE_PREFIX + tls_pb2.UpstreamTlsContext.DESCRIPTOR.full_name
+
+
 def istio_mutual(sni: str, subject_alt_names: Sequence[str], *, h2: bool, metadata_exchange: bool) -> tls_pb2.UpstreamTlsContext:
     """The client side of Istio mTLS: workload cert `default`, roots `ROOTCA`, SPIFFE SANs."""
     context = tls_pb2.UpstreamTlsContext(sni=sni)
@@ -63,11 +70,32 @@ def istio_mutual(sni: str, subject_alt_names: Sequence[str], *, h2: bool, metada
         common.alpn_protocols.extend(ALPN_MESH_MX_H2 if h2 else ALPN_MESH_MX)
     else:
         common.alpn_protocols.extend(ALPN_MESH_H2 if h2 else ALPN_MESH)
-    common.tls_certificate_sds_secret_configs.append(sds_secret_config(SDS_DEFAULT))
+    common.tls_certificate_sds_secret_configs.append(SDS_DEFAULT_CONFIG)
     combined = common.combined_validation_context
     combined.default_validation_context.match_subject_alt_names.extend(_exact(subject_alt_names))
-    combined.validation_context_sds_secret_config.CopyFrom(sds_secret_config(SDS_ROOT))
+    combined.validation_context_sds_secret_config.CopyFrom(SDS_ROOT_CONFIG)
     return context
+
+
+@functools.lru_cache(maxsize=16384)
+def _istio_mutual_common(subject_alt_names: tuple[str, ...], h2: bool, metadata_exchange: bool) -> bytes:
+    return istio_mutual("", subject_alt_names, h2=h2, metadata_exchange=metadata_exchange).SerializeToString(
+        deterministic=True
+    )
+
+
+def istio_mutual_socket(sni: str, subject_alt_names: Sequence[str], *, h2: bool, metadata_exchange: bool) -> base_pb2.TransportSocket:
+    """`istio_mutual(...)` as a transport socket, serialized at a fraction of the cost.
+
+    Every cluster of a service shares the context except its SNI. The SNI-less context is
+    serialized once and the SNI appended: protobuf merges concatenated messages, and because
+    `sni` has the highest field number the bytes equal a deterministic serialization of the
+    whole context.
+    """
+    value = _istio_mutual_common(tuple(subject_alt_names), h2, metadata_exchange)
+    if sni:
+        value += tls_pb2.UpstreamTlsContext(sni=sni).SerializeToString()
+    return base_pb2.TransportSocket(name=TLS_SOCKET, typed_config=any_pb2.Any(type_url=_UPSTREAM_TLS_TYPE, value=value))
 
 
 def user_tls(settings: Mapping[str, Any], *, h2: bool, service_accounts: Sequence[str] = ()) -> tls_pb2.UpstreamTlsContext | None:
@@ -118,11 +146,11 @@ def socket(context: tls_pb2.UpstreamTlsContext | tls_pb2.DownstreamTlsContext) -
 RAW_BUFFER = base_pb2.TransportSocket(name=RAW_BUFFER_SOCKET, typed_config=typed(raw_buffer_pb2.RawBuffer()))
 
 
-def auto_mtls_matches(cluster: cluster_pb2.Cluster, context: tls_pb2.UpstreamTlsContext) -> None:
+def auto_mtls_matches(cluster: cluster_pb2.Cluster, transport_socket: base_pb2.TransportSocket) -> None:
     """Auto mTLS: TLS to endpoints labelled `tlsMode: istio`, plaintext to the rest."""
     istio = cluster.transport_socket_matches.add(name="tlsMode-istio")
     istio.match.fields["tlsMode"].string_value = "istio"
-    istio.transport_socket.CopyFrom(socket(context))
+    istio.transport_socket.CopyFrom(transport_socket)
     plain = cluster.transport_socket_matches.add(name="tlsMode-disabled")
     plain.match.SetInParent()
     plain.transport_socket.CopyFrom(RAW_BUFFER)
@@ -138,13 +166,13 @@ def inbound_mtls(alpn: Sequence[str], trust_domain_aliases: Sequence[str] = ()) 
     params.tls_minimum_protocol_version = common_pb2.TlsParameters.TLSv1_2
     params.tls_maximum_protocol_version = common_pb2.TlsParameters.TLSv1_3
     params.cipher_suites.extend(MESH_CIPHERS)
-    common.tls_certificate_sds_secret_configs.append(sds_secret_config(SDS_DEFAULT))
+    common.tls_certificate_sds_secret_configs.append(SDS_DEFAULT_CONFIG)
     combined = common.combined_validation_context
     default = combined.default_validation_context
     default.SetInParent()
     for alias in trust_domain_aliases:
         default.match_subject_alt_names.add(prefix=f"spiffe://{alias}/")
-    combined.validation_context_sds_secret_config.CopyFrom(sds_secret_config(SDS_ROOT))
+    combined.validation_context_sds_secret_config.CopyFrom(SDS_ROOT_CONFIG)
     return context
 
 

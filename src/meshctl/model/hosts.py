@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from meshctl.config.values import is_ip
-
 DEFAULT_DOMAIN = "cluster.local"
 
 
@@ -11,11 +9,10 @@ def fqdn(host: str, namespace: str, domain: str = DEFAULT_DOMAIN) -> str:
     """Istio's ResolveShortnameToFQDN: `reviews` in `ns` is `reviews.ns.svc.<domain>`.
 
     Only names without a dot are expanded: `reviews.default` stays as written (a classic pitfall
-    Istio keeps for compatibility), and `*` and IP addresses are untouched.
+    Istio keeps for compatibility), and `*` and IP addresses (which have dots or colons) are
+    untouched.
     """
-    if host == "*" or "." in host or is_ip(host):
-        return host
-    if host.startswith("*"):
+    if "." in host or ":" in host or host.startswith("*"):
         return host
     return f"{host}.{namespace}.svc.{domain}"
 

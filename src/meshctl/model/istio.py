@@ -143,9 +143,36 @@ def merge_destination_rules(rules: Sequence[DestinationRuleView]) -> list[Destin
     return list(merged.values())
 
 
-def best_rule(rules: Sequence[DestinationRuleView], host: str) -> DestinationRuleView | None:
-    """The rule whose host most specifically matches `host` (exact beats wildcard)."""
-    candidates = [rule for rule in rules if matches(rule.host, host)]
-    if not candidates:
-        return None
-    return min(candidates, key=lambda rule: specificity(rule.host))
+class RuleIndex:
+    """DestinationRules by namespace and host, so each lookup costs a dict access, not a scan."""
+
+    def __init__(self, rules: Sequence[DestinationRuleView]) -> None:
+        self.exact: dict[tuple[str, str], list[DestinationRuleView]] = {}
+        self.wildcards: dict[str, list[DestinationRuleView]] = {}
+        self.has_selectors = any(rule.selector for rule in rules)
+        for rule in rules:
+            if rule.host.startswith("*"):
+                self.wildcards.setdefault(rule.namespace, []).append(rule)
+            else:
+                self.exact.setdefault((rule.namespace, rule.host), []).append(rule)
+
+    def best(self, namespace: str, host: str, client_namespace: str,
+             labels: Mapping[str, str]) -> DestinationRuleView | None:
+        """The rule of `namespace` visible to the client whose host matches `host` most
+        specifically (exact beats wildcard)."""
+        for rule in self.exact.get((namespace, host), ()):
+            if _applies(rule, client_namespace, labels):
+                return rule
+        candidates = [
+            rule for rule in self.wildcards.get(namespace, ())
+            if matches(rule.host, host) and _applies(rule, client_namespace, labels)
+        ]
+        if not candidates:
+            return None
+        return min(candidates, key=lambda rule: specificity(rule.host))
+
+
+def _applies(rule: DestinationRuleView, namespace: str, labels: Mapping[str, str]) -> bool:
+    if not visible(rule.export_to, namespace):
+        return False
+    return not rule.selector or all(labels.get(k) == v for k, v in rule.selector.items())

@@ -18,7 +18,7 @@ from meshctl.model import proxy as proxies
 from meshctl.model.istio import (
     DestinationRuleView,
     VirtualServiceView,
-    best_rule,
+    RuleIndex,
     merge_destination_rules,
     order_key,
     visible,
@@ -47,8 +47,11 @@ class MeshSnapshot:
     gateways: tuple[Resource, ...]
     peer_authentications: tuple[Resource, ...]
     version: str
+    rule_index: RuleIndex = field(repr=False, default=None)  # type: ignore[assignment]
     _scopes: dict[tuple[str, int], SidecarScope] = field(default_factory=dict, repr=False)
-    _rules: dict[tuple[str, str, tuple], DestinationRuleView | None] = field(default_factory=dict, repr=False)
+    _rules: dict[tuple[str, str, str, tuple], DestinationRuleView | None] = field(default_factory=dict, repr=False)
+    _modes: dict[tuple[str, tuple | None, int | None], str] = field(default_factory=dict, repr=False)
+    _policies: dict[str, list[Resource]] = field(default_factory=dict, repr=False)
 
     def scope_for(self, proxy: Proxy) -> SidecarScope:
         sidecar = select_sidecar(self.sidecars, proxy.namespace, proxy.labels, self.mesh.root_namespace)
@@ -62,32 +65,27 @@ class MeshSnapshot:
 
     def destination_rule(self, proxy: Proxy, host: str, service_namespace: str) -> DestinationRuleView | None:
         """Istio's choice for (proxy, host): the proxy's namespace, then the service's, then root."""
-        selector_key = self._selector_key(proxy)
-        key = (proxy.namespace, host, (service_namespace, selector_key))
+        selector_key = tuple(sorted(proxy.labels.items())) if self.rule_index.has_selectors else ()
+        key = (proxy.namespace, host, service_namespace, selector_key)
         if key in self._rules:
             return self._rules[key]
         found = None
         for namespace in (proxy.namespace, service_namespace, self.mesh.root_namespace):
-            candidates = [
-                rule
-                for rule in self.destination_rules
-                if rule.namespace == namespace
-                and visible(rule.export_to, proxy.namespace)
-                and (not rule.selector or all(proxy.labels.get(k) == v for k, v in rule.selector.items()))
-            ]
-            found = best_rule(candidates, host)
+            found = self.rule_index.best(namespace, host, proxy.namespace, proxy.labels)
             if found is not None:
                 break
         self._rules[key] = found
         return found
 
-    def _selector_key(self, proxy: Proxy) -> tuple:
-        if not any(rule.selector for rule in self.destination_rules):
-            return ()
-        return tuple(sorted(proxy.labels.items()))
-
     def mtls_mode(self, namespace: str, labels: Mapping[str, str] | None = None, port: int | None = None) -> str:
         """The effective PeerAuthentication mode: mesh, then namespace, then workload and port."""
+        key = (namespace, tuple(sorted(labels.items())) if labels is not None else None, port)
+        found = self._modes.get(key)
+        if found is None:
+            found = self._modes[key] = self._compute_mode(namespace, labels, port)
+        return found
+
+    def _compute_mode(self, namespace: str, labels: Mapping[str, str] | None, port: int | None) -> str:
         mode = PERMISSIVE
         root = self.mesh.root_namespace
         mode = self._level_mode(root, None, None, mode)
@@ -98,9 +96,7 @@ class MeshSnapshot:
         return mode
 
     def _level_mode(self, namespace: str, labels: Mapping[str, str] | None, port: int | None, inherited: str) -> str:
-        for policy in sorted(self.peer_authentications, key=order_key):
-            if policy.namespace != namespace:
-                continue
+        for policy in self._policies.get(namespace, ()):
             selector = (policy.spec.get("selector") or {}).get("matchLabels") or {}
             if labels is None:
                 if selector:
@@ -153,6 +149,9 @@ def build_snapshot(resources: Sequence[Resource], mesh: MeshConfig | None = None
     for resource in sorted(by_kind.get("DestinationRule", []), key=order_key):
         rules_by_ns.setdefault(resource.namespace, []).append(DestinationRuleView.of(resource, mesh.domain))
     destination_rules = tuple(rule for rules in rules_by_ns.values() for rule in merge_destination_rules(rules))
+    policies: dict[str, list[Resource]] = {}
+    for policy in sorted(by_kind.get("PeerAuthentication", []), key=order_key):
+        policies.setdefault(policy.namespace, []).append(policy)
     digest = hashlib.blake2b(digest_size=8)
     for resource in sorted(resources, key=lambda r: (r.kind, r.namespace, r.name)):
         digest.update(resource.revision.encode())
@@ -165,4 +164,6 @@ def build_snapshot(resources: Sequence[Resource], mesh: MeshConfig | None = None
         gateways=tuple(by_kind.get("Gateway", [])),
         peer_authentications=tuple(by_kind.get("PeerAuthentication", [])),
         version=digest.hexdigest(),
+        rule_index=RuleIndex(destination_rules),
+        _policies=policies,
     )
