@@ -1,4 +1,5 @@
-"""Envoy bootstraps: a static one that lets `envoy --mode validate` judge generated config.
+"""Envoy bootstraps: one that runs Envoy as a workload's sidecar against `meshctl serve`, and a
+static one that lets `envoy --mode validate` judge generated config.
 
 Validation turns the dynamic pieces into static ones (EDS clusters get their endpoints inline,
 RDS listeners get their routes inline) so Envoy checks every resource and every reference
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from envoy.config.bootstrap.v3 import bootstrap_pb2
 from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.core.v3 import config_source_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
@@ -20,6 +22,7 @@ from meshctl.generate.proxy import ProxyConfig
 from meshctl.model.proxy import Proxy
 
 SDS_SOCKET = "./var/run/secrets/workload-spiffe-uds/socket"
+XDS_CLUSTER = "xds-grpc"
 HTTP_OPTIONS_KEY = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
 
@@ -38,6 +41,72 @@ def sds_cluster() -> cluster_pb2.Cluster:
     cluster.load_assignment.cluster_name = SDS_CLUSTER
     endpoint.address.pipe.path = SDS_SOCKET
     return cluster
+
+
+def _control_plane_cluster(name: str, host: str, port: int) -> cluster_pb2.Cluster:
+    """A static HTTP/2 cluster to meshctl serve (xDS and SDS are gRPC), with TCP keepalives so
+    Envoy notices a dead server and reconnects."""
+    cluster = cluster_pb2.Cluster(name=name, type=cluster_pb2.Cluster.STATIC)
+    if not _is_ip(host):
+        cluster.type = cluster_pb2.Cluster.STRICT_DNS
+    cluster.connect_timeout.seconds = 1
+    cluster.typed_extension_protocol_options[HTTP_OPTIONS_KEY].CopyFrom(typed(h2_options()))
+    threshold = cluster.circuit_breakers.thresholds.add()
+    threshold.max_connections.value = threshold.max_pending_requests.value = 100000
+    threshold.max_requests.value = threshold.max_retries.value = 100000
+    keepalive = cluster.upstream_connection_options.tcp_keepalive
+    keepalive.keepalive_time.value = 300
+    keepalive.keepalive_interval.value = 30
+    cluster.load_assignment.cluster_name = name
+    socket = cluster.load_assignment.endpoints.add().lb_endpoints.add().endpoint.address.socket_address
+    socket.address = host
+    socket.port_value = port
+    return cluster
+
+
+def _is_ip(host: str) -> bool:
+    from meshctl.config.values import is_ip
+
+    return is_ip(host)
+
+
+def ads_bootstrap(proxy: Proxy, xds_host: str, xds_port: int, *, admin_port: int, delta: bool = False,
+                  service_account: str = "default") -> bootstrap_pb2.Bootstrap:
+    """A bootstrap that makes Envoy this workload's sidecar: Istio's node id and metadata, every
+    dynamic resource over one ADS stream, and SDS from the same control plane."""
+    bootstrap = bootstrap_pb2.Bootstrap()
+    node = bootstrap.node
+    node.id = proxy.node_id
+    owner = proxy.workload.owner if proxy.workload else proxy.pod_name
+    node.cluster = f"{owner}.{proxy.namespace}"
+    node.metadata.update({
+        "NAMESPACE": proxy.namespace,
+        "LABELS": dict(proxy.labels),
+        "INTERCEPTION_MODE": proxy.interception,
+        "CLUSTER_ID": proxy.cluster_id,
+        "ISTIO_VERSION": proxy.istio_version,
+        "SERVICE_ACCOUNT": service_account,
+        "WORKLOAD_NAME": owner,
+        "INSTANCE_IPS": proxy.ip,
+        "POD_NAME": proxy.pod_name,
+    })
+    dynamic = bootstrap.dynamic_resources
+    ads = dynamic.ads_config
+    ads.api_type = config_source_pb2.ApiConfigSource.DELTA_GRPC if delta else config_source_pb2.ApiConfigSource.GRPC
+    ads.transport_api_version = config_source_pb2.V3
+    ads.set_node_on_first_message_only = True
+    ads.grpc_services.add().envoy_grpc.cluster_name = XDS_CLUSTER
+    for source in (dynamic.cds_config, dynamic.lds_config):
+        source.ads.SetInParent()
+        source.initial_fetch_timeout.SetInParent()
+        source.resource_api_version = config_source_pb2.V3
+    static = bootstrap.static_resources
+    static.clusters.append(_control_plane_cluster(XDS_CLUSTER, xds_host, xds_port))
+    static.clusters.append(_control_plane_cluster(SDS_CLUSTER, xds_host, xds_port))
+    admin = bootstrap.admin.address.socket_address
+    admin.address = "127.0.0.1"
+    admin.port_value = admin_port
+    return bootstrap
 
 
 def static_bootstrap(proxy: Proxy, config: ProxyConfig) -> bootstrap_pb2.Bootstrap:

@@ -60,7 +60,7 @@ def build_clusters(ctx: ProxyContext) -> list[cluster_pb2.Cluster]:
     """Every cluster of a sidecar, in Istio's order, first of duplicate names kept."""
     out: list[cluster_pb2.Cluster] = []
     for service in ctx.scope.services:
-        out.extend(outbound_clusters(ctx, service))
+        out.extend(ctx.memo(_service_key(ctx, service), lambda: list(outbound_clusters(ctx, service))))
     out.append(blackhole_cluster(ctx))
     out.append(passthrough_cluster(ctx))
     if ctx.proxy.captures_traffic or ctx.scope.ingress:
@@ -75,6 +75,18 @@ def build_clusters(ctx: ProxyContext) -> list[cluster_pb2.Cluster]:
             seen.add(cluster.name)
             unique.append(cluster)
     return unique
+
+
+def _service_key(ctx: ProxyContext, service: Service) -> tuple:
+    """Everything a service's outbound clusters depend on (see GenerationCache)."""
+    rule = ctx.rule_for(service)
+    return (
+        "clusters", service.source.revision, service.hostname,
+        tuple(r.revision for r in rule.resources) if rule else None,
+        ctx.snapshot.versions_of("PeerAuthentication", "Namespace"),
+        ctx.snapshot.registry.signature(service),
+        ctx.proxy.istio_extensions, ctx.snapshot.mesh_key,
+    )
 
 
 def outbound_clusters(ctx: ProxyContext, service: Service) -> Iterable[cluster_pb2.Cluster]:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+from meshctl.generate.cache import GenerationCache
 
 from meshctl.model.istio import DestinationRuleView
 from meshctl.model.meshconfig import MeshConfig
@@ -23,13 +27,39 @@ class InboundPort:
     default_endpoint: str = ""
 
 
+T = TypeVar("T")
+
+
 @dataclass(slots=True)
 class ProxyContext:
     snapshot: MeshSnapshot
     proxy: Proxy
     scope: SidecarScope
+    cache: GenerationCache | None = None
     warnings: list[str] = field(default_factory=list)
     route_names: dict[str, None] = field(default_factory=dict)
+
+    def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """`compute()`, or its remembered result for the same inputs (see GenerationCache).
+
+        Warnings raised while computing are remembered with the result and raised again on
+        every reuse, so cached and fresh generations warn alike.
+        """
+        if self.cache is None:
+            return compute()
+        fresh = False
+
+        def with_warnings() -> tuple[T, list[str]]:
+            nonlocal fresh
+            fresh = True
+            before = len(self.warnings)
+            value = compute()
+            return value, self.warnings[before:]
+
+        value, warnings = self.cache.get(key, with_warnings)
+        if not fresh:
+            self.warnings.extend(warnings)
+        return value
 
     @property
     def mesh(self) -> MeshConfig:

@@ -23,8 +23,23 @@ def build_endpoints(ctx: ProxyContext, clusters: Sequence[cluster_pb2.Cluster]) 
         if cluster.type != cluster_pb2.Cluster.EDS:
             continue
         name = cluster.eds_cluster_config.service_name or cluster.name
-        out.append(assignment(ctx, name, by_host, built))
+        out.append(ctx.memo(_assignment_key(ctx, name, by_host), lambda: assignment(ctx, name, by_host, built)))
     return out
+
+
+def _assignment_key(ctx: ProxyContext, name: str, by_host: Mapping[str, Service]) -> tuple:
+    """Everything one assignment depends on (see GenerationCache)."""
+    parsed = names.parse_cluster(name)
+    service = by_host.get(parsed[3]) if parsed else None
+    port = service.port(parsed[1]) if service and parsed else None
+    if service is None or port is None:
+        return ("assignment", name)
+    rule = ctx.rule_for(service)
+    return (
+        "assignment", name, tuple(r.revision for r in rule.resources) if rule else None,
+        ctx.snapshot.versions_of("PeerAuthentication", "Namespace"),
+        ctx.snapshot.registry.signature(service, port), ctx.snapshot.mesh_key,
+    )
 
 
 class _EndpointCache:

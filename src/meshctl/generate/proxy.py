@@ -14,6 +14,7 @@ from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
 
+from meshctl.generate.cache import GenerationCache
 from meshctl.generate.clusters import build_clusters
 from meshctl.generate.context import ProxyContext
 from meshctl.generate.endpoints import build_endpoints
@@ -32,22 +33,33 @@ class ProxyConfig:
     listeners: list[listener_pb2.Listener] = field(default_factory=list)
     routes: list[route_pb2.RouteConfiguration] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    cache: GenerationCache | None = None
 
     def packed(self) -> dict[str, dict[str, resources.Packed]]:
-        """Each resource serialized once, keyed by type URL and name (the ADS server's unit)."""
+        """Each resource serialized once, keyed by type URL and name (the ADS server's unit).
+
+        With a cache, messages reused from an earlier generation keep their serialized bytes.
+        """
+        pack = self.cache.pack if self.cache is not None else resources.Packed.of
         return {
-            resources.CLUSTER: resources.by_name(resources.Packed.of(c.name, c) for c in self.clusters),
-            resources.ENDPOINT: resources.by_name(resources.Packed.of(e.cluster_name, e) for e in self.endpoints),
-            resources.LISTENER: resources.by_name(resources.Packed.of(item.name, item) for item in self.listeners),
-            resources.ROUTE: resources.by_name(resources.Packed.of(r.name, r) for r in self.routes),
+            resources.CLUSTER: resources.by_name(pack(c.name, c) for c in self.clusters),
+            resources.ENDPOINT: resources.by_name(pack(e.cluster_name, e) for e in self.endpoints),
+            resources.LISTENER: resources.by_name(pack(item.name, item) for item in self.listeners),
+            resources.ROUTE: resources.by_name(pack(r.name, r) for r in self.routes),
         }
 
 
-def generate(snapshot: MeshSnapshot, proxy: Proxy) -> ProxyConfig:
-    """Everything Istio would send this proxy (sidecar), deterministic for equal inputs."""
-    ctx = ProxyContext(snapshot, proxy, snapshot.scope_for(proxy))
+def generate(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None = None) -> ProxyConfig:
+    """Everything Istio would send this proxy (sidecar), deterministic for equal inputs.
+
+    With a cache, pieces whose inputs are unchanged since an earlier call are reused (the
+    result is the same; see GenerationCache). Returned messages may be shared: never modify them.
+    """
+    if cache is not None:
+        cache.begin(snapshot.version)
+    ctx = ProxyContext(snapshot, proxy, snapshot.scope_for(proxy), cache)
     clusters = build_clusters(ctx)
     listeners = build_listeners(ctx) + build_inbound_listeners(ctx)
     routes = [route_configuration(ctx, name) for name in ctx.route_names]
     endpoints = build_endpoints(ctx, clusters)
-    return ProxyConfig(clusters, endpoints, listeners, routes, list(dict.fromkeys(ctx.warnings)))
+    return ProxyConfig(clusters, endpoints, listeners, routes, list(dict.fromkeys(ctx.warnings)), cache)

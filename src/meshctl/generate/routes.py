@@ -90,8 +90,11 @@ def _virtual_hosts(ctx: ProxyContext, egress: EgressScope, port: int) -> list[_V
     wildcard_owner = _most_specific_wildcards(egress.virtual_services, services)
     vhosts: dict[str, _VirtualHost] = {}
     covered: set[str] = set()
+    labels = tuple(sorted(ctx.proxy.labels.items()))
+    depends = ctx.snapshot.versions_of("DestinationRule", "Service", "ServiceEntry")
     for index, vs in enumerate(egress.virtual_services):
-        routes = _vs_routes(ctx, vs, port, services)
+        key = ("vs-routes", vs.resource.revision, port, ctx.proxy.namespace, labels, depends)
+        routes = ctx.memo(key, lambda: _vs_routes(ctx, vs, port, services))
         if not routes:
             continue
         registry, others = _split_hosts(vs, index, services, wildcard_owner)
@@ -111,7 +114,10 @@ def _virtual_hosts(ctx: ProxyContext, egress: EgressScope, port: int) -> list[_V
             continue
         key = names.virtual_host(hostname, port)
         if key not in vhosts:
-            vhosts[key] = _VirtualHost(key, [service], [], [_default_route(ctx, service, port)])
+            rule = ctx.rule_for(service)
+            memo_key = ("default-route", service.source.revision, hostname, port,
+                        tuple(r.revision for r in rule.resources) if rule else None)
+            vhosts[key] = _VirtualHost(key, [service], [], [ctx.memo(memo_key, lambda: _default_route(ctx, service, port))])
     return list(vhosts.values())
 
 

@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from meshctl.errors import MeshctlError
 from meshctl.model.service import Workload
 
 SIDECAR = "sidecar"
@@ -18,10 +17,6 @@ ISTIO_VERSION = "1.30.0"
 
 # Extensions that only istio-proxy builds carry; plain Envoy rejects configs that use them.
 ISTIO_EXTENSIONS = frozenset({"istio.metadata_exchange", "istio.alpn", "istio.stats"})
-
-
-class BadNodeError(MeshctlError):
-    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,28 +73,3 @@ def for_workload(workload: Workload, *, interception: str | None = None,
         workload=workload,
         istio_extensions=istio_extensions,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class NodeId:
-    type: str
-    ip: str
-    id: str
-    domain: str
-
-    @property
-    def namespace(self) -> str:
-        return self.id.rsplit(".", 1)[1] if "." in self.id else ""
-
-
-def parse_node_id(node_id: str) -> NodeId:
-    """Istio's node id `TYPE~IP~POD.NS~DOMAIN` (exactly four `~`-separated parts)."""
-    parts = node_id.split("~")
-    if len(parts) != 4:
-        raise BadNodeError(f"node id {node_id!r} is not of the form sidecar~IP~POD.NS~NS.svc.cluster.local")
-    kind, ip, ident, domain = parts
-    if kind not in (SIDECAR, ROUTER):
-        raise BadNodeError(f"node id {node_id!r}: unknown proxy type {kind!r}")
-    if "." not in ident:
-        raise BadNodeError(f"node id {node_id!r}: the third part must be POD.NAMESPACE")
-    return NodeId(kind, ip, ident, domain)

@@ -153,8 +153,8 @@ class Registry:
     _by_owner: dict[tuple[str, str], list[Workload]] = field(default_factory=dict)
     _endpoints: dict[tuple[int, str], tuple[Endpoint, ...]] = field(default_factory=dict)
     _endpoint_objects: dict[tuple[str, str], list[Resource]] = field(default_factory=dict)
+    _signatures: dict[tuple[int, int | None], int] = field(default_factory=dict)
     _label_index: dict[tuple[str, str, str], set[int]] = field(default_factory=dict)
-    _namespace_workloads: dict[str, list[int]] = field(default_factory=dict)
 
     def services_for_host(self, hostname: str) -> list[Service]:
         return self._by_host.get(hostname, [])
@@ -187,6 +187,21 @@ class Registry:
             and service.selector
             and _selects(service.selector, workload.labels)
         ]
+
+    def signature(self, service: Service, port: ServicePort | None = None) -> int:
+        """A hash of what a service's endpoints (one port, or all) are made of: a cache key
+        component that changes whenever an endpoint, its workload or its health changes."""
+        key = (id(service), port.port if port is not None else None)
+        found = self._signatures.get(key)
+        if found is None:
+            ports = [port] if port is not None else service.ports
+            found = self._signatures[key] = hash(tuple(
+                (ep.address, ep.port, ep.healthy, ep.workload.name if ep.workload else "",
+                 ep.workload.source.revision if ep.workload else "")
+                for item in ports
+                for ep in self.endpoints(service, item)
+            ))
+        return found
 
     def endpoints(self, service: Service, port: ServicePort) -> tuple[Endpoint, ...]:
         key = (id(service), port.name or str(port.port))
@@ -281,7 +296,6 @@ class Registry:
             self._by_proxy.setdefault(workload.proxy_id, workload)
             self._by_ip.setdefault(workload.ip, workload)
             self._by_owner.setdefault((workload.namespace, workload.owner), []).append(workload)
-            self._namespace_workloads.setdefault(workload.namespace, []).append(index)
             for key, value in workload.labels.items():
                 self._label_index.setdefault((workload.namespace, key, value), set()).add(index)
         for replicas in self._by_owner.values():

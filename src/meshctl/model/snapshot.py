@@ -47,6 +47,8 @@ class MeshSnapshot:
     gateways: tuple[Resource, ...]
     peer_authentications: tuple[Resource, ...]
     version: str
+    kind_versions: Mapping[str, str] = field(default_factory=dict)
+    mesh_key: int = 0
     rule_index: RuleIndex = field(repr=False, default=None)  # type: ignore[assignment]
     _scopes: dict[tuple[str, int], SidecarScope] = field(default_factory=dict, repr=False)
     _rules: dict[tuple[str, str, str, tuple], DestinationRuleView | None] = field(default_factory=dict, repr=False)
@@ -76,6 +78,10 @@ class MeshSnapshot:
                 break
         self._rules[key] = found
         return found
+
+    def versions_of(self, *kinds: str) -> tuple[str, ...]:
+        """Content versions of whole kinds, for cache keys of output that depends on all of them."""
+        return tuple(self.kind_versions.get(kind, "") for kind in kinds)
 
     def mtls_mode(self, namespace: str, labels: Mapping[str, str] | None = None, port: int | None = None) -> str:
         """The effective PeerAuthentication mode: mesh, then namespace, then workload and port."""
@@ -153,8 +159,10 @@ def build_snapshot(resources: Sequence[Resource], mesh: MeshConfig | None = None
     for policy in sorted(by_kind.get("PeerAuthentication", []), key=order_key):
         policies.setdefault(policy.namespace, []).append(policy)
     digest = hashlib.blake2b(digest_size=8)
+    per_kind: dict[str, Any] = {}
     for resource in sorted(resources, key=lambda r: (r.kind, r.namespace, r.name)):
         digest.update(resource.revision.encode())
+        per_kind.setdefault(resource.kind, hashlib.blake2b(digest_size=8)).update(resource.revision.encode())
     return MeshSnapshot(
         mesh=mesh,
         registry=build_registry(resources, mesh.domain),
@@ -164,6 +172,8 @@ def build_snapshot(resources: Sequence[Resource], mesh: MeshConfig | None = None
         gateways=tuple(by_kind.get("Gateway", [])),
         peer_authentications=tuple(by_kind.get("PeerAuthentication", [])),
         version=digest.hexdigest(),
+        kind_versions={kind: value.hexdigest() for kind, value in per_kind.items()},
+        mesh_key=hash(mesh),
         rule_index=RuleIndex(destination_rules),
         _policies=policies,
     )

@@ -1,0 +1,70 @@
+"""Reuse of earlier generations' output when its inputs did not change.
+
+Generation stays a pure function of (snapshot, proxy). A GenerationCache remembers pieces of
+that output (a service's clusters, an endpoint assignment, a VirtualService's routes on a port)
+under keys made of the *content* of their inputs: resource revisions and the derived facts the
+piece depends on. A new snapshot built from mostly unchanged files therefore regenerates only
+what depends on the change, and proxies with the same inputs share both the messages and their
+serialized bytes.
+
+Entries not used during the last two snapshot versions are dropped, so the cache follows the
+mesh instead of growing with its history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
+
+from google.protobuf.message import Message
+
+from meshctl.xds.resources import Packed
+
+T = TypeVar("T")
+
+
+class GenerationCache:
+    def __init__(self) -> None:
+        self._version = ""
+        self._current: dict[Hashable, Any] = {}
+        self._previous: dict[Hashable, Any] = {}
+        self._packs: dict[int, tuple[Message, Packed]] = {}
+        self._previous_packs: dict[int, tuple[Message, Packed]] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def begin(self, version: str) -> None:
+        """Start using the cache for a snapshot version; the generation before last is forgotten."""
+        if version == self._version:
+            return
+        self._version = version
+        self._previous, self._current = self._current, {}
+        self._previous_packs, self._packs = self._packs, {}
+
+    def get(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """The cached value for `key`, computing and remembering it when absent."""
+        found = self._current.get(key, _MISSING)
+        if found is _MISSING:
+            found = self._previous.get(key, _MISSING)
+            if found is _MISSING:
+                self.misses += 1
+                found = compute()
+            else:
+                self.hits += 1
+            self._current[key] = found
+        else:
+            self.hits += 1
+        return found
+
+    def pack(self, name: str, message: Message) -> Packed:
+        """A message's Packed form, serialized once per message object while it stays cached."""
+        entry = self._packs.get(id(message))
+        if entry is None or entry[0] is not message:
+            entry = self._previous_packs.get(id(message))
+            if entry is None or entry[0] is not message:
+                entry = (message, Packed.of(name, message))
+            self._packs[id(message)] = entry
+        return entry[1]
+
+
+_MISSING = object()
