@@ -67,4 +67,19 @@ class GenerationCache:
         return entry[1]
 
 
+    def pack_list(self, items: list[Message], name_of: Callable[[Message], str]) -> dict[str, Packed]:
+        """Packed forms by name (first of duplicate names kept), built once per list object:
+        proxies with the same view receive the very same list from `get`."""
+        entry = self._current.get(("packed-list", id(items)))
+        if entry is not None and entry[0] is items:
+            return entry[1]
+        packed: dict[str, Packed] = {}
+        for item in items:
+            name = name_of(item)
+            if name not in packed:
+                packed[name] = self.pack(name, item)
+        self._current[("packed-list", id(items))] = (items, packed)
+        return packed
+
+
 _MISSING = object()

@@ -56,21 +56,33 @@ METADATA_EXCHANGE_FILTER = filter_pb2.Filter(
 )
 
 
-def build_clusters(ctx: ProxyContext) -> list[cluster_pb2.Cluster]:
-    """Every cluster of a sidecar, in Istio's order, first of duplicate names kept."""
+def build_outbound_clusters(ctx: ProxyContext) -> list[cluster_pb2.Cluster]:
+    """Clusters that depend only on what the proxy sees (shared by proxies with the same view):
+    every imported service's, then BlackHoleCluster and PassthroughCluster."""
     out: list[cluster_pb2.Cluster] = []
     for service in ctx.scope.services:
         out.extend(ctx.memo(_service_key(ctx, service), lambda: list(outbound_clusters(ctx, service))))
     out.append(blackhole_cluster(ctx))
     out.append(passthrough_cluster(ctx))
+    return out
+
+
+def build_inbound_clusters(ctx: ProxyContext) -> list[cluster_pb2.Cluster]:
+    """Clusters of the proxy's own workload: one per port it serves, and inbound passthrough."""
+    out: list[cluster_pb2.Cluster] = []
     if ctx.proxy.captures_traffic or ctx.scope.ingress:
         for port in ctx.inbound_ports():
             out.append(inbound_cluster(ctx, port))
     if ctx.proxy.captures_traffic:
         out.append(inbound_passthrough_cluster(ctx))
+    return out
+
+
+def unique_clusters(clusters: Iterable[cluster_pb2.Cluster]) -> list[cluster_pb2.Cluster]:
+    """First of duplicate names kept, as Istio does."""
     seen: set[str] = set()
     unique = []
-    for cluster in out:
+    for cluster in clusters:
         if cluster.name not in seen:
             seen.add(cluster.name)
             unique.append(cluster)

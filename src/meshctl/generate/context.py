@@ -65,6 +65,25 @@ class ProxyContext:
     def mesh(self) -> MeshConfig:
         return self.snapshot.mesh
 
+    def view_key(self) -> tuple:
+        """What makes two proxies see the mesh alike (the same outbound clusters, endpoints and
+        routes): snapshot, namespace, Sidecar, interception, flavor, and the labels only when a
+        VirtualService or DestinationRule selects by them."""
+        snapshot, proxy, scope = self.snapshot, self.proxy, self.scope
+        labels: tuple = ()
+        if snapshot.rule_index.has_selectors or scope.uses_source_labels:
+            labels = tuple(sorted(proxy.labels.items()))
+        own_ip = proxy.ip if scope.has_headless else ""
+        sidecar = scope.sidecar.revision if scope.sidecar is not None else ""
+        return (snapshot.version, proxy.namespace, sidecar, proxy.interception, proxy.istio_extensions, labels, own_ip)
+
+    def workload_key(self) -> tuple:
+        """What outbound listeners add to the view: the workload named in tracing tags."""
+        workload = self.proxy.workload
+        if workload is None:
+            return ("", "", self.proxy.cluster_id)
+        return (workload.canonical_name, workload.canonical_revision, self.proxy.cluster_id)
+
     def rule_for(self, service: Service) -> DestinationRuleView | None:
         return self.snapshot.destination_rule(self.proxy, service.hostname, service.namespace)
 

@@ -18,27 +18,30 @@ def build_endpoints(ctx: ProxyContext, clusters: Sequence[cluster_pb2.Cluster]) 
     """One assignment per EDS cluster, named by its `service_name`."""
     by_host: dict[str, Service] = {service.hostname: service for service in ctx.scope.services}
     built = _EndpointCache(ctx)
-    out = []
+    groups: dict[str, list[str]] = {}
     for cluster in clusters:
-        if cluster.type != cluster_pb2.Cluster.EDS:
-            continue
-        name = cluster.eds_cluster_config.service_name or cluster.name
-        out.append(ctx.memo(_assignment_key(ctx, name, by_host), lambda: assignment(ctx, name, by_host, built)))
+        if cluster.type == cluster_pb2.Cluster.EDS:
+            name = cluster.eds_cluster_config.service_name or cluster.name
+            parsed = names.parse_cluster(name)
+            groups.setdefault(parsed[3] if parsed else "", []).append(name)
+    out: list[endpoint_pb2.ClusterLoadAssignment] = []
+    for host, cluster_names in groups.items():
+        out.extend(ctx.memo(_assignments_key(ctx, host, cluster_names, by_host),
+                            lambda: [assignment(ctx, name, by_host, built) for name in cluster_names]))
     return out
 
 
-def _assignment_key(ctx: ProxyContext, name: str, by_host: Mapping[str, Service]) -> tuple:
-    """Everything one assignment depends on (see GenerationCache)."""
-    parsed = names.parse_cluster(name)
-    service = by_host.get(parsed[3]) if parsed else None
-    port = service.port(parsed[1]) if service and parsed else None
-    if service is None or port is None:
-        return ("assignment", name)
+def _assignments_key(ctx: ProxyContext, host: str, cluster_names: list[str], by_host: Mapping[str, Service]) -> tuple:
+    """Everything the assignments of one service's clusters depend on (see GenerationCache)."""
+    service = by_host.get(host)
+    if service is None:
+        return ("assignments", tuple(cluster_names))
     rule = ctx.rule_for(service)
     return (
-        "assignment", name, tuple(r.revision for r in rule.resources) if rule else None,
+        "assignments", tuple(cluster_names), service.source.revision,
+        tuple(r.revision for r in rule.resources) if rule else None,
         ctx.snapshot.versions_of("PeerAuthentication", "Namespace"),
-        ctx.snapshot.registry.signature(service, port), ctx.snapshot.mesh_key,
+        ctx.snapshot.registry.signature(service), ctx.snapshot.mesh_key,
     )
 
 

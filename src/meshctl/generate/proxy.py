@@ -7,7 +7,9 @@ order they first ask), exactly as Envoy would request them over RDS.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
@@ -15,7 +17,7 @@ from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
 
 from meshctl.generate.cache import GenerationCache
-from meshctl.generate.clusters import build_clusters
+from meshctl.generate.clusters import build_inbound_clusters, build_outbound_clusters, unique_clusters
 from meshctl.generate.context import ProxyContext
 from meshctl.generate.endpoints import build_endpoints
 from meshctl.generate.inbound import build_inbound_listeners
@@ -34,32 +36,57 @@ class ProxyConfig:
     routes: list[route_pb2.RouteConfiguration] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     cache: GenerationCache | None = None
+    segments: dict[str, tuple[list[Any], ...]] = field(default_factory=dict)
 
     def packed(self) -> dict[str, dict[str, resources.Packed]]:
         """Each resource serialized once, keyed by type URL and name (the ADS server's unit).
 
-        With a cache, messages reused from an earlier generation keep their serialized bytes.
+        With a cache, messages reused from an earlier generation keep their serialized bytes,
+        and lists shared by proxies with the same view are packed once for all of them.
         """
-        pack = self.cache.pack if self.cache is not None else resources.Packed.of
         return {
-            resources.CLUSTER: resources.by_name(pack(c.name, c) for c in self.clusters),
-            resources.ENDPOINT: resources.by_name(pack(e.cluster_name, e) for e in self.endpoints),
-            resources.LISTENER: resources.by_name(pack(item.name, item) for item in self.listeners),
-            resources.ROUTE: resources.by_name(pack(r.name, r) for r in self.routes),
+            resources.CLUSTER: self._pack(resources.CLUSTER, self.clusters, lambda c: c.name),
+            resources.ENDPOINT: self._pack(resources.ENDPOINT, self.endpoints, lambda e: e.cluster_name),
+            resources.LISTENER: self._pack(resources.LISTENER, self.listeners, lambda item: item.name),
+            resources.ROUTE: self._pack(resources.ROUTE, self.routes, lambda r: r.name),
         }
+
+    def _pack(self, type_url: str, items: list[Any], name_of: Callable[[Any], str]) -> dict[str, resources.Packed]:
+        if self.cache is None:
+            return resources.by_name(resources.Packed.of(name_of(item), item) for item in items)
+        merged: dict[str, resources.Packed] = {}
+        for segment in self.segments.get(type_url, (items,)):
+            packed = self.cache.pack_list(segment, name_of)
+            if not merged:
+                merged = dict(packed)
+            else:
+                for name, item in packed.items():
+                    merged.setdefault(name, item)
+        return merged
 
 
 def generate(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None = None) -> ProxyConfig:
     """Everything Istio would send this proxy (sidecar), deterministic for equal inputs.
 
     With a cache, pieces whose inputs are unchanged since an earlier call are reused (the
-    result is the same; see GenerationCache). Returned messages may be shared: never modify them.
+    result is the same; see GenerationCache), and proxies that see the mesh the same way share
+    their outbound clusters, endpoints and routes. Returned messages may be shared: never
+    modify them.
     """
     if cache is not None:
         cache.begin(snapshot.version)
     ctx = ProxyContext(snapshot, proxy, snapshot.scope_for(proxy), cache)
-    clusters = build_clusters(ctx)
-    listeners = build_listeners(ctx) + build_inbound_listeners(ctx)
-    routes = [route_configuration(ctx, name) for name in ctx.route_names]
-    endpoints = build_endpoints(ctx, clusters)
-    return ProxyConfig(clusters, endpoints, listeners, routes, list(dict.fromkeys(ctx.warnings)), cache)
+    view = ctx.view_key()
+    outbound = ctx.memo(("outbound-clusters",) + view, lambda: build_outbound_clusters(ctx))
+    inbound = build_inbound_clusters(ctx)
+    outbound_listeners, route_names = ctx.memo(("outbound-listeners", ctx.workload_key()) + view,
+                                               lambda: (build_listeners(ctx), list(ctx.route_names)))
+    inbound_listeners = build_inbound_listeners(ctx)
+    routes = ctx.memo(("routes",) + view,
+                      lambda: [route_configuration(ctx, name) for name in route_names])
+    endpoints = ctx.memo(("endpoints",) + view, lambda: build_endpoints(ctx, outbound))
+    return ProxyConfig(
+        unique_clusters(outbound + inbound), endpoints, outbound_listeners + inbound_listeners, routes,
+        list(dict.fromkeys(ctx.warnings)), cache,
+        segments={resources.CLUSTER: (outbound, inbound), resources.LISTENER: (outbound_listeners, inbound_listeners)},
+    )

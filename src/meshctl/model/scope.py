@@ -15,7 +15,7 @@ from meshctl.config.resource import Resource
 from meshctl.model import protocol
 from meshctl.model.hosts import matches
 from meshctl.model.istio import MESH_GATEWAY, VirtualServiceView, order_key, visible
-from meshctl.model.service import Service
+from meshctl.model.service import PASSTHROUGH, Service
 
 DEFAULT_HOSTS = (("*", "*"),)
 
@@ -56,6 +56,8 @@ class SidecarScope:
     egress: tuple[EgressScope, ...]
     outbound_mode: str
     ingress: tuple[Mapping[str, Any], ...]
+    uses_source_labels: bool = False
+    has_headless: bool = False
 
     @property
     def services(self) -> list[Service]:
@@ -151,4 +153,18 @@ def build_scope(namespace: str, sidecar: Resource | None, services: Sequence[Ser
             )
         )
     mode = (spec.get("outboundTrafficPolicy") or {}).get("mode") or default_outbound
-    return SidecarScope(namespace, sidecar, tuple(egress), mode, tuple(spec.get("ingress") or ()))
+    imported_vs = [vs for listener in egress for vs in listener.virtual_services]
+    return SidecarScope(
+        namespace, sidecar, tuple(egress), mode, tuple(spec.get("ingress") or ()),
+        uses_source_labels=any(_matches_source_labels(vs) for vs in imported_vs),
+        has_headless=any(s.resolution == PASSTHROUGH for listener in egress for s in listener.services),
+    )
+
+
+def _matches_source_labels(vs: VirtualServiceView) -> bool:
+    """Whether a VirtualService matches on the client's labels (then labels shape the routes)."""
+    for section in ("http", "tcp", "tls"):
+        for rule in vs.spec.get(section) or []:
+            if any(match.get("sourceLabels") for match in rule.get("match") or []):
+                return True
+    return False

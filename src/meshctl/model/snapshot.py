@@ -142,38 +142,62 @@ class MeshSnapshot:
         return f"; pods there: {shown}"
 
 
-def build_snapshot(resources: Sequence[Resource], mesh: MeshConfig | None = None) -> MeshSnapshot:
-    """A snapshot of validated resources (order-independent: precedence comes from the objects)."""
+REGISTRY_KINDS = ("Service", "ServiceEntry", "Pod", "Deployment", "WorkloadEntry", "Endpoints", "EndpointSlice",
+                  "Namespace")
+
+
+def build_snapshot(resources: Sequence[Resource], mesh: MeshConfig | None = None,
+                   previous: MeshSnapshot | None = None) -> MeshSnapshot:
+    """A snapshot of validated resources (order-independent: precedence comes from the objects).
+
+    Given the `previous` snapshot, parts whose inputs did not change are reused rather than
+    rebuilt: above all the service registry (and with it every endpoint it has computed), so a
+    routing edit in a large mesh does not redo service discovery.
+    """
     mesh = mesh or MeshConfig()
     by_kind: dict[str, list[Resource]] = {}
     for resource in resources:
         by_kind.setdefault(resource.kind, []).append(resource)
-    virtual_services = tuple(
-        VirtualServiceView.of(r, mesh.domain) for r in sorted(by_kind.get("VirtualService", []), key=order_key)
-    )
-    rules_by_ns: dict[str, list[DestinationRuleView]] = {}
-    for resource in sorted(by_kind.get("DestinationRule", []), key=order_key):
-        rules_by_ns.setdefault(resource.namespace, []).append(DestinationRuleView.of(resource, mesh.domain))
-    destination_rules = tuple(rule for rules in rules_by_ns.values() for rule in merge_destination_rules(rules))
-    policies: dict[str, list[Resource]] = {}
-    for policy in sorted(by_kind.get("PeerAuthentication", []), key=order_key):
-        policies.setdefault(policy.namespace, []).append(policy)
     digest = hashlib.blake2b(digest_size=8)
     per_kind: dict[str, Any] = {}
     for resource in sorted(resources, key=lambda r: (r.kind, r.namespace, r.name)):
         digest.update(resource.revision.encode())
         per_kind.setdefault(resource.kind, hashlib.blake2b(digest_size=8)).update(resource.revision.encode())
+    kind_versions = {kind: value.hexdigest() for kind, value in per_kind.items()}
+    reuse = previous is not None and previous.mesh == mesh
+
+    def unchanged(*kinds: str) -> bool:
+        return reuse and all(previous.kind_versions.get(k) == kind_versions.get(k) for k in kinds)  # type: ignore[union-attr]
+
+    if unchanged(*REGISTRY_KINDS):
+        registry = previous.registry  # type: ignore[union-attr]
+    else:
+        registry = build_registry(resources, mesh.domain)
+    virtual_services = tuple(
+        VirtualServiceView.of(r, mesh.domain) for r in sorted(by_kind.get("VirtualService", []), key=order_key)
+    )
+    if unchanged("DestinationRule"):
+        destination_rules, rule_index = previous.destination_rules, previous.rule_index  # type: ignore[union-attr]
+    else:
+        rules_by_ns: dict[str, list[DestinationRuleView]] = {}
+        for resource in sorted(by_kind.get("DestinationRule", []), key=order_key):
+            rules_by_ns.setdefault(resource.namespace, []).append(DestinationRuleView.of(resource, mesh.domain))
+        destination_rules = tuple(rule for rules in rules_by_ns.values() for rule in merge_destination_rules(rules))
+        rule_index = RuleIndex(destination_rules)
+    policies: dict[str, list[Resource]] = {}
+    for policy in sorted(by_kind.get("PeerAuthentication", []), key=order_key):
+        policies.setdefault(policy.namespace, []).append(policy)
     return MeshSnapshot(
         mesh=mesh,
-        registry=build_registry(resources, mesh.domain),
+        registry=registry,
         virtual_services=virtual_services,
         destination_rules=destination_rules,
         sidecars=tuple(by_kind.get("Sidecar", [])),
         gateways=tuple(by_kind.get("Gateway", [])),
         peer_authentications=tuple(by_kind.get("PeerAuthentication", [])),
         version=digest.hexdigest(),
-        kind_versions={kind: value.hexdigest() for kind, value in per_kind.items()},
+        kind_versions=kind_versions,
         mesh_key=hash(mesh),
-        rule_index=RuleIndex(destination_rules),
+        rule_index=rule_index,
         _policies=policies,
     )
