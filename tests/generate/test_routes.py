@@ -33,7 +33,7 @@ def test_match_fields_translate_in_istio_order(client_config) -> None:
   - match:
     - uri: {regex: "^/api/.*"}
       ignoreUriCase: true
-      headers: {zeta: {exact: z}, alpha: {prefix: a}, any: {regex: "*"}}
+      headers: {zeta: {exact: z}, alpha: {prefix: a}, any: {}}
       withoutHeaders: {beta: {exact: b}, gone: {}}
       method: {exact: POST}
       authority: {exact: reviews}
@@ -110,7 +110,7 @@ def test_retries_timeouts_and_istio_defaults(client_config) -> None:
     custom, disabled, default = _routes(client_config, """
   - match: [{uri: {prefix: /c}}]
     timeout: 1.5s
-    retries: {attempts: 4, perTryTimeout: 250ms, retryOn: "gateway-error, 503,425,connect-failure", retryRemoteLocalities: true, retryIgnorePreviousHosts: false, backoff: 10ms}
+    retries: {attempts: 4, perTryTimeout: 250ms, retryOn: "gateway-error,503,425,connect-failure", retryRemoteLocalities: true, retryIgnorePreviousHosts: false, backoff: 10ms}
     route: [{destination: {host: reviews}}]
   - match: [{uri: {prefix: /d}}]
     retries: {attempts: 0}
@@ -168,7 +168,7 @@ def test_redirects_direct_responses_and_rewrites(client_config) -> None:
 
 
 def test_fault_mirror_and_cors(client_config) -> None:
-    (route, mirrored) = _routes(client_config, """
+    (route, mirrored, mirrors) = _routes(client_config, """
   - match: [{uri: {prefix: /f}}]
     fault:
       delay: {fixedDelay: 2s, percentage: {value: 12.5}}
@@ -181,9 +181,11 @@ def test_fault_mirror_and_cors(client_config) -> None:
       maxAge: 1h
       allowCredentials: false
     route: [{destination: {host: reviews}}]
-  - mirror: {host: ratings}
+  - match: [{uri: {prefix: /m}}]
+    mirror: {host: ratings}
     mirrorPercentage: {value: 0.5}
-    mirrors:
+    route: [{destination: {host: reviews}}]
+  - mirrors:
     - destination: {host: reviews, subset: v2}
     - destination: {host: reviews, subset: v1}
       percentage: {value: 0}
@@ -200,23 +202,22 @@ def test_fault_mirror_and_cors(client_config) -> None:
     assert (cors.allow_methods, cors.allow_headers, cors.expose_headers, cors.max_age) == ("GET,PUT", "x-a,x-b", "x-c", "3600")
     assert cors.allow_credentials.value is False and cors.forward_not_matching_preflights.value is True
     assert cors.filter_enabled.default_value.numerator == 100
-    policies = mirrored.route.request_mirror_policies
-    assert [p.cluster for p in policies] == [
-        "outbound|9080||ratings.default.svc.cluster.local",
-        "outbound|9080|v2|reviews.default.svc.cluster.local",
-    ]
-    assert (policies[0].runtime_fraction.default_value.numerator, policies[0].runtime_fraction.default_value.denominator) == (5000, 2)
-    assert policies[1].runtime_fraction.default_value.numerator == 100 and policies[1].runtime_fraction.default_value.denominator == 0
-    assert all(p.disable_shadow_host_suffix_append and p.HasField("trace_sampled") for p in policies)
+    (single,) = mirrored.route.request_mirror_policies
+    assert single.cluster == "outbound|9080||ratings.default.svc.cluster.local"
+    assert (single.runtime_fraction.default_value.numerator, single.runtime_fraction.default_value.denominator) == (5000, 2)
+    (listed,) = mirrors.route.request_mirror_policies
+    assert listed.cluster == "outbound|9080|v2|reviews.default.svc.cluster.local", "a 0% mirror is dropped"
+    assert listed.runtime_fraction.default_value.numerator == 100 and listed.runtime_fraction.default_value.denominator == 0
+    assert all(p.disable_shadow_host_suffix_append and p.HasField("trace_sampled") for p in (single, listed))
 
 
-def test_header_operations_sorted_set_before_add_and_pseudo_headers_become_rewrites(client_config) -> None:
+def test_header_operations_sorted_set_before_add_and_host_becomes_a_rewrite(client_config) -> None:
     (route,) = _routes(client_config, """
   - headers:
       request:
         set: {b-set: "2", a-set: "1", host: from-set}
-        add: {c-add: "3", ":authority": from-add}
-        remove: [x-drop, ":path", Host]
+        add: {c-add: "3"}
+        remove: [x-drop]
       response:
         add: {x-resp: "r"}
         remove: [server]

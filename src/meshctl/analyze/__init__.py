@@ -1,33 +1,27 @@
-"""Cross-resource checks (the seed's Galley), reported with Istio's IST message codes."""
+"""Cross-resource checks (the seed's Galley), reported with Istio's IST message codes.
+
+The loader checks each resource on its own; the analyzers here look at resources together: a
+route to a subset no DestinationRule defines, a VirtualService bound to a Gateway that does not
+exist, two VirtualServices fighting over one host. Each check module yields `Finding`s; `run`
+collects them in file order so the output reads like the input.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
 
-from meshctl.config.paths import FieldPath
+from meshctl.analyze import destinationrule, gateway, service, sidecar, virtualservice
+from meshctl.analyze.finding import Finding, Level
+from meshctl.analyze.index import MeshIndex
 from meshctl.config.resource import Resource
 
-Level = Literal["Error", "Warning", "Info"]
+__all__ = ["Finding", "Level", "run"]
 
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One analyzer message, printed like `istioctl analyze`:
-    `Warning [IST0101] (VirtualService default/reviews reviews.yaml:12) message`."""
-
-    level: Level
-    code: str
-    message: str
-    resource: Resource
-    path: FieldPath = ()
-
-    def __str__(self) -> str:
-        origin = f"{self.resource.ref()} {self.resource.where(self.path)}"
-        return f"{self.level} [{self.code}] ({origin}) {self.message}"
+CHECKS = (virtualservice.check, destinationrule.check, gateway.check, sidecar.check, service.check)
 
 
 def run(resources: Sequence[Resource]) -> list[Finding]:
     """Every finding for a set of resources, sorted by file position."""
-    return []
+    index = MeshIndex.build(resources)
+    findings = [item for check in CHECKS for item in check(index)]
+    return sorted(findings, key=lambda item: (item.resource.origin.file, item.line, item.code, item.message))

@@ -87,9 +87,7 @@ def render(packed: object, section: str, output: str) -> str:
     }[section]
     dump = resources.to_config_dump(packed, types=wanted)
     if output == "short":
-        from meshctl.inspect.summary import summarize
-
-        return summarize(dump)
+        return _tables(dump, section)
     text = json_format.MessageToJson(dump, preserving_proto_field_name=True, indent=1)
     if output == "json":
         return text
@@ -98,6 +96,28 @@ def render(packed: object, section: str, output: str) -> str:
     import yaml
 
     return yaml.safe_dump(json.loads(text), sort_keys=False, width=120)
+
+
+def _tables(dump: object, section: str) -> str:
+    """The sections as `meshctl proxy-config` (istioctl) tables, a blank line apart."""
+    from google.protobuf import descriptor_pool
+
+    from meshctl.inspect.configdump import ConfigDump
+    from meshctl.inspect.tables.clusters import ClusterFilter, clusters_table
+    from meshctl.inspect.tables.eds import eds_table
+    from meshctl.inspect.tables.endpoints import EndpointFilter
+    from meshctl.inspect.tables.listeners import ListenerFilter, listeners_table
+    from meshctl.inspect.tables.routes import RouteFilter, routes_table
+
+    parsed = ConfigDump(dump, descriptor_pool.Default())
+    tables = {
+        "clusters": lambda: clusters_table(parsed, ClusterFilter()),
+        "listeners": lambda: listeners_table(parsed, ListenerFilter()),
+        "routes": lambda: routes_table(parsed, RouteFilter(), wide=True),
+        "endpoints": lambda: eds_table(parsed, EndpointFilter()),
+    }
+    chosen = list(tables) if section == "all" else [section]
+    return "\n".join(tables[name]().rstrip("\n") + "\n" for name in chosen)
 
 
 def _validate(target: object, config: object, err: object) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import warnings
 from decimal import Decimal, InvalidOperation
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
@@ -62,7 +63,9 @@ def regex_problem(pattern: str) -> str | None:
     if _RE2_UNSUPPORTED.search(pattern):
         return f"invalid regex {pattern!r}: lookaround, backreferences and possessive quantifiers are not supported by RE2"
     try:
-        re.compile(pattern)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            re.compile(pattern)
     except re.error as exc:
         return f"invalid regex {pattern!r}: {exc}"
     except (RecursionError, OverflowError, ValueError):

@@ -23,7 +23,7 @@ from meshctl.generate.common import (
     typed_struct,
 )
 from meshctl.generate.context import InboundPort, ProxyContext
-from meshctl.model import protocol
+from meshctl import protocols
 from meshctl.model.istio import DestinationRuleView, config_path
 from meshctl.model.service import (
     CLIENT_SIDE_LB,
@@ -114,7 +114,7 @@ def outbound_clusters(ctx: ProxyContext, service: Service) -> Iterable[cluster_p
     accounts = service_accounts(ctx, service)
     metadata = _service_metadata(service, rule)
     for port in service.ports:
-        if port.protocol == protocol.UDP:
+        if port.protocol == protocols.UDP:
             continue
         base_policy = policy.for_port(rule.traffic_policy if rule else None, port.port)
         base = _outbound(ctx, service, port, discovery, "", base_policy, rule, accounts, metadata)
@@ -368,9 +368,9 @@ def inbound_cluster(ctx: ProxyContext, port: InboundPort) -> cluster_pb2.Cluster
         cluster.type = cluster_pb2.Cluster.ORIGINAL_DST
         cluster.cleanup_interval.seconds = MAX_CLEANUP_SECONDS
     options = policy.HttpOptions()
-    if port.protocol in protocol.H2_FAMILY:
+    if port.protocol in protocols.H2_FAMILY:
         options.set_h2()
-    elif port.protocol == protocol.UNSUPPORTED:
+    elif port.protocol == protocols.UNSUPPORTED:
         options.set_use_downstream()
     services = [
         {"host": service.hostname, "name": service.name, "namespace": service.namespace}

@@ -113,7 +113,7 @@ class ProxyContext:
         return [ports[number] for number in sorted(ports)]
 
     def _ingress_port(self, entry: dict) -> InboundPort:
-        from meshctl.model import protocol
+        from meshctl import protocols
 
         port = entry.get("port") or {}
         number = port.get("number", 0)
@@ -126,7 +126,7 @@ class ProxyContext:
                         services.append((service, service_port))
         return InboundPort(
             target_port=number,
-            protocol=protocol.parse(port.get("protocol", "")),
+            protocol=protocols.parse(port.get("protocol", "")),
             services=services,
             bind=entry.get("bind", ""),
             default_endpoint=entry.get("defaultEndpoint", ""),

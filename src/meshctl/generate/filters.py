@@ -23,7 +23,7 @@ from envoy.type.tracing.v3 import custom_tag_pb2
 from google.protobuf import wrappers_pb2
 
 from meshctl.generate.common import ADS, set_duration, typed, typed_struct
-from meshctl.model import protocol
+from meshctl import protocols
 from meshctl.model.proxy import Proxy
 
 HCM = "envoy.filters.network.http_connection_manager"
@@ -59,7 +59,7 @@ def http_filters(proxy: Proxy, direction: str, port_protocol: str) -> list[hcm_p
     filters: list[hcm_pb2.HttpFilter] = []
     if proxy.istio_extensions:
         filters.append(_metadata_exchange(direction))
-    if port_protocol == protocol.GRPC_WEB:
+    if port_protocol == protocols.GRPC_WEB:
         filters.append(_http_filter("envoy.filters.http.grpc_web", grpc_web_pb2.GrpcWeb()))
     filters.append(_http_filter("envoy.filters.http.grpc_stats",
                                 grpc_stats_pb2.FilterConfig(emit_filter_state=True,
@@ -134,7 +134,7 @@ def connection_manager(proxy: Proxy, *, stat_prefix: str, direction: str, port_p
         details.subject.value = True
         details.uri = True
         details.dns = True
-        if port_protocol in protocol.H2_FAMILY:
+        if port_protocol in protocols.H2_FAMILY:
             manager.http2_protocol_options.SetInParent()
     return manager
 

@@ -20,7 +20,7 @@ from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
 from meshctl.generate import filters, names, tls
 from meshctl.generate.common import BLACKHOLE, INBOUND_PASSTHROUGH, typed
 from meshctl.generate.context import InboundPort, ProxyContext
-from meshctl.model import protocol
+from meshctl import protocols
 from meshctl.model.snapshot import DISABLE, PERMISSIVE, STRICT
 
 VIRTUAL_INBOUND = "virtualInbound"
@@ -120,7 +120,7 @@ def _inspectors(listener: listener_pb2.Listener, ports: list[InboundPort], *, in
                                   typed_config=typed(tls_inspector_pb2.TlsInspector()))
     http_inspector = listener.listener_filters.add(name="envoy.filters.listener.http_inspector",
                                                    typed_config=typed(http_inspector_pb2.HttpInspector()))
-    http_off = sorted({p.target_port for p in ports if protocol.listener_class(p.protocol) != "AUTO"})
+    http_off = sorted({p.target_port for p in ports if protocols.listener_class(p.protocol) != "AUTO"})
     _disable_on(http_inspector, http_off)
 
 
@@ -142,13 +142,13 @@ def _passthrough_chains(ctx: ProxyContext) -> list[lc.FilterChain]:
     chains = []
     for option in _OPTIONS[(mode, "AUTO")]:
         name = "virtualInbound-catchall-http" if option.http else VIRTUAL_INBOUND
-        chains.append(_chain(ctx, option, name, None, INBOUND_PASSTHROUGH, protocol.UNSUPPORTED, None))
+        chains.append(_chain(ctx, option, name, None, INBOUND_PASSTHROUGH, protocols.UNSUPPORTED, None))
     return chains
 
 
 def _port_chains(ctx: ProxyContext, port: InboundPort, *, destination_port: bool) -> list[lc.FilterChain]:
     mode = _mode(ctx, port.target_port)
-    kind = protocol.listener_class(port.protocol)
+    kind = protocols.listener_class(port.protocol)
     cluster = names.inbound_cluster(port.target_port)
     name = names.listener(port.bind or "0.0.0.0", port.target_port)
     number = port.target_port if destination_port else None

@@ -14,7 +14,7 @@ from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
 from meshctl.generate import filters, names
 from meshctl.generate.common import BLACKHOLE, PASSTHROUGH, typed
 from meshctl.generate.context import ProxyContext
-from meshctl.model import protocol
+from meshctl import protocols
 from meshctl.model.scope import EgressScope
 from meshctl.model.service import ALIAS, PASSTHROUGH as PASSTHROUGH_RESOLUTION, Service, ServicePort
 
@@ -85,7 +85,7 @@ def _explicit_port_listener(ctx: ProxyContext, egress: EgressScope, listeners: d
     assert egress.port is not None
     real = _bind_to_port(ctx, egress)
     bind = egress.bind or (LOCALHOST if real else WILDCARD)
-    kind = protocol.listener_class(egress.protocol)
+    kind = protocols.listener_class(egress.protocol)
     entry = _Listener(bind, egress.port, kind, real, locked=True)
     if kind == "HTTP":
         entry.chains.append(_http_chain(ctx, bind, egress.port, str(egress.port), egress.protocol))
@@ -100,9 +100,9 @@ def _explicit_port_listener(ctx: ProxyContext, egress: EgressScope, listeners: d
 
 def _add_service_port(ctx: ProxyContext, egress: EgressScope, service: Service, port: ServicePort,
                       listeners: dict[tuple[str, int], _Listener]) -> None:
-    if port.protocol == protocol.UDP:
+    if port.protocol == protocols.UDP:
         return
-    kind = protocol.listener_class(port.protocol)
+    kind = protocols.listener_class(port.protocol)
     real = _bind_to_port(ctx, egress)
     if real:
         binds = [egress.bind or LOCALHOST]

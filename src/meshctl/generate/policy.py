@@ -9,7 +9,7 @@ from envoy.config.cluster.v3 import cluster_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 
 from meshctl.generate.common import MAX_UINT32, set_duration
-from meshctl.model import protocol
+from meshctl import protocols
 
 Policy = Mapping[str, Any]
 _PORT_FIELDS = ("connectionPool", "loadBalancer", "outlierDetection", "tls")
@@ -97,9 +97,9 @@ def set_default_circuit_breakers(cluster: cluster_pb2.Cluster) -> cluster_pb2.Ci
 
 def upstream_protocol(options: HttpOptions, port_protocol: str, sidecar: bool) -> None:
     """HTTP/2 for the h2 family; mirror the client's protocol on sniffed (unnamed) ports."""
-    if port_protocol in protocol.H2_FAMILY:
+    if port_protocol in protocols.H2_FAMILY:
         options.set_h2()
-    elif sidecar and port_protocol == protocol.UNSUPPORTED:
+    elif sidecar and port_protocol == protocols.UNSUPPORTED:
         options.set_use_downstream()
 
 
@@ -160,7 +160,7 @@ def apply_h2_upgrade(options: HttpOptions, pool: Policy | None, port_protocol: s
         options.set_h2()
     elif policy == "DO_NOT_UPGRADE":
         return
-    elif mesh_upgrade and port_protocol in protocol.HTTP_FAMILY:
+    elif mesh_upgrade and port_protocol in protocols.HTTP_FAMILY:
         options.set_h2()
 
 

@@ -13,8 +13,8 @@ from envoy.config.route.v3 import route_pb2
 from meshctl.generate import httproute, names
 from meshctl.generate.common import PASSTHROUGH, istio_metadata
 from meshctl.generate.context import ProxyContext
-from meshctl.model import protocol
-from meshctl.model.hosts import matches, specificity
+from meshctl import protocols
+from meshctl.hostnames import matches, specificity
 from meshctl.model.istio import VirtualServiceView, config_path
 from meshctl.model.scope import EgressScope
 from meshctl.model.service import ALIAS, PASSTHROUGH as PASSTHROUGH_RESOLUTION, Service
@@ -85,7 +85,7 @@ def listener_for_port(ctx: ProxyContext, port: int) -> EgressScope | None:
 def _virtual_hosts(ctx: ProxyContext, egress: EgressScope, port: int) -> list[_VirtualHost]:
     services = {
         s.hostname: s for s in egress.services
-        if (p := s.port(port)) is not None and (p.protocol in protocol.HTTP_FAMILY or p.protocol == protocol.UNSUPPORTED)
+        if (p := s.port(port)) is not None and (p.protocol in protocols.HTTP_FAMILY or p.protocol == protocols.UNSUPPORTED)
     }
     wildcard_owner = _most_specific_wildcards(egress.virtual_services, services)
     vhosts: dict[str, _VirtualHost] = {}

@@ -10,8 +10,8 @@ from envoy.config.listener.v3 import listener_components_pb2 as lc
 
 from meshctl.generate import filters, names
 from meshctl.generate.context import ProxyContext
-from meshctl.model import protocol
-from meshctl.model.hosts import matches
+from meshctl import protocols
+from meshctl.hostnames import matches
 from meshctl.model.istio import VirtualServiceView
 from meshctl.model.service import Service, ServicePort
 
@@ -28,7 +28,7 @@ def tcp_chains(ctx: ProxyContext, service: Service, port: ServicePort, bind: str
     falling back to a single chain to `outbound|PORT||HOST`."""
     default_cluster = names.outbound_cluster(port.port, service.hostname)
     vs = _virtual_service_for(ctx, service)
-    tls_port = port.protocol in (protocol.TLS, protocol.HTTPS)
+    tls_port = port.protocol in (protocols.TLS, protocols.HTTPS)
     chains: list[TcpChain] = []
     if vs is not None and tls_port:
         chains = _tls_chains(ctx, vs, port.port)

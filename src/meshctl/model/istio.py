@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from meshctl.config.resource import Resource
-from meshctl.model.hosts import fqdn, matches, specificity
+from meshctl.hostnames import fqdn, matches, specificity
 
 MESH_GATEWAY = "mesh"
 

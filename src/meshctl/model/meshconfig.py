@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from meshctl.model.hosts import DEFAULT_DOMAIN
+from meshctl.hostnames import DEFAULT_DOMAIN
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,8 +17,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from meshctl.config.resource import Resource
-from meshctl.model import protocol
-from meshctl.model.hosts import kube_fqdn
+from meshctl import protocols
+from meshctl.hostnames import kube_fqdn
 from meshctl.model.service import (
     ALIAS,
     CLIENT_SIDE_LB,
@@ -444,7 +444,7 @@ def _kubernetes_service(obj: Resource, vips: _AddressPool, domain: str) -> Servi
         ServicePort(
             name=p.get("name", ""),
             port=p["port"],
-            protocol=protocol.from_kubernetes_port(p.get("name", ""), p["port"], p.get("protocol", "TCP"), p.get("appProtocol", "")),
+            protocol=protocols.from_kubernetes_port(p.get("name", ""), p["port"], p.get("protocol", "TCP"), p.get("appProtocol", "")),
             target_port=p.get("targetPort", p["port"]),
         )
         for p in spec.get("ports") or []
@@ -482,7 +482,7 @@ def _service_entry_services(entry: Resource) -> Iterable[Service]:
         ServicePort(
             name=p.get("name", ""),
             port=p["number"],
-            protocol=protocol.parse(p.get("protocol", "")),
+            protocol=protocols.parse(p.get("protocol", "")),
             target_port=p.get("targetPort"),
         )
         for p in spec.get("ports") or []

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from meshctl.config.resource import Resource
-from meshctl.model import protocol
-from meshctl.model.hosts import matches
+from meshctl import protocols
+from meshctl.hostnames import matches
 from meshctl.model.istio import MESH_GATEWAY, VirtualServiceView, order_key, visible
 from meshctl.model.service import PASSTHROUGH, Service
 
@@ -144,7 +144,7 @@ def build_scope(namespace: str, sidecar: Resource | None, services: Sequence[Ser
         egress.append(
             EgressScope(
                 port=port.get("number"),
-                protocol=protocol.parse(port.get("protocol", "")),
+                protocol=protocols.parse(port.get("protocol", "")),
                 port_name=port.get("name", ""),
                 bind=listener.get("bind", ""),
                 capture_mode=listener.get("captureMode", "DEFAULT"),

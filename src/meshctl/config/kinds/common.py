@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from meshctl.config.paths import FieldPath
-from meshctl.config.schema import Enum, Int, List, Map, Obj, Report, Str
+from meshctl.config.schema import Enum, Float, Int, List, Map, Obj, Report, Str
 from meshctl.config.values import (
     fqdn_problem,
+    is_cidr,
+    is_ip,
     label_key_problem,
     label_value_problem,
     parse_duration,
@@ -102,3 +105,96 @@ EXPORT_TO = List(
 
 TLS_VERSION = Enum("TLS_AUTO", "TLSV1_0", "TLSV1_1", "TLSV1_2", "TLSV1_3")
 
+
+class StrictDuration(Duration):
+    """A duration Istio's webhook accepts: at least 1ms and a whole number of milliseconds.
+
+    Envoy keeps timeouts at millisecond precision, so Istio refuses finer values rather than
+    silently rounding them.
+    """
+
+    def _check(self, value: Any, path: FieldPath, report: Report) -> None:
+        super()._check(value, path, report)
+        nanos = parse_duration(value) if isinstance(value, str) else None
+        if nanos is not None and nanos >= (self.minimum_nanos or 0) and nanos % 1_000_000:
+            report(path, f"duration {value!r} is finer than a millisecond; use whole milliseconds")
+
+
+STRICT_DURATION = StrictDuration()
+
+_ISTIO_LABEL = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?$")
+_HEADER_NAME = re.compile(r"^[-_A-Za-z0-9]+$")
+JWT_CLAIM_PREFIXES = ("@request.auth.claims.", "@request.auth.claims[")
+UNIX_PREFIX = "unix://"
+
+
+def is_istio_label(text: str) -> bool:
+    """Istio's IsDNS1123Label: like Kubernetes' but case-insensitive (port, subset, gateway names)."""
+    return len(text) <= 63 and bool(_ISTIO_LABEL.match(text))
+
+
+def header_name_problem(name: str) -> str | None:
+    """Why `name` is not a header name Istio accepts in matches and JWT outputs, or None."""
+    if not name:
+        return "header name must not be empty"
+    if not _HEADER_NAME.match(name):
+        return f"invalid header name {name!r}: use letters, digits, '-' and '_'"
+    return None
+
+
+def domain_problem(host: str) -> str | None:
+    """Istio's ValidateWildcardDomain: `fqdn_problem` plus an all-digit top-level domain ban.
+
+    The ban is what keeps an IP address from passing as a host name.
+    """
+    problem = fqdn_problem(host)
+    if problem:
+        return problem
+    labels = host.rstrip(".").split(".")
+    if host != "*" and labels[-1].isdigit():
+        return f"invalid host {host!r}: the top-level domain must not be all digits"
+    return None
+
+
+def unix_address_problem(address: str) -> str | None:
+    """Why a `unix://` address (prefix already removed) is not a socket path, or None."""
+    if not address:
+        return "unix socket path must not be empty"
+    if address.startswith("@"):
+        return None
+    if not address.startswith("/") or address.endswith("/"):
+        return f"unix socket {address!r} must be an absolute path to a file"
+    return None
+
+
+def ip_or_cidr_problem(text: str) -> str | None:
+    """Istio's ValidateIPSubnet: an IP address or a CIDR block."""
+    if text.count("/") == 1:
+        return None if is_cidr(text) else f"invalid CIDR block {text!r}"
+    return None if is_ip(text) else f"invalid IP address {text!r}"
+
+
+def _ip_or_cidr_rule(value: str, path: FieldPath, report: Report) -> None:
+    problem = ip_or_cidr_problem(value)
+    if problem:
+        report(path, problem)
+
+
+IP_OR_CIDR = Str(rules=[_ip_or_cidr_rule])
+
+
+def _selector_labels_rule(value: dict[str, Any], path: FieldPath, report: Report) -> None:
+    for key, item in value.items():
+        if not key:
+            report(path, "selector label keys must not be empty")
+        elif "*" in key or "*" in item:
+            report((*path, key), f"wildcards are not supported in selectors ({key}={item})")
+
+
+SELECTOR_LABELS = Map(Str(), rules=[_selector_labels_rule])
+
+NETWORK_WORKLOAD_SELECTOR = Obj({"labels": SELECTOR_LABELS})
+"""networking.istio.io's WorkloadSelector (Sidecar, ServiceEntry): `labels`, not `matchLabels`."""
+
+PERCENT = Obj({"value": Float()})
+"""istio.networking.Percent: a double between 0 and 100 (each use site bounds it)."""

@@ -36,6 +36,12 @@ _WELL_KNOWN_TCP = {25, 53, 3306, 27017}
 HTTP_FAMILY = frozenset({HTTP, HTTP2, HTTP_PROXY, GRPC, GRPC_WEB})
 H2_FAMILY = frozenset({HTTP2, GRPC, GRPC_WEB})
 TCP_FAMILY = frozenset({TCP, HTTPS, TLS, MONGO, REDIS, MYSQL})
+TLS_FAMILY = frozenset({HTTPS, TLS})
+
+
+def known(value: str | None) -> bool:
+    """Whether a protocol name is one Istio knows (an empty one is not)."""
+    return bool(value) and parse(value) != UNSUPPORTED  # type: ignore[arg-type]
 
 
 def parse(value: str) -> str:

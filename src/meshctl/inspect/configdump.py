@@ -1,0 +1,298 @@
+"""Envoy admin JSON (`/config_dump`, `/clusters?format=json`) parsed into xds-protos messages.
+
+Envoy writes snake_case JSON; istiod's debug endpoints and protojson write camelCase. Both parse,
+because protobuf's JSON parser accepts a field's proto name and its JSON name alike.
+
+Unknown `@type`s. `google.protobuf.json_format` needs a message class for every `Any`, and real
+sidecar dumps carry types xds-protos does not have (`stats.PluginConfig`, `istio.*`, types newer
+than the installed xds-protos). istioctl keeps going on those; so do we:
+
+1. We collect every `@type` in the document first. For each we look for the message in the
+   default descriptor pool, importing the xds-protos modules of its proto package on demand.
+2. The `Any` payloads are parsed through a private descriptor pool holding copies of those
+   files, plus one empty message per type that was not found. An unknown `Any` therefore keeps
+   its type URL (the ECDS table prints it) and its payload is dropped: it parses as an empty
+   message, with its fields ignored like any other unknown field.
+3. A type name that is not even a valid proto name cannot be declared; such an `Any` is emptied
+   in the JSON before parsing (type URL and payload both dropped).
+
+The private pool stays with the parsed dump (`ConfigDump.pool`): JSON output needs it to print
+the placeholder `Any`s (as `{"@type": ...}`) instead of failing on them. The default pool is
+never changed, apart from importing xds-protos modules.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import pkgutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from google.protobuf import descriptor_pb2, descriptor_pool, json_format
+from google.protobuf.message import Message
+
+from meshctl.errors import BadInputError, MeshctlError
+
+TYPE_PREFIX = "type.googleapis.com/"
+BOOTSTRAP = "envoy.admin.v3.BootstrapConfigDump"
+CLUSTERS = "envoy.admin.v3.ClustersConfigDump"
+LISTENERS = "envoy.admin.v3.ListenersConfigDump"
+ROUTES = "envoy.admin.v3.RoutesConfigDump"
+SECRETS = "envoy.admin.v3.SecretsConfigDump"
+ENDPOINTS = "envoy.admin.v3.EndpointsConfigDump"
+ECDS = "envoy.admin.v3.EcdsConfigDump"
+
+# Top-level Python packages under which xds-protos and protobuf install generated modules; the
+# on-demand import never looks anywhere else, so a type URL cannot make us import arbitrary code.
+_PROTO_ROOTS = frozenset({"envoy", "xds", "udpa", "validate", "google", "cel", "opencensus", "opentelemetry"})
+_searched_packages: set[str] = set()
+
+
+@dataclass(frozen=True)
+class ConfigDump:
+    """A parsed `/config_dump` and the descriptor pool that resolves every `Any` inside it."""
+
+    message: Message
+    pool: descriptor_pool.DescriptorPool
+
+    def section(self, type_name: str) -> Any:
+        """The last section of that type (istioctl's rule), unpacked into its xds-protos class."""
+        found = [config for config in self.message.configs if config.type_url == TYPE_PREFIX + type_name]
+        if not found:
+            raise MeshctlError(f"config dump has no configuration type {TYPE_PREFIX}{type_name}")
+        return _unpack(found[-1], _admin_class(type_name))
+
+    def bootstrap(self) -> Any:
+        return self.section(BOOTSTRAP)
+
+    def clusters(self) -> list[Any]:
+        """Active dynamic clusters, then static ones; warming clusters are not shown, as in istioctl."""
+        from envoy.config.cluster.v3.cluster_pb2 import Cluster
+
+        dump = self.section(CLUSTERS)
+        wrapped = [*dump.dynamic_active_clusters, *dump.static_clusters]
+        return [_unpack(item.cluster, Cluster) for item in wrapped if item.HasField("cluster")]
+
+    def listeners(self) -> list[Any]:
+        """Dynamic listeners with an active state, then static ones."""
+        from envoy.config.listener.v3.listener_pb2 import Listener
+
+        dump = self.section(LISTENERS)
+        dynamic = [
+            item.active_state.listener
+            for item in dump.dynamic_listeners
+            if item.HasField("active_state") and item.active_state.HasField("listener")
+        ]
+        static = [item.listener for item in dump.static_listeners if item.HasField("listener")]
+        return [_unpack(listener, Listener) for listener in (*dynamic, *static)]
+
+    def route_configs(self) -> list[Any]:
+        """Dynamic route configurations, then static ones (inline routes of static listeners)."""
+        from envoy.config.route.v3.route_pb2 import RouteConfiguration
+
+        dump = self.section(ROUTES)
+        wrapped = [*dump.dynamic_route_configs, *dump.static_route_configs]
+        return [_unpack(item.route_config, RouteConfiguration) for item in wrapped if item.HasField("route_config")]
+
+    def endpoint_configs(self) -> list[Any]:
+        """Dynamic, then static ClusterLoadAssignments; only dumps taken with `include_eds` have them."""
+        from envoy.config.endpoint.v3.endpoint_pb2 import ClusterLoadAssignment
+
+        try:
+            dump = self.section(ENDPOINTS)
+        except MeshctlError as exc:
+            raise MeshctlError(f"endpoints not found (was include_eds=true used?): {exc}") from None
+        wrapped = [*dump.dynamic_endpoint_configs, *dump.static_endpoint_configs]
+        return [_unpack(item.endpoint_config, ClusterLoadAssignment) for item in wrapped]
+
+    def secrets(self) -> Any:
+        return self.section(SECRETS)
+
+    def ecds(self) -> Any:
+        """All ECDS sections merged into one: Envoy writes one section per extension config type."""
+        merged = _admin_class(ECDS)()
+        sections = [config for config in self.message.configs if config.type_url == TYPE_PREFIX + ECDS]
+        if not sections:
+            raise MeshctlError(f"config dump has no configuration type {TYPE_PREFIX}{ECDS}")
+        for config in sections:
+            merged.ecds_filters.extend(_unpack(config, type(merged)).ecds_filters)
+        return merged
+
+
+def parse_config_dump(data: bytes, origin: str) -> ConfigDump:
+    """Parse `/config_dump` JSON text. `origin` names the input in error messages."""
+    from envoy.admin.v3.config_dump_pb2 import ConfigDump as ConfigDumpMessage
+
+    document = _load_json(data, origin)
+    if "configs" not in document:
+        hint = ""
+        if "cluster_statuses" in document or "clusterStatuses" in document:
+            hint = "; it looks like /clusters?format=json, which `proxy-config endpoints` reads"
+        raise BadInputError([f'{origin}: not an Envoy /config_dump (no "configs" field){hint}'])
+    pool = _pool_for(document)
+    message = ConfigDumpMessage()
+    _parse_into(document, message, pool, origin)
+    return ConfigDump(message=message, pool=pool)
+
+
+def parse_clusters(data: bytes, origin: str) -> Any:
+    """Parse Envoy's `/clusters?format=json` into `envoy.admin.v3.Clusters`."""
+    from envoy.admin.v3.clusters_pb2 import Clusters
+
+    document = _load_json(data, origin)
+    if "configs" in document:
+        raise BadInputError(
+            [
+                f"{origin}: this is a /config_dump; `proxy-config endpoints` reads Envoy's "
+                "/clusters?format=json (use `proxy-config eds` for the endpoints in a config dump)"
+            ]
+        )
+    message = Clusters()
+    _parse_into(document, message, _pool_for(document), origin)
+    return message
+
+
+def _load_json(data: bytes, origin: str) -> dict[str, Any]:
+    try:
+        document = json.loads(data)
+    except UnicodeDecodeError as exc:
+        raise BadInputError([f"{origin}: not UTF-8 text: {exc.reason} at byte {exc.start}"]) from None
+    except json.JSONDecodeError as exc:
+        raise BadInputError([f"{origin}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"]) from None
+    if not isinstance(document, dict):
+        raise BadInputError([f"{origin}: expected a JSON object, found {type(document).__name__}"])
+    return document
+
+
+def _parse_into(document: dict[str, Any], message: Message, pool: descriptor_pool.DescriptorPool, origin: str) -> None:
+    try:
+        json_format.ParseDict(document, message, ignore_unknown_fields=True, descriptor_pool=pool)
+    except json_format.ParseError as exc:
+        raise BadInputError([f"{origin}: not a valid Envoy admin document: {exc}"]) from None
+
+
+def _unpack(value: Any, message_class: type) -> Any:
+    """Read an Any's payload as `message_class`, whatever its type URL says (istioctl does the
+    same, which also lets it read payloads tagged with older API versions)."""
+    message = message_class()
+    message.ParseFromString(value.value)
+    return message
+
+
+def _admin_class(type_name: str) -> type:
+    from envoy.admin.v3 import config_dump_pb2, config_dump_shared_pb2
+
+    short = type_name.rsplit(".", 1)[-1]
+    return getattr(config_dump_shared_pb2, short, None) or getattr(config_dump_pb2, short)
+
+
+def _type_names(node: Any) -> Iterator[str]:
+    """Every message name named by an `@type` anywhere in the JSON tree."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            type_url = item.get("@type")
+            if isinstance(type_url, str):
+                yield type_url.rsplit("/", 1)[-1]
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _pool_for(document: dict[str, Any]) -> descriptor_pool.DescriptorPool:
+    """A pool with every type the document names: real ones copied, unknown ones as empty messages.
+
+    Names that cannot be declared are emptied out of `document` (see the module docstring).
+    """
+    builder = _PoolBuilder()
+    undeclarable = {name for name in set(_type_names(document)) if not builder.provide(name)}
+    if undeclarable:
+        _empty_anys(document, undeclarable)
+    return builder.pool
+
+
+class _PoolBuilder:
+    def __init__(self) -> None:
+        self.pool = descriptor_pool.DescriptorPool()
+        self._files: set[str] = set()
+
+    def provide(self, name: str) -> bool:
+        """Make `name` resolvable in the private pool; False when it cannot be declared."""
+        descriptor = _find_message(name)
+        if descriptor is not None:
+            self._add_file(descriptor.file)
+            return True
+        return self._declare_opaque(name)
+
+    def _add_file(self, file: Any) -> None:
+        if file.name in self._files:
+            return
+        for dependency in file.dependencies:
+            self._add_file(dependency)
+        self.pool.AddSerializedFile(file.serialized_pb)
+        self._files.add(file.name)
+
+    def _declare_opaque(self, name: str) -> bool:
+        package, _, short = name.rpartition(".")
+        proto = descriptor_pb2.FileDescriptorProto(
+            name=f"meshctl/opaque/{name}.proto", package=package, syntax="proto3"
+        )
+        proto.message_type.add(name=short)
+        try:
+            self.pool.Add(proto)
+        except (TypeError, ValueError):
+            return False
+        self._files.add(proto.name)
+        return True
+
+
+def _find_message(name: str) -> Any:
+    """The message descriptor from the default pool, importing xds-protos modules as needed."""
+    default = descriptor_pool.Default()
+    parts = name.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            return default.FindMessageTypeByName(name)
+        except KeyError:
+            _import_package(".".join(parts[:cut]))
+    try:
+        return default.FindMessageTypeByName(name)
+    except KeyError:
+        return None
+
+
+def _import_package(package: str) -> None:
+    """Import every generated `_pb2` module of a proto package, once per process."""
+    if package in _searched_packages or package.split(".")[0] not in _PROTO_ROOTS:
+        return
+    _searched_packages.add(package)
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return
+    if spec is None or not spec.submodule_search_locations:
+        return
+    for module in pkgutil.iter_modules(spec.submodule_search_locations):
+        if module.name.endswith("_pb2"):
+            try:
+                importlib.import_module(f"{package}.{module.name}")
+            except (ImportError, TypeError, ValueError):
+                continue
+
+
+def _empty_anys(node: Any, names: set[str]) -> None:
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            type_url = item.get("@type")
+            if isinstance(type_url, str) and type_url.rsplit("/", 1)[-1] in names:
+                item.clear()
+                continue
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)

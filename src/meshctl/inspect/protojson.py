@@ -1,0 +1,157 @@
+"""`-o json` and `-o yaml` as istioctl prints them.
+
+istioctl prints lists of messages through `json.MarshalIndent` (4-space indent, with Go's HTML
+escaping of `<`, `>`, `&`) and single messages through protojson's multiline form; YAML goes
+through sigs.k8s.io/yaml (sorted keys, unindented sequences). Python's `json_format` differs from
+Go's protojson in ordering only, so the object it returns is reordered here: message fields in
+declaration order, map and Struct keys sorted. Whole floats print as integers, as in Go.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import yaml
+from google.protobuf import descriptor_pool, json_format
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import Message
+
+# Types whose JSON form is not an object of their fields; inside an Any they sit under "value".
+_SPECIAL_JSON = frozenset(
+    {
+        "google.protobuf.Duration",
+        "google.protobuf.Timestamp",
+        "google.protobuf.FieldMask",
+        "google.protobuf.Struct",
+        "google.protobuf.Value",
+        "google.protobuf.ListValue",
+        *(
+            f"google.protobuf.{name}Value"
+            for name in ("Double", "Float", "Int64", "UInt64", "Int32", "UInt32", "Bool", "String", "Bytes")
+        ),
+    }
+)
+_FREE_FORM = frozenset({"google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue"})
+_INTEGER_KEYS = frozenset(
+    {
+        FieldDescriptor.TYPE_INT32,
+        FieldDescriptor.TYPE_INT64,
+        FieldDescriptor.TYPE_UINT32,
+        FieldDescriptor.TYPE_UINT64,
+        FieldDescriptor.TYPE_SINT32,
+        FieldDescriptor.TYPE_SINT64,
+        FieldDescriptor.TYPE_FIXED32,
+        FieldDescriptor.TYPE_FIXED64,
+        FieldDescriptor.TYPE_SFIXED32,
+        FieldDescriptor.TYPE_SFIXED64,
+    }
+)
+_HTML_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def message_list_json(messages: Sequence[Message], pool: descriptor_pool.DescriptorPool | None = None) -> str:
+    """A JSON array of messages, as `json.MarshalIndent(protio.MessageSlice, "", "    ")`."""
+    text = json.dumps([message_object(message, pool) for message in messages], indent=4, ensure_ascii=False)
+    return "".join(_HTML_ESCAPES.get(char, char) for char in text)
+
+
+def message_json(message: Message, pool: descriptor_pool.DescriptorPool | None = None) -> str:
+    """One message, as protojson with a 4-space indent (no HTML escaping)."""
+    return json.dumps(message_object(message, pool), indent=4, ensure_ascii=False)
+
+
+def message_object(message: Message, pool: descriptor_pool.DescriptorPool | None = None) -> Any:
+    """The message as JSON-ready Python data, in Go's key order.
+
+    `pool` resolves the Anys inside (a parsed dump's `ConfigDump.pool`); the default pool serves
+    messages without Anys of unknown types.
+    """
+    pool = pool or descriptor_pool.Default()
+    plain = json_format.MessageToDict(message, descriptor_pool=pool)
+    return _ordered_message(plain, message.DESCRIPTOR, pool)
+
+
+def to_yaml(data: Any) -> str:
+    """YAML like sigs.k8s.io/yaml writes it; multi-line strings become literal blocks."""
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=True, allow_unicode=True, default_flow_style=False)
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _represent_string(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _represent_string)
+
+
+def _ordered_message(
+    value: dict[str, Any], descriptor: Descriptor, pool: descriptor_pool.DescriptorPool
+) -> dict[str, Any]:
+    return {
+        field.json_name: _ordered_field(value[field.json_name], field, pool)
+        for field in descriptor.fields
+        if field.json_name in value
+    }
+
+
+def _ordered_field(value: Any, field: FieldDescriptor, pool: descriptor_pool.DescriptorPool) -> Any:
+    message_type = field.message_type
+    if message_type is None:
+        return _whole_floats(value)
+    if message_type.GetOptions().map_entry:
+        key_type = message_type.fields_by_name["key"].type
+        entry_field = message_type.fields_by_name["value"]
+        keys = sorted(value, key=(lambda key: int(key)) if key_type in _INTEGER_KEYS else None)
+        return {key: _ordered_field(value[key], entry_field, pool) for key in keys}
+    if field.is_repeated:
+        return [_ordered_value(item, message_type, pool) for item in value]
+    return _ordered_value(value, message_type, pool)
+
+
+def _ordered_value(value: Any, descriptor: Descriptor, pool: descriptor_pool.DescriptorPool) -> Any:
+    name = descriptor.full_name
+    if name in _FREE_FORM:
+        return _sorted_free_form(value)
+    if name == "google.protobuf.Any":
+        return _ordered_any(value, pool)
+    if name in _SPECIAL_JSON or not isinstance(value, dict):
+        return _whole_floats(value)
+    return _ordered_message(value, descriptor, pool)
+
+
+def _ordered_any(value: dict[str, Any], pool: descriptor_pool.DescriptorPool) -> dict[str, Any]:
+    type_url = value.get("@type")
+    if not type_url:
+        return value
+    try:
+        descriptor = pool.FindMessageTypeByName(type_url.rsplit("/", 1)[-1])
+    except KeyError:
+        return value
+    if descriptor.full_name in _SPECIAL_JSON:
+        ordered = {"@type": type_url}
+        if "value" in value:
+            ordered["value"] = _ordered_value(value["value"], descriptor, pool)
+        return ordered
+    return {"@type": type_url, **_ordered_message(value, descriptor, pool)}
+
+
+def _sorted_free_form(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _sorted_free_form(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted_free_form(item) for item in value]
+    return _whole_floats(value)
+
+
+def _whole_floats(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_whole_floats(item) for item in value]
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return int(value)
+    return value

@@ -1,0 +1,1 @@
+"""Shared test setup. Its presence puts tests/ on sys.path, so tests can import `strategies`."""

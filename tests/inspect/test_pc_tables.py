@@ -1,0 +1,258 @@
+"""istioctl's short tables, checked against golden files (see golden/README.md for how each
+golden was checked by hand)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from inspect_support import FROZEN_NOW, assert_golden, data
+
+from meshctl.errors import MeshctlError
+from meshctl.inspect.configdump import ConfigDump, parse_clusters, parse_config_dump
+from meshctl.inspect.protojson import message_list_json, message_object, to_yaml
+from meshctl.inspect.tables.bootstrap import bootstrap_summary
+from meshctl.inspect.tables.clusters import ClusterFilter, clusters_table, sorted_clusters
+from meshctl.inspect.tables.ecds import ecds_table
+from meshctl.inspect.tables.eds import eds_table
+from meshctl.inspect.tables.endpoints import EndpointFilter, endpoints_table, matching_cluster_statuses
+from meshctl.inspect.tables.listeners import ListenerFilter, listeners_table
+from meshctl.inspect.tables.routes import RouteFilter, describe_domains, routes_table
+from meshctl.inspect.tables.secrets import NO_SECRETS, secrets_table
+from meshctl.inspect.tables.subsetkey import SubsetKey, parse_subset_key
+from meshctl.inspect.tables.summary import SummaryFilters, full_summary
+
+
+@pytest.mark.parametrize(
+    ("golden", "cluster_filter"),
+    [
+        ("clusters.txt", ClusterFilter()),
+        ("clusters_port_9080_outbound.txt", ClusterFilter(port=9080, direction="outbound")),
+        ("clusters_fqdn_subset.txt", ClusterFilter(fqdn="reviews", subset="v")),
+    ],
+)
+def test_clusters(sidecar: ConfigDump, golden: str, cluster_filter: ClusterFilter) -> None:
+    assert_golden(golden, clusters_table(sidecar, cluster_filter))
+
+
+@pytest.mark.parametrize(
+    ("golden", "listener_filter"),
+    [
+        ("listeners.txt", ListenerFilter()),
+        ("listeners_short.txt", ListenerFilter(verbose=False)),
+        ("listeners_port_15006.txt", ListenerFilter(port=15006)),
+        ("listeners_additional_address.txt", ListenerFilter(address="::", type="http+tcp")),
+    ],
+)
+def test_listeners(sidecar: ConfigDump, golden: str, listener_filter: ListenerFilter) -> None:
+    assert_golden(golden, listeners_table(sidecar, listener_filter))
+
+
+@pytest.mark.parametrize(
+    ("golden", "route_filter", "wide"),
+    [
+        ("routes.txt", RouteFilter(), False),
+        ("routes_short.txt", RouteFilter(verbose=False), False),
+        ("routes_wide.txt", RouteFilter(), True),
+        ("routes_name_80.txt", RouteFilter(name="80"), False),
+    ],
+)
+def test_routes(sidecar: ConfigDump, golden: str, route_filter: RouteFilter, wide: bool) -> None:
+    assert_golden(golden, routes_table(sidecar, route_filter, wide=wide))
+
+
+def test_wide_routes_only_add_columns(sidecar: ConfigDump) -> None:
+    default = routes_table(sidecar, RouteFilter()).splitlines()
+    wide = routes_table(sidecar, RouteFilter(), wide=True).splitlines()
+    assert len(default) == len(wide)
+    assert all(
+        line.split()[:2] == extended.split()[:2] for line, extended in zip(default, wide, strict=True) if line.strip()
+    )
+
+
+@pytest.mark.parametrize(
+    ("golden", "endpoint_filter"),
+    [
+        ("eds.txt", EndpointFilter()),
+        (
+            "eds_cluster_status.txt",
+            EndpointFilter(cluster="OUTBOUND|9080||REVIEWS.DEFAULT.SVC.CLUSTER.LOCAL", status="healthy"),
+        ),
+        ("eds_port_8081.txt", EndpointFilter(port=8081)),
+        ("eds_address_with_port.txt", EndpointFilter(address="10.244.0.31:9080")),
+    ],
+)
+def test_eds(sidecar: ConfigDump, golden: str, endpoint_filter: EndpointFilter) -> None:
+    assert_golden(golden, eds_table(sidecar, endpoint_filter))
+
+
+def test_eds_address_filter_without_port_matches_nothing(sidecar: ConfigDump) -> None:
+    # istioctl compares the EDS address *with* its port; a bare IP never matches.
+    assert eds_table(sidecar, EndpointFilter(address="10.244.0.31")) == "NAME     STATUS     LOCALITY     CLUSTER\n"
+
+
+@pytest.mark.parametrize(
+    ("golden", "endpoint_filter"),
+    [
+        ("endpoints.txt", EndpointFilter()),
+        ("endpoints_unhealthy.txt", EndpointFilter(status="UnHealthy")),
+        ("endpoints_address_port.txt", EndpointFilter(address="10.244.0.31", port=9080)),
+    ],
+)
+def test_endpoints_from_clusters_json(golden: str, endpoint_filter: EndpointFilter) -> None:
+    clusters = parse_clusters(data("clusters.json"), "clusters.json")
+    assert_golden(golden, endpoints_table(clusters, endpoint_filter))
+
+
+def test_secrets(sidecar: ConfigDump) -> None:
+    assert_golden("secrets.txt", secrets_table(sidecar, FROZEN_NOW))
+
+
+def test_secrets_wide(sidecar: ConfigDump) -> None:
+    assert_golden("secrets_wide.txt", secrets_table(sidecar, FROZEN_NOW, wide=True))
+
+
+def test_secrets_with_spiffe_trust_domains() -> None:
+    dump = parse_config_dump(data("spiffe_secrets.json"), "spiffe_secrets.json")
+    assert_golden("secrets_spiffe.txt", secrets_table(dump, FROZEN_NOW, wide=True))
+
+
+def test_secret_validity_follows_the_clock(sidecar: ConfigDump) -> None:
+    before = FROZEN_NOW.replace(year=2025)
+    rows = {line.split()[0]: line for line in secrets_table(sidecar, before).splitlines()}
+    assert " false " in rows["default"]
+    assert " true " in secrets_table(sidecar, FROZEN_NOW).splitlines()[3]
+
+
+def test_no_secrets() -> None:
+    empty = b'{"configs": [{"@type": "type.googleapis.com/envoy.admin.v3.SecretsConfigDump"}]}'
+    assert secrets_table(parse_config_dump(empty, "x"), FROZEN_NOW) == NO_SECRETS
+
+
+def test_ecds(sidecar: ConfigDump) -> None:
+    assert_golden("ecds.txt", ecds_table(sidecar))
+
+
+def test_bootstrap_summary(sidecar: ConfigDump, gateway: ConfigDump) -> None:
+    assert_golden("bootstrap.txt", bootstrap_summary(sidecar))
+    assert bootstrap_summary(gateway) == (
+        "Istio Version:       1.28.1\nIstio Proxy Version: 8f4c1b0e2d\nEnvoy Version:       1.36.0/Clean/RELEASE\n"
+    )
+
+
+def test_all_summary(sidecar: ConfigDump) -> None:
+    assert_golden("all.txt", "".join(full_summary(sidecar, SummaryFilters(), FROZEN_NOW)))
+
+
+def test_all_summary_with_headers_from_camel_case(gateway: ConfigDump) -> None:
+    assert_golden(
+        "all_with_headers.txt", "".join(full_summary(gateway, SummaryFilters(), FROZEN_NOW, with_headers=True))
+    )
+
+
+def test_all_summary_stops_at_the_first_failing_section() -> None:
+    dump = parse_config_dump(data("spiffe_secrets.json"), "x")
+    chunks = full_summary(dump, SummaryFilters(), FROZEN_NOW, with_headers=True)
+    assert next(chunks) == "------ BOOTSTRAP INFO ------\n\n"
+    with pytest.raises(MeshctlError, match=r"no configuration type .*BootstrapConfigDump"):
+        next(chunks)
+
+
+def test_camel_case_parses_like_snake_case(sidecar: ConfigDump) -> None:
+    from google.protobuf import json_format
+
+    camel = json.dumps(json_format.MessageToDict(sidecar.message, descriptor_pool=sidecar.pool))
+    assert '"dynamicActiveClusters"' in camel and '"dynamic_active_clusters"' not in camel
+    again = parse_config_dump(camel.encode(), "camel")
+    assert clusters_table(again, ClusterFilter()) == clusters_table(sidecar, ClusterFilter())
+    assert listeners_table(again, ListenerFilter()) == listeners_table(sidecar, ListenerFilter())
+    assert routes_table(again, RouteFilter()) == routes_table(sidecar, RouteFilter())
+    assert eds_table(again, EndpointFilter()) == eds_table(sidecar, EndpointFilter())
+
+
+def test_json_array_output(sidecar: ConfigDump) -> None:
+    assert_golden(
+        "clusters_details.json",
+        message_list_json(sorted_clusters(sidecar, ClusterFilter(fqdn="details")), sidecar.pool) + "\n",
+    )
+
+
+def test_yaml_output(sidecar: ConfigDump) -> None:
+    from meshctl.inspect.tables.routes import sorted_route_configs
+
+    routes = [route for route in sorted_route_configs(sidecar) if route.name == "80"]
+    assert_golden("routes_name_80.yaml", to_yaml([message_object(route, sidecar.pool) for route in routes]))
+
+
+def test_endpoints_json_keeps_whole_clusters() -> None:
+    clusters = parse_clusters(data("clusters.json"), "clusters.json")
+    matching = matching_cluster_statuses(clusters, EndpointFilter(status="unhealthy"))
+    assert [status.name for status in matching] == ["outbound|9080||reviews.default.svc.cluster.local"]
+    assert len(matching[0].host_statuses) == 3
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        (
+            "outbound|9080|v1|reviews.default.svc.cluster.local",
+            SubsetKey("outbound", "v1", "reviews.default.svc.cluster.local", 9080),
+        ),
+        ("inbound|9080||", SubsetKey("inbound", "", "", 9080)),
+        ("outbound|80|a|b|c", SubsetKey("outbound", "a", "", 80)),
+        ("outbound|http|v1|ratings", SubsetKey("outbound", "v1", "ratings", 0)),
+        (
+            "outbound_.9080_.v1_.reviews.default.svc.cluster.local",
+            SubsetKey("outbound", "v1", "reviews.default.svc.cluster.local", 9080),
+        ),
+        ("a|1", SubsetKey("a", "", "", 0)),
+        ("a|1|s", SubsetKey("a", "", "", 1)),
+        ("plain", SubsetKey("", "", "", 0)),
+    ],
+)
+def test_parse_subset_key(name: str, expected: SubsetKey) -> None:
+    assert parse_subset_key(name) == expected
+
+
+@pytest.mark.parametrize(
+    ("domains", "expected"),
+    [
+        ([], ""),
+        (["a:80"], "a:80"),
+        (["a.svc.cluster.local", "a"], "a"),
+        (["a", "a:80", "b", "c"], "a, b + 1 more..."),
+        # Bracketed IPv6 stays only with more than two colons: istioctl drops "[fd00::1]".
+        (["[fd00:10:96::7fc7]", "[fd00:10:96::7fc7]:80", "x"], "[fd00:10:96::7fc7], x"),
+        (["[fd00::1]", "x", "y"], "x, y"),
+    ],
+)
+def test_describe_domains(domains: list[str], expected: str) -> None:
+    assert describe_domains(domains) == expected
+
+
+def _section(name: str) -> bytes:
+    return json.dumps({"configs": [{"@type": f"type.googleapis.com/envoy.admin.v3.{name}"}]}).encode()
+
+
+@pytest.mark.parametrize(
+    ("dump", "table", "message"),
+    [
+        (_section("ClustersConfigDump"), "clusters", "no clusters found"),
+        (_section("ListenersConfigDump"), "listeners", "no listeners found"),
+        (_section("RoutesConfigDump"), "routes", "no routes found"),
+        (b'{"configs": []}', "clusters", "no configuration type .*/envoy.admin.v3.ClustersConfigDump"),
+        (b'{"configs": []}', "eds", r"endpoints not found \(was include_eds=true used\?\)"),
+        (b'{"configs": []}', "ecds", "no configuration type .*/envoy.admin.v3.EcdsConfigDump"),
+    ],
+)
+def test_missing_data_is_reported(dump: bytes, table: str, message: str) -> None:
+    parsed = parse_config_dump(dump, "x")
+    render = {
+        "clusters": lambda: clusters_table(parsed, ClusterFilter()),
+        "listeners": lambda: listeners_table(parsed, ListenerFilter()),
+        "routes": lambda: routes_table(parsed, RouteFilter()),
+        "eds": lambda: eds_table(parsed, EndpointFilter()),
+        "ecds": lambda: ecds_table(parsed),
+    }[table]
+    with pytest.raises(MeshctlError, match=message):
+        render()
