@@ -139,3 +139,22 @@ spec:
     inbound = {l.name: l for l in config.listeners}["virtualInbound"]
     port_chains = [c for c in inbound.filter_chains if c.filter_chain_match.destination_port.value == 9080]
     assert [c.filter_chain_match.transport_protocol for c in port_chains] == ["tls"]
+
+
+def test_cidr_service_entry_binds_wildcard_and_matches_the_range(client_config) -> None:
+    config = client_config("""
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: mongo, namespace: default}
+spec:
+  hosts: [mymongodb.somedomain]
+  addresses: [192.192.192.192/24]
+  ports: [{number: 27018, name: mongodb, protocol: MONGO}]
+  resolution: STATIC
+  endpoints: [{address: 2.2.2.2}, {address: 3.3.3.3}]
+""")
+    listener = {l.name: l for l in config.listeners}["0.0.0.0_27018"]
+    (chain,) = listener.filter_chains
+    (prefix,) = chain.filter_chain_match.prefix_ranges
+    assert (prefix.address_prefix, prefix.prefix_len.value) == ("192.192.192.192", 24)
+    assert listener.default_filter_chain.name == "PassthroughFilterChain"

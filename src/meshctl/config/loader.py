@@ -86,6 +86,15 @@ class LoadResult:
         return not self.problems
 
 
+def _without_nulls(value: Any) -> Any:
+    """Kubernetes reads `field: null` as an absent field; so does everything after the loader."""
+    if isinstance(value, dict):
+        return {key: _without_nulls(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [_without_nulls(item) for item in value]
+    return value
+
+
 def _revision(value: Any) -> str:
     data = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.blake2b(data.encode(), digest_size=12).hexdigest()
@@ -171,12 +180,10 @@ class _DocumentReader:
         if info.namespaced and not is_dns1123_label(namespace):
             report(("metadata", "namespace"), f"invalid namespace {namespace!r}: must be a lowercase DNS-1123 label")
         if info.body:
-            body = value.get(info.body)
-            if body is None:
-                body = {}
+            body = _without_nulls(value.get(info.body) or {})
             info.schema.check(body, (info.body,), report)
         else:
-            body = {key: item for key, item in value.items() if key in body_fields}
+            body = _without_nulls({key: item for key, item in value.items() if key in body_fields})
             info.schema.check(body, (), report)
         status = value.get("status")
         if info.status is not None and status is not None:

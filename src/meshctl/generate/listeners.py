@@ -236,7 +236,8 @@ def _render_chain(ctx: ProxyContext, chain: _Chain) -> lc.FilterChain:
         match.server_names.extend(sorted(chain.server_names))
     for cidr in chain.prefix_ranges:
         address, _, length = cidr.partition("/")
-        match.prefix_ranges.add(address_prefix=address, prefix_len=_prefix_len(address, length))
+        prefix = match.prefix_ranges.add(address_prefix=address)
+        prefix.prefix_len.value = _prefix_len(address, length)
     if not (chain.alpn or chain.server_names or chain.prefix_ranges):
         out.ClearField("filter_chain_match")
     out.filters.extend(chain.filters)
