@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from meshctl.cli import bootstrap, proxy_config, translate, validate
+from meshctl.cli import bootstrap, proxy_config, serve, translate, validate
 from meshctl.errors import ExitCode, MeshctlError
 
 COMPLETE_VAR = "_MESHCTL_COMPLETE"
@@ -28,6 +28,7 @@ app = typer.Typer(
 )
 translate.register(app)
 validate.register(app)
+serve.register(app)
 bootstrap.register(app)
 proxy_config.register(app)
 

@@ -1,0 +1,1 @@
+"""Where serve's configuration comes from: a watched directory now, Kubernetes later."""

@@ -1,0 +1,36 @@
+"""The interface every configuration source offers the server.
+
+A source yields complete, accepted resource sets (never a diff), each with the files it currently
+refuses and why. The server never sees a half-valid set: refusing bad input and keeping the last
+good version is the source's job, so it can do it per file (or per object, for Kubernetes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from meshctl.config.resource import Resource
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A file whose current content is refused, with the loader's problems (file:line: field: why)."""
+
+    file: str
+    problems: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceUpdate:
+    """The accepted resources right now, and what is being refused."""
+
+    resources: tuple[Resource, ...]
+    rejected: tuple[Rejection, ...] = ()
+
+
+class ConfigSource(Protocol):
+    def updates(self) -> AsyncIterator[SourceUpdate]:
+        """The current state first, then one update per (debounced) change, until cancelled."""
+        ...

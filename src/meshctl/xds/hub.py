@@ -1,0 +1,193 @@
+"""The shared state of a running control plane: the accepted config and the open streams.
+
+Every accepted change is translated once; each stream then asks for its own proxy's resources
+and pushes only the differences. This module is the one place that knows all streams, so the
+debug answers (syncz, config_dump, CSDS, configz) are built here too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from envoy.service.discovery.v3 import discovery_pb2
+from envoy.service.status.v3 import csds_pb2
+
+from meshctl.config.resource import Resource
+from meshctl.errors import MeshctlError
+from meshctl.sources.base import Rejection, SourceUpdate
+from meshctl.xds import status
+from meshctl.xds.metrics import Metrics
+from meshctl.xds.node import minimal_node
+from meshctl.xds.seam import MeshConfig, Translate, UnknownProxyError
+from meshctl.xds.stream import Push, Stream, short_name
+
+log = logging.getLogger("meshctl.xds")
+
+# Queue events besides requests: a new config to push, and the end of the stream.
+CHANGED = object()
+CLOSE = object()
+
+
+class NotReadyError(MeshctlError):
+    """No configuration has been accepted yet."""
+
+
+class Hub:
+    """Accepted configuration plus the registry of streams it is pushed to."""
+
+    def __init__(self) -> None:
+        self.config: MeshConfig | None = None
+        self.change_started = time.monotonic()
+        self.generation = 0
+        self.resources: tuple[Resource, ...] = ()
+        self.rejected: tuple[Rejection, ...] = ()
+        self.translate_error = ""
+        self.metrics = Metrics()
+        self.control_plane = status.control_plane_identifier()
+        self.streams: dict[Stream, asyncio.Queue[Any]] = {}
+        self._accepted_key: tuple[tuple[str, ...], ...] | None = None
+        self._debug_nonces = 0
+
+    @property
+    def ready(self) -> bool:
+        return self.config is not None
+
+    def apply(self, update: SourceUpdate, translate: Translate) -> None:
+        """Take a source update: report refused files, translate a changed resource set once,
+        and wake every stream. A translation failure keeps the last good config serving."""
+        self._note_rejections(update.rejected)
+        key = tuple(sorted((r.kind, r.namespace, r.name, r.revision) for r in update.resources))
+        if key == self._accepted_key:
+            return
+        started = time.monotonic()
+        try:
+            config = translate(update.resources)
+        except MeshctlError as exc:
+            self._translate_failed(str(exc))
+            return
+        except Exception as exc:  # a translator bug must not take the last good config down
+            log.exception("translation failed", extra={"resources": len(update.resources)})
+            self._translate_failed(f"{type(exc).__name__}: {exc}")
+            return
+        self.translate_error = ""
+        self._accepted_key = key
+        self.resources = update.resources
+        self.config = config
+        self.change_started = started
+        self.generation += 1
+        self.metrics.generations.inc()
+        log.info(
+            "config accepted",
+            extra={"version": config.version, "resources": len(update.resources),
+                   "rejected_files": len(update.rejected), "translate_ms": round((time.monotonic() - started) * 1e3, 2)},
+        )
+        self.notify()
+
+    def _translate_failed(self, message: str) -> None:
+        self.translate_error = message
+        self.metrics.translate_errors.inc()
+        log.error("config refused by the translator; the last good config keeps serving: %s", message)
+
+    def _note_rejections(self, rejected: Sequence[Rejection]) -> None:
+        before = set(self.rejected)
+        for rejection in rejected:
+            if rejection not in before:
+                for problem in rejection.problems:
+                    log.error("file refused, its last good version keeps serving: %s", problem,
+                              extra={"file": rejection.file})
+        for rejection in before - set(rejected):
+            log.info("file accepted again", extra={"file": rejection.file})
+        self.rejected = tuple(rejected)
+        self.metrics.config_errors.set(len(rejected))
+
+    def notify(self) -> None:
+        """Wake each proxy stream once; a stream already woken will see the newest config anyway."""
+        for stream, queue in self.streams.items():
+            if stream.watches and not stream.change_queued:
+                stream.change_queued = True
+                queue.put_nowait(CHANGED)
+
+    def register(self, stream: Stream, queue: asyncio.Queue[Any]) -> None:
+        self.streams[stream] = queue
+        self._count()
+        log.info("connected", extra={"node": stream.node.id, "mode": stream.mode, "peer": stream.peer})
+
+    def unregister(self, stream: Stream) -> None:
+        if self.streams.pop(stream, None) is not None:
+            self._count()
+            log.info("disconnected", extra={"node": stream.node.id, "mode": stream.mode})
+
+    def close_all(self) -> None:
+        """Ask every stream to end cleanly (used at shutdown, before the gRPC server stops)."""
+        for queue in self.streams.values():
+            queue.put_nowait(CLOSE)
+
+    def _count(self) -> None:
+        for mode in ("sotw", "delta"):
+            count = sum(1 for s in self.streams if s.mode == mode and not s.debug)
+            self.metrics.connected.set(count, mode)
+
+    def record(self, push: Push, mode: str) -> None:
+        """Metrics of a response just written."""
+        kind = short_name(push.type_url)
+        self.metrics.pushes.inc(kind)
+        self.metrics.push_bytes.inc(kind, mode, amount=push.message.ByteSize())
+        self.metrics.push_time.observe(time.monotonic() - push.started, kind)
+
+    def proxies(self) -> list[Stream]:
+        return status.proxies(self.streams)
+
+    def client_configs(self) -> list[csds_pb2.ClientConfig]:
+        return [status.client_config(stream) for stream in self.proxies()]
+
+    def config_dump(self, proxy_id: str) -> Any:
+        """What serve would send proxy `POD.NS` now, as an Envoy admin ConfigDump."""
+        from meshctl.xds.resources import to_config_dump
+
+        if self.config is None:
+            raise NotReadyError("no configuration has been accepted yet")
+        connected = next((s for s in self.proxies() if s.proxy_id == proxy_id), None)
+        node = connected.node if connected is not None else minimal_node(proxy_id)
+        return to_config_dump(self.config.resources_for(node), self.config.version)
+
+    def debug_response(self, request: discovery_pb2.DiscoveryRequest) -> discovery_pb2.DiscoveryResponse | None:
+        """Answers to istiod's debug type URLs, shaped as istioctl expects them."""
+        self._debug_nonces += 1
+        response = discovery_pb2.DiscoveryResponse(
+            type_url=request.type_url, nonce=f"debug-{self._debug_nonces}",
+            version_info=self.config.version if self.config else "",
+        )
+        response.control_plane.CopyFrom(self.control_plane)
+        if request.type_url == status.SYNCZ:
+            response.resources.extend(status.pack_all(self.client_configs()))
+        elif request.type_url == status.CONFIG_DUMP:
+            if len(request.resource_names) != 1:
+                log.info("config_dump wants exactly one proxy id", extra={"names": list(request.resource_names)})
+                return response
+            try:
+                dump = self.config_dump(request.resource_names[0])
+            except (UnknownProxyError, NotReadyError) as exc:
+                log.info("config_dump: %s", exc, extra={"proxy": request.resource_names[0]})
+                return response
+            response.resources.extend(dump.configs)
+        else:
+            log.info("unknown debug type", extra={"type": request.type_url})
+        return response
+
+    def configz(self) -> dict[str, Any]:
+        """Loaded resources and refused files, for `/debug/configz`."""
+        return {
+            "version": self.config.version if self.config else "",
+            "generation": self.generation,
+            "translateError": self.translate_error,
+            "resources": [
+                {"kind": r.kind, "apiVersion": r.api_version, "namespace": r.namespace, "name": r.name,
+                 "revision": r.revision, "origin": str(r.origin)}
+                for r in self.resources
+            ],
+            "rejected": [{"file": r.file, "problems": list(r.problems)} for r in self.rejected],
+        }

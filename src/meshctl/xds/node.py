@@ -1,0 +1,109 @@
+"""Who is on the other end of a stream: Istio's node id and node metadata conventions.
+
+Istio-injected sidecars (and anything that mimics them) identify as
+`TYPE~IP~POD.NAMESPACE~NAMESPACE.svc.cluster.local` and describe themselves in node metadata.
+Following the same rules as istiod (`ParseServiceNodeWithMetadata`) lets such proxies connect
+unchanged and keys proxy-status by the same `POD.NAMESPACE` id istioctl shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from envoy.config.core.v3 import base_pb2 as core_pb2
+from google.protobuf import json_format, struct_pb2
+
+from meshctl.errors import MeshctlError
+
+NODE_TYPES = ("sidecar", "router")
+
+
+class InvalidNodeError(MeshctlError):
+    """The node id is not in Istio's `TYPE~IP~POD.NS~DOMAIN` form."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyNode:
+    """The parsed identity of a connected proxy."""
+
+    type: str
+    ips: tuple[str, ...]
+    id: str
+    namespace: str
+    dns_domain: str
+    metadata: Mapping[str, Any]
+
+    @property
+    def pod(self) -> str:
+        return self.id.rsplit(".", 1)[0]
+
+    @property
+    def cluster_id(self) -> str:
+        return str(self.metadata.get("CLUSTER_ID", ""))
+
+    @property
+    def istio_version(self) -> str:
+        return str(self.metadata.get("ISTIO_VERSION", ""))
+
+    @property
+    def labels(self) -> Mapping[str, str]:
+        labels = self.metadata.get("LABELS")
+        return labels if isinstance(labels, dict) else {}
+
+    @property
+    def interception_mode(self) -> str:
+        return str(self.metadata.get("INTERCEPTION_MODE", "REDIRECT"))
+
+
+def metadata_of(node: core_pb2.Node) -> dict[str, Any]:
+    """Node metadata as plain values (a Struct on the wire)."""
+    return json_format.MessageToDict(node.metadata) if node.HasField("metadata") else {}
+
+
+def parse_node(node: core_pb2.Node) -> ProxyNode:
+    """Istio's rules: four `~`-separated parts, an application node type, IPs from INSTANCE_IPS."""
+    parts = node.id.split("~")
+    if len(parts) != 4:
+        raise InvalidNodeError(
+            f"node id {node.id!r} is not TYPE~IP~POD.NAMESPACE~DOMAIN "
+            "(e.g. sidecar~10.1.2.3~web-0.default~default.svc.cluster.local)"
+        )
+    node_type, ip, proxy_id, domain = parts
+    if node_type not in NODE_TYPES:
+        raise InvalidNodeError(f"node id {node.id!r}: type {node_type!r} is not one of {', '.join(NODE_TYPES)}")
+    if not proxy_id:
+        raise InvalidNodeError(f"node id {node.id!r}: the POD.NAMESPACE part is empty")
+    metadata = metadata_of(node)
+    instance_ips = metadata.get("INSTANCE_IPS")
+    ips = tuple(i for i in str(instance_ips).split(",") if i) if instance_ips else (ip,)
+    namespace = str(metadata.get("NAMESPACE") or "")
+    if not namespace and "." in proxy_id:
+        namespace = proxy_id.rsplit(".", 1)[1]
+    if not namespace and "." in domain:
+        namespace = domain.split(".", 1)[0]
+    return ProxyNode(node_type, ips, proxy_id, namespace, domain, metadata)
+
+
+def is_debug_client(node: core_pb2.Node) -> bool:
+    """True for clients that only ask questions (istioctl, meshctl proxy-status), not proxies.
+
+    istiod lists a connection in syncz only when its metadata carries a ProxyConfig; debug
+    clients instead set GENERATOR. meshctl also accepts ISTIO_VERSION as the mark of a proxy, so
+    that hand-written bootstraps without a PROXY_CONFIG still show up.
+    """
+    metadata = node.metadata.fields
+    if "GENERATOR" in metadata:
+        return True
+    return "PROXY_CONFIG" not in metadata and "ISTIO_VERSION" not in metadata
+
+
+def minimal_node(proxy_id: str) -> core_pb2.Node:
+    """The node a proxy `POD.NS` would present, for questions about proxies that are not connected."""
+    namespace = proxy_id.rsplit(".", 1)[1] if "." in proxy_id else "default"
+    metadata = struct_pb2.Struct()
+    metadata.update({"NAMESPACE": namespace})
+    return core_pb2.Node(
+        id=f"sidecar~0.0.0.0~{proxy_id}~{namespace}.svc.cluster.local", metadata=metadata
+    )

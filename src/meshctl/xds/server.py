@@ -1,0 +1,108 @@
+"""The running control plane: ADS and CSDS over gRPC, the HTTP debug server, and the config
+source feeding them, started and stopped as one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import grpc
+from envoy.service.discovery.v3 import ads_pb2_grpc
+from envoy.service.status.v3 import csds_pb2_grpc
+
+from meshctl.errors import MeshctlError
+from meshctl.sources.base import ConfigSource
+from meshctl.xds.ads import AdsServicer
+from meshctl.xds.csds import CsdsServicer
+from meshctl.xds.debug_http import DebugHttpServer
+from meshctl.xds.hub import Hub
+from meshctl.xds.seam import Translate
+
+log = logging.getLogger("meshctl.xds")
+
+MAX_MESSAGE = 256 * 1024 * 1024
+_GRPC_OPTIONS = (
+    ("grpc.max_send_message_length", MAX_MESSAGE),
+    ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+    # Refuse to share the port with another process instead of silently splitting connections.
+    ("grpc.so_reuseport", 0),
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+)
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """`host:port` or `[v6]:port` into its parts, with a message the user can act on."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise MeshctlError(f"address {address!r} is not HOST:PORT (e.g. 127.0.0.1:15010)")
+    return host.strip("[]"), int(port)
+
+
+class XdsServer:
+    """Owns the gRPC server, the debug HTTP server and the task that applies source updates."""
+
+    def __init__(self, xds_address: str, debug_address: str | None) -> None:
+        self.hub = Hub()
+        self.xds_address = xds_address
+        self.debug_address = debug_address
+        self.xds_port = 0
+        self.debug_port = 0
+        self._grpc: grpc.aio.Server | None = None
+        self._http: DebugHttpServer | None = None
+        self._feeder: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Listen. Config comes later through `feed`, so that proxies can connect (and wait for
+        their config) while the heavy translator is imported and the directory is read."""
+        host, port = split_address(self.xds_address)
+        server = grpc.aio.server(options=_GRPC_OPTIONS)
+        ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(AdsServicer(self.hub), server)
+        csds_pb2_grpc.add_ClientStatusDiscoveryServiceServicer_to_server(CsdsServicer(self.hub), server)
+        try:
+            bound = server.add_insecure_port(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+        except RuntimeError as exc:
+            raise MeshctlError(f"cannot listen for xDS on {self.xds_address}: {exc}") from None
+        if not bound:
+            raise MeshctlError(f"cannot listen for xDS on {self.xds_address}: the address is in use or not local")
+        await server.start()
+        self._grpc = server
+        self.xds_port = bound
+        if self.debug_address:
+            http = DebugHttpServer(self.hub)
+            debug_host, debug_port = split_address(self.debug_address)
+            try:
+                self.debug_port = await http.start(debug_host, debug_port)
+            except OSError as exc:
+                await server.stop(None)
+                raise MeshctlError(f"cannot listen for debug HTTP on {self.debug_address}: {exc.strerror or exc}") from None
+            self._http = http
+
+    def feed(self, source: ConfigSource, translate: Translate) -> None:
+        """Apply every update of `source`, translated with `translate`, until stopped."""
+        self._feeder = asyncio.create_task(self._feed(source, translate))
+
+    async def _feed(self, source: ConfigSource, translate: Translate) -> None:
+        async for update in source.updates():
+            self.hub.apply(update, translate)
+
+    async def wait(self) -> None:
+        """Until the config source ends (it does not, unless it fails)."""
+        assert self._feeder is not None
+        await self._feeder
+
+    async def stop(self, grace: float = 1.0) -> None:
+        """End every stream cleanly first, so gRPC has no handler to cancel, then stop listening."""
+        if self._feeder is not None:
+            self._feeder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._feeder
+        self.hub.close_all()
+        await asyncio.sleep(0)
+        if self._http is not None:
+            await self._http.stop()
+        if self._grpc is not None:
+            await self._grpc.stop(grace)
+        log.info("stopped")

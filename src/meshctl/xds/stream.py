@@ -1,0 +1,295 @@
+"""The xDS protocol of one ADS stream, in its two variants, free of gRPC.
+
+A `Stream` turns two kinds of events (a request from the proxy, a new configuration) into the
+responses to write. SotW and Delta share everything except how a request changes the
+subscription and how a response is shaped. Rules implemented here, with the reason for each:
+
+- Push order CDS → EDS → LDS → RDS, so Envoy never receives a reference to something it lacks.
+- At most one unacknowledged response per type (Istio's backpressure); changes that arrive
+  meanwhile are coalesced into one push, computed afresh when the ACK or NACK arrives.
+- A NACK is recognised only by `error_detail`; its message is kept for syncz; the same bytes are
+  not pushed again (Envoy keeps its last good config; the next change of the resource is pushed).
+- SotW ignores requests carrying a stale nonce; Delta still applies their subscription changes.
+- After a Cluster changes, its ClusterLoadAssignment is pushed again without waiting to be asked:
+  an updated cluster only leaves warming when a new EDS response arrives.
+- Versions are content hashes, so a proxy reconnecting to a restarted server with the versions
+  it holds gets nothing resent.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from envoy.config.core.v3 import base_pb2 as core_pb2
+from envoy.service.discovery.v3 import discovery_pb2
+from google.protobuf.message import Message
+
+from meshctl.xds.node import ProxyNode, is_debug_client, parse_node
+from meshctl.xds.resources import CLUSTER, ENDPOINT, PUSH_ORDER, SHORT_NAMES, Packed, ProxyResources
+from meshctl.xds.seam import UnknownProxyError
+from meshctl.xds.state import FULL_STATE, Watch, version_of
+
+if TYPE_CHECKING:
+    from meshctl.xds.metrics import Metrics
+    from meshctl.xds.seam import MeshConfig
+
+log = logging.getLogger("meshctl.xds")
+DEBUG_PREFIX = "istio.io/debug/"
+_ids = itertools.count(1)
+
+
+class Host(Protocol):
+    """What a stream needs from the server: the current config and a few shared services."""
+
+    config: MeshConfig | None
+    change_started: float
+    metrics: Metrics
+    control_plane: core_pb2.ControlPlane
+
+    def debug_response(self, request: discovery_pb2.DiscoveryRequest) -> discovery_pb2.DiscoveryResponse | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Push:
+    """A response to write, with what the metrics need to know about it."""
+
+    type_url: str
+    message: Message
+    started: float
+
+
+def short_name(type_url: str) -> str:
+    return SHORT_NAMES.get(type_url, type_url)
+
+
+def _push_rank(type_url: str) -> tuple[int, str]:
+    return (PUSH_ORDER.index(type_url) if type_url in PUSH_ORDER else len(PUSH_ORDER), type_url)
+
+
+class Stream:
+    """One ADS stream: the proxy's identity, its watches, and the resources it should hold."""
+
+    mode = ""
+
+    def __init__(self, hub: Host, node: core_pb2.Node, peer: str = "") -> None:
+        self.hub = hub
+        self.node = node
+        self.peer = peer
+        self.key = f"{node.id}-{next(_ids)}"
+        self.debug = is_debug_client(node)
+        self.proxy: ProxyNode | None = None
+        self.watches: dict[str, Watch] = {}
+        self.resources: ProxyResources | None = None
+        self.config_version: str | None = None
+        self.unknown = ""
+        self.connected_at = time.time()
+        self.change_queued = False
+        self._nonces = itertools.count(1)
+        self._announced = False
+
+    @property
+    def proxy_id(self) -> str:
+        return self.proxy.id if self.proxy else self.node.id
+
+    def identify(self) -> ProxyNode:
+        """Parse the node id on first need: debug clients asking only debug types may use any id."""
+        if self.proxy is None:
+            self.proxy = parse_node(self.node)
+        return self.proxy
+
+    def refresh(self) -> None:
+        """Take this proxy's resources from the current config. An unknown proxy keeps whatever it
+        was sent before: a workload that vanished from the registry is not emptied by accident."""
+        config = self.hub.config
+        if config is None or self.proxy is None or config.version == self.config_version:
+            return
+        self.config_version = config.version
+        try:
+            self.resources = config.resources_for(self.node)
+        except UnknownProxyError as exc:
+            if self.unknown != str(exc):
+                log.warning("unknown proxy: %s", exc, extra={"proxy": self.proxy_id, "config": config.version})
+            self.unknown = str(exc)
+            return
+        self.unknown = ""
+
+    def on_config(self) -> list[Push]:
+        """A new configuration generation: push, in order, every type whose resources changed."""
+        self.change_queued = False
+        if self.proxy is None:
+            return []
+        self.refresh()
+        started = self.hub.change_started
+        out: list[Push] = []
+        for type_url in sorted(self.watches, key=_push_rank):
+            out.extend(self.push(self.watches[type_url], started))
+        return out
+
+    def _watch(self, type_url: str) -> tuple[Watch, bool]:
+        watch = self.watches.get(type_url)
+        if watch is not None:
+            return watch, False
+        watch = self.watches[type_url] = Watch(type_url)
+        self.refresh()
+        return watch, True
+
+    def _reply(self, watch: Watch, version: str, status: Message | None) -> None:
+        """Record an ACK or NACK of the latest push on this watch."""
+        error = ""
+        if status is not None:
+            error = status.message or f"rejected (code {status.code})"
+            self.hub.metrics.nacks.inc(short_name(watch.type_url))
+            log.warning(
+                "NACK: %s", error,
+                extra={"proxy": self.proxy_id, "type": short_name(watch.type_url), "nonce": watch.nonce_sent},
+            )
+        else:
+            self.hub.metrics.convergence.observe(time.monotonic() - watch.push_started)
+        watch.record_reply(version, error)
+
+    def push(self, watch: Watch, started: float) -> list[Push]:
+        """The response this watch needs now, if any, plus the EDS a changed cluster needs."""
+        if self.resources is None or not (watch.wildcard or watch.names):
+            return []
+        if watch.pending:
+            return []
+        desired = watch.desired(self.resources.get(watch.type_url, {}))
+        self._resume(watch, desired)
+        updated, removed = watch.changes(desired)
+        absent = [name for name in watch.requested if name not in desired]
+        if not (updated or removed or absent or watch.answer_due):
+            return []
+        nonce = str(next(self._nonces))
+        message, version = self.build(watch, desired, updated, removed + absent, nonce)
+        if not self._announced:
+            message.control_plane.CopyFrom(self.hub.control_plane)
+            self._announced = True
+        watch.record_push(nonce, {n: p.version for n, p in desired.items()}, version, time.time(), started)
+        log.debug(
+            "push", extra={"proxy": self.proxy_id, "type": short_name(watch.type_url), "nonce": nonce,
+                           "updated": len(updated), "removed": len(removed) + len(absent)},
+        )
+        out = [Push(watch.type_url, message, started)]
+        endpoints = self.watches.get(ENDPOINT)
+        if watch.type_url == CLUSTER and endpoints is not None and updated:
+            endpoints.forget(p.name for p in updated if p.name in endpoints.sent)
+            endpoints.requested.update(p.name for p in updated if endpoints.subscribed(p.name))
+            out.extend(self.push(endpoints, started))
+        return out
+
+    def _resume(self, watch: Watch, desired: Mapping[str, Packed]) -> None:
+        """Subclasses recognise a proxy that reconnected holding current versions."""
+
+    def build(
+        self, watch: Watch, desired: Mapping[str, Packed], updated: list[Packed], removed: list[str], nonce: str
+    ) -> tuple[Message, str]:
+        raise NotImplementedError
+
+    def on_request(self, request: Message) -> list[Push]:
+        raise NotImplementedError
+
+
+class SotwStream(Stream):
+    """State of the World: every request carries the full subscription of its type."""
+
+    mode = "sotw"
+
+    def on_request(self, request: discovery_pb2.DiscoveryRequest) -> list[Push]:
+        started = time.monotonic()
+        if request.type_url.startswith(DEBUG_PREFIX):
+            if request.response_nonce:
+                return []
+            answer = self.hub.debug_response(request)
+            return [Push(request.type_url, answer, started)] if answer is not None else []
+        self.identify()
+        watch, _ = self._watch(request.type_url)
+        nonce = request.response_nonce
+        if nonce and nonce != watch.nonce_sent:
+            log.debug("stale nonce ignored", extra={"proxy": self.proxy_id, "type": short_name(watch.type_url),
+                                                    "nonce": nonce, "latest": watch.nonce_sent})
+            return []
+        if nonce:
+            if watch.pending:
+                self._reply(watch, request.version_info, request.error_detail if request.HasField("error_detail") else None)
+        else:
+            watch.answer_due = True
+            watch.resumed = bool(request.version_info)
+            watch.client_version = request.version_info
+        watch.set_names(request.resource_names)
+        return self.push(watch, started)
+
+    def _resume(self, watch: Watch, desired: Mapping[str, Packed]) -> None:
+        if not watch.resumed or watch.nonce_sent:
+            return
+        if version_of(desired) == watch.client_version:
+            watch.sent = {name: item.version for name, item in desired.items()}
+            watch.requested.clear()
+            watch.answer_due = False
+            watch.in_sync_by_version = True
+            watch.version_acked = watch.client_version
+            watch.last_updated = time.time()
+        watch.resumed = False
+
+    def build(
+        self, watch: Watch, desired: Mapping[str, Packed], updated: list[Packed], removed: list[str], nonce: str
+    ) -> tuple[Message, str]:
+        version = version_of(desired)
+        response = discovery_pb2.DiscoveryResponse(type_url=watch.type_url, version_info=version, nonce=nonce)
+        chosen = desired.values() if watch.type_url in FULL_STATE else updated
+        response.resources.extend(item.resource for item in chosen)
+        return response, version
+
+
+class DeltaStream(Stream):
+    """Incremental: requests change the subscription; responses carry only what changed."""
+
+    mode = "delta"
+
+    def on_request(self, request: discovery_pb2.DeltaDiscoveryRequest) -> list[Push]:
+        started = time.monotonic()
+        if request.type_url.startswith(DEBUG_PREFIX):
+            return []
+        self.identify()
+        watch, new = self._watch(request.type_url)
+        nonce = request.response_nonce
+        if nonce and nonce == watch.nonce_sent and watch.pending:
+            self._reply(watch, watch.version_sent, request.error_detail if request.HasField("error_detail") else None)
+        if new and watch.type_url in FULL_STATE and not request.resource_names_subscribe \
+                and not request.resource_names_unsubscribe:
+            watch.wildcard = True
+            watch.answer_due = True
+        watch.subscribe(request.resource_names_subscribe)
+        watch.unsubscribe(request.resource_names_unsubscribe)
+        if new and request.initial_resource_versions:
+            for name, version in request.initial_resource_versions.items():
+                if watch.subscribed(name):
+                    watch.sent[name] = version
+                    watch.requested.discard(name)
+            watch.answer_due = False
+            watch.resumed = True
+        return self.push(watch, started)
+
+    def _resume(self, watch: Watch, desired: Mapping[str, Packed]) -> None:
+        if not watch.resumed or watch.nonce_sent:
+            return
+        updated, removed = watch.changes(desired)
+        if not (updated or removed or watch.requested):
+            watch.in_sync_by_version = True
+            watch.last_updated = time.time()
+        watch.resumed = False
+
+    def build(
+        self, watch: Watch, desired: Mapping[str, Packed], updated: list[Packed], removed: list[str], nonce: str
+    ) -> tuple[Message, str]:
+        version = self.config_version or ""
+        response = discovery_pb2.DeltaDiscoveryResponse(
+            type_url=watch.type_url, system_version_info=version, nonce=nonce, removed_resources=removed
+        )
+        for item in updated:
+            response.resources.add(name=item.name, version=item.version, resource=item.resource)
+        return response, version

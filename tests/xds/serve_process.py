@@ -1,0 +1,70 @@
+"""`meshctl serve` as a subprocess (with the fake translator), for tests that kill and restart it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from envoy_harness import free_port, get, wait_until
+
+HERE = Path(__file__).resolve().parent
+
+
+class Serve:
+    """A `meshctl serve` subprocess on fixed ports, so it can be killed and started again."""
+
+    def __init__(self, config_dir: Path, start: Callable[..., subprocess.Popen[bytes]], log: Path) -> None:
+        self.config_dir = config_dir
+        self.start_process = start
+        self.xds_port = free_port()
+        self.debug_port = free_port()
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def argv(self, *extra: str) -> list[str]:
+        return [sys.executable, str(HERE / "serve_main.py"), "--config-dir", str(self.config_dir),
+                "--xds-address", f"127.0.0.1:{self.xds_port}", "--debug-address", f"127.0.0.1:{self.debug_port}",
+                "--translator", "fake_mesh:translate", *extra]
+
+    @staticmethod
+    def env() -> dict[str, str]:
+        return dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), str(HERE.parent)]))
+
+    def start(self) -> Serve:
+        with self.log.open("ab") as log:
+            self.process = self.start_process(
+                self.argv("--debounce-after", "10ms", "--log-level", "debug"),
+                stdout=log, stderr=subprocess.STDOUT, env=self.env(),
+            )
+        wait_until(lambda: self.process.poll() is None and get(self.url("/ready"))[0] == 200 or self._exited(),
+                   10, what="meshctl serve /ready")
+        return self
+
+    def _exited(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"serve exited with {self.process.returncode}:\n{self.log.read_text()[-3000:]}")
+        return False
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.debug_port}{path}"
+
+    def json(self, path: str) -> Any:
+        with urllib.request.urlopen(self.url(path), timeout=5) as response:
+            return json.load(response)
+
+    def statuses(self, proxy: str = "web.default") -> dict[str, dict[str, Any]]:
+        for config in self.json("/debug/syncz"):
+            if config["node"]["id"] == proxy:
+                return {c["typeUrl"]: c for c in config["genericXdsConfigs"]}
+        return {}
+
+    def synced(self, proxy: str = "web.default") -> bool:
+        statuses = self.statuses(proxy)
+        return len(statuses) == 4 and all(s["configStatus"] == "SYNCED" for s in statuses.values())
