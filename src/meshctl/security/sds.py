@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING
 
 import grpc
 from envoy.config.core.v3 import base_pb2 as core_pb2
@@ -18,8 +19,10 @@ from envoy.service.discovery.v3 import discovery_pb2
 from envoy.service.secret.v3 import sds_pb2_grpc
 from google.protobuf import any_pb2
 
-from meshctl.security.ca import CertificateAuthority, IssuedCertificate, spiffe_id
 from meshctl.xds.node import metadata_of
+
+if TYPE_CHECKING:
+    from meshctl.security.ca import CertificateAuthority, IssuedCertificate
 
 log = logging.getLogger("meshctl.sds")
 SECRET_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
@@ -34,17 +37,30 @@ def identity_of(node: core_pb2.Node, trust_domain: str) -> str:
     if not namespace:
         parts = node.id.split("~")
         namespace = parts[2].rsplit(".", 1)[1] if len(parts) == 4 and "." in parts[2] else "default"
-    return spiffe_id(trust_domain, namespace, str(metadata.get("SERVICE_ACCOUNT") or "default"))
+    account = str(metadata.get("SERVICE_ACCOUNT") or "default")
+    return f"spiffe://{trust_domain}/ns/{namespace}/sa/{account}"
 
 
 class SecretService(sds_pb2_grpc.SecretDiscoveryServiceServicer):
-    """SotW SDS: answers every new subscription with freshly issued (cached) secrets."""
+    """SotW SDS: answers every new subscription with freshly issued (cached) secrets.
 
-    def __init__(self, ca: CertificateAuthority, identify: Callable[[core_pb2.Node], str] | None = None) -> None:
-        self.ca = ca
-        self.identify = identify or (lambda node: identity_of(node, ca.trust_domain))
+    The CA is created on first use (`make_ca`), keeping key generation and the cryptography
+    import out of the control plane's start-up.
+    """
+
+    def __init__(self, make_ca: Callable[[], CertificateAuthority],
+                 identify: Callable[[core_pb2.Node], str] | None = None) -> None:
+        self._make_ca = make_ca
+        self._ca: CertificateAuthority | None = None
+        self.identify = identify or (lambda node: identity_of(node, self.ca.trust_domain))
         self.issued: dict[str, IssuedCertificate] = {}
         self._nonces = itertools.count(1)
+
+    @property
+    def ca(self) -> CertificateAuthority:
+        if self._ca is None:
+            self._ca = self._make_ca()
+        return self._ca
 
     def secret(self, name: str, identity: str) -> secret_pb2.Secret | None:
         if name == ROOT:

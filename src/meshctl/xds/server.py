@@ -13,6 +13,7 @@ from envoy.service.discovery.v3 import ads_pb2_grpc
 from envoy.service.status.v3 import csds_pb2_grpc
 
 from meshctl.errors import MeshctlError
+from meshctl.security import sds
 from meshctl.sources.base import ConfigSource
 from meshctl.xds.ads import AdsServicer
 from meshctl.xds.csds import CsdsServicer
@@ -31,6 +32,13 @@ _GRPC_OPTIONS = (
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
 )
+
+
+def _certificate_authority() -> object:
+    """The CA behind SDS, made when the first sidecar asks for its certificate."""
+    from meshctl.security.ca import CertificateAuthority
+
+    return CertificateAuthority()
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -61,6 +69,7 @@ class XdsServer:
         server = grpc.aio.server(options=_GRPC_OPTIONS)
         ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(AdsServicer(self.hub), server)
         csds_pb2_grpc.add_ClientStatusDiscoveryServiceServicer_to_server(CsdsServicer(self.hub), server)
+        sds.register(server, sds.SecretService(_certificate_authority))
         try:
             bound = server.add_insecure_port(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
         except RuntimeError as exc:
