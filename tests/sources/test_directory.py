@@ -156,3 +156,25 @@ async def test_debounce_ceiling_bounds_the_delay() -> None:
 async def test_zero_debounce_passes_batches_straight_on() -> None:
     out = await _collect(after=0, ceiling=0, batches=3, every=0.05)
     assert [batch for _, batch in out] == [{0}, {1}, {2}]
+
+
+async def test_a_relative_root_sees_changes_reported_with_absolute_paths(tmp_path, monkeypatch) -> None:
+    """watchfiles reports absolute paths; a root given as `mesh` must still match them."""
+    import asyncio
+
+    from meshctl.sources.directory import DirectorySource
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mesh").mkdir()
+    service = "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {ports: [{port: %d}]}\n"
+    (tmp_path / "mesh" / "a.yaml").write_text(service % 80)
+    source = DirectorySource("mesh", debounce_after=0, debounce_max=1)
+    updates = source.updates()
+    first = await anext(updates)
+    assert [r.spec["ports"][0]["port"] for r in first.resources] == [80]
+    assert first.resources[0].origin.file == "mesh/a.yaml"
+    await asyncio.sleep(0.2)
+    (tmp_path / "mesh" / "a.yaml").write_text(service % 81)
+    second = await asyncio.wait_for(anext(updates), 5)
+    assert [r.spec["ports"][0]["port"] for r in second.resources] == [81]
+    await updates.aclose()

@@ -47,6 +47,7 @@ class DirectorySource:
         namespace: str = DEFAULT_NAMESPACE,
     ) -> None:
         self.root = Path(root)
+        self._resolved = self.root.resolve()
         if not self.root.is_dir():
             raise UsageError(f"config directory {str(root)!r} does not exist or is not a directory")
         self.debounce_after = debounce_after
@@ -104,13 +105,21 @@ class DirectorySource:
             last = _signature(update)
             yield update
             async for batch in debounce(queue, self.debounce_after, self.debounce_max):
-                update = self.scan(str(path) for path in batch)
+                update = self.scan(self._as_given(str(path)) for path in batch)
                 signature = _signature(update)
                 if signature != last:
                     last = signature
                     yield update
         finally:
             watcher.cancel()
+
+    def _as_given(self, path: str) -> str:
+        """A watched (absolute) path in the form files are listed in: under the root as the
+        user wrote it, so `--config-dir mesh` reports `mesh/a.yaml`, not an absolute path."""
+        try:
+            return str(self.root / Path(path).relative_to(self._resolved))
+        except ValueError:
+            return path
 
     async def _watch(self, queue: asyncio.Queue[set[Hashable] | object]) -> None:
         from watchfiles import awatch
