@@ -205,6 +205,25 @@ spec:
     assert db.type == cluster_pb2.Cluster.ORIGINAL_DST and db.lb_policy == cluster_pb2.Cluster.CLUSTER_PROVIDED
 
 
+def test_unix_socket_endpoints_become_pipes(client_config) -> None:
+    """Istio's own example: a STATIC ServiceEntry endpoint `unix://PATH` is a pipe in EDS
+    (Envoy refuses it as an IP)."""
+    config = client_config("""
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: uds, namespace: default}
+spec:
+  hosts: [example.unix.local]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  endpoints: [{address: "unix:///var/run/example/socket"}]
+""")
+    (cla,) = [e for e in config.endpoints if e.cluster_name == "outbound|80||example.unix.local"]
+    address = cla.endpoints[0].lb_endpoints[0].endpoint.address
+    assert address.WhichOneof("address") == "pipe" and address.pipe.path == "/var/run/example/socket"
+
+
 def test_special_and_inbound_clusters(client_config) -> None:
     config = client_config(target="deploy/reviews-v1.default")
     names = [c.name for c in config.clusters]

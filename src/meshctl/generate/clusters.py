@@ -19,6 +19,7 @@ from meshctl.generate.common import (
     PASSTHROUGH,
     duration,
     istio_metadata,
+    set_address,
     typed,
     typed_struct,
 )
@@ -305,9 +306,7 @@ def _dns_load_assignment(ctx: ProxyContext, cluster: cluster_pb2.Cluster, servic
     group.locality.SetInParent()
     for address, number in addresses:
         lb = group.lb_endpoints.add()
-        socket = lb.endpoint.address.socket_address
-        socket.address = address
-        socket.port_value = number
+        set_address(lb.endpoint.address, address, number)
         lb.load_balancing_weight.value = 1
     group.load_balancing_weight.value = len(addresses)
     return True
@@ -402,11 +401,10 @@ def _default_endpoint(port: InboundPort) -> address_pb2.Address | None:
         return None
     address = address_pb2.Address()
     if endpoint.startswith("unix://"):
-        address.pipe.path = endpoint[len("unix://"):]
-        return address
-    host, _, number = endpoint.rpartition(":")
-    address.socket_address.address = host or "127.0.0.1"
-    address.socket_address.port_value = int(number)
+        set_address(address, endpoint, 0)
+    else:
+        host, _, number = endpoint.rpartition(":")
+        set_address(address, host or "127.0.0.1", int(number))
     return address
 
 

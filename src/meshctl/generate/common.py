@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from envoy.config.core.v3 import base_pb2, config_source_pb2, grpc_service_pb2
+from envoy.config.core.v3 import address_pb2, base_pb2, config_source_pb2, grpc_service_pb2
 from google.protobuf import any_pb2, duration_pb2, struct_pb2
 from google.protobuf.message import Message
 from udpa.type.v1 import typed_struct_pb2
@@ -40,6 +40,16 @@ def typed_struct(type_url: str, fields: Mapping[str, Any]) -> any_pb2.Any:
     holder = typed_struct_pb2.TypedStruct(type_url=type_url)
     holder.value.update(dict(fields))
     return typed(holder)
+
+
+def set_address(target: address_pb2.Address, host: str, port: int) -> None:
+    """Point `target` at HOST:PORT, or at the pipe `unix://PATH` names: Istio accepts Unix
+    socket endpoints, and Envoy only takes those as a pipe (an IP parse of them fails)."""
+    if host.startswith("unix://"):
+        target.pipe.path = host[len("unix://"):]
+        return
+    target.socket_address.address = host
+    target.socket_address.port_value = port
 
 
 def duration(seconds: float = 0, nanos: int | None = None) -> duration_pb2.Duration:

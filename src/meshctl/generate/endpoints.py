@@ -9,6 +9,7 @@ from envoy.config.core.v3 import health_check_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
 
 from meshctl.generate import names, policy
+from meshctl.generate.common import set_address
 from meshctl.generate.context import ProxyContext
 from meshctl.model.service import Endpoint, Service, ServicePort
 from meshctl.model.snapshot import DISABLE
@@ -65,9 +66,7 @@ class _EndpointCache:
 
     def _lb_endpoint(self, endpoint: Endpoint, tls_mode: str | None) -> endpoint_components_pb2.LbEndpoint:
         lb = endpoint_components_pb2.LbEndpoint(health_status=health_check_pb2.HEALTHY)
-        socket = lb.endpoint.address.socket_address
-        socket.address = endpoint.address
-        socket.port_value = endpoint.port
+        set_address(lb.endpoint.address, endpoint.address, endpoint.port)
         metadata = lb.metadata.filter_metadata
         if self._uses_mtls(endpoint, tls_mode):
             metadata["envoy.transport_socket_match"].fields["tlsMode"].string_value = "istio"
