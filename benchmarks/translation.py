@@ -37,7 +37,6 @@ from meshctl.generate.common import ADS, istio_metadata  # noqa: E402
 from meshctl.generate.httproute import default_retry_policy  # noqa: E402
 from meshctl.generate.proxy import generate  # noqa: E402
 from meshctl.model.snapshot import build_snapshot  # noqa: E402
-from meshctl.xds.resources import Packed  # noqa: E402
 
 PROXY = "svc0-0.ns0"
 

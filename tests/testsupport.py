@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -73,3 +74,11 @@ def vhost(config: Any, route: str, name: str) -> Any:
 
 def cluster(config: Any, name: str) -> Any:
     return {c.name: c for c in config.clusters}[name]
+
+
+def assert_matches_golden(path: Path, actual: str) -> None:
+    """Byte-for-byte comparison with a golden file; MESHCTL_UPDATE_GOLDEN=1 rewrites it first
+    (then review the diff by hand)."""
+    if os.environ.get("MESHCTL_UPDATE_GOLDEN"):
+        path.write_bytes(actual.encode())
+    assert actual == path.read_bytes().decode(), f"{path.name} differs from the golden file"

@@ -6,9 +6,9 @@ tests with MESHCTL_UPDATE_GOLDEN=1 and review the diff by hand (see golden/READM
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from pathlib import Path
+from testsupport import assert_matches_golden
 
 DATA = Path(__file__).parent / "data"
 GOLDEN = Path(__file__).parent / "golden"
@@ -20,8 +20,4 @@ def data(name: str) -> bytes:
 
 
 def assert_golden(name: str, actual: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("MESHCTL_UPDATE_GOLDEN"):
-        path.write_bytes(actual.encode())
-    expected = path.read_bytes().decode()
-    assert actual == expected, f"{name} differs from the golden file"
+    assert_matches_golden(GOLDEN / name, actual)

@@ -21,7 +21,6 @@ from meshctl.model.istio import (
     RuleIndex,
     merge_destination_rules,
     order_key,
-    visible,
 )
 from meshctl.model.meshconfig import MeshConfig
 from meshctl.model.proxy import Proxy
