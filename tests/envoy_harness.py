@@ -7,12 +7,11 @@ admin port, and an Istio-style node id, so tests exercise what a sidecar would d
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import http.server
 import json
 import os
-import signal
-import socket
 import subprocess
 import threading
 import time
@@ -30,17 +29,11 @@ from envoy.config.core.v3 import address_pb2, config_source_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 from google.protobuf import json_format
 
+from meshctl.demo.runtime import NameServer, stop_process
 from meshctl.envoybin import find_envoy
 
 T = TypeVar("T")
 XDS_CLUSTER = "xds-grpc"
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now (the kernel picks it)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_until(check: Callable[[], T], timeout: float = 10.0, interval: float = 0.02, what: str = "condition") -> T:
@@ -114,18 +107,6 @@ def bootstrap(
     return config
 
 
-def _kill(process: subprocess.Popen[Any], timeout: float = 5.0) -> None:
-    """SIGTERM by PID, then SIGKILL if it lingers."""
-    if process.poll() is not None:
-        return
-    os.kill(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait(timeout)
-
-
 @dataclass
 class Envoy:
     """One Envoy process and its admin API."""
@@ -187,38 +168,7 @@ class Envoy:
 
     def stop(self) -> None:
         if self.process is not None:
-            _kill(self.process)
-
-
-class _Reply(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-        body = self.server.name.encode()  # type: ignore[attr-defined]
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence access logs
-        pass
-
-
-class Backend:
-    """An HTTP server on 127.0.0.1 that answers every GET with its name (in this process)."""
-
-    def __init__(self, name: str) -> None:
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Reply)
-        self.server.daemon_threads = True
-        self.server.name = name  # type: ignore[attr-defined]
-        self.name = name
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+            stop_process(self.process)
 
 
 def get(url: str, timeout: float = 2.0) -> tuple[int, str]:
@@ -286,12 +236,12 @@ def envoys(tmp_path: Path) -> Iterator[Callable[..., Envoy]]:
 
 
 @pytest.fixture
-def backends() -> Iterator[Callable[[str], Backend]]:
+def backends() -> Iterator[Callable[[str], NameServer]]:
     """Start HTTP backends with `backends(name)`; all are shut down when the test ends."""
-    started: list[Backend] = []
+    started: list[NameServer] = []
 
-    def start(name: str) -> Backend:
-        backend = Backend(name)
+    def start(name: str) -> NameServer:
+        backend = NameServer(name)
         started.append(backend)
         return backend
 
@@ -300,9 +250,10 @@ def backends() -> Iterator[Callable[[str], Backend]]:
         backend.stop()
 
 
-@pytest.fixture
-def processes() -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
-    """Start helper processes with `processes(argv, **popen_kwargs)`; each is ended by PID."""
+@contextlib.contextmanager
+def started_processes() -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Start processes with the yielded `start(argv, **popen_kwargs)`; each is ended by PID on
+    exit. For processes shared by more than one test (a module-scoped control plane)."""
     started: list[subprocess.Popen[bytes]] = []
 
     def start(argv: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
@@ -310,6 +261,15 @@ def processes() -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
         started.append(process)
         return process
 
-    yield start
-    for process in started:
-        _kill(process)
+    try:
+        yield start
+    finally:
+        for process in started:
+            stop_process(process)
+
+
+@pytest.fixture
+def processes() -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Start helper processes with `processes(argv, **popen_kwargs)`; each is ended by PID."""
+    with started_processes() as start:
+        yield start

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from envoy_harness import free_port, get, wait_until
+from envoy_harness import get, wait_until
+from meshctl.demo.runtime import free_port
 
 HERE = Path(__file__).resolve().parent
 

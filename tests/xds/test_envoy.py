@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from envoy_harness import Envoy, RequestLoop, bootstrap, free_port, get, node_id, wait_until, write_atomic
+from envoy_harness import Envoy, RequestLoop, bootstrap, get, node_id, wait_until, write_atomic
+from meshctl.demo.runtime import free_port
 from serve_process import Serve
 
 import fake_mesh

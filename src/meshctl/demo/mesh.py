@@ -1,0 +1,141 @@
+"""The demo mesh: Bookinfo's reviews service in three versions behind real Envoy sidecars.
+
+Everything runs on one machine without iptables: the reviews pods are small HTTP servers on
+loopback addresses (127.0.0.21-23), and each client sidecar runs with interception mode NONE,
+its Sidecar resource binding the outbound listener to an address of its own, so a plain HTTP
+client can send traffic through it and several sidecars can run side by side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+VERSIONS = ("v1", "v2", "v3")
+SERVICE_PORT = 9080
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """A client workload with a sidecar: its pod name, and where its outbound listener binds."""
+
+    name: str
+    bind: str
+
+    @property
+    def pod(self) -> str:
+        return f"{self.name}-v1"
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Where everything listens: backend addresses and port, and the client sidecars."""
+
+    backend_ips: tuple[str, ...]
+    backend_port: int
+    clients: tuple[Client, ...]
+
+    def backend(self, version: str) -> str:
+        return self.backend_ips[VERSIONS.index(version)]
+
+
+def _service(name: str, target_port: int | None = None) -> str:
+    target = f", targetPort: {target_port}" if target_port else ""
+    return f"""apiVersion: v1
+kind: Service
+metadata:
+  name: {name}
+  labels: {{app: {name}}}
+spec:
+  ports: [{{name: http, port: {SERVICE_PORT}{target}}}]
+  selector: {{app: {name}}}
+"""
+
+
+def _backend_pod(version: str, ip: str) -> str:
+    return f"""apiVersion: v1
+kind: Pod
+metadata:
+  name: reviews-{version}
+  labels: {{app: reviews, version: {version}}}
+  annotations: {{sidecar.istio.io/inject: "false"}}
+spec:
+  serviceAccountName: bookinfo-reviews
+  containers: [{{name: reviews, image: docker.io/istio/examples-bookinfo-reviews-{version}:1.20.2}}]
+status: {{podIP: {ip}}}
+"""
+
+
+def _client(client: Client) -> str:
+    return f"""apiVersion: v1
+kind: Pod
+metadata:
+  name: {client.pod}
+  labels: {{app: {client.name}, version: v1}}
+  annotations: {{sidecar.istio.io/interceptionMode: NONE}}
+spec:
+  serviceAccountName: bookinfo-{client.name}
+  containers: [{{name: {client.name}, image: {client.name}}}]
+status: {{podIP: 127.0.0.1}}
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata:
+  name: {client.name}
+spec:
+  workloadSelector:
+    labels: {{app: {client.name}}}
+  egress:
+  - port: {{number: {SERVICE_PORT}, protocol: HTTP, name: http}}
+    bind: {client.bind}
+    captureMode: NONE
+    hosts: ["./*"]
+"""
+
+
+def workloads_yaml(layout: Layout) -> str:
+    """Services, pods and Sidecars: the part of the mesh the demo never edits."""
+    docs = [_service("reviews", layout.backend_port)]
+    docs += [_backend_pod(version, layout.backend(version)) for version in VERSIONS]
+    for client in layout.clients:
+        docs += [_service(client.name), _client(client)]
+    docs.append("""apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: reviews
+spec:
+  host: reviews
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+  - {name: v3, labels: {version: v3}}
+""")
+    return "---\n".join(docs)
+
+
+def routing_yaml(split: dict[str, int] | None = None) -> str:
+    """The reviews VirtualService: `end-user: jason` goes to v2; everyone else to v1, or by
+    `split` (version → weight) once the demo edits it."""
+    if split:
+        rest = "\n".join(
+            f"    - destination: {{host: reviews, subset: {version}}}\n      weight: {weight}"
+            for version, weight in split.items()
+        )
+    else:
+        rest = "    - destination: {host: reviews, subset: v1}"
+    return f"""apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: reviews
+spec:
+  hosts: [reviews]
+  http:
+  - name: jason
+    match:
+    - headers:
+        end-user: {{exact: jason}}
+    route:
+    - destination: {{host: reviews, subset: v2}}
+  - name: everyone-else
+    route:
+{rest}
+"""
