@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from meshctl.config.resource import Resource
+if TYPE_CHECKING:
+    from meshctl.config.resource import Resource
 
 
 @dataclass(frozen=True, slots=True)

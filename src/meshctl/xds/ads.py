@@ -4,6 +4,9 @@ A stream has two sources of work: requests from the proxy and config changes fro
 Both go into one queue (a reader task puts requests, the hub puts change notices), and the
 stream's task handles them one at a time, so state is never touched concurrently and no request
 is ever lost to a race between two awaits.
+
+Streams hand over responses already serialized (see encoding.py), so the handlers are registered
+without a response serializer and the bytes go to gRPC as they are.
 """
 
 from __future__ import annotations
@@ -14,13 +17,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
-from envoy.service.discovery.v3 import ads_pb2_grpc
+from envoy.service.discovery.v3 import discovery_pb2
 
 from meshctl.xds.hub import CHANGED, CLOSE, Hub
 from meshctl.xds.node import InvalidNodeError
-from meshctl.xds.stream import DeltaStream, SotwStream, Stream
+from meshctl.xds.stream import DeltaStream, Push, SotwStream, Stream
 
 log = logging.getLogger("meshctl.xds")
+SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService"
 
 
 async def _read(requests: AsyncIterator[Any], queue: asyncio.Queue[Any]) -> None:
@@ -33,7 +37,52 @@ async def _read(requests: AsyncIterator[Any], queue: asyncio.Queue[Any]) -> None
         queue.put_nowait(CLOSE)
 
 
-class AdsServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
+class _Call:
+    """One ADS call: turns each queued event into the responses it needs and writes them.
+
+    Events are handled in methods, never bound in the loop that waits for the next one: a
+    stream spends most of its life waiting, and must not hold its last request and response
+    (a full CDS or RDS response can be hundreds of KB) meanwhile.
+    """
+
+    def __init__(self, hub: Hub, kind: type[Stream], context: grpc.aio.ServicerContext, queue: asyncio.Queue[Any]) -> None:
+        self.hub = hub
+        self.kind = kind
+        self.context = context
+        self.queue = queue
+        self.stream: Stream | None = None
+
+    async def handle(self, event: Any) -> bool:
+        """Answer one event; False once the stream is over."""
+        if event is CLOSE:
+            return False
+        await self._write(await self._pushes(event))
+        return True
+
+    async def _pushes(self, event: Any) -> list[Push]:
+        if event is CHANGED:
+            assert self.stream is not None
+            return self.stream.on_config()
+        if self.stream is None:
+            if not event.HasField("node"):
+                await self.context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first request of a stream must carry the node")
+            self.stream = self.kind(self.hub, event.node, self.context.peer())
+            self.hub.register(self.stream, self.queue)
+        try:
+            return self.stream.on_request(event)
+        except InvalidNodeError as exc:
+            log.warning("refused node: %s", exc, extra={"peer": self.context.peer()})
+            await self.context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            raise
+
+    async def _write(self, pushes: list[Push]) -> None:
+        for push in pushes:
+            assert self.stream is not None
+            await self.context.write(push.payload)
+            self.hub.record(push, self.stream.mode)
+
+
+class AdsServicer:
     """Both ADS variants over the same hub."""
 
     def __init__(self, hub: Hub) -> None:
@@ -48,30 +97,23 @@ class AdsServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
     async def _serve(self, kind: type[Stream], requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> None:
         queue: asyncio.Queue[Any] = asyncio.Queue()
         reader = asyncio.create_task(_read(requests, queue))
-        stream: Stream | None = None
+        call = _Call(self.hub, kind, context, queue)
         try:
-            while True:
-                event = await queue.get()
-                if event is CLOSE:
-                    return
-                if event is CHANGED:
-                    assert stream is not None
-                    pushes = stream.on_config()
-                else:
-                    if stream is None:
-                        if not event.HasField("node"):
-                            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first request of a stream must carry the node")
-                        stream = kind(self.hub, event.node, context.peer())
-                        self.hub.register(stream, queue)
-                    try:
-                        pushes = stream.on_request(event)
-                    except InvalidNodeError as exc:
-                        log.warning("refused node: %s", exc, extra={"peer": context.peer()})
-                        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-                for push in pushes:
-                    await context.write(push.message)
-                    self.hub.record(push, stream.mode)
+            while await call.handle(await queue.get()):
+                pass
         finally:
             reader.cancel()
-            if stream is not None:
-                self.hub.unregister(stream)
+            if call.stream is not None:
+                self.hub.unregister(call.stream)
+
+
+def register(server: grpc.aio.Server, servicer: AdsServicer) -> None:
+    """Add ADS to `server`, taking requests as messages and responses as serialized bytes."""
+    handlers = {
+        "StreamAggregatedResources": grpc.stream_stream_rpc_method_handler(
+            servicer.StreamAggregatedResources, request_deserializer=discovery_pb2.DiscoveryRequest.FromString),
+        "DeltaAggregatedResources": grpc.stream_stream_rpc_method_handler(
+            servicer.DeltaAggregatedResources, request_deserializer=discovery_pb2.DeltaDiscoveryRequest.FromString),
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
+    server.add_registered_method_handlers(SERVICE, handlers)

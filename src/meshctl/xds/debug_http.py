@@ -12,8 +12,6 @@ import logging
 from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
-from google.protobuf import json_format
-
 from meshctl.xds.hub import Hub, NotReadyError
 from meshctl.xds.seam import UnknownProxyError
 
@@ -95,6 +93,8 @@ class DebugHttpServer:
         return 200, "text/plain; version=0.0.4; charset=utf-8", self.hub.metrics.render().encode()
 
     def _syncz(self, query: dict[str, list[str]]) -> Response:
+        from google.protobuf import json_format  # on first use: serving does not need it to start
+
         return _json([json_format.MessageToDict(config) for config in self.hub.client_configs()])
 
     def _config_dump(self, query: dict[str, list[str]]) -> Response:
@@ -107,6 +107,8 @@ class DebugHttpServer:
             return _text(str(exc), 503)
         except UnknownProxyError as exc:
             return _text(str(exc), 404)
+        from google.protobuf import json_format
+
         return 200, _JSON, (json_format.MessageToJson(dump, indent=2) + "\n").encode()
 
     def _configz(self, query: dict[str, list[str]]) -> Response:

@@ -20,6 +20,7 @@ from meshctl.config.resource import Resource
 from meshctl.errors import MeshctlError
 from meshctl.sources.base import Rejection, SourceUpdate
 from meshctl.xds import status
+from meshctl.xds.encoding import Encoder
 from meshctl.xds.metrics import Metrics
 from meshctl.xds.node import minimal_node
 from meshctl.xds.seam import MeshConfig, Translate, UnknownProxyError
@@ -48,6 +49,7 @@ class Hub:
         self.translate_error = ""
         self.metrics = Metrics()
         self.control_plane = status.control_plane_identifier()
+        self.encoder = Encoder()
         self.streams: dict[Stream, asyncio.Queue[Any]] = {}
         self._accepted_key: tuple[tuple[str, ...], ...] | None = None
         self._debug_nonces = 0
@@ -79,6 +81,7 @@ class Hub:
         self.config = config
         self.change_started = started
         self.generation += 1
+        self.encoder.next_generation()
         self.metrics.generations.inc()
         log.info(
             "config accepted",
@@ -135,7 +138,7 @@ class Hub:
         """Metrics of a response just written."""
         kind = short_name(push.type_url)
         self.metrics.pushes.inc(kind)
-        self.metrics.push_bytes.inc(kind, mode, amount=push.message.ByteSize())
+        self.metrics.push_bytes.inc(kind, mode, amount=len(push.payload))
         self.metrics.push_time.observe(time.monotonic() - push.started, kind)
 
     def proxies(self) -> list[Stream]:

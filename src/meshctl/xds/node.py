@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from envoy.config.core.v3 import base_pb2 as core_pb2
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import struct_pb2
 
 from meshctl.errors import MeshctlError
 
@@ -59,6 +59,8 @@ class ProxyNode:
 
 def metadata_of(node: core_pb2.Node) -> dict[str, Any]:
     """Node metadata as plain values (a Struct on the wire)."""
+    from google.protobuf import json_format  # not needed to start serving: keep it off start-up
+
     return json_format.MessageToDict(node.metadata) if node.HasField("metadata") else {}
 
 

@@ -13,10 +13,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from envoy.admin.v3 import config_dump_pb2, config_dump_shared_pb2
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
+
+if TYPE_CHECKING:
+    from envoy.admin.v3 import config_dump_pb2
 
 TYPE_PREFIX = "type.googleapis.com/"
 CLUSTER = TYPE_PREFIX + "envoy.config.cluster.v3.Cluster"
@@ -63,8 +66,12 @@ def to_config_dump(resources: ProxyResources, version_info: str = "",
     """The resources as Envoy's admin `/config_dump` shows dynamic config (with `include_eds`).
 
     Sections come in Envoy's order (Clusters, Endpoints, Listeners, Routes, Secrets) so that tools
-    reading a real dump read this one too; `types` picks which sections appear.
+    reading a real dump read this one too; `types` picks which sections appear. The admin protos
+    (they pull in the whole bootstrap tree) are imported here, not at start-up: serve opens its
+    port before it needs them.
     """
+    from envoy.admin.v3 import config_dump_pb2, config_dump_shared_pb2
+
     wanted = set(types)
     clusters = config_dump_shared_pb2.ClustersConfigDump(version_info=version_info)
     for item in resources.get(CLUSTER, {}).values():

@@ -7,19 +7,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import TYPE_CHECKING
 
 import grpc
-from envoy.service.discovery.v3 import ads_pb2_grpc
 from envoy.service.status.v3 import csds_pb2_grpc
 
 from meshctl.errors import MeshctlError
 from meshctl.security import sds
-from meshctl.sources.base import ConfigSource
-from meshctl.xds.ads import AdsServicer
+from meshctl.xds import ads
 from meshctl.xds.csds import CsdsServicer
 from meshctl.xds.debug_http import DebugHttpServer
 from meshctl.xds.hub import Hub
-from meshctl.xds.seam import Translate
+
+if TYPE_CHECKING:
+    from meshctl.sources.base import ConfigSource
+    from meshctl.xds.seam import Translate
 
 log = logging.getLogger("meshctl.xds")
 
@@ -67,7 +69,7 @@ class XdsServer:
         their config) while the heavy translator is imported and the directory is read."""
         host, port = split_address(self.xds_address)
         server = grpc.aio.server(options=_GRPC_OPTIONS)
-        ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(AdsServicer(self.hub), server)
+        ads.register(server, ads.AdsServicer(self.hub))
         csds_pb2_grpc.add_ClientStatusDiscoveryServiceServicer_to_server(CsdsServicer(self.hub), server)
         sds.register(server, sds.SecretService(_certificate_authority))
         try:

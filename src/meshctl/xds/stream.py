@@ -35,6 +35,7 @@ from meshctl.xds.seam import UnknownProxyError
 from meshctl.xds.state import FULL_STATE, Watch, version_of
 
 if TYPE_CHECKING:
+    from meshctl.xds.encoding import Encoder
     from meshctl.xds.metrics import Metrics
     from meshctl.xds.seam import MeshConfig
 
@@ -50,16 +51,17 @@ class Host(Protocol):
     change_started: float
     metrics: Metrics
     control_plane: core_pb2.ControlPlane
+    encoder: Encoder
 
     def debug_response(self, request: discovery_pb2.DiscoveryRequest) -> discovery_pb2.DiscoveryResponse | None: ...
 
 
 @dataclass(frozen=True, slots=True)
 class Push:
-    """A response to write, with what the metrics need to know about it."""
+    """A response to write (serialized), with what the metrics need to know about it."""
 
     type_url: str
-    message: Message
+    payload: bytes
     started: float
 
 
@@ -149,7 +151,12 @@ class Stream:
                 extra={"proxy": self.proxy_id, "type": short_name(watch.type_url), "nonce": watch.nonce_sent},
             )
         else:
-            self.hub.metrics.convergence.observe(time.monotonic() - watch.push_started)
+            elapsed = time.monotonic() - watch.push_started
+            self.hub.metrics.convergence.observe(elapsed)
+            log.debug(
+                "ACK", extra={"proxy": self.proxy_id, "type": short_name(watch.type_url), "nonce": watch.nonce_sent,
+                              "version": version, "convergence_ms": round(elapsed * 1e3, 3)},
+            )
         watch.record_reply(version, error)
 
     def push(self, watch: Watch, started: float) -> list[Push]:
@@ -157,7 +164,9 @@ class Stream:
         if self.resources is None or not (watch.wildcard or watch.names):
             return []
         if watch.pending:
+            watch.stale = True
             return []
+        watch.stale = False
         desired = watch.desired(self.resources.get(watch.type_url, {}))
         self._resume(watch, desired)
         updated, removed = watch.changes(desired)
@@ -165,16 +174,13 @@ class Stream:
         if not (updated or removed or absent or watch.answer_due):
             return []
         nonce = str(next(self._nonces))
-        message, version = self.build(watch, desired, updated, removed + absent, nonce)
-        if not self._announced:
-            message.control_plane.CopyFrom(self.hub.control_plane)
-            self._announced = True
+        payload, version = self.build(watch, desired, updated, removed + absent, nonce, self._announcement())
         watch.record_push(nonce, {n: p.version for n, p in desired.items()}, version, time.time(), started)
         log.debug(
             "push", extra={"proxy": self.proxy_id, "type": short_name(watch.type_url), "nonce": nonce,
                            "updated": len(updated), "removed": len(removed) + len(absent)},
         )
-        out = [Push(watch.type_url, message, started)]
+        out = [Push(watch.type_url, payload, started)]
         endpoints = self.watches.get(ENDPOINT)
         if watch.type_url == CLUSTER and endpoints is not None and updated:
             endpoints.forget(p.name for p in updated if p.name in endpoints.sent)
@@ -182,12 +188,28 @@ class Stream:
             out.extend(self.push(endpoints, started))
         return out
 
+    def _announcement(self) -> bytes:
+        """The control plane's identity (istioctl shows it), in the first response of a stream."""
+        if self._announced:
+            return b""
+        self._announced = True
+        return self.hub.control_plane.SerializeToString()
+
+    def _answer(self, watch: Watch, started: float, replied: bool) -> list[Push]:
+        """The push a request calls for. A plain ACK or NACK of the latest push (no new names,
+        nothing held back meanwhile) calls for none, and skips diffing the whole type again."""
+        if replied and not (watch.stale or watch.answer_due or watch.requested):
+            return []
+        return self.push(watch, started)
+
     def _resume(self, watch: Watch, desired: Mapping[str, Packed]) -> None:
         """Subclasses recognise a proxy that reconnected holding current versions."""
 
     def build(
-        self, watch: Watch, desired: Mapping[str, Packed], updated: list[Packed], removed: list[str], nonce: str
-    ) -> tuple[Message, str]:
+        self, watch: Watch, desired: Mapping[str, Packed], updated: list[Packed], removed: list[str], nonce: str,
+        control_plane: bytes,
+    ) -> tuple[bytes, str]:
+        """The serialized response and the version it carries."""
         raise NotImplementedError
 
     def on_request(self, request: Message) -> list[Push]:
@@ -205,7 +227,7 @@ class SotwStream(Stream):
             if request.response_nonce:
                 return []
             answer = self.hub.debug_response(request)
-            return [Push(request.type_url, answer, started)] if answer is not None else []
+            return [Push(request.type_url, answer.SerializeToString(), started)] if answer is not None else []
         self.identify()
         watch, _ = self._watch(request.type_url)
         nonce = request.response_nonce
@@ -213,15 +235,15 @@ class SotwStream(Stream):
             log.debug("stale nonce ignored", extra={"proxy": self.proxy_id, "type": short_name(watch.type_url),
                                                     "nonce": nonce, "latest": watch.nonce_sent})
             return []
-        if nonce:
-            if watch.pending:
-                self._reply(watch, request.version_info, request.error_detail if request.HasField("error_detail") else None)
-        else:
+        replied = bool(nonce) and watch.pending
+        if replied:
+            self._reply(watch, request.version_info, request.error_detail if request.HasField("error_detail") else None)
+        elif not nonce:
             watch.answer_due = True
             watch.resumed = bool(request.version_info)
             watch.client_version = request.version_info
         watch.set_names(request.resource_names)
-        return self.push(watch, started)
+        return self._answer(watch, started, replied)
 
     def _resume(self, watch: Watch, desired: Mapping[str, Packed]) -> None:
         if not watch.resumed or watch.nonce_sent:
@@ -236,13 +258,12 @@ class SotwStream(Stream):
         watch.resumed = False
 
     def build(
-        self, watch: Watch, desired: Mapping[str, Packed], updated: list[Packed], removed: list[str], nonce: str
-    ) -> tuple[Message, str]:
+        self, watch: Watch, desired: Mapping[str, Packed], updated: list[Packed], removed: list[str], nonce: str,
+        control_plane: bytes,
+    ) -> tuple[bytes, str]:
         version = version_of(desired)
-        response = discovery_pb2.DiscoveryResponse(type_url=watch.type_url, version_info=version, nonce=nonce)
         chosen = desired.values() if watch.type_url in FULL_STATE else updated
-        response.resources.extend(item.resource for item in chosen)
-        return response, version
+        return self.hub.encoder.sotw(watch.type_url, version, nonce, chosen, control_plane), version
 
 
 class DeltaStream(Stream):
@@ -257,7 +278,8 @@ class DeltaStream(Stream):
         self.identify()
         watch, new = self._watch(request.type_url)
         nonce = request.response_nonce
-        if nonce and nonce == watch.nonce_sent and watch.pending:
+        replied = bool(nonce) and nonce == watch.nonce_sent and watch.pending
+        if replied:
             self._reply(watch, watch.version_sent, request.error_detail if request.HasField("error_detail") else None)
         if new and watch.type_url in FULL_STATE and not request.resource_names_subscribe \
                 and not request.resource_names_unsubscribe:
@@ -272,7 +294,7 @@ class DeltaStream(Stream):
                     watch.requested.discard(name)
             watch.answer_due = False
             watch.resumed = True
-        return self.push(watch, started)
+        return self._answer(watch, started, replied)
 
     def _resume(self, watch: Watch, desired: Mapping[str, Packed]) -> None:
         if not watch.resumed or watch.nonce_sent:
@@ -284,12 +306,8 @@ class DeltaStream(Stream):
         watch.resumed = False
 
     def build(
-        self, watch: Watch, desired: Mapping[str, Packed], updated: list[Packed], removed: list[str], nonce: str
-    ) -> tuple[Message, str]:
+        self, watch: Watch, desired: Mapping[str, Packed], updated: list[Packed], removed: list[str], nonce: str,
+        control_plane: bytes,
+    ) -> tuple[bytes, str]:
         version = self.config_version or ""
-        response = discovery_pb2.DeltaDiscoveryResponse(
-            type_url=watch.type_url, system_version_info=version, nonce=nonce, removed_resources=removed
-        )
-        for item in updated:
-            response.resources.add(name=item.name, version=item.version, resource=item.resource)
-        return response, version
+        return self.hub.encoder.delta(watch.type_url, version, nonce, updated, removed, control_plane), version

@@ -1,0 +1,123 @@
+"""Fan-out to many proxies: `python benchmarks/serve_fanout.py [--clients N] [--services M]`.
+
+`meshctl serve` (real translator, `--debounce-after 0`, info logging) on a mesh of M services of
+benchmarks/meshgen.py (default 34: about 100 clusters per proxy) plus N client pods (default
+1,000) that are default REDIRECT sidecars sharing one scope. benchmarks/ads_clients.py plays the
+N proxies in a separate process (grpc.aio, one channel and TCP connection each, SotW, ACKing like
+Envoy), so server and clients share the machine's cores.
+
+Then one service's v2 pod moves to another IP, and back, 3 rounds: the endpoints of two of its
+clusters change, so every proxy is pushed an EDS response with those two and ACKs it. Measured:
+
+- write → ACKed: from the rename of the edited file to each client's ACK (the clients' wall
+  clock), p50 and max over the clients, median over the rounds; it includes serve noticing the
+  file (watcher), reading it and translating ("translate" is serve's own figure);
+- serve CPU per round (user + system, /proc; 10 ms resolution), also per proxy;
+- serve RSS before the clients connect and after all are synced, and the difference per proxy.
+
+Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from google.protobuf import json_format
+from servebench import (
+    LineProcess,
+    MeshDir,
+    ServeProcess,
+    ended,
+    machine_description,
+    median,
+    percentile,
+    print_table,
+    service_account,
+    simulated_clients,
+)
+
+from meshctl.generate.bootstrap import ads_bootstrap
+
+
+@dataclass(frozen=True, slots=True)
+class Round:
+    acked_ms: list[float]
+    """Per client: from the rename of the edited file to its ACK."""
+    cpu_seconds: float
+    translate_ms: float
+    configs: int
+    responses: int
+
+
+def measure(base: Path, clients: int, services: int, rounds: int) -> tuple[dict[str, float], list[Round]]:
+    """Connect the simulated proxies, then move an endpoint `rounds` times; figures of the start
+    (seconds to sync, connected streams, RSS before and after) and of every round."""
+    simulated = simulated_clients(clients)
+    mesh = MeshDir(base, services, simulated)
+    nodes = [json_format.MessageToDict(ads_bootstrap(p, "127.0.0.1", 0, admin_port=0, service_account=service_account(p)).node)
+             for p in mesh.proxies(simulated)]
+    (base / "nodes.json").write_text(json.dumps(nodes))
+    serve = ServeProcess(mesh.root, log_level="info", debug_http=True)
+    with ended(serve):
+        serve.start()
+        start = {"idle_kb": serve.rss_kb()}
+        fleet = LineProcess("ads_clients.py", str(base / "nodes.json"), str(serve.xds_port))
+        with ended(fleet):
+            start["sync_s"] = fleet.read()["seconds"]
+            start["connected"] = serve.metrics().get('meshctl_xds_connected_proxies{mode="sotw"}', 0)
+            start["loaded_kb"] = serve.rss_kb()
+            results = []
+            for index in range(rounds):
+                fleet.ask("mark")
+                since = serve.mark()
+                cpu = serve.cpu_seconds()
+                written = mesh.toggle_endpoint(index)
+                answer = fleet.ask("wait")
+                spent = serve.cpu_seconds() - cpu
+                accepted = [e for e in serve.events[since:] if e.get("msg") == "config accepted"]
+                results.append(Round([(at - written) * 1e3 for at in answer["acked"].values()], spent,
+                                     sum(e.get("translate_ms", 0.0) for e in accepted), len(accepted),
+                                     answer["responses"]))
+    return start, results
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--services", type=int, default=34)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
+    print(f"# serve fan-out: {args.clients} simulated SotW proxies (one connection each, separate process), "
+          f"{args.services} services ({3 * args.services + 2} clusters per proxy), one endpoint change, "
+          f"median of {args.rounds} rounds")
+    print(f"# {machine_description()}")
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="meshctl-bench-") as directory:
+        start, rounds = measure(Path(directory), args.clients, args.services, args.rounds)
+    print(f"\n{int(start['connected'])} streams connected and synced in {start['sync_s']:.1f} s")
+    print_table(["per change (median of rounds)", "value"], [
+        ["write → ACKed p50 ms", median(percentile(r.acked_ms, 0.5) for r in rounds)],
+        ["write → ACKed max ms", median(max(r.acked_ms) for r in rounds)],
+        ["translate ms (serve)", median(r.translate_ms for r in rounds)],
+        ["configs accepted", max(r.configs for r in rounds)],
+        ["responses", median(r.responses for r in rounds)],
+        ["serve CPU ms", median(r.cpu_seconds * 1e3 for r in rounds)],
+        ["serve CPU µs per proxy", median(r.cpu_seconds * 1e6 / args.clients for r in rounds)],
+    ])
+    print()
+    print_table(["serve memory", "value"], [
+        ["RSS before clients MB", start["idle_kb"] / 1024],
+        ["RSS with clients synced MB", start["loaded_kb"] / 1024],
+        ["KB per connected proxy", (start["loaded_kb"] - start["idle_kb"]) / args.clients],
+    ])
+    print(f"\n# {time.monotonic() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
