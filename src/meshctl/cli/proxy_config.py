@@ -176,14 +176,14 @@ def _emit(sources: list[DumpSource], render: Callable[[DumpSource], Iterable[str
             out(chunk)
 
 
-def _dump(source: DumpSource, path: str) -> ConfigDump:
-    return _parse(source.get(path), source.name)
+def _dump(source: DumpSource, path: str, cluster_fields: tuple[str, ...] | None = None) -> ConfigDump:
+    return _parse(source.get(path), source.name, cluster_fields)
 
 
-def _parse(data: bytes, origin: str) -> ConfigDump:
+def _parse(data: bytes, origin: str, cluster_fields: tuple[str, ...] | None = None) -> ConfigDump:
     from meshctl.inspect.configdump import parse_config_dump
 
-    return parse_config_dump(data, origin)
+    return parse_config_dump(data, origin, cluster_fields=cluster_fields)
 
 
 def _structured(output: OutputFormat, data: Any) -> str:
@@ -228,14 +228,15 @@ def clusters(
     proxy_admin_port: AdminPortOpt = 15000,
 ) -> None:
     """Clusters (CDS, active and static). Aliases: cluster, c."""
-    from meshctl.inspect.tables.clusters import ClusterFilter, clusters_table, sorted_clusters
+    from meshctl.inspect.tables.clusters import TABLE_FIELDS, ClusterFilter, clusters_table, sorted_clusters
 
     where = _Where(target, file, admin, selector, namespace, kubeconfig, context, proxy_admin_port)
     cluster_filter = ClusterFilter(fqdn=fqdn, port=port, subset=subset, direction=direction)
 
     def render(source: DumpSource) -> Iterator[str]:
-        dump = _dump(source, "config_dump?mask=dynamic_active_clusters,static_clusters")
-        if output is OutputFormat.short:
+        short = output is OutputFormat.short
+        dump = _dump(source, "config_dump?mask=dynamic_active_clusters,static_clusters", TABLE_FIELDS if short else None)
+        if short:
             yield clusters_table(dump, cluster_filter)
         else:
             yield _messages(output, sorted_clusters(dump, cluster_filter), dump)

@@ -315,6 +315,7 @@ class KubeClient:
         try:
             yield tunnel
         finally:
+            _close_gracefully(tunnel.socket)
             forwarded.close()
 
     def exec_command(self, pod: str, namespace: str, container: str, argv: list[str]) -> ExecResult:
@@ -604,6 +605,20 @@ def _handshake_timeout(seconds: float) -> Iterator[None]:
             yield
         finally:
             websocket.setdefaulttimeout(previous)
+
+
+def _close_gracefully(end: socket.socket) -> None:
+    """Say we are done writing, then read until the client's relay thread closes its side.
+
+    Closing a socketpair end that still has unread data makes the other end's next read fail
+    with ECONNRESET; in the client's relay thread that is an uncaught exception, the thread dies
+    without closing the websocket, and the API server keeps the stream open. A peer that goes on
+    talking (a gRPC server sending pings) is read until the socket timeout.
+    """
+    with contextlib.suppress(OSError):
+        end.shutdown(socket.SHUT_WR)
+        while end.recv(64 * 1024):
+            pass
 
 
 def _splice(one: socket.socket, other: socket.socket, stop: threading.Event) -> None:

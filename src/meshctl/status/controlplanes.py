@@ -1,0 +1,107 @@
+"""Which control planes proxy-status asks, and the two questions it asks them.
+
+With `--xds-address` there is one control plane, dialled directly. Without it, istioctl's
+in-cluster path: every running istiod pod (`app=istiod`, narrowed by `-r` or `--xds-label`) in
+the Istio namespace, each reached through a Kubernetes port-forward to its xDS port. TLS ports
+(istiod's 15012, the default) get a ServiceAccount token for audience `istio-ca`, as istioctl
+presents; `--plaintext` ports (15010, `meshctl serve`) get neither TLS nor a token.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from meshctl.errors import MeshctlError
+from meshctl.status.client import CONFIG_DUMP, SYNCZ, DebugClient, Endpoint
+
+if TYPE_CHECKING:
+    from meshctl.inspect.acquire.kube import KubeClient
+    from meshctl.status.sections import ControlPlaneDump
+
+TOKEN_ACCOUNT = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class ControlPlaneOptions:
+    """How to find and reach the control planes, as the flags give it."""
+
+    xds_address: str | None = None
+    plaintext: bool = False
+    xds_port: int = 15012
+    istio_namespace: str = "istio-system"
+    revision: str | None = None
+    xds_label: str | None = None
+    timeout: float = 30.0
+
+
+@contextlib.contextmanager
+def open_control_planes(options: ControlPlaneOptions, kube: Callable[[], KubeClient]) -> Iterator[list[DebugClient]]:
+    """Clients for every control plane to ask, open for the duration of the block.
+
+    `kube` gives the Kubernetes client; it is called only when needed (no address, or a token
+    for a TLS port), so `--xds-address ... --plaintext` works without any kubeconfig.
+    """
+    namespace = options.istio_namespace
+    server_name = f"istiod.{namespace}.svc"
+    with contextlib.ExitStack() as stack:
+        planes: list[tuple[Endpoint, Sequence[str]]] = []
+        if options.xds_address:
+            token = None if options.plaintext else _token(kube, namespace)
+            endpoint = Endpoint(options.xds_address, options.xds_address, not options.plaintext, token, server_name)
+            planes.append((endpoint, ()))
+        else:
+            client = kube()
+            pods = client.find_istiod_pods(namespace, options.revision, options.xds_label)
+            token = None if options.plaintext else _token(kube, namespace)
+            for pod in pods:
+                forward = stack.enter_context(client.port_forward_local(pod.name, pod.namespace, options.xds_port))
+                endpoint = Endpoint(pod.name, forward.address, not options.plaintext, token, server_name)
+                planes.append((endpoint, forward.errors))
+        yield [
+            stack.enter_context(
+                DebugClient(endpoint, namespace=namespace, timeout=options.timeout, transport_failures=failures)
+            )
+            for endpoint, failures in planes
+        ]
+
+
+def ask_syncz(clients: Sequence[DebugClient], timeout: float | None = None) -> dict[str, Any]:
+    """Every control plane's syncz answer, keyed by how it was reached (pod name or address)."""
+    return {client.endpoint.name: client.ask(SYNCZ, timeout=timeout) for client in clients}
+
+
+def ask_config_dump(clients: Sequence[DebugClient], proxy_id: str) -> ControlPlaneDump:
+    """What the first control plane that knows proxy `POD.NS` would send it.
+
+    Like istioctl, control planes are asked in turn and the first answer with content wins; one
+    that fails or knows nothing of the proxy is skipped.
+    """
+    from meshctl.status.sections import ControlPlaneDump
+
+    problems = []
+    for client in clients:
+        try:
+            response = client.ask(CONFIG_DUMP, [proxy_id])
+        except MeshctlError as exc:
+            problems.append(str(exc))
+            continue
+        if response.resources:
+            return ControlPlaneDump(response)
+        problems.append(f"the control plane at {client.endpoint.name} has no config for {proxy_id}")
+    raise MeshctlError(
+        "; ".join(problems) + f" (is {proxy_id} a proxy of this mesh, named POD.NAMESPACE?)"
+    )
+
+
+def _token(kube: Callable[[], KubeClient], namespace: str) -> str:
+    """The ServiceAccount token istiod's TLS port expects from debug clients."""
+    try:
+        return kube().service_account_token(namespace, TOKEN_ACCOUNT)
+    except MeshctlError as exc:
+        raise MeshctlError(
+            f"{exc}; istiod's TLS port needs a Kubernetes token (for a plaintext port, such as istiod's "
+            "15010 or meshctl serve, add --plaintext)"
+        ) from None

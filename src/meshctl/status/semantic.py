@@ -1,0 +1,231 @@
+"""`proxy-status POD --semantic`: the diff users asked istioctl for, by resource and by field.
+
+istioctl's text diff compares two long JSON documents line by line, so one reordered list or
+one extra cluster shifts everything after it, and the reader has to work out which resource a
+hunk belongs to. Here both sides are normalised exactly as for that diff, as JSON data in
+Envoy's own form (`sections`: field names as in Envoy's docs and dumps, `connect_timeout`),
+split into resources keyed by name, and each resource present on both sides is compared as a
+tree with DeepDiff, ignoring the order of lists. What remains is a list of resources only the
+control plane has, resources only Envoy has, and, for the others, the paths of the fields that
+differ with both values.
+
+Order is ignored only where Envoy ignores it. Routes in a virtual host, HTTP filters, network
+filters and listener filters run in list order, so reordering them changes behaviour: those
+lists are compared position by position (as maps from index to item, which also keeps DeepDiff
+from hiding their order inside an unordered parent). Lists of uniquely named items (virtual
+hosts, for instance) are compared by name, so paths read `virtual_hosts["web:80"].routes[1]`
+instead of naming a position in a list whose order does not matter.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from meshctl.errors import MeshctlError
+from meshctl.status.envoyjson import Unconvertible
+from meshctl.status.sections import KINDS, Side, entry_name
+
+
+class _Absent:
+    """The value of a field on the side that does not have it."""
+
+    def __repr__(self) -> str:
+        return "(absent)"
+
+
+ABSENT = _Absent()
+_VALUE_WIDTH = 72
+# Lists whose order Envoy acts on.
+_ORDERED_LISTS = frozenset({"routes", "http_filters", "filters", "listener_filters"})
+_ADDED = {"dictionary_item_added", "iterable_item_added", "attribute_added", "set_item_added"}
+_REMOVED = {"dictionary_item_removed", "iterable_item_removed", "attribute_removed", "set_item_removed"}
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    """A field of one resource that differs; a side without the field holds ABSENT."""
+
+    path: str
+    control_plane: Any
+    envoy: Any
+
+
+@dataclass(frozen=True, slots=True)
+class KindReport:
+    """One kind's resources compared by name. `error` is set when a side holds a type this
+    process cannot read."""
+
+    kind: str
+    only_control_plane: tuple[str, ...] = ()
+    only_envoy: tuple[str, ...] = ()
+    changed: tuple[tuple[str, tuple[FieldChange, ...]], ...] = ()
+    error: str = ""
+
+    @property
+    def matches(self) -> bool:
+        return not (self.only_control_plane or self.only_envoy or self.changed or self.error)
+
+    @property
+    def summary(self) -> str:
+        counts = [
+            (len(self.changed), "changed"),
+            (len(self.only_envoy), "only in Envoy"),
+            (len(self.only_control_plane), "only in the control plane"),
+        ]
+        return ", ".join(f"{count} {what}" for count, what in counts if count)
+
+
+def semantic_diff(control_plane: Side, envoy: Side) -> list[KindReport]:
+    """Clusters, listeners and routes of the two dumps, compared resource by resource."""
+    return [_compare_kind(kind, control_plane, envoy) for kind in KINDS]
+
+
+def report_text(reports: Sequence[KindReport]) -> str:
+    """`X Match`, or `X Don't Match (counts)` with one block per differing resource:
+    `~ name` and its field paths (`path: control plane value -> Envoy value`), `+ name` for a
+    resource only Envoy holds, `- name` for one only the control plane would send."""
+    out = []
+    for report in reports:
+        if report.matches:
+            out.append(f"{report.kind} Match\n")
+            continue
+        if report.error:
+            out.append(f"{report.kind} Don't Match: {report.error}\n")
+            continue
+        out.append(f"{report.kind} Don't Match ({report.summary})\n")
+        for name, changes in report.changed:
+            out.append(f"  ~ {name}\n")
+            out.extend(f"      {c.path}: {_show(c.control_plane)} -> {_show(c.envoy)}\n" for c in changes)
+        out.extend(f"  + {name} (only in Envoy)\n" for name in report.only_envoy)
+        out.extend(f"  - {name} (only in the control plane)\n" for name in report.only_control_plane)
+    return "".join(out)
+
+
+def report_data(reports: Sequence[KindReport]) -> dict[str, Any]:
+    """The reports as JSON-ready data for `-o json` / `-o yaml`, keyed by lower-case kind."""
+    data: dict[str, Any] = {}
+    for report in reports:
+        entry: dict[str, Any] = {"match": report.matches}
+        if report.error:
+            entry["error"] = report.error
+        entry["onlyInControlPlane"] = list(report.only_control_plane)
+        entry["onlyInEnvoy"] = list(report.only_envoy)
+        entry["changed"] = {name: [_change_data(change) for change in changes] for name, changes in report.changed}
+        data[report.kind.lower()] = entry
+    return data
+
+
+def _compare_kind(kind: str, control_plane: Side, envoy: Side) -> KindReport:
+    try:
+        expected = _by_name(kind, _entries(control_plane, kind))
+        actual = _by_name(kind, _entries(envoy, kind))
+    except Unconvertible as exc:
+        return KindReport(kind, error=str(exc))
+    changed = []
+    for name in sorted(expected.keys() & actual.keys()):
+        if expected[name] != actual[name]:
+            changed.append((name, tuple(_field_changes(expected[name], actual[name]))))
+    return KindReport(
+        kind,
+        only_control_plane=tuple(sorted(expected.keys() - actual.keys())),
+        only_envoy=tuple(sorted(actual.keys() - expected.keys())),
+        changed=tuple((name, changes) for name, changes in changed if changes),
+    )
+
+
+def _entries(side: Side, kind: str) -> list[dict[str, Any]]:
+    """A dump without the kind's section holds none of its resources (Envoy leaves the routes
+    section out once no listener uses RDS)."""
+    try:
+        return side.entries(kind)
+    except MeshctlError:
+        return []
+
+
+def _by_name(kind: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
+    return {entry_name(kind, entry): entry for entry in entries}
+
+
+class _Ordered(dict):  # type: ignore[type-arg]
+    """A list whose order matters, as a map from position to item."""
+
+
+class _Named(dict):  # type: ignore[type-arg]
+    """A list of uniquely named items, as a map from name to item."""
+
+
+class _Name(str):
+    """The name of an item of a `_Named` list, so a path shows it in brackets."""
+
+    __slots__ = ()
+
+
+def _field_changes(expected: Any, actual: Any) -> list[FieldChange]:
+    from deepdiff import DeepDiff
+
+    changes = []
+    for report_type, levels in DeepDiff(_shaped(expected), _shaped(actual), ignore_order=True, view="tree").items():
+        for level in levels:
+            path = _path(level.path(output_format="list"))
+            before = ABSENT if report_type in _ADDED else _unshaped(level.t1)
+            after = ABSENT if report_type in _REMOVED else _unshaped(level.t2)
+            changes.append(FieldChange(path, before, after))
+    return sorted(changes, key=lambda change: change.path)
+
+
+def _shaped(value: Any, key: str = "") -> Any:
+    """JSON data with ordered lists and named lists turned into maps (module docstring)."""
+    if isinstance(value, dict):
+        return {name: _shaped(item, name) for name, item in value.items()}
+    if not isinstance(value, list):
+        return value
+    if key in _ORDERED_LISTS:
+        return _Ordered((index, _shaped(item)) for index, item in enumerate(value))
+    names = [item.get("name") if isinstance(item, dict) else None for item in value]
+    if value and all(isinstance(name, str) and name for name in names) and len(set(names)) == len(names):
+        return _Named((_Name(name), _shaped(item)) for name, item in zip(names, value, strict=True))
+    return [_shaped(item) for item in value]
+
+
+def _unshaped(value: Any) -> Any:
+    """Shaped data back as plain JSON data, for showing values."""
+    if isinstance(value, _Ordered | _Named):
+        return [_unshaped(item) for item in value.values()]
+    if isinstance(value, dict):
+        return {name: _unshaped(item) for name, item in value.items()}
+    if isinstance(value, list):
+        return [_unshaped(item) for item in value]
+    return value
+
+
+def _path(parts: Sequence[Any]) -> str:
+    """`['filterChains', 0, 'filters']` as `filterChains[0].filters`; names and odd keys in brackets."""
+    text = ""
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif isinstance(part, str) and part.isidentifier() and not isinstance(part, _Name):
+            text += f".{part}" if text else part
+        else:
+            text += f"[{json.dumps(str(part))}]"
+    return text or "(whole resource)"
+
+
+def _change_data(change: FieldChange) -> dict[str, Any]:
+    """A field change as data; the side without the field has no key."""
+    data = {"path": change.path}
+    if change.control_plane is not ABSENT:
+        data["controlPlane"] = change.control_plane
+    if change.envoy is not ABSENT:
+        data["envoy"] = change.envoy
+    return data
+
+
+def _show(value: Any) -> str:
+    if value is ABSENT:
+        return repr(ABSENT)
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return text if len(text) <= _VALUE_WIDTH else text[: _VALUE_WIDTH - 3] + "..."

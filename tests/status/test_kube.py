@@ -1,0 +1,148 @@
+"""proxy-status through Kubernetes (the official client, real HTTP, the in-process API server of
+tests/k8s): finding istiod, port-forwarding to its xDS port with a real gRPC exchange, TLS with
+a ServiceAccount token, and reading a pod's Envoy through a port-forward or an exec."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import kmock
+import pytest
+from emulator import MeshEmulator
+from envoy.service.discovery.v3 import discovery_pb2
+from fake_istiod import FakeIstiod
+from seeds import BETA_TOKEN, add_deployment, add_pod
+from status_support import client_config, syncz_answer
+from status_world import NAMESPACE, World
+
+import meshctl.cli
+
+pytestmark = pytest.mark.usefixtures("proxy_status_cli")
+ISTIO = "istio-system"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = meshctl.cli.main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def forwarded(emulator: MeshEmulator) -> list[str]:
+    return [f"{r.name}.{r.namespace}" for r in emulator if r.subresource == "portforward"]
+
+
+def istiod_pod(emulator: MeshEmulator, name: str, revision: str = "default") -> None:
+    add_pod(emulator, name, ISTIO, labels={"app": "istiod", "istio.io/rev": revision}, containers=("discovery",))
+
+
+def issue_tokens(emulator: MeshEmulator) -> list[dict[str, Any]]:
+    """Answer TokenRequests for istio-system/default; returns what was asked, with who asked."""
+    asked: list[dict[str, Any]] = []
+
+    def issue(request: kmock.Request) -> dict[str, Any]:
+        asked.append({"spec": request.data["spec"], "authorization": request.headers.get("Authorization", "")})
+        return {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": request.data["spec"],
+                "status": {"token": "jwt-for-istio-ca"}}  # fmt: skip
+
+    emulator[f"post /api/v1/namespaces/{ISTIO}/serviceaccounts/default/token"] << issue
+    return asked
+
+
+def test_finds_istiod_and_asks_it_through_a_port_forward(
+    world: World, emulator: MeshEmulator, kubeconfig: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    istiod_pod(emulator, "istiod-7d4f74889d-mb5dh")
+    emulator.forwards[ISTIO, "istiod-7d4f74889d-mb5dh", 15010] = ("127.0.0.1", world.ports["xds"])
+    code, out, err = run(capsys, "ps", "-c", kubeconfig, "--xds-port", "15010", "--plaintext")
+    assert (code, err) == (0, "")
+    assert [line.split()[0] for line in out.splitlines()[1:]] == [f"details-v1.{NAMESPACE}", f"productpage-v1.{NAMESPACE}"]
+    assert all(line.split()[-2:] == ["4", "(CDS,LDS,EDS,RDS)"] for line in out.splitlines()[1:])
+    assert forwarded(emulator) == [f"istiod-7d4f74889d-mb5dh.{ISTIO}"], "one gRPC connection, one port-forward"
+
+
+def test_compares_a_pod_read_through_the_api_server(
+    world: World, emulator: MeshEmulator, kubeconfig: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    istiod_pod(emulator, "istiod-a")
+    emulator.forwards[ISTIO, "istiod-a", 15010] = ("127.0.0.1", world.ports["xds"])
+    add_pod(emulator, "productpage-v1", NAMESPACE, labels={"app": "productpage"})
+    emulator.forwards[NAMESPACE, "productpage-v1", 15000] = ("127.0.0.1", world.envoys["productpage-v1"].admin_port)
+    add_deployment(emulator, "productpage", NAMESPACE, {"matchLabels": {"app": "productpage"}})
+    for target in ("productpage-v1", "deploy/productpage"):
+        code, out, err = run(capsys, "ps", target, "-c", kubeconfig, "--xds-port", "15010", "--plaintext")
+        assert (code, err) == (0, "")
+        assert out.startswith("Clusters Match\nListeners Match\nRoutes Match (RDS last loaded at ")
+    assert sorted(forwarded(emulator)) == [f"istiod-a.{ISTIO}"] * 2 + [f"productpage-v1.{NAMESPACE}"] * 2
+
+
+def test_falls_back_to_exec_when_port_forward_fails(
+    world: World, emulator: MeshEmulator, kubeconfig: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    istiod_pod(emulator, "istiod-a")
+    emulator.forwards[ISTIO, "istiod-a", 15010] = ("127.0.0.1", world.ports["xds"])
+    add_pod(emulator, "details-v1", NAMESPACE)
+    dump = world.config_dump("details-v1")
+    ran: list[list[str]] = []
+    emulator.exec_handlers[NAMESPACE, "details-v1", "istio-proxy"] = lambda argv: (ran.append(argv) or dump, b"", 0)
+    code, out, _ = run(capsys, "ps", f"details-v1.{NAMESPACE}", "-c", kubeconfig, "--xds-port", "15010", "--plaintext",
+                       "--semantic")  # fmt: skip
+    assert (code, out) == (0, "Clusters Match\nListeners Match\nRoutes Match\n")
+    assert ran == [["pilot-agent", "request", "GET", "config_dump"]]
+
+
+def test_tls_port_with_a_service_account_token_and_every_istiod(
+    emulator: MeshEmulator, kubeconfig: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    asked = issue_tokens(emulator)
+
+    def answer_as(istiod: str, proxy: str) -> Any:
+        statuses = {"CDS": ("SYNCED", 1), "LDS": ("SYNCED", 1), "EDS": ("SYNCED", 1), "RDS": ("SYNCED", 1)}
+        return lambda request: syncz_answer(istiod, [client_config(proxy, "Kubernetes", "1.28.0", statuses)])
+
+    with (
+        FakeIstiod(answer_as("istiod-a", "web-1.shop"), tls=True, token="jwt-for-istio-ca") as first,
+        FakeIstiod(answer_as("istiod-b", "web-2.shop"), tls=True, token="jwt-for-istio-ca") as second,
+        FakeIstiod(answer_as("istiod-canary", "api-1.shop"), tls=True, token="jwt-for-istio-ca") as canary,
+    ):
+        for name, fake, revision in (("istiod-a", first, "default"), ("istiod-b", second, "default"),
+                                     ("istiod-canary", canary, "canary")):  # fmt: skip
+            istiod_pod(emulator, name, revision)
+            emulator.forwards[ISTIO, name, 15012] = ("127.0.0.1", fake.port)
+        code, out, err = run(capsys, "ps", "-c", kubeconfig)
+        assert (code, err) == (0, "")
+        assert [line.split()[:3] for line in out.splitlines()[1:]] == [
+            ["api-1.shop", "Kubernetes", "istiod-canary"], ["web-1.shop", "Kubernetes", "istiod-a"],
+            ["web-2.shop", "Kubernetes", "istiod-b"],
+        ]  # fmt: skip
+        code, out, _ = run(capsys, "ps", "-c", kubeconfig, "-r", "canary", "--context", "beta")
+        assert [line.split()[0] for line in out.splitlines()[1:]] == ["api-1.shop"]
+    assert all(call["spec"] == {"audiences": ["istio-ca"], "expirationSeconds": 600} for call in asked)
+    assert asked[-1]["authorization"] == f"Bearer {BETA_TOKEN}", "the token is requested as the chosen context"
+    assert {metadata["authorization"] for metadata in first.metadata + canary.metadata} == {"Bearer jwt-for-istio-ca"}
+
+
+def test_the_pod_namespace_comes_from_the_context(
+    emulator: MeshEmulator, kubeconfig: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    add_pod(emulator, "web-7c9d", "team-b", labels={"app": "web"})
+    add_deployment(emulator, "web", "team-b", {"matchLabels": {"app": "web"}})
+    dump = tmp_path / "web.json"
+    dump.write_text(json.dumps({"configs": []}))
+
+    def no_config(request: discovery_pb2.DiscoveryRequest) -> discovery_pb2.DiscoveryResponse:
+        return discovery_pb2.DiscoveryResponse(type_url=request.type_url)
+
+    with FakeIstiod(no_config) as istiod:
+        code, _, err = run(capsys, "ps", "deploy/web", "--context", "beta", "-c", kubeconfig, "--file", str(dump),
+                           "--xds-address", istiod.address, "--plaintext")  # fmt: skip
+    assert code == 1
+    assert [list(request.resource_names) for request in istiod.requests] == [["web-7c9d.team-b"]]
+    assert f"the control plane at {istiod.address} has no config for web-7c9d.team-b" in err
+
+
+def test_no_istiod(emulator: MeshEmulator, kubeconfig: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "ps", "-c", kubeconfig, "-i", "mesh-system")
+    assert code == 1
+    assert 'no running istiod pods match "app=istiod" in namespace "mesh-system"' in err
