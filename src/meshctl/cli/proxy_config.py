@@ -51,7 +51,7 @@ class _ProxyConfigGroup(TyperGroup):
         if name not in _COMMANDS:
             return None
         if name not in self.commands:
-            single = typer.Typer(add_completion=False)
+            single = typer.Typer(add_completion=False, rich_markup_mode=None)
             single.command(name, context_settings={"help_option_names": ["-h", "--help"]})(_COMMANDS[name])
             self.commands[name] = typer.main.get_command(single)
         return self.commands[name]
@@ -74,6 +74,7 @@ app = typer.Typer(
     cls=_ProxyConfigGroup,
     help="Show the clusters, listeners, routes, endpoints and secrets one Envoy holds.",
     no_args_is_help=True,
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
