@@ -18,12 +18,11 @@ Prints the figures and the machine; nothing is asserted. Every process started i
 
 from __future__ import annotations
 
-import os
-import sys
-
 import json
+import os
 import platform
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request

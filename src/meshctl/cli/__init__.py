@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from meshctl.cli import bootstrap, proxy_config, proxy_status, serve, translate, validate
+from meshctl.cli import bootstrap, demo, proxy_config, proxy_status, serve, translate, validate
 from meshctl.errors import ExitCode, MeshctlError
 
 COMPLETE_VAR = "_MESHCTL_COMPLETE"
@@ -32,6 +32,7 @@ serve.register(app)
 bootstrap.register(app)
 proxy_config.register(app)
 proxy_status.register(app)
+demo.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:
