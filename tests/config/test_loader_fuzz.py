@@ -15,16 +15,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import EXAMPLES, fast_malformed_documents, malformed_documents, mutated_objects
+from strategies import EXAMPLES, FUZZ, examples, fast_malformed_documents, malformed_documents, mutated_objects
 
 from meshctl import analyze
 from meshctl.config.loader import load_file
 
 LOCATED = re.compile(r"^[^:]+:\d+: ")
-FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-                database=None)
 
 
 @pytest.fixture(scope="module")
@@ -44,13 +42,13 @@ def _check(path: Path, data: bytes) -> None:
     analyze.run(result.resources)
 
 
-@settings(FUZZ, max_examples=2000)
+@settings(FUZZ, max_examples=examples(2000))
 @given(data=malformed_documents())
 def test_loader_survives_drawn_documents(scratch: Path, data: bytes) -> None:
     _check(scratch, data)
 
 
-@settings(FUZZ, max_examples=8000)
+@settings(FUZZ, max_examples=examples(8000))
 @given(data=fast_malformed_documents())
 def test_loader_survives_seeded_documents(scratch: Path, data: bytes) -> None:
     _check(scratch, data)
@@ -68,7 +66,7 @@ _services = st.builds(
     st.sampled_from(["reviews", "ratings", "productpage", "httpbin"]), _labels, st.sampled_from([80, 9080]))
 
 
-@settings(FUZZ, max_examples=300)
+@settings(FUZZ, max_examples=examples(300))
 @given(objects=st.lists(st.sampled_from(EXAMPLES) | mutated_objects() | _workloads | _services,
                         min_size=1, max_size=8))
 def test_analyzers_survive_mixed_resources(scratch: Path, objects: list[dict]) -> None:

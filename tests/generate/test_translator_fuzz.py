@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import yaml
 from google.protobuf import json_format
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import EXAMPLES, fast_malformed_documents, mutated_objects
+from strategies import EXAMPLES, FUZZ, examples, fast_malformed_documents, mutated_objects
 
 from meshctl.config.loader import load_file
 from meshctl.envoybin import validate_config
@@ -26,9 +26,6 @@ from meshctl.generate.bootstrap import static_bootstrap
 from meshctl.generate.proxy import generate
 from meshctl.model.snapshot import build_snapshot
 from testsupport import BASE
-
-FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-                database=None)
 
 
 @pytest.fixture(scope="module")
@@ -63,13 +60,13 @@ def _translate_all(scratch: Path, base: list, data: bytes) -> list:
     return configs
 
 
-@settings(FUZZ, max_examples=10_000)
+@settings(FUZZ, max_examples=examples(10_000))
 @given(data=fast_malformed_documents())
 def test_translator_survives_whatever_the_loader_accepts(scratch: Path, base: list, data: bytes) -> None:
     _translate_all(scratch, base, data)
 
 
-@settings(FUZZ, max_examples=40)
+@settings(FUZZ, max_examples=examples(40))
 @given(objects=st.lists(st.sampled_from(EXAMPLES) | mutated_objects(), min_size=1, max_size=6))
 def test_envoy_accepts_the_translation_of_valid_input(scratch: Path, base: list, objects: list[dict]) -> None:
     data = yaml.safe_dump_all(objects, allow_unicode=True).encode("utf-8", "surrogatepass")
