@@ -167,6 +167,19 @@ def test_redirects_direct_responses_and_rewrites(client_config) -> None:
     assert regex.route.regex_rewrite.substitution == "/\\1"
 
 
+def test_direct_response_bytes_take_protobuf_json_base64(client_config) -> None:
+    """Like protobuf's JSON parser (and so Istio), body bytes may be URL-safe and unpadded; the
+    fuzzer found the translator crashing on what the validator had accepted."""
+    unpadded, url_safe = _routes(client_config, """
+  - match: [{uri: {exact: /a}}]
+    directResponse: {status: 200, body: {bytes: "aGk"}}
+  - match: [{uri: {exact: /b}}]
+    directResponse: {status: 200, body: {bytes: "-_8"}}
+""")
+    assert unpadded.direct_response.body.inline_bytes == b"hi"
+    assert url_safe.direct_response.body.inline_bytes == b"\xfb\xff"
+
+
 def test_fault_mirror_and_cors(client_config) -> None:
     (route, mirrored, mirrors) = _routes(client_config, """
   - match: [{uri: {prefix: /f}}]

@@ -6,6 +6,8 @@ ones into Envoy fields), so they live in one place.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import re
 import warnings
@@ -45,6 +47,17 @@ def parse_duration(text: str) -> int | None:
     if pos == 0:
         return None
     return sign * int(total)
+
+
+def parse_proto_bytes(text: str) -> bytes | None:
+    """The bytes of a protobuf JSON `bytes` field, None if invalid. Like protobuf's JSON parser
+    this takes standard and URL-safe base64, padded or not, so the validator accepts exactly
+    what the translator can decode."""
+    standard = text.replace("-", "+").replace("_", "/")
+    try:
+        return base64.b64decode(standard + "=" * (-len(standard) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
 
 
 def split_nanos(nanos: int) -> tuple[int, int]:

@@ -14,6 +14,7 @@ from envoy.extensions.retry.priority.previous_priorities.v3 import previous_prio
 from envoy.type.matcher.v3 import regex_pb2, string_pb2
 from envoy.type.v3 import percent_pb2
 
+from meshctl.config.values import parse_proto_bytes
 from meshctl.generate import names
 from meshctl.generate.common import set_duration, typed
 
@@ -337,9 +338,7 @@ def build_route(rule: Mapping[str, Any], match: Mapping[str, Any] | None, *, vs_
         if "string" in body:
             route.direct_response.body.inline_string = body["string"]
         elif "bytes" in body:
-            import base64
-
-            route.direct_response.body.inline_bytes = base64.b64decode(body["bytes"])
+            route.direct_response.body.inline_bytes = parse_proto_bytes(body["bytes"]) or b""
     else:
         _route_action(route, rule, authority, listener_port, cluster_of, hash_of)
     route.decorator.operation = operation(route, vs_name, listener_port)

@@ -13,8 +13,6 @@ VirtualService being a delegate) sit on the enclosing message.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import http
 import re
 from collections.abc import Callable, Iterator
@@ -45,7 +43,14 @@ from meshctl.config.kinds.common import (
 )
 from meshctl.config.paths import FieldPath
 from meshctl.config.schema import Bool, Enum, Float, Int, List, Map, Obj, Report, Str
-from meshctl.config.values import fqdn_problem, is_dns1123_label, is_ip, parse_duration, regex_problem
+from meshctl.config.values import (
+    fqdn_problem,
+    is_dns1123_label,
+    is_ip,
+    parse_duration,
+    parse_proto_bytes,
+    regex_problem,
+)
 from meshctl.hostnames import intersects, matches
 
 PORT_OR_ZERO = Int(0, 65535)
@@ -352,12 +357,11 @@ def _body_rule(value: dict[str, Any], path: FieldPath, report: Report) -> None:
     size = len((value.get("string") or "").encode())
     encoded = value.get("bytes")
     if encoded:
-        standard = encoded.replace("-", "+").replace("_", "/")
-        try:
-            size = len(base64.b64decode(standard + "=" * (-len(standard) % 4), validate=True))
-        except (binascii.Error, ValueError):
+        decoded = parse_proto_bytes(encoded)
+        if decoded is None:
             report((*path, "bytes"), "body bytes must be base64")
             return
+        size = len(decoded)
     if size > MAX_DIRECT_RESPONSE_BODY:
         report(path, "the response body is larger than 1 MiB")
 
