@@ -11,7 +11,8 @@ SYNCED, then times complete command runs, each a fresh `python -m meshctl` proce
 - `proxy-status POD --admin URL --semantic` (the same comparison, by resource and field);
 - `proxy-status POD --file DUMP` with one cluster changed in the dump (the diff is rendered);
 
-and, for scale, Envoy's own time to answer `GET /config_dump` (no meshctl involved).
+and, for scale, the floors: Envoy's own time to answer `GET /config_dump` and the slice
+`proxy-config clusters` asks for (no meshctl involved), and the start-up of `meshctl --version`.
 
 Prints the figures and the machine; nothing is asserted. Every process started is ended by its PID.
 """
@@ -181,6 +182,8 @@ def main(services: int) -> None:
                 compare = ("proxy-status", pod, "--xds-address", xds, "--plaintext")
                 cases = [
                     ("Envoy alone: GET /config_dump", fetch(f"{admin}/config_dump")),
+                    ("Envoy alone: the clusters slice", fetch(f"{admin}/config_dump?mask=dynamic_active_clusters,static_clusters")),
+                    ("Python alone: meshctl --version", command(meshctl("--version"))),
                     ("proxy-config clusters --admin", command(meshctl("proxy-config", "clusters", "--admin", admin))),
                     ("proxy-status (sync table)", command(meshctl("proxy-status", "--xds-address", xds, "--plaintext"))),
                     ("proxy-status POD --admin (in sync)", command(meshctl(*compare, "--admin", admin))),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Annotated
 
 import typer
 
@@ -26,6 +27,26 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from importlib.metadata import version
+
+        from meshctl.cli.output import out
+
+        out(f"meshctl {version('meshctl')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print meshctl's version and exit.")] = False,
+) -> None:
+    """Options that come before the command (Typer calls this ahead of every command)."""
+
+
 translate.register(app)
 validate.register(app)
 serve.register(app)
