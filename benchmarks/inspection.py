@@ -11,8 +11,9 @@ SYNCED, then times complete command runs, each a fresh `python -m meshctl` proce
 - `proxy-status POD --admin URL --semantic` (the same comparison, by resource and field);
 - `proxy-status POD --file DUMP` with one cluster changed in the dump (the diff is rendered);
 
-and, for scale, the floors: Envoy's own time to answer `GET /config_dump` and the slice
-`proxy-config clusters` asks for (no meshctl involved), and the start-up of `meshctl --version`.
+and, for scale, the floors: Envoy's own time to answer `GET /config_dump` and the masked
+cluster queries `proxy-config clusters` sends (no meshctl involved), and the start-up of
+`meshctl --version`.
 
 Prints the figures and the machine; nothing is asserted. Every process started is ended by its PID.
 """
@@ -30,6 +31,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 
 from meshgen import mesh_yaml
 
@@ -127,6 +129,23 @@ def fetch(url: str) -> Callable[[], int]:
     return run
 
 
+def fetch_all(urls: list[str]) -> Callable[[], int]:
+    def run() -> int:
+        return sum(fetch(url)() for url in urls)
+
+    return run
+
+
+def masked_paths() -> list[str]:
+    """The admin paths `proxy-config clusters` asks a live Envoy for (recorded, not restated)."""
+    from meshctl.inspect.acquire import masked_clusters
+    from meshctl.inspect.tables.clusters import TABLE_FIELDS
+
+    asked: list[str] = []
+    masked_clusters(SimpleNamespace(get=lambda path: asked.append(path) or b""), TABLE_FIELDS)
+    return asked
+
+
 def tampered(admin: str, path: Path) -> Path:
     """Envoy's dump with the connect timeout of one cluster changed, written to `path`."""
     with urllib.request.urlopen(f"{admin}/config_dump", timeout=30) as response:
@@ -182,7 +201,8 @@ def main(services: int) -> None:
                 compare = ("proxy-status", pod, "--xds-address", xds, "--plaintext")
                 cases = [
                     ("Envoy alone: GET /config_dump", fetch(f"{admin}/config_dump")),
-                    ("Envoy alone: the clusters slice", fetch(f"{admin}/config_dump?mask=dynamic_active_clusters,static_clusters")),
+                    ("Envoy alone: the cluster table's fields", fetch_all(
+                        [f"{admin}/{path}" for path in masked_paths()])),
                     ("Python alone: meshctl --version", command(meshctl("--version"))),
                     ("proxy-config clusters --admin", command(meshctl("proxy-config", "clusters", "--admin", admin))),
                     ("proxy-status (sync table)", command(meshctl("proxy-status", "--xds-address", xds, "--plaintext"))),

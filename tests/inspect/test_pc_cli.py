@@ -140,10 +140,12 @@ def test_errors(capsys: pytest.CaptureFixture[str], argv: list[str], code: int, 
 
 @dataclass
 class FakePod:
-    """A pod's admin endpoint: serves the sidecar dump and records log-level requests."""
+    """A pod's admin endpoint: serves the sidecar dump and records log-level requests. It
+    answers every path with the whole dump, as a file does, hence not `live`."""
 
     name: str
     posts: list[str] = field(default_factory=list)
+    live: bool = False
 
     def get(self, path: str) -> bytes:
         return (DATA / "sidecar_dump.json").read_bytes()
@@ -167,6 +169,19 @@ def pods(monkeypatch: pytest.MonkeyPatch) -> tuple[list[FakePod], list[tuple]]:
     module.open_pod_sources = open_pod_sources  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "meshctl.inspect.acquire.kube", module)
     return found, calls
+
+
+def test_live_sources_are_asked_for_the_table_fields_only() -> None:
+    """The cluster table of a live Envoy costs a third less when Envoy masks each cluster down
+    to the fields the table reads (the real-Envoy test in tests/status/test_e2e.py checks the
+    table is unchanged)."""
+    from meshctl.inspect.acquire import masked_clusters
+
+    asked: list[str] = []
+    answers = masked_clusters(types.SimpleNamespace(get=lambda path: asked.append(path) or b"{}"), ("name", "type"))
+    assert asked == ["config_dump?resource=static_clusters&mask=cluster.name,cluster.type",
+                     "config_dump?resource=dynamic_active_clusters&mask=cluster.name,cluster.type"]
+    assert list(answers) == ["static_clusters", "dynamic_active_clusters"]
 
 
 def test_pod_target(capsys: pytest.CaptureFixture[str], pods: tuple[list[FakePod], list[tuple]]) -> None:

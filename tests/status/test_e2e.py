@@ -87,6 +87,22 @@ def test_diff_of_a_proxy_in_sync(world: World, capsys: pytest.CaptureFixture[str
     assert (code, out) == (0, "Clusters Match\nListeners Match\nRoutes Match\n")
 
 
+def test_cluster_table_of_a_live_envoy_is_the_table_of_its_full_dump(
+        world: World, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Live, `proxy-config clusters` asks Envoy for only the fields its table reads (resource
+    queries with a mask); from a saved dump it reads everything. The tables must not differ,
+    the DestinationRule column (from cluster metadata) included."""
+    dump = tmp_path / "productpage.json"
+    dump.write_bytes(world.config_dump("productpage-v1"))
+    live = run(capsys, "pc", "clusters", "--admin", world.admin_url("productpage-v1"))
+    saved = run(capsys, "pc", "clusters", "--file", str(dump))
+    assert live == saved
+    code, out, _ = live
+    assert code == 0 and "reviews.default.svc.cluster.local" in out
+    assert [line for line in out.splitlines() if line.startswith("reviews.") and line.rstrip().endswith("reviews.default")]
+    assert {"xds-grpc", "BlackHoleCluster"} <= {line.split()[0] for line in out.splitlines()}
+
+
 def test_diff_of_a_tampered_dump(world: World, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     document = json.loads(world.config_dump("productpage-v1"))
     [clusters] = [c for c in document["configs"] if c["@type"].endswith(".ClustersConfigDump")]

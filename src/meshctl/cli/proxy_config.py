@@ -229,6 +229,8 @@ def clusters(
     proxy_admin_port: AdminPortOpt = 15000,
 ) -> None:
     """Clusters (CDS, active and static). Aliases: cluster, c."""
+    from meshctl.inspect.acquire import masked_clusters
+    from meshctl.inspect.configdump import parse_cluster_answers
     from meshctl.inspect.tables.clusters import TABLE_FIELDS, ClusterFilter, clusters_table, sorted_clusters
 
     where = _Where(target, file, admin, selector, namespace, kubeconfig, context, proxy_admin_port)
@@ -236,6 +238,9 @@ def clusters(
 
     def render(source: DumpSource) -> Iterator[str]:
         short = output is OutputFormat.short
+        if short and source.live:
+            yield clusters_table(parse_cluster_answers(masked_clusters(source, TABLE_FIELDS), source.name), cluster_filter)
+            return
         dump = _dump(source, "config_dump?mask=dynamic_active_clusters,static_clusters", TABLE_FIELDS if short else None)
         if short:
             yield clusters_table(dump, cluster_filter)

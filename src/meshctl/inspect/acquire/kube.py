@@ -520,6 +520,10 @@ class PodSource:
     def name(self) -> str:
         return f"{self.pod}.{self.namespace}"
 
+    @property
+    def live(self) -> bool:
+        return True
+
     def get(self, path: str) -> bytes:
         return self._request("GET", path)
 
