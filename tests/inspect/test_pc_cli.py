@@ -126,7 +126,7 @@ def test_structured_outputs(capsys: pytest.CaptureFixture[str]) -> None:
         (["pc", "clusters", "-f", CLUSTERS], 65, "looks like /clusters?format=json"),
         (["pc", "endpoints", "-f", SIDECAR], 65, "this is a /config_dump"),
         (["pc", "ecds", "-f", GATEWAY], 1, "no configuration type type.googleapis.com/envoy.admin.v3.EcdsConfigDump"),
-        (["pc", "clusters", "-f", str(DATA / "missing.json")], 1, "cannot read"),
+        (["pc", "clusters", "-f", str(DATA / "missing.json")], 65, "cannot read"),
         (["pc", "log", "-f", SIDECAR], 1, "a file cannot be changed"),
         (["pc", "log", "-f", SIDECAR, "--level", "debug", "--reset"], 64, "cannot be combined"),
     ],

@@ -153,3 +153,9 @@ def test_cli_without_a_control_plane_explains(capsys: pytest.CaptureFixture[str]
     assert meshctl.cli.main(["ps", "--xds-address", address]) == 1
     err = capsys.readouterr().err
     assert "cannot load kubeconfig" in err and "for a plaintext port, such as istiod's 15010 or meshctl serve, add --plaintext" in err
+    compare = ["ps", "web.default", "--xds-address", address, "--plaintext", "--timeout", "2s"]
+    assert meshctl.cli.main([*compare, "--admin", f"http://{address}"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot reach the control plane" in err and "is web.default a proxy" not in err
+    assert meshctl.cli.main([*compare, "--file", str(tmp_path / "missing.json")]) == 65
+    assert capsys.readouterr().err == f"error: cannot read {tmp_path / 'missing.json'}: No such file or directory\n"

@@ -139,8 +139,11 @@ def proxy_status(
         pool = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="meshctl envoy dump"))
         stack.enter_context(_quick_thread_switches())
         # Envoy takes a while to write a big dump: ask it first and the control plane meanwhile,
-        # unless the dump is to be read only once the proxy is in sync.
-        early = None if wait else pool.submit(source.get, "config_dump")
+        # unless the dump is to be read only once the proxy is in sync. A file is read before
+        # anything else, so that a missing or unreadable one is what the user hears about.
+        early = None if wait and source.live else pool.submit(source.get, "config_dump")
+        if not source.live:
+            early.result()
         clients = stack.enter_context(control_planes())
         if wait and not _wait(clients, _Selection(None, proxy_id), seconds, output, verbosity, show=False):
             return _exit_code(False)

@@ -82,6 +82,7 @@ def ask_config_dump(clients: Sequence[DebugClient], proxy_id: str) -> ControlPla
     from meshctl.status.sections import ControlPlaneDump
 
     problems = []
+    hint = ""
     for client in clients:
         try:
             response = client.ask(CONFIG_DUMP, [proxy_id])
@@ -91,9 +92,8 @@ def ask_config_dump(clients: Sequence[DebugClient], proxy_id: str) -> ControlPla
         if response.resources:
             return ControlPlaneDump(response)
         problems.append(f"the control plane at {client.endpoint.name} has no config for {proxy_id}")
-    raise MeshctlError(
-        "; ".join(problems) + f" (is {proxy_id} a proxy of this mesh, named POD.NAMESPACE?)"
-    )
+        hint = f" (is {proxy_id} a proxy of this mesh, named POD.NAMESPACE?)"
+    raise MeshctlError("; ".join(problems) + hint)
 
 
 def _token(kube: Callable[[], KubeClient], namespace: str) -> str:

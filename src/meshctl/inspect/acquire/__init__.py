@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from meshctl.errors import MeshctlError
+from meshctl.errors import BadInputError, MeshctlError
 
 
 class DumpSource(Protocol):
@@ -68,7 +68,7 @@ class FileSource:
         try:
             return sys.stdin.buffer.read() if self.file == "-" else Path(self.file).read_bytes()
         except OSError as exc:
-            raise MeshctlError(f"cannot read {self.file}: {exc.strerror or exc}") from None
+            raise BadInputError([f"cannot read {self.file}: {exc.strerror or exc}"]) from None
 
     def post(self, path: str) -> bytes:
         raise MeshctlError("a file cannot be changed; use --admin or a pod")
