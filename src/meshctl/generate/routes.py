@@ -91,9 +91,10 @@ def _virtual_hosts(ctx: ProxyContext, egress: EgressScope, port: int) -> list[_V
     vhosts: dict[str, _VirtualHost] = {}
     covered: set[str] = set()
     labels = tuple(sorted(ctx.proxy.labels.items()))
-    depends = ctx.snapshot.versions_of("DestinationRule", "Service", "ServiceEntry")
     for index, vs in enumerate(egress.virtual_services):
-        key = ("vs-routes", vs.resource.revision, port, ctx.proxy.namespace, labels, depends)
+        in_scope = tuple(services[h].source.revision if h in services else None for h in vs.http_destinations)
+        key = ("vs-routes", vs.resource.revision, port, ctx.proxy.namespace, labels,
+               ctx.snapshot.destination_inputs(ctx.proxy, vs), in_scope)
         routes = ctx.memo(key, lambda: _vs_routes(ctx, vs, port, services))
         if not routes:
             continue

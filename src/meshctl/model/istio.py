@@ -7,7 +7,7 @@ export sets, and the creation order that decides precedence.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,10 +42,14 @@ def order_key(resource: Resource) -> tuple[str, str, str]:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class VirtualServiceView:
+    """A VirtualService with its hosts expanded; `http_destinations` are the hosts its HTTP
+    rules route or mirror to (what its routes depend on besides itself)."""
+
     resource: Resource
     hosts: tuple[str, ...]
     gateways: frozenset[str]
     export_to: frozenset[str]
+    http_destinations: tuple[str, ...] = ()
 
     @property
     def spec(self) -> Mapping[str, Any]:
@@ -68,7 +72,17 @@ class VirtualServiceView:
         spec = resource.spec
         hosts = tuple(fqdn(h, resource.namespace, domain) for h in spec.get("hosts") or [])
         gateways = frozenset(gateway_name(g, resource.namespace) for g in spec.get("gateways") or [MESH_GATEWAY])
-        return cls(resource, hosts, gateways, export_set(spec.get("exportTo"), resource.namespace))
+        destinations = {fqdn(d["host"], resource.namespace) for d in _http_destinations(spec) if isinstance(d.get("host"), str)}
+        return cls(resource, hosts, gateways, export_set(spec.get("exportTo"), resource.namespace), tuple(sorted(destinations)))
+
+
+def _http_destinations(spec: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    for rule in spec.get("http") or []:
+        for route in rule.get("route") or []:
+            yield route.get("destination") or {}
+        yield rule.get("mirror") or {}
+        for mirror in rule.get("mirrors") or []:
+            yield mirror.get("destination") or {}
 
 
 def gateway_name(name: str, namespace: str) -> str:

@@ -53,6 +53,7 @@ class MeshSnapshot:
     _rules: dict[tuple[str, str, str, tuple], DestinationRuleView | None] = field(default_factory=dict, repr=False)
     _modes: dict[tuple[str, tuple | None, int | None], str] = field(default_factory=dict, repr=False)
     _policies: dict[str, list[Resource]] = field(default_factory=dict, repr=False)
+    _destination_inputs: dict[tuple[str, str, str, tuple], tuple] = field(default_factory=dict, repr=False)
 
     def scope_for(self, proxy: Proxy) -> SidecarScope:
         sidecar = select_sidecar(self.sidecars, proxy.namespace, proxy.labels, self.mesh.root_namespace)
@@ -76,6 +77,24 @@ class MeshSnapshot:
             if found is not None:
                 break
         self._rules[key] = found
+        return found
+
+    def destination_inputs(self, proxy: Proxy, vs: VirtualServiceView) -> tuple[Any, ...]:
+        """Revisions of what a VirtualService's routes read from other resources, for this proxy:
+        per destination host, the services of that name (aliases, subsets' services) and the
+        DestinationRule Istio would apply (subsets, consistent hashing). A cache key made of
+        these, rather than of every DestinationRule and Service in the mesh, lets an edit of one
+        rebuild only the routes that lead to its host."""
+        selector_key = tuple(sorted(proxy.labels.items())) if self.rule_index.has_selectors else ()
+        key = (vs.resource.revision, vs.namespace, proxy.namespace, selector_key)
+        found = self._destination_inputs.get(key)
+        if found is None:
+            inputs = []
+            for host in vs.http_destinations:
+                known = self.registry.services_for_host(host)
+                rule = self.destination_rule(proxy, host, known[0].namespace if known else vs.namespace)
+                inputs.append((tuple(s.source.revision for s in known), tuple(r.revision for r in rule.resources) if rule else None))
+            found = self._destination_inputs[key] = tuple(inputs)
         return found
 
     def versions_of(self, *kinds: str) -> tuple[str, ...]:
