@@ -4,7 +4,7 @@
 cache key did not change; `meshctl translate` starts from nothing. A key that misses an input
 the piece reads would leave a proxy with stale config after an edit, silently, and only in
 serve. So this property edits the kitchen-sink mesh step by step (subsets, load balancing, TLS,
-routes, weights, mirrors, ports, labels, deletions and restorations, PeerAuthentication,
+routes, weights, mirrors, ports, labels, deletions and restorations, exportTo, PeerAuthentication,
 Sidecar scoping, an ExternalName alias) and after every step compares, for every workload, the serialized resources
 and the warnings of both paths.
 """
@@ -143,6 +143,19 @@ def _restore(rnd: random.Random, objects: Objects) -> None:
     objects[key] = copy.deepcopy(ORIGINAL[key])
 
 
+def _export_to(rnd: random.Random, objects: Objects) -> None:
+    item = _pick(rnd, objects, rnd.choice(["VirtualService", "DestinationRule", "ServiceEntry"]))
+    if item:
+        item["spec"]["exportTo"] = rnd.choice([["."], ["*"], ["elsewhere"]])
+
+
+def _sidecar_hosts(rnd: random.Random, objects: Objects) -> None:
+    sidecar = objects.setdefault(_key(SCOPED), copy.deepcopy(SCOPED))
+    sidecar["spec"]["egress"] = [{"hosts": rnd.choice([["./*"], ["*/*"], ["shop/api.shop.svc.cluster.local"],
+                                                       ["./alias.shop.svc.cluster.local", "./api.shop.svc.cluster.local"],
+                                                       ["*/httpbin.org", "./db.shop.svc.cluster.local"]])}]
+
+
 def _toggle(extra: dict[str, Any]) -> Callable[[random.Random, Objects], None]:
     def toggle(rnd: random.Random, objects: Objects) -> None:
         if objects.pop(_key(extra), None) is None:
@@ -152,7 +165,7 @@ def _toggle(extra: dict[str, Any]) -> Callable[[random.Random, Objects], None]:
 
 
 EDITS = [_subset_labels, _drop_subset, _load_balancer, _tls, _route_subset, _weights, _retarget, _service_port,
-         _pod_labels, _delete, _restore, _toggle(STRICT), _toggle(SCOPED), _toggle(ALIAS)]
+         _pod_labels, _delete, _restore, _export_to, _sidecar_hosts, _toggle(STRICT), _toggle(SCOPED), _toggle(ALIAS)]
 
 
 def _rendered(config: Any) -> tuple[dict[str, dict[str, bytes]], list[str]]:
