@@ -67,13 +67,17 @@ class MeshGeneration:
 
 
 class Translator:
-    """Callable `Translate` (see meshctl.xds.seam) keeping one cache across generations."""
+    """Callable `Translate` (see meshctl.xds.seam) keeping one cache across generations, and
+    the last snapshot, whose registry and rule index a new one reuses when their kinds are
+    unchanged."""
 
     def __init__(self) -> None:
         self.cache = GenerationCache()
+        self.previous: MeshSnapshot | None = None
 
     def __call__(self, resources: Sequence[Resource]) -> MeshGeneration:
-        return MeshGeneration(build_snapshot(resources), self.cache)
+        self.previous = build_snapshot(resources, previous=self.previous)
+        return MeshGeneration(self.previous, self.cache)
 
 
 translate_resources = Translator()

@@ -77,14 +77,18 @@ def generate(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None
         cache.begin(snapshot.version)
     ctx = ProxyContext(snapshot, proxy, snapshot.scope_for(proxy), cache)
     view = ctx.view_key()
-    outbound = ctx.memo(("outbound-clusters",) + view, lambda: build_outbound_clusters(ctx))
+    # Clusters and endpoints never read a VirtualService: keyed by content rather than by
+    # snapshot, a proxy whose config changed only in VirtualServices keeps the very same lists
+    # (and their serialized bytes) instead of reassembling them from cached pieces.
+    unrouted = (view[1:], snapshot.mesh_key, snapshot.versions_except("VirtualService"))
+    outbound = ctx.memo(("outbound-clusters", unrouted), lambda: build_outbound_clusters(ctx))
     inbound = build_inbound_clusters(ctx)
     outbound_listeners, route_names = ctx.memo(("outbound-listeners", ctx.workload_key()) + view,
                                                lambda: (build_listeners(ctx), list(ctx.route_names)))
     inbound_listeners = build_inbound_listeners(ctx)
     routes = ctx.memo(("routes",) + view,
                       lambda: [route_configuration(ctx, name) for name in route_names])
-    endpoints = ctx.memo(("endpoints",) + view, lambda: build_endpoints(ctx, outbound))
+    endpoints = ctx.memo(("endpoints", unrouted), lambda: build_endpoints(ctx, outbound))
     return ProxyConfig(
         unique_clusters(outbound + inbound), endpoints, outbound_listeners + inbound_listeners, routes,
         list(dict.fromkeys(ctx.warnings)), cache,

@@ -101,6 +101,10 @@ class MeshSnapshot:
         """Content versions of whole kinds, for cache keys of output that depends on all of them."""
         return tuple(self.kind_versions.get(kind, "") for kind in kinds)
 
+    def versions_except(self, *kinds: str) -> tuple[tuple[str, str], ...]:
+        """Content versions of every kind but these, for cache keys of output that reads none of them."""
+        return tuple(sorted((kind, version) for kind, version in self.kind_versions.items() if kind not in kinds))
+
     def mtls_mode(self, namespace: str, labels: Mapping[str, str] | None = None, port: int | None = None) -> str:
         """The effective PeerAuthentication mode: mesh, then namespace, then workload and port."""
         key = (namespace, tuple(sorted(labels.items())) if labels is not None else None, port)
