@@ -34,6 +34,8 @@ SUBSET_NAMES = ["v1", "v2", "v3", "primary", "a", "b"]
 HOSTS = ["api", "web", "db", "legacy.shop.svc.cluster.local", "httpbin.org", "api.shop.svc.cluster.local", "alias"]
 STRICT = {"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
           "metadata": {"name": "strict", "namespace": "shop"}, "spec": {"mtls": {"mode": "STRICT"}}}
+SCOPED_API = {"apiVersion": "networking.istio.io/v1", "kind": "Sidecar", "metadata": {"name": "api", "namespace": "shop"},
+              "spec": {"workloadSelector": {"labels": {"app": "api"}}, "egress": [{"hosts": ["./api.shop.svc.cluster.local"]}]}}
 ALIAS = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "alias", "namespace": "shop"},
          "spec": {"type": "ExternalName", "externalName": "legacy.shop.svc.cluster.local", "ports": [{"name": "http", "port": 9090}]}}
 SCOPED = {"apiVersion": "networking.istio.io/v1", "kind": "Sidecar", "metadata": {"name": "web", "namespace": "shop"},
@@ -150,10 +152,19 @@ def _export_to(rnd: random.Random, objects: Objects) -> None:
 
 
 def _sidecar_hosts(rnd: random.Random, objects: Objects) -> None:
-    sidecar = objects.setdefault(_key(SCOPED), copy.deepcopy(SCOPED))
-    sidecar["spec"]["egress"] = [{"hosts": rnd.choice([["./*"], ["*/*"], ["shop/api.shop.svc.cluster.local"],
-                                                       ["./alias.shop.svc.cluster.local", "./api.shop.svc.cluster.local"],
-                                                       ["*/httpbin.org", "./db.shop.svc.cluster.local"]])}]
+    """Give one or both Sidecars egress hosts (the same ones, often: then they share routes),
+    sometimes as a bound HTTP port listener plus a catch-all."""
+    hosts = rnd.choice([["./*"], ["*/*"], ["shop/api.shop.svc.cluster.local"],
+                        ["./alias.shop.svc.cluster.local", "./api.shop.svc.cluster.local"],
+                        ["*/httpbin.org", "./db.shop.svc.cluster.local"]])
+    for template in rnd.choice([[SCOPED], [SCOPED_API], [SCOPED, SCOPED_API]]):
+        sidecar = objects.setdefault(_key(template), copy.deepcopy(template))
+        if rnd.random() < 0.5:
+            sidecar["spec"]["egress"] = [{"hosts": list(hosts)}]
+        else:
+            bound = {"port": {"number": 9090, "protocol": "HTTP", "name": "http"},
+                     "bind": rnd.choice(["127.0.0.2", "127.0.0.3"]), "hosts": list(hosts)}
+            sidecar["spec"]["egress"] = [bound, {"hosts": ["*/*"]}]
 
 
 def _toggle(extra: dict[str, Any]) -> Callable[[random.Random, Objects], None]:
@@ -165,7 +176,7 @@ def _toggle(extra: dict[str, Any]) -> Callable[[random.Random, Objects], None]:
 
 
 EDITS = [_subset_labels, _drop_subset, _load_balancer, _tls, _route_subset, _weights, _retarget, _service_port,
-         _pod_labels, _delete, _restore, _export_to, _sidecar_hosts, _toggle(STRICT), _toggle(SCOPED), _toggle(ALIAS)]
+         _pod_labels, _delete, _restore, _export_to, _sidecar_hosts, _toggle(STRICT), _toggle(SCOPED), _toggle(SCOPED_API), _toggle(ALIAS)]
 
 
 def _rendered(config: Any) -> tuple[dict[str, dict[str, bytes]], list[str]]:
@@ -212,3 +223,50 @@ def test_an_alias_leaving_the_proxys_scope_changes_its_routes(scratch: Path) -> 
     scope = _toggle(ALIAS), _toggle(SCOPED)
     _assert_cached_equals_cold(scratch, [lambda o: scope[0](random.Random(), o), route_to_alias,
                                          lambda o: scope[1](random.Random(), o)], "alias hidden by a Sidecar")
+
+
+TEAM = """
+apiVersion: v1
+kind: Service
+metadata: {name: blue, namespace: team}
+spec: {ports: [{name: http, port: 80}], selector: {app: blue}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: green, namespace: team}
+spec: {ports: [{name: http, port: 80}], selector: {app: green}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client-a, namespace: team, labels: {app: a}}
+spec: {containers: [{name: c, image: c}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client-b, namespace: team, labels: {app: b}}
+spec: {containers: [{name: c, image: c}]}
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: a, namespace: team}
+spec: {workloadSelector: {labels: {app: a}}, egress: [{hosts: ["./blue.team.svc.cluster.local"]}]}
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: b, namespace: team}
+spec: {workloadSelector: {labels: {app: b}}, egress: [{hosts: ["./HOST.team.svc.cluster.local"]}]}
+"""
+
+
+@pytest.mark.parametrize("host", ["blue", "green"])
+def test_proxies_share_routes_exactly_when_their_sidecars_import_the_same(scratch: Path, host: str) -> None:
+    """Two Sidecars, one route name (`80`): routes are built once for both when they import the
+    same service, and never shared when they import different ones."""
+    scratch.write_text(TEAM.replace("HOST", host))
+    generation = Translator()(load_file(str(scratch)).resources)
+    snapshot = generation.snapshot
+    a, b = (generate(snapshot, snapshot.proxy(f"client-{x}.team"), generation.cache) for x in "ab")
+    assert [r.name for r in a.routes] == [r.name for r in b.routes] == ["80"]
+    assert (a.routes is b.routes) == (host == "blue")
+    for config, name in ((a, "client-a.team"), (b, "client-b.team")):
+        assert _rendered(config) == _rendered(generate(snapshot, snapshot.proxy(name)))

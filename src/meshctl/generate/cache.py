@@ -82,4 +82,20 @@ class GenerationCache:
         return packed
 
 
+class Same:
+    """A cache-key element equal only to the very same object. The key keeps the object alive,
+    so its identity cannot be reused by another while the key exists."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: object) -> None:
+        self.obj = obj
+
+    def __hash__(self) -> int:
+        return id(self.obj)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Same) and other.obj is self.obj
+
+
 _MISSING = object()

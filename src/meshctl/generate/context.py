@@ -6,7 +6,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from meshctl.generate.cache import GenerationCache
+from meshctl.generate.cache import GenerationCache, Same
 
 from meshctl.model.istio import DestinationRuleView
 from meshctl.model.meshconfig import MeshConfig
@@ -76,6 +76,16 @@ class ProxyContext:
         own_ip = proxy.ip if scope.has_headless else ""
         sidecar = scope.sidecar.revision if scope.sidecar is not None else ""
         return (snapshot.version, proxy.namespace, sidecar, proxy.interception, proxy.istio_extensions, labels, own_ip)
+
+    def routes_key(self) -> tuple:
+        """What route configurations add to or take from the view: instead of the Sidecar, what
+        its egress listeners import (the same tuples for Sidecars importing the same hosts, see
+        build_scope) and the outbound policy, so proxies whose Sidecars differ only in selector
+        or bind address share their routes, as Istio's route cache does; and the DNS domain,
+        which decides the short names among a virtual host's domains."""
+        snapshot_version, namespace, _sidecar, *rest = self.view_key()
+        egress = tuple((e.port, e.protocol, Same(e.services), Same(e.virtual_services)) for e in self.scope.egress)
+        return (snapshot_version, namespace, egress, self.scope.outbound_mode, *rest, self.proxy.dns_domain)
 
     def workload_key(self) -> tuple:
         """What outbound listeners add to the view: the workload named in tracing tags."""

@@ -86,7 +86,7 @@ def generate(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None
     outbound_listeners, route_names = ctx.memo(("outbound-listeners", ctx.workload_key()) + view,
                                                lambda: (build_listeners(ctx), list(ctx.route_names)))
     inbound_listeners = build_inbound_listeners(ctx)
-    routes = ctx.memo(("routes",) + view,
+    routes = ctx.memo(("routes", ctx.routes_key(), tuple(route_names)),
                       lambda: [route_configuration(ctx, name) for name in route_names])
     endpoints = ctx.memo(("endpoints", unrouted), lambda: build_endpoints(ctx, outbound))
     return ProxyConfig(

@@ -125,21 +125,44 @@ def select_sidecar(sidecars: Sequence[Resource], namespace: str, labels: Mapping
     return None
 
 
+Imports = tuple[tuple[Service, ...], tuple[VirtualServiceView, ...], bool, bool]
+
+
 def build_scope(namespace: str, sidecar: Resource | None, services: Sequence[Service],
-                virtual_services: Sequence[VirtualServiceView], default_outbound: str) -> SidecarScope:
-    """The scope of proxies in `namespace` governed by `sidecar` (None: import everything)."""
+                virtual_services: Sequence[VirtualServiceView], default_outbound: str,
+                imports: dict[tuple[str, tuple[HostImport, ...]], Imports] | None = None) -> SidecarScope:
+    """The scope of proxies in `namespace` governed by `sidecar` (None: import everything).
+
+    `imports` remembers, per namespace and egress hosts, what a listener imports: Sidecars
+    that differ only in what does not decide imports (workload selector, bind address) then
+    share the very same tuples, which lets generation share what it builds from them.
+    """
     spec = sidecar.spec if sidecar is not None else {}
     owner_namespace = sidecar.namespace if sidecar is not None else namespace
     listeners = spec.get("egress") or [{"hosts": ["*/*"]}]
-    exported = [s for s in services if s.visible_to(namespace)]
-    vs_visible = [vs for vs in virtual_services if MESH_GATEWAY in vs.gateways and visible(vs.export_to, namespace)]
+    memo = imports if imports is not None else {}
+    visible_here: list[Any] = []
+
+    def imported_by(hosts: tuple[HostImport, ...]) -> Imports:
+        found = memo.get((namespace, hosts))
+        if found is None:
+            if not visible_here:
+                visible_here.append(([s for s in services if s.visible_to(namespace)],
+                                     [vs for vs in virtual_services
+                                      if MESH_GATEWAY in vs.gateways and visible(vs.export_to, namespace)]))
+            exported, vs_visible = visible_here[0]
+            chosen = tuple(_dedup_by_host([s for s in exported if _imports(hosts, s.namespace, s.hostname)], namespace))
+            vss = tuple(vs for vs in vs_visible if any(_imports(hosts, vs.namespace, host) for host in vs.hosts))
+            found = memo[(namespace, hosts)] = (chosen, vss, any(_matches_source_labels(vs) for vs in vss),
+                                                any(s.resolution == PASSTHROUGH for s in chosen))
+        return found
+
     egress = []
+    source_labels = headless = False
     for listener in listeners:
-        hosts = parse_hosts(listener.get("hosts") or [], owner_namespace)
-        imported = _dedup_by_host([s for s in exported if _imports(hosts, s.namespace, s.hostname)], namespace)
-        vss = tuple(
-            vs for vs in vs_visible if any(_imports(hosts, vs.namespace, host) for host in vs.hosts)
-        )
+        imported, vss, by_labels, has_headless = imported_by(parse_hosts(listener.get("hosts") or [], owner_namespace))
+        source_labels = source_labels or by_labels
+        headless = headless or has_headless
         port = listener.get("port") or {}
         egress.append(
             EgressScope(
@@ -148,17 +171,13 @@ def build_scope(namespace: str, sidecar: Resource | None, services: Sequence[Ser
                 port_name=port.get("name", ""),
                 bind=listener.get("bind", ""),
                 capture_mode=listener.get("captureMode", "DEFAULT"),
-                services=tuple(imported),
+                services=imported,
                 virtual_services=vss,
             )
         )
     mode = (spec.get("outboundTrafficPolicy") or {}).get("mode") or default_outbound
-    imported_vs = [vs for listener in egress for vs in listener.virtual_services]
-    return SidecarScope(
-        namespace, sidecar, tuple(egress), mode, tuple(spec.get("ingress") or ()),
-        uses_source_labels=any(_matches_source_labels(vs) for vs in imported_vs),
-        has_headless=any(s.resolution == PASSTHROUGH for listener in egress for s in listener.services),
-    )
+    return SidecarScope(namespace, sidecar, tuple(egress), mode, tuple(spec.get("ingress") or ()),
+                        uses_source_labels=source_labels, has_headless=headless)
 
 
 def _matches_source_labels(vs: VirtualServiceView) -> bool:

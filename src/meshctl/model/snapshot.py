@@ -50,6 +50,7 @@ class MeshSnapshot:
     mesh_key: int = 0
     rule_index: RuleIndex = field(repr=False, default=None)  # type: ignore[assignment]
     _scopes: dict[tuple[str, int], SidecarScope] = field(default_factory=dict, repr=False)
+    _imports: dict[tuple[str, tuple], Any] = field(default_factory=dict, repr=False)
     _rules: dict[tuple[str, str, str, tuple], DestinationRuleView | None] = field(default_factory=dict, repr=False)
     _modes: dict[tuple[str, tuple | None, int | None], str] = field(default_factory=dict, repr=False)
     _policies: dict[str, list[Resource]] = field(default_factory=dict, repr=False)
@@ -61,7 +62,7 @@ class MeshSnapshot:
         scope = self._scopes.get(key)
         if scope is None:
             scope = build_scope(proxy.namespace, sidecar, self.registry.services,
-                                self.virtual_services, self.mesh.outbound_policy)
+                                self.virtual_services, self.mesh.outbound_policy, self._imports)
             self._scopes[key] = scope
         return scope
 
