@@ -141,16 +141,16 @@ def build_scope(namespace: str, sidecar: Resource | None, services: Sequence[Ser
     owner_namespace = sidecar.namespace if sidecar is not None else namespace
     listeners = spec.get("egress") or [{"hosts": ["*/*"]}]
     memo = imports if imports is not None else {}
-    visible_here: list[Any] = []
+    visible_here: tuple[list[Service], list[VirtualServiceView]] | None = None  # computed on the first miss
 
     def imported_by(hosts: tuple[HostImport, ...]) -> Imports:
+        nonlocal visible_here
         found = memo.get((namespace, hosts))
         if found is None:
-            if not visible_here:
-                visible_here.append(([s for s in services if s.visible_to(namespace)],
-                                     [vs for vs in virtual_services
-                                      if MESH_GATEWAY in vs.gateways and visible(vs.export_to, namespace)]))
-            exported, vs_visible = visible_here[0]
+            if visible_here is None:
+                visible_here = ([s for s in services if s.visible_to(namespace)],
+                                [vs for vs in virtual_services if MESH_GATEWAY in vs.gateways and visible(vs.export_to, namespace)])
+            exported, vs_visible = visible_here
             chosen = tuple(_dedup_by_host([s for s in exported if _imports(hosts, s.namespace, s.hostname)], namespace))
             vss = tuple(vs for vs in vs_visible if any(_imports(hosts, vs.namespace, host) for host in vs.hosts))
             found = memo[(namespace, hosts)] = (chosen, vss, any(_matches_source_labels(vs) for vs in vss),
