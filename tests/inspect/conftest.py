@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from inspect_support import data
 
@@ -18,18 +16,3 @@ def sidecar() -> ConfigDump:
 @pytest.fixture(scope="session")
 def gateway() -> ConfigDump:
     return parse_config_dump(data("gateway_dump_camel.json"), "gateway_dump_camel.json")
-
-
-@pytest.fixture(scope="module")
-def proxy_config_cli() -> Iterator[None]:
-    """meshctl's app with the `proxy-config` group, whether or not cli/__init__.py registers it
-    yet; a registration made here is taken back so other tests see the app unchanged."""
-    import meshctl.cli
-    from meshctl.cli import proxy_config
-
-    groups = meshctl.cli.app.registered_groups
-    before = list(groups)
-    if "proxy-config" not in {info.name for info in groups}:
-        proxy_config.register(meshctl.cli.app)
-    yield
-    groups[:] = before

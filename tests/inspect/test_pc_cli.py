@@ -15,8 +15,6 @@ from inspect_support import DATA, GOLDEN
 
 import meshctl.cli
 
-pytestmark = pytest.mark.usefixtures("proxy_config_cli")
-
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = meshctl.cli.main(list(argv))

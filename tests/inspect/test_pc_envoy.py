@@ -186,7 +186,6 @@ def test_endpoints_from_live_clusters(admin_url: str) -> None:
     assert all(row[1].strip() == "HEALTHY" and row[2].strip() == "OK" for row in _rows(table))
 
 
-@pytest.mark.usefixtures("proxy_config_cli")
 def test_cli_reads_narrow_slices_over_admin(admin_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert meshctl.cli.main(["pc", "clusters", "--admin", admin_url, "--fqdn", "reviews"]) == 0
     assert capsys.readouterr().out.splitlines()[1].split() == [

@@ -1,5 +1,5 @@
-"""Fixtures for the proxy-status tests: the CLI with the command registered, a real mesh (serve
-and two Envoys) shared by a test module, and the Kubernetes emulator of tests/k8s.
+"""Fixtures for the proxy-status tests: a real mesh (serve and two Envoys) shared by a test
+module, and the Kubernetes emulator of tests/k8s.
 
 The emulator's fixtures live in tests/k8s/conftest.py; they are loaded from there (with their
 helper modules `emulator` and `seeds` on the path) rather than copied, so both suites test
@@ -27,21 +27,6 @@ _spec.loader.exec_module(_k8s)
 api_server = _k8s.api_server
 emulator = _k8s.emulator
 kubeconfig = _k8s.kubeconfig
-
-
-@pytest.fixture(scope="module")
-def proxy_status_cli() -> Iterator[None]:
-    """meshctl's app with `proxy-status` and `ps`, whether or not cli/__init__.py registers them
-    yet; a registration made here is taken back at the end."""
-    import meshctl.cli
-    from meshctl.cli import proxy_status
-
-    commands = meshctl.cli.app.registered_commands
-    before = list(commands)
-    if "proxy-status" not in {info.name for info in commands}:
-        proxy_status.register(meshctl.cli.app)
-    yield
-    commands[:] = before
 
 
 @pytest.fixture(scope="module")

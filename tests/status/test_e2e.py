@@ -21,7 +21,6 @@ from status_world import NAMESPACE, World
 
 import meshctl.cli
 
-pytestmark = pytest.mark.usefixtures("proxy_status_cli")
 PRODUCTPAGE, DETAILS = (f"{pod}.{NAMESPACE}" for pod in ("productpage-v1", "details-v1"))
 ISTIOD = socket.gethostname()
 

@@ -19,7 +19,6 @@ from status_world import NAMESPACE, World
 
 import meshctl.cli
 
-pytestmark = pytest.mark.usefixtures("proxy_status_cli")
 ISTIO = "istio-system"
 
 

@@ -129,7 +129,6 @@ def test_json_and_yaml_print_each_answer_as_received() -> None:
     assert json.loads(message_json(only_foo["istiod3"]))["resources"][0]["node"]["id"] == "proxy3"
 
 
-@pytest.mark.usefixtures("proxy_status_cli")
 def test_cli_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
     for argv, message in [
         (["ps", "--file", "dump.json"], "--file, --admin and --semantic compare one proxy"),
@@ -142,7 +141,6 @@ def test_cli_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
         assert message in capsys.readouterr().err
 
 
-@pytest.mark.usefixtures("proxy_status_cli")
 def test_cli_without_a_control_plane_explains(capsys: pytest.CaptureFixture[str], tmp_path, monkeypatch) -> None:
     from meshctl.demo.runtime import free_port
 
