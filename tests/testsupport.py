@@ -82,3 +82,12 @@ def assert_matches_golden(path: Path, actual: str) -> None:
     if os.environ.get("MESHCTL_UPDATE_GOLDEN"):
         path.write_bytes(actual.encode())
     assert actual == path.read_bytes().decode(), f"{path.name} differs from the golden file"
+
+
+def run_cli(capsys: Any, *argv: str) -> tuple[int, str, str]:
+    """`meshctl ARGV` run in-process: its exit code, stdout and stderr."""
+    from meshctl.cli import main
+
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

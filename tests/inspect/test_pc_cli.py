@@ -12,14 +12,7 @@ from dataclasses import dataclass, field
 import pytest
 import yaml
 from inspect_support import DATA, GOLDEN
-
-import meshctl.cli
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = meshctl.cli.main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from testsupport import run_cli
 
 
 def golden(name: str) -> str:
@@ -61,20 +54,20 @@ CLUSTERS = str(DATA / "clusters.json")
     ],
 )
 def test_tables_from_files(capsys: pytest.CaptureFixture[str], argv: list[str], expected: str) -> None:
-    code, out, err = run(capsys, *argv)
+    code, out, err = run_cli(capsys, *argv)
     assert (code, err) == (0, "")
     assert out == golden(expected)
 
 
 def test_stdin(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO((DATA / "sidecar_dump.json").read_bytes())))
-    code, out, _ = run(capsys, "pc", "clusters", "-f", "-")
+    code, out, _ = run_cli(capsys, "pc", "clusters", "-f", "-")
     assert code == 0
     assert out == golden("clusters.txt")
 
 
 def test_secrets_are_judged_now(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "pc", "secret", "-f", SIDECAR, "--wide")
+    code, out, _ = run_cli(capsys, "pc", "secret", "-f", SIDECAR, "--wide")
     assert code == 0
     header, *rows = out.splitlines()
     assert header.split()[-5:] == ["SANS", "DAYS", "LEFT", "ROOTCA", "CHAIN"]
@@ -82,34 +75,34 @@ def test_secrets_are_judged_now(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_all_summary_and_raw_outputs(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "pc", "a", "-f", GATEWAY, "--with-headers")
+    code, out, _ = run_cli(capsys, "pc", "a", "-f", GATEWAY, "--with-headers")
     assert code == 0
     assert out.startswith("------ BOOTSTRAP INFO ------\n\nIstio Version:       1.28.1\n")
     assert "\n------ ENDPOINTS INFO ------\n\nNAME                         STATUS" in out
-    code, raw, _ = run(capsys, "pc", "all", "-f", GATEWAY, "-o", "json")
+    code, raw, _ = run_cli(capsys, "pc", "all", "-f", GATEWAY, "-o", "json")
     assert code == 0
     assert raw == (DATA / "gateway_dump_camel.json").read_text()
-    code, text, _ = run(capsys, "pc", "all", "-f", GATEWAY, "-o", "yaml")
+    code, text, _ = run_cli(capsys, "pc", "all", "-f", GATEWAY, "-o", "yaml")
     assert code == 0
     assert yaml.safe_load(text) == json.loads((DATA / "gateway_dump_camel.json").read_bytes())
 
 
 def test_structured_outputs(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "pc", "b", "-f", GATEWAY)
+    code, out, _ = run_cli(capsys, "pc", "b", "-f", GATEWAY)
     assert code == 0
     assert json.loads(out)["bootstrap"]["node"]["userAgentBuildVersion"]["version"] == {
         "majorNumber": 1,
         "minorNumber": 36,
     }
-    code, out, _ = run(capsys, "pc", "ep", "-f", CLUSTERS, "--status", "unhealthy", "-o", "json")
+    code, out, _ = run_cli(capsys, "pc", "ep", "-f", CLUSTERS, "--status", "unhealthy", "-o", "json")
     assert [status["name"] for status in json.loads(out)] == ["outbound|9080||reviews.default.svc.cluster.local"]
-    code, out, _ = run(capsys, "pc", "s", "-f", GATEWAY, "-o", "yaml")
+    code, out, _ = run_cli(capsys, "pc", "s", "-f", GATEWAY, "-o", "yaml")
     assert [secret["name"] for secret in yaml.safe_load(out)["dynamicActiveSecrets"]] == ["default", "ROOTCA"]
-    code, out, _ = run(capsys, "pc", "eds", "-f", SIDECAR, "--port", "8081", "-o", "json")
+    code, out, _ = run_cli(capsys, "pc", "eds", "-f", SIDECAR, "--port", "8081", "-o", "json")
     assert [assignment["clusterName"] for assignment in json.loads(out)] == [
         "outbound|8080||web.default.svc.cluster.local"
     ]
-    code, out, _ = run(capsys, "pc", "ecds", "-f", SIDECAR, "-o", "json")
+    code, out, _ = run_cli(capsys, "pc", "ecds", "-f", SIDECAR, "-o", "json")
     assert len(json.loads(out)["ecdsFilters"]) == 6
 
 
@@ -130,7 +123,7 @@ def test_structured_outputs(capsys: pytest.CaptureFixture[str]) -> None:
     ],
 )
 def test_errors(capsys: pytest.CaptureFixture[str], argv: list[str], code: int, message: str) -> None:
-    got, out, err = run(capsys, *argv)
+    got, out, err = run_cli(capsys, *argv)
     assert got == code
     assert message in err
     assert "Traceback" not in err and out == ""
@@ -184,7 +177,7 @@ def test_live_sources_are_asked_for_the_table_fields_only() -> None:
 
 def test_pod_target(capsys: pytest.CaptureFixture[str], pods: tuple[list[FakePod], list[tuple]]) -> None:
     _, calls = pods
-    code, out, _ = run(
+    code, out, _ = run_cli(
         capsys,
         "pc",
         "c",
@@ -202,7 +195,7 @@ def test_pod_target(capsys: pytest.CaptureFixture[str], pods: tuple[list[FakePod
 
 
 def test_selector_prints_each_pod(capsys: pytest.CaptureFixture[str], pods: tuple[list[FakePod], list[tuple]]) -> None:
-    code, out, _ = run(capsys, "pc", "b", "-l", "app=productpage", "-n", "default", "-o", "short")
+    code, out, _ = run_cli(capsys, "pc", "b", "-l", "app=productpage", "-n", "default", "-o", "short")
     assert code == 0
     summary = golden("bootstrap.txt")
     assert out == f"productpage-v1-abc.default:\n{summary}\nproductpage-v1-def.default:\n{summary}"
@@ -222,7 +215,7 @@ def test_selector_prints_each_pod(capsys: pytest.CaptureFixture[str], pods: tupl
 def test_log_levels(
     capsys: pytest.CaptureFixture[str], pods: tuple[list[FakePod], list[tuple]], argv: list[str], posts: list[str]
 ) -> None:
-    code, out, _ = run(capsys, "pc", "o", "productpage-v1-abc", *argv)
+    code, out, _ = run_cli(capsys, "pc", "o", "productpage-v1-abc", *argv)
     assert code == 0
     assert pods[0][0].posts == posts
     assert out == "productpage-v1-abc.default:\nactive loggers:\n  admin: warning\n  http: warning\n"
@@ -235,7 +228,7 @@ def test_log_levels(
 def test_log_level_errors(
     capsys: pytest.CaptureFixture[str], pods: tuple[list[FakePod], list[tuple]], level: str, message: str
 ) -> None:
-    code, _, err = run(capsys, "pc", "log", "pod", "--level", level)
+    code, _, err = run_cli(capsys, "pc", "log", "pod", "--level", level)
     assert code == 64
     assert message in err
 

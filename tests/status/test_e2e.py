@@ -18,17 +18,10 @@ from pathlib import Path
 import pytest
 from envoy_harness import wait_until
 from status_world import NAMESPACE, World
-
-import meshctl.cli
+from testsupport import run_cli
 
 PRODUCTPAGE, DETAILS = (f"{pod}.{NAMESPACE}" for pod in ("productpage-v1", "details-v1"))
 ISTIOD = socket.gethostname()
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = meshctl.cli.main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def rows(table: str) -> dict[str, list[str]]:
@@ -50,22 +43,22 @@ def frozen(world: World, pod: str) -> Iterator[None]:
 
 
 def test_lists_both_proxies_synced(world: World, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "proxy-status", "--xds-address", world.xds_address, "--plaintext")
+    code, out, _ = run_cli(capsys, "proxy-status", "--xds-address", world.xds_address, "--plaintext")
     assert code == 0
     assert out.splitlines()[0].split() == ["NAME", "CLUSTER", "ISTIOD", "VERSION", "SUBSCRIBED", "TYPES"]
     assert rows(out) == {
         DETAILS: ["Kubernetes", ISTIOD, "1.30.0", "4 (CDS,LDS,EDS,RDS)"],
         PRODUCTPAGE: ["Kubernetes", ISTIOD, "1.30.0", "4 (CDS,LDS,EDS,RDS)"],
     }
-    code, out, _ = run(capsys, "ps", "--xds-address", world.xds_address, "--plaintext", "-v", "1", "-n", NAMESPACE)
+    code, out, _ = run_cli(capsys, "ps", "--xds-address", world.xds_address, "--plaintext", "-v", "1", "-n", NAMESPACE)
     assert out.splitlines()[0].split() == ["NAME", "CLUSTER", "CDS", "ECDS", "EDS", "LDS", "RDS", "ISTIOD", "VERSION"]
     for cells in rows(out).values():
         cds, ecds, eds, lds, rds = cells[1:6]
         assert ecds == "IGNORED" and cells[6:] == [ISTIOD, "1.30.0"]
         assert all(re.fullmatch(r"SYNCED \(\d+s\)", cell) for cell in (cds, eds, lds, rds))
-    code, out, _ = run(capsys, "ps", "--xds-address", world.xds_address, "--plaintext", "-n", "elsewhere")
+    code, out, _ = run_cli(capsys, "ps", "--xds-address", world.xds_address, "--plaintext", "-n", "elsewhere")
     assert code == 0 and rows(out) == {}
-    code, out, _ = run(capsys, "ps", "--xds-address", world.xds_address, "--plaintext", "-o", "json")
+    code, out, _ = run_cli(capsys, "ps", "--xds-address", world.xds_address, "--plaintext", "-o", "json")
     answer = json.loads(out)
     assert answer["typeUrl"] == "istio.io/debug/syncz"
     assert json.loads(answer["controlPlane"]["identifier"])["ID"] == ISTIOD
@@ -76,12 +69,12 @@ def test_diff_of_a_proxy_in_sync(world: World, capsys: pytest.CaptureFixture[str
     dump = tmp_path / "productpage.json"
     dump.write_bytes(world.config_dump("productpage-v1"))
     for source in (["--file", str(dump)], ["--admin", world.admin_url("productpage-v1")]):
-        code, out, err = run(capsys, "ps", "productpage-v1", "--xds-address", world.xds_address, "--plaintext", *source)
+        code, out, err = run_cli(capsys, "ps", "productpage-v1", "--xds-address", world.xds_address, "--plaintext", *source)
         assert (code, err) == (0, "")
         clusters, listeners, routes = out.splitlines()
         assert (clusters, listeners) == ("Clusters Match", "Listeners Match")
         assert routes.startswith("Routes Match (RDS last loaded at ")
-    code, out, _ = run(capsys, "ps", "productpage-v1", "--xds-address", world.xds_address, "--plaintext", "--file",
+    code, out, _ = run_cli(capsys, "ps", "productpage-v1", "--xds-address", world.xds_address, "--plaintext", "--file",
                        str(dump), "--semantic")  # fmt: skip
     assert (code, out) == (0, "Clusters Match\nListeners Match\nRoutes Match\n")
 
@@ -93,8 +86,8 @@ def test_cluster_table_of_a_live_envoy_is_the_table_of_its_full_dump(
     the DestinationRule column (from cluster metadata) included."""
     dump = tmp_path / "productpage.json"
     dump.write_bytes(world.config_dump("productpage-v1"))
-    live = run(capsys, "pc", "clusters", "--admin", world.admin_url("productpage-v1"))
-    saved = run(capsys, "pc", "clusters", "--file", str(dump))
+    live = run_cli(capsys, "pc", "clusters", "--admin", world.admin_url("productpage-v1"))
+    saved = run_cli(capsys, "pc", "clusters", "--file", str(dump))
     assert live == saved
     code, out, _ = live
     assert code == 0 and "reviews.default.svc.cluster.local" in out
@@ -111,25 +104,25 @@ def test_diff_of_a_tampered_dump(world: World, capsys: pytest.CaptureFixture[str
     dump = tmp_path / "tampered.json"
     dump.write_text(json.dumps(document))
     argv = ("ps", "productpage-v1.default", "--xds-address", world.xds_address, "--plaintext", "--file", str(dump))
-    code, out, _ = run(capsys, *argv)
+    code, out, _ = run_cli(capsys, *argv)
     assert code == 0, "like istioctl, the diff itself is not an error"
     assert out.startswith("Clusters Don't Match\n--- Istiod Clusters\n+++ Envoy Clusters\n@@ -")
     assert '-            "connectTimeout": "10s",\n+            "connectTimeout": "3s",\n' in out
     assert out.split("\n\n", 1)[1].startswith("Listeners Match\nRoutes Match (RDS last loaded at ")
-    code, out, _ = run(capsys, *argv, "--semantic")
+    code, out, _ = run_cli(capsys, *argv, "--semantic")
     assert code == 80
     assert out == f"Clusters Don't Match (1 changed)\n  ~ {name}\n      cluster.connect_timeout: \"10s\" -> \"3s\"\nListeners Match\nRoutes Match\n"
-    code, out, _ = run(capsys, *argv, "--semantic", "-o", "json")
+    code, out, _ = run_cli(capsys, *argv, "--semantic", "-o", "json")
     assert code == 80
     assert json.loads(out)["clusters"]["changed"] == {name: [{"path": "cluster.connect_timeout", "controlPlane": "10s", "envoy": "3s"}]}
 
 
 def test_wait_returns_at_once_when_synced(world: World, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, "ps", "--xds-address", world.xds_address, "--plaintext", "--wait", "--timeout", "10s")
+    code, out, err = run_cli(capsys, "ps", "--xds-address", world.xds_address, "--plaintext", "--wait", "--timeout", "10s")
     assert code == 0
     assert "the proxies: 2 SYNCED after" in err
     assert set(rows(out)) == {DETAILS, PRODUCTPAGE}
-    code, out, err = run(capsys, "ps", "details-v1", "--xds-address", world.xds_address, "--plaintext", "--wait",
+    code, out, err = run_cli(capsys, "ps", "details-v1", "--xds-address", world.xds_address, "--plaintext", "--wait",
                          "--admin", world.admin_url("details-v1"))  # fmt: skip
     assert code == 0 and out.startswith("Clusters Match\nListeners Match\n") and f"{DETAILS}: 1 SYNCED" in err
 
@@ -139,17 +132,17 @@ def test_a_proxy_that_stops_acknowledging_is_stale(world: World, capsys: pytest.
         world.write_mesh(connect_timeout="4s")
         wait_until(lambda: world.statuses("details-v1").get("Cluster") == "STALE"
                    and world.statuses("productpage-v1").get("Cluster") == "SYNCED", 10, what="details CDS STALE")  # fmt: skip
-        code, out, _ = run(capsys, "ps", "--xds-address", world.xds_address, "--plaintext", "-v", "1")
+        code, out, _ = run_cli(capsys, "ps", "--xds-address", world.xds_address, "--plaintext", "-v", "1")
         details, productpage = rows(out)[DETAILS], rows(out)[PRODUCTPAGE]
         assert re.fullmatch(r"STALE \(\d+s\)", details[1]) and productpage[1].startswith("SYNCED (")
-        code, out, err = run(capsys, "ps", "--xds-address", world.xds_address, "--plaintext", "--wait", "--timeout", "1s")
+        code, out, err = run_cli(capsys, "ps", "--xds-address", world.xds_address, "--plaintext", "--wait", "--timeout", "1s")
         assert code == 80
         assert "the proxies: 1 of 2 not SYNCED after 1 s:" in err
         assert list(rows(out)) == [DETAILS] and rows(out)[DETAILS][1].startswith("STALE (")
-        code, _, err = run(capsys, "ps", "--xds-address", world.xds_address, "--plaintext", "--wait", "--timeout", "1s",
+        code, _, err = run_cli(capsys, "ps", "--xds-address", world.xds_address, "--plaintext", "--wait", "--timeout", "1s",
                            "-n", "elsewhere")  # fmt: skip
         assert code == 80 and "the proxies of namespace elsewhere: none connected to the control plane after 1 s" in err
-    code, _, err = run(capsys, "ps", "--xds-address", world.xds_address, "--plaintext", "--wait", "--timeout", "20s")
+    code, _, err = run_cli(capsys, "ps", "--xds-address", world.xds_address, "--plaintext", "--wait", "--timeout", "20s")
     assert code == 0, err
 
 
@@ -158,12 +151,12 @@ def test_a_config_envoy_rejects_is_an_error(world: World, capsys: pytest.Capture
     try:
         world.write_mesh(details_bind=unbindable)
         wait_until(lambda: world.statuses("details-v1").get("Listener") == "ERROR", 10, what="details LDS ERROR")
-        code, out, _ = run(capsys, "ps", "--xds-address", world.xds_address, "--plaintext", "-v", "1")
+        code, out, _ = run_cli(capsys, "ps", "--xds-address", world.xds_address, "--plaintext", "-v", "1")
         assert rows(out)[DETAILS][4].startswith("ERROR (") and rows(out)[PRODUCTPAGE][4].startswith("SYNCED (")
-        code, out, err = run(capsys, "ps", "--xds-address", world.xds_address, "--plaintext", "--wait", "--timeout", "1s")
+        code, out, err = run_cli(capsys, "ps", "--xds-address", world.xds_address, "--plaintext", "--wait", "--timeout", "1s")
         assert code == 80 and list(rows(out)) == [DETAILS]
         assert f"{DETAILS}: LDS rejected: Error adding/updating listener(s) {unbindable}_{world.ports['http']}: cannot bind" in err
-        code, out, _ = run(capsys, "ps", "details-v1", "--xds-address", world.xds_address, "--plaintext", "--admin",
+        code, out, _ = run_cli(capsys, "ps", "details-v1", "--xds-address", world.xds_address, "--plaintext", "--admin",
                            world.admin_url("details-v1"), "--semantic")  # fmt: skip
         assert code == 80
         assert out.startswith(  # Envoy removed the old listener and could not add the new one

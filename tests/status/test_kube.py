@@ -16,16 +16,9 @@ from fake_istiod import FakeIstiod
 from seeds import BETA_TOKEN, add_deployment, add_pod
 from status_support import client_config, syncz_answer
 from status_world import NAMESPACE, World
-
-import meshctl.cli
+from testsupport import run_cli
 
 ISTIO = "istio-system"
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = meshctl.cli.main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def forwarded(emulator: MeshEmulator) -> list[str]:
@@ -54,7 +47,7 @@ def test_finds_istiod_and_asks_it_through_a_port_forward(
 ) -> None:
     istiod_pod(emulator, "istiod-7d4f74889d-mb5dh")
     emulator.forwards[ISTIO, "istiod-7d4f74889d-mb5dh", 15010] = ("127.0.0.1", world.ports["xds"])
-    code, out, err = run(capsys, "ps", "-c", kubeconfig, "--xds-port", "15010", "--plaintext")
+    code, out, err = run_cli(capsys, "ps", "-c", kubeconfig, "--xds-port", "15010", "--plaintext")
     assert (code, err) == (0, "")
     assert [line.split()[0] for line in out.splitlines()[1:]] == [f"details-v1.{NAMESPACE}", f"productpage-v1.{NAMESPACE}"]
     assert all(line.split()[-2:] == ["4", "(CDS,LDS,EDS,RDS)"] for line in out.splitlines()[1:])
@@ -70,7 +63,7 @@ def test_compares_a_pod_read_through_the_api_server(
     emulator.forwards[NAMESPACE, "productpage-v1", 15000] = ("127.0.0.1", world.envoys["productpage-v1"].admin_port)
     add_deployment(emulator, "productpage", NAMESPACE, {"matchLabels": {"app": "productpage"}})
     for target in ("productpage-v1", "deploy/productpage"):
-        code, out, err = run(capsys, "ps", target, "-c", kubeconfig, "--xds-port", "15010", "--plaintext")
+        code, out, err = run_cli(capsys, "ps", target, "-c", kubeconfig, "--xds-port", "15010", "--plaintext")
         assert (code, err) == (0, "")
         assert out.startswith("Clusters Match\nListeners Match\nRoutes Match (RDS last loaded at ")
     assert sorted(forwarded(emulator)) == [f"istiod-a.{ISTIO}"] * 2 + [f"productpage-v1.{NAMESPACE}"] * 2
@@ -85,7 +78,7 @@ def test_falls_back_to_exec_when_port_forward_fails(
     dump = world.config_dump("details-v1")
     ran: list[list[str]] = []
     emulator.exec_handlers[NAMESPACE, "details-v1", "istio-proxy"] = lambda argv: (ran.append(argv) or dump, b"", 0)
-    code, out, _ = run(capsys, "ps", f"details-v1.{NAMESPACE}", "-c", kubeconfig, "--xds-port", "15010", "--plaintext",
+    code, out, _ = run_cli(capsys, "ps", f"details-v1.{NAMESPACE}", "-c", kubeconfig, "--xds-port", "15010", "--plaintext",
                        "--semantic")  # fmt: skip
     assert (code, out) == (0, "Clusters Match\nListeners Match\nRoutes Match\n")
     assert ran == [["pilot-agent", "request", "GET", "config_dump"]]
@@ -109,13 +102,13 @@ def test_tls_port_with_a_service_account_token_and_every_istiod(
                                      ("istiod-canary", canary, "canary")):  # fmt: skip
             istiod_pod(emulator, name, revision)
             emulator.forwards[ISTIO, name, 15012] = ("127.0.0.1", fake.port)
-        code, out, err = run(capsys, "ps", "-c", kubeconfig)
+        code, out, err = run_cli(capsys, "ps", "-c", kubeconfig)
         assert (code, err) == (0, "")
         assert [line.split()[:3] for line in out.splitlines()[1:]] == [
             ["api-1.shop", "Kubernetes", "istiod-canary"], ["web-1.shop", "Kubernetes", "istiod-a"],
             ["web-2.shop", "Kubernetes", "istiod-b"],
         ]  # fmt: skip
-        code, out, _ = run(capsys, "ps", "-c", kubeconfig, "-r", "canary", "--context", "beta")
+        code, out, _ = run_cli(capsys, "ps", "-c", kubeconfig, "-r", "canary", "--context", "beta")
         assert [line.split()[0] for line in out.splitlines()[1:]] == ["api-1.shop"]
     assert all(call["spec"] == {"audiences": ["istio-ca"], "expirationSeconds": 600} for call in asked)
     assert asked[-1]["authorization"] == f"Bearer {BETA_TOKEN}", "the token is requested as the chosen context"
@@ -134,7 +127,7 @@ def test_the_pod_namespace_comes_from_the_context(
         return discovery_pb2.DiscoveryResponse(type_url=request.type_url)
 
     with FakeIstiod(no_config) as istiod:
-        code, _, err = run(capsys, "ps", "deploy/web", "--context", "beta", "-c", kubeconfig, "--file", str(dump),
+        code, _, err = run_cli(capsys, "ps", "deploy/web", "--context", "beta", "-c", kubeconfig, "--file", str(dump),
                            "--xds-address", istiod.address, "--plaintext")  # fmt: skip
     assert code == 1
     assert [list(request.resource_names) for request in istiod.requests] == [["web-7c9d.team-b"]]
@@ -142,6 +135,6 @@ def test_the_pod_namespace_comes_from_the_context(
 
 
 def test_no_istiod(emulator: MeshEmulator, kubeconfig: str, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(capsys, "ps", "-c", kubeconfig, "-i", "mesh-system")
+    code, _, err = run_cli(capsys, "ps", "-c", kubeconfig, "-i", "mesh-system")
     assert code == 1
     assert 'no running istiod pods match "app=istiod" in namespace "mesh-system"' in err
