@@ -21,8 +21,6 @@ Prints the figures and the machine; nothing is asserted. Every process started i
 from __future__ import annotations
 
 import json
-import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -34,8 +32,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from meshgen import mesh_yaml
+from servebench import machine_description
 
-from meshctl.demo.runtime import free_port, stop_process
+from meshctl.demo.runtime import free_port, stop_process, wait_until
 from meshctl.envoybin import find_envoy
 
 CLIENT = "bench-client"
@@ -81,18 +80,6 @@ def process(argv: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
         yield child
     finally:
         stop_process(child, 10)
-
-
-def wait_for(check: Callable[[], bool], what: str, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"timed out waiting for {what}")
 
 
 def cluster_count(admin: str) -> int:
@@ -156,19 +143,6 @@ def tampered(admin: str, path: Path) -> Path:
     return path
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    banner = subprocess.run([find_envoy(), "--version"], capture_output=True, text=True, check=False).stdout
-    version = banner.partition("version: ")[2].strip().split("/", 1)[-1] or "?"
-    return (f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} cores, "
-            f"Python {platform.python_version()}, Envoy {version}")
-
-
 def main(services: int) -> None:
     bind = "127.0.0.77"
     egress_port = free_port(bind)
@@ -192,10 +166,11 @@ def main(services: int) -> None:
             envoy = [find_envoy(), "-c", str(work / "envoy.json"), "--disable-hot-restart", "--concurrency", "1",
                      "-l", "error"]
             with process(envoy, work / "envoy.log"):
-                wait_for(lambda: cluster_count(admin) >= 3 * services, f"{3 * services} clusters in Envoy")
-                wait_for(lambda: subprocess.run(meshctl("proxy-status", "--xds-address", xds, "--plaintext", "--wait",
-                                                        "--timeout", "5s"), capture_output=True).returncode == 0,
-                         "proxy-status SYNCED")
+                wait_until(lambda: cluster_count(admin) >= 3 * services, 120, f"{3 * services} clusters in Envoy",
+                           interval=0.2)
+                wait_until(lambda: subprocess.run(meshctl("proxy-status", "--xds-address", xds, "--plaintext", "--wait",
+                                                          "--timeout", "5s"), capture_output=True).returncode == 0,
+                           120, "proxy-status SYNCED", interval=0.2)
                 clusters = cluster_count(admin)
                 pod = f"{CLIENT}.{NAMESPACE}"
                 compare = ("proxy-status", pod, "--xds-address", xds, "--plaintext")
@@ -212,7 +187,7 @@ def main(services: int) -> None:
                      command(meshctl(*compare, "--file", str(tampered(admin, work / "tampered.json"))))),
                 ]
                 print(f"# inspect benchmark: one Envoy holding {clusters} dynamic clusters ({services} services)")
-                print(f"# {machine()}")
+                print(f"# {machine_description()}")
                 print(f"{'command':<42} {'best of 3 s':>12} {'output bytes':>13}")
                 for label, run in cases:
                     seconds, size = best_of(run)
