@@ -189,11 +189,9 @@ def _parse(data: bytes, origin: str, cluster_fields: tuple[str, ...] | None = No
 
 def _structured(output: OutputFormat, data: Any) -> str:
     """`-o json` / `-o yaml` of JSON-ready data (lists of messages print as jsonpb arrays)."""
-    import json
+    from meshctl.inspect.protojson import data_text
 
-    from meshctl.inspect.protojson import to_yaml
-
-    return to_yaml(data) if output is OutputFormat.yaml else json.dumps(data, indent=4, ensure_ascii=False)
+    return data_text(data, as_yaml=output is OutputFormat.yaml)
 
 
 def _messages(output: OutputFormat, messages: list[Any], dump: ConfigDump | None = None) -> str:

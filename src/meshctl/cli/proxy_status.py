@@ -331,12 +331,10 @@ def _print_comparison(
 
 
 def _print_data(data: Any, output: OutputFormat) -> None:
-    import json
-
     from meshctl.cli.output import out
-    from meshctl.inspect.protojson import to_yaml
+    from meshctl.inspect.protojson import data_text
 
-    out(json.dumps(data, indent=4, ensure_ascii=False) if output is OutputFormat.json else to_yaml(data))
+    out(data_text(data, as_yaml=output is OutputFormat.yaml))
 
 
 def _exit_code(in_sync: bool) -> int:

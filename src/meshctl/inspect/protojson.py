@@ -73,6 +73,11 @@ def message_object(message: Message, pool: descriptor_pool.DescriptorPool | None
     return _ordered_message(plain, message.DESCRIPTOR, pool)
 
 
+def data_text(data: Any, *, as_yaml: bool) -> str:
+    """JSON-ready data as `-o yaml` or `-o json` prints it (JSON with istioctl's 4-space indent)."""
+    return to_yaml(data) if as_yaml else json.dumps(data, indent=4, ensure_ascii=False)
+
+
 def to_yaml(data: Any) -> str:
     """YAML like sigs.k8s.io/yaml writes it; multi-line strings become literal blocks."""
     return yaml.dump(data, Dumper=_Dumper, sort_keys=True, allow_unicode=True, default_flow_style=False)
