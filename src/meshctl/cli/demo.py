@@ -64,13 +64,13 @@ def demo(
 
 def _counts_table(title: str, rows: list[tuple[str, Counter[str], str]]) -> str:
     """Answers per version, as a plain aligned table (kubectl-style, safe to pipe)."""
+    from meshctl.demo.mesh import BACKENDS
     from meshctl.inspect.tabwriter import tabulate
 
-    versions = ("reviews-v1", "reviews-v2", "reviews-v3")
-    lines = [f"{title}\n", "\t".join(("REQUESTS", *(v.upper() for v in versions), "ERRORS", "EXPECTED")) + "\n"]
+    lines = [f"{title}\n", "\t".join(("REQUESTS", *(v.upper() for v in BACKENDS), "ERRORS", "EXPECTED")) + "\n"]
     for label, counts, expected in rows:
-        errors = sum(n for answer, n in counts.items() if answer not in versions)
-        lines.append("\t".join((label, *(str(counts.get(v, 0)) for v in versions), str(errors), expected)) + "\n")
+        errors = sum(n for answer, n in counts.items() if answer not in BACKENDS)
+        lines.append("\t".join((label, *(str(counts.get(v, 0)) for v in BACKENDS), str(errors), expected)) + "\n")
     return tabulate("".join(lines), 3)
 
 

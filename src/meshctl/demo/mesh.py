@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 VERSIONS = ("v1", "v2", "v3")
+BACKENDS = tuple(f"reviews-{version}" for version in VERSIONS)  # what each backend answers
 SERVICE_PORT = 9080
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from meshctl.demo.mesh import SERVICE_PORT, VERSIONS, Client, Layout, routing_yaml, workloads_yaml
+from meshctl.demo.mesh import BACKENDS, SERVICE_PORT, VERSIONS, Client, Layout, routing_yaml, workloads_yaml
 from meshctl.envoybin import find_envoy
 from meshctl.errors import MeshctlError
 
@@ -121,7 +121,7 @@ class Backends:
     """One NameServer per reviews version, answering `reviews-vN` to every request."""
 
     def __init__(self, layout: Layout) -> None:
-        self.servers = [NameServer(f"reviews-{v}", layout.backend(v), layout.backend_port) for v in VERSIONS]
+        self.servers = [NameServer(name, layout.backend(v), layout.backend_port) for name, v in zip(BACKENDS, VERSIONS)]
 
     def stop(self) -> None:
         for server in self.servers:
