@@ -205,6 +205,7 @@ class _DocumentReader:
                 created=metadata.get("creationTimestamp") or "",
                 status=status if isinstance(status, dict) else {},
                 lines=doc.lines,
+                view=info.view_of(body),
             )
         )
 

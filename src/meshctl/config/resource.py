@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from meshctl.config.paths import FieldPath
+
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +25,9 @@ class Resource:
     """One Kubernetes-style object after validation.
 
     `spec` is the kind's body: the `spec` field for most kinds, the top-level fields for kinds
-    without one (Endpoints, EndpointSlice). It is treated as read-only everywhere.
+    without one (Endpoints, EndpointSlice). It is treated as read-only everywhere; code that
+    reads fields reads `view`, the typed message built from it once after validation
+    (`view_as(DestinationRule)` gives it its type).
     `revision` is a content hash: equal revisions mean equal objects, which lets caches and the
     directory watcher skip work for unchanged objects.
     """
@@ -41,10 +45,17 @@ class Resource:
     created: str = ""
     status: Mapping[str, Any] = field(default_factory=dict)
     lines: Mapping[FieldPath, int] = field(default_factory=dict, repr=False)
+    view: object = field(default=None, repr=False)
 
     @property
     def key(self) -> tuple[str, str, str]:
         return (self.kind, self.namespace, self.name)
+
+    def view_as(self, message: type[V]) -> V:
+        """The typed view, as the message class the caller expects for this kind."""
+        if not isinstance(self.view, message):
+            raise TypeError(f"{self.ref()} has a {type(self.view).__name__} view, not a {message.__name__}")
+        return self.view
 
     @property
     def api_version(self) -> str:

@@ -11,6 +11,7 @@ from envoy.config.core.v3 import address_pb2, base_pb2
 from envoy.extensions.network.dns_resolver.cares.v3 import cares_dns_resolver_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 
+from meshctl.config.kinds.networking import ClientTLSSettings, ConnectionPoolSettings, Subset, TrafficPolicy
 from meshctl.generate import names, policy, tls
 from meshctl.generate.common import (
     ADS,
@@ -122,11 +123,11 @@ def outbound_clusters(ctx: ProxyContext, service: Service) -> Iterable[cluster_p
         if base is not None:
             yield base.cluster
         for subset in rule.subsets if rule else ():
-            if base is not None and not subset.get("trafficPolicy") and base.cluster.type == cluster_pb2.Cluster.EDS:
-                yield _derived_subset(base, service, port, subset["name"])
+            if base is not None and subset.traffic_policy is None and base.cluster.type == cluster_pb2.Cluster.EDS:
+                yield _derived_subset(base, service, port, subset.name)
                 continue
-            merged = policy.for_subset(base_policy, subset.get("trafficPolicy"), port.port)
-            built = _outbound(ctx, service, port, discovery, subset["name"], merged, rule, accounts, metadata, subset)
+            merged = policy.for_subset(base_policy, subset.traffic_policy, port.port)
+            built = _outbound(ctx, service, port, discovery, subset.name, merged, rule, accounts, metadata, subset)
             if built is not None:
                 yield built.cluster
 
@@ -168,27 +169,27 @@ class _Built:
 
 
 def _outbound(ctx: ProxyContext, service: Service, port: ServicePort, discovery: int, subset_name: str,
-              traffic: Mapping[str, Any] | None, rule: DestinationRuleView | None, accounts: Sequence[str],
-              metadata: base_pb2.Metadata, subset: Mapping[str, Any] | None = None) -> _Built | None:
+              traffic: TrafficPolicy | None, rule: DestinationRuleView | None, accounts: Sequence[str],
+              metadata: base_pb2.Metadata, subset: Subset | None = None) -> _Built | None:
     name = names.outbound_cluster(port.port, service.hostname, subset_name)
-    traffic = traffic or {}
-    if (traffic.get("loadBalancer") or {}).get("simple") == "PASSTHROUGH":
+    traffic = traffic or TrafficPolicy()
+    if traffic.load_balancer is not None and traffic.load_balancer.simple == "PASSTHROUGH":
         discovery = cluster_pb2.Cluster.ORIGINAL_DST
     cluster = cluster_pb2.Cluster(name=name, type=discovery, alt_stat_name=name + ";")
     cluster.common_lb_config.SetInParent()
     if discovery in (cluster_pb2.Cluster.STRICT_DNS, cluster_pb2.Cluster.LOGICAL_DNS):
-        if not _dns_load_assignment(ctx, cluster, service, port, (subset or {}).get("labels")):
+        if not _dns_load_assignment(ctx, cluster, service, port, subset.labels if subset else None):
             return None
     options = policy.HttpOptions()
     policy.upstream_protocol(options, port.protocol, sidecar=True)
     cluster.metadata.CopyFrom(metadata)
-    pool = traffic.get("connectionPool")
+    pool = traffic.connection_pool
     policy.apply_connection_pool(cluster, options, pool, ctx.mesh.connect_timeout_seconds)
     policy.apply_h2_upgrade(options, pool, port.protocol, ctx.mesh.h2_upgrade)
     policy.apply_h2_streams(options, pool)
-    policy.apply_outlier_detection(cluster, traffic.get("outlierDetection"))
-    policy.apply_load_balancer(cluster, traffic.get("loadBalancer"))
-    settings = traffic.get("tls")
+    policy.apply_outlier_detection(cluster, traffic.outlier_detection)
+    policy.apply_load_balancer(cluster, traffic.load_balancer)
+    settings = traffic.tls
     kind, sni, sans = _apply_tls(ctx, cluster, options, service, port, subset_name, settings, accounts, rule)
     if cluster.type == cluster_pb2.Cluster.ORIGINAL_DST:
         cluster.lb_policy = cluster_pb2.Cluster.CLUSTER_PROVIDED
@@ -199,7 +200,7 @@ def _outbound(ctx: ProxyContext, service: Service, port: ServicePort, discovery:
         cluster.filters.append(METADATA_EXCHANGE_FILTER)
     options.finish(cluster)
     istio = cluster.metadata.filter_metadata["istio"]
-    if rule is not None and (settings or {}).get("mode") in ("SIMPLE", "MUTUAL"):
+    if rule is not None and settings is not None and settings.mode in ("SIMPLE", "MUTUAL"):
         istio["alpn_override"] = "false"
     if subset_name:
         istio["subset"] = subset_name
@@ -224,7 +225,7 @@ def _derived_subset(base: _Built, service: Service, port: ServicePort, subset_na
 
 
 def _apply_tls(ctx: ProxyContext, cluster: cluster_pb2.Cluster, options: policy.HttpOptions, service: Service,
-               port: ServicePort, subset: str, settings: Mapping[str, Any] | None, accounts: Sequence[str],
+               port: ServicePort, subset: str, settings: ClientTLSSettings | None, accounts: Sequence[str],
                rule: DestinationRuleView | None) -> tuple[str, str, Sequence[str]]:
     """Explicit DestinationRule TLS, or auto mTLS when the service's endpoints speak Istio mTLS.
 
@@ -232,28 +233,28 @@ def _apply_tls(ctx: ProxyContext, cluster: cluster_pb2.Cluster, options: policy.
     one, and the SANs, so subset clusters can be derived with their own SNI.
     """
     sni = names.istio_sni(port.port, service.hostname, subset)
-    if settings:
-        mode = settings.get("mode", "DISABLE")
+    if settings is not None:
+        mode = settings.mode or "DISABLE"
         if mode == "DISABLE":
             return "none", "", ()
         if mode == "ISTIO_MUTUAL":
-            sans = settings.get("subjectAltNames") or accounts
+            sans = settings.subject_alt_names or accounts
             cluster.transport_socket.CopyFrom(tls.istio_mutual_socket(
-                settings.get("sni") or sni, sans, h2=options.is_h2, metadata_exchange=True))
-            return "istio", settings.get("sni", ""), sans
-        if settings.get("credentialName") and not (rule and rule.selector):
+                settings.sni or sni, sans, h2=options.is_h2, metadata_exchange=True))
+            return "istio", settings.sni, sans
+        if settings.credential_name and not (rule and rule.selector):
             return "none", "", ()
-        if mode == "MUTUAL" and not settings.get("credentialName") and not (
-            settings.get("clientCertificate") and settings.get("privateKey")
+        if mode == "MUTUAL" and not settings.credential_name and not (
+            settings.client_certificate and settings.private_key
         ):
             ctx.warnings.append(f"cluster {cluster.name}: MUTUAL TLS needs clientCertificate and privateKey; TLS not applied")
             return "none", "", ()
         context = tls.user_tls(settings, h2=options.is_h2,
                                service_accounts=accounts if not service.from_kubernetes else ())
-        if not settings.get("sni"):
+        if not settings.sni:
             upstream = options.get().upstream_http_protocol_options
             upstream.auto_sni = True
-            if not settings.get("subjectAltNames"):
+            if not settings.subject_alt_names:
                 upstream.auto_san_validation = True
         cluster.transport_socket.CopyFrom(tls.socket(context))
         return "user", "", ()
@@ -381,8 +382,9 @@ def inbound_cluster(ctx: ProxyContext, port: InboundPort) -> cluster_pb2.Cluster
     if port.services:
         first, service_port = port.services[0]
         rule = ctx.rule_for(first)
-        if rule is not None and rule.traffic_policy:
-            pool = (policy.for_port(rule.traffic_policy, service_port.port) or {}).get("connectionPool")
+        resolved = policy.for_port(rule.traffic_policy, service_port.port) if rule is not None else None
+        if rule is not None and resolved is not None:
+            pool = resolved.connection_pool
             istio_metadata(cluster.metadata, {"config": config_path(rule.resource)})
     sidecar_pool = _sidecar_connection_pool(ctx, port.target_port)
     if sidecar_pool is not None:
@@ -408,11 +410,12 @@ def _default_endpoint(port: InboundPort) -> address_pb2.Address | None:
     return address
 
 
-def _sidecar_connection_pool(ctx: ProxyContext, port: int) -> Mapping[str, Any] | None:
+def _sidecar_connection_pool(ctx: ProxyContext, port: int) -> ConnectionPoolSettings | None:
     sidecar = ctx.scope.sidecar
     if sidecar is None:
         return None
     for entry in sidecar.spec.get("ingress") or []:
         if (entry.get("port") or {}).get("number") == port and entry.get("connectionPool"):
-            return entry["connectionPool"]
-    return sidecar.spec.get("inboundConnectionPool")
+            return ConnectionPoolSettings.of(entry["connectionPool"])
+    pool = sidecar.spec.get("inboundConnectionPool")
+    return ConnectionPoolSettings.of(pool) if pool else None

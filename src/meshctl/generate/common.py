@@ -66,6 +66,11 @@ def parsed_duration(text: str) -> duration_pb2.Duration:
     return duration(nanos=nanos or 0)
 
 
+def set_nanos(target: duration_pb2.Duration, nanos: int) -> None:
+    """Set a protobuf Duration from a view's nanoseconds."""
+    target.seconds, target.nanos = split_nanos(nanos)
+
+
 def set_duration(target: duration_pb2.Duration, text: str) -> None:
     sec, rest = split_nanos(parse_duration(text) or 0)
     target.seconds = sec

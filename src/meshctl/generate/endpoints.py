@@ -115,9 +115,9 @@ def assignment(ctx: ProxyContext, cluster_name: str, by_host: Mapping[str, Servi
         subset = rule.subset(subset_name) if rule else None
         if subset is None:
             return cla
-        labels = subset.get("labels") or {}
-        traffic = policy.for_subset(traffic, subset.get("trafficPolicy"), number)
-    tls_mode = ((traffic or {}).get("tls") or {}).get("mode")
+        labels = subset.labels
+        traffic = policy.for_subset(traffic, subset.traffic_policy, number)
+    tls_mode = traffic.tls.mode if traffic is not None and traffic.tls is not None else None
     groups: dict[str, list[endpoint_components_pb2.LbEndpoint]] = {}
     weights: dict[str, int] = {}
     for endpoint, lb in (built or _EndpointCache(ctx)).lb_endpoints(service, port, tls_mode):

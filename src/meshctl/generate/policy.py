@@ -2,48 +2,70 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 
-from meshctl.generate.common import MAX_UINT32, set_duration
 from meshctl import protocols
+from meshctl.config.kinds.networking import (
+    ConnectionPoolSettings,
+    ConsistentHashLB,
+    LoadBalancerSettings,
+    OutlierDetection,
+    PortTrafficPolicy,
+    TrafficPolicy,
+)
+from meshctl.generate.common import MAX_UINT32, set_nanos
 
-Policy = Mapping[str, Any]
-_PORT_FIELDS = ("connectionPool", "loadBalancer", "outlierDetection", "tls")
-_SUBSET_FIELDS = ("connectionPool", "outlierDetection", "loadBalancer", "tls", "tunnel", "proxyProtocol", "retryBudget")
 
-
-def for_port(policy: Policy | None, port: int) -> dict[str, Any] | None:
+def for_port(policy: TrafficPolicy | None, port: int) -> TrafficPolicy | None:
     """Istio's port-level override: a matching portLevelSettings entry replaces the four
     fields wholesale (unset ones fall back to defaults, not to the top-level values)."""
-    if not policy:
+    if policy is None:
         return None
-    resolved = {key: value for key, value in policy.items() if key != "portLevelSettings"}
-    for entry in policy.get("portLevelSettings") or []:
-        if (entry.get("port") or {}).get("number") == port:
-            for key in _PORT_FIELDS:
-                resolved[key] = entry.get(key)
-            break
-    return resolved
+    return _port_level(replace(policy, port_level_settings=()), policy.port_level_settings, port)
 
 
-def for_subset(base: Policy | None, subset_policy: Policy | None, port: int) -> Policy | None:
+def for_subset(base: TrafficPolicy | None, subset_policy: TrafficPolicy | None, port: int) -> TrafficPolicy | None:
     """A subset's policy overlays the destination's field by field, then its own port level."""
-    if not subset_policy:
+    if subset_policy is None:
         return base
-    merged = dict(base or {})
-    for key in _SUBSET_FIELDS:
-        if subset_policy.get(key) is not None:
-            merged[key] = subset_policy[key]
-    for entry in subset_policy.get("portLevelSettings") or []:
-        if (entry.get("port") or {}).get("number") == port:
-            for key in _PORT_FIELDS:
-                merged[key] = entry.get(key)
-            break
-    return merged
+    merged = base or TrafficPolicy()
+    merged = replace(
+        merged,
+        connection_pool=subset_policy.connection_pool or merged.connection_pool,
+        outlier_detection=subset_policy.outlier_detection or merged.outlier_detection,
+        load_balancer=subset_policy.load_balancer or merged.load_balancer,
+        tls=subset_policy.tls or merged.tls,
+        tunnel=subset_policy.tunnel or merged.tunnel,
+        proxy_protocol=subset_policy.proxy_protocol or merged.proxy_protocol,
+        retry_budget=subset_policy.retry_budget or merged.retry_budget,
+    )
+    return _port_level(merged, subset_policy.port_level_settings, port)
+
+
+def _port_level(policy: TrafficPolicy, entries: tuple[PortTrafficPolicy, ...], port: int) -> TrafficPolicy:
+    for entry in entries:
+        if entry.port is not None and entry.port.number == port:
+            return replace(policy, connection_pool=entry.connection_pool, load_balancer=entry.load_balancer,
+                           outlier_detection=entry.outlier_detection, tls=entry.tls)
+    return policy
+
+
+def port_hash(policy: TrafficPolicy | None, number: int | None) -> ConsistentHashLB | None:
+    """The consistent hash a port-level setting of `policy` gives port `number`, if any."""
+    if policy is None or not number:
+        return None
+    for entry in policy.port_level_settings:
+        if entry.port is not None and entry.port.number == number:
+            return entry.load_balancer.consistent_hash if entry.load_balancer else None
+    return None
+
+
+def consistent_hash(policy: TrafficPolicy | None) -> ConsistentHashLB | None:
+    return policy.load_balancer.consistent_hash if policy and policy.load_balancer else None
 
 
 class HttpOptions:
@@ -103,59 +125,55 @@ def upstream_protocol(options: HttpOptions, port_protocol: str, sidecar: bool) -
         options.set_use_downstream()
 
 
-def apply_connection_pool(cluster: cluster_pb2.Cluster, options: HttpOptions, pool: Policy | None,
+def apply_connection_pool(cluster: cluster_pb2.Cluster, options: HttpOptions, pool: ConnectionPoolSettings | None,
                           connect_timeout_seconds: int) -> None:
     """Circuit breakers, timeouts and keepalives (zero means unset, as in Istio)."""
-    pool = pool or {}
-    http = pool.get("http") or {}
-    tcp = pool.get("tcp") or {}
+    http = pool.http if pool else None
+    tcp = pool.tcp if pool else None
     cluster.connect_timeout.seconds = connect_timeout_seconds
     threshold = set_default_circuit_breakers(cluster)
-    if http.get("http2MaxRequests", 0) > 0:
-        threshold.max_requests.value = http["http2MaxRequests"]
-    if http.get("http1MaxPendingRequests", 0) > 0:
-        threshold.max_pending_requests.value = http["http1MaxPendingRequests"]
-    if http.get("maxRetries", 0) > 0:
-        threshold.max_retries.value = http["maxRetries"]
-    if tcp.get("connectTimeout"):
-        set_duration(cluster.connect_timeout, tcp["connectTimeout"])
-    if tcp.get("maxConnections", 0) > 0:
-        threshold.max_connections.value = tcp["maxConnections"]
-    keepalive = tcp.get("tcpKeepalive")
-    if keepalive is not None:
-        target = cluster.upstream_connection_options.tcp_keepalive
-        target.SetInParent()
-        if keepalive.get("probes"):
-            target.keepalive_probes.value = keepalive["probes"]
-        if keepalive.get("time"):
-            target.keepalive_time.value = max(1, _seconds(keepalive["time"]))
-        if keepalive.get("interval"):
-            target.keepalive_interval.value = max(1, _seconds(keepalive["interval"]))
-    idle = http.get("idleTimeout") or tcp.get("idleTimeout")
-    per_connection = http.get("maxRequestsPerConnection", 0)
-    streams = http.get("maxConcurrentStreams", 0)
-    lifetime = tcp.get("maxConnectionDuration")
+    if http is not None:
+        if http.http2_max_requests:
+            threshold.max_requests.value = http.http2_max_requests
+        if http.http1_max_pending_requests:
+            threshold.max_pending_requests.value = http.http1_max_pending_requests
+        if http.max_retries:
+            threshold.max_retries.value = http.max_retries
+    if tcp is not None:
+        if tcp.connect_timeout:
+            set_nanos(cluster.connect_timeout, tcp.connect_timeout)
+        if tcp.max_connections:
+            threshold.max_connections.value = tcp.max_connections
+        keepalive = tcp.tcp_keepalive
+        if keepalive is not None:
+            target = cluster.upstream_connection_options.tcp_keepalive
+            target.SetInParent()
+            if keepalive.probes:
+                target.keepalive_probes.value = keepalive.probes
+            if keepalive.time:
+                target.keepalive_time.value = max(1, keepalive.time // 1_000_000_000)
+            if keepalive.interval:
+                target.keepalive_interval.value = max(1, keepalive.interval // 1_000_000_000)
+    idle = (http.idle_timeout if http else None) or (tcp.idle_timeout if tcp else None)
+    per_connection = (http.max_requests_per_connection if http else None) or 0
+    streams = (http.max_concurrent_streams if http else None) or 0
+    lifetime = tcp.max_connection_duration if tcp else None
     if idle or per_connection > 0 or lifetime or streams > 0:
         common = options.get().common_http_protocol_options
         common.SetInParent()
         if idle:
-            set_duration(common.idle_timeout, idle)
+            set_nanos(common.idle_timeout, idle)
         if per_connection > 0:
             common.max_requests_per_connection.value = per_connection
         if lifetime:
-            set_duration(common.max_connection_duration, lifetime)
-    if http.get("useClientProtocol"):
+            set_nanos(common.max_connection_duration, lifetime)
+    if http is not None and http.use_client_protocol:
         options.set_use_downstream()
 
 
-def _seconds(text: str) -> int:
-    from meshctl.config.values import parse_duration
-
-    return (parse_duration(text) or 0) // 1_000_000_000
-
-
-def apply_h2_upgrade(options: HttpOptions, pool: Policy | None, port_protocol: str, mesh_upgrade: bool) -> None:
-    policy = ((pool or {}).get("http") or {}).get("h2UpgradePolicy")
+def apply_h2_upgrade(options: HttpOptions, pool: ConnectionPoolSettings | None, port_protocol: str,
+                     mesh_upgrade: bool) -> None:
+    policy = pool.http.h2_upgrade_policy if pool and pool.http else ""
     if policy == "UPGRADE":
         options.set_h2()
     elif policy == "DO_NOT_UPGRADE":
@@ -164,86 +182,83 @@ def apply_h2_upgrade(options: HttpOptions, pool: Policy | None, port_protocol: s
         options.set_h2()
 
 
-def apply_h2_streams(options: HttpOptions, pool: Policy | None) -> None:
-    streams = (((pool or {}).get("http") or {}).get("maxConcurrentStreams")) or 0
+def apply_h2_streams(options: HttpOptions, pool: ConnectionPoolSettings | None) -> None:
+    streams = (pool.http.max_concurrent_streams if pool and pool.http else None) or 0
     if streams > 0 and options.is_h2:
         options.get().explicit_http_config.http2_protocol_options.max_concurrent_streams.value = streams
 
 
-def apply_outlier_detection(cluster: cluster_pb2.Cluster, outlier: Policy | None) -> None:
+def apply_outlier_detection(cluster: cluster_pb2.Cluster, outlier: OutlierDetection | None) -> None:
     if outlier is None:
         return
     out = cluster.outlier_detection
     out.enforcing_success_rate.value = 0
-    errors = outlier.get("consecutive5xxErrors", outlier.get("consecutiveErrors"))
+    errors = outlier.consecutive_5xx_errors if outlier.consecutive_5xx_errors is not None else outlier.consecutive_errors
     if errors is not None:
         out.consecutive_5xx.value = errors
         out.enforcing_consecutive_5xx.value = 100 if errors > 0 else 0
-    gateway = outlier.get("consecutiveGatewayErrors")
+    gateway = outlier.consecutive_gateway_errors
     if gateway is not None:
         out.consecutive_gateway_failure.value = gateway
         out.enforcing_consecutive_gateway_failure.value = 100 if gateway > 0 else 0
-    if outlier.get("interval"):
-        set_duration(out.interval, outlier["interval"])
-    if outlier.get("baseEjectionTime"):
-        set_duration(out.base_ejection_time, outlier["baseEjectionTime"])
-    if outlier.get("maxEjectionPercent", 0) > 0:
-        out.max_ejection_percent.value = outlier["maxEjectionPercent"]
-    if outlier.get("splitExternalLocalOriginErrors"):
+    if outlier.interval:
+        set_nanos(out.interval, outlier.interval)
+    if outlier.base_ejection_time:
+        set_nanos(out.base_ejection_time, outlier.base_ejection_time)
+    if outlier.max_ejection_percent:
+        out.max_ejection_percent.value = outlier.max_ejection_percent
+    if outlier.split_external_local_origin_errors:
         out.split_external_local_origin_errors = True
-        local = outlier.get("consecutiveLocalOriginFailures") or 0
+        local = outlier.consecutive_local_origin_failures or 0
         if local > 0:
             out.consecutive_local_origin_failure.value = local
             out.enforcing_consecutive_local_origin_failure.value = 100
         out.enforcing_local_origin_success_rate.value = 0
-    cluster.common_lb_config.healthy_panic_threshold.value = float(outlier.get("minHealthPercent") or 0)
+    cluster.common_lb_config.healthy_panic_threshold.value = float(outlier.min_health_percent or 0)
 
 
-def apply_load_balancer(cluster: cluster_pb2.Cluster, lb: Policy | None) -> None:
-    lb = lb or {}
+def apply_load_balancer(cluster: cluster_pb2.Cluster, lb: LoadBalancerSettings | None) -> None:
+    lb = lb or LoadBalancerSettings()
     if cluster.type == cluster_pb2.Cluster.ORIGINAL_DST:
         cluster.lb_policy = cluster_pb2.Cluster.CLUSTER_PROVIDED
         return
-    simple = lb.get("simple")
-    if simple == "RANDOM":
+    if lb.simple == "RANDOM":
         cluster.lb_policy = cluster_pb2.Cluster.RANDOM
-    elif simple == "PASSTHROUGH":
+    elif lb.simple == "PASSTHROUGH":
         cluster.lb_policy = cluster_pb2.Cluster.CLUSTER_PROVIDED
         cluster.type = cluster_pb2.Cluster.ORIGINAL_DST
         cluster.ClearField("load_assignment")
-    elif simple == "ROUND_ROBIN":
+    elif lb.simple == "ROUND_ROBIN":
         cluster.lb_policy = cluster_pb2.Cluster.ROUND_ROBIN
         _slow_start(cluster.round_robin_lb_config, lb)
     else:
         cluster.lb_policy = cluster_pb2.Cluster.LEAST_REQUEST
         _slow_start(cluster.least_request_lb_config, lb)
-    consistent = lb.get("consistentHash")
-    if consistent:
-        if consistent.get("maglev") is not None:
+    consistent = lb.consistent_hash
+    if consistent is not None:
+        if consistent.maglev is not None:
             cluster.lb_policy = cluster_pb2.Cluster.MAGLEV
-            size = consistent["maglev"].get("tableSize") or 0
-            if size:
-                cluster.maglev_lb_config.table_size.value = size
-        elif consistent.get("ringHash") is not None:
+            if consistent.maglev.table_size:
+                cluster.maglev_lb_config.table_size.value = consistent.maglev.table_size
+        elif consistent.ring_hash is not None:
             cluster.lb_policy = cluster_pb2.Cluster.RING_HASH
-            size = consistent["ringHash"].get("minimumRingSize") or 0
-            if size:
-                cluster.ring_hash_lb_config.minimum_ring_size.value = size
+            if consistent.ring_hash.minimum_ring_size:
+                cluster.ring_hash_lb_config.minimum_ring_size.value = consistent.ring_hash.minimum_ring_size
         else:
             cluster.lb_policy = cluster_pb2.Cluster.RING_HASH
-            cluster.ring_hash_lb_config.minimum_ring_size.value = consistent.get("minimumRingSize") or 1024
-    if lb.get("localityLbSetting", {}).get("distribute"):
+            cluster.ring_hash_lb_config.minimum_ring_size.value = consistent.minimum_ring_size or 1024
+    if lb.locality_lb_setting is not None and lb.locality_lb_setting.distribute:
         cluster.common_lb_config.locality_weighted_lb_config.SetInParent()
 
 
-def _slow_start(config: Any, lb: Policy) -> None:
-    warmup = lb.get("warmup")
-    window = (warmup or {}).get("duration") or lb.get("warmupDurationSecs")
+def _slow_start(config: Any, lb: LoadBalancerSettings) -> None:
+    warmup = lb.warmup
+    window = (warmup.duration if warmup else None) or lb.warmup_duration_secs
     if not window:
         return
     slow = config.slow_start_config
-    set_duration(slow.slow_start_window, window)
-    if warmup:
-        slow.aggression.default_value = float(warmup.get("aggression", 1.0))
+    set_nanos(slow.slow_start_window, window)
+    if warmup is not None:
+        slow.aggression.default_value = warmup.aggression if warmup.aggression is not None else 1.0
         slow.aggression.runtime_key = "("
-        slow.min_weight_percent.value = float(warmup.get("minimumPercent", 10))
+        slow.min_weight_percent.value = warmup.minimum_percent if warmup.minimum_percent is not None else 10.0

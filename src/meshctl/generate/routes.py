@@ -10,8 +10,9 @@ from envoy.config.core.v3 import base_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
 
-from meshctl.generate import httproute, names
-from meshctl.generate.common import PASSTHROUGH, istio_metadata
+from meshctl.config.kinds.networking import ConsistentHashLB
+from meshctl.generate import httproute, names, policy
+from meshctl.generate.common import PASSTHROUGH, istio_metadata, set_nanos
 from meshctl.generate.context import ProxyContext
 from meshctl import protocols
 from meshctl.hostnames import matches, specificity
@@ -244,45 +245,30 @@ def destination_hash(ctx: ProxyContext, vs: VirtualServiceView, destination: Map
     rule = ctx.snapshot.destination_rule(ctx.proxy, host, namespace)
     if rule is None:
         return None
-    policy = rule.traffic_policy or {}
-    consistent = (policy.get("loadBalancer") or {}).get("consistentHash")
     number = (destination.get("port") or {}).get("number")
-    port_hash = _port_hash(policy, number)
     subset = rule.subset(destination.get("subset", "")) if destination.get("subset") else None
-    subset_policy = (subset or {}).get("trafficPolicy") or {}
-    subset_hash = (subset_policy.get("loadBalancer") or {}).get("consistentHash")
-    subset_port_hash = _port_hash(subset_policy, number)
-    chosen = subset_port_hash or subset_hash or port_hash or consistent
+    subset_policy = subset.traffic_policy if subset else None
+    chosen = (policy.port_hash(subset_policy, number) or policy.consistent_hash(subset_policy)
+              or policy.port_hash(rule.traffic_policy, number) or policy.consistent_hash(rule.traffic_policy))
     return hash_policy(chosen) if chosen else None
 
 
-def _port_hash(policy: Mapping[str, Any], number: int | None) -> Mapping[str, Any] | None:
-    if not number:
-        return None
-    for entry in policy.get("portLevelSettings") or []:
-        if (entry.get("port") or {}).get("number") == number:
-            return (entry.get("loadBalancer") or {}).get("consistentHash")
-    return None
-
-
-def hash_policy(consistent: Mapping[str, Any]) -> rc.RouteAction.HashPolicy | None:
+def hash_policy(consistent: ConsistentHashLB) -> rc.RouteAction.HashPolicy | None:
     out = rc.RouteAction.HashPolicy()
-    if consistent.get("httpHeaderName"):
-        out.header.header_name = consistent["httpHeaderName"]
-    elif consistent.get("httpCookie"):
-        cookie = consistent["httpCookie"]
-        out.cookie.name = cookie.get("name", "")
-        out.cookie.path = cookie.get("path", "")
-        if cookie.get("ttl"):
-            from meshctl.generate.common import set_duration
-
-            set_duration(out.cookie.ttl, cookie["ttl"])
-        for attribute in cookie.get("attributes") or []:
-            out.cookie.attributes.add(name=attribute.get("name", ""), value=attribute.get("value", ""))
-    elif consistent.get("useSourceIp"):
+    if consistent.http_header_name:
+        out.header.header_name = consistent.http_header_name
+    elif consistent.http_cookie is not None:
+        cookie = consistent.http_cookie
+        out.cookie.name = cookie.name
+        out.cookie.path = cookie.path
+        if cookie.ttl:
+            set_nanos(out.cookie.ttl, cookie.ttl)
+        for attribute in cookie.attributes:
+            out.cookie.attributes.add(name=attribute.name, value=attribute.value)
+    elif consistent.use_source_ip:
         out.connection_properties.source_ip = True
-    elif consistent.get("httpQueryParameterName"):
-        out.query_parameter.name = consistent["httpQueryParameterName"]
+    elif consistent.http_query_parameter_name:
+        out.query_parameter.name = consistent.http_query_parameter_name
     else:
         return None
     return out
@@ -300,8 +286,7 @@ def _default_route(ctx: ProxyContext, service: Service, port: int) -> rc.Route:
     rule = ctx.rule_for(service)
     consistent = None
     if rule is not None:
-        policy = rule.traffic_policy or {}
-        consistent = _port_hash(policy, port) or (policy.get("loadBalancer") or {}).get("consistentHash")
+        consistent = policy.port_hash(rule.traffic_policy, port) or policy.consistent_hash(rule.traffic_policy)
     action.retry_policy.CopyFrom(httproute.default_retry_policy())
     if consistent:
         hashed = hash_policy(consistent)

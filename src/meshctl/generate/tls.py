@@ -98,31 +98,30 @@ def istio_mutual_socket(sni: str, subject_alt_names: Sequence[str], *, h2: bool,
     return base_pb2.TransportSocket(name=TLS_SOCKET, typed_config=any_pb2.Any(type_url=_UPSTREAM_TLS_TYPE, value=value))
 
 
-def user_tls(settings: Mapping[str, Any], *, h2: bool, service_accounts: Sequence[str] = ()) -> tls_pb2.UpstreamTlsContext | None:
+def user_tls(settings: ClientTLSSettings, *, h2: bool, service_accounts: Sequence[str] = ()) -> tls_pb2.UpstreamTlsContext | None:
     """DestinationRule `tls` with mode SIMPLE or MUTUAL (file certificates served over SDS)."""
-    mode = settings.get("mode")
-    context = tls_pb2.UpstreamTlsContext(sni=settings.get("sni", ""))
+    context = tls_pb2.UpstreamTlsContext(sni=settings.sni)
     common = context.common_tls_context
     common.CopyFrom(_upstream_common())
-    sans = list(settings.get("subjectAltNames") or service_accounts)
-    if settings.get("credentialName"):
-        name = settings["credentialName"]
+    sans = list(settings.subject_alt_names or service_accounts)
+    if settings.credential_name:
+        name = settings.credential_name
         common.tls_certificate_sds_secret_configs.append(_ads_secret(f"kubernetes://{name}"))
         combined = common.combined_validation_context
         combined.default_validation_context.match_subject_alt_names.extend(_exact(sans))
         combined.validation_context_sds_secret_config.CopyFrom(_ads_secret(f"kubernetes://{name}-cacert"))
     else:
-        if mode == "MUTUAL":
-            cert, key = settings.get("clientCertificate", ""), settings.get("privateKey", "")
-            common.tls_certificate_sds_secret_configs.append(sds_secret_config(f"file-cert:{cert}~{key}"))
-        if settings.get("insecureSkipVerify"):
+        if settings.mode == "MUTUAL":
+            secret = f"file-cert:{settings.client_certificate}~{settings.private_key}"
+            common.tls_certificate_sds_secret_configs.append(sds_secret_config(secret))
+        if settings.insecure_skip_verify:
             common.validation_context.SetInParent()
         else:
-            roots = settings.get("caCertificates") or "system"
+            roots = settings.ca_certificates or "system"
             combined = common.combined_validation_context
             combined.default_validation_context.match_subject_alt_names.extend(_exact(sans))
-            if settings.get("caCrl"):
-                combined.default_validation_context.crl.filename = settings["caCrl"]
+            if settings.ca_crl:
+                combined.default_validation_context.crl.filename = settings.ca_crl
             combined.validation_context_sds_secret_config.CopyFrom(sds_secret_config(f"file-root:{roots}"))
     if h2:
         common.alpn_protocols.extend(ALPN_H2_ONLY)

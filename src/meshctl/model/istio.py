@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from meshctl.config.kinds.networking import DestinationRule, Subset, TrafficPolicy
 from meshctl.config.resource import Resource
 from meshctl.hostnames import fqdn, matches, specificity
 
@@ -102,8 +103,8 @@ class DestinationRuleView:
     resources: tuple[Resource, ...]
     host: str
     export_to: frozenset[str]
-    traffic_policy: Mapping[str, Any] | None
-    subsets: tuple[Mapping[str, Any], ...]
+    traffic_policy: TrafficPolicy | None
+    subsets: tuple[Subset, ...]
     selector: Mapping[str, str] | None
 
     @property
@@ -116,20 +117,20 @@ class DestinationRuleView:
 
     @classmethod
     def of(cls, resource: Resource, domain: str) -> DestinationRuleView:
-        spec = resource.spec
+        spec = resource.view_as(DestinationRule)
         return cls(
             (resource,),
-            fqdn(spec.get("host", ""), resource.namespace, domain),
-            export_set(spec.get("exportTo"), resource.namespace),
-            spec.get("trafficPolicy") or None,
-            tuple(spec.get("subsets") or ()),
-            (spec.get("workloadSelector") or {}).get("matchLabels") or None,
+            fqdn(spec.host, resource.namespace, domain),
+            export_set(spec.export_to, resource.namespace),
+            spec.traffic_policy,
+            spec.subsets,
+            (spec.workload_selector.match_labels if spec.workload_selector else None) or None,
         )
 
     def merged_with(self, other: DestinationRuleView) -> DestinationRuleView:
         """Istio's merge of same-host rules: subsets appended (first name wins), first policy kept."""
-        names = {subset.get("name") for subset in self.subsets}
-        extra = tuple(s for s in other.subsets if s.get("name") not in names)
+        names = {subset.name for subset in self.subsets}
+        extra = tuple(s for s in other.subsets if s.name not in names)
         return DestinationRuleView(
             self.resources + other.resources,
             self.host,
@@ -139,9 +140,9 @@ class DestinationRuleView:
             self.selector,
         )
 
-    def subset(self, name: str) -> Mapping[str, Any] | None:
+    def subset(self, name: str) -> Subset | None:
         for subset in self.subsets:
-            if subset.get("name") == name:
+            if subset.name == name:
                 return subset
         return None
 

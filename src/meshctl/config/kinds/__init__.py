@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from meshctl.config.kinds import kubernetes, networking, security
+from meshctl.config.messages import Message
 from meshctl.config.schema import Obj
 
 ISTIO_NETWORKING = "networking.istio.io"
@@ -18,21 +21,31 @@ class KindInfo:
     """How to read one kind.
 
     `body` is "spec" when the kind keeps its content under `spec`; kinds such as Endpoints keep
-    their fields at the top level, and then `body` is "" and `schema` lists those fields.
+    their fields at the top level, and then `body` is "" and `spec` declares those fields.
+    `spec` is the kind's message (its typed view and schema); kinds not converted to messages
+    yet give a bare schema and get no view.
     """
 
     kind: str
     group: str
     versions: tuple[str, ...]
-    schema: Obj
+    spec: type[Message] | Obj
     body: str = "spec"
     namespaced: bool = True
     status: Obj | None = None
 
+    @property
+    def schema(self) -> Obj:
+        return self.spec if isinstance(self.spec, Obj) else self.spec.SCHEMA
+
+    def view_of(self, body: Mapping[str, Any]) -> Message | None:
+        """The typed view of a validated body."""
+        return None if isinstance(self.spec, Obj) else self.spec.of(body)
+
 
 _ALL = [
     KindInfo("VirtualService", ISTIO_NETWORKING, NETWORKING_VERSIONS, networking.VIRTUAL_SERVICE),
-    KindInfo("DestinationRule", ISTIO_NETWORKING, NETWORKING_VERSIONS, networking.DESTINATION_RULE),
+    KindInfo("DestinationRule", ISTIO_NETWORKING, NETWORKING_VERSIONS, networking.DestinationRule),
     KindInfo("Gateway", ISTIO_NETWORKING, NETWORKING_VERSIONS, networking.GATEWAY),
     KindInfo("ServiceEntry", ISTIO_NETWORKING, NETWORKING_VERSIONS, networking.SERVICE_ENTRY),
     KindInfo("Sidecar", ISTIO_NETWORKING, NETWORKING_VERSIONS, networking.SIDECAR),

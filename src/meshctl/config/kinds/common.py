@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Mapping
+from typing import Annotated, Any
 
+from meshctl.config.messages import Message, Parse, field, message
 from meshctl.config.paths import FieldPath
 from meshctl.config.schema import Enum, Float, Int, List, Map, Obj, Report, Str
 from meshctl.config.values import (
@@ -82,7 +84,15 @@ STRING_MATCH = Obj(
 
 PORT_SELECTOR = Obj({"number": PORT})
 
-WORKLOAD_SELECTOR = Obj({"matchLabels": LABELS})
+Nanos = Annotated[int, Parse(parse_duration)]
+"""A duration field's view: nanoseconds, parsed once when the view is built."""
+
+
+@message
+class WorkloadSelector(Message):
+    """security.istio.io's and DestinationRule's selector: `matchLabels`."""
+
+    match_labels: Mapping[str, str] = field(LABELS)
 
 POLICY_TARGET_REFERENCE = Obj(
     {"group": Str(), "kind": Str(min_len=1), "name": Str(min_len=1), "namespace": Str()},

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import http
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from meshctl import protocols
@@ -35,12 +35,14 @@ from meshctl.config.kinds.common import (
     TLS_VERSION,
     UINT32,
     UNIX_PREFIX,
-    WORKLOAD_SELECTOR,
+    Nanos,
+    WorkloadSelector,
     domain_problem,
     header_name_problem,
     is_istio_label,
     unix_address_problem,
 )
+from meshctl.config.messages import Message, field, message
 from meshctl.config.paths import FieldPath
 from meshctl.config.schema import Bool, Enum, Float, Int, List, Map, Obj, Report, Str
 from meshctl.config.values import (
@@ -754,34 +756,45 @@ def _connection_pool_rule(value: dict[str, Any], path: FieldPath, report: Report
         report(path, "connectionPool must set tcp, http or both")
 
 
-CONNECTION_POOL = Obj(
-    {
-        "tcp": Obj(
-            {
-                "maxConnections": POSITIVE_INT32,
-                "connectTimeout": STRICT_DURATION,
-                "tcpKeepalive": Obj({"probes": UINT32, "time": STRICT_DURATION, "interval": STRICT_DURATION}),
-                "maxConnectionDuration": STRICT_DURATION,
-                "idleTimeout": STRICT_DURATION,
-            }
-        ),
-        "http": Obj(
-            {
-                "http1MaxPendingRequests": POSITIVE_INT32,
-                "http2MaxRequests": POSITIVE_INT32,
-                "maxRequestsPerConnection": POSITIVE_INT32,
-                "maxRetries": POSITIVE_INT32,
-                "idleTimeout": STRICT_DURATION,
-                "h2UpgradePolicy": Enum("DEFAULT", "DO_NOT_UPGRADE", "UPGRADE"),
-                "useClientProtocol": Bool(),
-                "maxConcurrentStreams": POSITIVE_INT32,
-                "http2KeepAlive": Obj({"interval": STRICT_DURATION, "timeout": STRICT_DURATION}),
-            },
-            rules=[_http_pool_rule],
-        ),
-    },
-    rules=[_connection_pool_rule],
-)
+@message
+class TcpKeepalive(Message):
+    probes: int | None = field(UINT32)
+    time: Nanos | None = field(STRICT_DURATION)
+    interval: Nanos | None = field(STRICT_DURATION)
+
+
+@message
+class TCPSettings(Message):
+    max_connections: int | None = field(POSITIVE_INT32)
+    connect_timeout: Nanos | None = field(STRICT_DURATION)
+    tcp_keepalive: TcpKeepalive | None = None
+    max_connection_duration: Nanos | None = field(STRICT_DURATION)
+    idle_timeout: Nanos | None = field(STRICT_DURATION)
+
+
+@message
+class HTTP2KeepAlive(Message):
+    interval: Nanos | None = field(STRICT_DURATION)
+    timeout: Nanos | None = field(STRICT_DURATION)
+
+
+@message(rules=[_http_pool_rule])
+class HTTPSettings(Message):
+    http1_max_pending_requests: int | None = field(POSITIVE_INT32)
+    http2_max_requests: int | None = field(POSITIVE_INT32)
+    max_requests_per_connection: int | None = field(POSITIVE_INT32)
+    max_retries: int | None = field(POSITIVE_INT32)
+    idle_timeout: Nanos | None = field(STRICT_DURATION)
+    h2_upgrade_policy: str = field(Enum("DEFAULT", "DO_NOT_UPGRADE", "UPGRADE"))
+    use_client_protocol: bool = False
+    max_concurrent_streams: int | None = field(POSITIVE_INT32)
+    http2_keep_alive: HTTP2KeepAlive | None = None
+
+
+@message(rules=[_connection_pool_rule])
+class ConnectionPoolSettings(Message):
+    tcp: TCPSettings | None = None
+    http: HTTPSettings | None = None
 
 
 def _is_prime(number: int) -> bool:
@@ -814,27 +827,42 @@ def _consistent_hash_rule(value: dict[str, Any], path: FieldPath, report: Report
         report((*path, "minimumRingSize"), "minimumRingSize cannot be combined with ringHash or maglev")
 
 
-CONSISTENT_HASH = Obj(
-    {
-        "httpHeaderName": Str(),
-        "httpCookie": Obj(
-            {
-                "name": Str(min_len=1),
-                "path": Str(),
-                "ttl": ANY_DURATION,
-                "attributes": List(Obj({"name": Str(min_len=1), "value": Str()}, required=["name"])),
-            },
-            required=["name"],
-        ),
-        "useSourceIp": Bool(),
-        "httpQueryParameterName": Str(),
-        "ringHash": Obj({"minimumRingSize": Int(0)}),
-        "maglev": Obj({"tableSize": Int(0)}, rules=[_maglev_rule]),
-        "minimumRingSize": Int(0),
-    },
+@message(required=["name"])
+class CookieAttribute(Message):
+    name: str = field(Str(min_len=1))
+    value: str = ""
+
+
+@message(required=["name"])
+class HTTPCookie(Message):
+    name: str = field(Str(min_len=1))
+    path: str = ""
+    ttl: Nanos | None = field(ANY_DURATION)
+    attributes: tuple[CookieAttribute, ...]
+
+
+@message
+class RingHash(Message):
+    minimum_ring_size: int | None = field(Int(0))
+
+
+@message(rules=[_maglev_rule])
+class MagLev(Message):
+    table_size: int | None = field(Int(0))
+
+
+@message(
     oneof=[("httpHeaderName", "httpCookie", "useSourceIp", "httpQueryParameterName"), ("ringHash", "maglev")],
     rules=[_consistent_hash_rule],
 )
+class ConsistentHashLB(Message):
+    http_header_name: str = ""
+    http_cookie: HTTPCookie | None = None
+    use_source_ip: bool = False
+    http_query_parameter_name: str = ""
+    ring_hash: RingHash | None = None
+    maglev: MagLev | None = None
+    minimum_ring_size: int | None = field(Int(0))
 
 _TOPOLOGY_LABELS = frozenset(
     {"topology.kubernetes.io/region", "topology.kubernetes.io/zone", "topology.istio.io/subzone"}
@@ -914,29 +942,40 @@ def _locality_rule(value: dict[str, Any], path: FieldPath, report: Report) -> No
             report(where, "failover regions must not contain '*'")
 
 
-LOCALITY_LB_SETTING = Obj(
-    {
-        "distribute": List(Obj({"from": Str(), "to": Map(UINT32)})),
-        "failover": List(Obj({"from": Str(), "to": Str()})),
-        "failoverPriority": List(Str(min_len=1)),
-        "enabled": Bool(),
-    },
-    rules=[_locality_rule],
-)
+@message
+class Distribute(Message):
+    from_: str = ""
+    to: Mapping[str, int] = field(Map(UINT32))
 
-LOAD_BALANCER = Obj(
-    {
-        "simple": Enum("UNSPECIFIED", "LEAST_CONN", "RANDOM", "PASSTHROUGH", "ROUND_ROBIN", "LEAST_REQUEST"),
-        "consistentHash": CONSISTENT_HASH,
-        "localityLbSetting": LOCALITY_LB_SETTING,
-        "warmupDurationSecs": STRICT_DURATION,
-        "warmup": Obj(
-            {"duration": STRICT_DURATION, "minimumPercent": Float(0, 100), "aggression": Float(0)},
-            required=["duration"],
-        ),
-    },
-    oneof=[("simple", "consistentHash")],
-)
+
+@message
+class Failover(Message):
+    from_: str = ""
+    to: str = ""
+
+
+@message(rules=[_locality_rule])
+class LocalityLoadBalancerSetting(Message):
+    distribute: tuple[Distribute, ...]
+    failover: tuple[Failover, ...]
+    failover_priority: tuple[str, ...] = field(List(Str(min_len=1)))
+    enabled: bool | None = None
+
+
+@message(required=["duration"])
+class WarmupConfiguration(Message):
+    duration: Nanos | None = field(STRICT_DURATION)
+    minimum_percent: float | None = field(Float(0, 100))
+    aggression: float | None = field(Float(0))
+
+
+@message(oneof=[("simple", "consistentHash")])
+class LoadBalancerSettings(Message):
+    simple: str = field(Enum("UNSPECIFIED", "LEAST_CONN", "RANDOM", "PASSTHROUGH", "ROUND_ROBIN", "LEAST_REQUEST"))
+    consistent_hash: ConsistentHashLB | None = None
+    locality_lb_setting: LocalityLoadBalancerSetting | None = None
+    warmup_duration_secs: Nanos | None = field(STRICT_DURATION)
+    warmup: WarmupConfiguration | None = None
 
 
 def _outlier_rule(value: dict[str, Any], path: FieldPath, report: Report) -> None:
@@ -945,20 +984,17 @@ def _outlier_rule(value: dict[str, Any], path: FieldPath, report: Report) -> Non
                "consecutiveLocalOriginFailures needs splitExternalLocalOriginErrors: true")
 
 
-OUTLIER_DETECTION = Obj(
-    {
-        "splitExternalLocalOriginErrors": Bool(),
-        "consecutiveLocalOriginFailures": UINT32,
-        "consecutiveGatewayErrors": UINT32,
-        "consecutive5xxErrors": UINT32,
-        "interval": STRICT_DURATION,
-        "baseEjectionTime": STRICT_DURATION,
-        "maxEjectionPercent": Int(0, 100),
-        "minHealthPercent": Int(0, 100),
-        "consecutiveErrors": INT32,
-    },
-    rules=[_outlier_rule],
-)
+@message(rules=[_outlier_rule])
+class OutlierDetection(Message):
+    split_external_local_origin_errors: bool = False
+    consecutive_local_origin_failures: int | None = field(UINT32)
+    consecutive_gateway_errors: int | None = field(UINT32)
+    consecutive_5xx_errors: int | None = field(UINT32)
+    interval: Nanos | None = field(STRICT_DURATION)
+    base_ejection_time: Nanos | None = field(STRICT_DURATION)
+    max_ejection_percent: int | None = field(Int(0, 100))
+    min_health_percent: int | None = field(Int(0, 100))
+    consecutive_errors: int | None = field(INT32)
 
 
 def _client_tls_rule(value: dict[str, Any], path: FieldPath, report: Report) -> None:
@@ -982,20 +1018,17 @@ def _client_tls_rule(value: dict[str, Any], path: FieldPath, report: Report) -> 
                 report((*path, key), f"mode MUTUAL needs {key} (or credentialName)")
 
 
-CLIENT_TLS_SETTINGS = Obj(
-    {
-        "mode": Enum("DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL"),
-        "clientCertificate": Str(),
-        "privateKey": Str(),
-        "caCertificates": Str(),
-        "credentialName": Str(),
-        "subjectAltNames": List(Str()),
-        "sni": Str(),
-        "insecureSkipVerify": Bool(),
-        "caCrl": Str(),
-    },
-    rules=[_client_tls_rule],
-)
+@message(rules=[_client_tls_rule])
+class ClientTLSSettings(Message):
+    mode: str = field(Enum("DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL"))
+    client_certificate: str = ""
+    private_key: str = ""
+    ca_certificates: str = ""
+    credential_name: str = ""
+    subject_alt_names: tuple[str, ...]
+    sni: str = ""
+    insecure_skip_verify: bool | None = None
+    ca_crl: str = ""
 
 _POLICY_PARTS = ("loadBalancer", "connectionPool", "outlierDetection", "tls")
 
@@ -1005,17 +1038,20 @@ def _port_policy_rule(value: dict[str, Any], path: FieldPath, report: Report) ->
         report(path, "port-level settings must set at least one of " + ", ".join(_POLICY_PARTS))
 
 
-PORT_TRAFFIC_POLICY = Obj(
-    {
-        "port": Obj({"number": PORT_OR_ZERO}),
-        "loadBalancer": LOAD_BALANCER,
-        "connectionPool": CONNECTION_POOL,
-        "outlierDetection": OUTLIER_DETECTION,
-        "tls": CLIENT_TLS_SETTINGS,
-    },
-    required=["port"],
-    rules=[_port_policy_rule],
-)
+@message
+class PolicyPort(Message):
+    """A port-level policy's port: `number` 0 is Istio's way to say "unset"."""
+
+    number: int = field(PORT_OR_ZERO)
+
+
+@message(required=["port"], rules=[_port_policy_rule])
+class PortTrafficPolicy(Message):
+    port: PolicyPort | None = None
+    load_balancer: LoadBalancerSettings | None = None
+    connection_pool: ConnectionPoolSettings | None = None
+    outlier_detection: OutlierDetection | None = None
+    tls: ClientTLSSettings | None = None
 
 
 def _tunnel_rule(value: dict[str, Any], path: FieldPath, report: Report) -> None:
@@ -1028,11 +1064,11 @@ def _tunnel_rule(value: dict[str, Any], path: FieldPath, report: Report) -> None
         report((*path, "targetPort"), "tunnel targetPort must be between 1 and 65535")
 
 
-TUNNEL_SETTINGS = Obj(
-    {"protocol": Str(), "targetHost": Str(), "targetPort": UINT32},
-    required=["targetHost", "targetPort"],
-    rules=[_tunnel_rule],
-)
+@message(required=["targetHost", "targetPort"], rules=[_tunnel_rule])
+class TunnelSettings(Message):
+    protocol: str = ""
+    target_host: str = ""
+    target_port: int = field(UINT32)
 
 
 def _traffic_policy_rule(value: dict[str, Any], path: FieldPath, report: Report) -> None:
@@ -1042,26 +1078,35 @@ def _traffic_policy_rule(value: dict[str, Any], path: FieldPath, report: Report)
         report((*path, "proxyProtocol"), "tunnel and proxyProtocol cannot both be set")
 
 
-TRAFFIC_POLICY = Obj(
-    {
-        "loadBalancer": LOAD_BALANCER,
-        "connectionPool": CONNECTION_POOL,
-        "outlierDetection": OUTLIER_DETECTION,
-        "tls": CLIENT_TLS_SETTINGS,
-        "portLevelSettings": List(PORT_TRAFFIC_POLICY),
-        "tunnel": TUNNEL_SETTINGS,
-        "proxyProtocol": Obj({"version": Enum("V1", "V2")}),
-        "retryBudget": Obj(
-            {"percent": Float(0, 100), "minRetryConcurrency": UINT32, "budgetInterval": STRICT_DURATION}
-        ),
-    },
-    rules=[_traffic_policy_rule],
-)
+@message
+class ProxyProtocol(Message):
+    version: str = field(Enum("V1", "V2"))
 
-SUBSET = Obj(
-    {"name": SUBSET_NAME, "labels": LABELS, "trafficPolicy": TRAFFIC_POLICY},
-    required=["name"],
-)
+
+@message
+class RetryBudget(Message):
+    percent: float | None = field(Float(0, 100))
+    min_retry_concurrency: int | None = field(UINT32)
+    budget_interval: Nanos | None = field(STRICT_DURATION)
+
+
+@message(rules=[_traffic_policy_rule])
+class TrafficPolicy(Message):
+    load_balancer: LoadBalancerSettings | None = None
+    connection_pool: ConnectionPoolSettings | None = None
+    outlier_detection: OutlierDetection | None = None
+    tls: ClientTLSSettings | None = None
+    port_level_settings: tuple[PortTrafficPolicy, ...]
+    tunnel: TunnelSettings | None = None
+    proxy_protocol: ProxyProtocol | None = None
+    retry_budget: RetryBudget | None = None
+
+
+@message(required=["name"])
+class Subset(Message):
+    name: str = field(SUBSET_NAME)
+    labels: Mapping[str, str] = field(LABELS)
+    traffic_policy: TrafficPolicy | None = None
 
 
 def _subsets_rule(value: list[dict[str, Any]], path: FieldPath, report: Report) -> None:
@@ -1082,17 +1127,13 @@ def _exported_selector_rule(spec: dict[str, Any], path: FieldPath, report: Repor
                    "a DestinationRule with workloadSelector can only be exported to its own namespace")
 
 
-DESTINATION_RULE = Obj(
-    {
-        "host": Str(min_len=1, rules=[_domain_rule]),
-        "trafficPolicy": TRAFFIC_POLICY,
-        "subsets": List(SUBSET, rules=[_subsets_rule]),
-        "exportTo": EXPORT_TO,
-        "workloadSelector": WORKLOAD_SELECTOR,
-    },
-    required=["host"],
-    rules=[_exported_selector_rule],
-)
+@message(required=["host"], rules=[_exported_selector_rule])
+class DestinationRule(Message):
+    host: str = field(Str(min_len=1, rules=[_domain_rule]))
+    traffic_policy: TrafficPolicy | None = None
+    subsets: tuple[Subset, ...] = field(List(Subset.SCHEMA, rules=[_subsets_rule]))
+    export_to: tuple[str, ...] = field(EXPORT_TO)
+    workload_selector: WorkloadSelector | None = None
 
 # --- Gateway ---------------------------------------------------------------------------------------
 
@@ -1537,7 +1578,7 @@ SIDECAR = Obj(
                     "captureMode": CAPTURE_MODE,
                     "defaultEndpoint": Str(),
                     "tls": SIDECAR_INGRESS_TLS,
-                    "connectionPool": CONNECTION_POOL,
+                    "connectionPool": ConnectionPoolSettings.SCHEMA,
                 },
                 required=["port"],
                 rules=[_ingress_rule],
@@ -1556,7 +1597,7 @@ SIDECAR = Obj(
             {"mode": Enum("REGISTRY_ONLY", "ALLOW_ANY"), "egressProxy": DESTINATION},
             rules=[_outbound_policy_rule],
         ),
-        "inboundConnectionPool": CONNECTION_POOL,
+        "inboundConnectionPool": ConnectionPoolSettings.SCHEMA,
     },
     rules=[_sidecar_rule],
 )

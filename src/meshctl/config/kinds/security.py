@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from meshctl.config.kinds.common import (
     POLICY_TARGET_REFERENCE,
     STRICT_DURATION,
-    WORKLOAD_SELECTOR,
+    WorkloadSelector,
     header_name_problem,
     ip_or_cidr_problem,
 )
@@ -75,7 +75,7 @@ def _peer_authentication_rule(spec: dict[str, Any], path: FieldPath, report: Rep
 
 PEER_AUTHENTICATION = Obj(
     {
-        "selector": WORKLOAD_SELECTOR,
+        "selector": WorkloadSelector.SCHEMA,
         "mtls": Obj({"mode": MTLS_MODE}),
         "portLevelMtls": Map(Obj({"mode": MTLS_MODE}), key=Str(rules=[_port_key_rule])),
     },
@@ -290,7 +290,7 @@ def _authorization_policy_rule(spec: dict[str, Any], path: FieldPath, report: Re
 
 AUTHORIZATION_POLICY = Obj(
     {
-        "selector": WORKLOAD_SELECTOR,
+        "selector": WorkloadSelector.SCHEMA,
         "targetRef": TARGET_REFERENCE,
         "targetRefs": TARGET_REFERENCES,
         "rules": List(RULE),
@@ -364,7 +364,7 @@ JWT_RULE = Obj(
 
 REQUEST_AUTHENTICATION = Obj(
     {
-        "selector": WORKLOAD_SELECTOR,
+        "selector": WorkloadSelector.SCHEMA,
         "targetRef": TARGET_REFERENCE,
         "targetRefs": TARGET_REFERENCES,
         "jwtRules": List(JWT_RULE),
