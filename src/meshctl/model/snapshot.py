@@ -26,6 +26,7 @@ from meshctl.model.meshconfig import MeshConfig
 from meshctl.model.proxy import Proxy
 from meshctl.model.registry import Registry, build_registry
 from meshctl.model.scope import SidecarScope, build_scope, select_sidecar
+from meshctl.targets import Target, parse_target
 
 PERMISSIVE = "PERMISSIVE"
 STRICT = "STRICT"
@@ -140,21 +141,27 @@ class MeshSnapshot:
             return inherited if mode == "UNSET" else mode
         return inherited
 
-    def proxy(self, target: str, default_namespace: str = "default", **options: Any) -> Proxy:
-        """The sidecar of `POD[.NS]` or `deploy/NAME[.NS]`, as found in the registry."""
-        kind, _, rest = target.partition("/") if "/" in target else ("", "", target)
-        name, _, namespace = rest.rpartition(".") if "." in rest else (rest, "", default_namespace)
-        if kind in ("deploy", "deployment", "deployments"):
+    def proxy(self, target: Target | str, default_namespace: str = "default", **options: Any) -> Proxy:
+        """The sidecar of a pod, or of a Deployment's first replica, as found in the registry.
+
+        A string is parsed as the command line's targets are (`meshctl.targets`), with
+        `default_namespace` for a target without `.NS`.
+        """
+        if isinstance(target, str):
+            target = parse_target(target, default_namespace)
+        name, namespace = target.name, target.namespace
+        if target.is_pod:
+            workload = self.registry.workload(target.dotted)
+            if workload is None:
+                hint = self._pod_hint(namespace)
+                raise UnknownTargetError(f'pod "{name}" not found in namespace "{namespace}"{hint}')
+        else:
             replicas = self.registry.replicas(namespace, name)
             if not replicas:
-                raise UnknownTargetError(f'deployment "{name}" not found in namespace "{namespace}" (or it has no replicas)')
+                raise UnknownTargetError(
+                    f'deployment "{name}" not found in namespace "{namespace}" (or it has no replicas)'
+                )
             workload = replicas[0]
-        elif kind in ("", "pod", "pods", "po"):
-            workload = self.registry.workload(f"{name}.{namespace}")
-            if workload is None:
-                raise UnknownTargetError(f'pod "{name}" not found in namespace "{namespace}"' + self._pod_hint(namespace))
-        else:
-            raise UnknownTargetError(f"unsupported target type {kind!r}: use POD[.NS] or deploy/NAME[.NS]")
         return proxies.for_workload(workload, domain=self.mesh.domain, **options)
 
     def _pod_hint(self, namespace: str) -> str:
