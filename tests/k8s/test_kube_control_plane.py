@@ -16,7 +16,11 @@ from emulator import MeshEmulator
 from seeds import add_pod
 
 from meshctl.errors import MeshctlError
-from meshctl.inspect.acquire.kube import KubeClient, PodRef, load_client
+from meshctl.kube.client import KubeClient, load_client
+from meshctl.kube.istiod import find_istiod_pods
+from meshctl.kube.pods import PodRef
+from meshctl.kube.portforward import forward_local
+from meshctl.kube.tokens import service_account_token
 
 ECHO_METHOD = "/meshctl.test.Echo/Shout"
 
@@ -76,17 +80,17 @@ def test_istiod_pods_by_label_and_revision(emulator: MeshEmulator, client: KubeC
     add_pod(emulator, "istiod-x", "default", labels={"app": "istiod"})
     add_pod(emulator, "cp-1", "mesh", labels={"component": "pilot"})
 
-    assert client.find_istiod_pods() == [
+    assert find_istiod_pods(client) == [
         PodRef("istiod-a", "istio-system"),
         PodRef("istiod-b", "istio-system"),
         PodRef("istiod-canary-a", "istio-system"),
     ]
-    assert client.find_istiod_pods(revision="canary") == [PodRef("istiod-canary-a", "istio-system")]
-    assert client.find_istiod_pods("mesh", label="component=pilot") == [PodRef("cp-1", "mesh")]
+    assert find_istiod_pods(client, revision="canary") == [PodRef("istiod-canary-a", "istio-system")]
+    assert find_istiod_pods(client, "mesh", label="component=pilot") == [PodRef("cp-1", "mesh")]
     with pytest.raises(
         MeshctlError, match=r'no running istiod pods match "app=istiod,istio\.io/rev=blue"'
     ):
-        client.find_istiod_pods(revision="blue")
+        find_istiod_pods(client, revision="blue")
 
 
 def test_service_account_token_uses_the_token_request_api(
@@ -105,7 +109,7 @@ def test_service_account_token_uses_the_token_request_api(
         }
 
     emulator["post /api/v1/namespaces/istio-system/serviceaccounts/default/token"] << issue
-    assert client.service_account_token("istio-system", "default") == "jwt-for-istio-ca"
+    assert service_account_token(client, "istio-system", "default") == "jwt-for-istio-ca"
     assert specs == [{"audiences": ["istio-ca"], "expirationSeconds": 600}]
 
 
@@ -113,7 +117,7 @@ def test_service_account_token_for_a_missing_account(client: KubeClient) -> None
     with pytest.raises(
         MeshctlError, match=r'^serviceaccounts "nobody" not found in namespace "istio-system"$'
     ):
-        client.service_account_token("istio-system", "nobody")
+        service_account_token(client, "istio-system", "nobody")
 
 
 def test_local_forward_gives_each_connection_its_own_stream(
@@ -121,7 +125,7 @@ def test_local_forward_gives_each_connection_its_own_stream(
 ) -> None:
     add_pod(emulator, "istiod-a", "istio-system")
     emulator.forwards["istio-system", "istiod-a", 15010] = tcp_echo
-    with client.port_forward_local("istiod-a", "istio-system", 15010) as forward:
+    with forward_local(client, PodRef("istiod-a", "istio-system"), 15010) as forward:
         assert forward.host == "127.0.0.1" and forward.port > 0
         address = (forward.host, forward.port)
         with socket.create_connection(address, timeout=5) as one, one.makefile("rb") as one_in:
@@ -143,7 +147,7 @@ def test_local_forward_carries_grpc(
     emulator.forwards["istio-system", "istiod-a", 15010] = grpc_echo
     no_proxy = [("grpc.enable_http_proxy", 0)]
     with (
-        client.port_forward_local("istiod-a", "istio-system", 15010) as forward,
+        forward_local(client, PodRef("istiod-a", "istio-system"), 15010) as forward,
         grpc.insecure_channel(forward.address, options=no_proxy) as channel,
     ):
         shout = channel.unary_unary(ECHO_METHOD)
@@ -157,7 +161,7 @@ def test_local_forward_reports_a_closed_pod_port(
 ) -> None:
     add_pod(emulator, "istiod-a", "istio-system")
     with (
-        client.port_forward_local("istiod-a", "istio-system", 15012) as forward,
+        forward_local(client, PodRef("istiod-a", "istio-system"), 15012) as forward,
         socket.create_connection((forward.host, forward.port), timeout=5) as connection,
     ):
         assert connection.recv(10) == b""
@@ -168,6 +172,6 @@ def test_local_forward_reports_a_closed_pod_port(
 def test_local_forward_checks_the_pod_first(client: KubeClient) -> None:
     with (
         pytest.raises(MeshctlError, match='pods "istiod-z" not found in namespace "istio-system"'),
-        client.port_forward_local("istiod-z", "istio-system", 15012),
+        forward_local(client, PodRef("istiod-z", "istio-system"), 15012),
     ):
         pytest.fail("the block must not run for a missing pod")

@@ -9,7 +9,11 @@ from emulator import MeshEmulator
 from seeds import add_pod
 
 from meshctl.errors import MeshctlError
-from meshctl.inspect.acquire.kube import PodSource, load_client, open_pod_sources
+from meshctl.inspect.acquire import DumpSource
+from meshctl.inspect.acquire.location import Location
+from meshctl.inspect.acquire.pod import PodSource
+from meshctl.kube.client import lazy_client, load_client
+from meshctl.kube.pods import PodRef
 
 CANNED_DUMP = json.dumps(
     {
@@ -24,6 +28,15 @@ CANNED_DUMP = json.dumps(
         ]
     }
 ).encode()
+
+
+def open_pod_sources(
+    target: str | None, selector: str | None, namespace: str | None, kubeconfig: str, context: str | None, port: int
+) -> list[DumpSource]:
+    """The sources proxy-config reads for these flags."""
+    location = Location(lazy_client(kubeconfig, context), target=target, selector=selector, namespace=namespace,
+                        admin_port=port)
+    return location.sources()
 
 
 def forwards_to(emulator: MeshEmulator) -> list[str]:
@@ -145,7 +158,7 @@ def test_exec_failure_without_exit_code(emulator: MeshEmulator, kubeconfig: str)
 
 
 def test_pod_gone_between_resolution_and_request(emulator: MeshEmulator, kubeconfig: str) -> None:
-    source = PodSource(load_client(kubeconfig, None), "ghost", "shop")
+    source = PodSource(load_client(kubeconfig, None), PodRef("ghost", "shop"))
     with pytest.raises(MeshctlError) as caught:
         source.get("config_dump")
     assert str(caught.value).count('pods "ghost" not found (HTTP 404 Not Found)') == 2

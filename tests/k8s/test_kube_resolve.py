@@ -9,7 +9,8 @@ from emulator import MeshEmulator
 from seeds import ALPHA_TOKEN, BETA_NAMESPACE, BETA_TOKEN, add_deployment, add_pod
 
 from meshctl.errors import MeshctlError, UsageError
-from meshctl.inspect.acquire.kube import PodRef, load_client, parse_target
+from meshctl.kube.client import load_client
+from meshctl.kube.pods import PodRef, resolve_pods
 
 
 def tokens_seen(emulator: MeshEmulator) -> set[str]:
@@ -26,7 +27,7 @@ def test_current_context_without_namespace_means_default(
     add_pod(emulator, "reviews-v1-abc")
     client = load_client(kubeconfig, None)
     assert (client.context, client.namespace) == ("alpha", "default")
-    assert client.resolve_pods("reviews-v1-abc", None) == [PodRef("reviews-v1-abc", "default")]
+    assert resolve_pods(client, "reviews-v1-abc", None) == [PodRef("reviews-v1-abc", "default")]
     assert tokens_seen(emulator) == {ALPHA_TOKEN}
 
 
@@ -36,7 +37,7 @@ def test_context_switch_changes_credentials_and_default_namespace(
     add_pod(emulator, "ratings-v1-xyz", BETA_NAMESPACE)
     client = load_client(kubeconfig, "beta")
     assert (client.context, client.namespace) == ("beta", BETA_NAMESPACE)
-    assert client.resolve_pods("ratings-v1-xyz", None) == [PodRef("ratings-v1-xyz", BETA_NAMESPACE)]
+    assert resolve_pods(client, "ratings-v1-xyz", None) == [PodRef("ratings-v1-xyz", BETA_NAMESPACE)]
     assert tokens_seen(emulator) == {BETA_TOKEN}
 
 
@@ -47,7 +48,7 @@ def test_kubeconfig_env_is_honoured(
     monkeypatch.setenv("KUBECONFIG", f"/nonexistent/config:{kubeconfig}")
     client = load_client(None, "beta")
     assert client.namespace == BETA_NAMESPACE
-    assert client.resolve_pods("p.default", None) == [PodRef("p", "default")]
+    assert resolve_pods(client, "p.default", None) == [PodRef("p", "default")]
 
 
 def test_unknown_context_and_missing_kubeconfig_are_clear_errors(
@@ -67,22 +68,22 @@ def test_pod_dot_namespace_wins_over_the_namespace_flag(
     add_pod(emulator, "details-v1-1", "shop")
     add_pod(emulator, "details-v1-1", "other")
     client = load_client(kubeconfig, None)
-    assert client.resolve_pods("details-v1-1.shop", None, "other") == [
+    assert resolve_pods(client, "details-v1-1.shop", None, "other") == [
         PodRef("details-v1-1", "shop")
     ]
-    assert client.resolve_pods("details-v1-1", None, "other") == [PodRef("details-v1-1", "other")]
-    assert client.resolve_pods("pod/details-v1-1.shop", None) == [PodRef("details-v1-1", "shop")]
+    assert resolve_pods(client, "details-v1-1", None, "other") == [PodRef("details-v1-1", "other")]
+    assert resolve_pods(client, "pod/details-v1-1.shop", None) == [PodRef("details-v1-1", "shop")]
 
 
 def test_missing_and_not_running_pods(emulator: MeshEmulator, kubeconfig: str) -> None:
     add_pod(emulator, "starting", "shop", phase="Pending")
     client = load_client(kubeconfig, None)
     with pytest.raises(MeshctlError, match=r'^pods "ghost" not found in namespace "shop"$'):
-        client.resolve_pods("ghost.shop", None)
+        resolve_pods(client, "ghost.shop", None)
     with pytest.raises(
         MeshctlError, match=r'pod "starting" in namespace "shop" is not running \(phase Pending\)'
     ):
-        client.resolve_pods("starting.shop", None)
+        resolve_pods(client, "starting.shop", None)
 
 
 def test_deployment_resolves_to_its_first_running_pod(
@@ -105,9 +106,9 @@ def test_deployment_resolves_to_its_first_running_pod(
     add_pod(emulator, "ratings-a", "shop", labels={"app": "ratings", "version": "v1"})
     add_pod(emulator, "ratings-b", "shop", labels={"app": "ratings", "version": "v3"})
     client = load_client(kubeconfig, None)
-    assert client.resolve_pods("deploy/reviews.shop", None) == [PodRef("reviews-b", "shop")]
-    assert client.resolve_pods("deployment/ratings", None, "shop") == [PodRef("ratings-b", "shop")]
-    assert client.resolve_pods("deployments.apps/reviews.shop", None) == [
+    assert resolve_pods(client, "deploy/reviews.shop", None) == [PodRef("reviews-b", "shop")]
+    assert resolve_pods(client, "deployment/ratings", None, "shop") == [PodRef("ratings-b", "shop")]
+    assert resolve_pods(client, "deployments.apps/reviews.shop", None) == [
         PodRef("reviews-b", "shop")
     ]
 
@@ -117,11 +118,11 @@ def test_deployment_errors(emulator: MeshEmulator, kubeconfig: str) -> None:
     add_pod(emulator, "idle-1", "shop", labels={"app": "idle"}, phase="Failed")
     client = load_client(kubeconfig, None)
     with pytest.raises(MeshctlError, match=r'^deployments "nope" not found in namespace "shop"$'):
-        client.resolve_pods("deploy/nope.shop", None)
+        resolve_pods(client, "deploy/nope.shop", None)
     with pytest.raises(
         MeshctlError, match='deployment "idle" in namespace "shop" has no running pods'
     ):
-        client.resolve_pods("deploy/idle.shop", None)
+        resolve_pods(client, "deploy/idle.shop", None)
 
 
 def test_selector_returns_every_running_match_in_the_namespace(
@@ -132,43 +133,22 @@ def test_selector_returns_every_running_match_in_the_namespace(
     add_pod(emulator, "web-9", "default", labels={"app": "web"})
     add_pod(emulator, "db-1", BETA_NAMESPACE, labels={"app": "db"})
     client = load_client(kubeconfig, "beta")
-    assert client.resolve_pods(None, "app=web") == [
+    assert resolve_pods(client, None, "app=web") == [
         PodRef("web-1", BETA_NAMESPACE),
         PodRef("web-2", BETA_NAMESPACE),
     ]
-    assert client.resolve_pods(None, "app=web", "default") == [PodRef("web-9", "default")]
+    assert resolve_pods(client, None, "app=web", "default") == [PodRef("web-9", "default")]
     with pytest.raises(
         MeshctlError, match=f'no running pods match "app=cache" in namespace "{BETA_NAMESPACE}"'
     ):
-        client.resolve_pods(None, "app=cache")
+        resolve_pods(client, None, "app=cache")
 
 
 def test_usage_errors(kubeconfig: str) -> None:
     client = load_client(kubeconfig, None)
     with pytest.raises(UsageError, match="not both"):
-        client.resolve_pods("p", "app=x")
+        resolve_pods(client, "p", "app=x")
     with pytest.raises(UsageError, match="name a pod"):
-        client.resolve_pods(None, None)
+        resolve_pods(client, None, None)
     with pytest.raises(UsageError, match='unsupported resource type "svc"'):
-        client.resolve_pods("svc/reviews", None)
-
-
-@pytest.mark.parametrize(
-    ("target", "expected"),
-    [
-        ("p", ("pod", "p", "dflt")),
-        ("p.ns", ("pod", "p", "ns")),
-        ("my.dotted.pod.ns", ("pod", "my.dotted.pod", "ns")),
-        ("po/p.ns", ("pod", "p", "ns")),
-        ("deploy/web", ("deployment", "web", "dflt")),
-        ("Deployment/web.ns", ("deployment", "web", "ns")),
-    ],
-)
-def test_parse_target(target: str, expected: tuple[str, str, str]) -> None:
-    assert parse_target(target, "dflt") == expected
-
-
-@pytest.mark.parametrize("target", ["p.", ".ns", "deploy/", "deploy/.ns"])
-def test_parse_target_rejects_empty_parts(target: str) -> None:
-    with pytest.raises(UsageError, match="invalid target"):
-        parse_target(target, "dflt")
+        resolve_pods(client, "svc/reviews", None)

@@ -15,10 +15,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from meshctl.errors import MeshctlError
+from meshctl.kube.istiod import find_istiod_pods
+from meshctl.kube.portforward import forward_local
+from meshctl.kube.tokens import service_account_token
 from meshctl.status.client import CONFIG_DUMP, SYNCZ, DebugClient, Endpoint
 
 if TYPE_CHECKING:
-    from meshctl.inspect.acquire.kube import KubeClient
+    from meshctl.kube.client import KubeClient
     from meshctl.status.sections import ControlPlaneDump
 
 TOKEN_ACCOUNT = "default"
@@ -54,10 +57,10 @@ def open_control_planes(options: ControlPlaneOptions, kube: Callable[[], KubeCli
             planes.append((endpoint, ()))
         else:
             client = kube()
-            pods = client.find_istiod_pods(namespace, options.revision, options.xds_label)
+            pods = find_istiod_pods(client, namespace, options.revision, options.xds_label)
             token = None if options.plaintext else _token(kube, namespace)
             for pod in pods:
-                forward = stack.enter_context(client.port_forward_local(pod.name, pod.namespace, options.xds_port))
+                forward = stack.enter_context(forward_local(client, pod, options.xds_port))
                 endpoint = Endpoint(pod.name, forward.address, not options.plaintext, token, server_name)
                 planes.append((endpoint, forward.errors))
         yield [
@@ -99,7 +102,7 @@ def ask_config_dump(clients: Sequence[DebugClient], proxy_id: str) -> ControlPla
 def _token(kube: Callable[[], KubeClient], namespace: str) -> str:
     """The ServiceAccount token istiod's TLS port expects from debug clients."""
     try:
-        return kube().service_account_token(namespace, TOKEN_ACCOUNT)
+        return service_account_token(kube(), namespace, TOKEN_ACCOUNT)
     except MeshctlError as exc:
         raise MeshctlError(
             f"{exc}; istiod's TLS port needs a Kubernetes token (for a plaintext port, such as istiod's "

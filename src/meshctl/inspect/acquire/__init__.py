@@ -3,6 +3,7 @@
 Every inspect command asks a `DumpSource` for an admin path (`config_dump?resource=...`,
 `clusters?format=json`, `certs`, ...) and gets the response body. The tables and diffs never
 know whether the bytes came from a file, a local Envoy or a port-forward through Kubernetes.
+`location` turns what the user named into sources; `pod` reads a pod through `meshctl.kube`.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from __future__ import annotations
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from meshctl.errors import BadInputError, MeshctlError
+
+__all__ = ["AdminSource", "DumpSource", "FileSource"]
 
 
 class DumpSource(Protocol):
@@ -39,15 +41,6 @@ class DumpSource(Protocol):
     def post(self, path: str) -> bytes:
         """The body of `POST /<path>`; sources that cannot write raise MeshctlError."""
         ...
-
-
-def masked_clusters(source: DumpSource, fields: Iterable[str]) -> dict[str, bytes]:
-    """Envoy's answers for its static and active clusters with only `fields` of each cluster
-    (`config_dump?resource=LIST&mask=cluster.F,...`; Envoy applies the mask inside every
-    cluster), keyed by list, for `configdump.parse_cluster_answers`. Asked of a live source."""
-    mask = ",".join(f"cluster.{name}" for name in fields)
-    lists = ("static_clusters", "dynamic_active_clusters")
-    return {key: source.get(f"config_dump?resource={key}&mask={mask}") for key in lists}
 
 
 @dataclass(frozen=True, slots=True)
