@@ -10,7 +10,8 @@ from inspect_support import FROZEN_NOW, assert_golden, data
 
 from meshctl.errors import MeshctlError
 from meshctl.inspect.configdump import ConfigDump, parse_clusters, parse_config_dump
-from meshctl.inspect.protojson import message_list_json, message_object, to_yaml
+from meshctl.formats import to_yaml
+from meshctl.inspect.protojson import message_list_json, message_object
 from meshctl.inspect.tables.bootstrap import bootstrap_summary
 from meshctl.inspect.tables.clusters import ClusterFilter, clusters_table, sorted_clusters
 from meshctl.inspect.tables.ecds import ecds_table

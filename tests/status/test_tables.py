@@ -8,7 +8,8 @@ import pytest
 from status_support import NOW, assert_golden, client_config, syncz_answer
 
 import meshctl.cli
-from meshctl.inspect.protojson import message_json, message_object, to_yaml
+from meshctl.formats import to_yaml
+from meshctl.inspect.protojson import message_json, message_object
 from meshctl.status.duration import human_duration
 from meshctl.status.syncz import answers_in, read_syncz, select
 from meshctl.status.tables import status_cell, status_table, verbose_status_table

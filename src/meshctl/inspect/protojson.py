@@ -2,21 +2,21 @@
 
 istioctl prints lists of messages through `json.MarshalIndent` (4-space indent, with Go's HTML
 escaping of `<`, `>`, `&`) and single messages through protojson's multiline form; YAML goes
-through sigs.k8s.io/yaml (sorted keys, unindented sequences). Python's `json_format` differs from
+through the one YAML writer (`meshctl.formats`). Python's `json_format` differs from
 Go's protojson in ordering only, so the object it returns is reordered here: message fields in
 declaration order, map and Struct keys sorted. Whole floats print as integers, as in Go.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
-import yaml
 from google.protobuf import descriptor_pool, json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
+
+from meshctl.formats import to_json, to_yaml
 
 # Types whose JSON form is not an object of their fields; inside an Any they sit under "value".
 _SPECIAL_JSON = frozenset(
@@ -53,13 +53,27 @@ _HTML_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2
 
 def message_list_json(messages: Sequence[Message], pool: descriptor_pool.DescriptorPool | None = None) -> str:
     """A JSON array of messages, as `json.MarshalIndent(protio.MessageSlice, "", "    ")`."""
-    text = json.dumps([message_object(message, pool) for message in messages], indent=4, ensure_ascii=False)
+    text = to_json([message_object(message, pool) for message in messages])
     return "".join(_HTML_ESCAPES.get(char, char) for char in text)
 
 
 def message_json(message: Message, pool: descriptor_pool.DescriptorPool | None = None) -> str:
     """One message, as protojson with a 4-space indent (no HTML escaping)."""
-    return json.dumps(message_object(message, pool), indent=4, ensure_ascii=False)
+    return to_json(message_object(message, pool))
+
+
+def message_text(message: Message, pool: descriptor_pool.DescriptorPool | None = None, *, as_yaml: bool) -> str:
+    """One message as `-o json` (protojson, 4-space indent) or `-o yaml` prints it."""
+    return to_yaml(message_object(message, pool)) if as_yaml else message_json(message, pool)
+
+
+def message_list_text(
+    messages: Sequence[Message], pool: descriptor_pool.DescriptorPool | None = None, *, as_yaml: bool
+) -> str:
+    """A list of messages as `-o json` (a `json.MarshalIndent` array) or `-o yaml` prints it."""
+    if as_yaml:
+        return to_yaml([message_object(message, pool) for message in messages])
+    return message_list_json(messages, pool)
 
 
 def message_object(message: Message, pool: descriptor_pool.DescriptorPool | None = None) -> Any:
@@ -71,28 +85,6 @@ def message_object(message: Message, pool: descriptor_pool.DescriptorPool | None
     pool = pool or descriptor_pool.Default()
     plain = json_format.MessageToDict(message, descriptor_pool=pool)
     return _ordered_message(plain, message.DESCRIPTOR, pool)
-
-
-def data_text(data: Any, *, as_yaml: bool) -> str:
-    """JSON-ready data as `-o yaml` or `-o json` prints it (JSON with istioctl's 4-space indent)."""
-    return to_yaml(data) if as_yaml else json.dumps(data, indent=4, ensure_ascii=False)
-
-
-def to_yaml(data: Any) -> str:
-    """YAML like sigs.k8s.io/yaml writes it; multi-line strings become literal blocks."""
-    return yaml.dump(data, Dumper=_Dumper, sort_keys=True, allow_unicode=True, default_flow_style=False)
-
-
-class _Dumper(yaml.SafeDumper):
-    pass
-
-
-def _represent_string(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(str, _represent_string)
 
 
 def _ordered_message(
