@@ -125,7 +125,7 @@ def fetch_all(urls: list[str]) -> Callable[[], int]:
 
 def masked_paths() -> list[str]:
     """The admin paths `proxy-config clusters` asks a live Envoy for (recorded, not restated)."""
-    from meshctl.inspect.acquire import masked_clusters
+    from meshctl.inspect.proxyconfig import masked_clusters
     from meshctl.inspect.tables.clusters import TABLE_FIELDS
 
     asked: list[str] = []

@@ -12,8 +12,12 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from meshctl.errors import EnvoyNotFoundError
+
+if TYPE_CHECKING:
+    from google.protobuf.message import Message
 
 ENV_OVERRIDE = "MESHCTL_ENVOY"
 
@@ -44,6 +48,18 @@ def find_envoy() -> str:
 class ValidationResult:
     ok: bool
     output: str
+
+
+def validate_bootstrap(bootstrap: Message, timeout: float = 60.0) -> ValidationResult:
+    """`envoy --mode validate` on a bootstrap message, written to a temporary file for it."""
+    import tempfile
+
+    from google.protobuf import json_format
+
+    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="meshctl-bootstrap-") as handle:
+        handle.write(json_format.MessageToJson(bootstrap))
+        handle.flush()
+        return validate_config(handle.name, timeout)
 
 
 def validate_config(bootstrap_path: str, timeout: float = 60.0) -> ValidationResult:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import pytest
-from google.protobuf import json_format
 
-from meshctl.envoybin import validate_config
+from meshctl.envoybin import validate_bootstrap
 from meshctl.generate.bootstrap import static_bootstrap
 
 KITCHEN_SINK = Path(__file__).parent / "data" / "kitchen-sink.yaml"
@@ -17,10 +15,7 @@ KITCHEN_SINK = Path(__file__).parent / "data" / "kitchen-sink.yaml"
 def _envoy_verdict(snapshot, config_for, target: str) -> str:
     proxy = snapshot.proxy(target)
     config = config_for(snapshot, target)
-    with tempfile.NamedTemporaryFile("w", suffix=".json") as handle:
-        handle.write(json_format.MessageToJson(static_bootstrap(proxy, config)))
-        handle.flush()
-        verdict = validate_config(handle.name)
+    verdict = validate_bootstrap(static_bootstrap(proxy, config))
     assert verdict.ok, verdict.output
     return verdict.output
 
@@ -36,9 +31,6 @@ def test_validation_really_rejects_broken_config(mesh, config_for) -> None:
     proxy = snapshot.proxy("deploy/web.shop")
     config = config_for(snapshot, "deploy/web.shop")
     config.clusters[0].connect_timeout.seconds = -5
-    with tempfile.NamedTemporaryFile("w", suffix=".json") as handle:
-        handle.write(json_format.MessageToJson(static_bootstrap(proxy, config)))
-        handle.flush()
-        verdict = validate_config(handle.name)
+    verdict = validate_bootstrap(static_bootstrap(proxy, config))
     assert not verdict.ok
     assert "connect_timeout" in verdict.output.lower() or "duration" in verdict.output.lower()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from google.protobuf import json_format
 
-from meshctl.cli.translate import render
+from meshctl.formats import OutputFormat
+from meshctl.inspect.rendered import render
 from meshctl.generate.proxy import ProxyConfig
 from testsupport import GOLDEN as GOLDEN_DIR
 
@@ -98,5 +99,5 @@ def test_listeners_are_virtual_outbound_virtual_inbound_and_9080(seed, config_fo
 
 def test_golden_config_dump(seed, config_for) -> None:
     """The whole dump, checked by hand once (see tests/golden/README.md); any change shows here."""
-    dump = json.loads(render(config_for(seed, PRODUCTPAGE).packed(), "all", "json"))
+    dump = json.loads(render(config_for(seed, PRODUCTPAGE).packed(), "all", OutputFormat.json))
     assert dump == json.loads(GOLDEN.read_text())

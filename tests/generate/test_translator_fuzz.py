@@ -15,13 +15,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from google.protobuf import json_format
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import EXAMPLES, FUZZ, examples, fast_malformed_documents, mutated_objects
 
 from meshctl.config.loader import load_file
-from meshctl.envoybin import validate_config
+from meshctl.envoybin import validate_bootstrap
 from meshctl.generate.bootstrap import static_bootstrap
 from meshctl.generate.proxy import generate
 from meshctl.model.snapshot import build_snapshot
@@ -74,7 +73,5 @@ def test_envoy_accepts_the_translation_of_valid_input(scratch: Path, base: list,
     if not translated:
         return
     proxy, config = translated[0]
-    bootstrap = scratch / "bootstrap.json"
-    bootstrap.write_text(json_format.MessageToJson(static_bootstrap(proxy, config)))
-    verdict = validate_config(str(bootstrap))
+    verdict = validate_bootstrap(static_bootstrap(proxy, config))
     assert verdict.ok, f"{verdict.output}\n--- input ---\n{data.decode(errors='replace')}"

@@ -7,7 +7,6 @@ import json
 import subprocess
 import sys
 import types
-from dataclasses import dataclass, field
 
 import pytest
 import yaml
@@ -129,108 +128,17 @@ def test_errors(capsys: pytest.CaptureFixture[str], argv: list[str], code: int, 
     assert "Traceback" not in err and out == ""
 
 
-@dataclass
-class FakePod:
-    """A pod's admin endpoint: serves the sidecar dump and records log-level requests. It
-    answers every path with the whole dump, as a file does, hence not `live`."""
-
-    name: str
-    posts: list[str] = field(default_factory=list)
-    live: bool = False
-
-    def get(self, path: str) -> bytes:
-        return (DATA / "sidecar_dump.json").read_bytes()
-
-    def post(self, path: str) -> bytes:
-        self.posts.append(path)
-        return b"active loggers:\n  admin: warning\n  http: warning\n"
-
-
-@pytest.fixture
-def pods(monkeypatch: pytest.MonkeyPatch) -> tuple[list[FakePod], list[tuple]]:
-    """Stands in for meshctl.inspect.acquire.kube, which another engineer provides."""
-    found = [FakePod("productpage-v1-abc.default"), FakePod("productpage-v1-def.default")]
-    calls: list[tuple] = []
-
-    def open_pod_sources(*args: object) -> list[FakePod]:
-        calls.append(args)
-        return found if args[1] else found[:1]
-
-    module = types.ModuleType("meshctl.inspect.acquire.kube")
-    module.open_pod_sources = open_pod_sources  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "meshctl.inspect.acquire.kube", module)
-    return found, calls
-
-
 def test_live_sources_are_asked_for_the_table_fields_only() -> None:
     """The cluster table of a live Envoy costs a third less when Envoy masks each cluster down
     to the fields the table reads (the real-Envoy test in tests/status/test_e2e.py checks the
     table is unchanged)."""
-    from meshctl.inspect.acquire import masked_clusters
+    from meshctl.inspect.proxyconfig import masked_clusters
 
     asked: list[str] = []
     answers = masked_clusters(types.SimpleNamespace(get=lambda path: asked.append(path) or b"{}"), ("name", "type"))
     assert asked == ["config_dump?resource=static_clusters&mask=cluster.name,cluster.type",
                      "config_dump?resource=dynamic_active_clusters&mask=cluster.name,cluster.type"]
     assert list(answers) == ["static_clusters", "dynamic_active_clusters"]
-
-
-def test_pod_target(capsys: pytest.CaptureFixture[str], pods: tuple[list[FakePod], list[tuple]]) -> None:
-    _, calls = pods
-    code, out, _ = run_cli(
-        capsys,
-        "pc",
-        "c",
-        "deploy/productpage.default",
-        "-c",
-        "/tmp/kc",
-        "--context",
-        "kind",
-        "--proxy-admin-port",
-        "15001",
-    )
-    assert code == 0
-    assert out == golden("clusters.txt")
-    assert calls == [("deploy/productpage.default", None, None, "/tmp/kc", "kind", 15001)]
-
-
-def test_selector_prints_each_pod(capsys: pytest.CaptureFixture[str], pods: tuple[list[FakePod], list[tuple]]) -> None:
-    code, out, _ = run_cli(capsys, "pc", "b", "-l", "app=productpage", "-n", "default", "-o", "short")
-    assert code == 0
-    summary = golden("bootstrap.txt")
-    assert out == f"productpage-v1-abc.default:\n{summary}\nproductpage-v1-def.default:\n{summary}"
-    assert pods[1] == [(None, "app=productpage", "default", None, None, 15000)]
-
-
-@pytest.mark.parametrize(
-    ("argv", "posts"),
-    [
-        ([], ["logging"]),
-        (["--level", "debug"], ["logging", "logging?level=debug"]),
-        (["--level", "http:debug,level=warn"], ["logging", "logging?level=warning", "logging?http=debug"]),
-        (["--level", "ns::admin=trace"], ["logging", "logging?admin=trace"]),
-        (["-r"], ["logging", "logging?level=warning"]),
-    ],
-)
-def test_log_levels(
-    capsys: pytest.CaptureFixture[str], pods: tuple[list[FakePod], list[tuple]], argv: list[str], posts: list[str]
-) -> None:
-    code, out, _ = run_cli(capsys, "pc", "o", "productpage-v1-abc", *argv)
-    assert code == 0
-    assert pods[0][0].posts == posts
-    assert out == "productpage-v1-abc.default:\nactive loggers:\n  admin: warning\n  http: warning\n"
-
-
-@pytest.mark.parametrize(
-    ("level", "message"),
-    [("loud", "unrecognized logging level: loud"), ("redis:debug", "unrecognized logger name: redis")],
-)
-def test_log_level_errors(
-    capsys: pytest.CaptureFixture[str], pods: tuple[list[FakePod], list[tuple]], level: str, message: str
-) -> None:
-    code, _, err = run_cli(capsys, "pc", "log", "pod", "--level", level)
-    assert code == 64
-    assert message in err
 
 
 def test_group_module_imports_stay_cheap() -> None:

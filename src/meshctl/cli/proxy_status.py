@@ -18,19 +18,24 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import functools
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from meshctl.cli.options import (
+    TARGET_METAVAR,
+    ContextOption,
+    IstioNamespaceOption,
+    KubeconfigOption,
+    ProxyAdminPortOption,
+)
+
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
-    from meshctl.inspect.acquire import DumpSource
-    from meshctl.inspect.acquire.kube import KubeClient
     from meshctl.status.client import DebugClient
     from meshctl.status.syncz import ProxySync
 
@@ -51,7 +56,7 @@ def proxy_status(
     target: Annotated[
         str | None,
         typer.Argument(
-            metavar="[POD[.NS] | deploy/NAME[.NS]]",
+            metavar=TARGET_METAVAR,
             help="Compare this proxy's Envoy config with the control plane's instead of listing all proxies.",
             show_default=False,
         ),
@@ -69,20 +74,12 @@ def proxy_status(
         str | None, typer.Option("--xds-label", help="Select istiod pods by this label instead of app=istiod.",
                                  show_default=False)
     ] = None,
-    istio_namespace: Annotated[
-        str,
-        typer.Option("-i", "--istioNamespace", "--istio-namespace", envvar="MESHCTL_ISTIONAMESPACE",
-                     help="Namespace of istiod."),
-    ] = "istio-system",
+    istio_namespace: IstioNamespaceOption = "istio-system",
     revision: Annotated[
         str | None, typer.Option("-r", "--revision", help="Ask only the istiod of this revision.", show_default=False)
     ] = None,
-    kubeconfig: Annotated[
-        str | None, typer.Option("-c", "--kubeconfig", help="Kubernetes configuration file.", show_default=False)
-    ] = None,
-    context: Annotated[
-        str | None, typer.Option("--context", help="Kubeconfig context to use.", show_default=False)
-    ] = None,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
     namespace: Annotated[
         str | None,
         typer.Option("-n", "--namespace", help="Only proxies of this namespace; the pod's namespace.", show_default=False),
@@ -98,7 +95,7 @@ def proxy_status(
     admin: Annotated[
         str | None, typer.Option("--admin", help="Envoy admin URL to read the config dump from.", show_default=False)
     ] = None,
-    proxy_admin_port: Annotated[int, typer.Option("--proxy-admin-port", help="Envoy admin port in the pod.")] = 15000,
+    proxy_admin_port: ProxyAdminPortOption = 15000,
     semantic: Annotated[
         bool,
         typer.Option("--semantic", help="Report changed, missing and extra resources by name and field, ignoring order."),
@@ -110,15 +107,16 @@ def proxy_status(
 ) -> int:
     """Sync status of every proxy, or one proxy's config diffed against the control plane."""
     from meshctl.errors import UsageError
+    from meshctl.inspect.acquire.location import Location
+    from meshctl.kube.client import lazy_client
+    from meshctl.targets import USAGE
 
     seconds = _seconds(timeout)
     if target is None and (file or admin or semantic):
-        raise UsageError("--file, --admin and --semantic compare one proxy: name it (POD[.NS] or deploy/NAME[.NS])")
-    if file is not None and admin is not None:
-        raise UsageError("give --file or --admin, not both")
+        raise UsageError(f"--file, --admin and --semantic compare one proxy: name it ({USAGE})")
     if target is not None and output is not OutputFormat.table and not semantic:
         raise UsageError("the istioctl diff is text only; -o json|yaml goes with --semantic")
-    kube = _kube_loader(kubeconfig, context)
+    kube = lazy_client(kubeconfig, context)
 
     def control_planes() -> contextlib.AbstractContextManager[list[DebugClient]]:
         from meshctl.status.controlplanes import ControlPlaneOptions, open_control_planes
@@ -134,7 +132,8 @@ def proxy_status(
             return 0
     from concurrent.futures import ThreadPoolExecutor
 
-    proxy_id, source = _proxy(target, namespace, file, admin, proxy_admin_port, kube)
+    location = Location(kube, target=target, file=file, admin=admin, namespace=namespace, admin_port=proxy_admin_port)
+    proxy_id, source = location.proxy()
     with contextlib.ExitStack() as stack:
         pool = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="meshctl envoy dump"))
         stack.enter_context(_quick_thread_switches())
@@ -175,43 +174,6 @@ def _seconds(text: str) -> float:
     if nanos is None or nanos <= 0:
         raise UsageError(f"--timeout: {text!r} is not a positive duration like 30s or 2m")
     return nanos / 1e9
-
-
-def _kube_loader(kubeconfig: str | None, context: str | None) -> Callable[[], KubeClient]:
-    """The Kubernetes client, loaded on first use only (many invocations never need it)."""
-
-    @functools.cache
-    def load() -> KubeClient:
-        from meshctl.inspect.acquire.kube import load_client
-
-        return load_client(kubeconfig, context)
-
-    return load
-
-
-def _proxy(
-    target: str,
-    namespace: str | None,
-    file: str | None,
-    admin: str | None,
-    admin_port: int,
-    kube: Callable[[], KubeClient],
-) -> tuple[str, DumpSource]:
-    """The proxy id (`POD.NS`) to ask the control plane about, and where its Envoy dump comes from.
-
-    A plain pod name with `--file` or `--admin` needs no Kubernetes (the namespace is `.NS`, `-n`
-    or `default`); a workload (`deploy/...`) or reading the pod itself does.
-    """
-    from meshctl.inspect.acquire import AdminSource, FileSource
-    from meshctl.inspect.acquire.kube import PodSource, parse_target
-
-    given: DumpSource | None = FileSource(file) if file is not None else AdminSource(admin) if admin else None
-    kind, name, pod_namespace = parse_target(target, namespace or "default")
-    if kind == "pod" and given is not None:
-        return f"{name}.{pod_namespace}", given
-    client = kube()
-    (pod,) = client.resolve_pods(target, None, namespace)
-    return str(pod), given or PodSource(client, pod.name, pod.namespace, admin_port)
 
 
 @dataclass(frozen=True)
@@ -285,7 +247,7 @@ def _render_status(
 
     from meshctl.cli.output import out
     from meshctl.inspect.configdump import binary_pool
-    from meshctl.inspect.protojson import message_json, message_object, to_yaml
+    from meshctl.inspect.protojson import message_text
     from meshctl.status.syncz import answers_in
     from meshctl.status.tables import status_table, verbose_status_table
 
@@ -294,7 +256,7 @@ def _render_status(
         return
     for response in (answers_in(answers, namespace) if namespace else answers).values():
         pool = binary_pool(response)
-        out(message_json(response, pool) if output is OutputFormat.json else to_yaml(message_object(response, pool)))
+        out(message_text(response, pool, as_yaml=output is OutputFormat.yaml))
 
 
 def _print_comparison(
@@ -326,15 +288,10 @@ def _print_comparison(
     if output is OutputFormat.table:
         out(report_text(reports))
     else:
-        _print_data(report_data(reports), output)
+        from meshctl.formats import structured_text
+
+        out(structured_text(report_data(reports), as_yaml=output is OutputFormat.yaml))
     return _exit_code(all(report.matches for report in reports))
-
-
-def _print_data(data: Any, output: OutputFormat) -> None:
-    from meshctl.cli.output import out
-    from meshctl.inspect.protojson import data_text
-
-    out(data_text(data, as_yaml=output is OutputFormat.yaml))
 
 
 def _exit_code(in_sync: bool) -> int:

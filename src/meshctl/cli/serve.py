@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from meshctl.cli.options import InputNamespaceOption
+
 if TYPE_CHECKING:
     from meshctl.xds.seam import Translate
 
@@ -21,7 +23,6 @@ XdsAddressOption = Annotated[str, typer.Option("--xds-address", help="HOST:PORT 
 DebugAddressOption = Annotated[str, typer.Option("--debug-address", help="HOST:PORT for /debug/*, /metrics and /ready; empty to disable.")]
 AfterOption = Annotated[str, typer.Option("--debounce-after", help="Quiet period after the last change before pushing (0 pushes at once).")]
 MaxOption = Annotated[str, typer.Option("--debounce-max", help="Longest a change may wait for the quiet period.")]
-NamespaceOption = Annotated[str, typer.Option("-n", "--namespace", help="Namespace for resources that name none.")]
 TranslatorOption = Annotated[str, typer.Option("--translator", hidden=True, help="MODULE:FUNCTION building the mesh config.")]
 LogLevelOption = Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")]
 LogFormatOption = Annotated[str, typer.Option("--log-format", help="logfmt (key=value lines) or json.")]
@@ -37,7 +38,7 @@ def serve(
     debug_address: DebugAddressOption = "127.0.0.1:15014",
     debounce_after: AfterOption = "100ms",
     debounce_max: MaxOption = "10s",
-    namespace: NamespaceOption = "default",
+    namespace: InputNamespaceOption = "default",
     translator: TranslatorOption = DEFAULT_TRANSLATOR,
     log_level: LogLevelOption = "info",
     log_format: LogFormatOption = "logfmt",

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from enum import Enum
-from typing import Annotated
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from meshctl.cli.validate import FilesOption, NamespaceOption, VerboseOption
+from meshctl.cli.options import FilesOption, InputNamespaceOption, VerboseOption
+from meshctl.formats import OutputFormat
+from meshctl.targets import USAGE
+
+if TYPE_CHECKING:
+    from meshctl.generate.proxy import ProxyConfig
+    from meshctl.model.proxy import Proxy
 
 
-class Output(str, Enum):
-    json = "json"
-    yaml = "yaml"
-    short = "short"
+class Section(StrEnum):
+    """`--type`: the values of `meshctl.inspect.rendered.SECTIONS`."""
 
-
-class Section(str, Enum):
     all = "all"
     listeners = "listeners"
     routes = "routes"
@@ -24,7 +26,7 @@ class Section(str, Enum):
     endpoints = "endpoints"
 
 
-class Flavor(str, Enum):
+class Flavor(StrEnum):
     envoy = "envoy"
     istio_proxy = "istio-proxy"
 
@@ -35,13 +37,18 @@ def register(app: typer.Typer) -> None:
 
 def translate(
     files: FilesOption,
-    proxy: Annotated[str, typer.Option("--proxy", "-p", help="POD[.NS] or deploy/NAME[.NS] from the inputs.")],
-    namespace: NamespaceOption = "default",
+    proxy: Annotated[str, typer.Option("--proxy", "-p", help=f"{USAGE} from the inputs.")],
+    namespace: InputNamespaceOption = "default",
     section: Annotated[Section, typer.Option("--type", "-t", help="Which resources to show.")] = Section.all,
-    output: Annotated[Output, typer.Option("--output", "-o", help="json and yaml print an Envoy admin ConfigDump.")] = Output.json,
-    validate: Annotated[bool, typer.Option("--validate", help="Also run the config through `envoy --mode validate`.")] = False,
+    output: Annotated[
+        OutputFormat, typer.Option("--output", "-o", help="json and yaml print an Envoy admin ConfigDump.")
+    ] = OutputFormat.json,
+    validate: Annotated[
+        bool, typer.Option("--validate", help="Also run the config through `envoy --mode validate`.")
+    ] = False,
     flavor: Annotated[Flavor, typer.Option(
-        "--proxy-flavor", help="istio-proxy adds Istio's own filters (metadata exchange, ALPN), which plain Envoy cannot load.",
+        "--proxy-flavor",
+        help="istio-proxy adds Istio's own filters (metadata exchange, ALPN), which plain Envoy cannot load.",
     )] = Flavor.envoy,
     verbose: VerboseOption = False,
 ) -> int:
@@ -50,6 +57,7 @@ def translate(
     from meshctl.config.loader import load
     from meshctl.errors import BadInputError, ExitCode, UsageError
     from meshctl.generate.proxy import generate
+    from meshctl.inspect.rendered import render
     from meshctl.model.snapshot import UnknownTargetError, build_snapshot
 
     result = load(files, namespace)
@@ -66,74 +74,19 @@ def translate(
     config = generate(snapshot, target)
     for warning in config.warnings:
         warn(warning)
-    out(render(config.packed(), section.value, output.value))
+    out(render(config.packed(), section.value, output))
     if validate:
-        return _validate(target, config, err)
+        return _validate(target, config)
     return ExitCode.OK
 
 
-def render(packed: object, section: str, output: str) -> str:
-    """A ConfigDump of the chosen sections, as JSON (Envoy's snake_case), YAML or tables."""
-    from google.protobuf import json_format
-
-    from meshctl.xds import resources
-
-    wanted = {
-        "all": resources.PUSH_ORDER,
-        "clusters": (resources.CLUSTER,),
-        "endpoints": (resources.ENDPOINT,),
-        "listeners": (resources.LISTENER,),
-        "routes": (resources.ROUTE,),
-    }[section]
-    dump = resources.to_config_dump(packed, types=wanted)
-    if output == "short":
-        return _tables(dump, section)
-    text = json_format.MessageToJson(dump, preserving_proto_field_name=True, indent=1)
-    if output == "json":
-        return text
-    import json
-
-    import yaml
-
-    return yaml.safe_dump(json.loads(text), sort_keys=False, width=120)
-
-
-def _tables(dump: object, section: str) -> str:
-    """The sections as `meshctl proxy-config` (istioctl) tables, a blank line apart."""
-    from google.protobuf import descriptor_pool
-
-    from meshctl.inspect.configdump import ConfigDump
-    from meshctl.inspect.tables.clusters import ClusterFilter, clusters_table
-    from meshctl.inspect.tables.eds import eds_table
-    from meshctl.inspect.tables.endpoints import EndpointFilter
-    from meshctl.inspect.tables.listeners import ListenerFilter, listeners_table
-    from meshctl.inspect.tables.routes import RouteFilter, routes_table
-
-    parsed = ConfigDump(dump, descriptor_pool.Default())
-    tables = {
-        "clusters": lambda: clusters_table(parsed, ClusterFilter()),
-        "listeners": lambda: listeners_table(parsed, ListenerFilter()),
-        "routes": lambda: routes_table(parsed, RouteFilter(), wide=True),
-        "endpoints": lambda: eds_table(parsed, EndpointFilter()),
-    }
-    chosen = list(tables) if section == "all" else [section]
-    return "\n".join(tables[name]().rstrip("\n") + "\n" for name in chosen)
-
-
-def _validate(target: object, config: object, err: object) -> int:
-    import tempfile
-
-    from google.protobuf import json_format
-
-    from meshctl.envoybin import validate_config
+def _validate(target: Proxy, config: ProxyConfig) -> int:
+    from meshctl.cli.output import err
+    from meshctl.envoybin import validate_bootstrap
     from meshctl.errors import ExitCode
     from meshctl.generate.bootstrap import static_bootstrap
 
-    bootstrap = static_bootstrap(target, config)
-    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="meshctl-bootstrap-") as handle:
-        handle.write(json_format.MessageToJson(bootstrap))
-        handle.flush()
-        verdict = validate_config(handle.name)
+    verdict = validate_bootstrap(static_bootstrap(target, config))
     if verdict.ok:
         err("✔ envoy --mode validate accepted the configuration")
         return ExitCode.OK

@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
-FilesOption = Annotated[
-    list[str],
-    typer.Option("-f", "--filename", help="File, directory (recursive) or - for stdin; repeatable."),
-]
-NamespaceOption = Annotated[
-    str, typer.Option("-n", "--namespace", help="Namespace for resources that name none.")
-]
-VerboseOption = Annotated[
-    bool, typer.Option("-v", "--verbose", help="Also list skipped objects of kinds meshctl does not read.")
-]
+from meshctl.cli.options import FilesOption, InputNamespaceOption, VerboseOption
 
 
 def register(app: typer.Typer) -> None:
     app.command("validate")(validate)
 
 
-def validate(files: FilesOption, namespace: NamespaceOption = "default", verbose: VerboseOption = False) -> int:
+def validate(files: FilesOption, namespace: InputNamespaceOption = "default", verbose: VerboseOption = False) -> int:
     """Check Istio and Kubernetes resources: schema, webhook rules and cross-references.
 
     Exit 0 when clean, 65 on errors, 79 when only warnings were found.

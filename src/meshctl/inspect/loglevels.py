@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from meshctl.errors import UsageError
+
+if TYPE_CHECKING:
+    from meshctl.inspect.acquire import DumpSource
 
 ALL_LOGGERS = "level"
 DEFAULT_LEVEL = "warning"
@@ -19,6 +23,18 @@ _LEVELS = {
     "off": "off",
 }
 _SEPARATOR = re.compile("[:=]")
+
+
+def set_levels(source: DumpSource, spec: str, reset: bool) -> str:
+    """Apply `--level SPEC` (or `--reset`) to one Envoy and return its logger listing after.
+
+    With neither, the levels are only listed. A named logger is checked against Envoy's own
+    list first, so a typo is a usage error before anything changes.
+    """
+    response = loggers = source.post("logging").decode()
+    for logger, value in requested_levels(spec, reset, loggers):
+        response = source.post(f"logging?{logger}={value}").decode()
+    return response
 
 
 def requested_levels(spec: str, reset: bool, loggers: str) -> list[tuple[str, str]]:
