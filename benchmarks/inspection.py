@@ -26,16 +26,14 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
 from meshgen import mesh_yaml
 from servebench import machine_description
 
-from meshctl.demo.runtime import free_port, stop_process, wait_until
-from meshctl.envoybin import find_envoy
+from meshctl.loopback import Envoy, Processes, free_port, wait_until
 
 CLIENT = "bench-client"
 NAMESPACE = "ns0"
@@ -70,16 +68,6 @@ spec:
 
 def meshctl(*args: str) -> list[str]:
     return [sys.executable, "-m", "meshctl", *args]
-
-
-@contextmanager
-def process(argv: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("wb") as out:
-        child = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        yield child
-    finally:
-        stop_process(child, 10)
 
 
 def cluster_count(admin: str) -> int:
@@ -156,42 +144,41 @@ def main(services: int) -> None:
         admin = f"http://127.0.0.1:{admin_port}"
         serve = meshctl("serve", "--config-dir", str(config), "--xds-address", xds, "--debug-address", "",
                         "--debounce-after", "0")
-        with process(serve, work / "serve.log"):
+        with Processes() as processes:
+            with (work / "serve.log").open("wb") as log:
+                processes.start(serve, stdout=log, stderr=subprocess.STDOUT)
             bootstrap = subprocess.run(
                 meshctl("bootstrap", f"{CLIENT}.{NAMESPACE}", "--config-dir", str(config), "--xds-address", xds,
                         "--admin-port", str(admin_port), "--interception-mode", "NONE", "-o", "json"),
                 capture_output=True, text=True, check=True,
             ).stdout
-            (work / "envoy.json").write_text(bootstrap)
-            envoy = [find_envoy(), "-c", str(work / "envoy.json"), "--disable-hot-restart", "--concurrency", "1",
-                     "-l", "error"]
-            with process(envoy, work / "envoy.log"):
-                wait_until(lambda: cluster_count(admin) >= 3 * services, 120, f"{3 * services} clusters in Envoy",
-                           interval=0.2)
-                wait_until(lambda: subprocess.run(meshctl("proxy-status", "--xds-address", xds, "--plaintext", "--wait",
-                                                          "--timeout", "5s"), capture_output=True).returncode == 0,
-                           120, "proxy-status SYNCED", interval=0.2)
-                clusters = cluster_count(admin)
-                pod = f"{CLIENT}.{NAMESPACE}"
-                compare = ("proxy-status", pod, "--xds-address", xds, "--plaintext")
-                cases = [
-                    ("Envoy alone: GET /config_dump", fetch(f"{admin}/config_dump")),
-                    ("Envoy alone: the cluster table's fields", fetch_all(
-                        [f"{admin}/{path}" for path in masked_paths()])),
-                    ("Python alone: meshctl --version", command(meshctl("--version"))),
-                    ("proxy-config clusters --admin", command(meshctl("proxy-config", "clusters", "--admin", admin))),
-                    ("proxy-status (sync table)", command(meshctl("proxy-status", "--xds-address", xds, "--plaintext"))),
-                    ("proxy-status POD --admin (in sync)", command(meshctl(*compare, "--admin", admin))),
-                    ("proxy-status POD --admin --semantic", command(meshctl(*compare, "--admin", admin, "--semantic"))),
-                    ("proxy-status POD --file (1 cluster off)",
-                     command(meshctl(*compare, "--file", str(tampered(admin, work / "tampered.json"))))),
-                ]
-                print(f"# inspect benchmark: one Envoy holding {clusters} dynamic clusters ({services} services)")
-                print(f"# {machine_description()}")
-                print(f"{'command':<42} {'best of 3 s':>12} {'output bytes':>13}")
-                for label, run in cases:
-                    seconds, size = best_of(run)
-                    print(f"{label:<42} {seconds:>12.3f} {size:>13,}")
+            processes.add(Envoy.start(bootstrap, work, "envoy", log_level="error").process)
+            wait_until(lambda: cluster_count(admin) >= 3 * services, 120, what=f"{3 * services} clusters in Envoy",
+                       interval=0.2)
+            wait_until(lambda: subprocess.run(meshctl("proxy-status", "--xds-address", xds, "--plaintext", "--wait",
+                                                      "--timeout", "5s"), capture_output=True).returncode == 0,
+                       120, what="proxy-status SYNCED", interval=0.2)
+            clusters = cluster_count(admin)
+            pod = f"{CLIENT}.{NAMESPACE}"
+            compare = ("proxy-status", pod, "--xds-address", xds, "--plaintext")
+            cases = [
+                ("Envoy alone: GET /config_dump", fetch(f"{admin}/config_dump")),
+                ("Envoy alone: the cluster table's fields", fetch_all(
+                    [f"{admin}/{path}" for path in masked_paths()])),
+                ("Python alone: meshctl --version", command(meshctl("--version"))),
+                ("proxy-config clusters --admin", command(meshctl("proxy-config", "clusters", "--admin", admin))),
+                ("proxy-status (sync table)", command(meshctl("proxy-status", "--xds-address", xds, "--plaintext"))),
+                ("proxy-status POD --admin (in sync)", command(meshctl(*compare, "--admin", admin))),
+                ("proxy-status POD --admin --semantic", command(meshctl(*compare, "--admin", admin, "--semantic"))),
+                ("proxy-status POD --file (1 cluster off)",
+                 command(meshctl(*compare, "--file", str(tampered(admin, work / "tampered.json"))))),
+            ]
+            print(f"# inspect benchmark: one Envoy holding {clusters} dynamic clusters ({services} services)")
+            print(f"# {machine_description()}")
+            print(f"{'command':<42} {'best of 3 s':>12} {'output bytes':>13}")
+            for label, run in cases:
+                seconds, size = best_of(run)
+                print(f"{label:<42} {seconds:>12.3f} {size:>13,}")
 
 
 if __name__ == "__main__":

@@ -47,7 +47,6 @@ from servebench import (
     ServeProcess,
     ended,
     envoy_clients,
-    free_port,
     machine_description,
     median,
     percentile,
@@ -58,6 +57,7 @@ from servebench import (
 from meshctl.config.loader import load
 from meshctl.generate.bootstrap import ads_bootstrap
 from meshctl.generate.mesh import Translator
+from meshctl.loopback import free_port
 from meshctl.model.proxy import Proxy
 
 Row = list[object]

@@ -26,16 +26,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from servebench import (
-    MeshDir,
-    free_port,
-    machine_description,
-    median,
-    meshctl_executable,
-    print_table,
-    stop_process,
-    wait_listening,
-)
+from servebench import MeshDir, machine_description, median, meshctl_executable, print_table
+
+from meshctl.loopback import free_port, stop_process, wait_accepting
 
 
 def serve_argv(config_dir: Path, port: int) -> list[str]:
@@ -49,7 +42,7 @@ def until_listening(config_dir: Path, env: Mapping[str, str]) -> float:
     process = subprocess.Popen(serve_argv(config_dir, port), env=env, stdin=subprocess.DEVNULL,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_listening(port, 30, process)
+        wait_accepting(port, 30, process, "meshctl serve", interval=0.001)
         return time.monotonic() - started
     finally:
         stop_process(process)

@@ -16,36 +16,31 @@ Every process started here is ended by its PID, also when a benchmark fails half
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+import json
+import math
 import os
+import platform
+import subprocess
 import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
 
-# envoy_harness lives with the tests; scripts import this module before anything from there.
+from meshgen import mesh_yaml
+
+from meshctl.config.loader import load
+from meshctl.envoybin import find_envoy
+from meshctl.generate.bootstrap import ads_bootstrap
+from meshctl.loopback import Envoy, free_port, port_free, stop_process
+from meshctl.model.proxy import Proxy
+from meshctl.model.snapshot import build_snapshot
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.append(os.path.join(os.path.dirname(HERE), "tests"))
-
-import contextlib  # noqa: E402
-import datetime  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
-import platform  # noqa: E402
-import socket  # noqa: E402
-import subprocess  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any, Protocol  # noqa: E402
-
-from envoy_harness import Envoy  # noqa: E402
-from meshctl.demo.runtime import free_port, stop_process  # noqa: E402
-from meshgen import mesh_yaml  # noqa: E402
-
-from meshctl.config.loader import load  # noqa: E402
-from meshctl.envoybin import find_envoy  # noqa: E402
-from meshctl.generate.bootstrap import ads_bootstrap  # noqa: E402
-from meshctl.model.proxy import Proxy  # noqa: E402
-from meshctl.model.snapshot import build_snapshot  # noqa: E402
 
 CLIENT_NAMESPACE = "clients"
 SERVICE_PORT = 8080  # the port of every meshgen service, so client egress listeners bind it
@@ -139,11 +134,8 @@ def envoy_clients(count: int) -> list[Client]:
     clients: list[Client] = []
     for last in range(1, 255):
         address = f"127.0.1.{last}"
-        with socket.socket() as sock:
-            try:
-                sock.bind((address, SERVICE_PORT))
-            except OSError:
-                continue
+        if not port_free(address, SERVICE_PORT):
+            continue
         clients.append(Client(f"client{len(clients)}", address, bind=address))
         if len(clients) == count:
             return clients
@@ -238,21 +230,6 @@ def meshctl_executable() -> str:
     if not script.exists():
         raise SystemExit(f"no meshctl script next to {sys.executable}; install meshctl into this environment")
     return str(script)
-
-
-def wait_listening(port: int, timeout: float, process: subprocess.Popen[Any] | None = None) -> None:
-    """Until a TCP connect to 127.0.0.1:`port` succeeds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            if process is not None and process.poll() is not None:
-                raise SystemExit(f"the process exited with {process.returncode} before listening") from None
-            if time.monotonic() > deadline:
-                raise SystemExit(f"nothing listens on 127.0.0.1:{port} after {timeout}s") from None
-            time.sleep(0.002)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -450,8 +427,8 @@ def service_account(proxy: Proxy) -> str:
 
 
 class EnvoyFleet:
-    """Real Envoys as the sidecars of client workloads (tests/envoy_harness.py runs each one
-    with --disable-hot-restart --concurrency 1 -l warning and its own admin port)."""
+    """Real Envoys as the sidecars of client workloads (meshctl.loopback runs each one with
+    --disable-hot-restart --concurrency 1 -l warning and its own admin port)."""
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
@@ -462,7 +439,7 @@ class EnvoyFleet:
         for proxy in proxies:
             config = ads_bootstrap(proxy, "127.0.0.1", xds_port, admin_port=free_port(), delta=delta,
                                    service_account=service_account(proxy))
-            self.envoys.append(Envoy(config, self.workdir).start())
+            self.envoys.append(Envoy.start(config, self.workdir, proxy.id))
         return self
 
     def wait_live(self, timeout: float = 60.0) -> EnvoyFleet:

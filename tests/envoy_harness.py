@@ -1,55 +1,30 @@
-"""Real Envoy processes, small HTTP backends and request loops for end-to-end tests.
+"""Fixtures for end-to-end tests (real Envoys, HTTP backends, helper processes), a sidecar-like
+bootstrap for the in-process control plane, and request loops.
 
-Every process a test starts is tracked by the fixtures here and ended by its PID at teardown.
-Envoys run with `--disable-hot-restart` (several may share the host), one worker, their own
-admin port, and an Istio-style node id, so tests exercise what a sidecar would do.
+The processes themselves are started by `meshctl.loopback`, which the demo and the benchmarks
+use too; the fixtures here end every one by its PID at teardown. Envoys get an Istio-style node
+id, so tests exercise what a sidecar would do.
 """
 
 from __future__ import annotations
 
-import contextlib
-import http.client
-import http.server
-import json
 import os
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
 
 import pytest
 from envoy.config.bootstrap.v3 import bootstrap_pb2
 from envoy.config.core.v3 import address_pb2, config_source_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
-from google.protobuf import json_format
 
-from meshctl.demo.runtime import NameServer, stop_process
-from meshctl.envoybin import find_envoy
+from meshctl.loopback import Envoy, NameServer, Processes, http_get, wait_until
 
-T = TypeVar("T")
 XDS_CLUSTER = "xds-grpc"
-
-
-def wait_until(check: Callable[[], T], timeout: float = 10.0, interval: float = 0.02, what: str = "condition") -> T:
-    """Poll `check` until it returns something truthy; fail the test with `what` on timeout."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except (OSError, http.client.HTTPException, ValueError, KeyError) as exc:
-            last = exc
-        else:
-            if last:
-                return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -108,81 +83,6 @@ def bootstrap(
 
 
 @dataclass
-class Envoy:
-    """One Envoy process and its admin API."""
-
-    config: bootstrap_pb2.Bootstrap
-    workdir: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def admin_port(self) -> int:
-        return self.config.admin.address.socket_address.port_value
-
-    @property
-    def log_path(self) -> Path:
-        return self.workdir / f"envoy-{self.admin_port}.log"
-
-    def start(self) -> Envoy:
-        path = self.workdir / f"envoy-{self.admin_port}.json"
-        path.write_text(json_format.MessageToJson(self.config))
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                [find_envoy(), "-c", str(path), "--disable-hot-restart", "--concurrency", "1", "-l", "warning",
-                 "--drain-time-s", "1"],
-                stdout=log, stderr=subprocess.STDOUT,
-            )
-        return self
-
-    def admin(self, path: str, timeout: float = 5.0) -> bytes:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}{path}", timeout=timeout) as response:
-            return response.read()
-
-    def is_live(self) -> bool:
-        try:
-            return self.admin("/ready", timeout=1).strip() == b"LIVE"
-        except urllib.error.HTTPError:
-            return False
-
-    def wait_live(self, timeout: float = 10.0) -> Envoy:
-        assert self.process is not None
-        wait_until(lambda: self.process.poll() is None and self.is_live() or self._exited(), timeout, what="Envoy /ready LIVE")
-        return self
-
-    def _exited(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            raise AssertionError(f"Envoy exited with {self.process.returncode}:\n{self.log_path.read_text()[-3000:]}")
-        return False
-
-    def config_dump(self, include_eds: bool = False) -> dict[str, Any]:
-        return json.loads(self.admin("/config_dump" + ("?include_eds" if include_eds else "")))
-
-    def stats(self, prefix: str) -> dict[str, str]:
-        """Stats whose name contains `prefix`, as name → value text."""
-        out = {}
-        for line in self.admin(f"/stats?filter={prefix}").decode().splitlines():
-            name, _, value = line.partition(": ")
-            out[name] = value
-        return out
-
-    def stop(self) -> None:
-        if self.process is not None:
-            stop_process(self.process)
-
-
-def get(url: str, timeout: float = 2.0) -> tuple[int, str]:
-    """(status, body) of one GET; status 0 when the connection itself failed."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode(errors="replace")
-    except (OSError, http.client.HTTPException):
-        return 0, ""
-
-
-@dataclass
 class RequestLoop:
     """GETs `url` back to back on a thread until stopped, recording every outcome."""
 
@@ -204,7 +104,7 @@ class RequestLoop:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.results.append(get(self.url))
+            self.results.append(http_get(self.url))
             time.sleep(self.interval)
 
     @property
@@ -221,12 +121,12 @@ class RequestLoop:
 
 
 @pytest.fixture
-def envoys(tmp_path: Path) -> Iterator[Callable[..., Envoy]]:
+def envoys(tmp_path: Path) -> Iterator[Callable[[bootstrap_pb2.Bootstrap], Envoy]]:
     """Start Envoys with `envoys(bootstrap)`; all are stopped by PID when the test ends."""
     started: list[Envoy] = []
 
     def start(config: bootstrap_pb2.Bootstrap) -> Envoy:
-        envoy = Envoy(config, tmp_path).start()
+        envoy = Envoy.start(config, tmp_path, f"envoy-{len(started)}")
         started.append(envoy)
         return envoy
 
@@ -250,26 +150,8 @@ def backends() -> Iterator[Callable[[str], NameServer]]:
         backend.stop()
 
 
-@contextlib.contextmanager
-def started_processes() -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
-    """Start processes with the yielded `start(argv, **popen_kwargs)`; each is ended by PID on
-    exit. For processes shared by more than one test (a module-scoped control plane)."""
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start(argv: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(argv, **kwargs)
-        started.append(process)
-        return process
-
-    try:
-        yield start
-    finally:
-        for process in started:
-            stop_process(process)
-
-
 @pytest.fixture
 def processes() -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
     """Start helper processes with `processes(argv, **popen_kwargs)`; each is ended by PID."""
-    with started_processes() as start:
-        yield start
+    with Processes() as started:
+        yield started.start

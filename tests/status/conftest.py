@@ -14,8 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from envoy_harness import started_processes
 from status_world import World
+
+from meshctl.loopback import Processes
 
 K8S_TESTS = Path(__file__).resolve().parents[1] / "k8s"
 if str(K8S_TESTS) not in sys.path:
@@ -32,8 +33,8 @@ kubeconfig = _k8s.kubeconfig
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     """The mesh of status_world.py, running for the whole test module."""
-    with started_processes() as start:
-        running = World(tmp_path_factory.mktemp("mesh"), start)
+    with Processes() as processes:
+        running = World(tmp_path_factory.mktemp("mesh"), processes.start)
         try:
             yield running.start()
         finally:

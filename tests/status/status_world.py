@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import random
 import re
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -24,11 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from envoy_harness import Envoy, get, wait_until
-from meshctl.demo.runtime import free_port
-
 from meshctl.config.loader import load
 from meshctl.generate.bootstrap import ads_bootstrap
+from meshctl.loopback import Envoy, ensure_running, free_port, http_get, port_free, wait_until
 from meshctl.model.snapshot import build_snapshot
 
 PODS = ("productpage-v1", "details-v1")
@@ -155,15 +152,6 @@ spec:
 """
 
 
-def _port_free_on(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
 def _random_loopback() -> str:
     return f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(1, 254)}"
 
@@ -185,29 +173,34 @@ class World:
         return self.workdir / "mesh"
 
     @property
+    def debug_url(self) -> str:
+        return f"http://127.0.0.1:{self.debug_port}"
+
+    @property
     def xds_address(self) -> str:
         return f"127.0.0.1:{self.ports['xds']}"
 
     def admin_url(self, pod: str) -> str:
-        return f"http://127.0.0.1:{self.envoys[pod].admin_port}"
+        return self.envoys[pod].admin_url
 
     def start(self) -> World:
         for pod in PODS:
             self.binds[pod] = _random_loopback()
         while len(set(self.ports.values())) < len(CANONICAL_PORTS):  # distinct, so each maps back
             self.ports = {name: free_port() for name in CANONICAL_PORTS}
-            if not all(_port_free_on(bind, self.ports["http"]) for bind in self.binds.values()):
+            if not all(port_free(bind, self.ports["http"]) for bind in self.binds.values()):
                 self.ports = {}
         self.write_mesh()
         self.debug_port = free_port()
-        with (self.workdir / "serve.log").open("ab") as log:
-            self.serve = self.start_process(
+        log = self.workdir / "serve.log"
+        with log.open("ab") as output:
+            serve = self.serve = self.start_process(
                 [sys.executable, "-m", "meshctl", "serve", "--config-dir", str(self.config_dir),
                  "--xds-address", self.xds_address, "--debug-address", f"127.0.0.1:{self.debug_port}",
                  "--debounce-after", "10ms", "--log-level", "debug"],
-                stdout=log, stderr=subprocess.STDOUT,
+                stdout=output, stderr=subprocess.STDOUT,
             )
-        wait_until(lambda: get(f"http://127.0.0.1:{self.debug_port}/ready")[0] == 200 or self._serve_exited(),
+        wait_until(lambda: ensure_running(serve, "serve", [log]) and http_get(f"{self.debug_url}/ready")[0] == 200,
                    20, what="meshctl serve /ready")
         snapshot = build_snapshot(load([str(self.config_dir)], NAMESPACE).resources)
         for pod in PODS:
@@ -215,7 +208,7 @@ class World:
             account = proxy.workload.service_account if proxy.workload else "default"
             config = ads_bootstrap(proxy, "127.0.0.1", self.ports["xds"], admin_port=free_port(),
                                    service_account=account)
-            self.envoys[pod] = Envoy(config, self.workdir).start()
+            self.envoys[pod] = Envoy.start(config, self.workdir, pod)
         for envoy in self.envoys.values():
             envoy.wait_live(20)
         wait_until(self.all_synced, 20, what="both Envoys SYNCED")
@@ -236,7 +229,7 @@ class World:
             envoy.stop()
 
     def syncz(self) -> list[dict[str, Any]]:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.debug_port}/debug/syncz", timeout=5) as response:
+        with urllib.request.urlopen(f"{self.debug_url}/debug/syncz", timeout=5) as response:
             return json.load(response)
 
     def statuses(self, pod: str) -> dict[str, str]:
@@ -260,12 +253,6 @@ class World:
         out = {str(self.ports[name]): str(port) for name, port in CANONICAL_PORTS.items()}
         out.update({self.binds[pod]: CANONICAL_BINDS[pod] for pod in PODS})
         return out
-
-    def _serve_exited(self) -> bool:
-        assert self.serve is not None
-        if self.serve.poll() is not None:
-            raise AssertionError(f"serve exited:\n{(self.workdir / 'serve.log').read_text()[-3000:]}")
-        return False
 
 
 def canonical(data: bytes, replacements: Mapping[str, str]) -> bytes:

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 from envoy.service.discovery.v3 import discovery_pb2
-from meshctl.demo.runtime import free_port
+from meshctl.loopback import free_port
 from fake_istiod import FakeIstiod
 from status_support import client_config, syncz_answer
 

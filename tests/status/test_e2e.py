@@ -16,9 +16,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from envoy_harness import wait_until
 from status_world import NAMESPACE, World
 from testsupport import run_cli
+
+from meshctl.loopback import wait_until
 
 PRODUCTPAGE, DETAILS = (f"{pod}.{NAMESPACE}" for pod in ("productpage-v1", "details-v1"))
 ISTIOD = socket.gethostname()

@@ -143,7 +143,7 @@ def test_cli_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_cli_without_a_control_plane_explains(capsys: pytest.CaptureFixture[str], tmp_path, monkeypatch) -> None:
-    from meshctl.demo.runtime import free_port
+    from meshctl.loopback import free_port
 
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))
     address = f"127.0.0.1:{free_port()}"

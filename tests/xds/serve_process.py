@@ -11,8 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from envoy_harness import get, wait_until
-from meshctl.demo.runtime import free_port
+from meshctl.loopback import ensure_running, free_port, http_get, wait_until
 
 HERE = Path(__file__).resolve().parent
 
@@ -43,15 +42,10 @@ class Serve:
                 self.argv("--debounce-after", "10ms", "--log-level", "debug"),
                 stdout=log, stderr=subprocess.STDOUT, env=self.env(),
             )
-        wait_until(lambda: self.process.poll() is None and get(self.url("/ready"))[0] == 200 or self._exited(),
+        process = self.process
+        wait_until(lambda: ensure_running(process, "serve", [self.log]) and http_get(self.url("/ready"))[0] == 200,
                    10, what="meshctl serve /ready")
         return self
-
-    def _exited(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            raise AssertionError(f"serve exited with {self.process.returncode}:\n{self.log.read_text()[-3000:]}")
-        return False
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.debug_port}{path}"

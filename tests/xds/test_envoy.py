@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from envoy_harness import Envoy, RequestLoop, bootstrap, get, node_id, wait_until, write_atomic
-from meshctl.demo.runtime import free_port
+from envoy_harness import RequestLoop, bootstrap, node_id, write_atomic
+
+from meshctl.loopback import Envoy, free_port, http_get, wait_until
 from serve_process import Serve
 
 import fake_mesh
@@ -44,7 +45,7 @@ def route(config: Path, weights: dict[str, int]) -> None:
 def start_envoy(world: dict[str, Any], delta: bool = False) -> Envoy:
     envoy = world["envoys"](bootstrap(node_id("web"), xds_port=world["serve"].xds_port, admin_port=free_port(), delta=delta))
     envoy.wait_live()
-    wait_until(lambda: get(world["url"]) == (200, "x"), 10, what="traffic through Envoy to x")
+    wait_until(lambda: http_get(world["url"]) == (200, "x"), 10, what="traffic through Envoy to x")
     return envoy
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from envoy_harness import bootstrap, get, node_id, wait_until, write_atomic
-from meshctl.demo.runtime import free_port
+from envoy_harness import bootstrap, node_id, write_atomic
+
+from meshctl.loopback import free_port, http_get, wait_until
 from serve_process import Serve
 
 import fake_mesh
@@ -58,7 +59,7 @@ def test_signal_stops_cleanly_with_a_proxy_connected(tmp_path: Path, processes: 
     serve = Serve(tmp_path, processes, tmp_path / "serve.log")
     serve.process = processes(serve.argv("--log-format", "json"), env=serve.env(),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    wait_until(lambda: serve.process.poll() is None and get(serve.url("/ready"))[0] == 200, 10, what="serve ready")
+    wait_until(lambda: serve.process.poll() is None and http_get(serve.url("/ready"))[0] == 200, 10, what="serve ready")
     envoys(bootstrap(node_id("web"), xds_port=serve.xds_port, admin_port=free_port())).wait_live()
     wait_until(serve.synced, 10, what="the proxy SYNCED")
     serve.process.send_signal(signum)

@@ -95,8 +95,9 @@ def _header_routing(mesh: LocalMesh, out: Console) -> bool:
 def _live_edit(mesh: LocalMesh, out: Console, err: Console) -> bool:
     import time
 
-    from meshctl.demo.runtime import request, wait_until
+    from meshctl.demo.runtime import request
     from meshctl.errors import MeshctlError
+    from meshctl.loopback import wait_until
 
     client = mesh.layout.clients[0]
     out.print()
@@ -104,7 +105,7 @@ def _live_edit(mesh: LocalMesh, out: Console, err: Console) -> bool:
     started = time.monotonic()
     mesh.write_routing({"v1": 50, "v3": 50})
     try:
-        wait_until(lambda: request(client.bind)[1] == "reviews-v3", 10, "the edit to reach Envoy", interval=0.005)
+        wait_until(lambda: request(client.bind)[1] == "reviews-v3", 10, what="the edit to reach Envoy", interval=0.005)
     except MeshctlError as exc:
         return _verdict(out, False, str(exc))
     took = time.monotonic() - started

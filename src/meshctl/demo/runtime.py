@@ -9,43 +9,21 @@ PID when the mesh stops, whatever the reason (an error, Ctrl-C).
 from __future__ import annotations
 
 import http.client
-import http.server
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from meshctl.demo.mesh import BACKENDS, SERVICE_PORT, VERSIONS, Client, Layout, routing_yaml, workloads_yaml
-from meshctl.envoybin import find_envoy
 from meshctl.errors import MeshctlError
+from meshctl.loopback import Envoy, NameServer, Processes, free_port, port_free, wait_accepting, wait_until
 
 BACKEND_IPS = ("127.0.0.21", "127.0.0.22", "127.0.0.23")
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now on `host` (the kernel picks it)."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
-def _bindable(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
 
 
 def plan_layout(client_names: Iterable[str]) -> Layout:
@@ -53,68 +31,18 @@ def plan_layout(client_names: Iterable[str]) -> Layout:
     a loopback address whose service port is free (so sidecars can run side by side)."""
     for _ in range(50):
         port = free_port(BACKEND_IPS[0])
-        if all(_bindable(ip, port) for ip in BACKEND_IPS):
+        if all(port_free(ip, port) for ip in BACKEND_IPS):
             break
     else:
         raise MeshctlError(f"no port is free on all of {', '.join(BACKEND_IPS)}")
     clients = []
     candidates = (f"127.0.0.{n}" for n in range(40, 250))
     for name in client_names:
-        bind = next((ip for ip in candidates if _bindable(ip, SERVICE_PORT)), None)
+        bind = next((ip for ip in candidates if port_free(ip, SERVICE_PORT)), None)
         if bind is None:
             raise MeshctlError(f"no loopback address has port {SERVICE_PORT} free for the {name} sidecar")
         clients.append(Client(name, bind))
     return Layout(BACKEND_IPS, port, tuple(clients))
-
-
-def wait_until(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.02) -> Any:
-    """Poll `check` until it returns something truthy, else MeshctlError naming `what`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            found = check()
-        except (OSError, http.client.HTTPException):
-            found = None
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise MeshctlError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
-
-
-class _Reply(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # Headers and body leave in two writes; with Nagle on, Envoy's kept-alive upstream
-    # connection waits out a delayed ACK (~40 ms) per request.
-    disable_nagle_algorithm = True
-
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        body = self.server.name.encode()  # type: ignore[attr-defined]
-        self.send_response(200)
-        self.send_header("content-type", "text/plain")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence access logs
-        return
-
-
-class NameServer:
-    """An HTTP server (a thread of this process) answering every GET with its name, so whoever
-    sends traffic through a proxy can tell which backend the proxy chose."""
-
-    def __init__(self, name: str, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.name = name
-        self.server = http.server.ThreadingHTTPServer((host, port), _Reply)
-        self.server.daemon_threads = True
-        self.server.name = name  # type: ignore[attr-defined]
-        self.port: int = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 class Backends:
@@ -126,39 +54,6 @@ class Backends:
     def stop(self) -> None:
         for server in self.servers:
             server.stop()
-
-
-def stop_process(process: subprocess.Popen[Any], timeout: float = 5.0) -> None:
-    """SIGTERM by PID, then SIGKILL if it does not exit in time."""
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout)
-
-
-@dataclass
-class Envoy:
-    """A running sidecar: its process, admin port and log."""
-
-    name: str
-    process: subprocess.Popen[bytes]
-    admin_port: int
-    log: Path
-
-    def admin(self, path: str, timeout: float = 2.0) -> bytes:
-        connection = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=timeout)
-        try:
-            connection.request("GET", "/" + path.lstrip("/"))
-            return connection.getresponse().read()
-        finally:
-            connection.close()
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
 
 
 def request(bind: str, headers: dict[str, str] | None = None, timeout: float = 2.0) -> tuple[int, str]:
@@ -185,7 +80,7 @@ class LocalMesh:
     envoys: list[Envoy] = field(default_factory=list, init=False)
     xds_port: int = field(default=0, init=False)
     debug_port: int = field(default=0, init=False)
-    _logs: list[IO[bytes]] = field(default_factory=list, init=False)
+    _processes: Processes = field(default_factory=Processes, init=False)
 
     @property
     def config_dir(self) -> Path:
@@ -204,57 +99,30 @@ class LocalMesh:
             progress(f"starting the {client.pod} sidecar (Envoy)")
             self.envoys.append(self._start_envoy(client))
         for envoy, client in zip(self.envoys, self.layout.clients):
-            wait_until(lambda: envoy.admin("ready").strip() == b"LIVE", 20, f"{envoy.name} to be ready")
-            wait_until(lambda: request(client.bind)[0] == 200, 20, f"{envoy.name} to route to reviews")
+            envoy.wait_live(20)
+            wait_until(lambda: request(client.bind)[0] == 200, 20, what=f"{client.pod} to route to reviews")
         return self
-
-    def _log(self, name: str) -> IO[bytes]:
-        handle = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115 - closed in stop()
-        self._logs.append(handle)
-        return handle
 
     def _start_serve(self) -> None:
         self.xds_port, self.debug_port = free_port(), free_port()
         argv = [sys.executable, "-m", "meshctl", "serve", "--config-dir", str(self.config_dir),
                 "--xds-address", f"127.0.0.1:{self.xds_port}", "--debug-address", f"127.0.0.1:{self.debug_port}",
                 "--debounce-after", "0"]
-        self.serve = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=self._log("serve"),
-                                      start_new_session=True)
-        wait_until(lambda: self._accepting(self.xds_port) or self._exited(self.serve, "meshctl serve"), 20,
-                   "meshctl serve to listen")
-
-    @staticmethod
-    def _accepting(port: int) -> bool:
-        with socket.socket() as sock:
-            sock.settimeout(0.2)
-            return sock.connect_ex(("127.0.0.1", port)) == 0
-
-    def _exited(self, process: subprocess.Popen[bytes] | None, what: str) -> bool:
-        if process is not None and process.poll() is not None:
-            raise MeshctlError(f"{what} exited with code {process.returncode}; see {self.workdir}")
-        return False
+        log = self.workdir / "serve.log"
+        with log.open("wb") as stderr:
+            self.serve = self._processes.start(argv, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
+        wait_accepting(self.xds_port, 20, self.serve, "meshctl serve", logs=[log], interval=0.02)
 
     def _start_envoy(self, client: Client) -> Envoy:
-        from google.protobuf import json_format
-
         from meshctl.config.loader import load
         from meshctl.generate.bootstrap import ads_bootstrap
         from meshctl.model.snapshot import build_snapshot
 
         snapshot = build_snapshot(load([str(self.config_dir)]).resources)
         proxy = snapshot.proxy(f"{client.pod}.default")
-        admin_port = free_port()
-        bootstrap = ads_bootstrap(proxy, "127.0.0.1", self.xds_port, admin_port=admin_port, delta=self.delta,
+        bootstrap = ads_bootstrap(proxy, "127.0.0.1", self.xds_port, admin_port=free_port(), delta=self.delta,
                                   service_account=proxy.workload.service_account if proxy.workload else "default")
-        path = self.workdir / f"{client.pod}.json"
-        path.write_text(json_format.MessageToJson(bootstrap))
-        log = self.workdir / f"{client.pod}.envoy.log"
-        process = subprocess.Popen(
-            [find_envoy(), "-c", str(path), "--disable-hot-restart", "--concurrency", "1", "-l", "warning",
-             "--log-path", str(log), "--drain-time-s", "1"],
-            stdout=subprocess.DEVNULL, stderr=self._log(f"{client.pod}.envoy-stderr"), start_new_session=True,
-        )
-        return Envoy(client.pod, process, admin_port, log)
+        return Envoy.start(bootstrap, self.workdir, client.pod, new_session=True)
 
     def write_routing(self, split: dict[str, int] | None) -> None:
         """Replace the VirtualService file atomically, as an operator's editor or kubectl would."""
@@ -282,13 +150,10 @@ class LocalMesh:
 
     def stop(self) -> None:
         for envoy in reversed(self.envoys):
-            stop_process(envoy.process)
-        if self.serve is not None:
-            stop_process(self.serve)
+            envoy.stop()
+        self._processes.stop()
         if self.backends is not None:
             self.backends.stop()
-        for handle in self._logs:
-            handle.close()
 
     def __enter__(self) -> LocalMesh:
         try:
