@@ -35,7 +35,8 @@ def to_yaml(data: Any) -> str:
     literal blocks, so PEM certificates and Lua code stay readable."""
     import yaml
 
-    return yaml.dump(data, Dumper=_dumper(), sort_keys=True, allow_unicode=True, default_flow_style=False)
+    text: str = yaml.dump(data, Dumper=_dumper(), sort_keys=True, allow_unicode=True, default_flow_style=False)
+    return text
 
 
 def to_json(data: Any) -> str:

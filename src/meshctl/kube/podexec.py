@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from meshctl.kube.streams import StreamError, stream_api, stream_refusal
+from meshctl.kube.streams import StreamError, open_stream
 
 if TYPE_CHECKING:
     from meshctl.kube.client import KubeClient
@@ -38,28 +38,13 @@ def exec_command(client: KubeClient, pod: PodRef, container: str, argv: list[str
     up when nothing arrives for the client's timeout. Raises StreamError when the exec cannot
     start or ends without an exit status.
     """
-    from kubernetes.client.exceptions import ApiException
     from kubernetes.stream import stream
     from websocket import WebSocketException
 
-    with stream_api(client) as api:
-        try:
-            session = stream(
-                api.connect_get_namespaced_pod_exec,
-                pod.name,
-                pod.namespace,
-                container=container,
-                command=argv,
-                stdin=False,
-                stdout=True,
-                stderr=True,
-                tty=False,
-                binary=True,
-                _preload_content=False,
-                _request_timeout=client.timeout,
-            )
-        except ApiException as exc:
-            raise StreamError(stream_refusal(exc)) from None
+    session = open_stream(
+        client, pod, stream, lambda api: api.connect_get_namespaced_pod_exec, container=container, command=argv,
+        stdin=False, stdout=True, stderr=True, tty=False, binary=True, _preload_content=False,
+    )
     stdout, stderr = bytearray(), bytearray()
     try:
         last_frame = time.monotonic()

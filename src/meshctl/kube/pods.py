@@ -76,7 +76,7 @@ def running_pods(client: KubeClient, namespace: str, selector: str) -> list[PodR
         listing = client.core.list_namespaced_pod(
             namespace, label_selector=selector, field_selector=RUNNING, _request_timeout=client.timeout
         )
-    return sorted(PodRef(pod.metadata.name, namespace) for pod in listing.items)
+    return sorted(PodRef(pod.metadata.name, namespace) for pod in listing.items if pod.metadata and pod.metadata.name)
 
 
 def running_pod(client: KubeClient, name: str, namespace: str) -> PodRef:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from meshctl.kube.pods import PodRef, running_pod
-from meshctl.kube.streams import StreamError, stream_api, stream_refusal
+from meshctl.kube.streams import StreamError, open_stream
 
 if TYPE_CHECKING:
     from meshctl.kube.client import KubeClient
@@ -60,20 +60,10 @@ def open_tunnel(client: KubeClient, pod: PodRef, port: int) -> Iterator[Tunnel]:
 
     Raises StreamError when the API server refuses the port-forward.
     """
-    from kubernetes.client.exceptions import ApiException
     from kubernetes.stream import portforward
 
-    with stream_api(client) as api:
-        try:
-            forwarded = portforward(
-                api.connect_get_namespaced_pod_portforward,
-                pod.name,
-                pod.namespace,
-                ports=str(port),
-                _request_timeout=client.timeout,
-            )
-        except ApiException as exc:
-            raise StreamError(stream_refusal(exc)) from None
+    forwarded = open_stream(client, pod, portforward, lambda api: api.connect_get_namespaced_pod_portforward,
+                            ports=str(port))
     # The client's relay thread waits with select() and must not time out on its own. It may
     # already have closed the websocket (the pod refused the port), hence the guards.
     raw_websocket = forwarded.websocket.sock

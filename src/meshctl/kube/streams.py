@@ -3,15 +3,15 @@
 Two properties of the official client shape this. `kubernetes.stream.stream` temporarily swaps
 `call_api` on the ApiClient it is given, so a REST call on a shared client during an exec or a
 port-forward goes over the websocket and fails: every stream gets a short-lived ApiClient. And
-the client sets no timeout on websocket connects and handshakes, so `stream_api` does.
+the client sets no timeout on websocket connects and handshakes, so `open_stream` does.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from meshctl.errors import MeshctlError
 from meshctl.kube.client import status_message
@@ -21,8 +21,11 @@ if TYPE_CHECKING:
     from kubernetes.client.exceptions import ApiException
 
     from meshctl.kube.client import KubeClient
+    from meshctl.kube.pods import PodRef
 
-__all__ = ["StreamError", "stream_api", "stream_refusal"]
+__all__ = ["StreamError", "open_stream"]
+
+T = TypeVar("T")
 
 _handshake_lock = threading.Lock()
 
@@ -31,27 +34,47 @@ class StreamError(MeshctlError):
     """An exec or port-forward stream could not be opened or broke before it finished."""
 
 
-@contextlib.contextmanager
-def stream_api(client: KubeClient) -> Iterator[CoreV1Api]:
-    """A CoreV1Api on a fresh ApiClient, with the websocket handshake bounded by the client's
-    timeout, for opening one stream; the ApiClient is closed when the block ends.
+def open_stream(
+    client: KubeClient,
+    pod: PodRef,
+    opener: Callable[..., T],
+    endpoint: Callable[[CoreV1Api], Callable[..., Any]],
+    **options: Any,
+) -> T:
+    """Open one websocket stream to a pod and return it, open, for the caller to read and close.
 
-    websocket-client reads its timeout from a process-wide default when the socket is created,
-    so it is set for the duration of the block, under a lock, and the old value put back.
+    `opener` is `kubernetes.stream.stream` or `portforward`, `endpoint` picks the connect method
+    (exec or portforward) of the CoreV1Api it is given, `options` are that method's parameters.
+    The stream gets an ApiClient of its own, closed once the stream is open, and a handshake
+    bounded by the client's timeout. Raises StreamError with the API server's reason when it
+    refuses the upgrade (RBAC, a missing container, a pod that is gone).
     """
-    import websocket
     from kubernetes.client import ApiClient, CoreV1Api
+    from kubernetes.client.exceptions import ApiException
 
-    with ApiClient(client.configuration) as api, _handshake_lock:
-        previous = websocket.getdefaulttimeout()
-        websocket.setdefaulttimeout(client.timeout)
+    with ApiClient(client.configuration) as api, _handshake_timeout(client.timeout):
         try:
-            yield CoreV1Api(api)
+            return opener(endpoint(CoreV1Api(api)), pod.name, pod.namespace, _request_timeout=client.timeout, **options)
+        except ApiException as exc:
+            raise StreamError(_refusal(exc)) from None
+
+
+@contextlib.contextmanager
+def _handshake_timeout(seconds: float) -> Iterator[None]:
+    """websocket-client reads its timeout from a process-wide default when the socket is
+    created, so set it for the duration of one handshake, under a lock, and put it back."""
+    import websocket
+
+    with _handshake_lock:
+        previous = websocket.getdefaulttimeout()
+        websocket.setdefaulttimeout(seconds)
+        try:
+            yield
         finally:
             websocket.setdefaulttimeout(previous)
 
 
-def stream_refusal(exc: ApiException) -> str:
+def _refusal(exc: ApiException) -> str:
     """Why a websocket upgrade failed: the Status message the API server sent, if any.
 
     The client reports a refused upgrade as ApiException(status=0) whose reason holds the
