@@ -17,7 +17,7 @@ from typing import Protocol
 
 from meshctl.errors import BadInputError, MeshctlError
 
-__all__ = ["AdminSource", "DumpSource", "FileSource"]
+__all__ = ["AdminSource", "DumpSource", "FileSource", "LiveSource"]
 
 
 class DumpSource(Protocol):
@@ -67,16 +67,10 @@ class FileSource:
         raise MeshctlError("a file cannot be changed; use --admin or a pod")
 
 
-@dataclass(frozen=True, slots=True)
-class AdminSource:
-    """An Envoy admin endpoint reachable over HTTP (`--admin http://127.0.0.1:15000`)."""
+class LiveSource:
+    """A DumpSource that sends every request to Envoy itself: subclasses say how (`_request`)."""
 
-    url: str
-    timeout: float = 30.0
-
-    @property
-    def name(self) -> str:
-        return self.url
+    __slots__ = ()
 
     @property
     def live(self) -> bool:
@@ -89,12 +83,27 @@ class AdminSource:
         return self._request("POST", path)
 
     def _request(self, method: str, path: str) -> bytes:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, slots=True)
+class AdminSource(LiveSource):
+    """An Envoy admin endpoint reachable over HTTP (`--admin http://127.0.0.1:15000`)."""
+
+    url: str
+    timeout: float = 30.0
+
+    @property
+    def name(self) -> str:
+        return self.url
+
+    def _request(self, method: str, path: str) -> bytes:
         base = self.url if "://" in self.url else f"http://{self.url}"
         url = f"{base.rstrip('/')}/{path.lstrip('/')}"
         request = urllib.request.Request(url, method=method)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return response.read()
+                return bytes(response.read())
         except urllib.error.HTTPError as exc:
             body = exc.read().decode(errors="replace").strip()
             raise MeshctlError(f"{url}: HTTP {exc.code}: {body or exc.reason}") from None

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass, field
 
 from meshctl.errors import MeshctlError
+from meshctl.inspect.acquire import LiveSource
 from meshctl.kube.client import KubeClient
 from meshctl.kube.podexec import exec_command
 from meshctl.kube.pods import PodRef
@@ -27,7 +28,7 @@ PROXY_CONTAINER = "istio-proxy"
 
 
 @dataclass(slots=True)
-class PodSource:
+class PodSource(LiveSource):
     """A pod's Envoy admin endpoint (a DumpSource), read over port-forward or, failing that, exec.
 
     Each request opens a port-forward to `admin_port`, sends one HTTP/1.1 request with
@@ -45,16 +46,6 @@ class PodSource:
     @property
     def name(self) -> str:
         return str(self.pod)
-
-    @property
-    def live(self) -> bool:
-        return True
-
-    def get(self, path: str) -> bytes:
-        return self._request("GET", path)
-
-    def post(self, path: str) -> bytes:
-        return self._request("POST", path)
 
     def _request(self, method: str, path: str) -> bytes:
         path = path.lstrip("/")
