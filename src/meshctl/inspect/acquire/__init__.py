@@ -17,7 +17,10 @@ from typing import Protocol
 
 from meshctl.errors import BadInputError, MeshctlError
 
-__all__ = ["AdminSource", "DumpSource", "FileSource", "LiveSource"]
+__all__ = ["PROXY_ADMIN_PORT", "AdminSource", "DumpSource", "FileSource", "LiveSource"]
+
+PROXY_ADMIN_PORT = 15000
+"""Envoy's admin port in an Istio sidecar (on the pod's loopback)."""
 
 
 class DumpSource(Protocol):

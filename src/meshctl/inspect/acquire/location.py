@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from meshctl.errors import MeshctlError, UsageError
-from meshctl.inspect.acquire import AdminSource, DumpSource, FileSource
-from meshctl.inspect.acquire.pod import PROXY_ADMIN_PORT, PodSource
-from meshctl.kube.client import KubeClient
-from meshctl.kube.pods import resolve_pods
+from meshctl.inspect.acquire import PROXY_ADMIN_PORT, AdminSource, DumpSource, FileSource
 from meshctl.targets import USAGE, parse_target
+
+if TYPE_CHECKING:
+    from meshctl.kube.client import KubeClient
 
 __all__ = ["Location"]
 
@@ -24,7 +25,8 @@ __all__ = ["Location"]
 @dataclass(frozen=True, slots=True)
 class Location:
     """The source flags of a command. `kube` gives the Kubernetes client, and is called only
-    when pods have to be found or read, so `-f` and `--admin` work without a kubeconfig."""
+    when pods have to be found or read, so `-f` and `--admin` work without a kubeconfig (and
+    without importing the Kubernetes code at all)."""
 
     kube: Callable[[], KubeClient]
     target: str | None = None
@@ -45,6 +47,9 @@ class Location:
             return [FileSource(self.file)]
         if self.admin is not None:
             return [AdminSource(self.admin)]
+        from meshctl.inspect.acquire.pod import PodSource
+        from meshctl.kube.pods import resolve_pods
+
         client = self.kube()
         sources: list[DumpSource] = [
             PodSource(client, pod, self.admin_port)
@@ -71,6 +76,9 @@ class Location:
         target = parse_target(self.target, self.namespace or "default")
         if target.is_pod and given is not None:
             return target.dotted, given
+        from meshctl.inspect.acquire.pod import PodSource
+        from meshctl.kube.pods import resolve_pods
+
         client = self.kube()
         (pod,) = resolve_pods(client, self.target, None, self.namespace)
         return str(pod), given or PodSource(client, pod, self.admin_port)

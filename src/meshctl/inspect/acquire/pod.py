@@ -12,18 +12,17 @@ import logging
 from dataclasses import dataclass, field
 
 from meshctl.errors import MeshctlError
-from meshctl.inspect.acquire import LiveSource
+from meshctl.inspect.acquire import PROXY_ADMIN_PORT, LiveSource
 from meshctl.kube.client import KubeClient
 from meshctl.kube.podexec import exec_command
 from meshctl.kube.pods import PodRef
 from meshctl.kube.portforward import open_tunnel
 from meshctl.kube.streams import StreamError
 
-__all__ = ["PROXY_ADMIN_PORT", "PROXY_CONTAINER", "PodSource"]
+__all__ = ["PROXY_CONTAINER", "PodSource"]
 
 log = logging.getLogger(__name__)
 
-PROXY_ADMIN_PORT = 15000
 PROXY_CONTAINER = "istio-proxy"
 
 
