@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import random
 import subprocess
 import sys
 from collections import Counter
@@ -36,7 +37,11 @@ def plan_layout(client_names: Iterable[str]) -> Layout:
     else:
         raise MeshctlError(f"no port is free on all of {', '.join(BACKEND_IPS)}")
     clients = []
-    candidates = (f"127.0.0.{n}" for n in range(40, 250))
+    # Envoy binds with SO_REUSEPORT, so two meshes started at once on one host (parallel test
+    # runs) that chose the same free address would silently share its connections: start the
+    # search at a random address to make that unlikely.
+    start = random.randrange(40, 250)
+    candidates = (f"127.0.0.{40 + (start - 40 + n) % 210}" for n in range(210))
     for name in client_names:
         bind = next((ip for ip in candidates if port_free(ip, SERVICE_PORT)), None)
         if bind is None:
