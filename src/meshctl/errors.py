@@ -16,6 +16,7 @@ class ExitCode(enum.IntEnum):
     BAD_INPUT = 65
     FINDINGS = 79
     NOT_SYNCED = 80
+    VALIDATION_FAILED = 126  # istio-iptables --run-validation
     INTERRUPTED = 130
 
 

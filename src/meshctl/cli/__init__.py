@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from meshctl.cli import bootstrap, demo, proxy_config, proxy_status, serve, translate, validate
+from meshctl.cli import bootstrap, demo, iptables, proxy_config, proxy_status, serve, translate, validate
 from meshctl.errors import ExitCode, MeshctlError
 
 COMPLETE_VAR = "_MESHCTL_COMPLETE"
@@ -54,6 +54,7 @@ bootstrap.register(app)
 proxy_config.register(app)
 proxy_status.register(app)
 demo.register(app)
+iptables.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:
