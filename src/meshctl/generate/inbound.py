@@ -15,15 +15,18 @@ from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
 from envoy.extensions.filters.listener.http_inspector.v3 import http_inspector_pb2
 from envoy.extensions.filters.listener.original_dst.v3 import original_dst_pb2
+from envoy.extensions.filters.listener.original_src.v3 import original_src_pb2
 from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
 
 from meshctl.generate import filters, names, tls
 from meshctl.generate.common import BLACKHOLE, INBOUND_PASSTHROUGH, typed
 from meshctl.generate.context import InboundPort, ProxyContext
 from meshctl import protocols
+from meshctl.model.proxy import INTERCEPTION_TPROXY
 from meshctl.model.snapshot import DISABLE, PERMISSIVE, STRICT
 
 VIRTUAL_INBOUND = "virtualInbound"
+TPROXY_MARK = 1337  # Istio's original_src mark; istio-iptables routes packets with it back to Envoy
 HTTP_PLAIN_ALPNS = ["http/1.1", "h2c"]
 
 
@@ -108,6 +111,12 @@ def virtual_inbound(ctx: ProxyContext, ports: list[InboundPort]) -> listener_pb2
     for port in ports:
         listener.filter_chains.extend(_port_chains(ctx, port, destination_port=True))
     _inspectors(listener, ports, include_original_dst=True)
+    if ctx.proxy.interception == INTERCEPTION_TPROXY:
+        # TPROXY keeps the original destination on the socket (transparent) and Envoy connects
+        # to the app from the client's own address, marked so the replies come back to it.
+        listener.transparent.value = True
+        listener.listener_filters.insert(1, lc.ListenerFilter(
+            name="envoy.filters.listener.original_src", typed_config=typed(original_src_pb2.OriginalSrc(mark=TPROXY_MARK))))
     return listener
 
 

@@ -15,6 +15,7 @@ from meshctl.generate import filters, names
 from meshctl.generate.common import BLACKHOLE, PASSTHROUGH, typed
 from meshctl.generate.context import ProxyContext
 from meshctl import protocols
+from meshctl.model.proxy import INTERCEPTION_TPROXY
 from meshctl.model.scope import EgressScope
 from meshctl.model.service import ALIAS, PASSTHROUGH as PASSTHROUGH_RESOLUTION, Service, ServicePort
 
@@ -259,6 +260,8 @@ def virtual_outbound(ctx: ProxyContext) -> listener_pb2.Listener:
     listener.address.socket_address.address = WILDCARD
     listener.address.socket_address.port_value = port
     listener.use_original_dst.value = True
+    if ctx.proxy.interception == INTERCEPTION_TPROXY:
+        listener.transparent.value = True
     blackhole = listener.filter_chains.add(name="virtualOutbound-blackhole")
     blackhole.filter_chain_match.destination_port.value = port
     blackhole.filters.append(filters.tcp_proxy(BLACKHOLE))
