@@ -25,8 +25,8 @@ def configure(config: CaptureConfig) -> None:
     tproxy = config.tproxy and bool(config.inbound_ports_include)
     if not (tproxy or config.enable_ipv6):
         return
-    if config.enable_ipv6:
-        _ip("-6", "addr", "add", PASSTHROUGH_SOURCE[6], "dev", "lo", allow_exists=True)
+    if config.enable_ipv6 and not _ip("-6", "addr", "show", "dev", "lo", "to", PASSTHROUGH_SOURCE[6]).strip():
+        _ip("-6", "addr", "add", PASSTHROUGH_SOURCE[6], "dev", "lo")
     if not tproxy:
         return
     mark, table = config.tproxy_mark, config.tproxy_route_table
@@ -36,12 +36,12 @@ def configure(config: CaptureConfig) -> None:
         _ip(family, "route", "replace", "local", "default", "dev", "lo", "table", table)
 
 
-def _ip(*args: str, allow_exists: bool = False) -> str:
+def _ip(*args: str) -> str:
     binary = shutil.which("ip")
     if binary is None:
         raise RoutesError("ip not found: TPROXY and IPv6 capture need it for routes and addresses; install "
                           "iproute2 (Debian: apt-get install iproute2)")
     done = subprocess.run([binary, *args], capture_output=True, text=True, check=False)
-    if done.returncode != 0 and not (allow_exists and "File exists" in done.stderr):
+    if done.returncode != 0:
         raise RoutesError(f"ip {' '.join(args)} failed: {done.stderr.strip()}")
     return done.stdout
