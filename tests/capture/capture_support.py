@@ -126,8 +126,9 @@ def namespaces(*names: str) -> Iterator[list[Netns]]:
 
 
 def link(a: Netns, a_address: str, b: Netns, b_address: str) -> None:
-    """A veth pair between two namespaces, addressed (CIDR notation) and up."""
-    a_end, b_end = f"{a.name[-6:]}-v", f"{b.name[-6:]}-v"
+    """A veth pair between two namespaces, addressed (CIDR notation) and up; each end is named
+    after the namespace it leads to, so one namespace can link to several."""
+    a_end, b_end = f"to{b.name[-13:]}", f"to{a.name[-13:]}"
     subprocess.run(["ip", "link", "add", a_end, "netns", a.name, "type", "veth", "peer", "name", b_end,
                     "netns", b.name], check=True, capture_output=True)
     for netns, end, address in ((a, a_end, a_address), (b, b_end, b_address)):

@@ -61,7 +61,7 @@ def test_every_match_and_target_loads_in_both_families_and_cleans_up(pod: Netns,
 
     code, output = meshctl(pod, *argv, env=env)
     assert code == 0 and "unchanged" in output, output
-    assert (saved(pod), saved(pod, "ip6tables-save")) == (v4, v6)
+    assert (rules(saved(pod)), rules(saved(pod, "ip6tables-save"))) == (rules(v4), rules(v6))
 
     code, output = meshctl(pod, *argv, "--cleanup-only", env=env)
     assert code == 0 and "removed" in output, output

@@ -15,6 +15,7 @@ agent (`meshctl agent`) does not exist yet; once it does, it takes over starting
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -127,10 +128,11 @@ def captured(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         for address in [*REVIEWS_IPS.values(), OUTSIDE[0]]:
             node.ip("addr", "add", f"{address}/32", "dev", "lo")
         pod.hosts({"reviews": REVIEWS_VIP})
-        servers = [node.call(lambda n=name, ip=ip: NameServer(n, ip, PORT))
-                   for name, ip in zip(BACKENDS, REVIEWS_IPS.values())]
-        servers += [node.call(lambda: PeerServer("outside", *OUTSIDE)),
-                    pod.call(lambda: PeerServer("productpage", "0.0.0.0", PORT))]
+        servers: list[NameServer | PeerServer] = [
+            node.call(functools.partial(NameServer, name, ip, PORT)) for name, ip in zip(BACKENDS, REVIEWS_IPS.values())
+        ]
+        servers += [node.call(functools.partial(PeerServer, "outside", *OUTSIDE)),
+                    pod.call(functools.partial(PeerServer, "productpage", "0.0.0.0", PORT))]
         for server in servers:
             stack.callback(server.stop)
         start = stack.enter_context(started_processes())

@@ -27,7 +27,8 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def golden(name: str) -> str:
-    return (GOLDEN / f"{name}.golden").read_text()
+    text: str = (GOLDEN / f"{name}.golden").read_text()
+    return text
 
 
 def test_every_istio_iptables_flag_has_its_long_and_short_name() -> None:
