@@ -37,11 +37,11 @@ from capture_support import Netns, link, namespaces  # noqa: E402
 from envoy.config.bootstrap.v3 import bootstrap_pb2  # noqa: E402
 from envoy.extensions.filters.http.router.v3 import router_pb2  # noqa: E402
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm  # noqa: E402
-from envoy_harness import started_processes, wait_until  # noqa: E402
 from google.protobuf import json_format  # noqa: E402
 
 from meshctl.demo.mesh import VERSIONS, routing_yaml  # noqa: E402
 from meshctl.envoybin import find_envoy  # noqa: E402
+from meshctl.loopback import Processes, wait_until  # noqa: E402
 
 LOAD = Path(__file__).with_name("httpload.py")
 PORT, VIP = 9080, "10.96.0.50"
@@ -157,7 +157,7 @@ def main() -> None:
         bound.ip("route", "add", "default", "via", "10.77.3.1")
         for ip in BACKENDS.values():
             node.ip("addr", "add", f"{ip}/32", "dev", "lo")
-        start = stack.enter_context(started_processes())
+        start = stack.enter_context(Processes()).start
         log = stack.enter_context(open(workdir / "processes.log", "wb"))  # noqa: SIM115
         start(node.argv([find_envoy(), "--config-yaml", backend_bootstrap(), "--disable-hot-restart",
                          "--concurrency", "1", "-l", "error"]), stdout=log, stderr=subprocess.STDOUT)

@@ -27,10 +27,9 @@ from pathlib import Path
 
 import pytest
 
-from envoy_harness import started_processes, wait_until
 from meshctl.demo.mesh import BACKENDS, VERSIONS, routing_yaml
-from meshctl.demo.runtime import NameServer
 from meshctl.envoybin import find_envoy
+from meshctl.loopback import NameServer, Processes, ensure_running, wait_until
 from capture_support import Netns, PeerServer, link, namespaces, require_capture_support
 
 APP_UID = 1000
@@ -135,7 +134,7 @@ def captured(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
                     pod.call(functools.partial(PeerServer, "productpage", "0.0.0.0", PORT))]
         for server in servers:
             stack.callback(server.stop)
-        start = stack.enter_context(started_processes())
+        start = stack.enter_context(Processes()).start
         logs = stack.enter_context(open(workdir / "processes.log", "wb"))  # noqa: SIM115
         start(node.argv([sys.executable, "-m", "meshctl", "serve", "--config-dir", str(workdir / "mesh"),
                          "--xds-address", f"{NODE_IP}:15010", "--debug-address", "127.0.0.1:15014"]),
@@ -155,7 +154,7 @@ def captured(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         captured = Pod(mode, pod, node, proxy)
 
         def routed() -> bool:
-            assert envoy.poll() is None, (workdir / "processes.log").read_text()[-3000:]
+            ensure_running(envoy, f"the {mode} pod's Envoy", [workdir / "processes.log"])
             return captured.app(f"http://reviews:{PORT}/")[0][1] == "reviews-v1"
 
         wait_until(routed, timeout=60, interval=0.2, what=f"the {mode} pod's Envoy to route reviews")
