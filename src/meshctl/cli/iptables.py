@@ -38,6 +38,7 @@ def register(app: typer.Typer) -> None:
 
 
 def iptables(
+    ctx: typer.Context,
     envoy_port: Annotated[str | None, typer.Option(
         "--envoy-port", "-p", show_default=False,
         help="Port all outbound TCP is redirected to (default 15001; no variable).")] = None,
@@ -53,33 +54,33 @@ def iptables(
     ] = None,
     proxy_gid: Annotated[str | None, typer.Option(
         "--proxy-gid", "-g", show_default=False, help="GIDs whose traffic is not captured (default: the UIDs).")] = None,
-    interception_mode: Annotated[str | None, typer.Option(
+    istio_inbound_interception_mode: Annotated[str | None, typer.Option(
         "--istio-inbound-interception-mode", "-m", show_default=False,
         help="REDIRECT or TPROXY (anything but TPROXY means REDIRECT).")] = None,
-    tproxy_mark: Annotated[str | None, typer.Option(
+    istio_inbound_tproxy_mark: Annotated[str | None, typer.Option(
         "--istio-inbound-tproxy-mark", "-t", show_default=False, help="TPROXY packet mark (default 1337).")] = None,
-    tproxy_route_table: Annotated[str | None, typer.Option(
+    istio_inbound_tproxy_route_table: Annotated[str | None, typer.Option(
         "--istio-inbound-tproxy-route-table", "-r", show_default=False,
         help="Routing table for TPROXY's marked packets (default 133).")] = None,
-    inbound_ports: Annotated[str | None, typer.Option(
+    istio_inbound_ports: Annotated[str | None, typer.Option(
         "--istio-inbound-ports", "-b", show_default=False,
         help="Inbound ports to capture, or '*' for all; empty: no inbound capture.")] = None,
-    local_exclude_ports: Annotated[str | None, typer.Option(
+    istio_local_exclude_ports: Annotated[str | None, typer.Option(
         "--istio-local-exclude-ports", "-d", show_default=False,
         help="Inbound ports not to capture (only with -b '*').")] = None,
-    exclude_interfaces: Annotated[str | None, typer.Option(
+    istio_exclude_interfaces: Annotated[str | None, typer.Option(
         "--istio-exclude-interfaces", "-c", show_default=False,
         help="Interfaces whose traffic is never captured.")] = None,
-    service_cidr: Annotated[str | None, typer.Option(
+    istio_service_cidr: Annotated[str | None, typer.Option(
         "--istio-service-cidr", "-i", show_default=False,
         help="Outbound CIDRs to capture, or '*' for all; empty: no outbound capture.")] = None,
-    service_exclude_cidr: Annotated[str | None, typer.Option(
+    istio_service_exclude_cidr: Annotated[str | None, typer.Option(
         "--istio-service-exclude-cidr", "-x", show_default=False,
         help="Outbound CIDRs never captured (checked before -i).")] = None,
-    outbound_ports: Annotated[str | None, typer.Option(
+    istio_outbound_ports: Annotated[str | None, typer.Option(
         "--istio-outbound-ports", "-q", show_default=False,
         help="Outbound ports always captured, whatever the address.")] = None,
-    local_outbound_ports_exclude: Annotated[str | None, typer.Option(
+    istio_local_outbound_ports_exclude: Annotated[str | None, typer.Option(
         "--istio-local-outbound-ports-exclude", "-o", show_default=False,
         help="Outbound ports never captured.")] = None,
     kube_virt_interfaces: Annotated[str | None, typer.Option(
@@ -88,7 +89,7 @@ def iptables(
     dry_run: Annotated[bool | None, typer.Option(
         "--dry-run", "-n", show_default=False,
         help="Print the rules (iptables-restore form, IPv4 then IPv6) instead of applying them.")] = None,
-    probe_port: Annotated[str | None, typer.Option(
+    iptables_probe_port: Annotated[str | None, typer.Option(
         "--iptables-probe-port", show_default=False, help="Port the validation probe dials (default 15002).")] = None,
     probe_timeout: Annotated[str | None, typer.Option(
         "--probe-timeout", show_default=False, help="How long validation waits, as a Go duration (default 5s).")
@@ -146,21 +147,8 @@ def iptables(
     from meshctl.cli.output import err, out, warn
     from meshctl.errors import MeshctlError
 
-    given: dict[str, str | bool | None] = {
-        "envoy-port": envoy_port, "inbound-capture-port": inbound_capture_port,
-        "inbound-tunnel-port": inbound_tunnel_port, "proxy-uid": proxy_uid, "proxy-gid": proxy_gid,
-        "istio-inbound-interception-mode": interception_mode, "istio-inbound-tproxy-mark": tproxy_mark,
-        "istio-inbound-tproxy-route-table": tproxy_route_table, "istio-inbound-ports": inbound_ports,
-        "istio-local-exclude-ports": local_exclude_ports, "istio-exclude-interfaces": exclude_interfaces,
-        "istio-service-cidr": service_cidr, "istio-service-exclude-cidr": service_exclude_cidr,
-        "istio-outbound-ports": outbound_ports, "istio-local-outbound-ports-exclude": local_outbound_ports_exclude,
-        "kube-virt-interfaces": kube_virt_interfaces, "dry-run": dry_run, "iptables-probe-port": probe_port,
-        "probe-timeout": probe_timeout, "redirect-dns": redirect_dns, "drop-invalid": drop_invalid,
-        "dual-stack": dual_stack, "capture-all-dns": capture_all_dns, "network-namespace": network_namespace,
-        "cni-mode": cni_mode, "skip-rule-apply": skip_rule_apply, "run-validation": run_validation,
-        "reconcile": reconcile, "cleanup-only": cleanup_only, "force-apply": force_apply,
-        "native-nftables": native_nftables, "force-iptables-binary": force_iptables_binary,
-    }
+    # The istio-iptables flags are the parameters named after them (settings.FLAGS).
+    given = {flag.name: ctx.params[flag.field] for flag in settings.FLAGS}
     flags = settings.read_flags(given, os.environ)
     if flags.native_nftables:
         raise MeshctlError("--native-nftables (istio-nftables) is not supported: meshctl writes iptables rules")
@@ -176,7 +164,8 @@ def iptables(
     elif not flags.skip_rule_apply:
         options = apply.Options(flags.reconcile, flags.cleanup_only, flags.force_apply, flags.force_iptables_binary)
         outcome = apply.install(ruleset, settled.config, options)
-        err(f"iptables rules {outcome.value} (IPv4: {len(ruleset.ipv4)} rules, IPv6: {len(ruleset.ipv6)})")
+        counts = f" (IPv4: {len(ruleset.ipv4)} rules, IPv6: {len(ruleset.ipv6)})"
+        err(f"iptables rules {outcome.value}{'' if outcome is apply.Outcome.CLEANED else counts}")
     if flags.run_validation:
         validation.validate(settled.config, settled.host_ip, flags.iptables_probe_port, flags.probe_timeout)
         err("iptables validation passed: the probe connection was captured")
