@@ -20,7 +20,7 @@ from meshctl.analyze.finding import (
     go_quote,
 )
 from meshctl.analyze.index import MeshIndex
-from meshctl.config.kinds.networking import binds_to_mesh, gateway_reference
+from meshctl.config.kinds.networking.virtual_service import binds_to_mesh, gateway_reference
 from meshctl.config.paths import FieldPath
 from meshctl.config.resource import Resource
 from meshctl.hostnames import fqdn, intersects, matches

@@ -21,6 +21,8 @@ about its name, and mypy checks every read.
 Presence follows protobuf: a field annotated `X | None` is None when absent (sub-messages, and
 scalars whose presence matters, such as Istio's wrapper types); repeated fields are `()` and
 maps empty when absent; plain `str`, `int`, `float` and `bool` fields read as their zero value.
+A sub-message named in `required` may be annotated without `| None` and given no default: the
+schema guarantees it, so readers need no None check, and constructing the view needs it.
 """
 
 from __future__ import annotations
@@ -125,6 +127,8 @@ def _build(cls: type[M], required: tuple[str, ...], oneof: tuple[tuple[str, ...]
         annotation = hints[name]
         schema_fields[wire] = explicit_schema or _schema_for(annotation, where)
         plan.append((name, wire, _converter(annotation)))
+        if wire in required and _is_plain_message(annotation):
+            continue
         if spec is None:
             setattr(cls, name, declared if declared is not dataclasses.MISSING else _default(annotation, where))
         elif spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
@@ -138,6 +142,12 @@ def _build(cls: type[M], required: tuple[str, ...], oneof: tuple[tuple[str, ...]
                       open=open_)
     made._PLAN = tuple(plan)
     return made
+
+
+def _is_plain_message(annotation: Any) -> bool:
+    """A message field that is not optional: allowed without a default when it is required."""
+    base, _, optional = _unwrap(annotation)
+    return is_message(base) and not optional
 
 
 def _unwrap(annotation: Any) -> tuple[Any, tuple[Any, ...], bool]:

@@ -11,7 +11,12 @@ from envoy.config.core.v3 import address_pb2, base_pb2
 from envoy.extensions.network.dns_resolver.cares.v3 import cares_dns_resolver_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 
-from meshctl.config.kinds.networking import ClientTLSSettings, ConnectionPoolSettings, Subset, TrafficPolicy
+from meshctl.config.kinds.networking.destination_rule import (
+    ClientTLSSettings,
+    ConnectionPoolSettings,
+    Subset,
+    TrafficPolicy,
+)
 from meshctl.generate import names, policy, tls
 from meshctl.generate.common import (
     ADS,

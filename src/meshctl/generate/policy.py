@@ -9,7 +9,7 @@ from envoy.config.cluster.v3 import cluster_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 
 from meshctl import protocols
-from meshctl.config.kinds.networking import (
+from meshctl.config.kinds.networking.destination_rule import (
     ConnectionPoolSettings,
     ConsistentHashLB,
     LoadBalancerSettings,

@@ -10,7 +10,7 @@ from envoy.config.core.v3 import base_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
 
-from meshctl.config.kinds.networking import ConsistentHashLB
+from meshctl.config.kinds.networking.destination_rule import ConsistentHashLB
 from meshctl.generate import httproute, names, policy
 from meshctl.generate.common import PASSTHROUGH, istio_metadata, set_nanos
 from meshctl.generate.context import ProxyContext

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from meshctl.config.kinds.networking import DestinationRule, Subset, TrafficPolicy
+from meshctl.config.kinds.networking.destination_rule import DestinationRule, Subset, TrafficPolicy
 from meshctl.config.resource import Resource
 from meshctl.hostnames import fqdn, matches, specificity
 

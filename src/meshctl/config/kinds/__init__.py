@@ -6,7 +6,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from meshctl.config.kinds import kubernetes, networking, security
+from meshctl.config.kinds import kubernetes
+from meshctl.config.kinds.networking import (
+    DestinationRule,
+    Gateway,
+    ServiceEntry,
+    Sidecar,
+    VirtualService,
+    WorkloadEntry,
+)
+from meshctl.config.kinds.security import AuthorizationPolicy, PeerAuthentication, RequestAuthentication
 from meshctl.config.messages import Message
 from meshctl.config.schema import Obj
 
@@ -44,15 +53,15 @@ class KindInfo:
 
 
 _ALL = [
-    KindInfo("VirtualService", ISTIO_NETWORKING, NETWORKING_VERSIONS, networking.VIRTUAL_SERVICE),
-    KindInfo("DestinationRule", ISTIO_NETWORKING, NETWORKING_VERSIONS, networking.DestinationRule),
-    KindInfo("Gateway", ISTIO_NETWORKING, NETWORKING_VERSIONS, networking.GATEWAY),
-    KindInfo("ServiceEntry", ISTIO_NETWORKING, NETWORKING_VERSIONS, networking.SERVICE_ENTRY),
-    KindInfo("Sidecar", ISTIO_NETWORKING, NETWORKING_VERSIONS, networking.SIDECAR),
-    KindInfo("WorkloadEntry", ISTIO_NETWORKING, NETWORKING_VERSIONS, networking.WORKLOAD_ENTRY),
-    KindInfo("PeerAuthentication", ISTIO_SECURITY, SECURITY_VERSIONS, security.PEER_AUTHENTICATION),
-    KindInfo("AuthorizationPolicy", ISTIO_SECURITY, SECURITY_VERSIONS, security.AUTHORIZATION_POLICY),
-    KindInfo("RequestAuthentication", ISTIO_SECURITY, SECURITY_VERSIONS, security.REQUEST_AUTHENTICATION),
+    KindInfo("VirtualService", ISTIO_NETWORKING, NETWORKING_VERSIONS, VirtualService),
+    KindInfo("DestinationRule", ISTIO_NETWORKING, NETWORKING_VERSIONS, DestinationRule),
+    KindInfo("Gateway", ISTIO_NETWORKING, NETWORKING_VERSIONS, Gateway),
+    KindInfo("ServiceEntry", ISTIO_NETWORKING, NETWORKING_VERSIONS, ServiceEntry),
+    KindInfo("Sidecar", ISTIO_NETWORKING, NETWORKING_VERSIONS, Sidecar),
+    KindInfo("WorkloadEntry", ISTIO_NETWORKING, NETWORKING_VERSIONS, WorkloadEntry),
+    KindInfo("PeerAuthentication", ISTIO_SECURITY, SECURITY_VERSIONS, PeerAuthentication),
+    KindInfo("AuthorizationPolicy", ISTIO_SECURITY, SECURITY_VERSIONS, AuthorizationPolicy),
+    KindInfo("RequestAuthentication", ISTIO_SECURITY, SECURITY_VERSIONS, RequestAuthentication),
     KindInfo("Service", "", ("v1",), kubernetes.SERVICE),
     KindInfo("Endpoints", "", ("v1",), kubernetes.ENDPOINTS, body=""),
     KindInfo("EndpointSlice", "discovery.k8s.io", ("v1",), kubernetes.ENDPOINT_SLICE, body=""),

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from meshctl.config.messages import Message, Parse, field, message
 from meshctl.config.paths import FieldPath
-from meshctl.config.schema import Enum, Float, Int, List, Map, Obj, Report, Str
+from meshctl.config.schema import Enum, Int, List, Map, Report, Str
 from meshctl.config.values import (
     fqdn_problem,
     is_cidr,
@@ -16,7 +16,6 @@ from meshctl.config.values import (
     label_key_problem,
     label_value_problem,
     parse_duration,
-    regex_problem,
 )
 
 
@@ -43,12 +42,6 @@ class Duration(Str):
             report(path, f"duration must be at least {self.minimum}, got {value!r}")
 
 
-def _regex_rule(value: str, path: FieldPath, report: Report) -> None:
-    problem = regex_problem(value)
-    if problem:
-        report(path, problem)
-
-
 def _fqdn_rule(value: str, path: FieldPath, report: Report) -> None:
     problem = fqdn_problem(value)
     if problem:
@@ -66,7 +59,6 @@ def _labels_rule(value: dict[str, Any], path: FieldPath, report: Report) -> None
                 report((*path, key), problem)
 
 
-REGEX = Str(rules=[_regex_rule])
 HOST = Str(min_len=1, rules=[_fqdn_rule])
 PORT = Int(1, 65535)
 UINT32 = Int(0, 4294967295)
@@ -76,13 +68,6 @@ LABELS = Map(Str(), rules=[_labels_rule])
 STRINGS = List(Str())
 DURATION = Duration()
 ANY_DURATION = Duration(minimum=None)
-
-STRING_MATCH = Obj(
-    {"exact": Str(), "prefix": Str(), "regex": REGEX},
-    oneof=[("exact", "prefix", "regex")],
-)
-
-PORT_SELECTOR = Obj({"number": PORT})
 
 Nanos = Annotated[int, Parse(parse_duration)]
 """A duration field's view: nanoseconds, parsed once when the view is built."""
@@ -94,10 +79,22 @@ class WorkloadSelector(Message):
 
     match_labels: Mapping[str, str] = field(LABELS)
 
-POLICY_TARGET_REFERENCE = Obj(
-    {"group": Str(), "kind": Str(min_len=1), "name": Str(min_len=1), "namespace": Str()},
-    required=["kind", "name"],
-)
+
+@message(required=["kind", "name"])
+class PolicyTargetReference(Message):
+    """What a security policy applies to instead of selected workloads (a Service, a Gateway)."""
+
+    group: str = ""
+    kind: str = field(Str(min_len=1))
+    name: str = field(Str(min_len=1))
+    namespace: str = ""
+
+
+@message
+class PortSelector(Message):
+    """A destination's port; `number` is 0 when not given (it is never 0 when given)."""
+
+    number: int = field(PORT)
 
 
 def _export_to_rule(value: list[Any], path: FieldPath, report: Report) -> None:
@@ -203,8 +200,16 @@ def _selector_labels_rule(value: dict[str, Any], path: FieldPath, report: Report
 
 SELECTOR_LABELS = Map(Str(), rules=[_selector_labels_rule])
 
-NETWORK_WORKLOAD_SELECTOR = Obj({"labels": SELECTOR_LABELS})
-"""networking.istio.io's WorkloadSelector (Sidecar, ServiceEntry): `labels`, not `matchLabels`."""
 
-PERCENT = Obj({"value": Float()})
-"""istio.networking.Percent: a double between 0 and 100 (each use site bounds it)."""
+@message
+class NetworkWorkloadSelector(Message):
+    """networking.istio.io's WorkloadSelector (Sidecar, ServiceEntry): `labels`, not `matchLabels`."""
+
+    labels: Mapping[str, str] = field(SELECTOR_LABELS)
+
+
+@message
+class Percent(Message):
+    """istio.networking.Percent: a double between 0 and 100 (each use site bounds it)."""
+
+    value: float = 0.0
