@@ -12,7 +12,8 @@ from fake_istiod import FakeIstiod
 from status_support import client_config, syncz_answer
 
 from meshctl.errors import MeshctlError
-from meshctl.status.client import CONFIG_DUMP, SYNCZ, DebugClient, Endpoint
+from meshctl.resources import CONFIG_DUMP, SYNCZ
+from meshctl.status.client import DebugClient, Endpoint
 from meshctl.status.syncz import read_syncz
 
 

@@ -202,7 +202,8 @@ def _wait(
     column per type, and the reason the proxy gave for each rejected push (its NACK)."""
     from meshctl.cli.output import err
     from meshctl.status.controlplanes import ask_syncz
-    from meshctl.status.syncz import read_syncz, select, short_name
+    from meshctl.resources import short_name
+    from meshctl.status.syncz import read_syncz, select
     from meshctl.status.wait import wait_for_sync
 
     answers: dict[str, Any] = {}

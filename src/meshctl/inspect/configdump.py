@@ -36,15 +36,25 @@ from google.protobuf import descriptor_pb2, descriptor_pool, json_format
 from google.protobuf.message import Message
 
 from meshctl.errors import BadInputError, MeshctlError
+from meshctl.resources import (
+    CLUSTER,
+    ENDPOINT,
+    EXTENSION_CONFIG,
+    LISTENER,
+    ROUTE,
+    SECRET,
+    TYPE_PREFIX,
+    admin_class,
+    section_name,
+)
 
-TYPE_PREFIX = "type.googleapis.com/"
 BOOTSTRAP = "envoy.admin.v3.BootstrapConfigDump"
-CLUSTERS = "envoy.admin.v3.ClustersConfigDump"
-LISTENERS = "envoy.admin.v3.ListenersConfigDump"
-ROUTES = "envoy.admin.v3.RoutesConfigDump"
-SECRETS = "envoy.admin.v3.SecretsConfigDump"
-ENDPOINTS = "envoy.admin.v3.EndpointsConfigDump"
-ECDS = "envoy.admin.v3.EcdsConfigDump"
+CLUSTERS = section_name(CLUSTER)
+LISTENERS = section_name(LISTENER)
+ROUTES = section_name(ROUTE)
+SECRETS = section_name(SECRET)
+ENDPOINTS = section_name(ENDPOINT)
+ECDS = section_name(EXTENSION_CONFIG)
 
 # Top-level Python packages under which xds-protos and protobuf install generated modules; the
 # on-demand import never looks anywhere else, so a type URL cannot make us import arbitrary code.
@@ -71,7 +81,7 @@ class ConfigDump:
         found = [config for config in self.message.configs if config.type_url == TYPE_PREFIX + type_name]
         if not found:
             raise MeshctlError(f"config dump has no configuration type {TYPE_PREFIX}{type_name}")
-        return _unpack(found[-1], _admin_class(type_name))
+        return _unpack(found[-1], admin_class(type_name))
 
     def bootstrap(self) -> Any:
         return self.section(BOOTSTRAP)
@@ -121,7 +131,7 @@ class ConfigDump:
 
     def ecds(self) -> Any:
         """All ECDS sections merged into one: Envoy writes one section per extension config type."""
-        merged = _admin_class(ECDS)()
+        merged = admin_class(ECDS)()
         sections = [config for config in self.message.configs if config.type_url == TYPE_PREFIX + ECDS]
         if not sections:
             raise MeshctlError(f"config dump has no configuration type {TYPE_PREFIX}{ECDS}")
@@ -263,13 +273,6 @@ def _unpack(value: Any, message_class: type) -> Any:
     message = message_class()
     message.ParseFromString(value.value)
     return message
-
-
-def _admin_class(type_name: str) -> type:
-    from envoy.admin.v3 import config_dump_pb2, config_dump_shared_pb2
-
-    short = type_name.rsplit(".", 1)[-1]
-    return getattr(config_dump_shared_pb2, short, None) or getattr(config_dump_pb2, short)
 
 
 def _type_names(node: Any) -> Iterator[str]:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from envoy.admin.v3.config_dump_pb2 import ConfigDump as ConfigDumpMessage
 from google.protobuf import descriptor_pool, json_format
 
+from meshctl import resources
 from meshctl.formats import OutputFormat, to_yaml
 from meshctl.inspect.configdump import ConfigDump
 from meshctl.inspect.tables.clusters import ClusterFilter, clusters_table
@@ -20,7 +21,6 @@ from meshctl.inspect.tables.eds import eds_table
 from meshctl.inspect.tables.endpoints import EndpointFilter
 from meshctl.inspect.tables.listeners import ListenerFilter, listeners_table
 from meshctl.inspect.tables.routes import RouteFilter, routes_table
-from meshctl.xds import resources
 
 __all__ = ["SECTIONS", "config_dump", "render"]
 

@@ -26,9 +26,6 @@ from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
 from meshctl.errors import MeshctlError
 from meshctl.status.tlsrelay import TlsRelay
-
-SYNCZ = "istio.io/debug/syncz"
-CONFIG_DUMP = "istio.io/debug/config_dump"
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 _CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),

@@ -18,7 +18,8 @@ from meshctl.errors import MeshctlError
 from meshctl.kube.istiod import find_istiod_pods
 from meshctl.kube.portforward import forward_local
 from meshctl.kube.tokens import service_account_token
-from meshctl.status.client import CONFIG_DUMP, SYNCZ, DebugClient, Endpoint
+from meshctl.resources import CONFIG_DUMP, SYNCZ
+from meshctl.status.client import DebugClient, Endpoint
 
 if TYPE_CHECKING:
     from meshctl.kube.client import KubeClient

@@ -18,11 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from meshctl.errors import MeshctlError
-from meshctl.inspect.configdump import CLUSTERS as CLUSTERS_DUMP
-from meshctl.inspect.configdump import LISTENERS as LISTENERS_DUMP
-from meshctl.inspect.configdump import ROUTES as ROUTES_DUMP
 from meshctl.inspect.configdump import (
-    TYPE_PREFIX,
     ConfigDump,
     binary_pool,
     config_dump_document,
@@ -30,13 +26,14 @@ from meshctl.inspect.configdump import (
     parse_config_dump,
     reduce_anys,
 )
+from meshctl.resources import CLUSTER, LISTENER, ROUTE, TYPE_PREFIX, section_name
 from meshctl.status.envoyjson import EnvoyJson, Unconvertible
 
 CLUSTERS = "Clusters"
 LISTENERS = "Listeners"
 ROUTES = "Routes"
 KINDS = (CLUSTERS, LISTENERS, ROUTES)
-SECTION_TYPES = {CLUSTERS: CLUSTERS_DUMP, LISTENERS: LISTENERS_DUMP, ROUTES: ROUTES_DUMP}
+SECTION_TYPES = {CLUSTERS: section_name(CLUSTER), LISTENERS: section_name(LISTENER), ROUTES: section_name(ROUTE)}
 
 Entries = list[dict[str, Any]]
 _TYPE_FIELD = re.compile(rb'"@type"\s*:\s*"([^"\\]*)"')

@@ -17,26 +17,9 @@ from typing import Any
 
 from envoy.service.status.v3 import csds_pb2
 
-CLIENT_CONFIG = "type.googleapis.com/envoy.service.status.v3.ClientConfig"
-CLUSTER = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
-LISTENER = "type.googleapis.com/envoy.config.listener.v3.Listener"
-ROUTE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
-ENDPOINT = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
-EXTENSION_CONFIG = "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig"
+from meshctl.resources import CLUSTER, ENDPOINT, EXTENSION_CONFIG, LISTENER, ROUTE, type_url_of
 
-# Istio's short names (`GetShortType`); other types print as their full URL.
-SHORT_NAMES = {
-    CLUSTER: "CDS",
-    LISTENER: "LDS",
-    ROUTE: "RDS",
-    ENDPOINT: "EDS",
-    "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret": "SDS",
-    "type.googleapis.com/istio.networking.nds.v1.NameTable": "NDS",
-    "type.googleapis.com/istio.mesh.v1alpha1.ProxyConfig": "PCDS",
-    EXTENSION_CONFIG: "ECDS",
-    "type.googleapis.com/istio.workload.Address": "WDS",
-    "type.googleapis.com/istio.security.Authorization": "WADS",
-}
+CLIENT_CONFIG = type_url_of(csds_pb2.ClientConfig)
 # Types listed first in SUBSCRIBED TYPES, in this order; the rest follow sorted by URL.
 LEADING_TYPES = (CLUSTER, LISTENER, ENDPOINT, ROUTE)
 # Columns `-v 1` always shows, whether or not any proxy subscribed to them.
@@ -50,10 +33,6 @@ _LEGACY_TYPES = {
     "route_config": ROUTE,
     "endpoint_config": ENDPOINT,
 }
-
-
-def short_name(type_url: str) -> str:
-    return SHORT_NAMES.get(type_url, type_url)
 
 
 @dataclass(frozen=True, slots=True)

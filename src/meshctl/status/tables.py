@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from meshctl.inspect.tabwriter import tabulate
+from meshctl.resources import short_name
 from meshctl.status.duration import human_duration
-from meshctl.status.syncz import VERBOSE_TYPES, ProxySync, TypeStatus, short_name
+from meshctl.status.syncz import VERBOSE_TYPES, ProxySync, TypeStatus
 
 PADDING = 5
 

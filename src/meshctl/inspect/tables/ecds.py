@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from meshctl.inspect.configdump import TYPE_PREFIX, ConfigDump
+from meshctl.inspect.configdump import ConfigDump
 from meshctl.inspect.gosort import sort_slice
 from meshctl.inspect.tabwriter import tabulate
+from meshctl.resources import TYPE_PREFIX
 
 
 def sorted_extension_configs(dump: ConfigDump) -> list[Any]:

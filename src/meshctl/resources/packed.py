@@ -1,0 +1,46 @@
+"""The unit everything downstream of translation shares: Envoy resources packed once.
+
+Translation produces, per proxy, a map from type URL to named resources. Each resource is packed
+into an `Any` exactly once and carries a content hash as its version, so the ADS server can share
+the same bytes with every proxy that receives it, skip unchanged resources, and tell a restarted
+Envoy that it already holds the current version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from google.protobuf import any_pb2
+from google.protobuf.message import Message
+
+from meshctl.resources.kinds import type_url_of
+
+
+@dataclass(frozen=True, slots=True)
+class Packed:
+    """One resource: its name, a content-derived version, and the `Any` every stream shares."""
+
+    name: str
+    version: str
+    resource: any_pb2.Any
+
+    @classmethod
+    def of(cls, name: str, message: Message) -> Packed:
+        """Serialize once (deterministically, so equal content gives an equal version)."""
+        value = message.SerializeToString(deterministic=True)
+        packed = any_pb2.Any(type_url=type_url_of(message), value=value)
+        return cls(name, hashlib.blake2b(value, digest_size=8).hexdigest(), packed)
+
+
+ProxyResources = Mapping[str, Mapping[str, Packed]]
+"""Everything one proxy should hold: type URL → resource name → resource."""
+
+
+def by_name(items: Iterable[Packed]) -> dict[str, Packed]:
+    """Resources keyed by name, keeping the first of duplicates (as Istio does)."""
+    out: dict[str, Packed] = {}
+    for item in items:
+        out.setdefault(item.name, item)
+    return out
