@@ -36,13 +36,9 @@ from typing import Any
 import grpc
 from envoy.service.discovery.v3 import discovery_pb2
 
+from meshctl.resources import CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET
 from meshctl.xds import encoding
 
-CLUSTER = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
-ENDPOINT = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
-LISTENER = "type.googleapis.com/envoy.config.listener.v3.Listener"
-ROUTE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
-SECRET = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
 PUSH_ORDER = (CLUSTER, ENDPOINT, LISTENER, ROUTE)
 TIMEOUT = 60.0
 

@@ -56,7 +56,7 @@ from servebench import (
 
 from meshctl.config.loader import load
 from meshctl.generate.bootstrap import ads_bootstrap
-from meshctl.generate.mesh import Translator
+from meshctl.generate.translator import Translator
 from meshctl.loopback import free_port
 from meshctl.model.proxy import Proxy
 
@@ -115,7 +115,8 @@ def record(mesh: MeshDir, proxies: Sequence[Proxy], changes: Sequence[Change]) -
     from google.protobuf import any_pb2
 
     from meshctl.security.ca import CertificateAuthority
-    from meshctl.security.sds import SECRET_TYPE, SecretService, identity_of
+    from meshctl.resources import SECRET as SECRET_TYPE
+    from meshctl.security.sds import SecretService, identity_of
 
     nodes = [ads_bootstrap(p, "127.0.0.1", 0, admin_port=0, service_account=service_account(p)).node for p in proxies]
     translate = Translator()

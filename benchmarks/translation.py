@@ -33,7 +33,7 @@ from meshgen import mesh_resources  # noqa: E402
 
 from meshctl.generate import tls  # noqa: E402
 from meshctl.generate.cache import GenerationCache  # noqa: E402
-from meshctl.generate.common import ADS, istio_metadata  # noqa: E402
+from meshctl.generate.core import ADS, istio_metadata  # noqa: E402
 from meshctl.generate.httproute import default_retry_policy  # noqa: E402
 from meshctl.generate.proxy import generate  # noqa: E402
 from meshctl.model.snapshot import build_snapshot  # noqa: E402

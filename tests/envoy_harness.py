@@ -23,6 +23,7 @@ from envoy.config.core.v3 import address_pb2, config_source_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 
 from meshctl.loopback import Envoy, NameServer, Processes, http_get, wait_until
+from meshctl.model import node as istio_node
 
 XDS_CLUSTER = "xds-grpc"
 
@@ -36,7 +37,8 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def node_id(pod: str, namespace: str = "default", ip: str = "127.0.0.1") -> str:
-    return f"sidecar~{ip}~{pod}.{namespace}~{namespace}.svc.cluster.local"
+    """The Istio node id of pod `pod`'s sidecar."""
+    return istio_node.node_id(istio_node.SIDECAR, ip, f"{pod}.{namespace}", f"{namespace}.svc.cluster.local")
 
 
 def bootstrap(

@@ -42,3 +42,7 @@ class BadInputError(MeshctlError):
 
 class EnvoyNotFoundError(MeshctlError):
     pass
+
+
+class UnknownProxyError(MeshctlError):
+    """The node names no workload in the registry, so there is nothing to send it yet."""

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from strategies import FUZZ, examples
 
 from meshctl.config.loader import load_file
-from meshctl.generate.mesh import Translator
+from meshctl.generate.translator import Translator
 from meshctl.generate.proxy import generate
 
 KITCHEN_SINK = Path(__file__).parent / "data" / "kitchen-sink.yaml"

@@ -25,9 +25,9 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import http_con
 from meshctl.config.kinds import KINDS
 from meshctl.config.resource import Origin, Resource
 from meshctl.config.values import parse_duration, split_nanos
-from meshctl.xds.node import parse_node
-from meshctl.xds.resources import CLUSTER, ENDPOINT, LISTENER, ROUTE, Packed, ProxyResources
-from meshctl.xds.seam import UnknownProxyError
+from meshctl.errors import UnknownProxyError
+from meshctl.model.node import parse_node
+from meshctl.resources import CLUSTER, ENDPOINT, LISTENER, ROUTE, Packed, ProxyResources
 
 LISTENER_PORT = "test.meshctl.io/listener-port"
 UPSTREAM = "test.meshctl.io/upstream"
@@ -148,6 +148,18 @@ def translate(resources: Sequence[Resource]) -> FakeMesh:
 
 # Builders for the tests: the same objects as YAML documents (for directory sources) or as
 # `Resource`s (for in-memory sources).
+
+def mesh(*pods: str, services: Mapping[str, int] | None = None, weights: Mapping[str, int] | None = None,
+         timeouts: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """Documents of a small mesh: pods calling `backend`, services x/y by default, a VirtualService."""
+    services = services if services is not None else {"x": 9001, "y": 9002}
+    timeouts = timeouts or {}
+    docs: list[dict[str, Any]] = [pod(p, 20000 + i, "backend") for i, p in enumerate(pods)]
+    for name, port in services.items():
+        docs.extend(service(name, port, connect_timeout=timeouts.get(name, "")))
+    docs.append(virtual_service("backend", weights or {"x": 100}))
+    return docs
+
 
 def pod(name: str, listener_port: int, upstream: str, namespace: str = "default") -> dict[str, Any]:
     return {

@@ -13,22 +13,11 @@ from google.protobuf import struct_pb2
 from google.rpc import status_pb2
 
 import fake_mesh
+from meshctl.model.node import ISTIO_NODES
 from meshctl.sources.base import Rejection, SourceUpdate
 from meshctl.xds.server import XdsServer
 
 PROXY_METADATA = {"NAMESPACE": "default", "ISTIO_VERSION": "1.27.0", "CLUSTER_ID": "Kubernetes", "PROXY_CONFIG": {}}
-
-
-def mesh(*pods: str, services: Mapping[str, int] | None = None, weights: Mapping[str, int] | None = None,
-         timeouts: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
-    """Documents of a small mesh: pods calling `backend`, services x/y by default, a VirtualService."""
-    services = services if services is not None else {"x": 9001, "y": 9002}
-    timeouts = timeouts or {}
-    docs: list[dict[str, Any]] = [fake_mesh.pod(p, 20000 + i, "backend") for i, p in enumerate(pods)]
-    for name, port in services.items():
-        docs.extend(fake_mesh.service(name, port, connect_timeout=timeouts.get(name, "")))
-    docs.append(fake_mesh.virtual_service("backend", weights or {"x": 100}))
-    return docs
 
 
 async def eventually(check: Callable[[], Any], timeout: float = 3.0, what: str = "condition") -> Any:
@@ -62,12 +51,12 @@ class Plane:
 
     def __init__(self) -> None:
         self.source = MemorySource()
-        self.server = XdsServer("127.0.0.1:0", "127.0.0.1:0")
+        self.server = XdsServer("127.0.0.1:0", "127.0.0.1:0", ISTIO_NODES)
         self.channels: list[grpc.aio.Channel] = []
 
     @property
-    def hub(self) -> Any:
-        return self.server.hub
+    def cache(self) -> Any:
+        return self.server.cache
 
     async def start(self) -> None:
         await self.server.start()
@@ -80,11 +69,11 @@ class Plane:
 
     async def load(self, documents: Sequence[Mapping[str, Any]], rejected: Iterable[Rejection] = ()) -> None:
         """Hand in a config and wait until the server has taken it."""
-        before = (self.hub.generation, self.hub.rejected)
+        before = (self.cache.accepted, self.cache.rejected)
         self.source.push(documents, rejected)
         for _ in range(200):
             await asyncio.sleep(0.005)
-            if self.source.queue.empty() and (self.hub.generation, self.hub.rejected) != before:
+            if self.source.queue.empty() and (self.cache.accepted, self.cache.rejected) != before:
                 return
         if not self.source.queue.empty():
             raise AssertionError("the server did not take the update")
@@ -134,14 +123,6 @@ class _Client:
         if isinstance(message, Exception):
             raise message
         return message
-
-    async def nothing(self, wait: float = 0.3) -> None:
-        """Assert the server sends nothing for a while."""
-        try:
-            message = await asyncio.wait_for(self.received.get(), wait)
-        except TimeoutError:
-            return
-        raise AssertionError(f"unexpected response: {message}")
 
     def close(self) -> None:
         self.call.cancel()

@@ -18,9 +18,7 @@ from meshctl.loopback import Envoy, free_port, http_get, wait_until
 from serve_process import Serve
 
 import fake_mesh
-
-CDS = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
-LDS = "type.googleapis.com/envoy.config.listener.v3.Listener"
+from meshctl.resources import CLUSTER, LISTENER
 
 
 @pytest.fixture
@@ -87,13 +85,13 @@ def test_config_envoy_rejects_shows_error_in_syncz_while_traffic_flows(world: di
         write_atomic(config / "mesh.yaml", (config / "mesh.yaml").read_text().replace(
             "name: x\n  namespace: default\nspec", "name: x\n  namespace: default\n  annotations:\n"
             f"    {fake_mesh.CONNECT_TIMEOUT}: -5s\nspec", 1))
-        cds = wait_until(lambda: serve.statuses()[CDS]["configStatus"] == "ERROR" and serve.statuses()[CDS], 10,
+        cds = wait_until(lambda: serve.statuses()[CLUSTER]["configStatus"] == "ERROR" and serve.statuses()[CLUSTER], 10,
                          what="CDS ERROR in syncz")
         assert "duration" in cds["errorState"]["details"].lower()
         assert envoy.stats("cluster_manager.cds.update_rejected")["cluster_manager.cds.update_rejected"] != "0"
         loop.wait_for_body("x", count=20)
     assert not loop.failures, loop.failures[:5]
-    assert serve.statuses()[LDS]["configStatus"] == "SYNCED"
+    assert serve.statuses()[LISTENER]["configStatus"] == "SYNCED"
 
 
 def test_kill_9_under_traffic_then_restart_resyncs_without_regression(world: dict[str, Any]) -> None:

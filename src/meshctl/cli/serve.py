@@ -13,9 +13,9 @@ import typer
 from meshctl.cli.options import InputNamespaceOption
 
 if TYPE_CHECKING:
-    from meshctl.xds.seam import Translate
+    from meshctl.xds.generation import Translate
 
-DEFAULT_TRANSLATOR = "meshctl.generate.mesh:translate_resources"
+DEFAULT_TRANSLATOR = "meshctl.generate.translator:translate_resources"
 _RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
 
 ConfigDirOption = Annotated[str, typer.Option("--config-dir", help="Directory of Istio and Kubernetes YAML, watched for changes.")]
@@ -70,11 +70,12 @@ async def _run(
 
     from meshctl.cli.output import err
     from meshctl.errors import ExitCode, UsageError
+    from meshctl.model.node import ISTIO_NODES
     from meshctl.xds.server import XdsServer
 
     if not Path(config_dir).is_dir():
         raise UsageError(f"--config-dir {config_dir!r} does not exist or is not a directory")
-    server = XdsServer(xds_address, debug_address or None)
+    server = XdsServer(xds_address, debug_address or None, ISTIO_NODES)
     await server.start()
     debug = f", debug HTTP on {debug_address.rsplit(':', 1)[0]}:{server.debug_port}" if debug_address else ""
     err(f"meshctl serve: xDS (ADS, CSDS) on {xds_address.rsplit(':', 1)[0]}:{server.xds_port}{debug}, config from {config_dir}")

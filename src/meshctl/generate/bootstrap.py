@@ -16,7 +16,8 @@ from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 
-from meshctl.generate.common import SDS_CLUSTER, typed
+from meshctl.generate.protobuf import typed
+from meshctl.model.secrets import AGENT_CLUSTER
 from meshctl.generate.filters import HCM
 from meshctl.generate.proxy import ProxyConfig
 from meshctl.model.proxy import Proxy
@@ -34,11 +35,11 @@ def h2_options() -> http_protocol_options_pb2.HttpProtocolOptions:
 
 def sds_cluster() -> cluster_pb2.Cluster:
     """The `sds-grpc` cluster every Istio TLS context refers to (the istio-agent's socket)."""
-    cluster = cluster_pb2.Cluster(name=SDS_CLUSTER, type=cluster_pb2.Cluster.STATIC)
+    cluster = cluster_pb2.Cluster(name=AGENT_CLUSTER, type=cluster_pb2.Cluster.STATIC)
     cluster.connect_timeout.seconds = 1
     cluster.typed_extension_protocol_options[HTTP_OPTIONS_KEY].CopyFrom(typed(h2_options()))
     endpoint = cluster.load_assignment.endpoints.add().lb_endpoints.add().endpoint
-    cluster.load_assignment.cluster_name = SDS_CLUSTER
+    cluster.load_assignment.cluster_name = AGENT_CLUSTER
     endpoint.address.pipe.path = SDS_SOCKET
     return cluster
 
@@ -102,7 +103,7 @@ def ads_bootstrap(proxy: Proxy, xds_host: str, xds_port: int, *, admin_port: int
         source.resource_api_version = config_source_pb2.V3
     static = bootstrap.static_resources
     static.clusters.append(_control_plane_cluster(XDS_CLUSTER, xds_host, xds_port))
-    static.clusters.append(_control_plane_cluster(SDS_CLUSTER, xds_host, xds_port))
+    static.clusters.append(_control_plane_cluster(AGENT_CLUSTER, xds_host, xds_port))
     admin = bootstrap.admin.address.socket_address
     admin.address = "127.0.0.1"
     admin.port_value = admin_port

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 
-from meshctl.xds.resources import Packed
+from meshctl.resources import Packed
 
 T = TypeVar("T")
 

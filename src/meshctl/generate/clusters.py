@@ -18,17 +18,10 @@ from meshctl.config.kinds.networking.destination_rule import (
     TrafficPolicy,
 )
 from meshctl.generate import names, policy, tls
-from meshctl.generate.common import (
-    ADS,
-    BLACKHOLE,
-    INBOUND_PASSTHROUGH,
-    PASSTHROUGH,
-    duration,
-    istio_metadata,
-    set_address,
-    typed,
-    typed_struct,
-)
+from meshctl.generate.core import ADS, istio_metadata, set_address
+from meshctl.generate.filters import METADATA_EXCHANGE, TCP_METADATA_EXCHANGE_CONFIG
+from meshctl.generate.names import BLACKHOLE, INBOUND_PASSTHROUGH, PASSTHROUGH
+from meshctl.generate.protobuf import duration, typed
 from meshctl.generate.context import InboundPort, ProxyContext
 from meshctl import protocols
 from meshctl.model.istio import DestinationRuleView, config_path
@@ -54,13 +47,7 @@ HTTP_OPTIONS_KEY = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
 
 # Istio's upstream TCP metadata exchange (istio-proxy builds only).
-METADATA_EXCHANGE_FILTER = filter_pb2.Filter(
-    name="istio.metadata_exchange",
-    typed_config=typed_struct(
-        "type.googleapis.com/envoy.tcp.metadataexchange.config.MetadataExchange",
-        {"protocol": "istio-peer-exchange", "enable_discovery": True},
-    ),
-)
+METADATA_EXCHANGE_FILTER = filter_pb2.Filter(name=METADATA_EXCHANGE, typed_config=TCP_METADATA_EXCHANGE_CONFIG)
 
 
 def build_outbound_clusters(ctx: ProxyContext) -> list[cluster_pb2.Cluster]:

@@ -9,7 +9,7 @@ from envoy.config.core.v3 import health_check_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
 
 from meshctl.generate import names, policy
-from meshctl.generate.common import set_address
+from meshctl.generate.core import set_address
 from meshctl.generate.context import ProxyContext
 from meshctl.model.service import Endpoint, Service, ServicePort
 from meshctl.model.snapshot import DISABLE

@@ -22,12 +22,20 @@ from envoy.extensions.request_id.uuid.v3 import uuid_pb2
 from envoy.type.tracing.v3 import custom_tag_pb2
 from google.protobuf import wrappers_pb2
 
-from meshctl.generate.common import ADS, set_duration, typed, typed_struct
+from meshctl.generate.core import ADS
+from meshctl.generate.protobuf import set_duration, typed, typed_struct
 from meshctl import protocols
 from meshctl.model.proxy import Proxy
+from meshctl.resources import TYPE_PREFIX
 
 HCM = "envoy.filters.network.http_connection_manager"
 TCP_PROXY = "envoy.filters.network.tcp_proxy"
+# Istio's TCP metadata exchange (istio-proxy builds only), on inbound listeners and upstream clusters.
+METADATA_EXCHANGE = "istio.metadata_exchange"
+TCP_METADATA_EXCHANGE_CONFIG = typed_struct(
+    TYPE_PREFIX + "envoy.tcp.metadataexchange.config.MetadataExchange",
+    {"protocol": "istio-peer-exchange", "enable_discovery": True},
+)
 OUTBOUND = "outbound"
 INBOUND = "inbound"
 _DRY_RUN_TAGS = (
@@ -45,9 +53,9 @@ def _http_filter(name: str, config: object) -> hcm_pb2.HttpFilter:
 def _metadata_exchange(direction: str) -> hcm_pb2.HttpFilter:
     prefix = "upstream" if direction == OUTBOUND else "downstream"
     return hcm_pb2.HttpFilter(
-        name="istio.metadata_exchange",
+        name=METADATA_EXCHANGE,
         typed_config=typed_struct(
-            "type.googleapis.com/io.istio.http.peer_metadata.Config",
+            TYPE_PREFIX + "io.istio.http.peer_metadata.Config",
             {f"{prefix}_discovery": [{"istio_headers": {}}, {"workload_discovery": {}}],
              f"{prefix}_propagation": [{"istio_headers": {}}]},
         ),
@@ -68,7 +76,7 @@ def http_filters(proxy: Proxy, direction: str, port_protocol: str) -> list[hcm_p
         filters.append(hcm_pb2.HttpFilter(
             name="istio.alpn",
             typed_config=typed_struct(
-                "type.googleapis.com/istio.envoy.config.filter.http.alpn.v2alpha1.FilterConfig",
+                TYPE_PREFIX + "istio.envoy.config.filter.http.alpn.v2alpha1.FilterConfig",
                 {"alpn_override": [
                     {"upstream_protocol": "HTTP10", "alpn_override": ["istio-http/1.0", "istio", "http/1.0"]},
                     {"upstream_protocol": "HTTP11", "alpn_override": ["istio-http/1.1", "istio", "http/1.1"]},
@@ -159,10 +167,4 @@ def tcp_proxy(cluster: str, stat_prefix: str | None = None, *, weighted: Sequenc
 
 def network_metadata_exchange() -> lc.Filter:
     """Inbound TCP metadata exchange (istio-proxy only)."""
-    return lc.Filter(
-        name="istio.metadata_exchange",
-        typed_config=typed_struct(
-            "type.googleapis.com/envoy.tcp.metadataexchange.config.MetadataExchange",
-            {"protocol": "istio-peer-exchange", "enable_discovery": True},
-        ),
-    )
+    return lc.Filter(name=METADATA_EXCHANGE, typed_config=TCP_METADATA_EXCHANGE_CONFIG)

@@ -16,7 +16,7 @@ from envoy.type.v3 import percent_pb2
 
 from meshctl.config.values import parse_proto_bytes
 from meshctl.generate import names
-from meshctl.generate.common import set_duration, typed
+from meshctl.generate.protobuf import set_duration, typed
 
 FAULT_FILTER = "envoy.filters.http.fault"
 CORS_FILTER = "envoy.filters.http.cors"

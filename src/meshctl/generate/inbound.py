@@ -19,7 +19,8 @@ from envoy.extensions.filters.listener.original_src.v3 import original_src_pb2
 from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
 
 from meshctl.generate import filters, names, tls
-from meshctl.generate.common import BLACKHOLE, INBOUND_PASSTHROUGH, typed
+from meshctl.generate.names import BLACKHOLE, INBOUND_PASSTHROUGH
+from meshctl.generate.protobuf import typed
 from meshctl.generate.context import InboundPort, ProxyContext
 from meshctl import protocols
 from meshctl.model.proxy import INTERCEPTION_TPROXY

@@ -12,7 +12,8 @@ from envoy.extensions.filters.listener.http_inspector.v3 import http_inspector_p
 from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
 
 from meshctl.generate import filters, names
-from meshctl.generate.common import BLACKHOLE, PASSTHROUGH, typed
+from meshctl.generate.names import BLACKHOLE, PASSTHROUGH
+from meshctl.generate.protobuf import typed
 from meshctl.generate.context import ProxyContext
 from meshctl import protocols
 from meshctl.model.proxy import INTERCEPTION_TPROXY

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+# Clusters every sidecar has, whatever the mesh holds.
+BLACKHOLE = "BlackHoleCluster"
+PASSTHROUGH = "PassthroughCluster"
+INBOUND_PASSTHROUGH = "InboundPassthroughCluster"
+
 
 def outbound_cluster(port: int, host: str, subset: str = "") -> str:
     """`outbound|9080|v1|reviews.default.svc.cluster.local`."""

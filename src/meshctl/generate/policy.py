@@ -17,7 +17,7 @@ from meshctl.config.kinds.networking.destination_rule import (
     PortTrafficPolicy,
     TrafficPolicy,
 )
-from meshctl.generate.common import MAX_UINT32, set_nanos
+from meshctl.generate.protobuf import MAX_UINT32, set_nanos
 
 
 def for_port(policy: TrafficPolicy | None, port: int) -> TrafficPolicy | None:
@@ -97,7 +97,7 @@ class HttpOptions:
         )
 
     def finish(self, cluster: cluster_pb2.Cluster) -> None:
-        from meshctl.generate.common import typed
+        from meshctl.generate.protobuf import typed
 
         if self.options is None:
             return

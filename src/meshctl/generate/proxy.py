@@ -7,7 +7,6 @@ order they first ask), exactly as Envoy would request them over RDS.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +24,7 @@ from meshctl.generate.listeners import build_listeners
 from meshctl.generate.routes import route_configuration
 from meshctl.model.proxy import Proxy
 from meshctl.model.snapshot import MeshSnapshot
-from meshctl.xds import resources
+from meshctl.resources import BY_TYPE_URL, CLUSTER, ENDPOINT, LISTENER, ROUTE, Packed, by_name
 
 
 @dataclass(slots=True)
@@ -38,23 +37,24 @@ class ProxyConfig:
     cache: GenerationCache | None = None
     segments: dict[str, tuple[list[Any], ...]] = field(default_factory=dict)
 
-    def packed(self) -> dict[str, dict[str, resources.Packed]]:
+    def packed(self) -> dict[str, dict[str, Packed]]:
         """Each resource serialized once, keyed by type URL and name (the ADS server's unit).
 
         With a cache, messages reused from an earlier generation keep their serialized bytes,
         and lists shared by proxies with the same view are packed once for all of them.
         """
         return {
-            resources.CLUSTER: self._pack(resources.CLUSTER, self.clusters, lambda c: c.name),
-            resources.ENDPOINT: self._pack(resources.ENDPOINT, self.endpoints, lambda e: e.cluster_name),
-            resources.LISTENER: self._pack(resources.LISTENER, self.listeners, lambda item: item.name),
-            resources.ROUTE: self._pack(resources.ROUTE, self.routes, lambda r: r.name),
+            CLUSTER: self._pack(CLUSTER, self.clusters),
+            ENDPOINT: self._pack(ENDPOINT, self.endpoints),
+            LISTENER: self._pack(LISTENER, self.listeners),
+            ROUTE: self._pack(ROUTE, self.routes),
         }
 
-    def _pack(self, type_url: str, items: list[Any], name_of: Callable[[Any], str]) -> dict[str, resources.Packed]:
+    def _pack(self, type_url: str, items: list[Any]) -> dict[str, Packed]:
+        name_of = BY_TYPE_URL[type_url].name_of
         if self.cache is None:
-            return resources.by_name(resources.Packed.of(name_of(item), item) for item in items)
-        merged: dict[str, resources.Packed] = {}
+            return by_name(Packed.of(name_of(item), item) for item in items)
+        merged: dict[str, Packed] = {}
         for segment in self.segments.get(type_url, (items,)):
             packed = self.cache.pack_list(segment, name_of)
             if not merged:
@@ -92,5 +92,5 @@ def generate(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None
     return ProxyConfig(
         unique_clusters(outbound + inbound), endpoints, outbound_listeners + inbound_listeners, routes,
         list(dict.fromkeys(ctx.warnings)), cache,
-        segments={resources.CLUSTER: (outbound, inbound), resources.LISTENER: (outbound_listeners, inbound_listeners)},
+        segments={CLUSTER: (outbound, inbound), LISTENER: (outbound_listeners, inbound_listeners)},
     )

@@ -12,7 +12,9 @@ from envoy.config.route.v3 import route_pb2
 
 from meshctl.config.kinds.networking.destination_rule import ConsistentHashLB
 from meshctl.generate import httproute, names, policy
-from meshctl.generate.common import PASSTHROUGH, istio_metadata, set_nanos
+from meshctl.generate.core import istio_metadata
+from meshctl.generate.names import PASSTHROUGH
+from meshctl.generate.protobuf import set_nanos
 from meshctl.generate.context import ProxyContext
 from meshctl import protocols
 from meshctl.hostnames import matches, specificity

@@ -13,7 +13,10 @@ from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
 from envoy.type.matcher.v3 import string_pb2
 from google.protobuf import any_pb2
 
-from meshctl.generate.common import SDS_DEFAULT, SDS_ROOT, TYPE_PREFIX, sds_secret_config, typed
+from meshctl.generate.core import sds_secret_config
+from meshctl.generate.protobuf import typed
+from meshctl.model.secrets import ROOT_CERTIFICATE, WORKLOAD_CERTIFICATE, file_certificate, file_root
+from meshctl.resources import type_url_of
 
 TLS_SOCKET = "envoy.transport_sockets.tls"
 RAW_BUFFER_SOCKET = "envoy.transport_sockets.raw_buffer"
@@ -56,9 +59,9 @@ def _upstream_common() -> tls_pb2.CommonTlsContext:
     return common
 
 
-SDS_DEFAULT_CONFIG = sds_secret_config(SDS_DEFAULT)
-SDS_ROOT_CONFIG = sds_secret_config(SDS_ROOT)
-_UPSTREAM_TLS_TYPE = TYPE_PREFIX + tls_pb2.UpstreamTlsContext.DESCRIPTOR.full_name
+SDS_DEFAULT_CONFIG = sds_secret_config(WORKLOAD_CERTIFICATE)
+SDS_ROOT_CONFIG = sds_secret_config(ROOT_CERTIFICATE)
+_UPSTREAM_TLS_TYPE = type_url_of(tls_pb2.UpstreamTlsContext)
 
 
 def istio_mutual(sni: str, subject_alt_names: Sequence[str], *, h2: bool, metadata_exchange: bool) -> tls_pb2.UpstreamTlsContext:
@@ -112,7 +115,7 @@ def user_tls(settings: ClientTLSSettings, *, h2: bool, service_accounts: Sequenc
         combined.validation_context_sds_secret_config.CopyFrom(_ads_secret(f"kubernetes://{name}-cacert"))
     else:
         if settings.mode == "MUTUAL":
-            secret = f"file-cert:{settings.client_certificate}~{settings.private_key}"
+            secret = file_certificate(settings.client_certificate, settings.private_key)
             common.tls_certificate_sds_secret_configs.append(sds_secret_config(secret))
         if settings.insecure_skip_verify:
             common.validation_context.SetInParent()
@@ -122,7 +125,7 @@ def user_tls(settings: ClientTLSSettings, *, h2: bool, service_accounts: Sequenc
             combined.default_validation_context.match_subject_alt_names.extend(_exact(sans))
             if settings.ca_crl:
                 combined.default_validation_context.crl.filename = settings.ca_crl
-            combined.validation_context_sds_secret_config.CopyFrom(sds_secret_config(f"file-root:{roots}"))
+            combined.validation_context_sds_secret_config.CopyFrom(sds_secret_config(file_root(roots)))
     if h2:
         common.alpn_protocols.extend(ALPN_H2_ONLY)
     return context
@@ -131,7 +134,7 @@ def user_tls(settings: ClientTLSSettings, *, h2: bool, service_accounts: Sequenc
 def _ads_secret(name: str) -> Any:
     from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 
-    from meshctl.generate.common import ADS
+    from meshctl.generate.core import ADS
 
     config = secret_pb2.SdsSecretConfig(name=name)
     config.sds_config.CopyFrom(ADS)

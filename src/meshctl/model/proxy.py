@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from meshctl.errors import UnknownProxyError
+from meshctl.model.node import SIDECAR, ProxyNode, node_id
 from meshctl.model.service import Workload
 
-SIDECAR = "sidecar"
-ROUTER = "router"
 INTERCEPTION_REDIRECT = "REDIRECT"
 INTERCEPTION_TPROXY = "TPROXY"
 INTERCEPTION_NONE = "NONE"
@@ -47,7 +47,7 @@ class Proxy:
 
     @property
     def node_id(self) -> str:
-        return f"{self.type}~{self.ip}~{self.id}~{self.dns_domain}"
+        return node_id(self.type, self.ip, self.id, self.dns_domain)
 
     @property
     def captures_traffic(self) -> bool:
@@ -73,3 +73,26 @@ def for_workload(workload: Workload, *, interception: str | None = None,
         workload=workload,
         istio_extensions=istio_extensions,
     )
+
+
+def for_node(node: ProxyNode, workload: Workload | None, domain: str = "cluster.local") -> Proxy:
+    """The proxy a connected node is: its workload from the registry, refined by node metadata.
+
+    A node whose pod is not in the registry is still served from its metadata (namespace and
+    labels), as istiod serves VMs without WorkloadEntries, but only when it names a namespace;
+    otherwise there is nothing to base its config on.
+    """
+    interception = node.metadata.get("INTERCEPTION_MODE")
+    if workload is not None:
+        proxy = for_workload(workload, interception=interception, istio_extensions=node.istio_extensions, domain=domain)
+    elif node.namespace and "NAMESPACE" in node.metadata:
+        proxy = Proxy(id=node.id, namespace=node.namespace, ip=node.ips[0] if node.ips else "",
+                      dns_domain=node.dns_domain, labels=dict(node.labels),
+                      interception=interception or INTERCEPTION_REDIRECT, istio_extensions=node.istio_extensions)
+    else:
+        raise UnknownProxyError(f"proxy {node.id} is not a workload in the configuration")
+    if node.cluster_id:
+        proxy = replace(proxy, cluster_id=node.cluster_id)
+    if node.istio_version:
+        proxy = replace(proxy, istio_version=node.istio_version)
+    return proxy

@@ -19,26 +19,21 @@ from envoy.service.discovery.v3 import discovery_pb2
 from envoy.service.secret.v3 import sds_pb2_grpc
 from google.protobuf import any_pb2
 
-from meshctl.xds.node import metadata_of
+from meshctl.model.node import claimed_account
+from meshctl.model.secrets import ROOT_CERTIFICATE, WORKLOAD_CERTIFICATE
+from meshctl.resources import SECRET
 
 if TYPE_CHECKING:
     from meshctl.security.ca import CertificateAuthority, IssuedCertificate
 
 log = logging.getLogger("meshctl.sds")
-SECRET_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
-WORKLOAD = "default"
-ROOT = "ROOTCA"
 
 
 def identity_of(node: core_pb2.Node, trust_domain: str) -> str:
     """The SPIFFE id of a node, from the metadata the injector (or `meshctl bootstrap`) sets."""
-    metadata = metadata_of(node)
-    namespace = str(metadata.get("NAMESPACE") or "")
-    if not namespace:
-        parts = node.id.split("~")
-        namespace = parts[2].rsplit(".", 1)[1] if len(parts) == 4 and "." in parts[2] else "default"
-    account = str(metadata.get("SERVICE_ACCOUNT") or "default")
-    return f"spiffe://{trust_domain}/ns/{namespace}/sa/{account}"
+    from meshctl.security.ca import spiffe_id  # loaded with the CA, on the first secret asked for
+
+    return spiffe_id(trust_domain, *claimed_account(node))
 
 
 class SecretService(sds_pb2_grpc.SecretDiscoveryServiceServicer):
@@ -63,29 +58,29 @@ class SecretService(sds_pb2_grpc.SecretDiscoveryServiceServicer):
         return self._ca
 
     def secret(self, name: str, identity: str) -> secret_pb2.Secret | None:
-        if name == ROOT:
-            secret = secret_pb2.Secret(name=ROOT)
+        if name == ROOT_CERTIFICATE:
+            secret = secret_pb2.Secret(name=ROOT_CERTIFICATE)
             secret.validation_context.trusted_ca.inline_bytes = self.ca.root_pem
             return secret
-        if name == WORKLOAD:
+        if name == WORKLOAD_CERTIFICATE:
             issued = self.issued.get(identity)
             if issued is None:
                 issued = self.issued[identity] = self.ca.issue(identity)
-            secret = secret_pb2.Secret(name=WORKLOAD)
+            secret = secret_pb2.Secret(name=WORKLOAD_CERTIFICATE)
             secret.tls_certificate.certificate_chain.inline_bytes = issued.chain_pem
             secret.tls_certificate.private_key.inline_bytes = issued.key_pem
             return secret
         return None
 
     def _response(self, names: list[str], identity: str) -> discovery_pb2.DiscoveryResponse:
-        response = discovery_pb2.DiscoveryResponse(type_url=SECRET_TYPE, nonce=str(next(self._nonces)))
+        response = discovery_pb2.DiscoveryResponse(type_url=SECRET, nonce=str(next(self._nonces)))
         versions = []
         for name in names:
             secret = self.secret(name, identity)
             if secret is None:
                 continue
-            response.resources.append(any_pb2.Any(type_url=SECRET_TYPE, value=secret.SerializeToString()))
-            versions.append(f"{name}:{self.issued[identity].serial if name == WORKLOAD else 'root'}")
+            response.resources.append(any_pb2.Any(type_url=SECRET, value=secret.SerializeToString()))
+            versions.append(f"{name}:{self.issued[identity].serial if name == WORKLOAD_CERTIFICATE else 'root'}")
         response.version_info = ",".join(versions)
         return response
 

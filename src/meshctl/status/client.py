@@ -25,6 +25,7 @@ from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
 from meshctl.errors import MeshctlError
+from meshctl.model.node import SIDECAR, node_id
 from meshctl.status.tlsrelay import TlsRelay
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 _CHANNEL_OPTIONS = [
@@ -52,7 +53,7 @@ class Endpoint:
 def debug_node(namespace: str) -> base_pb2.Node:
     """The node a debug client presents: istiod routes `GENERATOR: event` to its status
     generator and never counts such a connection as a proxy."""
-    node = base_pb2.Node(id=f"sidecar~0.0.0.0~meshctl-{os.getpid()}.{namespace}~{namespace}.svc.cluster.local")
+    node = base_pb2.Node(id=node_id(SIDECAR, "0.0.0.0", f"meshctl-{os.getpid()}.{namespace}", f"{namespace}.svc.cluster.local"))
     node.metadata.update({"GENERATOR": "event", "SERVICE_ACCOUNT": "default", "NAMESPACE": namespace})
     return node
 

@@ -1,9 +1,9 @@
 """The gRPC face of ADS: one task per stream, fed by one queue.
 
 A stream has two sources of work: requests from the proxy and config changes from the server.
-Both go into one queue (a reader task puts requests, the hub puts change notices), and the
-stream's task handles them one at a time, so state is never touched concurrently and no request
-is ever lost to a race between two awaits.
+Both go into one queue (a reader task puts requests, the snapshot cache puts change notices),
+and the stream's task handles them one at a time, so state is never touched concurrently and no
+request is ever lost to a race between two awaits.
 
 Streams hand over responses already serialized (see encoding.py), so the handlers are registered
 without a response serializer and the bytes go to gRPC as they are.
@@ -19,9 +19,8 @@ from typing import Any
 import grpc
 from envoy.service.discovery.v3 import discovery_pb2
 
-from meshctl.xds.hub import CHANGED, CLOSE, Hub
-from meshctl.xds.node import InvalidNodeError
-from meshctl.xds.stream import DeltaStream, Push, SotwStream, Stream
+from meshctl.xds.cache import CHANGED, CLOSE, SnapshotCache
+from meshctl.xds.stream import DeltaStream, Push, RefusedNodeError, SotwStream, Stream
 
 log = logging.getLogger("meshctl.xds")
 SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService"
@@ -45,8 +44,9 @@ class _Call:
     (a full CDS or RDS response can be hundreds of KB) meanwhile.
     """
 
-    def __init__(self, hub: Hub, kind: type[Stream], context: grpc.aio.ServicerContext, queue: asyncio.Queue[Any]) -> None:
-        self.hub = hub
+    def __init__(self, cache: SnapshotCache, kind: type[Stream], context: grpc.aio.ServicerContext,
+                 queue: asyncio.Queue[Any]) -> None:
+        self.cache = cache
         self.kind = kind
         self.context = context
         self.queue = queue
@@ -66,11 +66,11 @@ class _Call:
         if self.stream is None:
             if not event.HasField("node"):
                 await self.context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first request of a stream must carry the node")
-            self.stream = self.kind(self.hub, event.node, self.context.peer())
-            self.hub.register(self.stream, self.queue)
+            self.stream = self.kind(self.cache, event.node, self.context.peer())
+            self.cache.register(self.stream, self.queue)
         try:
             return self.stream.on_request(event)
-        except InvalidNodeError as exc:
+        except RefusedNodeError as exc:
             log.warning("refused node: %s", exc, extra={"peer": self.context.peer()})
             await self.context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
             raise
@@ -79,14 +79,14 @@ class _Call:
         for push in pushes:
             assert self.stream is not None
             await self.context.write(push.payload)
-            self.hub.record(push, self.stream.mode)
+            self.cache.record(push, self.stream.mode)
 
 
 class AdsServicer:
-    """Both ADS variants over the same hub."""
+    """Both ADS variants over the same snapshot cache."""
 
-    def __init__(self, hub: Hub) -> None:
-        self.hub = hub
+    def __init__(self, cache: SnapshotCache) -> None:
+        self.cache = cache
 
     async def StreamAggregatedResources(self, request_iterator: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> None:  # noqa: N802 (gRPC's name)
         await self._serve(SotwStream, request_iterator, context)
@@ -97,14 +97,14 @@ class AdsServicer:
     async def _serve(self, kind: type[Stream], requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> None:
         queue: asyncio.Queue[Any] = asyncio.Queue()
         reader = asyncio.create_task(_read(requests, queue))
-        call = _Call(self.hub, kind, context, queue)
+        call = _Call(self.cache, kind, context, queue)
         try:
             while await call.handle(await queue.get()):
                 pass
         finally:
             reader.cancel()
             if call.stream is not None:
-                self.hub.unregister(call.stream)
+                self.cache.unregister(call.stream)
 
 
 def register(server: grpc.aio.Server, servicer: AdsServicer) -> None:

@@ -13,7 +13,7 @@ import grpc
 from envoy.service.status.v3 import csds_pb2, csds_pb2_grpc
 from envoy.type.matcher.v3 import node_pb2, string_pb2
 
-from meshctl.xds.hub import Hub
+from meshctl.xds.cache import SnapshotCache
 from meshctl.xds.status import client_config
 from meshctl.xds.stream import Stream
 
@@ -52,11 +52,11 @@ def _selected(stream: Stream, matchers: Sequence[node_pb2.NodeMatcher]) -> bool:
 
 
 class CsdsServicer(csds_pb2_grpc.ClientStatusDiscoveryServiceServicer):
-    def __init__(self, hub: Hub) -> None:
-        self.hub = hub
+    def __init__(self, cache: SnapshotCache) -> None:
+        self.cache = cache
 
     def _answer(self, request: csds_pb2.ClientStatusRequest) -> csds_pb2.ClientStatusResponse:
-        chosen = [s for s in self.hub.proxies() if _selected(s, request.node_matchers)]
+        chosen = [s for s in self.cache.proxies() if _selected(s, request.node_matchers)]
         return csds_pb2.ClientStatusResponse(config=[client_config(s) for s in chosen])
 
     async def StreamClientStatus(  # noqa: N802 (gRPC's name)

@@ -12,8 +12,8 @@ import logging
 from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
-from meshctl.xds.hub import Hub, NotReadyError
-from meshctl.xds.seam import UnknownProxyError
+from meshctl.errors import UnknownProxyError
+from meshctl.xds.cache import NotReadyError, SnapshotCache
 
 log = logging.getLogger("meshctl.xds.http")
 
@@ -35,8 +35,8 @@ def _text(text: str, status: int = 200) -> Response:
 class DebugHttpServer:
     """`/ready`, `/metrics`, `/debug/syncz`, `/debug/config_dump?proxyID=POD.NS`, `/debug/configz`."""
 
-    def __init__(self, hub: Hub) -> None:
-        self.hub = hub
+    def __init__(self, cache: SnapshotCache) -> None:
+        self.cache = cache
         self._server: asyncio.Server | None = None
         self.routes: dict[str, Callable[[dict[str, list[str]]], Response]] = {
             "/ready": self._ready,
@@ -85,24 +85,24 @@ class DebugHttpServer:
         return handler(parse_qs(url.query))
 
     def _ready(self, query: dict[str, list[str]]) -> Response:
-        if self.hub.ready:
+        if self.cache.ready:
             return _text("ready")
         return _text("not ready: no configuration accepted yet", 503)
 
     def _metrics(self, query: dict[str, list[str]]) -> Response:
-        return 200, "text/plain; version=0.0.4; charset=utf-8", self.hub.metrics.render().encode()
+        return 200, "text/plain; version=0.0.4; charset=utf-8", self.cache.metrics.render().encode()
 
     def _syncz(self, query: dict[str, list[str]]) -> Response:
         from google.protobuf import json_format  # on first use: serving does not need it to start
 
-        return _json([json_format.MessageToDict(config) for config in self.hub.client_configs()])
+        return _json([json_format.MessageToDict(config) for config in self.cache.client_configs()])
 
     def _config_dump(self, query: dict[str, list[str]]) -> Response:
         proxy_id = (query.get("proxyID") or [""])[0]
         if not proxy_id:
             return _text("give the proxy as ?proxyID=POD.NAMESPACE", 400)
         try:
-            dump = self.hub.config_dump(proxy_id)
+            dump = self.cache.config_dump(proxy_id)
         except NotReadyError as exc:
             return _text(str(exc), 503)
         except UnknownProxyError as exc:
@@ -112,4 +112,4 @@ class DebugHttpServer:
         return 200, _JSON, (json_format.MessageToJson(dump, indent=2) + "\n").encode()
 
     def _configz(self, query: dict[str, list[str]]) -> Response:
-        return _json(self.hub.configz())
+        return _json(self.cache.configz())

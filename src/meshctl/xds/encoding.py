@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 
 from envoy.service.discovery.v3 import discovery_pb2
 
-from meshctl.xds.resources import Packed
+from meshctl.resources import Packed
 
 
 def _tags(message: type, *names: str) -> tuple[bytes, ...]:

@@ -17,11 +17,12 @@ from meshctl.security import sds
 from meshctl.xds import ads
 from meshctl.xds.csds import CsdsServicer
 from meshctl.xds.debug_http import DebugHttpServer
-from meshctl.xds.hub import Hub
+from meshctl.xds.cache import SnapshotCache
 
 if TYPE_CHECKING:
     from meshctl.sources.base import ConfigSource
-    from meshctl.xds.seam import Translate
+    from meshctl.xds.generation import Translate
+    from meshctl.xds.identity import NodeIdentity
 
 log = logging.getLogger("meshctl.xds")
 
@@ -52,10 +53,13 @@ def split_address(address: str) -> tuple[str, int]:
 
 
 class XdsServer:
-    """Owns the gRPC server, the debug HTTP server and the task that applies source updates."""
+    """Owns the gRPC server, the debug HTTP server and the task that applies source updates.
 
-    def __init__(self, xds_address: str, debug_address: str | None) -> None:
-        self.hub = Hub()
+    `nodes` is how nodes are told apart (see identity.py): serve gives it Istio's naming rules.
+    """
+
+    def __init__(self, xds_address: str, debug_address: str | None, nodes: NodeIdentity) -> None:
+        self.cache = SnapshotCache(nodes)
         self.xds_address = xds_address
         self.debug_address = debug_address
         self.xds_port = 0
@@ -69,8 +73,8 @@ class XdsServer:
         their config) while the heavy translator is imported and the directory is read."""
         host, port = split_address(self.xds_address)
         server = grpc.aio.server(options=_GRPC_OPTIONS)
-        ads.register(server, ads.AdsServicer(self.hub))
-        csds_pb2_grpc.add_ClientStatusDiscoveryServiceServicer_to_server(CsdsServicer(self.hub), server)
+        ads.register(server, ads.AdsServicer(self.cache))
+        csds_pb2_grpc.add_ClientStatusDiscoveryServiceServicer_to_server(CsdsServicer(self.cache), server)
         sds.register(server, sds.SecretService(_certificate_authority))
         try:
             bound = server.add_insecure_port(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
@@ -82,7 +86,7 @@ class XdsServer:
         self._grpc = server
         self.xds_port = bound
         if self.debug_address:
-            http = DebugHttpServer(self.hub)
+            http = DebugHttpServer(self.cache)
             debug_host, debug_port = split_address(self.debug_address)
             try:
                 self.debug_port = await http.start(debug_host, debug_port)
@@ -97,7 +101,7 @@ class XdsServer:
 
     async def _feed(self, source: ConfigSource, translate: Translate) -> None:
         async for update in source.updates():
-            self.hub.apply(update, translate)
+            self.cache.apply(update, translate)
 
     async def wait(self) -> None:
         """Until the config source ends (it does not, unless it fails)."""
@@ -110,7 +114,7 @@ class XdsServer:
             self._feeder.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._feeder
-        self.hub.close_all()
+        self.cache.close_all()
         await asyncio.sleep(0)
         if self._http is not None:
             await self._http.stop()

@@ -13,26 +13,19 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from meshctl.xds.resources import CLUSTER, ENDPOINT, LISTENER, ROUTE, Packed
+from meshctl.resources import BY_TYPE_URL, FULL_STATE, Packed
 
 WILDCARD = "*"
-# Types Envoy subscribes to by wildcard, and whose SotW responses must list every resource.
-FULL_STATE = frozenset({LISTENER, CLUSTER})
 
 
 @lru_cache(maxsize=4096)
 def placeholder(type_url: str, name: str) -> Packed | None:
-    """What to send for a name the config does not define: an empty resource, so Envoy does
-    not wait for a timeout (an RDS name with no routes, an EDS cluster with no endpoints)."""
-    if type_url == ROUTE:
-        from envoy.config.route.v3 import route_pb2
-
-        return Packed.of(name, route_pb2.RouteConfiguration(name=name))
-    if type_url == ENDPOINT:
-        from envoy.config.endpoint.v3 import endpoint_pb2
-
-        return Packed.of(name, endpoint_pb2.ClusterLoadAssignment(cluster_name=name))
-    return None
+    """What to send for a name the config does not define, for kinds that have one (see
+    Kind.placeholder): an empty resource, so Envoy does not wait for a timeout."""
+    kind = BY_TYPE_URL.get(type_url)
+    if kind is None or not kind.placeholder:
+        return None
+    return Packed.of(name, kind.empty(name))
 
 
 def version_of(resources: Mapping[str, Packed]) -> str:

@@ -20,10 +20,6 @@ from meshctl import __version__
 from meshctl.xds.state import Watch
 from meshctl.xds.stream import Stream
 
-SYNCZ = "istio.io/debug/syncz"
-CONFIG_DUMP = "istio.io/debug/config_dump"
-_NODE_KEYS = ("CLUSTER_ID", "NAMESPACE", "ISTIO_VERSION")
-
 
 def control_plane_identifier() -> core_pb2.ControlPlane:
     """The `control_plane.identifier` istiod sends, so istioctl's ISTIOD column shows this host."""
@@ -58,10 +54,10 @@ def _timestamp(seconds: float) -> timestamp_pb2.Timestamp:
 
 
 def client_config(stream: Stream) -> csds_pb2.ClientConfig:
-    """One proxy as istiod's syncz shows it: its id, a few metadata keys, a status per watched type."""
+    """One proxy as istiod's syncz shows it: its id, the metadata its identity shows, a status
+    per watched type."""
     metadata = struct_pb2.Struct()
-    known = stream.proxy.metadata if stream.proxy else {}
-    metadata.update({key: str(known[key]) for key in _NODE_KEYS if key in known})
+    metadata.update(dict(stream.identity.shown))
     config = csds_pb2.ClientConfig(node=core_pb2.Node(id=stream.proxy_id, metadata=metadata))
     for type_url in sorted(stream.watches):
         watch = stream.watches[type_url]
@@ -83,7 +79,7 @@ def proxies(streams: Iterable[Stream]) -> list[Stream]:
     """Streams of real proxies (not debug clients), one per proxy id, sorted like istioctl's table."""
     chosen: dict[str, Stream] = {}
     for stream in streams:
-        if stream.debug or stream.proxy is None:
+        if stream.debug or not stream.identified:
             continue
         current = chosen.get(stream.proxy_id)
         if current is None or stream.connected_at >= current.connected_at:

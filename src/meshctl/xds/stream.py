@@ -29,26 +29,30 @@ from envoy.config.core.v3 import base_pb2 as core_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 from google.protobuf.message import Message
 
-from meshctl.xds.node import ProxyNode, is_debug_client, parse_node
-from meshctl.xds.resources import CLUSTER, ENDPOINT, PUSH_ORDER, SHORT_NAMES, Packed, ProxyResources
-from meshctl.xds.seam import UnknownProxyError
-from meshctl.xds.state import FULL_STATE, Watch, version_of
+from meshctl.errors import MeshctlError, UnknownProxyError
+from meshctl.resources import CLUSTER, DEBUG_PREFIX, ENDPOINT, FULL_STATE, Packed, ProxyResources, push_rank, short_name
+from meshctl.xds.state import Watch, version_of
 
 if TYPE_CHECKING:
     from meshctl.xds.encoding import Encoder
+    from meshctl.xds.generation import Generation
+    from meshctl.xds.identity import Identity, NodeIdentity
     from meshctl.xds.metrics import Metrics
-    from meshctl.xds.seam import MeshConfig
 
 log = logging.getLogger("meshctl.xds")
-DEBUG_PREFIX = "istio.io/debug/"
 _ids = itertools.count(1)
 
 
-class Host(Protocol):
-    """What a stream needs from the server: the current config and a few shared services."""
+class RefusedNodeError(MeshctlError):
+    """A node whose id breaks the naming rules asked for resources."""
 
-    config: MeshConfig | None
+
+class Host(Protocol):
+    """What a stream needs from the server: the current generation and a few shared services."""
+
+    generation: Generation | None
     change_started: float
+    nodes: NodeIdentity
     metrics: Metrics
     control_plane: core_pb2.ControlPlane
     encoder: Encoder
@@ -65,29 +69,22 @@ class Push:
     started: float
 
 
-def short_name(type_url: str) -> str:
-    return SHORT_NAMES.get(type_url, type_url)
-
-
-def _push_rank(type_url: str) -> tuple[int, str]:
-    return (PUSH_ORDER.index(type_url) if type_url in PUSH_ORDER else len(PUSH_ORDER), type_url)
-
-
 class Stream:
     """One ADS stream: the proxy's identity, its watches, and the resources it should hold."""
 
     mode = ""
 
-    def __init__(self, hub: Host, node: core_pb2.Node, peer: str = "") -> None:
-        self.hub = hub
+    def __init__(self, cache: Host, node: core_pb2.Node, peer: str = "") -> None:
+        self.cache = cache
         self.node = node
         self.peer = peer
         self.key = f"{node.id}-{next(_ids)}"
-        self.debug = is_debug_client(node)
-        self.proxy: ProxyNode | None = None
+        self.identity: Identity = cache.nodes.identify(node)
+        self.debug = not self.identity.proxy
+        self.identified = False
         self.watches: dict[str, Watch] = {}
         self.resources: ProxyResources | None = None
-        self.config_version: str | None = None
+        self.generation_version: str | None = None
         self.unknown = ""
         self.connected_at = time.time()
         self.change_queued = False
@@ -96,26 +93,27 @@ class Stream:
 
     @property
     def proxy_id(self) -> str:
-        return self.proxy.id if self.proxy else self.node.id
+        return self.identity.key
 
-    def identify(self) -> ProxyNode:
-        """Parse the node id on first need: debug clients asking only debug types may use any id."""
-        if self.proxy is None:
-            self.proxy = parse_node(self.node)
-        return self.proxy
+    def identify(self) -> None:
+        """Hold the node to the naming rules on first need: debug clients asking only debug
+        types may use any id."""
+        if self.identity.refusal:
+            raise RefusedNodeError(self.identity.refusal)
+        self.identified = True
 
     def refresh(self) -> None:
         """Take this proxy's resources from the current config. An unknown proxy keeps whatever it
         was sent before: a workload that vanished from the registry is not emptied by accident."""
-        config = self.hub.config
-        if config is None or self.proxy is None or config.version == self.config_version:
+        generation = self.cache.generation
+        if generation is None or not self.identified or generation.version == self.generation_version:
             return
-        self.config_version = config.version
+        self.generation_version = generation.version
         try:
-            self.resources = config.resources_for(self.node)
+            self.resources = generation.resources_for(self.node)
         except UnknownProxyError as exc:
             if self.unknown != str(exc):
-                log.warning("unknown proxy: %s", exc, extra={"proxy": self.proxy_id, "config": config.version})
+                log.warning("unknown proxy: %s", exc, extra={"proxy": self.proxy_id, "config": generation.version})
             self.unknown = str(exc)
             return
         self.unknown = ""
@@ -123,12 +121,12 @@ class Stream:
     def on_config(self) -> list[Push]:
         """A new configuration generation: push, in order, every type whose resources changed."""
         self.change_queued = False
-        if self.proxy is None:
+        if not self.identified:
             return []
         self.refresh()
-        started = self.hub.change_started
+        started = self.cache.change_started
         out: list[Push] = []
-        for type_url in sorted(self.watches, key=_push_rank):
+        for type_url in sorted(self.watches, key=push_rank):
             out.extend(self.push(self.watches[type_url], started))
         return out
 
@@ -145,14 +143,14 @@ class Stream:
         error = ""
         if status is not None:
             error = status.message or f"rejected (code {status.code})"
-            self.hub.metrics.nacks.inc(short_name(watch.type_url))
+            self.cache.metrics.nacks.inc(short_name(watch.type_url))
             log.warning(
                 "NACK: %s", error,
                 extra={"proxy": self.proxy_id, "type": short_name(watch.type_url), "nonce": watch.nonce_sent},
             )
         else:
             elapsed = time.monotonic() - watch.push_started
-            self.hub.metrics.convergence.observe(elapsed)
+            self.cache.metrics.convergence.observe(elapsed)
             log.debug(
                 "ACK", extra={"proxy": self.proxy_id, "type": short_name(watch.type_url), "nonce": watch.nonce_sent,
                               "version": version, "convergence_ms": round(elapsed * 1e3, 3)},
@@ -193,7 +191,7 @@ class Stream:
         if self._announced:
             return b""
         self._announced = True
-        return self.hub.control_plane.SerializeToString()
+        return self.cache.control_plane.SerializeToString()
 
     def _answer(self, watch: Watch, started: float, replied: bool) -> list[Push]:
         """The push a request calls for. A plain ACK or NACK of the latest push (no new names,
@@ -226,7 +224,7 @@ class SotwStream(Stream):
         if request.type_url.startswith(DEBUG_PREFIX):
             if request.response_nonce:
                 return []
-            answer = self.hub.debug_response(request)
+            answer = self.cache.debug_response(request)
             return [Push(request.type_url, answer.SerializeToString(), started)] if answer is not None else []
         self.identify()
         watch, _ = self._watch(request.type_url)
@@ -263,7 +261,7 @@ class SotwStream(Stream):
     ) -> tuple[bytes, str]:
         version = version_of(desired)
         chosen = desired.values() if watch.type_url in FULL_STATE else updated
-        return self.hub.encoder.sotw(watch.type_url, version, nonce, chosen, control_plane), version
+        return self.cache.encoder.sotw(watch.type_url, version, nonce, chosen, control_plane), version
 
 
 class DeltaStream(Stream):
@@ -309,5 +307,5 @@ class DeltaStream(Stream):
         self, watch: Watch, desired: Mapping[str, Packed], updated: list[Packed], removed: list[str], nonce: str,
         control_plane: bytes,
     ) -> tuple[bytes, str]:
-        version = self.config_version or ""
-        return self.hub.encoder.delta(watch.type_url, version, nonce, updated, removed, control_plane), version
+        version = self.generation_version or ""
+        return self.cache.encoder.delta(watch.type_url, version, nonce, updated, removed, control_plane), version

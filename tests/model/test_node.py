@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from envoy.config.core.v3 import base_pb2
 
-from meshctl.xds.node import InvalidNodeError, is_debug_client, minimal_node, parse_node
+from meshctl.model.node import ISTIO_NODES, InvalidNodeError, claimed_account, is_debug_client, minimal_node, parse_node
 
 
 def _node(node_id: str, **metadata: object) -> base_pb2.Node:
@@ -24,6 +24,7 @@ def test_sidecar_node_with_metadata() -> None:
     assert proxy.ips == ("10.1.2.3", "fd00::3")
     assert proxy.labels == {"app": "productpage"} and proxy.interception_mode == "TPROXY"
     assert (proxy.cluster_id, proxy.istio_version) == ("c1", "1.27.0")
+    assert not proxy.istio_extensions
 
 
 def test_namespace_falls_back_to_the_id_and_ip_to_the_node_id() -> None:
@@ -48,3 +49,27 @@ def test_debug_clients_are_told_apart_from_proxies() -> None:
 def test_minimal_node_parses_back() -> None:
     proxy = parse_node(minimal_node("reviews-v2.bookinfo"))
     assert (proxy.id, proxy.namespace, proxy.dns_domain) == ("reviews-v2.bookinfo", "bookinfo", "bookinfo.svc.cluster.local")
+
+
+def test_istio_proxy_builds_are_told_by_their_extensions() -> None:
+    node = _node("sidecar~10.0.0.1~web.default~default.svc.cluster.local")
+    node.extensions.add(name="envoy.filters.http.router")
+    assert not parse_node(node).istio_extensions
+    node.extensions.add(name="istio.metadata_exchange")
+    assert parse_node(node).istio_extensions
+
+
+def test_the_servers_identity_of_proxies_debug_clients_and_refused_ids() -> None:
+    proxy = ISTIO_NODES.identify(_node("sidecar~10.0.0.1~web.shop~shop.svc.cluster.local", NAMESPACE="shop",
+                                       ISTIO_VERSION="1.27.0", LABELS={"app": "web"}))
+    assert (proxy.key, proxy.proxy, proxy.refusal) == ("web.shop", True, "")
+    assert proxy.shown == {"NAMESPACE": "shop", "ISTIO_VERSION": "1.27.0"}  # not every key: the ones syncz shows
+    debug = ISTIO_NODES.identify(_node("istioctl", GENERATOR="event"))
+    assert (debug.key, debug.proxy) == ("istioctl", False) and "TYPE~IP~POD.NAMESPACE~DOMAIN" in debug.refusal
+    assert parse_node(ISTIO_NODES.stand_in("web.shop")).id == "web.shop"
+
+
+def test_the_account_a_node_claims() -> None:
+    assert claimed_account(_node("sidecar~1.1.1.1~x.ns~ns", NAMESPACE="other", SERVICE_ACCOUNT="api")) == ("other", "api")
+    assert claimed_account(_node("sidecar~1.1.1.1~x.ns~ns")) == ("ns", "default")
+    assert claimed_account(_node("web")) == ("default", "default")

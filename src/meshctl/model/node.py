@@ -1,15 +1,16 @@
-"""Who is on the other end of a stream: Istio's node id and node metadata conventions.
+"""Who a node is, by Istio's conventions: the `TYPE~IP~POD.NAMESPACE~DOMAIN` node id and metadata.
 
 Istio-injected sidecars (and anything that mimics them) identify as
-`TYPE~IP~POD.NAMESPACE~NAMESPACE.svc.cluster.local` and describe themselves in node metadata.
-Following the same rules as istiod (`ParseServiceNodeWithMetadata`) lets such proxies connect
-unchanged and keys proxy-status by the same `POD.NAMESPACE` id istioctl shows.
+`sidecar~10.1.2.3~web-0.default~default.svc.cluster.local` and describe themselves in node
+metadata. Following the same rules as istiod (`ParseServiceNodeWithMetadata`) lets such proxies
+connect unchanged and keys proxy-status by the same `POD.NAMESPACE` id istioctl shows. The ADS
+server knows none of this: `ISTIO_NODES` is the node identity it is given.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from envoy.config.core.v3 import base_pb2 as core_pb2
@@ -17,16 +18,26 @@ from google.protobuf import struct_pb2
 
 from meshctl.errors import MeshctlError
 
-NODE_TYPES = ("sidecar", "router")
+SIDECAR = "sidecar"
+ROUTER = "router"
+NODE_TYPES = (SIDECAR, ROUTER)
+# The node metadata status answers show (istioctl's CLUSTER and VERSION columns, `-n` filtering).
+_SHOWN_METADATA = ("CLUSTER_ID", "NAMESPACE", "ISTIO_VERSION")
 
 
 class InvalidNodeError(MeshctlError):
     """The node id is not in Istio's `TYPE~IP~POD.NS~DOMAIN` form."""
 
 
+def node_id(node_type: str, ip: str, proxy_id: str, dns_domain: str) -> str:
+    """`sidecar~10.1.2.3~web-0.default~default.svc.cluster.local`."""
+    return f"{node_type}~{ip}~{proxy_id}~{dns_domain}"
+
+
 @dataclass(frozen=True, slots=True)
 class ProxyNode:
-    """The parsed identity of a connected proxy."""
+    """The parsed identity of a connected proxy; `istio_extensions` says its Envoy build
+    carries Istio's own extensions (istio-proxy), which the node lists."""
 
     type: str
     ips: tuple[str, ...]
@@ -34,6 +45,7 @@ class ProxyNode:
     namespace: str
     dns_domain: str
     metadata: Mapping[str, Any]
+    istio_extensions: bool = False
 
     @property
     def pod(self) -> str:
@@ -85,7 +97,20 @@ def parse_node(node: core_pb2.Node) -> ProxyNode:
         namespace = proxy_id.rsplit(".", 1)[1]
     if not namespace and "." in domain:
         namespace = domain.split(".", 1)[0]
-    return ProxyNode(node_type, ips, proxy_id, namespace, domain, metadata)
+    extensions = any(extension.name.startswith("istio.") for extension in node.extensions)
+    return ProxyNode(node_type, ips, proxy_id, namespace, domain, metadata, extensions)
+
+
+def claimed_account(node: core_pb2.Node) -> tuple[str, str]:
+    """The namespace and service account a node says it runs as (`NAMESPACE`, `SERVICE_ACCOUNT`
+    metadata, as the injector or `meshctl bootstrap` writes them; the namespace falls back to
+    the node id's, then to `default`). A claim, not a proof: authenticate it before trusting it."""
+    metadata = metadata_of(node)
+    namespace = str(metadata.get("NAMESPACE") or "")
+    if not namespace:
+        parts = node.id.split("~")
+        namespace = parts[2].rsplit(".", 1)[1] if len(parts) == 4 and "." in parts[2] else "default"
+    return namespace, str(metadata.get("SERVICE_ACCOUNT") or "default")
 
 
 def is_debug_client(node: core_pb2.Node) -> bool:
@@ -106,6 +131,35 @@ def minimal_node(proxy_id: str) -> core_pb2.Node:
     namespace = proxy_id.rsplit(".", 1)[1] if "." in proxy_id else "default"
     metadata = struct_pb2.Struct()
     metadata.update({"NAMESPACE": namespace})
-    return core_pb2.Node(
-        id=f"sidecar~0.0.0.0~{proxy_id}~{namespace}.svc.cluster.local", metadata=metadata
-    )
+    return core_pb2.Node(id=node_id(SIDECAR, "0.0.0.0", proxy_id, f"{namespace}.svc.cluster.local"), metadata=metadata)
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """What the ADS server knows of a node (see meshctl.xds.identity): the `POD.NS` key
+    istioctl shows, whether it is a proxy rather than a debug client, the metadata status
+    answers show, and why its id is refused, if it is."""
+
+    key: str
+    proxy: bool
+    shown: Mapping[str, str] = field(default_factory=dict)
+    refusal: str = ""
+
+
+class IstioNodes:
+    """Istio's node naming as the ADS server's node identity (its `NodeHash`)."""
+
+    def identify(self, node: core_pb2.Node) -> Identity:
+        proxy = not is_debug_client(node)
+        try:
+            parsed = parse_node(node)
+        except InvalidNodeError as exc:
+            return Identity(node.id, proxy, refusal=str(exc))
+        shown = {key: str(parsed.metadata[key]) for key in _SHOWN_METADATA if key in parsed.metadata}
+        return Identity(parsed.id, proxy, shown)
+
+    def stand_in(self, key: str) -> core_pb2.Node:
+        return minimal_node(key)
+
+
+ISTIO_NODES = IstioNodes()

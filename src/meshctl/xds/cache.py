@@ -1,8 +1,10 @@
-"""The shared state of a running control plane: the accepted config and the open streams.
+"""The snapshot cache: the accepted generation of config and the streams watching it.
 
-Every accepted change is translated once; each stream then asks for its own proxy's resources
-and pushes only the differences. This module is the one place that knows all streams, so the
-debug answers (syncz, config_dump, CSDS, configz) are built here too.
+Every accepted change is translated once into a `Generation`; each stream watching the cache is
+then woken, asks the generation for its own node's resources and pushes only the differences
+(go-control-plane's snapshot cache and its watches, with snapshots made on demand per node).
+This is the one place that knows all streams, so the debug answers (syncz, config_dump, CSDS,
+configz) are built here too.
 """
 
 from __future__ import annotations
@@ -17,14 +19,15 @@ from envoy.service.discovery.v3 import discovery_pb2
 from envoy.service.status.v3 import csds_pb2
 
 from meshctl.config.resource import Resource
-from meshctl.errors import MeshctlError
+from meshctl.errors import MeshctlError, UnknownProxyError
+from meshctl.resources import CONFIG_DUMP, SYNCZ, short_name, to_config_dump
 from meshctl.sources.base import Rejection, SourceUpdate
 from meshctl.xds import status
 from meshctl.xds.encoding import Encoder
+from meshctl.xds.generation import Generation, Translate
+from meshctl.xds.identity import NodeIdentity
 from meshctl.xds.metrics import Metrics
-from meshctl.xds.node import minimal_node
-from meshctl.xds.seam import MeshConfig, Translate, UnknownProxyError
-from meshctl.xds.stream import Push, Stream, short_name
+from meshctl.xds.stream import Push, Stream
 
 log = logging.getLogger("meshctl.xds")
 
@@ -37,13 +40,15 @@ class NotReadyError(MeshctlError):
     """No configuration has been accepted yet."""
 
 
-class Hub:
-    """Accepted configuration plus the registry of streams it is pushed to."""
+class SnapshotCache:
+    """The accepted generation plus the registry of streams it is pushed to. `nodes` tells
+    nodes apart (see identity.py): status answers and debug queries know proxies by its keys."""
 
-    def __init__(self) -> None:
-        self.config: MeshConfig | None = None
+    def __init__(self, nodes: NodeIdentity) -> None:
+        self.nodes = nodes
+        self.generation: Generation | None = None
         self.change_started = time.monotonic()
-        self.generation = 0
+        self.accepted = 0
         self.resources: tuple[Resource, ...] = ()
         self.rejected: tuple[Rejection, ...] = ()
         self.translate_error = ""
@@ -56,7 +61,7 @@ class Hub:
 
     @property
     def ready(self) -> bool:
-        return self.config is not None
+        return self.generation is not None
 
     def apply(self, update: SourceUpdate, translate: Translate) -> None:
         """Take a source update: report refused files, translate a changed resource set once,
@@ -67,7 +72,7 @@ class Hub:
             return
         started = time.monotonic()
         try:
-            config = translate(update.resources)
+            generation = translate(update.resources)
         except MeshctlError as exc:
             self._translate_failed(str(exc))
             return
@@ -78,14 +83,14 @@ class Hub:
         self.translate_error = ""
         self._accepted_key = key
         self.resources = update.resources
-        self.config = config
+        self.generation = generation
         self.change_started = started
-        self.generation += 1
+        self.accepted += 1
         self.encoder.next_generation()
         self.metrics.generations.inc()
         log.info(
             "config accepted",
-            extra={"version": config.version, "resources": len(update.resources),
+            extra={"version": generation.version, "resources": len(update.resources),
                    "rejected_files": len(update.rejected), "translate_ms": round((time.monotonic() - started) * 1e3, 2)},
         )
         self.notify()
@@ -148,26 +153,25 @@ class Hub:
         return [status.client_config(stream) for stream in self.proxies()]
 
     def config_dump(self, proxy_id: str) -> Any:
-        """What serve would send proxy `POD.NS` now, as an Envoy admin ConfigDump."""
-        from meshctl.xds.resources import to_config_dump
-
-        if self.config is None:
+        """What serve would send the proxy known as `proxy_id` (`POD.NS`) now, as an Envoy admin
+        ConfigDump; a proxy not connected is asked about through the node identity's stand-in."""
+        if self.generation is None:
             raise NotReadyError("no configuration has been accepted yet")
         connected = next((s for s in self.proxies() if s.proxy_id == proxy_id), None)
-        node = connected.node if connected is not None else minimal_node(proxy_id)
-        return to_config_dump(self.config.resources_for(node), self.config.version)
+        node = connected.node if connected is not None else self.nodes.stand_in(proxy_id)
+        return to_config_dump(self.generation.resources_for(node), self.generation.version)
 
     def debug_response(self, request: discovery_pb2.DiscoveryRequest) -> discovery_pb2.DiscoveryResponse | None:
         """Answers to istiod's debug type URLs, shaped as istioctl expects them."""
         self._debug_nonces += 1
         response = discovery_pb2.DiscoveryResponse(
             type_url=request.type_url, nonce=f"debug-{self._debug_nonces}",
-            version_info=self.config.version if self.config else "",
+            version_info=self.generation.version if self.generation else "",
         )
         response.control_plane.CopyFrom(self.control_plane)
-        if request.type_url == status.SYNCZ:
+        if request.type_url == SYNCZ:
             response.resources.extend(status.pack_all(self.client_configs()))
-        elif request.type_url == status.CONFIG_DUMP:
+        elif request.type_url == CONFIG_DUMP:
             if len(request.resource_names) != 1:
                 log.info("config_dump wants exactly one proxy id", extra={"names": list(request.resource_names)})
                 return response
@@ -184,8 +188,8 @@ class Hub:
     def configz(self) -> dict[str, Any]:
         """Loaded resources and refused files, for `/debug/configz`."""
         return {
-            "version": self.config.version if self.config else "",
-            "generation": self.generation,
+            "version": self.generation.version if self.generation else "",
+            "generation": self.accepted,
             "translateError": self.translate_error,
             "resources": [
                 {"kind": r.kind, "apiVersion": r.api_version, "namespace": r.namespace, "name": r.name,

@@ -1,0 +1,62 @@
+"""The real translator behind `meshctl serve`: resources → one immutable mesh generation.
+
+The ADS server hands every accepted configuration to `translate_resources` and then asks the
+result what each connected proxy should hold (the `Generation` contract of meshctl.xds, met
+here by shape, without importing the transport). Proxies are recognised by Istio's node id and
+metadata; their config is exactly what `meshctl translate --proxy POD.NS` renders, produced by
+the same `generate` function. One GenerationCache lives across generations, so a change
+regenerates only what it touches and proxies sharing inputs share serialized bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from envoy.config.core.v3 import base_pb2 as core_pb2
+
+from meshctl.config.resource import Resource
+from meshctl.generate.cache import GenerationCache
+from meshctl.generate.proxy import ProxyConfig, generate
+from meshctl.model import proxy as proxies
+from meshctl.model.node import parse_node
+from meshctl.model.proxy import Proxy
+from meshctl.model.snapshot import MeshSnapshot, build_snapshot
+from meshctl.resources import ProxyResources
+
+
+class MeshGeneration:
+    """One accepted configuration: a snapshot that answers "what should this node hold?"."""
+
+    def __init__(self, snapshot: MeshSnapshot, cache: GenerationCache) -> None:
+        self.snapshot = snapshot
+        self.cache = cache
+        self.version = snapshot.version
+
+    def proxy_for(self, node: core_pb2.Node) -> Proxy:
+        """The proxy a node is (see model.proxy.for_node); UnknownProxyError when the
+        registry has no workload for it and its metadata names no namespace."""
+        parsed = parse_node(node)
+        return proxies.for_node(parsed, self.snapshot.registry.workload(parsed.id), self.snapshot.mesh.domain)
+
+    def config_for(self, node: core_pb2.Node) -> ProxyConfig:
+        return generate(self.snapshot, self.proxy_for(node), self.cache)
+
+    def resources_for(self, node: core_pb2.Node) -> ProxyResources:
+        return self.config_for(node).packed()
+
+
+class Translator:
+    """Callable `Translate` (see meshctl.xds.generation) keeping one cache across generations,
+    and the last snapshot, whose registry and rule index a new one reuses when their kinds are
+    unchanged."""
+
+    def __init__(self) -> None:
+        self.cache = GenerationCache()
+        self.previous: MeshSnapshot | None = None
+
+    def __call__(self, resources: Sequence[Resource]) -> MeshGeneration:
+        self.previous = build_snapshot(resources, previous=self.previous)
+        return MeshGeneration(self.previous, self.cache)
+
+
+translate_resources = Translator()

@@ -1,0 +1,31 @@
+"""The SDS secrets every Istio proxy gets from its node agent, and the cluster it asks through.
+
+istio-agent (or `meshctl serve`, which meshctl's bootstraps point the same cluster at) serves a
+sidecar its workload certificate as `default` and the mesh's roots as `ROOTCA`; it also reads
+certificates from the proxy's own files for names of the form `file-cert:CERT~KEY` and
+`file-root:PATH` (DestinationRule TLS with file paths). Translation names these secrets, the SDS
+server answers them, and the consistency check accepts them: all three read them here.
+"""
+
+from __future__ import annotations
+
+AGENT_CLUSTER = "sds-grpc"
+WORKLOAD_CERTIFICATE = "default"
+ROOT_CERTIFICATE = "ROOTCA"
+_FILE_CERTIFICATE = "file-cert:"
+_FILE_ROOT = "file-root:"
+
+
+def file_certificate(certificate: str, key: str) -> str:
+    """The secret name for a certificate chain and key the agent reads from the proxy's files."""
+    return f"{_FILE_CERTIFICATE}{certificate}~{key}"
+
+
+def file_root(path: str) -> str:
+    """The secret name for trusted roots the agent reads from a file (or `system`)."""
+    return f"{_FILE_ROOT}{path}"
+
+
+def agent_serves(name: str) -> bool:
+    """Whether the node agent answers an SDS request for `name`."""
+    return name in (WORKLOAD_CERTIFICATE, ROOT_CERTIFICATE) or name.startswith((_FILE_CERTIFICATE, _FILE_ROOT))

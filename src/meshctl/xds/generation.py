@@ -1,0 +1,33 @@
+"""What the server serves from: one accepted generation of config, and how one is made.
+
+The server knows nothing about Istio resources: it hands every accepted set of resources to a
+`Translate` function once, and then asks the resulting `Generation` what each connected node
+should hold (go-control-plane's snapshot, made on demand per node). Keeping this contract
+narrow lets the real translator (meshctl.generate.translator), a test fake, or a benchmark's
+raw replay plug in without the server changing; they meet it by shape, importing nothing here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from envoy.config.core.v3 import base_pb2 as core_pb2
+
+from meshctl.config.resource import Resource
+from meshctl.resources import ProxyResources
+
+
+class Generation(Protocol):
+    """One accepted configuration generation; immutable; cheap to query repeatedly."""
+
+    @property
+    def version(self) -> str: ...
+
+    def resources_for(self, node: core_pb2.Node) -> ProxyResources:
+        """Everything this node should hold, by type URL then name; raises
+        meshctl.errors.UnknownProxyError when the configuration has nothing for it (yet)."""
+        ...
+
+
+Translate = Callable[[Sequence[Resource]], Generation]
