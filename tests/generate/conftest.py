@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from consistent import assert_consistent
 from meshctl.config.loader import load
 from meshctl.generate.proxy import ProxyConfig, generate
 from meshctl.model.snapshot import MeshSnapshot, build_snapshot
@@ -21,7 +22,10 @@ def snapshot_of(*paths: str | Path, namespace: str = "default") -> MeshSnapshot:
 
 
 def translate(snapshot: MeshSnapshot, target: str, **options: object) -> ProxyConfig:
-    return generate(snapshot, snapshot.proxy(target, **options))
+    """Generate `target`'s config, failing the test if its resources are not consistent."""
+    config = generate(snapshot, snapshot.proxy(target, **options))
+    assert_consistent(config.packed(), target)
+    return config
 
 
 @pytest.fixture

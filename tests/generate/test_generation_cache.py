@@ -23,6 +23,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import FUZZ, examples
 
+from consistent import assert_consistent
+
 from meshctl.config.loader import load_file
 from meshctl.generate.translator import Translator
 from meshctl.generate.proxy import generate
@@ -180,7 +182,9 @@ EDITS = [_subset_labels, _drop_subset, _load_balancer, _tls, _route_subset, _wei
 
 
 def _rendered(config: Any) -> tuple[dict[str, dict[str, bytes]], list[str]]:
+    """The config's resources as bytes and its warnings, checked to be consistent first."""
     packed = config.packed()
+    assert_consistent(packed)
     return {t: {n: p.resource.value for n, p in items.items()} for t, items in packed.items()}, sorted(config.warnings)
 
 

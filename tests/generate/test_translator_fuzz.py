@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import EXAMPLES, FUZZ, examples, fast_malformed_documents, mutated_objects
 
+from consistent import assert_consistent
 from meshctl.config.loader import load_file
 from meshctl.envoybin import validate_bootstrap
 from meshctl.generate.bootstrap import static_bootstrap
@@ -54,7 +55,7 @@ def _translate_all(scratch: Path, base: list, data: bytes) -> list:
     for workload in snapshot.registry.workloads:
         proxy = snapshot.proxy(workload.proxy_id)
         config = generate(snapshot, proxy)
-        config.packed()
+        assert_consistent(config.packed(), proxy.id)
         configs.append((proxy, config))
     return configs
 
