@@ -13,7 +13,7 @@ from meshctl.config.kinds.common import STRICT_DURATION, Nanos
 from meshctl.config.kinds.networking import DestinationRule
 from meshctl.config.loader import load
 from meshctl.config.messages import Message, field, json_name, message
-from meshctl.config.schema import Int, Map
+from meshctl.config.schema import Free, Int, Map
 
 
 @message
@@ -137,3 +137,38 @@ def test_kind_schemas_come_from_their_messages() -> None:
     info = KINDS[("networking.istio.io", "DestinationRule")]
     assert info.schema is DestinationRule.SCHEMA
     assert "trafficPolicy" in info.schema.fields and "traffic_policy" not in info.schema.fields
+
+
+@message(free=["probes", "resources"])
+class Partly(Message):
+    """A message whose wire form has parts the view leaves out, and an int-or-string field."""
+
+    name: str = ""
+    target: int | str | None = field(Free())
+
+
+def test_free_fields_are_accepted_as_anything_but_left_out_of_the_view() -> None:
+    found: list[tuple[tuple[Any, ...], str]] = []
+    Partly.SCHEMA.check({"name": "x", "probes": [1, {"a": None}], "resources": "any", "prob": 1}, (),
+                        lambda path, text: found.append((path, text)))
+    assert found == [(("prob",), "unknown field 'prob' (did you mean 'probes'?)")]
+    assert Partly.of({"name": "x", "probes": [1]}) == Partly(name="x")
+    assert not hasattr(Partly.of({}), "probes")
+
+
+def test_a_field_cannot_also_be_free() -> None:
+    with pytest.raises(TypeError, match="name is both a field and free"):
+        @message(free=["name"])
+        class Broken(Message):
+            name: str = ""
+
+
+def test_a_union_of_types_keeps_the_value_as_validated() -> None:
+    assert [Partly.of({"target": value}).target for value in (8080, "http", None)] == [8080, "http", None]
+
+
+def test_a_union_of_types_needs_an_explicit_schema() -> None:
+    with pytest.raises(TypeError, match="cannot infer a schema"):
+        @message
+        class Broken(Message):
+            target: int | str | None = None

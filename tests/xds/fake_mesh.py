@@ -206,6 +206,7 @@ def as_resources(documents: Sequence[Mapping[str, Any]]) -> tuple[Resource, ...]
         out.append(Resource(
             kind=doc["kind"], group=group, version=version, namespace=metadata.get("namespace", "default"),
             name=metadata["name"], spec=spec, origin=Origin("<memory>", 1), revision=revision,
-            annotations=metadata.get("annotations", {}),
+            annotations=metadata.get("annotations", {}), view=info.view_of(spec),
+            status_view=info.status_view_of(doc.get("status") or {}),
         ))
     return tuple(out)

@@ -186,8 +186,8 @@ class _DocumentReader:
             body = _without_nulls({key: item for key, item in value.items() if key in body_fields})
             info.schema.check(body, (), report)
         status = value.get("status")
-        if info.status is not None and status is not None:
-            info.status.check(status, ("status",), report)
+        if info.status_schema is not None and status is not None:
+            info.status_schema.check(status, ("status",), report)
         if len(self.result.problems) > before:
             return
         self.result.resources.append(
@@ -206,6 +206,7 @@ class _DocumentReader:
                 status=status if isinstance(status, dict) else {},
                 lines=doc.lines,
                 view=info.view_of(body),
+                status_view=info.status_view_of(status if isinstance(status, dict) else {}),
             )
         )
 

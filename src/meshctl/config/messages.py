@@ -9,7 +9,8 @@ fields. From it the decorator derives:
   camelCase from the Python name (`per_try_timeout` is `perTryTimeout`) unless `field(json=...)`
   says otherwise, typed from the annotation (`str`, `int`, `float`, `bool`, a message class,
   `tuple[X, ...]`, `Mapping[str, X]`, `Any`) unless `field(schema)` gives a more precise type
-  (ranges, patterns, rules);
+  (ranges, patterns, rules); wire fields listed in `@message(free=...)` are accepted as any value
+  and left out of the view (parts of Kubernetes objects meshctl never reads);
 - a builder, `cls.of(data)`, that turns a dict the schema accepted into an instance, converting
   each value as its annotation says: nested messages, lists to tuples, and values annotated
   `Annotated[T, Parse(fn)]` through `fn` (durations become nanoseconds once, here, instead of in
@@ -23,6 +24,8 @@ scalars whose presence matters, such as Istio's wrapper types); repeated fields 
 maps empty when absent; plain `str`, `int`, `float` and `bool` fields read as their zero value.
 A sub-message named in `required` may be annotated without `| None` and given no default: the
 schema guarantees it, so readers need no None check, and constructing the view needs it.
+A union of several types (Kubernetes' int-or-string, `int | str | None`) keeps the validated
+value as it is and needs an explicit schema.
 """
 
 from __future__ import annotations
@@ -96,22 +99,25 @@ def message(
     exactly_one: Iterable[tuple[str, ...]] = (),
     rules: Iterable[Rule] = (),
     open: bool = False,
+    free: Iterable[str] = (),
 ) -> Any:
     """Make a `Message` subclass a frozen, slotted, keyword-only dataclass with its `SCHEMA`.
 
     `required`, `oneof` and `exactly_one` name fields by their wire (JSON) names, as error
     messages do; `rules` are the semantic checks of `Obj`, run on the validated dict. A name
-    that is not a field of the message is a programming error, raised at import.
+    that is not a field of the message is a programming error, raised at import. `free` names
+    wire fields the schema accepts as any value without giving them a place in the view.
     """
 
     def wrap(target: type[M]) -> type[M]:
-        return _build(target, tuple(required), tuple(oneof), tuple(exactly_one), tuple(rules), open)
+        return _build(target, tuple(required), tuple(oneof), tuple(exactly_one), tuple(rules), open, tuple(free))
 
     return wrap if cls is None else wrap(cls)
 
 
 def _build(cls: type[M], required: tuple[str, ...], oneof: tuple[tuple[str, ...], ...],
-           exactly_one: tuple[tuple[str, ...], ...], rules: tuple[Rule, ...], open_: bool) -> type[M]:
+           exactly_one: tuple[tuple[str, ...], ...], rules: tuple[Rule, ...], open_: bool,
+           free: tuple[str, ...]) -> type[M]:
     if not issubclass(cls, Message):
         raise TypeError(f"{cls.__name__}: a @message class derives from Message")
     hints = typing.get_type_hints(cls, include_extras=True)
@@ -133,6 +139,10 @@ def _build(cls: type[M], required: tuple[str, ...], oneof: tuple[tuple[str, ...]
             setattr(cls, name, declared if declared is not dataclasses.MISSING else _default(annotation, where))
         elif spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
             setattr(cls, name, _default(annotation, where, spec.metadata))
+    for wire in free:
+        if wire in schema_fields:
+            raise TypeError(f"{cls.__name__}: {wire} is both a field and free")
+        schema_fields[wire] = Free()
     for group in (required, *oneof, *exactly_one):
         unknown = [name for name in group if name not in schema_fields]
         if unknown:
@@ -160,6 +170,8 @@ def _unwrap(annotation: Any) -> tuple[Any, tuple[Any, ...], bool]:
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         args = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
         optional = len(args) < len(typing.get_args(annotation))
+        if len(args) > 1:
+            return typing.Union[tuple(args)], metadata, optional
         (annotation,) = args
         if typing.get_origin(annotation) is typing.Annotated:
             annotation, *extra = typing.get_args(annotation)

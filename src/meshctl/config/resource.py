@@ -27,7 +27,8 @@ class Resource:
     `spec` is the kind's body: the `spec` field for most kinds, the top-level fields for kinds
     without one (Endpoints, EndpointSlice). It is treated as read-only everywhere; code that
     reads fields reads `view`, the typed message built from it once after validation
-    (`view_as(DestinationRule)` gives it its type).
+    (`view_as(DestinationRule)` gives it its type), and `status_view` for the kinds whose status
+    meshctl reads (`status_as(PodStatus)`).
     `revision` is a content hash: equal revisions mean equal objects, which lets caches and the
     directory watcher skip work for unchanged objects.
     """
@@ -46,6 +47,7 @@ class Resource:
     status: Mapping[str, Any] = field(default_factory=dict)
     lines: Mapping[FieldPath, int] = field(default_factory=dict, repr=False)
     view: object = field(default=None, repr=False)
+    status_view: object = field(default=None, repr=False)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -56,6 +58,12 @@ class Resource:
         if not isinstance(self.view, message):
             raise TypeError(f"{self.ref()} has a {type(self.view).__name__} view, not a {message.__name__}")
         return self.view
+
+    def status_as(self, message: type[V]) -> V:
+        """The typed view of the status, as the message class the caller expects for this kind."""
+        if not isinstance(self.status_view, message):
+            raise TypeError(f"{self.ref()} has a {type(self.status_view).__name__} status view, not a {message.__name__}")
+        return self.status_view
 
     @property
     def api_version(self) -> str:

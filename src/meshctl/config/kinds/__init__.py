@@ -32,7 +32,8 @@ class KindInfo:
     `body` is "spec" when the kind keeps its content under `spec`; kinds such as Endpoints keep
     their fields at the top level, and then `body` is "" and `spec` declares those fields.
     `spec` is the kind's message (its typed view and schema); kinds not converted to messages
-    yet give a bare schema and get no view.
+    yet give a bare schema and get no view. `status`, for kinds whose status meshctl reads (a
+    Pod's IP and phase), is the message of that status.
     """
 
     kind: str
@@ -41,15 +42,23 @@ class KindInfo:
     spec: type[Message] | Obj
     body: str = "spec"
     namespaced: bool = True
-    status: Obj | None = None
+    status: type[Message] | None = None
 
     @property
     def schema(self) -> Obj:
         return self.spec if isinstance(self.spec, Obj) else self.spec.SCHEMA
 
+    @property
+    def status_schema(self) -> Obj | None:
+        return self.status.SCHEMA if self.status is not None else None
+
     def view_of(self, body: Mapping[str, Any]) -> Message | None:
         """The typed view of a validated body."""
         return None if isinstance(self.spec, Obj) else self.spec.of(body)
+
+    def status_view_of(self, status: Mapping[str, Any]) -> Message | None:
+        """The typed view of a validated status (an absent status reads as an empty one)."""
+        return self.status.of(status) if self.status is not None else None
 
 
 _ALL = [
@@ -62,13 +71,13 @@ _ALL = [
     KindInfo("PeerAuthentication", ISTIO_SECURITY, SECURITY_VERSIONS, PeerAuthentication),
     KindInfo("AuthorizationPolicy", ISTIO_SECURITY, SECURITY_VERSIONS, AuthorizationPolicy),
     KindInfo("RequestAuthentication", ISTIO_SECURITY, SECURITY_VERSIONS, RequestAuthentication),
-    KindInfo("Service", "", ("v1",), kubernetes.SERVICE),
-    KindInfo("Endpoints", "", ("v1",), kubernetes.ENDPOINTS, body=""),
-    KindInfo("EndpointSlice", "discovery.k8s.io", ("v1",), kubernetes.ENDPOINT_SLICE, body=""),
-    KindInfo("Pod", "", ("v1",), kubernetes.POD_SPEC, status=kubernetes.POD_STATUS),
-    KindInfo("Deployment", "apps", ("v1",), kubernetes.DEPLOYMENT),
-    KindInfo("Namespace", "", ("v1",), kubernetes.NAMESPACE, namespaced=False),
-    KindInfo("ServiceAccount", "", ("v1",), kubernetes.SERVICE_ACCOUNT, body=""),
+    KindInfo("Service", "", ("v1",), kubernetes.ServiceSpec),
+    KindInfo("Endpoints", "", ("v1",), kubernetes.Endpoints, body=""),
+    KindInfo("EndpointSlice", "discovery.k8s.io", ("v1",), kubernetes.EndpointSlice, body=""),
+    KindInfo("Pod", "", ("v1",), kubernetes.PodSpec, status=kubernetes.PodStatus),
+    KindInfo("Deployment", "apps", ("v1",), kubernetes.DeploymentSpec),
+    KindInfo("Namespace", "", ("v1",), kubernetes.NamespaceSpec, namespaced=False),
+    KindInfo("ServiceAccount", "", ("v1",), kubernetes.ServiceAccount, body=""),
 ]
 
 KINDS: dict[tuple[str, str], KindInfo] = {(info.group, info.kind): info for info in _ALL}

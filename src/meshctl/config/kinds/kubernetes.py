@@ -1,17 +1,22 @@
-"""Schemas of the Kubernetes kinds meshctl reads to build its service registry.
+"""The Kubernetes kinds meshctl reads to build its service registry, as typed views.
 
 Field lists follow the Kubernetes API so that a typo (`selctor`, `contianers`) is an error, as it
 is for `kubectl apply --validate=strict`. Parts meshctl never reads (probes, resources, volumes)
-are accepted as free-form values.
+are accepted as free-form values and left out of the views. Class names are the API's own
+(`ServiceSpec`, `PodStatus`); fields whose wire name is not the camelCase of a Python name
+(`clusterIP`, `podIPs`) say so with `field(json=...)`. Defaults the API server would fill in
+(`protocol: TCP`, `replicas: 1`, `type: ClusterIP`) are the views' defaults.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from meshctl.config.kinds.common import LABELS, PORT
+from meshctl.config.messages import Message, field, message
 from meshctl.config.paths import FieldPath
-from meshctl.config.schema import Bool, Enum, Free, Int, List, Map, Obj, Report, Str
+from meshctl.config.schema import Enum, Free, Int, List, Map, Report, Str
 from meshctl.config.values import is_ip
 
 PROTOCOL = Enum("TCP", "UDP", "SCTP")
@@ -28,7 +33,9 @@ def _cluster_ip_rule(value: str, path: FieldPath, report: Report) -> None:
 
 
 IP = Str(rules=[_ip_rule])
-INT_OR_STRING = Free()  # validated by _target_port_rule
+CLUSTER_IP = Str(rules=[_cluster_ip_rule])
+INT_OR_STRING = Free()  # validated by _service_port_rule
+NODE_PORT = Int(0, 65535)
 
 
 def _service_port_rule(value: dict[str, Any], path: FieldPath, report: Report) -> None:
@@ -43,18 +50,14 @@ def _service_port_rule(value: dict[str, Any], path: FieldPath, report: Report) -
         report((*path, "targetPort"), "must not be empty")
 
 
-SERVICE_PORT = Obj(
-    {
-        "name": Str(),
-        "port": PORT,
-        "targetPort": INT_OR_STRING,
-        "protocol": PROTOCOL,
-        "appProtocol": Str(),
-        "nodePort": Int(0, 65535),
-    },
-    required=["port"],
-    rules=[_service_port_rule],
-)
+@message(required=["port"], rules=[_service_port_rule])
+class ServicePort(Message):
+    name: str = ""
+    port: int = field(PORT)
+    target_port: int | str | None = field(INT_OR_STRING)
+    protocol: str = field(PROTOCOL, default="TCP")
+    app_protocol: str = ""
+    node_port: int | None = field(NODE_PORT)
 
 
 def _service_ports_rule(value: list[dict[str, Any]], path: FieldPath, report: Report) -> None:
@@ -77,103 +80,119 @@ def _service_rule(value: dict[str, Any], path: FieldPath, report: Report) -> Non
         report((*path, "externalName"), "required for type ExternalName")
 
 
-SERVICE = Obj(
-    {
-        "ports": List(SERVICE_PORT, rules=[_service_ports_rule]),
-        "selector": LABELS,
-        "clusterIP": Str(rules=[_cluster_ip_rule]),
-        "clusterIPs": List(Str(rules=[_cluster_ip_rule])),
-        "type": Enum("ClusterIP", "NodePort", "LoadBalancer", "ExternalName"),
-        "externalName": Str(),
-        "externalIPs": List(IP),
-        "publishNotReadyAddresses": Bool(),
-        "sessionAffinity": Enum("None", "ClientIP"),
-        "sessionAffinityConfig": Free(),
-        "externalTrafficPolicy": Enum("Cluster", "Local"),
-        "internalTrafficPolicy": Enum("Cluster", "Local"),
-        "ipFamilies": List(Enum("IPv4", "IPv6")),
-        "ipFamilyPolicy": Enum("SingleStack", "PreferDualStack", "RequireDualStack"),
-        "loadBalancerIP": Str(),
-        "loadBalancerSourceRanges": List(Str()),
-        "loadBalancerClass": Str(),
-        "allocateLoadBalancerNodePorts": Bool(),
-        "healthCheckNodePort": Int(0, 65535),
-        "trafficDistribution": Str(),
-    },
-    rules=[_service_rule],
-)
+@message(rules=[_service_rule], free=["sessionAffinityConfig"])
+class ServiceSpec(Message):
+    ports: tuple[ServicePort, ...] = field(List(ServicePort.SCHEMA, rules=[_service_ports_rule]))
+    selector: Mapping[str, str] = field(LABELS)
+    cluster_ip: str = field(CLUSTER_IP, json="clusterIP")
+    cluster_ips: tuple[str, ...] = field(List(CLUSTER_IP), json="clusterIPs")
+    type: str = field(Enum("ClusterIP", "NodePort", "LoadBalancer", "ExternalName"), default="ClusterIP")
+    external_name: str = ""
+    external_ips: tuple[str, ...] = field(List(IP), json="externalIPs")
+    publish_not_ready_addresses: bool = False
+    session_affinity: str = field(Enum("None", "ClientIP"))
+    external_traffic_policy: str = field(Enum("Cluster", "Local"))
+    internal_traffic_policy: str = field(Enum("Cluster", "Local"))
+    ip_families: tuple[str, ...] = field(List(Enum("IPv4", "IPv6")))
+    ip_family_policy: str = field(Enum("SingleStack", "PreferDualStack", "RequireDualStack"))
+    load_balancer_ip: str = field(json="loadBalancerIP")
+    load_balancer_source_ranges: tuple[str, ...]
+    load_balancer_class: str = ""
+    allocate_load_balancer_node_ports: bool | None = None
+    health_check_node_port: int | None = field(NODE_PORT)
+    traffic_distribution: str = ""
 
-OBJECT_REFERENCE = Obj(
-    {
-        "kind": Str(),
-        "name": Str(),
-        "namespace": Str(),
-        "uid": Str(),
-        "apiVersion": Str(),
-        "resourceVersion": Str(),
-        "fieldPath": Str(),
-    }
-)
 
-ENDPOINT_PORT = Obj(
-    {"name": Str(), "port": PORT, "protocol": PROTOCOL, "appProtocol": Str()},
-    required=["port"],
-)
+@message
+class ObjectReference(Message):
+    kind: str = ""
+    name: str = ""
+    namespace: str = ""
+    uid: str = ""
+    api_version: str = ""
+    resource_version: str = ""
+    field_path: str = ""
 
-ENDPOINT_ADDRESS = Obj(
-    {"ip": IP, "hostname": Str(), "nodeName": Str(), "targetRef": OBJECT_REFERENCE},
-    required=["ip"],
-)
 
-ENDPOINTS = Obj(
-    {
-        "subsets": List(
-            Obj(
-                {
-                    "addresses": List(ENDPOINT_ADDRESS),
-                    "notReadyAddresses": List(ENDPOINT_ADDRESS),
-                    "ports": List(ENDPOINT_PORT),
-                }
-            )
-        ),
-    }
-)
+@message(required=["port"])
+class EndpointPort(Message):
+    name: str = ""
+    port: int = field(PORT)
+    protocol: str = field(PROTOCOL, default="TCP")
+    app_protocol: str = ""
 
-ENDPOINT_SLICE = Obj(
-    {
-        "addressType": Enum("IPv4", "IPv6", "FQDN"),
-        "endpoints": List(
-            Obj(
-                {
-                    "addresses": List(Str(min_len=1), min_items=1),
-                    "conditions": Obj({"ready": Bool(), "serving": Bool(), "terminating": Bool()}),
-                    "hostname": Str(),
-                    "nodeName": Str(),
-                    "zone": Str(),
-                    "targetRef": OBJECT_REFERENCE,
-                    "hints": Free(),
-                    "deprecatedTopology": Map(Str()),
-                },
-                required=["addresses"],
-            )
-        ),
-        "ports": List(
-            Obj({"name": Str(), "port": Int(0, 65535), "protocol": PROTOCOL, "appProtocol": Str()})
-        ),
-    },
-    required=["addressType"],
-)
 
-CONTAINER_PORT = Obj(
-    {
-        "name": Str(),
-        "containerPort": PORT,
-        "protocol": PROTOCOL,
-        "hostPort": Int(0, 65535),
-        "hostIP": Str(),
-    },
-    required=["containerPort"],
-)
+@message(required=["ip"])
+class EndpointAddress(Message):
+    ip: str = field(IP)
+    hostname: str = ""
+    node_name: str = ""
+    target_ref: ObjectReference | None = None
+
+
+@message
+class EndpointSubset(Message):
+    addresses: tuple[EndpointAddress, ...]
+    not_ready_addresses: tuple[EndpointAddress, ...]
+    ports: tuple[EndpointPort, ...]
+
+
+@message
+class Endpoints(Message):
+    """core/v1 Endpoints: its fields sit at the top level of the object, not under `spec`."""
+
+    subsets: tuple[EndpointSubset, ...]
+
+
+@message
+class EndpointConditions(Message):
+    """Unset conditions mean "unknown", which Kubernetes reads as ready."""
+
+    ready: bool | None = None
+    serving: bool | None = None
+    terminating: bool | None = None
+
+
+@message(required=["addresses"], free=["hints"])
+class SliceEndpoint(Message):
+    """discovery/v1 Endpoint (named apart from core/v1's endpoint types)."""
+
+    addresses: tuple[str, ...] = field(List(Str(min_len=1), min_items=1))
+    conditions: EndpointConditions | None = None
+    hostname: str = ""
+    node_name: str = ""
+    zone: str = ""
+    target_ref: ObjectReference | None = None
+    deprecated_topology: Mapping[str, str]
+
+
+@message
+class SlicePort(Message):
+    """discovery/v1 EndpointPort: an absent port number means "all ports"."""
+
+    name: str = ""
+    port: int | None = field(NODE_PORT)
+    protocol: str = field(PROTOCOL, default="TCP")
+    app_protocol: str = ""
+
+
+@message(required=["addressType"])
+class EndpointSlice(Message):
+    """discovery/v1 EndpointSlice: its fields sit at the top level of the object, not under `spec`."""
+
+    address_type: str = field(Enum("IPv4", "IPv6", "FQDN"))
+    endpoints: tuple[SliceEndpoint, ...]
+    ports: tuple[SlicePort, ...]
+
+
+@message(required=["containerPort"])
+class ContainerPort(Message):
+    name: str = ""
+    container_port: int = field(PORT)
+    protocol: str = field(PROTOCOL, default="TCP")
+    host_port: int | None = field(NODE_PORT)
+    host_ip: str = field(json="hostIP")
+
 
 _CONTAINER_FREE = (
     "args", "command", "env", "envFrom", "imagePullPolicy", "lifecycle", "livenessProbe",
@@ -182,15 +201,13 @@ _CONTAINER_FREE = (
     "terminationMessagePolicy", "tty", "volumeDevices", "volumeMounts", "workingDir",
 )
 
-CONTAINER = Obj(
-    {
-        "name": Str(min_len=1),
-        "image": Str(),
-        "ports": List(CONTAINER_PORT),
-        **{name: Free() for name in _CONTAINER_FREE},
-    },
-    required=["name"],
-)
+
+@message(required=["name"], free=_CONTAINER_FREE)
+class Container(Message):
+    name: str = field(Str(min_len=1))
+    image: str = ""
+    ports: tuple[ContainerPort, ...]
+
 
 _POD_SPEC_FREE = (
     "activeDeadlineSeconds", "affinity", "automountServiceAccountToken", "dnsConfig", "dnsPolicy",
@@ -203,53 +220,72 @@ _POD_SPEC_FREE = (
     "volumes",
 )
 
-POD_SPEC = Obj(
-    {
-        "containers": List(CONTAINER, min_items=1),
-        "initContainers": List(CONTAINER),
-        "serviceAccountName": Str(),
-        "serviceAccount": Str(),
-        "nodeName": Str(),
-        **{name: Free() for name in _POD_SPEC_FREE},
-    },
-    required=["containers"],
-)
 
-POD_STATUS = Obj(
-    {
-        "podIP": IP,
-        "podIPs": List(Obj({"ip": IP})),
-        "hostIP": Str(),
-        "hostIPs": Free(),
-        "phase": Enum("Pending", "Running", "Succeeded", "Failed", "Unknown"),
-    },
-    open=True,
-)
+@message(required=["containers"], free=_POD_SPEC_FREE)
+class PodSpec(Message):
+    containers: tuple[Container, ...] = field(List(Container.SCHEMA, min_items=1))
+    init_containers: tuple[Container, ...]
+    service_account_name: str = ""
+    service_account: str = ""
+    node_name: str = ""
 
-LABEL_SELECTOR = Obj(
-    {
-        "matchLabels": LABELS,
-        "matchExpressions": List(
-            Obj(
-                {
-                    "key": Str(min_len=1),
-                    "operator": Enum("In", "NotIn", "Exists", "DoesNotExist"),
-                    "values": List(Str()),
-                },
-                required=["key", "operator"],
-            )
-        ),
-    }
-)
+    @property
+    def account(self) -> str:
+        """The pod's service account: `serviceAccountName`, its deprecated alias, or `default`."""
+        return self.service_account_name or self.service_account or "default"
 
-POD_TEMPLATE = Obj(
-    {
-        "metadata": Obj({"labels": LABELS, "annotations": Map(Str()), "name": Str(),
-                         "namespace": Str(), "creationTimestamp": Free()}),
-        "spec": POD_SPEC,
-    },
-    required=["spec"],
-)
+    def named_ports(self) -> dict[str, int]:
+        """Container ports by name (the first of a name wins), as named targetPorts resolve."""
+        ports: dict[str, int] = {}
+        for container in self.containers:
+            for port in container.ports:
+                if port.name:
+                    ports.setdefault(port.name, port.container_port)
+        return ports
+
+
+@message
+class PodIP(Message):
+    ip: str = field(IP)
+
+
+@message(open=True, free=["hostIPs"])
+class PodStatus(Message):
+    """What the kubelet reports; other status fields (conditions, containerStatuses) pass unread."""
+
+    pod_ip: str = field(IP, json="podIP")
+    pod_ips: tuple[PodIP, ...] = field(json="podIPs")
+    host_ip: str = field(json="hostIP")
+    phase: str = field(Enum("Pending", "Running", "Succeeded", "Failed", "Unknown"), default="Running")
+
+
+@message(required=["key", "operator"])
+class LabelSelectorRequirement(Message):
+    key: str = field(Str(min_len=1))
+    operator: str = field(Enum("In", "NotIn", "Exists", "DoesNotExist"))
+    values: tuple[str, ...]
+
+
+@message
+class LabelSelector(Message):
+    match_labels: Mapping[str, str] = field(LABELS)
+    match_expressions: tuple[LabelSelectorRequirement, ...]
+
+
+@message(free=["creationTimestamp"])
+class ObjectMeta(Message):
+    """The part of a pod template's metadata a Deployment's pods inherit."""
+
+    labels: Mapping[str, str] = field(LABELS)
+    annotations: Mapping[str, str] = field(Map(Str()))
+    name: str = ""
+    namespace: str = ""
+
+
+@message(required=["spec"])
+class PodTemplateSpec(Message):
+    metadata: ObjectMeta | None = None
+    spec: PodSpec | None = None
 
 
 def _deployment_rule(value: dict[str, Any], path: FieldPath, report: Report) -> None:
@@ -261,27 +297,26 @@ def _deployment_rule(value: dict[str, Any], path: FieldPath, report: Report) -> 
                    "selector does not match the template labels")
 
 
-DEPLOYMENT = Obj(
-    {
-        "replicas": Int(0, 10_000),
-        "selector": LABEL_SELECTOR,
-        "template": POD_TEMPLATE,
-        "strategy": Free(),
-        "minReadySeconds": Int(0),
-        "revisionHistoryLimit": Int(0),
-        "progressDeadlineSeconds": Int(0),
-        "paused": Bool(),
-    },
-    required=["selector", "template"],
-    rules=[_deployment_rule],
-)
+@message(required=["selector", "template"], rules=[_deployment_rule], free=["strategy"])
+class DeploymentSpec(Message):
+    replicas: int = field(Int(0, 10_000), default=1)
+    selector: LabelSelector | None = None
+    template: PodTemplateSpec | None = None
+    min_ready_seconds: int | None = field(Int(0))
+    revision_history_limit: int | None = field(Int(0))
+    progress_deadline_seconds: int | None = field(Int(0))
+    paused: bool = False
 
-NAMESPACE = Obj({"finalizers": List(Str())})
 
-SERVICE_ACCOUNT = Obj(
-    {
-        "secrets": List(Free()),
-        "imagePullSecrets": List(Free()),
-        "automountServiceAccountToken": Bool(),
-    }
-)
+@message
+class NamespaceSpec(Message):
+    finalizers: tuple[str, ...]
+
+
+@message
+class ServiceAccount(Message):
+    """core/v1 ServiceAccount: its fields sit at the top level of the object; meshctl reads none."""
+
+    secrets: tuple[Any, ...]
+    image_pull_secrets: tuple[Any, ...]
+    automount_service_account_token: bool | None = None
