@@ -114,11 +114,9 @@ spec:
     spec: {serviceAccountName: bookinfo, containers: [{name: app}]}
 """).view_as(DeploymentSpec)
     assert deployment.replicas == 1
-    assert deployment.selector is not None and dict(deployment.selector.match_labels) == {"app": "reviews"}
-    template = deployment.template
-    assert template is not None and template.metadata is not None and template.spec is not None
-    assert dict(template.metadata.annotations) == {"sidecar.istio.io/inject": "true"}
-    assert template.spec.account == "bookinfo"
+    assert dict(deployment.selector.match_labels) == {"app": "reviews"}
+    assert dict(deployment.template.metadata.annotations) == {"sidecar.istio.io/inject": "true"}
+    assert deployment.template.spec.account == "bookinfo"
 
 
 def test_endpoints_and_slices_read_their_top_level_fields(load_text: Load) -> None:

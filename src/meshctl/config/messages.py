@@ -31,6 +31,8 @@ value as it is and needs an explicit schema.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import operator
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -171,7 +173,7 @@ def _unwrap(annotation: Any) -> tuple[Any, tuple[Any, ...], bool]:
         args = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
         optional = len(args) < len(typing.get_args(annotation))
         if len(args) > 1:
-            return typing.Union[tuple(args)], metadata, optional
+            return functools.reduce(operator.or_, args), metadata, optional
         (annotation,) = args
         if typing.get_origin(annotation) is typing.Annotated:
             annotation, *extra = typing.get_args(annotation)

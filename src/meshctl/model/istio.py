@@ -14,6 +14,7 @@ from typing import Any
 from meshctl.config.kinds.networking.destination_rule import DestinationRule, Subset, TrafficPolicy
 from meshctl.config.resource import Resource
 from meshctl.hostnames import fqdn, matches, specificity
+from meshctl.model.selectors import export_set, selects, visible
 
 MESH_GATEWAY = "mesh"
 
@@ -24,16 +25,6 @@ def config_path(resource: Resource) -> str:
         resource.kind, resource.kind.lower()
     )
     return f"/apis/{resource.group}/v1/namespaces/{resource.namespace}/{kind}/{resource.name}"
-
-
-def export_set(values: Sequence[str] | None, namespace: str) -> frozenset[str]:
-    if not values:
-        return frozenset({"*"})
-    return frozenset(namespace if value == "." else value for value in values)
-
-
-def visible(export_to: frozenset[str], namespace: str) -> bool:
-    return "*" in export_to or namespace in export_to
 
 
 def order_key(resource: Resource) -> tuple[str, str, str]:
@@ -190,4 +181,4 @@ class RuleIndex:
 def _applies(rule: DestinationRuleView, namespace: str, labels: Mapping[str, str]) -> bool:
     if not visible(rule.export_to, namespace):
         return False
-    return not rule.selector or all(labels.get(k) == v for k, v in rule.selector.items())
+    return not rule.selector or selects(rule.selector, labels)

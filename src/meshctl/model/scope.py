@@ -11,10 +11,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from meshctl.config.resource import Resource
 from meshctl import protocols
+from meshctl.config.resource import Resource
 from meshctl.hostnames import matches
-from meshctl.model.istio import MESH_GATEWAY, VirtualServiceView, order_key, visible
+from meshctl.model.istio import MESH_GATEWAY, VirtualServiceView, order_key
+from meshctl.model.selectors import selects, visible
 from meshctl.model.service import PASSTHROUGH, Service
 
 DEFAULT_HOSTS = (("*", "*"),)
@@ -114,7 +115,7 @@ def select_sidecar(sidecars: Sequence[Resource], namespace: str, labels: Mapping
     local = sorted((s for s in sidecars if s.namespace == namespace), key=order_key)
     for sidecar in local:
         selector = (sidecar.spec.get("workloadSelector") or {}).get("labels") or {}
-        if selector and all(labels.get(k) == v for k, v in selector.items()):
+        if selector and selects(selector, labels):
             return sidecar
     for sidecar in local:
         if not (sidecar.spec.get("workloadSelector") or {}).get("labels"):

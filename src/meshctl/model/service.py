@@ -16,6 +16,10 @@ ALIAS = "Alias"
 
 WILDCARD_ADDRESS = "0.0.0.0"
 
+# What a workload is (`Workload.kind`): a pod (given, or a Deployment's replica) or a WorkloadEntry.
+POD = "Pod"
+WORKLOAD_ENTRY = "WorkloadEntry"
+
 
 @dataclass(frozen=True, slots=True)
 class ServicePort:
@@ -30,7 +34,9 @@ class Service:
     """One host a proxy can send traffic to, from a Kubernetes Service or a ServiceEntry host.
 
     `export_to` is resolved: `.` became the service's namespace; `*` means everyone and `~`
-    nobody. `source` is the object it came from (for analysis and metadata).
+    nobody. `source` is the object it came from (for analysis and metadata). `selector` picks
+    the workloads behind the service (a Kubernetes Service's selector, a ServiceEntry's
+    workloadSelector); `inline_workloads` are a ServiceEntry's own endpoints.
     """
 
     hostname: str
@@ -47,6 +53,7 @@ class Service:
     alias_for: str = ""
     publish_not_ready: bool = False
     from_kubernetes: bool = True
+    inline_workloads: tuple[Workload, ...] = ()
 
     @property
     def created(self) -> str:
@@ -82,7 +89,7 @@ class Workload:
     locality: str = ""
     weight: int = 1
     ready: bool = True
-    kind: str = "Pod"
+    kind: str = POD
     network: str = ""
     annotations: Mapping[str, str] = field(default_factory=dict)
 

@@ -17,8 +17,8 @@ from meshctl.errors import MeshctlError
 from meshctl.model import proxy as proxies
 from meshctl.model.istio import (
     DestinationRuleView,
-    VirtualServiceView,
     RuleIndex,
+    VirtualServiceView,
     merge_destination_rules,
     order_key,
 )
@@ -26,6 +26,7 @@ from meshctl.model.meshconfig import MeshConfig
 from meshctl.model.proxy import Proxy
 from meshctl.model.registry import Registry, build_registry
 from meshctl.model.scope import SidecarScope, build_scope, select_sidecar
+from meshctl.model.selectors import selects
 from meshctl.targets import Target, parse_target
 
 PERMISSIVE = "PERMISSIVE"
@@ -131,7 +132,7 @@ class MeshSnapshot:
             if labels is None:
                 if selector:
                     continue
-            elif not selector or not all(labels.get(k) == v for k, v in selector.items()):
+            elif not selector or not selects(selector, labels):
                 continue
             mode = (policy.spec.get("mtls") or {}).get("mode") or "UNSET"
             if labels is not None and port is not None:

@@ -1,0 +1,98 @@
+"""Which addresses serve one port of one service, derived as Istio derives them.
+
+A Kubernetes Service takes its endpoints from its Endpoints or EndpointSlice objects when the
+input has them, and otherwise from the workloads its selector picks (what the endpoints
+controller would have written); a ServiceEntry from its inline endpoints and the workloads its
+workloadSelector picks. The registry caches the result per service port.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+
+from meshctl.config.kinds.kubernetes import Endpoints, EndpointSlice
+from meshctl.config.resource import Resource
+from meshctl.model.service import (
+    WORKLOAD_ENTRY,
+    Endpoint,
+    Service,
+    ServicePort,
+    Workload,
+)
+
+__all__ = ["from_endpoint_objects", "from_entry", "from_selected"]
+
+
+def from_selected(service: Service, port: ServicePort, workloads: Iterable[Workload]) -> Iterator[Endpoint]:
+    """A Kubernetes Service's endpoints from the workloads its selector picks: ready ones (all,
+    with publishNotReadyAddresses) that have the target port."""
+    for workload in workloads:
+        if not workload.ready and not service.publish_not_ready:
+            continue
+        target = _target_port(port, workload)
+        if target is None:
+            continue
+        yield Endpoint(workload.ip, target, workload.labels, workload)
+
+
+def from_endpoint_objects(service: Service, port: ServicePort, objects: Iterable[Resource],
+                          workload_at: Callable[[str], Workload | None]) -> Iterator[Endpoint]:
+    """A Kubernetes Service's endpoints as its Endpoints and EndpointSlices list them; the
+    workload at each address (if the input has it) lends its labels and locality."""
+
+    def at(address: str, number: int) -> Endpoint:
+        workload = workload_at(address)
+        return Endpoint(address, number, workload.labels if workload else {}, workload)
+
+    for obj in objects:
+        if obj.kind == "Endpoints":
+            for subset in obj.view_as(Endpoints).subsets:
+                number = _named_port([(p.name, p.port) for p in subset.ports], port)
+                if number is None:
+                    continue
+                addresses = subset.addresses + (subset.not_ready_addresses if service.publish_not_ready else ())
+                for address in addresses:
+                    yield at(address.ip, number)
+        else:
+            endpoint_slice = obj.view_as(EndpointSlice)
+            if endpoint_slice.address_type == "FQDN":
+                continue
+            number = _named_port([(p.name, p.port) for p in endpoint_slice.ports], port)
+            if number is None:
+                continue
+            for item in endpoint_slice.endpoints:
+                ready = item.conditions.ready if item.conditions is not None else None
+                if ready is False and not service.publish_not_ready:
+                    continue
+                for ip in item.addresses:
+                    yield at(ip, number)
+
+
+def from_entry(service: Service, port: ServicePort, selected: Iterable[Workload]) -> Iterator[Endpoint]:
+    """A ServiceEntry's endpoints: its inline ones (those with an address), then the workloads
+    its workloadSelector picks. A WorkloadEntry may map the port by name to another number."""
+    default_target = port.target_port if isinstance(port.target_port, int) else port.port
+    for workload in (*(w for w in service.inline_workloads if w.ip), *selected):
+        target = workload.ports.get(port.name, default_target) if workload.kind == WORKLOAD_ENTRY else default_target
+        yield Endpoint(workload.ip, target, workload.labels, workload)
+
+
+def _named_port(ports: Sequence[tuple[str, int | None]], service_port: ServicePort) -> int | None:
+    """The endpoint port that serves `service_port`: matched by name (unnamed if single)."""
+    for name, number in ports:
+        if name == service_port.name:
+            return number
+    if len(ports) == 1 and not service_port.name:
+        return ports[0][1]
+    return None
+
+
+def _target_port(port: ServicePort, workload: Workload) -> int | None:
+    target = port.target_port
+    if target is None:
+        return port.port
+    if isinstance(target, int):
+        return target
+    if workload.kind == WORKLOAD_ENTRY:
+        return workload.ports.get(port.name, port.port)
+    return workload.ports.get(target)

@@ -1,0 +1,140 @@
+"""Kubernetes objects as the mesh model sees them: Services become hosts, Pods and Deployment
+replicas become workloads (Istio's Kubernetes service registry)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+
+from meshctl import protocols
+from meshctl.config.kinds.kubernetes import (
+    DeploymentSpec,
+    PodSpec,
+    PodStatus,
+    ServiceSpec,
+)
+from meshctl.config.resource import Resource
+from meshctl.hostnames import kube_fqdn
+from meshctl.model import synthetic
+from meshctl.model.injection import InjectionPolicy
+from meshctl.model.selectors import export_set
+from meshctl.model.service import (
+    ALIAS,
+    CLIENT_SIDE_LB,
+    PASSTHROUGH,
+    WILDCARD_ADDRESS,
+    Service,
+    ServicePort,
+    Workload,
+)
+
+__all__ = ["EXPORT_TO_ANNOTATION", "kubernetes_services", "locality", "pod_workloads"]
+
+EXPORT_TO_ANNOTATION = "networking.istio.io/exportTo"
+
+
+def locality(labels: Mapping[str, str]) -> str:
+    """`region/zone/subzone` from Istio's `istio-locality` label or the topology labels."""
+    explicit = labels.get("istio-locality")
+    if explicit:
+        return explicit.replace(".", "/")
+    parts = [
+        labels.get("topology.kubernetes.io/region", ""),
+        labels.get("topology.kubernetes.io/zone", ""),
+        labels.get("topology.istio.io/subzone", ""),
+    ]
+    while parts and not parts[-1]:
+        parts.pop()
+    return "/".join(parts)
+
+
+def pod_workloads(pods: Sequence[Resource], deployments: Sequence[Resource], pool: synthetic.AddressPool,
+                  injection: InjectionPolicy) -> Iterator[Workload]:
+    """Pods as given (an address made up when the status has none), then each Deployment's
+    replicas as its ReplicaSet would create them."""
+    for pod in pods:
+        spec, status = pod.view_as(PodSpec), pod.status_as(PodStatus)
+        yield Workload(
+            name=pod.name,
+            namespace=pod.namespace,
+            ip=status.pod_ip or pool.allocate("pod", pod.namespace, pod.name),
+            labels=dict(pod.labels),
+            service_account=spec.account,
+            owner=synthetic.owner_of(pod.name),
+            source=pod,
+            ports=spec.named_ports(),
+            injected=injection.injected(pod.namespace, pod.labels, pod.annotations),
+            locality=locality(pod.labels),
+            ready=status.phase == "Running",
+            annotations=dict(pod.annotations),
+        )
+    for deployment in deployments:
+        yield from _replicas(deployment, pool, injection)
+
+
+def _replicas(deployment: Resource, pool: synthetic.AddressPool, injection: InjectionPolicy) -> Iterable[Workload]:
+    """Each replica as Kubernetes would name it: `<deployment>-<template hash>-<suffix>`."""
+    spec = deployment.view_as(DeploymentSpec)
+    template = spec.template
+    labels = dict(template.metadata.labels)
+    annotations = dict(template.metadata.annotations)
+    labels.setdefault("pod-template-hash", synthetic.template_hash(deployment.namespace, deployment.name))
+    ports = template.spec.named_ports()
+    for index in range(spec.replicas):
+        yield Workload(
+            name=synthetic.replica_name(deployment.namespace, deployment.name, index),
+            namespace=deployment.namespace,
+            ip=pool.allocate("replica", deployment.namespace, deployment.name, str(index)),
+            labels=labels,
+            service_account=template.spec.account,
+            owner=deployment.name,
+            source=deployment,
+            ports=ports,
+            injected=injection.injected(deployment.namespace, labels, annotations),
+            locality=locality(labels),
+            annotations=annotations,
+        )
+
+
+def kubernetes_services(services: Sequence[Resource], domain: str) -> Iterator[Service]:
+    """One host per Service; a Service without a clusterIP gets one from the service network."""
+    explicit = [ip for ip in (s.view_as(ServiceSpec).cluster_ip for s in services) if ip not in ("", "None")]
+    vips = synthetic.AddressPool(synthetic.SERVICE_NETWORK, explicit)
+    for service in services:
+        yield _service(service, vips, domain)
+
+
+def _service(obj: Resource, vips: synthetic.AddressPool, domain: str) -> Service:
+    spec = obj.view_as(ServiceSpec)
+    ports = tuple(
+        ServicePort(
+            name=p.name,
+            port=p.port,
+            protocol=protocols.from_kubernetes_port(p.name, p.port, p.protocol, p.app_protocol),
+            target_port=p.port if p.target_port is None else p.target_port,
+        )
+        for p in spec.ports
+    )
+    resolution = CLIENT_SIDE_LB
+    alias_for = ""
+    if spec.type == "ExternalName":
+        resolution, address, alias_for = ALIAS, WILDCARD_ADDRESS, spec.external_name
+    elif spec.cluster_ip == "None":
+        resolution, address = PASSTHROUGH, WILDCARD_ADDRESS
+    elif spec.cluster_ip:
+        address = spec.cluster_ip
+    else:
+        address = vips.allocate("service", obj.namespace, obj.name)
+    exported = obj.annotations.get(EXPORT_TO_ANNOTATION, "")
+    return Service(
+        hostname=kube_fqdn(obj.name, obj.namespace, domain),
+        namespace=obj.namespace,
+        name=obj.name,
+        ports=ports,
+        address=address,
+        resolution=resolution,
+        source=obj,
+        export_to=export_set((value.strip() for value in exported.split(",")), obj.namespace),
+        selector=spec.selector or None,
+        alias_for=alias_for,
+        publish_not_ready=spec.publish_not_ready_addresses,
+    )
