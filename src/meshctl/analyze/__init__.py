@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from meshctl.analyze import destinationrule, gateway, service, sidecar, virtualservice
+from meshctl.analyze.context import AnalysisContext
 from meshctl.analyze.finding import Finding, Level
-from meshctl.analyze.index import MeshIndex
 from meshctl.config.resource import Resource
 
 __all__ = ["Finding", "Level", "run"]
@@ -22,6 +22,6 @@ CHECKS = (virtualservice.check, destinationrule.check, gateway.check, sidecar.ch
 
 def run(resources: Sequence[Resource]) -> list[Finding]:
     """Every finding for a set of resources, sorted by file position."""
-    index = MeshIndex.build(resources)
-    findings = [item for check in CHECKS for item in check(index)]
+    ctx = AnalysisContext(resources)
+    findings = [item for check in CHECKS for item in check(ctx)]
     return sorted(findings, key=lambda item: (item.resource.origin.file, item.line, item.code, item.message))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
+from meshctl.analyze.context import AnalysisContext
 from meshctl.analyze.finding import (
     GATEWAY_PORT_NOT_ON_SERVICE,
     REFERENCED_RESOURCE_NOT_FOUND,
@@ -11,8 +12,10 @@ from meshctl.analyze.finding import (
     finding,
     go_quote,
 )
-from meshctl.analyze.index import MeshIndex, Workload, selects
+from meshctl.config.kinds.kubernetes import ServiceSpec
 from meshctl.config.resource import Resource
+from meshctl.model.selectors import selects
+from meshctl.model.service import Workload
 
 
 def selector_text(selector: Mapping[str, str]) -> str:
@@ -20,43 +23,39 @@ def selector_text(selector: Mapping[str, str]) -> str:
     return ",".join(f"{key}={selector[key]}" for key in sorted(selector))
 
 
-def check(index: MeshIndex) -> Iterator[Finding]:
+def check(ctx: AnalysisContext) -> Iterator[Finding]:
     """Gateway findings; they need workloads in the input, or every selector would look dangling."""
-    if not index.has_workloads:
+    if not ctx.has_workloads:
         return
-    for gateway in index.of("Gateway"):
+    for gateway in ctx.of("Gateway"):
         selector = gateway.spec.get("selector") or {}
-        workloads = [workload for workload in index.workloads if selects(selector, workload.labels)]
+        workloads = [workload for workload in ctx.registry.workloads if selects(selector, workload.labels)]
         if not workloads:
             yield finding(REFERENCED_RESOURCE_NOT_FOUND, gateway, ("spec", "selector"),
                           f"Referenced selector not found: {go_quote(selector_text(selector))}")
             continue
-        yield from _ports_on_services(index, gateway, selector, workloads)
+        yield from _ports_on_services(ctx, gateway, selector, workloads)
 
 
-def _service_ports(index: MeshIndex, workloads: list[Workload]) -> set[int] | None:
+def _service_ports(ctx: AnalysisContext, workloads: list[Workload]) -> set[int] | None:
     """TCP ports (and target ports) of the Services in front of `workloads`; None if there are none."""
+    fronting = {id(service): service for workload in workloads for service in ctx.registry.services_of(workload)}
+    if not fronting:
+        return None
     ports: set[int] = set()
-    fronted = False
-    for service in index.of("Service"):
-        selector = service.spec.get("selector") or {}
-        if not selector or not any(
-                workload.namespace == service.namespace and selects(selector, workload.labels)
-                for workload in workloads):
-            continue
-        fronted = True
-        for port in service.spec.get("ports") or []:
-            if (port.get("protocol") or "TCP") == "TCP":
-                ports.add(port["port"])
-                if isinstance(port.get("targetPort"), int):
-                    ports.add(port["targetPort"])
-    return ports if fronted else None
+    for service in fronting.values():
+        for port in service.source.view_as(ServiceSpec).ports:
+            if port.protocol == "TCP":
+                ports.add(port.port)
+                if isinstance(port.target_port, int):
+                    ports.add(port.target_port)
+    return ports
 
 
-def _ports_on_services(index: MeshIndex, gateway: Resource, selector: Mapping[str, str],
+def _ports_on_services(ctx: AnalysisContext, gateway: Resource, selector: Mapping[str, str],
                        workloads: list[Workload]) -> Iterator[Finding]:
     """IST0162: a server port that no Service in front of the gateway pods exposes is unreachable."""
-    ports = _service_ports(index, workloads)
+    ports = _service_ports(ctx, workloads)
     if ports is None:
         return
     for position, server in enumerate(gateway.spec.get("servers") or []):

@@ -4,23 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from meshctl.analyze.finding import PORT_NAME_CONVENTION, Finding, finding
-from meshctl.analyze.index import MeshIndex
 from meshctl import protocols
+from meshctl.analyze.context import AnalysisContext
+from meshctl.analyze.finding import PORT_NAME_CONVENTION, Finding, finding
+from meshctl.config.kinds.kubernetes import ServiceSpec
 
 SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease", "local-path-storage", "istio-system"})
 
 
-def check(index: MeshIndex) -> Iterator[Finding]:
+def check(ctx: AnalysisContext) -> Iterator[Finding]:
     """IST0118: without `<protocol>[-suffix]` names or appProtocol, Istio falls back to sniffing."""
-    for service in index.of("Service"):
+    for service in ctx.of("Service"):
         if service.namespace in SYSTEM_NAMESPACES:
             continue
-        for position, port in enumerate(service.spec.get("ports") or []):
-            name = port.get("name") or ""
-            if port.get("appProtocol") or protocols.known(name.split("-", 1)[0]):
+        for position, port in enumerate(service.view_as(ServiceSpec).ports):
+            if port.app_protocol or protocols.known(port.name.split("-", 1)[0]):
                 continue
-            target = port.get("targetPort", port["port"])
+            target = port.port if port.target_port is None else port.target_port
             yield finding(PORT_NAME_CONVENTION, service, ("spec", "ports", position),
-                          f"Port name {name} (port: {port['port']}, targetPort: {target}) doesn't follow the "
+                          f"Port name {port.name} (port: {port.port}, targetPort: {target}) doesn't follow the "
                           "naming convention of Istio port.")

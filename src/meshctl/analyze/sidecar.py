@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
+from meshctl.analyze.context import AnalysisContext
 from meshctl.analyze.finding import (
     CONFLICTING_SIDECAR_SELECTORS,
     MULTIPLE_SIDECARS_WITHOUT_SELECTOR,
@@ -13,18 +14,33 @@ from meshctl.analyze.finding import (
     go_list,
     go_quote,
 )
-from meshctl.analyze.index import MeshIndex, selects
 from meshctl.config.resource import Resource
+from meshctl.model.selectors import selects
+from meshctl.model.service import POD, Workload
 
 
 def _selector(sidecar: Resource) -> dict[str, str]:
     return (sidecar.spec.get("workloadSelector") or {}).get("labels") or {}
 
 
-def check(index: MeshIndex) -> Iterator[Finding]:
+def _pods(workloads: Iterable[Workload]) -> Iterator[tuple[str, Workload]]:
+    """Each pod with the name to report it by. A Deployment's replicas share their labels, so
+    they are checked once, under the Deployment's name: the name the input knows."""
+    seen: set[int] = set()
+    for workload in workloads:
+        if workload.kind != POD:
+            continue
+        if workload.source.kind != "Deployment":
+            yield workload.name, workload
+        elif id(workload.source) not in seen:
+            seen.add(id(workload.source))
+            yield workload.owner, workload
+
+
+def check(ctx: AnalysisContext) -> Iterator[Finding]:
     """IST0111 and IST0110: Istio picks one Sidecar per workload, and which one is undefined."""
     defaults: dict[str, list[Resource]] = defaultdict(list)
-    for sidecar in index.of("Sidecar"):
+    for sidecar in ctx.of("Sidecar"):
         if not _selector(sidecar):
             defaults[sidecar.namespace].append(sidecar)
     for namespace, sidecars in defaults.items():
@@ -35,11 +51,9 @@ def check(index: MeshIndex) -> Iterator[Finding]:
             yield finding(MULTIPLE_SIDECARS_WITHOUT_SELECTOR, sidecar, ("spec",),
                           f"The Sidecars {names} in namespace {go_quote(namespace)} have no workload selector, "
                           "which can lead to undefined behavior.")
-    for workload in index.workloads:
-        if not workload.is_pod:
-            continue
+    for name, workload in _pods(ctx.registry.workloads):
         chosen = [
-            sidecar for sidecar in index.of("Sidecar")
+            sidecar for sidecar in ctx.of("Sidecar")
             if sidecar.namespace == workload.namespace and _selector(sidecar)
             and selects(_selector(sidecar), workload.labels)
         ]
@@ -49,4 +63,4 @@ def check(index: MeshIndex) -> Iterator[Finding]:
         for sidecar in chosen:
             yield finding(CONFLICTING_SIDECAR_SELECTORS, sidecar, ("spec", "workloadSelector"),
                           f"The Sidecars {names} in namespace {go_quote(workload.namespace)} select the same "
-                          f"workload pod {go_quote(workload.name)}, which can lead to undefined behavior.")
+                          f"workload pod {go_quote(name)}, which can lead to undefined behavior.")

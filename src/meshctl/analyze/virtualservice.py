@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from meshctl.analyze.context import AnalysisContext
 from meshctl.analyze.finding import (
     CONFLICTING_MESH_GATEWAY_HOSTS,
     HOST_NOT_IN_GATEWAY,
@@ -19,7 +20,7 @@ from meshctl.analyze.finding import (
     go_list,
     go_quote,
 )
-from meshctl.analyze.index import MeshIndex
+from meshctl.config.kinds.networking import DestinationRule
 from meshctl.config.kinds.networking.virtual_service import binds_to_mesh, gateway_reference
 from meshctl.config.paths import FieldPath
 from meshctl.config.resource import Resource
@@ -28,25 +29,25 @@ from meshctl.hostnames import fqdn, intersects, matches
 SPEC: FieldPath = ("spec",)
 
 
-def check(index: MeshIndex) -> Iterator[Finding]:
+def check(ctx: AnalysisContext) -> Iterator[Finding]:
     """Every VirtualService finding of the analysis."""
-    subsets = _defined_subsets(index)
-    for service in index.of("VirtualService"):
-        yield from _gateways(index, service)
-        yield from _destinations(index, subsets, service)
-        yield from _delegates(index, service)
+    subsets = _defined_subsets(ctx)
+    for service in ctx.of("VirtualService"):
+        yield from _gateways(ctx, service)
+        yield from _destinations(ctx, subsets, service)
+        yield from _delegates(ctx, service)
         yield from _unreachable_rules(service)
-    yield from _mesh_host_conflicts(index)
+    yield from _mesh_host_conflicts(ctx)
 
 
-def _gateways(index: MeshIndex, service: Resource) -> Iterator[Finding]:
+def _gateways(ctx: AnalysisContext, service: Resource) -> Iterator[Finding]:
     hosts = service.spec.get("hosts") or []
     for position, name in enumerate(service.spec.get("gateways") or []):
         if name == "mesh":
             continue
         path = (*SPEC, "gateways", position)
         namespace, gateway_name = gateway_reference(name, service.namespace)
-        gateway = index.find("Gateway", namespace, gateway_name)
+        gateway = ctx.find("Gateway", namespace, gateway_name)
         if gateway is None:
             yield finding(REFERENCED_RESOURCE_NOT_FOUND, service, path,
                           f"Referenced gateway not found: {go_quote(name)}")
@@ -84,11 +85,11 @@ def _route_destinations(spec: Mapping[str, Any]) -> Iterator[tuple[FieldPath, Ma
             yield (*SPEC, "http", rule_index, "mirrors", mirror_index, "destination"), mirror["destination"], True
 
 
-def _destinations(index: MeshIndex, subsets: dict[str, set[str]], service: Resource) -> Iterator[Finding]:
+def _destinations(ctx: AnalysisContext, subsets: dict[str, set[str]], service: Resource) -> Iterator[Finding]:
     for path, destination, mirror in _route_destinations(service.spec):
         host = destination["host"]
-        if index.has_registry:
-            yield from _registry_destination(index, service, path, destination, mirror)
+        if ctx.has_registry:
+            yield from _registry_destination(ctx, service, path, destination, mirror)
         subset = destination.get("subset")
         if subset and not _subset_defined(subsets, fqdn(host, service.namespace), subset):
             reftype = "mirror+subset in destinationrule" if mirror else "host+subset in destinationrule"
@@ -96,16 +97,16 @@ def _destinations(index: MeshIndex, subsets: dict[str, set[str]], service: Resou
                           f"Referenced {reftype} not found: {go_quote(f'{host}+{subset}')}")
 
 
-def _registry_destination(index: MeshIndex, service: Resource, path: FieldPath,
+def _registry_destination(ctx: AnalysisContext, service: Resource, path: FieldPath,
                           destination: Mapping[str, Any], mirror: bool) -> Iterator[Finding]:
     host = destination["host"]
-    matches = index.lookup(host, service.namespace)
+    matches = ctx.lookup(host, service.namespace)
     if not matches:
         reftype = "mirror host" if mirror else "host"
         yield finding(REFERENCED_RESOURCE_NOT_FOUND, service, (*path, "host"),
                       f"Referenced {reftype} not found: {go_quote(host)}")
         return
-    ports = matches[0].ports
+    ports = [port.port for port in matches[0].ports]
     number = (destination.get("port") or {}).get("number")
     if number is None:
         if len(ports) > 1:
@@ -117,12 +118,12 @@ def _registry_destination(index: MeshIndex, service: Resource, path: FieldPath,
                       f"Referenced host:port not found: {go_quote(f'{host}:{number}')}")
 
 
-def _defined_subsets(index: MeshIndex) -> dict[str, set[str]]:
+def _defined_subsets(ctx: AnalysisContext) -> dict[str, set[str]]:
     """Subset names per DestinationRule host (fully qualified in the rule's namespace)."""
     subsets: dict[str, set[str]] = defaultdict(set)
-    for rule in index.of("DestinationRule"):
-        host = fqdn(rule.spec["host"], rule.namespace)
-        subsets[host].update(subset["name"] for subset in rule.spec.get("subsets") or [])
+    for rule in ctx.of("DestinationRule"):
+        spec = rule.view_as(DestinationRule)
+        subsets[fqdn(spec.host, rule.namespace)].update(subset.name for subset in spec.subsets)
     return subsets
 
 
@@ -130,14 +131,14 @@ def _subset_defined(subsets: dict[str, set[str]], host: str, subset: str) -> boo
     return any(subset in names and matches(pattern, host) for pattern, names in subsets.items())
 
 
-def _delegates(index: MeshIndex, service: Resource) -> Iterator[Finding]:
+def _delegates(ctx: AnalysisContext, service: Resource) -> Iterator[Finding]:
     for position, rule in enumerate(service.spec.get("http") or []):
         delegate = rule.get("delegate")
         if delegate is None:
             continue
         reference = f"{delegate.get('namespace') or service.namespace}/{delegate['name']}"
         namespace, _, name = reference.partition("/")
-        if index.find("VirtualService", namespace, name) is None:
+        if ctx.find("VirtualService", namespace, name) is None:
             yield finding(REFERENCED_RESOURCE_NOT_FOUND, service, (*SPEC, "http", position, "delegate", "name"),
                           f"Referenced delegate VirtualService not found: {go_quote(reference)}")
 
@@ -183,10 +184,10 @@ def _unreachable_rules(service: Resource) -> Iterator[Finding]:
                               f"VirtualService rule {name} not used (all matches used by prior rules).")
 
 
-def _mesh_host_conflicts(index: MeshIndex) -> Iterator[Finding]:
+def _mesh_host_conflicts(ctx: AnalysisContext) -> Iterator[Finding]:
     """IST0109: two VirtualServices for the same host on sidecars; only one of them would apply."""
     owners: dict[str, dict[tuple[str, str, str], tuple[Resource, int]]] = defaultdict(dict)
-    for service in index.of("VirtualService"):
+    for service in ctx.of("VirtualService"):
         if not binds_to_mesh(service.spec.get("gateways") or []):
             continue
         export_to = service.spec.get("exportTo") or ["*"]
