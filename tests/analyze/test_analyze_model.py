@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from conftest import Analysis
-
+from meshctl.analyze.context import AnalysisContext
 from meshctl.config.loader import load_file
 from meshctl.model.snapshot import build_snapshot
+
+AnalyzeYaml = Callable[..., Any]  # the analyze_yaml fixture: documents in, an Analysis out
 
 SERVICE_ENTRY = """
 apiVersion: networking.istio.io/v1
@@ -78,7 +80,7 @@ spec:
 
 
 def test_a_workload_entry_has_the_same_labels_for_analysis_and_translation(
-        analyze_yaml: Callable[..., Analysis]) -> None:
+        analyze_yaml: AnalyzeYaml) -> None:
     """Analysis once read a WorkloadEntry's spec labels only, translation its metadata labels too:
     a subset and a gateway selector that translation honoured were reported as selecting nothing."""
     run = analyze_yaml(SERVICE_ENTRY, WORKLOAD_ENTRY, DESTINATION_RULE, GATEWAY)
@@ -89,7 +91,7 @@ def test_a_workload_entry_has_the_same_labels_for_analysis_and_translation(
     assert (endpoint.address, dict(endpoint.labels)) == ("10.3.0.1", {"app": "vm", "version": "v1", "zone": "a"})
 
 
-def test_a_subset_the_workload_entry_does_not_carry_is_reported(analyze_yaml: Callable[..., Analysis]) -> None:
+def test_a_subset_the_workload_entry_does_not_carry_is_reported(analyze_yaml: AnalyzeYaml) -> None:
     run = analyze_yaml(SERVICE_ENTRY, WORKLOAD_ENTRY, DESTINATION_RULE.replace("version: v1", "version: v0"))
     assert run.codes() == ["IST0173"]
 
@@ -131,7 +133,7 @@ def _sidecar(name: str) -> str:
     """
 
 
-def test_a_deployments_replicas_are_checked_once_under_its_name(analyze_yaml: Callable[..., Analysis]) -> None:
+def test_a_deployments_replicas_are_checked_once_under_its_name(analyze_yaml: AnalyzeYaml) -> None:
     run = analyze_yaml(_deployment("reviews", 3), _sidecar("first"), _sidecar("second"))
     message = ('The Sidecars [first second] in namespace "default" select the same workload pod "reviews", '
                "which can lead to undefined behavior.")
@@ -142,8 +144,6 @@ def test_a_deployments_replicas_are_checked_once_under_its_name(analyze_yaml: Ca
 
 
 def test_analysis_and_translation_share_one_registry(tmp_path: Path) -> None:
-    from meshctl.analyze.context import AnalysisContext
-
     path = tmp_path / "mesh.yaml"
     path.write_text(SERVICE_ENTRY + "---\n" + WORKLOAD_ENTRY)
     resources = load_file(str(path)).resources

@@ -5,7 +5,13 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from meshctl.model.synthetic import POD_NETWORK, AddressPool, owner_of, replica_name, template_hash
+from meshctl.model.synthetic import (
+    POD_NETWORK,
+    AddressPool,
+    owner_of,
+    replica_name,
+    template_hash,
+)
 
 
 def test_replicas_are_named_as_a_replica_set_names_its_pods() -> None:
