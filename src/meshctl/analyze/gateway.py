@@ -13,6 +13,7 @@ from meshctl.analyze.finding import (
     go_quote,
 )
 from meshctl.config.kinds.kubernetes import ServiceSpec
+from meshctl.config.kinds.networking import Gateway
 from meshctl.config.resource import Resource
 from meshctl.model.selectors import selects
 from meshctl.model.service import Workload
@@ -28,7 +29,7 @@ def check(ctx: AnalysisContext) -> Iterator[Finding]:
     if not ctx.has_workloads:
         return
     for gateway in ctx.of("Gateway"):
-        selector = gateway.spec.get("selector") or {}
+        selector = gateway.view_as(Gateway).selector
         workloads = [workload for workload in ctx.registry.workloads if selects(selector, workload.labels)]
         if not workloads:
             yield finding(REFERENCED_RESOURCE_NOT_FOUND, gateway, ("spec", "selector"),
@@ -58,8 +59,8 @@ def _ports_on_services(ctx: AnalysisContext, gateway: Resource, selector: Mappin
     ports = _service_ports(ctx, workloads)
     if ports is None:
         return
-    for position, server in enumerate(gateway.spec.get("servers") or []):
-        number = server["port"].get("number")
+    for position, server in enumerate(gateway.view_as(Gateway).servers):
+        number = server.port.number
         if number and number not in ports:
             yield finding(GATEWAY_PORT_NOT_ON_SERVICE, gateway, ("spec", "servers", position, "port", "number"),
                           f"The gateway is listening on a target port (port {number}) that is not defined in the "

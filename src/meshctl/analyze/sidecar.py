@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 
 from meshctl.analyze.context import AnalysisContext
 from meshctl.analyze.finding import (
@@ -14,13 +14,15 @@ from meshctl.analyze.finding import (
     go_list,
     go_quote,
 )
+from meshctl.config.kinds.networking import Sidecar
 from meshctl.config.resource import Resource
 from meshctl.model.selectors import selects
 from meshctl.model.service import POD, Workload
 
 
-def _selector(sidecar: Resource) -> dict[str, str]:
-    return (sidecar.spec.get("workloadSelector") or {}).get("labels") or {}
+def _selector(sidecar: Resource) -> Mapping[str, str]:
+    selector = sidecar.view_as(Sidecar).workload_selector
+    return selector.labels if selector is not None else {}
 
 
 def _pods(workloads: Iterable[Workload]) -> Iterator[tuple[str, Workload]]:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
+import dataclasses
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator, Sequence
 
 from meshctl.analyze.context import AnalysisContext
 from meshctl.analyze.finding import (
@@ -20,29 +19,44 @@ from meshctl.analyze.finding import (
     go_list,
     go_quote,
 )
-from meshctl.config.kinds.networking import DestinationRule
-from meshctl.config.kinds.networking.virtual_service import binds_to_mesh, gateway_reference
+from meshctl.config.kinds.networking import DestinationRule, Gateway, VirtualService
+from meshctl.config.kinds.networking.fields import Destination
+from meshctl.config.kinds.networking.http import HTTPMatchRequest
+from meshctl.config.kinds.networking.virtual_service import (
+    HTTPRoute,
+    HTTPRouteDestination,
+    L4MatchAttributes,
+    RouteDestination,
+    TCPRoute,
+    TLSMatchAttributes,
+    TLSRoute,
+    binds_to_mesh,
+    gateway_reference,
+)
 from meshctl.config.paths import FieldPath
 from meshctl.config.resource import Resource
 from meshctl.hostnames import fqdn, intersects, matches
+from meshctl.model.selectors import export_set
 
 SPEC: FieldPath = ("spec",)
+
+Match = HTTPMatchRequest | TLSMatchAttributes | L4MatchAttributes
 
 
 def check(ctx: AnalysisContext) -> Iterator[Finding]:
     """Every VirtualService finding of the analysis."""
     subsets = _defined_subsets(ctx)
     for service in ctx.of("VirtualService"):
-        yield from _gateways(ctx, service)
-        yield from _destinations(ctx, subsets, service)
-        yield from _delegates(ctx, service)
-        yield from _unreachable_rules(service)
+        spec = service.view_as(VirtualService)
+        yield from _gateways(ctx, service, spec)
+        yield from _destinations(ctx, subsets, service, spec)
+        yield from _delegates(ctx, service, spec)
+        yield from _unreachable_rules(service, spec)
     yield from _mesh_host_conflicts(ctx)
 
 
-def _gateways(ctx: AnalysisContext, service: Resource) -> Iterator[Finding]:
-    hosts = service.spec.get("hosts") or []
-    for position, name in enumerate(service.spec.get("gateways") or []):
+def _gateways(ctx: AnalysisContext, service: Resource, spec: VirtualService) -> Iterator[Finding]:
+    for position, name in enumerate(spec.gateways):
         if name == "mesh":
             continue
         path = (*SPEC, "gateways", position)
@@ -51,16 +65,16 @@ def _gateways(ctx: AnalysisContext, service: Resource) -> Iterator[Finding]:
         if gateway is None:
             yield finding(REFERENCED_RESOURCE_NOT_FOUND, service, path,
                           f"Referenced gateway not found: {go_quote(name)}")
-        elif hosts and not _gateway_takes_any(gateway, service.namespace, hosts):
+        elif spec.hosts and not _gateway_takes_any(gateway, service.namespace, spec.hosts):
             yield finding(HOST_NOT_IN_GATEWAY, service, path,
-                          f"one or more host {go_list(hosts)} defined in VirtualService "
+                          f"one or more host {go_list(spec.hosts)} defined in VirtualService "
                           f"{service.namespace}/{service.name} not found in Gateway {namespace}/{gateway_name}.")
 
 
 def _gateway_hosts(gateway: Resource, namespace: str) -> Iterator[str]:
     """The server hosts of `gateway` that VirtualServices of `namespace` may bind to."""
-    for server in gateway.spec.get("servers") or []:
-        for host in server.get("hosts") or []:
+    for server in gateway.view_as(Gateway).servers:
+        for host in server.hosts:
             scope, slash, name = host.partition("/")
             if not slash:
                 yield host
@@ -68,47 +82,52 @@ def _gateway_hosts(gateway: Resource, namespace: str) -> Iterator[str]:
                 yield name
 
 
-def _gateway_takes_any(gateway: Resource, namespace: str, hosts: list[str]) -> bool:
+def _gateway_takes_any(gateway: Resource, namespace: str, hosts: Sequence[str]) -> bool:
     return any(intersects(allowed, host) for allowed in _gateway_hosts(gateway, namespace) for host in hosts)
 
 
-def _route_destinations(spec: Mapping[str, Any]) -> Iterator[tuple[FieldPath, Mapping[str, Any], bool]]:
+def _route_destinations(spec: VirtualService) -> Iterator[tuple[FieldPath, Destination, bool]]:
     """(path, destination, is_mirror) for every destination a VirtualService sends traffic to."""
-    for kind in ("http", "tcp", "tls"):
-        for rule_index, rule in enumerate(spec.get(kind) or []):
-            for route_index, route in enumerate(rule.get("route") or []):
-                yield (*SPEC, kind, rule_index, "route", route_index, "destination"), route["destination"], False
-    for rule_index, rule in enumerate(spec.get("http") or []):
-        if rule.get("mirror") is not None:
-            yield (*SPEC, "http", rule_index, "mirror"), rule["mirror"], True
-        for mirror_index, mirror in enumerate(rule.get("mirrors") or []):
-            yield (*SPEC, "http", rule_index, "mirrors", mirror_index, "destination"), mirror["destination"], True
+    sections: tuple[tuple[str, Sequence[Sequence[HTTPRouteDestination | RouteDestination]]], ...] = (
+        ("http", [rule.route for rule in spec.http]),
+        ("tcp", [rule.route for rule in spec.tcp]),
+        ("tls", [rule.route for rule in spec.tls]),
+    )
+    for kind, rules in sections:
+        for rule_index, routes in enumerate(rules):
+            for route_index, route in enumerate(routes):
+                yield (*SPEC, kind, rule_index, "route", route_index, "destination"), route.destination, False
+    for rule_index, http in enumerate(spec.http):
+        if http.mirror is not None:
+            yield (*SPEC, "http", rule_index, "mirror"), http.mirror, True
+        for mirror_index, mirror in enumerate(http.mirrors):
+            yield (*SPEC, "http", rule_index, "mirrors", mirror_index, "destination"), mirror.destination, True
 
 
-def _destinations(ctx: AnalysisContext, subsets: dict[str, set[str]], service: Resource) -> Iterator[Finding]:
-    for path, destination, mirror in _route_destinations(service.spec):
-        host = destination["host"]
+def _destinations(ctx: AnalysisContext, subsets: dict[str, set[str]], service: Resource,
+                  spec: VirtualService) -> Iterator[Finding]:
+    for path, destination, mirror in _route_destinations(spec):
         if ctx.has_registry:
             yield from _registry_destination(ctx, service, path, destination, mirror)
-        subset = destination.get("subset")
-        if subset and not _subset_defined(subsets, fqdn(host, service.namespace), subset):
+        subset = destination.subset
+        if subset and not _subset_defined(subsets, fqdn(destination.host, service.namespace), subset):
             reftype = "mirror+subset in destinationrule" if mirror else "host+subset in destinationrule"
             yield finding(REFERENCED_RESOURCE_NOT_FOUND, service, (*path, "subset"),
-                          f"Referenced {reftype} not found: {go_quote(f'{host}+{subset}')}")
+                          f"Referenced {reftype} not found: {go_quote(f'{destination.host}+{subset}')}")
 
 
 def _registry_destination(ctx: AnalysisContext, service: Resource, path: FieldPath,
-                          destination: Mapping[str, Any], mirror: bool) -> Iterator[Finding]:
-    host = destination["host"]
-    matches = ctx.lookup(host, service.namespace)
-    if not matches:
+                          destination: Destination, mirror: bool) -> Iterator[Finding]:
+    host = destination.host
+    found = ctx.lookup(host, service.namespace)
+    if not found:
         reftype = "mirror host" if mirror else "host"
         yield finding(REFERENCED_RESOURCE_NOT_FOUND, service, (*path, "host"),
                       f"Referenced {reftype} not found: {go_quote(host)}")
         return
-    ports = [port.port for port in matches[0].ports]
-    number = (destination.get("port") or {}).get("number")
-    if number is None:
+    ports = [port.port for port in found[0].ports]
+    number = destination.port.number if destination.port is not None else 0
+    if not number:
         if len(ports) > 1:
             yield finding(PORT_SELECTOR_REQUIRED, service, (*path, "host"),
                           f"This VirtualService routes to a service {go_quote(host)} that exposes multiple ports "
@@ -131,37 +150,37 @@ def _subset_defined(subsets: dict[str, set[str]], host: str, subset: str) -> boo
     return any(subset in names and matches(pattern, host) for pattern, names in subsets.items())
 
 
-def _delegates(ctx: AnalysisContext, service: Resource) -> Iterator[Finding]:
-    for position, rule in enumerate(service.spec.get("http") or []):
-        delegate = rule.get("delegate")
-        if delegate is None:
+def _delegates(ctx: AnalysisContext, service: Resource, spec: VirtualService) -> Iterator[Finding]:
+    for position, rule in enumerate(spec.http):
+        if rule.delegate is None:
             continue
-        reference = f"{delegate.get('namespace') or service.namespace}/{delegate['name']}"
-        namespace, _, name = reference.partition("/")
-        if ctx.find("VirtualService", namespace, name) is None:
+        namespace = rule.delegate.namespace or service.namespace
+        if ctx.find("VirtualService", namespace, rule.delegate.name) is None:
             yield finding(REFERENCED_RESOURCE_NOT_FOUND, service, (*SPEC, "http", position, "delegate", "name"),
-                          f"Referenced delegate VirtualService not found: {go_quote(reference)}")
+                          f"Referenced delegate VirtualService not found: "
+                          f"{go_quote(f'{namespace}/{rule.delegate.name}')}")
 
 
-def _rule_name(rule: Mapping[str, Any], position: int) -> str:
-    name = rule.get("name")
+def _rule_name(name: str, position: int) -> str:
     return go_quote(name) if name else f"#{position}"
 
 
-def _match_key(match: Mapping[str, Any]) -> str:
-    """A match's routing meaning, without its name, so that equal matches compare equal."""
-    return json.dumps({key: value for key, value in match.items() if key != "name"}, sort_keys=True)
+def _routing_meaning(match: Match) -> Match:
+    """A match without its name, so that matches that route alike compare equal."""
+    return dataclasses.replace(match, name="") if isinstance(match, HTTPMatchRequest) else match
 
 
-def _unreachable_rules(service: Resource) -> Iterator[Finding]:
+def _unreachable_rules(service: Resource, spec: VirtualService) -> Iterator[Finding]:
     """Rules that can never match: after a rule without matches, or with only repeated matches."""
-    for kind in ("http", "tcp", "tls"):
-        seen: dict[str, str] = {}
+    sections: tuple[tuple[str, Sequence[HTTPRoute | TCPRoute | TLSRoute]], ...] = (
+        ("http", spec.http), ("tcp", spec.tcp), ("tls", spec.tls))
+    for kind, rules in sections:
+        seen: list[tuple[Match, str]] = []
         catch_all = False
-        for position, rule in enumerate(service.spec.get(kind) or []):
+        for position, rule in enumerate(rules):
             path = (*SPEC, kind, position)
-            name = _rule_name(rule, position)
-            matches = rule.get("match") or []
+            name = _rule_name(rule.name if isinstance(rule, HTTPRoute) else "", position)
+            matches: Sequence[Match] = rule.match
             if catch_all:
                 yield finding(UNREACHABLE_RULE, service, path,
                               f"VirtualService rule {name} not used (only the last rule can have no matches).")
@@ -171,14 +190,16 @@ def _unreachable_rules(service: Resource) -> Iterator[Finding]:
                 continue
             repeated = 0
             for match_position, match in enumerate(matches):
-                key = _match_key(match)
-                if key in seen:
+                meaning = _routing_meaning(match)
+                earlier = next((owner for other, owner in seen if other == meaning), None)
+                if earlier is not None:
                     repeated += 1
+                    match_name = _rule_name(match.name if isinstance(match, HTTPMatchRequest) else "", match_position)
                     yield finding(INEFFECTIVE_MATCH, service, (*path, "match", match_position),
-                                  f"VirtualService rule {name} match {_rule_name(match, match_position)} is not used "
-                                  f"(duplicate/overlapping match in rule {seen[key]}).")
+                                  f"VirtualService rule {name} match {match_name} is not used "
+                                  f"(duplicate/overlapping match in rule {earlier}).")
                 else:
-                    seen[key] = name
+                    seen.append((meaning, name))
             if repeated == len(matches):
                 yield finding(UNREACHABLE_RULE, service, path,
                               f"VirtualService rule {name} not used (all matches used by prior rules).")
@@ -188,11 +209,11 @@ def _mesh_host_conflicts(ctx: AnalysisContext) -> Iterator[Finding]:
     """IST0109: two VirtualServices for the same host on sidecars; only one of them would apply."""
     owners: dict[str, dict[tuple[str, str, str], tuple[Resource, int]]] = defaultdict(dict)
     for service in ctx.of("VirtualService"):
-        if not binds_to_mesh(service.spec.get("gateways") or []):
+        spec = service.view_as(VirtualService)
+        if not binds_to_mesh(spec.gateways):
             continue
-        export_to = service.spec.get("exportTo") or ["*"]
-        scopes = ["*"] if "*" in export_to else sorted({service.namespace if e == "." else e for e in export_to})
-        for position, host in enumerate(service.spec.get("hosts") or []):
+        scopes = sorted(export_set(spec.export_to, service.namespace))
+        for position, host in enumerate(spec.hosts):
             for scope in scopes:
                 owners[f"{scope}/{fqdn(host, service.namespace)}"].setdefault(service.key, (service, position))
     for scoped_host, by_service in owners.items():

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from meshctl.config.kinds.kubernetes import PodStatus
+from meshctl.config.kinds.networking import WorkloadEntry
 from meshctl.config.resource import Resource
 from meshctl.model import endpoints, synthetic
 from meshctl.model.injection import InjectionPolicy
@@ -144,7 +145,7 @@ def build_registry(resources: Sequence[Resource], domain: str = "cluster.local")
     pods = _sorted(by_kind.get("Pod", ()))
     entries = _sorted(by_kind.get("WorkloadEntry", ()))
     taken = [ip for ip in (pod.status_as(PodStatus).pod_ip for pod in pods) if ip]
-    pool = synthetic.AddressPool(synthetic.POD_NETWORK, taken + [e.spec.get("address", "") for e in entries])
+    pool = synthetic.AddressPool(synthetic.POD_NETWORK, taken + [e.view_as(WorkloadEntry).address for e in entries])
     injection = InjectionPolicy({ns.name: ns.labels for ns in by_kind.get("Namespace", ())})
     workloads = [*pod_workloads(pods, _sorted(by_kind.get("Deployment", ())), pool, injection),
                  *(workload_entry(entry) for entry in entries)]

@@ -5,9 +5,9 @@ ServiceEntry endpoint) becomes a Workload, built in one place for translation an
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
 
 from meshctl import protocols
+from meshctl.config.kinds.networking import ServiceEntry, WorkloadEntry
 from meshctl.config.resource import Resource
 from meshctl.model.selectors import export_set
 from meshctl.model.service import (
@@ -36,63 +36,54 @@ def workload_entry(resource: Resource) -> Workload:
     """A WorkloadEntry object. Its metadata labels are merged over its spec's labels, as Istio's
     ConvertWorkloadEntry does; an entry naming no service account runs as `default`, since it
     may be a proxy of its own (a VM's sidecar) that needs an identity."""
-    spec = resource.spec
-    labels = {**(spec.get("labels") or {}), **resource.labels}
-    return _workload(spec, resource, labels, spec.get("serviceAccount") or "default")
+    spec = resource.view_as(WorkloadEntry)
+    return _workload(spec, resource, {**spec.labels, **resource.labels}, spec.service_account or "default")
 
 
-def _workload(entry: Mapping[str, Any], source: Resource, labels: Mapping[str, str], service_account: str) -> Workload:
-    """The one reading of a WorkloadEntry spec, whether a WorkloadEntry object or a ServiceEntry
+def _workload(entry: WorkloadEntry, source: Resource, labels: Mapping[str, str], service_account: str) -> Workload:
+    """The one reading of a WorkloadEntry, whether a WorkloadEntry object or a ServiceEntry
     endpoint: `source` is the object it was written in, and names the workload."""
     return Workload(
         name=source.name,
         namespace=source.namespace,
-        ip=entry.get("address", ""),
+        ip=entry.address,
         labels=labels,
         service_account=service_account,
         owner=source.name,
         source=source,
-        ports=dict(entry.get("ports") or {}),
+        ports=dict(entry.ports),
         injected=labels.get("security.istio.io/tlsMode") == "istio",
-        locality=(entry.get("locality") or "").replace(".", "/"),
-        weight=entry.get("weight") or 1,
+        locality=entry.locality.replace(".", "/"),
+        weight=entry.weight or 1,
         kind=WORKLOAD_ENTRY,
-        network=entry.get("network", ""),
+        network=entry.network,
     )
 
 
 def entry_services(entry: Resource) -> Iterator[Service]:
-    """One Service per host of a ServiceEntry, sharing its ports and its inline endpoints."""
-    spec = entry.spec
+    """One Service per host of a ServiceEntry, sharing its ports and its inline endpoints.
+
+    An unset `resolution` is NONE and an unset `location` MESH_EXTERNAL, as in Istio.
+    """
+    spec = entry.view_as(ServiceEntry)
     ports = tuple(
-        ServicePort(
-            name=p.get("name", ""),
-            port=p["number"],
-            protocol=protocols.parse(p.get("protocol", "")),
-            target_port=p.get("targetPort"),
-        )
-        for p in spec.get("ports") or []
+        ServicePort(name=p.name, port=p.number, protocol=protocols.parse(p.protocol), target_port=p.target_port or None)
+        for p in spec.ports
     )
-    addresses = spec.get("addresses") or []
-    resolution = _RESOLUTIONS.get(spec.get("resolution", "NONE"), PASSTHROUGH)
-    inline = tuple(
-        _workload(endpoint, entry, endpoint.get("labels") or {}, endpoint.get("serviceAccount", ""))
-        for endpoint in spec.get("endpoints") or []
-    )
-    selector = (spec.get("workloadSelector") or {}).get("labels") or None
-    for host in spec.get("hosts") or []:
+    inline = tuple(_workload(endpoint, entry, endpoint.labels, endpoint.service_account) for endpoint in spec.endpoints)
+    for host in spec.hosts:
         yield Service(
             hostname=host,
             namespace=entry.namespace,
             name=entry.name,
             ports=ports,
-            address=addresses[0] if addresses else WILDCARD_ADDRESS,
-            resolution=resolution,
+            address=spec.addresses[0] if spec.addresses else WILDCARD_ADDRESS,
+            resolution=_RESOLUTIONS.get(spec.resolution or "NONE", PASSTHROUGH),
             source=entry,
-            export_to=export_set(spec.get("exportTo"), entry.namespace),
-            selector=selector,
-            mesh_external=spec.get("location", "MESH_EXTERNAL") != "MESH_INTERNAL",
-            subject_alt_names=tuple(spec.get("subjectAltNames") or ()),
+            export_to=export_set(spec.export_to, entry.namespace),
+            selector=(spec.workload_selector.labels if spec.workload_selector else None) or None,
+            mesh_external=spec.location != "MESH_INTERNAL",
+            subject_alt_names=spec.subject_alt_names,
             from_kubernetes=False,
             inline_workloads=inline,
         )
