@@ -75,8 +75,8 @@ def _replicas(deployment: Resource, pool: synthetic.AddressPool, injection: Inje
     """Each replica as Kubernetes would name it: `<deployment>-<template hash>-<suffix>`."""
     spec = deployment.view_as(DeploymentSpec)
     template = spec.template
-    labels = dict(template.metadata.labels)
-    annotations = dict(template.metadata.annotations)
+    labels = dict(template.metadata.labels) if template.metadata else {}
+    annotations = dict(template.metadata.annotations) if template.metadata else {}
     labels.setdefault("pod-template-hash", synthetic.template_hash(deployment.namespace, deployment.name))
     ports = template.spec.named_ports()
     for index in range(spec.replicas):

@@ -31,30 +31,29 @@ class KindInfo:
 
     `body` is "spec" when the kind keeps its content under `spec`; kinds such as Endpoints keep
     their fields at the top level, and then `body` is "" and `spec` declares those fields.
-    `spec` is the kind's message (its typed view and schema); kinds not converted to messages
-    yet give a bare schema and get no view. `status`, for kinds whose status meshctl reads (a
-    Pod's IP and phase), is the message of that status.
+    `spec` is the kind's message (its typed view and schema). `status`, for kinds whose status
+    meshctl reads (a Pod's IP and phase), is the message of that status.
     """
 
     kind: str
     group: str
     versions: tuple[str, ...]
-    spec: type[Message] | Obj
+    spec: type[Message]
     body: str = "spec"
     namespaced: bool = True
     status: type[Message] | None = None
 
     @property
     def schema(self) -> Obj:
-        return self.spec if isinstance(self.spec, Obj) else self.spec.SCHEMA
+        return self.spec.SCHEMA
 
     @property
     def status_schema(self) -> Obj | None:
         return self.status.SCHEMA if self.status is not None else None
 
-    def view_of(self, body: Mapping[str, Any]) -> Message | None:
+    def view_of(self, body: Mapping[str, Any]) -> Message:
         """The typed view of a validated body."""
-        return None if isinstance(self.spec, Obj) else self.spec.of(body)
+        return self.spec.of(body)
 
     def status_view_of(self, status: Mapping[str, Any]) -> Message | None:
         """The typed view of a validated status (an absent status reads as an empty one)."""

@@ -5,8 +5,7 @@ is for `kubectl apply --validate=strict`. Parts meshctl never reads (probes, res
 are accepted as free-form values and left out of the views. Class names are the API's own
 (`ServiceSpec`, `PodStatus`); fields whose wire name is not the camelCase of a Python name
 (`clusterIP`, `podIPs`) say so with `field(json=...)`. Defaults the API server would fill in
-(`protocol: TCP`, `replicas: 1`, `type: ClusterIP`) are the views' defaults, and a message the
-schema requires (a Deployment's `template`) reads as present, never as None.
+(`protocol: TCP`, `replicas: 1`, `type: ClusterIP`) are the views' defaults.
 """
 
 from __future__ import annotations
@@ -285,8 +284,8 @@ class ObjectMeta(Message):
 
 @message(required=["spec"])
 class PodTemplateSpec(Message):
-    metadata: ObjectMeta = field(default=ObjectMeta())
-    spec: PodSpec = field(default=PodSpec())
+    metadata: ObjectMeta | None = None
+    spec: PodSpec
 
 
 def _deployment_rule(value: dict[str, Any], path: FieldPath, report: Report) -> None:
@@ -301,8 +300,8 @@ def _deployment_rule(value: dict[str, Any], path: FieldPath, report: Report) -> 
 @message(required=["selector", "template"], rules=[_deployment_rule], free=["strategy"])
 class DeploymentSpec(Message):
     replicas: int = field(Int(0, 10_000), default=1)
-    selector: LabelSelector = field(default=LabelSelector())
-    template: PodTemplateSpec = field(default=PodTemplateSpec())
+    selector: LabelSelector
+    template: PodTemplateSpec
     min_ready_seconds: int | None = field(Int(0))
     revision_history_limit: int | None = field(Int(0))
     progress_deadline_seconds: int | None = field(Int(0))
