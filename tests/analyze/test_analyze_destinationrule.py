@@ -141,8 +141,8 @@ def test_service_entry_endpoints_back_subsets(analyze_yaml) -> None:
             labels:
               role: replica
         """)
-    assert run.codes() == ["IST0173"]
-    assert run.findings[0].message.startswith("The Subset replica defined")
+    assert run.codes() == ["IST0134", "IST0173"]  # IST0134: a TCP entry without addresses
+    assert run.findings[1].message.startswith("The Subset replica defined")
 
 
 def test_rules_merged_cleanly(analyze_yaml) -> None:

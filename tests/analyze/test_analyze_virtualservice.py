@@ -303,8 +303,8 @@ def test_export_to_hides_services(analyze_yaml) -> None:
             - destination:
                 host: db.example.com
         """)
-    assert run.codes() == ["IST0101"]
-    assert run.findings[0].message == 'Referenced host not found: "db.example.com"'
+    assert run.codes() == ["IST0134", "IST0101"]  # IST0134: a TCP entry without addresses
+    assert run.findings[1].message == 'Referenced host not found: "db.example.com"'
 
 
 def test_no_registry_no_host_findings(analyze_yaml) -> None:

@@ -56,7 +56,7 @@ def _gateway(selector: str, port: int = 80) -> str:
 def test_gateway_selector_matches_nothing(analyze_yaml) -> None:
     run = analyze_yaml(INGRESS_POD, _gateway("istio: ingress"))
     assert run.lines() == [
-        f"Error [IST0101] (Gateway default/public {run.where('selector:')}) "
+        f"Error [IST0101] (Gateway default/public {run.where('istio: ingress', 2)}) "
         'Referenced selector not found: "istio=ingress"'
     ]
 

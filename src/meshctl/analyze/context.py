@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from meshctl.config.resource import Resource
 from meshctl.hostnames import fqdn, intersects
+from meshctl.model.meshconfig import MeshConfig
 from meshctl.model.registry import Registry
 from meshctl.model.service import Service
 from meshctl.model.snapshot import MeshSnapshot, build_snapshot
@@ -22,15 +23,16 @@ __all__ = ["AnalysisContext"]
 class AnalysisContext:
     """The resources of one analysis by kind and by name, and the snapshot built from them."""
 
-    __slots__ = ("_by_key", "_by_kind", "snapshot")
+    __slots__ = ("_by_key", "_by_kind", "mesh", "snapshot")
 
-    def __init__(self, resources: Sequence[Resource]) -> None:
+    def __init__(self, resources: Sequence[Resource], mesh: MeshConfig | None = None) -> None:
+        self.mesh = mesh or MeshConfig()
         self._by_kind: dict[str, list[Resource]] = {}
         self._by_key: dict[tuple[str, str, str], Resource] = {}
         for resource in resources:
             self._by_kind.setdefault(resource.kind, []).append(resource)
             self._by_key[resource.key] = resource
-        self.snapshot: MeshSnapshot = build_snapshot(resources)
+        self.snapshot: MeshSnapshot = build_snapshot(resources, self.mesh)
 
     @property
     def registry(self) -> Registry:

@@ -6,15 +6,17 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping
 
 from meshctl.analyze.context import AnalysisContext
-from meshctl.analyze.finding import (
+from meshctl.analyze.finding import Finding, finding
+from meshctl.analyze.messages import (
     MERGED_DESTINATION_RULES,
+    NO_CA_DESTINATION_LEVEL,
+    NO_CA_PORT_LEVEL,
     SUBSET_SELECTS_NO_PODS,
     UNKNOWN_DESTINATION_RULE_HOST,
-    Finding,
     Level,
-    finding,
 )
 from meshctl.config.kinds.networking import DestinationRule
+from meshctl.config.kinds.networking.destination_rule import ClientTLSSettings
 from meshctl.config.resource import Resource
 from meshctl.hostnames import fqdn
 from meshctl.model.selectors import selects
@@ -27,8 +29,7 @@ def check(ctx: AnalysisContext) -> Iterator[Finding]:
         host = rule.view_as(DestinationRule).host
         services = ctx.lookup(host, rule.namespace) if ctx.has_registry else []
         if ctx.has_registry and not services:
-            yield finding(UNKNOWN_DESTINATION_RULE_HOST, rule, ("spec", "host"),
-                          f"The host {host} defined in the DestinationRule does not match any services in the mesh.")
+            yield finding(UNKNOWN_DESTINATION_RULE_HOST, rule, ("spec", "host"), host)
         if ctx.has_workloads and services:
             yield from _empty_subsets(ctx, rule, services)
     yield from _merged_rules(ctx)
@@ -54,9 +55,7 @@ def _empty_subsets(ctx: AnalysisContext, rule: Resource, services: list[Service]
         candidates.extend(labels)
     for position, subset in enumerate(rule.view_as(DestinationRule).subsets):
         if not any(selects(subset.labels, labels) for labels in candidates):
-            yield finding(SUBSET_SELECTS_NO_PODS, rule, ("spec", "subsets", position, "name"),
-                          f"The Subset {subset.name} defined in the DestinationRule does not select any pods. "
-                          "Which may lead to 503 UH (NoHealthyUpstream).")
+            yield finding(SUBSET_SELECTS_NO_PODS, rule, ("spec", "subsets", position, "name"), subset.name)
 
 
 def _merged_rules(ctx: AnalysisContext) -> Iterator[Finding]:
@@ -75,9 +74,7 @@ def _merged_rules(ctx: AnalysisContext) -> Iterator[Finding]:
         detail = "; ".join(lost) if lost else "the merge keeps every setting"
         level: Level = "Warning" if lost else "Info"
         for rule in rules:
-            yield finding(MERGED_DESTINATION_RULES, rule, ("spec", "host"),
-                          f"DestinationRules {names} define the same host {host}; Istio merges them: {detail}.",
-                          level=level)
+            yield finding(MERGED_DESTINATION_RULES, rule, ("spec", "host"), names, host, detail, level=level)
 
 
 def _merge_losses(rules: list[Resource]) -> list[str]:
@@ -95,3 +92,28 @@ def _merge_losses(rules: list[Resource]) -> list[str]:
                 lost.append(f"subset {subset.name!r} of {rule.namespace}/{rule.name} is dropped as a duplicate")
             seen.add(subset.name)
     return lost
+
+
+def _unverified(tls: ClientTLSSettings | None) -> bool:
+    """SIMPLE or MUTUAL origination without a CA bundle: the server's certificate goes unchecked."""
+    return tls is not None and tls.mode in ("SIMPLE", "MUTUAL") and not tls.ca_certificates
+
+
+def ca_certificates(ctx: AnalysisContext) -> Iterator[Finding]:
+    """IST0128 (rule-wide) and IST0129 (per port): TLS origination that trusts any server."""
+    for rule in ctx.of("DestinationRule"):
+        spec = rule.view_as(DestinationRule)
+        policy = spec.traffic_policy
+        if policy is None:
+            continue
+        name = f"{rule.namespace}/{rule.name}"
+        if _unverified(policy.tls):
+            assert policy.tls is not None
+            yield finding(NO_CA_DESTINATION_LEVEL, rule, ("spec", "trafficPolicy", "tls", "caCertificates"), name,
+                          rule.namespace, policy.tls.mode, spec.host)
+        for index, port in enumerate(policy.port_level_settings):
+            if _unverified(port.tls):
+                assert port.tls is not None
+                yield finding(NO_CA_PORT_LEVEL, rule,
+                              ("spec", "trafficPolicy", "portLevelSettings", index, "tls", "caCertificates"), name,
+                              rule.namespace, port.tls.mode, spec.host, f"number:{port.port.number}")

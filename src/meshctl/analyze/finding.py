@@ -1,74 +1,75 @@
-"""What an analyzer reports, and the message types (IST codes) it reports with."""
+"""What an analyzer reports: one message of an Istio message type about one resource."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
 
+from meshctl.analyze.messages import Level, MessageType
 from meshctl.config.paths import FieldPath
 from meshctl.config.resource import Resource
 
-Level = Literal["Error", "Warning", "Info"]
-
-
-@dataclass(frozen=True, slots=True)
-class MessageType:
-    """One entry of Istio's messages.yaml: a stable code, its name and its level."""
-
-    code: str
-    name: str
-    level: Level
-
-
-REFERENCED_RESOURCE_NOT_FOUND = MessageType("IST0101", "ReferencedResourceNotFound", "Error")
-CONFLICTING_MESH_GATEWAY_HOSTS = MessageType("IST0109", "ConflictingMeshGatewayVirtualServiceHosts", "Error")
-CONFLICTING_SIDECAR_SELECTORS = MessageType("IST0110", "ConflictingSidecarWorkloadSelectors", "Error")
-MULTIPLE_SIDECARS_WITHOUT_SELECTOR = MessageType("IST0111", "MultipleSidecarsWithoutWorkloadSelectors", "Error")
-PORT_SELECTOR_REQUIRED = MessageType("IST0112", "VirtualServiceDestinationPortSelectorRequired", "Error")
-PORT_NAME_CONVENTION = MessageType("IST0118", "PortNameIsNotUnderNamingConvention", "Info")
-UNREACHABLE_RULE = MessageType("IST0130", "VirtualServiceUnreachableRule", "Warning")
-INEFFECTIVE_MATCH = MessageType("IST0131", "VirtualServiceIneffectiveMatch", "Info")
-HOST_NOT_IN_GATEWAY = MessageType("IST0132", "VirtualServiceHostNotFoundInGateway", "Warning")
-GATEWAY_PORT_NOT_ON_SERVICE = MessageType("IST0162", "GatewayPortNotDefinedOnService", "Warning")
-SUBSET_SELECTS_NO_PODS = MessageType("IST0173", "DestinationRuleSubsetNotSelectPods", "Error")
-UNKNOWN_DESTINATION_RULE_HOST = MessageType("IST0174", "UnknownDestinationRuleHost", "Warning")
-# Istio has no message for two DestinationRules on one host (it merges them silently), so this
-# one is meshctl's own; the MSH prefix keeps it apart from Istio's IST codes.
-MERGED_DESTINATION_RULES = MessageType("MSH0001", "MergedDestinationRules", "Warning")
+__all__ = ["Finding", "finding", "selector_text"]
 
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """One analyzer message, printed like `istioctl analyze`:
-    `Warning [IST0101] (VirtualService default/reviews reviews.yaml:12) message`."""
+    """One analyzer message, printed as `istioctl analyze` prints it:
+    `Warning [IST0101] (VirtualService default/reviews reviews.yaml:12) message`.
 
-    level: Level
-    code: str
+    The line is the one of the field at `path` when the input has that field, else the line the
+    resource starts on: Istio's analyzers point at the offending field the same way, and fall
+    back the same way when the field is absent (a missing `caCertificates`). `at`, when set, is
+    a line the analyzer knows from elsewhere (a schema problem's own line).
+    """
+
+    type: MessageType
     message: str
     resource: Resource
     path: FieldPath = ()
+    at: int = 0
+    level_override: Level | None = None
 
-    def __str__(self) -> str:
-        origin = f"{self.resource.ref()} {self.resource.where(self.path)}"
-        return f"{self.level} [{self.code}] ({origin}) {self.message}"
+    @property
+    def level(self) -> Level:
+        return self.level_override or self.type.level
+
+    @property
+    def code(self) -> str:
+        return self.type.code
 
     @property
     def line(self) -> int:
-        return self.resource.line_of(self.path)
+        return self.at or self.resource.lines.get(self.path) or self.resource.origin.line
+
+    @property
+    def origin(self) -> str:
+        """istioctl's friendly name of the resource: `Kind namespace/name`."""
+        return self.resource.ref()
+
+    @property
+    def reference(self) -> str:
+        """Where the resource was read: `file:line`, the file alone for JSON (whose lines
+        istioctl does not track), nothing for objects read from a cluster or made up."""
+        file = self.resource.origin.file
+        if not file:
+            return ""
+        if file.endswith(".json") or not self.line:
+            return file
+        return f"{file}:{self.line}"
+
+    def __str__(self) -> str:
+        where = f" {self.reference}" if self.reference else ""
+        return f"{self.level} [{self.code}] ({self.origin}{where}) {self.message}"
 
 
-def finding(kind: MessageType, resource: Resource, path: FieldPath, message: str,
-            level: Level | None = None) -> Finding:
-    """A Finding of message type `kind`; `level` overrides the type's level where Istio does."""
-    return Finding(level or kind.level, kind.code, message, resource, path)
+def finding(kind: MessageType, resource: Resource, path: FieldPath, *args: object, level: Level | None = None,
+            at: int = 0) -> Finding:
+    """A Finding of message type `kind`, its template filled with `args`; `level` overrides
+    the type's level where the analyzer does."""
+    return Finding(kind, kind.text(*args), resource, path, at, level)
 
 
-def go_quote(text: str) -> str:
-    """Go's %q for the plain strings analyzers quote (host names, selectors)."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def go_list(items: Iterable[object]) -> str:
-    """Go's %v for a slice: `[a b c]`."""
-    return "[" + " ".join(str(item) for item in items) + "]"
+def selector_text(selector: Mapping[str, str]) -> str:
+    """A label selector the way Kubernetes prints one: `app=x,version=v1`, keys sorted."""
+    return ",".join(f"{key}={selector[key]}" for key in sorted(selector))

@@ -5,23 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 from meshctl.analyze.context import AnalysisContext
-from meshctl.analyze.finding import (
+from meshctl.analyze.finding import Finding, finding, selector_text
+from meshctl.analyze.messages import (
+    CONFLICTING_GATEWAYS,
+    GATEWAY_DUPLICATE_CERTIFICATE,
     GATEWAY_PORT_NOT_ON_SERVICE,
     REFERENCED_RESOURCE_NOT_FOUND,
-    Finding,
-    finding,
-    go_quote,
 )
 from meshctl.config.kinds.kubernetes import ServiceSpec
 from meshctl.config.kinds.networking import Gateway
+from meshctl.config.kinds.networking.gateway import ServerTLSSettings
 from meshctl.config.resource import Resource
+from meshctl.hostnames import intersects
 from meshctl.model.selectors import selects
 from meshctl.model.service import Workload
-
-
-def selector_text(selector: Mapping[str, str]) -> str:
-    """A label selector the way Kubernetes prints one: `app=x,version=v1`, keys sorted."""
-    return ",".join(f"{key}={selector[key]}" for key in sorted(selector))
 
 
 def check(ctx: AnalysisContext) -> Iterator[Finding]:
@@ -32,8 +29,8 @@ def check(ctx: AnalysisContext) -> Iterator[Finding]:
         selector = gateway.view_as(Gateway).selector
         workloads = [workload for workload in ctx.registry.workloads if selects(selector, workload.labels)]
         if not workloads:
-            yield finding(REFERENCED_RESOURCE_NOT_FOUND, gateway, ("spec", "selector"),
-                          f"Referenced selector not found: {go_quote(selector_text(selector))}")
+            yield finding(REFERENCED_RESOURCE_NOT_FOUND, gateway, ("spec", "selector", min(selector, default="")),
+                          "selector", selector_text(selector))
             continue
         yield from _ports_on_services(ctx, gateway, selector, workloads)
 
@@ -63,7 +60,53 @@ def _ports_on_services(ctx: AnalysisContext, gateway: Resource, selector: Mappin
         number = server.port.number
         if number and number not in ports:
             yield finding(GATEWAY_PORT_NOT_ON_SERVICE, gateway, ("spec", "servers", position, "port", "number"),
-                          f"The gateway is listening on a target port (port {number}) that is not defined in the "
-                          f"Service associated with its workload instances (Pod selector {selector_text(selector)}). "
-                          "If you need to access the gateway port through the gateway Service, it will not be "
-                          "available.")
+                          number, selector_text(selector))
+
+
+def conflicts(ctx: AnalysisContext) -> Iterator[Finding]:
+    """IST0145: two Gateways with the same selector serving overlapping hosts on one port; the
+    gateway proxy can honour only one of them."""
+    claims: dict[tuple[str, int], dict[str, tuple[str, ...]]] = {}
+    for gateway in ctx.of("Gateway"):
+        spec = gateway.view_as(Gateway)
+        for server in spec.servers:
+            key = (selector_text(spec.selector), server.port.number)
+            claims.setdefault(key, {})[f"{gateway.namespace}/{gateway.name}"] = server.hosts
+    for gateway in ctx.of("Gateway"):
+        spec = gateway.view_as(Gateway)
+        selector = selector_text(spec.selector)
+        own = f"{gateway.namespace}/{gateway.name}"
+        for server in spec.servers:
+            others = claims.get((selector, server.port.number), {})
+            rivals = [name for name in sorted(others) if name != own
+                      for host in server.hosts if any(intersects(host, theirs) for theirs in others[name])]
+            if rivals:
+                yield finding(CONFLICTING_GATEWAYS, gateway, (), ",".join(rivals), selector, str(server.port.number),
+                              ",".join(server.hosts))
+
+
+def _same_certificate(one: ServerTLSSettings, other: ServerTLSSettings) -> bool:
+    """The same credential, or the same certificate and key files."""
+    if one.credential_name and other.credential_name:
+        return one.credential_name == other.credential_name
+    if one.credential_name or other.credential_name:
+        return False
+    return bool(one.server_certificate and one.server_certificate == other.server_certificate
+                and one.private_key and one.private_key == other.private_key)
+
+
+def duplicate_certificates(ctx: AnalysisContext) -> Iterator[Finding]:
+    """IST0138: one certificate on two Gateways of the same proxies; clients that reuse an
+    HTTP/2 connection across their hosts get 404s (envoyproxy/envoy#6767)."""
+    for gateway in ctx.of("Gateway"):
+        spec = gateway.view_as(Gateway)
+        own = f"{gateway.namespace}/{gateway.name}"
+        for other in ctx.of("Gateway"):
+            other_spec = other.view_as(Gateway)
+            if other is gateway or not selects(spec.selector, other_spec.selector):
+                continue
+            for server in spec.servers:
+                for theirs in other_spec.servers:
+                    if server.tls is not None and theirs.tls is not None and _same_certificate(server.tls, theirs.tls):
+                        yield finding(GATEWAY_DUPLICATE_CERTIFICATE, gateway, ("metadata", "name"),
+                                      [own, f"{other.namespace}/{other.name}"])

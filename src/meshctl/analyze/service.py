@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 from meshctl import protocols
 from meshctl.analyze.context import AnalysisContext
-from meshctl.analyze.finding import PORT_NAME_CONVENTION, Finding, finding
+from meshctl.analyze.finding import Finding, finding
+from meshctl.analyze.messages import PORT_NAME_CONVENTION
 from meshctl.config.kinds.kubernetes import ServiceSpec
 
 SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease", "local-path-storage", "istio-system"})
@@ -21,6 +22,4 @@ def check(ctx: AnalysisContext) -> Iterator[Finding]:
             if port.app_protocol or protocols.known(port.name.split("-", 1)[0]):
                 continue
             target = port.port if port.target_port is None else port.target_port
-            yield finding(PORT_NAME_CONVENTION, service, ("spec", "ports", position),
-                          f"Port name {port.name} (port: {port.port}, targetPort: {target}) doesn't follow the "
-                          "naming convention of Istio port.")
+            yield finding(PORT_NAME_CONVENTION, service, ("spec", "ports", position), port.name, port.port, target)

@@ -6,14 +6,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 
 from meshctl.analyze.context import AnalysisContext
-from meshctl.analyze.finding import (
-    CONFLICTING_SIDECAR_SELECTORS,
-    MULTIPLE_SIDECARS_WITHOUT_SELECTOR,
-    Finding,
-    finding,
-    go_list,
-    go_quote,
-)
+from meshctl.analyze.finding import Finding, finding
+from meshctl.analyze.messages import CONFLICTING_SIDECAR_SELECTORS, MULTIPLE_SIDECARS_WITHOUT_SELECTOR
 from meshctl.config.kinds.networking import Sidecar
 from meshctl.config.resource import Resource
 from meshctl.model.selectors import selects
@@ -48,11 +42,9 @@ def check(ctx: AnalysisContext) -> Iterator[Finding]:
     for namespace, sidecars in defaults.items():
         if len(sidecars) < 2:
             continue
-        names = go_list(sidecar.name for sidecar in sidecars)
+        names = [sidecar.name for sidecar in sidecars]
         for sidecar in sidecars:
-            yield finding(MULTIPLE_SIDECARS_WITHOUT_SELECTOR, sidecar, ("spec",),
-                          f"The Sidecars {names} in namespace {go_quote(namespace)} have no workload selector, "
-                          "which can lead to undefined behavior.")
+            yield finding(MULTIPLE_SIDECARS_WITHOUT_SELECTOR, sidecar, ("spec",), names, namespace)
     for name, workload in _pods(ctx.registry.workloads):
         chosen = [
             sidecar for sidecar in ctx.of("Sidecar")
@@ -61,8 +53,7 @@ def check(ctx: AnalysisContext) -> Iterator[Finding]:
         ]
         if len(chosen) < 2:
             continue
-        names = go_list(sidecar.name for sidecar in chosen)
+        names = [sidecar.name for sidecar in chosen]
         for sidecar in chosen:
-            yield finding(CONFLICTING_SIDECAR_SELECTORS, sidecar, ("spec", "workloadSelector"),
-                          f"The Sidecars {names} in namespace {go_quote(workload.namespace)} select the same "
-                          f"workload pod {go_quote(name)}, which can lead to undefined behavior.")
+            yield finding(CONFLICTING_SIDECAR_SELECTORS, sidecar, ("spec", "workloadSelector"), names,
+                          workload.namespace, name)

@@ -7,16 +7,14 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 
 from meshctl.analyze.context import AnalysisContext
-from meshctl.analyze.finding import (
+from meshctl.analyze.finding import Finding, finding
+from meshctl.analyze.messages import (
     CONFLICTING_MESH_GATEWAY_HOSTS,
     HOST_NOT_IN_GATEWAY,
     INEFFECTIVE_MATCH,
     PORT_SELECTOR_REQUIRED,
     REFERENCED_RESOURCE_NOT_FOUND,
     UNREACHABLE_RULE,
-    Finding,
-    finding,
-    go_list,
     go_quote,
 )
 from meshctl.config.kinds.networking import DestinationRule, Gateway, VirtualService
@@ -63,12 +61,10 @@ def _gateways(ctx: AnalysisContext, service: Resource, spec: VirtualService) -> 
         namespace, gateway_name = gateway_reference(name, service.namespace)
         gateway = ctx.find("Gateway", namespace, gateway_name)
         if gateway is None:
-            yield finding(REFERENCED_RESOURCE_NOT_FOUND, service, path,
-                          f"Referenced gateway not found: {go_quote(name)}")
+            yield finding(REFERENCED_RESOURCE_NOT_FOUND, service, path, "gateway", name)
         elif spec.hosts and not _gateway_takes_any(gateway, service.namespace, spec.hosts):
-            yield finding(HOST_NOT_IN_GATEWAY, service, path,
-                          f"one or more host {go_list(spec.hosts)} defined in VirtualService "
-                          f"{service.namespace}/{service.name} not found in Gateway {namespace}/{gateway_name}.")
+            yield finding(HOST_NOT_IN_GATEWAY, service, path, list(spec.hosts), f"{service.namespace}/{service.name}",
+                          f"{namespace}/{gateway_name}")
 
 
 def _gateway_hosts(gateway: Resource, namespace: str) -> Iterator[str]:
@@ -112,8 +108,8 @@ def _destinations(ctx: AnalysisContext, subsets: dict[str, set[str]], service: R
         subset = destination.subset
         if subset and not _subset_defined(subsets, fqdn(destination.host, service.namespace), subset):
             reftype = "mirror+subset in destinationrule" if mirror else "host+subset in destinationrule"
-            yield finding(REFERENCED_RESOURCE_NOT_FOUND, service, (*path, "subset"),
-                          f"Referenced {reftype} not found: {go_quote(f'{destination.host}+{subset}')}")
+            yield finding(REFERENCED_RESOURCE_NOT_FOUND, service, (*path, "subset"), reftype,
+                          f"{destination.host}+{subset}")
 
 
 def _registry_destination(ctx: AnalysisContext, service: Resource, path: FieldPath,
@@ -122,19 +118,16 @@ def _registry_destination(ctx: AnalysisContext, service: Resource, path: FieldPa
     found = ctx.lookup(host, service.namespace)
     if not found:
         reftype = "mirror host" if mirror else "host"
-        yield finding(REFERENCED_RESOURCE_NOT_FOUND, service, (*path, "host"),
-                      f"Referenced {reftype} not found: {go_quote(host)}")
+        yield finding(REFERENCED_RESOURCE_NOT_FOUND, service, (*path, "host"), reftype, host)
         return
     ports = [port.port for port in found[0].ports]
     number = destination.port.number if destination.port is not None else 0
     if not number:
         if len(ports) > 1:
-            yield finding(PORT_SELECTOR_REQUIRED, service, (*path, "host"),
-                          f"This VirtualService routes to a service {go_quote(host)} that exposes multiple ports "
-                          f"{go_list(ports)}. Specifying a port in the destination is required to disambiguate.")
+            yield finding(PORT_SELECTOR_REQUIRED, service, (*path, "host"), host, ports)
     elif number not in ports:
-        yield finding(REFERENCED_RESOURCE_NOT_FOUND, service, (*path, "port", "number"),
-                      f"Referenced host:port not found: {go_quote(f'{host}:{number}')}")
+        yield finding(REFERENCED_RESOURCE_NOT_FOUND, service, (*path, "port", "number"), "host:port",
+                      f"{host}:{number}")
 
 
 def _defined_subsets(ctx: AnalysisContext) -> dict[str, set[str]]:
@@ -157,8 +150,7 @@ def _delegates(ctx: AnalysisContext, service: Resource, spec: VirtualService) ->
         namespace = rule.delegate.namespace or service.namespace
         if ctx.find("VirtualService", namespace, rule.delegate.name) is None:
             yield finding(REFERENCED_RESOURCE_NOT_FOUND, service, (*SPEC, "http", position, "delegate", "name"),
-                          f"Referenced delegate VirtualService not found: "
-                          f"{go_quote(f'{namespace}/{rule.delegate.name}')}")
+                          "delegate VirtualService", f"{namespace}/{rule.delegate.name}")
 
 
 def _rule_name(name: str, position: int) -> str:
@@ -182,8 +174,7 @@ def _unreachable_rules(service: Resource, spec: VirtualService) -> Iterator[Find
             name = _rule_name(rule.name if isinstance(rule, HTTPRoute) else "", position)
             matches: Sequence[Match] = rule.match
             if catch_all:
-                yield finding(UNREACHABLE_RULE, service, path,
-                              f"VirtualService rule {name} not used (only the last rule can have no matches).")
+                yield finding(UNREACHABLE_RULE, service, path, name, "only the last rule can have no matches")
                 continue
             if not matches:
                 catch_all = True
@@ -195,14 +186,12 @@ def _unreachable_rules(service: Resource, spec: VirtualService) -> Iterator[Find
                 if earlier is not None:
                     repeated += 1
                     match_name = _rule_name(match.name if isinstance(match, HTTPMatchRequest) else "", match_position)
-                    yield finding(INEFFECTIVE_MATCH, service, (*path, "match", match_position),
-                                  f"VirtualService rule {name} match {match_name} is not used "
-                                  f"(duplicate/overlapping match in rule {earlier}).")
+                    yield finding(INEFFECTIVE_MATCH, service, (*path, "match", match_position), name, match_name,
+                                  earlier)
                 else:
                     seen.append((meaning, name))
             if repeated == len(matches):
-                yield finding(UNREACHABLE_RULE, service, path,
-                              f"VirtualService rule {name} not used (all matches used by prior rules).")
+                yield finding(UNREACHABLE_RULE, service, path, name, "all matches used by prior rules")
 
 
 def _mesh_host_conflicts(ctx: AnalysisContext) -> Iterator[Finding]:
@@ -222,7 +211,4 @@ def _mesh_host_conflicts(ctx: AnalysisContext) -> Iterator[Finding]:
             continue
         names = ",".join(f"{service.namespace}/{service.name}" for service, _ in claims)
         for service, position in claims:
-            yield finding(CONFLICTING_MESH_GATEWAY_HOSTS, service, (*SPEC, "hosts", position),
-                          f"The VirtualServices {names} associated with mesh gateway define the same host "
-                          f"{scoped_host} which can lead to undefined behavior. This can be fixed by merging the "
-                          "conflicting VirtualServices into a single resource.")
+            yield finding(CONFLICTING_MESH_GATEWAY_HOSTS, service, (*SPEC, "hosts", position), names, scoped_host)

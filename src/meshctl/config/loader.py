@@ -65,14 +65,26 @@ class Problem:
         return ": ".join(parts)
 
 
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """An object refused for its problems, kept by identity so that `meshctl analyze` can report
+    them on it (IST0106) the way istioctl does, instead of as lines about a file. Its `resource`
+    has no view: nothing may read its spec."""
+
+    resource: Resource
+    problems: tuple[Problem, ...]
+
+
 @dataclass(slots=True)
 class FileResult:
-    """What one file contributed: its resources, its problems, and notes on skipped objects."""
+    """What one file contributed: its resources, its problems, notes on skipped objects, and
+    the objects its problems refused."""
 
     file: str
     resources: list[Resource] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -80,6 +92,7 @@ class LoadResult:
     resources: list[Resource] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -189,6 +202,12 @@ class _DocumentReader:
         if info.status_schema is not None and status is not None:
             info.status_schema.check(status, ("status",), report)
         if len(self.result.problems) > before:
+            if isinstance(subject_name, str) and subject_name:
+                stub = Resource(kind=info.kind, group=info.group, version=version, namespace=namespace,
+                                name=subject_name, spec={}, origin=Origin(doc.file, doc.line), revision="",
+                                labels=_strings(metadata.get("labels")),
+                                annotations=_strings(metadata.get("annotations")), lines=doc.lines)
+                self.result.rejected.append(Rejected(stub, tuple(self.result.problems[before:])))
             return
         self.result.resources.append(
             Resource(
@@ -214,9 +233,22 @@ class _DocumentReader:
         self.result.problems.append(Problem(doc.file, doc.line_of(path), message))
 
 
+def _strings(value: Any) -> dict[str, str]:
+    """The string entries of a label or annotation map that may have failed validation."""
+    if not isinstance(value, dict):
+        return {}
+    return {key: item for key, item in value.items() if isinstance(key, str) and isinstance(item, str)}
+
+
 def load_file(file: str, default_namespace: str = DEFAULT_NAMESPACE) -> FileResult:
     """Every resource of one file, or the problems that kept them out."""
     documents, errors = read_file(file)
+    return load_documents(file, documents, errors, default_namespace)
+
+
+def load_documents(file: str, documents: Sequence[Document], errors: Iterable[ReadError] = (),
+                   default_namespace: str = DEFAULT_NAMESPACE) -> FileResult:
+    """Every resource of documents already parsed (from a file, or objects from a cluster)."""
     result = FileResult(file)
     result.problems.extend(_read_errors(errors))
     reader = _DocumentReader(result, default_namespace)
@@ -236,6 +268,7 @@ def merge(results: Sequence[FileResult]) -> LoadResult:
     for result in results:
         merged.problems.extend(result.problems)
         merged.notes.extend(result.notes)
+        merged.rejected.extend(result.rejected)
         for resource in result.resources:
             seen = first.get(resource.key)
             if seen is not None:

@@ -211,7 +211,7 @@ class Container(Message):
 
 _POD_SPEC_FREE = (
     "activeDeadlineSeconds", "affinity", "automountServiceAccountToken", "dnsConfig", "dnsPolicy",
-    "enableServiceLinks", "ephemeralContainers", "hostAliases", "hostIPC", "hostNetwork", "hostPID",
+    "enableServiceLinks", "ephemeralContainers", "hostAliases", "hostIPC", "hostPID",
     "hostUsers", "hostname", "hostnameOverride", "imagePullSecrets", "nodeSelector", "os",
     "overhead", "preemptionPolicy", "priority", "priorityClassName", "readinessGates",
     "resourceClaims", "resources", "restartPolicy", "runtimeClassName", "schedulerName",
@@ -228,6 +228,7 @@ class PodSpec(Message):
     service_account_name: str = ""
     service_account: str = ""
     node_name: str = ""
+    host_network: bool = False
 
     @property
     def account(self) -> str:
