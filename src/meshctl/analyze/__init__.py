@@ -10,7 +10,7 @@ collects them in file order so the output reads like the input. `meshctl validat
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from meshctl.analyze import (
@@ -64,8 +64,11 @@ ANALYZERS: tuple[Analyzer, ...] = (
 )
 
 
-def run(resources: Sequence[Resource], mesh: MeshConfig | None = None) -> list[Finding]:
-    """Every finding for a set of resources, sorted by file position."""
+def run(resources: Sequence[Resource], mesh: MeshConfig | None = None,
+        analyzers: Collection[str] | None = None) -> list[Finding]:
+    """Every finding of the analyzers (all, or those named) on a set of resources, sorted by
+    file position."""
     ctx = AnalysisContext(resources, mesh)
-    findings = [item for analyzer in ANALYZERS for item in analyzer.check(ctx)]
+    chosen = [analyzer for analyzer in ANALYZERS if analyzers is None or analyzer.name in analyzers]
+    findings = [item for analyzer in chosen for item in analyzer.check(ctx)]
     return sorted(findings, key=lambda item: (item.resource.origin.file, item.line, item.code, item.message))

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from meshctl.cli import bootstrap, demo, iptables, proxy_config, proxy_status, serve, translate, validate
+from meshctl.cli import analyze, bootstrap, demo, iptables, proxy_config, proxy_status, serve, translate, validate
 from meshctl.errors import ExitCode, MeshctlError
 
 COMPLETE_VAR = "_MESHCTL_COMPLETE"
@@ -49,6 +49,7 @@ def _options(
 
 translate.register(app)
 validate.register(app)
+analyze.register(app)
 serve.register(app)
 bootstrap.register(app)
 proxy_config.register(app)

@@ -67,9 +67,11 @@ class Problem:
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
-    """An object refused for its problems, kept by identity so that `meshctl analyze` can report
-    them on it (IST0106) the way istioctl does, instead of as lines about a file. Its `resource`
-    has no view: nothing may read its spec."""
+    """An object refused for its problems, kept so that `meshctl analyze` can report them on it
+    (IST0106) and, as istioctl does, still analyze it. Its `resource` has a view only when every
+    field has the type its message declares (the problems are about values: a protocol
+    Kubernetes does not know, a rule the webhook enforces); otherwise the view is None and
+    nothing may read its spec."""
 
     resource: Resource
     problems: tuple[Problem, ...]
@@ -203,11 +205,13 @@ class _DocumentReader:
             info.status_schema.check(status, ("status",), report)
         if len(self.result.problems) > before:
             if isinstance(subject_name, str) and subject_name:
+                problems = tuple(self.result.problems[before:])
                 stub = Resource(kind=info.kind, group=info.group, version=version, namespace=namespace,
-                                name=subject_name, spec={}, origin=Origin(doc.file, doc.line), revision="",
-                                labels=_strings(metadata.get("labels")),
-                                annotations=_strings(metadata.get("annotations")), lines=doc.lines)
-                self.result.rejected.append(Rejected(stub, tuple(self.result.problems[before:])))
+                                name=subject_name, spec=body, origin=Origin(doc.file, doc.line),
+                                revision=_revision(value), labels=_strings(metadata.get("labels")),
+                                annotations=_strings(metadata.get("annotations")), lines=doc.lines,
+                                view=_typed_view(info, body, problems))
+                self.result.rejected.append(Rejected(stub, problems))
             return
         self.result.resources.append(
             Resource(
@@ -231,6 +235,19 @@ class _DocumentReader:
 
     def _problem(self, doc: Document, path: FieldPath, message: str) -> None:
         self.result.problems.append(Problem(doc.file, doc.line_of(path), message))
+
+
+def _typed_view(info: KindInfo, body: Any, problems: Sequence[Problem]) -> object:
+    """The view of a body that failed validation, when its fields have the declared types."""
+    if not isinstance(body, dict) or any(problem.message.startswith(_SHAPE_PROBLEMS) for problem in problems):
+        return None
+    try:
+        return info.view_of(body)
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return None
+
+
+_SHAPE_PROBLEMS = ("expected ", "required field is missing")
 
 
 def _strings(value: Any) -> dict[str, str]:

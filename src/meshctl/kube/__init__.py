@@ -4,7 +4,8 @@
 - `pods`: running pods by name, Deployment or selector (what a `Target` resolves to);
 - `portforward`, `podexec`, `streams`: port-forwards and exec over websockets;
 - `tokens`: ServiceAccount tokens (TokenRequest);
-- `istiod`: the control plane's pods.
+- `istiod`: the control plane's pods;
+- `objects`: every object of the kinds meshctl reads (what `meshctl analyze --kubernetes` analyzes).
 
 Operations are functions taking a `KubeClient`, grouped by job, so that new jobs (watching
 config, TokenReview, applying manifests) are new modules rather than a growing class.

@@ -85,6 +85,11 @@ class KubeClient:
         return str(self.configuration.host)
 
     @property
+    def api(self) -> ApiClient:
+        """The shared REST client itself, for requests no typed API covers (lists of any kind)."""
+        return self._api
+
+    @property
     def core(self) -> CoreV1Api:
         """CoreV1Api on the shared REST client (never hand it to a stream)."""
         from kubernetes.client import CoreV1Api
