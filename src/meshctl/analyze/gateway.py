@@ -63,26 +63,31 @@ def _ports_on_services(ctx: AnalysisContext, gateway: Resource, selector: Mappin
                           number, selector_text(selector))
 
 
+def _share_workloads(ctx: AnalysisContext, one: Mapping[str, str], other: Mapping[str, str]) -> bool:
+    """Whether two gateway selectors configure the same proxies: equal, or both picking a pod."""
+    return one == other or any(selects(one, workload.labels) and selects(other, workload.labels)
+                               for workload in ctx.registry.workloads)
+
+
 def conflicts(ctx: AnalysisContext) -> Iterator[Finding]:
-    """IST0145: two Gateways with the same selector serving overlapping hosts on one port; the
-    gateway proxy can honour only one of them."""
-    claims: dict[tuple[str, int], dict[str, tuple[str, ...]]] = {}
+    """IST0145: two Gateways of the same gateway proxies serving overlapping hosts on one port;
+    the proxy can honour only one of them."""
+    servers: dict[int, list[tuple[str, Mapping[str, str], tuple[str, ...]]]] = {}
     for gateway in ctx.of("Gateway"):
         spec = gateway.view_as(Gateway)
         for server in spec.servers:
-            key = (selector_text(spec.selector), server.port.number)
-            claims.setdefault(key, {})[f"{gateway.namespace}/{gateway.name}"] = server.hosts
+            servers.setdefault(server.port.number, []).append(
+                (f"{gateway.namespace}/{gateway.name}", spec.selector, server.hosts))
     for gateway in ctx.of("Gateway"):
         spec = gateway.view_as(Gateway)
-        selector = selector_text(spec.selector)
         own = f"{gateway.namespace}/{gateway.name}"
         for server in spec.servers:
-            others = claims.get((selector, server.port.number), {})
-            rivals = [name for name in sorted(others) if name != own
-                      for host in server.hosts if any(intersects(host, theirs) for theirs in others[name])]
+            rivals = [name for name, selector, hosts in sorted(servers.get(server.port.number, []), key=lambda s: s[0])
+                      if name != own and _share_workloads(ctx, spec.selector, selector)
+                      for host in server.hosts if any(intersects(host, theirs) for theirs in hosts)]
             if rivals:
-                yield finding(CONFLICTING_GATEWAYS, gateway, (), ",".join(rivals), selector, str(server.port.number),
-                              ",".join(server.hosts))
+                yield finding(CONFLICTING_GATEWAYS, gateway, (), ",".join(rivals), selector_text(spec.selector),
+                              str(server.port.number), ",".join(server.hosts))
 
 
 def _same_certificate(one: ServerTLSSettings, other: ServerTLSSettings) -> bool:

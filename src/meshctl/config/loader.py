@@ -247,7 +247,7 @@ def _typed_view(info: KindInfo, body: Any, problems: Sequence[Problem]) -> objec
         return None
 
 
-_SHAPE_PROBLEMS = ("expected ", "required field is missing")
+_SHAPE_PROBLEMS = ("expected ",)
 
 
 def _strings(value: Any) -> dict[str, str]:
