@@ -75,7 +75,7 @@ def _analysis(case: Case) -> tuple[list[analyze.Finding], list[analyze.Finding]]
     mesh = read_mesh_config(str(TESTDATA / case.mesh_config)) if case.mesh_config else MeshConfig()
     gathered = gather([str(TESTDATA / name) for name in case.inputs], "default", mesh)
     assert gathered.file_errors == []
-    return analyze.run(gathered.resources, gathered.mesh, {case.analyzer}), gathered.schema_findings
+    return analyze.run(gathered.resources, gathered.mesh, {case.analyzer}, gathered.assumed), gathered.schema_findings
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])

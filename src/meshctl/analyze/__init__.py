@@ -65,10 +65,10 @@ ANALYZERS: tuple[Analyzer, ...] = (
 
 
 def run(resources: Sequence[Resource], mesh: MeshConfig | None = None,
-        analyzers: Collection[str] | None = None) -> list[Finding]:
-    """Every finding of the analyzers (all, or those named) on a set of resources, sorted by
-    file position."""
-    ctx = AnalysisContext(resources, mesh)
+        analyzers: Collection[str] | None = None, assumed: Sequence[Resource] = ()) -> list[Finding]:
+    """Every finding of the analyzers (all, or those named) on a set of resources (and those
+    assumed, see `AnalysisContext`), sorted by file position."""
+    ctx = AnalysisContext(resources, mesh, assumed)
     chosen = [analyzer for analyzer in ANALYZERS if analyzers is None or analyzer.name in analyzers]
     findings = [item for analyzer in chosen for item in analyzer.check(ctx)]
     return sorted(findings, key=lambda item: (item.resource.origin.file, item.line, item.code, item.message))

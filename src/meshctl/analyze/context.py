@@ -23,10 +23,17 @@ __all__ = ["AnalysisContext"]
 class AnalysisContext:
     """The resources of one analysis by kind and by name, and the snapshot built from them."""
 
-    __slots__ = ("_by_key", "_by_kind", "mesh", "snapshot")
+    __slots__ = ("_by_key", "_by_kind", "_given_services", "_given_workloads", "mesh", "snapshot")
 
-    def __init__(self, resources: Sequence[Resource], mesh: MeshConfig | None = None) -> None:
+    def __init__(self, resources: Sequence[Resource], mesh: MeshConfig | None = None,
+                 assumed: Sequence[Resource] = ()) -> None:
+        """`assumed` are resources the input did not give but analysis assumes (Istio's default
+        ingress gateway): analyzed like the rest, they do not make the input count as one that
+        describes a registry or workloads."""
         self.mesh = mesh or MeshConfig()
+        self._given_services = any(r.kind in ("Service", "ServiceEntry") for r in resources)
+        self._given_workloads = any(r.kind in ("Pod", "Deployment", "WorkloadEntry") for r in resources)
+        resources = [*resources, *assumed]
         self._by_kind: dict[str, list[Resource]] = {}
         self._by_key: dict[tuple[str, str, str], Resource] = {}
         for resource in resources:
@@ -48,12 +55,12 @@ class AnalysisContext:
     @property
     def has_registry(self) -> bool:
         """Host checks only make sense when the input describes at least part of the registry."""
-        return bool(self.registry.services)
+        return self._given_services and bool(self.registry.services)
 
     @property
     def has_workloads(self) -> bool:
         """Selector checks only make sense when the input contains workloads at all."""
-        return bool(self.registry.workloads)
+        return self._given_workloads and bool(self.registry.workloads)
 
     def lookup(self, host: str, namespace: str) -> list[Service]:
         """The services `host`, written in `namespace`, reaches: exact names before wildcards.

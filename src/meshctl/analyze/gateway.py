@@ -22,8 +22,9 @@ from meshctl.model.service import Workload
 
 
 def check(ctx: AnalysisContext) -> Iterator[Finding]:
-    """Gateway findings; they need workloads in the input, or every selector would look dangling."""
-    if not ctx.has_workloads:
+    """Gateway findings; they need workloads (given, or Istio's assumed ingress gateway), or
+    every selector would look dangling."""
+    if not ctx.registry.workloads:
         return
     for gateway in ctx.of("Gateway"):
         selector = gateway.view_as(Gateway).selector

@@ -33,12 +33,13 @@ INGRESS_LABELS: Mapping[str, str] = {"istio": "ingressgateway"}
 
 @dataclass(slots=True)
 class AnalysisInput:
-    """The resources to analyze, the IST0106 findings on the objects left out, the problems
-    that are no object's (unreadable files and documents), the files read, and the mesh
-    config to analyze them with."""
+    """The resources to analyze, those assumed because the input lacks them (Istio's default
+    ingress gateway), the IST0106 findings, the problems that are no object's (unreadable
+    files and documents), the files read, and the mesh config to analyze them with."""
 
     mesh: MeshConfig = field(default_factory=MeshConfig)
     resources: list[Resource] = field(default_factory=list)
+    assumed: list[Resource] = field(default_factory=list)
     schema_findings: list[Finding] = field(default_factory=list)
     file_errors: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -159,4 +160,4 @@ def _add_default_gateway(gathered: AnalysisInput, namespace: str) -> None:
     for resource in defaults:
         if resource.key in keys or (resource.kind == "Pod" and has_workload):
             continue
-        gathered.resources.append(resource)
+        gathered.assumed.append(resource)

@@ -96,7 +96,7 @@ def analyze(
             err(note)
     for problem in gathered.file_errors:
         err(f"Error(s) adding files: {problem}")
-    findings = report.keep([*gathered.schema_findings, *run(gathered.resources, gathered.mesh)], target.namespace,
+    findings = report.keep([*gathered.schema_findings, *run(gathered.resources, gathered.mesh, assumed=gathered.assumed)], target.namespace,
                            suppressions)
     printed = [item for item in findings if report.reaches([item], shown)]
     colored = color if color is not None else (sys.stdout.isatty() and os.environ.get("TERM", "").lower() != "dumb")
