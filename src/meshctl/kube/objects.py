@@ -10,7 +10,7 @@ not read: the cluster's Pods are the workloads, and reading both would count eac
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -58,22 +58,22 @@ def _get(client: KubeClient, path: str) -> dict[str, Any] | None:
     """The JSON at `path`, or None when the server does not serve it (404)."""
     from kubernetes.client.exceptions import ApiException
 
+    api = client.api
     with client.api_errors(f"cannot list {path}"):
-        try:
-            response = client.api.call_api(path, "GET", auth_settings=["BearerToken"], _preload_content=False,
-                                           _request_timeout=client.timeout)
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-    body = response[0] if isinstance(response, tuple) else response
-    document = json.loads(body.data)
+        request = api.param_serialize("GET", path, auth_settings=["BearerToken"])
+        response = api.call_api(*request, _request_timeout=client.timeout)
+        body = response.read()
+        if response.status == 404:
+            return None
+        if not 200 <= response.status < 300:
+            raise ApiException(http_resp=response, body=body.decode(errors="replace"))
+    document = json.loads(body)
     return document if isinstance(document, dict) else None
 
 
-def list_objects(client: KubeClient) -> Iterator[dict[str, Any]]:
-    """Every object of `CLUSTER_KINDS` in every namespace, as a document with its kind."""
-    for listed in CLUSTER_KINDS:
+def list_objects(client: KubeClient, kinds: Sequence[ListedKind] = CLUSTER_KINDS) -> Iterator[dict[str, Any]]:
+    """Every object of `kinds` in every namespace, as a document with its kind."""
+    for listed in kinds:
         for version in listed.versions:
             listing = _get(client, listed.path(version))
             if listing is None:
