@@ -62,7 +62,7 @@ def _get(client: KubeClient, path: str) -> dict[str, Any] | None:
     with client.api_errors(f"cannot list {path}"):
         request = api.param_serialize("GET", path, auth_settings=["BearerToken"])
         response = api.call_api(*request, _request_timeout=client.timeout)
-        body = response.read()
+        body: bytes = response.read()  # type: ignore[no-untyped-call]
         if response.status == 404:
             return None
         if not 200 <= response.status < 300:
