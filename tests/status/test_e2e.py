@@ -167,3 +167,29 @@ def test_a_config_envoy_rejects_is_an_error(world: World, capsys: pytest.Capture
     finally:
         world.write_mesh()
     wait_until(world.all_synced, 10, what="SYNCED again")
+
+
+def test_a_proxy_neither_connected_nor_in_the_config_is_an_error(
+        world: World, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Asked about a proxy it does not know, the control plane must not make a config up for it
+    (the diff against a real Envoy would print hundreds of false differences): every way of
+    asking names the proxy and lists the ones that are connected."""
+    import urllib.error
+    import urllib.request
+
+    dump = tmp_path / "productpage.json"
+    dump.write_bytes(world.config_dump("productpage-v1"))
+    for extra in ([], ["--semantic"]):
+        code, out, err = run_cli(capsys, "ps", "ratings-v9.default", "--xds-address", world.xds_address, "--plaintext",
+                                 "--file", str(dump), *extra)  # fmt: skip
+        assert (code, out) == (1, "")
+        assert err == (f"error: the control plane at {world.xds_address} knows no proxy ratings-v9.default (neither "
+                       f"connected nor in its configuration); connected proxies: {DETAILS}, {PRODUCTPAGE}\n")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{world.debug_url}/debug/config_dump?proxyID=ratings-v9.default", timeout=5)
+    assert refused.value.code == 404
+    assert refused.value.read().decode() == (
+        f"proxy ratings-v9.default is neither connected nor in the configuration; connected proxies: {DETAILS}, {PRODUCTPAGE}\n")
+    # A proxy of the configuration that is not connected still gets what it would be sent.
+    with urllib.request.urlopen(f"{world.debug_url}/debug/config_dump?proxyID=reviews-v1.default", timeout=5) as answer:
+        assert json.load(answer)["configs"]

@@ -130,8 +130,10 @@ def test_the_pod_namespace_comes_from_the_context(
         code, _, err = run_cli(capsys, "ps", "deploy/web", "--context", "beta", "-c", kubeconfig, "--file", str(dump),
                            "--xds-address", istiod.address, "--plaintext")  # fmt: skip
     assert code == 1
-    assert [list(request.resource_names) for request in istiod.requests] == [["web-7c9d.team-b"]]
-    assert f"the control plane at {istiod.address} has no config for web-7c9d.team-b" in err
+    asked = [(request.type_url.rsplit("/", 1)[-1], list(request.resource_names)) for request in istiod.requests]
+    assert asked == [("config_dump", ["web-7c9d.team-b"]), ("syncz", [])], "then which proxies are connected"
+    assert err == (f"error: the control plane at {istiod.address} knows no proxy web-7c9d.team-b (neither connected "
+                   "nor in its configuration); no proxy is connected\n")
 
 
 def test_no_istiod(emulator: MeshEmulator, kubeconfig: str, capsys: pytest.CaptureFixture[str]) -> None:

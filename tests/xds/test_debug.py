@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 
+import grpc
+import pytest
+
 from envoy.admin.v3 import config_dump_shared_pb2
 from envoy.service.status.v3 import csds_pb2, csds_pb2_grpc
 from envoy.type.matcher.v3 import node_pb2
@@ -80,7 +83,11 @@ async def test_config_dump_debug_type_for_connected_and_absent_proxies(plane: Pl
         port = 20000 if proxy.startswith("web") else 20001
         assert [entry.name for entry in listeners.dynamic_listeners] == [f"listener-{port}"]
     await debug.send(CONFIG_DUMP, ["nobody.default"])
-    assert not (await debug.recv()).resources
+    with pytest.raises(grpc.aio.AioRpcError) as unknown:  # istiod fails the request too: no made-up config
+        await debug.recv()
+    assert unknown.value.code() is grpc.StatusCode.NOT_FOUND
+    assert unknown.value.details() == (
+        "proxy nobody.default is neither connected nor in the configuration; connected proxies: web.default")
 
 
 async def test_csds_fetch_and_stream(plane: Plane) -> None:

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from envoy.config.core.v3 import base_pb2 as core_pb2
-from google.protobuf import struct_pb2
 
 from meshctl.errors import MeshctlError
 
@@ -127,11 +126,14 @@ def is_debug_client(node: core_pb2.Node) -> bool:
 
 
 def minimal_node(proxy_id: str) -> core_pb2.Node:
-    """The node a proxy `POD.NS` would present, for questions about proxies that are not connected."""
+    """The node a proxy `POD.NS` would present, for questions about proxies that are not connected.
+
+    It claims nothing but its id: no metadata, so the configuration answers for it only if its
+    registry holds that workload. A node that names a namespace is served from its metadata
+    (`model.proxy.for_node`), which for a stand-in would make a config up for any id at all.
+    """
     namespace = proxy_id.rsplit(".", 1)[1] if "." in proxy_id else "default"
-    metadata = struct_pb2.Struct()
-    metadata.update({"NAMESPACE": namespace})
-    return core_pb2.Node(id=node_id(SIDECAR, "0.0.0.0", proxy_id, f"{namespace}.svc.cluster.local"), metadata=metadata)
+    return core_pb2.Node(id=node_id(SIDECAR, "0.0.0.0", proxy_id, f"{namespace}.svc.cluster.local"))
 
 
 @dataclass(frozen=True, slots=True)

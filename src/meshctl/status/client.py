@@ -112,6 +112,8 @@ class DebugClient:
                 if response.type_url == type_url:
                     return response
         except grpc.RpcError as exc:
+            if isinstance(exc, grpc.Call) and exc.code() is grpc.StatusCode.NOT_FOUND:
+                raise UnknownToControlPlane(f"the control plane at {self.endpoint.name}: {exc.details()}") from None
             raise MeshctlError(self._explain(exc, type_url, timeout)) from None
         finally:
             answered.set()
@@ -141,8 +143,14 @@ class DebugClient:
             )
         if code is grpc.StatusCode.UNIMPLEMENTED:
             return f"{where} does not serve ADS (StreamAggregatedResources): {details}"
+        if code is grpc.StatusCode.FAILED_PRECONDITION:
+            return f"{where} cannot answer {type_url} yet: {details}"
         name = code.name if code is not None else "error"
         return f"{where} failed to answer {type_url}: {name}: {details}"
+
+
+class UnknownToControlPlane(MeshctlError):
+    """The control plane answered that it knows nothing of what was asked about (NOT_FOUND)."""
 
 
 def _split_address(address: str) -> tuple[str, int]:

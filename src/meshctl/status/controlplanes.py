@@ -19,7 +19,7 @@ from meshctl.kube.istiod import find_istiod_pods
 from meshctl.kube.portforward import forward_local
 from meshctl.kube.tokens import service_account_token
 from meshctl.resources import CONFIG_DUMP, SYNCZ
-from meshctl.status.client import DebugClient, Endpoint
+from meshctl.status.client import DebugClient, Endpoint, UnknownToControlPlane
 
 if TYPE_CHECKING:
     from meshctl.kube.client import KubeClient
@@ -81,23 +81,46 @@ def ask_config_dump(clients: Sequence[DebugClient], proxy_id: str) -> ControlPla
     """What the first control plane that knows proxy `POD.NS` would send it.
 
     Like istioctl, control planes are asked in turn and the first answer with content wins; one
-    that fails or knows nothing of the proxy is skipped.
+    that fails or knows nothing of the proxy is skipped. When none knows it, the error names the
+    proxy and the proxies that are connected, so that a mistyped or stale name is seen as such
+    rather than compared with a config made up for it.
     """
     from meshctl.status.sections import ControlPlaneDump
 
     problems = []
-    hint = ""
+    unknown = False
     for client in clients:
         try:
             response = client.ask(CONFIG_DUMP, [proxy_id])
+        except UnknownToControlPlane:
+            response = None
         except MeshctlError as exc:
             problems.append(str(exc))
             continue
-        if response.resources:
+        if response is not None and response.resources:
             return ControlPlaneDump(response)
-        problems.append(f"the control plane at {client.endpoint.name} has no config for {proxy_id}")
-        hint = f" (is {proxy_id} a proxy of this mesh, named POD.NAMESPACE?)"
-    raise MeshctlError("; ".join(problems) + hint)
+        unknown = True
+        problems.append(
+            f"the control plane at {client.endpoint.name} knows no proxy {proxy_id} "
+            "(neither connected nor in its configuration)"
+        )
+    if unknown:
+        problems.append(_connected_proxies(clients))
+    raise MeshctlError("; ".join(problems))
+
+
+def _connected_proxies(clients: Sequence[DebugClient]) -> str:
+    """Which proxies the control planes list as connected, for a message about an unknown one."""
+    from meshctl.status.syncz import read_syncz
+
+    answers = {}
+    for client in clients:
+        try:
+            answers[client.endpoint.name] = client.ask(SYNCZ)
+        except MeshctlError:
+            continue
+    names = sorted({row.proxy_id for row in read_syncz(answers)})
+    return f"connected proxies: {', '.join(names)}" if names else "no proxy is connected"
 
 
 def _token(kube: Callable[[], KubeClient], namespace: str) -> str:

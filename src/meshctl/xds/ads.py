@@ -19,7 +19,8 @@ from typing import Any
 import grpc
 from envoy.service.discovery.v3 import discovery_pb2
 
-from meshctl.xds.cache import CHANGED, CLOSE, SnapshotCache
+from meshctl.errors import UnknownProxyError
+from meshctl.xds.cache import CHANGED, CLOSE, NotReadyError, SnapshotCache
 from meshctl.xds.stream import DeltaStream, Push, RefusedNodeError, SotwStream, Stream
 
 log = logging.getLogger("meshctl.xds")
@@ -73,6 +74,12 @@ class _Call:
         except RefusedNodeError as exc:
             log.warning("refused node: %s", exc, extra={"peer": self.context.peer()})
             await self.context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            raise
+        except UnknownProxyError as exc:  # a debug question about a proxy nobody knows
+            await self.context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+            raise
+        except NotReadyError as exc:
+            await self.context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
             raise
 
     async def _write(self, pushes: list[Push]) -> None:

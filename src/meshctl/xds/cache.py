@@ -154,15 +154,33 @@ class SnapshotCache:
 
     def config_dump(self, proxy_id: str) -> Any:
         """What serve would send the proxy known as `proxy_id` (`POD.NS`) now, as an Envoy admin
-        ConfigDump; a proxy not connected is asked about through the node identity's stand-in."""
+        ConfigDump; a proxy not connected is asked about through the node identity's stand-in.
+
+        Raises UnknownProxyError, naming the connected proxies, when the proxy is neither
+        connected nor known to the configuration: a config made up for it would be compared
+        with a real Envoy's and show nothing but false differences.
+        """
         if self.generation is None:
             raise NotReadyError("no configuration has been accepted yet")
-        connected = next((s for s in self.proxies() if s.proxy_id == proxy_id), None)
+        proxies = self.proxies()
+        connected = next((s for s in proxies if s.proxy_id == proxy_id), None)
         node = connected.node if connected is not None else self.nodes.stand_in(proxy_id)
-        return to_config_dump(self.generation.resources_for(node), self.generation.version)
+        try:
+            resources = self.generation.resources_for(node)
+        except UnknownProxyError:
+            if connected is not None:
+                raise
+            names = ", ".join(stream.proxy_id for stream in proxies)
+            raise UnknownProxyError(
+                f"proxy {proxy_id} is neither connected nor in the configuration; "
+                + (f"connected proxies: {names}" if names else "no proxy is connected")
+            ) from None
+        return to_config_dump(resources, self.generation.version)
 
     def debug_response(self, request: discovery_pb2.DiscoveryRequest) -> discovery_pb2.DiscoveryResponse | None:
-        """Answers to istiod's debug type URLs, shaped as istioctl expects them."""
+        """Answers to istiod's debug type URLs, shaped as istioctl expects them. A config_dump
+        question about an unknown proxy raises UnknownProxyError (NotReadyError before any
+        config): the transport turns it into the call's status, as istiod fails the request."""
         self._debug_nonces += 1
         response = discovery_pb2.DiscoveryResponse(
             type_url=request.type_url, nonce=f"debug-{self._debug_nonces}",
@@ -173,13 +191,13 @@ class SnapshotCache:
             response.resources.extend(status.pack_all(self.client_configs()))
         elif request.type_url == CONFIG_DUMP:
             if len(request.resource_names) != 1:
-                log.info("config_dump wants exactly one proxy id", extra={"names": list(request.resource_names)})
+                log.debug("config_dump wants exactly one proxy id", extra={"names": list(request.resource_names)})
                 return response
             try:
                 dump = self.config_dump(request.resource_names[0])
             except (UnknownProxyError, NotReadyError) as exc:
-                log.info("config_dump: %s", exc, extra={"proxy": request.resource_names[0]})
-                return response
+                log.debug("config_dump: %s", exc, extra={"proxy": request.resource_names[0]})
+                raise
             response.resources.extend(dump.configs)
         else:
             log.info("unknown debug type", extra={"type": request.type_url})
