@@ -146,3 +146,19 @@ async def test_metrics(plane: Plane) -> None:
     assert "meshctl_config_rejected_files 1" in text
     assert 'meshctl_xds_push_time_seconds_count{type="LDS"} 1' in text
     assert "meshctl_proxy_convergence_time_seconds_count 1" in text
+
+
+async def test_debug_clients_come_and_go_at_debug_level(plane: Plane, caplog: pytest.LogCaptureFixture) -> None:
+    """`proxy-status` opens a stream per question; at info level serve's log tells of proxies only."""
+    import logging
+
+    await plane.load(mesh("web"))
+    with caplog.at_level(logging.DEBUG, logger="meshctl.xds"):
+        await _synced_proxy(plane, "web")
+        debug = plane.sotw("istioctl", metadata=DEBUG_CLIENT)
+        await debug.send(SYNCZ)
+        await debug.recv()
+        debug.close()
+        await eventually(lambda: any(r.msg == "disconnected" for r in caplog.records), what="the disconnect")
+    levels = {(r.msg, "istioctl" in r.node): r.levelname for r in caplog.records if r.msg in ("connected", "disconnected")}
+    assert levels == {("connected", False): "INFO", ("connected", True): "DEBUG", ("disconnected", True): "DEBUG"}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from envoy.service.discovery.v3 import discovery_pb2
@@ -122,12 +122,12 @@ class SnapshotCache:
     def register(self, stream: Stream, queue: asyncio.Queue[Any]) -> None:
         self.streams[stream] = queue
         self._count()
-        log.info("connected", extra={"node": stream.node.id, "mode": stream.mode, "peer": stream.peer})
+        _comings_and_goings(stream)("connected", extra={"node": stream.node.id, "mode": stream.mode, "peer": stream.peer})
 
     def unregister(self, stream: Stream) -> None:
         if self.streams.pop(stream, None) is not None:
             self._count()
-            log.info("disconnected", extra={"node": stream.node.id, "mode": stream.mode})
+            _comings_and_goings(stream)("disconnected", extra={"node": stream.node.id, "mode": stream.mode})
 
     def close_all(self) -> None:
         """Ask every stream to end cleanly (used at shutdown, before the gRPC server stops)."""
@@ -216,3 +216,9 @@ class SnapshotCache:
             ],
             "rejected": [{"file": r.file, "problems": list(r.problems)} for r in self.rejected],
         }
+
+
+def _comings_and_goings(stream: Stream) -> Callable[..., None]:
+    """How a stream's connect and disconnect are logged: proxies at info level; debug clients
+    (`proxy-status` opens a stream per question) at debug level, so they do not drown them."""
+    return log.debug if stream.debug else log.info
