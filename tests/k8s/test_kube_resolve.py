@@ -58,8 +58,10 @@ def test_unknown_context_and_missing_kubeconfig_are_clear_errors(
         MeshctlError, match=r'context "gamma" not found in kubeconfig .*alpha, beta'
     ):
         load_client(kubeconfig, "gamma")
-    with pytest.raises(MeshctlError, match=r"cannot load kubeconfig .*set KUBECONFIG"):
-        load_client(str(tmp_path / "absent"), None)
+    broken = tmp_path / "broken"
+    broken.write_text("clusters: [")
+    with pytest.raises(MeshctlError, match=rf"(?s)^cannot load kubeconfig {broken}: .*set KUBECONFIG$"):
+        load_client(str(broken), None)
 
 
 def test_pod_dot_namespace_wins_over_the_namespace_flag(
@@ -152,3 +154,27 @@ def test_usage_errors(kubeconfig: str) -> None:
         resolve_pods(client, None, None)
     with pytest.raises(UsageError, match='unsupported resource type "svc"'):
         resolve_pods(client, "svc/reviews", None)
+
+
+def test_a_missing_kubeconfig_is_said_to_be_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not the client library's "Invalid kube-config file. No configuration found.": the file
+    is not there, and the message says which one and where the name came from."""
+    from testsupport import run_cli
+
+    absent = tmp_path / "absent"
+    with pytest.raises(MeshctlError) as given:
+        load_client(str(absent), None)
+    assert str(given.value) == f"kubeconfig {absent} does not exist (given with -c/--kubeconfig)"
+    monkeypatch.setenv("KUBECONFIG", f"{absent}:{tmp_path / 'also-absent'}")
+    with pytest.raises(MeshctlError) as from_env:
+        load_client(None, None)
+    assert str(from_env.value) == (f"kubeconfig {absent}:{tmp_path / 'also-absent'} does not exist "
+                                   "(none of the files KUBECONFIG names does)")
+    monkeypatch.delenv("KUBECONFIG")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    code, out, err = run_cli(capsys, "pc", "clusters", "web-1")
+    assert (code, out) == (1, "")
+    assert err == (f"error: kubeconfig {tmp_path}/.kube/config does not exist (the default; pass -c/--kubeconfig "
+                   "or set KUBECONFIG)\n")

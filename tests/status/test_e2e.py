@@ -193,3 +193,20 @@ def test_a_proxy_neither_connected_nor_in_the_config_is_an_error(
     # A proxy of the configuration that is not connected still gets what it would be sent.
     with urllib.request.urlopen(f"{world.debug_url}/debug/config_dump?proxyID=reviews-v1.default", timeout=5) as answer:
         assert json.load(answer)["configs"]
+
+
+def test_a_deployment_read_through_admin_or_a_file_needs_no_kubernetes(
+        world: World, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Envoy says which pod it is (its bootstrap's node id): no kubeconfig is looked for."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    dump = tmp_path / "productpage.json"
+    dump.write_bytes(world.config_dump("productpage-v1"))
+    plane = ("--xds-address", world.xds_address, "--plaintext")
+    for source in (["--admin", world.admin_url("productpage-v1")], ["--file", str(dump)]):
+        code, out, err = run_cli(capsys, "ps", "deploy/productpage", *plane, *source, "--semantic")
+        assert (code, out, err) == (0, "Clusters Match\nListeners Match\nRoutes Match\n", "")
+    code, out, err = run_cli(capsys, "ps", "deploy/details", *plane, "--admin", world.admin_url("productpage-v1"))
+    assert (code, out) == (1, "")
+    assert err == (f"error: the Envoy at {world.admin_url('productpage-v1')} is the sidecar of {PRODUCTPAGE}, "
+                   "not of a pod of deploy/details\n")

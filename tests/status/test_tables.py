@@ -151,7 +151,7 @@ def test_cli_without_a_control_plane_explains(capsys: pytest.CaptureFixture[str]
     assert f"error: cannot reach the control plane at {address}" in capsys.readouterr().err
     assert meshctl.cli.main(["ps", "--xds-address", address]) == 1
     err = capsys.readouterr().err
-    assert "cannot load kubeconfig" in err and "for a plaintext port, such as istiod's 15010 or meshctl serve, add --plaintext" in err
+    assert "none of the files KUBECONFIG names does" in err and "for a plaintext port, such as istiod's 15010 or meshctl serve, add --plaintext" in err
     compare = ["ps", "web.default", "--xds-address", address, "--plaintext", "--timeout", "2s"]
     assert meshctl.cli.main([*compare, "--admin", f"http://{address}"]) == 1
     err = capsys.readouterr().err

@@ -13,6 +13,7 @@ import functools
 import json
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from meshctl.errors import MeshctlError
@@ -36,7 +37,7 @@ def load_client(kubeconfig: str | None, context: str | None, *, timeout: float =
     import yaml
     from kubernetes import client, config
 
-    path = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+    path = _kubeconfig_path(kubeconfig)
     try:
         contexts, current = config.list_kube_config_contexts(config_file=path)
         chosen = current
@@ -53,6 +54,24 @@ def load_client(kubeconfig: str | None, context: str | None, *, timeout: float =
         raise MeshctlError(f"cannot load kubeconfig {path}: {exc}; pass -c/--kubeconfig or set KUBECONFIG") from None
     namespace = (chosen.get("context") or {}).get("namespace") or DEFAULT_NAMESPACE
     return KubeClient(configuration, chosen["name"], namespace, timeout)
+
+
+def _kubeconfig_path(kubeconfig: str | None) -> str:
+    """The kubeconfig to read, as kubectl picks it; MeshctlError saying so when it is missing
+    (the client library would only say "Invalid kube-config file. No configuration found.")."""
+    if kubeconfig:
+        if not Path(kubeconfig).expanduser().exists():
+            raise MeshctlError(f"kubeconfig {kubeconfig} does not exist (given with -c/--kubeconfig)")
+        return kubeconfig
+    listed = os.environ.get("KUBECONFIG")
+    if listed:
+        if not any(Path(part).expanduser().exists() for part in listed.split(os.pathsep) if part):
+            raise MeshctlError(f"kubeconfig {listed} does not exist (none of the files KUBECONFIG names does)")
+        return listed
+    default = Path("~/.kube/config").expanduser()
+    if not default.exists():
+        raise MeshctlError(f"kubeconfig {default} does not exist (the default; pass -c/--kubeconfig or set KUBECONFIG)")
+    return str(default)
 
 
 def lazy_client(kubeconfig: str | None, context: str | None) -> Callable[[], KubeClient]:

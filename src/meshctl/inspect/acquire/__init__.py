@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -48,9 +48,11 @@ class DumpSource(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class FileSource:
-    """A saved admin response (`-f FILE`, `-f -` for stdin): the same bytes for every path."""
+    """A saved admin response (`-f FILE`, `-f -` for stdin): the same bytes for every path,
+    read once (stdin can only be read once)."""
 
     file: str
+    _read: dict[str, bytes] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -61,10 +63,12 @@ class FileSource:
         return False
 
     def get(self, path: str) -> bytes:
-        try:
-            return sys.stdin.buffer.read() if self.file == "-" else Path(self.file).read_bytes()
-        except OSError as exc:
-            raise BadInputError([f"cannot read {self.file}: {exc.strerror or exc}"]) from None
+        if self.file not in self._read:
+            try:
+                self._read[self.file] = sys.stdin.buffer.read() if self.file == "-" else Path(self.file).read_bytes()
+            except OSError as exc:
+                raise BadInputError([f"cannot read {self.file}: {exc.strerror or exc}"]) from None
+        return self._read[self.file]
 
     def post(self, path: str) -> bytes:
         raise MeshctlError("a file cannot be changed; use --admin or a pod")

@@ -8,13 +8,16 @@ also has to name (its proxy ID) for the control plane.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from meshctl.errors import MeshctlError, UsageError
 from meshctl.inspect.acquire import PROXY_ADMIN_PORT, AdminSource, DumpSource, FileSource
-from meshctl.targets import USAGE, parse_target
+
+BOOTSTRAP_PATH = "config_dump?mask=bootstrap"
+from meshctl.targets import USAGE, Target, parse_target
 
 if TYPE_CHECKING:
     from meshctl.kube.client import KubeClient
@@ -76,9 +79,38 @@ class Location:
         target = parse_target(self.target, self.namespace or "default")
         if target.is_pod and given is not None:
             return target.dotted, given
+        if given is not None:
+            namespace_given = self.namespace is not None or "." in self.target.rpartition("/")[2]
+            found = _deployment_pod(target, given, namespace_given)
+            if found is not None:
+                return found, given
         from meshctl.inspect.acquire.pod import PodSource
         from meshctl.kube.pods import resolve_pods
 
         client = self.kube()
         (pod,) = resolve_pods(client, self.target, None, self.namespace)
         return str(pod), given or PodSource(client, pod, self.admin_port)
+
+
+def _deployment_pod(target: Target, source: DumpSource, namespace_given: bool) -> str | None:
+    """The proxy ID of the Envoy a dump or admin URL holds, for a `deploy/NAME` target, or None
+    when it does not say. Its bootstrap's node id names the pod, so no Kubernetes API is needed
+    to find it; the pod must look like one of the Deployment's (`NAME-<hash>-<suffix>`, in its
+    namespace when one was given)."""
+    try:
+        document = json.loads(source.get(BOOTSTRAP_PATH))
+    except ValueError:
+        return None
+    node_id = ""
+    for section in document.get("configs", []) if isinstance(document, dict) else []:
+        if isinstance(section, dict) and str(section.get("@type", "")).endswith(".BootstrapConfigDump"):
+            node_id = str(section.get("bootstrap", {}).get("node", {}).get("id", ""))
+    parts = node_id.split("~")
+    if len(parts) != 4 or "." not in parts[2]:
+        return None
+    proxy_id = parts[2]
+    pod, namespace = proxy_id.rsplit(".", 1)
+    if not pod.startswith(f"{target.name}-") or (namespace_given and namespace != target.namespace):
+        shown = target if namespace_given else f"deploy/{target.name}"
+        raise MeshctlError(f"the Envoy at {source.name} is the sidecar of {proxy_id}, not of a pod of {shown}")
+    return proxy_id
