@@ -96,7 +96,7 @@ def test_translate_and_bootstrap_accept_what_proxy_config_accepts(capsys: pytest
         assert (code, err) == (0, ""), err
         outputs.add(out)
     assert len(outputs) == 1 and "reviews.default.svc.cluster.local" in outputs.pop()
-    code, out, _ = run_cli(capsys, "bootstrap", "po/web-1.shop", "-o", "json")
+    code, out, _ = run_cli(capsys, "bootstrap", "po/web-1.shop", "--service-account", "web", "-o", "json")
     assert code == 0 and '"id": "sidecar~127.0.0.1~web-1.shop~shop.svc.cluster.local"' in out
     code, _, err = run_cli(capsys, "bootstrap", "svc/web")
     assert code == 64 and 'unsupported resource type "svc"' in err

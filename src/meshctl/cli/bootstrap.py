@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated
 
@@ -30,6 +32,9 @@ def register(app: typer.Typer) -> None:
     app.command("bootstrap")(bootstrap)
 
 
+IDENTITY_FLAGS = "--service-account SA (and --ip, --labels)"
+
+
 def bootstrap(
     target: Annotated[str, typer.Argument(help=f"{USAGE}.")],
     xds_address: Annotated[str, typer.Option("--xds-address", help="HOST:PORT of meshctl serve.")] = "127.0.0.1:15010",
@@ -37,39 +42,115 @@ def bootstrap(
     interception: Annotated[Interception, typer.Option("--interception-mode", help="NONE: real bound listeners, no iptables.")] = Interception.REDIRECT,
     config_dir: Annotated[str, typer.Option("--config-dir", help="Read the workload (IP, labels, service account) from here.")] = "",
     namespace: InputNamespaceOption = "default",
+    service_account: Annotated[str | None, typer.Option(
+        "--service-account", help="The workload's service account: its identity when it is not in --config-dir.",
+        show_default=False)] = None,
+    ip: Annotated[str | None, typer.Option("--ip", help="The pod's IP (with --service-account; default 127.0.0.1).",
+                                           show_default=False)] = None,
+    labels: Annotated[str | None, typer.Option("--labels", help="The pod's labels, KEY=VALUE[,KEY=VALUE...].",
+                                               show_default=False)] = None,
     delta: Annotated[bool, typer.Option("--delta", help="Use incremental xDS (DELTA_GRPC) instead of state of the world.")] = False,
     output: Annotated[Format, typer.Option("--output", "-o")] = Format.yaml,
 ) -> int:
-    """Print an Envoy bootstrap making `envoy -c` that workload's sidecar, fed by meshctl serve."""
+    """Print an Envoy bootstrap making `envoy -c` that workload's sidecar, fed by meshctl serve.
+
+    The identity (namespace, service account, IP, labels) is the workload's in --config-dir, or
+    exactly what --service-account, --ip and --labels say (they also override the config's); a
+    target found nowhere without them is refused rather than given a guessed identity.
+
+    Example: meshctl bootstrap deploy/productpage-v1 --config-dir examples/bookinfo > productpage.yaml
+    """
     import json
 
     from google.protobuf import json_format
 
-    from meshctl.cli.output import out
+    from meshctl.cli.output import err, out
     from meshctl.errors import UsageError
     from meshctl.formats import to_yaml
     from meshctl.generate.bootstrap import ads_bootstrap
-    from meshctl.model import proxy as proxies
 
     host, _, port_text = xds_address.rpartition(":")
     if not host or not port_text.isdigit():
         raise UsageError(f"--xds-address must be HOST:PORT, not {xds_address!r}")
     workload = parse_target(target, namespace)
+    flags = _Identity.of(service_account, ip, labels)
     if config_dir:
-        proxy, account = _from_config(config_dir, workload, namespace, interception.value)
+        proxy, account = _from_config(config_dir, workload, namespace, interception.value, explicit=flags is not None)
+    elif flags is None:
+        raise UsageError(f"{workload}: no --config-dir to read its identity from; give --config-dir DIR, "
+                         f"or the identity to build with {IDENTITY_FLAGS}")
     else:
-        if not workload.is_pod:
-            raise UsageError("deploy/NAME targets need --config-dir to find the Deployment")
-        proxy = proxies.Proxy(id=workload.dotted, namespace=workload.namespace, ip="127.0.0.1",
-                              dns_domain=f"{workload.namespace}.svc.cluster.local", interception=interception.value)
-        account = "default"
+        proxy, account = None, ""
+    if flags is not None:
+        if proxy is None and not workload.is_pod:
+            raise UsageError(f"{workload}: a Deployment's pods are found with --config-dir; or name the pod ({USAGE})")
+        proxy, account = flags.applied(proxy, workload, interception.value, account)
+        err(f"{proxy.id}: identity from the flags: service account {proxy.namespace}/{account}, IP {proxy.ip}, "
+            + (f"labels {_show_labels(proxy.labels)}" if proxy.labels else "no labels"))
+    assert proxy is not None
     config = ads_bootstrap(proxy, host, int(port_text), admin_port=admin_port, delta=delta, service_account=account)
     text = json_format.MessageToJson(config, preserving_proto_field_name=True, indent=2)
     out(text if output is Format.json else to_yaml(json.loads(text)))
     return 0
 
 
-def _from_config(config_dir: str, target: Target, namespace: str, interception: str) -> tuple[Proxy, str]:
+@dataclass(frozen=True)
+class _Identity:
+    """What --service-account, --ip and --labels say; None fields were not given."""
+
+    service_account: str | None
+    ip: str | None
+    labels: dict[str, str] | None
+
+    @classmethod
+    def of(cls, service_account: str | None, ip: str | None, labels: str | None) -> _Identity | None:
+        from meshctl.config.values import is_dns1123_subdomain, is_ip, label_key_problem, label_value_problem
+        from meshctl.errors import UsageError
+
+        if service_account is None and ip is None and labels is None:
+            return None
+        if service_account is not None and not is_dns1123_subdomain(service_account):
+            raise UsageError(f"--service-account: {service_account!r} is not a valid name (lower-case DNS-1123)")
+        if ip is not None and not is_ip(ip):
+            raise UsageError(f"--ip: {ip!r} is not an IP address")
+        parsed = None
+        if labels is not None:
+            parsed = {}
+            for pair in filter(None, labels.split(",")):
+                key, equals, value = pair.partition("=")
+                if not equals or label_key_problem(key) or label_value_problem(value):
+                    raise UsageError(f"--labels: {pair!r} is not KEY=VALUE[,KEY=VALUE...] with valid label keys and values")
+                parsed[key] = value
+        return cls(service_account, ip, parsed)
+
+    def applied(self, proxy: Proxy | None, target: Target, interception: str, account: str) -> tuple[Proxy, str]:
+        """The proxy of the config with these fields replaced, or one built from them alone
+        (which needs the service account: the identity is never guessed)."""
+        from dataclasses import replace
+
+        from meshctl.errors import UsageError
+        from meshctl.model import proxy as proxies
+
+        if proxy is None:
+            if self.service_account is None:
+                raise UsageError(f"{target}: --ip and --labels describe a pod; its identity needs --service-account")
+            proxy = proxies.Proxy(id=target.dotted, namespace=target.namespace, ip="127.0.0.1",
+                                  dns_domain=f"{target.namespace}.svc.cluster.local", interception=interception)
+        if self.ip is not None:
+            proxy = replace(proxy, ip=self.ip)
+        if self.labels is not None:
+            proxy = replace(proxy, labels=self.labels)
+        return proxy, self.service_account or account
+
+
+def _show_labels(labels: Mapping[str, str]) -> str:
+    return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
+
+
+def _from_config(config_dir: str, target: Target, namespace: str, interception: str, *,
+                 explicit: bool) -> tuple[Proxy | None, str]:
+    """The workload's proxy and service account from the config; (None, "") when the target is
+    not there but the flags give an identity to build, a usage error when they do not."""
     from meshctl.config.loader import load
     from meshctl.errors import BadInputError, UsageError
     from meshctl.model.snapshot import UnknownTargetError, build_snapshot
@@ -81,6 +162,8 @@ def _from_config(config_dir: str, target: Target, namespace: str, interception: 
     try:
         proxy = snapshot.proxy(target, interception=interception)
     except UnknownTargetError as exc:
-        raise UsageError(str(exc)) from None
+        if explicit:
+            return None, ""
+        raise UsageError(f"{exc}; or give the identity to build with {IDENTITY_FLAGS}") from None
     account = proxy.workload.service_account if proxy.workload else "default"
     return proxy, account
