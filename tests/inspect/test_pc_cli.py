@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 import subprocess
 import sys
 import types
@@ -115,7 +116,6 @@ def test_structured_outputs(capsys: pytest.CaptureFixture[str]) -> None:
         (["pc", "clusters", "-f", str(DATA / "README.md")], 65, "not valid JSON"),
         (["pc", "clusters", "-f", CLUSTERS], 65, "looks like /clusters?format=json"),
         (["pc", "endpoints", "-f", SIDECAR], 65, "this is a /config_dump"),
-        (["pc", "ecds", "-f", GATEWAY], 1, "no configuration type type.googleapis.com/envoy.admin.v3.EcdsConfigDump"),
         (["pc", "clusters", "-f", str(DATA / "missing.json")], 65, "cannot read"),
         (["pc", "log", "-f", SIDECAR], 1, "a file cannot be changed"),
         (["pc", "log", "-f", SIDECAR, "--level", "debug", "--reset"], 64, "cannot be combined"),
@@ -147,3 +147,22 @@ def test_group_module_imports_stay_cheap() -> None:
     probe = f"import sys, meshctl.cli.proxy_config; print([n for n in sys.modules if n.startswith({heavy!r})])"
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_empty_or_absent_sections_are_empty_tables(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A dump without ECDS has no ECDS to show: an empty table, as istioctl's error was not. A
+    saved dump without EDS may just have been taken without `include_eds`: an empty table and
+    a note on stderr that says how to include it."""
+    code, out, err = run_cli(capsys, "pc", "ecds", "-f", GATEWAY)
+    assert (code, out, err) == (0, "ECDS NAME     TYPE\n", "")
+    document = json.loads((DATA / "sidecar_dump.json").read_text())
+    document["configs"] = [c for c in document["configs"] if not c["@type"].endswith(".EndpointsConfigDump")]
+    without_eds = tmp_path / "without-eds.json"
+    without_eds.write_text(json.dumps(document))
+    code, out, err = run_cli(capsys, "pc", "all", "-f", str(without_eds))
+    assert code == 0
+    assert out.endswith("\nNAME     STATUS     LOCALITY     CLUSTER\n") and "cluster/" in out
+    assert err == (f"note: {without_eds} has no endpoints section: Envoy writes one only when asked for "
+                   "/config_dump?include_eds (meshctl asks a live proxy that way)\n")
+    code, out, err = run_cli(capsys, "pc", "eds", "-f", str(without_eds))
+    assert (code, out) == (0, "NAME     STATUS     LOCALITY     CLUSTER\n") and err.startswith("note: ")

@@ -170,3 +170,39 @@ def test_cli_reads_narrow_slices_over_admin(admin_url: str, capsys: pytest.Captu
     assert f"{admin_url}:\nactive loggers:\n" in capsys.readouterr().out
     with urllib.request.urlopen(urllib.request.Request(f"{admin_url}/logging", method="POST"), timeout=5) as response:
         assert "  admin: debug\n" in response.read().decode()
+
+
+BARE = """
+admin:
+  address: {socket_address: {address: 127.0.0.1, port_value: 0}}
+static_resources:
+  clusters:
+  - name: only
+    type: STATIC
+    connect_timeout: 1s
+    load_assignment: {cluster_name: only}
+"""
+
+
+def test_empty_sections_are_empty_tables(admin_url: str, tmp_path_factory: pytest.TempPathFactory,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """Envoy answers 400 to a mask that selects no section (no ECDS; no routes without an HTTP
+    listener), and leaves empty sections out of a full dump: none of that is an error to show."""
+    assert meshctl.cli.main(["pc", "ecds", "--admin", admin_url]) == 0
+    assert capsys.readouterr() == ("ECDS NAME     TYPE\n", "")
+    assert meshctl.cli.main(["pc", "ecds", "--admin", admin_url, "-o", "json"]) == 0
+    assert capsys.readouterr().out == "{}\n"
+    envoy = Envoy.start(BARE, tmp_path_factory.mktemp("bare"), "bare")
+    try:
+        bare = envoy.wait_live(30).admin_url
+        for command, header in (("routes", "NAME     VHOST NAME     DOMAINS     MATCH     VIRTUAL SERVICE\n"),
+                                ("listeners", "ADDRESSES PORT MATCH DESTINATION\n"),
+                                ("ecds", "ECDS NAME     TYPE\n")):
+            assert meshctl.cli.main(["pc", command, "--admin", bare]) == 0, command
+            assert capsys.readouterr() == (header, ""), command
+        assert meshctl.cli.main(["pc", "all", "--admin", bare]) == 0
+        out, err = capsys.readouterr()
+        assert "ADDRESSES PORT MATCH DESTINATION\n\nNAME     VHOST NAME     DOMAINS     MATCH     VIRTUAL SERVICE\n\n" in out
+        assert err == ""
+    finally:
+        envoy.stop()

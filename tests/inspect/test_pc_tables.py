@@ -236,17 +236,19 @@ def _section(name: str) -> bytes:
 
 
 @pytest.mark.parametrize(
-    ("dump", "table", "message"),
+    ("dump", "table", "header"),
     [
-        (_section("ClustersConfigDump"), "clusters", "no clusters found"),
-        (_section("ListenersConfigDump"), "listeners", "no listeners found"),
-        (_section("RoutesConfigDump"), "routes", "no routes found"),
-        (b'{"configs": []}', "clusters", "no configuration type .*/envoy.admin.v3.ClustersConfigDump"),
-        (b'{"configs": []}', "eds", r"endpoints not found \(was include_eds=true used\?\)"),
-        (b'{"configs": []}', "ecds", "no configuration type .*/envoy.admin.v3.EcdsConfigDump"),
+        (_section("ClustersConfigDump"), "clusters", "SERVICE FQDN     PORT     SUBSET     DIRECTION     TYPE     DESTINATION RULE\n"),
+        (_section("ListenersConfigDump"), "listeners", "ADDRESSES PORT MATCH DESTINATION\n"),
+        (_section("RoutesConfigDump"), "routes", "NAME     VHOST NAME     DOMAINS     MATCH     VIRTUAL SERVICE\n"),
+        (b'{"configs": []}', "clusters", "SERVICE FQDN     PORT     SUBSET     DIRECTION     TYPE     DESTINATION RULE\n"),
+        (b'{"configs": []}', "eds", "NAME     STATUS     LOCALITY     CLUSTER\n"),
+        (b'{"configs": []}', "ecds", "ECDS NAME     TYPE\n"),
     ],
 )
-def test_missing_data_is_reported(dump: bytes, table: str, message: str) -> None:
+def test_empty_and_absent_sections_are_empty_tables(dump: bytes, table: str, header: str) -> None:
+    """Envoy leaves out of its dump the sections it has nothing for; istioctl calls an empty one
+    an error ("no clusters found"). Both are an empty table here."""
     parsed = parse_config_dump(dump, "x")
     render = {
         "clusters": lambda: clusters_table(parsed, ClusterFilter()),
@@ -255,5 +257,4 @@ def test_missing_data_is_reported(dump: bytes, table: str, message: str) -> None
         "eds": lambda: eds_table(parsed, EndpointFilter()),
         "ecds": lambda: ecds_table(parsed),
     }[table]
-    with pytest.raises(MeshctlError, match=message):
-        render()
+    assert render() == header

@@ -92,6 +92,13 @@ TypeOpt = Annotated[str, typer.Option("--type", help="Filter listeners by type: 
 RouteNameOpt = Annotated[str, typer.Option("--name", help="Filter routes by route configuration name.")]
 
 
+def note(text: str) -> None:
+    """A remark about a view's data, on stderr so the table on stdout stays as it is."""
+    from meshctl.cli.output import err
+
+    err(f"note: {text}")
+
+
 def _emit(where: ProxySourceFlags, render: Callable[[DumpSource], str | Iterable[str]]) -> None:
     """Print each source's output; with several sources, each under a `NAME:` line."""
     from meshctl.cli.output import out
@@ -191,7 +198,7 @@ def eds(
     from meshctl.inspect.tables.endpoints import EndpointFilter
 
     endpoint_filter = EndpointFilter(address=address, port=port, cluster=cluster, status=status)
-    _emit(where, lambda source: proxyconfig.eds(source, endpoint_filter, output))
+    _emit(where, lambda source: proxyconfig.eds(source, endpoint_filter, output, note))
 
 
 def secret(
@@ -266,7 +273,7 @@ def all_config(
         endpoints=EndpointFilter(address=address, port=port, cluster=cluster, status=status),
     )
     now = datetime.now(UTC)
-    _emit(where, lambda source: proxyconfig.everything(source, filters, output, now, with_headers=with_headers))
+    _emit(where, lambda source: proxyconfig.everything(source, filters, output, now, note, with_headers=with_headers))
 
 
 def log(

@@ -83,6 +83,14 @@ class ConfigDump:
             raise MeshctlError(f"config dump has no configuration type {TYPE_PREFIX}{type_name}")
         return _unpack(found[-1], admin_class(type_name))
 
+    def has_section(self, type_name: str) -> bool:
+        return any(config.type_url == TYPE_PREFIX + type_name for config in self.message.configs)
+
+    def listed(self, type_name: str) -> Any:
+        """A section that lists resources, empty when the dump has none: Envoy leaves a section
+        out of its dump when it holds nothing of that kind (no ECDS, no routes without HTTP)."""
+        return self.section(type_name) if self.has_section(type_name) else admin_class(type_name)()
+
     def bootstrap(self) -> Any:
         return self.section(BOOTSTRAP)
 
@@ -90,7 +98,7 @@ class ConfigDump:
         """Active dynamic clusters, then static ones; warming clusters are not shown, as in istioctl."""
         from envoy.config.cluster.v3.cluster_pb2 import Cluster
 
-        dump = self.section(CLUSTERS)
+        dump = self.listed(CLUSTERS)
         wrapped = [*dump.dynamic_active_clusters, *dump.static_clusters]
         return [_unpack(item.cluster, Cluster) for item in wrapped if item.HasField("cluster")]
 
@@ -98,7 +106,7 @@ class ConfigDump:
         """Dynamic listeners with an active state, then static ones."""
         from envoy.config.listener.v3.listener_pb2 import Listener
 
-        dump = self.section(LISTENERS)
+        dump = self.listed(LISTENERS)
         dynamic = [
             item.active_state.listener
             for item in dump.dynamic_listeners
@@ -111,32 +119,28 @@ class ConfigDump:
         """Dynamic route configurations, then static ones (inline routes of static listeners)."""
         from envoy.config.route.v3.route_pb2 import RouteConfiguration
 
-        dump = self.section(ROUTES)
+        dump = self.listed(ROUTES)
         wrapped = [*dump.dynamic_route_configs, *dump.static_route_configs]
         return [_unpack(item.route_config, RouteConfiguration) for item in wrapped if item.HasField("route_config")]
 
     def endpoint_configs(self) -> list[Any]:
-        """Dynamic, then static ClusterLoadAssignments; only dumps taken with `include_eds` have them."""
+        """Dynamic, then static ClusterLoadAssignments; only dumps taken with `include_eds` have
+        them, so a dump without the section is read as having none (see `has_section`)."""
         from envoy.config.endpoint.v3.endpoint_pb2 import ClusterLoadAssignment
 
-        try:
-            dump = self.section(ENDPOINTS)
-        except MeshctlError as exc:
-            raise MeshctlError(f"endpoints not found (was include_eds=true used?): {exc}") from None
+        dump = self.listed(ENDPOINTS)
         wrapped = [*dump.dynamic_endpoint_configs, *dump.static_endpoint_configs]
         return [_unpack(item.endpoint_config, ClusterLoadAssignment) for item in wrapped]
 
     def secrets(self) -> Any:
-        return self.section(SECRETS)
+        return self.listed(SECRETS)
 
     def ecds(self) -> Any:
         """All ECDS sections merged into one: Envoy writes one section per extension config type."""
         merged = admin_class(ECDS)()
-        sections = [config for config in self.message.configs if config.type_url == TYPE_PREFIX + ECDS]
-        if not sections:
-            raise MeshctlError(f"config dump has no configuration type {TYPE_PREFIX}{ECDS}")
-        for config in sections:
-            merged.ecds_filters.extend(_unpack(config, type(merged)).ecds_filters)
+        for config in self.message.configs:
+            if config.type_url == TYPE_PREFIX + ECDS:
+                merged.ecds_filters.extend(_unpack(config, type(merged)).ecds_filters)
         return merged
 
 

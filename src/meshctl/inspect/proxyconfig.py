@@ -12,7 +12,7 @@ loops, should not pay for.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -53,6 +53,10 @@ SECRETS_PATH = "config_dump?mask=dynamic_active_secrets,dynamic_warming_secrets"
 BOOTSTRAP_PATH = "config_dump?mask=bootstrap"
 ECDS_PATH = "config_dump?mask=ecds_filters"
 EVERYTHING_PATH = "config_dump?include_eds"
+EMPTY_DUMP = b'{"configs": []}'
+
+Note = Callable[[str], None]
+"""Where a view sends a remark about its data (the CLI writes it to stderr)."""
 
 
 def clusters(source: DumpSource, cluster_filter: ClusterFilter, output: OutputFormat) -> str:
@@ -80,12 +84,12 @@ def masked_clusters(source: DumpSource, fields: Iterable[str]) -> Mapping[str, b
 
 def listeners(source: DumpSource, listener_filter: ListenerFilter, output: OutputFormat) -> str:
     """Listeners (LDS), one row per filter chain."""
-    from meshctl.inspect.tables.listeners import dump_listeners, listeners_table
+    from meshctl.inspect.tables.listeners import listeners_table
 
     dump = _dump(source, LISTENERS_PATH)
     if output is OutputFormat.short:
         return listeners_table(dump, listener_filter)
-    return _messages([item for item in dump_listeners(dump) if listener_filter.matches(item)], output, dump)
+    return _messages([item for item in dump.listeners() if listener_filter.matches(item)], output, dump)
 
 
 def routes(source: DumpSource, route_filter: RouteFilter, output: OutputFormat, *, wide: bool = False) -> str:
@@ -109,11 +113,12 @@ def endpoints(source: DumpSource, endpoint_filter: EndpointFilter, output: Outpu
     return message_list_text(matching_cluster_statuses(statuses, endpoint_filter), as_yaml=output is OutputFormat.yaml)
 
 
-def eds(source: DumpSource, endpoint_filter: EndpointFilter, output: OutputFormat) -> str:
+def eds(source: DumpSource, endpoint_filter: EndpointFilter, output: OutputFormat, note: Note) -> str:
     """Endpoints as the control plane sent them (the dump's EDS section, with locality)."""
     from meshctl.inspect.tables.eds import eds_table, filtered_assignments
 
     dump = _dump(source, EDS_PATH)
+    _endpoints_note(source, dump, note)
     if output is OutputFormat.short:
         return eds_table(dump, endpoint_filter)
     return _messages(filtered_assignments(dump, endpoint_filter), output, dump)
@@ -149,7 +154,7 @@ def ecds(source: DumpSource, output: OutputFormat) -> str:
     return _message(dump.ecds(), output, dump)
 
 
-def everything(source: DumpSource, filters: SummaryFilters, output: OutputFormat, now: datetime, *,
+def everything(source: DumpSource, filters: SummaryFilters, output: OutputFormat, now: datetime, note: Note, *,
                with_headers: bool = False) -> Iterator[str]:
     """Every summary in istioctl's order, or with `-o json|yaml` the whole dump as Envoy wrote it.
 
@@ -159,7 +164,9 @@ def everything(source: DumpSource, filters: SummaryFilters, output: OutputFormat
 
     data = source.get(EVERYTHING_PATH)
     if output is OutputFormat.short:
-        yield from full_summary(parse_config_dump(data, source.name), filters, now, with_headers=with_headers)
+        dump = parse_config_dump(data, source.name)
+        _endpoints_note(source, dump, note)
+        yield from full_summary(dump, filters, now, with_headers=with_headers)
     elif output is OutputFormat.json:
         yield data.decode()
     else:
@@ -167,7 +174,29 @@ def everything(source: DumpSource, filters: SummaryFilters, output: OutputFormat
 
 
 def _dump(source: DumpSource, path: str, cluster_fields: Collection[str] | None = None) -> ConfigDump:
-    return parse_config_dump(source.get(path), source.name, cluster_fields=cluster_fields)
+    return parse_config_dump(_get(source, path), source.name, cluster_fields=cluster_fields)
+
+
+def _get(source: DumpSource, path: str) -> bytes:
+    """The admin answer; a mask that selects no section Envoy holds reads as an empty dump."""
+    from meshctl.inspect.acquire import EnvoyAdminError
+
+    try:
+        return source.get(path)
+    except EnvoyAdminError as exc:
+        if exc.selects_nothing:
+            return EMPTY_DUMP
+        raise
+
+
+def _endpoints_note(source: DumpSource, dump: ConfigDump, note: Note) -> None:
+    """A saved dump holds endpoints only if it was taken with `include_eds`: say so, rather
+    than let an empty table pass for a proxy without endpoints."""
+    from meshctl.inspect.configdump import ENDPOINTS
+
+    if not source.live and not dump.has_section(ENDPOINTS):
+        note(f"{source.name} has no endpoints section: Envoy writes one only when asked for "
+             "/config_dump?include_eds (meshctl asks a live proxy that way)")
 
 
 def _messages(messages: list[Message], output: OutputFormat, dump: ConfigDump) -> str:

@@ -17,7 +17,7 @@ from typing import Protocol
 
 from meshctl.errors import BadInputError, MeshctlError
 
-__all__ = ["PROXY_ADMIN_PORT", "AdminSource", "DumpSource", "FileSource", "LiveSource"]
+__all__ = ["PROXY_ADMIN_PORT", "AdminSource", "DumpSource", "EnvoyAdminError", "FileSource", "LiveSource"]
 
 PROXY_ADMIN_PORT = 15000
 """Envoy's admin port in an Istio sidecar (on the pod's loopback)."""
@@ -74,6 +74,21 @@ class FileSource:
         raise MeshctlError("a file cannot be changed; use --admin or a pod")
 
 
+class EnvoyAdminError(MeshctlError):
+    """Envoy's admin endpoint answered with an HTTP error; `status` and `body` say which."""
+
+    def __init__(self, message: str, status: int, body: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+    @property
+    def selects_nothing(self) -> bool:
+        """Envoy's answer to a `config_dump?mask=` that matches no section it holds: for the
+        reader, that section is empty (Envoy leaves out sections it has nothing for)."""
+        return self.status == 400 and "could not be successfully applied to any configs" in self.body
+
+
 class LiveSource:
     """A DumpSource that sends every request to Envoy itself: subclasses say how (`_request`)."""
 
@@ -113,7 +128,7 @@ class AdminSource(LiveSource):
                 return bytes(response.read())
         except urllib.error.HTTPError as exc:
             body = exc.read().decode(errors="replace").strip()
-            raise MeshctlError(f"{url}: HTTP {exc.code}: {body or exc.reason}") from None
+            raise EnvoyAdminError(f"{url}: HTTP {exc.code}: {body or exc.reason}", exc.code, body) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise MeshctlError(f"cannot reach Envoy admin at {base}: {reason}") from None

@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass, field
 
 from meshctl.errors import MeshctlError
-from meshctl.inspect.acquire import PROXY_ADMIN_PORT, LiveSource
+from meshctl.inspect.acquire import PROXY_ADMIN_PORT, EnvoyAdminError, LiveSource
 from meshctl.kube.client import KubeClient
 from meshctl.kube.podexec import exec_command
 from meshctl.kube.pods import PodRef
@@ -68,9 +68,10 @@ class PodSource(LiveSource):
                 raise StreamError(tunnel.error() or str(exc) or type(exc).__name__) from None
         if response.status != 200:
             detail = body.decode(errors="replace").strip()
-            raise MeshctlError(
+            raise EnvoyAdminError(
                 f"Envoy admin on {self.name} answered HTTP {response.status} to {method} /{path}"
-                + (f": {detail}" if detail else "")
+                + (f": {detail}" if detail else ""),
+                response.status, detail,
             )
         return body
 

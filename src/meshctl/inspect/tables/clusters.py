@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from meshctl.errors import MeshctlError
 from meshctl.inspect.configdump import ConfigDump
 from meshctl.inspect.tables.enums import enum_string
 from meshctl.inspect.tables.metadata import describe_management
@@ -39,8 +38,6 @@ class ClusterFilter:
 def sorted_clusters(dump: ConfigDump, cluster_filter: ClusterFilter) -> list[Any]:
     """Active dynamic and static clusters matching the filter, in istioctl's order."""
     clusters = dump.clusters()
-    if not clusters:
-        raise MeshctlError("no clusters found")
     sort_by_cluster_name(clusters, lambda cluster: cluster.name)
     return [cluster for cluster in clusters if cluster_filter.matches(cluster.name)]
 

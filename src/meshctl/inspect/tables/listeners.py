@@ -11,7 +11,6 @@ from typing import Any, NamedTuple
 
 from google.protobuf.message import DecodeError
 
-from meshctl.errors import MeshctlError
 from meshctl.inspect.configdump import ConfigDump
 from meshctl.inspect.gosort import sort_slice
 from meshctl.inspect.gostd import equal_fold
@@ -61,7 +60,7 @@ def listeners_table(dump: ConfigDump, listener_filter: ListenerFilter, prefixed:
     Listeners are ordered by (port, address, type); the rows of one listener by destination,
     descending. `prefixed` adds the NAME column (`listener/<name>`) of `proxy-config all`.
     """
-    listeners = [listener for listener in dump_listeners(dump) if listener_filter.matches(listener)]
+    listeners = [listener for listener in dump.listeners() if listener_filter.matches(listener)]
     sort_slice(listeners, _listener_less)
     header = "ADDRESSES\tPORT\t" + ("MATCH\tDESTINATION" if listener_filter.verbose else "TYPE")
     lines = [("NAME\t" if prefixed else "") + header + "\n"]
@@ -76,13 +75,6 @@ def listeners_table(dump: ConfigDump, listener_filter: ListenerFilter, prefixed:
         sort_slice(rows, lambda left, right: left.destination > right.destination)
         lines.extend(f"{lead}{addresses}\t{port}\t{row.match}\t{row.destination}\n" for row in rows)
     return tabulate("".join(lines), padding=1)
-
-
-def dump_listeners(dump: ConfigDump) -> list[Any]:
-    listeners = dump.listeners()
-    if not listeners:
-        raise MeshctlError("no listeners found")
-    return listeners
 
 
 def listener_address(listener: Any) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from meshctl.errors import MeshctlError
 from meshctl.inspect.configdump import ConfigDump
 from meshctl.inspect.gosort import sort_slice
 from meshctl.inspect.gostd import atoi
@@ -39,8 +38,6 @@ def sorted_route_configs(dump: ConfigDump) -> list[Any]:
     mixed names is whatever Go's sort makes of that; `sort_slice` reproduces it.
     """
     route_configs = dump.route_configs()
-    if not route_configs:
-        raise MeshctlError("no routes found")
     sort_slice(route_configs, _route_config_less)
     return route_configs
 
