@@ -306,3 +306,64 @@ def test_a_big_diff_is_a_valid_unified_diff(seed: int, monkeypatch: pytest.Monke
     diff = unified_diff(before, after, "Clusters")
     assert apply(diff, split(before)) == split(after)
     assert bool(diff) == (before != after)
+
+
+def _spelled_differently(sections: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The same values in other JSON spellings protobuf reads alike: a double written as an
+    integer, an integer as a float, an int64 as a number, a duration with milliseconds, an enum
+    by number, a null for an unset field."""
+    clusters, routes = sections[1], sections[3]
+    for entry in clusters["dynamic_active_clusters"]:
+        entry["cluster"].update(connect_timeout="10.000s", type=3, per_connection_buffer_limit_bytes=32768.0,
+                                common_lb_config={"healthy_panic_threshold": {"value": 100}}, dns_lookup_family=None)
+    [host] = [h for h in routes["dynamic_route_configs"][0]["route_config"]["virtual_hosts"] if h["name"].startswith("reviews")]
+    host["routes"][0]["match"]["headers"] = [{"name": "x-size", "range_match": {"start": 100, "end": 200}}]
+    return sections
+
+
+def _as_control_plane_sends_it(sections: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    clusters, routes = sections[0], sections[2]
+    for entry in clusters["dynamic_active_clusters"]:
+        entry["cluster"].update(per_connection_buffer_limit_bytes=32768, common_lb_config={"healthy_panic_threshold": {"value": 100.0}})
+    [host] = [h for h in routes["dynamic_route_configs"][0]["route_config"]["virtual_hosts"] if h["name"].startswith("reviews")]
+    host["routes"][0]["match"]["headers"] = [{"name": "x-size", "range_match": {"start": "100", "end": "200"}}]
+    return sections
+
+
+def test_the_semantic_diff_compares_values_by_their_protobuf_type() -> None:
+    cp = control_plane(_as_control_plane_sends_it(control_plane_sections()))
+    assert all(report.matches for report in semantic_diff(cp, envoy(_spelled_differently(envoy_sections()))))
+    sections = _spelled_differently(envoy_sections())
+    sections[1]["dynamic_active_clusters"][0]["cluster"]["connect_timeout"] = "3.500s"
+    [clusters, *others] = semantic_diff(cp, envoy(sections))
+    assert all(report.matches for report in others)
+    [(name, changes)] = clusters.changed
+    assert [(c.path, c.control_plane, c.envoy) for c in changes] == [("cluster.connect_timeout", "10s", "3.500s")], (
+        "the one real difference, in protobuf's own spelling; none of the others")
+
+
+def test_a_zero_duration_is_not_an_absent_one() -> None:
+    """Presence is protobuf's: a route's `timeout: 0s` turns Envoy's 15 s default off, so a
+    proxy whose route lacks it is not in sync, however alike "0s" and nothing look."""
+    sections = control_plane_sections()
+    route = sections[2]["dynamic_route_configs"][0]["route_config"]["virtual_hosts"][0]["routes"][0]
+    route["route"]["timeout"] = "0s"
+    [_, _, routes] = semantic_diff(control_plane(sections), envoy(envoy_sections()))
+    [(name, changes)] = routes.changed
+    assert [(c.path, c.control_plane, repr(c.envoy)) for c in changes] == [
+        ('route_config.virtual_hosts["reviews.default.svc.cluster.local"].routes[0].route.timeout', "0s", "(absent)")]
+
+
+def test_a_dump_round_tripped_through_yaml_compares_equal(tmp_path: Any) -> None:
+    import yaml
+
+    from meshctl.formats import to_yaml
+
+    text = dump_json(envoy_sections())
+    as_yaml = to_yaml(json.loads(text)).encode()
+    back = json.dumps(yaml.safe_load(as_yaml)).encode()
+    cp = control_plane(control_plane_sections())
+    for data in (back, as_yaml):
+        side = EnvoyDump(data, "dump")
+        assert all(report.matches for report in semantic_diff(cp, side))
+        assert [d.matches for d in compare(cp, side)] == [True, True, True]

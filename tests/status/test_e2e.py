@@ -210,3 +210,16 @@ def test_a_deployment_read_through_admin_or_a_file_needs_no_kubernetes(
     assert (code, out) == (1, "")
     assert err == (f"error: the Envoy at {world.admin_url('productpage-v1')} is the sidecar of {PRODUCTPAGE}, "
                    "not of a pod of deploy/details\n")
+
+
+def test_a_dump_saved_as_yaml_compares_like_envoys_own(
+        world: World, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = run_cli(capsys, "pc", "all", "--admin", world.admin_url("productpage-v1"), "-o", "yaml")
+    assert code == 0 and out.startswith("configs:\n")
+    saved = tmp_path / "productpage.yaml"
+    saved.write_text(out)
+    plane = ("--xds-address", world.xds_address, "--plaintext", "--file", str(saved))
+    code, out, _ = run_cli(capsys, "ps", "productpage-v1", *plane, "--semantic")
+    assert (code, out) == (0, "Clusters Match\nListeners Match\nRoutes Match\n")
+    code, out, _ = run_cli(capsys, "ps", "productpage-v1", *plane)
+    assert code == 0 and out.startswith("Clusters Match\nListeners Match\nRoutes Match")

@@ -176,7 +176,7 @@ def parse_cluster_answers(answers: Mapping[str, bytes], origin: str) -> ConfigDu
 def _config_dump(document: dict[str, Any], origin: str) -> ConfigDump:
     from envoy.admin.v3.config_dump_pb2 import ConfigDump as ConfigDumpMessage
 
-    pool = _pool_for(document)
+    pool = document_pool(document)
     message = ConfigDumpMessage()
     _parse_into(document, message, pool, origin)
     return ConfigDump(message=message, pool=pool)
@@ -221,7 +221,7 @@ def parse_clusters(data: bytes, origin: str) -> Any:
             ]
         )
     message = Clusters()
-    _parse_into(document, message, _pool_for(document), origin)
+    _parse_into(document, message, document_pool(document), origin)
     return message
 
 
@@ -236,12 +236,12 @@ def binary_pool(message: Message) -> descriptor_pool.DescriptorPool:
     type URL only adds an unused type to the pool.
     """
     builder = _PoolBuilder()
-    for name in _binary_type_names(message.SerializeToString()):
+    for name in _binarytype_names(message.SerializeToString()):
         builder.provide(name)
     return builder.pool
 
 
-def _binary_type_names(data: bytes) -> set[str]:
+def _binarytype_names(data: bytes) -> set[str]:
     names = set()
     for match in _BINARY_TYPE_URL.finditer(data):
         url = match.group(0)
@@ -253,15 +253,34 @@ def _binary_type_names(data: bytes) -> set[str]:
 
 
 def _load_json(data: bytes, origin: str) -> dict[str, Any]:
+    """The admin document, as Envoy writes it (JSON) or as `-o yaml` prints it."""
     try:
         document = json.loads(data)
     except UnicodeDecodeError as exc:
         raise BadInputError([f"{origin}: not UTF-8 text: {exc.reason} at byte {exc.start}"]) from None
     except json.JSONDecodeError as exc:
-        raise BadInputError([f"{origin}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"]) from None
+        document = _yaml_mapping(data, origin)
+        if document is None:
+            raise BadInputError([f"{origin}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"]) from None
     if not isinstance(document, dict):
         raise BadInputError([f"{origin}: expected a JSON object, found {type(document).__name__}"])
     return document
+
+
+def _yaml_mapping(data: bytes, origin: str) -> dict[str, Any] | None:
+    """A YAML document holding one mapping (a dump saved from `-o yaml`), read the way input
+    files are (timestamps stay text, as JSON has them); None for anything else, such as text
+    that was meant to be JSON."""
+    from meshctl.config.documents import decode, parse_text
+
+    text, problem = decode(data, origin)
+    if text is None or problem is not None or text.lstrip()[:1] in ("{", "["):
+        return None
+    documents, problems = parse_text(text, origin)
+    if problems or len(documents) != 1 or not isinstance(documents[0].value, dict):
+        return None
+    mapping: dict[str, Any] = documents[0].value
+    return mapping
 
 
 def _parse_into(document: dict[str, Any], message: Message, pool: descriptor_pool.DescriptorPool, origin: str) -> None:
@@ -279,7 +298,7 @@ def _unpack(value: Any, message_class: type) -> Any:
     return message
 
 
-def _type_names(node: Any) -> Iterator[str]:
+def type_names(node: Any) -> Iterator[str]:
     """Every message name named by an `@type` anywhere in the JSON tree."""
     stack = [node]
     while stack:
@@ -293,13 +312,13 @@ def _type_names(node: Any) -> Iterator[str]:
             stack.extend(item)
 
 
-def _pool_for(document: dict[str, Any]) -> descriptor_pool.DescriptorPool:
+def document_pool(document: dict[str, Any]) -> descriptor_pool.DescriptorPool:
     """A pool with every type the document names: real ones copied, unknown ones as empty messages.
 
     Names that cannot be declared are emptied out of `document` (see the module docstring).
     """
     builder = _PoolBuilder()
-    undeclarable = {name for name in set(_type_names(document)) if not builder.provide(name)}
+    undeclarable = {name for name in set(type_names(document)) if not builder.provide(name)}
     if undeclarable:
         reduce_anys(document, undeclarable)
     return builder.pool

@@ -18,15 +18,19 @@ from collections.abc import Callable
 from typing import Any
 
 from meshctl.errors import MeshctlError
+from google.protobuf import descriptor_pool
+
 from meshctl.inspect.configdump import (
     ConfigDump,
     binary_pool,
     config_dump_document,
+    document_pool,
     known_type,
     parse_config_dump,
     reduce_anys,
+    type_names,
 )
-from meshctl.resources import CLUSTER, LISTENER, ROUTE, TYPE_PREFIX, section_name
+from meshctl.resources import CLUSTER, LISTENER, ROUTE, TYPE_PREFIX, admin_class, section_name
 from meshctl.status.envoyjson import EnvoyJson, Unconvertible
 
 CLUSTERS = "Clusters"
@@ -34,6 +38,8 @@ LISTENERS = "Listeners"
 ROUTES = "Routes"
 KINDS = (CLUSTERS, LISTENERS, ROUTES)
 SECTION_TYPES = {CLUSTERS: section_name(CLUSTER), LISTENERS: section_name(LISTENER), ROUTES: section_name(ROUTE)}
+# The message of one entry of each section (nested in the section's message).
+_ENTRY_TYPES = {CLUSTERS: "DynamicCluster", LISTENERS: "DynamicListener", ROUTES: "DynamicRouteConfig"}
 
 Entries = list[dict[str, Any]]
 _TYPE_FIELD = re.compile(rb'"@type"\s*:\s*"([^"\\]*)"')
@@ -70,6 +76,30 @@ class Side(abc.ABC):
         """The last section of that type (istioctl's pick) as JSON data with Envoy's field
         names; MeshctlError if there is none."""
 
+    @property
+    @abc.abstractmethod
+    def pool(self) -> descriptor_pool.DescriptorPool:
+        """Resolves every `Any` of the dump."""
+
+    def typed(self, kind: str, entry: dict[str, Any]) -> Any:
+        """An entry as its protobuf type reads it, written back in Envoy's spelling: `100` and
+        `100.0` in a double field, `"5"` and `5` in an int64, `"1.000s"` and `"1s"`, an enum by
+        number or by name, a null and an absent field all come out the same. Presence stays
+        protobuf's: a message set to its zero value (`timeout: 0s`) is not an absent one.
+        Data protobuf cannot read is returned as it is."""
+        from google.protobuf import json_format
+
+        message = getattr(admin_class(SECTION_TYPES[kind]), _ENTRY_TYPES[kind])()
+        try:
+            json_format.ParseDict(entry, message, ignore_unknown_fields=True, descriptor_pool=self.pool)
+            return self._converter.data(message)
+        except (json_format.ParseError, Unconvertible, ValueError, TypeError):
+            return entry
+
+    @functools.cached_property
+    def _converter(self) -> EnvoyJson:
+        return EnvoyJson(self.pool)
+
 
 class EnvoyDump(Side):
     """Envoy's `/config_dump` as fetched: read as JSON at once, parsed into protobuf on demand.
@@ -84,8 +114,12 @@ class EnvoyDump(Side):
         self.origin = origin
         self.document = config_dump_document(data, origin)
         # The dump's own section types (envoy.admin.*) are not looked up: they hold what is
-        # compared, and importing them all would cost more than the rest of the check.
-        names = {url.decode().rsplit("/", 1)[-1] for url in _TYPE_FIELD.findall(data)}
+        # compared, and importing them all would cost more than the rest of the check. Envoy's
+        # JSON is scanned as bytes, which is fast; a dump saved as YAML is walked.
+        if data.lstrip()[:1] == b"{":
+            names = {url.decode().rsplit("/", 1)[-1] for url in _TYPE_FIELD.findall(data)}
+        else:
+            names = set(type_names(self.document))
         unknown = {name for name in names if not name.startswith("envoy.admin.") and not known_type(name)}
         if unknown:
             reduce_anys(self.document, unknown, keep_type=True)
@@ -94,6 +128,10 @@ class EnvoyDump(Side):
     def parsed(self) -> ConfigDump:
         """The dump as protobuf (slow for big dumps: only an exact comparison needs it)."""
         return parse_config_dump(self.data, self.origin)
+
+    @functools.cached_property
+    def pool(self) -> descriptor_pool.DescriptorPool:
+        return document_pool(self.document)
 
     def section(self, type_name: str) -> dict[str, Any]:
         """Envoy's own section; from a dump written by protojson instead (`lowerCamelCase`
@@ -117,7 +155,11 @@ class ControlPlaneDump(Side):
     def __init__(self, response: Any) -> None:
         super().__init__()
         self.sections = list(response.resources)
-        self.pool = binary_pool(response)
+        self._pool = binary_pool(response)
+
+    @property
+    def pool(self) -> descriptor_pool.DescriptorPool:
+        return self._pool
 
     @functools.cached_property
     def parsed(self) -> ConfigDump:

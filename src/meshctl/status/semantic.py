@@ -5,7 +5,11 @@ one extra cluster shifts everything after it, and the reader has to work out whi
 hunk belongs to. Here both sides are normalised exactly as for that diff, as JSON data in
 Envoy's own form (`sections`: field names as in Envoy's docs and dumps, `connect_timeout`),
 split into resources keyed by name, and each resource present on both sides is compared as a
-tree with DeepDiff, ignoring the order of lists. What remains is a list of resources only the
+tree with DeepDiff, ignoring the order of lists. A resource whose JSON differs is first read
+through its protobuf type on both sides (`Side.typed`), so that spellings of one value (`100`
+and `100.0` in a double, `"5"` and `5` in an int64, `"1.000s"` and `"1s"`, a dump saved as YAML)
+are no difference, while presence stays protobuf's (a route's `timeout: 0s` is not an absent
+timeout: it turns Envoy's 15 s default off). What remains is a list of resources only the
 control plane has, resources only Envoy has, and, for the others, the paths of the fields that
 differ with both values.
 
@@ -126,8 +130,11 @@ def _compare_kind(kind: str, control_plane: Side, envoy: Side) -> KindReport:
         return KindReport(kind, error=str(exc))
     changed = []
     for name in sorted(expected.keys() & actual.keys()):
-        if expected[name] != actual[name]:
-            changed.append((name, tuple(_field_changes(expected[name], actual[name]))))
+        if expected[name] == actual[name]:
+            continue
+        before, after = control_plane.typed(kind, expected[name]), envoy.typed(kind, actual[name])
+        if before != after:
+            changed.append((name, tuple(_field_changes(before, after))))
     return KindReport(
         kind,
         only_control_plane=tuple(sorted(expected.keys() - actual.keys())),
