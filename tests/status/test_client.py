@@ -3,17 +3,15 @@ and the errors a user sees."""
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 from envoy.service.discovery.v3 import discovery_pb2
 from meshctl.loopback import free_port
-from fake_istiod import FakeIstiod
+from fake_istiod import Authority, FakeIstiod
 from status_support import client_config, syncz_answer
 
 from meshctl.errors import MeshctlError
 from meshctl.resources import CONFIG_DUMP, SYNCZ
-from meshctl.status.client import DebugClient, Endpoint
+from meshctl.status.client import DebugClient, Endpoint, Tls
 from meshctl.status.syncz import read_syncz
 
 
@@ -40,18 +38,53 @@ def test_asks_as_a_debug_client() -> None:
     assert all("authorization" not in metadata for metadata in istiod.metadata)
 
 
-def test_tls_without_verification_and_a_bearer_token() -> None:
+def test_tls_verified_against_the_mesh_root_with_a_bearer_token() -> None:
     with FakeIstiod(syncz, tls=True, token="jwt-123") as istiod:
-        endpoint = Endpoint("istiod-a", istiod.address, tls=True, token="jwt-123", server_name="istiod.istio-system.svc")
-        with DebugClient(endpoint) as client:
+        verified = Tls("istiod.istio-system.svc", istiod.root.pem, "root.pem")
+        with DebugClient(Endpoint("istiod-a", istiod.address, verified, "jwt-123")) as client:
             assert len(client.ask(SYNCZ).resources) == 1
         assert istiod.metadata[0]["authorization"] == "Bearer jwt-123"
-        with DebugClient(Endpoint("istiod-a", istiod.address, tls=True, token="wrong")) as client:
+        with DebugClient(Endpoint("istiod-a", istiod.address, verified, "wrong")) as client:
             with pytest.raises(MeshctlError, match=r"the control plane at istiod-a refused istio.io/debug/syncz: "
                                                    r"authentication failure \(istiod answers debug requests"):  # fmt: skip
                 client.ask(SYNCZ)
         with DebugClient(Endpoint("istiod-a", istiod.address), timeout=5) as client:
             with pytest.raises(MeshctlError, match="cannot reach the control plane at istiod-a: .*leave out --plaintext"):
+                client.ask(SYNCZ)
+
+
+def test_a_certificate_that_does_not_verify_is_refused_unless_insecure() -> None:
+    """istioctl never verifies istiod; here a server that is not who it should be is refused."""
+    with FakeIstiod(syncz, tls=True, token="t") as istiod:
+        stranger = Tls("istiod.istio-system.svc", Authority.create("other").pem, "ConfigMap istio-system/istio-ca-root-cert")
+        with DebugClient(Endpoint("istiod-a", istiod.address, stranger, "t"), timeout=5) as client:
+            with pytest.raises(MeshctlError) as untrusted:
+                client.ask(SYNCZ)
+        assert str(untrusted.value) == (
+            "cannot reach the control plane at istiod-a: its certificate does not verify against the mesh's root "
+            "(ConfigMap istio-system/istio-ca-root-cert): unable to get local issuer certificate; give the root with "
+            "--cert-dir DIR (DIR/root-cert.pem), or skip verification with --insecure")
+        misnamed = Tls("istiod.mesh.svc", istiod.root.pem, "root.pem")
+        with DebugClient(Endpoint("istiod-a", istiod.address, misnamed, "t"), timeout=5) as client:
+            with pytest.raises(MeshctlError) as wrong_name:
+                client.ask(SYNCZ)
+        assert str(wrong_name.value) == (
+            "cannot reach the control plane at istiod-a: its certificate does not name istiod.mesh.svc; give the "
+            "name it carries with --authority, or skip verification with --insecure")
+        for insecure in (Tls("istiod.mesh.svc"), Tls("istiod.istio-system.svc")):
+            with DebugClient(Endpoint("istiod-a", istiod.address, insecure, "t"), timeout=5) as client:
+                assert len(client.ask(SYNCZ).resources) == 1
+
+
+def test_a_client_certificate_instead_of_a_token() -> None:
+    clients = Authority.create("clients")
+    with FakeIstiod(syncz, tls=True, client_root=clients) as istiod:
+        key, chain = clients.issue("meshctl.istio-system.svc")
+        mutual = Tls("istiod.istio-system.svc", istiod.root.pem, "root.pem", chain, key)
+        with DebugClient(Endpoint("istiod-a", istiod.address, mutual), timeout=5) as client:
+            assert len(client.ask(SYNCZ).resources) == 1
+        with DebugClient(Endpoint("istiod-a", istiod.address, Tls("istiod.istio-system.svc", istiod.root.pem)), timeout=5) as client:
+            with pytest.raises(MeshctlError, match="^cannot reach the control plane at istiod-a"):
                 client.ask(SYNCZ)
 
 
@@ -72,9 +105,12 @@ def test_errors_say_what_to_do() -> None:
     with DebugClient(Endpoint(closed, closed), timeout=2) as client:
         with pytest.raises(MeshctlError, match=f"^cannot reach the control plane at {closed}: .*Connection refused"):
             client.ask(SYNCZ)
-    with DebugClient(Endpoint("tls", closed, tls=True), timeout=2) as client:
-        with pytest.raises(MeshctlError, match=f"^cannot reach the control plane at tls: TLS to 127.0.0.1:{closed.split(':')[1]} failed"):
+    with DebugClient(Endpoint("tls", closed, Tls("istiod.istio-system.svc", Authority.create().pem)), timeout=2) as client:
+        with pytest.raises(MeshctlError, match=f"^cannot reach the control plane at tls: .*Connection refused$"):
             client.ask(SYNCZ)
+    with pytest.raises(MeshctlError, match=f"^cannot reach the control plane at tls: TLS to {closed} failed: .*refused"):
+        with DebugClient(Endpoint("tls", closed, Tls("istiod.istio-system.svc")), timeout=2):
+            pass
 
 
 def test_a_server_without_ads() -> None:
@@ -99,12 +135,33 @@ def test_a_stream_that_ends_without_the_answer() -> None:
             client.ask(SYNCZ)
 
 
-def test_the_relay_never_listens_beyond_loopback() -> None:
-    from meshctl.status.tlsrelay import TlsRelay
+def test_the_tls_flags_of_proxy_status(tmp_path, monkeypatch, capsys) -> None:
+    """--cert-dir gives the root (and here a client certificate, so no cluster is needed at
+    all), --authority the name, --insecure skips the check."""
+    from testsupport import run_cli
 
-    with TlsRelay("127.0.0.1", 9, "x", 1) as relay:
-        host, port = relay.address.rsplit(":", 1)
-        assert host == "127.0.0.1"
-        with socket.create_connection((host, int(port)), timeout=2) as connection:
-            assert connection.recv(1) == b"", "the relay drops a connection it cannot carry"
-        assert relay.failures and "TLS to 127.0.0.1:9 failed" in relay.failures[0]
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))
+    clients = Authority.create("clients")
+
+    def cert_dir(name: str, root: bytes) -> str:
+        directory = tmp_path / name
+        directory.mkdir()
+        key, chain = clients.issue("meshctl")
+        (directory / "root-cert.pem").write_bytes(root)
+        (directory / "cert-chain.pem").write_bytes(chain)
+        (directory / "key.pem").write_bytes(key)
+        return str(directory)
+
+    with FakeIstiod(syncz, tls=True, client_root=clients) as istiod:
+        good, stranger = cert_dir("good", istiod.root.pem), cert_dir("stranger", Authority.create("x").pem)
+        code, out, err = run_cli(capsys, "ps", "--xds-address", istiod.address, "--cert-dir", good)
+        assert (code, err) == (0, "") and out.splitlines()[1].split()[0] == "web.default"
+        code, _, err = run_cli(capsys, "ps", "--xds-address", istiod.address, "--cert-dir", stranger, "--timeout", "5s")
+        assert code == 1 and f"its certificate does not verify against the mesh's root ({stranger}/root-cert.pem): " in err
+        code, _, err = run_cli(capsys, "ps", "--xds-address", istiod.address, "--cert-dir", good, "--authority",
+                               "istiod.mesh.svc", "--timeout", "5s")  # fmt: skip
+        assert code == 1 and "its certificate does not name istiod.mesh.svc" in err
+        code, out, err = run_cli(capsys, "ps", "--xds-address", istiod.address, "--cert-dir", stranger, "--insecure")
+        assert (code, err) == (0, "") and "web.default" in out
+    code, _, err = run_cli(capsys, "ps", "--xds-address", istiod.address, "--plaintext", "--insecure")
+    assert code == 64 and "--plaintext has none" in err

@@ -12,7 +12,7 @@ import kmock
 import pytest
 from emulator import MeshEmulator
 from envoy.service.discovery.v3 import discovery_pb2
-from fake_istiod import FakeIstiod
+from fake_istiod import Authority, FakeIstiod
 from seeds import BETA_TOKEN, add_deployment, add_pod
 from status_support import client_config, syncz_answer
 from status_world import NAMESPACE, World
@@ -40,6 +40,14 @@ def issue_tokens(emulator: MeshEmulator) -> list[dict[str, Any]]:
 
     emulator[f"post /api/v1/namespaces/{ISTIO}/serviceaccounts/default/token"] << issue
     return asked
+
+
+def publish_root(emulator: MeshEmulator, root: Authority, namespace: str = ISTIO) -> None:
+    """The ConfigMap istiod writes into every namespace: the mesh's root certificate."""
+    emulator.objects["v1/configmaps", namespace, "istio-ca-root-cert"] = {
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "istio-ca-root-cert", "namespace": namespace},
+        "data": {"root-cert.pem": root.pem.decode()},
+    }  # fmt: skip
 
 
 def test_finds_istiod_and_asks_it_through_a_port_forward(
@@ -93,10 +101,12 @@ def test_tls_port_with_a_service_account_token_and_every_istiod(
         statuses = {"CDS": ("SYNCED", 1), "LDS": ("SYNCED", 1), "EDS": ("SYNCED", 1), "RDS": ("SYNCED", 1)}
         return lambda request: syncz_answer(istiod, [client_config(proxy, "Kubernetes", "1.28.0", statuses)])
 
+    mesh_root = Authority.create()
+    publish_root(emulator, mesh_root)
     with (
-        FakeIstiod(answer_as("istiod-a", "web-1.shop"), tls=True, token="jwt-for-istio-ca") as first,
-        FakeIstiod(answer_as("istiod-b", "web-2.shop"), tls=True, token="jwt-for-istio-ca") as second,
-        FakeIstiod(answer_as("istiod-canary", "api-1.shop"), tls=True, token="jwt-for-istio-ca") as canary,
+        FakeIstiod(answer_as("istiod-a", "web-1.shop"), tls=True, token="jwt-for-istio-ca", root=mesh_root) as first,
+        FakeIstiod(answer_as("istiod-b", "web-2.shop"), tls=True, token="jwt-for-istio-ca", root=mesh_root) as second,
+        FakeIstiod(answer_as("istiod-canary", "api-1.shop"), tls=True, token="jwt-for-istio-ca", root=mesh_root) as canary,
     ):
         for name, fake, revision in (("istiod-a", first, "default"), ("istiod-b", second, "default"),
                                      ("istiod-canary", canary, "canary")):  # fmt: skip

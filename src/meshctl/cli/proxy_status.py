@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -69,6 +70,20 @@ def proxy_status(
     plaintext: Annotated[
         bool, typer.Option("--plaintext", help="No TLS and no token (istiod's 15010, meshctl serve).")
     ] = False,
+    cert_dir: Annotated[
+        str | None,
+        typer.Option("--cert-dir", help="root-cert.pem to verify istiod with; cert-chain.pem and key.pem, if there, "
+                     "to prove who asks instead of a token. Default root: the istio-ca-root-cert ConfigMap.",
+                     show_default=False),
+    ] = None,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="Skip verifying istiod's certificate and name (NOT SECURE).")
+    ] = False,
+    authority: Annotated[
+        str | None,
+        typer.Option("--authority", help="The name istiod's certificate must carry; default istiod.NS.svc (NS: -i).",
+                     show_default=False),
+    ] = None,
     xds_port: Annotated[int, typer.Option("--xds-port", help="istiod port to port-forward to.")] = 15012,
     xds_label: Annotated[
         str | None, typer.Option("--xds-label", help="Select istiod pods by this label instead of app=istiod.",
@@ -111,7 +126,10 @@ def proxy_status(
     from meshctl.kube.client import lazy_client
     from meshctl.targets import USAGE
 
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")  # gRPC's own log lines; its errors are explained instead
     seconds = _seconds(timeout)
+    if plaintext and (cert_dir or insecure or authority):
+        raise UsageError("--cert-dir, --insecure and --authority are about TLS; --plaintext has none")
     if target is None and (file or admin or semantic):
         raise UsageError(f"--file, --admin and --semantic compare one proxy: name it ({USAGE})")
     if target is not None and output is not OutputFormat.table and not semantic:
@@ -121,7 +139,8 @@ def proxy_status(
     def control_planes() -> contextlib.AbstractContextManager[list[DebugClient]]:
         from meshctl.status.controlplanes import ControlPlaneOptions, open_control_planes
 
-        options = ControlPlaneOptions(xds_address, plaintext, xds_port, istio_namespace, revision, xds_label, seconds)
+        options = ControlPlaneOptions(xds_address, plaintext, xds_port, istio_namespace, revision, xds_label, seconds,
+                                      cert_dir, insecure, authority)
         return open_control_planes(options, kube)
 
     if target is None:

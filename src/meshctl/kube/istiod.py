@@ -10,10 +10,12 @@ from meshctl.kube.pods import PodRef, running_pods
 if TYPE_CHECKING:
     from meshctl.kube.client import KubeClient
 
-__all__ = ["ISTIOD_LABEL", "REVISION_LABEL", "find_istiod_pods"]
+__all__ = ["ISTIOD_LABEL", "REVISION_LABEL", "ROOT_CERT_CONFIGMAP", "find_istiod_pods", "root_certificate"]
 
 ISTIOD_LABEL = "app=istiod"
 REVISION_LABEL = "istio.io/rev"
+ROOT_CERT_CONFIGMAP = "istio-ca-root-cert"
+ROOT_CERT_KEY = "root-cert.pem"
 
 
 def find_istiod_pods(
@@ -34,3 +36,15 @@ def find_istiod_pods(
             "check -i/--istioNamespace and -r/--revision, or pass --xds-address"
         )
     return pods
+
+
+def root_certificate(client: KubeClient, namespace: str) -> tuple[bytes, str]:
+    """The mesh's root certificate (PEM), which istiod publishes in the `istio-ca-root-cert`
+    ConfigMap of every namespace, and where it was read, for messages."""
+    where = f"ConfigMap {namespace}/{ROOT_CERT_CONFIGMAP}"
+    with client.api_errors(f"cannot read {where}", not_found=f"{where} not found"):
+        configmap = client.core.read_namespaced_config_map(ROOT_CERT_CONFIGMAP, namespace, _request_timeout=client.timeout)
+    pem = (configmap.data or {}).get(ROOT_CERT_KEY)
+    if not pem:
+        raise MeshctlError(f"{where} has no {ROOT_CERT_KEY}")
+    return pem.encode(), where
