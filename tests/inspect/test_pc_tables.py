@@ -4,6 +4,7 @@ golden was checked by hand)."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from inspect_support import FROZEN_NOW, assert_golden, data
@@ -258,3 +259,34 @@ def test_empty_and_absent_sections_are_empty_tables(dump: bytes, table: str, hea
         "ecds": lambda: ecds_table(parsed),
     }[table]
     assert render() == header
+
+
+def test_wide_routes_show_every_condition_of_a_match() -> None:
+    """istioctl's MATCH column shows the path only, so the demo's `end-user: jason` route read
+    as a second `/*`; the wide view adds headers, query parameters and the method."""
+    route = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
+    matches = [
+        {"prefix": "/", "headers": [{"name": "end-user", "string_match": {"exact": "jason"}}]},
+        {"path": "/login", "headers": [{"name": ":method", "string_match": {"exact": "POST"}},
+                                       {"name": "x-env", "string_match": {"prefix": "prod"}, "invert_match": True}]},
+        {"prefix": "/api", "headers": [{"name": "x-trace", "present_match": True}, {"name": "x-debug", "present_match": False},
+                                       {"name": "x-id", "string_match": {"safe_regex": {"regex": "[0-9]+"}}},
+                                       {"name": "x-zone", "string_match": {"suffix": "-a"}},
+                                       {"name": "x-tag", "string_match": {"contains": "beta"}},
+                                       {"name": "x-size", "range_match": {"start": "1", "end": "10"}}],
+         "query_parameters": [{"name": "debug", "string_match": {"exact": "1"}}, {"name": "trace", "present_match": True}]},
+        {"prefix": "/"},
+    ]
+    config = {"@type": route, "name": "80", "virtual_hosts": [{"name": "web:80", "domains": ["web"], "routes": [
+        {"match": match, "route": {"cluster": "outbound|80||web.default.svc.cluster.local"}} for match in matches]}]}
+    dump = parse_config_dump(json.dumps({"configs": [{"@type": "type.googleapis.com/envoy.admin.v3.RoutesConfigDump",
+                                                      "dynamic_route_configs": [{"route_config": config}]}]}).encode(), "x")
+    rows = [re.split(r" {5,}", line)[3] for line in routes_table(dump, RouteFilter(), wide=True).splitlines()[1:]]
+    assert rows == [
+        "/* end-user=jason",
+        "/login :method=POST x-env!=prod*",
+        "/api* x-trace !x-debug x-id~=[0-9]+ x-zone=*-a x-tag=*beta* x-size=[1,10) ?debug=1 ?trace",
+        "/*",
+    ]
+    assert [re.split(r" {5,}", line)[3] for line in routes_table(dump, RouteFilter()).splitlines()[1:]] == [
+        "/*", "/login", "/api*", "/*"], "the default table stays istioctl's"

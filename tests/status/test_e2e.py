@@ -223,3 +223,10 @@ def test_a_dump_saved_as_yaml_compares_like_envoys_own(
     assert (code, out) == (0, "Clusters Match\nListeners Match\nRoutes Match\n")
     code, out, _ = run_cli(capsys, "ps", "productpage-v1", *plane)
     assert code == 0 and out.startswith("Clusters Match\nListeners Match\nRoutes Match")
+
+
+def test_wide_routes_tell_the_header_route_apart(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "pc", "routes", "--admin", world.admin_url("productpage-v1"), "--wide")
+    assert code == 0
+    matches = [re.split(r" {5,}", line)[3] for line in out.splitlines() if "reviews.default.svc.cluster.local:" in line]
+    assert matches == ["/* end-user=jason", "/*"]

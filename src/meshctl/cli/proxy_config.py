@@ -152,7 +152,7 @@ def routes(
     name: RouteNameOpt = "",
     verbose: VerboseOpt = True,
     wide: Annotated[
-        bool, typer.Option("--wide", help="Add each route's destination clusters (with weights) and owning config.")
+        bool, typer.Option("--wide", help="Show the whole match (headers, query) and add each route's destinations (with weights) and owning config.")
     ] = False,
     output: OutputOption = OutputFormat.short,
     *,

@@ -13,7 +13,7 @@ from typing import Any
 from meshctl.inspect.configdump import ConfigDump
 from meshctl.inspect.gosort import sort_slice
 from meshctl.inspect.gostd import atoi
-from meshctl.inspect.tables.matches import describe_match
+from meshctl.inspect.tables.matches import describe_conditions, describe_match
 from meshctl.inspect.tables.metadata import describe_management, describe_owner
 from meshctl.inspect.tabwriter import tabulate
 
@@ -45,8 +45,8 @@ def sorted_route_configs(dump: ConfigDump) -> list[Any]:
 def routes_table(dump: ConfigDump, route_filter: RouteFilter, prefixed: bool = False, wide: bool = False) -> str:
     """NAME / VHOST NAME / DOMAINS / MATCH / VIRTUAL SERVICE, or NAME / VIRTUAL HOSTS.
 
-    `prefixed` is the `proxy-config all` form (`route/<name>`); `wide` (verbose only) appends
-    DESTINATION and OWNER columns.
+    `prefixed` is the `proxy-config all` form (`route/<name>`); `wide` (verbose only) shows the
+    whole match (headers, query parameters) and appends DESTINATION and OWNER columns.
     """
     route_configs = [config for config in sorted_route_configs(dump) if route_filter.matches(config)]
     if not route_filter.verbose:
@@ -62,7 +62,8 @@ def routes_table(dump: ConfigDump, route_filter: RouteFilter, prefixed: bool = F
             for route in host.routes:
                 if _is_passthrough(route):
                     continue
-                cells = [name, host.name, domains, describe_match(route.match), describe_management(route)]
+                match = describe_conditions(route.match) if wide else describe_match(route.match)
+                cells = [name, host.name, domains, match, describe_management(route)]
                 if wide:
                     cells += [describe_destination(route), describe_owner(route)]
                 lines.append("\t".join(cells) + "\n")
