@@ -21,7 +21,7 @@ def test_a_target_it_cannot_find_is_refused(capsys: pytest.CaptureFixture[str]) 
                    "identity to build with --service-account SA (and --ip, --labels)\n")
     code, out, err = run_cli(capsys, "bootstrap", "ratings-v9", "--config-dir", str(EXAMPLES / "bookinfo"))
     assert (code, out) == (64, "")
-    assert err.startswith('error: pod "ratings-v9" not found in namespace "default"; pods there: ')
+    assert err.startswith('error: pod "ratings-v9" not found in namespace "default"; the input\'s pods: details-v1-')
     assert err.endswith("; or give the identity to build with --service-account SA (and --ip, --labels)\n")
 
 

@@ -76,7 +76,7 @@ def test_sidecars_hold_exactly_what_translate_renders(mesh: LocalMesh, tmp_path:
     live = json.loads(envoy.admin("config_dump?resource=dynamic_route_configs"))
     rendered = subprocess.run(
         [sys.executable, "-m", "meshctl", "translate", "-f", str(mesh.config_dir), "--proxy",
-         f"{envoy.name}.default", "--type", "routes"], capture_output=True, text=True, check=True,
+         f"{envoy.name}.default", "--type", "routes", "-o", "json"], capture_output=True, text=True, check=True,
     )
     expected = json.loads(rendered.stdout)["configs"][0]["dynamic_route_configs"]
     assert [_route_config(e) for e in live["configs"]] == [_route_config(e) for e in expected]

@@ -60,7 +60,7 @@ def test_deployment_replicas_get_stable_names_and_ips(bookinfo) -> None:
 def test_bookinfo_translate_passes_envoy_validate() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "meshctl", "translate", "-f", str(EXAMPLES / "bookinfo"), "--proxy", TARGET,
-         "--validate"],
+         "--validate", "-o", "json"],
         capture_output=True, text=True, cwd=ROOT, timeout=120,
     )
     assert done.returncode == 0, done.stderr

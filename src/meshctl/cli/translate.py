@@ -37,12 +37,16 @@ def register(app: typer.Typer) -> None:
 
 def translate(
     files: FilesOption,
-    proxy: Annotated[str, typer.Option("--proxy", "-p", help=f"{USAGE} from the inputs.")],
+    proxy: Annotated[
+        str | None,
+        typer.Option("--proxy", "-p", help=f"{USAGE} from the inputs; without it, a generic sidecar of their namespace.",
+                     show_default=False),
+    ] = None,
     namespace: InputNamespaceOption = "default",
     section: Annotated[Section, typer.Option("--type", "-t", help="Which resources to show.")] = Section.all,
     output: Annotated[
-        OutputFormat, typer.Option("--output", "-o", help="json and yaml print an Envoy admin ConfigDump.")
-    ] = OutputFormat.json,
+        OutputFormat, typer.Option("--output", "-o", help="short: tables; json and yaml: an Envoy admin ConfigDump.")
+    ] = OutputFormat.short,
     validate: Annotated[
         bool, typer.Option("--validate", help="Also run the config through `envoy --mode validate`.")
     ] = False,
@@ -52,12 +56,19 @@ def translate(
     )] = Flavor.envoy,
     verbose: VerboseOption = False,
 ) -> int:
-    """Render the Envoy config (listeners, routes, clusters, endpoints) Istio would give one proxy."""
+    """Render the Envoy config (listeners, routes, clusters, endpoints) Istio would give one proxy.
+
+    Without --proxy it renders for a generic sidecar in the namespace of the inputs, and makes
+    up (saying so on stderr) the Services the config names but the inputs lack, so a lone
+    VirtualService shows the routes, clusters and listeners it produces.
+    """
     from meshctl.cli.output import err, out, warn
     from meshctl.config.loader import load
     from meshctl.errors import BadInputError, ExitCode, UsageError
     from meshctl.generate.proxy import generate
     from meshctl.inspect.rendered import render
+    from meshctl.model import proxy as proxies
+    from meshctl.model.implied import implied_services, sidecar_namespace
     from meshctl.model.snapshot import UnknownTargetError, build_snapshot
 
     result = load(files, namespace)
@@ -66,11 +77,23 @@ def translate(
             err(note)
     if result.problems:
         raise BadInputError([str(p) for p in result.problems])
-    snapshot = build_snapshot(result.resources)
-    try:
-        target = snapshot.proxy(proxy, namespace, istio_extensions=flavor is Flavor.istio_proxy)
-    except UnknownTargetError as exc:
-        raise UsageError(str(exc)) from None
+    istio_extensions = flavor is Flavor.istio_proxy
+    if proxy is None:
+        implied = implied_services(result.resources)
+        for note in implied.notes:
+            err(f"note: {note}")
+        where, choice = sidecar_namespace(result.resources, namespace)
+        if choice:
+            err(f"note: {choice}")
+        snapshot = build_snapshot([*result.resources, *implied.services])
+        target = proxies.generic_sidecar(where, istio_extensions=istio_extensions, domain=snapshot.mesh.domain)
+        err(f"note: rendered for a generic sidecar in namespace {where} (name a workload with --proxy)")
+    else:
+        snapshot = build_snapshot(result.resources)
+        try:
+            target = snapshot.proxy(proxy, namespace, istio_extensions=istio_extensions)
+        except UnknownTargetError as exc:
+            raise UsageError(str(exc)) from None
     config = generate(snapshot, target)
     for warning in config.warnings:
         warn(warning)

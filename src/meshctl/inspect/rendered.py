@@ -21,6 +21,7 @@ from meshctl.inspect.tables.eds import eds_table
 from meshctl.inspect.tables.endpoints import EndpointFilter
 from meshctl.inspect.tables.listeners import ListenerFilter, listeners_table
 from meshctl.inspect.tables.routes import RouteFilter, routes_table
+from meshctl.inspect.tables.summary import banner
 
 __all__ = ["SECTIONS", "config_dump", "render"]
 
@@ -51,13 +52,14 @@ def config_dump(packed: resources.ProxyResources, section: str) -> ConfigDumpMes
 
 
 def _tables(dump: ConfigDumpMessage, section: str) -> str:
-    """The sections as `meshctl proxy-config` (istioctl) tables, a blank line apart."""
+    """The sections as `meshctl proxy-config` (istioctl) tables, each under its title (as
+    `proxy-config all --with-headers` has them), a blank line apart."""
     parsed = ConfigDump(dump, descriptor_pool.Default())
-    tables: dict[str, Callable[[], str]] = {
-        "clusters": lambda: clusters_table(parsed, ClusterFilter()),
-        "listeners": lambda: listeners_table(parsed, ListenerFilter()),
-        "routes": lambda: routes_table(parsed, RouteFilter(), wide=True),
-        "endpoints": lambda: eds_table(parsed, EndpointFilter()),
+    tables: dict[str, tuple[str, Callable[[], str]]] = {
+        "clusters": ("CLUSTER INFO", lambda: clusters_table(parsed, ClusterFilter())),
+        "listeners": ("LISTENER INFO", lambda: listeners_table(parsed, ListenerFilter())),
+        "routes": ("ROUTE INFO", lambda: routes_table(parsed, RouteFilter(), wide=True)),
+        "endpoints": ("ENDPOINTS INFO", lambda: eds_table(parsed, EndpointFilter())),
     }
     chosen = list(tables) if section == "all" else [section]
-    return "\n".join(tables[name]().rstrip("\n") + "\n" for name in chosen)
+    return "\n".join(banner(tables[name][0]) + tables[name][1]().rstrip("\n") + "\n" for name in chosen)

@@ -96,3 +96,20 @@ def for_node(node: ProxyNode, workload: Workload | None, domain: str = "cluster.
     if node.istio_version:
         proxy = replace(proxy, istio_version=node.istio_version)
     return proxy
+
+
+GENERIC_SIDECAR = "sidecar"
+"""The pod name of the generic sidecar `meshctl translate` renders for without `--proxy`."""
+
+
+def generic_sidecar(namespace: str, *, istio_extensions: bool = False, domain: str = "cluster.local") -> Proxy:
+    """A sidecar of no workload in `namespace`: no labels (only namespace-wide Sidecar and
+    policies apply), no services of its own (so no inbound service chains), the default
+    interception. What every proxy of the namespace has in common: its outbound routes,
+    clusters and listeners."""
+    return Proxy(id=f"{GENERIC_SIDECAR}.{namespace}", namespace=namespace, ip=GENERIC_SIDECAR_IP,
+                 dns_domain=f"{namespace}.svc.{domain}", istio_extensions=istio_extensions)
+
+
+GENERIC_SIDECAR_IP = "192.0.2.10"
+"""The generic sidecar's address: from TEST-NET-1, so it is never a workload's."""

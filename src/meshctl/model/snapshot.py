@@ -26,6 +26,7 @@ from meshctl.model.meshconfig import MeshConfig
 from meshctl.model.proxy import Proxy
 from meshctl.model.registry import Registry, build_registry
 from meshctl.model.scope import SidecarScope, build_scope, select_sidecar
+from meshctl.model.service import POD
 from meshctl.model.selectors import selects
 from meshctl.targets import Target, parse_target
 
@@ -154,23 +155,33 @@ class MeshSnapshot:
         if target.is_pod:
             workload = self.registry.workload(target.dotted)
             if workload is None:
-                hint = self._pod_hint(namespace)
-                raise UnknownTargetError(f'pod "{name}" not found in namespace "{namespace}"{hint}')
+                raise UnknownTargetError(f'pod "{name}" not found in namespace "{namespace}"; {self._known_workloads()}')
         else:
             replicas = self.registry.replicas(namespace, name)
             if not replicas:
-                raise UnknownTargetError(
-                    f'deployment "{name}" not found in namespace "{namespace}" (or it has no replicas)'
-                )
+                raise UnknownTargetError(f'deployment "{name}" not found in namespace "{namespace}" (or it has no '
+                                         f"replicas); {self._known_workloads(deployments=True)}")
             workload = replicas[0]
         return proxies.for_workload(workload, domain=self.mesh.domain, **options)
 
-    def _pod_hint(self, namespace: str) -> str:
-        names = sorted(w.name for w in self.registry.workloads if w.namespace == namespace and w.kind == "Pod")
+    def _known_workloads(self, *, deployments: bool = False) -> str:
+        """What the input does define, for a target it does not: its pods (proxy IDs) or its
+        Deployments, or that it has none."""
+        pods = [w for w in self.registry.workloads if w.kind == POD]
+        if deployments:
+            names = sorted({f"deploy/{w.owner}.{w.namespace}" for w in pods if w.source.kind == "Deployment"})
+            what = "Deployments"
+        else:
+            names = sorted(w.proxy_id for w in pods)
+            what = "pods"
         if not names:
-            return ""
-        shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
-        return f"; pods there: {shown}"
+            return f"the input defines no {what}"
+        shown = ", ".join(names[:_LISTED]) + (f" and {len(names) - _LISTED} more" if len(names) > _LISTED else "")
+        return f"the input's {what}: {shown}"
+
+
+_LISTED = 12
+"""How many workloads a not-found message lists."""
 
 
 REGISTRY_KINDS = ("Service", "ServiceEntry", "Pod", "Deployment", "WorkloadEntry", "Endpoints", "EndpointSlice",

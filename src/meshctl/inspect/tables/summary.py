@@ -42,5 +42,10 @@ def full_summary(dump: ConfigDump, filters: SummaryFilters, now: datetime, with_
         if index:
             yield "\n"
         if with_headers:
-            yield f"------ {title} ------\n\n"
+            yield banner(title)
         yield render()
+
+
+def banner(title: str) -> str:
+    """istioctl's section title (`pc all --with-headers`), and its blank line."""
+    return f"------ {title} ------\n\n"
