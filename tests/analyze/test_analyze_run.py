@@ -54,10 +54,10 @@ def test_findings_sorted_by_file_then_line(tmp_path: Path) -> None:
     [
         (VIRTUAL_SERVICE.format(name="reviews", gateway="mesh"), 0,
          "✔ 1 resource(s) valid, no issues found"),
-        (VIRTUAL_SERVICE.format(name="reviews", gateway="missing"), 65,
-         "1 error(s), 0 warning(s) in 1 valid resource(s)"),
+        (VIRTUAL_SERVICE.format(name="reviews", gateway="missing"), 79,
+         "1 error in 1 resource(s): 1 at or over Error"),
         (VIRTUAL_SERVICE.format(name="reviews", gateway="bad_ns/gateway"), 65,
-         "1 error(s), 0 warning(s) in 0 valid resource(s)"),
+         "1 problem(s) refuse objects; no findings in 0 valid resource(s)"),
         ("""
          apiVersion: networking.istio.io/v1
          kind: DestinationRule
@@ -74,7 +74,7 @@ def test_findings_sorted_by_file_then_line(tmp_path: Path) -> None:
            ports:
            - name: http
              port: 9080
-         """, 79, "1 warning(s) in 2 resource(s)"),
+         """, 0, "✔ 2 resource(s) valid; 1 warning, below Error"),
     ],
     ids=["clean", "analyzer-error", "schema-error", "warning-only"],
 )
@@ -93,5 +93,40 @@ def test_validate_prints_problems_and_findings(tmp_path: Path, capsys: pytest.Ca
     assert capsys.readouterr().err.splitlines() == [
         f"{bad}:11: VirtualService default/ratings: spec.http[0].rout: unknown field 'rout' (did you mean 'route'?)",
         f"Error [IST0101] (VirtualService default/reviews {good}:9) Referenced gateway not found: \"missing\"",
-        "2 error(s), 0 warning(s) in 1 valid resource(s)",
+        "1 problem(s) refuse objects; 1 error in 1 valid resource(s)",
     ]
+
+
+def test_validate_fails_at_the_threshold_and_prints_json_or_yaml(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """Warnings alone exit 0, as with istioctl; --failure-threshold Warning makes them 79; -o
+    json|yaml print the messages as data on stdout, refused objects as IST0106 like Istio's."""
+    import json
+
+    import yaml
+
+    warned = _write(tmp_path / "warn.yaml", """
+        apiVersion: networking.istio.io/v1
+        kind: DestinationRule
+        metadata: {name: reviews}
+        spec: {host: reveiws}
+        ---
+        apiVersion: v1
+        kind: Service
+        metadata: {name: reviews}
+        spec: {ports: [{name: http, port: 9080}]}
+        """)
+    assert main(["validate", "-f", warned]) == 0
+    assert main(["validate", "-f", warned, "--failure-threshold", "warning"]) == 79
+    capsys.readouterr()
+    bad = _write(tmp_path / "bad.yaml", VIRTUAL_SERVICE.format(name="ratings", gateway="mesh").replace("  - route:", "  - rout:"))
+    for output, parse in (("json", json.loads), ("yaml", yaml.safe_load)):
+        assert main(["validate", "-f", warned, "-f", bad, "-o", output]) == 65
+        records = parse(capsys.readouterr().out)
+        assert records == [
+            {"code": "IST0106", "level": "Error", "message": "spec.http[0].rout: unknown field 'rout' (did you mean 'route'?)",
+             "origin": f"VirtualService default/ratings {bad}:11"},
+            {"code": "IST0174", "level": "Warning",
+             "message": "The host reveiws defined in the DestinationRule does not match any services in the mesh.",
+             "origin": f"DestinationRule default/reviews {warned}:4"},
+        ]

@@ -20,7 +20,15 @@ COMPLETE_VAR = "_MESHCTL_COMPLETE"
 
 app = typer.Typer(
     name="meshctl",
-    help="Render, serve and inspect the Envoy configuration of an Istio service mesh.",
+    help="""Render, serve and inspect the Envoy configuration of an Istio service mesh.
+
+    Examples:
+
+    \b
+      meshctl translate -f vs.yaml
+      meshctl proxy-status --xds-address 127.0.0.1:15010 --plaintext
+      meshctl proxy-config routes deploy/productpage-v1 --wide
+    """,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

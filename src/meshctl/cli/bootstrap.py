@@ -58,7 +58,11 @@ def bootstrap(
     exactly what --service-account, --ip and --labels say (they also override the config's); a
     target found nowhere without them is refused rather than given a guessed identity.
 
-    Example: meshctl bootstrap deploy/productpage-v1 --config-dir examples/bookinfo > productpage.yaml
+    Examples:
+
+    \b
+      meshctl bootstrap deploy/productpage-v1 --config-dir examples/bookinfo > productpage.yaml
+      meshctl bootstrap web-0.shop --service-account web --ip 10.1.2.3 --labels app=web -o json
     """
     import json
 

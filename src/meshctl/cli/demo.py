@@ -28,6 +28,12 @@ def demo(
     """Run serve, two Envoy sidecars and reviews v1-v3 locally; route, edit live, show sync status.
 
     Exit 0 only when every step checked out.
+
+    Examples:
+
+    \b
+      meshctl demo
+      meshctl demo --workdir /tmp/mesh   # keep the configs and the logs
     """
     import tempfile
     from pathlib import Path

@@ -54,6 +54,22 @@ class _ProxyConfigGroup(TyperGroup):
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         return super().parse_args(ctx, [_verbose_flag(arg) for arg in args])
 
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        """Typer suggests from the commands built so far, which here is none: suggest from every
+        subcommand and alias instead (`clsuters`: did you mean 'clusters'?)."""
+        import difflib
+
+        from typer._click import exceptions as click_exceptions
+
+        try:
+            return super().resolve_command(ctx, args)
+        except click_exceptions.UsageError as exc:
+            matches = difflib.get_close_matches(args[0], [*_COMMANDS, *_ALIASES]) if args else []
+            suggested = list(dict.fromkeys(_ALIASES.get(match, match) for match in matches))
+            if suggested:
+                exc.message = f"{exc.message.rstrip('.')}. Did you mean {', '.join(map(repr, suggested))}?"
+            raise
+
 
 def _verbose_flag(arg: str) -> str:
     name, equals, value = arg.partition("=")
@@ -67,7 +83,15 @@ def _verbose_flag(arg: str) -> str:
 app = typer.Typer(
     name="proxy-config",
     cls=_ProxyConfigGroup,
-    help="Show the clusters, listeners, routes, endpoints and secrets one Envoy holds.",
+    help="""Show the clusters, listeners, routes, endpoints and secrets one Envoy holds.
+
+    Examples:
+
+    \b
+      meshctl proxy-config clusters deploy/productpage-v1
+      meshctl pc routes --admin http://127.0.0.1:15000 --wide
+      meshctl pc all -f config_dump.json -o yaml
+    """,
     no_args_is_help=True,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -123,7 +147,14 @@ def clusters(
     *,
     where: ProxySourceFlags,
 ) -> None:
-    """Clusters (CDS, active and static). Aliases: cluster, c."""
+    """Clusters (CDS, active and static). Aliases: cluster, c.
+
+    Examples:
+
+    \b
+      meshctl pc clusters deploy/productpage-v1 --fqdn reviews --direction outbound
+      meshctl pc clusters -f config_dump.json --port 9080 -o json
+    """
     from meshctl.inspect import proxyconfig
     from meshctl.inspect.tables.clusters import ClusterFilter
 
@@ -140,7 +171,14 @@ def listeners(
     *,
     where: ProxySourceFlags,
 ) -> None:
-    """Listeners (LDS), one row per filter chain. Aliases: listener, l."""
+    """Listeners (LDS), one row per filter chain. Aliases: listener, l.
+
+    Examples:
+
+    \b
+      meshctl pc listeners productpage-v1-abc.default --port 15006
+      meshctl pc listeners --admin http://127.0.0.1:15000 --type HTTP --verbose=false
+    """
     from meshctl.inspect import proxyconfig
     from meshctl.inspect.tables.listeners import ListenerFilter
 
@@ -158,7 +196,14 @@ def routes(
     *,
     where: ProxySourceFlags,
 ) -> None:
-    """Routes (RDS and inline route configurations). Aliases: route, r."""
+    """Routes (RDS and inline route configurations). Aliases: route, r.
+
+    Examples:
+
+    \b
+      meshctl pc routes deploy/productpage-v1 --name 9080 --wide
+      meshctl pc routes -f config_dump.json -o yaml
+    """
     from meshctl.inspect import proxyconfig
     from meshctl.inspect.tables.routes import RouteFilter
 
@@ -176,7 +221,14 @@ def endpoints(
     where: ProxySourceFlags,
 ) -> None:
     """Endpoints as Envoy sees them, from /clusters?format=json (a -f file must hold that JSON).
-    Aliases: endpoint, ep."""
+    Aliases: endpoint, ep.
+
+    Examples:
+
+    \b
+      meshctl pc endpoints deploy/productpage-v1 --cluster 'outbound|9080||reviews.default.svc.cluster.local'
+      meshctl pc endpoints --admin http://127.0.0.1:15000 --status unhealthy
+    """
     from meshctl.inspect import proxyconfig
     from meshctl.inspect.tables.endpoints import EndpointFilter
 
@@ -193,7 +245,14 @@ def eds(
     *,
     where: ProxySourceFlags,
 ) -> None:
-    """Endpoints as the control plane sent them (the config dump's EDS section, with locality)."""
+    """Endpoints as the control plane sent them (the config dump's EDS section, with locality).
+
+    Examples:
+
+    \b
+      meshctl pc eds deploy/productpage-v1 --port 9080
+      meshctl pc eds -f config_dump.json   # a dump taken with /config_dump?include_eds
+    """
     from meshctl.inspect import proxyconfig
     from meshctl.inspect.tables.endpoints import EndpointFilter
 
@@ -210,7 +269,14 @@ def secret(
     where: ProxySourceFlags,
 ) -> None:
     """SDS secrets with their certificates (VALID CERT is judged at the current time).
-    Aliases: secrets, s."""
+    Aliases: secrets, s.
+
+    Examples:
+
+    \b
+      meshctl pc secret deploy/productpage-v1 --wide
+      meshctl pc secret -f config_dump.json -o json
+    """
     from datetime import UTC, datetime
 
     from meshctl.inspect import proxyconfig
@@ -225,14 +291,28 @@ def bootstrap(
     *,
     where: ProxySourceFlags,
 ) -> None:
-    """The bootstrap Envoy started with (JSON by default, as in istioctl). Alias: b."""
+    """The bootstrap Envoy started with (JSON by default, as in istioctl). Alias: b.
+
+    Examples:
+
+    \b
+      meshctl pc bootstrap deploy/productpage-v1 -o short
+      meshctl pc bootstrap --admin http://127.0.0.1:15000 -o yaml
+    """
     from meshctl.inspect import proxyconfig
 
     _emit(where, lambda source: proxyconfig.bootstrap(source, output))
 
 
 def ecds(output: OutputOption = OutputFormat.short, *, where: ProxySourceFlags) -> None:
-    """Extension configs delivered by ECDS (Wasm plugins, telemetry filters). Alias: ec."""
+    """Extension configs delivered by ECDS (Wasm plugins, telemetry filters). Alias: ec.
+
+    Examples:
+
+    \b
+      meshctl pc ecds deploy/productpage-v1
+      meshctl pc ecds -f config_dump.json -o json
+    """
     from meshctl.inspect import proxyconfig
 
     _emit(where, lambda source: proxyconfig.ecds(source, output))
@@ -256,7 +336,14 @@ def all_config(
     *,
     where: ProxySourceFlags,
 ) -> None:
-    """Every summary in one go (bootstrap, clusters, listeners, routes, secrets, endpoints). Alias: a."""
+    """Every summary in one go (bootstrap, clusters, listeners, routes, secrets, endpoints). Alias: a.
+
+    Examples:
+
+    \b
+      meshctl pc all deploy/productpage-v1 --with-headers
+      meshctl pc all --admin http://127.0.0.1:15000 -o json > config_dump.json
+    """
     from datetime import UTC, datetime
 
     from meshctl.inspect import proxyconfig
@@ -288,7 +375,14 @@ def log(
     *,
     where: ProxySourceFlags,
 ) -> None:
-    """Show Envoy's logger levels, or set them. Alias: o."""
+    """Show Envoy's logger levels, or set them. Alias: o.
+
+    Examples:
+
+    \b
+      meshctl pc log deploy/productpage-v1 --level http:debug,router:debug
+      meshctl pc log -l app=reviews --reset
+    """
     from meshctl.cli.output import out
     from meshctl.errors import MeshctlError, UsageError
     from meshctl.inspect.loglevels import set_levels

@@ -120,7 +120,17 @@ def proxy_status(
     ] = False,
     timeout: Annotated[str, typer.Option("--timeout", help="How long to wait for answers (and for --wait).")] = "30s",
 ) -> int:
-    """Sync status of every proxy, or one proxy's config diffed against the control plane."""
+    """Sync status of every proxy, or one proxy's config diffed against the control plane.
+
+    Examples:
+
+    \b
+      meshctl proxy-status
+      meshctl proxy-status --xds-address 127.0.0.1:15010 --plaintext --wait --timeout 60s
+      meshctl proxy-status deploy/productpage-v1 --semantic
+      meshctl proxy-status productpage-v1-pxs72s5xz5-l4lt4.default --admin http://127.0.0.1:15000 \\
+        --xds-address 127.0.0.1:15010 --plaintext
+    """
     from meshctl.errors import UsageError
     from meshctl.inspect.acquire.location import Location
     from meshctl.kube.client import lazy_client

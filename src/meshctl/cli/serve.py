@@ -46,6 +46,12 @@ def serve(
     """Serve Envoy config over ADS (SotW and Delta) from a watched directory, like istiod.
 
     Exit 0 after SIGTERM, 130 after SIGINT, 64 on bad flags, 1 if it cannot start.
+
+    Examples:
+
+    \b
+      meshctl serve --config-dir examples/bookinfo
+      meshctl serve --config-dir mesh/ --xds-address 0.0.0.0:15010 --log-level debug --log-format json
     """
     import asyncio
 

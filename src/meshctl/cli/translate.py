@@ -61,6 +61,13 @@ def translate(
     Without --proxy it renders for a generic sidecar in the namespace of the inputs, and makes
     up (saying so on stderr) the Services the config names but the inputs lack, so a lone
     VirtualService shows the routes, clusters and listeners it produces.
+
+    Examples:
+
+    \b
+      meshctl translate -f vs.yaml
+      meshctl translate -f examples/bookinfo --proxy deploy/productpage-v1 -t routes
+      meshctl translate -f examples/bookinfo -p deploy/reviews-v1 -o json --validate > reviews.json
     """
     from meshctl.cli.output import err, out, warn
     from meshctl.config.loader import load
