@@ -5,6 +5,7 @@ a ServiceAccount token, and reading a pod's Envoy through a port-forward or an e
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -150,3 +151,33 @@ def test_no_istiod(emulator: MeshEmulator, kubeconfig: str, capsys: pytest.Captu
     code, _, err = run_cli(capsys, "ps", "-c", kubeconfig, "-i", "mesh-system")
     assert code == 1
     assert 'no running istiod pods match "app=istiod" in namespace "mesh-system"' in err
+
+
+def test_vklog_logs_every_call_and_no_credential(
+    world: World, emulator: MeshEmulator, kubeconfig: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    istiod_pod(emulator, "istiod-a")
+    emulator.forwards[ISTIO, "istiod-a", 15010] = ("127.0.0.1", world.ports["xds"])
+    add_pod(emulator, "productpage-v1", NAMESPACE, labels={"app": "productpage"})
+    emulator.forwards[NAMESPACE, "productpage-v1", 15000] = ("127.0.0.1", world.envoys["productpage-v1"].admin_port)
+    add_deployment(emulator, "productpage", NAMESPACE, {"matchLabels": {"app": "productpage"}})
+    argv = ("ps", "deploy/productpage", "-c", kubeconfig, "--xds-port", "15010", "--plaintext", "--semantic")
+    code, out, err = run_cli(capsys, *argv)
+    assert (code, err) == (0, ""), "no call log unless asked"
+    code, out, err = run_cli(capsys, *argv, "--vklog", "1")
+    assert code == 0 and out == "Clusters Match\nListeners Match\nRoutes Match\n"
+    calls = err.splitlines()
+    assert all(line.startswith("call: ") for line in calls)
+    expected = [
+        rf"call: GET https?://\S+/apis/apps/v1/namespaces/{NAMESPACE}/deployments/productpage -> HTTP 200 \(\d+ ms\)",
+        rf"call: GET https?://\S+/api/v1/namespaces/{NAMESPACE}/pods\?\S*labelSelector=app%3Dproductpage\S* -> HTTP 200",
+        rf"call: GET https?://\S+/api/v1/namespaces/{ISTIO}/pods\?\S*labelSelector=app%3Distiod\S* -> HTTP 200",
+        rf"call: port-forward istiod-a.{ISTIO}:15010 -> open",
+        rf"call: port-forward productpage-v1.{NAMESPACE}:15000 -> open",
+        rf"call: GET /config_dump on productpage-v1.{NAMESPACE} \(Envoy admin, port 15000\) -> \d+ bytes",
+        rf"call: ADS istio.io/debug/config_dump productpage-v1.{NAMESPACE} of the control plane at istiod-a "
+        r"\(127.0.0.1:\d+\) -> \d+ resources, \d+ bytes",
+    ]
+    for pattern in expected:
+        assert any(re.match(pattern, line) for line in calls), f"{pattern} not in\n{err}"
+    assert "Bearer" not in err and "token" not in err.lower()

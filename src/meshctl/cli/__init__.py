@@ -9,14 +9,27 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from meshctl.cli import analyze, bootstrap, demo, iptables, proxy_config, proxy_status, serve, translate, validate
+from meshctl.cli import (
+    analyze,
+    bootstrap,
+    completion,
+    demo,
+    iptables,
+    proxy_config,
+    proxy_status,
+    serve,
+    translate,
+    validate,
+)
 from meshctl.errors import ExitCode, MeshctlError
 
-COMPLETE_VAR = "_MESHCTL_COMPLETE"
+COMPLETE_VAR = "_MESHCTL_COMPLETE"  # also meshctl.quickcomplete.COMPLETE_VAR, which must not import Typer
+VKLOG_VAR = "MESHCTL_VKLOG"
+VKLOG_FLAG = "--vklog"
 
 app = typer.Typer(
     name="meshctl",
@@ -51,6 +64,10 @@ def _print_version(wanted: bool) -> None:
 def _options(
     version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
                                           help="Print meshctl's version and exit.")] = False,
+    vklog: Annotated[int, typer.Option(
+        "--vklog", envvar=VKLOG_VAR, min=0,
+        help="1 or more: log every Kubernetes, control-plane and Envoy admin call to stderr (URL, outcome, time; "
+             "never credentials). Accepted before or after the command, as in istioctl.")] = 0,
 ) -> None:
     """Options that come before the command (Typer calls this ahead of every command)."""
 
@@ -64,6 +81,7 @@ proxy_config.register(app)
 proxy_status.register(app)
 demo.register(app)
 iptables.register(app)
+completion.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,18 +90,18 @@ def main(argv: list[str] | None = None) -> int:
     from typer._click import exceptions as click_exceptions
     from typer.main import get_command
 
-    from meshctl.cli.output import err
+    from meshctl.cli.output import calls_logged, err
 
     command = get_command(app)
     if COMPLETE_VAR in os.environ:
-        from typer._completion_classes import completion_init
-
-        completion_init()
+        return _complete(command)
     args = sys.argv[1:] if argv is None else argv
     if not args:
         args = ["--help"]
     try:
-        result = command.main(args=args, prog_name="meshctl", standalone_mode=False)
+        args, vklog = _take_vklog(args)
+        with calls_logged(vklog):
+            result = command.main(args=args, prog_name="meshctl", standalone_mode=False)
     except click_exceptions.UsageError as exc:
         exc.show(file=sys.stderr)
         return ExitCode.USAGE
@@ -119,7 +137,51 @@ def main(argv: list[str] | None = None) -> int:
     return result if isinstance(result, int) else ExitCode.OK
 
 
+def _complete(command: Any) -> int:
+    """Answer a shell's completion request; a TAB never prints an error or a traceback."""
+    try:
+        reply = completion.respond(command, os.environ[COMPLETE_VAR])
+    except Exception:  # noqa: BLE001 - nothing to complete is all the shell can be told
+        if os.environ.get("MESHCTL_DEBUG"):
+            import traceback
+
+            traceback.print_exc()
+        return ExitCode.ERROR
+    if reply.text:
+        sys.stdout.write(reply.text if reply.text.endswith("\n") else reply.text + "\n")
+    return reply.code
+
+
 def _silence_stdout() -> None:
     """The reader of our stdout went away (`meshctl ... | head`): drop the rest quietly."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
+
+
+def _take_vklog(args: list[str]) -> tuple[list[str], bool]:
+    """istioctl's `--vklog N` is accepted anywhere on the line: the arguments without it (Click
+    would accept it only before the command), and whether it turns the call log on."""
+    from meshctl.errors import UsageError
+
+    rest: list[str] = []
+    level = os.environ.get(VKLOG_VAR, "")
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg == "--":
+            rest += args[index:]
+            break
+        if arg == VKLOG_FLAG or arg.startswith(VKLOG_FLAG + "="):
+            if "=" in arg:
+                level = arg.split("=", 1)[1]
+            elif index + 1 < len(args):
+                index += 1
+                level = args[index]
+            else:
+                raise UsageError(f"{VKLOG_FLAG} needs a level, e.g. {VKLOG_FLAG} 1")
+        else:
+            rest.append(arg)
+        index += 1
+    if level and not level.isdigit():
+        raise UsageError(f"{VKLOG_FLAG}: {level!r} is not a level (0 is off, 1 or more logs every call)")
+    return rest, bool(level) and int(level) > 0

@@ -14,14 +14,15 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from meshctl.errors import MeshctlError
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient, AppsV1Api, Configuration, CoreV1Api
 
-__all__ = ["DEFAULT_NAMESPACE", "DEFAULT_TIMEOUT", "KubeClient", "lazy_client", "load_client", "status_message"]
+__all__ = ["DEFAULT_NAMESPACE", "DEFAULT_TIMEOUT", "KubeClient", "kubeconfig_path", "lazy_client", "load_client",
+           "status_message"]
 
 DEFAULT_NAMESPACE = "default"
 DEFAULT_TIMEOUT = 15.0
@@ -37,7 +38,7 @@ def load_client(kubeconfig: str | None, context: str | None, *, timeout: float =
     import yaml
     from kubernetes import client, config
 
-    path = _kubeconfig_path(kubeconfig)
+    path = kubeconfig_path(kubeconfig)
     try:
         contexts, current = config.list_kube_config_contexts(config_file=path)
         chosen = current
@@ -56,7 +57,7 @@ def load_client(kubeconfig: str | None, context: str | None, *, timeout: float =
     return KubeClient(configuration, chosen["name"], namespace, timeout)
 
 
-def _kubeconfig_path(kubeconfig: str | None) -> str:
+def kubeconfig_path(kubeconfig: str | None) -> str:
     """The kubeconfig to read, as kubectl picks it; MeshctlError saying so when it is missing
     (the client library would only say "Invalid kube-config file. No configuration found.")."""
     if kubeconfig:
@@ -90,13 +91,11 @@ class KubeClient:
     """
 
     def __init__(self, configuration: Configuration, context: str, namespace: str, timeout: float) -> None:
-        from kubernetes.client import ApiClient
-
         self.configuration = configuration
         self.context = context
         self.namespace = namespace
         self.timeout = timeout
-        self._api: ApiClient = ApiClient(configuration)
+        self._api: ApiClient = _logged_api_client()(configuration)
 
     @property
     def host(self) -> str:
@@ -141,6 +140,24 @@ class KubeClient:
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             reason = getattr(exc, "reason", None) or exc
             raise MeshctlError(f"{action}: cannot reach the Kubernetes API at {self.host} ({reason})") from None
+
+
+@functools.cache
+def _logged_api_client() -> type[ApiClient]:
+    """ApiClient, with each REST call logged for `--vklog` (the kubernetes package is imported
+    only when a command needs the cluster)."""
+    from kubernetes.client import ApiClient
+
+    from meshctl.calllog import timed
+
+    class LoggedApiClient(ApiClient):  # type: ignore[misc]
+        def call_api(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+            with timed(lambda: f"{method} {url}") as outcome:
+                response = super().call_api(method, url, *args, **kwargs)
+                outcome(f"HTTP {response.status}")
+                return response
+
+    return LoggedApiClient
 
 
 def status_message(body: str | bytes | None) -> str | None:

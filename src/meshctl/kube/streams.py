@@ -52,11 +52,23 @@ def open_stream(
     from kubernetes.client import ApiClient, CoreV1Api
     from kubernetes.client.exceptions import ApiException
 
-    with ApiClient(client.configuration) as api, _handshake_timeout(client.timeout):
+    from meshctl.calllog import timed
+
+    with ApiClient(client.configuration) as api, _handshake_timeout(client.timeout), \
+            timed(lambda: _describe(pod, options)) as outcome:
         try:
-            return opener(endpoint(CoreV1Api(api)), pod.name, pod.namespace, _request_timeout=client.timeout, **options)
+            opened = opener(endpoint(CoreV1Api(api)), pod.name, pod.namespace, _request_timeout=client.timeout, **options)
         except ApiException as exc:
             raise StreamError(_refusal(exc)) from None
+        outcome("open")
+        return opened
+
+
+def _describe(pod: PodRef, options: dict[str, Any]) -> str:
+    """A stream as the call log names it: `port-forward web-1.shop:15000`, `exec web-1.shop ...`."""
+    if "ports" in options:
+        return f"port-forward {pod}:{options['ports']}"
+    return f"exec {pod} [{options.get('container', '')}] {' '.join(options.get('command') or [])}"
 
 
 @contextlib.contextmanager

@@ -28,6 +28,7 @@ import grpc
 from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
+from meshctl.calllog import timed
 from meshctl.errors import MeshctlError
 from meshctl.model.node import SIDECAR, node_id
 
@@ -143,10 +144,13 @@ class DebugClient:
             answered.wait()  # keep the stream open: some servers end it when the client half-closes
 
         call = self._stub.StreamAggregatedResources(requests(), timeout=timeout, metadata=self._metadata)
+        asked = f"ADS {type_url}{' ' + ','.join(resource_names) if resource_names else ''}"
         try:
-            for response in call:
-                if response.type_url == type_url:
-                    return response
+            with timed(lambda: f"{asked} of the control plane at {self.endpoint.name} ({self.endpoint.address})") as outcome:
+                for response in call:
+                    if response.type_url == type_url:
+                        outcome(f"{len(response.resources)} resources, {response.ByteSize()} bytes")
+                        return response
         except grpc.RpcError as exc:
             if isinstance(exc, grpc.Call) and exc.code() is grpc.StatusCode.NOT_FOUND:
                 raise UnknownToControlPlane(f"the control plane at {self.endpoint.name}: {exc.details()}") from None

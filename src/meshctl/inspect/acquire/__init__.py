@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from meshctl.calllog import timed
 from meshctl.errors import BadInputError, MeshctlError
 
 __all__ = ["PROXY_ADMIN_PORT", "AdminSource", "DumpSource", "EnvoyAdminError", "FileSource", "LiveSource"]
@@ -124,8 +125,11 @@ class AdminSource(LiveSource):
         url = f"{base.rstrip('/')}/{path.lstrip('/')}"
         request = urllib.request.Request(url, method=method)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return bytes(response.read())
+            with timed(lambda: f"{method} {url}") as outcome, \
+                    urllib.request.urlopen(request, timeout=self.timeout) as response:
+                body = bytes(response.read())
+                outcome(f"HTTP {response.status}, {len(body)} bytes")
+                return body
         except urllib.error.HTTPError as exc:
             body = exc.read().decode(errors="replace").strip()
             raise EnvoyAdminError(f"{url}: HTTP {exc.code}: {body or exc.reason}", exc.code, body) from None

@@ -11,6 +11,7 @@ import http.client
 import logging
 from dataclasses import dataclass, field
 
+from meshctl.calllog import timed
 from meshctl.errors import MeshctlError
 from meshctl.inspect.acquire import PROXY_ADMIN_PORT, EnvoyAdminError, LiveSource
 from meshctl.kube.client import KubeClient
@@ -47,6 +48,12 @@ class PodSource(LiveSource):
         return str(self.pod)
 
     def _request(self, method: str, path: str) -> bytes:
+        with timed(lambda: f"{method} /{path.lstrip('/')} on {self.name} (Envoy admin, port {self.admin_port})") as outcome:
+            body = self._answer(method, path)
+            outcome(f"{len(body)} bytes")
+            return body
+
+    def _answer(self, method: str, path: str) -> bytes:
         path = path.lstrip("/")
         if self._forward_failure is None:
             try:
