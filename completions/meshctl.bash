@@ -1,4 +1,3 @@
-
 _meshctl_completion() {
     local IFS=$'
 '

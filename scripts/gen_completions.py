@@ -7,9 +7,6 @@ and compares.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import os
 import sys
 from pathlib import Path
 
@@ -18,17 +15,10 @@ SHELLS = {"bash": "meshctl.bash", "zsh": "_meshctl", "fish": "meshctl.fish"}
 
 
 def script(shell: str) -> str:
-    """The completion script Typer generates for `shell`."""
-    from meshctl.cli import COMPLETE_VAR, main
+    """The completion script for `shell`, exactly as `meshctl completion SHELL` prints it."""
+    from meshctl.cli.completion import script as completion_script
 
-    os.environ[COMPLETE_VAR] = f"source_{shell}"
-    buffer = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(buffer), contextlib.suppress(SystemExit):
-            main([])
-    finally:
-        del os.environ[COMPLETE_VAR]
-    return buffer.getvalue().rstrip("\n") + "\n"
+    return completion_script(shell)
 
 
 def generate(directory: Path) -> list[Path]:

@@ -64,3 +64,13 @@ def test_analyze_points_at_validate(capsys: pytest.CaptureFixture[str]) -> None:
         assert (code, out) == (64, "")
         assert err == ("error: meshctl analyze is not built yet; `meshctl validate -f FILES` runs the same IST checks "
                        "on files (exit 79 when a finding reaches --failure-threshold)\n")
+
+
+def test_istioctl_command_lines_with_the_istio_namespace_run_unchanged(capsys: pytest.CaptureFixture[str]) -> None:
+    from testsupport import ROOT
+
+    dump = str(ROOT / "tests" / "inspect" / "data" / "sidecar_dump.json")
+    plain = run_cli(capsys, "pc", "clusters", "-f", dump)
+    for flag in ("-i", "--istioNamespace", "--istio-namespace"):
+        assert run_cli(capsys, "pc", "clusters", "-f", dump, flag, "istio-system") == plain
+    assert plain[0] == 0

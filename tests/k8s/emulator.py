@@ -12,6 +12,8 @@ Kubernetes paths use (ecosystem.md §1.2), and this subclass adds exactly that:
 - `timeoutSeconds` on watch, so a watch ends like it does against a real API server;
 - create-only resources (TokenReview, SubjectAccessReview, ...) that are never stored, so each
   POST reaches the test's reaction instead of colliding with the previous one (409);
+- the Namespace collection (`/api/v1/namespaces[/NAME]`), whose path kmock would read as a
+  namespace prefix with no resource; seed it with `objects["v1/namespaces", None, "name"]`;
 - the `exec` and `portforward` pod subresources over websocket, speaking the
   `v5.channel.k8s.io` / `v4.channel.k8s.io` channel protocols: `exec_handlers` decides what a
   command prints and returns, `forwards` maps a pod port to a real loopback TCP endpoint
@@ -36,6 +38,18 @@ from typing import Any
 import aiohttp.web
 import attrs
 import kmock
+from kmock._internal import parsing as _parsing
+
+def _parse_path(path: str) -> Any:
+    """kmock's path parser, reading `/api/v1/namespaces[/NAME]` as the Namespace resource."""
+    parts = path.strip("/").split("/")
+    if parts[:3] == ["api", "v1", "namespaces"] and len(parts) <= 4:
+        return _parsing.ParsedPath("", "v1", "namespaces", None, parts[3] if len(parts) == 4 else None, None)
+    return _kmock_parse_path(path)
+
+
+_kmock_parse_path = _parsing.parse_path
+_parsing.parse_path = _parse_path
 
 V4_CHANNEL = "v4.channel.k8s.io"
 V5_CHANNEL = "v5.channel.k8s.io"

@@ -230,3 +230,18 @@ def test_wide_routes_tell_the_header_route_apart(world: World, capsys: pytest.Ca
     assert code == 0
     matches = [re.split(r" {5,}", line)[3] for line in out.splitlines() if "reviews.default.svc.cluster.local:" in line]
     assert matches == ["/* end-user=jason", "/*"]
+
+
+def test_a_tab_completes_the_proxies_the_control_plane_lists(world: World, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    def tab(line: str) -> list[str]:
+        env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path), _MESHCTL_COMPLETE="complete_bash", COMP_WORDS=line,
+                   COMP_CWORD=str(len(line.split()) - (0 if line.endswith(" ") else 1)))
+        done = subprocess.run([sys.executable, "-m", "meshctl"], env=env, capture_output=True, text=True, timeout=60)
+        assert (done.returncode, done.stderr) == (0, "")
+        return done.stdout.split()
+
+    assert tab(f"meshctl ps --xds-address {world.xds_address} --plaintext ") == [DETAILS, PRODUCTPAGE]
+    assert tab(f"meshctl proxy-status --xds-address {world.xds_address} --plaintext prod") == [PRODUCTPAGE]

@@ -86,6 +86,12 @@ class ProxySourceFlags:
     kubeconfig: KubeconfigOption = None
     context: ContextOption = None
     proxy_admin_port: ProxyAdminPortOption = 15000
+    istio_namespace: Annotated[
+        str,
+        typer.Option("-i", "--istioNamespace", "--istio-namespace", envvar="MESHCTL_ISTIONAMESPACE",
+                     help="Namespace of istiod. istioctl takes it on every command, so its command lines run "
+                          "unchanged; proxy-config reads Envoy itself and asks no istiod."),
+    ] = "istio-system"
 
     def location(self) -> Location:
         """The library's view of these flags; Kubernetes is loaded only if pods are read."""

@@ -29,7 +29,7 @@ _GO_TRUE = {"1", "t", "T", "true", "TRUE", "True"}
 _GO_FALSE = {"0", "f", "F", "false", "FALSE", "False"}
 
 
-class _ProxyConfigGroup(TyperGroup):
+class ProxyConfigGroup(TyperGroup):
     """Builds a subcommand only when it is called or listed, and resolves istioctl's aliases.
 
     Converting all ten subcommands (twice: `proxy-config` and `pc`) costs about as much as
@@ -41,7 +41,7 @@ class _ProxyConfigGroup(TyperGroup):
         return list(_COMMANDS)
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
-        name = _ALIASES.get(cmd_name, cmd_name)
+        name = ALIASES.get(cmd_name, cmd_name)
         if name not in _COMMANDS:
             return None
         if name not in self.commands:
@@ -64,8 +64,8 @@ class _ProxyConfigGroup(TyperGroup):
         try:
             return super().resolve_command(ctx, args)
         except click_exceptions.UsageError as exc:
-            matches = difflib.get_close_matches(args[0], [*_COMMANDS, *_ALIASES]) if args else []
-            suggested = list(dict.fromkeys(_ALIASES.get(match, match) for match in matches))
+            matches = difflib.get_close_matches(args[0], [*_COMMANDS, *ALIASES]) if args else []
+            suggested = list(dict.fromkeys(ALIASES.get(match, match) for match in matches))
             if suggested:
                 exc.message = f"{exc.message.rstrip('.')}. Did you mean {', '.join(map(repr, suggested))}?"
             raise
@@ -82,7 +82,7 @@ def _verbose_flag(arg: str) -> str:
 
 app = typer.Typer(
     name="proxy-config",
-    cls=_ProxyConfigGroup,
+    cls=ProxyConfigGroup,
     help="""Show the clusters, listeners, routes, endpoints and secrets one Envoy holds.
 
     Examples:
@@ -415,7 +415,7 @@ _COMMANDS: dict[str, Callable[..., None]] = {
     "all": all_config,
     "log": log,
 }
-_ALIASES = {
+ALIASES = {
     "cluster": "clusters",
     "c": "clusters",
     "listener": "listeners",

@@ -1,0 +1,138 @@
+"""How long a TAB takes: `python benchmarks/completion.py [RUNS]` (default 20 per case).
+
+Each TAB is a fresh process, exactly what the shell scripts of `meshctl completion bash` start:
+the installed `meshctl` console script with `_MESHCTL_COMPLETE=complete_bash`. The command tree
+is cached first (the first TAB after installing or upgrading builds it; that one is timed too).
+Cases:
+
+- commands, subcommands, option names and option choices (the tree alone);
+- pod names from a cluster: a stdlib HTTP server answering the pod list with 50 running pods
+  and checking the bearer token, as an API server would (the time is meshctl's: the server
+  answers in well under a millisecond);
+- proxy IDs from a control plane: a real `meshctl serve` on the bookinfo example, asked over
+  ADS (syncz) as `meshctl ps --xds-address ... --plaintext <TAB>` does;
+- and for scale, `python -c pass` and `meshctl --version` (the whole CLI imported).
+
+Bytecode is written and used, as in any installation (pip compiles the package when it
+installs it); an environment that sets PYTHONDONTWRITEBYTECODE would time the compiler instead.
+
+Prints median and worst wall time per case and the machine; the target is 100 ms a TAB.
+Nothing is asserted. Every process started is ended by its PID.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from servebench import machine_description
+
+from meshctl.loopback import Processes, free_port, http_get, wait_until
+
+ROOT = Path(__file__).resolve().parents[1]
+TOKEN = "bench-token"
+PODS = [f"reviews-v1-7f9c4b-{index:05d}" for index in range(50)]
+
+
+class _ApiServer(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+            self.send_error(401)
+            return
+        body = json.dumps({"kind": "PodList", "items": [{"metadata": {"name": name}} for name in PODS]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        return
+
+
+def _kubeconfig(directory: Path, port: int) -> Path:
+    path = directory / "kubeconfig"
+    path.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "bench",
+        "clusters": [{"name": "bench", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
+        "users": [{"name": "bench", "user": {"token": TOKEN}}],
+        "contexts": [{"name": "bench", "context": {"cluster": "bench", "user": "bench"}}],
+    }))
+    return path
+
+
+ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+
+
+def _tab(meshctl: str, cache: Path, line: str) -> tuple[float, str]:
+    words = line.split()
+    env = dict(ENV, XDG_CACHE_HOME=str(cache), _MESHCTL_COMPLETE="complete_bash", COMP_WORDS=line,
+               COMP_CWORD=str(len(words) if line.endswith(" ") else len(words) - 1))
+    started = time.perf_counter()
+    done = subprocess.run([meshctl], env=env, capture_output=True, text=True, timeout=60)
+    return time.perf_counter() - started, done.stdout
+
+
+def _timed(argv: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(argv, capture_output=True, timeout=60, check=True, env=ENV)
+    return time.perf_counter() - started
+
+
+def main(runs: int) -> None:
+    meshctl = shutil.which("meshctl", path=str(Path(sys.executable).parent)) or "meshctl"
+    with tempfile.TemporaryDirectory() as workdir, Processes() as processes:
+        directory = Path(workdir)
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ApiServer)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        kubeconfig = _kubeconfig(directory, server.server_address[1])
+        xds, debug = free_port(), free_port()
+        serve = processes.start([sys.executable, "-m", "meshctl", "serve", "--config-dir", str(ROOT / "examples/bookinfo"),
+                                 "--xds-address", f"127.0.0.1:{xds}", "--debug-address", f"127.0.0.1:{debug}"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(lambda: serve.poll() is None and http_get(f"http://127.0.0.1:{debug}/ready")[0] == 200, 30,
+                   what="meshctl serve ready")
+        cache = directory / "cache"
+        _timed([meshctl, "--version"])  # writes the bytecode the first run of an installation has
+        first, _ = _tab(meshctl, cache, "meshctl pc ")
+        cases = [
+            ("commands: meshctl pro<TAB>", "meshctl pro", "proxy-config"),
+            ("subcommands: meshctl pc <TAB>", "meshctl pc ", "clusters"),
+            ("options: meshctl pc routes --<TAB>", "meshctl pc routes --", "--wide"),
+            ("choices: meshctl ps -o <TAB>", "meshctl ps -o ", "table"),
+            ("pods (50) from a cluster: meshctl pc clusters <TAB>", f"meshctl pc clusters -c {kubeconfig} ", PODS[0]),
+            ("proxies from serve: meshctl ps --xds-address A --plaintext <TAB>",
+             f"meshctl ps --xds-address 127.0.0.1:{xds} --plaintext ", ""),
+        ]
+        rows = [("first TAB after install (builds the tree)", first, first)]
+        for label, line, expected in cases:
+            times = []
+            for _ in range(runs):
+                seconds, out = _tab(meshctl, cache, line)
+                if expected not in out:
+                    raise SystemExit(f"{label}: unexpected answer {out!r}")
+                times.append(seconds)
+            rows.append((label, statistics.median(times), max(times)))
+        floor = [_timed([sys.executable, "-c", "pass"]) for _ in range(runs)]
+        version = [_timed([meshctl, "--version"]) for _ in range(max(3, runs // 4))]
+        rows += [("floor: python -c pass", statistics.median(floor), max(floor)),
+                 ("whole CLI: meshctl --version", statistics.median(version), max(version))]
+        server.shutdown()
+    print(f"# completion benchmark: wall time of one TAB (a fresh process), {runs} runs per case")
+    print(f"# {machine_description()}")
+    print(f"{'case':<68} {'median ms':>10} {'worst ms':>9}")
+    for label, median, worst in rows:
+        print(f"{label:<68} {median * 1e3:>10.1f} {worst * 1e3:>9.1f}")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 20)
