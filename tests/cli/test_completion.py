@@ -52,7 +52,7 @@ def test_a_tab_is_answered_from_the_cached_tree_without_typer(tmp_path: Path) ->
         ("meshctl pc r", ["routes"]),
         ("meshctl pc route --wi", ["--wide"]),
         ("meshctl ps -o ", ["table", "json", "yaml"]),
-        ("meshctl validate --failure-threshold ", ["Error", "Warning", "Info"]),
+        ("meshctl validate -o ", ["log", "json", "yaml"]),
         ("meshctl completion ", ["bash", "zsh", "fish"]),
         ("meshctl translate -f ", []),
         ("meshctl --vk", ["--vklog"]),

@@ -1,5 +1,5 @@
 """Help that teaches: every command and subcommand shows an example of itself; mistyped
-subcommands get a suggestion; `analyze` says where its checks are today."""
+subcommands get a suggestion; istioctl's global flags are accepted where istioctl takes them."""
 
 from __future__ import annotations
 
@@ -54,16 +54,6 @@ def test_mistyped_proxy_config_subcommands_get_a_suggestion(capsys: pytest.Captu
     assert code == 64 and "No such command 'clsuters'. Did you mean 'clusters'" in err
     code, _, err = run_cli(capsys, "proxy-config", "secrte")
     assert code == 64 and "Did you mean 'secret'?" in err
-
-
-def test_analyze_points_at_validate(capsys: pytest.CaptureFixture[str]) -> None:
-    """istioctl users type `analyze` first; until it exists it says where its checks are, and
-    fails as an unknown command does, whatever istioctl flags follow."""
-    for argv in (["analyze"], ["analyze", "-k", "--all-namespaces", "-o", "json"], ["analyze", "mesh/"]):
-        code, out, err = run_cli(capsys, *argv)
-        assert (code, out) == (64, "")
-        assert err == ("error: meshctl analyze is not built yet; `meshctl validate -f FILES` runs the same IST checks "
-                       "on files (exit 79 when a finding reaches --failure-threshold)\n")
 
 
 def test_istioctl_command_lines_with_the_istio_namespace_run_unchanged(capsys: pytest.CaptureFixture[str]) -> None:

@@ -18,12 +18,12 @@ from typing import Any
 from meshctl.analyze.finding import Finding, finding
 from meshctl.analyze.messages import SCHEMA_VALIDATION_ERROR
 from meshctl.config.documents import Document, ReadError, expand_inputs, parse_text
-from meshctl.config.loader import FileResult, Problem, load_documents, load_file
+from meshctl.config.loader import FileResult, Problem, Rejected, load_documents, load_file
 from meshctl.config.resource import Resource
 from meshctl.model.meshconfig import MeshConfig
 from meshctl.model.selectors import selects
 
-__all__ = ["SYSTEM_NAMESPACES", "AnalysisInput", "gather"]
+__all__ = ["SYSTEM_NAMESPACES", "AnalysisInput", "gather", "schema_findings"]
 
 SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease", "local-path-storage"})
 """Namespaces istioctl analyze ignores (objects in them, and Namespace objects of that name)."""
@@ -65,16 +65,22 @@ def _gather(results: Iterable[FileResult], read_errors: Iterable[ReadError] = ()
             latest.pop(rejected.resource.key, None)
             if rejected.resource.view is not None:
                 latest[rejected.resource.key] = rejected.resource
-            for problem in rejected.problems:
-                detail = f"{problem.field}: {problem.message}" if problem.field else problem.message
-                gathered.schema_findings.append(
-                    finding(SCHEMA_VALIDATION_ERROR, rejected.resource, (), detail, at=problem.line))
+            gathered.schema_findings.extend(schema_findings([rejected]))
         for resource in result.resources:
             if not _ignored(resource):
                 latest.pop(resource.key, None)
                 latest[resource.key] = resource
     gathered.resources = list(latest.values())
     return gathered
+
+
+def schema_findings(rejected: Iterable[Rejected]) -> list[Finding]:
+    """What refused objects get reported as: IST0106, one per problem, at the problem's line."""
+    return [
+        finding(SCHEMA_VALIDATION_ERROR, item.resource, (),
+                f"{problem.field}: {problem.message}" if problem.field else problem.message, at=problem.line)
+        for item in rejected for problem in item.problems
+    ]
 
 
 def gather(inputs: Sequence[str], namespace: str, mesh: MeshConfig, istio_namespace: str = "istio-system",
