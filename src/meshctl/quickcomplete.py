@@ -194,10 +194,8 @@ def _candidates(tree: Tree, args: Sequence[str], incomplete: str) -> list[tuple[
 
 
 def _option(node: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:
-    for option in node.get("options", []):
-        if name in option["names"]:
-            return option
-    return None
+    options: list[Mapping[str, Any]] = node.get("options", [])
+    return next((option for option in options if name in option["names"]), None)
 
 
 def _values(param: Mapping[str, Any], incomplete: str, path: Sequence[str],

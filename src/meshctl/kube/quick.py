@@ -159,6 +159,7 @@ def _official(kubeconfig: str | None, context: str | None, namespace: str, resou
     """The same list through the official client, for credentials only it can use."""
     from meshctl.kube.client import load_client
 
+    items: list[Any]
     try:
         client = load_client(kubeconfig, context)
         with client.api_errors(f"cannot list {resource}"):

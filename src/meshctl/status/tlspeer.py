@@ -38,11 +38,11 @@ def _a_name_of(certificate: object, preferred: str) -> str:
     """`preferred` if the certificate carries it, else its first DNS name, IP address or CN:
     the name gRPC then checks it against."""
     from cryptography import x509
-    from cryptography.x509.oid import ExtensionOID, NameOID
+    from cryptography.x509.oid import NameOID
 
     assert isinstance(certificate, x509.Certificate)
     try:
-        names = certificate.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+        names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         names = None
     if names is not None:
