@@ -63,14 +63,20 @@ def test_finds_istiod_and_asks_it_through_a_port_forward(
     assert forwarded(emulator) == [f"istiod-7d4f74889d-mb5dh.{ISTIO}"], "one gRPC connection, one port-forward"
 
 
-def test_compares_a_pod_read_through_the_api_server(
-    world: World, emulator: MeshEmulator, kubeconfig: str, capsys: pytest.CaptureFixture[str]
-) -> None:
+def productpage_behind_istiod(world: World, emulator: MeshEmulator) -> None:
+    """istiod-a (forwarded to serve's plaintext xDS port) and the productpage pod and
+    Deployment (its port 15000 forwarded to the real Envoy's admin port)."""
     istiod_pod(emulator, "istiod-a")
     emulator.forwards[ISTIO, "istiod-a", 15010] = ("127.0.0.1", world.ports["xds"])
     add_pod(emulator, "productpage-v1", NAMESPACE, labels={"app": "productpage"})
     emulator.forwards[NAMESPACE, "productpage-v1", 15000] = ("127.0.0.1", world.envoys["productpage-v1"].admin_port)
     add_deployment(emulator, "productpage", NAMESPACE, {"matchLabels": {"app": "productpage"}})
+
+
+def test_compares_a_pod_read_through_the_api_server(
+    world: World, emulator: MeshEmulator, kubeconfig: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    productpage_behind_istiod(world, emulator)
     for target in ("productpage-v1", "deploy/productpage"):
         code, out, err = run_cli(capsys, "ps", target, "-c", kubeconfig, "--xds-port", "15010", "--plaintext")
         assert (code, err) == (0, "")
@@ -156,11 +162,7 @@ def test_no_istiod(emulator: MeshEmulator, kubeconfig: str, capsys: pytest.Captu
 def test_vklog_logs_every_call_and_no_credential(
     world: World, emulator: MeshEmulator, kubeconfig: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    istiod_pod(emulator, "istiod-a")
-    emulator.forwards[ISTIO, "istiod-a", 15010] = ("127.0.0.1", world.ports["xds"])
-    add_pod(emulator, "productpage-v1", NAMESPACE, labels={"app": "productpage"})
-    emulator.forwards[NAMESPACE, "productpage-v1", 15000] = ("127.0.0.1", world.envoys["productpage-v1"].admin_port)
-    add_deployment(emulator, "productpage", NAMESPACE, {"matchLabels": {"app": "productpage"}})
+    productpage_behind_istiod(world, emulator)
     argv = ("ps", "deploy/productpage", "-c", kubeconfig, "--xds-port", "15010", "--plaintext", "--semantic")
     code, out, err = run_cli(capsys, *argv)
     assert (code, err) == (0, ""), "no call log unless asked"
