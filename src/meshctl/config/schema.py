@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from meshctl.config.paths import FieldPath
+from meshctl.config.values import shown
 
 Report = Callable[[FieldPath, str], None]
 Rule = Callable[[Any, FieldPath, Report], None]
@@ -92,7 +93,7 @@ class Str(Type):
             report(path, "must not be empty")
             return
         if self.pattern is not None and not self.pattern.fullmatch(value):
-            report(path, f"invalid value {value!r}{': ' + self.hint if self.hint else ''}")
+            report(path, f"invalid value {shown(value)}{': ' + self.hint if self.hint else ''}")
 
 
 class Bool(Type):
@@ -103,29 +104,47 @@ class Bool(Type):
             _wrong(report, path, self.describe, value)
 
 
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+UINT32_MAX = 2**32 - 1
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+UINT64_MAX = 2**64 - 1
+
+
 class Int(Type):
+    """An integer within [low, high]. Every integer is bounded: without bounds it is an int64,
+    the widest integer of the Istio and Kubernetes APIs; fields that become a narrower Envoy
+    field (uint32, int32) say so, so that a value Envoy cannot hold is refused here rather than
+    crashing the translation or being NACKed."""
+
+    _MAX_DIGITS = 40  # longer digit strings are out of every range: no need to convert them
+
     def __init__(self, low: int | None = None, high: int | None = None, *,
                  accept_string: bool = False) -> None:
-        self.low = low
-        self.high = high
+        self.low = INT64_MIN if low is None else low
+        self.high = INT64_MAX if high is None else high
         self.accept_string = accept_string
         self.describe = "an integer"
 
     def _check(self, value: Any, path: FieldPath, report: Report) -> None:
         if self.accept_string and isinstance(value, str) and re.fullmatch(r"-?\d+", value):
+            if len(value) > self._MAX_DIGITS:
+                report(path, f"must be <= {self.high}, got {shown(value)}")
+                return
             value = int(value)
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             _wrong(report, path, self.describe, value)
             return
-        if self.low is not None and value < self.low:
-            report(path, f"must be >= {self.low}, got {value}")
-        elif self.high is not None and value > self.high:
-            report(path, f"must be <= {self.high}, got {value}")
+        if value < self.low:
+            report(path, f"must be >= {self.low}, got {shown(value)}")
+        elif value > self.high:
+            report(path, f"must be <= {self.high}, got {shown(value)}")
 
 
 class Float(Type):
+    """A finite number (a protobuf double) within optional bounds."""
+
     describe = "a number"
 
     def __init__(self, low: float | None = None, high: float | None = None) -> None:
@@ -136,7 +155,9 @@ class Float(Type):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             _wrong(report, path, self.describe, value)
             return
-        if isinstance(value, float) and not math.isfinite(value):
+        if isinstance(value, int) and abs(value) > 2**1023:
+            report(path, f"must be a finite number, got {shown(value)}")
+        elif isinstance(value, float) and not math.isfinite(value):
             report(path, f"must be a finite number, got {value}")
         elif self.low is not None and value < self.low:
             report(path, f"must be >= {self.low:g}, got {value:g}")
@@ -151,8 +172,8 @@ class Enum(Type):
 
     def _check(self, value: Any, path: FieldPath, report: Report) -> None:
         if not isinstance(value, str) or value not in self.values:
-            shown = repr(value) if isinstance(value, str) else _kind_of(value)
-            report(path, f"invalid value {shown}: must be one of {', '.join(self.values)}")
+            quoted = shown(value) if isinstance(value, str) else _kind_of(value)
+            report(path, f"invalid value {quoted}: must be one of {', '.join(self.values)}")
 
 
 class Free(Type):
@@ -192,7 +213,7 @@ class List(Type):
             self.item.check(item, (*path, index), report)
             if self.unique and isinstance(item, (str, int)):
                 if item in seen:
-                    report((*path, index), f"duplicate value {item!r}")
+                    report((*path, index), f"duplicate value {shown(item)}")
                 seen.add(item)
 
 
@@ -250,7 +271,7 @@ class Obj(Type):
             field_type = self.fields.get(key)
             if field_type is None:
                 if not self.open:
-                    report((*path, key), f"unknown field {key!r}{_suggest(key, self.fields)}")
+                    report((*path, key), f"unknown field {shown(key)}{_suggest(key, self.fields)}")
                 continue
             if item is None:
                 continue

@@ -11,9 +11,9 @@ import binascii
 import ipaddress
 import re
 import warnings
-from decimal import Decimal, InvalidOperation
+from typing import Any
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_DURATION_PART = re.compile(r"(\d*)(?:\.(\d*))?(ns|us|µs|ms|s|m|h)")
 _UNIT_NANOS = {
     "ns": 1,
     "us": 1_000,
@@ -23,30 +23,77 @@ _UNIT_NANOS = {
     "m": 60_000_000_000,
     "h": 3_600_000_000_000,
 }
+MAX_DURATION_NANOS = 9_223_372_035_999_999_999
+"""The longest duration meshctl accepts, 2562047h47m15.999999999s (about 292 years).
+
+Everything a duration passes through stops near here. Envoy refuses any Duration of 9,223,372,036
+seconds or more (it converts durations to 64-bit nanoseconds), and Kubernetes checks Istio's
+duration fields with CEL's `duration()`, which parses into Go's 64-bit nanosecond `time.Duration`
+(2562047h47m16.854775807s at most). A protobuf Duration itself could hold 315,576,000,000 s.
+"""
+MAX_DURATION_TEXT = "2562047h47m15.999999999s"
+_FRACTION_DIGITS = 18  # finer than 1e-6 ns even in hours; more digits cannot change the result
+_MAX_PARTS = 100  # Go sets no limit; nobody writes `1s` a hundred times, and each part costs time
+_SATURATED = MAX_DURATION_NANOS + 1
 
 
-def parse_duration(text: str) -> int | None:
-    """Nanoseconds of a Go (`1m30s`, `100ms`) or protobuf JSON (`1.5s`) duration; None if invalid."""
+def duration_nanos(text: str) -> int | None:
+    """Nanoseconds of a Go (`1m30s`, `100ms`) or protobuf JSON (`1.5s`) duration, None if the
+    text is not a duration. Beyond the range of `MAX_DURATION_NANOS` the result saturates just
+    past it: a duration with a million digits is refused as out of range without ever being
+    computed (or raising on the way)."""
     if not isinstance(text, str) or not text:
         return None
     body = text[1:] if text[0] in "+-" else text
     sign = -1 if text[0] == "-" else 1
     if body == "0":
         return 0
-    pos = 0
-    total = Decimal(0)
-    while pos < len(body):
+    scale: int = 10**_FRACTION_DIGITS
+    ceiling = _SATURATED * scale
+    pos = total = parts = 0
+    while pos < len(body) or parts == 0:
+        parts += 1
         match = _DURATION_PART.match(body, pos)
-        if not match:
+        if match is None or parts > _MAX_PARTS:
             return None
-        try:
-            total += Decimal(match.group(1)) * _UNIT_NANOS[match.group(2)]
-        except InvalidOperation:
+        whole, fraction, unit = match.groups()
+        if not (whole or fraction):
             return None
         pos = match.end()
-    if pos == 0:
+        whole = whole.lstrip("0")
+        if len(whole) > 20:  # more than 10^20 of any unit is out of range whatever follows
+            return sign * _SATURATED
+        digits = (fraction or "")[:_FRACTION_DIGITS].ljust(_FRACTION_DIGITS, "0")
+        total += (int(whole or "0") * scale + int(digits)) * _UNIT_NANOS[unit]
+        if total >= ceiling:
+            return sign * _SATURATED
+    return sign * (total // scale)
+
+
+def parse_duration(text: str) -> int | None:
+    """Nanoseconds of a duration within +-`MAX_DURATION_NANOS`; None if invalid or out of range."""
+    nanos = duration_nanos(text)
+    if nanos is None or abs(nanos) > MAX_DURATION_NANOS:
         return None
-    return sign * int(total)
+    return nanos
+
+
+def shown(value: Any, limit: int = 64) -> str:
+    """`value` as a message quotes it (`repr`), shortened in the middle when long.
+
+    Messages echo what the user wrote, and what the user wrote may be a megabyte: a line of
+    output must stay a line. Huge integers are described rather than converted to text (which
+    Python refuses beyond 4,300 digits).
+    """
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, int) and value.bit_length() > 200:
+        digits = len(str(abs(value))) if value.bit_length() < 14_000 else int(value.bit_length() * 0.30103) + 1
+        return f"a {digits:,}-digit number"
+    if isinstance(value, str) and len(value) > limit:
+        half = limit // 2
+        return f"{value[:half] + '…' + value[-half:]!r} ({len(value):,} characters)"
+    return repr(value)
 
 
 def parse_proto_bytes(text: str) -> bytes | None:
@@ -74,15 +121,15 @@ _RE2_UNSUPPORTED = re.compile(r"\(\?[=!<]|\(\?<[=!]|\\[1-9]|\(\?P=|\(\?\(|[*+?}]
 def regex_problem(pattern: str) -> str | None:
     """Why Envoy's RE2 would refuse `pattern`, or None when it is fine."""
     if _RE2_UNSUPPORTED.search(pattern):
-        return f"invalid regex {pattern!r}: lookaround, backreferences and possessive quantifiers are not supported by RE2"
+        return f"invalid regex {shown(pattern)}: lookaround, backreferences and possessive quantifiers are not supported by RE2"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             re.compile(pattern)
     except re.error as exc:
-        return f"invalid regex {pattern!r}: {exc}"
+        return f"invalid regex {shown(pattern)}: {exc}"
     except (RecursionError, OverflowError, ValueError):
-        return f"invalid regex {pattern!r}"
+        return f"invalid regex {shown(pattern)}"
     return None
 
 
@@ -130,7 +177,7 @@ def fqdn_problem(host: str, *, allow_wildcard: bool = True) -> str | None:
         if not label:
             return f"domain name {host!r} has an empty label"
         if len(label) > 63:
-            return f"domain label {label!r} is longer than 63 characters"
+            return f"domain label {shown(label)} is longer than 63 characters"
         if not _DNS_LABEL.match(label):
             return f"{host!r} is not a valid DNS name (label {label!r})"
     return None

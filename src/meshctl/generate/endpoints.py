@@ -10,6 +10,7 @@ from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
 
 from meshctl.generate import names, policy
 from meshctl.generate.core import set_address
+from meshctl.generate.protobuf import MAX_UINT32
 from meshctl.generate.context import ProxyContext
 from meshctl.model.service import Endpoint, Service, ServicePort
 from meshctl.model.snapshot import DISABLE
@@ -129,7 +130,9 @@ def assignment(ctx: ProxyContext, cluster_name: str, by_host: Mapping[str, Servi
         group = cla.endpoints.add()
         _set_locality(group, locality)
         group.lb_endpoints.extend(groups[locality])
-        group.load_balancing_weight.value = weights[locality]
+        # Endpoint weights are uint32 each; their sum may not be. Envoy refuses such a locality
+        # (the push is NACKed and reported), but building it must not fail.
+        group.load_balancing_weight.value = min(weights[locality], MAX_UINT32)
     return cla
 
 

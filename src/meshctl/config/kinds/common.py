@@ -8,38 +8,47 @@ from typing import Annotated, Any
 
 from meshctl.config.messages import Message, Parse, field, message
 from meshctl.config.paths import FieldPath
-from meshctl.config.schema import Enum, Int, List, Map, Report, Str
+from meshctl.config.schema import INT32_MAX, INT32_MIN, UINT32_MAX, Enum, Int, List, Map, Report, Str
 from meshctl.config.values import (
     fqdn_problem,
     is_cidr,
     is_ip,
+    MAX_DURATION_TEXT,
+    duration_nanos,
     label_key_problem,
     label_value_problem,
     parse_duration,
+    shown,
 )
 
 
 class Duration(Str):
-    """A duration string (`10s`, `1m30s`, `0.5s`) with an optional lower bound."""
+    """A duration string (`10s`, `1m30s`, `0.5s`) between an optional lower bound and an upper
+    one: `MAX_DURATION_TEXT` (what Kubernetes and Envoy can hold), or less where the Envoy field
+    it becomes is smaller (whole seconds in a uint32)."""
 
     describe = "a duration such as '1s' or '100ms'"
 
-    def __init__(self, minimum: str | None = "1ms") -> None:
+    def __init__(self, minimum: str | None = "1ms", maximum: str = MAX_DURATION_TEXT) -> None:
         super().__init__()
         self.minimum = minimum
         self.minimum_nanos = parse_duration(minimum) if minimum else None
+        self.maximum = maximum
+        self.maximum_nanos = parse_duration(maximum)
 
     def _check(self, value: Any, path: FieldPath, report: Report) -> None:
         if not isinstance(value, str):
             report(path, f"expected {self.describe}, got {type(value).__name__}")
             return
-        nanos = parse_duration(value)
+        nanos = duration_nanos(value)
         if nanos is None:
-            report(path, f"invalid duration {value!r} (use e.g. '10s', '500ms', '1m30s')")
+            report(path, f"invalid duration {shown(value)} (use e.g. '10s', '500ms', '1m30s')")
         elif nanos < 0:
-            report(path, f"duration must not be negative, got {value!r}")
+            report(path, f"duration must not be negative, got {shown(value)}")
         elif self.minimum_nanos is not None and nanos < self.minimum_nanos:
-            report(path, f"duration must be at least {self.minimum}, got {value!r}")
+            report(path, f"duration must be at least {self.minimum}, got {shown(value)}")
+        elif self.maximum_nanos is not None and nanos > self.maximum_nanos:
+            report(path, f"duration {shown(value)} is out of range: the longest is {self.maximum}")
 
 
 def _fqdn_rule(value: str, path: FieldPath, report: Report) -> None:
@@ -61,9 +70,9 @@ def _labels_rule(value: dict[str, Any], path: FieldPath, report: Report) -> None
 
 HOST = Str(min_len=1, rules=[_fqdn_rule])
 PORT = Int(1, 65535)
-UINT32 = Int(0, 4294967295)
-INT32 = Int(-2147483648, 2147483647)
-POSITIVE_INT32 = Int(0, 2147483647)
+UINT32 = Int(0, UINT32_MAX)
+INT32 = Int(INT32_MIN, INT32_MAX)
+POSITIVE_INT32 = Int(0, INT32_MAX)
 LABELS = Map(Str(), rules=[_labels_rule])
 STRINGS = List(Str())
 DURATION = Duration()
@@ -123,11 +132,14 @@ class StrictDuration(Duration):
     def _check(self, value: Any, path: FieldPath, report: Report) -> None:
         super()._check(value, path, report)
         nanos = parse_duration(value) if isinstance(value, str) else None
-        if nanos is not None and nanos >= (self.minimum_nanos or 0) and nanos % 1_000_000:
-            report(path, f"duration {value!r} is finer than a millisecond; use whole milliseconds")
+        in_range = nanos is not None and (self.minimum_nanos or 0) <= nanos <= (self.maximum_nanos or nanos)
+        if in_range and nanos % 1_000_000:
+            report(path, f"duration {shown(value)} is finer than a millisecond; use whole milliseconds")
 
 
 STRICT_DURATION = StrictDuration()
+UINT32_SECONDS = StrictDuration(maximum="4294967295s")
+"""A duration Envoy keeps as whole seconds in a uint32 (TCP keepalive time and interval)."""
 
 _ISTIO_LABEL = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?$")
 _HEADER_NAME = re.compile(r"^[-_A-Za-z0-9]+$")
@@ -145,7 +157,7 @@ def header_name_problem(name: str) -> str | None:
     if not name:
         return "header name must not be empty"
     if not _HEADER_NAME.match(name):
-        return f"invalid header name {name!r}: use letters, digits, '-' and '_'"
+        return f"invalid header name {shown(name)}: use letters, digits, '-' and '_'"
     return None
 
 
@@ -159,7 +171,7 @@ def domain_problem(host: str) -> str | None:
         return problem
     labels = host.rstrip(".").split(".")
     if host != "*" and labels[-1].isdigit():
-        return f"invalid host {host!r}: the top-level domain must not be all digits"
+        return f"invalid host {shown(host)}: the top-level domain must not be all digits"
     return None
 
 
@@ -170,15 +182,15 @@ def unix_address_problem(address: str) -> str | None:
     if address.startswith("@"):
         return None
     if not address.startswith("/") or address.endswith("/"):
-        return f"unix socket {address!r} must be an absolute path to a file"
+        return f"unix socket {shown(address)} must be an absolute path to a file"
     return None
 
 
 def ip_or_cidr_problem(text: str) -> str | None:
     """Istio's ValidateIPSubnet: an IP address or a CIDR block."""
     if text.count("/") == 1:
-        return None if is_cidr(text) else f"invalid CIDR block {text!r}"
-    return None if is_ip(text) else f"invalid IP address {text!r}"
+        return None if is_cidr(text) else f"invalid CIDR block {shown(text)}"
+    return None if is_ip(text) else f"invalid IP address {shown(text)}"
 
 
 def _ip_or_cidr_rule(value: str, path: FieldPath, report: Report) -> None:

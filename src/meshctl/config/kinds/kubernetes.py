@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from meshctl.config.kinds.common import LABELS, PORT
+from meshctl.config.kinds.common import LABELS, PORT, POSITIVE_INT32
 from meshctl.config.messages import Message, field, message
 from meshctl.config.paths import FieldPath
 from meshctl.config.schema import Enum, Free, Int, List, Map, Report, Str
@@ -303,9 +303,9 @@ class DeploymentSpec(Message):
     replicas: int = field(Int(0, 10_000), default=1)
     selector: LabelSelector
     template: PodTemplateSpec
-    min_ready_seconds: int | None = field(Int(0))
-    revision_history_limit: int | None = field(Int(0))
-    progress_deadline_seconds: int | None = field(Int(0))
+    min_ready_seconds: int | None = field(POSITIVE_INT32)
+    revision_history_limit: int | None = field(POSITIVE_INT32)
+    progress_deadline_seconds: int | None = field(POSITIVE_INT32)
     paused: bool = False
 
 

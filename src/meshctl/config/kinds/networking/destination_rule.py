@@ -13,6 +13,7 @@ from meshctl.config.kinds.common import (
     POSITIVE_INT32,
     STRICT_DURATION,
     UINT32,
+    UINT32_SECONDS,
     Nanos,
     WorkloadSelector,
 )
@@ -36,8 +37,8 @@ def _connection_pool_rule(value: dict[str, Any], path: FieldPath, report: Report
 @message
 class TcpKeepalive(Message):
     probes: int | None = field(UINT32)
-    time: Nanos | None = field(STRICT_DURATION)
-    interval: Nanos | None = field(STRICT_DURATION)
+    time: Nanos | None = field(UINT32_SECONDS)
+    interval: Nanos | None = field(UINT32_SECONDS)
 
 
 @message
@@ -118,9 +119,13 @@ class HTTPCookie(Message):
     attributes: tuple[CookieAttribute, ...]
 
 
+RING_SIZE = Int(0, 8_388_608)
+"""Envoy refuses hash rings larger than 2^23 entries (RingHashLbConfig.minimum_ring_size)."""
+
+
 @message
 class RingHash(Message):
-    minimum_ring_size: int | None = field(Int(0))
+    minimum_ring_size: int | None = field(RING_SIZE)
 
 
 @message(rules=[_maglev_rule])
@@ -139,7 +144,7 @@ class ConsistentHashLB(Message):
     http_query_parameter_name: str = ""
     ring_hash: RingHash | None = None
     maglev: MagLev | None = None
-    minimum_ring_size: int | None = field(Int(0))
+    minimum_ring_size: int | None = field(RING_SIZE)
 
 
 _TOPOLOGY_LABELS = frozenset(

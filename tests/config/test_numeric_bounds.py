@@ -1,0 +1,419 @@
+"""Every number a resource can carry is bounded by what the Envoy (or Kubernetes) field it becomes
+can hold: a value either validates and then translates and prints as JSON, or it is refused as
+bad input naming its file, line and field. Nothing in between: no traceback in the loader, no
+crash in translation, no JSON output that fails.
+
+The walk is exhaustive: it finds every integer, number and duration field in every kind's schema
+and sets it, in a resource that applies to the fixed test mesh (so translation really uses it),
+to the extremes of its range and beyond.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from google.protobuf import json_format
+
+from meshctl.config.kinds import KINDS, KindInfo
+from meshctl.config.kinds.common import Duration
+from meshctl.config.loader import load_file
+from meshctl.config.paths import FieldPath, format_path
+from meshctl.config.schema import INT64_MAX, Float, Int, List, Map, Obj, Type
+from meshctl.config.values import parse_duration
+from meshctl.envoybin import validate_config
+from meshctl.generate.bootstrap import static_bootstrap
+from meshctl.generate.proxy import generate
+from meshctl.model.snapshot import build_snapshot
+from testsupport import BASE
+
+LOCATED = re.compile(r"^[^:]+:\d+: ")
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_PRINTED: set[bytes] = set()  # resources already printed as JSON: most are the same in every case
+Numeric = Int | Float | Duration
+
+
+def _pool() -> dict[str, Any]:
+    return {
+        "tcp": {"maxConnections": 10, "connectTimeout": "1s", "tcpKeepalive": {"probes": 3, "time": "60s", "interval": "10s"},
+                "maxConnectionDuration": "1h", "idleTimeout": "1h"},
+        "http": {"http1MaxPendingRequests": 10, "http2MaxRequests": 10, "maxRequestsPerConnection": 10, "maxRetries": 3,
+                 "idleTimeout": "30s", "maxConcurrentStreams": 10, "http2KeepAlive": {"interval": "10s", "timeout": "5s"}},
+    }
+
+
+def _outlier() -> dict[str, Any]:
+    return {"splitExternalLocalOriginErrors": True, "consecutiveLocalOriginFailures": 3, "consecutiveGatewayErrors": 3,
+            "consecutive5xxErrors": 3, "consecutiveErrors": 3, "interval": "10s", "baseEjectionTime": "30s",
+            "maxEjectionPercent": 50, "minHealthPercent": 10}
+
+
+_BALANCERS = [
+    {"consistentHash": {"httpCookie": {"name": "c", "ttl": "10s"}, "ringHash": {"minimumRingSize": 1024}},
+     "localityLbSetting": {"distribute": [{"from": "r1/*", "to": {"r1/z1/*": 100}}]}},
+    {"consistentHash": {"useSourceIp": True, "maglev": {"tableSize": 65537}}, "warmupDurationSecs": "10s"},
+    {"consistentHash": {"httpHeaderName": "x-user", "minimumRingSize": 1024}},
+    {"simple": "ROUND_ROBIN", "warmup": {"duration": "10s", "minimumPercent": 10, "aggression": 1.5}},
+]
+
+
+def _policy(balancer: dict[str, Any], port_level: bool = True) -> dict[str, Any]:
+    policy = {"loadBalancer": copy.deepcopy(balancer), "connectionPool": _pool(), "outlierDetection": _outlier()}
+    if port_level:
+        policy["portLevelSettings"] = [{"port": {"number": 9090}, **_policy(balancer, port_level=False)}]
+        policy["tunnel"] = {"targetHost": "egress.example.com", "targetPort": 443}
+        policy["retryBudget"] = {"percent": 20, "minRetryConcurrency": 3, "budgetInterval": "10s"}
+    return policy
+
+
+_ROUTE = [{"destination": {"host": "reviews", "subset": "v1", "port": {"number": 9080}}, "weight": 100}]
+_CONTAINER = {"name": "c", "image": "c", "ports": [{"containerPort": 9080, "hostPort": 0}]}
+
+# Resources of every kind, written to apply to BASE's mesh (the reviews and ratings services and
+# their workloads); between them they hold every numeric field at a moderate value. Port-level
+# policies name ratings' port 9090, so that its port 9080 shows the policy around them.
+VARIANTS: dict[str, list[dict[str, Any]]] = {
+    "VirtualService": [
+        {"hosts": ["reviews"], "http": [
+            {"match": [{"port": 9080}], "route": _ROUTE, "timeout": "10s",
+             "retries": {"attempts": 3, "perTryTimeout": "2s", "backoff": "100ms", "retryOn": "5xx"},
+             "fault": {"delay": {"fixedDelay": "1s", "percentage": {"value": 10}},
+                       "abort": {"httpStatus": 503, "percentage": {"value": 10}}},
+             "mirror": {"host": "ratings", "port": {"number": 9080}}, "mirrorPercentage": {"value": 50},
+             "corsPolicy": {"allowOrigins": [{"exact": "https://a.example"}], "maxAge": "24h"}},
+            {"route": _ROUTE, "mirrors": [{"destination": {"host": "ratings", "port": {"number": 9080}},
+                                           "percentage": {"value": 10}}],
+             "mirrorPercent": 50, "mirror_percent": 50, "fault": {"delay": {"fixedDelay": "1s", "percent": 10}}},
+        ]},
+        {"hosts": ["reviews"], "http": [{"route": _ROUTE, "fault": {"delay": {"exponentialDelay": "1s"}}}]},
+        {"hosts": ["reviews"], "http": [{"match": [{"port": 9080}], "redirect": {"uri": "/v2", "port": 8080, "redirectCode": 301}},
+                                        {"directResponse": {"status": 200, "body": {"string": "ok"}}}]},
+        {"hosts": ["ratings"],
+         "tls": [{"match": [{"sniHosts": ["ratings"], "port": 9090}],
+                  "route": [{"destination": {"host": "ratings", "port": {"number": 9090}}, "weight": 100}]}],
+         "tcp": [{"match": [{"port": 7000}],
+                  "route": [{"destination": {"host": "ratings", "port": {"number": 7000}}, "weight": 100}]}]},
+    ],
+    "DestinationRule": [
+        {"host": "ratings", "trafficPolicy": _policy(balancer),
+         "subsets": [{"name": "v1", "labels": {"app": "ratings"}, "trafficPolicy": _policy(balancer)}]}
+        for balancer in _BALANCERS
+    ],
+    "Gateway": [{"selector": {"istio": "ingressgateway"},
+                 "servers": [{"port": {"number": 80, "name": "http", "protocol": "HTTP", "targetPort": 0}, "hosts": ["*"]}]}],
+    "ServiceEntry": [{"hosts": ["api.example.com"], "location": "MESH_EXTERNAL", "resolution": "STATIC",
+                      "ports": [{"number": 443, "name": "https", "protocol": "TLS", "targetPort": 8443}],
+                      "endpoints": [{"address": "10.1.2.3", "ports": {"https": 8443}, "weight": 1}]}],
+    "Sidecar": [{"workloadSelector": {"labels": {"app": "reviews"}},
+                 "ingress": [{"port": {"number": 9080, "protocol": "HTTP", "name": "http", "targetPort": 0},
+                              "defaultEndpoint": "127.0.0.1:9080", "connectionPool": _pool()}],
+                 "egress": [{"port": {"number": 9080, "protocol": "HTTP", "name": "http", "targetPort": 0}, "hosts": ["./*"]}],
+                 "outboundTrafficPolicy": {"mode": "ALLOW_ANY", "egressProxy": {"host": "egress.example.com",
+                                                                                 "port": {"number": 443}}},
+                 "inboundConnectionPool": _pool()}],
+    "WorkloadEntry": [{"address": "10.1.2.4", "labels": {"app": "reviews", "version": "v1"}, "ports": {"http": 9080},
+                       "weight": 1}],
+    "RequestAuthentication": [{"jwtRules": [{"issuer": "https://issuer.example", "jwksUri": "https://issuer.example/jwks",
+                                             "timeout": "5s"}]}],
+    "Service": [{"type": "NodePort", "selector": {"app": "reviews"}, "healthCheckNodePort": 30081,
+                 "ports": [{"name": "http", "port": 9080, "targetPort": 9080, "nodePort": 30080}]}],
+    "Endpoints": [{"subsets": [{"addresses": [{"ip": "10.244.0.9"}], "ports": [{"name": "http", "port": 9080}]}]}],
+    "EndpointSlice": [{"addressType": "IPv4", "endpoints": [{"addresses": ["10.244.0.10"]}],
+                       "ports": [{"name": "http", "port": 9080}]}],
+    "Pod": [{"containers": [_CONTAINER], "initContainers": [_CONTAINER]}],
+    "Deployment": [{"replicas": 1, "minReadySeconds": 0, "revisionHistoryLimit": 10, "progressDeadlineSeconds": 600,
+                    "selector": {"matchLabels": {"app": "reviews", "version": "v9"}},
+                    "template": {"metadata": {"labels": {"app": "reviews", "version": "v9"}},
+                                 "spec": {"containers": [_CONTAINER], "initContainers": [_CONTAINER]}}}],
+}
+# Fields Istio defines and meshctl refuses whatever their value (the variant holding them may only
+# be refused for them).
+UNSUPPORTED = {"spec.http[0].fault.delay.exponentialDelay"}
+NAMES = {"Endpoints": "reviews", "EndpointSlice": "reviews-abc", "Service": "reviews", "Pod": "reviews-v9"}
+LABELS = {"EndpointSlice": {"kubernetes.io/service-name": "reviews"}, "Pod": {"app": "reviews", "version": "v9"}}
+
+
+def numeric_fields(schema: Type, path: FieldPath = ()) -> Iterator[tuple[FieldPath, Numeric]]:
+    """Every integer, number and duration field under `schema`; `*` stands for any map key."""
+    if isinstance(schema, Obj):
+        for name, field_type in schema.fields.items():
+            yield from numeric_fields(field_type, (*path, name))
+    elif isinstance(schema, List):
+        yield from numeric_fields(schema.item, (*path, 0))
+    elif isinstance(schema, Map):
+        yield from numeric_fields(schema.value, (*path, "*"))
+    elif isinstance(schema, (Int, Float, Duration)):
+        yield path, schema
+
+
+def extremes(field_type: Numeric) -> list[Any]:
+    """The edges of the field's own range and values past every range a field can have."""
+    if isinstance(field_type, Duration):
+        longest = parse_duration(field_type.maximum) or 0
+        return [field_type.maximum, f"{longest + 1}ns", "99999999999h", "99999999999999999999999h",
+                "315576000000s", "315576000001s", "9" * 1000 + "s"]
+    if isinstance(field_type, Float):
+        return [1.7976931348623157e308, -1.7976931348623157e308, 5e-324, 10**400, 2**64]
+    values = [field_type.high, field_type.high + 1, field_type.low - 1, 2**32, 2**63, 2**64,
+              -(2**63) - 1, 10**40, 1e300]
+    return list(dict.fromkeys(values))
+
+
+def _cases() -> Iterator[tuple[KindInfo, FieldPath, Numeric]]:
+    for info in KINDS.values():
+        for path, field_type in numeric_fields(info.schema):
+            yield info, path, field_type
+
+
+CASES = list(_cases())
+
+
+def _holders(info: KindInfo, path: FieldPath) -> list[dict[str, Any]]:
+    """The variants holding `path`; a variant with an unsupported field only for that field."""
+    field = format_path(((info.body,) if info.body else ()) + path)
+    return [variant for variant in VARIANTS.get(info.kind, [])
+            if _targets(variant, path) and (field in UNSUPPORTED or not _unsupported(info, variant))]
+
+
+def _unsupported(info: KindInfo, variant: dict[str, Any]) -> bool:
+    return any(_targets(variant, path) for path, _ in numeric_fields(info.schema)
+               if format_path(((info.body,) if info.body else ()) + path) in UNSUPPORTED)
+
+
+def _targets(value: Any, path: FieldPath) -> list[tuple[Any, Any]]:
+    """(container, key) of every place `path` names in `value`: a schema path names list items
+    as 0 and map entries as `*`, and either matches every item or entry."""
+    if not path:
+        return []
+    head, rest = path[0], path[1:]
+    keys: list[Any]
+    if isinstance(value, dict):
+        keys = list(value) if head == "*" else [head] if head in value else []
+    elif isinstance(value, list):
+        keys = list(range(len(value)))
+    else:
+        return []
+    if not rest:
+        return [(value, key) for key in keys]
+    return [found for key in keys for found in _targets(value[key], rest)]
+
+
+def _document(info: KindInfo, body: dict[str, Any]) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": NAMES.get(info.kind, "extreme")}
+    if info.kind in LABELS:
+        metadata["labels"] = LABELS[info.kind]
+    document = {"apiVersion": f"{info.group}/{info.versions[0]}" if info.group else info.versions[0],
+                "kind": info.kind, "metadata": metadata}
+    if info.body:
+        document[info.body] = body
+    else:
+        document.update(body)
+    return document
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> list[Any]:
+    path = tmp_path_factory.mktemp("mesh") / "base.yaml"
+    path.write_text(BASE)
+    return load_file(str(path)).resources
+
+
+@pytest.fixture(scope="module")
+def proxies(base: list[Any]) -> list[str]:
+    """The proxies translated for: one workload of each of BASE's apps (a Deployment scaled to
+    10,000 replicas adds 10,000 more, which would only repeat the same work)."""
+    by_app = {workload.labels.get("app"): workload.proxy_id for workload in build_snapshot(base).registry.workloads}
+    return sorted(by_app.values())
+
+
+def test_every_numeric_field_of_every_kind_is_in_a_valid_variant(tmp_path: Path) -> None:
+    """The walk below is only as complete as VARIANTS: each field must appear in a resource that
+    validates as written (so an extreme value is the only thing wrong with it)."""
+    missing = [f"{info.kind} {format_path(path)}" for info, path, _ in CASES if not _holders(info, path)]
+    assert not missing, "add these fields to VARIANTS:\n" + "\n".join(missing)
+    for kind, variants in VARIANTS.items():
+        info = next(info for info in KINDS.values() if info.kind == kind)
+        for index, body in enumerate(variants):
+            path = tmp_path / f"{kind}-{index}.yaml"
+            path.write_text(yaml.safe_dump(_document(info, body)))
+            problems = load_file(str(path)).problems
+            assert all(_indexless(p.field) in UNSUPPORTED for p in problems), [str(p) for p in problems]
+
+
+@pytest.mark.parametrize(("info", "path", "field_type"), CASES, ids=[f"{i.kind}.{format_path(p)}" for i, p, _ in CASES])
+def test_extreme_values_are_refused_or_translate_to_json(tmp_path: Path, base: list[Any], proxies: list[str],
+                                                         info: KindInfo, path: FieldPath, field_type: Numeric) -> None:
+    prefix: FieldPath = (info.body,) if info.body else ()
+    where = format_path((*prefix, *(path[:path.index("*")] if "*" in path else path)))
+    for variant in _holders(info, path)[:1]:
+        for value in extremes(field_type):
+            body = copy.deepcopy(variant)
+            for container, key in _targets(body, path):
+                container[key] = value
+            file = tmp_path / "extreme.yaml"
+            file.write_text(yaml.dump(_document(info, body), Dumper=_DUMPER, width=2**20))
+            result = load_file(str(file))
+            if result.problems:
+                messages = [str(problem) for problem in result.problems]
+                assert all(LOCATED.match(m) for m in messages), messages
+                assert any(_indexless(problem.field).startswith(where) for problem in result.problems), (value, messages)
+                continue
+            _translate_to_json(base, proxies, result.resources)
+
+
+def _indexless(field: str) -> str:
+    return re.sub(r"\[\d+\]", "[0]", field)
+
+
+def _translate_to_json(base: list[Any], proxies: list[str], loaded: list[Any]) -> None:
+    keys = {resource.key for resource in loaded}
+    snapshot = build_snapshot(loaded + [r for r in base if r.key not in keys])
+    for proxy in proxies:
+        config = generate(snapshot, snapshot.proxy(proxy))
+        for message in (*config.clusters, *config.listeners, *config.routes, *config.endpoints):
+            wire = message.SerializeToString(deterministic=True)
+            if wire not in _PRINTED:
+                json_format.MessageToJson(message)
+                _PRINTED.add(wire)
+
+
+def largest(field_type: Numeric) -> list[Any]:
+    """Candidates for the largest value a field takes, largest first (rules may refuse some)."""
+    if isinstance(field_type, Duration):
+        longest = parse_duration(field_type.maximum) or 0
+        return [f"{longest}ns", f"{longest - longest % 1_000_000}ns", f"{longest - longest % 1_000_000_000}ns"]
+    if isinstance(field_type, Float):
+        return [value for value in (field_type.high, 100.0, 1.7976931348623157e308) if value is not None]
+    return [field_type.high, 2**31 - 1, 65535, 100]
+
+
+def test_envoy_accepts_every_field_at_the_largest_value_meshctl_accepts(tmp_path: Path, base: list[Any],
+                                                                        proxies: list[str]) -> None:
+    """Accepting a value is a promise that Envoy takes what it becomes: every variant, with each
+    field raised to the largest value validation lets through, runs through `envoy --mode validate`."""
+    bootstraps: dict[bytes, tuple[str, Any]] = {}
+    for kind, variants in VARIANTS.items():
+        info = next(info for info in KINDS.values() if info.kind == kind)
+        # A Deployment's replicas are a number of workloads, not a value Envoy holds: 10,000 of
+        # them would only make every bootstrap 10,000 endpoints long.
+        fields = [(path, field_type) for path, field_type in numeric_fields(info.schema) if path != ("replicas",)]
+        for index, variant in enumerate(variants):
+            if _unsupported(info, variant):
+                continue
+            body = copy.deepcopy(variant)
+            for path, field_type in fields:
+                for value in largest(field_type):
+                    trial = copy.deepcopy(body)
+                    for container, key in _targets(trial, path):
+                        container[key] = value
+                    if _targets(trial, path) and _valid(info, trial):
+                        body = trial
+                        break
+            loaded = _load(tmp_path, info, body)
+            assert not loaded.problems, [str(p) for p in loaded.problems]
+            keys = {resource.key for resource in loaded.resources}
+            snapshot = build_snapshot(loaded.resources + [r for r in base if r.key not in keys])
+            for proxy_id in proxies:
+                proxy = snapshot.proxy(proxy_id)
+                bootstrap = static_bootstrap(proxy, generate(snapshot, proxy))
+                wire = bootstrap.SerializeToString(deterministic=True)
+                bootstraps.setdefault(wire, (f"{kind} variant {index} for {proxy_id}:\n{yaml.safe_dump(body)}", bootstrap))
+
+    def verdict(number: int, bootstrap: Any) -> Any:
+        path = tmp_path / f"bootstrap-{number}.json"
+        path.write_text(json_format.MessageToJson(bootstrap))
+        return validate_config(str(path))
+
+    with ThreadPoolExecutor(2) as pool:
+        verdicts = pool.map(verdict, range(len(bootstraps)), [b for _, b in bootstraps.values()])
+        for (what, _), result in zip(bootstraps.values(), verdicts):
+            assert result.ok, f"{what}\n{result.output}"
+
+
+def _valid(info: KindInfo, body: dict[str, Any]) -> bool:
+    """The schema's verdict alone (what the loader checks after parsing), without a file."""
+    problems: list[str] = []
+    info.schema.check(body, (), lambda path, message: problems.append(message))
+    return not problems
+
+
+def _load(tmp_path: Path, info: KindInfo, body: dict[str, Any]) -> Any:
+    file = tmp_path / "largest.yaml"
+    file.write_text(yaml.dump(_document(info, body), Dumper=_DUMPER, width=2**20))
+    return load_file(str(file))
+
+
+def test_the_issue_examples_are_refused_at_their_field(assert_rejected: Any) -> None:
+    longest = "the longest is 2562047h47m15.999999999s"
+    assert_rejected("VirtualService", """
+        hosts: [reviews]
+        http:
+        - route: [{destination: {host: reviews}}]
+          timeout: 99999999999h  # <-
+        """, "spec.http[0].timeout", f"duration '99999999999h' is out of range: {longest}")
+    assert_rejected("VirtualService", """
+        hosts: [reviews]
+        http:
+        - route: [{destination: {host: reviews}}]
+          retries:
+            attempts: 2
+            perTryTimeout: 99999999999999999999999h  # <-
+        """, "spec.http[0].retries.perTryTimeout", f"duration '99999999999999999999999h' is out of range: {longest}")
+    assert_rejected("VirtualService", """
+        hosts: [reviews]
+        http:
+        - route: [{destination: {host: reviews}}]
+          fault:
+            delay:
+              fixedDelay: 99999999999999999999999h  # <-
+        """, "spec.http[0].fault.delay.fixedDelay", f"duration '99999999999999999999999h' is out of range: {longest}")
+    assert_rejected("DestinationRule", """
+        host: reviews
+        trafficPolicy:
+          loadBalancer:
+            consistentHash:
+              useSourceIp: true
+              minimumRingSize: 18446744073709551616  # <-
+        """, "spec.trafficPolicy.loadBalancer.consistentHash.minimumRingSize", "must be <= 8388608, got 18446744073709551616")
+    assert_rejected("DestinationRule", """
+        host: reviews
+        trafficPolicy:
+          loadBalancer:
+            consistentHash:
+              httpCookie:
+                name: user
+                ttl: 99999999999999999999999h  # <-
+        """, "spec.trafficPolicy.loadBalancer.consistentHash.httpCookie.ttl",
+        f"duration '99999999999999999999999h' is out of range: {longest}")
+    assert_rejected("DestinationRule", """
+        host: reviews
+        subsets:
+        - name: v1
+          trafficPolicy:
+            connectionPool:
+              tcp:
+                idleTimeout: 99999999999999999999999h  # <-
+        """, "spec.subsets[0].trafficPolicy.connectionPool.tcp.idleTimeout",
+        f"duration '99999999999999999999999h' is out of range: {longest}")
+    assert_rejected("DestinationRule", """
+        host: reviews
+        trafficPolicy:
+          connectionPool:
+            tcp:
+              tcpKeepalive:
+                time: 4294967296s  # <-
+        """, "spec.trafficPolicy.connectionPool.tcp.tcpKeepalive.time",
+        "duration '4294967296s' is out of range: the longest is 4294967295s")
+
+
+def test_integers_are_int64_unless_said_otherwise() -> None:
+    assert Int().high == INT64_MAX
+    problems: list[str] = []
+    Int().check(2**63, ("x",), lambda path, message: problems.append(message))
+    assert problems == [f"must be <= {INT64_MAX}, got 9223372036854775808"]
