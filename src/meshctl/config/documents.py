@@ -3,21 +3,22 @@
 Errors must name the file, the line and the field, so the reader keeps, per document, a map from
 field path to line. Parsing goes through libyaml's composer (a node tree with positions) and a
 small converter of our own, which also enforces the limits that keep hostile input harmless:
-duplicate keys, alias expansion ("billion laughs"), nesting depth and non-text bytes all become
-ordinary errors instead of hangs or tracebacks.
+duplicate keys, alias expansion ("billion laughs"), nesting depth, non-text bytes, numbers no
+field can hold and YAML tags (`!!python/object`, `!custom`) all become ordinary errors instead of
+hangs, tracebacks or silently dropped meaning.
 """
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from meshctl.config.paths import FieldPath
+from meshctl.config.files import STDIN, UnreadableFile, read_bytes, walk
+from meshctl.config.paths import FieldPath, format_path
+from meshctl.config.values import shown
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _constructor = yaml.constructor.SafeConstructor()
@@ -27,10 +28,19 @@ _SCALARS = {
     "tag:yaml.org,2002:bool": _constructor.construct_yaml_bool,
 }
 
+# Tags a document may carry: the YAML core schema, which every YAML library reads alike. Any
+# other tag (`!!python/object`, `!!set`, `!Ref`) asks for a meaning Kubernetes would not give it.
+_COLLECTION_TAGS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
+_TEXT_TAGS = frozenset({"tag:yaml.org,2002:str", "tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:binary"})
+_SCALAR_TAGS = _TEXT_TAGS | set(_SCALARS) | {"tag:yaml.org,2002:null"}
+_YAML_TAG_PREFIX = "tag:yaml.org,2002:"
+
 MAX_DEPTH = 64
 MAX_NODES = 2_000_000
-YAML_SUFFIXES = (".yaml", ".yml", ".json")
-STDIN = "<stdin>"
+MAX_ALIASED_NODES = 10_000
+"""Nodes an anchor's aliases may add to a document. Shared blocks of config (`*defaults`) stay
+far below it; a "billion laughs" document reaches it after a few microseconds of work."""
+_MAX_INT_DIGITS = 4300  # Python's own limit for converting digits to an int
 
 
 @dataclass(slots=True)
@@ -69,56 +79,88 @@ class _Limit(Exception):
 
 
 class _Converter:
-    """Turns a composed node tree into plain Python values, recording a line per field path."""
+    """Turns a composed node tree into plain Python values, recording a line per field path.
+
+    The composer resolves an alias to the very node its anchor names, so a node met a second
+    time is being reached through an alias: those repeats are what "billion laughs" multiplies,
+    so they are counted and bounded on their own. Inside an expanded alias every line (of
+    fields, of errors) is the line of the alias, where the user wrote the reference.
+    """
 
     def __init__(self) -> None:
         self.nodes = 0
+        self.aliased = 0
+        self.seen: set[int] = set()
         self.lines: dict[FieldPath, int] = {}
 
-    def convert(self, node: yaml.Node, path: FieldPath, depth: int) -> Any:
+    def convert(self, node: yaml.Node, path: FieldPath, depth: int, ref_line: int, alias_line: int = 0) -> Any:
+        """`ref_line` is the line that refers to `node`; `alias_line` that of the alias being expanded."""
         self.nodes += 1
-        line = node.start_mark.line + 1
+        if id(node) in self.seen:
+            alias_line = alias_line or ref_line
+            self.aliased += 1
+            if self.aliased > MAX_ALIASED_NODES:
+                raise _Limit(alias_line, f"YAML aliases expand to more than {MAX_ALIASED_NODES:,} values; "
+                                         "refusing to expand them further (write the values out)")
+        else:
+            self.seen.add(id(node))
+        line = alias_line or node.start_mark.line + 1
         if self.nodes > MAX_NODES:
-            raise _Limit(line, "document is too large or contains excessive aliasing")
+            raise _Limit(line, f"document is too large (more than {MAX_NODES:,} values)")
         if depth > MAX_DEPTH:
             raise _Limit(line, f"document is nested deeper than {MAX_DEPTH} levels")
+        if isinstance(node, yaml.ScalarNode):
+            return _scalar(node, path, line)
+        if node.tag not in _COLLECTION_TAGS:
+            raise _Limit(line, f"{_where(path)}unsupported YAML tag {_tag_name(node.tag)}")
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Any] = {}
             for key_node, value_node in node.value:
+                key_line = alias_line or key_node.start_mark.line + 1
                 if key_node.tag == "tag:yaml.org,2002:merge":
-                    raise _Limit(key_node.start_mark.line + 1, "YAML merge keys (<<) are not supported")
-                if not isinstance(key_node, yaml.ScalarNode):
-                    raise _Limit(key_node.start_mark.line + 1, "mapping keys must be plain strings")
+                    raise _Limit(key_line, "YAML merge keys (<<) are not supported")
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in _SCALAR_TAGS:
+                    raise _Limit(key_line, f"{_where(path)}mapping keys must be plain strings")
                 key = str(key_node.value)
                 if key in out:
-                    raise _Limit(key_node.start_mark.line + 1, f"duplicate key {key!r}")
+                    raise _Limit(key_line, f"duplicate key {shown(key)}")
                 child = (*path, key)
-                self.lines[child] = key_node.start_mark.line + 1
-                out[key] = self.convert(value_node, child, depth + 1)
+                self.lines[child] = key_line
+                out[key] = self.convert(value_node, child, depth + 1, key_line, alias_line)
             return out
-        if isinstance(node, yaml.SequenceNode):
-            items = []
-            for index, item in enumerate(node.value):
-                child = (*path, index)
-                self.lines[child] = item.start_mark.line + 1
-                items.append(self.convert(item, child, depth + 1))
-            return items
-        return _scalar(node, line)
+        items = []
+        for index, item in enumerate(node.value):
+            child = (*path, index)
+            item_line = line if alias_line or id(item) in self.seen else item.start_mark.line + 1
+            self.lines[child] = item_line
+            items.append(self.convert(item, child, depth + 1, item_line, alias_line))
+        return items
 
 
-def _scalar(node: yaml.ScalarNode, line: int) -> Any:
+def _scalar(node: yaml.ScalarNode, path: FieldPath, line: int) -> Any:
     tag = node.tag
-    if tag in ("tag:yaml.org,2002:str", "tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:binary"):
+    if tag in _TEXT_TAGS:
         return node.value
     if tag == "tag:yaml.org,2002:null":
         return None
     build = _SCALARS.get(tag)
-    if build is not None:
-        try:
-            return build(node)
-        except (ValueError, OverflowError, yaml.YAMLError) as exc:
-            raise _Limit(line, f"bad scalar {node.value!r}: {exc}") from None
-    raise _Limit(line, f"unsupported YAML tag {tag}")
+    if build is None:
+        raise _Limit(line, f"{_where(path)}unsupported YAML tag {_tag_name(tag)}")
+    if tag == "tag:yaml.org,2002:int" and sum(c.isdigit() for c in node.value) > _MAX_INT_DIGITS:
+        raise _Limit(line, f"{_where(path)}number {shown(node.value)} is out of range for any field")
+    try:
+        return build(node)
+    except (ValueError, OverflowError, yaml.YAMLError):
+        raise _Limit(line, f"{_where(path)}invalid {tag.removeprefix(_YAML_TAG_PREFIX)} {shown(node.value)}") from None
+
+
+def _where(path: FieldPath) -> str:
+    return f"{format_path(path)}: " if path else ""
+
+
+def _tag_name(tag: str) -> str:
+    """A tag as it was written: `!!python/object:x` rather than `tag:yaml.org,2002:python/object:x`."""
+    return "!!" + tag.removeprefix(_YAML_TAG_PREFIX) if tag.startswith(_YAML_TAG_PREFIX) else tag
 
 
 def parse_text(text: str, file: str) -> tuple[list[Document], list[ReadError]]:
@@ -130,12 +172,17 @@ def parse_text(text: str, file: str) -> tuple[list[Document], list[ReadError]]:
                 continue
             converter = _Converter()
             try:
-                value = converter.convert(node, (), 0)
+                value = converter.convert(node, (), 0, node.start_mark.line + 1)
             except _Limit as exc:
                 return docs, [ReadError(file, exc.line, exc.message)]
             if value is None:
                 continue
             docs.append(Document(file, node.start_mark.line + 1, value, converter.lines))
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        what = "not a text file (contains NUL bytes)" if exc.character == 0 else \
+            f"invalid YAML: control character #x{exc.character:02x} is not allowed"
+        return docs, [ReadError(file, line, what)]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
@@ -150,20 +197,20 @@ def parse_text(text: str, file: str) -> tuple[list[Document], list[ReadError]]:
 
 def decode(data: bytes, file: str) -> tuple[str | None, ReadError | None]:
     """Bytes to text, accepting UTF-8 (with or without BOM) and UTF-16 with a BOM."""
-    if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return None, ReadError(file, 1, "not a text file (contains NUL bytes)")
-    for encoding in ("utf-8-sig", "utf-16"):
-        try:
-            return data.decode(encoding), None
-        except UnicodeDecodeError as exc:
-            if encoding == "utf-8-sig" and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
-                line = data[: exc.start].count(b"\n") + 1
-                return None, ReadError(file, line, "not UTF-8 text")
-    return None, ReadError(file, 1, "not UTF-8 text")
+    utf16 = data.startswith((b"\xff\xfe", b"\xfe\xff"))
+    nul = -1 if utf16 else data.find(b"\x00")
+    if nul >= 0:
+        return None, ReadError(file, data.count(b"\n", 0, nul) + 1, "not a text file (contains NUL bytes)")
+    try:
+        return data.decode("utf-16" if utf16 else "utf-8-sig"), None
+    except UnicodeDecodeError as exc:
+        line = 1 if utf16 else data.count(b"\n", 0, exc.start) + 1
+        return None, ReadError(file, line, "not UTF-16 text" if utf16 else "not UTF-8 text")
 
 
 def expand_inputs(inputs: list[str]) -> tuple[list[str], list[ReadError]]:
-    """Files named by the user: files as given, directories walked (sorted), `-` for stdin."""
+    """Files named by the user: files as given, directories walked (see `files.walk`), `-` for
+    stdin. A directory, or part of one, that cannot be listed is an error, not an empty set."""
     files: list[str] = []
     errors: list[ReadError] = []
     for item in inputs:
@@ -172,11 +219,15 @@ def expand_inputs(inputs: list[str]) -> tuple[list[str], list[ReadError]]:
             continue
         path = Path(item)
         if path.is_dir():
-            found = sorted(
-                str(p) for p in path.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file()
-            )
-            files.extend(found)
-        elif path.exists():
+            try:
+                listing = walk(path)
+            except OSError as exc:
+                errors.append(ReadError(item, 0, f"cannot read directory: {exc.strerror or exc}"))
+                continue
+            files.extend(listing.files)
+            errors.extend(ReadError(directory, 0, f"cannot read directory: {reason}")
+                          for directory, reason in listing.unreadable)
+        elif path.exists() or path.is_symlink():
             files.append(item)
         else:
             errors.append(ReadError(item, 0, "no such file or directory"))
@@ -186,20 +237,11 @@ def expand_inputs(inputs: list[str]) -> tuple[list[str], list[ReadError]]:
 def read_file(file: str) -> tuple[list[Document], list[ReadError]]:
     """Every document of one input file (or stdin)."""
     try:
-        data = sys.stdin.buffer.read() if file == STDIN else Path(file).read_bytes()
-    except OSError as exc:
-        return [], [ReadError(file, 0, f"cannot read: {exc.strerror or exc}")]
+        data = read_bytes(file)
+    except UnreadableFile as exc:
+        return [], [ReadError(file, 0, str(exc))]
     text, error = decode(data, file)
     if error is not None:
         return [], [error]
     assert text is not None
     return parse_text(text, file)
-
-
-def iter_documents(inputs: list[str]) -> Iterator[tuple[list[Document], list[ReadError]]]:
-    """Per input file: its documents and its read errors."""
-    files, errors = expand_inputs(inputs)
-    if errors:
-        yield [], errors
-    for file in files:
-        yield read_file(file)

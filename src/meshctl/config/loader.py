@@ -19,9 +19,11 @@ from meshctl.config.kinds.common import LABELS
 from meshctl.config.paths import FieldPath, format_path
 from meshctl.config.resource import Origin, Resource
 from meshctl.config.schema import Free, Map, Obj, Str
-from meshctl.config.values import is_dns1123_label, is_dns1123_subdomain
+from meshctl.config.values import is_dns1123_label, is_dns1123_subdomain, shown
 
 DEFAULT_NAMESPACE = "default"
+MAX_MESSAGE = 1000
+"""Longest problem message: rules quote what the user wrote, which may be a megabyte long."""
 
 METADATA = Obj(
     {
@@ -142,7 +144,8 @@ class _DocumentReader:
             return
         info = KINDS.get((group, kind))
         if info is None:
-            self.result.notes.append(f"{doc.file}:{doc.line}: skipped {kind} ({api_version}): not a kind meshctl reads")
+            self.result.notes.append(f"{doc.file}:{doc.line}: skipped {_short(kind)} ({_short(api_version)}): "
+                                     "not a kind meshctl reads")
             return
         self._read_object(doc, info, version)
 
@@ -165,17 +168,17 @@ class _DocumentReader:
             namespace = metadata["namespace"]
         if not info.namespaced:
             namespace = ""
-        name_text = subject_name if isinstance(subject_name, str) and subject_name else "<unnamed>"
+        name_text = _short(subject_name) if isinstance(subject_name, str) and subject_name else "<unnamed>"
         subject = f"{info.kind} {namespace}/{name_text}" if namespace else f"{info.kind} {name_text}"
         before = len(self.result.problems)
 
         def report(path: FieldPath, message: str) -> None:
             self.result.problems.append(
-                Problem(doc.file, doc.line_of(path), message, subject, format_path(path))
+                Problem(doc.file, doc.line_of(path), _clipped(message), subject, _short(format_path(path)))
             )
 
         if version not in info.versions:
-            report(("apiVersion",), f"unsupported version {version!r} of {info.kind}; use "
+            report(("apiVersion",), f"unsupported version {shown(version)} of {info.kind}; use "
                    + " or ".join(f"{info.group + '/' if info.group else ''}{v}" for v in info.versions))
         allowed = {"apiVersion", "kind", "metadata", "status"}
         if info.body:
@@ -183,7 +186,7 @@ class _DocumentReader:
         body_fields = set(info.schema.fields) if not info.body else set()
         for key in value:
             if key not in allowed and key not in body_fields:
-                report((key,), f"unknown field {key!r}")
+                report((key,), f"unknown field {shown(key)}")
         if not isinstance(metadata, dict):
             report(("metadata",), "required field is missing" if metadata is None else "expected an object")
             return
@@ -191,9 +194,9 @@ class _DocumentReader:
         if not subject_name:
             report(("metadata", "name"), "required field is missing")
         elif isinstance(subject_name, str) and not is_dns1123_subdomain(subject_name):
-            report(("metadata", "name"), f"invalid name {subject_name!r}: must be a lowercase DNS-1123 subdomain")
+            report(("metadata", "name"), f"invalid name {shown(subject_name)}: must be a lowercase DNS-1123 subdomain")
         if info.namespaced and not is_dns1123_label(namespace):
-            report(("metadata", "namespace"), f"invalid namespace {namespace!r}: must be a lowercase DNS-1123 label")
+            report(("metadata", "namespace"), f"invalid namespace {shown(namespace)}: must be a lowercase DNS-1123 label")
         if info.body:
             body = _without_nulls(value.get(info.body) or {})
             info.schema.check(body, (info.body,), report)
@@ -234,7 +237,16 @@ class _DocumentReader:
         )
 
     def _problem(self, doc: Document, path: FieldPath, message: str) -> None:
-        self.result.problems.append(Problem(doc.file, doc.line_of(path), message))
+        self.result.problems.append(Problem(doc.file, doc.line_of(path), _clipped(message)))
+
+
+def _short(text: str, limit: int = 120) -> str:
+    """A name or field path as a subject shows it: long ones cut in the middle."""
+    return text if len(text) <= limit else f"{text[:limit // 2]}…{text[-limit // 2:]}"
+
+
+def _clipped(message: str) -> str:
+    return message if len(message) <= MAX_MESSAGE else _short(message, MAX_MESSAGE)
 
 
 def _typed_view(info: KindInfo, body: Any, problems: Sequence[Problem]) -> object:

@@ -13,7 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Hashable, Iterable
 from pathlib import Path
 
-from meshctl.config.documents import YAML_SUFFIXES
+from meshctl.config.files import YAML_SUFFIXES
 from meshctl.config.loader import DEFAULT_NAMESPACE, load_file
 from meshctl.config.resource import Resource
 from meshctl.errors import UsageError
