@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from meshctl.config.apigroups import unknown_kind_problem
 from meshctl.config.documents import Document, ReadError, expand_inputs, read_file
 from meshctl.config.kinds import KINDS, KindInfo, split_api_version
 from meshctl.config.kinds.common import LABELS
@@ -144,8 +145,12 @@ class _DocumentReader:
             return
         info = KINDS.get((group, kind))
         if info is None:
-            self.result.notes.append(f"{doc.file}:{doc.line}: skipped {_short(kind)} ({_short(api_version)}): "
-                                     "not a kind meshctl reads")
+            problem = unknown_kind_problem(group, kind)
+            if problem:
+                self._problem(doc, ("kind",), problem, "kind")
+            else:
+                self.result.notes.append(f"{doc.file}:{doc.line}: skipped {_short(kind)} ({_short(api_version)}): "
+                                         "not a kind meshctl reads")
             return
         self._read_object(doc, info, version)
 
@@ -236,8 +241,8 @@ class _DocumentReader:
             )
         )
 
-    def _problem(self, doc: Document, path: FieldPath, message: str) -> None:
-        self.result.problems.append(Problem(doc.file, doc.line_of(path), _clipped(message)))
+    def _problem(self, doc: Document, path: FieldPath, message: str, field: str = "") -> None:
+        self.result.problems.append(Problem(doc.file, doc.line_of(path), _clipped(message), field=field))
 
 
 def _short(text: str, limit: int = 120) -> str:
