@@ -156,3 +156,21 @@ def test_every_kubernetes_kind_has_a_view(kind: str) -> None:
     info = next(info for (group, name), info in KINDS.items() if name == kind)
     assert info.spec.__module__ == "meshctl.config.kinds.kubernetes"
     assert info.schema is info.spec.SCHEMA
+
+
+def test_a_service_port_number_repeats_only_with_another_protocol(load_text: Load) -> None:
+    """The API server refuses a (port, protocol) pair defined twice; 53/UDP next to 53/TCP is fine."""
+    file, result = load_text("""apiVersion: v1
+kind: Service
+metadata: {name: reviews}
+spec:
+  ports:
+  - {name: http, port: 9080}
+  - {name: dns, port: 53, protocol: UDP}
+  - {name: dns-tcp, port: 53}
+  - {name: web, port: 9080, protocol: TCP}
+""")
+    assert [str(problem) for problem in result.problems] == [
+        f"{file}:9: Service default/reviews: spec.ports[3].port: duplicate port 9080/TCP: ports[0] already defines it "
+        "(a port number may repeat only with another protocol)"]
+    assert not result.resources

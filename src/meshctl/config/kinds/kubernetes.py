@@ -66,12 +66,18 @@ def _service_ports_rule(value: list[dict[str, Any]], path: FieldPath, report: Re
             if not port.get("name"):
                 report((*path, index, "name"), "required when a Service has more than one port")
     seen: set[str] = set()
+    numbers: dict[tuple[int, str], int] = {}
     for index, port in enumerate(value):
         name = port.get("name")
         if name and name in seen:
             report((*path, index, "name"), f"duplicate port name {name!r}")
         if name:
             seen.add(name)
+        key = (port["port"], port.get("protocol") or "TCP")
+        if key in numbers:
+            report((*path, index, "port"), f"duplicate port {key[0]}/{key[1]}: ports[{numbers[key]}] already "
+                                           "defines it (a port number may repeat only with another protocol)")
+        numbers.setdefault(key, index)
 
 
 def _service_rule(value: dict[str, Any], path: FieldPath, report: Report) -> None:
