@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import tracemalloc
+from pathlib import Path
+
+from meshctl import analyze
+from meshctl.config.loader import load_file
+
 SERVICES = """
 apiVersion: v1
 kind: Service
@@ -428,6 +434,30 @@ def test_conflicting_mesh_virtual_services(analyze_yaml) -> None:
         f"Error [IST0109] (VirtualService default/reviews {run.where('- reviews')}) {message}",
         f"Error [IST0109] (VirtualService default/reviews-canary {run.where('- reviews.default')}) {message}",
     ]
+
+
+def test_conflicting_virtual_services_cost_linear_memory(tmp_path: Path) -> None:
+    """IST0109 names every VirtualService of the host in each one's message (istioctl's wording);
+    n VirtualServices on one host must still cost O(n) memory, not n messages of n names each
+    (6,000 of them took 690 MB)."""
+    count = 1500
+    path = tmp_path / "many.yaml"
+    path.write_text("".join(
+        f"---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: reviews-{index}}}\n"
+        "spec: {hosts: [reviews], http: [{route: [{destination: {host: reviews}}]}]}\n"
+        for index in range(count)))
+    resources = load_file(str(path)).resources
+    tracemalloc.start()
+    try:
+        findings = analyze.run(resources)
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    conflicts = [finding for finding in findings if finding.code == "IST0109"]
+    assert len(conflicts) == count
+    names = ",".join(f"default/reviews-{index}" for index in range(count))
+    assert conflicts[0].message.startswith(f"The VirtualServices {names} associated with mesh gateway")
+    assert held < 3_000_000, f"{held / 1e6:.1f} MB for {count} findings"
 
 
 def test_unreachable_rules(analyze_yaml) -> None:

@@ -195,7 +195,12 @@ def _unreachable_rules(service: Resource, spec: VirtualService) -> Iterator[Find
 
 
 def _mesh_host_conflicts(ctx: AnalysisContext) -> Iterator[Finding]:
-    """IST0109: two VirtualServices for the same host on sidecars; only one of them would apply."""
+    """IST0109: two VirtualServices for the same host on sidecars; only one of them would apply.
+
+    Like istioctl, each VirtualService's message names all of them. The message is built once
+    per host and shared by its findings, so n VirtualServices on one host cost O(n) memory, not
+    n messages of n names each.
+    """
     owners: dict[str, dict[tuple[str, str, str], tuple[Resource, int]]] = defaultdict(dict)
     for service in ctx.of("VirtualService"):
         spec = service.view_as(VirtualService)
@@ -210,5 +215,6 @@ def _mesh_host_conflicts(ctx: AnalysisContext) -> Iterator[Finding]:
         if len(claims) < 2:
             continue
         names = ",".join(f"{service.namespace}/{service.name}" for service, _ in claims)
+        message = CONFLICTING_MESH_GATEWAY_HOSTS.text(names, scoped_host)
         for service, position in claims:
-            yield finding(CONFLICTING_MESH_GATEWAY_HOSTS, service, (*SPEC, "hosts", position), names, scoped_host)
+            yield Finding(CONFLICTING_MESH_GATEWAY_HOSTS, message, service, (*SPEC, "hosts", position))
