@@ -13,7 +13,7 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,11 +86,14 @@ def bootstrap(
 
 @dataclass
 class RequestLoop:
-    """GETs `url` back to back on a thread until stopped, recording every outcome."""
+    """GETs `url` back to back on a thread until stopped, recording every outcome and how long
+    each took."""
 
     url: str
     interval: float = 0.005
+    headers: Mapping[str, str] = field(default_factory=dict)
     results: list[tuple[int, str]] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -106,7 +109,10 @@ class RequestLoop:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.results.append(http_get(self.url))
+            started = time.monotonic()
+            result = http_get(self.url, headers=self.headers)
+            self.latencies.append(time.monotonic() - started)
+            self.results.append(result)
             time.sleep(self.interval)
 
     @property

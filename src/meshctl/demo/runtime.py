@@ -79,6 +79,7 @@ class LocalMesh:
     workdir: Path
     client_names: tuple[str, ...] = ("productpage", "ratings")
     delta: bool = False
+    serve_preexec: Callable[[], None] | None = None  # run in serve's process before it starts (tests)
     layout: Layout = field(init=False)
     backends: Backends | None = field(default=None, init=False)
     serve: subprocess.Popen[bytes] | None = field(default=None, init=False)
@@ -115,7 +116,8 @@ class LocalMesh:
                 "--debounce-after", "0"]
         log = self.workdir / "serve.log"
         with log.open("wb") as stderr:
-            self.serve = self._processes.start(argv, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
+            self.serve = self._processes.start(argv, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True,
+                                               preexec_fn=self.serve_preexec)
         wait_accepting(self.xds_port, 20, self.serve, "meshctl serve", logs=[log], interval=0.02)
 
     def _start_envoy(self, client: Client) -> Envoy:
