@@ -4,13 +4,16 @@ recovery, deletion, duplicates, and Istio-style debounce."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import shutil
 import time
 from pathlib import Path
 
 import pytest
 
 from meshctl.errors import UsageError
+from meshctl.sources.base import Rejection
 from meshctl.sources.debounce import END, debounce
 from meshctl.sources.directory import DirectorySource
 
@@ -178,3 +181,122 @@ async def test_a_relative_root_sees_changes_reported_with_absolute_paths(tmp_pat
     second = await asyncio.wait_for(anext(updates), 5)
     assert [r.spec["ports"][0]["port"] for r in second.resources] == [81]
     await updates.aclose()
+
+
+def test_a_vanished_root_keeps_the_last_good_config(tmp_path: Path) -> None:
+    root = tmp_path / "mesh"
+    root.mkdir()
+    _write(root / "svc.yaml", _service("x"))
+    source = DirectorySource(root)
+    source.scan()
+    shutil.rmtree(root)
+    gone = source.scan([str(root / "svc.yaml")])
+    assert _ports(gone) == {"x": 80}
+    assert [r.file for r in gone.rejected] == [str(root)]
+    assert gone.rejected[0].problems == (f"{root}: the config directory is missing; the last good config keeps serving",)
+    root.mkdir()
+    _write(root / "svc.yaml", _service("x", 81))
+    assert _ports(source.scan(new_root=True)) == {"x": 81} and not source.current().rejected
+
+
+def test_a_replaced_root_is_read_only_once_the_watcher_says_it_settled(tmp_path: Path) -> None:
+    """`mkdir DIR` comes before the `cp` that fills it: a directory found in the root's place is
+    not read on the first event, but when the watcher has seen it hold files and go quiet."""
+    root = tmp_path / "mesh"
+    root.mkdir()
+    _write(root / "svc.yaml", _service("x"))
+    source = DirectorySource(root)
+    source.scan()
+    root.rename(tmp_path / "mesh.old")
+    root.mkdir()
+    early = source.scan()
+    assert _ports(early) == {"x": 80}
+    assert "the config directory was replaced" in early.rejected[0].problems[0]
+    _write(root / "svc.yaml", _service("x", 82))
+    assert _ports(source.scan(new_root=True)) == {"x": 82}
+
+
+def test_an_emptied_file_keeps_its_last_good_content_until_it_has_content(tmp_path: Path) -> None:
+    file = tmp_path / "svc.yaml"
+    _write(file, _service("x"))
+    (tmp_path / "new.yaml").write_text("")
+    source = DirectorySource(tmp_path)
+    assert not source.scan().rejected  # a file that was always empty holds nothing to keep
+    file.write_text("# truncated, the rest comes later\n")
+    kept = source.scan([str(file)])
+    assert _ports(kept) == {"x": 80}
+    assert kept.rejected == (Rejection(str(file), (
+        f"{file}: file is empty; its last good version keeps serving until it has content again",)),)
+    file.write_text(_service("x", 83))
+    fixed = source.scan([str(file)])
+    assert _ports(fixed) == {"x": 83} and not fixed.rejected
+
+
+def test_a_configmap_update_is_seen_through_its_symlinks(tmp_path: Path) -> None:
+    """kubelet swaps `..data`; the visible `svc.yaml` link itself does not change, and the
+    watcher reports only hidden paths. What the path leads to decides, not the event."""
+    (tmp_path / "..v1").mkdir()
+    (tmp_path / "..v1" / "svc.yaml").write_text(_service("x", 80))
+    (tmp_path / "..data").symlink_to("..v1")
+    (tmp_path / "svc.yaml").symlink_to("..data/svc.yaml")
+    source = DirectorySource(tmp_path)
+    assert _ports(source.scan()) == {"x": 80}
+    (tmp_path / "..v2").mkdir()
+    (tmp_path / "..v2" / "svc.yaml").write_text(_service("x", 84))
+    (tmp_path / "..data_tmp").symlink_to("..v2")
+    os.replace(tmp_path / "..data_tmp", tmp_path / "..data")
+    shutil.rmtree(tmp_path / "..v1")
+    update = source.scan([str(tmp_path / "..data"), str(tmp_path / "..v2" / "svc.yaml")])
+    assert _ports(update) == {"x": 84}
+    assert [r.origin.file for r in update.resources] == [str(tmp_path / "svc.yaml")]
+
+
+def test_a_fifo_in_the_directory_is_refused_without_blocking(tmp_path: Path) -> None:
+    _write(tmp_path / "svc.yaml", _service("x"))
+    os.mkfifo(tmp_path / "pipe.yaml")
+    update = DirectorySource(tmp_path).scan()
+    assert _ports(update) == {"x": 80}
+    assert [(r.file, r.problems) for r in update.rejected] == [
+        (str(tmp_path / "pipe.yaml"), (f"{tmp_path}/pipe.yaml: is a named pipe (FIFO), not a file; to read from a pipe, "
+                                       "use -f - and redirect it",))]
+
+
+def test_a_deleted_file_is_logged_as_removed_not_accepted_again(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    _write(tmp_path / "bad.yaml", _service("b", 0))
+    _write(tmp_path / "good.yaml", _service("g"))
+    source = DirectorySource(tmp_path)
+    source.scan()
+    caplog.set_level(logging.INFO, logger="meshctl.sources")
+    caplog.clear()
+    (tmp_path / "bad.yaml").unlink()
+    (tmp_path / "good.yaml").unlink()
+    source.scan([])
+    messages = sorted((record.getMessage(), record.file) for record in caplog.records)  # type: ignore[attr-defined]
+    assert messages == [("file removed", str(tmp_path / "bad.yaml")), ("file removed", str(tmp_path / "good.yaml"))]
+
+
+async def test_the_watch_follows_a_directory_replaced_under_it(tmp_path: Path) -> None:
+    """rm -rf DIR; mkdir DIR (often given the old inode number back); a pause; cp: no update
+    ever withdraws the config, the copy is read, and later edits are seen too."""
+    root = tmp_path / "mesh"
+    root.mkdir()
+    _write(root / "svc.yaml", _service("x", 80))
+    updates = DirectorySource(root, debounce_after=0).updates()
+    seen: list[dict[str, int]] = []
+
+    async def until(port: int) -> None:
+        while not seen or seen[-1] != {"x": port}:
+            seen.append(_ports(await asyncio.wait_for(anext(updates), 5)))
+
+    try:
+        seen.append(_ports(await anext(updates)))
+        shutil.rmtree(root)
+        root.mkdir()
+        await asyncio.sleep(0.5)
+        _write(root / "svc.yaml", _service("x", 85))
+        await until(85)
+        _write(root / "svc.yaml", _service("x", 86))
+        await until(86)
+    finally:
+        await updates.aclose()
+    assert all(ports for ports in seen), seen

@@ -83,13 +83,15 @@ class Rejected:
 @dataclass(slots=True)
 class FileResult:
     """What one file contributed: its resources, its problems, notes on skipped objects, and
-    the objects its problems refused."""
+    the objects its problems refused, and how many documents it held (none: the file is empty, or
+    only comments)."""
 
     file: str
     resources: list[Resource] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
+    documents: int = 0
 
 
 @dataclass(slots=True)
@@ -283,7 +285,7 @@ def load_file(file: str, default_namespace: str = DEFAULT_NAMESPACE) -> FileResu
 def load_documents(file: str, documents: Sequence[Document], errors: Iterable[ReadError] = (),
                    default_namespace: str = DEFAULT_NAMESPACE) -> FileResult:
     """Every resource of documents already parsed (from a file, or objects from a cluster)."""
-    result = FileResult(file)
+    result = FileResult(file, documents=len(documents))
     result.problems.extend(_read_errors(errors))
     reader = _DocumentReader(result, default_namespace)
     for doc in documents:

@@ -101,14 +101,8 @@ class SnapshotCache:
         log.error("config refused by the translator; the last good config keeps serving: %s", message)
 
     def _note_rejections(self, rejected: Sequence[Rejection]) -> None:
-        before = set(self.rejected)
-        for rejection in rejected:
-            if rejection not in before:
-                for problem in rejection.problems:
-                    log.error("file refused, its last good version keeps serving: %s", problem,
-                              extra={"file": rejection.file})
-        for rejection in before - set(rejected):
-            log.info("file accepted again", extra={"file": rejection.file})
+        """Keep what the source refuses for configz and metrics; the source logs it, since only
+        it knows why a refusal ended (fixed, or the file removed)."""
         self.rejected = tuple(rejected)
         self.metrics.config_errors.set(len(rejected))
 
