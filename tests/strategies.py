@@ -2,8 +2,10 @@
 
 `malformed_documents()` draws the bytes of one input file: random YAML/JSON structures, objects of
 random kinds and apiVersions, valid Istio examples with mutations (wrong types, unknown fields,
-removed fields, random unicode, deep nesting), broken YAML and binary junk. `mutated_objects()`
-draws the decoded side (a Python dict) for code that takes objects rather than files.
+removed fields, random unicode, deep nesting, numbers and durations at and past every range,
+parts repeated through YAML aliases), broken YAML (alias bombs, tags) and binary junk.
+`mutated_objects()` draws the decoded side (a Python dict) for code that takes objects rather
+than files.
 
 Every generator is written once against a small `Source` of choices. Hypothesis can drive it
 choice by choice (`malformed_documents`, shrinkable to a minimal failing file), or seed a
@@ -25,6 +27,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+import mesh_variants
 import yaml
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -47,12 +50,26 @@ KINDS = [
 ]
 SPECIAL_TEXTS = ["", "*", "~", ".", "a/b", "unix://", "10.0.0.1/33", "1s", "-1ms", "%", "mesh", "ns/",
                  "\u0000", "\ufeff", "a" * 300]
+# Numbers and durations at and beyond the ranges of the fields they land in: Envoy's uint32 and
+# int32, int64, protobuf's Duration (315,576,000,000 s), Envoy's and Go's durations (~292 years).
+EXTREME_NUMBERS = [0, -1, 2**31 - 1, 2**31, 2**32 - 1, 2**32, 2**63 - 1, 2**63, 2**64, -(2**63) - 1, 10**40,
+                   8_388_609, 5_000_011, 1e300, -1e300, 1.7976931348623157e308, 5e-324, 100.0000001]
+EXTREME_DURATIONS = ["2562047h47m15.999999999s", "2562047h47m16s", "2562047h47m16.854775808s", "9223372036s",
+                     "315576000000s", "315576000001s", "99999999999h", "99999999999999999999999h",
+                     "9" * 1000 + "s", "0.0000000001s", "4294967296s", "1ns", "0s", "-0s",
+                     "1h" * 101]
 BROKEN_YAML = [
     "a: [1, 2\n", "{{{{", "key: *undefined\n", "a: &x [*x]\n", "- a\nb: c\n", "a: b: c\n",
     "\t- tab\n", "a: 1\na: 2\n", "<<: {a: 1}\n", "!!python/object:os.system {}\n", "? [a]\n: b\n",
     "a: !!binary AAAA\n", "a: !custom x\n", "%YAML 9.9\n---\na: 1\n", "'unterminated\n",
     "[" * 200, "a: 0x1G\n", "a: 1e99999\n", "--- |\n  text\n", "a: .inf\n", "\ufeffkind: Pod\n",
     "a: &a [*a, *a]\n", "kind: List\napiVersion: v1\nitems: [1, {kind: Pod}]\n",
+    "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+    "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+    "e: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n",
+    "spec: !!python/object/apply:os.system [echo]\n", "spec: !!set {a, b}\n", "spec: !Ref [x]\n",
+    "spec: !!omap [a: 1]\n", "? !!python/name:os.system x\n: y\n", "a: " + "9" * 5000 + "\n",
+    "# padding\n" * 500 + "kind: Pod\x00\n", "a: 0b" + "1" * 300 + "\n",
 ]
 BYTE_PREFIXES = [b"", b"\xff\xfe", b"\xfe\xff", b"\xef\xbb\xbf", b"kind: Pod\n", b"\x00"]
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -79,7 +96,7 @@ def _examples() -> list[dict[str, Any]]:
     return documents
 
 
-EXAMPLES = _examples()
+EXAMPLES = _examples() + mesh_variants.documents()
 
 _texts = st.text(max_size=30) | st.sampled_from(SPECIAL_TEXTS)
 _scalars = (
@@ -87,6 +104,7 @@ _scalars = (
     | st.booleans()
     | st.integers(min_value=-(2**70), max_value=2**70)
     | st.floats(allow_nan=True, allow_infinity=True)
+    | st.sampled_from(EXTREME_NUMBERS + EXTREME_DURATIONS)
     | _texts
 )
 _values = st.recursive(
@@ -138,7 +156,7 @@ class RandomSource:
         return "".join(self.rng.choice(self._ALPHABET) for _ in range(self.rng.randint(0, 20)))
 
     def _scalar(self) -> Any:
-        pick = self.rng.randint(0, 5)
+        pick = self.rng.randint(0, 6)
         if pick == 0:
             return None
         if pick == 1:
@@ -147,6 +165,8 @@ class RandomSource:
             return self.rng.choice([0, -1, 1, 65535, 65536, 2**31, 2**64, -(2**70), self.rng.randint(-999, 99999)])
         if pick == 3:
             return self.rng.choice([0.5, -0.0, 1e308, float("inf"), float("nan"), 100.0001, 1e-9])
+        if pick == 4:
+            return self.rng.choice(EXTREME_NUMBERS + EXTREME_DURATIONS)
         return self.text()
 
     def value(self, depth: int = 3) -> Any:
@@ -233,10 +253,43 @@ def _retyped(value: Any) -> Any:
     return [value]
 
 
+def _extreme(source: Source, value: Any) -> Any:
+    """An extreme of the same sort: a duration for a duration, a number for a number."""
+    if isinstance(value, str) and value[:1].isdigit():
+        return source.choice(EXTREME_DURATIONS)
+    return source.choice(EXTREME_NUMBERS)
+
+
+def _aliased(document: Any, path: tuple[Any, ...]) -> Any:
+    """The list at `path` with its first item repeated by reference: dumped as YAML, the repeat
+    becomes an anchor and an alias."""
+    items = _get(document, path)
+    return _replace(document, path, [*items, *([items[0]] * 3)])
+
+
+def _numeric_paths(document: Any) -> list[tuple[Any, ...]]:
+    return [path for path in _paths(document) if path and _is_numeric(_get(document, path))]
+
+
+def _is_numeric(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, (int, float)) or (isinstance(value, str) and value[:1].isdigit() and value[-1:] in "smh")
+
+
 def _mutate(source: Source, document: Any) -> Any:
+    mutation = source.choice(["replace", "unknown", "delete", "unicode", "nest", "retype", "extreme", "alias"])
+    if mutation == "extreme":
+        numeric = _numeric_paths(document)
+        if numeric:
+            path = source.choice(numeric)
+            return _replace(document, path, _extreme(source, _get(document, path)))
+    if mutation == "alias":
+        lists = [path for path in _paths(document) if isinstance(_get(document, path), list) and _get(document, path)]
+        if lists:
+            return _aliased(document, source.choice(lists))
     path = source.choice(_paths(document))
     target = _get(document, path)
-    mutation = source.choice(["replace", "unknown", "delete", "unicode", "nest", "retype"])
     if mutation == "unknown" and isinstance(target, dict):
         return _replace(document, path, {**target, source.text(): source.value()})
     if mutation == "delete" and path:
