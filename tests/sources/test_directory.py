@@ -7,10 +7,13 @@ import asyncio
 import logging
 import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
+from privileges import bound_by_permissions
 
 from meshctl.errors import UsageError
 from meshctl.sources.base import Rejection
@@ -300,3 +303,43 @@ async def test_the_watch_follows_a_directory_replaced_under_it(tmp_path: Path) -
     finally:
         await updates.aclose()
     assert all(ports for ports in seen), seen
+
+
+_POLLED = """
+import asyncio, sys
+from meshctl.sources.directory import DirectorySource
+
+async def main() -> None:
+    updates = DirectorySource(sys.argv[1], debounce_after=0).updates()
+    first = await anext(updates)
+    print(sorted(r.name for r in first.resources), [r.file for r in first.rejected], flush=True)
+    sys.stdin.readline()
+    second = await asyncio.wait_for(anext(updates), 5)
+    print(sorted(r.name for r in second.resources), flush=True)
+    await updates.aclose()
+
+asyncio.run(main())
+"""
+
+
+def test_a_tree_the_watcher_cannot_watch_is_looked_at_instead(tmp_path: Path) -> None:
+    """inotify refuses a tree with an unreadable subdirectory; changes are still seen (polled),
+    by a process for which that subdirectory really is unreadable."""
+    _write(tmp_path / "a.yaml", _service("a"))
+    (tmp_path / "locked").mkdir()
+    (tmp_path / "locked").chmod(0)
+    try:
+        child = subprocess.Popen([sys.executable, "-c", _POLLED, str(tmp_path)], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=bound_by_permissions)
+        try:
+            assert child.stdout is not None and child.stdin is not None
+            assert child.stdout.readline() == f"['a'] ['{tmp_path}/locked']\n"
+            _write(tmp_path / "b.yaml", _service("b"))
+            child.stdin.write("go\n")
+            child.stdin.flush()
+            assert child.stdout.readline() == "['a', 'b']\n", child.communicate(timeout=10)
+        finally:
+            child.kill()
+            child.communicate()
+    finally:
+        (tmp_path / "locked").chmod(0o755)

@@ -48,6 +48,8 @@ _WATCH_GROUP_MS = 50
 # before the `cp` that fills it).
 ROOT_POLL = 0.1
 SETTLE = 0.2
+# How often a directory that cannot be watched (inotify refuses part of it) is looked at instead.
+POLL = 0.5
 # A batch marker: the root path leads to a new directory that has settled; read it.
 NEW_ROOT = "<new root>"
 
@@ -285,9 +287,11 @@ class DirectorySource:
             async for changes in awatch(self.root, watch_filter=None, step=_WATCH_STEP_MS,
                                         debounce=_WATCH_GROUP_MS, recursive=True, stop_event=stop):
                 queue.put_nowait({path for _, path in changes})
-        except OSError as exc:  # gone or unreadable as the watch was set up, or no inotify watch left
-            log.warning("cannot watch the config directory (%s); looking at it again shortly", exc,
-                        extra={"directory": str(self.root)})
+        except Exception as exc:  # noqa: BLE001 - part of the tree unreadable, no inotify watch left, ...
+            if not stop.is_set():
+                log.warning("cannot watch the config directory (%s); looking at it every %.1f s instead", exc, POLL,
+                            extra={"directory": str(self.root)})
+                await _poll(self.root, pin.identity, stop, queue)
         finally:
             guard.cancel()
 
@@ -297,6 +301,19 @@ async def _until_changed(root: Path, identity: tuple[int, int], stop: asyncio.Ev
     while _identity(root) == identity and _listable(root):
         await asyncio.sleep(ROOT_POLL)
     stop.set()
+
+
+async def _poll(root: Path, identity: tuple[int, int], stop: asyncio.Event,
+                queue: asyncio.Queue[set[Hashable] | object]) -> None:
+    """Look at the files under `root` every `POLL` seconds and report when they change, until
+    `stop` is set (the root path leads elsewhere)."""
+    last = await asyncio.to_thread(_tree, root)
+    while not stop.is_set():
+        await asyncio.sleep(POLL)
+        tree = await asyncio.to_thread(_tree, root)
+        if tree != last:
+            last = tree
+            queue.put_nowait({str(root)})
 
 
 async def _settled_directory(root: Path) -> None:
