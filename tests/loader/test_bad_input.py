@@ -19,16 +19,9 @@ from privileges import bound_by_permissions
 
 from meshctl.config.documents import parse_text
 from meshctl.config.loader import load, load_file
+from meshctl.demo.mesh import routing_yaml
 
-VIRTUAL_SERVICE = """apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata:
-  name: reviews
-spec:
-  hosts: [reviews]
-  http:
-  - route: [{destination: {host: reviews}}]
-"""
+VIRTUAL_SERVICE = routing_yaml()  # the reviews VirtualService, its last route at the end
 
 # The issue's alias bomb: nine levels of nine references, 9^9 = 387 million strings once expanded.
 BOMB = "".join(
@@ -119,7 +112,8 @@ def test_a_million_digit_timeout_is_bad_input_naming_file_line_and_field(tmp_pat
     path = tmp_path / "timeout.yaml"
     path.write_text(VIRTUAL_SERVICE + "    timeout: " + "9" * 1_000_000 + "s\n")
     done = _meshctl("validate", "-f", str(path))
-    _assert_bad_input(done, f"{path}:9: VirtualService default/reviews: spec.http[0].timeout: duration '9999")
+    line = VIRTUAL_SERVICE.count("\n") + 1
+    _assert_bad_input(done, f"{path}:{line}: VirtualService default/reviews: spec.http[1].timeout: duration '9999")
     assert "(1,000,001 characters) is out of range: the longest is 2562047h47m15.999999999s" in done.stderr
     assert len(done.stderr) < 1000
 
@@ -136,7 +130,8 @@ def test_dev_zero_and_a_fifo_are_bad_input_and_never_block(tmp_path: Path) -> No
 def test_a_pipe_handed_over_by_the_shell_is_read(tmp_path: Path) -> None:
     """`meshctl validate -f <(helm template ...)`: an open pipe, not a FIFO nobody writes to."""
     done = subprocess.run(["bash", "-c", f'"{sys.executable}" -m meshctl validate -f <(printf "%s" "$VS")'],
-                          env={**os.environ, "VS": VIRTUAL_SERVICE}, capture_output=True, text=True, timeout=30)
+                          env={**os.environ, "VS": "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {}\n"},
+                          capture_output=True, text=True, timeout=30)
     assert done.returncode == 0 and "1 resource(s) valid" in done.stderr, done.stderr
 
 

@@ -10,16 +10,9 @@ import pytest
 from meshctl.config.apigroups import ISTIO_KINDS
 from meshctl.config.kinds import KINDS
 from meshctl.config.loader import load
+from meshctl.demo.mesh import routing_yaml
 
-VIRTUAL_SERVICE = """apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata:
-  name: reviews
-spec:
-  hosts: [reviews]
-  http:
-  - route: [{destination: {host: reviews}}]
-"""
+VIRTUAL_SERVICE = routing_yaml()
 
 
 @pytest.mark.parametrize(
