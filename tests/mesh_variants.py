@@ -14,10 +14,11 @@ from meshctl.config.kinds import KINDS, KindInfo
 
 def _pool() -> dict[str, Any]:
     return {
-        "tcp": {"maxConnections": 10, "connectTimeout": "1s", "tcpKeepalive": {"probes": 3, "time": "60s", "interval": "10s"},
-                "maxConnectionDuration": "1h", "idleTimeout": "1h"},
+        "tcp": {"maxConnections": 10, "connectTimeout": "1s", "maxConnectionDuration": "1h", "idleTimeout": "1h",
+                "tcpKeepalive": {"probes": 3, "time": "60s", "interval": "10s"}},
         "http": {"http1MaxPendingRequests": 10, "http2MaxRequests": 10, "maxRequestsPerConnection": 10, "maxRetries": 3,
-                 "idleTimeout": "30s", "maxConcurrentStreams": 10, "http2KeepAlive": {"interval": "10s", "timeout": "5s"}},
+                 "idleTimeout": "30s", "maxConcurrentStreams": 10,
+                 "http2KeepAlive": {"interval": "10s", "timeout": "5s"}},
     }
 
 
@@ -27,7 +28,7 @@ def _outlier() -> dict[str, Any]:
             "maxEjectionPercent": 50, "minHealthPercent": 10}
 
 
-_BALANCERS = [
+_BALANCERS: list[dict[str, Any]] = [
     {"consistentHash": {"httpCookie": {"name": "c", "ttl": "10s"}, "ringHash": {"minimumRingSize": 1024}},
      "localityLbSetting": {"distribute": [{"from": "r1/*", "to": {"r1/z1/*": 100}}]}},
     {"consistentHash": {"useSourceIp": True, "maglev": {"tableSize": 65537}}, "warmupDurationSecs": "10s"},
@@ -37,7 +38,8 @@ _BALANCERS = [
 
 
 def _policy(balancer: dict[str, Any], port_level: bool = True) -> dict[str, Any]:
-    policy = {"loadBalancer": copy.deepcopy(balancer), "connectionPool": _pool(), "outlierDetection": _outlier()}
+    policy: dict[str, Any] = {"loadBalancer": copy.deepcopy(balancer), "connectionPool": _pool(),
+                              "outlierDetection": _outlier()}
     if port_level:
         policy["portLevelSettings"] = [{"port": {"number": 9090}, **_policy(balancer, port_level=False)}]
         policy["tunnel"] = {"targetHost": "egress.example.com", "targetPort": 443}
@@ -62,7 +64,8 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
                                            "percentage": {"value": 10}}],
              "mirrorPercent": 50, "mirror_percent": 50, "fault": {"delay": {"fixedDelay": "1s", "percent": 10}}},
         ]},
-        {"hosts": ["reviews"], "http": [{"match": [{"port": 9080}], "redirect": {"uri": "/v2", "port": 8080, "redirectCode": 301}},
+        {"hosts": ["reviews"], "http": [{"match": [{"port": 9080}],
+                                         "redirect": {"uri": "/v2", "port": 8080, "redirectCode": 301}},
                                         {"directResponse": {"status": 200, "body": {"string": "ok"}}}]},
         {"hosts": ["ratings"],
          "tls": [{"match": [{"sniHosts": ["ratings"], "port": 9090}],
@@ -76,14 +79,16 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
         for balancer in _BALANCERS
     ],
     "Gateway": [{"selector": {"istio": "ingressgateway"},
-                 "servers": [{"port": {"number": 80, "name": "http", "protocol": "HTTP", "targetPort": 0}, "hosts": ["*"]}]}],
+                 "servers": [{"port": {"number": 80, "name": "http", "protocol": "HTTP", "targetPort": 0},
+                              "hosts": ["*"]}]}],
     "ServiceEntry": [{"hosts": ["api.example.com"], "location": "MESH_EXTERNAL", "resolution": "STATIC",
                       "ports": [{"number": 443, "name": "https", "protocol": "TLS", "targetPort": 8443}],
                       "endpoints": [{"address": "10.1.2.3", "ports": {"https": 8443}, "weight": 1}]}],
     "Sidecar": [{"workloadSelector": {"labels": {"app": "reviews"}},
                  "ingress": [{"port": {"number": 9080, "protocol": "HTTP", "name": "http", "targetPort": 0},
                               "defaultEndpoint": "127.0.0.1:9080", "connectionPool": _pool()}],
-                 "egress": [{"port": {"number": 9080, "protocol": "HTTP", "name": "http", "targetPort": 0}, "hosts": ["./*"]}],
+                 "egress": [{"port": {"number": 9080, "protocol": "HTTP", "name": "http", "targetPort": 0},
+                             "hosts": ["./*"]}],
                  "outboundTrafficPolicy": {"mode": "ALLOW_ANY", "egressProxy": {"host": "egress.example.com",
                                                                                  "port": {"number": 443}}},
                  "inboundConnectionPool": _pool()}],

@@ -20,6 +20,9 @@ from typing import Any
 import pytest
 import yaml
 from google.protobuf import json_format
+from mesh_variants import VARIANTS as MESH_VARIANTS
+from mesh_variants import document
+from testsupport import BASE
 
 from meshctl.config.kinds import KINDS, KindInfo
 from meshctl.config.kinds.common import Duration
@@ -31,9 +34,6 @@ from meshctl.envoybin import validate_config
 from meshctl.generate.bootstrap import static_bootstrap
 from meshctl.generate.proxy import generate
 from meshctl.model.snapshot import build_snapshot
-from mesh_variants import VARIANTS as MESH_VARIANTS
-from mesh_variants import document
-from testsupport import BASE
 
 LOCATED = re.compile(r"^[^:]+:\d+: ")
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -161,7 +161,7 @@ def test_extreme_values_are_refused_or_translate_to_json(tmp_path: Path, base: l
             if result.problems:
                 messages = [str(problem) for problem in result.problems]
                 assert all(LOCATED.match(m) for m in messages), messages
-                assert any(_indexless(problem.field).startswith(where) for problem in result.problems), (value, messages)
+                assert any(_indexless(p.field).startswith(where) for p in result.problems), (value, messages)
                 continue
             _translate_to_json(base, proxies, result.resources)
 
@@ -222,7 +222,8 @@ def test_envoy_accepts_every_field_at_the_largest_value_meshctl_accepts(tmp_path
                 proxy = snapshot.proxy(proxy_id)
                 bootstrap = static_bootstrap(proxy, generate(snapshot, proxy))
                 wire = bootstrap.SerializeToString(deterministic=True)
-                bootstraps.setdefault(wire, (f"{kind} variant {index} for {proxy_id}:\n{yaml.safe_dump(body)}", bootstrap))
+                what = f"{kind} variant {index} for {proxy_id}:\n{yaml.safe_dump(body)}"
+                bootstraps.setdefault(wire, (what, bootstrap))
 
     def verdict(number: int, bootstrap: Any) -> Any:
         path = tmp_path / f"bootstrap-{number}.json"
@@ -231,7 +232,7 @@ def test_envoy_accepts_every_field_at_the_largest_value_meshctl_accepts(tmp_path
 
     with ThreadPoolExecutor(2) as pool:
         verdicts = pool.map(verdict, range(len(bootstraps)), [b for _, b in bootstraps.values()])
-        for (what, _), result in zip(bootstraps.values(), verdicts):
+        for (what, _), result in zip(bootstraps.values(), verdicts, strict=True):
             assert result.ok, f"{what}\n{result.output}"
 
 
@@ -279,7 +280,8 @@ def test_the_issue_examples_are_refused_at_their_field(assert_rejected: Any) -> 
             consistentHash:
               useSourceIp: true
               minimumRingSize: 18446744073709551616  # <-
-        """, "spec.trafficPolicy.loadBalancer.consistentHash.minimumRingSize", "must be <= 8388608, got 18446744073709551616")
+        """, "spec.trafficPolicy.loadBalancer.consistentHash.minimumRingSize",
+        "must be <= 8388608, got 18446744073709551616")
     assert_rejected("DestinationRule", """
         host: reviews
         trafficPolicy:

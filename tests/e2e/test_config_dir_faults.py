@@ -71,7 +71,8 @@ def refused(mesh: LocalMesh, text: str) -> list[str]:
 
 def contents(config_dir: Path, version: str = "v3") -> dict[str, str]:
     """The directory's files, with the routing sending everyone else to `version`."""
-    files = {path.name: path.read_text() for path in config_dir.iterdir() if path.is_file() and not path.name.startswith(".")}
+    files = {path.name: path.read_text() for path in config_dir.iterdir()
+             if path.is_file() and not path.name.startswith(".")}
     return {**files, "routing.yaml": routing_yaml({version: 100})}
 
 
@@ -175,7 +176,8 @@ def test_unreadable_subdirectory_is_not_a_deletion(mesh: LocalMesh) -> None:
     (mesh.config_dir / "routing.yaml").rename(routes / "routing.yaml")
     with live(mesh) as traffic:
         routes.chmod(0)
-        refused(mesh, "routes: cannot read directory (Permission denied); the last good version of its files keeps serving")
+        refused(mesh, "routes: cannot read directory (Permission denied); the last good version of its files "
+                      "keeps serving")
         holds(traffic)
         routes.chmod(0o755)
         (routes / "routing.yaml").write_text(routing_yaml({"v3": 100}))

@@ -15,19 +15,30 @@ from meshctl.demo.mesh import routing_yaml
 VIRTUAL_SERVICE = routing_yaml()
 
 
+NETWORKING_KINDS = ("DestinationRule, EnvoyFilter, Gateway, ProxyConfig, ServiceEntry, Sidecar, VirtualService, "
+                    "WorkloadEntry, WorkloadGroup")
+
+
 @pytest.mark.parametrize(
     ("kind", "api_version", "message"),
     [
-        ("VirtualSevice", "networking.istio.io/v1", "unknown kind 'VirtualSevice' in networking.istio.io; did you mean VirtualService?"),
-        ("virtualservice", "networking.istio.io/v1beta1", "unknown kind 'virtualservice' in networking.istio.io; did you mean VirtualService?"),
-        ("AuthorisationPolicy", "security.istio.io/v1", "unknown kind 'AuthorisationPolicy' in security.istio.io; did you mean AuthorizationPolicy?"),
-        ("VirtualService", "security.istio.io/v1", "VirtualService is a kind of networking.istio.io, not of security.istio.io; use apiVersion networking.istio.io/v1"),
-        ("Route", "networking.istio.io/v1", "unknown kind 'Route' in networking.istio.io; its kinds are DestinationRule, EnvoyFilter, "
-         "Gateway, ProxyConfig, ServiceEntry, Sidecar, VirtualService, WorkloadEntry, WorkloadGroup"),
-        ("DestinatonRule", "config.istio.io/v1alpha2", "unknown kind 'DestinatonRule' in config.istio.io; did you mean DestinationRule (networking.istio.io)?"),
+        ("VirtualSevice", "networking.istio.io/v1",
+         "unknown kind 'VirtualSevice' in networking.istio.io; did you mean VirtualService?"),
+        ("virtualservice", "networking.istio.io/v1beta1",
+         "unknown kind 'virtualservice' in networking.istio.io; did you mean VirtualService?"),
+        ("AuthorisationPolicy", "security.istio.io/v1",
+         "unknown kind 'AuthorisationPolicy' in security.istio.io; did you mean AuthorizationPolicy?"),
+        ("VirtualService", "security.istio.io/v1",
+         "VirtualService is a kind of networking.istio.io, not of security.istio.io; "
+         "use apiVersion networking.istio.io/v1"),
+        ("Route", "networking.istio.io/v1",
+         f"unknown kind 'Route' in networking.istio.io; its kinds are {NETWORKING_KINDS}"),
+        ("DestinatonRule", "config.istio.io/v1alpha2",
+         "unknown kind 'DestinatonRule' in config.istio.io; did you mean DestinationRule (networking.istio.io)?"),
     ],
 )
-def test_an_unknown_kind_in_an_istio_group_is_an_error(tmp_path: Path, kind: str, api_version: str, message: str) -> None:
+def test_an_unknown_kind_in_an_istio_group_is_an_error(tmp_path: Path, kind: str, api_version: str,
+                                                        message: str) -> None:
     path = tmp_path / "typo.yaml"
     path.write_text(VIRTUAL_SERVICE.replace("kind: VirtualService", f"kind: {kind}")
                     .replace("networking.istio.io/v1", api_version))

@@ -196,7 +196,8 @@ def test_a_vanished_root_keeps_the_last_good_config(tmp_path: Path) -> None:
     gone = source.scan([str(root / "svc.yaml")])
     assert _ports(gone) == {"x": 80}
     assert [r.file for r in gone.rejected] == [str(root)]
-    assert gone.rejected[0].problems == (f"{root}: the config directory is missing; the last good config keeps serving",)
+    assert gone.rejected[0].problems == (
+        f"{root}: the config directory is missing; the last good config keeps serving",)
     root.mkdir()
     _write(root / "svc.yaml", _service("x", 81))
     assert _ports(source.scan(new_root=True)) == {"x": 81} and not source.current().rejected
@@ -260,11 +261,12 @@ def test_a_fifo_in_the_directory_is_refused_without_blocking(tmp_path: Path) -> 
     update = DirectorySource(tmp_path).scan()
     assert _ports(update) == {"x": 80}
     assert [(r.file, r.problems) for r in update.rejected] == [
-        (str(tmp_path / "pipe.yaml"), (f"{tmp_path}/pipe.yaml: is a named pipe (FIFO), not a file; to read from a pipe, "
-                                       "use -f - and redirect it",))]
+        (str(tmp_path / "pipe.yaml"),
+         (f"{tmp_path}/pipe.yaml: is a named pipe (FIFO), not a file; to read from a pipe, use -f - and redirect it",))]
 
 
-def test_a_deleted_file_is_logged_as_removed_not_accepted_again(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_deleted_file_is_logged_as_removed_not_accepted_again(tmp_path: Path,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
     _write(tmp_path / "bad.yaml", _service("b", 0))
     _write(tmp_path / "good.yaml", _service("g"))
     source = DirectorySource(tmp_path)
@@ -330,7 +332,8 @@ def test_a_tree_the_watcher_cannot_watch_is_looked_at_instead(tmp_path: Path) ->
     (tmp_path / "locked").chmod(0)
     try:
         child = subprocess.Popen([sys.executable, "-c", _POLLED, str(tmp_path)], stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=bound_by_permissions)
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 preexec_fn=bound_by_permissions)
         try:
             assert child.stdout is not None and child.stdin is not None
             assert child.stdout.readline() == f"['a'] ['{tmp_path}/locked']\n"

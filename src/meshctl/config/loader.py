@@ -203,7 +203,8 @@ class _DocumentReader:
         elif isinstance(subject_name, str) and not is_dns1123_subdomain(subject_name):
             report(("metadata", "name"), f"invalid name {shown(subject_name)}: must be a lowercase DNS-1123 subdomain")
         if info.namespaced and not is_dns1123_label(namespace):
-            report(("metadata", "namespace"), f"invalid namespace {shown(namespace)}: must be a lowercase DNS-1123 label")
+            report(("metadata", "namespace"),
+                   f"invalid namespace {shown(namespace)}: must be a lowercase DNS-1123 label")
         if info.body:
             body = _without_nulls(value.get(info.body) or {})
             info.schema.check(body, (info.body,), report)

@@ -121,7 +121,8 @@ _RE2_UNSUPPORTED = re.compile(r"\(\?[=!<]|\(\?<[=!]|\\[1-9]|\(\?P=|\(\?\(|[*+?}]
 def regex_problem(pattern: str) -> str | None:
     """Why Envoy's RE2 would refuse `pattern`, or None when it is fine."""
     if _RE2_UNSUPPORTED.search(pattern):
-        return f"invalid regex {shown(pattern)}: lookaround, backreferences and possessive quantifiers are not supported by RE2"
+        return (f"invalid regex {shown(pattern)}: lookaround, backreferences and possessive quantifiers are not "
+                "supported by RE2")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -10,11 +10,11 @@ from meshctl.config.messages import Message, Parse, field, message
 from meshctl.config.paths import FieldPath
 from meshctl.config.schema import INT32_MAX, INT32_MIN, UINT32_MAX, Enum, Int, List, Map, Report, Str
 from meshctl.config.values import (
+    MAX_DURATION_TEXT,
+    duration_nanos,
     fqdn_problem,
     is_cidr,
     is_ip,
-    MAX_DURATION_TEXT,
-    duration_nanos,
     label_key_problem,
     label_value_problem,
     parse_duration,
@@ -132,8 +132,9 @@ class StrictDuration(Duration):
     def _check(self, value: Any, path: FieldPath, report: Report) -> None:
         super()._check(value, path, report)
         nanos = parse_duration(value) if isinstance(value, str) else None
-        in_range = nanos is not None and (self.minimum_nanos or 0) <= nanos <= (self.maximum_nanos or nanos)
-        if in_range and nanos % 1_000_000:
+        if nanos is None or nanos < (self.minimum_nanos or 0) or nanos > (self.maximum_nanos or nanos):
+            return
+        if nanos % 1_000_000:
             report(path, f"duration {shown(value)} is finer than a millisecond; use whole milliseconds")
 
 
