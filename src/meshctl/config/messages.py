@@ -22,6 +22,8 @@ about its name, and mypy checks every read.
 Presence follows protobuf: a field annotated `X | None` is None when absent (sub-messages, and
 scalars whose presence matters, such as Istio's wrapper types); repeated fields are `()` and
 maps empty when absent; plain `str`, `int`, `float` and `bool` fields read as their zero value.
+Declarations spell a default for every field (`= None`, `= ()`, `= ""`, or `= field(...)`, whose
+default comes from the annotation) so that type checkers, too, see every field as optional.
 A sub-message named in `required` may be annotated without `| None` and given no default: the
 schema guarantees it, so readers need no None check, and constructing the view needs it.
 A union of several types (Kubernetes' int-or-string, `int | str | None`) keeps the validated
@@ -92,7 +94,10 @@ class Message:
         return cls(**values)
 
 
-@typing.dataclass_transform(kw_only_default=True, frozen_default=True, field_specifiers=(field,))
+# `field` is deliberately not a field specifier here: to type checkers, `x: T = field(...)` is then
+# a field with a default, which it is (the decorator supplies it), so views can be built with
+# any subset of their fields, as protobuf messages can.
+@typing.dataclass_transform(kw_only_default=True, frozen_default=True)
 def message(
     cls: type[M] | None = None,
     *,

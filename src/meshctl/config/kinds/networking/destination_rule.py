@@ -116,7 +116,7 @@ class HTTPCookie(Message):
     name: str = field(Str(min_len=1))
     path: str = ""
     ttl: Nanos | None = field(ANY_DURATION)
-    attributes: tuple[CookieAttribute, ...]
+    attributes: tuple[CookieAttribute, ...] = ()
 
 
 RING_SIZE = Int(0, 8_388_608)
@@ -239,8 +239,8 @@ class Failover(Message):
 
 @message(rules=[_locality_rule])
 class LocalityLoadBalancerSetting(Message):
-    distribute: tuple[Distribute, ...]
-    failover: tuple[Failover, ...]
+    distribute: tuple[Distribute, ...] = ()
+    failover: tuple[Failover, ...] = ()
     failover_priority: tuple[str, ...] = field(List(Str(min_len=1)))
     enabled: bool | None = None
 
@@ -308,7 +308,7 @@ class ClientTLSSettings(Message):
     private_key: str = ""
     ca_certificates: str = ""
     credential_name: str = ""
-    subject_alt_names: tuple[str, ...]
+    subject_alt_names: tuple[str, ...] = ()
     sni: str = ""
     insecure_skip_verify: bool | None = None
     ca_crl: str = ""
@@ -380,7 +380,7 @@ class TrafficPolicy(Message):
     connection_pool: ConnectionPoolSettings | None = None
     outlier_detection: OutlierDetection | None = None
     tls: ClientTLSSettings | None = None
-    port_level_settings: tuple[PortTrafficPolicy, ...]
+    port_level_settings: tuple[PortTrafficPolicy, ...] = ()
     tunnel: TunnelSettings | None = None
     proxy_protocol: ProxyProtocol | None = None
     retry_budget: RetryBudget | None = None

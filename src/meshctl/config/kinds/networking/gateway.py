@@ -76,12 +76,12 @@ class ServerTLSSettings(Message):
     ca_cert_credential_name: str = ""
     tls_certificates: tuple[TLSCertificate, ...] = field(
         List(TLSCertificate.SCHEMA, min_items=1, rules=[_certificate_count_rule]))
-    subject_alt_names: tuple[str, ...]
-    verify_certificate_spki: tuple[str, ...]
-    verify_certificate_hash: tuple[str, ...]
+    subject_alt_names: tuple[str, ...] = ()
+    verify_certificate_spki: tuple[str, ...] = ()
+    verify_certificate_hash: tuple[str, ...] = ()
     min_protocol_version: str = field(TLS_VERSION)
     max_protocol_version: str = field(TLS_VERSION)
-    cipher_suites: tuple[str, ...]
+    cipher_suites: tuple[str, ...] = ()
 
 
 def _bind_problem(bind: str) -> str | None:
@@ -159,5 +159,5 @@ def _gateway_rule(spec: dict[str, Any], path: FieldPath, report: Report) -> None
 
 @message(required=["servers"], rules=[_gateway_rule])
 class Gateway(Message):
-    servers: tuple[Server, ...]
+    servers: tuple[Server, ...] = ()
     selector: Mapping[str, str] = field(LABELS)

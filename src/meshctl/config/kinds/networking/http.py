@@ -108,9 +108,9 @@ def _fixed_header_name_problem(name: str) -> str | None:
 class HeaderOperations(Message):
     """Headers to replace (`set`), append (`add`) or drop (`remove`)."""
 
-    set: Mapping[str, str]
-    add: Mapping[str, str]
-    remove: tuple[str, ...]
+    set: Mapping[str, str] = field()
+    add: Mapping[str, str] = field()
+    remove: tuple[str, ...] = ()
 
 
 def _header_operations(set_name_problem: Callable[[str], str | None]) -> Obj:
@@ -155,11 +155,11 @@ class HTTPMatchRequest(Message):
     scheme: StringMatch | None = None
     method: StringMatch | None = None
     authority: StringMatch | None = None
-    headers: Mapping[str, StringMatch]
+    headers: Mapping[str, StringMatch] = field()
     port: int = field(PORT_OR_ZERO)
     source_labels: Mapping[str, str] = field(LABELS)
     gateways: tuple[str, ...] = field(GATEWAY_NAMES)
-    query_params: Mapping[str, StringMatch]
+    query_params: Mapping[str, StringMatch] = field()
     ignore_uri_case: bool = False
     without_headers: Mapping[str, StringMatch] = field(Map(ABSENT_HEADER_MATCH))
     source_namespace: str = field(NAMESPACE)

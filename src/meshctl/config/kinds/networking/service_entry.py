@@ -103,7 +103,7 @@ class ServiceEntry(Message):
     ports: tuple[ServicePort, ...] = field(List(ServicePort.SCHEMA, rules=[_unique_service_ports_rule]))
     location: str = field(Enum("MESH_EXTERNAL", "MESH_INTERNAL"))
     resolution: str = field(Enum("NONE", "STATIC", "DNS", "DNS_ROUND_ROBIN", "DYNAMIC_DNS"))
-    endpoints: tuple[WorkloadEntry, ...]
+    endpoints: tuple[WorkloadEntry, ...] = ()
     workload_selector: NetworkWorkloadSelector | None = None
     export_to: tuple[str, ...] = field(EXPORT_TO)
-    subject_alt_names: tuple[str, ...]
+    subject_alt_names: tuple[str, ...] = ()

@@ -405,7 +405,7 @@ class HTTPRoute(Message):
     """
 
     name: str = ""
-    match: tuple[HTTPMatchRequest, ...]
+    match: tuple[HTTPMatchRequest, ...] = ()
     route: tuple[HTTPRouteDestination, ...] = field(List(HTTPRouteDestination.SCHEMA, rules=[_total_weight_rule]))
     redirect: HTTPRedirect | None = None
     direct_response: HTTPDirectResponse | None = None
@@ -415,7 +415,7 @@ class HTTPRoute(Message):
     retries: HTTPRetry | None = None
     fault: HTTPFaultInjection | None = None
     mirror: Destination | None = None
-    mirrors: tuple[HTTPMirrorPolicy, ...]
+    mirrors: tuple[HTTPMirrorPolicy, ...] = ()
     mirror_percent: int | None = field(Int(0, 100))
     mirror_percent_alias: int | None = field(Int(0, 100), json="mirror_percent")
     mirror_percentage: Percent | None = field(MIRROR_PERCENT)
@@ -447,13 +447,13 @@ class L4MatchAttributes(Message):
 
 @message(required=["match", "route"])
 class TLSRoute(Message):
-    match: tuple[TLSMatchAttributes, ...]
+    match: tuple[TLSMatchAttributes, ...] = ()
     route: tuple[RouteDestination, ...] = field(List(RouteDestination.SCHEMA, rules=[_total_weight_rule]))
 
 
 @message(required=["route"])
 class TCPRoute(Message):
-    match: tuple[L4MatchAttributes, ...]
+    match: tuple[L4MatchAttributes, ...] = ()
     route: tuple[RouteDestination, ...] = field(List(RouteDestination.SCHEMA, rules=[_total_weight_rule]))
 
 # --- VirtualService --------------------------------------------------------------------------------
@@ -530,7 +530,7 @@ def _claim_routing_rule(spec: dict[str, Any], path: FieldPath, report: Report) -
 class VirtualService(Message):
     hosts: tuple[str, ...] = field(List(Str(min_len=1)))
     gateways: tuple[str, ...] = field(GATEWAY_NAMES)
-    http: tuple[HTTPRoute, ...]
-    tls: tuple[TLSRoute, ...]
-    tcp: tuple[TCPRoute, ...]
+    http: tuple[HTTPRoute, ...] = ()
+    tls: tuple[TLSRoute, ...] = ()
+    tcp: tuple[TCPRoute, ...] = ()
     export_to: tuple[str, ...] = field(EXPORT_TO)

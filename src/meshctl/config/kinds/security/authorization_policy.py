@@ -66,16 +66,16 @@ _SERVICE_ACCOUNTS = List(Str(), rules=[_limited_items(16, 320)])
 class Source(Message):
     """Who sends the request: peer and request identities, namespaces, IP blocks."""
 
-    principals: tuple[str, ...]
-    not_principals: tuple[str, ...]
-    request_principals: tuple[str, ...]
-    not_request_principals: tuple[str, ...]
-    namespaces: tuple[str, ...]
-    not_namespaces: tuple[str, ...]
-    ip_blocks: tuple[str, ...]
-    not_ip_blocks: tuple[str, ...]
-    remote_ip_blocks: tuple[str, ...]
-    not_remote_ip_blocks: tuple[str, ...]
+    principals: tuple[str, ...] = ()
+    not_principals: tuple[str, ...] = ()
+    request_principals: tuple[str, ...] = ()
+    not_request_principals: tuple[str, ...] = ()
+    namespaces: tuple[str, ...] = ()
+    not_namespaces: tuple[str, ...] = ()
+    ip_blocks: tuple[str, ...] = ()
+    not_ip_blocks: tuple[str, ...] = ()
+    remote_ip_blocks: tuple[str, ...] = ()
+    not_remote_ip_blocks: tuple[str, ...] = ()
     service_accounts: tuple[str, ...] = field(_SERVICE_ACCOUNTS)
     not_service_accounts: tuple[str, ...] = field(_SERVICE_ACCOUNTS)
 
@@ -113,14 +113,14 @@ def _operation_rule(operation: dict[str, Any], path: FieldPath, report: Report) 
 class Operation(Message):
     """What the request does: host, port, method and path, each with a negated form."""
 
-    hosts: tuple[str, ...]
-    not_hosts: tuple[str, ...]
-    ports: tuple[str, ...]
-    not_ports: tuple[str, ...]
-    methods: tuple[str, ...]
-    not_methods: tuple[str, ...]
-    paths: tuple[str, ...]
-    not_paths: tuple[str, ...]
+    hosts: tuple[str, ...] = ()
+    not_hosts: tuple[str, ...] = ()
+    ports: tuple[str, ...] = ()
+    not_ports: tuple[str, ...] = ()
+    methods: tuple[str, ...] = ()
+    not_methods: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()
+    not_paths: tuple[str, ...] = ()
 
 
 _PLAIN_ATTRIBUTES = frozenset(
@@ -173,8 +173,8 @@ class Condition(Message):
     """A request attribute (`key`) and the values it must (or must not) have."""
 
     key: str = field(Str(min_len=1))
-    values: tuple[str, ...]
-    not_values: tuple[str, ...]
+    values: tuple[str, ...] = ()
+    not_values: tuple[str, ...] = ()
 
 
 def _explicit_lists_rule(rule: dict[str, Any], path: FieldPath, report: Report) -> None:
@@ -212,9 +212,9 @@ class Rule(Message):
     """Requests match when they match one of `from_`, one of `to` and every `when` (each
     list matching everything when empty)."""
 
-    from_: tuple[From, ...]
-    to: tuple[To, ...]
-    when: tuple[Condition, ...]
+    from_: tuple[From, ...] = ()
+    to: tuple[To, ...] = ()
+    when: tuple[Condition, ...] = ()
 
 
 def _custom_action_rule(spec: dict[str, Any], path: FieldPath, report: Report) -> None:
@@ -263,6 +263,6 @@ class AuthorizationPolicy(Message):
     selector: WorkloadSelector | None = None
     target_ref: PolicyTargetReference | None = field(TARGET_REFERENCE)
     target_refs: tuple[PolicyTargetReference, ...] = field(TARGET_REFERENCES)
-    rules: tuple[Rule, ...]
+    rules: tuple[Rule, ...] = ()
     action: str = field(Enum("ALLOW", "DENY", "AUDIT", "CUSTOM"))
     provider: ExtensionProvider | None = None

@@ -78,12 +78,12 @@ class JWTRule(Message):
     jwks_uri: str = field(JWKS_URI)
     jwks_uri_alias: str = field(JWKS_URI, json="jwks_uri")
     jwks: str = field(Str(rules=[_jwks_rule]))
-    from_headers: tuple[JWTHeader, ...]
+    from_headers: tuple[JWTHeader, ...] = ()
     from_params: tuple[str, ...] = field(NON_EMPTY_STRINGS)
     from_cookies: tuple[str, ...] = field(NON_EMPTY_STRINGS)
     output_payload_to_header: str = ""
     forward_original_token: bool = False
-    output_claim_to_headers: tuple[ClaimToHeader, ...]
+    output_claim_to_headers: tuple[ClaimToHeader, ...] = ()
     timeout: Nanos | None = field(STRICT_DURATION)
     space_delimited_claims: tuple[str, ...] = field(NON_EMPTY_STRINGS)
 
@@ -93,4 +93,4 @@ class RequestAuthentication(Message):
     selector: WorkloadSelector | None = None
     target_ref: PolicyTargetReference | None = field(TARGET_REFERENCE)
     target_refs: tuple[PolicyTargetReference, ...] = field(TARGET_REFERENCES)
-    jwt_rules: tuple[JWTRule, ...]
+    jwt_rules: tuple[JWTRule, ...] = ()
