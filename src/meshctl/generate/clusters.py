@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,7 @@ from meshctl.config.kinds.networking.destination_rule import (
     Subset,
     TrafficPolicy,
 )
+from meshctl.config.kinds.networking.service_entry import ServiceEntry
 from meshctl.generate import names, policy, tls
 from meshctl.generate.core import ADS, istio_metadata, set_address
 from meshctl.generate.filters import METADATA_EXCHANGE, TCP_METADATA_EXCHANGE_CONFIG
@@ -83,7 +84,7 @@ def unique_clusters(clusters: Iterable[cluster_pb2.Cluster]) -> list[cluster_pb2
     return unique
 
 
-def _service_key(ctx: ProxyContext, service: Service) -> tuple:
+def _service_key(ctx: ProxyContext, service: Service) -> tuple[Hashable, ...]:
     """Everything a service's outbound clusters depend on (see GenerationCache)."""
     rule = ctx.rule_for(service)
     return (
@@ -278,7 +279,7 @@ def _dns_load_assignment(ctx: ProxyContext, cluster: cluster_pb2.Cluster, servic
         ep for ep in ctx.snapshot.registry.endpoints(service, port)
         if not labels or all(ep.labels.get(k) == v for k, v in labels.items())
     ]
-    if not endpoints and not service.source.spec.get("endpoints") and not labels:
+    if not endpoints and not _lists_endpoints(service) and not labels:
         target = port.target_port if isinstance(port.target_port, int) else port.port
         addresses = [(service.hostname, target)]
     else:
@@ -303,6 +304,12 @@ def _dns_load_assignment(ctx: ProxyContext, cluster: cluster_pb2.Cluster, servic
         lb.load_balancing_weight.value = 1
     group.load_balancing_weight.value = len(addresses)
     return True
+
+
+def _lists_endpoints(service: Service) -> bool:
+    """Whether a ServiceEntry names its endpoints (then none selected means none, not its host)."""
+    entry = service.source.view
+    return isinstance(entry, ServiceEntry) and bool(entry.endpoints)
 
 
 def blackhole_cluster(ctx: ProxyContext) -> cluster_pb2.Cluster:
@@ -403,11 +410,8 @@ def _default_endpoint(port: InboundPort) -> address_pb2.Address | None:
 
 
 def _sidecar_connection_pool(ctx: ProxyContext, port: int) -> ConnectionPoolSettings | None:
-    sidecar = ctx.scope.sidecar
-    if sidecar is None:
-        return None
-    for entry in sidecar.spec.get("ingress") or []:
-        if (entry.get("port") or {}).get("number") == port and entry.get("connectionPool"):
-            return ConnectionPoolSettings.of(entry["connectionPool"])
-    pool = sidecar.spec.get("inboundConnectionPool")
-    return ConnectionPoolSettings.of(pool) if pool else None
+    """A Sidecar's pool for one inbound port: its ingress listener's, else the Sidecar-wide one."""
+    for entry in ctx.scope.ingress:
+        if entry.port.number == port and entry.connection_pool is not None:
+            return entry.connection_pool
+    return ctx.scope.inbound_connection_pool

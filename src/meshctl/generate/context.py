@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
+from meshctl import protocols
+from meshctl.config.kinds.networking.sidecar import IstioIngressListener
 from meshctl.generate.cache import GenerationCache, Same
-
-from meshctl.model.istio import DestinationRuleView
+from meshctl.model.istio import MESH_GATEWAY, DestinationRuleView
 from meshctl.model.meshconfig import MeshConfig
 from meshctl.model.proxy import Proxy
 from meshctl.model.scope import SidecarScope
+from meshctl.model.selectors import selects
 from meshctl.model.service import Service, ServicePort
 from meshctl.model.snapshot import MeshSnapshot
 
@@ -28,6 +30,19 @@ class InboundPort:
 
 
 T = TypeVar("T")
+
+
+class StaticMatch(Protocol):
+    """What HTTP, TLS and TCP route matches share: the conditions known before a request comes."""
+
+    @property
+    def port(self) -> int: ...
+    @property
+    def gateways(self) -> tuple[str, ...]: ...
+    @property
+    def source_labels(self) -> Mapping[str, str]: ...
+    @property
+    def source_namespace(self) -> str: ...
 
 
 @dataclass(slots=True)
@@ -65,19 +80,19 @@ class ProxyContext:
     def mesh(self) -> MeshConfig:
         return self.snapshot.mesh
 
-    def view_key(self) -> tuple:
+    def view_key(self) -> tuple[Hashable, ...]:
         """What makes two proxies see the mesh alike (the same outbound clusters, endpoints and
         routes): snapshot, namespace, Sidecar, interception, flavor, and the labels only when a
         VirtualService or DestinationRule selects by them."""
         snapshot, proxy, scope = self.snapshot, self.proxy, self.scope
-        labels: tuple = ()
+        labels: tuple[tuple[str, str], ...] = ()
         if snapshot.rule_index.has_selectors or scope.uses_source_labels:
             labels = tuple(sorted(proxy.labels.items()))
         own_ip = proxy.ip if scope.has_headless else ""
         sidecar = scope.sidecar.revision if scope.sidecar is not None else ""
         return (snapshot.version, proxy.namespace, sidecar, proxy.interception, proxy.istio_extensions, labels, own_ip)
 
-    def routes_key(self) -> tuple:
+    def routes_key(self) -> tuple[Hashable, ...]:
         """What route configurations add to or take from the view: instead of the Sidecar, what
         its egress listeners import (the same tuples for Sidecars importing the same hosts, see
         build_scope) and the outbound policy, so proxies whose Sidecars differ only in selector
@@ -87,12 +102,23 @@ class ProxyContext:
         egress = tuple((e.port, e.protocol, Same(e.services), Same(e.virtual_services)) for e in self.scope.egress)
         return (snapshot_version, namespace, egress, self.scope.outbound_mode, *rest, self.proxy.dns_domain)
 
-    def workload_key(self) -> tuple:
+    def workload_key(self) -> tuple[Hashable, ...]:
         """What outbound listeners add to the view: the workload named in tracing tags."""
         workload = self.proxy.workload
         if workload is None:
             return ("", "", self.proxy.cluster_id)
         return (workload.canonical_name, workload.canonical_revision, self.proxy.cluster_id)
+
+    def applies(self, match: StaticMatch, port: int) -> bool:
+        """Whether a route match can select this proxy's traffic on `port`: its port, and its
+        source labels and namespace unless it names gateways (then only `mesh` applies)."""
+        if match.port and match.port != port:
+            return False
+        if match.gateways:
+            return MESH_GATEWAY in match.gateways
+        if not selects(match.source_labels, self.proxy.labels):
+            return False
+        return not match.source_namespace or match.source_namespace == self.proxy.namespace
 
     def rule_for(self, service: Service) -> DestinationRuleView | None:
         return self.snapshot.destination_rule(self.proxy, service.hostname, service.namespace)
@@ -122,11 +148,8 @@ class ProxyContext:
                     entry.services.append((service, port))
         return [ports[number] for number in sorted(ports)]
 
-    def _ingress_port(self, entry: dict) -> InboundPort:
-        from meshctl import protocols
-
-        port = entry.get("port") or {}
-        number = port.get("number", 0)
+    def _ingress_port(self, entry: IstioIngressListener) -> InboundPort:
+        number = entry.port.number or 0
         services = []
         workload = self.proxy.workload
         if workload is not None:
@@ -136,14 +159,14 @@ class ProxyContext:
                         services.append((service, service_port))
         return InboundPort(
             target_port=number,
-            protocol=protocols.parse(port.get("protocol", "")),
+            protocol=protocols.parse(entry.port.protocol),
             services=services,
-            bind=entry.get("bind", ""),
-            default_endpoint=entry.get("defaultEndpoint", ""),
+            bind=entry.bind,
+            default_endpoint=entry.default_endpoint,
         )
 
 
-def _target(port: ServicePort, named: dict[str, int]) -> int | None:
+def _target(port: ServicePort, named: Mapping[str, int]) -> int | None:
     target = port.target_port
     if target is None:
         return port.port

@@ -23,7 +23,7 @@ from envoy.type.tracing.v3 import custom_tag_pb2
 from google.protobuf import wrappers_pb2
 
 from meshctl.generate.core import ADS
-from meshctl.generate.protobuf import set_duration, typed, typed_struct
+from meshctl.generate.protobuf import typed, typed_struct
 from meshctl import protocols
 from meshctl.model.proxy import Proxy
 from meshctl.resources import TYPE_PREFIX
@@ -151,8 +151,7 @@ def hcm_filter(manager: hcm_pb2.HttpConnectionManager) -> lc.Filter:
     return lc.Filter(name=HCM, typed_config=typed(manager))
 
 
-def tcp_proxy(cluster: str, stat_prefix: str | None = None, *, weighted: Sequence[tuple[str, int]] = (),
-              idle_timeout: str = "") -> lc.Filter:
+def tcp_proxy(cluster: str, stat_prefix: str | None = None, *, weighted: Sequence[tuple[str, int]] = ()) -> lc.Filter:
     """`tcp_proxy` to one cluster (stat prefix = the cluster) or to weighted clusters."""
     proxy = tcp_proxy_pb2.TcpProxy(stat_prefix=stat_prefix or cluster)
     if weighted:
@@ -160,8 +159,6 @@ def tcp_proxy(cluster: str, stat_prefix: str | None = None, *, weighted: Sequenc
             proxy.weighted_clusters.clusters.add(name=name, weight=weight)
     else:
         proxy.cluster = cluster
-    if idle_timeout:
-        set_duration(proxy.idle_timeout, idle_timeout)
     return lc.Filter(name=TCP_PROXY, typed_config=typed(proxy))
 
 

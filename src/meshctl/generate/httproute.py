@@ -1,9 +1,12 @@
-"""One VirtualService HTTP rule and match → one Envoy Route (translation-spec §3.4–§3.5)."""
+"""One VirtualService HTTP rule and match → one Envoy Route (translation-spec §3.4–§3.5).
+
+Small pure constructors, one per part of the rule (match, retries, fault, CORS, redirect,
+headers), each from its typed view to its Envoy message.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
 from envoy.config.core.v3 import base_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
@@ -14,7 +17,16 @@ from envoy.extensions.retry.priority.previous_priorities.v3 import previous_prio
 from envoy.type.matcher.v3 import regex_pb2, string_pb2
 from envoy.type.v3 import percent_pb2
 
-from meshctl.config.values import parse_proto_bytes
+from meshctl.config.kinds.common import Percent
+from meshctl.config.kinds.networking.fields import Destination
+from meshctl.config.kinds.networking.http import HeaderOperations, Headers, HTTPMatchRequest, StringMatch
+from meshctl.config.kinds.networking.virtual_service import (
+    CorsPolicy,
+    HTTPFaultInjection,
+    HTTPRedirect,
+    HTTPRetry,
+    HTTPRoute,
+)
 from meshctl.generate import names
 from meshctl.generate.protobuf import set_duration, typed
 
@@ -43,9 +55,9 @@ _GRPC_CODES = {
     "INTERNAL": 13, "UNAVAILABLE": 14, "DATA_LOSS": 15, "UNAUTHENTICATED": 16,
 }
 
-# Resolves a VirtualService destination to (cluster name, concrete host).
-ClusterOf = Callable[[Mapping[str, Any]], str]
-HashOf = Callable[[Mapping[str, Any]], "rc.RouteAction.HashPolicy | None"]
+# Resolves a VirtualService destination to its cluster name, and to its hash policy.
+ClusterOf = Callable[[Destination], str]
+HashOf = Callable[[Destination], "rc.RouteAction.HashPolicy | None"]
 
 
 def _previous_hosts() -> rc.RetryPolicy.RetryHostPredicate:
@@ -73,89 +85,94 @@ def default_retry_policy(consistent_hash: bool = False) -> rc.RetryPolicy:
     return _DEFAULT_RETRY_HASHED if consistent_hash else _DEFAULT_RETRY
 
 
-def retry_policy(retries: Mapping[str, Any] | None, consistent_hash: bool) -> rc.RetryPolicy | None:
+def retry_policy(retries: HTTPRetry | None, consistent_hash: bool) -> rc.RetryPolicy | None:
+    """The route's retries: Istio's default when not given, none when `attempts` is 0."""
     if retries is None:
         return default_retry_policy(consistent_hash)
-    attempts = retries.get("attempts", 0)
-    if attempts <= 0:
+    if retries.attempts <= 0:
         return None
     policy = _default_retry_policy(consistent_hash)
-    policy.num_retries.value = attempts
-    if retries.get("retryOn"):
-        parts = [p.strip() for p in retries["retryOn"].split(",") if p.strip()]
+    policy.num_retries.value = retries.attempts
+    if retries.retry_on:
+        parts = [p.strip() for p in retries.retry_on.split(",") if p.strip()]
         codes = [int(p) for p in parts if p.isdigit() and int(p) in _HTTP_CODES]
         words = [p for p in parts if not (p.isdigit() and int(p) in _HTTP_CODES)]
         policy.retry_on = ",".join(words)
         policy.retriable_status_codes.extend(codes)
         if codes and "retriable-status-codes" not in policy.retry_on:
             policy.retry_on += ",retriable-status-codes"
-    if retries.get("perTryTimeout"):
-        set_duration(policy.per_try_timeout, retries["perTryTimeout"])
-    if retries.get("retryIgnorePreviousHosts") is not None:
+    if retries.per_try_timeout:
+        set_duration(policy.per_try_timeout, retries.per_try_timeout)
+    if retries.retry_ignore_previous_hosts is not None:
         del policy.retry_host_predicate[:]
-        if retries["retryIgnorePreviousHosts"]:
+        if retries.retry_ignore_previous_hosts:
             policy.retry_host_predicate.append(_previous_hosts())
-    if retries.get("retryRemoteLocalities"):
+    if retries.retry_remote_localities:
         config = previous_priorities_config_pb2.PreviousPrioritiesConfig(update_frequency=2)
         policy.retry_priority.name = "envoy.retry_priorities.previous_priorities"
         policy.retry_priority.typed_config.CopyFrom(typed(config))
-    if retries.get("backoff"):
-        set_duration(policy.retry_back_off.base_interval, retries["backoff"])
+    if retries.backoff:
+        set_duration(policy.retry_back_off.base_interval, retries.backoff)
     return policy
 
 
-def _present(match: Mapping[str, Any] | None) -> bool:
+_ANY_VALUE = StringMatch()
+
+
+def _present(match: StringMatch | None) -> bool:
     """Istio turns an empty StringMatch, or regex `*`, into a presence check."""
-    return not match or match.get("regex") == "*"
+    return match is None or match == _ANY_VALUE or match.regex == "*"
 
 
-def string_matcher(match: Mapping[str, Any], *, ignore_case: bool = False) -> string_pb2.StringMatcher:
+def string_matcher(match: StringMatch, *, ignore_case: bool = False) -> string_pb2.StringMatcher:
     out = string_pb2.StringMatcher(ignore_case=ignore_case)
-    if "exact" in match:
-        out.exact = match["exact"]
-    elif "prefix" in match:
-        out.prefix = match["prefix"]
-    elif "regex" in match:
-        out.safe_regex.CopyFrom(regex_pb2.RegexMatcher(regex=match["regex"]))
+    if match.exact is not None:
+        out.exact = match.exact
+    elif match.prefix is not None:
+        out.prefix = match.prefix
+    elif match.regex is not None:
+        out.safe_regex.CopyFrom(regex_pb2.RegexMatcher(regex=match.regex))
     return out
 
 
-def _header(name: str, match: Mapping[str, Any] | None) -> rc.HeaderMatcher:
+def _header(name: str, match: StringMatch | None) -> rc.HeaderMatcher:
     header = rc.HeaderMatcher(name=name)
-    if _present(match):
+    if match is None or _present(match):
         header.present_match = True
     else:
         header.string_match.CopyFrom(string_matcher(match))
     return header
 
 
-def route_match(match: Mapping[str, Any] | None) -> rc.RouteMatch:
+def route_match(match: HTTPMatchRequest | None) -> rc.RouteMatch:
+    """Every condition of one HTTPMatchRequest that Envoy checks per request (no match: all)."""
     out = rc.RouteMatch(prefix="/")
     if match is None:
         return out
-    headers = [_header(name, value) for name, value in (match.get("headers") or {}).items()]
-    for name, value in (match.get("withoutHeaders") or {}).items():
+    headers = [_header(name, value) for name, value in match.headers.items()]
+    for name, value in match.without_headers.items():
         header = _header(name, value)
         header.invert_match = True
         if not _present(value):
             header.treat_missing_header_as_empty = True
         headers.append(header)
     headers.sort(key=lambda h: h.name)
-    uri = match.get("uri")
-    if uri:
-        if "exact" in uri:
-            out.path = uri["exact"]
-        elif "prefix" in uri:
-            out.prefix = uri["prefix"]
-        elif "regex" in uri:
-            out.safe_regex.regex = uri["regex"]
-    out.case_sensitive.value = not match.get("ignoreUriCase", False)
-    for pseudo, key in ((":method", "method"), (":authority", "authority"), (":scheme", "scheme")):
-        if match.get(key) is not None:
-            headers.append(_header(pseudo, match[key]))
+    uri = match.uri
+    if uri is not None:
+        if uri.exact is not None:
+            out.path = uri.exact
+        elif uri.prefix is not None:
+            out.prefix = uri.prefix
+        elif uri.regex is not None:
+            out.safe_regex.regex = uri.regex
+    out.case_sensitive.value = not match.ignore_uri_case
+    for pseudo, pseudo_match in ((":method", match.method), (":authority", match.authority),
+                                 (":scheme", match.scheme)):
+        if pseudo_match is not None:
+            headers.append(_header(pseudo, pseudo_match))
     out.headers.extend(headers)
-    for name in sorted(match.get("queryParams") or {}):
-        value = match["queryParams"][name]
+    for name in sorted(match.query_params):
+        value = match.query_params[name]
         query = out.query_parameters.add(name=name)
         if _present(value):
             query.present_match = True
@@ -175,13 +192,13 @@ def is_catch_all(route: rc.Route) -> bool:
     return catch_all and not match.headers and not match.query_parameters and not match.dynamic_metadata
 
 
-def _header_options(values: Mapping[str, str] | None, append: bool) -> tuple[list[base_pb2.HeaderValueOption], str]:
+def _header_options(values: Mapping[str, str], append: bool) -> tuple[list[base_pb2.HeaderValueOption], str]:
     """Header additions sorted by name; `:authority`/`host` become a host rewrite instead."""
     options = []
     authority = ""
     action = (base_pb2.HeaderValueOption.APPEND_IF_EXISTS_OR_ADD if append
               else base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD)
-    for key in sorted(values or {}):
+    for key in sorted(values):
         value = values[key]
         if key.lower() in (":authority", "host"):
             authority = value
@@ -194,27 +211,30 @@ def _header_options(values: Mapping[str, str] | None, append: bool) -> tuple[lis
     return options, authority
 
 
-def _dropped_internal(keys: Sequence[str] | None) -> list[str]:
-    return [k for k in keys or [] if not k.startswith(":") and k.lower() != "host"]
+def _dropped_internal(keys: Sequence[str]) -> list[str]:
+    return [k for k in keys if not k.startswith(":") and k.lower() != "host"]
 
 
-class HeaderOperations:
+_NO_OPERATIONS = HeaderOperations()
+
+
+class HeaderMutations:
     """Istio's translation of a `headers` block (route or destination level)."""
 
-    def __init__(self, headers: Mapping[str, Any]) -> None:
-        request = headers.get("request") or {}
-        response = headers.get("response") or {}
-        set_options, set_authority = _header_options(request.get("set"), False)
-        add_options, add_authority = _header_options(request.get("add"), True)
+    def __init__(self, headers: Headers) -> None:
+        request = headers.request or _NO_OPERATIONS
+        response = headers.response or _NO_OPERATIONS
+        set_options, set_authority = _header_options(request.set, False)
+        add_options, add_authority = _header_options(request.add, True)
         self.request_add = set_options + add_options
         self.authority = set_authority or add_authority
-        response_set, _ = _header_options(response.get("set"), False)
-        response_add, _ = _header_options(response.get("add"), True)
+        response_set, _ = _header_options(response.set, False)
+        response_add, _ = _header_options(response.add, True)
         self.response_add = response_set + response_add
-        self.request_remove = _dropped_internal(request.get("remove"))
-        self.response_remove = _dropped_internal(response.get("remove"))
+        self.request_remove = _dropped_internal(request.remove)
+        self.response_remove = _dropped_internal(response.remove)
 
-    def apply(self, target: Any) -> None:
+    def apply(self, target: rc.Route | rc.WeightedCluster.ClusterWeight) -> None:
         target.request_headers_to_add.extend(self.request_add)
         target.request_headers_to_remove.extend(self.request_remove)
         target.response_headers_to_add.extend(self.response_add)
@@ -229,55 +249,53 @@ def _hundred(value: int) -> percent_pb2.FractionalPercent:
     return percent_pb2.FractionalPercent(numerator=value, denominator=percent_pb2.FractionalPercent.HUNDRED)
 
 
-def fault_config(fault: Mapping[str, Any]) -> fault_pb2.HTTPFault | None:
+def fault_config(fault: HTTPFaultInjection) -> fault_pb2.HTTPFault | None:
+    """The fault filter's per-route config; None when neither a fixed delay nor an abort is set."""
     out = fault_pb2.HTTPFault()
-    delay = fault.get("delay")
-    if delay and delay.get("fixedDelay"):
+    delay = fault.delay
+    if delay is not None and delay.fixed_delay:
         target = out.delay
-        if delay.get("percentage") is not None:
-            target.percentage.CopyFrom(_fractional(delay["percentage"].get("value", 0)))
+        if delay.percentage is not None:
+            target.percentage.CopyFrom(_fractional(delay.percentage.value))
         else:
-            target.percentage.CopyFrom(_hundred(delay.get("percent", 0)))
-        set_duration(target.fixed_delay, delay["fixedDelay"])
-    abort = fault.get("abort")
-    if abort and (abort.get("httpStatus") is not None or abort.get("grpcStatus")):
-        target = out.abort
-        if abort.get("percentage") is not None:
-            target.percentage.CopyFrom(_fractional(abort["percentage"].get("value", 0)))
-        if abort.get("httpStatus") is not None:
-            target.http_status = abort["httpStatus"]
+            target.percentage.CopyFrom(_hundred(delay.percent))
+        set_duration(target.fixed_delay, delay.fixed_delay)
+    abort = fault.abort
+    if abort is not None and (abort.http_status is not None or abort.grpc_status):
+        aborted = out.abort
+        if abort.percentage is not None:
+            aborted.percentage.CopyFrom(_fractional(abort.percentage.value))
+        if abort.http_status is not None:
+            aborted.http_status = abort.http_status
         else:
-            status = abort["grpcStatus"]
-            target.grpc_status = _GRPC_CODES.get(status, int(status) if str(status).isdigit() else 2)
+            status = abort.grpc_status
+            aborted.grpc_status = _GRPC_CODES.get(status, int(status) if status.isdigit() else 2)
     if not out.HasField("delay") and not out.HasField("abort"):
         return None
     return out
 
 
-def cors_config(policy: Mapping[str, Any]) -> cors_pb2.CorsPolicy:
+def cors_config(policy: CorsPolicy) -> cors_pb2.CorsPolicy:
     out = cors_pb2.CorsPolicy()
-    out.forward_not_matching_preflights.value = policy.get("unmatchedPreflights") != "IGNORE"
-    if policy.get("allowOrigins") is not None:
-        out.allow_origin_string_match.extend(string_matcher(m) for m in policy["allowOrigins"])
-    elif policy.get("allowOrigin") is not None:
-        out.allow_origin_string_match.extend(string_pb2.StringMatcher(exact=o) for o in policy["allowOrigin"])
+    out.forward_not_matching_preflights.value = policy.unmatched_preflights != "IGNORE"
+    if policy.allow_origins is not None:
+        out.allow_origin_string_match.extend(string_matcher(m) for m in policy.allow_origins)
+    elif policy.allow_origin is not None:
+        out.allow_origin_string_match.extend(string_pb2.StringMatcher(exact=o) for o in policy.allow_origin)
     out.filter_enabled.default_value.CopyFrom(_hundred(100))
-    if policy.get("allowCredentials") is not None:
-        out.allow_credentials.value = policy["allowCredentials"]
-    out.allow_headers = ",".join(policy.get("allowHeaders") or [])
-    out.allow_methods = ",".join(policy.get("allowMethods") or [])
-    out.expose_headers = ",".join(policy.get("exposeHeaders") or [])
-    if policy.get("maxAge"):
-        from meshctl.config.values import parse_duration
-
-        out.max_age = str((parse_duration(policy["maxAge"]) or 0) // 1_000_000_000)
+    if policy.allow_credentials is not None:
+        out.allow_credentials.value = policy.allow_credentials
+    out.allow_headers = ",".join(policy.allow_headers)
+    out.allow_methods = ",".join(policy.allow_methods)
+    out.expose_headers = ",".join(policy.expose_headers)
+    if policy.max_age:
+        out.max_age = str(policy.max_age // 1_000_000_000)
     return out
 
 
-def _mirror_fraction(percentage: Mapping[str, Any] | None, legacy: int | None) -> percent_pb2.FractionalPercent | None:
+def _mirror_fraction(percentage: Percent | None, legacy: int | None) -> percent_pb2.FractionalPercent | None:
     if percentage is not None:
-        value = percentage.get("value", 0)
-        return _fractional(value) if value > 0 else None
+        return _fractional(percentage.value) if percentage.value > 0 else None
     if legacy is not None:
         return _hundred(legacy) if legacy > 0 else None
     return _hundred(100)
@@ -290,125 +308,127 @@ def _mirror(action: rc.RouteAction, cluster: str, fraction: percent_pb2.Fraction
     policy.disable_shadow_host_suffix_append = True
 
 
-def _redirect(route: rc.Route, redirect: Mapping[str, Any], port: int) -> bool:
-    code = redirect.get("redirectCode", 0)
+def _redirect(route: rc.Route, redirect: HTTPRedirect, port: int) -> bool:
+    code = redirect.redirect_code
     if code not in _REDIRECT_CODES:
         return False
     target = route.redirect
-    target.host_redirect = redirect.get("authority", "")
-    target.path_redirect = redirect.get("uri", "")
-    if redirect.get("scheme"):
-        target.scheme_redirect = redirect["scheme"]
-    if "port" in redirect or "derivePort" in redirect:
-        number = redirect.get("port", 0)
-        if redirect.get("derivePort") == "FROM_REQUEST_PORT":
+    target.host_redirect = redirect.authority
+    target.path_redirect = redirect.uri
+    if redirect.scheme:
+        target.scheme_redirect = redirect.scheme
+    if redirect.port is not None or redirect.derive_port:
+        number = redirect.port or 0
+        if redirect.derive_port == "FROM_REQUEST_PORT":
             number = port
-        scheme = redirect.get("scheme") or "http"
+        scheme = redirect.scheme or "http"
         if not ((number == 80 and scheme == "http") or (number == 443 and scheme == "https")):
             target.port_redirect = number
     target.response_code = _REDIRECT_CODES[code]
     return True
 
 
-def build_route(rule: Mapping[str, Any], match: Mapping[str, Any] | None, *, vs_name: str,
+_NO_CORS = CorsPolicy()
+
+
+def build_route(rule: HTTPRoute, match: HTTPMatchRequest | None, *, vs_name: str,
                 metadata: base_pb2.Metadata, listener_port: int, cluster_of: ClusterOf,
                 hash_of: HashOf) -> rc.Route | None:
     """The Envoy route for one (http rule, match) pair, or None when the redirect code is unknown.
 
     `metadata` names the VirtualService (`istio.config`), built once per VirtualService."""
-    route = rc.Route(name=rule.get("name", ""))
-    if match is not None and match.get("name"):
-        route.name = f"{route.name}.{match['name']}"
+    route = rc.Route(name=rule.name)
+    if match is not None and match.name:
+        route.name = f"{route.name}.{match.name}"
     route.match.CopyFrom(route_match(match))
     route.metadata.CopyFrom(metadata)
-    if match is not None and match.get("statPrefix"):
-        route.stat_prefix = match["statPrefix"]
+    if match is not None and match.stat_prefix:
+        route.stat_prefix = match.stat_prefix
     authority = ""
-    if rule.get("headers"):
-        operations = HeaderOperations(rule["headers"])
-        operations.apply(route)
-        authority = operations.authority
-    if rule.get("redirect") is not None:
-        if not _redirect(route, rule["redirect"], listener_port):
+    if rule.headers is not None:
+        mutations = HeaderMutations(rule.headers)
+        mutations.apply(route)
+        authority = mutations.authority
+    if rule.redirect is not None:
+        if not _redirect(route, rule.redirect, listener_port):
             return None
-    elif rule.get("directResponse") is not None:
-        response = rule["directResponse"]
-        route.direct_response.status = response["status"]
-        body = response.get("body") or {}
-        if "string" in body:
-            route.direct_response.body.inline_string = body["string"]
-        elif "bytes" in body:
-            route.direct_response.body.inline_bytes = parse_proto_bytes(body["bytes"]) or b""
+    elif rule.direct_response is not None:
+        response = rule.direct_response
+        route.direct_response.status = response.status
+        body = response.body
+        if body is not None and body.string is not None:
+            route.direct_response.body.inline_string = body.string
+        elif body is not None and body.bytes_ is not None:
+            route.direct_response.body.inline_bytes = body.bytes_
     else:
         _route_action(route, rule, authority, listener_port, cluster_of, hash_of)
     route.decorator.operation = operation(route, vs_name, listener_port)
-    if rule.get("fault"):
-        fault = fault_config(rule["fault"])
+    if rule.fault is not None:
+        fault = fault_config(rule.fault)
         if fault is not None:
             route.typed_per_filter_config[FAULT_FILTER].CopyFrom(typed(fault))
-    if rule.get("corsPolicy"):
-        route.typed_per_filter_config[CORS_FILTER].CopyFrom(typed(cors_config(rule["corsPolicy"])))
+    if rule.cors_policy is not None and rule.cors_policy != _NO_CORS:
+        route.typed_per_filter_config[CORS_FILTER].CopyFrom(typed(cors_config(rule.cors_policy)))
     return route
 
 
-def _route_action(route: rc.Route, rule: Mapping[str, Any], authority: str, port: int,
+def _route_action(route: rc.Route, rule: HTTPRoute, authority: str, port: int,
                   cluster_of: ClusterOf, hash_of: HashOf) -> None:
     action = route.route
-    timeout = rule.get("timeout")
-    if timeout:
-        set_duration(action.timeout, timeout)
-        set_duration(action.max_grpc_timeout, timeout)
+    if rule.timeout:
+        set_duration(action.timeout, rule.timeout)
+        set_duration(action.max_grpc_timeout, rule.timeout)
     else:
         action.timeout.SetInParent()
         action.max_grpc_timeout.SetInParent()
-    rewrite = rule.get("rewrite") or {}
-    if rewrite.get("uriRegexRewrite"):
-        regex = rewrite["uriRegexRewrite"]
-        action.regex_rewrite.pattern.regex = regex.get("match", "")
-        action.regex_rewrite.substitution = regex.get("rewrite", "")
-    elif rewrite.get("uri"):
-        action.prefix_rewrite = rewrite["uri"]
-    if rewrite.get("authority"):
-        authority = rewrite["authority"]
+    rewrite = rule.rewrite
+    if rewrite is not None:
+        if rewrite.uri_regex_rewrite is not None:
+            action.regex_rewrite.pattern.regex = rewrite.uri_regex_rewrite.match
+            action.regex_rewrite.substitution = rewrite.uri_regex_rewrite.rewrite
+        elif rewrite.uri:
+            action.prefix_rewrite = rewrite.uri
+        if rewrite.authority:
+            authority = rewrite.authority
     if authority:
         action.host_rewrite_literal = authority
-    if rule.get("mirror"):
-        fraction = _mirror_fraction(rule.get("mirrorPercentage"), rule.get("mirrorPercent"))
+    if rule.mirror is not None:
+        fraction = _mirror_fraction(rule.mirror_percentage, rule.mirror_percent)
         if fraction is not None:
-            _mirror(action, cluster_of(rule["mirror"]), fraction)
-    for mirror in rule.get("mirrors") or []:
-        fraction = _mirror_fraction(mirror.get("percentage"), None)
-        if fraction is not None and mirror.get("destination"):
-            _mirror(action, cluster_of(mirror["destination"]), fraction)
-    destinations = rule.get("route") or []
+            _mirror(action, cluster_of(rule.mirror), fraction)
+    for mirror in rule.mirrors:
+        fraction = _mirror_fraction(mirror.percentage, None)
+        if fraction is not None:
+            _mirror(action, cluster_of(mirror.destination), fraction)
+    destinations = rule.route
     consistent = False
     if len(destinations) == 1:
         destination = destinations[0]
-        action.cluster = cluster_of(destination["destination"])
-        if destination.get("headers"):
-            operations = HeaderOperations(destination["headers"])
-            operations.apply(route)
-            if operations.authority and not action.host_rewrite_literal:
-                action.host_rewrite_literal = operations.authority
-        hashed = hash_of(destination["destination"])
+        action.cluster = cluster_of(destination.destination)
+        if destination.headers is not None:
+            mutations = HeaderMutations(destination.headers)
+            mutations.apply(route)
+            if mutations.authority and not action.host_rewrite_literal:
+                action.host_rewrite_literal = mutations.authority
+        hashed = hash_of(destination.destination)
         if hashed is not None:
             action.hash_policy.append(hashed)
             consistent = True
     else:
         for destination in destinations:
-            if not destination.get("weight"):
+            if not destination.weight:
                 continue
-            weighted = action.weighted_clusters.clusters.add(name=cluster_of(destination["destination"]))
-            weighted.weight.value = destination["weight"]
-            if destination.get("headers"):
-                operations = HeaderOperations(destination["headers"])
-                operations.apply(weighted)
-                if operations.authority:
-                    weighted.host_rewrite_literal = operations.authority
-            hashed = hash_of(destination["destination"])
+            weighted = action.weighted_clusters.clusters.add(name=cluster_of(destination.destination))
+            weighted.weight.value = destination.weight
+            if destination.headers is not None:
+                mutations = HeaderMutations(destination.headers)
+                mutations.apply(weighted)
+                if mutations.authority:
+                    weighted.host_rewrite_literal = mutations.authority
+            hashed = hash_of(destination.destination)
             if hashed is not None:
                 action.hash_policy.append(hashed)
-    policy = retry_policy(rule.get("retries"), consistent)
+    policy = retry_policy(rule.retries, consistent)
     if policy is not None:
         action.retry_policy.CopyFrom(policy)
 

@@ -32,7 +32,7 @@ HTTP_PLAIN_ALPNS = ["http/1.1", "h2c"]
 
 
 @dataclass(frozen=True, slots=True)
-class _ChainOption:
+class ChainOption:
     """One filter chain variant: transport, ALPNs, whether Envoy terminates mTLS, HTTP or TCP."""
 
     transport: str
@@ -44,27 +44,27 @@ class _ChainOption:
 _MTLS_ALL = tuple(tls.ISTIO_ALL_ALPNS)
 _MTLS_HTTP = tuple(tls.ISTIO_HTTP_ALPNS)
 _OPTIONS = {
-    (STRICT, "HTTP"): [_ChainOption("tls", (), True, True)],
-    (STRICT, "TCP"): [_ChainOption("tls", (), True, False)],
-    (STRICT, "AUTO"): [_ChainOption("tls", _MTLS_HTTP, True, True), _ChainOption("tls", (), True, False)],
-    (PERMISSIVE, "HTTP"): [_ChainOption("tls", _MTLS_ALL, True, True), _ChainOption("raw_buffer", (), False, True)],
+    (STRICT, "HTTP"): [ChainOption("tls", (), True, True)],
+    (STRICT, "TCP"): [ChainOption("tls", (), True, False)],
+    (STRICT, "AUTO"): [ChainOption("tls", _MTLS_HTTP, True, True), ChainOption("tls", (), True, False)],
+    (PERMISSIVE, "HTTP"): [ChainOption("tls", _MTLS_ALL, True, True), ChainOption("raw_buffer", (), False, True)],
     (PERMISSIVE, "TCP"): [
-        _ChainOption("tls", _MTLS_ALL, True, False),
-        _ChainOption("tls", (), False, False),
-        _ChainOption("raw_buffer", (), False, False),
+        ChainOption("tls", _MTLS_ALL, True, False),
+        ChainOption("tls", (), False, False),
+        ChainOption("raw_buffer", (), False, False),
     ],
     (PERMISSIVE, "AUTO"): [
-        _ChainOption("tls", _MTLS_HTTP, True, True),
-        _ChainOption("raw_buffer", tuple(HTTP_PLAIN_ALPNS), False, True),
-        _ChainOption("tls", ("istio-peer-exchange", "istio"), True, False),
-        _ChainOption("raw_buffer", (), False, False),
-        _ChainOption("tls", (), False, False),
+        ChainOption("tls", _MTLS_HTTP, True, True),
+        ChainOption("raw_buffer", tuple(HTTP_PLAIN_ALPNS), False, True),
+        ChainOption("tls", ("istio-peer-exchange", "istio"), True, False),
+        ChainOption("raw_buffer", (), False, False),
+        ChainOption("tls", (), False, False),
     ],
-    (DISABLE, "HTTP"): [_ChainOption("raw_buffer", (), False, True)],
-    (DISABLE, "TCP"): [_ChainOption("raw_buffer", (), False, False)],
+    (DISABLE, "HTTP"): [ChainOption("raw_buffer", (), False, True)],
+    (DISABLE, "TCP"): [ChainOption("raw_buffer", (), False, False)],
     (DISABLE, "AUTO"): [
-        _ChainOption("raw_buffer", tuple(HTTP_PLAIN_ALPNS), False, True),
-        _ChainOption("raw_buffer", (), False, False),
+        ChainOption("raw_buffer", tuple(HTTP_PLAIN_ALPNS), False, True),
+        ChainOption("raw_buffer", (), False, False),
     ],
 }
 
@@ -148,25 +148,27 @@ def _disable_on(entry: lc.ListenerFilter, ports: list[int]) -> None:
 
 
 def _passthrough_chains(ctx: ProxyContext) -> list[lc.FilterChain]:
-    mode = _mode(ctx, None)
-    chains = []
-    for option in _OPTIONS[(mode, "AUTO")]:
-        name = "virtualInbound-catchall-http" if option.http else VIRTUAL_INBOUND
-        chains.append(_chain(ctx, option, name, None, INBOUND_PASSTHROUGH, protocols.UNSUPPORTED, None))
-    return chains
+    return [
+        inbound_chain(option, "virtualInbound-catchall-http" if option.http else VIRTUAL_INBOUND, None,
+                      _terminal(ctx, option, INBOUND_PASSTHROUGH, protocols.UNSUPPORTED, None),
+                      metadata_exchange=ctx.proxy.istio_extensions)
+        for option in _OPTIONS[(_mode(ctx, None), "AUTO")]
+    ]
 
 
 def _port_chains(ctx: ProxyContext, port: InboundPort, *, destination_port: bool) -> list[lc.FilterChain]:
-    mode = _mode(ctx, port.target_port)
-    kind = protocols.listener_class(port.protocol)
+    options = _OPTIONS[(_mode(ctx, port.target_port), protocols.listener_class(port.protocol))]
     cluster = names.inbound_cluster(port.target_port)
     name = names.listener(port.bind or "0.0.0.0", port.target_port)
     number = port.target_port if destination_port else None
-    return [_chain(ctx, option, name, number, cluster, port.protocol, port) for option in _OPTIONS[(mode, kind)]]
+    return [inbound_chain(option, name, number, _terminal(ctx, option, cluster, port.protocol, port),
+                          metadata_exchange=ctx.proxy.istio_extensions) for option in options]
 
 
-def _chain(ctx: ProxyContext, option: _ChainOption, name: str, destination_port: int | None, cluster: str,
-           port_protocol: str, port: InboundPort | None) -> lc.FilterChain:
+def inbound_chain(option: ChainOption, name: str, destination_port: int | None, terminal: lc.Filter, *,
+                  metadata_exchange: bool) -> lc.FilterChain:
+    """One inbound filter chain: its match (port, transport, ALPN), the mTLS it terminates, and
+    its filters ending in `terminal` (the chain's HTTP connection manager or TCP proxy)."""
     chain = lc.FilterChain(name=name)
     match = chain.filter_chain_match
     if destination_port is not None:
@@ -176,22 +178,27 @@ def _chain(ctx: ProxyContext, option: _ChainOption, name: str, destination_port:
     if option.terminate:
         alpn = tls.INBOUND_ALPN_HTTP if option.http else tls.INBOUND_ALPN_TCP
         chain.transport_socket.CopyFrom(tls.socket(tls.inbound_mtls(alpn)))
-    if ctx.proxy.istio_extensions:
+    if metadata_exchange:
         chain.filters.append(filters.network_metadata_exchange())
-    if option.http:
-        listener = names.listener(port.bind or "0.0.0.0", port.target_port) if port else "0.0.0.0_15006"
-        manager = filters.connection_manager(
-            ctx.proxy,
-            stat_prefix=f"inbound_{listener};",
-            direction=filters.INBOUND,
-            port_protocol=port_protocol,
-            mesh_id=ctx.mesh.trust_domain,
-            route_config=_inbound_route(cluster, port),
-        )
-        chain.filters.append(filters.hcm_filter(manager))
-    else:
-        chain.filters.append(filters.tcp_proxy(cluster))
+    chain.filters.append(terminal)
     return chain
+
+
+def _terminal(ctx: ProxyContext, option: ChainOption, cluster: str, port_protocol: str,
+              port: InboundPort | None) -> lc.Filter:
+    """A chain's last filter: an HTTP connection manager or a TCP proxy, to the inbound cluster."""
+    if not option.http:
+        return filters.tcp_proxy(cluster)
+    listener = names.listener(port.bind or "0.0.0.0", port.target_port) if port else "0.0.0.0_15006"
+    manager = filters.connection_manager(
+        ctx.proxy,
+        stat_prefix=f"inbound_{listener};",
+        direction=filters.INBOUND,
+        port_protocol=port_protocol,
+        mesh_id=ctx.mesh.trust_domain,
+        route_config=_inbound_route(cluster, port),
+    )
+    return filters.hcm_filter(manager)
 
 
 def _inbound_route(cluster: str, port: InboundPort | None) -> route_pb2.RouteConfiguration:

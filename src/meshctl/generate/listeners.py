@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from envoy.config.core.v3 import base_pb2
@@ -12,9 +11,11 @@ from envoy.extensions.filters.listener.http_inspector.v3 import http_inspector_p
 from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
 
 from meshctl.generate import filters, names
+from meshctl.generate.chains import OutboundChain, filter_chain
 from meshctl.generate.names import BLACKHOLE, PASSTHROUGH
 from meshctl.generate.protobuf import typed
 from meshctl.generate.context import ProxyContext
+from meshctl.generate.tcproutes import tcp_chains
 from meshctl import protocols
 from meshctl.model.proxy import INTERCEPTION_TPROXY
 from meshctl.model.scope import EgressScope
@@ -28,30 +29,12 @@ HTTP_ALPNS = ["http/1.1", "h2c"]
 
 
 @dataclass(slots=True)
-class _Chain:
-    """One outbound filter chain: its match (SNI, prefix ranges, ALPN) and filters."""
-
-    filters: list[lc.Filter]
-    alpn: list[str] = field(default_factory=list)
-    server_names: list[str] = field(default_factory=list)
-    prefix_ranges: list[str] = field(default_factory=list)
-    http: bool = False
-
-    @property
-    def matches_all(self) -> bool:
-        return not (self.alpn or self.server_names or self.prefix_ranges)
-
-    def key(self) -> tuple:
-        return (tuple(self.server_names), tuple(self.prefix_ranges), tuple(self.alpn))
-
-
-@dataclass(slots=True)
 class _Listener:
     bind: str
     port: int
     kind: str
     bind_to_port: bool
-    chains: list[_Chain] = field(default_factory=list)
+    chains: list[OutboundChain] = field(default_factory=list)
     locked: bool = False
 
 
@@ -95,7 +78,7 @@ def _explicit_port_listener(ctx: ProxyContext, egress: EgressScope, listeners: d
         for service in egress.services:
             port = service.port(egress.port)
             if port is not None:
-                for chain in _tcp_chains(ctx, service, port, bind):
+                for chain in tcp_chains(ctx, service, port, bind):
                     _merge_chain(entry, chain)
     listeners[(bind, egress.port)] = entry
 
@@ -142,7 +125,7 @@ def _merge(ctx: ProxyContext, entry: _Listener, service: Service, port: ServiceP
         entry.chains = []
     if kind == "AUTO":
         entry.kind = "AUTO"
-        for chain in _tcp_chains(ctx, service, port, bind):
+        for chain in tcp_chains(ctx, service, port, bind):
             _merge_chain(entry, chain)
         if not any(c.http for c in entry.chains):
             rds = str(port.port) if bind == WILDCARD else f"{service.hostname}:{port.port}"
@@ -150,17 +133,17 @@ def _merge(ctx: ProxyContext, entry: _Listener, service: Service, port: ServiceP
         return
     if entry.kind == "HTTP" and entry.chains:
         entry.kind = "AUTO"
-    for chain in _tcp_chains(ctx, service, port, bind):
+    for chain in tcp_chains(ctx, service, port, bind):
         _merge_chain(entry, chain)
 
 
-def _merge_chain(entry: _Listener, chain: _Chain) -> None:
+def _merge_chain(entry: _Listener, chain: OutboundChain) -> None:
     if any(existing.key() == chain.key() and not existing.http for existing in entry.chains):
         return
     entry.chains.append(chain)
 
 
-def _http_chain(ctx: ProxyContext, bind: str, port: int, rds: str, port_protocol: str) -> _Chain:
+def _http_chain(ctx: ProxyContext, bind: str, port: int, rds: str, port_protocol: str) -> OutboundChain:
     ctx.route_names.setdefault(rds, None)
     manager = filters.connection_manager(
         ctx.proxy,
@@ -170,15 +153,7 @@ def _http_chain(ctx: ProxyContext, bind: str, port: int, rds: str, port_protocol
         mesh_id=ctx.mesh.trust_domain,
         rds=rds,
     )
-    return _Chain([filters.hcm_filter(manager)], alpn=list(HTTP_ALPNS), http=True)
-
-
-def _tcp_chains(ctx: ProxyContext, service: Service, port: ServicePort, bind: str) -> Iterable[_Chain]:
-    """Chains from VirtualService `tcp`/`tls` routes, or one chain to the service's cluster."""
-    from meshctl.generate.tcproutes import tcp_chains
-
-    for route in tcp_chains(ctx, service, port, bind):
-        yield _Chain(route.filters, server_names=route.server_names, prefix_ranges=route.prefix_ranges)
+    return OutboundChain([filters.hcm_filter(manager)], alpn=list(HTTP_ALPNS), http=True)
 
 
 def _passthrough_chain(ctx: ProxyContext) -> lc.FilterChain:
@@ -203,14 +178,15 @@ def _render(ctx: ProxyContext, entry: _Listener) -> listener_pb2.Listener:
     match_all = [c for c in chains if c.matches_all]
     specific = [c for c in chains if not c.matches_all]
     rendered: list[lc.FilterChain] = []
+    timeout = ctx.mesh.transport_socket_connect_timeout_seconds
     for chain in specific:
-        rendered.append(_render_chain(ctx, chain))
+        rendered.append(filter_chain(chain, timeout))
     default: lc.FilterChain | None = None
     if match_all:
         if not specific:
-            rendered.append(_render_chain(ctx, match_all[0]))
+            rendered.append(filter_chain(match_all[0], timeout))
         else:
-            default = _render_chain(ctx, match_all[0])
+            default = filter_chain(match_all[0], timeout)
     elif specific:
         default = _passthrough_chain(ctx)
     listener.filter_chains.extend(rendered)
@@ -226,31 +202,6 @@ def _render(ctx: ProxyContext, entry: _Listener) -> listener_pb2.Listener:
         listener.listener_filters.add(name="envoy.filters.listener.http_inspector",
                                       typed_config=typed(http_inspector_pb2.HttpInspector()))
     return listener
-
-
-def _render_chain(ctx: ProxyContext, chain: _Chain) -> lc.FilterChain:
-    out = lc.FilterChain()
-    match = out.filter_chain_match
-    if chain.alpn:
-        match.transport_protocol = "raw_buffer"
-        match.application_protocols.extend(chain.alpn)
-    if chain.server_names:
-        match.server_names.extend(sorted(chain.server_names))
-    for cidr in chain.prefix_ranges:
-        address, _, length = cidr.partition("/")
-        prefix = match.prefix_ranges.add(address_prefix=address)
-        prefix.prefix_len.value = _prefix_len(address, length)
-    if not (chain.alpn or chain.server_names or chain.prefix_ranges):
-        out.ClearField("filter_chain_match")
-    out.filters.extend(chain.filters)
-    out.transport_socket_connect_timeout.seconds = ctx.mesh.transport_socket_connect_timeout_seconds
-    return out
-
-
-def _prefix_len(address: str, length: str) -> int:
-    if length:
-        return int(length)
-    return 128 if ":" in address else 32
 
 
 def virtual_outbound(ctx: ProxyContext) -> listener_pb2.Listener:

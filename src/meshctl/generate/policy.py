@@ -17,7 +17,7 @@ from meshctl.config.kinds.networking.destination_rule import (
     PortTrafficPolicy,
     TrafficPolicy,
 )
-from meshctl.generate.protobuf import MAX_UINT32, set_nanos
+from meshctl.generate.protobuf import MAX_UINT32, set_duration
 
 
 def for_port(policy: TrafficPolicy | None, port: int) -> TrafficPolicy | None:
@@ -48,7 +48,7 @@ def for_subset(base: TrafficPolicy | None, subset_policy: TrafficPolicy | None, 
 
 def _port_level(policy: TrafficPolicy, entries: tuple[PortTrafficPolicy, ...], port: int) -> TrafficPolicy:
     for entry in entries:
-        if entry.port is not None and entry.port.number == port:
+        if entry.port.number == port:
             return replace(policy, connection_pool=entry.connection_pool, load_balancer=entry.load_balancer,
                            outlier_detection=entry.outlier_detection, tls=entry.tls)
     return policy
@@ -59,7 +59,7 @@ def port_hash(policy: TrafficPolicy | None, number: int | None) -> ConsistentHas
     if policy is None or not number:
         return None
     for entry in policy.port_level_settings:
-        if entry.port is not None and entry.port.number == number:
+        if entry.port.number == number:
             return entry.load_balancer.consistent_hash if entry.load_balancer else None
     return None
 
@@ -141,7 +141,7 @@ def apply_connection_pool(cluster: cluster_pb2.Cluster, options: HttpOptions, po
             threshold.max_retries.value = http.max_retries
     if tcp is not None:
         if tcp.connect_timeout:
-            set_nanos(cluster.connect_timeout, tcp.connect_timeout)
+            set_duration(cluster.connect_timeout, tcp.connect_timeout)
         if tcp.max_connections:
             threshold.max_connections.value = tcp.max_connections
         keepalive = tcp.tcp_keepalive
@@ -162,11 +162,11 @@ def apply_connection_pool(cluster: cluster_pb2.Cluster, options: HttpOptions, po
         common = options.get().common_http_protocol_options
         common.SetInParent()
         if idle:
-            set_nanos(common.idle_timeout, idle)
+            set_duration(common.idle_timeout, idle)
         if per_connection > 0:
             common.max_requests_per_connection.value = per_connection
         if lifetime:
-            set_nanos(common.max_connection_duration, lifetime)
+            set_duration(common.max_connection_duration, lifetime)
     if http is not None and http.use_client_protocol:
         options.set_use_downstream()
 
@@ -202,9 +202,9 @@ def apply_outlier_detection(cluster: cluster_pb2.Cluster, outlier: OutlierDetect
         out.consecutive_gateway_failure.value = gateway
         out.enforcing_consecutive_gateway_failure.value = 100 if gateway > 0 else 0
     if outlier.interval:
-        set_nanos(out.interval, outlier.interval)
+        set_duration(out.interval, outlier.interval)
     if outlier.base_ejection_time:
-        set_nanos(out.base_ejection_time, outlier.base_ejection_time)
+        set_duration(out.base_ejection_time, outlier.base_ejection_time)
     if outlier.max_ejection_percent:
         out.max_ejection_percent.value = outlier.max_ejection_percent
     if outlier.split_external_local_origin_errors:
@@ -257,7 +257,7 @@ def _slow_start(config: Any, lb: LoadBalancerSettings) -> None:
     if not window:
         return
     slow = config.slow_start_config
-    set_nanos(slow.slow_start_window, window)
+    set_duration(slow.slow_start_window, window)
     if warmup is not None:
         slow.aggression.default_value = warmup.aggression if warmup.aggression is not None else 1.0
         slow.aggression.runtime_key = "("

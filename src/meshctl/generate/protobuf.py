@@ -1,6 +1,6 @@
 """Protobuf's well-known types as translation fills them: `Any`, `Duration`, `Struct`.
 
-Every generator packs typed configs and writes durations from Istio's duration strings; doing
+Every generator packs typed configs and writes durations from the views' nanoseconds; doing
 it one way keeps the bytes (and so the resource versions) stable.
 """
 
@@ -13,7 +13,7 @@ from google.protobuf import any_pb2, duration_pb2, struct_pb2
 from google.protobuf.message import Message
 from udpa.type.v1 import typed_struct_pb2
 
-from meshctl.config.values import parse_duration, split_nanos
+from meshctl.config.values import split_nanos
 from meshctl.resources import type_url_of
 
 MAX_UINT32 = 4294967295
@@ -39,21 +39,9 @@ def duration(seconds: float = 0, nanos: int | None = None) -> duration_pb2.Durat
     return duration_pb2.Duration(seconds=sec, nanos=rest)
 
 
-def parsed_duration(text: str) -> duration_pb2.Duration:
-    """A validated Istio duration string as a protobuf Duration."""
-    nanos = parse_duration(text)
-    return duration(nanos=nanos or 0)
-
-
-def set_nanos(target: duration_pb2.Duration, nanos: int) -> None:
-    """Set a protobuf Duration from a view's nanoseconds."""
+def set_duration(target: duration_pb2.Duration, nanos: int) -> None:
+    """Set a protobuf Duration from a view's nanoseconds (views parse durations once)."""
     target.seconds, target.nanos = split_nanos(nanos)
-
-
-def set_duration(target: duration_pb2.Duration, text: str) -> None:
-    sec, rest = split_nanos(parse_duration(text) or 0)
-    target.seconds = sec
-    target.nanos = rest
 
 
 def struct_value(value: Any) -> struct_pb2.Value:

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from envoy.config.core.v3 import base_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
 
 from meshctl.config.kinds.networking.destination_rule import ConsistentHashLB
+from meshctl.config.kinds.networking.fields import Destination
+from meshctl.config.kinds.networking.http import HTTPMatchRequest
 from meshctl.generate import httproute, names, policy
 from meshctl.generate.core import istio_metadata
 from meshctl.generate.names import PASSTHROUGH
-from meshctl.generate.protobuf import set_nanos
+from meshctl.generate.protobuf import set_duration
 from meshctl.generate.context import ProxyContext
 from meshctl import protocols
 from meshctl.hostnames import matches, specificity
@@ -96,9 +97,9 @@ def _virtual_hosts(ctx: ProxyContext, egress: EgressScope, port: int) -> list[_V
     labels = tuple(sorted(ctx.proxy.labels.items()))
     for index, vs in enumerate(egress.virtual_services):
         in_scope = tuple(services[h].source.revision if h in services else None for h in vs.http_destinations)
-        key = ("vs-routes", vs.resource.revision, port, ctx.proxy.namespace, labels,
-               ctx.snapshot.destination_inputs(ctx.proxy, vs), in_scope)
-        routes = ctx.memo(key, lambda: _vs_routes(ctx, vs, port, services))
+        routes_key = ("vs-routes", vs.resource.revision, port, ctx.proxy.namespace, labels,
+                      ctx.snapshot.destination_inputs(ctx.proxy, vs), in_scope)
+        routes = ctx.memo(routes_key, lambda: _vs_routes(ctx, vs, port, services))
         if not routes:
             continue
         registry, others = _split_hosts(vs, index, services, wildcard_owner)
@@ -170,17 +171,17 @@ def _vs_routes(ctx: ProxyContext, vs: VirtualServiceView, port: int, services: M
     metadata = base_pb2.Metadata()
     istio_metadata(metadata, {"config": config_path(vs.resource)})
 
-    def cluster_of(destination: Mapping[str, Any]) -> str:
+    def cluster_of(destination: Destination) -> str:
         return destination_cluster(ctx, vs, destination, port, services)
 
-    def hash_of(destination: Mapping[str, Any]) -> rc.RouteAction.HashPolicy | None:
+    def hash_of(destination: Destination) -> rc.RouteAction.HashPolicy | None:
         return destination_hash(ctx, vs, destination)
 
-    for rule in vs.spec.get("http") or []:
-        matches_ = rule.get("match") or [None]
+    for rule in vs.spec.http:
+        matches_: Sequence[HTTPMatchRequest | None] = rule.match or (None,)
         stop = False
         for match in matches_:
-            if not _applies(ctx, match, port):
+            if match is not None and not ctx.applies(match, port):
                 continue
             route = httproute.build_route(rule, match, vs_name=vs.name, metadata=metadata, listener_port=port,
                                           cluster_of=cluster_of, hash_of=hash_of)
@@ -190,39 +191,22 @@ def _vs_routes(ctx: ProxyContext, vs: VirtualServiceView, port: int, services: M
             if match is None or httproute.is_catch_all(route):
                 stop = True
                 break
-        if stop or not rule.get("match"):
+        if stop or not rule.match:
             break
     return out
 
 
-def _applies(ctx: ProxyContext, match: Mapping[str, Any] | None, port: int) -> bool:
-    """Static match conditions: port, and source labels/namespace unless match gateways are set."""
-    if match is None:
-        return True
-    if match.get("port") and match["port"] != port:
-        return False
-    gateways = match.get("gateways")
-    if gateways:
-        return "mesh" in gateways
-    labels = match.get("sourceLabels") or {}
-    if not all(ctx.proxy.labels.get(k) == v for k, v in labels.items()):
-        return False
-    namespace = match.get("sourceNamespace")
-    return not namespace or namespace == ctx.proxy.namespace
-
-
-def destination_cluster(ctx: ProxyContext, vs: VirtualServiceView, destination: Mapping[str, Any], port: int,
+def destination_cluster(ctx: ProxyContext, vs: VirtualServiceView, destination: Destination, port: int,
                         services: Mapping[str, Service]) -> str:
     """`outbound|PORT|SUBSET|HOST` for a destination: explicit port, else the listener port;
     an ExternalName alias points at its concrete service."""
-    host = vs.host(destination.get("host", ""))
+    host = vs.host(destination.host)
     service = services.get(host)
     if service is not None and service.resolution == ALIAS and service.alias_for:
         host = service.alias_for
-    number = (destination.get("port") or {}).get("number") or port
-    subset = destination.get("subset", "")
-    _check_destination(ctx, vs, host, subset)
-    return names.outbound_cluster(number, host, subset)
+    number = (destination.port.number if destination.port else 0) or port
+    _check_destination(ctx, vs, host, destination.subset)
+    return names.outbound_cluster(number, host, destination.subset)
 
 
 def _check_destination(ctx: ProxyContext, vs: VirtualServiceView, host: str, subset: str) -> None:
@@ -240,15 +224,15 @@ def _check_destination(ctx: ProxyContext, vs: VirtualServiceView, host: str, sub
                                 f"requests routed to it will fail with 503")
 
 
-def destination_hash(ctx: ProxyContext, vs: VirtualServiceView, destination: Mapping[str, Any]) -> rc.RouteAction.HashPolicy | None:
-    host = vs.host(destination.get("host", ""))
+def destination_hash(ctx: ProxyContext, vs: VirtualServiceView, destination: Destination) -> rc.RouteAction.HashPolicy | None:
+    host = vs.host(destination.host)
     services = ctx.snapshot.registry.services_for_host(host)
     namespace = services[0].namespace if services else vs.namespace
     rule = ctx.snapshot.destination_rule(ctx.proxy, host, namespace)
     if rule is None:
         return None
-    number = (destination.get("port") or {}).get("number")
-    subset = rule.subset(destination.get("subset", "")) if destination.get("subset") else None
+    number = destination.port.number if destination.port else 0
+    subset = rule.subset(destination.subset) if destination.subset else None
     subset_policy = subset.traffic_policy if subset else None
     chosen = (policy.port_hash(subset_policy, number) or policy.consistent_hash(subset_policy)
               or policy.port_hash(rule.traffic_policy, number) or policy.consistent_hash(rule.traffic_policy))
@@ -264,7 +248,7 @@ def hash_policy(consistent: ConsistentHashLB) -> rc.RouteAction.HashPolicy | Non
         out.cookie.name = cookie.name
         out.cookie.path = cookie.path
         if cookie.ttl:
-            set_nanos(out.cookie.ttl, cookie.ttl)
+            set_duration(out.cookie.ttl, cookie.ttl)
         for attribute in cookie.attributes:
             out.cookie.attributes.add(name=attribute.name, value=attribute.value)
     elif consistent.use_source_ip:

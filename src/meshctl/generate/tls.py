@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from envoy.config.cluster.v3 import cluster_pb2
@@ -13,6 +13,7 @@ from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
 from envoy.type.matcher.v3 import string_pb2
 from google.protobuf import any_pb2
 
+from meshctl.config.kinds.networking.destination_rule import ClientTLSSettings
 from meshctl.generate.core import sds_secret_config
 from meshctl.generate.protobuf import typed
 from meshctl.model.secrets import ROOT_CERTIFICATE, WORKLOAD_CERTIFICATE, file_certificate, file_root

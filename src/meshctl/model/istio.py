@@ -1,6 +1,6 @@
 """Istio's routing objects as the translator reads them: hosts normalised, visibility resolved.
 
-The views keep the validated spec as is (Istio's own field names, so code reads like Istio's
+The views keep the typed spec as is (Istio's own field names, so code reads like Istio's
 documentation) and add what every proxy would otherwise recompute: FQDN hosts, gateway names,
 export sets, and the creation order that decides precedence.
 """
@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from meshctl.config.kinds.networking.destination_rule import DestinationRule, Subset, TrafficPolicy
+from meshctl.config.kinds.networking.fields import Destination
+from meshctl.config.kinds.networking.virtual_service import VirtualService
 from meshctl.config.resource import Resource
 from meshctl.hostnames import fqdn, matches, specificity
 from meshctl.model.selectors import export_set, selects, visible
@@ -38,14 +39,11 @@ class VirtualServiceView:
     rules route or mirror to (what its routes depend on besides itself)."""
 
     resource: Resource
+    spec: VirtualService
     hosts: tuple[str, ...]
     gateways: frozenset[str]
     export_to: frozenset[str]
     http_destinations: tuple[str, ...] = ()
-
-    @property
-    def spec(self) -> Mapping[str, Any]:
-        return self.resource.spec
 
     @property
     def namespace(self) -> str:
@@ -61,20 +59,22 @@ class VirtualServiceView:
 
     @classmethod
     def of(cls, resource: Resource, domain: str) -> VirtualServiceView:
-        spec = resource.spec
-        hosts = tuple(fqdn(h, resource.namespace, domain) for h in spec.get("hosts") or [])
-        gateways = frozenset(gateway_name(g, resource.namespace) for g in spec.get("gateways") or [MESH_GATEWAY])
-        destinations = {fqdn(d["host"], resource.namespace) for d in _http_destinations(spec) if isinstance(d.get("host"), str)}
-        return cls(resource, hosts, gateways, export_set(spec.get("exportTo"), resource.namespace), tuple(sorted(destinations)))
+        spec = resource.view_as(VirtualService)
+        hosts = tuple(fqdn(h, resource.namespace, domain) for h in spec.hosts)
+        gateways = frozenset(gateway_name(g, resource.namespace) for g in spec.gateways or (MESH_GATEWAY,))
+        destinations = {fqdn(d.host, resource.namespace) for d in _http_destinations(spec)}
+        return cls(resource, spec, hosts, gateways, export_set(spec.export_to, resource.namespace),
+                   tuple(sorted(destinations)))
 
 
-def _http_destinations(spec: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
-    for rule in spec.get("http") or []:
-        for route in rule.get("route") or []:
-            yield route.get("destination") or {}
-        yield rule.get("mirror") or {}
-        for mirror in rule.get("mirrors") or []:
-            yield mirror.get("destination") or {}
+def _http_destinations(spec: VirtualService) -> Iterator[Destination]:
+    for rule in spec.http:
+        for route in rule.route:
+            yield route.destination
+        if rule.mirror is not None:
+            yield rule.mirror
+        for mirror in rule.mirrors:
+            yield mirror.destination
 
 
 def gateway_name(name: str, namespace: str) -> str:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from meshctl import protocols
+from meshctl.config.kinds.networking.destination_rule import ConnectionPoolSettings
+from meshctl.config.kinds.networking.sidecar import IstioEgressListener, IstioIngressListener, Sidecar
 from meshctl.config.resource import Resource
 from meshctl.hostnames import matches
 from meshctl.model.istio import MESH_GATEWAY, VirtualServiceView, order_key
@@ -52,11 +53,15 @@ class EgressScope:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class SidecarScope:
+    """`sidecar` is the Sidecar resource governing the proxies (None: the mesh defaults); its
+    ingress listeners and inbound connection pool shape their inbound side."""
+
     namespace: str
     sidecar: Resource | None
     egress: tuple[EgressScope, ...]
     outbound_mode: str
-    ingress: tuple[Mapping[str, Any], ...]
+    ingress: tuple[IstioIngressListener, ...] = ()
+    inbound_connection_pool: ConnectionPoolSettings | None = None
     uses_source_labels: bool = False
     has_headless: bool = False
 
@@ -114,16 +119,24 @@ def select_sidecar(sidecars: Sequence[Resource], namespace: str, labels: Mapping
     """Workload-selector Sidecar in the namespace, else the namespace default, else the root's."""
     local = sorted((s for s in sidecars if s.namespace == namespace), key=order_key)
     for sidecar in local:
-        selector = (sidecar.spec.get("workloadSelector") or {}).get("labels") or {}
+        selector = _selector(sidecar)
         if selector and selects(selector, labels):
             return sidecar
     for sidecar in local:
-        if not (sidecar.spec.get("workloadSelector") or {}).get("labels"):
+        if not _selector(sidecar):
             return sidecar
     for sidecar in sorted((s for s in sidecars if s.namespace == root_namespace), key=order_key):
-        if not (sidecar.spec.get("workloadSelector") or {}).get("labels"):
+        if not _selector(sidecar):
             return sidecar
     return None
+
+
+def _selector(sidecar: Resource) -> Mapping[str, str]:
+    selector = sidecar.view_as(Sidecar).workload_selector
+    return selector.labels if selector is not None else {}
+
+
+_IMPORT_EVERYTHING = (IstioEgressListener(hosts=("*/*",)),)
 
 
 Imports = tuple[tuple[Service, ...], tuple[VirtualServiceView, ...], bool, bool]
@@ -138,9 +151,9 @@ def build_scope(namespace: str, sidecar: Resource | None, services: Sequence[Ser
     that differ only in what does not decide imports (workload selector, bind address) then
     share the very same tuples, which lets generation share what it builds from them.
     """
-    spec = sidecar.spec if sidecar is not None else {}
+    spec = sidecar.view_as(Sidecar) if sidecar is not None else Sidecar()
     owner_namespace = sidecar.namespace if sidecar is not None else namespace
-    listeners = spec.get("egress") or [{"hosts": ["*/*"]}]
+    listeners = spec.egress or _IMPORT_EVERYTHING
     memo = imports if imports is not None else {}
     visible_here: tuple[list[Service], list[VirtualServiceView]] | None = None  # computed on the first miss
 
@@ -161,30 +174,30 @@ def build_scope(namespace: str, sidecar: Resource | None, services: Sequence[Ser
     egress = []
     source_labels = headless = False
     for listener in listeners:
-        imported, vss, by_labels, has_headless = imported_by(parse_hosts(listener.get("hosts") or [], owner_namespace))
+        imported, vss, by_labels, has_headless = imported_by(parse_hosts(listener.hosts, owner_namespace))
         source_labels = source_labels or by_labels
         headless = headless or has_headless
-        port = listener.get("port") or {}
+        port = listener.port
         egress.append(
             EgressScope(
-                port=port.get("number"),
-                protocol=protocols.parse(port.get("protocol", "")),
-                port_name=port.get("name", ""),
-                bind=listener.get("bind", ""),
-                capture_mode=listener.get("captureMode", "DEFAULT"),
+                port=port.number if port is not None else None,
+                protocol=protocols.parse(port.protocol if port is not None else ""),
+                port_name=port.name if port is not None else "",
+                bind=listener.bind,
+                capture_mode=listener.capture_mode or "DEFAULT",
                 services=imported,
                 virtual_services=vss,
             )
         )
-    mode = (spec.get("outboundTrafficPolicy") or {}).get("mode") or default_outbound
-    return SidecarScope(namespace, sidecar, tuple(egress), mode, tuple(spec.get("ingress") or ()),
+    policy = spec.outbound_traffic_policy
+    mode = (policy.mode if policy is not None else "") or default_outbound
+    return SidecarScope(namespace, sidecar, tuple(egress), mode, spec.ingress, spec.inbound_connection_pool,
                         uses_source_labels=source_labels, has_headless=headless)
 
 
 def _matches_source_labels(vs: VirtualServiceView) -> bool:
     """Whether a VirtualService matches on the client's labels (then labels shape the routes)."""
-    for section in ("http", "tcp", "tls"):
-        for rule in vs.spec.get(section) or []:
-            if any(match.get("sourceLabels") for match in rule.get("match") or []):
-                return True
-    return False
+    spec = vs.spec
+    return (any(match.source_labels for rule in spec.http for match in rule.match)
+            or any(match.source_labels for rule in spec.tcp for match in rule.match)
+            or any(match.source_labels for rule in spec.tls for match in rule.match))

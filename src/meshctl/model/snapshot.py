@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from meshctl.config.kinds.security.peer_authentication import PeerAuthentication
 from meshctl.config.resource import Resource
 from meshctl.errors import MeshctlError
 from meshctl.model import proxy as proxies
@@ -56,7 +57,7 @@ class MeshSnapshot:
     _imports: dict[tuple[str, tuple], Any] = field(default_factory=dict, repr=False)
     _rules: dict[tuple[str, str, str, tuple], DestinationRuleView | None] = field(default_factory=dict, repr=False)
     _modes: dict[tuple[str, tuple | None, int | None], str] = field(default_factory=dict, repr=False)
-    _policies: dict[str, list[Resource]] = field(default_factory=dict, repr=False)
+    _policies: dict[str, list[PeerAuthentication]] = field(default_factory=dict, repr=False)
     _destination_inputs: dict[tuple[str, str, str, tuple], tuple] = field(default_factory=dict, repr=False)
 
     def scope_for(self, proxy: Proxy) -> SidecarScope:
@@ -129,17 +130,17 @@ class MeshSnapshot:
 
     def _level_mode(self, namespace: str, labels: Mapping[str, str] | None, port: int | None, inherited: str) -> str:
         for policy in self._policies.get(namespace, ()):
-            selector = (policy.spec.get("selector") or {}).get("matchLabels") or {}
+            selector = policy.selector.match_labels if policy.selector is not None else {}
             if labels is None:
                 if selector:
                     continue
             elif not selector or not selects(selector, labels):
                 continue
-            mode = (policy.spec.get("mtls") or {}).get("mode") or "UNSET"
+            mode = (policy.mtls.mode if policy.mtls is not None else "") or "UNSET"
             if labels is not None and port is not None:
-                port_mode = ((policy.spec.get("portLevelMtls") or {}).get(str(port)) or {}).get("mode")
-                if port_mode and port_mode != "UNSET":
-                    return port_mode
+                port_level = policy.port_level_mtls.get(port)
+                if port_level is not None and port_level.mode and port_level.mode != "UNSET":
+                    return port_level.mode
             return inherited if mode == "UNSET" else mode
         return inherited
 
@@ -226,9 +227,9 @@ def build_snapshot(resources: Sequence[Resource], mesh: MeshConfig | None = None
             rules_by_ns.setdefault(resource.namespace, []).append(DestinationRuleView.of(resource, mesh.domain))
         destination_rules = tuple(rule for rules in rules_by_ns.values() for rule in merge_destination_rules(rules))
         rule_index = RuleIndex(destination_rules)
-    policies: dict[str, list[Resource]] = {}
+    policies: dict[str, list[PeerAuthentication]] = {}
     for policy in sorted(by_kind.get("PeerAuthentication", []), key=order_key):
-        policies.setdefault(policy.namespace, []).append(policy)
+        policies.setdefault(policy.namespace, []).append(policy.view_as(PeerAuthentication))
     return MeshSnapshot(
         mesh=mesh,
         registry=registry,
