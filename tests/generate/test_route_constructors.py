@@ -114,7 +114,8 @@ EVERY_FIELD = HTTPMatchRequest(
         headers=[
             rc.HeaderMatcher(name="alpha", string_match=string_pb2.StringMatcher(prefix="a")),
             rc.HeaderMatcher(name="any", present_match=True),
-            rc.HeaderMatcher(name="beta", string_match=exact("b"), invert_match=True, treat_missing_header_as_empty=True),
+            rc.HeaderMatcher(name="beta", string_match=exact("b"), invert_match=True,
+                             treat_missing_header_as_empty=True),
             rc.HeaderMatcher(name="empty", string_match=exact("")),
             rc.HeaderMatcher(name="gone", present_match=True, invert_match=True),
             rc.HeaderMatcher(name="nostar", present_match=True, invert_match=True),
@@ -268,6 +269,11 @@ def action(cluster: str = f"outbound|9080||{HOST}", **fields: object) -> rc.Rout
     return out
 
 
+def weighted(subset: str, weight: int, **fields: object) -> rc.WeightedCluster.ClusterWeight:
+    return rc.WeightedCluster.ClusterWeight(name=f"outbound|9080|{subset}|{HOST}",
+                                            weight=wrappers_pb2.UInt32Value(value=weight), **fields)
+
+
 def header(key: str, value: str, how: int) -> base_pb2.HeaderValueOption:
     return base_pb2.HeaderValueOption(header=base_pb2.HeaderValue(key=key, value=value), append_action=how)
 
@@ -282,8 +288,8 @@ ROUTES = [
     pytest.param(HTTPRoute(route=(to(),)), no_hash, expected_route(action()), id="one destination"),
     pytest.param(HTTPRoute(name="split", route=(to("v1", 70), to("v2", 30), to("v3", 0))), by_subset, expected_route(
         action("", weighted_clusters=rc.WeightedCluster(clusters=[
-            rc.WeightedCluster.ClusterWeight(name=f"outbound|9080|v1|{HOST}", weight=wrappers_pb2.UInt32Value(value=70)),
-            rc.WeightedCluster.ClusterWeight(name=f"outbound|9080|v2|{HOST}", weight=wrappers_pb2.UInt32Value(value=30)),
+            weighted("v1", 70),
+            weighted("v2", 30),
         ]), hash_policy=[rc.RouteAction.HashPolicy(header={"header_name": "x-user"})]),
         name="split", operation="reviews:9080/*"), id="weights: zero dropped, hashing keeps retry hosts"),
     pytest.param(HTTPRoute(route=(to("v2"),)), by_subset, expected_route(action(
@@ -340,10 +346,8 @@ ROUTES = [
                to("v2", 50, Headers(response=HeaderOperations(set={"x-v": "2"}))))),
         no_hash, expected_route(
             action("", host_rewrite_literal="from-set", weighted_clusters=rc.WeightedCluster(clusters=[
-                rc.WeightedCluster.ClusterWeight(name=f"outbound|9080|v1|{HOST}", weight=wrappers_pb2.UInt32Value(value=50),
-                                                 host_rewrite_literal="canary.local"),
-                rc.WeightedCluster.ClusterWeight(name=f"outbound|9080|v2|{HOST}", weight=wrappers_pb2.UInt32Value(value=50),
-                                                 response_headers_to_add=[header("x-v", "2", OVERWRITE)]),
+                weighted("v1", 50, host_rewrite_literal="canary.local"),
+                weighted("v2", 50, response_headers_to_add=[header("x-v", "2", OVERWRITE)]),
             ])),
             request_headers_to_add=[header("a-set", "1", OVERWRITE), header("b-set", "2", OVERWRITE),
                                     header("c-add", "3", APPEND)],

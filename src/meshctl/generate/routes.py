@@ -224,7 +224,8 @@ def _check_destination(ctx: ProxyContext, vs: VirtualServiceView, host: str, sub
                                 f"requests routed to it will fail with 503")
 
 
-def destination_hash(ctx: ProxyContext, vs: VirtualServiceView, destination: Destination) -> rc.RouteAction.HashPolicy | None:
+def destination_hash(ctx: ProxyContext, vs: VirtualServiceView,
+                     destination: Destination) -> rc.RouteAction.HashPolicy | None:
     host = vs.host(destination.host)
     services = ctx.snapshot.registry.services_for_host(host)
     namespace = services[0].namespace if services else vs.namespace
