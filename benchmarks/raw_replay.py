@@ -8,7 +8,7 @@ it takes the same Envoys to converge on the same change is what Envoy and gRPC n
 almost no control plane in between.
 
 Run by serve_convergence.py as `python raw_replay.py RECORDING PORT`, RECORDING being a pickle of
-`{"generations": [Generation, ...], "secrets": {node id: {name: packed Any bytes}}}`. Commands on stdin,
+`{"generations": [Generation, ...]}`. Commands on stdin,
 one per line, each answered by one JSON line on stdout:
 
 - `synced N`: once N streams have ACKed every type they asked for → `{"synced": N}`;
@@ -17,8 +17,8 @@ one per line, each answered by one JSON line on stdout:
 
 A command not done within a minute is answered with `{"error": ...}`.
 
-It answers SDS too (the clusters' TLS contexts ask for `default` and `ROOTCA`), from secrets
-packed in the same file.
+The Envoys take their certificates from the SDS sockets of the benchmark's EnvoyFleet, as in
+the serve run, so this server answers ADS only.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from typing import Any
 import grpc
 from envoy.service.discovery.v3 import discovery_pb2
 
-from meshctl.resources import CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET
+from meshctl.resources import CLUSTER, ENDPOINT, LISTENER, ROUTE
 from meshctl.xds import encoding
 
 PUSH_ORDER = (CLUSTER, ENDPOINT, LISTENER, ROUTE)
@@ -67,10 +67,9 @@ class Replay:
 
     full: list[dict[str, dict[str, bytes]]]
     bump: list[dict[str, list[tuple[str, bytes]]]]
-    secrets: Mapping[str, Mapping[str, bytes]]
 
     @classmethod
-    def build(cls, generations: Sequence[Generation], secrets: Mapping[str, Mapping[str, bytes]]) -> Replay:
+    def build(cls, generations: Sequence[Generation]) -> Replay:
         full = [{node: {t: response_body(f"g{g}", t, [r for _, r in items]) for t, items in types.items()}
                  for node, types in generation.items()} for g, generation in enumerate(generations)]
         bump = []
@@ -90,7 +89,7 @@ class Replay:
                     elif now.get(type_url, {}) != before.get(type_url, {}):
                         step[node].append((type_url, full[g][node][type_url]))
             bump.append(step)
-        return cls(full, bump, secrets)
+        return cls(full, bump)
 
 
 _BUMP = object()
@@ -106,7 +105,7 @@ class _Stream:
 
 
 class ReplayServer:
-    """SotW ADS plus SDS over pre-serialized bodies, with the bump bookkeeping."""
+    """SotW ADS over pre-serialized bodies, with the bump bookkeeping."""
 
     def __init__(self, replay: Replay) -> None:
         self.replay = replay
@@ -120,12 +119,8 @@ class ReplayServer:
 
     def handlers(self) -> list[grpc.GenericRpcHandler]:
         ads = grpc.stream_stream_rpc_method_handler(self.ads, discovery_pb2.DiscoveryRequest.FromString)
-        sds = grpc.stream_stream_rpc_method_handler(self.sds, discovery_pb2.DiscoveryRequest.FromString)
-        return [
-            grpc.method_handlers_generic_handler("envoy.service.discovery.v3.AggregatedDiscoveryService",
-                                                 {"StreamAggregatedResources": ads}),
-            grpc.method_handlers_generic_handler("envoy.service.secret.v3.SecretDiscoveryService", {"StreamSecrets": sds}),
-        ]
+        return [grpc.method_handlers_generic_handler("envoy.service.discovery.v3.AggregatedDiscoveryService",
+                                                     {"StreamAggregatedResources": ads})]
 
     async def ads(self, requests: AsyncIterator[discovery_pb2.DiscoveryRequest], context: Any) -> None:
         queue: asyncio.Queue[Any] = asyncio.Queue()
@@ -172,15 +167,6 @@ class ReplayServer:
             self.done[stream.node] = time.monotonic()
             self.changed.set()
         return out
-
-    async def sds(self, requests: AsyncIterator[discovery_pb2.DiscoveryRequest], context: Any) -> AsyncIterator[bytes]:
-        node = ""
-        async for request in requests:
-            node = request.node.id or node
-            if not request.response_nonce:
-                secrets = self.replay.secrets.get(node, {})
-                yield with_nonce(response_body("1", SECRET, [secrets[n] for n in request.resource_names if n in secrets]),
-                                 str(next(self.nonces)))
 
     async def wait(self, check: Any) -> None:
         async def until() -> None:
@@ -238,7 +224,7 @@ async def serve(replay: Replay, port: int) -> None:
 def main(argv: Sequence[str]) -> None:
     with open(argv[0], "rb") as handle:
         recorded = pickle.load(handle)
-    asyncio.run(serve(Replay.build(recorded["generations"], recorded["secrets"]), int(argv[1])))
+    asyncio.run(serve(Replay.build(recorded["generations"]), int(argv[1])))
 
 
 if __name__ == "__main__":

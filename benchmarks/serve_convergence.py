@@ -110,14 +110,9 @@ def run_serve(base: Path, shape: str, clients: Sequence[Client], services: int,
 
 
 def record(mesh: MeshDir, proxies: Sequence[Proxy], changes: Sequence[Change]) -> dict[str, object]:
-    """What serve's translator gives every proxy before and after each change, plus their
-    secrets, in raw_replay.py's recording format (nodes as EnvoyFleet's bootstraps present them)."""
-    from google.protobuf import any_pb2
-
-    from meshctl.security.ca import CertificateAuthority
-    from meshctl.resources import SECRET as SECRET_TYPE
-    from meshctl.security.sds import SecretService, identity_of
-
+    """What serve's translator gives every proxy before and after each change, in raw_replay.py's
+    recording format (nodes as EnvoyFleet's bootstraps present them; their secrets come from the
+    fleet's SDS sockets, as in the serve run)."""
     nodes = [ads_bootstrap(p, "127.0.0.1", 0, admin_port=0, service_account=service_account(p)).node for p in proxies]
     translate = Translator()
     generations = []
@@ -127,14 +122,7 @@ def record(mesh: MeshDir, proxies: Sequence[Proxy], changes: Sequence[Change]) -
         config = translate(load([str(mesh.root)]).resources)
         generations.append({node.id: {type_url: [(name, packed.resource.SerializeToString()) for name, packed in items.items()]
                                       for type_url, items in config.resources_for(node).items()} for node in nodes})
-    authority = CertificateAuthority()
-    secrets = SecretService(lambda: authority)
-    packed = {}
-    for node in nodes:
-        identity = identity_of(node, authority.trust_domain)
-        packed[node.id] = {name: any_pb2.Any(type_url=SECRET_TYPE, value=secrets.secret(name, identity).SerializeToString()).SerializeToString()
-                           for name in ("default", "ROOTCA")}
-    return {"generations": generations, "secrets": packed}
+    return {"generations": generations}
 
 
 def run_replay(base: Path, clients: Sequence[Client], services: int,

@@ -32,8 +32,10 @@ from meshctl.loopback import free_port, stop_process, wait_accepting
 
 
 def serve_argv(config_dir: Path, port: int) -> list[str]:
+    """serve as it runs for real, its CA too (on any free port, its directory next to the mesh's)."""
     return [meshctl_executable(), "serve", "--config-dir", str(config_dir), "--xds-address", f"127.0.0.1:{port}",
-            "--debug-address", "", "--debounce-after", "0", "--log-format", "json"]
+            "--debug-address", "", "--debounce-after", "0", "--log-format", "json", "--ca-address", "127.0.0.1:0",
+            "--ca-dir", str(config_dir.parent / "ca")]
 
 
 def until_listening(config_dir: Path, env: Mapping[str, str]) -> float:

@@ -8,7 +8,9 @@ serve_startup).
 - `ServeProcess`: the real `meshctl serve` as a subprocess, its JSON log read on a thread. The
   server's own `push` and `ACK` debug events (with `convergence_ms`, measured on the server's
   clock from the moment it started translating the change) say when every proxy converged.
-- `EnvoyFleet`: real Envoys bootstrapped by `ads_bootstrap` as client sidecars.
+- `EnvoyFleet`: real Envoys bootstrapped by `ads_bootstrap` as client sidecars, their
+  certificates served by `SecretHost` (the agent's SDS server, one socket per Envoy, in this
+  process: these benchmarks measure xDS, so no CSR goes over the network).
 - The machine description and a plain table printer every benchmark ends with.
 
 Every process started here is ended by its PID, also when a benchmark fails half-way.
@@ -16,14 +18,17 @@ Every process started here is ended by its PID, also when a benchmark fails half
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime
 import json
 import math
 import os
 import platform
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -291,7 +296,7 @@ class ServeProcess:
         debug = f"127.0.0.1:{self.debug_port}" if self.debug_port else ""
         return [meshctl_executable(), "serve", "--config-dir", str(self.config_dir),
                 "--xds-address", f"127.0.0.1:{self.xds_port}", "--debug-address", debug,
-                "--debounce-after", "0", "--log-level", self.log_level, "--log-format", "json"]
+                "--debounce-after", "0", "--log-level", self.log_level, "--log-format", "json", "--ca-address", ""]
 
     def start(self, timeout: float = 60.0) -> ServeProcess:
         """Start serve and wait until its first configuration is accepted."""
@@ -401,14 +406,10 @@ class ServeProcess:
         """serve's /metrics (needs `debug_http=True`) as sample name with labels → value."""
         import urllib.request
 
+        from meshctl.prometheus import samples
+
         with urllib.request.urlopen(f"http://127.0.0.1:{self.debug_port}/metrics", timeout=10) as response:
-            text = response.read().decode()
-        samples = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#"):
-                name, _, value = line.rpartition(" ")
-                samples[name] = float(value)
-        return samples
+            return samples(response.read().decode())
 
     def stop(self) -> None:
         if self.process is not None:
@@ -426,6 +427,43 @@ def service_account(proxy: Proxy) -> str:
     return proxy.workload.service_account if proxy.workload else "default"
 
 
+class SecretHost:
+    """The agents' part for a fleet of benchmark Envoys, in this process: per Envoy a key and a
+    certificate (signed by an in-memory CA for its identity), served by the agent's own SDS
+    server on a socket of its own, all on one event loop thread."""
+
+    def __init__(self) -> None:
+        from meshctl.security.ca import CertificateAuthority, self_signed_bundle
+
+        self.directory = Path(tempfile.mkdtemp(prefix="meshctl-bench-sds-"))
+        self.authority = CertificateAuthority(self_signed_bundle("cluster.local"))
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+        self.servers: list[Any] = []
+
+    def socket_for(self, proxy: Proxy) -> str:
+        """A socket serving `proxy`'s certificate, ready for its Envoy to connect to."""
+        from meshctl.agent.certificate import WorkloadCertificate, certificate_request, new_key
+        from meshctl.agent.sds import SdsServer
+        from meshctl.security.spiffe import spiffe_id
+
+        identity = spiffe_id("cluster.local", proxy.namespace, service_account(proxy))
+        key = new_key()
+        chain = self.authority.sign_csr(certificate_request(key, identity), [identity])
+        server = SdsServer(self.directory / f"{len(self.servers)}.sock")
+        asyncio.run_coroutine_threadsafe(server.start(), self.loop).result(30)
+        self.loop.call_soon_threadsafe(server.publish, WorkloadCertificate.from_answer(key, chain))
+        self.servers.append(server)
+        return str(server.path)
+
+    def stop(self) -> None:
+        for server in self.servers:
+            asyncio.run_coroutine_threadsafe(server.stop(), self.loop).result(30)
+        self.servers.clear()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
 class EnvoyFleet:
     """Real Envoys as the sidecars of client workloads (meshctl.loopback runs each one with
     --disable-hot-restart --concurrency 1 -l warning and its own admin port)."""
@@ -433,12 +471,14 @@ class EnvoyFleet:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self.envoys: list[Envoy] = []
+        self.secrets: SecretHost | None = None
 
     def start(self, proxies: Iterable[Proxy], xds_port: int, *, delta: bool = False) -> EnvoyFleet:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.secrets = self.secrets or SecretHost()
         for proxy in proxies:
             config = ads_bootstrap(proxy, "127.0.0.1", xds_port, admin_port=free_port(), delta=delta,
-                                   service_account=service_account(proxy))
+                                   service_account=service_account(proxy), sds_socket=self.secrets.socket_for(proxy))
             self.envoys.append(Envoy.start(config, self.workdir, proxy.id))
         return self
 
@@ -452,6 +492,9 @@ class EnvoyFleet:
         for envoy in self.envoys:
             envoy.stop()
         self.envoys.clear()
+        if self.secrets is not None:
+            self.secrets.stop()
+            self.secrets = None
 
 
 class LineProcess:

@@ -3,7 +3,8 @@
 `meshctl demo`, the end-to-end tests and the benchmarks all run a control plane, real Envoys
 and HTTP backends side by side on 127.0.0.0/8. What they share lives here, once: free ports,
 polling until something is ready (`wait_until`), starting Envoy (the binary `find_envoy`
-locates, `$MESHCTL_ENVOY` first), small HTTP backends that answer with their name, and ending
+locates, `$MESHCTL_ENVOY` first) or a sidecar (`meshctl agent` running its Envoy, with a token
+minted from serve's CA directory), small HTTP backends that answer with their name, and ending
 every process started by its PID, also when a run fails half-way.
 """
 
@@ -12,9 +13,13 @@ from __future__ import annotations
 import http.client
 import http.server
 import json
+import os
+import shutil
 import signal
 import socket
 import subprocess
+import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -30,14 +35,17 @@ if TYPE_CHECKING:
     from google.protobuf.message import Message
 
 __all__ = [
+    "ControlPlane",
     "Envoy",
     "NameServer",
     "Processes",
+    "Sidecar",
     "WaitTimeout",
     "accepting",
     "ensure_running",
     "free_port",
     "http_get",
+    "mint_token",
     "port_free",
     "stop_process",
     "wait_accepting",
@@ -124,7 +132,8 @@ def ensure_running(process: subprocess.Popen[Any], what: str, logs: Sequence[Pat
 
 
 def http_get(url: str, timeout: float = 2.0, headers: Mapping[str, str] | None = None) -> tuple[int, str]:
-    """(status, body) of one GET; status 0 when the connection itself failed."""
+    """(status, body) of one GET (with `headers`, such as the Host a route matches); status 0
+    when the connection itself failed."""
     try:
         request = urllib.request.Request(url, headers=dict(headers or {}))
         with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -208,7 +217,44 @@ class NameServer:
         self.server.server_close()
 
 
-class Envoy:
+class EnvoyAdmin:
+    """Asking a running Envoy through its admin API (on 127.0.0.1, `admin_port`)."""
+
+    name = "envoy"
+
+    @property
+    def admin_port(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.admin_port}"
+
+    def admin(self, path: str, timeout: float = 5.0) -> bytes:
+        """The body of `GET /path` on the admin API."""
+        with urllib.request.urlopen(f"{self.admin_url}/{path.lstrip('/')}", timeout=timeout) as response:
+            return bytes(response.read())
+
+    def is_live(self) -> bool:
+        """Whether `/ready` says LIVE (every initial resource arrived or timed out)."""
+        try:
+            return self.admin("ready", timeout=1).strip() == b"LIVE"
+        except urllib.error.HTTPError:
+            return False
+
+    def config_dump(self, include_eds: bool = False) -> dict[str, Any]:
+        return dict(json.loads(self.admin("config_dump" + ("?include_eds" if include_eds else ""))))
+
+    def stats(self, prefix: str) -> dict[str, str]:
+        """Stats whose name contains `prefix`, as name → value text."""
+        found = {}
+        for line in self.admin(f"stats?filter={prefix}").decode().splitlines():
+            name, _, value = line.partition(": ")
+            found[name] = value
+        return found
+
+
+class Envoy(EnvoyAdmin):
     """One Envoy process and its admin API, started by `Envoy.start`.
 
     Envoy runs as a sidecar would on a shared host: its own admin port (the one the bootstrap
@@ -259,40 +305,13 @@ class Envoy:
             self._admin_port = int(address.rsplit(":", 1)[1])
         return self._admin_port
 
-    @property
-    def admin_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.admin_port}"
-
-    def admin(self, path: str, timeout: float = 5.0) -> bytes:
-        """The body of `GET /path` on the admin API."""
-        with urllib.request.urlopen(f"{self.admin_url}/{path.lstrip('/')}", timeout=timeout) as response:
-            return bytes(response.read())
-
     def alive(self) -> bool:
         return self.process.poll() is None
-
-    def is_live(self) -> bool:
-        """Whether `/ready` says LIVE (every initial resource arrived or timed out)."""
-        try:
-            return self.admin("ready", timeout=1).strip() == b"LIVE"
-        except urllib.error.HTTPError:
-            return False
 
     def wait_live(self, timeout: float = 10.0) -> Envoy:
         """Until `/ready` says LIVE; raises with Envoy's last words if it exits first."""
         wait_until(lambda: self._running() and self.is_live(), timeout, what=f"{self.name} /ready LIVE")
         return self
-
-    def config_dump(self, include_eds: bool = False) -> dict[str, Any]:
-        return dict(json.loads(self.admin("config_dump" + ("?include_eds" if include_eds else ""))))
-
-    def stats(self, prefix: str) -> dict[str, str]:
-        """Stats whose name contains `prefix`, as name → value text."""
-        found = {}
-        for line in self.admin(f"stats?filter={prefix}").decode().splitlines():
-            name, _, value = line.partition(": ")
-            found[name] = value
-        return found
 
     def stop(self) -> None:
         stop_process(self.process)
@@ -304,3 +323,187 @@ class Envoy:
     def _running(self) -> bool:
         return ensure_running(self.process, f"Envoy {self.name}", (self.log, self.workdir / f"{self.name}.stderr"))
 
+
+def mint_token(ca_dir: Path, namespace: str, service_account: str, path: Path, *, pod: str = "",
+               ttl: int = 3600) -> Path:
+    """Write a token for `namespace/service_account` (as `meshctl token` prints it) to `path`,
+    readable by its owner only; the CA directory must exist (serve creates it)."""
+    from meshctl.security.cadir import read_token_key
+    from meshctl.security.tokens import TokenSigner
+
+    token = TokenSigner(read_token_key(ca_dir)).mint(namespace, service_account, pod=pod, ttl=ttl)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(token + "\n")
+    return path
+
+
+class Sidecar(EnvoyAdmin):
+    """`meshctl agent` running one workload's Envoy, as a pod's istio-proxy container does.
+
+    The agent gets its token from a file, verifies the CA with serve's root, serves SDS on a
+    short socket path of its own (Unix socket paths are limited to 107 bytes, test directories
+    can be longer) and keeps Envoy's bootstrap and pid file in `WORKDIR/NAME/`. Its log (with
+    Envoy's, which writes to the agent's stderr) is `WORKDIR/NAME.agent.log`. `restart`
+    starts a new agent for the same Envoy, as after `kill -9` of the old one.
+    """
+
+    def __init__(self, name: str, argv: list[str], workdir: Path, admin_port: int, status_port: int, socket_dir: Path,
+                 new_session: bool) -> None:
+        self.name = name
+        self.argv = argv
+        self.workdir = workdir
+        self._admin = admin_port
+        self.status_port = status_port
+        self.socket_dir = socket_dir
+        self.new_session = new_session
+        self.process = self._launch()
+
+    @classmethod
+    def start(
+        cls, target: str, workdir: Path, name: str, *, xds_address: str, ca_address: str, ca_root: Path,
+        token_file: Path, config_dir: Path | None = None, service_account: str = "", admin_port: int = 0,
+        status_port: int = 0, delta: bool = False, secret_ttl: str = "24h", log_level: str = "info",
+        interception: str = "NONE", new_session: bool = False, wrap: Callable[[list[str]], list[str]] | None = None,
+        owner: tuple[int, int] | None = None,
+    ) -> Sidecar:
+        """Start the agent. `wrap` turns its command line into the one to run (in a network
+        namespace, as another user); `owner` is that user, given its work and socket directories."""
+        socket_dir = Path(tempfile.mkdtemp(prefix="meshctl-sds-"))
+        home = workdir / name
+        home.mkdir(parents=True, exist_ok=True)
+        if owner is not None:
+            for directory in (socket_dir, home):
+                os.chown(directory, *owner)
+        admin_port = admin_port or free_port()
+        status_port = status_port or free_port()
+        argv = [
+            sys.executable, "-m", "meshctl", "agent", target, "--xds-address", xds_address, "--ca-address", ca_address,
+            "--ca-root-cert", str(ca_root), "--token-file", str(token_file), "--admin-port", str(admin_port),
+            "--status-port", str(status_port), "--sds-socket", str(socket_dir / "socket"), "--workdir", str(home),
+            "--interception-mode", interception, "--concurrency", "1", "--secret-ttl", secret_ttl,
+            "--termination-drain-duration", "0s", "--log-level", log_level,
+        ]  # fmt: skip
+        if config_dir is not None:
+            argv += ["--config-dir", str(config_dir)]
+        if service_account:
+            argv += ["--service-account", service_account]
+        if delta:
+            argv.append("--delta")
+        return cls(name, wrap(argv) if wrap else argv, workdir, admin_port, status_port, socket_dir, new_session)
+
+    def _launch(self) -> subprocess.Popen[bytes]:
+        with self.log.open("ab") as log:
+            return subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=self.new_session)
+
+    @property
+    def log(self) -> Path:
+        return self.workdir / f"{self.name}.agent.log"
+
+    @property
+    def admin_port(self) -> int:
+        return self._admin
+
+    @property
+    def envoy_pid(self) -> int:
+        """Envoy's pid, from the agent's pid file (waited for)."""
+        pid_file = self.workdir / self.name / "envoy.pid"
+        pid = wait_until(lambda: self._running() and pid_file.read_text().strip(), 10, what=f"{self.name}'s Envoy")
+        return int(pid)
+
+    def ready(self) -> bool:
+        """What the agent's `/healthz/ready` says."""
+        return http_get(f"http://{LOOPBACK}:{self.status_port}/healthz/ready", timeout=1)[0] == 200
+
+    def wait_ready(self, timeout: float = 20.0) -> Sidecar:
+        """Until the agent says ready (Envoy LIVE with its certificate); raises with the agent's
+        last words if it exits first."""
+        wait_until(lambda: self._running() and self.ready(), timeout, what=f"{self.name} /healthz/ready")
+        return self
+
+    def restart(self) -> Sidecar:
+        """A new agent with the same flags: it takes over the running Envoy, if there is one."""
+        self.process = self._launch()
+        return self
+
+    def kill_agent(self) -> None:
+        """SIGKILL the agent alone; its Envoy keeps running."""
+        self.process.kill()
+        self.process.wait(5)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        """Stop the agent (it stops its Envoy), or, with the agent gone, the Envoy it left."""
+        if self.alive():
+            stop_process(self.process, timeout=15)
+        pid_file = self.workdir / self.name / "envoy.pid"
+        if pid_file.exists():
+            _kill_orphan(int(pid_file.read_text().strip() or 0), self.workdir / self.name / "envoy-rev.json")
+        shutil.rmtree(self.socket_dir, ignore_errors=True)
+
+    def _running(self) -> bool:
+        return ensure_running(self.process, f"meshctl agent {self.name}", (self.log,))
+
+
+def _kill_orphan(pid: int, bootstrap: Path) -> None:
+    """End an Envoy whose agent died before stopping it (only if `pid` still runs `bootstrap`)."""
+    from meshctl.agent.envoy import runs_bootstrap
+
+    if pid and runs_bootstrap(pid, bootstrap):
+        os.kill(pid, signal.SIGKILL)
+
+
+class ControlPlane:
+    """`meshctl serve` on free ports (xDS unless given, debug HTTP, its CA on TLS) with the CA
+    kept in `ca_dir`, started through `start` (Processes.start: it ends it), output in `log`;
+    `preexec` runs in serve's process before it starts (tests drop its privileges there).
+
+    The CA directory is made first, here, as serve would make it: tokens can be minted at once,
+    and sidecars started side by side with serve (agents retry the CA, Envoy retries xDS)."""
+
+    def __init__(self, start: Callable[..., subprocess.Popen[bytes]], config_dir: Path, ca_dir: Path, log: Path, *,
+                 xds_port: int = 0, extra: Sequence[str] = (), new_session: bool = False,
+                 preexec: Callable[[], None] | None = None) -> None:
+        from meshctl.security.cadir import open_ca_directory
+
+        self.config_dir = config_dir
+        self.ca_dir = ca_dir
+        self.log = log
+        self.xds_port, self.debug_port, self.ca_port = xds_port or free_port(), free_port(), free_port()
+        open_ca_directory(ca_dir, "cluster.local")
+        argv = [sys.executable, "-m", "meshctl", "serve", "--config-dir", str(config_dir),
+                "--xds-address", self.xds_address, "--debug-address", f"{LOOPBACK}:{self.debug_port}",
+                "--ca-address", self.ca_address, "--ca-dir", str(ca_dir), *extra]
+        with log.open("ab") as output:
+            self.process = start(argv, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+                                 start_new_session=new_session, preexec_fn=preexec)
+
+    @property
+    def xds_address(self) -> str:
+        return f"{LOOPBACK}:{self.xds_port}"
+
+    @property
+    def ca_address(self) -> str:
+        return f"{LOOPBACK}:{self.ca_port}"
+
+    @property
+    def debug_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.debug_port}"
+
+    def wait_ready(self, timeout: float = 30.0) -> ControlPlane:
+        """Until serve has accepted its first configuration and its CA listens."""
+        wait_until(lambda: ensure_running(self.process, "meshctl serve", [self.log])
+                   and http_get(f"{self.debug_url}/ready")[0] == 200 and accepting(self.ca_port), timeout,
+                   what="meshctl serve /ready and its CA")
+        return self
+
+    def token(self, namespace: str, service_account: str, path: Path, *, pod: str = "") -> Path:
+        return mint_token(self.ca_dir, namespace, service_account, path, pod=pod)
+
+    def sidecar(self, target: str, workdir: Path, name: str, token_file: Path, **options: Any) -> Sidecar:
+        """`meshctl agent` for `target`, pointed at this serve and its CA."""
+        return Sidecar.start(target, workdir, name, xds_address=self.xds_address, ca_address=self.ca_address,
+                             ca_root=self.ca_dir / "root-cert.pem", token_file=token_file, **options)

@@ -14,6 +14,7 @@ import http.server
 import os
 import shutil
 import subprocess
+import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from typing import Any, TypeVar
 import pytest
 
 from meshctl.capture.pod import enter_network_namespace
+from meshctl.loopback import Sidecar, mint_token
 
 T = TypeVar("T")
 REQUIRED = ("ip", "iptables", "iptables-restore", "iptables-save", "setpriv")
@@ -164,3 +166,24 @@ class PeerServer:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def pod_sidecar(stack: contextlib.ExitStack, netns: Netns, target: str, proxy: tuple[int, int], *, ca_dir: Path,
+                config: Path, account: str, xds_address: str, ca_address: str, interception: str) -> Sidecar:
+    """`meshctl agent` in `netns` as the proxy user (`proxy`: uid, gid), as istio-proxy runs in a
+    pod: its token, the mesh root and the mesh config (standing in for what the downward API
+    tells istio-agent: IP, labels, account) copied where that user can read them. Stopped, and
+    its files removed, when `stack` closes."""
+    home = Path(tempfile.mkdtemp(prefix="meshctl-pod-"))
+    stack.callback(shutil.rmtree, home, ignore_errors=True)
+    pod = target.split(".")[0]
+    token = mint_token(ca_dir, target.rsplit(".", 1)[-1], account, home / "istio-token", pod=pod)
+    root = Path(shutil.copy(ca_dir / "root-cert.pem", home / "root-cert.pem"))
+    mesh = Path(shutil.copytree(config, home / "mesh"))
+    for path in (home, token, root, mesh, *mesh.iterdir()):
+        os.chown(path, *proxy)
+    sidecar = Sidecar.start(target, home, "proxy", xds_address=xds_address, ca_address=ca_address, ca_root=root,
+                            token_file=token, config_dir=mesh, admin_port=15000, status_port=15021,
+                            interception=interception, wrap=lambda argv: netns.argv(argv, *proxy), owner=proxy)
+    stack.callback(sidecar.stop)
+    return sidecar

@@ -9,8 +9,9 @@ where Istio's rules deliberately leave non-proxy traffic alone.) The application
 calls `http://reviews:9080` (resolved through the pod's /etc/hosts); Envoy runs as the proxy
 (REDIRECT: UID 1337; TPROXY: UID 0 with GID 1337, as Istio's injector runs it).
 
-Envoy is started from `meshctl bootstrap`, pointed at the real `meshctl serve`: the in-pod
-agent (`meshctl agent`) does not exist yet; once it does, it takes over starting Envoy here.
+Envoy is started by `meshctl agent` in the pod, as the proxy user, as istio-proxy runs it: its
+xDS and its CSR (with the pod's token) go to the real `meshctl serve` on the node, uncaptured
+because they leave as the proxy user.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ from pathlib import Path
 import pytest
 
 from meshctl.demo.mesh import BACKENDS, VERSIONS, routing_yaml
-from meshctl.envoybin import find_envoy
-from meshctl.loopback import NameServer, Processes, ensure_running, wait_until
-from capture_support import Netns, PeerServer, link, namespaces, require_capture_support
+from meshctl.loopback import NameServer, Processes, wait_until
+from meshctl.security.cadir import open_ca_directory
+from capture_support import Netns, PeerServer, link, namespaces, pod_sidecar, require_capture_support
 
 APP_UID = 1000
 POD_IP, NODE_IP = "10.77.0.2", "10.77.0.1"
@@ -136,25 +137,24 @@ def captured(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
             stack.callback(server.stop)
         start = stack.enter_context(Processes()).start
         logs = stack.enter_context(open(workdir / "processes.log", "wb"))  # noqa: SIM115
+        ca_dir = workdir / "ca"
+        open_ca_directory(ca_dir, "cluster.local")
         start(node.argv([sys.executable, "-m", "meshctl", "serve", "--config-dir", str(workdir / "mesh"),
-                         "--xds-address", f"{NODE_IP}:15010", "--debug-address", "127.0.0.1:15014"]),
+                         "--xds-address", f"{NODE_IP}:15010", "--debug-address", "127.0.0.1:15014",
+                         "--ca-address", f"{NODE_IP}:15012", "--ca-dir", str(ca_dir)]),
               stdout=logs, stderr=subprocess.STDOUT)
         # TPROXY's proxy is root (Envoy needs CAP_NET_ADMIN for transparent sockets) in GID 1337.
         proxy = (1337, 1337) if mode == "REDIRECT" else (0, 1337)
         applied = pod.run([sys.executable, "-m", "meshctl", "iptables", "-p", "15001", "-z", "15006", "-u", "1337",
                            "-m", mode, "-i", "*", "-x", "", "-b", "*", "-d", "15090,15021,15020"])
         assert applied.returncode == 0, applied.stderr
-        bootstrap = subprocess.run([sys.executable, "-m", "meshctl", "bootstrap", "productpage-v1.default",
-                                    "--config-dir", str(workdir / "mesh"), "--xds-address", f"{NODE_IP}:15010",
-                                    "--admin-port", "15000", "--interception-mode", mode, "-o", "json"],
-                                   capture_output=True, text=True, check=True).stdout
-        envoy = start(pod.argv([find_envoy(), "--config-yaml", bootstrap, "--disable-hot-restart", "--concurrency",
-                                "1", "-l", "warning", "--drain-time-s", "1"], *proxy),
-                      stdout=logs, stderr=subprocess.STDOUT)
+        sidecar = pod_sidecar(stack, pod, "productpage-v1.default", proxy, ca_dir=ca_dir, config=workdir / "mesh",
+                              account="bookinfo-productpage", xds_address=f"{NODE_IP}:15010",
+                              ca_address=f"{NODE_IP}:15012", interception=mode)
         captured = Pod(mode, pod, node, proxy)
 
         def routed() -> bool:
-            ensure_running(envoy, f"the {mode} pod's Envoy", [workdir / "processes.log"])
+            sidecar.envoy_pid  # noqa: B018 - raises with the agent's log if it exited
             return captured.app(f"http://reviews:{PORT}/")[0][1] == "reviews-v1"
 
         wait_until(routed, timeout=60, interval=0.2, what=f"the {mode} pod's Envoy to route reviews")

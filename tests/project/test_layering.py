@@ -18,11 +18,13 @@ PACKAGE = ROOT / "src" / "meshctl"
 
 # package → packages of meshctl it must never import
 FORBIDDEN = {
-    "resources": {"cli", "config", "generate", "model", "security", "sources", "status", "inspect", "xds", "analyze"},
+    "resources": {"cli", "config", "generate", "model", "security", "sources", "status", "inspect", "xds", "analyze",
+                  "agent"},
     "model": {"cli", "generate", "xds", "status", "inspect"},
     "generate": {"cli", "xds", "status", "inspect"},
-    "xds": {"cli", "generate", "model", "status", "inspect"},
-    "security": {"cli", "xds", "generate"},
+    "xds": {"cli", "generate", "model", "status", "inspect", "security", "agent"},
+    "security": {"cli", "xds", "generate", "agent"},
+    "agent": {"cli", "status", "inspect", "sources", "analyze", "capture"},
 }
 
 

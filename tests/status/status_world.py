@@ -16,17 +16,14 @@ import json
 import random
 import re
 import subprocess
-import sys
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from meshctl.config.loader import load
-from meshctl.generate.bootstrap import ads_bootstrap
-from meshctl.loopback import Envoy, ensure_running, free_port, http_get, port_free, wait_until
-from meshctl.model.snapshot import build_snapshot
+from meshctl.loopback import ControlPlane, Sidecar, free_port, port_free, wait_until
+from meshctl.model.secrets import AGENT_SOCKET
 
 PODS = ("productpage-v1", "details-v1")
 NAMESPACE = "default"
@@ -34,6 +31,7 @@ NAMESPACE = "default"
 CANONICAL_PORTS = {"http": 9080, "details": 9081, "reviews_target": 8081, "productpage_target": 8082,
                    "details_target": 8083, "xds": 15010}
 CANONICAL_BINDS = {"productpage-v1": "127.0.0.10", "details-v1": "127.0.0.11"}
+ACCOUNTS = {"productpage-v1": "bookinfo-productpage", "details-v1": "bookinfo-details"}
 
 MESH = """\
 apiVersion: v1
@@ -164,7 +162,7 @@ class World:
     start_process: Callable[..., subprocess.Popen[bytes]]
     ports: dict[str, int] = field(default_factory=dict)
     binds: dict[str, str] = field(default_factory=dict)
-    envoys: dict[str, Envoy] = field(default_factory=dict)
+    envoys: dict[str, Sidecar] = field(default_factory=dict)
     serve: subprocess.Popen[bytes] | None = None
     debug_port: int = 0
 
@@ -191,26 +189,15 @@ class World:
             if not all(port_free(bind, self.ports["http"]) for bind in self.binds.values()):
                 self.ports = {}
         self.write_mesh()
-        self.debug_port = free_port()
-        log = self.workdir / "serve.log"
-        with log.open("ab") as output:
-            serve = self.serve = self.start_process(
-                [sys.executable, "-m", "meshctl", "serve", "--config-dir", str(self.config_dir),
-                 "--xds-address", self.xds_address, "--debug-address", f"127.0.0.1:{self.debug_port}",
-                 "--debounce-after", "10ms", "--log-level", "debug"],
-                stdout=output, stderr=subprocess.STDOUT,
-            )
-        wait_until(lambda: ensure_running(serve, "serve", [log]) and http_get(f"{self.debug_url}/ready")[0] == 200,
-                   20, what="meshctl serve /ready")
-        snapshot = build_snapshot(load([str(self.config_dir)], NAMESPACE).resources)
+        serve = ControlPlane(self.start_process, self.config_dir, self.workdir / "ca", self.workdir / "serve.log",
+                             xds_port=self.ports["xds"], extra=["--debounce-after", "10ms", "--log-level", "debug"])
+        self.serve, self.debug_port = serve.process, serve.debug_port
+        serve.wait_ready()
         for pod in PODS:
-            proxy = snapshot.proxy(pod, NAMESPACE, interception="NONE")
-            account = proxy.workload.service_account if proxy.workload else "default"
-            config = ads_bootstrap(proxy, "127.0.0.1", self.ports["xds"], admin_port=free_port(),
-                                   service_account=account)
-            self.envoys[pod] = Envoy.start(config, self.workdir, pod)
+            token = serve.token(NAMESPACE, ACCOUNTS[pod], self.workdir / f"{pod}.token", pod=pod)
+            self.envoys[pod] = serve.sidecar(f"{pod}.{NAMESPACE}", self.workdir, pod, token, config_dir=self.config_dir)
         for envoy in self.envoys.values():
-            envoy.wait_live(20)
+            envoy.wait_ready(30)
         wait_until(self.all_synced, 20, what="both Envoys SYNCED")
         return self
 
@@ -252,6 +239,7 @@ class World:
         """Run-time values (as text) and the canonical values goldens show instead."""
         out = {str(self.ports[name]): str(port) for name, port in CANONICAL_PORTS.items()}
         out.update({self.binds[pod]: CANONICAL_BINDS[pod] for pod in PODS})
+        out.update({str(sidecar.socket_dir / "socket"): AGENT_SOCKET for sidecar in self.envoys.values()})
         return out
 
 

@@ -34,13 +34,12 @@ def rows(table: str) -> dict[str, list[str]]:
 @contextmanager
 def frozen(world: World, pod: str) -> Iterator[None]:
     """The Envoy stopped (it can neither read nor acknowledge pushes), continued afterwards."""
-    process = world.envoys[pod].process
-    assert process is not None
-    os.kill(process.pid, signal.SIGSTOP)
+    pid = world.envoys[pod].envoy_pid
+    os.kill(pid, signal.SIGSTOP)
     try:
         yield
     finally:
-        os.kill(process.pid, signal.SIGCONT)
+        os.kill(pid, signal.SIGCONT)
 
 
 def test_lists_both_proxies_synced(world: World, capsys: pytest.CaptureFixture[str]) -> None:

@@ -17,20 +17,27 @@ HERE = Path(__file__).resolve().parent
 
 
 class Serve:
-    """A `meshctl serve` subprocess on fixed ports, so it can be killed and started again."""
+    """A `meshctl serve` subprocess on fixed ports, so it can be killed and started again. Its
+    CA is off unless `ca_dir` is given (then it listens on `ca_port`, TLS)."""
 
-    def __init__(self, config_dir: Path, start: Callable[..., subprocess.Popen[bytes]], log: Path) -> None:
+    def __init__(self, config_dir: Path, start: Callable[..., subprocess.Popen[bytes]], log: Path,
+                 ca_dir: Path | None = None) -> None:
         self.config_dir = config_dir
         self.start_process = start
         self.xds_port = free_port()
         self.debug_port = free_port()
+        self.ca_port = free_port() if ca_dir is not None else 0
+        self.ca_dir = ca_dir
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
 
     def argv(self, *extra: str) -> list[str]:
+        ca = ["--ca-address", ""]
+        if self.ca_dir is not None:
+            ca = ["--ca-address", f"127.0.0.1:{self.ca_port}", "--ca-dir", str(self.ca_dir)]
         return [sys.executable, str(HERE / "serve_main.py"), "--config-dir", str(self.config_dir),
                 "--xds-address", f"127.0.0.1:{self.xds_port}", "--debug-address", f"127.0.0.1:{self.debug_port}",
-                "--translator", "fake_mesh:translate", *extra]
+                "--translator", "fake_mesh:translate", *ca, *extra]
 
     @staticmethod
     def env() -> dict[str, str]:

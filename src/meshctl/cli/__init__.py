@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from meshctl.cli import (
+    agent,
     analyze,
     bootstrap,
     completion,
@@ -22,6 +23,7 @@ from meshctl.cli import (
     proxy_config,
     proxy_status,
     serve,
+    token,
     translate,
     validate,
 )
@@ -77,6 +79,8 @@ validate.register(app)
 analyze.register(app)
 serve.register(app)
 bootstrap.register(app)
+agent.register(app)
+token.register(app)
 proxy_config.register(app)
 proxy_status.register(app)
 demo.register(app)

@@ -1,4 +1,8 @@
-"""`meshctl bootstrap`: the Envoy bootstrap that runs a workload's sidecar against `meshctl serve`."""
+"""`meshctl bootstrap`: the Envoy bootstrap that runs a workload's sidecar against `meshctl serve`.
+
+How a workload's identity is found (its config, or the identity flags) is shared with
+`meshctl agent` and `meshctl token`: `workload_proxy` and the flags declared here.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from meshctl.cli.options import InputNamespaceOption
+from meshctl.model.secrets import AGENT_SOCKET
 from meshctl.targets import USAGE, parse_target
 
 if TYPE_CHECKING:
@@ -33,30 +38,38 @@ def register(app: typer.Typer) -> None:
 
 
 IDENTITY_FLAGS = "--service-account SA (and --ip, --labels)"
+ConfigDirOption = Annotated[str, typer.Option("--config-dir", help="Read the workload (IP, labels, service account) from here.")]
+ServiceAccountOption = Annotated[str | None, typer.Option(
+    "--service-account", help="The workload's service account: its identity when it is not in --config-dir.",
+    show_default=False)]
+IpOption = Annotated[str | None, typer.Option("--ip", help="The pod's IP (with --service-account; default 127.0.0.1).",
+                                              show_default=False)]
+LabelsOption = Annotated[str | None, typer.Option("--labels", help="The pod's labels, KEY=VALUE[,KEY=VALUE...].",
+                                                  show_default=False)]
+InterceptionOption = Annotated[Interception, typer.Option("--interception-mode", help="NONE: real bound listeners, no iptables.")]
 
 
 def bootstrap(
     target: Annotated[str, typer.Argument(help=f"{USAGE}.")],
     xds_address: Annotated[str, typer.Option("--xds-address", help="HOST:PORT of meshctl serve.")] = "127.0.0.1:15010",
     admin_port: Annotated[int, typer.Option("--admin-port", help="Envoy admin port (on 127.0.0.1).", min=0, max=65535)] = 15000,
-    interception: Annotated[Interception, typer.Option("--interception-mode", help="NONE: real bound listeners, no iptables.")] = Interception.REDIRECT,
-    config_dir: Annotated[str, typer.Option("--config-dir", help="Read the workload (IP, labels, service account) from here.")] = "",
+    interception: InterceptionOption = Interception.REDIRECT,
+    config_dir: ConfigDirOption = "",
     namespace: InputNamespaceOption = "default",
-    service_account: Annotated[str | None, typer.Option(
-        "--service-account", help="The workload's service account: its identity when it is not in --config-dir.",
-        show_default=False)] = None,
-    ip: Annotated[str | None, typer.Option("--ip", help="The pod's IP (with --service-account; default 127.0.0.1).",
-                                           show_default=False)] = None,
-    labels: Annotated[str | None, typer.Option("--labels", help="The pod's labels, KEY=VALUE[,KEY=VALUE...].",
-                                               show_default=False)] = None,
+    service_account: ServiceAccountOption = None,
+    ip: IpOption = None,
+    labels: LabelsOption = None,
     delta: Annotated[bool, typer.Option("--delta", help="Use incremental xDS (DELTA_GRPC) instead of state of the world.")] = False,
+    sds_socket: Annotated[str, typer.Option("--sds-socket", help="The agent's SDS socket Envoy takes its certificates from.")] = AGENT_SOCKET,
     output: Annotated[Format, typer.Option("--output", "-o")] = Format.yaml,
 ) -> int:
     """Print an Envoy bootstrap making `envoy -c` that workload's sidecar, fed by meshctl serve.
 
     The identity (namespace, service account, IP, labels) is the workload's in --config-dir, or
     exactly what --service-account, --ip and --labels say (they also override the config's); a
-    target found nowhere without them is refused rather than given a guessed identity.
+    target found nowhere without them is refused rather than given a guessed identity. Its
+    certificates come from an agent's SDS socket: `meshctl agent` writes this same bootstrap and
+    runs Envoy next to its SDS server; print it to run Envoy yourself next to an agent.
 
     Examples:
 
@@ -68,7 +81,7 @@ def bootstrap(
 
     from google.protobuf import json_format
 
-    from meshctl.cli.output import err, out
+    from meshctl.cli.output import out
     from meshctl.errors import UsageError
     from meshctl.formats import to_yaml
     from meshctl.generate.bootstrap import ads_bootstrap
@@ -76,10 +89,29 @@ def bootstrap(
     host, _, port_text = xds_address.rpartition(":")
     if not host or not port_text.isdigit():
         raise UsageError(f"--xds-address must be HOST:PORT, not {xds_address!r}")
+    proxy, account = workload_proxy(target, config_dir, namespace, interception.value,
+                                    service_account=service_account, ip=ip, labels=labels)
+    config = ads_bootstrap(proxy, host, int(port_text), admin_port=admin_port, delta=delta, service_account=account,
+                           sds_socket=sds_socket)
+    text = json_format.MessageToJson(config, preserving_proto_field_name=True, indent=2)
+    out(text if output is Format.json else to_yaml(json.loads(text)))
+    return 0
+
+
+def workload_proxy(target: str, config_dir: str, namespace: str, interception: str, *,
+                   service_account: str | None = None, ip: str | None = None,
+                   labels: str | None = None) -> tuple[Proxy, str]:
+    """The proxy of the workload `target` names and its service account: the workload's in the
+    config directory, or exactly what the identity flags say (they also override the config's);
+    a target found nowhere without them is refused rather than given a guessed identity."""
+    from meshctl.cli.output import err
+    from meshctl.errors import UsageError
+
     workload = parse_target(target, namespace)
     flags = _Identity.of(service_account, ip, labels)
+    proxy: Proxy | None
     if config_dir:
-        proxy, account = _from_config(config_dir, workload, namespace, interception.value, explicit=flags is not None)
+        proxy, account = _from_config(config_dir, workload, namespace, interception, explicit=flags is not None)
     elif flags is None:
         raise UsageError(f"{workload}: no --config-dir to read its identity from; give --config-dir DIR, "
                          f"or the identity to build with {IDENTITY_FLAGS}")
@@ -88,14 +120,11 @@ def bootstrap(
     if flags is not None:
         if proxy is None and not workload.is_pod:
             raise UsageError(f"{workload}: a Deployment's pods are found with --config-dir; or name the pod ({USAGE})")
-        proxy, account = flags.applied(proxy, workload, interception.value, account)
+        proxy, account = flags.applied(proxy, workload, interception, account)
         err(f"{proxy.id}: identity from the flags: service account {proxy.namespace}/{account}, IP {proxy.ip}, "
             + (f"labels {_show_labels(proxy.labels)}" if proxy.labels else "no labels"))
     assert proxy is not None
-    config = ads_bootstrap(proxy, host, int(port_text), admin_port=admin_port, delta=delta, service_account=account)
-    text = json_format.MessageToJson(config, preserving_proto_field_name=True, indent=2)
-    out(text if output is Format.json else to_yaml(json.loads(text)))
-    return 0
+    return proxy, account
 
 
 @dataclass(frozen=True)

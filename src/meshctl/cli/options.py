@@ -39,6 +39,8 @@ __all__ = [
 ]
 
 R = TypeVar("R")
+# Where serve keeps its CA and `meshctl token` finds the key to sign tokens with.
+DEFAULT_CA_DIR = "~/.meshctl/ca"
 
 FilesOption = Annotated[
     list[str], typer.Option("-f", "--filename", help="File, directory (recursive) or - for stdin; repeatable.")
@@ -142,3 +144,17 @@ def flag_group(command: Callable[..., R]) -> Callable[..., R]:
     unfold.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
     unfold.__annotations__ = {param.name: param.annotation for param in parameters}
     return unfold
+
+
+def duration_flag(text: str, flag: str, *, minimum: float = 0.0) -> float:
+    """Seconds of a Go-style duration flag (`100ms`, `2s`, `24h`); UsageError naming `flag`
+    for anything else or anything shorter than `minimum`."""
+    from meshctl.config.values import parse_duration
+    from meshctl.errors import UsageError
+
+    nanos = parse_duration(text)
+    if nanos is None or nanos < 0:
+        raise UsageError(f"{flag}: {text!r} is not a duration like 100ms, 2s or 24h")
+    if nanos / 1e9 < minimum:
+        raise UsageError(f"{flag}: {text!r} is shorter than {minimum:g}s")
+    return nanos / 1e9

@@ -1,22 +1,26 @@
-"""`meshctl serve`: the embedded control plane (what istiod does for xDS), fed by a directory."""
+"""`meshctl serve`: the embedded control plane (what istiod does for xDS and as a CA), fed by a
+directory."""
 
 from __future__ import annotations
 
-import logging
-import sys
-import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from meshctl.cli.options import InputNamespaceOption
+from meshctl.cli.logs import LogFormatOption, LogLevelOption
+from meshctl.cli.options import DEFAULT_CA_DIR, InputNamespaceOption, duration_flag
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from meshctl.security.authenticate import Authenticator
+    from meshctl.security.service import CaServer
     from meshctl.xds.generation import Translate
+    from meshctl.xds.server import XdsServer
 
 DEFAULT_TRANSLATOR = "meshctl.generate.translator:translate_resources"
-_RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
 
 ConfigDirOption = Annotated[str, typer.Option("--config-dir", help="Directory of Istio and Kubernetes YAML, watched for changes.")]
 XdsAddressOption = Annotated[str, typer.Option("--xds-address", help="HOST:PORT for ADS and CSDS (gRPC, plaintext).")]
@@ -24,8 +28,22 @@ DebugAddressOption = Annotated[str, typer.Option("--debug-address", help="HOST:P
 AfterOption = Annotated[str, typer.Option("--debounce-after", help="Quiet period after the last change before pushing (0 pushes at once).")]
 MaxOption = Annotated[str, typer.Option("--debounce-max", help="Longest a change may wait for the quiet period.")]
 TranslatorOption = Annotated[str, typer.Option("--translator", hidden=True, help="MODULE:FUNCTION building the mesh config.")]
-LogLevelOption = Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")]
-LogFormatOption = Annotated[str, typer.Option("--log-format", help="logfmt (key=value lines) or json.")]
+CaAddressOption = Annotated[str, typer.Option("--ca-address", help="HOST:PORT for the CA (Istio's CreateCertificate, TLS) and xDS over TLS; empty to disable.")]
+CaDirOption = Annotated[str, typer.Option("--ca-dir", help="The CA's keys and certificates (Istio's cacerts layout); created with a new root if empty.")]
+TrustDomainOption = Annotated[str, typer.Option("--trust-domain", help="The mesh's trust domain: spiffe://TRUST_DOMAIN/ns/NS/sa/SA.")]
+WorkloadTtlOption = Annotated[str, typer.Option("--workload-cert-ttl", help="Lifetime of workload certificates whose CSR asks for none.")]
+MaxWorkloadTtlOption = Annotated[str, typer.Option("--max-workload-cert-ttl", help="Longest lifetime a CSR may ask for; longer requests are refused.")]
+
+
+@dataclass(frozen=True, slots=True)
+class CaSettings:
+    """What serve's CA is started with."""
+
+    address: str
+    directory: str
+    trust_domain: str
+    default_ttl: float
+    max_ttl: float
 
 
 def register(app: typer.Typer) -> None:
@@ -40,10 +58,16 @@ def serve(
     debounce_max: MaxOption = "10s",
     namespace: InputNamespaceOption = "default",
     translator: TranslatorOption = DEFAULT_TRANSLATOR,
+    ca_address: CaAddressOption = "127.0.0.1:15012",
+    ca_dir: CaDirOption = DEFAULT_CA_DIR,
+    trust_domain: TrustDomainOption = "cluster.local",
+    workload_cert_ttl: WorkloadTtlOption = "24h",
+    max_workload_cert_ttl: MaxWorkloadTtlOption = "2160h",
     log_level: LogLevelOption = "info",
     log_format: LogFormatOption = "logfmt",
 ) -> int:
-    """Serve Envoy config over ADS (SotW and Delta) from a watched directory, like istiod.
+    """Serve Envoy config over ADS (SotW and Delta) from a watched directory, and sign workload
+    certificates for authenticated agents, like istiod.
 
     Exit 0 after SIGTERM, 130 after SIGINT, 64 on bad flags, 1 if it cannot start.
 
@@ -55,21 +79,20 @@ def serve(
     """
     import asyncio
 
-    from meshctl.errors import UsageError
+    from meshctl.cli.logs import configure_logging
 
-    after = _seconds(debounce_after, "--debounce-after")
-    ceiling = _seconds(debounce_max, "--debounce-max")
-    if log_format not in ("logfmt", "json"):
-        raise UsageError(f"--log-format must be logfmt or json, not {log_format!r}")
-    level = logging.getLevelName(log_level.upper())
-    if not isinstance(level, int):
-        raise UsageError(f"--log-level must be debug, info, warning or error, not {log_level!r}")
-    _configure_logging(level, log_format)
-    return asyncio.run(_run(config_dir, xds_address, debug_address, after, ceiling, namespace, translator))
+    after = duration_flag(debounce_after, "--debounce-after")
+    ceiling = duration_flag(debounce_max, "--debounce-max")
+    ca = CaSettings(ca_address, ca_dir, trust_domain,
+                    duration_flag(workload_cert_ttl, "--workload-cert-ttl", minimum=1),
+                    duration_flag(max_workload_cert_ttl, "--max-workload-cert-ttl", minimum=1))
+    configure_logging(log_level, log_format)
+    return asyncio.run(_run(config_dir, xds_address, debug_address, after, ceiling, namespace, translator, ca))
 
 
 async def _run(
-    config_dir: str, xds_address: str, debug_address: str, after: float, ceiling: float, namespace: str, translator: str
+    config_dir: str, xds_address: str, debug_address: str, after: float, ceiling: float, namespace: str,
+    translator: str, ca_settings: CaSettings,
 ) -> int:
     import asyncio
     import signal
@@ -85,12 +108,17 @@ async def _run(
     await server.start()
     debug = f", debug HTTP on {debug_address.rsplit(':', 1)[0]}:{server.debug_port}" if debug_address else ""
     err(f"meshctl serve: xDS (ADS, CSDS) on {xds_address.rsplit(':', 1)[0]}:{server.xds_port}{debug}, config from {config_dir}")
+    ca: CaServer | None = None
     try:
+        if ca_settings.address:
+            ca = await _start_ca(ca_settings, server)
         translate = _load_translator(translator)
         from meshctl.sources.directory import DirectorySource
 
         source = DirectorySource(config_dir, debounce_after=after, debounce_max=ceiling, namespace=namespace)
     except BaseException:
+        if ca is not None:
+            await ca.stop()
         await server.stop()
         raise
     server.feed(source, translate)
@@ -103,20 +131,40 @@ async def _run(
     feeding = asyncio.create_task(server.wait())
     await asyncio.wait({waiting, feeding}, return_when=asyncio.FIRST_COMPLETED)
     waiting.cancel()
+    if ca is not None:
+        await ca.stop()
     await server.stop()
     if feeding.done() and not feeding.cancelled() and feeding.exception() is not None:
         raise feeding.exception()  # type: ignore[misc]
     return ExitCode.INTERRUPTED if received and received[0] == signal.SIGINT else ExitCode.OK
 
 
-def _seconds(text: str, flag: str) -> float:
-    from meshctl.config.values import parse_duration
-    from meshctl.errors import UsageError
+async def _start_ca(settings: CaSettings, server: XdsServer,
+                    authenticators: Sequence[Authenticator] = ()) -> CaServer:
+    """istiod's CA on its TLS port: keys from the CA directory (made on first use), identities
+    from meshctl's tokens and then from `authenticators` (Kubernetes' TokenReview when serve
+    reads a cluster), xDS offered there too; its metrics on serve's `/metrics`."""
+    import datetime
 
-    nanos = parse_duration(text)
-    if nanos is None or nanos < 0:
-        raise UsageError(f"{flag}: {text!r} is not a duration like 100ms, 2s or 0")
-    return nanos / 1e9
+    from meshctl.cli.output import err
+    from meshctl.security.authenticate import AuthenticatorChain
+    from meshctl.security.ca import CertificateAuthority
+    from meshctl.security.cadir import ROOT_CERT, open_ca_directory
+    from meshctl.security.service import CaServer, CertificateService
+    from meshctl.security.tokens import TokenAuthenticator
+
+    directory = open_ca_directory(settings.directory, settings.trust_domain)
+    authority = CertificateAuthority(directory.bundle, default_ttl=datetime.timedelta(seconds=settings.default_ttl),
+                                     max_ttl=datetime.timedelta(seconds=settings.max_ttl))
+    tokens = TokenAuthenticator(directory.token_key.public_key(), settings.trust_domain)
+    service = CertificateService(authority, AuthenticatorChain([tokens, *authenticators]))
+    server.cache.metrics.include(service.metrics.all())
+    key_pem, chain_pem = authority.server_certificate()
+    ca = CaServer(settings.address, service, key_pem, chain_pem, options=server.grpc_options, extra=[server.register])
+    port = await ca.start()
+    err(f"meshctl serve: CA (IstioCertificateService, xDS over TLS) on {settings.address.rsplit(':', 1)[0]}:{port}, "
+        f"roots in {directory.path / ROOT_CERT}")
+    return ca
 
 
 def _load_translator(spec: str) -> Translate:
@@ -132,44 +180,3 @@ def _load_translator(spec: str) -> Translate:
         return getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError) as exc:
         raise MeshctlError(f"cannot load the translator {spec}: {exc}") from None
-
-
-class _Formatter(logging.Formatter):
-    """One line per event, with the fields the library attached (`extra=`) as key=value pairs
-    (logfmt) or as one JSON object, so logs can be grepped and parsed alike."""
-
-    def __init__(self, style: str) -> None:
-        super().__init__()
-        self.json = style == "json"
-
-    def format(self, record: logging.LogRecord) -> str:
-        fields: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        fields.update((k, v) for k, v in vars(record).items() if k not in _RECORD_FIELDS)
-        if record.exc_info:
-            fields["error"] = self.formatException(record.exc_info)
-        if self.json:
-            import json
-
-            return json.dumps(fields, default=str)
-        return " ".join(f"{key}={_logfmt_value(value)}" for key, value in fields.items())
-
-
-def _logfmt_value(value: object) -> str:
-    text = str(value)
-    if text and not any(c in text for c in ' "=\n'):
-        return text
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-
-
-def _configure_logging(level: int, style: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_Formatter(style))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.WARNING)
-    logging.getLogger("meshctl").setLevel(level)

@@ -26,6 +26,10 @@ class Client:
     def pod(self) -> str:
         return f"{self.name}-v1"
 
+    @property
+    def service_account(self) -> str:
+        return f"bookinfo-{self.name}"
+
 
 @dataclass(frozen=True, slots=True)
 class Layout:
@@ -74,7 +78,7 @@ metadata:
   labels: {{app: {client.name}, version: v1}}
   annotations: {{sidecar.istio.io/interceptionMode: NONE}}
 spec:
-  serviceAccountName: bookinfo-{client.name}
+  serviceAccountName: {client.service_account}
   containers: [{{name: {client.name}, image: {client.name}}}]
 status: {{podIP: 127.0.0.1}}
 ---

@@ -1,9 +1,10 @@
 """A whole mesh on one machine: meshctl serve, real Envoy sidecars and HTTP backends.
 
 `LocalMesh` starts everything for the demo (and the end-to-end tests): backends answering with
-their version, `meshctl serve` watching a config directory, and one Envoy per client workload
-bootstrapped as that workload's sidecar. Every process it starts is tracked and ended by its
-PID when the mesh stops, whatever the reason (an error, Ctrl-C).
+their version, `meshctl serve` watching a config directory (its CA in `WORKDIR/ca`), and one
+sidecar per client workload: `meshctl agent` with the workload's token, running its Envoy.
+Every process it starts is tracked and ended by its PID when the mesh stops, whatever the
+reason (an error, Ctrl-C).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import json
 import os
 import random
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -22,7 +22,7 @@ from typing import Any
 
 from meshctl.demo.mesh import BACKENDS, SERVICE_PORT, VERSIONS, Client, Layout, routing_yaml, workloads_yaml
 from meshctl.errors import MeshctlError
-from meshctl.loopback import Envoy, NameServer, Processes, free_port, port_free, wait_accepting, wait_until
+from meshctl.loopback import ControlPlane, NameServer, Processes, Sidecar, free_port, port_free, wait_until
 
 BACKEND_IPS = ("127.0.0.21", "127.0.0.22", "127.0.0.23")
 
@@ -82,15 +82,28 @@ class LocalMesh:
     serve_preexec: Callable[[], None] | None = None  # run in serve's process before it starts (tests)
     layout: Layout = field(init=False)
     backends: Backends | None = field(default=None, init=False)
-    serve: subprocess.Popen[bytes] | None = field(default=None, init=False)
-    envoys: list[Envoy] = field(default_factory=list, init=False)
-    xds_port: int = field(default=0, init=False)
-    debug_port: int = field(default=0, init=False)
+    plane: ControlPlane | None = field(default=None, init=False)
+    envoys: list[Sidecar] = field(default_factory=list, init=False)
     _processes: Processes = field(default_factory=Processes, init=False)
 
     @property
     def config_dir(self) -> Path:
         return self.workdir / "mesh"
+
+    @property
+    def serve(self) -> subprocess.Popen[bytes] | None:
+        """serve's process, once started."""
+        return self.plane.process if self.plane is not None else None
+
+    @property
+    def xds_port(self) -> int:
+        assert self.plane is not None
+        return self.plane.xds_port
+
+    @property
+    def debug_port(self) -> int:
+        assert self.plane is not None
+        return self.plane.debug_port
 
     def start(self, progress: Callable[[str], None] = lambda _: None) -> LocalMesh:
         self.layout = plan_layout(self.client_names)
@@ -99,37 +112,23 @@ class LocalMesh:
         self.write_routing(None)
         progress("starting reviews v1, v2, v3")
         self.backends = Backends(self.layout)
-        progress("starting meshctl serve")
-        self._start_serve()
-        for client in self.layout.clients:
-            progress(f"starting the {client.pod} sidecar (Envoy)")
-            self.envoys.append(self._start_envoy(client))
+        progress("starting meshctl serve and the sidecars (meshctl agent running Envoy)")
+        self.plane = ControlPlane(self._processes.start, self.config_dir, self.workdir / "ca",
+                                  self.workdir / "serve.log", extra=["--debounce-after", "0"], new_session=True,
+                                  preexec=self.serve_preexec)
+        self.envoys.extend(self._start_sidecar(self.plane, client) for client in self.layout.clients)
         for envoy, client in zip(self.envoys, self.layout.clients):
-            envoy.wait_live(20)
+            envoy.wait_ready(30)
             wait_until(lambda: request(client.bind)[0] == 200, 20, what=f"{client.pod} to route to reviews")
         return self
 
-    def _start_serve(self) -> None:
-        self.xds_port, self.debug_port = free_port(), free_port()
-        argv = [sys.executable, "-m", "meshctl", "serve", "--config-dir", str(self.config_dir),
-                "--xds-address", f"127.0.0.1:{self.xds_port}", "--debug-address", f"127.0.0.1:{self.debug_port}",
-                "--debounce-after", "0"]
-        log = self.workdir / "serve.log"
-        with log.open("wb") as stderr:
-            self.serve = self._processes.start(argv, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True,
-                                               preexec_fn=self.serve_preexec)
-        wait_accepting(self.xds_port, 20, self.serve, "meshctl serve", logs=[log], interval=0.02)
-
-    def _start_envoy(self, client: Client) -> Envoy:
-        from meshctl.config.loader import load
-        from meshctl.generate.bootstrap import ads_bootstrap
-        from meshctl.model.snapshot import build_snapshot
-
-        snapshot = build_snapshot(load([str(self.config_dir)]).resources)
-        proxy = snapshot.proxy(f"{client.pod}.default")
-        bootstrap = ads_bootstrap(proxy, "127.0.0.1", self.xds_port, admin_port=free_port(), delta=self.delta,
-                                  service_account=proxy.workload.service_account if proxy.workload else "default")
-        return Envoy.start(bootstrap, self.workdir, client.pod, new_session=True)
+    def _start_sidecar(self, serve: ControlPlane, client: Client) -> Sidecar:
+        """`meshctl agent` for the client, with a token for its service account, as the pod's
+        istio-proxy container would run (told its account, as Kubernetes' downward API tells
+        istio-agent, rather than reading the whole mesh config)."""
+        token = serve.token("default", client.service_account, self.workdir / f"{client.pod}.token", pod=client.pod)
+        return serve.sidecar(f"{client.pod}.default", self.workdir, client.pod, token,
+                             service_account=client.service_account, delta=self.delta, new_session=True)
 
     def write_routing(self, split: dict[str, int] | None) -> None:
         """Replace the VirtualService file atomically, as an operator's editor or kubectl would."""

@@ -1,12 +1,18 @@
 """Envoy bootstraps: one that runs Envoy as a workload's sidecar against `meshctl serve`, and a
 static one that lets `envoy --mode validate` judge generated config.
 
+The sidecar bootstrap is what `meshctl agent` starts Envoy with (and `meshctl bootstrap`
+prints): xDS from serve, secrets from the agent's SDS socket. This module is imported by the
+agent at start, so it imports only what that bootstrap needs.
+
 Validation turns the dynamic pieces into static ones (EDS clusters get their endpoints inline,
 RDS listeners get their routes inline) so Envoy checks every resource and every reference
 between them, exactly the way it would on an ADS push, without a control plane.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from envoy.config.bootstrap.v3 import bootstrap_pb2
 from envoy.config.cluster.v3 import cluster_pb2
@@ -17,12 +23,12 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import http_con
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 
 from meshctl.generate.protobuf import typed
-from meshctl.model.secrets import AGENT_CLUSTER
-from meshctl.generate.filters import HCM
-from meshctl.generate.proxy import ProxyConfig
-from meshctl.model.proxy import Proxy
+from meshctl.model.secrets import AGENT_CLUSTER, AGENT_SOCKET
 
-SDS_SOCKET = "./var/run/secrets/workload-spiffe-uds/socket"
+if TYPE_CHECKING:
+    from meshctl.generate.proxy import ProxyConfig
+    from meshctl.model.proxy import Proxy
+
 XDS_CLUSTER = "xds-grpc"
 HTTP_OPTIONS_KEY = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
@@ -33,20 +39,20 @@ def h2_options() -> http_protocol_options_pb2.HttpProtocolOptions:
     return options
 
 
-def sds_cluster() -> cluster_pb2.Cluster:
-    """The `sds-grpc` cluster every Istio TLS context refers to (the istio-agent's socket)."""
+def sds_cluster(socket: str = AGENT_SOCKET) -> cluster_pb2.Cluster:
+    """The `sds-grpc` cluster every Istio TLS context refers to: the agent's Unix socket."""
     cluster = cluster_pb2.Cluster(name=AGENT_CLUSTER, type=cluster_pb2.Cluster.STATIC)
     cluster.connect_timeout.seconds = 1
     cluster.typed_extension_protocol_options[HTTP_OPTIONS_KEY].CopyFrom(typed(h2_options()))
     endpoint = cluster.load_assignment.endpoints.add().lb_endpoints.add().endpoint
     cluster.load_assignment.cluster_name = AGENT_CLUSTER
-    endpoint.address.pipe.path = SDS_SOCKET
+    endpoint.address.pipe.path = socket
     return cluster
 
 
 def _control_plane_cluster(name: str, host: str, port: int) -> cluster_pb2.Cluster:
-    """A static HTTP/2 cluster to meshctl serve (xDS and SDS are gRPC), with TCP keepalives so
-    Envoy notices a dead server and reconnects."""
+    """A static HTTP/2 cluster to meshctl serve (xDS is gRPC), with TCP keepalives so Envoy
+    notices a dead server and reconnects."""
     cluster = cluster_pb2.Cluster(name=name, type=cluster_pb2.Cluster.STATIC)
     if not _is_ip(host):
         cluster.type = cluster_pb2.Cluster.STRICT_DNS
@@ -72,9 +78,9 @@ def _is_ip(host: str) -> bool:
 
 
 def ads_bootstrap(proxy: Proxy, xds_host: str, xds_port: int, *, admin_port: int, delta: bool = False,
-                  service_account: str = "default") -> bootstrap_pb2.Bootstrap:
+                  service_account: str = "default", sds_socket: str = AGENT_SOCKET) -> bootstrap_pb2.Bootstrap:
     """A bootstrap that makes Envoy this workload's sidecar: Istio's node id and metadata, every
-    dynamic resource over one ADS stream, and SDS from the same control plane."""
+    dynamic resource over one ADS stream, and its certificates from the agent at `sds_socket`."""
     bootstrap = bootstrap_pb2.Bootstrap()
     node = bootstrap.node
     node.id = proxy.node_id
@@ -103,7 +109,7 @@ def ads_bootstrap(proxy: Proxy, xds_host: str, xds_port: int, *, admin_port: int
         source.resource_api_version = config_source_pb2.V3
     static = bootstrap.static_resources
     static.clusters.append(_control_plane_cluster(XDS_CLUSTER, xds_host, xds_port))
-    static.clusters.append(_control_plane_cluster(AGENT_CLUSTER, xds_host, xds_port))
+    static.clusters.append(sds_cluster(sds_socket))
     admin = bootstrap.admin.address.socket_address
     admin.address = "127.0.0.1"
     admin.port_value = admin_port
@@ -136,6 +142,8 @@ def static_bootstrap(proxy: Proxy, config: ProxyConfig) -> bootstrap_pb2.Bootstr
 
 
 def _inline_routes(listener: listener_pb2.Listener, routes: dict[str, object]) -> None:
+    from meshctl.generate.filters import HCM
+
     chains = list(listener.filter_chains)
     if listener.HasField("default_filter_chain"):
         chains.append(listener.default_filter_chain)

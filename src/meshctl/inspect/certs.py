@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+
+from meshctl.security.ca import issued_by
 
 _PEM_BLOCK = re.compile(
     rb"-----BEGIN (?P<label>[^-\r\n]*)-----\r?\n(?P<body>.*?)-----END (?P=label)-----",
@@ -73,10 +74,10 @@ def chain_reaches(chain: Sequence[x509.Certificate], roots: Sequence[x509.Certif
     if not chain:
         return False
     for child, issuer in itertools.pairwise(chain):
-        if not _issued_by(child, issuer):
+        if not issued_by(child, issuer):
             return False
     last = chain[-1]
-    return any(last == root or _issued_by(last, root) for root in roots)
+    return any(last == root or issued_by(last, root) for root in roots)
 
 
 def _pem_blocks(pem: bytes) -> Iterator[bytes]:
@@ -96,14 +97,6 @@ def _load_der(der: bytes) -> x509.Certificate | None:
     except ValueError:
         return None
     return certificate
-
-
-def _issued_by(child: x509.Certificate, issuer: x509.Certificate) -> bool:
-    try:
-        child.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature):
-        return False
-    return True
 
 
 def _is_ca(certificate: x509.Certificate) -> bool:

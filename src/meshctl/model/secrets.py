@@ -1,7 +1,7 @@
 """The SDS secrets every Istio proxy gets from its node agent, and the cluster it asks through.
 
-istio-agent (or `meshctl serve`, which meshctl's bootstraps point the same cluster at) serves a
-sidecar its workload certificate as `default` and the mesh's roots as `ROOTCA`; it also reads
+istio-agent (or `meshctl agent`) serves a sidecar its workload certificate as `default` and the
+mesh's roots as `ROOTCA`, over a Unix socket next to Envoy; it also reads
 certificates from the proxy's own files for names of the form `file-cert:CERT~KEY` and
 `file-root:PATH` (DestinationRule TLS with file paths). Translation names these secrets, the SDS
 server answers them, and the consistency check accepts them: all three read them here.
@@ -10,6 +10,9 @@ server answers them, and the consistency check accepts them: all three read them
 from __future__ import annotations
 
 AGENT_CLUSTER = "sds-grpc"
+# Where istio-agent listens for its Envoy's SDS requests (relative to the working directory, `/`
+# in a pod); `meshctl agent --sds-socket` and the bootstrap's `sds-grpc` cluster default to it.
+AGENT_SOCKET = "./var/run/secrets/workload-spiffe-uds/socket"
 WORKLOAD_CERTIFICATE = "default"
 ROOT_CERTIFICATE = "ROOTCA"
 _FILE_CERTIFICATE = "file-cert:"

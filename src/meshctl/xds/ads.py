@@ -25,6 +25,7 @@ from meshctl.xds.stream import DeltaStream, Push, RefusedNodeError, SotwStream, 
 
 log = logging.getLogger("meshctl.xds")
 SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService"
+SECRET_SERVICE = "envoy.service.secret.v3.SecretDiscoveryService"
 
 
 async def _read(requests: AsyncIterator[Any], queue: asyncio.Queue[Any]) -> None:
@@ -116,11 +117,21 @@ class AdsServicer:
 
 def register(server: grpc.aio.Server, servicer: AdsServicer) -> None:
     """Add ADS to `server`, taking requests as messages and responses as serialized bytes."""
+    _add(server, SERVICE, "StreamAggregatedResources", "DeltaAggregatedResources", servicer)
+
+
+def register_secrets(server: grpc.aio.Server, servicer: AdsServicer) -> None:
+    """Add SDS to `server`: the same two stream variants under the Secret Discovery Service's
+    names. A node agent serves its Envoy's secrets this way, from a cache of its own."""
+    _add(server, SECRET_SERVICE, "StreamSecrets", "DeltaSecrets", servicer)
+
+
+def _add(server: grpc.aio.Server, service: str, sotw: str, delta: str, servicer: AdsServicer) -> None:
     handlers = {
-        "StreamAggregatedResources": grpc.stream_stream_rpc_method_handler(
+        sotw: grpc.stream_stream_rpc_method_handler(
             servicer.StreamAggregatedResources, request_deserializer=discovery_pb2.DiscoveryRequest.FromString),
-        "DeltaAggregatedResources": grpc.stream_stream_rpc_method_handler(
+        delta: grpc.stream_stream_rpc_method_handler(
             servicer.DeltaAggregatedResources, request_deserializer=discovery_pb2.DeltaDiscoveryRequest.FromString),
     }
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
-    server.add_registered_method_handlers(SERVICE, handlers)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))
+    server.add_registered_method_handlers(service, handlers)

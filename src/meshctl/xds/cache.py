@@ -83,16 +83,22 @@ class SnapshotCache:
         self.translate_error = ""
         self._accepted_key = key
         self.resources = update.resources
-        self.generation = generation
-        self.change_started = started
-        self.accepted += 1
-        self.encoder.next_generation()
-        self.metrics.generations.inc()
+        self.publish(generation, started)
         log.info(
             "config accepted",
             extra={"version": generation.version, "resources": len(update.resources),
                    "rejected_files": len(update.rejected), "translate_ms": round((time.monotonic() - started) * 1e3, 2)},
         )
+
+    def publish(self, generation: Generation, started: float | None = None) -> None:
+        """Serve `generation` from now on and wake every stream: the end of `apply`, and the
+        whole of an update made by other means than translating config (the agent's secrets).
+        `started` is when the change began, for the push-time metrics."""
+        self.generation = generation
+        self.change_started = time.monotonic() if started is None else started
+        self.accepted += 1
+        self.encoder.next_generation()
+        self.metrics.generations.inc()
         self.notify()
 
     def _translate_failed(self, message: str) -> None:

@@ -1,15 +1,17 @@
 """The HTTP debug and operations server (istiod's port 15014 counterpart).
 
-A minimal HTTP/1.1 GET server on asyncio streams: serve needs five read-only endpoints, and a web
-framework would cost start-up time and a dependency for nothing.
+A minimal HTTP/1.1 GET server on asyncio streams: serve needs five read-only endpoints (the
+agent one, its readiness probe), and a web framework would cost start-up time and a dependency
+for nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qs, urlsplit
 
 from meshctl.errors import UnknownProxyError
@@ -18,6 +20,7 @@ from meshctl.xds.cache import NotReadyError, SnapshotCache
 log = logging.getLogger("meshctl.xds.http")
 
 Response = tuple[int, str, bytes]
+Handler = Callable[[dict[str, list[str]]], Response | Awaitable[Response]]
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
 _JSON = "application/json"
 _TEXT = "text/plain; charset=utf-8"
@@ -28,28 +31,22 @@ def _json(value: object, status: int = 200) -> Response:
     return status, _JSON, (json.dumps(value, indent=2) + "\n").encode()
 
 
-def _text(text: str, status: int = 200) -> Response:
-    return status, _TEXT, (text + "\n").encode()
+def text(body: str, status: int = 200) -> Response:
+    """A plain-text response (one line, or a few)."""
+    return status, _TEXT, (body + "\n").encode()
 
 
-class DebugHttpServer:
-    """`/ready`, `/metrics`, `/debug/syncz`, `/debug/config_dump?proxyID=POD.NS`, `/debug/configz`."""
+class HttpGetServer:
+    """GET requests answered by path from `routes` (a handler may be a coroutine function)."""
 
-    def __init__(self, cache: SnapshotCache) -> None:
-        self.cache = cache
+    def __init__(self, routes: dict[str, Handler]) -> None:
+        self.routes = routes
         self._server: asyncio.Server | None = None
-        self.routes: dict[str, Callable[[dict[str, list[str]]], Response]] = {
-            "/ready": self._ready,
-            "/metrics": self._metrics,
-            "/debug/syncz": self._syncz,
-            "/debug/config_dump": self._config_dump,
-            "/debug/configz": self._configz,
-        }
 
     async def start(self, host: str, port: int) -> int:
         """Listen; returns the bound port (useful when `port` is 0)."""
         self._server = await asyncio.start_server(self._handle, host, port)
-        return self._server.sockets[0].getsockname()[1]
+        return int(self._server.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -59,7 +56,8 @@ class DebugHttpServer:
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
-            status, content_type, body = self.answer(head[:_MAX_HEAD].decode("latin-1"))
+            answer = self.answer(head[:_MAX_HEAD].decode("latin-1"))
+            status, content_type, body = await answer if inspect.isawaitable(answer) else answer
             writer.write(
                 f"HTTP/1.1 {status} {_REASONS.get(status, '')}\r\nContent-Type: {content_type}\r\n"
                 f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body
@@ -70,24 +68,38 @@ class DebugHttpServer:
         finally:
             writer.close()
 
-    def answer(self, head: str) -> Response:
+    def answer(self, head: str) -> Response | Awaitable[Response]:
         """The response to one request head (request line and headers)."""
         parts = head.split("\r\n", 1)[0].split(" ")
         if len(parts) != 3:
-            return _text("bad request line", 400)
+            return text("bad request line", 400)
         method, target, _ = parts
         if method != "GET":
-            return _text("only GET is supported", 405)
+            return text("only GET is supported", 405)
         url = urlsplit(target)
         handler = self.routes.get(url.path)
         if handler is None:
-            return _text(f"no such endpoint; try one of: {', '.join(self.routes)}", 404)
+            return text(f"no such endpoint; try one of: {', '.join(self.routes)}", 404)
         return handler(parse_qs(url.query))
+
+
+class DebugHttpServer(HttpGetServer):
+    """`/ready`, `/metrics`, `/debug/syncz`, `/debug/config_dump?proxyID=POD.NS`, `/debug/configz`."""
+
+    def __init__(self, cache: SnapshotCache) -> None:
+        self.cache = cache
+        super().__init__({
+            "/ready": self._ready,
+            "/metrics": self._metrics,
+            "/debug/syncz": self._syncz,
+            "/debug/config_dump": self._config_dump,
+            "/debug/configz": self._configz,
+        })
 
     def _ready(self, query: dict[str, list[str]]) -> Response:
         if self.cache.ready:
-            return _text("ready")
-        return _text("not ready: no configuration accepted yet", 503)
+            return text("ready")
+        return text("not ready: no configuration accepted yet", 503)
 
     def _metrics(self, query: dict[str, list[str]]) -> Response:
         return 200, "text/plain; version=0.0.4; charset=utf-8", self.cache.metrics.render().encode()
@@ -100,13 +112,13 @@ class DebugHttpServer:
     def _config_dump(self, query: dict[str, list[str]]) -> Response:
         proxy_id = (query.get("proxyID") or [""])[0]
         if not proxy_id:
-            return _text("give the proxy as ?proxyID=POD.NAMESPACE", 400)
+            return text("give the proxy as ?proxyID=POD.NAMESPACE", 400)
         try:
             dump = self.cache.config_dump(proxy_id)
         except NotReadyError as exc:
-            return _text(str(exc), 503)
+            return text(str(exc), 503)
         except UnknownProxyError as exc:
-            return _text(str(exc), 404)
+            return text(str(exc), 404)
         from google.protobuf import json_format
 
         return 200, _JSON, (json_format.MessageToJson(dump, indent=2) + "\n").encode()

@@ -1,96 +1,12 @@
-"""A few Prometheus metrics in the text exposition format, without a client library.
-
-serve needs a handful of counters, gauges and one kind of histogram; a dependency for that would
-cost more import time than the code below.
+"""What serve reports on `/metrics` about xDS and config; the names follow istiod's where one
+exists. Other components of serve (its CA) add theirs with `include`, so one scrape sees all.
 """
 
 from __future__ import annotations
 
-import bisect
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
-LabelValues = tuple[str, ...]
-
-
-def _labels(names: Sequence[str], values: LabelValues, extra: str = "") -> str:
-    pairs = [f'{n}="{_escape(v)}"' for n, v in zip(names, values, strict=True)]
-    if extra:
-        pairs.append(extra)
-    return "{" + ",".join(pairs) + "}" if pairs else ""
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(value)
-
-
-class _Metric:
-    kind = ""
-
-    def __init__(self, name: str, help_text: str, labels: Sequence[str] = ()) -> None:
-        self.name = name
-        self.help = help_text
-        self.label_names = tuple(labels)
-
-    def header(self) -> list[str]:
-        return [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} {self.kind}"]
-
-
-class Counter(_Metric):
-    kind = "counter"
-
-    def __init__(self, name: str, help_text: str, labels: Sequence[str] = ()) -> None:
-        super().__init__(name, help_text, labels)
-        self.values: dict[LabelValues, float] = {}
-
-    def inc(self, *labels: str, amount: float = 1) -> None:
-        self.values[labels] = self.values.get(labels, 0) + amount
-
-    def value(self, *labels: str) -> float:
-        return self.values.get(labels, 0)
-
-    def lines(self) -> list[str]:
-        return [f"{self.name}{_labels(self.label_names, k)} {_number(v)}" for k, v in sorted(self.values.items())]
-
-
-class Gauge(Counter):
-    kind = "gauge"
-
-    def set(self, value: float, *labels: str) -> None:
-        self.values[labels] = value
-
-
-class Histogram(_Metric):
-    kind = "histogram"
-
-    def __init__(self, name: str, help_text: str, buckets: Sequence[float], labels: Sequence[str] = ()) -> None:
-        super().__init__(name, help_text, labels)
-        self.bounds = tuple(sorted(buckets))
-        self.series: dict[LabelValues, tuple[list[int], list[float]]] = {}
-
-    def observe(self, value: float, *labels: str) -> None:
-        counts, totals = self.series.setdefault(labels, ([0] * (len(self.bounds) + 1), [0.0]))
-        counts[bisect.bisect_left(self.bounds, value)] += 1
-        totals[0] += value
-
-    def count(self, *labels: str) -> int:
-        found = self.series.get(labels)
-        return sum(found[0]) if found else 0
-
-    def lines(self) -> list[str]:
-        out: list[str] = []
-        for key, (counts, totals) in sorted(self.series.items()):
-            running = 0
-            for bound, count in zip((*map(_number, self.bounds), "+Inf"), counts, strict=True):
-                running += count
-                le = 'le="' + bound + '"'
-                out.append(f"{self.name}_bucket{_labels(self.label_names, key, le)} {running}")
-            out.append(f"{self.name}_sum{_labels(self.label_names, key)} {_number(totals[0])}")
-            out.append(f"{self.name}_count{_labels(self.label_names, key)} {running}")
-        return out
+from meshctl.prometheus import Counter, Gauge, Histogram, Metric, render
 
 
 class Metrics:
@@ -116,16 +32,17 @@ class Metrics:
         self.config_errors = Gauge("meshctl_config_rejected_files", "Files currently refused by the loader.")
         self.translate_errors = Counter("meshctl_config_translate_errors_total", "Accepted configs the translator failed on.")
         self.generations = Counter("meshctl_config_generations_total", "Configurations translated and pushed.")
+        self.included: list[Metric] = []
 
-    def all(self) -> Iterable[Counter | Histogram]:
+    def include(self, metrics: Iterable[Metric]) -> None:
+        """Render these (another component's) after serve's own."""
+        self.included.extend(metrics)
+
+    def all(self) -> Iterable[Metric]:
         return (
             self.connected, self.pushes, self.push_bytes, self.push_time, self.convergence,
-            self.nacks, self.config_errors, self.translate_errors, self.generations,
+            self.nacks, self.config_errors, self.translate_errors, self.generations, *self.included,
         )
 
     def render(self) -> str:
-        lines: list[str] = []
-        for metric in self.all():
-            lines.extend(metric.header())
-            lines.extend(metric.lines())
-        return "\n".join(lines) + "\n"
+        return render(self.all())

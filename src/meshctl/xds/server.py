@@ -13,7 +13,6 @@ import grpc
 from envoy.service.status.v3 import csds_pb2_grpc
 
 from meshctl.errors import MeshctlError
-from meshctl.security import sds
 from meshctl.xds import ads
 from meshctl.xds.csds import CsdsServicer
 from meshctl.xds.debug_http import DebugHttpServer
@@ -37,13 +36,6 @@ _GRPC_OPTIONS = (
 )
 
 
-def _certificate_authority() -> object:
-    """The CA behind SDS, made when the first sidecar asks for its certificate."""
-    from meshctl.security.ca import CertificateAuthority
-
-    return CertificateAuthority()
-
-
 def split_address(address: str) -> tuple[str, int]:
     """`host:port` or `[v6]:port` into its parts, with a message the user can act on."""
     host, sep, port = address.rpartition(":")
@@ -56,7 +48,11 @@ class XdsServer:
     """Owns the gRPC server, the debug HTTP server and the task that applies source updates.
 
     `nodes` is how nodes are told apart (see identity.py): serve gives it Istio's naming rules.
+    The server hands out no secrets: workload certificates come from the CA through each
+    proxy's own agent, which serves them to its Envoy.
     """
+
+    grpc_options = _GRPC_OPTIONS
 
     def __init__(self, xds_address: str, debug_address: str | None, nodes: NodeIdentity) -> None:
         self.cache = SnapshotCache(nodes)
@@ -73,9 +69,7 @@ class XdsServer:
         their config) while the heavy translator is imported and the directory is read."""
         host, port = split_address(self.xds_address)
         server = grpc.aio.server(options=_GRPC_OPTIONS)
-        ads.register(server, ads.AdsServicer(self.cache))
-        csds_pb2_grpc.add_ClientStatusDiscoveryServiceServicer_to_server(CsdsServicer(self.cache), server)
-        sds.register(server, sds.SecretService(_certificate_authority))
+        self.register(server)
         try:
             bound = server.add_insecure_port(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
         except RuntimeError as exc:
@@ -94,6 +88,11 @@ class XdsServer:
                 await server.stop(None)
                 raise MeshctlError(f"cannot listen for debug HTTP on {self.debug_address}: {exc.strerror or exc}") from None
             self._http = http
+
+    def register(self, server: grpc.aio.Server) -> None:
+        """Offer ADS and CSDS on `server`: this server's port, and serve's TLS port next to the CA."""
+        ads.register(server, ads.AdsServicer(self.cache))
+        csds_pb2_grpc.add_ClientStatusDiscoveryServiceServicer_to_server(CsdsServicer(self.cache), server)
 
     def feed(self, source: ConfigSource, translate: Translate) -> None:
         """Apply every update of `source`, translated with `translate`, until stopped."""

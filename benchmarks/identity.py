@@ -1,0 +1,260 @@
+"""Workload identity: `python benchmarks/identity.py [--seconds S] [--runs N] [--rotations N]`.
+
+(a) CA signing rate, EC P-256 CSRs:
+    - the CertificateAuthority alone (parse and verify the CSR, sign the leaf), in this process;
+    - the whole CreateCertificate handler (token verified, CSR signed, counted, logged), in this
+      process, one thread;
+    - over gRPC and TLS to a real `meshctl serve` (its CA port), 8 client threads sharing one
+      channel for S seconds; serve is one Python process (one core for the handler, the GIL),
+      and its own CPU time is reported next to the wall-clock rate.
+(b) Agent start to first certificate in Envoy, serve warm (running, CA up, config accepted):
+    from the exec of `meshctl agent` to Envoy's ACK of its `default` secret (from the agent's own
+    debug log, timestamps to the millisecond), split into: interpreter start and imports (exec →
+    SDS listening), Envoy start (→ Envoy started), the CSR (→ certificate issued), Envoy's boot
+    until it holds the certificate (→ ACK). N runs, one agent at a time, told its service
+    account (no config directory read), one Envoy worker.
+(c) Rotation push: an agent asking for 4 s certificates renews every ~2 s; for each renewal,
+    the time from the new certificate being published to the SDS server to Envoy's ACK of it
+    (the stream's `convergence_ms`), and the whole renewal (new key, CSR to the CA over TLS,
+    answer checked) measured in this process with the agent's own CA client.
+
+Best / median / max; nothing is asserted. Every process started is ended by its PID.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import re
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from servebench import cpu_seconds, machine_description, median, print_table
+
+from meshctl.agent.caclient import CaClient, token_file
+from meshctl.agent.certificate import WorkloadCertificate, certificate_request, new_key
+from meshctl.loopback import ControlPlane, Processes, free_port, wait_until
+from meshctl.security.authenticate import Credentials
+from meshctl.security.ca import CertificateAuthority, self_signed_bundle
+from meshctl.security.cadir import read_token_key
+from meshctl.security.service import CertificateService
+from meshctl.security.spiffe import spiffe_id
+from meshctl.security.tokens import TokenAuthenticator, TokenSigner
+from meshctl.wire import ca_pb2
+
+IDENTITY = spiffe_id("cluster.local", "default", "bench")
+# The benchmarked sidecar and a peer it calls with Istio mTLS: its cluster for the peer needs
+# the certificate, so Envoy asks for it as a sidecar in a mesh does (its listener binds loopback).
+MESH = """\
+apiVersion: v1
+kind: Service
+metadata: {{name: peer, namespace: default}}
+spec: {{ports: [{{name: http, port: {port}}}], selector: {{app: peer}}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: peer, namespace: default, labels: {{app: peer}}}}
+spec: {{serviceAccountName: peer, containers: [{{name: app, image: app}}]}}
+status: {{podIP: 127.0.0.2}}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: bench
+  namespace: default
+  labels: {{app: bench}}
+  annotations: {{sidecar.istio.io/interceptionMode: NONE}}
+spec: {{serviceAccountName: bench, containers: [{{name: app, image: app}}]}}
+status: {{podIP: 127.0.0.1}}
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {{name: bench, namespace: default}}
+spec:
+  workloadSelector: {{labels: {{app: bench}}}}
+  egress:
+  - port: {{number: {port}, protocol: HTTP, name: http}}
+    bind: 127.0.0.1
+    captureMode: NONE
+    hosts: ["./*"]
+"""
+_STAMP = re.compile(r"^time=(\S+) .*?msg=(\"[^\"]+\"|\S+)")
+
+
+def csrs(count: int) -> list[str]:
+    return [certificate_request(new_key(), IDENTITY) for _ in range(count)]
+
+
+def rate(seconds: float, work: Sequence[object], call: object) -> float:
+    """Calls per second of `call(item)` over `work`, repeated until `seconds` have passed."""
+    done, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        for item in work:
+            call(item)  # type: ignore[operator]
+        done += len(work)
+    return done / (time.perf_counter() - started)
+
+
+def in_process(seconds: float) -> list[list[object]]:
+    authority = CertificateAuthority(self_signed_bundle("cluster.local"))
+    signer = TokenSigner(new_key())
+    service = CertificateService(authority, TokenAuthenticator(signer.key.public_key(), "cluster.local"))
+    credentials = Credentials({"authorization": (f"Bearer {signer.mint('default', 'bench')}",)})
+    requests = [ca_pb2.IstioCertificateRequest(csr=csr) for csr in csrs(200)]
+    alone = rate(seconds, [r.csr for r in requests], lambda csr: authority.sign_csr(csr, [IDENTITY]))
+    handler = rate(seconds, requests, lambda request: service.issue(request, credentials))
+    service.close()
+    return [["CertificateAuthority.sign_csr, in process", f"{alone:,.0f}", ""],
+            ["CreateCertificate handler (token + sign), in process", f"{handler:,.0f}", ""]]
+
+
+def over_grpc(serve: ControlPlane, seconds: float) -> list[object]:
+    import grpc
+
+    from meshctl.wire import ca_pb2_grpc
+
+    ca_dir, ca_port = serve.ca_dir, serve.ca_port
+    token = TokenSigner(read_token_key(ca_dir)).mint("default", "bench")
+    requests = [ca_pb2.IstioCertificateRequest(csr=csr) for csr in csrs(200)]
+    credentials = grpc.ssl_channel_credentials((ca_dir / "root-cert.pem").read_bytes())
+    channel = grpc.secure_channel(f"127.0.0.1:{ca_port}", credentials,
+                                  options=[("grpc.ssl_target_name_override", "istiod.istio-system.svc")])
+    stub = ca_pb2_grpc.IstioCertificateServiceStub(channel)
+    metadata = [("authorization", f"Bearer {token}")]
+    stub.CreateCertificate(requests[0], metadata=metadata, timeout=10)
+    counts = [0] * 8
+    stop = time.monotonic() + seconds
+
+    def client(index: int) -> None:
+        while time.monotonic() < stop:
+            stub.CreateCertificate(requests[counts[index] % len(requests)], metadata=metadata, timeout=10)
+            counts[index] += 1
+
+    cpu_before, started = cpu_seconds(serve.process.pid), time.monotonic()
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(len(counts))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed, cpu = time.monotonic() - started, cpu_seconds(serve.process.pid) - cpu_before
+    channel.close()
+    return ["CreateCertificate over gRPC+TLS to meshctl serve (8 clients)", f"{sum(counts) / elapsed:,.0f}",
+            f"{sum(counts) / cpu:,.0f}" if cpu else "?"]
+
+
+def _events(log: Path) -> list[tuple[float, str, str]]:
+    """(Unix time, message, line) of each agent log event, in order."""
+    out = []
+    for line in log.read_text(errors="replace").splitlines():
+        found = _STAMP.match(line)
+        if found:
+            stamp = datetime.datetime.strptime(found.group(1), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.UTC)
+            out.append((stamp.timestamp(), found.group(2).strip('"'), line))
+    return out
+
+
+def agent_start(serve: ControlPlane, token: Path, workdir: Path, runs: int) -> list[list[object]]:
+    """exec → each milestone of the agent's start, ms, per run."""
+    phases: dict[str, list[float]] = {name: [] for name in ("SDS listening", "Envoy started", "certificate issued",
+                                                            "Envoy holds it (ACK)")}
+    for run in range(runs):
+        sidecar_dir = workdir / f"start-{run}"
+        sidecar_dir.mkdir()
+        exec_time = time.time()
+        sidecar = serve.sidecar("bench.default", sidecar_dir, "bench", token, service_account="bench",
+                                log_level="debug")
+        try:
+            wait_until(lambda: sum(1 for _, message, line in _events(sidecar.log)
+                                   if message == "ACK" and "type=SDS" in line) >= 1, 60,
+                       what="Envoy's first SDS ACK")
+            events = _events(sidecar.log)
+            first = {message: stamp for stamp, message, _ in reversed(events)}
+            ack = min(stamp for stamp, message, line in events if message == "ACK" and "type=SDS" in line
+                      and stamp >= first["certificate issued"])
+            for name, stamp in (("SDS listening", first["serving SDS"]), ("Envoy started", first["started Envoy"]),
+                                ("certificate issued", first["certificate issued"]), ("Envoy holds it (ACK)", ack)):
+                phases[name].append((stamp - exec_time) * 1e3)
+        finally:
+            sidecar.stop()
+    return [[f"exec → {name}", f"{min(values):.0f}", f"{median(values):.0f}", f"{max(values):.0f}"]
+            for name, values in phases.items()]
+
+
+def rotation(serve: ControlPlane, token: Path, workdir: Path, rotations: int) -> list[list[object]]:
+    sidecar = serve.sidecar("bench.default", workdir, "rotating", token, service_account="bench", log_level="debug",
+                            secret_ttl="4s")
+    try:
+        def pushes() -> list[float]:
+            """convergence_ms of the first SDS ACK after each renewal (not the first certificate)."""
+            out, renewed = [], False
+            issued = 0
+            for _, message, line in _events(sidecar.log):
+                if message == "certificate issued":
+                    issued += 1
+                    renewed = issued > 1
+                elif message == "ACK" and "type=SDS" in line and renewed:
+                    out.append(float(re.search(r"convergence_ms=([0-9.]+)", line).group(1)))  # type: ignore[union-attr]
+                    renewed = False
+            return out
+
+        wait_until(lambda: len(pushes()) >= rotations, 10 + 3 * rotations, what=f"{rotations} renewals")
+        values = pushes()[:rotations]
+    finally:
+        sidecar.stop()
+
+    async def renewals() -> list[float]:
+        client = CaClient(serve.ca_address, (serve.ca_dir / "root-cert.pem").read_bytes(), token_file(token))
+        times = []
+        for _ in range(rotations + 1):
+            started = time.perf_counter()
+            key = new_key()
+            WorkloadCertificate.from_answer(key, await client.certify(certificate_request(key, IDENTITY), 4))
+            times.append((time.perf_counter() - started) * 1e3)
+        await client.close()
+        return times[1:]  # the first one also opens the TLS channel
+
+    renewal = asyncio.run(renewals())
+    return [["new certificate published → Envoy's ACK", *_spread(values)],
+            ["renewal: key + CSR + CA over TLS + check", *_spread(renewal)]]
+
+
+def _spread(values: Sequence[float]) -> list[str]:
+    return [f"{min(values):.1f}", f"{median(values):.1f}", f"{max(values):.1f}"]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--rotations", type=int, default=10)
+    args = parser.parse_args(argv)
+    signing = in_process(args.seconds)
+    with tempfile.TemporaryDirectory(prefix="meshctl-identity-bench-") as scratch, Processes() as processes:
+        work = Path(scratch)
+        (work / "mesh").mkdir()
+        (work / "mesh" / "mesh.yaml").write_text(MESH.format(port=free_port()))
+        serve = ControlPlane(processes.start, work / "mesh", work / "ca", work / "serve.log",
+                             extra=["--log-level", "warning"]).wait_ready()
+        signing.append(over_grpc(serve, args.seconds))
+        token = serve.token("default", "bench", work / "token")
+        start = agent_start(serve, token, work, args.runs)
+        rotations = rotation(serve, token, work, args.rotations)
+    print("(a) CA signing rate, EC P-256 CSRs (target: 300/s on one core)")
+    print_table(["path", "CSRs/s (wall)", "CSRs per CPU-second of serve"], signing)
+    print()
+    print(f"(b) agent start to first certificate in Envoy, serve warm, ms, {args.runs} runs (target: 150 ms)")
+    print_table(["milestone", "best", "median", "max"], start)
+    print()
+    print(f"(c) rotation, ms, {args.rotations} renewals of 4 s certificates (target: push ≤ 50 ms)")
+    print_table(["step", "best", "median", "max"], rotations)
+    print()
+    print(machine_description())
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,112 @@
+"""The agent's side of `IstioCertificateService/CreateCertificate`: TLS to the CA, the token as a
+bearer credential, istio-agent's retries.
+
+As istio-agent does: the token file is read afresh for every call (a projected token is
+rotated under the agent's feet), a missing token is only a warning and the call goes out
+without one (the CA then says why it refuses); the CA's certificate is verified against the
+mesh root given to the agent, under the name `istiod.istio-system.svc` when the address is an
+IP or names localhost; transient failures are retried up to five times, from 100 ms doubling,
+with 10% jitter, and refusals (UNAUTHENTICATED, INVALID_ARGUMENT) are not retried here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+import grpc
+
+from meshctl.errors import MeshctlError
+from meshctl.security.ca import ISTIOD_NAMES
+from meshctl.wire import ca_pb2, ca_pb2_grpc
+
+log = logging.getLogger("meshctl.agent")
+
+TRANSIENT = frozenset({grpc.StatusCode.CANCELLED, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED,
+                       grpc.StatusCode.ABORTED, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNAVAILABLE})
+ATTEMPTS = 5
+FIRST_BACKOFF = 0.1
+CALL_TIMEOUT = 10.0
+
+
+class CaCallError(MeshctlError):
+    """The CA refused or could not be reached; `code` is the gRPC status."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+TokenSource = Callable[[], str]
+
+
+def token_file(path: str | Path) -> TokenSource:
+    """A token read from `path` on every call; empty (with a warning) when it cannot be read."""
+    location = Path(path)
+
+    def read() -> str:
+        try:
+            return location.read_text().strip()
+        except OSError as exc:
+            log.warning("cannot read the token file; asking the CA without a token",
+                        extra={"file": str(location), "error": exc.strerror or str(exc)})
+            return ""
+
+    return read
+
+
+def fixed_token(token: str) -> TokenSource:
+    return lambda: token
+
+
+def server_name(address: str) -> str:
+    """The name to verify the CA's certificate under: its host, unless that is an IP or a
+    localhost name (then istiod's own service name, which serve's certificate carries)."""
+    from meshctl.config.values import is_ip
+
+    host = address.rpartition(":")[0].strip("[]") or address
+    return ISTIOD_NAMES[0] if is_ip(host) or "localhost" in host else host
+
+
+class CaClient:
+    """One TLS channel to the CA; `certify` turns a CSR into the CA's chain."""
+
+    def __init__(self, address: str, roots_pem: bytes, token: TokenSource, *, cluster_id: str = "Kubernetes") -> None:
+        self.address = address
+        self.token = token
+        self.cluster_id = cluster_id
+        credentials = grpc.ssl_channel_credentials(root_certificates=roots_pem)
+        options = [("grpc.ssl_target_name_override", server_name(address))]
+        self._channel = grpc.aio.secure_channel(address, credentials, options=options)
+        self._stub = ca_pb2_grpc.IstioCertificateServiceStub(self._channel)  # type: ignore[no-untyped-call]
+
+    async def certify(self, csr_pem: str, ttl_seconds: int) -> list[str]:
+        """The CA's answer (leaf first, roots last), or CaCallError after the retries."""
+        delay = FIRST_BACKOFF
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return await self._call(csr_pem, ttl_seconds)
+            except grpc.aio.AioRpcError as exc:
+                code, details = exc.code(), exc.details() or ""
+                if code not in TRANSIENT or attempt == ATTEMPTS:
+                    raise CaCallError(code, f"the CA at {self.address} answered {code.name}: {details}") from None
+                log.info("CA call failed; retrying", extra={"code": code.name, "attempt": attempt, "detail": details})
+            await asyncio.sleep(delay * random.uniform(0.9, 1.1))
+            delay *= 2
+        raise AssertionError("unreachable")
+
+    async def _call(self, csr_pem: str, ttl_seconds: int) -> list[str]:
+        request = ca_pb2.IstioCertificateRequest(csr=csr_pem, validity_duration=ttl_seconds)
+        request.metadata.update({"CertSigner": ""})
+        metadata = [("clusterid", self.cluster_id)]
+        token = self.token()
+        if token:
+            metadata.append(("authorization", f"Bearer {token}"))
+        answer = await self._stub.CreateCertificate(request, metadata=metadata, timeout=CALL_TIMEOUT)
+        return list(answer.cert_chain)
+
+    async def close(self) -> None:
+        await self._channel.close()

