@@ -33,7 +33,8 @@ def test_token_names_the_workloads_service_account(tmp_path: Path, capsys: pytes
 
 
 def test_token_without_a_ca_says_how_to_get_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run_cli(capsys, "token", "web.default", "--ca-dir", str(tmp_path / "nothing"))
+    code, out, err = run_cli(capsys, "token", "web.default", "--ca-dir", str(tmp_path / "nothing"),
+                             "--service-account", "web")
     assert code == 1 and out == ""
     assert f"no token-key.pem in {tmp_path / 'nothing'}: start `meshctl serve --ca-dir" in err
     code, _, err = run_cli(capsys, "token", "web.default", "--ca-dir", str(tmp_path), "--ttl", "soon")

@@ -58,7 +58,17 @@ def agent(
 ) -> int:
     """Run a workload's Envoy with its identity: key and CSR, SDS over a Unix socket, rotation.
 
-    Exits with Envoy's status; 64 on bad flags, 1 if it cannot start.
+    The identity (namespace, service account, IP, labels) is found as `meshctl bootstrap` finds
+    it; the token proves it to the CA. Exits with Envoy's status; 64 on bad flags, 1 if it
+    cannot start.
+
+    Examples:
+
+    \b
+      meshctl token deploy/productpage-v1 --config-dir examples/bookinfo > productpage.token
+      meshctl agent deploy/productpage-v1 --config-dir examples/bookinfo --token-file productpage.token \\
+          --ca-root-cert ~/.meshctl/ca/root-cert.pem --interception-mode NONE
+      meshctl agent web-0.shop --service-account web --ip 10.1.2.3 --token-file /var/run/secrets/tokens/istio-token
     """
     import asyncio
     from pathlib import Path

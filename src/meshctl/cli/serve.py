@@ -76,6 +76,7 @@ def serve(
     \b
       meshctl serve --config-dir examples/bookinfo
       meshctl serve --config-dir mesh/ --xds-address 0.0.0.0:15010 --log-level debug --log-format json
+      meshctl serve --config-dir mesh/ --ca-dir cacerts/ --ca-address 0.0.0.0:15012 --workload-cert-ttl 12h
     """
     import asyncio
 

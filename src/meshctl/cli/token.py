@@ -30,6 +30,12 @@ def token(
     What a projected service account token is in Kubernetes: `meshctl agent --token-file` sends
     it with each CSR, and the CA signs a certificate for spiffe://TRUST_DOMAIN/ns/NS/sa/SA.
     Minting one needs the CA directory, as an administrator's credential would.
+
+    Examples:
+
+    \b
+      meshctl token deploy/productpage-v1 --config-dir examples/bookinfo > productpage.token
+      meshctl token web-0.shop --service-account web --ttl 10m --ca-dir /etc/meshctl/ca
     """
     from meshctl.cli.bootstrap import workload_proxy
     from meshctl.cli.options import duration_flag
