@@ -14,6 +14,8 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from meshctl.analyze import (
+    annotation,
+    authz,
     deployment,
     destinationrule,
     gateway,
@@ -42,25 +44,47 @@ class Analyzer:
 
 
 ANALYZERS: tuple[Analyzer, ...] = (
+    Analyzer("annotations.K8sAnalyzer", "Checks for misplaced and invalid Istio annotations in Kubernetes resources",
+             annotation.check),
+    Analyzer("applicationUID.Analyzer", "Checks invalid application UID", deployment.application_uid),
+    Analyzer("auth.AuthorizationPoliciesAnalyzer", "Checks the validity of authorization policies", authz.check),
     Analyzer("deployment.MultiServiceAnalyzer", "Checks association between services and pods",
              deployment.service_association),
     Analyzer("destinationrule.CaCertificateAnalyzer", "Checks if caCertificates is set when TLS mode is SIMPLE/MUTUAL",
              destinationrule.ca_certificates),
-    Analyzer("destinationrule.PodNotSelectedAnalyzer",
-             "Checks that DestinationRule hosts exist and that their subsets select pods", destinationrule.check),
-    Analyzer("gateway.IngressGatewayPortAnalyzer", "Checks a gateway's ports against the gateway's Kubernetes service",
-             gateway.check),
+    Analyzer("destinationrule.MergedDestinationRulesAnalyzer",
+             "Says what Istio's merge of DestinationRules for one host drops (meshctl's own)",
+             destinationrule.merged_rules),
+    Analyzer("destinationrule.SubsetSelectPodAnalyzer", "Checks if pods are selected by subsets in destination rules",
+             destinationrule.subsets_select_pods),
+    Analyzer("gateway.CertificateAnalyzer", "Checks a gateway certificate", gateway.duplicate_certificates),
     Analyzer("gateway.ConflictingGatewayAnalyzer", "Checks a gateway's selector, port number and hosts",
              gateway.conflicts),
-    Analyzer("gateway.CertificateAnalyzer", "Checks a gateway certificate", gateway.duplicate_certificates),
+    Analyzer("gateway.IngressGatewayPortAnalyzer", "Checks a gateway's ports against the gateway's Kubernetes service "
+             "ports", gateway.check),
     Analyzer("injection.Analyzer", "Checks conditions related to Istio sidecar injection", injection.check),
     Analyzer("service.PortNameAnalyzer", "Checks the port names associated with each service", service.check),
     Analyzer("serviceentry.Analyzer", "Checks the validity of ServiceEntry", serviceentry.check),
     Analyzer("sidecar.SelectorAnalyzer",
              "Validates that sidecars that define a workload selector match at least one pod, and that there "
              "aren't multiple sidecar resources that select overlapping pods", sidecar.check),
-    Analyzer("virtualservice.Analyzer", "Checks VirtualServices against gateways, hosts, subsets and each other",
-             virtualservice.check),
+    Analyzer("virtualservice.ConflictingMeshGatewayHostsAnalyzer",
+             "Checks if multiple virtual services associated with the mesh gateway have conflicting hosts",
+             virtualservice.mesh_host_conflicts),
+    Analyzer("virtualservice.DelegateAnalyzer", "Checks that delegated VirtualServices exist (meshctl's own)",
+             virtualservice.delegates),
+    Analyzer("virtualservice.DestinationHostAnalyzer",
+             "Checks the destination hosts associated with each virtual service", virtualservice.destination_hosts),
+    Analyzer("virtualservice.DestinationRuleAnalyzer",
+             "Checks the destination rules associated with each virtual service", virtualservice.destination_subsets),
+    Analyzer("virtualservice.GatewayAnalyzer", "Checks the gateways associated with each virtual service",
+             virtualservice.gateways),
+    Analyzer("virtualservice.JWTClaimRouteAnalyzer",
+             "Checks the VirtualService using JWT claim based routing has corresponding RequestAuthentication",
+             virtualservice.jwt_claim_routes),
+    Analyzer("schema.ValidationAnalyzer.VirtualService",
+             "Runs schema validation as an analyzer and reports any violations (VirtualService rules that never "
+             "match)", virtualservice.unreachable_rules),
 )
 
 

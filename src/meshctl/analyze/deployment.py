@@ -7,11 +7,16 @@ one port different protocols, or one targetPort different ports, leave Istio to 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from meshctl.analyze.context import AnalysisContext
 from meshctl.analyze.finding import Finding, finding
-from meshctl.analyze.messages import DEPLOYMENT_CONFLICTING_PORTS, DEPLOYMENT_MULTIPLE_SERVICES
+from meshctl.analyze.messages import (
+    DEPLOYMENT_CONFLICTING_PORTS,
+    DEPLOYMENT_MULTIPLE_SERVICES,
+    INVALID_APPLICATION_UID,
+)
 from meshctl.config.kinds.kubernetes import ServiceSpec
 from meshctl.config.resource import Resource
 from meshctl.model.selectors import selects
@@ -56,3 +61,35 @@ def service_association(ctx: AnalysisContext) -> Iterator[Finding]:
             if len(targets[target]) > 1:
                 yield finding(DEPLOYMENT_CONFLICTING_PORTS, deployment, ("metadata", "name"), deployment.name,
                               sorted(targets[target].values()), target, sorted(targets[target]))
+
+
+PROXY_UID = 1337
+PROXY_CONTAINER = "istio-proxy"
+
+
+def _runs_as_proxy(pod_spec: Mapping[str, Any]) -> bool:
+    """Whether a pod spec (as written: securityContext is not part of meshctl's typed view) runs
+    the pod, or one of its application containers, as the proxy's UID."""
+    def uid(holder: Any) -> Any:
+        context = holder.get("securityContext") if isinstance(holder, Mapping) else None
+        return context.get("runAsUser") if isinstance(context, Mapping) else None
+
+    if uid(pod_spec) == PROXY_UID:
+        return True
+    containers = pod_spec.get("containers")
+    return isinstance(containers, list) and any(
+        uid(container) == PROXY_UID for container in containers
+        if isinstance(container, Mapping) and container.get("name") != PROXY_CONTAINER)
+
+
+def application_uid(ctx: AnalysisContext) -> Iterator[Finding]:
+    """IST0144: the sidecar's iptables rules let traffic of UID 1337 bypass the proxy, so an
+    application running as that user escapes the mesh (and its policies)."""
+    for pod in ctx.of("Pod"):
+        if _runs_as_proxy(pod.spec):
+            yield finding(INVALID_APPLICATION_UID, pod, ("spec",))
+    for deployment in ctx.of("Deployment"):
+        template = deployment.spec.get("template")
+        pod_spec = template.get("spec") if isinstance(template, Mapping) else None
+        if isinstance(pod_spec, Mapping) and _runs_as_proxy(pod_spec):
+            yield finding(INVALID_APPLICATION_UID, deployment, ("spec", "template", "spec"))

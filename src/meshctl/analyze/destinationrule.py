@@ -15,24 +15,53 @@ from meshctl.analyze.messages import (
     UNKNOWN_DESTINATION_RULE_HOST,
     Level,
 )
+from meshctl.config.kinds.kubernetes import PodSpec
 from meshctl.config.kinds.networking import DestinationRule
 from meshctl.config.kinds.networking.destination_rule import ClientTLSSettings
 from meshctl.config.resource import Resource
 from meshctl.hostnames import fqdn
 from meshctl.model.selectors import selects
-from meshctl.model.service import Service
+from meshctl.model.service import Service, Workload
 
 
-def check(ctx: AnalysisContext) -> Iterator[Finding]:
-    """Every DestinationRule finding of the analysis."""
+TOPOLOGY_LABELS = ("topology.kubernetes.io/region", "topology.kubernetes.io/zone", "topology.istio.io/subzone")
+HOSTNAME_LABEL = "kubernetes.io/hostname"
+
+
+def subsets_select_pods(ctx: AnalysisContext) -> Iterator[Finding]:
+    """IST0174 for a host no service of the registry answers to, IST0173 for a subset no
+    workload behind the host carries the labels of (its requests get 503 UH). Only when the
+    input describes the registry at all: a directory of Istio config alone is not a mesh
+    without services (as `istioctl analyze` skips these checks without a cluster)."""
+    if not ctx.has_registry:
+        return
     for rule in ctx.of("DestinationRule"):
-        host = rule.view_as(DestinationRule).host
-        services = ctx.lookup(host, rule.namespace) if ctx.has_registry else []
-        if ctx.has_registry and not services:
-            yield finding(UNKNOWN_DESTINATION_RULE_HOST, rule, ("spec", "host"), host)
-        if ctx.has_workloads and services:
-            yield from _empty_subsets(ctx, rule, services)
-    yield from _merged_rules(ctx)
+        spec = rule.view_as(DestinationRule)
+        service = ctx.lookup(spec.host, rule.namespace, spec.export_to)
+        if service is None:
+            yield finding(UNKNOWN_DESTINATION_RULE_HOST, rule, ("spec", "host"), spec.host)
+        elif spec.subsets:
+            yield from _empty_subsets(ctx, rule, spec, service)
+
+
+def _node_labels(ctx: AnalysisContext) -> dict[str, Mapping[str, str]]:
+    return {node.name: node.labels for node in ctx.of("Node")}
+
+
+def _with_topology(workload: Workload, nodes: Mapping[str, Mapping[str, str]]) -> Mapping[str, str]:
+    """A pod's labels as Istio's registry sees its endpoint: with its node's topology labels
+    (non-empty ones) and the node name added."""
+    if workload.source.kind != "Pod":
+        return workload.labels
+    node = workload.source.view_as(PodSpec).node_name
+    if not node:
+        return workload.labels
+    labels = dict(workload.labels)
+    found = nodes.get(node)
+    if found is not None:
+        labels.update((key, found[key]) for key in TOPOLOGY_LABELS if found.get(key))
+    labels[HOSTNAME_LABEL] = node
+    return labels
 
 
 def _candidate_labels(ctx: AnalysisContext, service: Service) -> list[Mapping[str, str]] | None:
@@ -42,23 +71,20 @@ def _candidate_labels(ctx: AnalysisContext, service: Service) -> list[Mapping[st
         return [workload.labels for workload in service.inline_workloads]
     if not service.selector:
         return None
-    return [workload.labels for workload in ctx.registry.selected(service.namespace, service.selector)]
+    nodes = _node_labels(ctx)
+    return [_with_topology(workload, nodes) for workload in ctx.registry.selected(service.namespace, service.selector)]
 
 
-def _empty_subsets(ctx: AnalysisContext, rule: Resource, services: list[Service]) -> Iterator[Finding]:
-    """IST0173: a subset whose labels no endpoint of the host carries gets no traffic (503 UH)."""
-    candidates: list[Mapping[str, str]] = []
-    for service in services:
-        labels = _candidate_labels(ctx, service)
-        if labels is None:
-            return
-        candidates.extend(labels)
-    for position, subset in enumerate(rule.view_as(DestinationRule).subsets):
+def _empty_subsets(ctx: AnalysisContext, rule: Resource, spec: DestinationRule, service: Service) -> Iterator[Finding]:
+    candidates = _candidate_labels(ctx, service)
+    if candidates is None:
+        return
+    for position, subset in enumerate(spec.subsets):
         if not any(selects(subset.labels, labels) for labels in candidates):
             yield finding(SUBSET_SELECTS_NO_PODS, rule, ("spec", "subsets", position, "name"), subset.name)
 
 
-def _merged_rules(ctx: AnalysisContext) -> Iterator[Finding]:
+def merged_rules(ctx: AnalysisContext) -> Iterator[Finding]:
     """DestinationRules of one namespace for one host are merged: say what the merge drops."""
     groups: dict[tuple[str, str], list[Resource]] = defaultdict(list)
     for rule in ctx.of("DestinationRule"):
@@ -94,9 +120,13 @@ def _merge_losses(rules: list[Resource]) -> list[str]:
     return lost
 
 
-def _unverified(tls: ClientTLSSettings | None) -> bool:
-    """SIMPLE or MUTUAL origination without a CA bundle: the server's certificate goes unchecked."""
-    return tls is not None and tls.mode in ("SIMPLE", "MUTUAL") and not tls.ca_certificates
+def _unverified(tls: ClientTLSSettings | None, selected: bool) -> bool:
+    """SIMPLE or MUTUAL origination without a CA bundle: the server's certificate goes unchecked.
+    A `credentialName` brings its own CA, but only for the workloads a `workloadSelector` picks
+    (credentials are read by gateways, not sidecars)."""
+    if tls is None or tls.mode not in ("SIMPLE", "MUTUAL") or tls.ca_certificates:
+        return False
+    return not (tls.credential_name and selected)
 
 
 def ca_certificates(ctx: AnalysisContext) -> Iterator[Finding]:
@@ -107,12 +137,13 @@ def ca_certificates(ctx: AnalysisContext) -> Iterator[Finding]:
         if policy is None:
             continue
         name = f"{rule.namespace}/{rule.name}"
-        if _unverified(policy.tls):
+        selected = spec.workload_selector is not None
+        if _unverified(policy.tls, selected):
             assert policy.tls is not None
             yield finding(NO_CA_DESTINATION_LEVEL, rule, ("spec", "trafficPolicy", "tls", "caCertificates"), name,
                           rule.namespace, policy.tls.mode, spec.host)
         for index, port in enumerate(policy.port_level_settings):
-            if _unverified(port.tls):
+            if _unverified(port.tls, selected):
                 assert port.tls is not None
                 yield finding(NO_CA_PORT_LEVEL, rule,
                               ("spec", "trafficPolicy", "portLevelSettings", index, "tls", "caCertificates"), name,

@@ -17,6 +17,7 @@ from typing import Any
 
 from meshctl.analyze.finding import Finding, finding
 from meshctl.analyze.messages import SCHEMA_VALIDATION_ERROR
+from meshctl.analyze.schema import istio_wording
 from meshctl.config.documents import Document, ReadError, expand_inputs, parse_text
 from meshctl.config.loader import FileResult, Problem, Rejected, load_documents, load_file
 from meshctl.config.resource import Resource
@@ -75,10 +76,10 @@ def _gather(results: Iterable[FileResult], read_errors: Iterable[ReadError] = ()
 
 
 def schema_findings(rejected: Iterable[Rejected]) -> list[Finding]:
-    """What refused objects get reported as: IST0106, one per problem, at the problem's line."""
+    """What refused objects get reported as: IST0106, one per problem, at the problem's line, in
+    Istio's words where Istio refuses the same thing (see `schema`)."""
     return [
-        finding(SCHEMA_VALIDATION_ERROR, item.resource, (),
-                f"{problem.field}: {problem.message}" if problem.field else problem.message, at=problem.line)
+        finding(SCHEMA_VALIDATION_ERROR, item.resource, (), istio_wording(item.resource.kind, problem), at=problem.line)
         for item in rejected for problem in item.problems
     ]
 

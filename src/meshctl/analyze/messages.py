@@ -167,11 +167,35 @@ EXTERNAL_NAME_INVALID_PORT_NAME = _type(
     "IST0150", "ExternalNameServiceTypeInvalidPortName", "Warning",
     "Port name for ExternalName service is invalid. Proxy may prevent tcp named ports and unmatched traffic for "
     "ports serving TCP protocol from being forwarded correctly")
+IMAGE_AUTO_WITHOUT_INJECTION_WARNING = _type(
+    "IST0146", "ImageAutoWithoutInjectionWarning", "Warning",
+    "%s %s contains `image: auto` but does not match any Istio injection webhook selectors.")
+IMAGE_AUTO_WITHOUT_INJECTION_ERROR = _type(
+    "IST0147", "ImageAutoWithoutInjectionError", "Error",
+    "%s %s contains `image: auto` but does not match any Istio injection webhook selectors.")
+NAMESPACE_INJECTION_ENABLED_BY_DEFAULT = _type(
+    "IST0148", "NamespaceInjectionEnabledByDefault", "Info",
+    "is enabled for Istio injection, as Istio is installed with enableNamespacesByDefault as true.")
+JWT_CLAIM_ROUTING_WITHOUT_REQUEST_AUTHN = _type(
+    "IST0149", "JwtClaimBasedRoutingWithoutRequestAuthN", "Error",
+    "The virtual service uses the JWT claim based routing (key: %s) but found no request authentication for the "
+    "gateway (%s) pod (%s). The request authentication must first be applied for the gateway pods to validate the "
+    "JWT token and make the claims available for routing.")
 GATEWAY_PORT_NOT_ON_SERVICE = _type(
     "IST0162", "GatewayPortNotDefinedOnService", "Warning",
     "The gateway is listening on a target port (port %d) that is not defined in the Service associated with its "
     "workload instances (Pod selector %s). If you need to access the gateway port through the gateway Service, it "
     "will not be available.")
+INVALID_GATEWAY_CREDENTIAL = _type(
+    "IST0161", "InvalidGatewayCredential", "Error",
+    "The credential referenced by the Gateway %s in namespace %s is invalid, which can cause the traffic not to work "
+    "as expected.")
+REFERENCED_INTERNAL_GATEWAY = _type(
+    "IST0165", "ReferencedInternalGateway", "Warning",
+    "Gateway reference in VirtualService %s is to an implementation-generated internal Gateway: %s.")
+INEFFECTIVE_SELECTOR = _type("IST0166", "IneffectiveSelector", "Warning",
+                             "Ineffective selector on Kubernetes Gateway %s. Use the TargetRef field instead.")
+INEFFECTIVE_POLICY = _type("IST0167", "IneffectivePolicy", "Warning", "The policy has no impact: %s.")
 SUBSET_SELECTS_NO_PODS = _type(
     "IST0173", "DestinationRuleSubsetNotSelectPods", "Error",
     "The Subset %s defined in the DestinationRule does not select any pods. Which may lead to 503 UH "

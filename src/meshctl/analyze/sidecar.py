@@ -5,9 +5,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 
-from meshctl.analyze.context import AnalysisContext
-from meshctl.analyze.finding import Finding, finding
-from meshctl.analyze.messages import CONFLICTING_SIDECAR_SELECTORS, MULTIPLE_SIDECARS_WITHOUT_SELECTOR
+from meshctl.analyze.context import AnalysisContext, ambient_namespace, ambient_pod
+from meshctl.analyze.finding import Finding, finding, selector_text
+from meshctl.analyze.messages import (
+    CONFLICTING_SIDECAR_SELECTORS,
+    INEFFECTIVE_POLICY,
+    MULTIPLE_SIDECARS_WITHOUT_SELECTOR,
+    REFERENCED_RESOURCE_NOT_FOUND,
+)
 from meshctl.config.kinds.networking import Sidecar
 from meshctl.config.resource import Resource
 from meshctl.model.selectors import selects
@@ -34,26 +39,46 @@ def _pods(workloads: Iterable[Workload]) -> Iterator[tuple[str, Workload]]:
 
 
 def check(ctx: AnalysisContext) -> Iterator[Finding]:
-    """IST0111 and IST0110: Istio picks one Sidecar per workload, and which one is undefined."""
+    """IST0111 and IST0110: Istio picks one Sidecar per workload, and which one is undefined;
+    IST0101 for a selector no pod of the namespace carries; IST0167 for Sidecars whose
+    namespace or workloads run in ambient mode, where no sidecar reads them."""
     defaults: dict[str, list[Resource]] = defaultdict(list)
     for sidecar in ctx.of("Sidecar"):
         if not _selector(sidecar):
             defaults[sidecar.namespace].append(sidecar)
     for namespace, sidecars in defaults.items():
+        if ambient_namespace(ctx.namespace(namespace)):
+            for sidecar in sidecars:
+                yield finding(INEFFECTIVE_POLICY, sidecar, ("metadata", "name"),
+                              "namespace is in ambient mode, the policy has no impact")
+            continue
         if len(sidecars) < 2:
             continue
         names = [sidecar.name for sidecar in sidecars]
         for sidecar in sidecars:
             yield finding(MULTIPLE_SIDECARS_WITHOUT_SELECTOR, sidecar, ("spec",), names, namespace)
-    for name, workload in _pods(ctx.registry.workloads):
-        chosen = [
-            sidecar for sidecar in ctx.of("Sidecar")
-            if sidecar.namespace == workload.namespace and _selector(sidecar)
-            and selects(_selector(sidecar), workload.labels)
-        ]
-        if len(chosen) < 2:
+    if not ctx.has_workloads:
+        return
+    chosen: dict[tuple[str, str], list[Resource]] = defaultdict(list)
+    pods = list(_pods(ctx.registry.workloads))
+    for sidecar in ctx.of("Sidecar"):
+        selector = _selector(sidecar)
+        if not selector:
             continue
-        names = [sidecar.name for sidecar in chosen]
-        for sidecar in chosen:
-            yield finding(CONFLICTING_SIDECAR_SELECTORS, sidecar, ("spec", "workloadSelector"), names,
-                          workload.namespace, name)
+        selected = [(name, workload) for name, workload in pods
+                    if workload.namespace == sidecar.namespace and selects(selector, workload.labels)]
+        if not selected:
+            yield finding(REFERENCED_RESOURCE_NOT_FOUND, sidecar, ("spec", "workloadSelector"), "selector",
+                          selector_text(selector))
+        elif any(ambient_pod(workload.annotations) for _, workload in selected):
+            yield finding(INEFFECTIVE_POLICY, sidecar, ("spec", "workloadSelector"),
+                          "selected workload is in ambient mode, the policy has no impact")
+        else:
+            for name, workload in selected:
+                chosen[(workload.namespace, name)].append(sidecar)
+    for (namespace, name), sidecars in chosen.items():
+        if len(sidecars) < 2:
+            continue
+        names = [sidecar.name for sidecar in sidecars]
+        for sidecar in sidecars:
+            yield finding(CONFLICTING_SIDECAR_SELECTORS, sidecar, ("spec", "workloadSelector"), names, namespace, name)

@@ -221,7 +221,8 @@ class _DocumentReader:
                                 name=subject_name, spec=body, origin=Origin(doc.file, doc.line),
                                 revision=_revision(value), labels=_strings(metadata.get("labels")),
                                 annotations=_strings(metadata.get("annotations")), lines=doc.lines,
-                                view=_typed_view(info, body, problems))
+                                view=_typed_view(info, body, problems),
+                                status_view=_typed_status(info, status, problems))
                 self.result.rejected.append(Rejected(stub, problems))
             return
         self.result.resources.append(
@@ -263,6 +264,17 @@ def _typed_view(info: KindInfo, body: Any, problems: Sequence[Problem]) -> objec
         return None
     try:
         return info.view_of(body)
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return None
+
+
+def _typed_status(info: KindInfo, status: Any, problems: Sequence[Problem]) -> object:
+    """The status view of an object that failed validation, when its status is not the problem
+    (an absent status reads as an empty one, as for accepted objects)."""
+    if any(problem.field.startswith("status") for problem in problems):
+        return None
+    try:
+        return info.status_view_of(status if isinstance(status, dict) else {})
     except (TypeError, ValueError, KeyError, AttributeError):
         return None
 

@@ -76,6 +76,7 @@ _ALL = [
     KindInfo("Pod", "", ("v1",), kubernetes.PodSpec, status=kubernetes.PodStatus),
     KindInfo("Deployment", "apps", ("v1",), kubernetes.DeploymentSpec),
     KindInfo("Namespace", "", ("v1",), kubernetes.NamespaceSpec, namespaced=False),
+    KindInfo("Node", "", ("v1",), kubernetes.NodeSpec, namespaced=False),
     KindInfo("ServiceAccount", "", ("v1",), kubernetes.ServiceAccount, body=""),
 ]
 

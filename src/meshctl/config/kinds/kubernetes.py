@@ -320,6 +320,11 @@ class NamespaceSpec(Message):
     finalizers: tuple[str, ...]
 
 
+@message(open=True)
+class NodeSpec(Message):
+    """core/v1 Node: analysis reads only a node's labels (its topology), never its spec."""
+
+
 @message
 class ServiceAccount(Message):
     """core/v1 ServiceAccount: its fields sit at the top level of the object; meshctl reads none."""
