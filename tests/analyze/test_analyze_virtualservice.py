@@ -429,10 +429,15 @@ def test_conflicting_mesh_virtual_services(analyze_yaml) -> None:
     message = ("The VirtualServices default/reviews,default/reviews-canary associated with mesh gateway define the "
                "same host */reviews.default.svc.cluster.local which can lead to undefined behavior. This can be "
                "fixed by merging the conflicting VirtualServices into a single resource.")
+    # other/reviews, exported to its own namespace only, still meets the public ones there (as in Istio)
+    private = ("The VirtualServices other/reviews,default/reviews,default/reviews-canary associated with mesh gateway "
+               "define the same host other/reviews.default.svc.cluster.local which can lead to undefined behavior. "
+               "This can be fixed by merging the conflicting VirtualServices into a single resource.")
     ist0109 = [finding for finding in run.findings if finding.code == "IST0109"]
     assert [str(finding) for finding in ist0109] == [
         f"Error [IST0109] (VirtualService default/reviews {run.where('- reviews')}) {message}",
         f"Error [IST0109] (VirtualService default/reviews-canary {run.where('- reviews.default')}) {message}",
+        f"Error [IST0109] (VirtualService other/reviews {run.where('- reviews.default', 2)}) {private}",
     ]
 
 

@@ -129,6 +129,8 @@ def test_two_sidecars_select_one_pod(analyze_yaml) -> None:
     assert run.lines() == [
         f"Error [IST0110] (Sidecar default/by-app {run.where('workloadSelector:', 1)}) {message}",
         f"Error [IST0110] (Sidecar default/by-version {run.where('workloadSelector:', 2)}) {message}",
+        f"Error [IST0101] (Sidecar default/other {run.where('workloadSelector:', 3)}) "
+        'Referenced selector not found: "app=ratings"',
     ]
 
 

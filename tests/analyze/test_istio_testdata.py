@@ -155,6 +155,10 @@ CASES = [
     _case("virtualServiceGateways", "virtualservice_gateways.yaml", "virtualservice.GatewayAnalyzer",
           ("IST0101", "VirtualService httpbin-bogus"), ("IST0132", "VirtualService default/cross-test"),
           ("IST0132", "VirtualService httpbin-bogus"), ("IST0132", "VirtualService httpbin"),
+          differs="a missing gateway is reported once, as IST0101; Istio also reports IST0132 on httpbin-bogus, "
+                  "saying none of its hosts is among the hosts of the gateway that does not exist",
+          meshctl=(("IST0101", "VirtualService httpbin-bogus"), ("IST0132", "VirtualService default/cross-test"),
+                   ("IST0132", "VirtualService httpbin")),
           schema=(*ns("Gateway", "default/httpbin-gateway", "another/crossnamespace-gw"),
                   *ns("VirtualService", "default/httpbin", "default/httpbin-bogus", "default/httpbin-mesh",
                       "default/httpbin-mesh", "default/cross-test"))),
@@ -249,7 +253,12 @@ CASES = [
                   "input with any Service gets Istio's IST0174 (test_fake_host_with_a_registry)",
           meshctl=()),
     _case("DestinationRuleSubsetsNotSelectPods", "destinationrule-subsets-not-select-pods.yaml", SUBSETS,
-          ("IST0173", "DestinationRule default/subsets-not-select-pods")),
+          ("IST0173", "DestinationRule default/subsets-not-select-pods"),
+          differs="the input has no pod, Deployment or WorkloadEntry: meshctl judges subsets only when the input "
+                  "has workloads (a repository of Services and Istio config is not a cluster without pods), as "
+                  "istioctl analyze without a cluster skips this analyzer; with any workload in the input it "
+                  "reports Istio's IST0173 (test_subsets_with_workloads_in_the_input)",
+          meshctl=()),
     _case("DestinationRuleSubsetsWithTopologyLabels", "destinationrule-subsets-with-topology-labels.yaml", SUBSETS),
     _case("DestinationRuleEmptyTopologyLabels", "destinationrule-empty-topology-labels.yaml", SUBSETS,
           ("IST0173", "DestinationRule default/empty-topology-labels")),
@@ -296,3 +305,18 @@ def test_fake_host_with_a_registry(tmp_path: Path) -> None:
         ("IST0174", "DestinationRule default/fake-host",
          "The host fake-svc.default.svc.cluster.local defined in the DestinationRule does not match any services in "
          "the mesh.")]
+
+
+def test_subsets_with_workloads_in_the_input(tmp_path: Path) -> None:
+    """The IST0173 Istio expects of destinationrule-subsets-not-select-pods.yaml, once the input
+    has a workload (here one that the Service does not select)."""
+    pod = tmp_path / "pod.yaml"
+    pod.write_text("apiVersion: v1\nkind: Pod\nmetadata:\n  name: other\n  labels: {app: other}\nspec:\n"
+                   "  containers:\n  - name: app\n")
+    gathered = gather([str(TESTDATA / "destinationrule-subsets-not-select-pods.yaml"), str(pod)], "default",
+                      MeshConfig())
+    findings = analyze.run(gathered.resources, gathered.mesh, {SUBSETS}, gathered.assumed)
+    assert [(item.code, item.origin, item.message) for item in findings] == [
+        ("IST0173", "DestinationRule default/subsets-not-select-pods",
+         "The Subset fake defined in the DestinationRule does not select any pods. Which may lead to 503 UH "
+         "(NoHealthyUpstream).")]

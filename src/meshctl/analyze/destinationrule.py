@@ -30,9 +30,10 @@ HOSTNAME_LABEL = "kubernetes.io/hostname"
 
 def subsets_select_pods(ctx: AnalysisContext) -> Iterator[Finding]:
     """IST0174 for a host no service of the registry answers to, IST0173 for a subset no
-    workload behind the host carries the labels of (its requests get 503 UH). Only when the
-    input describes the registry at all: a directory of Istio config alone is not a mesh
-    without services (as `istioctl analyze` skips these checks without a cluster)."""
+    workload behind the host carries the labels of (its requests get 503 UH). Hosts are judged
+    only when the input describes the registry at all, subsets only when it has workloads: a
+    directory of Istio config alone is not a mesh without services or pods (as `istioctl analyze`
+    skips these checks without a cluster)."""
     if not ctx.has_registry:
         return
     for rule in ctx.of("DestinationRule"):
@@ -40,7 +41,7 @@ def subsets_select_pods(ctx: AnalysisContext) -> Iterator[Finding]:
         service = ctx.lookup(spec.host, rule.namespace, spec.export_to)
         if service is None:
             yield finding(UNKNOWN_DESTINATION_RULE_HOST, rule, ("spec", "host"), spec.host)
-        elif spec.subsets:
+        elif spec.subsets and ctx.has_workloads:
             yield from _empty_subsets(ctx, rule, spec, service)
 
 

@@ -60,8 +60,9 @@ def _full_name(resource: Resource) -> str:
 
 def gateways(ctx: AnalysisContext) -> Iterator[Finding]:
     """IST0101 for a gateway that does not exist, IST0132 when none of the VirtualService's hosts
-    is among the named gateway's hosts (so a missing gateway gets both, as in Istio), and IST0165
-    for a reference to a Gateway Istio generates from a Kubernetes Gateway."""
+    is among the named gateway's hosts, and IST0165 for a reference to a Gateway Istio generates
+    from a Kubernetes Gateway. A missing gateway is one problem, reported once: Istio also says
+    that none of the hosts is among the (absent) gateway's."""
     for service in ctx.of("VirtualService"):
         spec = service.view_as(VirtualService)
         for position, name in enumerate(spec.gateways):
@@ -75,7 +76,7 @@ def gateways(ctx: AnalysisContext) -> Iterator[Finding]:
             gateway = ctx.find("Gateway", namespace, gateway_name)
             if gateway is None:
                 yield finding(REFERENCED_RESOURCE_NOT_FOUND, service, path, "gateway", name)
-            if gateway is None or not _gateway_takes_any(gateway, service.namespace, spec.hosts):
+            elif not _gateway_takes_any(gateway, service.namespace, spec.hosts):
                 yield finding(HOST_NOT_IN_GATEWAY, service, path, list(spec.hosts), _full_name(service),
                               f"{namespace}/{gateway_name}")
 
