@@ -323,10 +323,10 @@ def _covers(earlier: Match, later: Match) -> bool:
         return False
     if not later.uri.prefix.startswith(earlier.uri.prefix):
         return False
-    rest = dataclasses.replace(_routing_meaning(earlier), uri=None)
+    rest = dataclasses.replace(earlier, name="", uri=None)
     if earlier.method is None:
         rest = dataclasses.replace(rest, method=later.method)
-    return rest == dataclasses.replace(_routing_meaning(later), uri=None)
+    return rest == dataclasses.replace(later, name="", uri=None)
 
 
 def unreachable_rules(ctx: AnalysisContext) -> Iterator[Finding]:
