@@ -39,7 +39,11 @@ def cluster_name(service: str, namespace: str = "default") -> str:
 
 
 def _ads() -> config_source_pb2.ConfigSource:
-    return config_source_pb2.ConfigSource(ads=config_source_pb2.AggregatedConfigSource(), resource_api_version=config_source_pb2.V3)
+    """ADS as Istio points at it, waiting for a resource for as long as it takes (no initial fetch
+    timeout): a cluster or listener the server fails to complete stays warming, visibly."""
+    source = config_source_pb2.ConfigSource(ads=config_source_pb2.AggregatedConfigSource(), resource_api_version=config_source_pb2.V3)
+    source.initial_fetch_timeout.SetInParent()
+    return source
 
 
 def _cluster(service: Resource) -> Packed:

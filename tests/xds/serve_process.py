@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import urllib.request
@@ -53,6 +54,12 @@ class Serve:
         wait_until(lambda: ensure_running(process, "serve", [self.log]) and http_get(self.url("/ready"))[0] == 200,
                    10, what="meshctl serve /ready")
         return self
+
+    def kill(self) -> None:
+        """kill -9: no clean shutdown, as when a node dies."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(5)
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.debug_port}{path}"

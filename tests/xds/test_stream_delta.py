@@ -95,6 +95,16 @@ def test_initial_resource_versions_skip_what_the_client_holds(cache: FakeCache) 
     assert list(response.removed_resources) == ["gone"]
 
 
+def test_endpoints_are_sent_on_a_new_stream_whatever_versions_the_client_holds(cache: FakeCache) -> None:
+    _, cds, eds = _clusters_and_endpoints(cache)
+    cache.load(mesh("web", timeouts={"x": "2s"}))  # the server restarts on a changed cluster
+    again = DeltaEnvoy(cache)
+    [changed] = again.send(CLUSTER, initial={r.name: r.version for r in cds.resources})
+    assert _names(changed) == [X]
+    [endpoints] = again.send(ENDPOINT, subscribe=[X, Y], initial={r.name: r.version for r in eds.resources})
+    assert _names(endpoints) == [X, Y]  # x was re-created: it warms until its assignment arrives
+
+
 def test_subscription_changes_apply_even_with_a_stale_nonce(cache: FakeCache) -> None:
     envoy = DeltaEnvoy(cache)
     [pending] = envoy.send(ENDPOINT, subscribe=[X])

@@ -179,14 +179,33 @@ def test_resources_are_serialized_once_and_shared(cache: FakeCache) -> None:
     assert again.resources == responses[CLUSTER].resources
 
 
-def test_a_resuming_envoy_holding_current_versions_gets_nothing(cache: FakeCache) -> None:
+def test_a_resuming_envoy_gets_no_clusters_or_listeners_it_holds_but_endpoints_and_routes_in_full(
+        cache: FakeCache) -> None:
     _, responses = _subscribed(cache)
     again = SotwEnvoy(cache)  # a new stream, as after a server restart
     assert again.send(CLUSTER, [], responses[CLUSTER].version_info) == []
-    assert again.send(ENDPOINT, [X, Y], responses[ENDPOINT].version_info) == []
     assert config_status(again.stream.watches[CLUSTER]) == csds_pb2.SYNCED  # without a push
+    # The versions match, but a subscriber may have been re-created since (a cluster waiting
+    # for its endpoints): nothing says so, so endpoints and routes are answered.
+    [eds] = again.send(ENDPOINT, [X, Y], responses[ENDPOINT].version_info)
+    assert _names(eds, endpoint_pb2.ClusterLoadAssignment) == [X, Y]
+    [rds] = again.send(ROUTE, ["route-20000"], responses[ROUTE].version_info)
+    assert _names(rds, route_pb2.RouteConfiguration) == ["route-20000"]
     [lds] = again.send(LISTENER, [], "some-old-version")
     assert lds.type_url == LISTENER
+
+
+def test_a_cluster_changed_during_a_restart_gets_its_endpoints_though_their_version_matches(
+        cache: FakeCache) -> None:
+    _, responses = _subscribed(cache)
+    cache.load(mesh("web", timeouts={"x": "2s"}))  # the server restarts on a changed cluster
+    again = SotwEnvoy(cache)
+    [cds] = again.send(CLUSTER, [], responses[CLUSTER].version_info)
+    assert _unpacked(cds, cluster_pb2.Cluster)[X].connect_timeout.seconds == 2
+    [eds] = again.send(ENDPOINT, [X, Y], responses[ENDPOINT].version_info)  # the CLAs are unchanged
+    assert _names(eds, endpoint_pb2.ClusterLoadAssignment) == [X, Y]
+    assert again.ack(cds) == [] and again.ack(eds, [X, Y]) == []
+    assert config_status(again.stream.watches[ENDPOINT]) == csds_pb2.SYNCED
 
 
 def test_an_unknown_proxy_waits_until_its_workload_appears(cache: FakeCache) -> None:

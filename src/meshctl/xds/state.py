@@ -69,6 +69,17 @@ class Watch:
     in_sync_by_version: bool = False
     stale: bool = False
 
+    @property
+    def resumable(self) -> bool:
+        """Whether versions the client reports on a new stream may spare a resend: only for the
+        full-state kinds (CDS, LDS), whose version stands for everything the client holds of them.
+        For the others a version says what the client last accepted, not that every subscriber
+        holds it: Envoy re-creates a changed cluster and keeps it warming until a new
+        ClusterLoadAssignment arrives, even one equal to the assignment it holds; a listener
+        re-added while its route configuration went unanswered warms until it is answered. A
+        server that restarted cannot see either, so it answers those kinds in full."""
+        return self.type_url in FULL_STATE
+
     def subscribed(self, name: str) -> bool:
         return self.wildcard or name in self.names
 

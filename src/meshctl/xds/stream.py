@@ -13,7 +13,9 @@ subscription and how a response is shaped. Rules implemented here, with the reas
 - After a Cluster changes, its ClusterLoadAssignment is pushed again without waiting to be asked:
   an updated cluster only leaves warming when a new EDS response arrives.
 - Versions are content hashes, so a proxy reconnecting to a restarted server with the versions
-  it holds gets nothing resent.
+  it holds gets no clusters or listeners resent; endpoints and routes are answered in full, as
+  nothing in the versions tells whether a re-created cluster or listener is waiting for them
+  (see Watch.resumable).
 """
 
 from __future__ import annotations
@@ -238,7 +240,7 @@ class SotwStream(Stream):
             self._reply(watch, request.version_info, request.error_detail if request.HasField("error_detail") else None)
         elif not nonce:
             watch.answer_due = True
-            watch.resumed = bool(request.version_info)
+            watch.resumed = bool(request.version_info) and watch.resumable
             watch.client_version = request.version_info
         watch.set_names(request.resource_names)
         return self._answer(watch, started, replied)
@@ -285,7 +287,7 @@ class DeltaStream(Stream):
             watch.answer_due = True
         watch.subscribe(request.resource_names_subscribe)
         watch.unsubscribe(request.resource_names_unsubscribe)
-        if new and request.initial_resource_versions:
+        if new and request.initial_resource_versions and watch.resumable:
             for name, version in request.initial_resource_versions.items():
                 if watch.subscribed(name):
                     watch.sent[name] = version
