@@ -7,6 +7,7 @@ follow istioctl and sysexits(3) so that scripts written for istioctl keep workin
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 
 
 class ExitCode(enum.IntEnum):
@@ -46,3 +47,12 @@ class EnvoyNotFoundError(MeshctlError):
 
 class UnknownProxyError(MeshctlError):
     """The node names no workload in the registry, so there is nothing to send it yet."""
+
+
+class GenerationError(MeshctlError):
+    """Generating one proxy's config failed. `culprits` names the input objects being translated
+    when it did (`FILE:LINE: Kind namespace/name`), when that is known; empty when it is not."""
+
+    def __init__(self, message: str, culprits: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.culprits = tuple(culprits)

@@ -25,13 +25,16 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import http_con
 from meshctl.config.kinds import KINDS
 from meshctl.config.resource import Origin, Resource
 from meshctl.config.values import parse_duration, split_nanos
-from meshctl.errors import UnknownProxyError
+from meshctl.errors import GenerationError, UnknownProxyError
 from meshctl.model.node import parse_node
 from meshctl.resources import CLUSTER, ENDPOINT, LISTENER, ROUTE, Packed, ProxyResources
 
 LISTENER_PORT = "test.meshctl.io/listener-port"
 UPSTREAM = "test.meshctl.io/upstream"
 CONNECT_TIMEOUT = "test.meshctl.io/connect-timeout"
+# A translator bug injected by a test: generating the config of a Pod annotated so fails, naming
+# the Pod as the object being translated (as the real translator names the objects it was on).
+FAIL_GENERATION = "test.meshctl.io/fail-generation"
 
 
 def cluster_name(service: str, namespace: str = "default") -> str:
@@ -133,6 +136,8 @@ class FakeMesh:
         pod = self.pods.get(proxy.id)
         if pod is None:
             raise UnknownProxyError(f"no Pod {proxy.id} in the registry")
+        if FAIL_GENERATION in pod.annotations:
+            raise GenerationError(pod.annotations[FAIL_GENERATION], [f"{pod.where()}: {pod.ref()}"])
         if proxy.id not in self._per_proxy:
             port = int(pod.annotations[LISTENER_PORT])
             action = _route_action(pod.annotations.get(UPSTREAM, ""), pod.namespace, self.services, self.virtual_services)
@@ -165,11 +170,15 @@ def mesh(*pods: str, services: Mapping[str, int] | None = None, weights: Mapping
     return docs
 
 
-def pod(name: str, listener_port: int, upstream: str, namespace: str = "default") -> dict[str, Any]:
+def pod(name: str, listener_port: int, upstream: str, namespace: str = "default", fail: str = "") -> dict[str, Any]:
+    """A Pod whose sidecar listens on `listener_port` and routes to `upstream`; `fail` makes
+    generating its config fail with that message."""
+    annotations = {LISTENER_PORT: str(listener_port), UPSTREAM: upstream}
+    if fail:
+        annotations[FAIL_GENERATION] = fail
     return {
         "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "namespace": namespace,
-                     "annotations": {LISTENER_PORT: str(listener_port), UPSTREAM: upstream}},
+        "metadata": {"name": name, "namespace": namespace, "annotations": annotations},
         "spec": {"containers": [{"name": "app", "image": "app"}]},
     }
 

@@ -64,8 +64,11 @@ class Serve:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.debug_port}{path}"
 
+    def open(self, path: str) -> Any:
+        return urllib.request.urlopen(self.url(path), timeout=5)
+
     def json(self, path: str) -> Any:
-        with urllib.request.urlopen(self.url(path), timeout=5) as response:
+        with self.open(path) as response:
             return json.load(response)
 
     def statuses(self, proxy: str = "web.default") -> dict[str, dict[str, Any]]:

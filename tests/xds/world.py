@@ -23,19 +23,24 @@ from meshctl.loopback import Envoy, NameServer, free_port, http_get, wait_until
 class World:
     config: Path
     serve: Serve
-    port: int
+    ports: dict[str, int]
     backends: dict[str, NameServer]
     start: Callable[[bootstrap_pb2.Bootstrap], Envoy]
     tmp: Path
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
+        return self.url_of("web")
 
-    def write_mesh(self, services: tuple[str, ...] = ("x", "y"), timeouts: Mapping[str, str] | None = None) -> None:
-        """mesh.yaml: pod `web` and the given services (each with its backend's Endpoints)."""
-        timeouts = timeouts or {}
-        documents = [fake_mesh.pod("web", self.port, "backend")]
+    def url_of(self, pod: str) -> str:
+        return f"http://127.0.0.1:{self.ports[pod]}/"
+
+    def write_mesh(self, services: tuple[str, ...] = ("x", "y"), timeouts: Mapping[str, str] | None = None,
+                   failing: Mapping[str, str] | None = None) -> None:
+        """mesh.yaml: the pods (those in `failing` with that generation failure) and the given
+        services (each with its backend's Endpoints)."""
+        timeouts, failing = timeouts or {}, failing or {}
+        documents = [fake_mesh.pod(name, port, "backend", fail=failing.get(name, "")) for name, port in self.ports.items()]
         for name in services:
             documents.extend(fake_mesh.service(name, self.backends[name].port, connect_timeout=timeouts.get(name, "")))
         write_atomic(self.config / "mesh.yaml", fake_mesh.dump_yaml(documents))
@@ -43,18 +48,18 @@ class World:
     def route(self, weights: dict[str, int]) -> None:
         write_atomic(self.config / "route.yaml", fake_mesh.dump_yaml([fake_mesh.virtual_service("backend", weights)]))
 
-    def envoy(self, delta: bool = False) -> Envoy:
-        """A sidecar for `web`, once traffic through it reaches x."""
-        envoy = self.start(bootstrap(node_id("web"), xds_port=self.serve.xds_port, admin_port=free_port(), delta=delta))
+    def envoy(self, delta: bool = False, pod: str = "web") -> Envoy:
+        """A sidecar for `pod`, once traffic through it reaches x."""
+        envoy = self.start(bootstrap(node_id(pod), xds_port=self.serve.xds_port, admin_port=free_port(), delta=delta))
         envoy.wait_live()
-        wait_until(lambda: http_get(self.url) == (200, "x"), 10, what="traffic through Envoy to x")
+        wait_until(lambda: http_get(self.url_of(pod)) == (200, "x"), 10, what=f"traffic through {pod}'s Envoy to x")
         return envoy
 
 
-def make_world(tmp_path: Path, backends: Any, envoys: Any, processes: Any) -> World:
+def make_world(tmp_path: Path, backends: Any, envoys: Any, processes: Any, pods: tuple[str, ...] = ("web",)) -> World:
     config = tmp_path / "config"
     config.mkdir()
-    world = World(config, Serve(config, processes, tmp_path / "serve.log"), free_port(),
+    world = World(config, Serve(config, processes, tmp_path / "serve.log"), {pod: free_port() for pod in pods},
                   {"x": backends("x"), "y": backends("y")}, envoys, tmp_path)
     world.write_mesh()
     world.route({"x": 100})

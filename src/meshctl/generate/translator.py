@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from envoy.config.core.v3 import base_pb2 as core_pb2
 
 from meshctl.config.resource import Resource
+from meshctl.errors import MeshctlError
+from meshctl.generate.attribution import attributed
 from meshctl.generate.cache import GenerationCache
 from meshctl.generate.proxy import ProxyConfig, generate
 from meshctl.model import proxy as proxies
@@ -42,7 +44,14 @@ class MeshGeneration:
         return generate(self.snapshot, self.proxy_for(node), self.cache)
 
     def resources_for(self, node: core_pb2.Node) -> ProxyResources:
-        return self.config_for(node).packed()
+        """This node's resources; a failure other than an unknown proxy is a GenerationError
+        naming the input objects it happened on, so serve can report it for this proxy alone."""
+        try:
+            return self.config_for(node).packed()
+        except MeshctlError:
+            raise
+        except Exception as exc:  # a value or a bug the translator trips on, for this proxy only
+            raise attributed(exc) from exc
 
 
 class Translator:

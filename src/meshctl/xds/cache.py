@@ -19,12 +19,12 @@ from envoy.service.discovery.v3 import discovery_pb2
 from envoy.service.status.v3 import csds_pb2
 
 from meshctl.config.resource import Resource
-from meshctl.errors import MeshctlError, UnknownProxyError
+from meshctl.errors import GenerationError, MeshctlError, UnknownProxyError
 from meshctl.resources import CONFIG_DUMP, SYNCZ, short_name, to_config_dump
 from meshctl.sources.base import Rejection, SourceUpdate
 from meshctl.xds import status
 from meshctl.xds.encoding import Encoder
-from meshctl.xds.generation import Generation, Translate
+from meshctl.xds.generation import Generation, Translate, as_failure
 from meshctl.xds.identity import NodeIdentity
 from meshctl.xds.metrics import Metrics
 from meshctl.xds.stream import Push, Stream
@@ -128,6 +128,8 @@ class SnapshotCache:
         if self.streams.pop(stream, None) is not None:
             self._count()
             _comings_and_goings(stream)("disconnected", extra={"node": stream.node.id, "mode": stream.mode})
+            if stream.failure is not None:
+                self.metrics.failing_proxies.inc(amount=-1)
 
     def close_all(self) -> None:
         """Ask every stream to end cleanly (used at shutdown, before the gRPC server stops)."""
@@ -175,6 +177,10 @@ class SnapshotCache:
                 f"proxy {proxy_id} is neither connected nor in the configuration; "
                 + (f"connected proxies: {names}" if names else "no proxy is connected")
             ) from None
+        except MeshctlError:
+            raise
+        except Exception as exc:
+            raise as_failure(exc) from exc
         return to_config_dump(resources, self.generation.version)
 
     def debug_response(self, request: discovery_pb2.DiscoveryRequest) -> discovery_pb2.DiscoveryResponse | None:
@@ -195,7 +201,7 @@ class SnapshotCache:
                 return response
             try:
                 dump = self.config_dump(request.resource_names[0])
-            except (UnknownProxyError, NotReadyError) as exc:
+            except (UnknownProxyError, NotReadyError, GenerationError) as exc:
                 log.debug("config_dump: %s", exc, extra={"proxy": request.resource_names[0]})
                 raise
             response.resources.extend(dump.configs)
@@ -215,6 +221,11 @@ class SnapshotCache:
                 for r in self.resources
             ],
             "rejected": [{"file": r.file, "problems": list(r.problems)} for r in self.rejected],
+            "generationErrors": [
+                {"proxy": s.proxy_id, "version": s.failed_version, "error": str(s.failure),
+                 "resources": list(s.failure.culprits)}
+                for s in self.proxies() if s.failure is not None
+            ],
         }
 
 

@@ -14,14 +14,15 @@ import logging
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qs, urlsplit
 
-from meshctl.errors import UnknownProxyError
+from meshctl.errors import GenerationError, UnknownProxyError
 from meshctl.xds.cache import NotReadyError, SnapshotCache
 
 log = logging.getLogger("meshctl.xds.http")
 
 Response = tuple[int, str, bytes]
 Handler = Callable[[dict[str, list[str]]], Response | Awaitable[Response]]
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 500: "Internal Server Error",
+            503: "Service Unavailable"}
 _JSON = "application/json"
 _TEXT = "text/plain; charset=utf-8"
 _MAX_HEAD = 64 * 1024
@@ -119,6 +120,8 @@ class DebugHttpServer(HttpGetServer):
             return text(str(exc), 503)
         except UnknownProxyError as exc:
             return text(str(exc), 404)
+        except GenerationError as exc:
+            return text("\n".join([f"generating this proxy's config failed: {exc}", *exc.culprits]), 500)
         from google.protobuf import json_format
 
         return 200, _JSON, (json_format.MessageToJson(dump, indent=2) + "\n").encode()

@@ -15,6 +15,7 @@ from typing import Protocol
 from envoy.config.core.v3 import base_pb2 as core_pb2
 
 from meshctl.config.resource import Resource
+from meshctl.errors import GenerationError
 from meshctl.resources import ProxyResources
 
 
@@ -26,8 +27,17 @@ class Generation(Protocol):
 
     def resources_for(self, node: core_pb2.Node) -> ProxyResources:
         """Everything this node should hold, by type URL then name; raises
-        meshctl.errors.UnknownProxyError when the configuration has nothing for it (yet)."""
+        meshctl.errors.UnknownProxyError when the configuration has nothing for it (yet). Any
+        other exception fails this node alone (see `as_failure`)."""
         ...
+
+
+def as_failure(exc: Exception) -> GenerationError:
+    """A failure of `resources_for` as the server reports it: a GenerationError as raised (with
+    the input objects it names), anything else by its type and message."""
+    if isinstance(exc, GenerationError):
+        return exc
+    return GenerationError(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
 
 
 Translate = Callable[[Sequence[Resource]], Generation]

@@ -32,6 +32,10 @@ class Metrics:
         self.config_errors = Gauge("meshctl_config_rejected_files", "Files currently refused by the loader.")
         self.translate_errors = Counter("meshctl_config_translate_errors_total", "Accepted configs the translator failed on.")
         self.generations = Counter("meshctl_config_generations_total", "Configurations translated and pushed.")
+        self.generation_errors = Counter(
+            "meshctl_xds_generation_errors_total", "Failures to generate one proxy's config (it kept its last good one).")
+        self.failing_proxies = Gauge(
+            "meshctl_xds_proxies_failing_generation", "Connected proxies whose latest config failed to generate.")
         self.included: list[Metric] = []
 
     def include(self, metrics: Iterable[Metric]) -> None:
@@ -41,7 +45,8 @@ class Metrics:
     def all(self) -> Iterable[Metric]:
         return (
             self.connected, self.pushes, self.push_bytes, self.push_time, self.convergence,
-            self.nacks, self.config_errors, self.translate_errors, self.generations, *self.included,
+            self.nacks, self.config_errors, self.translate_errors, self.generations, self.generation_errors,
+            self.failing_proxies, *self.included,
         )
 
     def render(self) -> str:

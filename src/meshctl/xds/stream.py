@@ -31,8 +31,9 @@ from envoy.config.core.v3 import base_pb2 as core_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 from google.protobuf.message import Message
 
-from meshctl.errors import MeshctlError, UnknownProxyError
+from meshctl.errors import GenerationError, MeshctlError, UnknownProxyError
 from meshctl.resources import CLUSTER, DEBUG_PREFIX, ENDPOINT, FULL_STATE, Packed, ProxyResources, push_rank, short_name
+from meshctl.xds.generation import as_failure
 from meshctl.xds.state import Watch, version_of
 
 if TYPE_CHECKING:
@@ -88,6 +89,8 @@ class Stream:
         self.resources: ProxyResources | None = None
         self.generation_version: str | None = None
         self.unknown = ""
+        self.failure: GenerationError | None = None
+        self.failed_version = ""
         self.connected_at = time.time()
         self.change_queued = False
         self._nonces = itertools.count(1)
@@ -118,7 +121,29 @@ class Stream:
                 log.warning("unknown proxy: %s", exc, extra={"proxy": self.proxy_id, "config": generation.version})
             self.unknown = str(exc)
             return
+        except Exception as exc:  # this proxy's failure alone: it keeps its last good config
+            self._failed(generation.version, as_failure(exc), exc)
+            return
         self.unknown = ""
+        if self.failure is not None:
+            log.info("generation succeeds again", extra={"proxy": self.proxy_id, "config": generation.version})
+            self.failure = None
+            self.cache.metrics.failing_proxies.inc(amount=-1)
+
+    def _failed(self, version: str, failure: GenerationError, exc: Exception) -> None:
+        """Generation failed for this proxy: report it (log, metrics, configz through the cache)
+        and keep what it was sent; only the next config is tried again, never this one."""
+        if self.failure is None:
+            self.cache.metrics.failing_proxies.inc()
+        self.failure = failure
+        self.failed_version = version
+        self.cache.metrics.generation_errors.inc()
+        log.error(
+            "generation failed, the proxy keeps its last good config: %s", failure,
+            extra={"proxy": self.proxy_id, "config": version, "resources": "; ".join(failure.culprits) or "unknown"},
+        )
+        if exc is not failure or exc.__cause__ is not None:  # a bug somewhere: where, for whoever debugs it
+            log.debug("generation failure traceback", exc_info=exc, extra={"proxy": self.proxy_id})
 
     def on_config(self) -> list[Push]:
         """A new configuration generation: push, in order, every type whose resources changed."""

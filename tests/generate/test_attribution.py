@@ -1,0 +1,66 @@
+"""A generator that fails for one proxy names the input objects it was translating.
+
+serve reports a generation failure with the object that caused it (FILE:LINE: Kind ns/name). The
+failures here are translator bugs injected by patching a generator function in the test: the
+input itself is valid (the seed example), so only the attribution is under test.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from meshctl.config.loader import load
+from meshctl.errors import GenerationError
+from meshctl.generate import httproute, policy
+from meshctl.generate.translator import Translator
+from meshctl.model.node import minimal_node
+from testsupport import EXAMPLES
+
+SEED = EXAMPLES / "seed-reviews"
+PRODUCTPAGE = minimal_node("productpage-v1-7d9f6b8c5-abcde.default")
+
+
+def _generation() -> Any:
+    result = load([str(SEED)], "default")
+    assert not result.problems
+    return Translator()(result.resources)
+
+
+def _boom(*args: object, **kwargs: object) -> None:
+    raise OverflowError("Value out of range: 18446744073709551616")
+
+
+def test_a_failure_building_clusters_names_the_destination_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = policy.apply_connection_pool
+
+    def overflow_on_a_pool(cluster: Any, options: Any, pool: Any, *rest: Any) -> None:
+        if pool is not None:  # only the DestinationRule sets one: the bug is in reading it
+            _boom()
+        original(cluster, options, pool, *rest)
+
+    monkeypatch.setattr(policy, "apply_connection_pool", overflow_on_a_pool)
+    with pytest.raises(GenerationError) as raised:
+        _generation().resources_for(PRODUCTPAGE)
+    assert str(raised.value) == "OverflowError: Value out of range: 18446744073709551616"
+    assert raised.value.culprits == (f"{SEED / 'reviews.yaml'}:24: DestinationRule default/reviews-destination",)
+
+
+def test_a_failure_building_routes_names_the_virtual_service(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(httproute, "build_route", _boom)
+    with pytest.raises(GenerationError) as raised:
+        _generation().resources_for(PRODUCTPAGE)
+    assert raised.value.culprits == (f"{SEED / 'reviews.yaml'}:3: VirtualService default/reviews-route",)
+
+
+def test_a_failure_outside_any_object_names_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    from meshctl.generate import proxy
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("inbound listeners")
+
+    monkeypatch.setattr(proxy, "build_inbound_listeners", broken)
+    with pytest.raises(GenerationError) as raised:
+        _generation().resources_for(PRODUCTPAGE)
+    assert str(raised.value) == "RuntimeError: inbound listeners" and raised.value.culprits == ()
