@@ -1,4 +1,5 @@
-"""A generator that fails for one proxy names the input objects it was translating.
+"""A generator that fails for one proxy names the input objects it was translating; a resource a
+proxy rejects is traced to the objects it was made from.
 
 serve reports a generation failure with the object that caused it (FILE:LINE: Kind ns/name). The
 failures here are translator bugs injected by patching a generator function in the test: the
@@ -16,6 +17,7 @@ from meshctl.errors import GenerationError
 from meshctl.generate import httproute, policy
 from meshctl.generate.translator import Translator
 from meshctl.model.node import minimal_node
+from meshctl.resources import CLUSTER, ENDPOINT, LISTENER, ROUTE
 from testsupport import EXAMPLES
 
 SEED = EXAMPLES / "seed-reviews"
@@ -64,3 +66,18 @@ def test_a_failure_outside_any_object_names_none(monkeypatch: pytest.MonkeyPatch
     with pytest.raises(GenerationError) as raised:
         _generation().resources_for(PRODUCTPAGE)
     assert str(raised.value) == "RuntimeError: inbound listeners" and raised.value.culprits == ()
+
+
+def test_a_rejected_resource_is_traced_to_the_objects_it_was_made_from() -> None:
+    generation = _generation()
+    resources = generation.resources_for(PRODUCTPAGE)
+    reviews = SEED / "reviews.yaml"
+    v2 = resources[CLUSTER]["outbound|9080|v2|reviews.default.svc.cluster.local"]
+    assert generation.origins(v2) == [f"{reviews}:24: DestinationRule default/reviews-destination",
+                                      f"{SEED / 'workloads.yaml'}:2: Service default/reviews"]
+    routes = resources[ROUTE]["9080"]
+    assert generation.origins(routes) == [f"{reviews}:3: VirtualService default/reviews-route"]
+    assignment = resources[ENDPOINT]["outbound|9080|v1|reviews.default.svc.cluster.local"]
+    assert generation.origins(assignment) == [f"{SEED / 'workloads.yaml'}:2: Service default/reviews"]
+    [listener] = [p for name, p in resources[LISTENER].items() if name == "virtualOutbound"]
+    assert generation.origins(listener) == []

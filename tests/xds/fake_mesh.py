@@ -130,6 +130,9 @@ class FakeMesh:
             for (ns, name) in self.services
         }
         self._per_proxy: dict[str, ProxyResources] = {}
+        self._origins: dict[str, list[Resource]] = {}
+        for (ns, name), service in self.services.items():
+            self._origins[cluster_name(name, ns)] = [service, *([endpoints[(ns, name)]] if (ns, name) in endpoints else [])]
 
     def resources_for(self, node: base_pb2.Node) -> ProxyResources:
         proxy = parse_node(node)
@@ -142,6 +145,8 @@ class FakeMesh:
             port = int(pod.annotations[LISTENER_PORT])
             action = _route_action(pod.annotations.get(UPSTREAM, ""), pod.namespace, self.services, self.virtual_services)
             listener, route = _listener(port), _route(port, action)
+            self._origins[listener.name] = [pod]
+            self._origins[route.name] = [pod, *self.virtual_services]
             self._per_proxy[proxy.id] = {
                 CLUSTER: self.clusters,
                 ENDPOINT: self.endpoints,
@@ -149,6 +154,10 @@ class FakeMesh:
                 ROUTE: {route.name: route},
             }
         return self._per_proxy[proxy.id]
+
+
+    def origins(self, resource: Packed) -> list[str]:
+        return [f"{r.where()}: {r.ref()}" for r in self._origins.get(resource.name, [])]
 
 
 def translate(resources: Sequence[Resource]) -> FakeMesh:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import urllib.request
+from pathlib import Path
 
 import pytest
 from envoy_harness import RequestLoop, write_atomic
@@ -55,6 +56,15 @@ def test_config_envoy_rejects_shows_error_in_syncz_while_traffic_flows(world: Wo
                          what="CDS ERROR in syncz")
         assert "duration" in cds["errorState"]["details"].lower()
         assert envoy.stats("cluster_manager.cds.update_rejected")["cluster_manager.cds.update_rejected"] != "0"
+        mesh = world.config / "mesh.yaml"
+        assert serve.json("/debug/configz")["rejectedByProxies"] == [{
+            "proxy": "web.default", "type": "CDS", "error": cds["errorState"]["details"],
+            "resources": [fake_mesh.cluster_name("x")],
+            "origins": [f"{mesh}:{_line_of(mesh, 'kind: Service', 'name: x')}: Service default/x",
+                        f"{mesh}:{_line_of(mesh, 'kind: Endpoints', 'name: x')}: Endpoints default/x"],
+        }]
+        log = (world.tmp / "serve.log").read_text()
+        assert f'config="{mesh}:' in log and "Service default/x" in log.split("msg=\"NACK:", 1)[1]
         loop.wait_for_body("x", count=20)
     assert not loop.failures, loop.failures[:5]
     assert serve.statuses()[LISTENER]["configStatus"] == "SYNCED"
@@ -93,3 +103,12 @@ def test_sotw_and_delta_deliver_the_same_config(world: World) -> None:
         envoy.stop()
     assert dumps[0] == dumps[1]
     assert dumps[0]["clusters"] and dumps[0]["listeners"] and dumps[0]["routes"] and dumps[0]["endpoints"]
+
+
+def _line_of(path: Path, kind: str, name: str) -> int:
+    """The line of the document (its `apiVersion`) of that kind whose metadata has that name."""
+    lines = path.read_text().splitlines()
+    for index, line in enumerate(lines):
+        if line == kind and any(lines[k].strip() == name for k in range(index, min(index + 4, len(lines)))):
+            return index  # the document starts on the line before `kind:` (1-based: this index)
+    raise AssertionError(f"no {kind} {name} in {path}")

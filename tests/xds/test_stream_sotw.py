@@ -124,6 +124,30 @@ def test_nack_keeps_its_error_and_is_not_pushed_again(cache: FakeCache) -> None:
     assert watch.error == "" and config_status(watch) == csds_pb2.SYNCED
 
 
+def test_a_nack_is_pinned_on_the_resources_it_brought_and_their_config(cache: FakeCache) -> None:
+    envoy, responses = _subscribed(cache)
+    cache.load(mesh("web", timeouts={"x": "-5s"}))
+    bad, forced = envoy.wake()
+    assert envoy.ack(forced, [X, Y]) == []
+    assert envoy.nack(bad, "Invalid duration: Expected positive duration", version=responses[CLUSTER].version_info) == []
+    watch = envoy.stream.watches[CLUSTER]
+    assert [item.name for item in watch.rejected] == [X]  # the only cluster new to Envoy in the push
+    assert watch.origins == ("<memory>:1: Service default/x", "<memory>:1: Endpoints default/x")
+    cache.load(mesh("web", timeouts={"x": "-5s", "y": "2s"}))
+    again, forced = envoy.wake()  # full state: x, still bad, comes again with the changed y
+    assert envoy.ack(forced, [X, Y]) == []
+    assert envoy.nack(again, "Invalid duration", version=responses[CLUSTER].version_info) == []
+    assert sorted(item.name for item in watch.rejected) == [X, Y]  # either may be the one
+    cache.load(mesh("web", timeouts={"x": "-5s", "y": "3s"}))
+    named, forced = envoy.wake()
+    assert envoy.ack(forced, [X, Y]) == []
+    assert envoy.nack(named, f"Error adding/updating cluster(s) {X}: bad duration") == []
+    assert [item.name for item in watch.rejected] == [X]  # Envoy's message names it
+    cache.load(mesh("web"))
+    fixed, forced = envoy.wake()
+    assert envoy.ack(fixed) == [] and watch.rejected == () and watch.origins == ()
+
+
 def test_a_stale_nonce_is_ignored_with_its_subscription(cache: FakeCache) -> None:
     envoy = SotwEnvoy(cache)
     [first] = envoy.send(CLUSTER)

@@ -16,22 +16,23 @@ from envoy.config.core.v3 import base_pb2 as core_pb2
 
 from meshctl.config.resource import Resource
 from meshctl.errors import MeshctlError
-from meshctl.generate.attribution import attributed
+from meshctl.generate.attribution import attributed, sources
 from meshctl.generate.cache import GenerationCache
 from meshctl.generate.proxy import ProxyConfig, generate
 from meshctl.model import proxy as proxies
 from meshctl.model.node import parse_node
 from meshctl.model.proxy import Proxy
 from meshctl.model.snapshot import MeshSnapshot, build_snapshot
-from meshctl.resources import ProxyResources
+from meshctl.resources import Packed, ProxyResources
 
 
 class MeshGeneration:
     """One accepted configuration: a snapshot that answers "what should this node hold?"."""
 
-    def __init__(self, snapshot: MeshSnapshot, cache: GenerationCache) -> None:
+    def __init__(self, snapshot: MeshSnapshot, cache: GenerationCache, resources: Sequence[Resource] = ()) -> None:
         self.snapshot = snapshot
         self.cache = cache
+        self.resources = resources
         self.version = snapshot.version
 
     def proxy_for(self, node: core_pb2.Node) -> Proxy:
@@ -53,6 +54,10 @@ class MeshGeneration:
         except Exception as exc:  # a value or a bug the translator trips on, for this proxy only
             raise attributed(exc) from exc
 
+    def origins(self, resource: Packed) -> list[str]:
+        """The input objects `resource` was made from, for a NACK of it (see attribution.sources)."""
+        return [f"{r.where()}: {r.ref()}" for r in sources(self.resources, resource)]
+
 
 class Translator:
     """Callable `Translate` (see meshctl.xds.generation) keeping one cache across generations,
@@ -65,7 +70,7 @@ class Translator:
 
     def __call__(self, resources: Sequence[Resource]) -> MeshGeneration:
         self.previous = build_snapshot(resources, previous=self.previous)
-        return MeshGeneration(self.previous, self.cache)
+        return MeshGeneration(self.previous, self.cache, resources)
 
 
 translate_resources = Translator()

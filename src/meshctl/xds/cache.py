@@ -221,6 +221,11 @@ class SnapshotCache:
                 for r in self.resources
             ],
             "rejected": [{"file": r.file, "problems": list(r.problems)} for r in self.rejected],
+            "rejectedByProxies": [
+                {"proxy": s.proxy_id, "type": short_name(w.type_url), "error": w.error,
+                 "resources": [item.name for item in w.rejected], "origins": list(w.origins)}
+                for s in self.proxies() for w in s.watches.values() if w.error
+            ],
             "generationErrors": [
                 {"proxy": s.proxy_id, "version": s.failed_version, "error": str(s.failure),
                  "resources": list(s.failure.culprits)}

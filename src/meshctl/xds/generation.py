@@ -16,7 +16,7 @@ from envoy.config.core.v3 import base_pb2 as core_pb2
 
 from meshctl.config.resource import Resource
 from meshctl.errors import GenerationError
-from meshctl.resources import ProxyResources
+from meshctl.resources import Packed, ProxyResources
 
 
 class Generation(Protocol):
@@ -29,6 +29,11 @@ class Generation(Protocol):
         """Everything this node should hold, by type URL then name; raises
         meshctl.errors.UnknownProxyError when the configuration has nothing for it (yet). Any
         other exception fails this node alone (see `as_failure`)."""
+        ...
+
+    def origins(self, resource: Packed) -> Sequence[str]:
+        """The input objects `resource` was made from (`FILE:LINE: Kind namespace/name`), as far
+        as known: a proxy's NACK of it is reported with them."""
         ...
 
 

@@ -68,6 +68,9 @@ class Watch:
     push_started: float = 0.0
     in_sync_by_version: bool = False
     stale: bool = False
+    pushed: tuple[Packed, ...] = ()
+    rejected: tuple[Packed, ...] = ()
+    origins: tuple[str, ...] = ()
 
     @property
     def resumable(self) -> bool:
@@ -156,6 +159,15 @@ class Watch:
         removed = [name for name in self.sent if name not in desired]
         return updated, removed
 
+    def blame(self, updated: list[Packed], desired: Mapping[str, Packed]) -> None:
+        """Remember what a push brings the client: what is new to it, and what it rejected last
+        time and is sent again unchanged (a SotW CDS or LDS response repeats it), so that a NACK
+        of the push can be pinned on them."""
+        new = {item.name for item in updated}
+        again = [desired[item.name] for item in self.rejected
+                 if item.name not in new and item.name in desired and desired[item.name].version == item.version]
+        self.pushed = (*updated, *again)
+
     def record_push(self, nonce: str, sent: Mapping[str, str], version: str, now: float, started: float) -> None:
         self.sent = dict(sent)
         self.nonce_sent = nonce
@@ -175,7 +187,12 @@ class Watch:
         self.pending = False
         if error:
             self.error = error
+            named = tuple(item for item in self.pushed if item.name in error)
+            self.rejected = named or self.pushed
         else:
             self.error = ""
+            self.rejected = ()
+            self.origins = ()
             self.nonce_acked = self.nonce_sent
             self.version_acked = version
+        self.pushed = ()

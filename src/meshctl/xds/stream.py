@@ -166,23 +166,38 @@ class Stream:
         return watch, True
 
     def _reply(self, watch: Watch, version: str, status: Message | None) -> None:
-        """Record an ACK or NACK of the latest push on this watch."""
-        error = ""
-        if status is not None:
-            error = status.message or f"rejected (code {status.code})"
-            self.cache.metrics.nacks.inc(short_name(watch.type_url))
-            log.warning(
-                "NACK: %s", error,
-                extra={"proxy": self.proxy_id, "type": short_name(watch.type_url), "nonce": watch.nonce_sent},
-            )
-        else:
+        """Record an ACK or NACK of the latest push on this watch. A NACK is pinned on the
+        resources of the push Envoy's message names (all it brought, when it names none) and on
+        the input objects they were made from."""
+        kind = short_name(watch.type_url)
+        if status is None:
             elapsed = time.monotonic() - watch.push_started
             self.cache.metrics.convergence.observe(elapsed)
-            log.debug(
-                "ACK", extra={"proxy": self.proxy_id, "type": short_name(watch.type_url), "nonce": watch.nonce_sent,
-                              "version": version, "convergence_ms": round(elapsed * 1e3, 3)},
-            )
+            log.debug("ACK", extra={"proxy": self.proxy_id, "type": kind, "nonce": watch.nonce_sent,
+                                    "version": version, "convergence_ms": round(elapsed * 1e3, 3)})
+            watch.record_reply(version, "")
+            return
+        error = status.message or f"rejected (code {status.code})"
+        self.cache.metrics.nacks.inc(kind)
         watch.record_reply(version, error)
+        watch.origins = self._origins(watch.rejected)
+        log.warning("NACK: %s", error, extra={
+            "proxy": self.proxy_id, "type": kind, "nonce": watch.nonce_sent,
+            "resources": ", ".join(item.name for item in watch.rejected), "config": "; ".join(watch.origins) or "unknown",
+        })
+
+    def _origins(self, rejected: tuple[Packed, ...]) -> tuple[str, ...]:
+        """The input objects the rejected resources were made from, as the config tells."""
+        generation = self.cache.generation
+        if generation is None:
+            return ()
+        found: dict[str, None] = {}
+        for item in rejected:
+            try:
+                found.update(dict.fromkeys(generation.origins(item)))
+            except Exception:  # an explanation must never cost the stream
+                log.debug("origins failed", exc_info=True, extra={"resource": item.name})
+        return tuple(found)
 
     def push(self, watch: Watch, started: float) -> list[Push]:
         """The response this watch needs now, if any, plus the EDS a changed cluster needs."""
@@ -200,6 +215,7 @@ class Stream:
             return []
         nonce = str(next(self._nonces))
         payload, version = self.build(watch, desired, updated, removed + absent, nonce, self._announcement())
+        watch.blame(updated, desired)
         watch.record_push(nonce, {n: p.version for n, p in desired.items()}, version, time.time(), started)
         log.debug(
             "push", extra={"proxy": self.proxy_id, "type": short_name(watch.type_url), "nonce": nonce,
