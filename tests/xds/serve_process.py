@@ -7,6 +7,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -80,3 +82,44 @@ class Serve:
     def synced(self, proxy: str = "web.default") -> bool:
         statuses = self.statuses(proxy)
         return len(statuses) == 4 and all(s["configStatus"] == "SYNCED" for s in statuses.values())
+
+
+class ReadyProbe:
+    """Asks serve's `/ready` every `interval` seconds on a thread, recording how long each answer
+    took (a connection per request, as a kubelet probe does); a request with no answer within a
+    second counts as a second. `slowest` is the figure the tests hold under 100 ms."""
+
+    def __init__(self, serve: Serve, interval: float = 0.02) -> None:
+        self.serve = serve
+        self.interval = interval
+        self.latencies: list[float] = []
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> ReadyProbe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            started = time.perf_counter()
+            status, body = http_get(self.serve.url("/ready"), timeout=1.0)
+            self.latencies.append(time.perf_counter() - started)
+            if status != 200:
+                self.failures.append(f"{status} {body.strip()}")
+            self._stop.wait(self.interval)
+
+    @property
+    def slowest(self) -> float:
+        return max(self.latencies, default=0.0)
+
+    def check(self, limit: float = 0.1) -> None:
+        """At least a few answers, every one 200 and within `limit` seconds."""
+        assert len(self.latencies) >= 3, self.latencies
+        assert not self.failures, self.failures[:5]
+        assert self.slowest < limit, f"/ready took {self.slowest * 1e3:.0f} ms (limit {limit * 1e3:.0f} ms)"
