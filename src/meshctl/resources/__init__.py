@@ -31,11 +31,11 @@ from meshctl.resources.kinds import (
     short_name,
     type_url_of,
 )
-from meshctl.resources.packed import Packed, ProxyResources, by_name
+from meshctl.resources.packed import Packed, Placeholder, ProxyResources, by_name
 
 __all__ = [
     "BY_TYPE_URL", "CLUSTER", "CONFIG_DUMP", "DEBUG_PREFIX", "ENDPOINT", "EXTENSION_CONFIG", "FULL_STATE",
     "KINDS", "LISTENER", "PUSH_ORDER", "ROUTE", "SECRET", "SYNCZ", "TYPE_PREFIX",
-    "DumpSection", "Kind", "Packed", "ProxyResources",
+    "DumpSection", "Kind", "Packed", "Placeholder", "ProxyResources",
     "admin_class", "by_name", "push_rank", "section_name", "short_name", "to_config_dump", "type_url_of",
 ]

@@ -13,6 +13,7 @@ Nothing here imports a generated message module at import time: status, inspect 
 
 from __future__ import annotations
 
+import functools
 import importlib
 from dataclasses import dataclass
 from typing import Any
@@ -85,7 +86,7 @@ class Kind:
         """The xds-protos class of the resource (imported on first use)."""
         if not self.module:
             raise LookupError(f"{self.message} is not a message xds-protos provides")
-        return getattr(importlib.import_module(self.module), self.message.rsplit(".", 1)[1])
+        return _message_class(self.module, self.message.rsplit(".", 1)[1])
 
     def name_of(self, message: Any) -> str:
         """The name a resource of this kind is subscribed to and keyed by."""
@@ -96,6 +97,11 @@ class Kind:
         message: Message = self.message_class()()
         setattr(message, self.name_field, name)
         return message
+
+
+@functools.cache
+def _message_class(module: str, name: str) -> Any:
+    return getattr(importlib.import_module(module), name)
 
 
 KINDS: tuple[Kind, ...] = (

@@ -34,6 +34,15 @@ class Packed:
         return cls(name, hashlib.blake2b(value, digest_size=8).hexdigest(), packed)
 
 
+class Placeholder(Packed):
+    """An empty resource standing in for a name the config does not define (see
+    Kind.placeholder). Made per subscription, never shared: whoever caches shared resources
+    (the response encoder) leaves these out, so a client naming many unknown names leaves
+    nothing behind once it is gone."""
+
+    __slots__ = ()
+
+
 ProxyResources = Mapping[str, Mapping[str, Packed]]
 """Everything one proxy should hold: type URL → resource name → resource."""
 

@@ -5,8 +5,8 @@ Both go into one queue (a reader task puts requests, the snapshot cache puts cha
 and the stream's task handles them one at a time, so state is never touched concurrently and no
 request is ever lost to a race between two awaits.
 
-Streams hand over responses already serialized (see encoding.py), so the handlers are registered
-without a response serializer and the bytes go to gRPC as they are.
+Requests arrive and responses leave as bytes: the reader decodes each request with its names
+(limits.read), and streams hand over responses already serialized (see encoding.py).
 """
 
 from __future__ import annotations
@@ -18,24 +18,21 @@ from typing import Any
 
 import grpc
 from envoy.service.discovery.v3 import discovery_pb2
+from google.protobuf.message import Message
 
-from meshctl.errors import UnknownProxyError
+from meshctl.errors import GenerationError, UnknownProxyError
 from meshctl.xds.cache import CHANGED, CLOSE, NotReadyError, SnapshotCache
+from meshctl.xds.limits import LARGE_BYTES, Names, RequestRefused, read
 from meshctl.xds.stream import DeltaStream, Push, RefusedNodeError, SotwStream, Stream
 
 log = logging.getLogger("meshctl.xds")
 SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService"
 SECRET_SERVICE = "envoy.service.secret.v3.SecretDiscoveryService"
 
-
-async def _read(requests: AsyncIterator[Any], queue: asyncio.Queue[Any]) -> None:
-    try:
-        async for request in requests:
-            queue.put_nowait(request)
-    except grpc.aio.AioRpcError as exc:
-        log.debug("stream read ended: %s", exc.code())
-    finally:
-        queue.put_nowait(CLOSE)
+# Requests naming more than LARGE_NAMES resources are answered one at a time, with PAUSE after
+# each for everyone else.
+LARGE_NAMES = 10_000
+PAUSE = 0.005
 
 
 class _Call:
@@ -47,31 +44,40 @@ class _Call:
     """
 
     def __init__(self, cache: SnapshotCache, kind: type[Stream], context: grpc.aio.ServicerContext,
-                 queue: asyncio.Queue[Any]) -> None:
+                 queue: asyncio.Queue[Any], large: asyncio.Lock) -> None:
         self.cache = cache
         self.kind = kind
         self.context = context
         self.queue = queue
+        self.large = large
         self.stream: Stream | None = None
 
     async def handle(self, event: Any) -> bool:
         """Answer one event; False once the stream is over."""
         if event is CLOSE:
             return False
-        await self._write(await self._pushes(event))
+        if isinstance(event, tuple) and isinstance(event[1], Names) and event[1].size > LARGE_NAMES:
+            async with self.large:
+                await self._write(await self._pushes(event))
+                await asyncio.sleep(PAUSE)
+        else:
+            await self._write(await self._pushes(event))
         return True
 
     async def _pushes(self, event: Any) -> list[Push]:
         if event is CHANGED:
             assert self.stream is not None
             return self.stream.on_config()
+        request, names = event
         if self.stream is None:
-            if not event.HasField("node"):
+            if not request.HasField("node"):
                 await self.context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first request of a stream must carry the node")
-            self.stream = self.kind(self.cache, event.node, self.context.peer())
+            self.stream = self.kind(self.cache, request.node, self.context.peer())
             self.cache.register(self.stream, self.queue)
         try:
-            return self.stream.on_request(event)
+            if isinstance(names, RequestRefused):
+                raise names
+            return self.stream.on_request(request, names)
         except RefusedNodeError as exc:
             log.warning("refused node: %s", exc, extra={"peer": self.context.peer()})
             await self.context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
@@ -82,6 +88,13 @@ class _Call:
         except NotReadyError as exc:
             await self.context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
             raise
+        except GenerationError as exc:  # a debug question about a proxy whose config fails
+            await self.context.abort(grpc.StatusCode.INTERNAL, "; ".join([str(exc), *exc.culprits]))
+            raise
+        except RequestRefused as exc:
+            log.warning("request refused: %s", exc, extra={"peer": self.context.peer(), "node": self.stream.node.id})
+            await self.context.abort(grpc.StatusCode[exc.status], f"{exc} (see meshctl serve's limits)")
+            raise
 
     async def _write(self, pushes: list[Push]) -> None:
         for push in pushes:
@@ -91,24 +104,54 @@ class _Call:
 
 
 class AdsServicer:
-    """Both ADS variants over the same snapshot cache."""
+    """Both ADS variants over the same snapshot cache.
+
+    Reading a request costs time in proportion to its size, and anyone who reaches the port
+    can send one of 4 MiB: a large request's names are read slice by slice (limits.read), and
+    large requests are answered one at a time with a pause after each, so the event loop keeps
+    serving pushes and `/ready` meanwhile (see limits.py).
+    """
 
     def __init__(self, cache: SnapshotCache) -> None:
         self.cache = cache
+        self.large = asyncio.Lock()
 
-    async def StreamAggregatedResources(self, request_iterator: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> None:  # noqa: N802 (gRPC's name)
-        await self._serve(SotwStream, request_iterator, context)
+    async def StreamAggregatedResources(self, request_iterator: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> None:  # noqa: N802 (gRPC's name)
+        await self._serve(SotwStream, discovery_pb2.DiscoveryRequest, request_iterator, context)
 
-    async def DeltaAggregatedResources(self, request_iterator: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> None:  # noqa: N802
-        await self._serve(DeltaStream, request_iterator, context)
+    async def DeltaAggregatedResources(self, request_iterator: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> None:  # noqa: N802
+        await self._serve(DeltaStream, discovery_pb2.DeltaDiscoveryRequest, request_iterator, context)
 
-    async def _serve(self, kind: type[Stream], requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> None:
+    async def _read(self, requests: AsyncIterator[bytes], queue: asyncio.Queue[Any], message: type[Message]) -> None:
+        """Decode each request with its names (see limits.read); large ones one at a time."""
+        try:
+            async for raw in requests:
+                if len(raw) < LARGE_BYTES:
+                    queue.put_nowait(await read(message, raw))
+                    continue
+                async with self.large:
+                    queue.put_nowait(await read(message, raw))
+                    await asyncio.sleep(PAUSE)
+        except grpc.aio.AioRpcError as exc:
+            log.debug("stream read ended: %s", exc.code())
+        finally:
+            queue.put_nowait(CLOSE)
+
+    async def _serve(self, kind: type[Stream], message: type[Message], requests: AsyncIterator[bytes],
+                     context: grpc.aio.ServicerContext) -> None:
         queue: asyncio.Queue[Any] = asyncio.Queue()
-        reader = asyncio.create_task(_read(requests, queue))
-        call = _Call(self.cache, kind, context, queue)
+        reader = asyncio.create_task(self._read(requests, queue, message))
+        call = _Call(self.cache, kind, context, queue, self.large)
         try:
             while await call.handle(await queue.get()):
                 pass
+        except (asyncio.CancelledError, grpc.aio.AbortError):
+            raise
+        except Exception as exc:  # a bug must end this stream alone, said plainly
+            node = call.stream.node.id if call.stream is not None else ""
+            log.error("stream ended by an internal error: %s: %s", type(exc).__name__, exc, extra={"node": node})
+            log.debug("internal error", exc_info=True, extra={"node": node})
+            await context.abort(grpc.StatusCode.INTERNAL, f"meshctl serve failed on this stream: {type(exc).__name__}")
         finally:
             reader.cancel()
             if call.stream is not None:
@@ -116,7 +159,8 @@ class AdsServicer:
 
 
 def register(server: grpc.aio.Server, servicer: AdsServicer) -> None:
-    """Add ADS to `server`, taking requests as messages and responses as serialized bytes."""
+    """Add ADS to `server`, taking requests and giving responses as bytes (requests are decoded
+    by the stream's reader, see limits.read)."""
     _add(server, SERVICE, "StreamAggregatedResources", "DeltaAggregatedResources", servicer)
 
 
@@ -128,10 +172,8 @@ def register_secrets(server: grpc.aio.Server, servicer: AdsServicer) -> None:
 
 def _add(server: grpc.aio.Server, service: str, sotw: str, delta: str, servicer: AdsServicer) -> None:
     handlers = {
-        sotw: grpc.stream_stream_rpc_method_handler(
-            servicer.StreamAggregatedResources, request_deserializer=discovery_pb2.DiscoveryRequest.FromString),
-        delta: grpc.stream_stream_rpc_method_handler(
-            servicer.DeltaAggregatedResources, request_deserializer=discovery_pb2.DeltaDiscoveryRequest.FromString),
+        sotw: grpc.stream_stream_rpc_method_handler(servicer.StreamAggregatedResources),
+        delta: grpc.stream_stream_rpc_method_handler(servicer.DeltaAggregatedResources),
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))
     server.add_registered_method_handlers(service, handlers)

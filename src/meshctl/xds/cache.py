@@ -26,7 +26,7 @@ from meshctl.xds import status
 from meshctl.xds.encoding import Encoder
 from meshctl.xds.generation import Generation, Translate, as_failure
 from meshctl.xds.identity import NodeIdentity
-from meshctl.xds.metrics import Metrics
+from meshctl.xds.metrics import Metrics, kind_label
 from meshctl.xds.stream import Push, Stream
 
 log = logging.getLogger("meshctl.xds")
@@ -143,7 +143,7 @@ class SnapshotCache:
 
     def record(self, push: Push, mode: str) -> None:
         """Metrics of a response just written."""
-        kind = short_name(push.type_url)
+        kind = kind_label(push.type_url)
         self.metrics.pushes.inc(kind)
         self.metrics.push_bytes.inc(kind, mode, amount=len(push.payload))
         self.metrics.push_time.observe(time.monotonic() - push.started, kind)

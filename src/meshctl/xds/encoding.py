@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 
 from envoy.service.discovery.v3 import discovery_pb2
 
-from meshctl.resources import Packed
+from meshctl.resources import Packed, Placeholder
 
 
 def _tags(message: type, *names: str) -> tuple[bytes, ...]:
@@ -82,6 +82,8 @@ class Encoder:
         return b"".join(parts)
 
     def _entry(self, item: Packed, *, delta: bool) -> bytes:
+        if type(item) is Placeholder:  # one subscription's own: nothing of it is kept
+            return self._encode(item, delta)
         key = (id(item), delta)
         entry = self._current.get(key) or self._previous.get(key)
         if entry is None:

@@ -7,6 +7,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from meshctl.prometheus import Counter, Gauge, Histogram, Metric, render
+from meshctl.resources import BY_TYPE_URL
+
+
+def kind_label(type_url: str) -> str:
+    """A resource type as a metric label: its short name (CDS, EDS, ...), or `other` for type URLs
+    meshctl does not know, so a client cannot grow the label set with made-up ones."""
+    kind = BY_TYPE_URL.get(type_url)
+    return kind.short if kind else "other"
 
 
 class Metrics:

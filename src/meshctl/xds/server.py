@@ -15,8 +15,9 @@ from envoy.service.status.v3 import csds_pb2_grpc
 from meshctl.errors import MeshctlError
 from meshctl.xds import ads
 from meshctl.xds.csds import CsdsServicer
-from meshctl.xds.debug_http import DebugHttpServer
 from meshctl.xds.cache import SnapshotCache
+from meshctl.xds.debug_http import DebugHttpServer
+from meshctl.xds.limits import MAX_REQUEST_BYTES
 
 if TYPE_CHECKING:
     from meshctl.sources.base import ConfigSource
@@ -28,7 +29,7 @@ log = logging.getLogger("meshctl.xds")
 MAX_MESSAGE = 256 * 1024 * 1024
 _GRPC_OPTIONS = (
     ("grpc.max_send_message_length", MAX_MESSAGE),
-    ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+    ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
     # Refuse to share the port with another process instead of silently splitting connections.
     ("grpc.so_reuseport", 0),
     ("grpc.keepalive_time_ms", 30_000),

@@ -7,25 +7,50 @@ and what lets a restarted server recognise that a reconnecting Envoy already hol
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import itertools
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 
-from meshctl.resources import BY_TYPE_URL, FULL_STATE, Packed
+from google.protobuf import any_pb2
+
+from meshctl.resources import BY_TYPE_URL, FULL_STATE, Packed, Placeholder
+from meshctl.xds.encoding import varint
+from meshctl.xds.limits import MAX_NAMES, MAX_UNDEFINED_ANSWERED, RequestRefused
 
 WILDCARD = "*"
 
 
-@lru_cache(maxsize=4096)
-def placeholder(type_url: str, name: str) -> Packed | None:
+def placeholder(type_url: str, name: str) -> Placeholder | None:
     """What to send for a name the config does not define, for kinds that have one (see
-    Kind.placeholder): an empty resource, so Envoy does not wait for a timeout."""
+    Kind.placeholder): an empty resource, so Envoy does not wait for a timeout. Encoded
+    directly (a message holding only its name is that one field), as a client may name many."""
+    tag = _name_tag(type_url)
+    if tag is None:
+        return None
+    encoded = name.encode()
+    value = tag + varint(len(encoded)) + encoded
+    return Placeholder(name, hashlib.blake2b(value, digest_size=8).hexdigest(), any_pb2.Any(type_url=type_url, value=value))
+
+
+@functools.cache
+def _name_tag(type_url: str) -> bytes | None:
+    """The tag of the name field of a kind that has placeholders (None for the others)."""
     kind = BY_TYPE_URL.get(type_url)
     if kind is None or not kind.placeholder:
         return None
-    return Packed.of(name, kind.empty(name))
+    number: int = kind.message_class().DESCRIPTOR.fields_by_name[kind.name_field].number
+    return varint(number << 3 | 2)
+
+
+def _within(names: frozenset[str], mapping: Mapping[str, object]) -> list[str]:
+    """The names that are keys of `mapping`, walking the smaller of the two (`names &
+    mapping.keys()` walks `names`, which may hold 100,000 names a proxy has nothing for)."""
+    if len(mapping) < len(names):
+        return [name for name in mapping if name in names]
+    return [name for name in names if name in mapping]
 
 
 def version_of(resources: Mapping[str, Packed]) -> str:
@@ -50,11 +75,11 @@ class Watch:
     """
 
     type_url: str
-    names: set[str] = field(default_factory=set)
+    names: frozenset[str] = frozenset()
     wildcard: bool = False
     named: bool = False
     sent: dict[str, str] = field(default_factory=dict)
-    requested: set[str] = field(default_factory=set)
+    requested: frozenset[str] = frozenset()
     answer_due: bool = False
     resumed: bool = False
     client_version: str = ""
@@ -69,6 +94,7 @@ class Watch:
     in_sync_by_version: bool = False
     stale: bool = False
     pushed: tuple[Packed, ...] = ()
+    placeholders: dict[str, Placeholder] = field(default_factory=dict)
     rejected: tuple[Packed, ...] = ()
     origins: tuple[str, ...] = ()
 
@@ -86,71 +112,88 @@ class Watch:
     def subscribed(self, name: str) -> bool:
         return self.wildcard or name in self.names
 
-    def set_names(self, names: Iterable[str]) -> None:
-        """A SotW request's complete subscription. An empty list means wildcard only for
-        LDS/CDS and only while nothing was ever named (the legacy wildcard rule)."""
-        wanted = {sys.intern(name) for name in names}
+    def set_names(self, names: frozenset[str]) -> None:
+        """A SotW request's complete subscription (checked and interned: limits.Names). An empty
+        list means wildcard only for LDS/CDS and only while nothing was ever named (the legacy
+        wildcard rule). Set operations only: a subscription may hold 100,000 names."""
         if self.type_url in FULL_STATE:
-            if not wanted and not self.named:
+            if not names and not self.named:
                 if not self.wildcard:
                     self.answer_due = True
                 self.wildcard = True
                 return
             self.named = True
-            wildcard = WILDCARD in wanted
+            wildcard = WILDCARD in names
             if wildcard and not self.wildcard:
                 self.answer_due = True
             self.wildcard = wildcard
-        wanted.discard(WILDCARD)
-        for name in wanted - self.names:
-            self._want(name)
-        self.forget(self.names - wanted)
-        self.names = wanted
+        if WILDCARD in names:
+            names = names - {WILDCARD}
+        if self.names:
+            self._want(names - self.names)
+            self.forget(self.names - names)
+        else:
+            self._want(names)
+        self.names = names
 
-    def subscribe(self, names: Iterable[str]) -> None:
+    def subscribe(self, names: frozenset[str]) -> None:
         """Delta subscribe: every name is answered, even one the client seems to hold already."""
-        for name in names:
-            if name == WILDCARD:
-                if self.type_url in FULL_STATE:
-                    self.wildcard = True
-                    self.answer_due = True
-                continue
-            name = sys.intern(name)
-            self.names.add(name)
-            self._want(name)
+        if WILDCARD in names:
+            names = names - {WILDCARD}
+            if self.type_url in FULL_STATE:
+                self.wildcard = True
+                self.answer_due = True
+        subscribed = self.names | names
+        if len(subscribed) > MAX_NAMES:
+            raise RequestRefused(f"a subscription may name at most {MAX_NAMES} resources of one type")
+        self.names = subscribed
+        self._want(names)
 
-    def unsubscribe(self, names: Iterable[str]) -> None:
-        for name in names:
-            if name == WILDCARD:
-                self.wildcard = False
-                self.forget([n for n in self.sent if n not in self.names])
-                continue
-            self.names.discard(name)
-            if not self.wildcard:
-                self.forget([name])
+    def unsubscribe(self, names: frozenset[str]) -> None:
+        if WILDCARD in names:
+            names = names - {WILDCARD}
+            self.wildcard = False
+            self.forget(self.sent.keys() - self.names - names)
+        self.names = self.names - names
+        if not self.wildcard:
+            self.forget(names)
 
-    def _want(self, name: str) -> None:
-        self.sent.pop(name, None)
-        self.requested.add(name)
+    def _want(self, names: frozenset[str]) -> None:
+        for name in _within(names, self.sent):
+            del self.sent[name]
+        self.requested = self.requested | names if self.requested else names
 
     def forget(self, names: Iterable[str]) -> None:
         """The client drops these: they must be sent again if it asks again."""
-        for name in names:
-            self.sent.pop(name, None)
-            self.requested.discard(name)
+        names = names if isinstance(names, frozenset) else frozenset(names)
+        for name in _within(names, self.sent):
+            del self.sent[name]
+        for name in _within(names, self.placeholders):
+            del self.placeholders[name]
+        if self.requested:
+            self.requested -= names
 
     def desired(self, available: Mapping[str, Packed]) -> dict[str, Packed]:
-        """What this subscription should hold, given everything the proxy may have of this type."""
+        """What this subscription should hold, given everything the proxy may have of this type.
+        Names the config does not define get placeholders (kept with the watch), at most
+        MAX_UNDEFINED_ANSWERED of them: see limits.py."""
         if self.wildcard:
             wanted = dict(available)
-            names: Iterable[str] = (n for n in self.names if n not in wanted)
         else:
-            wanted = {}
-            names = self.names
-        for name in names:
-            item = available.get(name) or placeholder(self.type_url, name)
+            wanted = {name: available[name] for name in _within(self.names, available)}
+            if len(wanted) == len(self.names):
+                return wanted
+        kind = BY_TYPE_URL.get(self.type_url)
+        if kind is None or not kind.placeholder:
+            return wanted
+        for name in [name for name in self.placeholders if name in available]:
+            del self.placeholders[name]  # defined now
+        wanted.update(self.placeholders)
+        fresh = (name for name in self.names if name not in wanted)
+        for name in itertools.islice(fresh, max(0, MAX_UNDEFINED_ANSWERED - len(self.placeholders))):
+            item = placeholder(self.type_url, name)
             if item is not None:
-                wanted[name] = item
+                wanted[name] = self.placeholders[name] = item
         return wanted
 
     def changes(self, desired: Mapping[str, Packed]) -> tuple[list[Packed], list[str]]:
@@ -174,7 +217,7 @@ class Watch:
         self.version_sent = version
         self.pending = True
         self.answer_due = False
-        self.requested.clear()
+        self.requested = frozenset()
         self.resumed = False
         self.client_version = ""
         self.last_updated = now

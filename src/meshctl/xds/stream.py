@@ -34,6 +34,8 @@ from google.protobuf.message import Message
 from meshctl.errors import GenerationError, MeshctlError, UnknownProxyError
 from meshctl.resources import CLUSTER, DEBUG_PREFIX, ENDPOINT, FULL_STATE, Packed, ProxyResources, push_rank, short_name
 from meshctl.xds.generation import as_failure
+from meshctl.xds.limits import MAX_UNDEFINED_ANSWERED, MAX_WATCHES, Names, RequestRefused, check_name
+from meshctl.xds.metrics import kind_label
 from meshctl.xds.state import Watch, version_of
 
 if TYPE_CHECKING:
@@ -161,6 +163,9 @@ class Stream:
         watch = self.watches.get(type_url)
         if watch is not None:
             return watch, False
+        check_name(type_url, "a type URL")
+        if len(self.watches) >= MAX_WATCHES:
+            raise RequestRefused(f"a stream may subscribe to at most {MAX_WATCHES} resource types")
         watch = self.watches[type_url] = Watch(type_url)
         self.refresh()
         return watch, True
@@ -178,7 +183,7 @@ class Stream:
             watch.record_reply(version, "")
             return
         error = status.message or f"rejected (code {status.code})"
-        self.cache.metrics.nacks.inc(kind)
+        self.cache.metrics.nacks.inc(kind_label(watch.type_url))
         watch.record_reply(version, error)
         watch.origins = self._origins(watch.rejected)
         log.warning("NACK: %s", error, extra={
@@ -210,7 +215,7 @@ class Stream:
         desired = watch.desired(self.resources.get(watch.type_url, {}))
         self._resume(watch, desired)
         updated, removed = watch.changes(desired)
-        absent = [name for name in watch.requested if name not in desired]
+        absent = list(itertools.islice((name for name in watch.requested if name not in desired), MAX_UNDEFINED_ANSWERED))
         if not (updated or removed or absent or watch.answer_due):
             return []
         nonce = str(next(self._nonces))
@@ -225,7 +230,7 @@ class Stream:
         endpoints = self.watches.get(ENDPOINT)
         if watch.type_url == CLUSTER and endpoints is not None and updated:
             endpoints.forget(p.name for p in updated if p.name in endpoints.sent)
-            endpoints.requested.update(p.name for p in updated if endpoints.subscribed(p.name))
+            endpoints.requested |= {p.name for p in updated if endpoints.subscribed(p.name)}
             out.extend(self.push(endpoints, started))
         return out
 
@@ -253,7 +258,9 @@ class Stream:
         """The serialized response and the version it carries."""
         raise NotImplementedError
 
-    def on_request(self, request: Message) -> list[Push]:
+    def on_request(self, request: Message, names: Names | None = None) -> list[Push]:
+        """The responses a request calls for. `names` are its names as limits.read made them (off
+        the event loop, for a large request); read here when not given."""
         raise NotImplementedError
 
 
@@ -262,7 +269,7 @@ class SotwStream(Stream):
 
     mode = "sotw"
 
-    def on_request(self, request: discovery_pb2.DiscoveryRequest) -> list[Push]:
+    def on_request(self, request: discovery_pb2.DiscoveryRequest, names: Names | None = None) -> list[Push]:
         started = time.monotonic()
         if request.type_url.startswith(DEBUG_PREFIX):
             if request.response_nonce:
@@ -283,7 +290,7 @@ class SotwStream(Stream):
             watch.answer_due = True
             watch.resumed = bool(request.version_info) and watch.resumable
             watch.client_version = request.version_info
-        watch.set_names(request.resource_names)
+        watch.set_names((names or Names.of(request)).subscribe)
         return self._answer(watch, started, replied)
 
     def _resume(self, watch: Watch, desired: Mapping[str, Packed]) -> None:
@@ -291,7 +298,7 @@ class SotwStream(Stream):
             return
         if version_of(desired) == watch.client_version:
             watch.sent = {name: item.version for name, item in desired.items()}
-            watch.requested.clear()
+            watch.requested = frozenset()
             watch.answer_due = False
             watch.in_sync_by_version = True
             watch.version_acked = watch.client_version
@@ -312,27 +319,26 @@ class DeltaStream(Stream):
 
     mode = "delta"
 
-    def on_request(self, request: discovery_pb2.DeltaDiscoveryRequest) -> list[Push]:
+    def on_request(self, request: discovery_pb2.DeltaDiscoveryRequest, names: Names | None = None) -> list[Push]:
         started = time.monotonic()
         if request.type_url.startswith(DEBUG_PREFIX):
             return []
         self.identify()
         watch, new = self._watch(request.type_url)
+        names = names or Names.of(request)
         nonce = request.response_nonce
         replied = bool(nonce) and nonce == watch.nonce_sent and watch.pending
         if replied:
             self._reply(watch, watch.version_sent, request.error_detail if request.HasField("error_detail") else None)
-        if new and watch.type_url in FULL_STATE and not request.resource_names_subscribe \
-                and not request.resource_names_unsubscribe:
+        if new and watch.type_url in FULL_STATE and not names.subscribe and not names.unsubscribe:
             watch.wildcard = True
             watch.answer_due = True
-        watch.subscribe(request.resource_names_subscribe)
-        watch.unsubscribe(request.resource_names_unsubscribe)
-        if new and request.initial_resource_versions and watch.resumable:
-            for name, version in request.initial_resource_versions.items():
-                if watch.subscribed(name):
-                    watch.sent[name] = version
-                    watch.requested.discard(name)
+        watch.subscribe(names.subscribe)
+        watch.unsubscribe(names.unsubscribe)
+        if new and names.initial and watch.resumable:
+            held = names.initial.keys() if watch.wildcard else names.initial.keys() & watch.names
+            watch.sent.update((name, names.initial[name]) for name in held)
+            watch.requested -= held
             watch.answer_due = False
             watch.resumed = True
         return self._answer(watch, started, replied)

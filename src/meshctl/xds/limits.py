@@ -1,0 +1,135 @@
+"""What one client may ask of serve, and how a request beyond it is refused.
+
+Anyone who can reach the xDS port can send requests, so what a request may ask for is bounded,
+by limits a real mesh never reaches: the work and memory a request costs stay small whatever it
+names, and nothing it causes outlives its stream.
+
+- `MAX_REQUEST_BYTES` (4 MiB, gRPC's default): a request's encoded size. Envoy's largest, a SotW
+  EDS request naming every cluster of a sidecar with 20,000 clusters, is about 1.2 MB.
+- `MAX_NAMES` (100,000): names one type's subscription may hold (a SotW request, or all of a
+  Delta stream's subscribes together).
+- `MAX_NAME_BYTES` (1,024): one resource name. Envoy's names are built from a host name (at most
+  253 bytes), a port and a subset name.
+- `MAX_WATCHES` (16): resource types one stream may subscribe to (meshctl serves 4; Envoy knows
+  about a dozen).
+- `MAX_UNDEFINED_ANSWERED` (100): names the proxy's config does not define that one response
+  answers (an empty placeholder in SotW, a removal in Delta). A real Envoy names few: only
+  resources of a change it has not applied yet. Names beyond it stay subscribed and are answered
+  once the config defines them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from envoy.service.discovery.v3 import discovery_pb2
+from google.protobuf.message import Message
+
+from meshctl.errors import MeshctlError
+
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
+MAX_NAMES = 100_000
+MAX_NAME_BYTES = 1024
+MAX_WATCHES = 16
+MAX_UNDEFINED_ANSWERED = 100
+# Requests at least this large have their names read slice by slice (Names.gather).
+LARGE_BYTES = 64 * 1024
+
+
+class RequestRefused(MeshctlError):
+    """A request beyond the limits: the stream ends with gRPC status `status` and this message."""
+
+    def __init__(self, message: str, status: str = "RESOURCE_EXHAUSTED") -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def check_names(names: Iterable[str], held: int = 0) -> frozenset[str]:
+    """The names as a set of interned strings (every proxy names the same resources: thousands of
+    streams share one copy of each), refused when they, with the `held` already subscribed,
+    exceed the limits."""
+    wanted = frozenset(map(sys.intern, names))
+    if len(wanted) + held > MAX_NAMES:
+        raise RequestRefused(f"a subscription may name at most {MAX_NAMES} resources of one type")
+    # A name of n characters has at most 4n bytes: encode only when one might be too long.
+    if wanted and max(map(len, wanted)) * 4 > MAX_NAME_BYTES:
+        check_name(max(wanted, key=lambda name: len(name.encode())), "a resource name")
+    return wanted
+
+
+def check_name(name: str, what: str) -> None:
+    if len(name.encode()) > MAX_NAME_BYTES:
+        raise RequestRefused(f"{what} may be at most {MAX_NAME_BYTES} bytes long", "INVALID_ARGUMENT")
+
+
+# Names read between two yields to the event loop when a request is large.
+SLICE = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Names:
+    """The names a request carries, read and checked: `subscribe` (a SotW request's names, a Delta
+    request's subscribe), Delta's `unsubscribe` and `initial` versions."""
+
+    subscribe: frozenset[str] = frozenset()
+    unsubscribe: frozenset[str] = frozenset()
+    initial: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return len(self.subscribe) + len(self.unsubscribe) + len(self.initial)
+
+    @classmethod
+    def of(cls, request: Message) -> Names:
+        """At once: for requests known to be small, and for tests."""
+        if isinstance(request, discovery_pb2.DeltaDiscoveryRequest):
+            initial = request.initial_resource_versions
+            if len(initial) > MAX_NAMES:
+                raise RequestRefused(f"initial_resource_versions may name at most {MAX_NAMES} resources")
+            check_names(initial)
+            return cls(check_names(request.resource_names_subscribe), check_names(request.resource_names_unsubscribe),
+                       dict(initial))
+        return cls(check_names(request.resource_names))  # type: ignore[attr-defined]
+
+    @classmethod
+    async def gather(cls, request: Message) -> Names:
+        """Slice by slice, yielding to the event loop in between: a request of 4 MiB names
+        100,000 resources, and reading them at once would hold up every other stream."""
+        if isinstance(request, discovery_pb2.DeltaDiscoveryRequest):
+            if len(request.initial_resource_versions) > MAX_NAMES:
+                raise RequestRefused(f"initial_resource_versions may name at most {MAX_NAMES} resources")
+            initial: dict[str, str] = {}
+            keys = list(request.initial_resource_versions)
+            for start in range(0, len(keys), SLICE):
+                await asyncio.sleep(0)
+                check_names(keys[start:start + SLICE])
+                initial.update((k, request.initial_resource_versions[k]) for k in keys[start:start + SLICE])
+            return cls(await _gathered(request.resource_names_subscribe), await _gathered(request.resource_names_unsubscribe),
+                       initial)
+        return cls(await _gathered(request.resource_names))  # type: ignore[attr-defined]
+
+
+async def _gathered(names: Sequence[str]) -> frozenset[str]:
+    if len(names) > MAX_NAMES:
+        raise RequestRefused(f"a subscription may name at most {MAX_NAMES} resources of one type")
+    if len(names) <= SLICE:
+        return check_names(names)
+    gathered: set[str] = set()
+    for start in range(0, len(names), SLICE):
+        await asyncio.sleep(0)
+        gathered.update(check_names(names[start:start + SLICE]))
+    return frozenset(gathered)
+
+
+async def read(message: type[Message], raw: bytes) -> tuple[Message, Names | RequestRefused]:
+    """A request from its bytes, with its names (or why they are refused)."""
+    request = message.FromString(raw)
+    try:
+        if len(raw) < LARGE_BYTES:
+            return request, Names.of(request)
+        return request, await Names.gather(request)
+    except RequestRefused as exc:
+        return request, exc
