@@ -22,8 +22,9 @@ class Serve:
     CA is off unless `ca_dir` is given (then it listens on `ca_port`, TLS)."""
 
     def __init__(self, config_dir: Path, start: Callable[..., subprocess.Popen[bytes]], log: Path,
-                 ca_dir: Path | None = None) -> None:
+                 ca_dir: Path | None = None, flags: tuple[str, ...] = ()) -> None:
         self.config_dir = config_dir
+        self.flags = flags
         self.start_process = start
         self.xds_port = free_port()
         self.debug_port = free_port()
@@ -47,7 +48,7 @@ class Serve:
     def start(self) -> Serve:
         with self.log.open("ab") as log:
             self.process = self.start_process(
-                self.argv("--debounce-after", "10ms", "--log-level", "debug"),
+                self.argv("--debounce-after", "10ms", "--log-level", "debug", *self.flags),
                 stdout=log, stderr=subprocess.STDOUT, env=self.env(),
             )
         process = self.process

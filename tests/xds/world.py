@@ -56,10 +56,11 @@ class World:
         return envoy
 
 
-def make_world(tmp_path: Path, backends: Any, envoys: Any, processes: Any, pods: tuple[str, ...] = ("web",)) -> World:
+def make_world(tmp_path: Path, backends: Any, envoys: Any, processes: Any, pods: tuple[str, ...] = ("web",),
+               flags: tuple[str, ...] = ()) -> World:
     config = tmp_path / "config"
     config.mkdir()
-    world = World(config, Serve(config, processes, tmp_path / "serve.log"), {pod: free_port() for pod in pods},
+    world = World(config, Serve(config, processes, tmp_path / "serve.log", flags=flags), {pod: free_port() for pod in pods},
                   {"x": backends("x"), "y": backends("y")}, envoys, tmp_path)
     world.write_mesh()
     world.route({"x": 100})

@@ -11,6 +11,7 @@ import typer
 
 from meshctl.cli.logs import LogFormatOption, LogLevelOption
 from meshctl.cli.options import DEFAULT_CA_DIR, InputNamespaceOption, duration_flag
+from meshctl.xds.admission import DEFAULT_MAX_CONNECTIONS
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -28,6 +29,8 @@ DebugAddressOption = Annotated[str, typer.Option("--debug-address", help="HOST:P
 AfterOption = Annotated[str, typer.Option("--debounce-after", help="Quiet period after the last change before pushing (0 pushes at once).")]
 MaxOption = Annotated[str, typer.Option("--debounce-max", help="Longest a change may wait for the quiet period.")]
 TranslatorOption = Annotated[str, typer.Option("--translator", hidden=True, help="MODULE:FUNCTION building the mesh config.")]
+MaxConnectionsOption = Annotated[int, typer.Option(
+    "--max-connections", help="Most ADS and CSDS streams open at once (one per sidecar); more are refused.")]
 CaAddressOption = Annotated[str, typer.Option("--ca-address", help="HOST:PORT for the CA (Istio's CreateCertificate, TLS) and xDS over TLS; empty to disable.")]
 CaDirOption = Annotated[str, typer.Option("--ca-dir", help="The CA's keys and certificates (Istio's cacerts layout); created with a new root if empty.")]
 TrustDomainOption = Annotated[str, typer.Option("--trust-domain", help="The mesh's trust domain: spiffe://TRUST_DOMAIN/ns/NS/sa/SA.")]
@@ -65,6 +68,7 @@ def serve(
     max_workload_cert_ttl: MaxWorkloadTtlOption = "2160h",
     log_level: LogLevelOption = "info",
     log_format: LogFormatOption = "logfmt",
+    max_connections: MaxConnectionsOption = DEFAULT_MAX_CONNECTIONS,
 ) -> int:
     """Serve Envoy config over ADS (SotW and Delta) from a watched directory, and sign workload
     certificates for authenticated agents, like istiod.
@@ -87,13 +91,18 @@ def serve(
     ca = CaSettings(ca_address, ca_dir, trust_domain,
                     duration_flag(workload_cert_ttl, "--workload-cert-ttl", minimum=1),
                     duration_flag(max_workload_cert_ttl, "--max-workload-cert-ttl", minimum=1))
+    if max_connections < 1:
+        from meshctl.errors import UsageError
+
+        raise UsageError(f"--max-connections must be at least 1, not {max_connections}")
     configure_logging(log_level, log_format)
-    return asyncio.run(_run(config_dir, xds_address, debug_address, after, ceiling, namespace, translator, ca))
+    return asyncio.run(_run(config_dir, xds_address, debug_address, after, ceiling, namespace, translator, ca,
+                            max_connections))
 
 
 async def _run(
     config_dir: str, xds_address: str, debug_address: str, after: float, ceiling: float, namespace: str,
-    translator: str, ca_settings: CaSettings,
+    translator: str, ca_settings: CaSettings, max_connections: int,
 ) -> int:
     import asyncio
     import signal
@@ -105,7 +114,7 @@ async def _run(
 
     if not Path(config_dir).is_dir():
         raise UsageError(f"--config-dir {config_dir!r} does not exist or is not a directory")
-    server = XdsServer(xds_address, debug_address or None, ISTIO_NODES)
+    server = XdsServer(xds_address, debug_address or None, ISTIO_NODES, max_connections)
     await server.start()
     debug = f", debug HTTP on {debug_address.rsplit(':', 1)[0]}:{server.debug_port}" if debug_address else ""
     err(f"meshctl serve: xDS (ADS, CSDS) on {xds_address.rsplit(':', 1)[0]}:{server.xds_port}{debug}, config from {config_dir}")

@@ -21,6 +21,7 @@ from envoy.service.discovery.v3 import discovery_pb2
 from google.protobuf.message import Message
 
 from meshctl.errors import GenerationError, UnknownProxyError
+from meshctl.xds.admission import Admission
 from meshctl.xds.cache import CHANGED, CLOSE, NotReadyError, SnapshotCache
 from meshctl.xds.limits import LARGE_BYTES, Names, RequestRefused, read
 from meshctl.xds.stream import DeltaStream, Push, RefusedNodeError, SotwStream, Stream
@@ -112,8 +113,9 @@ class AdsServicer:
     serving pushes and `/ready` meanwhile (see limits.py).
     """
 
-    def __init__(self, cache: SnapshotCache) -> None:
+    def __init__(self, cache: SnapshotCache, admission: Admission) -> None:
         self.cache = cache
+        self.admission = admission
         self.large = asyncio.Lock()
 
     async def StreamAggregatedResources(self, request_iterator: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> None:  # noqa: N802 (gRPC's name)
@@ -139,6 +141,11 @@ class AdsServicer:
 
     async def _serve(self, kind: type[Stream], message: type[Message], requests: AsyncIterator[bytes],
                      context: grpc.aio.ServicerContext) -> None:
+        async with self.admission.admitted(context, "ADS"):
+            await self._stream(kind, message, requests, context)
+
+    async def _stream(self, kind: type[Stream], message: type[Message], requests: AsyncIterator[bytes],
+                      context: grpc.aio.ServicerContext) -> None:
         queue: asyncio.Queue[Any] = asyncio.Queue()
         reader = asyncio.create_task(self._read(requests, queue, message))
         call = _Call(self.cache, kind, context, queue, self.large)

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 import grpc
 from envoy.service.status.v3 import csds_pb2, csds_pb2_grpc
 
+from meshctl.xds.admission import Admission
 from meshctl.xds.cache import SnapshotCache
 from meshctl.xds.matchers import MatcherError, node_matchers
 from meshctl.xds.status import client_config
@@ -23,8 +24,9 @@ SLICE = 64
 
 
 class CsdsServicer(csds_pb2_grpc.ClientStatusDiscoveryServiceServicer):
-    def __init__(self, cache: SnapshotCache) -> None:
+    def __init__(self, cache: SnapshotCache, admission: Admission) -> None:
         self.cache = cache
+        self.admission = admission
 
     async def _answer(self, request: csds_pb2.ClientStatusRequest, context: grpc.aio.ServicerContext
                       ) -> csds_pb2.ClientStatusResponse:
@@ -45,10 +47,12 @@ class CsdsServicer(csds_pb2_grpc.ClientStatusDiscoveryServiceServicer):
     async def StreamClientStatus(  # noqa: N802 (gRPC's name)
         self, request_iterator: AsyncIterator[csds_pb2.ClientStatusRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[csds_pb2.ClientStatusResponse]:
-        async for request in request_iterator:
-            yield await self._answer(request, context)
+        async with self.admission.admitted(context, "CSDS"):
+            async for request in request_iterator:
+                yield await self._answer(request, context)
 
     async def FetchClientStatus(  # noqa: N802
         self, request: csds_pb2.ClientStatusRequest, context: grpc.aio.ServicerContext
     ) -> csds_pb2.ClientStatusResponse:
-        return await self._answer(request, context)
+        async with self.admission.admitted(context, "CSDS"):
+            return await self._answer(request, context)

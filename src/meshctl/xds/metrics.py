@@ -42,6 +42,9 @@ class Metrics:
         self.generations = Counter("meshctl_config_generations_total", "Configurations translated and pushed.")
         self.generation_errors = Counter(
             "meshctl_xds_generation_errors_total", "Failures to generate one proxy's config (it kept its last good one).")
+        self.open_streams = Gauge("meshctl_xds_open_streams", "ADS and CSDS streams open, counted against --max-connections.")
+        self.refused_streams = Counter(
+            "meshctl_xds_refused_streams_total", "Streams refused at the --max-connections limit, by service.", ["service"])
         self.failing_proxies = Gauge(
             "meshctl_xds_proxies_failing_generation", "Connected proxies whose latest config failed to generate.")
         self.included: list[Metric] = []
@@ -54,7 +57,7 @@ class Metrics:
         return (
             self.connected, self.pushes, self.push_bytes, self.push_time, self.convergence,
             self.nacks, self.config_errors, self.translate_errors, self.generations, self.generation_errors,
-            self.failing_proxies, *self.included,
+            self.failing_proxies, self.open_streams, self.refused_streams, *self.included,
         )
 
     def render(self) -> str:

@@ -14,6 +14,7 @@ from envoy.service.status.v3 import csds_pb2_grpc
 
 from meshctl.errors import MeshctlError
 from meshctl.xds import ads
+from meshctl.xds.admission import DEFAULT_MAX_CONNECTIONS, Admission
 from meshctl.xds.csds import CsdsServicer
 from meshctl.xds.cache import SnapshotCache
 from meshctl.xds.debug_http import DebugHttpServer
@@ -34,6 +35,8 @@ _GRPC_OPTIONS = (
     ("grpc.so_reuseport", 0),
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+    # A connection without a stream for 5 minutes is closed (Envoy's always has its ADS stream).
+    ("grpc.max_connection_idle_ms", 300_000),
 )
 
 
@@ -55,8 +58,10 @@ class XdsServer:
 
     grpc_options = _GRPC_OPTIONS
 
-    def __init__(self, xds_address: str, debug_address: str | None, nodes: NodeIdentity) -> None:
+    def __init__(self, xds_address: str, debug_address: str | None, nodes: NodeIdentity,
+                 max_connections: int = DEFAULT_MAX_CONNECTIONS) -> None:
         self.cache = SnapshotCache(nodes)
+        self.admission = Admission(max_connections, self.cache.metrics)
         self.xds_address = xds_address
         self.debug_address = debug_address
         self.xds_port = 0
@@ -92,8 +97,8 @@ class XdsServer:
 
     def register(self, server: grpc.aio.Server) -> None:
         """Offer ADS and CSDS on `server`: this server's port, and serve's TLS port next to the CA."""
-        ads.register(server, ads.AdsServicer(self.cache))
-        csds_pb2_grpc.add_ClientStatusDiscoveryServiceServicer_to_server(CsdsServicer(self.cache), server)
+        ads.register(server, ads.AdsServicer(self.cache, self.admission))
+        csds_pb2_grpc.add_ClientStatusDiscoveryServiceServicer_to_server(CsdsServicer(self.cache, self.admission), server)
 
     def feed(self, source: ConfigSource, translate: Translate) -> None:
         """Apply every update of `source`, translated with `translate`, until stopped."""
