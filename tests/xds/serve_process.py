@@ -128,8 +128,8 @@ class ReadyProbe:
         return max(self.latencies, default=0.0)
 
     def check(self, limit: float = 0.1) -> None:
-        """At least a few answers, every one 200 and within `limit` seconds."""
-        assert len(self.latencies) >= 3, self.latencies
+        """Every answer (there was one at least) 200 and within `limit` seconds."""
+        assert self.latencies, "the probe asked nothing"
         assert not self.failures, self.failures[:5]
         assert self.slowest < limit, (f"/ready took {self.slowest * 1e3:.0f} ms beyond waiting for a CPU "
                                       f"({self.slowest_wall * 1e3:.0f} ms in all; limit {limit * 1e3:.0f} ms)")

@@ -14,7 +14,7 @@ from hostile import ads_call, eds_request
 from world import make_world
 
 from meshctl.loopback import wait_until
-from serve_process import Serve
+from serve_process import ReadyProbe, Serve
 
 
 def test_streams_beyond_the_limit_are_refused_and_counted(tmp_path: Path, backends: Any, envoys: Any,
@@ -23,7 +23,7 @@ def test_streams_beyond_the_limit_are_refused_and_counted(tmp_path: Path, backen
     world.envoy()  # one ADS stream
     port = world.serve.xds_port
     holder = threading.Thread(target=lambda: ads_call(port, [eds_request("intruder", ["x"])], responses=99, timeout=2))
-    with RequestLoop(world.url) as loop:
+    with RequestLoop(world.url) as loop, ReadyProbe(world.serve) as probe:
         holder.start()  # the second stream, held open
         wait_until(lambda: "meshctl_xds_open_streams 2" in world.serve.open("/metrics").read().decode(), 5,
                    what="two streams open")
@@ -47,6 +47,7 @@ def test_streams_beyond_the_limit_are_refused_and_counted(tmp_path: Path, backen
                 == ["web.default"]
         loop.wait_for_body("x", count=5)
     assert not loop.failures, loop.failures[:5]
+    probe.check()
     metrics = world.serve.open("/metrics").read().decode()
     assert 'meshctl_xds_refused_streams_total{service="ADS"} 1' in metrics
     assert 'meshctl_xds_refused_streams_total{service="CSDS"} 1' in metrics

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from envoy.config.route.v3 import route_pb2
 from envoy_harness import RequestLoop
+from serve_process import ReadyProbe
 from streams import FakeCache, SotwEnvoy
 from world import World, make_world
 
@@ -97,7 +98,8 @@ def test_real_envoys_one_failing_generation_keeps_traffic_and_connection(two: Wo
     web, api = two.envoy(pod="web"), two.envoy(pod="api")
     serve = two.serve
     wait_until(lambda: serve.synced("web.default") and serve.synced("api.default"), 5, what="both SYNCED")
-    with RequestLoop(two.url_of("web")) as web_loop, RequestLoop(two.url_of("api")) as api_loop:
+    with RequestLoop(two.url_of("web")) as web_loop, RequestLoop(two.url_of("api")) as api_loop, \
+            ReadyProbe(serve) as probe:
         two.write_mesh(failing={"web": "minimumRingSize 18446744073709551616 does not fit uint64"})
         two.route({"y": 100})
         api_loop.wait_for_body("y")
@@ -117,6 +119,7 @@ def test_real_envoys_one_failing_generation_keeps_traffic_and_connection(two: Wo
         two.write_mesh()
         web_loop.wait_for_body("y")
     assert not web_loop.failures and not api_loop.failures, (web_loop.failures[:5], api_loop.failures[:5])
+    probe.check()
     assert web.stats("control_plane.connected_state")["control_plane.connected_state"] == "1"
     log = (two.tmp / "serve.log").read_text()
     assert log.count("msg=connected node=sidecar~127.0.0.1~web.default") == 1  # never disconnected

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 from envoy_harness import RequestLoop
+from serve_process import ReadyProbe
 from world import World
 
 from fake_mesh import cluster_name
@@ -43,8 +44,10 @@ def test_a_cluster_changed_while_serve_was_down_leaves_warming_after_the_restart
         world.serve.kill()
         world.write_mesh(timeouts={"x": "2s"})  # the same endpoints, a changed cluster
         world.serve.start()
-        wait_until(lambda: _settled(world, envoy, "2s"), 10,
-                   what="x re-created with the new timeout and active")
-        loop.wait_for_body("x", count=5)
+        with ReadyProbe(world.serve) as probe:
+            wait_until(lambda: _settled(world, envoy, "2s"), 10,
+                       what="x re-created with the new timeout and active")
+            loop.wait_for_body("x", count=5)
     assert not loop.failures, loop.failures[:5]
+    probe.check()
 
