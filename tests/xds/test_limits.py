@@ -47,6 +47,9 @@ def test_huge_requests_are_refused_or_cheap_and_traffic_never_notices(guarded: W
         many = ads_call(port, [eds_request("intruder", names(MAX_NAMES + 1, length=20))])
         assert many.code == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert many.details == f"a subscription may name at most {MAX_NAMES} resources of one type (see meshctl serve's limits)"
+        garbage = ads_call(port, [b"\x0a\xff\xff\xff\xff"])
+        assert garbage.code == grpc.StatusCode.INVALID_ARGUMENT
+        assert garbage.details.startswith("the request is not a DiscoveryRequest: ")
         long = ads_call(port, [eds_request("intruder", ["x" * 1025])])
         assert long.code == grpc.StatusCode.INVALID_ARGUMENT and "at most 1024 bytes" in long.details
         at_the_limit = eds_request("intruder", names(MAX_NAMES)).SerializeToString()
@@ -61,6 +64,7 @@ def test_huge_requests_are_refused_or_cheap_and_traffic_never_notices(guarded: W
     probe.check()
     assert peak - before < 250, f"RSS grew from {before:.0f} MB to {peak:.0f} MB"
     assert again - peak < 40, f"RSS grew from {peak:.0f} MB to {again:.0f} MB on the second burst"
+    assert "Traceback" not in (guarded.tmp / "serve.log").read_text()
 
 
 def test_a_hostile_subscription_leaves_nothing_behind() -> None:

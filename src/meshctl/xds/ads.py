@@ -70,14 +70,14 @@ class _Call:
             assert self.stream is not None
             return self.stream.on_config()
         request, names = event
+        if isinstance(names, RequestRefused):
+            await self._refuse(names)
         if self.stream is None:
             if not request.HasField("node"):
                 await self.context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first request of a stream must carry the node")
             self.stream = self.kind(self.cache, request.node, self.context.peer())
             self.cache.register(self.stream, self.queue)
         try:
-            if isinstance(names, RequestRefused):
-                raise names
             return self.stream.on_request(request, names)
         except RefusedNodeError as exc:
             log.warning("refused node: %s", exc, extra={"peer": self.context.peer()})
@@ -93,9 +93,14 @@ class _Call:
             await self.context.abort(grpc.StatusCode.INTERNAL, "; ".join([str(exc), *exc.culprits]))
             raise
         except RequestRefused as exc:
-            log.warning("request refused: %s", exc, extra={"peer": self.context.peer(), "node": self.stream.node.id})
-            await self.context.abort(grpc.StatusCode[exc.status], f"{exc} (see meshctl serve's limits)")
+            await self._refuse(exc)
             raise
+
+    async def _refuse(self, refusal: RequestRefused) -> None:
+        """End the stream over a request beyond the limits (or not a request at all)."""
+        node = self.stream.node.id if self.stream is not None else ""
+        log.warning("request refused: %s", refusal, extra={"peer": self.context.peer(), "node": node})
+        await self.context.abort(grpc.StatusCode[refusal.status], f"{refusal} (see meshctl serve's limits)")
 
     async def _write(self, pushes: list[Push]) -> None:
         for push in pushes:

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from envoy.service.discovery.v3 import discovery_pb2
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 
 from meshctl.errors import MeshctlError
 
@@ -126,7 +126,10 @@ async def _gathered(names: Sequence[str]) -> frozenset[str]:
 
 async def read(message: type[Message], raw: bytes) -> tuple[Message, Names | RequestRefused]:
     """A request from its bytes, with its names (or why they are refused)."""
-    request = message.FromString(raw)
+    try:
+        request = message.FromString(raw)
+    except DecodeError as exc:
+        return message(), RequestRefused(f"the request is not a {message.DESCRIPTOR.name}: {exc}", "INVALID_ARGUMENT")
     try:
         if len(raw) < LARGE_BYTES:
             return request, Names.of(request)
