@@ -22,9 +22,10 @@ class Serve:
     CA is off unless `ca_dir` is given (then it listens on `ca_port`, TLS)."""
 
     def __init__(self, config_dir: Path, start: Callable[..., subprocess.Popen[bytes]], log: Path,
-                 ca_dir: Path | None = None, flags: tuple[str, ...] = ()) -> None:
+                 ca_dir: Path | None = None, flags: tuple[str, ...] = (), translator: str = "fake_mesh:translate") -> None:
         self.config_dir = config_dir
         self.flags = flags
+        self.translator = translator
         self.start_process = start
         self.xds_port = free_port()
         self.debug_port = free_port()
@@ -39,7 +40,7 @@ class Serve:
             ca = ["--ca-address", f"127.0.0.1:{self.ca_port}", "--ca-dir", str(self.ca_dir)]
         return [sys.executable, str(HERE / "serve_main.py"), "--config-dir", str(self.config_dir),
                 "--xds-address", f"127.0.0.1:{self.xds_port}", "--debug-address", f"127.0.0.1:{self.debug_port}",
-                "--translator", "fake_mesh:translate", *ca, *extra]
+                "--translator", self.translator, *ca, *extra]
 
     @staticmethod
     def env() -> dict[str, str]:

@@ -3,8 +3,6 @@ HTTP traffic through them. Every test can fail on a dropped request or a missed 
 
 from __future__ import annotations
 
-import os
-import signal
 import urllib.request
 from pathlib import Path
 

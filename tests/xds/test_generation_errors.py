@@ -20,7 +20,6 @@ from world import World, make_world
 
 import fake_mesh
 from fake_mesh import cluster_name, mesh
-from meshctl.errors import GenerationError
 from meshctl.loopback import http_get, wait_until
 from meshctl.resources import CLUSTER, ENDPOINT, LISTENER, ROUTE
 

@@ -92,7 +92,7 @@ class Names:
             check_names(initial)
             return cls(check_names(request.resource_names_subscribe), check_names(request.resource_names_unsubscribe),
                        dict(initial))
-        return cls(check_names(request.resource_names))  # type: ignore[attr-defined]
+        return cls(check_names(request.resource_names))
 
     @classmethod
     async def gather(cls, request: Message) -> Names:
@@ -109,7 +109,7 @@ class Names:
                 initial.update((k, request.initial_resource_versions[k]) for k in keys[start:start + SLICE])
             return cls(await _gathered(request.resource_names_subscribe), await _gathered(request.resource_names_unsubscribe),
                        initial)
-        return cls(await _gathered(request.resource_names))  # type: ignore[attr-defined]
+        return cls(await _gathered(request.resource_names))
 
 
 async def _gathered(names: Sequence[str]) -> frozenset[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import itertools
-import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -70,8 +69,12 @@ class Watch:
     restarted server can recognise it is in sync without pushing; `stale` marks a push that was
     held back while the last one was unacknowledged, so the ACK must be answered with it.
 
-    Subscribed names are interned: every proxy asks for the same names, and thousands of streams
-    then share one copy of each instead of holding their own.
+    `pushed` is what the unacknowledged push brought the client, `rejected` what the last NACK is
+    pinned on and `origins` the input it came from; `placeholders` answer names the config does
+    not define (see desired).
+
+    Subscribed names are interned frozensets (limits.Names): every proxy asks for the same names,
+    thousands of streams share one copy of each, and a subscription changes by set operations.
     """
 
     type_url: str

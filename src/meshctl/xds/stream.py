@@ -16,6 +16,10 @@ subscription and how a response is shaped. Rules implemented here, with the reas
   it holds gets no clusters or listeners resent; endpoints and routes are answered in full, as
   nothing in the versions tells whether a re-created cluster or listener is waiting for them
   (see Watch.resumable).
+- A proxy whose config fails to generate keeps what it was sent and its stream; the failure is
+  reported with the objects it happened on, and the next config is tried (never the same twice).
+- A NACK is pinned on the resources the rejected push brought, and on the input they came from.
+- What a request may ask is bounded (limits.py): beyond it the stream is refused, not served.
 """
 
 from __future__ import annotations
