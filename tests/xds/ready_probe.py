@@ -1,6 +1,6 @@
 """The process behind serve_process.ReadyProbe: GET URL every INTERVAL seconds until stdin
-closes, then print {"latencies": [...], "waits": [...], "failures": [...]} as JSON (after a
-line `probing` once the first answer came).
+closes, then print {"latencies": [...], "waits": [...], "times": [...], "failures": [...]} as
+JSON (after a line `probing` once the first answer came); `times` are when each request began.
 
 For each request it records the wall time to the answer and how much of it serve's event-loop
 thread (PID) and this probe spent waiting for a CPU while ready to run (Linux schedstat): on a
@@ -35,10 +35,12 @@ def main() -> None:
     threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
     latencies: list[float] = []
     waits: list[float] = []
+    times: list[float] = []
     failures: list[str] = []
     first = True
     while not stop.is_set():
         serve_before, own_before = _waiting(serve_stat), _waiting(own_stat)
+        times.append(time.time())
         started = time.perf_counter()
         status, body = http_get(url, timeout=1.0)
         latencies.append(time.perf_counter() - started)
@@ -49,7 +51,7 @@ def main() -> None:
             print("probing", flush=True)  # the caller starts its faults once it reads this
             first = False
         stop.wait(interval)
-    json.dump({"latencies": latencies, "waits": waits, "failures": failures}, sys.stdout)
+    json.dump({"latencies": latencies, "waits": waits, "times": times, "failures": failures}, sys.stdout)
 
 
 if __name__ == "__main__":
