@@ -114,8 +114,10 @@ class FaultMesh:
         self.write_rule(100)
         self.write_routing({"v1": 100})
         self.backends = Backends(self.layout)
-        self.serve = Serve(self.config, self.processes, self.workdir / "serve.log", ("--log-level", "info"),
-                           translator=TRANSLATOR).start()
+        # serve's own defaults: `rm -rf DIR` deletes file after file before the directory goes,
+        # and the default debounce (100 ms) is what takes that, and the copy after it, as one change.
+        self.serve = Serve(self.config, self.processes, self.workdir / "serve.log",
+                           ("--log-level", "info", "--debounce-after", "100ms"), translator=TRANSLATOR).start()
         for client in self.layout.clients:
             self.envoys.append(self.start_envoy(self._bootstrap(client)))
         for envoy, client in zip(self.envoys, self.layout.clients, strict=True):
@@ -357,12 +359,8 @@ OPERATION_BY_NAME: dict[str, Operation] = {
 # Operation names with their weight in the random choice.
 OPERATIONS: dict[str, int] = {
     "route_split": 30, "pool_change": 15, "extra_service": 12, "bad_file": 12, "kill_restart": 5, "hostile_ads": 12,
-    "hostile_csds": 6,
+    "hostile_csds": 6, "swap_directory": 3, "replace_directory": 3, "truncated_write": 5,
 }
-# Directory swaps and truncated writes withdraw routing until the input half of issue 7 (branch
-# harden-input: the watch follows the path, a file that becomes empty keeps its last good
-# content) is on main; they join OPERATIONS then.
-AFTER_INPUT_HALF: dict[str, int] = {"swap_directory": 3, "replace_directory": 3, "truncated_write": 5}
 
 
 def plan(seed: int, count: int) -> Iterator[tuple[str, float]]:
