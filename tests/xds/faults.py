@@ -29,7 +29,7 @@ from serve_process import ReadyProbe, Serve
 
 from meshctl.demo.mesh import SERVICE_PORT, VERSIONS, Client, Layout, routing_yaml, workloads_yaml
 from meshctl.demo.runtime import Backends, plan_layout
-from meshctl.loopback import Envoy, free_port, wait_until
+from meshctl.loopback import Envoy, wait_until
 from meshctl.resources import LISTENER, TYPE_PREFIX
 
 TRANSLATOR = "meshctl.generate.translator:translate_resources"
@@ -143,7 +143,7 @@ class FaultMesh:
         snapshot = build_snapshot(load([str(self.config)]).resources)
         proxy = snapshot.proxy(f"{client.pod}.default")
         account = proxy.workload.service_account if proxy.workload else "default"
-        return ads_bootstrap(proxy, "127.0.0.1", self.serve.xds_port, admin_port=free_port(), service_account=account)
+        return ads_bootstrap(proxy, "127.0.0.1", self.serve.xds_port, admin_port=0, service_account=account)  # Envoy picks it: no race
 
     def _open_probe(self) -> None:
         self._probe = ReadyProbe(self.serve).__enter__()

@@ -50,7 +50,7 @@ class World:
 
     def envoy(self, delta: bool = False, pod: str = "web") -> Envoy:
         """A sidecar for `pod`, once traffic through it reaches x."""
-        envoy = self.start(bootstrap(node_id(pod), xds_port=self.serve.xds_port, admin_port=free_port(), delta=delta))
+        envoy = self.start(bootstrap(node_id(pod), xds_port=self.serve.xds_port, admin_port=0, delta=delta))
         envoy.wait_live()
         wait_until(lambda: http_get(self.url_of(pod)) == (200, "x"), 10, what=f"traffic through {pod}'s Envoy to x")
         return envoy

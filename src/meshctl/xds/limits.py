@@ -47,12 +47,11 @@ class RequestRefused(MeshctlError):
         self.status = status
 
 
-def check_names(names: Iterable[str], held: int = 0) -> frozenset[str]:
+def check_names(names: Iterable[str]) -> frozenset[str]:
     """The names as a set of interned strings (every proxy names the same resources: thousands of
-    streams share one copy of each), refused when they, with the `held` already subscribed,
-    exceed the limits."""
+    streams share one copy of each), refused beyond the limits."""
     wanted = frozenset(map(sys.intern, names))
-    if len(wanted) + held > MAX_NAMES:
+    if len(wanted) > MAX_NAMES:
         raise RequestRefused(f"a subscription may name at most {MAX_NAMES} resources of one type")
     # A name of n characters has at most 4n bytes: encode only when one might be too long.
     if wanted and max(map(len, wanted)) * 4 > MAX_NAME_BYTES:
