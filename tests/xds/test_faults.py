@@ -25,9 +25,13 @@ COUNT = int(os.environ.get("MESHCTL_FAULT_OPERATIONS", "200"))
 CONVERGENCE = 1.0
 
 
-def test_faults_drop_no_request_and_every_sidecar_converges_to_translate(tmp_path: Path, envoys: Any,
-                                                                          processes: Any) -> None:
-    mesh = FaultMesh(tmp_path, envoys, processes, rng=random.Random(SEED)).start()
+def test_faults_drop_no_request_and_every_sidecar_converges_to_translate(tmp_path: Path, processes: Any) -> None:
+    mesh = FaultMesh(tmp_path, processes, rng=random.Random(SEED))
+    try:
+        mesh.start()
+    except BaseException:
+        mesh.stop()
+        raise
     journal = tmp_path / "journal.txt"
     took: float | None = None
     unconverged: dict[str, list[str]] = {}

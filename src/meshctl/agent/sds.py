@@ -81,6 +81,10 @@ class SecretGeneration:
     def resources_for(self, node: core_pb2.Node) -> ProxyResources:
         return {SECRET: self._secrets}
 
+    def origins(self, resource: Packed) -> list[str]:
+        """None: the secrets come from the agent's certificate, not from config files."""
+        return []
+
 
 def _packed(secret: secret_pb2.Secret, version: str) -> Packed:
     return Packed(secret.name, version, any_pb2.Any(type_url=SECRET, value=secret.SerializeToString()))

@@ -21,7 +21,7 @@ from envoy.service.discovery.v3 import discovery_pb2
 from google.protobuf.message import Message
 
 from meshctl.errors import GenerationError, UnknownProxyError
-from meshctl.xds.admission import Admission
+from meshctl.xds.admission import DEFAULT_MAX_CONNECTIONS, Admission
 from meshctl.xds.cache import CHANGED, CLOSE, NotReadyError, SnapshotCache
 from meshctl.xds.limits import LARGE_BYTES, Names, RequestRefused, read
 from meshctl.xds.stream import DeltaStream, Push, RefusedNodeError, SotwStream, Stream
@@ -118,9 +118,9 @@ class AdsServicer:
     serving pushes and `/ready` meanwhile (see limits.py).
     """
 
-    def __init__(self, cache: SnapshotCache, admission: Admission) -> None:
+    def __init__(self, cache: SnapshotCache, admission: Admission | None = None) -> None:
         self.cache = cache
-        self.admission = admission
+        self.admission = admission or Admission(DEFAULT_MAX_CONNECTIONS, cache.metrics)
         self.large = asyncio.Lock()
 
     async def StreamAggregatedResources(self, request_iterator: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> None:  # noqa: N802 (gRPC's name)
