@@ -11,6 +11,7 @@ from typing import Any
 from meshctl.config.documents import read_file
 from meshctl.config.paths import FieldPath, format_path
 from meshctl.errors import BadInputError
+from meshctl.model.extension_providers import ExtensionProvider, providers_from
 from meshctl.hostnames import DEFAULT_DOMAIN
 
 __all__ = ["MeshConfig", "mesh_config_from", "read_mesh_config"]
@@ -43,6 +44,13 @@ class MeshConfig:
     ingress_controller_mode: str = "STRICT"
     ingress_service: str = "istio-ingressgateway"
     proxy_metadata: tuple[tuple[str, str], ...] = ()
+    trust_domain_aliases: tuple[str, ...] = ()
+    extension_providers: tuple[ExtensionProvider, ...] = ()
+
+    @property
+    def trust_domain_bundle(self) -> tuple[str, ...]:
+        """The trust domain, then its aliases: every name this mesh's identities go by."""
+        return tuple(dict.fromkeys((self.trust_domain, *self.trust_domain_aliases)))
 
     def metadata(self, key: str) -> str | None:
         """One `defaultConfig.proxyMetadata` value (ISTIO_META_DNS_CAPTURE, ...)."""
@@ -87,6 +95,12 @@ def _one_of(*values: str) -> Reader:
     return read
 
 
+def _string_list(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError("expected a list of strings")
+    return tuple(value)
+
+
 def _metadata(value: Any) -> tuple[tuple[str, str], ...]:
     if not isinstance(value, dict) or not all(isinstance(item, str) for item in value.values()):
         raise ValueError("expected a map of strings")
@@ -110,6 +124,8 @@ _FIELDS: tuple[tuple[FieldPath, str, Reader], ...] = (
     (("ingressControllerMode",), "ingress_controller_mode", _one_of("UNSPECIFIED", "OFF", "DEFAULT", "STRICT")),
     (("ingressService",), "ingress_service", _string),
     (("defaultConfig", "proxyMetadata"), "proxy_metadata", _metadata),
+    (("trustDomainAliases",), "trust_domain_aliases", _string_list),
+    (("extensionProviders",), "extension_providers", providers_from),
 )
 
 

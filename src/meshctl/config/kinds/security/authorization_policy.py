@@ -14,7 +14,7 @@ from meshctl.config.schema import Rule as SchemaRule
 _SOURCE_FIELDS = (
     "principals", "notPrincipals", "requestPrincipals", "notRequestPrincipals", "namespaces",
     "notNamespaces", "ipBlocks", "notIpBlocks", "remoteIpBlocks", "notRemoteIpBlocks",
-    "serviceAccounts", "notServiceAccounts",
+    "serviceAccounts", "notServiceAccounts", "trustDomains", "notTrustDomains",
 )
 _IP_FIELDS = ("ipBlocks", "notIpBlocks", "remoteIpBlocks", "notRemoteIpBlocks")
 _OPERATION_FIELDS = ("hosts", "notHosts", "ports", "notPorts", "methods", "notMethods", "paths", "notPaths")
@@ -78,6 +78,8 @@ class Source(Message):
     not_remote_ip_blocks: tuple[str, ...] = ()
     service_accounts: tuple[str, ...] = field(_SERVICE_ACCOUNTS)
     not_service_accounts: tuple[str, ...] = field(_SERVICE_ACCOUNTS)
+    trust_domains: tuple[str, ...] = ()
+    not_trust_domains: tuple[str, ...] = ()
 
 
 def _path_template_problem(path_value: str) -> str | None:
@@ -125,7 +127,7 @@ class Operation(Message):
 
 _PLAIN_ATTRIBUTES = frozenset(
     {
-        "source.ip", "remote.ip", "source.namespace", "source.principal", "source.serviceAccount",
+        "source.ip", "remote.ip", "source.namespace", "source.principal", "source.serviceAccount", "source.trustDomain",
         "request.auth.principal", "request.auth.audiences", "request.auth.presenter", "destination.ip",
         "destination.port", "connection.sni",
     }
