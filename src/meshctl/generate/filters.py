@@ -62,11 +62,14 @@ def _metadata_exchange(direction: str) -> hcm_pb2.HttpFilter:
     )
 
 
-def http_filters(proxy: Proxy, direction: str, port_protocol: str) -> list[hcm_pb2.HttpFilter]:
-    """Istio's HTTP filter chain for a sidecar listener (no policies, no telemetry provider)."""
+def http_filters(proxy: Proxy, direction: str, port_protocol: str,
+                 policy: Sequence[hcm_pb2.HttpFilter] = ()) -> list[hcm_pb2.HttpFilter]:
+    """Istio's HTTP filter chain for a sidecar listener (no telemetry provider); `policy` are
+    the authentication and authorization filters, which run right after metadata exchange."""
     filters: list[hcm_pb2.HttpFilter] = []
     if proxy.istio_extensions:
         filters.append(_metadata_exchange(direction))
+    filters.extend(policy)
     if port_protocol == protocols.GRPC_WEB:
         filters.append(_http_filter("envoy.filters.http.grpc_web", grpc_web_pb2.GrpcWeb()))
     filters.append(_http_filter("envoy.filters.http.grpc_stats",
@@ -115,7 +118,8 @@ def _tracing(proxy: Proxy, mesh_id: str) -> hcm_pb2.HttpConnectionManager.Tracin
 
 def connection_manager(proxy: Proxy, *, stat_prefix: str, direction: str, port_protocol: str, mesh_id: str,
                        rds: str = "", route_config: route_pb2.RouteConfiguration | None = None,
-                       tracing: bool = True) -> hcm_pb2.HttpConnectionManager:
+                       tracing: bool = True,
+                       policy: Sequence[hcm_pb2.HttpFilter] = ()) -> hcm_pb2.HttpConnectionManager:
     """An HCM as Istio builds it: RDS over ADS (outbound) or an inline route (inbound)."""
     manager = hcm_pb2.HttpConnectionManager(stat_prefix=stat_prefix, codec_type=hcm_pb2.HttpConnectionManager.AUTO)
     if rds:
@@ -123,7 +127,7 @@ def connection_manager(proxy: Proxy, *, stat_prefix: str, direction: str, port_p
         manager.rds.config_source.CopyFrom(ADS)
     elif route_config is not None:
         manager.route_config.CopyFrom(route_config)
-    manager.http_filters.extend(http_filters(proxy, direction, port_protocol))
+    manager.http_filters.extend(http_filters(proxy, direction, port_protocol, policy))
     if tracing:
         manager.tracing.CopyFrom(_tracing(proxy, mesh_id))
     manager.use_remote_address.value = False

@@ -22,6 +22,7 @@ from meshctl.generate import filters, names, tls
 from meshctl.generate.names import BLACKHOLE, INBOUND_PASSTHROUGH
 from meshctl.generate.protobuf import typed
 from meshctl.generate.context import InboundPort, ProxyContext
+from meshctl.generate.inbound_policy import inbound_policy
 from meshctl import protocols
 from meshctl.model.proxy import INTERCEPTION_TPROXY
 from meshctl.model.snapshot import DISABLE, PERMISSIVE, STRICT
@@ -151,7 +152,7 @@ def _passthrough_chains(ctx: ProxyContext) -> list[lc.FilterChain]:
     return [
         inbound_chain(option, "virtualInbound-catchall-http" if option.http else VIRTUAL_INBOUND, None,
                       _terminal(ctx, option, INBOUND_PASSTHROUGH, protocols.UNSUPPORTED, None),
-                      metadata_exchange=ctx.proxy.istio_extensions)
+                      metadata_exchange=ctx.proxy.istio_extensions, policy=_tcp_policy(ctx, option))
         for option in _OPTIONS[(_mode(ctx, None), "AUTO")]
     ]
 
@@ -162,13 +163,20 @@ def _port_chains(ctx: ProxyContext, port: InboundPort, *, destination_port: bool
     name = names.listener(port.bind or "0.0.0.0", port.target_port)
     number = port.target_port if destination_port else None
     return [inbound_chain(option, name, number, _terminal(ctx, option, cluster, port.protocol, port),
-                          metadata_exchange=ctx.proxy.istio_extensions) for option in options]
+                          metadata_exchange=ctx.proxy.istio_extensions, policy=_tcp_policy(ctx, option))
+            for option in options]
+
+
+def _tcp_policy(ctx: ProxyContext, option: ChainOption) -> tuple[lc.Filter, ...]:
+    """A TCP chain's authorization filters (an HTTP chain's are inside its HCM)."""
+    return () if option.http else inbound_policy(ctx).tcp
 
 
 def inbound_chain(option: ChainOption, name: str, destination_port: int | None, terminal: lc.Filter, *,
-                  metadata_exchange: bool) -> lc.FilterChain:
+                  metadata_exchange: bool, policy: tuple[lc.Filter, ...] = ()) -> lc.FilterChain:
     """One inbound filter chain: its match (port, transport, ALPN), the mTLS it terminates, and
-    its filters ending in `terminal` (the chain's HTTP connection manager or TCP proxy)."""
+    its filters ending in `terminal` (the chain's HTTP connection manager or TCP proxy), after
+    the authorization filters of a TCP chain (`policy`)."""
     chain = lc.FilterChain(name=name)
     match = chain.filter_chain_match
     if destination_port is not None:
@@ -180,6 +188,7 @@ def inbound_chain(option: ChainOption, name: str, destination_port: int | None, 
         chain.transport_socket.CopyFrom(tls.socket(tls.inbound_mtls(alpn)))
     if metadata_exchange:
         chain.filters.append(filters.network_metadata_exchange())
+    chain.filters.extend(policy)
     chain.filters.append(terminal)
     return chain
 
@@ -197,6 +206,7 @@ def _terminal(ctx: ProxyContext, option: ChainOption, cluster: str, port_protoco
         port_protocol=port_protocol,
         mesh_id=ctx.mesh.trust_domain,
         route_config=_inbound_route(cluster, port),
+        policy=inbound_policy(ctx).http,
     )
     return filters.hcm_filter(manager)
 

@@ -50,6 +50,8 @@ class MeshSnapshot:
     gateways: tuple[Resource, ...]
     peer_authentications: tuple[Resource, ...]
     version: str
+    authorization_policies: tuple[Resource, ...] = ()
+    request_authentications: tuple[Resource, ...] = ()
     kind_versions: Mapping[str, str] = field(default_factory=dict)
     mesh_key: int = 0
     rule_index: RuleIndex = field(repr=False, default=None)  # type: ignore[assignment]
@@ -238,6 +240,8 @@ def build_snapshot(resources: Sequence[Resource], mesh: MeshConfig | None = None
         sidecars=tuple(by_kind.get("Sidecar", [])),
         gateways=tuple(by_kind.get("Gateway", [])),
         peer_authentications=tuple(by_kind.get("PeerAuthentication", [])),
+        authorization_policies=tuple(by_kind.get("AuthorizationPolicy", [])),
+        request_authentications=tuple(by_kind.get("RequestAuthentication", [])),
         version=digest.hexdigest(),
         kind_versions=kind_versions,
         mesh_key=hash(mesh),
