@@ -49,6 +49,38 @@ PEER_AUTHENTICATION_CASES = [
 ]
 
 AUTHORIZATION_POLICY_CASES = [
+    ("principal-inner-wildcard", """
+     rules:
+     - from:
+       - source:
+           principals: ["cluster.local/ns/*/sa/bookinfo"]  # <-
+     """, "spec.rules[0].from[0].source.principals[0]",
+     "'cluster.local/ns/*/sa/bookinfo': a '*' may only stand at the start or the end of a value, once"),
+    ("namespace-two-wildcards", """
+     rules:
+     - from:
+       - source:
+           notNamespaces: ["*-test-*"]  # <-
+     """, "spec.rules[0].from[0].source.notNamespaces[0]",
+     "'*-test-*': a '*' may only stand at the start or the end of a value, once"),
+    ("service-account-wildcard", """
+     rules:
+     - from:
+       - source:
+           serviceAccounts: ["default/*"]  # <-
+     """, "spec.rules[0].from[0].source.serviceAccounts[0]", "'default/*': service accounts do not take wildcards"),
+    ("trust-domain-slash", """
+     rules:
+     - from:
+       - source:
+           trustDomains: ["cluster.local/ns"]  # <-
+     """, "spec.rules[0].from[0].source.trustDomains[0]", "trust domain 'cluster.local/ns' must not contain '/'"),
+    ("condition-principal-wildcard", """
+     rules:
+     - when:
+       - key: source.principal
+         values: ["a*b"]  # <-
+     """, "spec.rules[0].when[0].values[0]", "'a*b': a '*' may only stand at the start or the end of a value, once"),
     ("selector-and-target", """
      selector:
        matchLabels:

@@ -35,9 +35,41 @@ def _empty_values_rule(fields: tuple[str, ...]) -> SchemaRule:
     return rule
 
 
+def wildcard_problem(value: str) -> str | None:
+    """Istio's rule for identity-like values: at most one `*`, and only at either end."""
+    if value.count("*") > 1 or ("*" in value and not (value.startswith("*") or value.endswith("*"))):
+        return f"{value!r}: a '*' may only stand at the start or the end of a value, once"
+    return None
+
+
+_WILDCARD_FIELDS = ("principals", "notPrincipals", "namespaces", "notNamespaces", "requestPrincipals",
+                    "notRequestPrincipals")
+_WILDCARD_CONDITIONS = frozenset({"source.principal", "source.namespace", "request.auth.principal"})
+
+
+def _trust_domain_problem(value: str) -> str | None:
+    if "/" in value:
+        return f"trust domain {value!r} must not contain '/'"
+    return wildcard_problem(value)
+
+
 def _source_rule(source: dict[str, Any], path: FieldPath, report: Report) -> None:
     if not any(source.get(key) for key in _SOURCE_FIELDS):
         report(path, "source must set at least one field")
+    for key in _WILDCARD_FIELDS:
+        for index, item in enumerate(source.get(key) or []):
+            problem = wildcard_problem(item) if item else None
+            if problem:
+                report((*path, key, index), problem)
+    for key in ("serviceAccounts", "notServiceAccounts"):
+        for index, item in enumerate(source.get(key) or []):
+            if "*" in item:
+                report((*path, key, index), f"{item!r}: service accounts do not take wildcards")
+    for key in ("trustDomains", "notTrustDomains"):
+        for index, item in enumerate(source.get(key) or []):
+            problem = _trust_domain_problem(item) if item else None
+            if problem:
+                report((*path, key, index), problem)
     for key in _IP_FIELDS:
         for index, block in enumerate(source.get(key) or []):
             problem = ip_or_cidr_problem(block) if block else None
@@ -150,6 +182,10 @@ def _attribute_problem(key: str) -> str | None:
 def _condition_value_problem(key: str, value: str) -> str | None:
     if key in _IP_ATTRIBUTES:
         return ip_or_cidr_problem(value)
+    if key in _WILDCARD_CONDITIONS:
+        return wildcard_problem(value)
+    if key == "source.trustDomain":
+        return _trust_domain_problem(value)
     if key == "destination.port" and (not value.isdigit() or not 1 <= int(value) <= 65535):
         return f"invalid port {value!r}: must be a number between 1 and 65535"
     return None
