@@ -6,8 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from meshctl.config.loader import load
 from meshctl.envoybin import validate_bootstrap
 from meshctl.generate.bootstrap import static_bootstrap
+from meshctl.model.extension_providers import GRPC, ExtensionProvider
+from meshctl.model.meshconfig import MeshConfig
+from meshctl.model.snapshot import build_snapshot
 
 KITCHEN_SINK = Path(__file__).parent / "data" / "kitchen-sink.yaml"
 
@@ -34,3 +38,25 @@ def test_validation_really_rejects_broken_config(mesh, config_for) -> None:
     verdict = validate_bootstrap(static_bootstrap(proxy, config))
     assert not verdict.ok
     assert "connect_timeout" in verdict.output.lower() or "duration" in verdict.output.lower()
+
+
+
+POLICIES = Path(__file__).parent / "data" / "policies.yaml"
+BOOKINFO = Path(__file__).parents[2] / "examples" / "bookinfo"
+
+
+def test_security_policies_are_accepted_by_envoy(config_for) -> None:
+    """RBAC (ALLOW, DENY, AUDIT, dry run, every matcher), CUSTOM with a gRPC authorizer, and
+    jwt_authn with inline and remote keys, on HTTP and TCP inbound chains."""
+    result = load([str(BOOKINFO), str(POLICIES)])
+    assert not result.problems, result.problems
+    provider = ExtensionProvider("ext-authz-grpc", GRPC, service="ext-authz.default.svc.cluster.local", port=9000)
+    snapshot = build_snapshot(result.resources, MeshConfig(trust_domain_aliases=("old.example",),
+                                                           extension_providers=(provider,)))
+    config = config_for(snapshot, "deploy/reviews-v1")
+    dumped = str(list(config.listeners))
+    for name in ("envoy.filters.http.rbac", "envoy.filters.http.ext_authz", "envoy.filters.http.jwt_authn",
+                 "envoy.filters.network.rbac", "envoy.filters.network.ext_authz", "old.example"):
+        assert name in dumped, name
+    verdict = validate_bootstrap(static_bootstrap(snapshot.proxy("deploy/reviews-v1"), config))
+    assert verdict.ok, verdict.output
