@@ -25,7 +25,7 @@ def register(app: typer.Typer) -> None:
 def demo(
     keep: Annotated[str, typer.Option("--workdir", help="Keep configs and logs in this directory (default: a temporary one).")] = "",
 ) -> int:
-    """Run serve, two Envoy sidecars and reviews v1-v3 locally; route, edit live, show sync status.
+    """Run serve, Envoy sidecars, reviews v1-v3 and details locally; route, edit live, authorize, show sync status.
 
     Exit 0 only when every step checked out.
 
@@ -52,7 +52,8 @@ def demo(
         try:
             with err.status("starting the mesh") as status:
                 mesh.start(progress=lambda text: status.update(text))
-            checks = [_header_routing(mesh, out), _live_edit(mesh, out, err), _proxy_status(mesh, out)]
+            checks = [_header_routing(mesh, out), _live_edit(mesh, out, err), _authorization(mesh, out),
+                      _proxy_status(mesh, out)]
         except KeyboardInterrupt:
             err.print("interrupted; stopping every process the demo started")
             return ExitCode.INTERRUPTED
@@ -128,6 +129,40 @@ def _live_edit(mesh: LocalMesh, out: Console, err: Console) -> bool:
                              f"(deadline {EDIT_DEADLINE * 1000:.0f} ms); v3 got {share:.0%} of {SAMPLE} requests")
 
 
+def _authorization(mesh: LocalMesh, out: Console) -> bool:
+    """An AuthorizationPolicy on details admits productpage's identity only, then ratings' too:
+    details' sidecar judges each caller by the SPIFFE ID in its mTLS certificate."""
+    from meshctl.demo.runtime import request
+    from meshctl.errors import MeshctlError
+    from meshctl.inspect.tabwriter import tabulate
+    from meshctl.loopback import wait_until
+
+    admitted, other = mesh.layout.clients[0], mesh.layout.clients[1]
+    server = mesh.layout.server.name
+    out.print()
+    out.print(f"[bold]3. Authorization[/bold]: an AuthorizationPolicy lets only {admitted.pod} call {server}, "
+              f"then {other.pod} too")
+    rows = []
+    ok = True
+    for step, allowed in (("only " + admitted.name, [admitted]), (f"{admitted.name} and {other.name}", [admitted, other])):
+        mesh.write_authorization(allowed)
+        try:
+            wait_until(lambda allowed=allowed: request(other.bind, host=server)[0] == (200 if other in allowed else 403),
+                       10, what="the policy to reach details' sidecar", interval=0.01)
+        except MeshctlError as exc:
+            return _verdict(out, False, str(exc))
+        for client in (admitted, other):
+            counts = mesh.sample(client, 20, host=server)
+            expected = 200 if client in allowed else 403
+            rows.append(f"{step}\t{client.pod}\t{counts.get(server, 0)}\t{counts.get('HTTP 403', 0)}\t"
+                        f"{'all 200' if expected == 200 else 'all 403'}\n")
+            ok = ok and counts == ({server: 20} if expected == 200 else {"HTTP 403": 20})
+    table = "POLICY ALLOWS\tCALLER\t200\t403 (RBAC: access denied)\tEXPECTED\n" + "".join(rows)
+    out.print(tabulate(table, 3), end="", markup=False)
+    return _verdict(out, ok, f"the {server} sidecar refused {other.pod} until the policy named it, "
+                             f"and never refused {admitted.pod}")
+
+
 def _proxy_status(mesh: LocalMesh, out: Console) -> bool:
     """The sync table proxy-status prints for this control plane, asked over real gRPC."""
     from datetime import UTC, datetime
@@ -141,7 +176,7 @@ def _proxy_status(mesh: LocalMesh, out: Console) -> bool:
     with open_control_planes(options, kube=_no_kubernetes) as clients:
         rows = read_syncz(ask_syncz(clients))
     out.print()
-    out.print(f"[bold]3. meshctl proxy-status --xds-address {address} --plaintext -v 1[/bold]")
+    out.print(f"[bold]4. meshctl proxy-status --xds-address {address} --plaintext -v 1[/bold]")
     out.print(verbose_status_table(rows, datetime.now(UTC)), end="", markup=False)
     return _verdict(out, len(rows) == len(mesh.envoys) and all(row.synced for row in rows),
                     f"{len(rows)} sidecars connected, every subscribed type SYNCED")

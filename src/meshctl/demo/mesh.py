@@ -32,12 +32,32 @@ class Client:
 
 
 @dataclass(frozen=True, slots=True)
+class Server:
+    """details: an app on 127.0.0.1 behind its own sidecar, which binds the pod's inbound port
+    on an address of its own and enforces the pod's AuthorizationPolicies."""
+
+    ip: str
+    inbound_port: int
+    app_port: int
+    name: str = "details"
+
+    @property
+    def pod(self) -> str:
+        return f"{self.name}-v1"
+
+    @property
+    def service_account(self) -> str:
+        return f"bookinfo-{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
 class Layout:
-    """Where everything listens: backend addresses and port, and the client sidecars."""
+    """Where everything listens: backend addresses and port, the client sidecars, details."""
 
     backend_ips: tuple[str, ...]
     backend_port: int
     clients: tuple[Client, ...]
+    server: Server
 
     def backend(self, version: str) -> str:
         return self.backend_ips[VERSIONS.index(version)]
@@ -97,9 +117,57 @@ spec:
 """
 
 
+def _server(server: Server) -> str:
+    return f"""apiVersion: v1
+kind: Pod
+metadata:
+  name: {server.pod}
+  labels: {{app: {server.name}, version: v1}}
+  annotations: {{sidecar.istio.io/interceptionMode: NONE}}
+spec:
+  serviceAccountName: {server.service_account}
+  containers: [{{name: {server.name}, image: {server.name}, ports: [{{containerPort: {server.inbound_port}}}]}}]
+status: {{podIP: {server.ip}}}
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata:
+  name: {server.name}
+spec:
+  workloadSelector:
+    labels: {{app: {server.name}}}
+  ingress:
+  - port: {{number: {server.inbound_port}, protocol: HTTP, name: http}}
+    bind: {server.ip}
+    defaultEndpoint: 127.0.0.1:{server.app_port}
+  egress:
+  - port: {{number: {SERVICE_PORT}, protocol: HTTP, name: http}}
+    bind: {server.ip}
+    captureMode: NONE
+    hosts: ["./*"]
+"""
+
+
+def authorization_yaml(server: Server, allowed: list[Client]) -> str:
+    """details admits GET from these clients' identities only (an ALLOW policy)."""
+    principals = ", ".join(f'"cluster.local/ns/default/sa/{client.service_account}"' for client in allowed)
+    return f"""apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: {server.name}-callers
+spec:
+  selector: {{matchLabels: {{app: {server.name}}}}}
+  action: ALLOW
+  rules:
+  - from: [{{source: {{principals: [{principals}]}}}}]
+    to: [{{operation: {{methods: ["GET"]}}}}]
+"""
+
+
 def workloads_yaml(layout: Layout) -> str:
     """Services, pods and Sidecars: the part of the mesh the demo never edits."""
-    docs = [_service("reviews", layout.backend_port)]
+    docs = [_service("reviews", layout.backend_port), _service(layout.server.name, layout.server.inbound_port),
+            _server(layout.server)]
     docs += [_backend_pod(version, layout.backend(version)) for version in VERSIONS]
     for client in layout.clients:
         docs += [_service(client.name), _client(client)]

@@ -20,7 +20,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from meshctl.demo.mesh import BACKENDS, SERVICE_PORT, VERSIONS, Client, Layout, routing_yaml, workloads_yaml
+from meshctl.demo.mesh import (
+    BACKENDS,
+    SERVICE_PORT,
+    VERSIONS,
+    Client,
+    Layout,
+    Server,
+    authorization_yaml,
+    routing_yaml,
+    workloads_yaml,
+)
 from meshctl.errors import MeshctlError
 from meshctl.loopback import ControlPlane, NameServer, Processes, Sidecar, free_port, port_free, wait_until
 
@@ -36,36 +46,41 @@ def plan_layout(client_names: Iterable[str]) -> Layout:
             break
     else:
         raise MeshctlError(f"no port is free on all of {', '.join(BACKEND_IPS)}")
-    clients = []
     # Envoy binds with SO_REUSEPORT, so two meshes started at once on one host (parallel test
     # runs) that chose the same free address would silently share its connections: start the
     # search at a random address to make that unlikely.
     start = random.randrange(40, 250)
     candidates = (f"127.0.0.{40 + (start - 40 + n) % 210}" for n in range(210))
-    for name in client_names:
+    binds = []
+    for name in (*client_names, "details"):
         bind = next((ip for ip in candidates if port_free(ip, SERVICE_PORT)), None)
         if bind is None:
             raise MeshctlError(f"no loopback address has port {SERVICE_PORT} free for the {name} sidecar")
-        clients.append(Client(name, bind))
-    return Layout(BACKEND_IPS, port, tuple(clients))
+        binds.append(bind)
+    clients = [Client(name, bind) for name, bind in zip(client_names, binds)]
+    server = Server(binds[-1], free_port(binds[-1]), free_port())
+    return Layout(BACKEND_IPS, port, tuple(clients), server)
 
 
 class Backends:
-    """One NameServer per reviews version, answering `reviews-vN` to every request."""
+    """One NameServer per reviews version, answering `reviews-vN` to every request, and details'
+    app behind its sidecar, answering `details`."""
 
     def __init__(self, layout: Layout) -> None:
         self.servers = [NameServer(name, layout.backend(v), layout.backend_port) for name, v in zip(BACKENDS, VERSIONS)]
+        self.servers.append(NameServer(layout.server.name, "127.0.0.1", layout.server.app_port))
 
     def stop(self) -> None:
         for server in self.servers:
             server.stop()
 
 
-def request(bind: str, headers: dict[str, str] | None = None, timeout: float = 2.0) -> tuple[int, str]:
-    """One request for reviews through a sidecar's outbound listener."""
+def request(bind: str, headers: dict[str, str] | None = None, timeout: float = 2.0, *,
+            host: str = "reviews") -> tuple[int, str]:
+    """One request for `host` (reviews unless said) through a sidecar's outbound listener."""
     connection = http.client.HTTPConnection(bind, SERVICE_PORT, timeout=timeout)
     try:
-        connection.request("GET", "/reviews/0", headers={"Host": "reviews", **(headers or {})})
+        connection.request("GET", f"/{host}/0", headers={"Host": host, **(headers or {})})
         response = connection.getresponse()
         return response.status, response.read().decode(errors="replace")
     finally:
@@ -83,7 +98,7 @@ class LocalMesh:
     layout: Layout = field(init=False)
     backends: Backends | None = field(default=None, init=False)
     plane: ControlPlane | None = field(default=None, init=False)
-    envoys: list[Sidecar] = field(default_factory=list, init=False)
+    envoys: list[Sidecar] = field(default_factory=list, init=False)  # the clients', then details'.
     _processes: Processes = field(default_factory=Processes, init=False)
 
     @property
@@ -117,18 +132,30 @@ class LocalMesh:
                                   self.workdir / "serve.log", extra=["--debounce-after", "0"], new_session=True,
                                   preexec=self.serve_preexec)
         self.envoys.extend(self._start_sidecar(self.plane, client) for client in self.layout.clients)
-        for envoy, client in zip(self.envoys, self.layout.clients):
+        self.envoys.append(self._start_sidecar(self.plane, self.layout.server))
+        for envoy in self.envoys:
             envoy.wait_ready(30)
+        for client in self.layout.clients:
             wait_until(lambda: request(client.bind)[0] == 200, 20, what=f"{client.pod} to route to reviews")
+        first = self.layout.clients[0]
+        wait_until(lambda: request(first.bind, host="details")[0] == 200, 20, what=f"{first.pod} to reach details")
         return self
 
-    def _start_sidecar(self, serve: ControlPlane, client: Client) -> Sidecar:
-        """`meshctl agent` for the client, with a token for its service account, as the pod's
+    def _start_sidecar(self, serve: ControlPlane, workload: Client | Server) -> Sidecar:
+        """`meshctl agent` for a workload, with a token for its service account, as the pod's
         istio-proxy container would run (told its account, as Kubernetes' downward API tells
         istio-agent, rather than reading the whole mesh config)."""
-        token = serve.token("default", client.service_account, self.workdir / f"{client.pod}.token", pod=client.pod)
-        return serve.sidecar(f"{client.pod}.default", self.workdir, client.pod, token,
-                             service_account=client.service_account, delta=self.delta, new_session=True)
+        token = serve.token("default", workload.service_account, self.workdir / f"{workload.pod}.token",
+                            pod=workload.pod)
+        return serve.sidecar(f"{workload.pod}.default", self.workdir, workload.pod, token,
+                             service_account=workload.service_account, delta=self.delta, new_session=True)
+
+    def write_authorization(self, allowed: list[Client]) -> None:
+        """Replace details' AuthorizationPolicy atomically: only `allowed` may call it."""
+        target = self.config_dir / "authorization.yaml"
+        temporary = self.config_dir / ".authorization.yaml.tmp"
+        temporary.write_text(authorization_yaml(self.layout.server, allowed))
+        os.replace(temporary, target)
 
     def write_routing(self, split: dict[str, int] | None) -> None:
         """Replace the VirtualService file atomically, as an operator's editor or kubectl would."""
@@ -137,11 +164,12 @@ class LocalMesh:
         temporary.write_text(routing_yaml(split))
         os.replace(temporary, target)
 
-    def sample(self, client: Client, count: int, headers: dict[str, str] | None = None) -> Counter[str]:
+    def sample(self, client: Client, count: int, headers: dict[str, str] | None = None, *,
+               host: str = "reviews") -> Counter[str]:
         """Send `count` requests through a sidecar; count the answers (status codes for errors)."""
         answers: Counter[str] = Counter()
         for _ in range(count):
-            status, body = request(client.bind, headers)
+            status, body = request(client.bind, headers, host=host)
             answers[body if status == 200 else f"HTTP {status}"] += 1
         return answers
 
