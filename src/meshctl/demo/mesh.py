@@ -90,59 +90,36 @@ status: {{podIP: {ip}}}
 """
 
 
-def _client(client: Client) -> str:
+def _sidecar_pod(name: str, account: str, pod_ip: str, bind: str, *, inbound_port: int = 0, app_port: int = 0) -> str:
+    """An injected pod with interception mode NONE and its Sidecar: the outbound listener bound
+    to `bind`, and, for a server, its inbound port bound there too in front of the app."""
+    ports = f", ports: [{{containerPort: {inbound_port}}}]" if inbound_port else ""
+    ingress = f"""  ingress:
+  - port: {{number: {inbound_port}, protocol: HTTP, name: http}}
+    bind: {bind}
+    defaultEndpoint: 127.0.0.1:{app_port}
+""" if inbound_port else ""
     return f"""apiVersion: v1
 kind: Pod
 metadata:
-  name: {client.pod}
-  labels: {{app: {client.name}, version: v1}}
+  name: {name}-v1
+  labels: {{app: {name}, version: v1}}
   annotations: {{sidecar.istio.io/interceptionMode: NONE}}
 spec:
-  serviceAccountName: {client.service_account}
-  containers: [{{name: {client.name}, image: {client.name}}}]
-status: {{podIP: 127.0.0.1}}
+  serviceAccountName: {account}
+  containers: [{{name: {name}, image: {name}{ports}}}]
+status: {{podIP: {pod_ip}}}
 ---
 apiVersion: networking.istio.io/v1
 kind: Sidecar
 metadata:
-  name: {client.name}
+  name: {name}
 spec:
   workloadSelector:
-    labels: {{app: {client.name}}}
-  egress:
+    labels: {{app: {name}}}
+{ingress}  egress:
   - port: {{number: {SERVICE_PORT}, protocol: HTTP, name: http}}
-    bind: {client.bind}
-    captureMode: NONE
-    hosts: ["./*"]
-"""
-
-
-def _server(server: Server) -> str:
-    return f"""apiVersion: v1
-kind: Pod
-metadata:
-  name: {server.pod}
-  labels: {{app: {server.name}, version: v1}}
-  annotations: {{sidecar.istio.io/interceptionMode: NONE}}
-spec:
-  serviceAccountName: {server.service_account}
-  containers: [{{name: {server.name}, image: {server.name}, ports: [{{containerPort: {server.inbound_port}}}]}}]
-status: {{podIP: {server.ip}}}
----
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata:
-  name: {server.name}
-spec:
-  workloadSelector:
-    labels: {{app: {server.name}}}
-  ingress:
-  - port: {{number: {server.inbound_port}, protocol: HTTP, name: http}}
-    bind: {server.ip}
-    defaultEndpoint: 127.0.0.1:{server.app_port}
-  egress:
-  - port: {{number: {SERVICE_PORT}, protocol: HTTP, name: http}}
-    bind: {server.ip}
+    bind: {bind}
     captureMode: NONE
     hosts: ["./*"]
 """
@@ -167,10 +144,11 @@ spec:
 def workloads_yaml(layout: Layout) -> str:
     """Services, pods and Sidecars: the part of the mesh the demo never edits."""
     docs = [_service("reviews", layout.backend_port), _service(layout.server.name, layout.server.inbound_port),
-            _server(layout.server)]
+            _sidecar_pod(layout.server.name, layout.server.service_account, layout.server.ip, layout.server.ip,
+                         inbound_port=layout.server.inbound_port, app_port=layout.server.app_port)]
     docs += [_backend_pod(version, layout.backend(version)) for version in VERSIONS]
     for client in layout.clients:
-        docs += [_service(client.name), _client(client)]
+        docs += [_service(client.name), _sidecar_pod(client.name, client.service_account, "127.0.0.1", client.bind)]
     docs.append("""apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata:
