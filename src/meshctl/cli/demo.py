@@ -132,7 +132,8 @@ def _live_edit(mesh: LocalMesh, out: Console, err: Console) -> bool:
 def _authorization(mesh: LocalMesh, out: Console) -> bool:
     """An AuthorizationPolicy on details admits productpage's identity only, then ratings' too:
     details' sidecar judges each caller by the SPIFFE ID in its mTLS certificate."""
-    from meshctl.demo.runtime import request
+    import functools
+
     from meshctl.errors import MeshctlError
     from meshctl.inspect.tabwriter import tabulate
     from meshctl.loopback import wait_until
@@ -146,9 +147,10 @@ def _authorization(mesh: LocalMesh, out: Console) -> bool:
     ok = True
     for step, allowed in (("only " + admitted.name, [admitted]), (f"{admitted.name} and {other.name}", [admitted, other])):
         mesh.write_authorization(allowed)
+        settled = 200 if other in allowed else 403
         try:
-            wait_until(lambda allowed=allowed: request(other.bind, host=server)[0] == (200 if other in allowed else 403),
-                       10, what="the policy to reach details' sidecar", interval=0.01)
+            wait_until(functools.partial(_answers, other.bind, server, settled), 10,
+                       what="the policy to reach details' sidecar", interval=0.01)
         except MeshctlError as exc:
             return _verdict(out, False, str(exc))
         for client in (admitted, other):
@@ -161,6 +163,12 @@ def _authorization(mesh: LocalMesh, out: Console) -> bool:
     out.print(tabulate(table, 3), end="", markup=False)
     return _verdict(out, ok, f"the {server} sidecar refused {other.pod} until the policy named it, "
                              f"and never refused {admitted.pod}")
+
+
+def _answers(bind: str, host: str, status: int) -> bool:
+    from meshctl.demo.runtime import request
+
+    return request(bind, host=host)[0] == status
 
 
 def _proxy_status(mesh: LocalMesh, out: Console) -> bool:

@@ -70,11 +70,11 @@ def _rules(policies: Sequence[AuthzPolicy], action: int, *, tcp: bool, custom: b
             continue
         if policy.dry_run:
             if out.shadow is None:
-                out.shadow = rbac_pb2.RBAC(action=action)  # type: ignore[arg-type]
+                out.shadow = rbac_pb2.RBAC(action=action)
             target = out.shadow
         else:
             if out.enforced is None:
-                out.enforced = rbac_pb2.RBAC(action=action)  # type: ignore[arg-type]
+                out.enforced = rbac_pb2.RBAC(action=action)
             target = out.enforced
         if not policy.spec.rules:
             target.policies[policy_name(policy.namespace, policy.name, 0, custom=custom)].CopyFrom(NEVER_MATCH)

@@ -118,7 +118,7 @@ def build(provider: ExtensionProvider, lookup: HostLookup) -> ExtAuthz:
                                    transport_api_version=config_source_pb2.V3,
                                    filter_enabled_metadata=enabled_by("envoy.filters.http.rbac"))
     if status is not None:
-        http.status_on_error.code = status  # type: ignore[assignment]
+        http.status_on_error.code = status
     timeout = provider.timeout_nanos if provider.timeout_nanos is not None else DEFAULT_TIMEOUT_NANOS
     body = provider.include_request_body_in_check
     if body is not None:

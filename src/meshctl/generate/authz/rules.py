@@ -14,6 +14,7 @@ all. What happens then depends on the action, as in Istio: an ALLOW rule is drop
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -294,7 +295,7 @@ def _translate(attribute: Attribute, values: tuple[str, ...], tcp: bool, action:
     assert simple is not None
     out: list[M] = []
     for value in values:
-        made = attempt(lambda value=value: simple(attribute.key, value))  # type: ignore[misc]
+        made = attempt(functools.partial(simple, attribute.key, value))
         if made is not None:
             out.append(made)
     return out
