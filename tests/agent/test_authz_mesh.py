@@ -159,7 +159,7 @@ def test_live_edit_flips_outcome_without_failing_allowed_callers(mesh: AgentMesh
             settle(mesh, {(RATINGS, "/reviews/1"): 200}, what="ratings admitted by the edit")
             policies.write_text(allow(PRODUCTPAGE))
             settle(mesh, {(RATINGS, "/reviews/1"): 403}, what="ratings refused again")
-    assert len(loop.results) > 20
+        wait_until(lambda: len(loop.results) >= 20, 30, what="twenty requests from productpage")
     assert loop.failures == [], loop.failures[:5]
 
 
