@@ -22,19 +22,19 @@ def add_pod(
     containers: tuple[str, ...] = ("app", "istio-proxy"),
 ) -> None:
     """Store a pod the way the API server would return it."""
-    emulator.objects["v1/pods", namespace, name] = {
+    emulator.apply({
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": name, "namespace": namespace, "labels": labels or {}},
         "spec": {"containers": [{"name": c, "image": f"{c}:1"} for c in containers]},
         "status": {"phase": phase},
-    }
+    })
 
 
 def add_deployment(
     emulator: MeshEmulator, name: str, namespace: str, selector: dict[str, Any]
 ) -> None:
-    emulator.objects["apps/v1/deployments", namespace, name] = {
+    emulator.apply({
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {"name": name, "namespace": namespace},
@@ -45,4 +45,4 @@ def add_deployment(
                 "spec": {"containers": []},
             },
         },
-    }
+    })
