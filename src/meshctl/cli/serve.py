@@ -1,5 +1,6 @@
 """`meshctl serve`: the embedded control plane (what istiod does for xDS and as a CA), fed by a
-directory."""
+directory, a Kubernetes API server, or both (Istio config from files, the registry from the
+cluster)."""
 
 from __future__ import annotations
 
@@ -10,19 +11,27 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from meshctl.cli.logs import LogFormatOption, LogLevelOption
-from meshctl.cli.options import DEFAULT_CA_DIR, InputNamespaceOption, duration_flag
+from meshctl.cli.options import DEFAULT_CA_DIR, ContextOption, InputNamespaceOption, KubeconfigOption, duration_flag
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from meshctl.security.authenticate import Authenticator
     from meshctl.security.service import CaServer
+    from meshctl.sources.select import SourceChoice
     from meshctl.xds.generation import Translate
     from meshctl.xds.server import XdsServer
 
 DEFAULT_TRANSLATOR = "meshctl.generate.translator:translate_resources"
 
-ConfigDirOption = Annotated[str, typer.Option("--config-dir", help="Directory of Istio and Kubernetes YAML, watched for changes.")]
+ConfigDirOption = Annotated[
+    str | None,
+    typer.Option("--config-dir", help="Directory of Istio and Kubernetes YAML, watched for changes; with "
+                 "--kubernetes, Istio config only.", show_default=False),
+]
+KubernetesOption = Annotated[
+    bool, typer.Option("--kubernetes", help="Watch the Kubernetes API (kubeconfig, or in-cluster config in a pod).")
+]
 XdsAddressOption = Annotated[str, typer.Option("--xds-address", help="HOST:PORT for ADS and CSDS (gRPC, plaintext).")]
 DebugAddressOption = Annotated[str, typer.Option("--debug-address", help="HOST:PORT for /debug/*, /metrics and /ready; empty to disable.")]
 AfterOption = Annotated[str, typer.Option("--debounce-after", help="Quiet period after the last change before pushing (0 pushes at once).")]
@@ -51,7 +60,10 @@ def register(app: typer.Typer) -> None:
 
 
 def serve(
-    config_dir: ConfigDirOption,
+    config_dir: ConfigDirOption = None,
+    kubernetes: KubernetesOption = False,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
     xds_address: XdsAddressOption = "127.0.0.1:15010",
     debug_address: DebugAddressOption = "127.0.0.1:15014",
     debounce_after: AfterOption = "100ms",
@@ -66,8 +78,8 @@ def serve(
     log_level: LogLevelOption = "info",
     log_format: LogFormatOption = "logfmt",
 ) -> int:
-    """Serve Envoy config over ADS (SotW and Delta) from a watched directory, and sign workload
-    certificates for authenticated agents, like istiod.
+    """Serve Envoy config over ADS (SotW and Delta) from a watched directory or a cluster, and sign
+    workload certificates for authenticated agents, like istiod.
 
     Exit 0 after SIGTERM, 130 after SIGINT, 64 on bad flags, 1 if it cannot start.
 
@@ -81,42 +93,52 @@ def serve(
     import asyncio
 
     from meshctl.cli.logs import configure_logging
+    from meshctl.errors import UsageError
 
+    if not config_dir and not kubernetes:
+        raise UsageError("give --config-dir DIR, --kubernetes, or both")
+    if (kubeconfig or context) and not kubernetes:
+        raise UsageError("--kubeconfig and --context need --kubernetes")
+    if config_dir and not Path(config_dir).is_dir():
+        raise UsageError(f"--config-dir {config_dir!r} does not exist or is not a directory")
     after = duration_flag(debounce_after, "--debounce-after")
     ceiling = duration_flag(debounce_max, "--debounce-max")
     ca = CaSettings(ca_address, ca_dir, trust_domain,
                     duration_flag(workload_cert_ttl, "--workload-cert-ttl", minimum=1),
                     duration_flag(max_workload_cert_ttl, "--max-workload-cert-ttl", minimum=1))
     configure_logging(log_level, log_format)
-    return asyncio.run(_run(config_dir, xds_address, debug_address, after, ceiling, namespace, translator, ca))
+    client = None
+    if kubernetes:
+        from meshctl.kube.client import load_client
+
+        client = load_client(kubeconfig, context)
+    from meshctl.sources.select import SourceChoice
+
+    sources = SourceChoice(config_dir, client, debounce_after=after, debounce_max=ceiling, namespace=namespace)
+    return asyncio.run(_run(sources, xds_address, debug_address, translator, ca))
 
 
-async def _run(
-    config_dir: str, xds_address: str, debug_address: str, after: float, ceiling: float, namespace: str,
-    translator: str, ca_settings: CaSettings,
-) -> int:
+async def _run(sources: SourceChoice, xds_address: str, debug_address: str, translator: str,
+               ca_settings: CaSettings) -> int:
     import asyncio
     import signal
 
     from meshctl.cli.output import err
-    from meshctl.errors import ExitCode, UsageError
+    from meshctl.errors import ExitCode
     from meshctl.model.node import ISTIO_NODES
     from meshctl.xds.server import XdsServer
 
-    if not Path(config_dir).is_dir():
-        raise UsageError(f"--config-dir {config_dir!r} does not exist or is not a directory")
     server = XdsServer(xds_address, debug_address or None, ISTIO_NODES)
     await server.start()
     debug = f", debug HTTP on {debug_address.rsplit(':', 1)[0]}:{server.debug_port}" if debug_address else ""
-    err(f"meshctl serve: xDS (ADS, CSDS) on {xds_address.rsplit(':', 1)[0]}:{server.xds_port}{debug}, config from {config_dir}")
+    err(f"meshctl serve: xDS (ADS, CSDS) on {xds_address.rsplit(':', 1)[0]}:{server.xds_port}{debug}, "
+        f"config from {sources.describe()}")
     ca: CaServer | None = None
     try:
         if ca_settings.address:
             ca = await _start_ca(ca_settings, server)
         translate = _load_translator(translator)
-        from meshctl.sources.directory import DirectorySource
-
-        source = DirectorySource(config_dir, debounce_after=after, debounce_max=ceiling, namespace=namespace)
+        source = sources.build()
     except BaseException:
         if ca is not None:
             await ca.stop()

@@ -322,7 +322,8 @@ class NamespaceSpec(Message):
 
 @message(open=True)
 class NodeSpec(Message):
-    """core/v1 Node: analysis reads only a node's labels (its topology), never its spec."""
+    """core/v1 Node: only its labels are read (its topology: analysis, and the locality of the
+    pods it runs, istiod's `getPodLocality`), never its spec."""
 
 
 @message
