@@ -30,13 +30,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from meshctl.kube.resources import ApiResource
+from meshctl.kube.rest import ApiError, call
 
 if TYPE_CHECKING:
     import urllib3
 
     from meshctl.kube.client import KubeClient
 
-__all__ = ["Backoff", "Changed", "Listed", "Reflector", "WatchError"]
+__all__ = ["Backoff", "Changed", "Listed", "Reflector"]
 
 log = logging.getLogger("meshctl.kube")
 
@@ -59,14 +60,6 @@ class Changed:
 
     type: str
     object: dict[str, Any]
-
-
-class WatchError(Exception):
-    """The API server answered a list or watch with an error; `status` is its HTTP code."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass(slots=True)
@@ -141,14 +134,14 @@ class Reflector:
                     self._list()
                 self._watch()
                 self.backoff.reset()
-            except WatchError as exc:
+            except ApiError as exc:
                 self._failed(exc)
             except Exception as exc:  # refused, reset, timed out, a half-written line...
                 if self._stopping.is_set():
                     return
                 self._retry_later(f"{type(exc).__name__}: {exc}")
 
-    def _failed(self, exc: WatchError) -> None:
+    def _failed(self, exc: ApiError) -> None:
         if exc.status == 410:
             log.info("watch expired, listing again", extra={"resource": str(self.resource), "reason": str(exc)})
             self.revision = ""
@@ -210,7 +203,7 @@ class Reflector:
         kind, obj = event.get("type"), event.get("object") or {}
         revision = str((obj.get("metadata") or {}).get("resourceVersion") or "")
         if kind == "ERROR":
-            raise WatchError(int(obj.get("code") or 500), str(obj.get("message") or obj.get("reason") or "watch error"))
+            raise ApiError(int(obj.get("code") or 500), str(obj.get("message") or obj.get("reason") or "watch error"))
         if kind in ("ADDED", "MODIFIED", "DELETED"):
             self.sink(self.resource, Changed(str(kind), _completed(dict(obj), self.resource)))
         if revision:
@@ -218,20 +211,9 @@ class Reflector:
 
     def _request(self, query: dict[str, str], timeout: float | tuple[float, float]) -> urllib3.BaseHTTPResponse:
         """GET the resource's collection; the raw response, for the caller to read."""
-        api = self._api
         if self.resource.field_selector:
             query["fieldSelector"] = self.resource.field_selector
-        method, url, headers, body, post = api.param_serialize(
-            "GET", self.resource.path, query_params=list(query.items()), header_params={"Accept": "application/json"},
-            auth_settings=["BearerToken"],
-        )
-        answer = api.call_api(method, url, headers, body, post, _request_timeout=timeout)
-        response = answer.response
-        if not 200 <= response.status < 300:
-            text = response.data.decode(errors="replace")
-            from meshctl.kube.client import status_message
-
-            raise WatchError(response.status, status_message(text) or text[:200] or response.reason or "")
+        response = call(self._api, "GET", self.resource.path, query=query, timeout=timeout)
         with self._lock:
             self._response = response
         if self._stopping.is_set():

@@ -1,0 +1,154 @@
+"""The demo's reviews mesh, run from a cluster: its objects in the emulated API server, written
+through the official client; `meshctl serve --kubernetes` replicas reading them; a real Envoy
+sidecar bootstrapped with every replica's address; reviews v1-v3 as HTTP backends on loopback.
+
+What the demo keeps in files (meshctl.demo.mesh) is created here through the API instead, and
+the EndpointSlice the cluster's controller would write is the test's to set, so it can scale it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from emulator import BackgroundEmulator
+
+from meshctl.demo.mesh import VERSIONS, Layout, routing_yaml, workloads_yaml
+from meshctl.demo.runtime import Backends, plan_layout, request
+from meshctl.kube.apply import apply_objects, delete_objects
+from meshctl.kube.client import KubeClient, load_client
+from meshctl.loopback import Envoy, free_port, wait_until
+
+sys.path.append(str(Path(__file__).resolve().parents[1] / "xds"))  # its serve process helper
+from serve_process import Serve  # noqa: E402 - after the path it lives on
+
+REVIEWS_HOST = "reviews.default.svc.cluster.local"
+CLIENT = "productpage-v1"
+
+
+class KubeServe(Serve):
+    """`python -m meshctl serve --kubernetes` (the real translator) on fixed ports."""
+
+    def __init__(self, kubeconfig: str, start: Any, log: Path) -> None:
+        super().__init__(Path(kubeconfig).parent, start, log)
+        self.kubeconfig = kubeconfig
+
+    def argv(self, *extra: str) -> list[str]:
+        return [sys.executable, "-m", "meshctl", "serve", "--kubernetes", "--kubeconfig", self.kubeconfig,
+                "--xds-address", f"127.0.0.1:{self.xds_port}", "--debug-address", f"127.0.0.1:{self.debug_port}",
+                *extra]
+
+
+def _ready(obj: dict[str, Any]) -> dict[str, Any]:
+    """A pod as the kubelet reports a running one: Ready (the demo's files only say its IP)."""
+    if obj.get("kind") == "Pod":
+        obj["status"] = dict(obj.get("status") or {}, phase="Running",
+                             conditions=[{"type": "Ready", "status": "True"}])
+    return obj
+
+
+class KubeMesh:
+    """Everything started in order by `start`, stopped in reverse by `stop`."""
+
+    def __init__(self, workdir: Path, api: BackgroundEmulator, kubeconfig: str, processes: Any, *,
+                 replicas: int = 1, delta: bool = False) -> None:
+        self.workdir = workdir
+        self.api = api
+        self.kubeconfig = kubeconfig
+        self.processes = processes
+        self.delta = delta
+        self.client: KubeClient = load_client(kubeconfig, None)
+        self.layout: Layout = plan_layout(("productpage",))
+        self.replicas = [KubeServe(kubeconfig, processes, workdir / f"serve-{i}.log") for i in range(replicas)]
+        self.backends: Backends | None = None
+        self.envoy: Envoy | None = None
+
+    def start(self, endpoints: Iterable[str] = ("v1", "v2")) -> KubeMesh:
+        workloads = [_ready(doc) for doc in yaml.safe_load_all(workloads_yaml(self.layout))]
+        apply_objects(self.client, workloads)
+        self.set_endpoints(endpoints)
+        self.route(None)
+        self.backends = Backends(self.layout)
+        for replica in self.replicas:
+            replica.start()
+        self.envoy = self._start_envoy()
+        self.envoy.wait_live(30)
+        wait_until(lambda: self.request()[0] == 200, 30, what="traffic through the sidecar")
+        return self
+
+    def _start_envoy(self) -> Envoy:
+        from meshctl.config.loader import load
+        from meshctl.generate.bootstrap import ads_bootstrap
+        from meshctl.model.snapshot import build_snapshot
+
+        files = self.workdir / "workloads"
+        files.mkdir(exist_ok=True)
+        (files / "workloads.yaml").write_text(workloads_yaml(self.layout))
+        proxy = build_snapshot(load([str(files)]).resources).proxy(f"{CLIENT}.default")
+        first, *others = [("127.0.0.1", r.xds_port) for r in self.replicas]
+        bootstrap = ads_bootstrap(proxy, *first, admin_port=free_port(), delta=self.delta,
+                                  service_account="bookinfo-productpage", more_replicas=others)
+        return Envoy.start(bootstrap, self.workdir, CLIENT)
+
+    # -- the cluster, changed through the API ------------------------------------------------------
+
+    def set_endpoints(self, versions: Iterable[str], *, unready: Iterable[str] = ()) -> None:
+        """The reviews EndpointSlice, listing these versions' pods (`unready` ones not ready)."""
+        unready = set(unready)
+        endpoints = [
+            {"addresses": [self.layout.backend(v)], "conditions": {"ready": v not in unready},
+             "targetRef": {"kind": "Pod", "name": f"reviews-{v}", "namespace": "default"}}
+            for v in versions
+        ]
+        apply_objects(self.client, [{
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": "reviews-x7k2p", "namespace": "default",
+                         "labels": {"kubernetes.io/service-name": "reviews"}},
+            "addressType": "IPv4", "endpoints": endpoints,
+            "ports": [{"name": "http", "port": self.layout.backend_port, "protocol": "TCP"}],
+        }])
+
+    def route(self, split: Mapping[str, int] | None) -> None:
+        """The reviews VirtualService (meshctl.demo.mesh.routing_yaml), created or updated."""
+        apply_objects(self.client, [yaml.safe_load(routing_yaml(dict(split) if split else None))])
+
+    def unroute(self) -> None:
+        delete_objects(self.client, [yaml.safe_load(routing_yaml(None))])
+
+    # -- what the sidecar does ----------------------------------------------------------------------
+
+    def request(self, headers: dict[str, str] | None = None) -> tuple[int, str]:
+        return request(self.layout.clients[0].bind, headers)
+
+    def answers(self, count: int) -> set[str]:
+        return {self.request()[1] for _ in range(count)}
+
+    def eds_addresses(self, subset: str = "") -> set[str]:
+        """The addresses Envoy holds for a reviews cluster (its config dump's EDS section)."""
+        assert self.envoy is not None
+        name = f"outbound|9080|{subset}|{REVIEWS_HOST}"
+        dump = json.loads(self.envoy.admin("config_dump?include_eds"))
+        for section in dump["configs"]:
+            for config in section.get("dynamic_endpoint_configs", ()):
+                assignment = config["endpoint_config"]
+                if assignment["cluster_name"] == name:
+                    return {lb["endpoint"]["address"]["socket_address"]["address"]
+                            for group in assignment.get("endpoints", ()) for lb in group.get("lb_endpoints", ())}
+        return set()
+
+    def backend_ips(self, *versions: str) -> set[str]:
+        return {self.layout.backend(v) for v in versions or VERSIONS}
+
+    def stop(self) -> None:
+        if self.envoy is not None:
+            self.envoy.stop()
+        for replica in self.replicas:
+            if replica.process is not None and replica.process.poll() is None:
+                replica.process.kill()
+                replica.process.wait(10)
+        if self.backends is not None:
+            self.backends.stop()

@@ -1,0 +1,52 @@
+"""`meshctl serve --kubernetes` end to end: the cluster changed through the API (the official
+client over real HTTP to the emulator), serve subprocesses watching it, a real Envoy sidecar
+routing real loopback traffic by what the cluster says."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from emulator import BackgroundEmulator
+from kube_mesh import KubeMesh
+
+from meshctl.loopback import wait_until
+
+JASON = {"end-user": "jason"}
+
+
+@pytest.fixture
+def mesh(tmp_path: Path, api_server: BackgroundEmulator, kubeconfig: str, processes: Any) -> Iterator[KubeMesh]:
+    running = KubeMesh(tmp_path, api_server, kubeconfig, processes)
+    try:
+        yield running.start(endpoints=("v1", "v2"))
+    finally:
+        running.stop()
+
+
+def test_envoy_routes_and_balances_by_what_the_cluster_says(mesh: KubeMesh, api_server: BackgroundEmulator) -> None:
+    # the VirtualService: everyone to v1, jason to v2
+    assert mesh.answers(10) == {"reviews-v1"}
+    assert {mesh.request(JASON)[1] for _ in range(5)} == {"reviews-v2"}
+    # route everyone to v3, which the EndpointSlice does not list yet: no healthy upstream
+    mesh.route({"v3": 100})
+    wait_until(lambda: mesh.request()[0] == 503, 10, what="v3 routed but not an endpoint yet")
+    # scale the slice: Envoy's endpoints follow, and v3 answers
+    mesh.set_endpoints(("v1", "v2", "v3"))
+    wait_until(lambda: mesh.eds_addresses("v3") == mesh.backend_ips("v3"), 10, what="v3's endpoint in EDS")
+    assert mesh.eds_addresses() == mesh.backend_ips("v1", "v2", "v3")
+    assert mesh.answers(10) == {"reviews-v3"}
+    # delete the VirtualService: the default route balances over every endpoint of the slice
+    mesh.unroute()
+    wait_until(lambda: mesh.answers(30) == {"reviews-v1", "reviews-v2", "reviews-v3"}, 10,
+               what="the default route over v1-v3")
+    # v1 leaves the slice (unready) while every watch is cut with 410 Gone: serve lists again
+    # and loses nothing
+    assert api_server.emulator is not None
+    api_server.emulator.cut_watches(gone=True)
+    mesh.set_endpoints(("v1", "v2", "v3"), unready=("v1",))
+    wait_until(lambda: mesh.eds_addresses() == mesh.backend_ips("v2", "v3"), 10, what="v1 gone from EDS")
+    assert mesh.answers(20) == {"reviews-v2", "reviews-v3"}
+    assert all(replica.synced("productpage-v1.default") for replica in mesh.replicas)
