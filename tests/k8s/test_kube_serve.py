@@ -12,7 +12,8 @@ import pytest
 from emulator import BackgroundEmulator
 from kube_mesh import KubeMesh
 
-from meshctl.loopback import wait_until
+from meshctl.kube.apply import apply_objects
+from meshctl.loopback import http_get, wait_until
 
 JASON = {"end-user": "jason"}
 
@@ -50,3 +51,28 @@ def test_envoy_routes_and_balances_by_what_the_cluster_says(mesh: KubeMesh, api_
     wait_until(lambda: mesh.eds_addresses() == mesh.backend_ips("v2", "v3"), 10, what="v1 gone from EDS")
     assert mesh.answers(20) == {"reviews-v2", "reviews-v3"}
     assert all(replica.synced("productpage-v1.default") for replica in mesh.replicas)
+
+
+def test_an_invalid_virtualservice_in_the_cluster_is_reported_and_skipped(mesh: KubeMesh) -> None:
+    (serve,) = mesh.replicas
+    broken = {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+              "metadata": {"name": "ratings", "namespace": "default"},
+              "spec": {"hosts": ["ratings"], "http": [{"route": [{"destination": {"host": "ratings"},
+                                                                  "weight": "most"}]}]}}
+    apply_objects(mesh.client, [broken])
+    problem = ("kubernetes: VirtualService default/ratings: spec.http[0].route[0].weight: "
+               "expected an integer, got a string")
+    refused = wait_until(lambda: serve.json("/debug/configz")["rejected"], 10, what="the VirtualService refused")
+    assert refused == [{"file": "VirtualService default/ratings", "problems": [problem]}]
+    metrics = http_get(serve.url("/metrics"))[1]
+    assert 'meshctl_config_rejected{input="VirtualService default/ratings"} 1' in metrics
+    assert problem in serve.log.read_text()
+    # the rest keeps serving, and keeps changing
+    assert mesh.answers(10) == {"reviews-v1"}
+    mesh.route({"v2": 100})
+    wait_until(lambda: mesh.answers(5) == {"reviews-v2"}, 10, what="the next change despite the refusal")
+    # fixed in the cluster: accepted, nothing refused any more
+    broken["spec"]["http"][0]["route"][0]["weight"] = 100  # type: ignore[index]
+    apply_objects(mesh.client, [broken])
+    wait_until(lambda: not serve.json("/debug/configz")["rejected"], 10, what="the fix accepted")
+    assert "VirtualService default/ratings" not in http_get(serve.url("/metrics"))[1]

@@ -1,7 +1,7 @@
 """The interface every configuration source offers the server.
 
-A source yields complete, accepted resource sets (never a diff), each with the files it currently
-refuses and why. The server never sees a half-valid set: refusing bad input and keeping the last
+A source yields complete, accepted resource sets (never a diff), each with the inputs (files, or
+a cluster's objects) it currently refuses and why. The server never sees a half-valid set: refusing bad input and keeping the last
 good version is the source's job, so it can do it per file (or per object, for Kubernetes).
 """
 
@@ -17,7 +17,10 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
-    """A file whose current content is refused, with the loader's problems (file:line: field: why)."""
+    """An input whose current content is refused, with the loader's problems (file:line: field: why).
+
+    `file` names the input: a file's path, or a cluster object as `Kind namespace/name`.
+    """
 
     file: str
     problems: tuple[str, ...]
