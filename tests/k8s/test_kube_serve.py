@@ -76,3 +76,41 @@ def test_an_invalid_virtualservice_in_the_cluster_is_reported_and_skipped(mesh: 
     apply_objects(mesh.client, [broken])
     wait_until(lambda: not serve.json("/debug/configz")["rejected"], 10, what="the fix accepted")
     assert "VirtualService default/ratings" not in http_get(serve.url("/metrics"))[1]
+
+
+def test_a_change_is_pushed_only_to_the_proxies_whose_config_it_changes(mesh: KubeMesh, tmp_path: Path) -> None:
+    from meshctl.generate.bootstrap import ads_bootstrap
+    from meshctl.loopback import Envoy, free_port
+    from meshctl.model.proxy import INTERCEPTION_NONE, Proxy
+
+    apply_objects(mesh.client, [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "other"}},
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "lonely-v1", "namespace": "other",
+                                                         "labels": {"app": "lonely"}},
+         "spec": {"containers": [{"name": "app"}]},
+         "status": {"phase": "Running", "podIP": "127.0.0.1", "conditions": [{"type": "Ready", "status": "True"}]}},
+        {"apiVersion": "networking.istio.io/v1", "kind": "Sidecar", "metadata": {"name": "default", "namespace": "other"},
+         "spec": {"egress": [{"hosts": ["./*"]}]}},
+    ])
+    (serve,) = mesh.replicas
+    proxy = Proxy(id="lonely-v1.other", namespace="other", ip="127.0.0.1", dns_domain="other.svc.cluster.local",
+                  labels={"app": "lonely"}, interception=INTERCEPTION_NONE)
+    lonely = Envoy.start(ads_bootstrap(proxy, "127.0.0.1", serve.xds_port, admin_port=free_port()), tmp_path, "lonely")
+    try:
+        lonely.wait_live(30)
+        wait_until(lambda: (statuses := serve.statuses("lonely-v1.other")) and
+                   all(status["configStatus"] == "SYNCED" for status in statuses.values()),
+                   10, what="the lonely sidecar SYNCED (its clusters and listeners: it has nothing else)")
+        assert mesh.envoy is not None
+
+        def updates(envoy: Envoy) -> int:
+            return sum(int(value) for value in envoy.stats("update_attempt").values() if value.isdigit())
+
+        before = updates(lonely), updates(mesh.envoy)
+        mesh.set_endpoints(("v1", "v2", "v3"))
+        wait_until(lambda: mesh.eds_addresses() == mesh.backend_ips(), 10, what="productpage's endpoints")
+        wait_until(lambda: serve.synced("productpage-v1.default"), 10, what="productpage SYNCED")
+        assert updates(mesh.envoy) > before[1]
+        assert updates(lonely) == before[0]  # reviews is not in its scope: nothing was sent to it
+    finally:
+        lonely.stop()
