@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from emulator import BackgroundEmulator
 
-from meshctl.demo.mesh import VERSIONS, Layout, routing_yaml, workloads_yaml
+from meshctl.demo.mesh import SERVICE_PORT, VERSIONS, Layout, routing_yaml, workloads_yaml
 from meshctl.demo.runtime import Backends, plan_layout, request
 from meshctl.kube.apply import apply_objects, delete_objects
 from meshctl.kube.client import KubeClient, load_client
@@ -123,6 +123,13 @@ class KubeMesh:
 
     def request(self, headers: dict[str, str] | None = None) -> tuple[int, str]:
         return request(self.layout.clients[0].bind, headers)
+
+    @property
+    def url(self) -> str:
+        """What `request` asks for, for a RequestLoop (with `host_header`)."""
+        return f"http://{self.layout.clients[0].bind}:{SERVICE_PORT}/reviews/0"
+
+    host_header = {"Host": "reviews"}
 
     def answers(self, count: int) -> set[str]:
         return {self.request()[1] for _ in range(count)}

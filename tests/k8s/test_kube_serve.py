@@ -4,13 +4,16 @@ routing real loopback traffic by what the cluster says."""
 
 from __future__ import annotations
 
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from emulator import BackgroundEmulator
-from kube_mesh import KubeMesh
+from envoy_harness import RequestLoop
+from kube_mesh import KubeMesh, KubeServe
 
 from meshctl.kube.apply import apply_objects
 from meshctl.loopback import http_get, wait_until
@@ -114,3 +117,59 @@ def test_a_change_is_pushed_only_to_the_proxies_whose_config_it_changes(mesh: Ku
         assert updates(lonely) == before[0]  # reviews is not in its scope: nothing was sent to it
     finally:
         lonely.stop()
+
+
+@pytest.fixture
+def replicated(tmp_path: Path, api_server: BackgroundEmulator, kubeconfig: str, processes: Any) -> Iterator[KubeMesh]:
+    """The mesh served by two replicas; the sidecar's bootstrap lists both."""
+    running = KubeMesh(tmp_path, api_server, kubeconfig, processes, replicas=2)
+    try:
+        yield running.start(endpoints=("v1", "v2", "v3"))
+    finally:
+        running.stop()
+
+
+PROXY = "productpage-v1.default"
+
+
+def connected_to(mesh: KubeMesh) -> tuple[KubeServe, KubeServe]:
+    """(the replica the sidecar's stream is on, the other one)."""
+    first, second = mesh.replicas
+    wait_until(lambda: first.synced(PROXY) or second.synced(PROXY), 10, what="the sidecar SYNCED on a replica")
+    return (first, second) if first.synced(PROXY) else (second, first)
+
+
+def test_kill_9_the_replica_the_sidecar_is_on_and_it_carries_on_with_the_other(replicated: KubeMesh) -> None:
+    mesh = replicated
+    wait_until(lambda: all(r.json("/debug/configz")["generation"] for r in mesh.replicas), 10, what="both replicas")
+    dead, survivor = connected_to(mesh)
+    with RequestLoop(mesh.url, headers=mesh.host_header) as loop:
+        loop.wait_for_body("reviews-v1")
+        assert dead.process is not None
+        dead.process.kill()  # SIGKILL: no goodbye, the connection just drops
+        dead.process.wait(10)
+        wait_until(lambda: survivor.synced(PROXY), 20, what="the sidecar SYNCED on the survivor")
+        mesh.route({"v3": 100})  # made after the kill: only the survivor can deliver it
+        loop.wait_for_body("reviews-v3", timeout=20)
+        wait_until(lambda: survivor.synced(PROXY), 10, what="SYNCED after the change")
+    assert not loop.failures, loop.failures[:5]
+    assert loop.bodies()["reviews-v1"] >= 3 and loop.bodies()["reviews-v3"] >= 3
+
+
+def test_sigterm_drains_a_replica_its_sidecar_moves_over_and_it_exits_in_time(replicated: KubeMesh) -> None:
+    mesh = replicated
+    leaving, staying = connected_to(mesh)
+    assert leaving.process is not None
+    with RequestLoop(mesh.url, headers=mesh.host_header) as loop:
+        loop.wait_for_body("reviews-v1")
+        started = time.monotonic()
+        leaving.process.send_signal(signal.SIGTERM)
+        assert leaving.process.wait(10) == 0
+        took = time.monotonic() - started
+        wait_until(lambda: staying.synced(PROXY), 10, what="the sidecar SYNCED on the other replica")
+        mesh.route({"v2": 100})
+        loop.wait_for_body("reviews-v2", timeout=20)
+    assert not loop.failures, loop.failures[:5]
+    assert took < 3.0, f"the replica took {took:.1f}s to leave; its streams ended at once, so should it"
+    log = leaving.log.read_text()
+    assert "disconnected" in log and "stopped" in log

@@ -16,6 +16,7 @@ from meshctl.cli.options import DEFAULT_CA_DIR, ContextOption, InputNamespaceOpt
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from meshctl.kube.lease import LeaderElector
     from meshctl.security.authenticate import Authenticator
     from meshctl.security.service import CaServer
     from meshctl.sources.select import SourceChoice
@@ -42,6 +43,11 @@ CaDirOption = Annotated[str, typer.Option("--ca-dir", help="The CA's keys and ce
 TrustDomainOption = Annotated[str, typer.Option("--trust-domain", help="The mesh's trust domain: spiffe://TRUST_DOMAIN/ns/NS/sa/SA.")]
 WorkloadTtlOption = Annotated[str, typer.Option("--workload-cert-ttl", help="Lifetime of workload certificates whose CSR asks for none.")]
 MaxWorkloadTtlOption = Annotated[str, typer.Option("--max-workload-cert-ttl", help="Longest lifetime a CSR may ask for; longer requests are refused.")]
+GraceOption = Annotated[str, typer.Option("--shutdown-grace", help="On SIGTERM, how long open streams get to end before they are cut.")]
+LeaseOption = Annotated[
+    str, typer.Option("--leader-lease", help="With --kubernetes: NAMESPACE/NAME of the Lease that elects the replica "
+                      "doing once-per-cluster jobs; empty to not campaign.")
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +81,8 @@ def serve(
     trust_domain: TrustDomainOption = "cluster.local",
     workload_cert_ttl: WorkloadTtlOption = "24h",
     max_workload_cert_ttl: MaxWorkloadTtlOption = "2160h",
+    shutdown_grace: GraceOption = "5s",
+    leader_lease: LeaseOption = "",
     log_level: LogLevelOption = "info",
     log_format: LogFormatOption = "logfmt",
 ) -> int:
@@ -101,6 +109,9 @@ def serve(
         raise UsageError("--kubeconfig and --context need --kubernetes")
     if config_dir and not Path(config_dir).is_dir():
         raise UsageError(f"--config-dir {config_dir!r} does not exist or is not a directory")
+    grace = duration_flag(shutdown_grace, "--shutdown-grace")
+    if leader_lease and (not kubernetes or leader_lease.count("/") != 1 or "" in leader_lease.split("/")):
+        raise UsageError(f"--leader-lease must be NAMESPACE/NAME, with --kubernetes, not {leader_lease!r}")
     after = duration_flag(debounce_after, "--debounce-after")
     ceiling = duration_flag(debounce_max, "--debounce-max")
     ca = CaSettings(ca_address, ca_dir, trust_domain,
@@ -115,11 +126,11 @@ def serve(
     from meshctl.sources.select import SourceChoice
 
     sources = SourceChoice(config_dir, client, debounce_after=after, debounce_max=ceiling, namespace=namespace)
-    return asyncio.run(_run(sources, xds_address, debug_address, translator, ca))
+    return asyncio.run(_run(sources, xds_address, debug_address, translator, ca, grace, leader_lease))
 
 
 async def _run(sources: SourceChoice, xds_address: str, debug_address: str, translator: str,
-               ca_settings: CaSettings) -> int:
+               ca_settings: CaSettings, grace: float, leader_lease: str) -> int:
     import asyncio
     import signal
 
@@ -145,6 +156,7 @@ async def _run(sources: SourceChoice, xds_address: str, debug_address: str, tran
         await server.stop()
         raise
     server.feed(source, translate)
+    elector = _campaign(sources, leader_lease, server) if leader_lease else None
     stopped = asyncio.Event()
     received: list[int] = []
     loop = asyncio.get_running_loop()
@@ -156,10 +168,31 @@ async def _run(sources: SourceChoice, xds_address: str, debug_address: str, tran
     waiting.cancel()
     if ca is not None:
         await ca.stop()
-    await server.stop()
+    await server.stop(grace)
+    if elector is not None:
+        await asyncio.to_thread(elector.stop)
     if feeding.done() and not feeding.cancelled() and feeding.exception() is not None:
         raise feeding.exception()  # type: ignore[misc]
     return ExitCode.INTERRUPTED if received and received[0] == signal.SIGINT else ExitCode.OK
+
+
+def _campaign(sources: SourceChoice, lease: str, server: XdsServer) -> LeaderElector:
+    """Campaign for the Lease (serve's once-per-cluster jobs are the leader's); leadership is
+    reported by the `meshctl_leader` gauge."""
+    import os
+    import socket
+
+    from meshctl.kube.lease import LeaderElector
+
+    assert sources.client is not None
+    namespace, name = lease.split("/")
+    identity = os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
+    leader = server.cache.metrics.leader
+    leader.set(0)
+    elector = LeaderElector(sources.client, namespace, name, identity,
+                            on_started=lambda: leader.set(1), on_stopped=lambda: leader.set(0))
+    elector.start()
+    return elector
 
 
 async def _start_ca(settings: CaSettings, server: XdsServer,

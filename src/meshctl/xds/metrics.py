@@ -34,6 +34,7 @@ class Metrics:
         self.rejected = Gauge("meshctl_config_rejected",
                               "Problems of each refused input: a file, or a cluster object as `Kind namespace/name`.",
                               ["input"])
+        self.leader = Gauge("meshctl_leader", "1 while this replica holds the leader Lease (serve --leader-lease).")
         self.translate_errors = Counter("meshctl_config_translate_errors_total", "Accepted configs the translator failed on.")
         self.generations = Counter("meshctl_config_generations_total", "Configurations translated and pushed.")
         self.included: list[Metric] = []
@@ -45,7 +46,8 @@ class Metrics:
     def all(self) -> Iterable[Metric]:
         return (
             self.connected, self.pushes, self.push_bytes, self.push_time, self.convergence,
-            self.nacks, self.config_errors, self.rejected, self.translate_errors, self.generations, *self.included,
+            self.nacks, self.config_errors, self.rejected, self.leader, self.translate_errors, self.generations,
+            *self.included,
         )
 
     def render(self) -> str:
