@@ -213,6 +213,11 @@ class MeshEmulator(kmock.KubernetesEmulator):
             serverAddressByClientCIDRs=[{"clientCIDR": "0.0.0.0/0", "serverAddress": address}],
         )
 
+    async def _serve_version(self, request: kmock.Request) -> Any:
+        """kmock names the core group version `/v1`; kubectl skips a list not named `v1`."""
+        listing = await super()._serve_version(request)
+        return dict(listing, groupVersion=listing["groupVersion"].lstrip("/"))
+
     def _info(self, request: kmock.Request) -> kmock.ResourceInfo:
         """The declared resource a request is for, or the API server's 404 for an unknown one."""
         resource = request.resource
