@@ -95,6 +95,8 @@ def _check_object(value: dict[str, Any], schema: Schema, path: str, problems: li
     out: dict[str, Any] = {}
     for key, item in value.items():
         child = f"{path}.{key}" if path else key
+        if item is None and not (properties.get(key) or {}).get("nullable"):
+            continue  # the API server drops nulls of fields that are not nullable
         if key in properties:
             out[key] = _check(item, properties[key], child, problems, strict)
         elif isinstance(additional, Mapping):

@@ -4,6 +4,7 @@ readiness, locality from the pod's node (kubernetes-and-capture.md §1.3-§1.7).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -163,3 +164,32 @@ def test_a_connecting_proxy_is_matched_to_its_pod_by_id_then_by_address(registry
     assert matched("envoy-7.default", "10.0.0.2", "default") is None  # not ready: not in the IP index
     assert matched("envoy-7.default", "10.0.0.3", "default") is None  # another namespace's pod
     assert matched("web-1.default", "10.0.0.3", "data") == "db-1.data"  # the id names another namespace
+
+
+def test_an_endpoint_change_reuses_the_registry_and_rederives_only_that_service(resources: Any) -> None:
+    from meshctl.model.snapshot import build_snapshot
+
+    def slice_of(service: str, *ips: str) -> str:
+        items = ", ".join(f"{{addresses: [{ip}]}}" for ip in ips)
+        return f"""
+        apiVersion: discovery.k8s.io/v1
+        kind: EndpointSlice
+        metadata: {{name: {service}-x1, labels: {{kubernetes.io/service-name: {service}}}}}
+        addressType: IPv4
+        endpoints: [{items}]
+        ports: [{{name: http, port: 8080}}]
+        """
+
+    services = [service().replace("name: web,", f"name: {name},") for name in ("web", "api")]
+    before = build_snapshot(resources(*services, slice_of("web", "10.0.0.1"), slice_of("api", "10.0.1.1")))
+
+    def endpoints(snapshot: Any, name: str) -> tuple[Any, ...]:
+        (found,) = snapshot.registry.services_for_host(f"{name}.default.svc.cluster.local")
+        return snapshot.registry.endpoints(found, found.ports[0])
+
+    web, api = endpoints(before, "web"), endpoints(before, "api")
+    after = build_snapshot(resources(*services, slice_of("web", "10.0.0.1", "10.0.0.2"), slice_of("api", "10.0.1.1")),
+                           previous=before)
+    assert after.registry is not before.registry and after.registry.workloads is before.registry.workloads
+    assert [e.address for e in endpoints(after, "web")] == ["10.0.0.1", "10.0.0.2"]
+    assert endpoints(after, "api") is api and endpoints(before, "web") is web

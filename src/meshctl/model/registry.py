@@ -73,6 +73,22 @@ class Registry:
         for service in self.services:
             self._by_host.setdefault(service.hostname, []).append(service)
 
+    def with_endpoint_objects(self, endpoint_objects: Mapping[tuple[str, str], Sequence[Resource]]) -> Registry:
+        """The same services and workloads (indexes shared, not rebuilt) with other Endpoints
+        and EndpointSlices: in a cluster, endpoints change far more often than anything else.
+        Endpoints already derived for services whose objects did not change are kept."""
+        changed = {key for key in self._endpoint_objects.keys() | endpoint_objects.keys()
+                   if [r.revision for r in self._endpoint_objects.get(key, ())]
+                   != [r.revision for r in endpoint_objects.get(key, ())]}
+        kept = {id(s) for s in self.services if (s.namespace, s.name) not in changed}
+        clone = object.__new__(Registry)
+        for slot in Registry.__slots__:
+            setattr(clone, slot, getattr(self, slot))
+        clone._endpoint_objects = endpoint_objects
+        clone._endpoints = {key: value for key, value in self._endpoints.items() if key[0] in kept}
+        clone._signatures = {key: value for key, value in self._signatures.items() if key[0] in kept}
+        return clone
+
     def services_for_host(self, hostname: str) -> list[Service]:
         return self._by_host.get(hostname, [])
 
@@ -161,11 +177,17 @@ def build_registry(resources: Sequence[Resource], domain: str = "cluster.local")
     services = [*kubernetes_services(_sorted(by_kind.get("Service", ())), domain),
                 *(service for entry in _sorted(by_kind.get("ServiceEntry", ())) for service in entry_services(entry))]
     services.sort(key=lambda s: (s.created, s.hostname, s.namespace))
-    endpoint_objects: dict[tuple[str, str], list[Resource]] = {}
-    for obj in by_kind.get("Endpoints", ()):
-        endpoint_objects.setdefault((obj.namespace, obj.name), []).append(obj)
-    for obj in by_kind.get("EndpointSlice", ()):
-        owner = obj.labels.get(SERVICE_NAME_LABEL)
-        if owner:
-            endpoint_objects.setdefault((obj.namespace, owner), []).append(obj)
-    return Registry(services, workloads, endpoint_objects)
+    return Registry(services, workloads, endpoint_objects_of(resources))
+
+
+def endpoint_objects_of(resources: Iterable[Resource]) -> dict[tuple[str, str], list[Resource]]:
+    """Endpoints and EndpointSlices by the (namespace, name) of the Service they belong to."""
+    found: dict[tuple[str, str], list[Resource]] = {}
+    for obj in resources:
+        if obj.kind == "Endpoints":
+            found.setdefault((obj.namespace, obj.name), []).append(obj)
+        elif obj.kind == "EndpointSlice":
+            owner = obj.labels.get(SERVICE_NAME_LABEL)
+            if owner:
+                found.setdefault((obj.namespace, owner), []).append(obj)
+    return found

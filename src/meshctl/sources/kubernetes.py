@@ -51,6 +51,7 @@ ObjectId = tuple[str, str, str]
 _KEPT_METADATA = ("name", "namespace", "labels", "annotations", "creationTimestamp", "uid", "ownerReferences",
                   "deletionTimestamp", "generateName")
 _LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+_ISTIO_GROUPS = frozenset(resource.group for resource in ISTIO)
 
 
 @dataclass(slots=True)
@@ -202,17 +203,19 @@ def _reduced(resource: ApiResource, obj: Mapping[str, Any]) -> dict[str, Any]:
     reduced: dict[str, Any] = {"apiVersion": obj.get("apiVersion") or resource.api_version,
                                "kind": obj.get("kind") or resource.kind, "metadata": kept}
     info = KINDS.get((resource.group, resource.kind))
-    if resource in ISTIO or info is None:
+    if resource.group in _ISTIO_GROUPS or info is None:
         reduced.update((key, value) for key, value in obj.items() if key not in reduced)
         return reduced
     trim = _TRIMS.get(resource.kind)
+    if trim is not None:
+        obj = trim(obj)  # first: pruning what is left is cheaper
     if info.body:
         reduced[info.body] = _pruned(obj.get(info.body), info.schema)
     else:
         reduced.update(_pruned({k: v for k, v in obj.items() if k in info.schema.fields}, info.schema))
     if info.status_schema is not None and "status" in obj:
         reduced["status"] = _pruned(obj["status"], info.status_schema)
-    return trim(reduced) if trim is not None else reduced
+    return reduced
 
 
 def _pruned(value: Any, schema: Type) -> Any:
