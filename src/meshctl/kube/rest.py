@@ -42,7 +42,8 @@ def call(api: ApiClient, method: str, path: str, *, query: Mapping[str, str] | N
         method, path, query_params=list((query or {}).items()), header_params=headers, body=body,
         auth_settings=["BearerToken"],
     )
-    response = api.call_api(method, url, headers, serialized, post, _request_timeout=timeout).response
+    response: urllib3.BaseHTTPResponse = api.call_api(method, url, headers, serialized, post,
+                                                      _request_timeout=timeout).response
     if not 200 <= response.status < 300:
         from meshctl.kube.client import status_message
 

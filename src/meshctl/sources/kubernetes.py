@@ -164,15 +164,16 @@ class KubernetesSource:
         if entry is not None and api_revision and entry.api_revision == api_revision:
             return set()
         result = load_object(_reduced(resource, obj), ORIGIN)
+        accepted: Resource | None = entry.accepted if entry is not None else None
+        refused: Rejection | None = None
         if result.resources:
-            accepted, refused = result.resources[0], None
+            accepted = result.resources[0]
         else:
             problems = tuple(str(problem) for problem in result.problems) or (f"{ORIGIN}: not a kind meshctl reads",)
-            accepted, refused = (entry.accepted if entry is not None else None), Rejection(_ref(key), problems)
-        previous = (entry.accepted, entry.refused) if entry is not None else (None, None)
+            refused = Rejection(_ref(key), problems)
+        before = _state(entry.accepted, entry.refused) if entry is not None else None
         self._objects[key] = _Entry(api_revision, accepted, refused)
-        before = (previous[0].revision if previous[0] is not None else None, previous[1])
-        return {key} if before != (accepted.revision if accepted is not None else None, refused) else set()
+        return {key} if before != _state(accepted, refused) else set()
 
     def _forget(self, key: ObjectId) -> set[Hashable]:
         return {key} if self._objects.pop(key, None) is not None else set()
@@ -181,6 +182,11 @@ class KubernetesSource:
 def _object_id(resource: ApiResource, obj: Mapping[str, Any]) -> ObjectId:
     metadata = obj.get("metadata") or {}
     return resource.kind, str(metadata.get("namespace") or ""), str(metadata.get("name") or "")
+
+
+def _state(accepted: Resource | None, refused: Rejection | None) -> tuple[str | None, Rejection | None]:
+    """What an object contributes to an update: its accepted content, and its refusal."""
+    return (accepted.revision if accepted is not None else None), refused
 
 
 def _ref(key: ObjectId) -> str:
@@ -208,7 +214,7 @@ def _reduced(resource: ApiResource, obj: Mapping[str, Any]) -> dict[str, Any]:
         return reduced
     trim = _TRIMS.get(resource.kind)
     if trim is not None:
-        obj = trim(obj)  # first: pruning what is left is cheaper
+        obj = trim(dict(obj))  # first: pruning what is left is cheaper
     if info.body:
         reduced[info.body] = _pruned(obj.get(info.body), info.schema)
     else:
