@@ -65,7 +65,7 @@ def test_one_of_several_replicas_leads_and_a_released_lease_passes_on_at_once(cl
         for elector in electors:
             elector.stop()
     assert not timeline.overlaps
-    lease = call_json(client.api_client, "GET", "/apis/coordination.k8s.io/v1/namespaces/istio-system/leases/meshctl-serve")
+    lease = call_json(client.api, "GET", "/apis/coordination.k8s.io/v1/namespaces/istio-system/leases/meshctl-serve")
     assert lease["spec"]["holderIdentity"] == "" and lease["spec"]["leaseTransitions"] >= 1  # released at the end
 
 

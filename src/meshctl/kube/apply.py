@@ -77,19 +77,19 @@ def _ref(obj: Mapping[str, Any]) -> str:
 
 def apply_objects(client: KubeClient, objects: Iterable[Mapping[str, Any]]) -> list[Outcome]:
     """Create each object, or merge-patch it with the manifest if it exists."""
-    paths = _Paths(client.api_client)
+    paths = _Paths(client.api)
     done: list[Outcome] = []
     for obj in objects:
         collection, own = paths.collection(obj)
         try:
-            call_json(client.api_client, "POST", collection, body=dict(obj), timeout=client.timeout)
+            call_json(client.api, "POST", collection, body=dict(obj), timeout=client.timeout)
             done.append(Outcome(_ref(obj), "created"))
             continue
         except ApiError as exc:
             if exc.status != 409:
                 raise MeshctlError(f"cannot create {_ref(obj)}: {exc} (HTTP {exc.status})") from None
         try:
-            call_json(client.api_client, "PATCH", own, body=dict(obj), content_type=MERGE_PATCH, timeout=client.timeout)
+            call_json(client.api, "PATCH", own, body=dict(obj), content_type=MERGE_PATCH, timeout=client.timeout)
         except ApiError as exc:
             raise MeshctlError(f"cannot update {_ref(obj)}: {exc} (HTTP {exc.status})") from None
         done.append(Outcome(_ref(obj), "configured"))
@@ -98,12 +98,12 @@ def apply_objects(client: KubeClient, objects: Iterable[Mapping[str, Any]]) -> l
 
 def delete_objects(client: KubeClient, objects: Iterable[Mapping[str, Any]]) -> list[Outcome]:
     """Delete each object, last first; one already gone is reported, not an error."""
-    paths = _Paths(client.api_client)
+    paths = _Paths(client.api)
     done: list[Outcome] = []
     for obj in reversed(list(objects)):
         try:
             _, own = paths.collection(obj)
-            call_json(client.api_client, "DELETE", own, timeout=client.timeout)
+            call_json(client.api, "DELETE", own, timeout=client.timeout)
         except ApiError as exc:
             if exc.status != 404:
                 raise MeshctlError(f"cannot delete {_ref(obj)}: {exc} (HTTP {exc.status})") from None

@@ -1,15 +1,18 @@
 """The kinds meshctl reads from a cluster, as the API server names and serves them.
 
 config/kinds says how a kind is validated; this table says where the API server keeps it:
-group, the version meshctl reads it at, plural, short names (for the CRDs `meshctl install`
-writes), scope, and the server-side filter a watch applies (Pods in phase Failed are no
-workload's endpoint, so istiod does not even fetch them). Istio kinds are read at their
-storage version `v1`; the API server converts objects written as v1beta1 or v1alpha3.
+group, the versions to read it at (newest first), plural, short names (for the CRDs `meshctl
+install` writes), scope, and the server-side filter a watch applies (Pods in phase Failed are
+no workload's endpoint, so istiod does not even fetch them). Istio kinds are read at `v1`, which
+the API server converts objects written as v1beta1 or v1alpha3 to; a cluster whose CRDs are too
+old to serve v1 is read at the newest version it serves.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from meshctl.config.kinds import NETWORKING_VERSIONS, SECURITY_VERSIONS
 
 __all__ = ["ISTIO", "REGISTRY", "ApiResource", "by_kind"]
 
@@ -19,7 +22,7 @@ class ApiResource:
     """A kind as the API serves it: where to list it, and the server-side filter to apply."""
 
     group: str
-    version: str
+    versions: tuple[str, ...]
     plural: str
     kind: str
     namespaced: bool = True
@@ -27,13 +30,18 @@ class ApiResource:
     short_names: tuple[str, ...] = ()
 
     @property
-    def api_version(self) -> str:
-        return f"{self.group}/{self.version}" if self.group else self.version
+    def version(self) -> str:
+        """The version meshctl prefers (the storage version of Istio's CRDs)."""
+        return self.versions[0]
 
-    @property
-    def path(self) -> str:
+    def api_version(self, version: str = "") -> str:
+        version = version or self.version
+        return f"{self.group}/{version}" if self.group else version
+
+    def path(self, version: str = "") -> str:
         """The collection across all namespaces: `/api/v1/pods`, `/apis/G/V/PLURAL`."""
-        return f"/apis/{self.group}/{self.version}/{self.plural}" if self.group else f"/api/{self.version}/{self.plural}"
+        version = version or self.version
+        return f"/apis/{self.group}/{version}/{self.plural}" if self.group else f"/api/{version}/{self.plural}"
 
     @property
     def singular(self) -> str:
@@ -45,26 +53,28 @@ class ApiResource:
 
 _NETWORKING = "networking.istio.io"
 _SECURITY = "security.istio.io"
+_V1 = ("v1",)
 
 REGISTRY: tuple[ApiResource, ...] = (
-    ApiResource("", "v1", "namespaces", "Namespace", namespaced=False),
-    ApiResource("", "v1", "nodes", "Node", namespaced=False),
-    ApiResource("", "v1", "services", "Service"),
-    ApiResource("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice"),
-    ApiResource("", "v1", "pods", "Pod", field_selector="status.phase!=Failed"),
+    ApiResource("", _V1, "namespaces", "Namespace", namespaced=False),
+    ApiResource("", _V1, "nodes", "Node", namespaced=False),
+    ApiResource("", _V1, "services", "Service"),
+    ApiResource("discovery.k8s.io", _V1, "endpointslices", "EndpointSlice"),
+    ApiResource("", _V1, "pods", "Pod", field_selector="status.phase!=Failed"),
 )
 """The service registry: what Istio's Kubernetes controller watches (not the legacy Endpoints)."""
 
 ISTIO: tuple[ApiResource, ...] = (
-    ApiResource(_NETWORKING, "v1", "virtualservices", "VirtualService", short_names=("vs",)),
-    ApiResource(_NETWORKING, "v1", "destinationrules", "DestinationRule", short_names=("dr",)),
-    ApiResource(_NETWORKING, "v1", "gateways", "Gateway", short_names=("gw",)),
-    ApiResource(_NETWORKING, "v1", "serviceentries", "ServiceEntry", short_names=("se",)),
-    ApiResource(_NETWORKING, "v1", "sidecars", "Sidecar"),
-    ApiResource(_NETWORKING, "v1", "workloadentries", "WorkloadEntry", short_names=("we",)),
-    ApiResource(_SECURITY, "v1", "peerauthentications", "PeerAuthentication", short_names=("pa",)),
-    ApiResource(_SECURITY, "v1", "authorizationpolicies", "AuthorizationPolicy", short_names=("ap",)),
-    ApiResource(_SECURITY, "v1", "requestauthentications", "RequestAuthentication", short_names=("ra",)),
+    ApiResource(_NETWORKING, NETWORKING_VERSIONS, "virtualservices", "VirtualService", short_names=("vs",)),
+    ApiResource(_NETWORKING, NETWORKING_VERSIONS, "destinationrules", "DestinationRule", short_names=("dr",)),
+    ApiResource(_NETWORKING, NETWORKING_VERSIONS, "gateways", "Gateway", short_names=("gw",)),
+    ApiResource(_NETWORKING, NETWORKING_VERSIONS, "serviceentries", "ServiceEntry", short_names=("se",)),
+    ApiResource(_NETWORKING, NETWORKING_VERSIONS, "sidecars", "Sidecar"),
+    ApiResource(_NETWORKING, NETWORKING_VERSIONS, "workloadentries", "WorkloadEntry", short_names=("we",)),
+    ApiResource(_SECURITY, SECURITY_VERSIONS, "peerauthentications", "PeerAuthentication", short_names=("pa",)),
+    ApiResource(_SECURITY, SECURITY_VERSIONS, "authorizationpolicies", "AuthorizationPolicy", short_names=("ap",)),
+    ApiResource(_SECURITY, SECURITY_VERSIONS, "requestauthentications", "RequestAuthentication",
+                short_names=("ra",)),
 )
 """Istio's configuration: every Istio kind meshctl translates."""
 

@@ -31,7 +31,7 @@ class TokenReview:
 def review_token(client: KubeClient, token: str, audiences: Sequence[str]) -> TokenReview:
     """Whether `token` is valid for one of `audiences`, and whose it is. Raises ApiError when the
     review itself fails (no permission to create TokenReviews, API server unreachable)."""
-    answer = call_json(client.api_client, "POST", PATH, timeout=client.timeout, body={
+    answer = call_json(client.api, "POST", PATH, timeout=client.timeout, body={
         "apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
         "spec": {"token": token, "audiences": list(audiences)},
     })

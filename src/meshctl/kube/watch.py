@@ -9,9 +9,10 @@ A `Reflector` keeps a consumer current with the API server's objects of one reso
   missed and nothing is replayed;
 - 410 Gone (the history was compacted past that point) makes it list again: the consumer gets
   a fresh complete state, from which it must work out what was deleted meanwhile;
-- a resource the API server does not serve (404: a CRD not installed yet) counts as empty and
-  is asked for again every `missing_retry` seconds; any other failure (refused connection,
-  5xx, 403) is retried after an exponential, jittered backoff, resuming where it stopped.
+- a resource is read at the newest of its versions the API server serves; one it serves at none
+  (404: a CRD not installed yet) counts as empty and is asked for again every `missing_retry`
+  seconds; any other failure (refused connection, 5xx, 403) is retried after an exponential,
+  jittered backoff, resuming where it stopped.
 
 Objects are handed over as the API server's JSON (dicts), never turned into the client's
 models: the consumer validates them with meshctl's own schemas, and building pydantic models
@@ -106,6 +107,7 @@ class Reflector:
         self.revision = ""
         self.lists = 0
         self.missing = False
+        self.version = resource.version
         self._stopping = threading.Event()
         self._response: urllib3.BaseHTTPResponse | None = None
         self._lock = threading.Lock()
@@ -145,7 +147,11 @@ class Reflector:
         if exc.status == 410:
             log.info("watch expired, listing again", extra={"resource": str(self.resource), "reason": str(exc)})
             self.revision = ""
+        elif exc.status == 404 and self.version != self.resource.versions[-1]:
+            self.version = self.resource.versions[self.resource.versions.index(self.version) + 1]
+            self.revision = ""
         elif exc.status == 404:
+            self.version = self.resource.version
             if not self.missing:
                 log.info("resource not served (CRD not installed?); treating it as empty",
                          extra={"resource": str(self.resource)})
@@ -171,7 +177,7 @@ class Reflector:
             if page:
                 query["continue"] = page
             document = json.loads(self._request(query, self.client.timeout).data)
-            items.extend(_completed(item, self.resource) for item in document.get("items") or ())
+            items.extend(_completed(item, self.resource, self.version) for item in document.get("items") or ())
             metadata = document.get("metadata") or {}
             page = metadata.get("continue") or ""
             if not page:
@@ -205,7 +211,7 @@ class Reflector:
         if kind == "ERROR":
             raise ApiError(int(obj.get("code") or 500), str(obj.get("message") or obj.get("reason") or "watch error"))
         if kind in ("ADDED", "MODIFIED", "DELETED"):
-            self.sink(self.resource, Changed(str(kind), _completed(dict(obj), self.resource)))
+            self.sink(self.resource, Changed(str(kind), _completed(dict(obj), self.resource, self.version)))
         if revision:
             self.revision = revision  # BOOKMARK events only move this
 
@@ -213,7 +219,7 @@ class Reflector:
         """GET the resource's collection; the raw response, for the caller to read."""
         if self.resource.field_selector:
             query["fieldSelector"] = self.resource.field_selector
-        response = call(self._api, "GET", self.resource.path, query=query, timeout=timeout)
+        response = call(self._api, "GET", self.resource.path(self.version), query=query, timeout=timeout)
         with self._lock:
             self._response = response
         if self._stopping.is_set():
@@ -221,9 +227,9 @@ class Reflector:
         return response
 
 
-def _completed(obj: dict[str, Any], resource: ApiResource) -> dict[str, Any]:
+def _completed(obj: dict[str, Any], resource: ApiResource, version: str) -> dict[str, Any]:
     """List items come without apiVersion and kind; every consumer wants them."""
-    obj.setdefault("apiVersion", resource.api_version)
+    obj.setdefault("apiVersion", resource.api_version(version))
     obj.setdefault("kind", resource.kind)
     return obj
 

@@ -206,7 +206,7 @@ def _reduced(resource: ApiResource, obj: Mapping[str, Any]) -> dict[str, Any]:
     kept = {key: metadata[key] for key in _KEPT_METADATA if key in metadata}
     if _LAST_APPLIED in (kept.get("annotations") or {}):
         kept["annotations"] = {k: v for k, v in kept["annotations"].items() if k != _LAST_APPLIED}
-    reduced: dict[str, Any] = {"apiVersion": obj.get("apiVersion") or resource.api_version,
+    reduced: dict[str, Any] = {"apiVersion": obj.get("apiVersion") or resource.api_version(),
                                "kind": obj.get("kind") or resource.kind, "metadata": kept}
     info = KINDS.get((resource.group, resource.kind))
     if resource.group in _ISTIO_GROUPS or info is None:
