@@ -19,7 +19,9 @@ from typing import Any
 
 sys.path.append(str(Path(__file__).resolve().parents[1] / "tests" / "k8s"))
 
-from emulator import BackgroundEmulator, MeshEmulator  # noqa: E402
+from emulator import BackgroundEmulator, MeshEmulator, write_kubeconfig  # noqa: E402
+
+__all__ = ["CLIENT_NAMESPACE", "cluster", "endpoint_slice", "write_kubeconfig"]
 
 NAMESPACES = 10
 NODES = 10

@@ -34,8 +34,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-from kube_cluster import CLIENT_NAMESPACE
+from kube_cluster import CLIENT_NAMESPACE, write_kubeconfig
 from servebench import (
     EnvoyFleet,
     LineProcess,
@@ -61,14 +60,7 @@ class ApiServer(LineProcess):
         self.url = str(self.read()["url"])
 
     def kubeconfig(self, directory: Path) -> str:
-        path = directory / "kubeconfig"
-        path.write_text(yaml.safe_dump({
-            "apiVersion": "v1", "kind": "Config", "current-context": "bench",
-            "clusters": [{"name": "bench", "cluster": {"server": self.url}}],
-            "users": [{"name": "bench", "user": {"token": "bench"}}],
-            "contexts": [{"name": "bench", "context": {"cluster": "bench", "user": "bench"}}],
-        }))
-        return str(path)
+        return write_kubeconfig(self.url, directory / "kubeconfig")
 
     def set_slice(self, service: int, listed: int) -> float:
         """Rewrite a Service's slice with its first `listed` pods; the wall time of the write."""

@@ -40,6 +40,7 @@ import re
 import threading
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp.web
@@ -639,6 +640,19 @@ def _api_errors() -> Iterator[None]:
         raise kmock.KubernetesError(status=exc.status, reason=exc.reason, message=str(exc)) from None
     except ValueError as exc:
         raise kmock.KubernetesError(status=400, reason="BadRequest", message=str(exc)) from None
+
+
+def write_kubeconfig(url: str, path: Path, *, token: str = "admin") -> str:
+    """A kubeconfig whose one (current) context reaches the emulator at `url`; its path."""
+    import yaml
+
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "emulator",
+        "clusters": [{"name": "emulator", "cluster": {"server": url}}],
+        "users": [{"name": "admin", "user": {"token": token}}],
+        "contexts": [{"name": "emulator", "context": {"cluster": "emulator", "user": "admin"}}],
+    }))
+    return str(path)
 
 
 class BackgroundEmulator:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
-from emulator import BackgroundEmulator
+from emulator import BackgroundEmulator, write_kubeconfig
 from kubernetes import client as models
 from kubernetes.client.exceptions import ApiException
 
@@ -56,14 +56,7 @@ def _installed(args: tuple[str, ...]) -> list[dict[str, Any]]:
 def bare(tmp_path: Path) -> Iterator[tuple[BackgroundEmulator, str]]:
     """An API server with no Istio CRDs installed, and a kubeconfig for it."""
     with BackgroundEmulator(istio_resources=False) as background:
-        path = tmp_path / "kubeconfig"
-        path.write_text(yaml.safe_dump({
-            "apiVersion": "v1", "kind": "Config", "current-context": "bare",
-            "clusters": [{"name": "bare", "cluster": {"server": background.url}}],
-            "users": [{"name": "admin", "user": {"token": "admin"}}],
-            "contexts": [{"name": "bare", "context": {"cluster": "bare", "user": "admin"}}],
-        }))
-        yield background, str(path)
+        yield background, write_kubeconfig(background.url, tmp_path / "kubeconfig")
         assert not background.failures, background.failures
 
 
