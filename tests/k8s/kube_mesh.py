@@ -21,7 +21,7 @@ from meshctl.demo.mesh import SERVICE_PORT, VERSIONS, Layout, routing_yaml, work
 from meshctl.demo.runtime import Backends, plan_layout, request
 from meshctl.kube.apply import apply_objects, delete_objects
 from meshctl.kube.client import KubeClient, load_client
-from meshctl.loopback import Envoy, free_port, wait_until
+from meshctl.loopback import Envoy, free_port, http_get, wait_until
 
 sys.path.append(str(Path(__file__).resolve().parents[1] / "xds"))  # its serve process helper
 from serve_process import Serve  # noqa: E402 - after the path it lives on
@@ -33,14 +33,19 @@ CLIENT = "productpage-v1"
 class KubeServe(Serve):
     """`python -m meshctl serve --kubernetes` (the real translator) on fixed ports."""
 
-    def __init__(self, kubeconfig: str, start: Any, log: Path) -> None:
+    def __init__(self, kubeconfig: str, start: Any, log: Path, flags: tuple[str, ...] = ()) -> None:
         super().__init__(Path(kubeconfig).parent, start, log)
         self.kubeconfig = kubeconfig
+        self.flags = flags
 
     def argv(self, *extra: str) -> list[str]:
         return [sys.executable, "-m", "meshctl", "serve", "--kubernetes", "--kubeconfig", self.kubeconfig,
                 "--xds-address", f"127.0.0.1:{self.xds_port}", "--debug-address", f"127.0.0.1:{self.debug_port}",
-                *extra]
+                *self.flags, *extra]
+
+    def leading(self) -> bool:
+        """Whether `/metrics` says this replica holds the leader Lease."""
+        return "\nmeshctl_leader 1\n" in http_get(self.url("/metrics"))[1]
 
 
 def _ready(obj: dict[str, Any]) -> dict[str, Any]:
@@ -55,7 +60,7 @@ class KubeMesh:
     """Everything started in order by `start`, stopped in reverse by `stop`."""
 
     def __init__(self, workdir: Path, api: BackgroundEmulator, kubeconfig: str, processes: Any, *,
-                 replicas: int = 1, delta: bool = False) -> None:
+                 replicas: int = 1, delta: bool = False, flags: tuple[str, ...] = ()) -> None:
         self.workdir = workdir
         self.api = api
         self.kubeconfig = kubeconfig
@@ -63,7 +68,7 @@ class KubeMesh:
         self.delta = delta
         self.client: KubeClient = load_client(kubeconfig, None)
         self.layout: Layout = plan_layout(("productpage",))
-        self.replicas = [KubeServe(kubeconfig, processes, workdir / f"serve-{i}.log") for i in range(replicas)]
+        self.replicas = [KubeServe(kubeconfig, processes, workdir / f"serve-{i}.log", flags) for i in range(replicas)]
         self.backends: Backends | None = None
         self.envoy: Envoy | None = None
 

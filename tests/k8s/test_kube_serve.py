@@ -122,7 +122,8 @@ def test_a_change_is_pushed_only_to_the_proxies_whose_config_it_changes(mesh: Ku
 @pytest.fixture
 def replicated(tmp_path: Path, api_server: BackgroundEmulator, kubeconfig: str, processes: Any) -> Iterator[KubeMesh]:
     """The mesh served by two replicas; the sidecar's bootstrap lists both."""
-    running = KubeMesh(tmp_path, api_server, kubeconfig, processes, replicas=2)
+    running = KubeMesh(tmp_path, api_server, kubeconfig, processes, replicas=2,
+                       flags=("--leader-lease", "default/istiod-leader"))
     try:
         yield running.start(endpoints=("v1", "v2", "v3"))
     finally:
@@ -173,3 +174,13 @@ def test_sigterm_drains_a_replica_its_sidecar_moves_over_and_it_exits_in_time(re
     assert took < 3.0, f"the replica took {took:.1f}s to leave; its streams ended at once, so should it"
     log = leaving.log.read_text()
     assert "disconnected" in log and "stopped" in log
+
+
+def test_one_replica_leads_and_a_stopped_leader_hands_over(replicated: KubeMesh) -> None:
+    first, second = replicated.replicas
+    wait_until(lambda: first.leading() != second.leading(), 20, what="exactly one leader")
+    leader, other = (first, second) if first.leading() else (second, first)
+    assert leader.process is not None
+    leader.process.send_signal(signal.SIGTERM)  # a clean stop releases the Lease
+    assert leader.process.wait(10) == 0
+    wait_until(other.leading, 10, what="the other replica leading")
