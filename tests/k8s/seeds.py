@@ -46,3 +46,31 @@ def add_deployment(
             },
         },
     })
+
+
+# Objects as a client writes them (the API server fills in the rest).
+
+
+def service(name: str, namespace: str = "default") -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace},
+            "spec": {"ports": [{"name": "http", "port": 9080}], "selector": {"app": name}}}
+
+
+def pod(name: str, ip: str, *, phase: str = "Running", **extra: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": "default", "labels": {"app": "reviews"},
+                     "managedFields": [{"manager": "kubelet", "operation": "Update"}]},
+        "spec": {"containers": [{"name": "app", "image": "reviews:1", "ports": [{"containerPort": 9080}],
+                                 "livenessProbe": {"httpGet": {"port": 9080}}, "aFieldOfTomorrow": True}],
+                 "dnsPolicy": "ClusterFirst", "nodeName": "node-1"},
+        "status": {"phase": phase, "podIP": ip, "containerStatuses": [{"name": "app", "restartCount": 0}],
+                   "conditions": [{"type": "Ready", "status": "True", "lastProbeTime": None}], **extra},
+    }
+
+
+def virtual_service(name: str, host: str = "reviews", **route: Any) -> dict[str, Any]:
+    destination = {"host": host, **route}
+    return {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"hosts": [host], "http": [{"route": [{"destination": destination}]}]}}
