@@ -26,4 +26,4 @@ def test_bad_cluster_flags_exit_64(args: tuple[str, ...], message: str, capsys: 
 
 def test_an_unreadable_kubeconfig_says_which(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--kubernetes", "--kubeconfig", str(tmp_path / "absent")]) == 1
-    assert f"cannot load kubeconfig {tmp_path / 'absent'}" in capsys.readouterr().err
+    assert f"kubeconfig {tmp_path / 'absent'} does not exist" in capsys.readouterr().err

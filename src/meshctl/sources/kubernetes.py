@@ -168,15 +168,24 @@ class KubernetesSource:
         refused: Rejection | None = None
         if result.resources:
             accepted = result.resources[0]
+            if entry is not None and entry.refused is not None:
+                log.info("object accepted again", extra={"object": _ref(key)})
         else:
             problems = tuple(str(problem) for problem in result.problems) or (f"{ORIGIN}: not a kind meshctl reads",)
             refused = Rejection(_ref(key), problems)
+            if entry is None or entry.refused != refused:
+                reason = "object refused, its last good version keeps serving" if accepted else "object refused"
+                for problem in problems:
+                    log.error("%s: %s", reason, problem, extra={"object": refused.file})
         before = _state(entry.accepted, entry.refused) if entry is not None else None
         self._objects[key] = _Entry(api_revision, accepted, refused)
         return {key} if before != _state(accepted, refused) else set()
 
     def _forget(self, key: ObjectId) -> set[Hashable]:
-        return {key} if self._objects.pop(key, None) is not None else set()
+        entry = self._objects.pop(key, None)
+        if entry is not None and entry.refused is not None:
+            log.info("refused object deleted", extra={"object": _ref(key)})
+        return {key} if entry is not None else set()
 
 
 def _object_id(resource: ApiResource, obj: Mapping[str, Any]) -> ObjectId:
