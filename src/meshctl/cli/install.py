@@ -40,7 +40,14 @@ def install(
     context: ContextOption = None,
 ) -> int:
     """Print everything a cluster needs to run meshctl serve (pipe it to `kubectl apply -f -`),
-    or `--apply` it: Istio's CRDs, RBAC, the Deployment, its Service and disruption budget."""
+    or `--apply` it: Istio's CRDs, RBAC, the Deployment, its Service and disruption budget.
+
+    Examples:
+
+    \b
+      meshctl install | kubectl apply -f -
+      meshctl install --replicas 3 --revision canary --apply --context prod
+    """
     from meshctl.install.manifests import DEFAULT_IMAGE, Install, manifests
 
     plan = Install(namespace=namespace, replicas=replicas, revision=_revision(revision), image=image or DEFAULT_IMAGE)
@@ -65,7 +72,14 @@ def uninstall(
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
 ) -> int:
-    """Delete what `meshctl install` created; Istio's CRDs and configuration stay unless --purge."""
+    """Delete what `meshctl install` created; Istio's CRDs and configuration stay unless --purge.
+
+    Examples:
+
+    \b
+      meshctl uninstall --revision canary
+      meshctl uninstall --purge
+    """
     from meshctl.cli.output import out
     from meshctl.install.manifests import Install, manifests
     from meshctl.kube.apply import delete_objects

@@ -97,6 +97,8 @@ def serve(
       meshctl serve --config-dir examples/bookinfo
       meshctl serve --config-dir mesh/ --xds-address 0.0.0.0:15010 --log-level debug --log-format json
       meshctl serve --config-dir mesh/ --ca-dir cacerts/ --ca-address 0.0.0.0:15012 --workload-cert-ttl 12h
+      meshctl serve --kubernetes --context kind-mesh
+      meshctl serve --kubernetes --config-dir istio-config/  # Istio config from files, the registry from the cluster
     """
     import asyncio
 
