@@ -7,6 +7,7 @@ good version is the source's job, so it can do it per file (or per object, for K
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -38,3 +39,19 @@ class ConfigSource(Protocol):
     def updates(self) -> AsyncIterator[SourceUpdate]:
         """The current state first, then one update per (debounced) change, until cancelled."""
         ...
+
+
+async def distinct(updates: AsyncIterator[SourceUpdate]) -> AsyncIterator[SourceUpdate]:
+    """`updates` without those equal to the one before: a batch of changes that altered nothing
+    accepted or refused (a file saved unchanged, a pod's container status) is no update. Closing
+    this closes `updates` at once, so the source stops watching."""
+    last: tuple[object, ...] | None = None
+    async with contextlib.aclosing(updates) as inner:  # type: ignore[type-var]
+        async for update in inner:
+            signature = (
+                tuple((r.origin.file, r.kind, r.namespace, r.name, r.revision) for r in update.resources),
+                update.rejected,
+            )
+            if signature != last:
+                last = signature
+                yield update

@@ -31,7 +31,7 @@ from meshctl.config.loader import load_object
 from meshctl.config.schema import List, Map, Obj, Type
 from meshctl.kube.resources import ISTIO, REGISTRY, ApiResource
 from meshctl.kube.watch import Changed, Listed, Reflector
-from meshctl.sources.base import Rejection, SourceUpdate
+from meshctl.sources.base import Rejection, SourceUpdate, distinct
 from meshctl.sources.debounce import debounce
 
 if TYPE_CHECKING:
@@ -87,9 +87,12 @@ class KubernetesSource:
         self._dirty: asyncio.Queue[set[Hashable] | object] | None = None
         self._synced: asyncio.Event | None = None
 
-    async def updates(self) -> AsyncIterator[SourceUpdate]:
+    def updates(self) -> AsyncIterator[SourceUpdate]:
         """The complete state once every kind is listed, then one update per debounced batch
         of changes that altered what is accepted or refused."""
+        return distinct(self._states())
+
+    async def _states(self) -> AsyncIterator[SourceUpdate]:
         self._loop = asyncio.get_running_loop()
         self._dirty = asyncio.Queue()
         self._synced = asyncio.Event()
@@ -100,16 +103,11 @@ class KubernetesSource:
             while not self._dirty.empty():  # already part of the first update
                 self._dirty.get_nowait()
             update = self.current()
-            last = _signature(update)
             log.info("kubernetes: every kind listed", extra={"resources": len(update.resources),
                                                              "rejected": len(update.rejected)})
             yield update
             async for _ in debounce(self._dirty, self.debounce_after, self.debounce_max):
-                update = self.current()
-                signature = _signature(update)
-                if signature != last:
-                    last = signature
-                    yield update
+                yield self.current()
         finally:
             self.stop()
 
@@ -201,10 +199,6 @@ def _state(accepted: Resource | None, refused: Rejection | None) -> tuple[str | 
 def _ref(key: ObjectId) -> str:
     kind, namespace, name = key
     return f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
-
-
-def _signature(update: SourceUpdate) -> tuple[object, ...]:
-    return tuple((r.kind, r.namespace, r.name, r.revision) for r in update.resources), update.rejected
 
 
 def _reduced(resource: ApiResource, obj: Mapping[str, Any]) -> dict[str, Any]:
