@@ -78,7 +78,7 @@ class KubeServeProcess(ServeProcess):
         debug = f"127.0.0.1:{self.debug_port}" if self.debug_port else ""
         return [meshctl_executable(), "serve", "--kubernetes", "--kubeconfig", self.kubeconfig,
                 "--xds-address", f"127.0.0.1:{self.xds_port}", "--debug-address", debug,
-                "--debounce-after", "0", "--log-level", self.log_level, "--log-format", "json"]
+                "--debounce-after", "0", "--log-level", self.log_level, "--log-format", "json", "--ca-address", ""]
 
 
 def client_proxies(count: int) -> list[Proxy]:

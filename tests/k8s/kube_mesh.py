@@ -1,6 +1,8 @@
 """The demo's reviews mesh, run from a cluster: its objects in the emulated API server, written
-through the official client; `meshctl serve --kubernetes` replicas reading them; a real Envoy
-sidecar bootstrapped with every replica's address; reviews v1-v3 as HTTP backends on loopback.
+through the official client; `meshctl serve --kubernetes` replicas reading them, sharing one CA;
+a real Envoy sidecar run by `meshctl agent`, bootstrapped with every replica's address and
+proving its identity with a ServiceAccount token the API server issued (TokenRequest, checked
+by the CA with a TokenReview); reviews v1-v3 as HTTP backends on loopback.
 
 What the demo keeps in files (meshctl.demo.mesh) is created here through the API instead, and
 the EndpointSlice the cluster's controller would write is the test's to set, so it can scale it.
@@ -21,7 +23,8 @@ from meshctl.demo.mesh import SERVICE_PORT, VERSIONS, Layout, routing_yaml, work
 from meshctl.demo.runtime import Backends, plan_layout, request
 from meshctl.kube.apply import apply_objects, delete_objects
 from meshctl.kube.client import KubeClient, load_client
-from meshctl.loopback import Envoy, free_port, http_get, wait_until
+from meshctl.loopback import Sidecar, http_get, wait_until
+from meshctl.security.cadir import open_ca_directory
 
 sys.path.append(str(Path(__file__).resolve().parents[1] / "xds"))  # its serve process helper
 from serve_process import Serve  # noqa: E402 - after the path it lives on
@@ -31,17 +34,21 @@ CLIENT = "productpage-v1"
 
 
 class KubeServe(Serve):
-    """`python -m meshctl serve --kubernetes` (the real translator) on fixed ports."""
+    """`python -m meshctl serve --kubernetes` (the real translator) on fixed ports, its CA (if
+    `ca_dir` is given) on one of them."""
 
-    def __init__(self, kubeconfig: str, start: Any, log: Path, flags: tuple[str, ...] = ()) -> None:
-        super().__init__(Path(kubeconfig).parent, start, log)
+    def __init__(self, kubeconfig: str, start: Any, log: Path, flags: tuple[str, ...] = (),
+                 ca_dir: Path | None = None) -> None:
+        super().__init__(Path(kubeconfig).parent, start, log, ca_dir=ca_dir)
         self.kubeconfig = kubeconfig
         self.flags = flags
 
     def argv(self, *extra: str) -> list[str]:
+        ca = ["--ca-address", f"127.0.0.1:{self.ca_port}", "--ca-dir", str(self.ca_dir)] if self.ca_dir else \
+            ["--ca-address", ""]
         return [sys.executable, "-m", "meshctl", "serve", "--kubernetes", "--kubeconfig", self.kubeconfig,
                 "--xds-address", f"127.0.0.1:{self.xds_port}", "--debug-address", f"127.0.0.1:{self.debug_port}",
-                *self.flags, *extra]
+                *ca, *self.flags, *extra]
 
     def leading(self) -> bool:
         """Whether `/metrics` says this replica holds the leader Lease."""
@@ -68,9 +75,12 @@ class KubeMesh:
         self.delta = delta
         self.client: KubeClient = load_client(kubeconfig, None)
         self.layout: Layout = plan_layout(("productpage",))
-        self.replicas = [KubeServe(kubeconfig, processes, workdir / f"serve-{i}.log", flags) for i in range(replicas)]
+        self.ca_dir = workdir / "ca"
+        open_ca_directory(self.ca_dir, "cluster.local")  # one CA for every replica, as istio-ca-secret is
+        self.replicas = [KubeServe(kubeconfig, processes, workdir / f"serve-{i}.log", flags, self.ca_dir)
+                         for i in range(replicas)]
         self.backends: Backends | None = None
-        self.envoy: Envoy | None = None
+        self.envoy: Sidecar | None = None
 
     def start(self, endpoints: Iterable[str] = ("v1", "v2")) -> KubeMesh:
         workloads = [_ready(doc) for doc in yaml.safe_load_all(workloads_yaml(self.layout))]
@@ -81,23 +91,24 @@ class KubeMesh:
         for replica in self.replicas:
             replica.start()
         self.envoy = self._start_envoy()
-        self.envoy.wait_live(30)
+        self.envoy.wait_ready(30)
         wait_until(lambda: self.request()[0] == 200, 30, what="traffic through the sidecar")
         return self
 
-    def _start_envoy(self) -> Envoy:
-        from meshctl.config.loader import load
-        from meshctl.generate.bootstrap import ads_bootstrap
-        from meshctl.model.snapshot import build_snapshot
-
-        files = self.workdir / "workloads"
-        files.mkdir(exist_ok=True)
-        (files / "workloads.yaml").write_text(workloads_yaml(self.layout))
-        proxy = build_snapshot(load([str(files)]).resources).proxy(f"{CLIENT}.default")
-        first, *others = [("127.0.0.1", r.xds_port) for r in self.replicas]
-        bootstrap = ads_bootstrap(proxy, *first, admin_port=free_port(), delta=self.delta,
-                                  service_account="bookinfo-productpage", more_replicas=others)
-        return Envoy.start(bootstrap, self.workdir, CLIENT)
+    def _start_envoy(self) -> Sidecar:
+        """productpage's sidecar: `meshctl agent` with the pod's ServiceAccount token, as the
+        kubelet would mount it (audience istio-ca), every replica in its bootstrap."""
+        account = "bookinfo-productpage"
+        self.client.core.create_namespaced_service_account("default", {"metadata": {"name": account}})
+        issued = self.client.core.create_namespaced_service_account_token(
+            account, "default", {"spec": {"audiences": ["istio-ca"], "expirationSeconds": 3600}})
+        token = self.workdir / "istio-token"
+        token.write_text(str(issued.status.token))
+        token.chmod(0o600)
+        first, *others = [f"127.0.0.1:{replica.xds_port}" for replica in self.replicas]
+        return Sidecar.start(f"{CLIENT}.default", self.workdir, CLIENT, xds_address=first, more_xds=others,
+                             ca_address=f"127.0.0.1:{self.replicas[0].ca_port}", ca_root=self.ca_dir / "root-cert.pem",
+                             token_file=token, service_account=account, delta=self.delta)
 
     # -- the cluster, changed through the API ------------------------------------------------------
 

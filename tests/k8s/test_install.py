@@ -81,6 +81,9 @@ def test_everything_a_cluster_needs_in_the_order_it_must_be_created() -> None:
     assert "--kubernetes" in container["args"] and "--leader-lease" in container["args"]
     assert pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0][
         "podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert container["args"][container["args"].index("--ca-dir") + 1] == "/etc/cacerts"
+    assert pod["volumes"] == [{"name": "cacerts", "secret": {"secretName": "cacerts", "defaultMode": 0o440}}]
+    assert "PRIVATE KEY" not in meshctl("install").stdout  # the CA's key is the operator's Secret, never printed
     (service,) = by_kind(objects, "Service")
     assert sorted((p["port"], p["targetPort"]) for p in service["spec"]["ports"]) == [
         (443, 15017), (15010, 15010), (15012, 15012), (15014, 15014)]

@@ -1,10 +1,14 @@
 """The CA's Kubernetes authenticator against the emulated API server: ServiceAccount tokens
-from TokenRequest, checked with TokenReview; the identity is the review's, never the CSR's."""
+from TokenRequest, checked with TokenReview; the identity is the review's, never the CSR's,
+down to the certificate `meshctl serve --kubernetes` signs over TLS."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any
 
+import grpc
 import kmock
 import pytest
 from cryptography import x509
@@ -15,8 +19,11 @@ from emulator import MeshEmulator
 
 from meshctl.kube.client import KubeClient, load_client
 from meshctl.security.authenticate import AuthenticationError, Credentials
-from meshctl.security.ca import CertificateAuthority
 from meshctl.security.tokenreview import KubernetesAuthenticator
+from meshctl.wire import ca_pb2_grpc
+
+sys.path.append(str(Path(__file__).resolve().parents[1] / "security"))  # the CA tests' client
+from ca_world import CaServe, create_certificate  # noqa: E402 - after the path it lives on
 
 TRUST_DOMAIN = "cluster.local"
 REVIEWS = "spiffe://cluster.local/ns/default/sa/reviews"
@@ -61,15 +68,27 @@ def test_a_service_account_token_proves_that_account(client: KubeClient, authent
 
 
 def test_a_token_for_another_account_cannot_get_that_identitys_certificate(
-    client: KubeClient, authenticator: KubernetesAuthenticator
+    client: KubeClient, kubeconfig: str, tmp_path: Path, processes: Any
 ) -> None:
     token_for(client, "reviews")
-    stolen_name = presenting(token_for(client, "productpage"))  # productpage's token...
-    caller = authenticator.authenticate(stolen_name)
-    chain = CertificateAuthority(TRUST_DOMAIN).sign_csr(csr_for(REVIEWS), caller.identities[0])  # ...asking for reviews
-    leaf = x509.load_pem_x509_certificate(chain[0])
+    productpage = token_for(client, "productpage")
+    (tmp_path / "mesh").mkdir()
+    serve = CaServe(processes, tmp_path / "mesh", tmp_path / "ca", tmp_path / "serve.log",
+                    extra=["--kubernetes", "--kubeconfig", kubeconfig]).wait_ready()
+    stub = ca_pb2_grpc.IstioCertificateServiceStub(serve.channel())
+    with pytest.raises(grpc.RpcError) as impersonating:
+        create_certificate(stub, csr_for(REVIEWS).decode(), productpage)  # productpage's token, reviews' CSR
+    assert impersonating.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert f"authenticated as {PRODUCTPAGE}" in str(impersonating.value.details())
+    chain = create_certificate(stub, csr_for(PRODUCTPAGE).decode(), productpage)  # its own identity: signed
+    leaf = x509.load_pem_x509_certificate(chain[0].encode())
     names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert names.get_values_for_type(x509.UniformResourceIdentifier) == [PRODUCTPAGE]
+    api_audience = token_for(client, "ratings", audience="https://kubernetes.default.svc.cluster.local")
+    with pytest.raises(grpc.RpcError) as refused:
+        create_certificate(stub, csr_for(REVIEWS).decode(), api_audience)
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert "token audiences" in serve.log.read_text()
 
 
 @pytest.mark.parametrize(

@@ -149,7 +149,7 @@ async def _run(sources: SourceChoice, xds_address: str, debug_address: str, tran
     ca: CaServer | None = None
     try:
         if ca_settings.address:
-            ca = await _start_ca(ca_settings, server)
+            ca = await _start_ca(ca_settings, server, _cluster_authenticators(sources, ca_settings))
         translate = _load_translator(translator)
         source = sources.build()
     except BaseException:
@@ -195,6 +195,15 @@ def _campaign(sources: SourceChoice, lease: str, server: XdsServer) -> LeaderEle
                             on_started=lambda: leader.set(1), on_stopped=lambda: leader.set(0))
     elector.start()
     return elector
+
+
+def _cluster_authenticators(sources: SourceChoice, settings: CaSettings) -> list[Authenticator]:
+    """Reading a cluster, the CA also takes its ServiceAccount tokens, checked by TokenReview."""
+    if sources.client is None:
+        return []
+    from meshctl.security.tokenreview import KubernetesAuthenticator
+
+    return [KubernetesAuthenticator(sources.client, settings.trust_domain)]
 
 
 async def _start_ca(settings: CaSettings, server: XdsServer,

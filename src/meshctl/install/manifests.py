@@ -11,6 +11,10 @@ them out (kubernetes-and-capture.md §5), cut to what serve does today.
 - the `istiod` Service sidecars know (15010 plaintext xDS, 15012 xDS and CA over TLS, 443 for
   webhooks, 15014 monitoring) and a PodDisruptionBudget keeping one replica up.
 
+Every replica signs workload certificates with the same CA: Istio's `cacerts` Secret (in
+serve's CA directory layout), which the operator creates once and no manifest ever contains,
+since a printed manifest must not carry a private key.
+
 With a revision, every name gets `-REVISION` and every object the `istio.io/rev` label, so
 two control planes can run side by side during an upgrade; CRDs are not revisioned.
 """
@@ -32,6 +36,8 @@ SECURE_PORT = 15012
 MONITORING_PORT = 15014
 WEBHOOK_PORT = 15017
 SHUTDOWN_GRACE_SECONDS = 10
+CA_SECRET = "cacerts"
+CA_MOUNT = "/etc/cacerts"
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +143,7 @@ def _deployment(install: Install) -> dict[str, Any]:
         "--xds-address", f"0.0.0.0:{XDS_PORT}",
         "--debug-address", f"0.0.0.0:{MONITORING_PORT}",
         "--leader-lease", f"{install.namespace}/{install.lease}",
+        "--ca-address", f"0.0.0.0:{SECURE_PORT}", "--ca-dir", CA_MOUNT,
         "--shutdown-grace", f"{SHUTDOWN_GRACE_SECONDS}s",
         "--log-format", "json",
     ]
@@ -157,6 +164,7 @@ def _deployment(install: Install) -> dict[str, Any]:
         "readinessProbe": {"httpGet": {"path": "/ready", "port": MONITORING_PORT},
                            "initialDelaySeconds": 1, "periodSeconds": 3, "timeoutSeconds": 5},
         "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
+        "volumeMounts": [{"name": "cacerts", "mountPath": CA_MOUNT, "readOnly": True}],
         "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                             "runAsNonRoot": True, "runAsUser": 1337, "runAsGroup": 1337,
                             "capabilities": {"drop": ["ALL"]}},
@@ -177,6 +185,7 @@ def _deployment(install: Install) -> dict[str, Any]:
                     "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [spread]}},
                     "securityContext": {"fsGroup": 1337},
                     "containers": [container],
+                    "volumes": [{"name": "cacerts", "secret": {"secretName": CA_SECRET, "defaultMode": 0o440}}],
                 },
             },
         },
