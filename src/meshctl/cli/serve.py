@@ -119,12 +119,12 @@ def serve(
     ca = CaSettings(ca_address, ca_dir, trust_domain,
                     duration_flag(workload_cert_ttl, "--workload-cert-ttl", minimum=1),
                     duration_flag(max_workload_cert_ttl, "--max-workload-cert-ttl", minimum=1))
-    configure_logging(log_level, log_format)
     client = None
-    if kubernetes:
+    if kubernetes:  # before logging is set up: a kubeconfig that cannot be read is a plain error
         from meshctl.kube.client import load_client
 
         client = load_client(kubeconfig, context)
+    configure_logging(log_level, log_format)
     from meshctl.sources.select import SourceChoice
 
     sources = SourceChoice(config_dir, client, debounce_after=after, debounce_max=ceiling, namespace=namespace)
