@@ -365,7 +365,7 @@ class Sidecar(EnvoyAdmin):
         token_file: Path, config_dir: Path | None = None, service_account: str = "", admin_port: int = 0,
         status_port: int = 0, delta: bool = False, secret_ttl: str = "24h", log_level: str = "info",
         interception: str = "NONE", new_session: bool = False, wrap: Callable[[list[str]], list[str]] | None = None,
-        owner: tuple[int, int] | None = None,
+        owner: tuple[int, int] | None = None, more_xds: Sequence[str] = (),
     ) -> Sidecar:
         """Start the agent. `wrap` turns its command line into the one to run (in a network
         namespace, as another user); `owner` is that user, given its work and socket directories."""
@@ -384,6 +384,8 @@ class Sidecar(EnvoyAdmin):
             "--interception-mode", interception, "--concurrency", "1", "--secret-ttl", secret_ttl,
             "--termination-drain-duration", "0s", "--log-level", log_level,
         ]  # fmt: skip
+        for address in more_xds:
+            argv += ["--xds-address", address]
         if config_dir is not None:
             argv += ["--config-dir", str(config_dir)]
         if service_account:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 from emulator import BackgroundEmulator, MeshEmulator
+from envoy_harness import processes  # noqa: F401  (fixture)
 from seeds import ALPHA_TOKEN, BETA_NAMESPACE, BETA_TOKEN
 
 from meshctl.loopback import Envoy

@@ -1,44 +1,59 @@
-"""An in-process Kubernetes API server for meshctl's tests: kmock 0.8's emulator, completed.
+"""An in-process Kubernetes API server for meshctl's tests: kmock 0.8's scaffold with an API
+server's state and behaviour.
 
 kmock serves real HTTP on loopback, so the official `kubernetes` client is tested end to end,
-from kubeconfig loading to response validation. Stock kmock 0.8 lacks what meshctl's
-Kubernetes paths use (ecosystem.md §1.2), and this subclass adds exactly that:
+from kubeconfig loading to response validation. kmock 0.8 itself lacks most of what meshctl's
+Kubernetes paths depend on (ecosystem.md §1.2); this subclass keeps its HTTP server, discovery
+scaffold and reaction DSL, and replaces its object store with one that behaves like the API
+server (apistore.py):
 
 - discovery under the trailing-slash paths the client asks for (`/api/`, `/apis/`, `/version/`),
-  with every built-in resource declared and `/api` carrying the field the client requires;
-- 201 on create, as the client keeps a create's body only for the status codes the API lists;
-- `metadata.resourceVersion` (a counter), `uid`, `namespace` and `creationTimestamp` on write;
+  with every built-in resource declared, Istio's kinds at all their served versions, and the
+  kinds of CRDs created through the API;
+- one global `metadata.resourceVersion` stamped on every write, lists answering with the current
+  one, compare-and-swap on writes that carry one (409 Conflict), PUT (replace) and merge PATCH;
+- watches that resume from a resourceVersion, send BOOKMARK events (`bookmark_interval`),
+  answer 410 Gone once the history is compacted (`cut_watches(gone=True)`), honour
+  `timeoutSeconds`, and translate selector matches into ADDED/DELETED;
 - `labelSelector` (equality and set-based) and `fieldSelector` (dotted paths) on list and watch;
-- `timeoutSeconds` on watch, so a watch ends like it does against a real API server;
-- create-only resources (TokenReview, SubjectAccessReview, ...) that are never stored, so each
-  POST reaches the test's reaction instead of colliding with the previous one (409);
 - the Namespace collection (`/api/v1/namespaces[/NAME]`), whose path kmock would read as a
-  namespace prefix with no resource; seed it with `objects["v1/namespaces", None, "name"]`;
+  namespace prefix with no resource;
+- CRDs with schemas: custom objects are validated structurally, unknown fields pruned or, with
+  `fieldValidation=Strict`, refused (apischema.py); a CRD without a structural schema is refused;
+- ServiceAccount tokens: TokenRequest issues them, TokenReview checks them (apitokens.py);
+  other create-only reviews reach the test's reaction every time instead of colliding (409);
+- 201 on create, as the client keeps a create's body only for the status codes the API lists;
 - the `exec` and `portforward` pod subresources over websocket, speaking the
   `v5.channel.k8s.io` / `v4.channel.k8s.io` channel protocols: `exec_handlers` decides what a
   command prints and returns, `forwards` maps a pod port to a real loopback TCP endpoint
   (for instance a real Envoy's admin port) and bytes are pumped both ways.
 
-Seed objects with `emulator.objects["v1/pods", "ns", "name"] = {...}` or through the client.
+Seed objects through the client or with `emulator.apply({...})` (from any thread).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
 import json
 import re
 import threading
-import uuid
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
 
 import aiohttp.web
 import attrs
 import kmock
 from kmock._internal import parsing as _parsing
+from apischema import crd_problems, validate
+from apiselectors import selected
+from apistore import ApiStore, Expired, ObjectKey, ResourceKey, StoreError, key_of, merge_patch, watch_event
+from apitokens import TokenAuthority
+
+T = TypeVar("T")
+
 
 def _parse_path(path: str) -> Any:
     """kmock's path parser, reading `/api/v1/namespaces[/NAME]` as the Namespace resource."""
@@ -65,6 +80,21 @@ CREATE_ONLY = frozenset(
         "selfsubjectreviews",
     }
 )
+CRDS = ("apiextensions.k8s.io", "customresourcedefinitions")
+TOKEN_REQUEST = re.compile(r"/api/v1/namespaces/[^/]+/serviceaccounts/[^/]+/token")
+_NETWORKING = ("v1", "v1beta1", "v1alpha3")
+_SECURITY = ("v1", "v1beta1")
+ISTIO_RESOURCES: dict[ResourceKey, tuple[str, tuple[str, ...]]] = {
+    ("networking.istio.io", "virtualservices"): ("VirtualService", _NETWORKING),
+    ("networking.istio.io", "destinationrules"): ("DestinationRule", _NETWORKING),
+    ("networking.istio.io", "gateways"): ("Gateway", _NETWORKING),
+    ("networking.istio.io", "serviceentries"): ("ServiceEntry", _NETWORKING),
+    ("networking.istio.io", "sidecars"): ("Sidecar", _NETWORKING),
+    ("networking.istio.io", "workloadentries"): ("WorkloadEntry", _NETWORKING),
+    ("security.istio.io", "peerauthentications"): ("PeerAuthentication", _SECURITY),
+    ("security.istio.io", "authorizationpolicies"): ("AuthorizationPolicy", _SECURITY),
+    ("security.istio.io", "requestauthentications"): ("RequestAuthentication", _SECURITY),
+}
 
 ExecHandler = Callable[[list[str]], tuple[bytes | str, bytes | str, int]]
 """What a command run by `exec` does: argv in, (stdout, stderr, exit code) out."""
@@ -74,38 +104,103 @@ Send = Callable[[int, bytes], Awaitable[None]]
 
 @attrs.define(kw_only=True)
 class MeshEmulator(kmock.KubernetesEmulator):
-    """kmock's in-memory Kubernetes API plus the behaviour meshctl depends on (module docstring).
+    """kmock's Kubernetes API scaffold with an API server's state and behaviour (module docstring).
 
-    `exec_handlers[(namespace, pod, container)]` and `forwards[(namespace, pod, port)]` are the
-    test tables for the two websocket subresources. `exec_frame_delay` spaces exec output
-    frames in time, like a command that prints as it goes.
+    `store` holds the objects and the event history, `tokens` the ServiceAccount tokens issued;
+    `bookmark_interval` (seconds, 0 for never) spaces the BOOKMARK events of watches that ask
+    for them; `istio_resources` declares Istio's kinds up front, as if their CRDs (without
+    schemas) were installed. `exec_handlers[(namespace, pod, container)]` and
+    `forwards[(namespace, pod, port)]` are the test tables for the two websocket subresources;
+    `exec_frame_delay` spaces exec output frames in time, like a command that prints as it goes.
     """
 
     exec_handlers: dict[tuple[str, str, str], ExecHandler] = attrs.field(factory=dict)
     forwards: dict[tuple[str, str, int], tuple[str, int]] = attrs.field(factory=dict)
     exec_frame_delay: float = 0.0
-    _revision: int = attrs.field(default=0, init=False)
+    bookmark_interval: float = 0.0
+    istio_resources: bool = True
+    store: ApiStore = attrs.field(factory=ApiStore)
+    tokens: TokenAuthority = attrs.field(factory=TokenAuthority)
+    schemas: dict[tuple[str, str, str], Mapping[str, Any]] = attrs.field(factory=dict)
+    watches_served: int = attrs.field(default=0, init=False)
+    _changed: asyncio.Event = attrs.field(factory=asyncio.Event, init=False)
+    _cuts: int = attrs.field(default=0, init=False)
+    _loop: asyncio.AbstractEventLoop | None = attrs.field(default=None, init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         with warnings.catch_warnings():  # kmock 0.8 reads its bundle with a deprecated call
             warnings.simplefilter("ignore", DeprecationWarning)
             self.resources.load_bundled()
+        if self.istio_resources:
+            for (group, plural), (kind, versions) in ISTIO_RESOURCES.items():
+                for version in versions:
+                    self._declare(group, version, plural, kind, namespaced=True)
         self.fallback["get /version/"] << self._serve_server_version
         self.fallback["get /apis/"] << self._serve_apis
         self.fallback["get /api/"] << self._serve_api
+        self.fallback["post", TOKEN_REQUEST] << self._serve_token_request
+        self.store.listeners.append(self._wake)
+
+    # -- what tests call (from any thread) ------------------------------------------------------
+
+    def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        """Create the object, or replace it if it exists (no resourceVersion check)."""
+        resource = _resource_of(obj, self.resources)
+        return self._on_loop(lambda: self._put(resource, dict(obj)))
+
+    def remove(self, api_version: str, plural: str, namespace: str, name: str) -> None:
+        group = api_version.rpartition("/")[0]
+        self._on_loop(lambda: self.store.delete((group, plural), (namespace, name)))
+
+    def cut_watches(self, *, gone: bool = False) -> None:
+        """End every open watch, as an API server restart does; with `gone`, each first gets an
+        ERROR 410 and the history is compacted, so resuming from any earlier resourceVersion
+        is refused and clients must list again."""
+
+        def cut() -> None:
+            if gone:
+                self.store.compact()
+            self._cuts += 1
+            self._wake()
+
+        self._on_loop(cut)
+
+    def _on_loop(self, action: Callable[[], T]) -> T:
+        """Run a store operation on the emulator's loop: writes wake watches, which live there."""
+        loop = self._loop
+        if loop is None or _running_loop() is loop:
+            return action()
+
+        async def run() -> T:
+            return action()
+
+        return asyncio.run_coroutine_threadsafe(run(), loop).result(10)
+
+    def _put(self, resource: ResourceKey, obj: dict[str, Any]) -> dict[str, Any]:
+        key = key_of(obj)
+        if self.store.get(resource, key) is None:
+            return self.store.create(resource, obj)
+        obj.setdefault("metadata", {}).pop("resourceVersion", None)
+        return self.store.update(resource, key, lambda _: obj)
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    # -- request handling -----------------------------------------------------------------------
 
     async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
+        self._loop = asyncio.get_running_loop()
         if request.subresource in ("exec", "portforward") and _is_websocket(request):
             pod = self._pod(request)
             if request.subresource == "exec":
                 return await self._serve_exec(request, pod)
             return await self._serve_portforward(request)
-        if request.resource is not None and request.resource.plural in CREATE_ONLY:
-            response = await kmock.KubernetesScaffold._handle(self, request)
-        else:
-            self._stamp(request)
-            response = await super()._handle(request)
+        if request.resource is not None and request.method == kmock.method.PUT and request.name:
+            return aiohttp.web.json_response(self._serve_replace(request))
+        # Straight to the reactions and the fallbacks below: kmock's own object store is unused.
+        response = await kmock.KubernetesScaffold._handle(self, request)
         if request.method == kmock.method.POST and response.status == 200 and not response.prepared:
             response.set_status(201)
         return response
@@ -119,69 +214,251 @@ class MeshEmulator(kmock.KubernetesEmulator):
             serverAddressByClientCIDRs=[{"clientCIDR": "0.0.0.0/0", "serverAddress": address}],
         )
 
-    def _stamp(self, request: kmock.Request) -> None:
-        """Fill the metadata a real API server owns, before kmock stores the object."""
-        if request.action not in (kmock.action.CREATE, kmock.action.UPDATE):
-            return
-        if not isinstance(request.data, dict):
-            return
-        self._revision += 1
-        metadata = request.data.setdefault("metadata", {})
-        metadata["resourceVersion"] = str(self._revision)
-        if request.action == kmock.action.CREATE:
-            metadata.setdefault("uid", str(uuid.uuid4()))
-            now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            metadata.setdefault("creationTimestamp", now)
-            if request.namespace:
-                metadata.setdefault("namespace", request.namespace)
+    async def _serve_version(self, request: kmock.Request) -> Any:
+        """kmock names the core group version `/v1`; kubectl skips a list not named `v1`."""
+        listing = await super()._serve_version(request)
+        return dict(listing, groupVersion=listing["groupVersion"].lstrip("/"))
+
+    def _info(self, request: kmock.Request) -> kmock.ResourceInfo:
+        """The declared resource a request is for, or the API server's 404 for an unknown one."""
+        resource = request.resource
+        assert resource is not None
+        name = f"{resource.group}/{resource.version}/{resource.plural}".lstrip("/")
+        if name not in self.resources:  # (indexing would declare it, as a defaultdict does)
+            raise kmock.KubernetesError(
+                status=404, reason="NotFound", message="the server could not find the requested resource"
+            )
+        return self.resources[name]
+
+    def _key(self, request: kmock.Request) -> tuple[ResourceKey, ObjectKey]:
+        assert request.resource is not None and request.name is not None
+        return (request.resource.group, request.resource.plural), (request.namespace or "", request.name)
+
+    def _shown(self, obj: Mapping[str, Any], request: kmock.Request) -> dict[str, Any]:
+        """An object as the requested version shows it (one storage, several served versions)."""
+        assert request.resource is not None
+        api_version = "/".join(filter(None, (request.resource.group, request.resource.version)))
+        return obj if obj.get("apiVersion") == api_version else dict(obj, apiVersion=api_version)
+
+    async def _serve_list(self, request: kmock.Request) -> Any:
+        info = self._info(request)
+        assert request.resource is not None
+        with _api_errors():
+            items = [
+                self._shown(obj, request)
+                for obj in self.store.list((request.resource.group, request.resource.plural), request.namespace)
+                if selected(obj, request.params)
+            ]
+        return {
+            "apiVersion": "/".join(filter(None, (request.resource.group, request.resource.version))),
+            "kind": f"{info.kind}List",
+            "metadata": {"resourceVersion": str(self.store.revision)},
+            "items": items,
+        }
+
+    async def _serve_watch(self, request: kmock.Request) -> AsyncIterator[Any]:
+        """Events after the requested resourceVersion (or the current objects as ADDED, then
+        what follows), with bookmarks, timeoutSeconds, 410 Gone and selector translation."""
+        info = self._info(request)
+        assert request.resource is not None
+        resource = (request.resource.group, request.resource.plural)
+        api_version = "/".join(filter(None, (request.resource.group, request.resource.version)))
+        params = request.params
+        loop = asyncio.get_running_loop()
+        timeout = params.get("timeoutSeconds")
+        deadline = loop.time() + float(timeout) if timeout else None
+        bookmarks = params.get("allowWatchBookmarks") == "true" and self.bookmark_interval > 0
+        epoch = self._cuts
+        self.watches_served += 1
+
+        def passes(obj: Mapping[str, Any]) -> bool:
+            namespace = (obj.get("metadata") or {}).get("namespace") or ""
+            return (request.namespace is None or namespace == request.namespace) and selected(obj, params)
+
+        yield b""  # send the headers now: a watch with nothing to say is still open
+        since = params.get("resourceVersion") or "0"
+        with _api_errors():
+            if since == "0":
+                cursor = self.store.revision
+                current = [obj for obj in self.store.list(resource, request.namespace) if passes(obj)]
+            else:
+                cursor, current = int(since), []
+        for obj in current:
+            yield {"type": "ADDED", "object": self._shown(obj, request)}
+        next_bookmark = loop.time() + self.bookmark_interval
+        while True:
+            changed = self._changed
+            if epoch != self._cuts:
+                if self.store.floor > cursor:
+                    yield _gone(cursor, self.store.floor)
+                return
+            try:
+                events = list(self.store.events_after(cursor, resource))
+            except Expired as exc:
+                yield _gone(cursor, self.store.floor, str(exc))
+                return
+            cursor = self.store.revision
+            for event in events:
+                shown = watch_event(event, passes)
+                if shown is not None:
+                    yield dict(shown, object=self._shown(shown["object"], request))
+            if events:
+                continue
+            waits = [t - loop.time() for t in (deadline, next_bookmark if bookmarks else None) if t is not None]
+            if deadline is not None and deadline <= loop.time():
+                return
+            try:
+                await asyncio.wait_for(changed.wait(), max(0.0, min(waits)) if waits else None)
+            except TimeoutError:
+                if bookmarks and loop.time() >= next_bookmark:
+                    next_bookmark = loop.time() + self.bookmark_interval
+                    yield {"type": "BOOKMARK", "object": {"kind": info.kind, "apiVersion": api_version,
+                                                          "metadata": {"resourceVersion": str(cursor)}}}
+
+    async def _serve_fetch(self, request: kmock.Request) -> Any:
+        self._info(request)
+        resource, key = self._key(request)
+        found = self.store.get(resource, key)
+        if found is None:
+            raise _not_found(resource[1], key[1])
+        return self._shown(found, request)
 
     async def _serve_create(self, request: kmock.Request) -> Any:
-        if request.resource is not None and request.resource.plural in CREATE_ONLY:
+        assert request.resource is not None
+        plural = request.resource.plural
+        if plural == "tokenreviews":
+            return self.tokens.review(request.data or {})
+        if plural in CREATE_ONLY:
             raise kmock.KubernetesError(
                 status=501,
                 reason="NotImplemented",
-                message=f"{request.resource.plural} are answered by a reaction in the test, "
+                message=f"{plural} are answered by a reaction in the test, "
                 f"e.g. emulator['post {request.url.path}'] << {{...}}",
             )
-        return await super()._serve_create(request)
+        info = self._info(request)
+        obj = self._checked(request, dict(request.data or {}), info)
+        with _api_errors():
+            created = self.store.create((request.resource.group, plural), obj)
+        self._after_write(request.resource.group, plural, created)
+        return self._shown(created, request)
 
-    async def _serve_list(self, request: kmock.Request) -> Any:
-        listing = await super()._serve_list(request)
-        items = [item for item in listing["items"] if _selected(item, request.params)]
-        return dict(listing, metadata={"resourceVersion": str(self._revision)}, items=items)
+    async def _serve_update(self, request: kmock.Request) -> Any:
+        """PATCH (a JSON merge patch; the status subresource patches the same object)."""
+        info = self._info(request)
+        resource, key = self._key(request)
+        patch = request.data or {}
 
-    async def _serve_watch(self, request: kmock.Request) -> AsyncIterator[Any]:
-        loop = asyncio.get_running_loop()
-        timeout = request.params.get("timeoutSeconds")
-        deadline = loop.time() + float(timeout) if timeout else None
-        events = super()._serve_watch(request)
-        try:
-            while True:
-                remaining = None if deadline is None else deadline - loop.time()
-                if remaining is not None and remaining <= 0:
-                    return
-                try:
-                    event = await asyncio.wait_for(anext(events), remaining)
-                except (StopAsyncIteration, TimeoutError):
-                    return
-                if not isinstance(event, dict) or _selected(
-                    event.get("object", {}), request.params
-                ):
-                    yield event
-        finally:
-            await events.aclose()
+        def change(current: dict[str, Any]) -> dict[str, Any]:
+            return self._checked(request, merge_patch(current, patch), info)
+
+        with _api_errors():
+            updated = self.store.update(resource, key, change)
+        self._after_write(resource[0], resource[1], updated)
+        return self._shown(updated, request)
+
+    def _serve_replace(self, request: kmock.Request) -> Any:
+        """PUT: the body replaces the object; its resourceVersion, if any, must be current."""
+        info = self._info(request)
+        resource, key = self._key(request)
+        body = self._checked(request, dict(request.data or {}), info)
+        with _api_errors():
+            updated = self.store.update(resource, key, lambda _: body)
+        self._after_write(resource[0], resource[1], updated)
+        return self._shown(updated, request)
+
+    async def _serve_delete(self, request: kmock.Request) -> Any:
+        self._info(request)
+        resource, key = self._key(request)
+        expected = ((request.data or {}).get("preconditions") or {}).get("resourceVersion")
+        with _api_errors():
+            gone = self.store.delete(resource, key, expected)
+        if resource == CRDS:
+            self._forget_crd(gone)
+        return self._shown(gone, request)
+
+    async def _serve_token_request(self, request: kmock.Request) -> Any:
+        namespace, name = request.namespace or "", request.name or ""
+        if self.store.get(("", "serviceaccounts"), (namespace, name)) is None:
+            raise _not_found("serviceaccounts", name)
+        return self.tokens.token_request(namespace, name, request.data or {})
+
+    def _checked(self, request: kmock.Request, obj: dict[str, Any], info: kmock.ResourceInfo) -> dict[str, Any]:
+        """Fill what the API server owns (apiVersion, kind, namespace), then validate against
+        the CRD's schema if the kind has one; 422 with every problem otherwise."""
+        assert request.resource is not None
+        group, version, plural = request.resource.group, request.resource.version, request.resource.plural
+        obj["apiVersion"] = "/".join(filter(None, (group, version)))
+        obj["kind"] = info.kind
+        metadata = obj.setdefault("metadata", {})
+        if info.namespaced:
+            metadata["namespace"] = request.namespace or metadata.get("namespace") or "default"
+        schema = self.schemas.get((group, version, plural))
+        problems: list[str] = []
+        if schema is not None:
+            body = {key: value for key, value in obj.items() if key not in ("apiVersion", "kind", "metadata")}
+            strict = request.params.get("fieldValidation") == "Strict"
+            pruned, problems = validate(body, schema, strict=strict)
+            obj = {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "metadata": metadata, **pruned}
+        if (group, plural) == CRDS:
+            problems += crd_problems(obj)
+        if problems:
+            name = metadata.get("name", "")
+            raise kmock.KubernetesError(
+                status=422, reason="Invalid",
+                message=f'{info.kind}.{group} "{name}" is invalid: ' + "; ".join(problems),
+                details={"name": name, "group": group, "kind": info.kind,
+                         "causes": [{"reason": "FieldValueInvalid", "message": p} for p in problems]},
+            )
+        return obj
+
+    def _after_write(self, group: str, plural: str, obj: dict[str, Any]) -> None:
+        if (group, plural) == CRDS:
+            self._learn_crd(obj)
+
+    def _learn_crd(self, crd: dict[str, Any]) -> None:
+        """Serve a CRD's kind at each served version, validated by its schema, and mark the CRD
+        Established as the API server does."""
+        spec = crd["spec"]
+        names = spec["names"]
+        for version in spec["versions"]:
+            if version.get("served", True):
+                self._declare(spec["group"], version["name"], names["plural"], names["kind"],
+                              namespaced=spec.get("scope") == "Namespaced", shortnames=names.get("shortNames", ()))
+                schema = (version.get("schema") or {}).get("openAPIV3Schema")
+                if schema is not None:
+                    self.schemas[spec["group"], version["name"], names["plural"]] = schema
+        crd["status"] = {
+            "acceptedNames": names,
+            "storedVersions": [v["name"] for v in spec["versions"] if v.get("storage")],
+            "conditions": [{"type": kind, "status": "True", "reason": reason}
+                           for kind, reason in (("NamesAccepted", "NoConflicts"), ("Established", "InitialNamesAccepted"))],
+        }
+
+    def _forget_crd(self, crd: dict[str, Any]) -> None:
+        """Deleting a CRD deletes its objects and stops serving its kind."""
+        spec = crd["spec"]
+        plural = spec["names"]["plural"]
+        for obj in self.store.list((spec["group"], plural)):
+            self.store.delete((spec["group"], plural), key_of(obj))
+        for version in spec["versions"]:
+            self.schemas.pop((spec["group"], version["name"], plural), None)
+            name = f"{spec['group']}/{version['name']}/{plural}"
+            if name in self.resources:
+                del self.resources[name]
+
+    def _declare(self, group: str, version: str, plural: str, kind: str, *, namespaced: bool,
+                 shortnames: Iterable[str] = ()) -> None:
+        self.resources[f"{group}/{version}/{plural}"] = kmock.ResourceInfo(
+            kind=kind, namespaced=namespaced, singular=kind.lower(), shortnames=set(shortnames),
+            verbs={"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"},
+        )
 
     def _pod(self, request: kmock.Request) -> Mapping[str, Any]:
         """The pod a subresource request names, or the API server's 404."""
-        key = (request.resource, request.namespace, request.name)
-        if key not in self.objects or self.objects[key].deleted:
-            raise kmock.KubernetesError(
-                status=404,
-                reason="NotFound",
-                message=f'pods "{request.name}" not found',
-                details={"name": request.name, "kind": "pods"},
-            )
-        return self.objects[key].raw
+        pod = self.store.get(("", "pods"), (request.namespace or "", request.name or ""))
+        if pod is None:
+            raise _not_found("pods", request.name or "")
+        return pod
 
     async def _serve_exec(
         self, request: kmock.Request, pod: Mapping[str, Any]
@@ -256,6 +533,7 @@ class MeshEmulator(kmock.KubernetesEmulator):
         return ws
 
 
+
 def _is_websocket(request: kmock.Request) -> bool:
     headers = {key.lower(): value for key, value in request.headers.items()}
     return headers.get("upgrade", "").lower() == "websocket"
@@ -325,56 +603,56 @@ async def _deliver(writer: asyncio.StreamWriter | None, data: bytes) -> None:
         await writer.drain()
 
 
-def _selected(obj: Mapping[str, Any], params: Mapping[str, str]) -> bool:
-    labels = obj.get("metadata", {}).get("labels") or {}
-    return label_selector_matches(
-        params.get("labelSelector", ""), labels
-    ) and field_selector_matches(params.get("fieldSelector", ""), obj)
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
-_REQUIREMENT = re.compile(r"(?:[^,(]|\([^)]*\))+")
-_SET_REQUIREMENT = re.compile(r"^\s*([^\s!=()]+)\s+(in|notin)\s+\(([^)]*)\)\s*$")
-_EQUALITY_REQUIREMENT = re.compile(r"^\s*([^\s!=()]+)\s*(==|!=|=)\s*([^\s!=()]*)\s*$")
+def _resource_of(obj: Mapping[str, Any], resources: kmock.KubernetesEmulator.ResourcesArray) -> ResourceKey:
+    group = str(obj.get("apiVersion", "")).rpartition("/")[0]
+    for resource in resources:
+        if resource.group == group and resources[resource].kind == obj.get("kind"):
+            return group, str(resource.plural)
+    raise KeyError(f"no resource serves {obj.get('kind')} in {obj.get('apiVersion')}")
 
 
-def label_selector_matches(selector: str, labels: Mapping[str, str]) -> bool:
-    """Whether labels satisfy a Kubernetes label selector (`a=b,c!=d,e in (f,g),!h,i`)."""
-    for requirement in _REQUIREMENT.findall(selector):
-        text = requirement.strip()
-        if not text:
-            continue
-        if match := _SET_REQUIREMENT.match(text):
-            key, operator, values = match.groups()
-            allowed = {value.strip() for value in values.split(",") if value.strip()}
-            ok = labels.get(key) in allowed if operator == "in" else labels.get(key) not in allowed
-        elif match := _EQUALITY_REQUIREMENT.match(text):
-            key, operator, value = match.groups()
-            ok = labels.get(key) == value if operator != "!=" else labels.get(key) != value
-        elif text.startswith("!"):
-            ok = text[1:].strip() not in labels
-        else:
-            ok = text in labels
-        if not ok:
-            return False
-    return True
+def _not_found(plural: str, name: str) -> kmock.KubernetesError:
+    return kmock.KubernetesError(status=404, reason="NotFound", message=f'{plural} "{name}" not found',
+                                 details={"name": name, "kind": plural})
 
 
-def field_selector_matches(selector: str, obj: Mapping[str, Any]) -> bool:
-    """Whether an object satisfies a field selector of dotted paths (`status.phase=Running`)."""
-    for requirement in filter(None, (part.strip() for part in selector.split(","))):
-        match = _EQUALITY_REQUIREMENT.match(requirement)
-        if match is None:
-            raise kmock.KubernetesError(
-                status=400, reason="BadRequest", message=f"invalid field selector: {requirement}"
-            )
-        path, operator, expected = match.groups()
-        value: Any = obj
-        for part in path.split("."):
-            value = value.get(part) if isinstance(value, Mapping) else None
-        actual = "" if value is None else str(value)
-        if (actual == expected) != (operator != "!="):
-            return False
-    return True
+def _gone(since: int, floor: int, message: str = "") -> dict[str, Any]:
+    """The ERROR event a watch gets when its resourceVersion has been compacted away."""
+    return {"type": "ERROR", "object": {
+        "apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Failure", "code": 410, "reason": "Expired",
+        "message": message or f"too old resource version: {since} ({floor + 1})",
+    }}
+
+
+@contextlib.contextmanager
+def _api_errors() -> Iterator[None]:
+    """The store's refusals as the API server's answers."""
+    try:
+        yield
+    except StoreError as exc:
+        raise kmock.KubernetesError(status=exc.status, reason=exc.reason, message=str(exc)) from None
+    except ValueError as exc:
+        raise kmock.KubernetesError(status=400, reason="BadRequest", message=str(exc)) from None
+
+
+def write_kubeconfig(url: str, path: Path, *, token: str = "admin") -> str:
+    """A kubeconfig whose one (current) context reaches the emulator at `url`; its path."""
+    import yaml
+
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "emulator",
+        "clusters": [{"name": "emulator", "cluster": {"server": url}}],
+        "users": [{"name": "admin", "user": {"token": token}}],
+        "contexts": [{"name": "emulator", "context": {"cluster": "emulator", "user": "admin"}}],
+    }))
+    return str(path)
 
 
 class BackgroundEmulator:
@@ -385,7 +663,8 @@ class BackgroundEmulator:
     the Kubernetes errors it answers on purpose) are collected in `failures`.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, **options: Any) -> None:
+        self.options = options
         self._ready = threading.Event()
         self._thread = threading.Thread(target=asyncio.run, args=(self._main(),), daemon=True)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -416,7 +695,8 @@ class BackgroundEmulator:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         try:
-            async with MeshEmulator() as emulator, kmock.Server(emulator) as server:
+            async with MeshEmulator(**self.options) as emulator, kmock.Server(emulator) as server:
+                emulator._loop = self._loop
                 self.emulator = emulator
                 self.url = f"http://{server.host}:{server.port}"
                 self._errors = emulator.errors

@@ -22,19 +22,19 @@ def add_pod(
     containers: tuple[str, ...] = ("app", "istio-proxy"),
 ) -> None:
     """Store a pod the way the API server would return it."""
-    emulator.objects["v1/pods", namespace, name] = {
+    emulator.apply({
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": name, "namespace": namespace, "labels": labels or {}},
         "spec": {"containers": [{"name": c, "image": f"{c}:1"} for c in containers]},
         "status": {"phase": phase},
-    }
+    })
 
 
 def add_deployment(
     emulator: MeshEmulator, name: str, namespace: str, selector: dict[str, Any]
 ) -> None:
-    emulator.objects["apps/v1/deployments", namespace, name] = {
+    emulator.apply({
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {"name": name, "namespace": namespace},
@@ -45,4 +45,32 @@ def add_deployment(
                 "spec": {"containers": []},
             },
         },
+    })
+
+
+# Objects as a client writes them (the API server fills in the rest).
+
+
+def service(name: str, namespace: str = "default") -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace},
+            "spec": {"ports": [{"name": "http", "port": 9080}], "selector": {"app": name}}}
+
+
+def pod(name: str, ip: str, *, phase: str = "Running", **extra: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": "default", "labels": {"app": "reviews"},
+                     "managedFields": [{"manager": "kubelet", "operation": "Update"}]},
+        "spec": {"containers": [{"name": "app", "image": "reviews:1", "ports": [{"containerPort": 9080}],
+                                 "livenessProbe": {"httpGet": {"port": 9080}}, "aFieldOfTomorrow": True}],
+                 "dnsPolicy": "ClusterFirst", "nodeName": "node-1"},
+        "status": {"phase": phase, "podIP": ip, "containerStatuses": [{"name": "app", "restartCount": 0}],
+                   "conditions": [{"type": "Ready", "status": "True", "lastProbeTime": None}], **extra},
     }
+
+
+def virtual_service(name: str, host: str = "reviews", **route: Any) -> dict[str, Any]:
+    destination = {"host": host, **route}
+    return {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"hosts": [host], "http": [{"route": [{"destination": destination}]}]}}

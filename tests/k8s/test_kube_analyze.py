@@ -1,10 +1,5 @@
 """`meshctl analyze --kubernetes`: what the emulated API server holds, listed over real HTTP
-with the official client, analyzed like files, with files applied over it.
-
-kmock 0.8 cannot serve `GET /api/v1/namespaces` (it reads the path as a namespace's contents),
-so the cluster here is listed without Namespaces; the emulator of the kube-serve work serves
-them, and then the whole command can run against it.
-"""
+with the official client, analyzed like files, with files applied over it."""
 
 from __future__ import annotations
 
@@ -19,15 +14,13 @@ from meshctl.analyze import report
 from meshctl.analyze.inputs import gather
 from meshctl.cli import main
 from meshctl.kube.client import load_client
-from meshctl.kube.objects import CLUSTER_KINDS, list_objects
+from meshctl.kube.objects import list_objects
 from meshctl.model.meshconfig import MeshConfig
-
-WITHOUT_NAMESPACES = [listed for listed in CLUSTER_KINDS if listed.kind != "Namespace"]
 
 
 def _cluster_lines(kubeconfig: str, files: list[str], namespace: str | None) -> list[str]:
     client = load_client(kubeconfig, None)
-    cluster = list(list_objects(client, WITHOUT_NAMESPACES))
+    cluster = list(list_objects(client))
     gathered = gather(files, namespace or client.namespace, MeshConfig(), cluster=cluster)
     assert gathered.assumed == []  # a cluster has its own ingress gateway, or none
     findings = [*gathered.schema_findings, *analyze.run(gathered.resources, gathered.mesh)]

@@ -30,8 +30,7 @@ def test_targets_namespaces_and_contexts(emulator: MeshEmulator, kubeconfig: str
     add_pod(emulator, "web-1", BETA_NAMESPACE)
     add_deployment(emulator, "reviews-v1", "default", {"matchLabels": {"app": "reviews"}})
     for namespace in ("default", BETA_NAMESPACE):
-        emulator.objects["v1/namespaces", None, namespace] = {"apiVersion": "v1", "kind": "Namespace",
-                                                              "metadata": {"name": namespace}}
+        emulator.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
     tab(tmp_path, "meshctl ")
     c = f"-c {kubeconfig}"
     assert tab(tmp_path, f"meshctl pc clusters {c} ") == ["reviews-v1-abc", "reviews-v2-def"], "running pods only"

@@ -45,10 +45,10 @@ def issue_tokens(emulator: MeshEmulator) -> list[dict[str, Any]]:
 
 def publish_root(emulator: MeshEmulator, root: Authority, namespace: str = ISTIO) -> None:
     """The ConfigMap istiod writes into every namespace: the mesh's root certificate."""
-    emulator.objects["v1/configmaps", namespace, "istio-ca-root-cert"] = {
+    emulator.apply({
         "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "istio-ca-root-cert", "namespace": namespace},
         "data": {"root-cert.pem": root.pem.decode()},
-    }  # fmt: skip
+    })  # fmt: skip
 
 
 def test_finds_istiod_and_asks_it_through_a_port_forward(

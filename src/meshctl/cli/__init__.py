@@ -19,6 +19,7 @@ from meshctl.cli import (
     bootstrap,
     completion,
     demo,
+    install,
     iptables,
     proxy_config,
     proxy_status,
@@ -86,6 +87,7 @@ proxy_status.register(app)
 demo.register(app)
 iptables.register(app)
 completion.register(app)
+install.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,7 +31,9 @@ def register(app: typer.Typer) -> None:
 
 def agent(
     target: Annotated[str, typer.Argument(help=f"{USAGE}: the workload whose sidecar this is.")],
-    xds_address: Annotated[str, typer.Option("--xds-address", help="HOST:PORT of meshctl serve's xDS.")] = "127.0.0.1:15010",
+    xds_address: Annotated[
+        list[str], typer.Option("--xds-address", help="HOST:PORT of meshctl serve's xDS; repeat for several replicas.")
+    ] = ["127.0.0.1:15010"],  # noqa: B006 - typer's way to spell a list default
     ca_address: Annotated[str, typer.Option("--ca-address", help="HOST:PORT of the CA (meshctl serve --ca-address).")] = "127.0.0.1:15012",
     ca_root_cert: Annotated[str, typer.Option("--ca-root-cert", help="The mesh root to verify the CA with (serve writes it to CA_DIR/root-cert.pem).")] = CA_ROOT,
     token_file: Annotated[str, typer.Option("--token-file", help="The workload's token, read again for every CSR (`meshctl token` makes one).")] = "",
@@ -83,7 +85,7 @@ def agent(
 
     if token and token_file:
         raise UsageError("give the token once: --token-file or --token")
-    xds_host, xds_port = _address("--xds-address", xds_address)
+    (xds_host, xds_port), *more_xds = [_address("--xds-address", address) for address in xds_address]
     _address("--ca-address", ca_address)
     try:
         roots = Path(ca_root_cert).read_bytes()
@@ -96,7 +98,7 @@ def agent(
                                     service_account=service_account, ip=ip, labels=labels)
     options = AgentOptions(
         proxy=proxy, service_account=account, trust_domain=trust_domain, xds_host=xds_host,
-        xds_port=xds_port,
+        xds_port=xds_port, more_xds=tuple(more_xds),
         ca_address=ca_address, ca_roots=roots,
         token=fixed_token(token) if token else read_token_file(token_file or TOKEN_FILE),
         envoy=EnvoySettings(envoy or find_envoy(), concurrency=concurrency, log_level=proxy_log_level),

@@ -51,7 +51,9 @@ InterceptionOption = Annotated[Interception, typer.Option("--interception-mode",
 
 def bootstrap(
     target: Annotated[str, typer.Argument(help=f"{USAGE}.")],
-    xds_address: Annotated[str, typer.Option("--xds-address", help="HOST:PORT of meshctl serve.")] = "127.0.0.1:15010",
+    xds_address: Annotated[
+        list[str], typer.Option("--xds-address", help="HOST:PORT of meshctl serve; repeat for several replicas.")
+    ] = ["127.0.0.1:15010"],  # noqa: B006 - typer's way to spell a list default
     admin_port: Annotated[int, typer.Option("--admin-port", help="Envoy admin port (on 127.0.0.1).", min=0, max=65535)] = 15000,
     interception: InterceptionOption = Interception.REDIRECT,
     config_dir: ConfigDirOption = "",
@@ -86,13 +88,17 @@ def bootstrap(
     from meshctl.formats import to_yaml
     from meshctl.generate.bootstrap import ads_bootstrap
 
-    host, _, port_text = xds_address.rpartition(":")
-    if not host or not port_text.isdigit():
-        raise UsageError(f"--xds-address must be HOST:PORT, not {xds_address!r}")
+    addresses = []
+    for address in xds_address:
+        host, _, port_text = address.rpartition(":")
+        if not host or not port_text.isdigit():
+            raise UsageError(f"--xds-address must be HOST:PORT, not {address!r}")
+        addresses.append((host.strip("[]"), int(port_text)))
     proxy, account = workload_proxy(target, config_dir, namespace, interception.value,
                                     service_account=service_account, ip=ip, labels=labels)
-    config = ads_bootstrap(proxy, host, int(port_text), admin_port=admin_port, delta=delta, service_account=account,
-                           sds_socket=sds_socket)
+    (host, port), *more = addresses
+    config = ads_bootstrap(proxy, host, port, admin_port=admin_port, delta=delta, service_account=account,
+                           sds_socket=sds_socket, more_replicas=more)
     text = json_format.MessageToJson(config, preserving_proto_field_name=True, indent=2)
     out(text if output is Format.json else to_yaml(json.loads(text)))
     return 0

@@ -1,5 +1,6 @@
 """`meshctl serve`: the embedded control plane (what istiod does for xDS and as a CA), fed by a
-directory."""
+directory, a Kubernetes API server, or both (Istio config from files, the registry from the
+cluster)."""
 
 from __future__ import annotations
 
@@ -10,20 +11,29 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from meshctl.cli.logs import LogFormatOption, LogLevelOption
-from meshctl.cli.options import DEFAULT_CA_DIR, InputNamespaceOption, duration_flag
+from meshctl.cli.options import DEFAULT_CA_DIR, ContextOption, InputNamespaceOption, KubeconfigOption, duration_flag
 from meshctl.xds.admission import DEFAULT_MAX_CONNECTIONS
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from meshctl.kube.lease import LeaderElector
     from meshctl.security.authenticate import Authenticator
     from meshctl.security.service import CaServer
+    from meshctl.sources.select import SourceChoice
     from meshctl.xds.generation import Translate
     from meshctl.xds.server import XdsServer
 
 DEFAULT_TRANSLATOR = "meshctl.generate.translator:translate_resources"
 
-ConfigDirOption = Annotated[str, typer.Option("--config-dir", help="Directory of Istio and Kubernetes YAML, watched for changes.")]
+ConfigDirOption = Annotated[
+    str | None,
+    typer.Option("--config-dir", help="Directory of Istio and Kubernetes YAML, watched for changes; with "
+                 "--kubernetes, Istio config only.", show_default=False),
+]
+KubernetesOption = Annotated[
+    bool, typer.Option("--kubernetes", help="Watch the Kubernetes API (kubeconfig, or in-cluster config in a pod).")
+]
 XdsAddressOption = Annotated[str, typer.Option("--xds-address", help="HOST:PORT for ADS and CSDS (gRPC, plaintext).")]
 DebugAddressOption = Annotated[str, typer.Option("--debug-address", help="HOST:PORT for /debug/*, /metrics and /ready; empty to disable.")]
 AfterOption = Annotated[str, typer.Option("--debounce-after", help="Quiet period after the last change before pushing (0 pushes at once).")]
@@ -36,6 +46,11 @@ CaDirOption = Annotated[str, typer.Option("--ca-dir", help="The CA's keys and ce
 TrustDomainOption = Annotated[str, typer.Option("--trust-domain", help="The mesh's trust domain: spiffe://TRUST_DOMAIN/ns/NS/sa/SA.")]
 WorkloadTtlOption = Annotated[str, typer.Option("--workload-cert-ttl", help="Lifetime of workload certificates whose CSR asks for none.")]
 MaxWorkloadTtlOption = Annotated[str, typer.Option("--max-workload-cert-ttl", help="Longest lifetime a CSR may ask for; longer requests are refused.")]
+GraceOption = Annotated[str, typer.Option("--shutdown-grace", help="On SIGTERM, how long open streams get to end before they are cut.")]
+LeaseOption = Annotated[
+    str, typer.Option("--leader-lease", help="With --kubernetes: NAMESPACE/NAME of the Lease that elects the replica "
+                      "doing once-per-cluster jobs; empty to not campaign.")
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +69,10 @@ def register(app: typer.Typer) -> None:
 
 
 def serve(
-    config_dir: ConfigDirOption,
+    config_dir: ConfigDirOption = None,
+    kubernetes: KubernetesOption = False,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
     xds_address: XdsAddressOption = "127.0.0.1:15010",
     debug_address: DebugAddressOption = "127.0.0.1:15014",
     debounce_after: AfterOption = "100ms",
@@ -66,12 +84,14 @@ def serve(
     trust_domain: TrustDomainOption = "cluster.local",
     workload_cert_ttl: WorkloadTtlOption = "24h",
     max_workload_cert_ttl: MaxWorkloadTtlOption = "2160h",
+    shutdown_grace: GraceOption = "5s",
+    leader_lease: LeaseOption = "",
     log_level: LogLevelOption = "info",
     log_format: LogFormatOption = "logfmt",
     max_connections: MaxConnectionsOption = DEFAULT_MAX_CONNECTIONS,
 ) -> int:
-    """Serve Envoy config over ADS (SotW and Delta) from a watched directory, and sign workload
-    certificates for authenticated agents, like istiod.
+    """Serve Envoy config over ADS (SotW and Delta) from a watched directory or a cluster, and sign
+    workload certificates for authenticated agents, like istiod.
 
     Exit 0 after SIGTERM, 130 after SIGINT, 64 on bad flags, 1 if it cannot start.
 
@@ -81,57 +101,70 @@ def serve(
       meshctl serve --config-dir examples/bookinfo
       meshctl serve --config-dir mesh/ --xds-address 0.0.0.0:15010 --log-level debug --log-format json
       meshctl serve --config-dir mesh/ --ca-dir cacerts/ --ca-address 0.0.0.0:15012 --workload-cert-ttl 12h
+      meshctl serve --kubernetes --context kind-mesh
+      meshctl serve --kubernetes --config-dir istio-config/  # Istio config from files, the registry from the cluster
     """
     import asyncio
 
     from meshctl.cli.logs import configure_logging
+    from meshctl.errors import UsageError
 
+    if not config_dir and not kubernetes:
+        raise UsageError("give --config-dir DIR, --kubernetes, or both")
+    if (kubeconfig or context) and not kubernetes:
+        raise UsageError("--kubeconfig and --context need --kubernetes")
+    if config_dir and not Path(config_dir).is_dir():
+        raise UsageError(f"--config-dir {config_dir!r} does not exist or is not a directory")
+    grace = duration_flag(shutdown_grace, "--shutdown-grace")
+    if leader_lease and (not kubernetes or leader_lease.count("/") != 1 or "" in leader_lease.split("/")):
+        raise UsageError(f"--leader-lease must be NAMESPACE/NAME, with --kubernetes, not {leader_lease!r}")
     after = duration_flag(debounce_after, "--debounce-after")
     ceiling = duration_flag(debounce_max, "--debounce-max")
     ca = CaSettings(ca_address, ca_dir, trust_domain,
                     duration_flag(workload_cert_ttl, "--workload-cert-ttl", minimum=1),
                     duration_flag(max_workload_cert_ttl, "--max-workload-cert-ttl", minimum=1))
     if max_connections < 1:
-        from meshctl.errors import UsageError
-
         raise UsageError(f"--max-connections must be at least 1, not {max_connections}")
+    client = None
+    if kubernetes:  # before logging is set up: a kubeconfig that cannot be read is a plain error
+        from meshctl.kube.client import load_client
+
+        client = load_client(kubeconfig, context)
     configure_logging(log_level, log_format)
-    return asyncio.run(_run(config_dir, xds_address, debug_address, after, ceiling, namespace, translator, ca,
-                            max_connections))
+    from meshctl.sources.select import SourceChoice
+
+    sources = SourceChoice(config_dir, client, debounce_after=after, debounce_max=ceiling, namespace=namespace)
+    return asyncio.run(_run(sources, xds_address, debug_address, translator, ca, grace, leader_lease, max_connections))
 
 
-async def _run(
-    config_dir: str, xds_address: str, debug_address: str, after: float, ceiling: float, namespace: str,
-    translator: str, ca_settings: CaSettings, max_connections: int,
-) -> int:
+async def _run(sources: SourceChoice, xds_address: str, debug_address: str, translator: str,
+               ca_settings: CaSettings, grace: float, leader_lease: str, max_connections: int) -> int:
     import asyncio
     import signal
 
     from meshctl.cli.output import err
-    from meshctl.errors import ExitCode, UsageError
+    from meshctl.errors import ExitCode
     from meshctl.model.node import ISTIO_NODES
     from meshctl.xds.server import XdsServer
 
-    if not Path(config_dir).is_dir():
-        raise UsageError(f"--config-dir {config_dir!r} does not exist or is not a directory")
     server = XdsServer(xds_address, debug_address or None, ISTIO_NODES, max_connections)
     await server.start()
     debug = f", debug HTTP on {debug_address.rsplit(':', 1)[0]}:{server.debug_port}" if debug_address else ""
-    err(f"meshctl serve: xDS (ADS, CSDS) on {xds_address.rsplit(':', 1)[0]}:{server.xds_port}{debug}, config from {config_dir}")
+    err(f"meshctl serve: xDS (ADS, CSDS) on {xds_address.rsplit(':', 1)[0]}:{server.xds_port}{debug}, "
+        f"config from {sources.describe()}")
     ca: CaServer | None = None
     try:
         if ca_settings.address:
-            ca = await _start_ca(ca_settings, server)
+            ca = await _start_ca(ca_settings, server, _cluster_authenticators(sources, ca_settings))
         translate = _load_translator(translator)
-        from meshctl.sources.directory import DirectorySource
-
-        source = DirectorySource(config_dir, debounce_after=after, debounce_max=ceiling, namespace=namespace)
+        source = sources.build()
     except BaseException:
         if ca is not None:
             await ca.stop()
         await server.stop()
         raise
     server.feed(source, translate)
+    elector = _campaign(sources, leader_lease, server) if leader_lease else None
     stopped = asyncio.Event()
     received: list[int] = []
     loop = asyncio.get_running_loop()
@@ -143,10 +176,40 @@ async def _run(
     waiting.cancel()
     if ca is not None:
         await ca.stop()
-    await server.stop()
+    await server.stop(grace)
+    if elector is not None:
+        await asyncio.to_thread(elector.stop)
     if feeding.done() and not feeding.cancelled() and feeding.exception() is not None:
         raise feeding.exception()  # type: ignore[misc]
     return ExitCode.INTERRUPTED if received and received[0] == signal.SIGINT else ExitCode.OK
+
+
+def _campaign(sources: SourceChoice, lease: str, server: XdsServer) -> LeaderElector:
+    """Campaign for the Lease (serve's once-per-cluster jobs are the leader's); leadership is
+    reported by the `meshctl_leader` gauge."""
+    import os
+    import socket
+
+    from meshctl.kube.lease import LeaderElector
+
+    assert sources.client is not None
+    namespace, name = lease.split("/")
+    identity = os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
+    leader = server.cache.metrics.leader
+    leader.set(0)
+    elector = LeaderElector(sources.client, namespace, name, identity,
+                            on_started=lambda: leader.set(1), on_stopped=lambda: leader.set(0))
+    elector.start()
+    return elector
+
+
+def _cluster_authenticators(sources: SourceChoice, settings: CaSettings) -> list[Authenticator]:
+    """Reading a cluster, the CA also takes its ServiceAccount tokens, checked by TokenReview."""
+    if sources.client is None:
+        return []
+    from meshctl.security.tokenreview import KubernetesAuthenticator
+
+    return [KubernetesAuthenticator(sources.client, settings.trust_domain)]
 
 
 async def _start_ca(settings: CaSettings, server: XdsServer,

@@ -306,6 +306,15 @@ def load_documents(file: str, documents: Sequence[Document], errors: Iterable[Re
     return result
 
 
+def load_object(value: Any, origin: str, default_namespace: str = DEFAULT_NAMESPACE) -> FileResult:
+    """One object that comes from elsewhere than a file (a cluster's API server), through the
+    same validation as a file's: its resource, or the problems that keep it out, all reported
+    at `origin` (there are no lines to point at)."""
+    result = FileResult(origin)
+    _DocumentReader(result, default_namespace).read(Document(origin, 0, value))
+    return result
+
+
 def _read_errors(errors: Iterable[ReadError]) -> list[Problem]:
     return [Problem(error.file, error.line, error.message) for error in errors]
 

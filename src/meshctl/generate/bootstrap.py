@@ -12,6 +12,7 @@ between them, exactly the way it would on an ADS push, without a control plane.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from envoy.config.bootstrap.v3 import bootstrap_pb2
@@ -50,11 +51,12 @@ def sds_cluster(socket: str = AGENT_SOCKET) -> cluster_pb2.Cluster:
     return cluster
 
 
-def _control_plane_cluster(name: str, host: str, port: int) -> cluster_pb2.Cluster:
-    """A static HTTP/2 cluster to meshctl serve (xDS is gRPC), with TCP keepalives so Envoy
-    notices a dead server and reconnects."""
+def _control_plane_cluster(name: str, addresses: Sequence[tuple[str, int]]) -> cluster_pb2.Cluster:
+    """A static HTTP/2 cluster to meshctl serve (xDS is gRPC), one endpoint per
+    replica, with TCP keepalives so Envoy notices a dead server and reconnects: a new stream
+    goes to the next endpoint (round robin), so a replica that died is left behind at once."""
     cluster = cluster_pb2.Cluster(name=name, type=cluster_pb2.Cluster.STATIC)
-    if not _is_ip(host):
+    if not all(_is_ip(host) for host, _ in addresses):
         cluster.type = cluster_pb2.Cluster.STRICT_DNS
     cluster.connect_timeout.seconds = 1
     cluster.typed_extension_protocol_options[HTTP_OPTIONS_KEY].CopyFrom(typed(h2_options()))
@@ -65,9 +67,11 @@ def _control_plane_cluster(name: str, host: str, port: int) -> cluster_pb2.Clust
     keepalive.keepalive_time.value = 300
     keepalive.keepalive_interval.value = 30
     cluster.load_assignment.cluster_name = name
-    socket = cluster.load_assignment.endpoints.add().lb_endpoints.add().endpoint.address.socket_address
-    socket.address = host
-    socket.port_value = port
+    locality = cluster.load_assignment.endpoints.add()
+    for host, port in addresses:
+        socket = locality.lb_endpoints.add().endpoint.address.socket_address
+        socket.address = host
+        socket.port_value = port
     return cluster
 
 
@@ -78,9 +82,12 @@ def _is_ip(host: str) -> bool:
 
 
 def ads_bootstrap(proxy: Proxy, xds_host: str, xds_port: int, *, admin_port: int, delta: bool = False,
-                  service_account: str = "default", sds_socket: str = AGENT_SOCKET) -> bootstrap_pb2.Bootstrap:
+                  service_account: str = "default", sds_socket: str = AGENT_SOCKET,
+                  more_replicas: Sequence[tuple[str, int]] = ()) -> bootstrap_pb2.Bootstrap:
     """A bootstrap that makes Envoy this workload's sidecar: Istio's node id and metadata, every
-    dynamic resource over one ADS stream, and its certificates from the agent at `sds_socket`."""
+    dynamic resource over one ADS stream to `xds_host:xds_port` or any of `more_replicas` (the
+    stream reconnects to another when its replica goes away), and its certificates from the
+    agent at `sds_socket`."""
     bootstrap = bootstrap_pb2.Bootstrap()
     node = bootstrap.node
     node.id = proxy.node_id
@@ -108,7 +115,7 @@ def ads_bootstrap(proxy: Proxy, xds_host: str, xds_port: int, *, admin_port: int
         source.initial_fetch_timeout.SetInParent()
         source.resource_api_version = config_source_pb2.V3
     static = bootstrap.static_resources
-    static.clusters.append(_control_plane_cluster(XDS_CLUSTER, xds_host, xds_port))
+    static.clusters.append(_control_plane_cluster(XDS_CLUSTER, [(xds_host, xds_port), *more_replicas]))
     static.clusters.append(sds_cluster(sds_socket))
     admin = bootstrap.admin.address.socket_address
     admin.address = "127.0.0.1"

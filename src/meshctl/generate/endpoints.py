@@ -66,7 +66,7 @@ class _EndpointCache:
         return found
 
     def _lb_endpoint(self, endpoint: Endpoint, tls_mode: str | None) -> endpoint_components_pb2.LbEndpoint:
-        lb = endpoint_components_pb2.LbEndpoint(health_status=health_check_pb2.HEALTHY)
+        lb = endpoint_components_pb2.LbEndpoint(health_status=health_check_pb2.HealthStatus.Value(endpoint.health))
         set_address(lb.endpoint.address, endpoint.address, endpoint.port)
         metadata = lb.metadata.filter_metadata
         if self._uses_mtls(endpoint, tls_mode):

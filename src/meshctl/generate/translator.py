@@ -39,7 +39,7 @@ class MeshGeneration:
         """The proxy a node is (see model.proxy.for_node); UnknownProxyError when the
         registry has no workload for it and its metadata names no namespace."""
         parsed = parse_node(node)
-        return proxies.for_node(parsed, self.snapshot.registry.workload(parsed.id), self.snapshot.mesh.domain)
+        return proxies.for_node(parsed, proxies.workload_of(parsed, self.snapshot.registry), self.snapshot.mesh.domain)
 
     def config_for(self, node: core_pb2.Node) -> ProxyConfig:
         return generate(self.snapshot, self.proxy_for(node), self.cache)

@@ -1,8 +1,9 @@
 """One Kubernetes API server, reached as kubectl would: kubeconfig, context, credentials.
 
 `load_client` reads the kubeconfig (`-c/--kubeconfig`, else `KUBECONFIG`, else
-`~/.kube/config`) and picks a context; the resulting `KubeClient` carries the connection, the
-context's default namespace and the timeout every request and socket read is bounded by.
+`~/.kube/config`) and picks a context; in a pod with none of those it uses the pod's own
+ServiceAccount, as kubectl does (in-cluster config). The resulting `KubeClient` carries the
+connection, the default namespace and the timeout every request and socket read is bounded by.
 `lazy_client` defers all of that to the first call, for commands that often need no cluster.
 """
 
@@ -21,11 +22,13 @@ from meshctl.errors import MeshctlError
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient, AppsV1Api, Configuration, CoreV1Api
 
-__all__ = ["DEFAULT_NAMESPACE", "DEFAULT_TIMEOUT", "KubeClient", "kubeconfig_path", "lazy_client", "load_client",
-           "status_message"]
+__all__ = ["DEFAULT_NAMESPACE", "DEFAULT_TIMEOUT", "KubeClient", "in_cluster_client", "kubeconfig_path", "lazy_client",
+           "load_client", "status_message"]
 
 DEFAULT_NAMESPACE = "default"
 DEFAULT_TIMEOUT = 15.0
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+IN_CLUSTER = "in-cluster"
 
 
 def load_client(kubeconfig: str | None, context: str | None, *, timeout: float = DEFAULT_TIMEOUT) -> KubeClient:
@@ -38,6 +41,12 @@ def load_client(kubeconfig: str | None, context: str | None, *, timeout: float =
     import yaml
     from kubernetes import client, config
 
+    if not kubeconfig and not os.environ.get("KUBECONFIG") and not Path("~/.kube/config").expanduser().exists() \
+            and os.environ.get("KUBERNETES_SERVICE_HOST"):
+        if context is not None:
+            raise MeshctlError(f'context "{context}" given, but there is no kubeconfig: running in a pod, '
+                               "meshctl uses the pod's service account")
+        return in_cluster_client(timeout=timeout)
     path = kubeconfig_path(kubeconfig)
     try:
         contexts, current = config.list_kube_config_contexts(config_file=path)
@@ -75,6 +84,24 @@ def kubeconfig_path(kubeconfig: str | None) -> str:
     return str(default)
 
 
+def in_cluster_client(directory: str = SERVICE_ACCOUNT_DIR, *, timeout: float = DEFAULT_TIMEOUT) -> KubeClient:
+    """The API server of the cluster this pod runs in, as its ServiceAccount (the token,
+    CA and namespace Kubernetes mounts in `directory`; the token is re-read as it rotates)."""
+    from kubernetes import client, config
+    from kubernetes.config.incluster_config import InClusterConfigLoader
+
+    configuration = client.Configuration()
+    try:
+        InClusterConfigLoader(os.path.join(directory, "token"), os.path.join(directory, "ca.crt")).load_and_set(
+            configuration
+        )
+        with open(os.path.join(directory, "namespace")) as file:
+            namespace = file.read().strip() or DEFAULT_NAMESPACE
+    except (config.ConfigException, OSError) as exc:
+        raise MeshctlError(f"cannot use the in-cluster config ({directory}): {exc}") from None
+    return KubeClient(configuration, IN_CLUSTER, namespace, timeout)
+
+
 def lazy_client(kubeconfig: str | None, context: str | None) -> Callable[[], KubeClient]:
     """`load_client` on first call only, then the same client: many invocations never need one
     (`--xds-address ... --plaintext`, a plain pod name with `--file`), and loading costs."""
@@ -106,6 +133,13 @@ class KubeClient:
     def api(self) -> ApiClient:
         """The shared REST client itself, for requests no typed API covers (lists of any kind)."""
         return self._api
+
+    def new_api_client(self) -> ApiClient:
+        """A REST client with connections of its own, for a caller that holds one for long
+        (a watch) and must not starve the shared pool."""
+        from kubernetes.client import ApiClient
+
+        return ApiClient(self.configuration)
 
     @property
     def core(self) -> CoreV1Api:

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
-from meshctl.config.kinds.kubernetes import Endpoints, EndpointSlice
+from meshctl.config.kinds.kubernetes import EndpointConditions, Endpoints, EndpointSlice, ObjectReference
 from meshctl.config.resource import Resource
 from meshctl.model.service import (
+    DRAINING,
+    HEALTHY,
+    TERMINATING,
+    UNHEALTHY,
     WORKLOAD_ENTRY,
     Endpoint,
     Service,
@@ -20,7 +24,7 @@ from meshctl.model.service import (
     Workload,
 )
 
-__all__ = ["from_endpoint_objects", "from_entry", "from_selected"]
+__all__ = ["from_endpoint_objects", "from_entry", "from_selected", "sent", "slice_health"]
 
 
 def from_selected(service: Service, port: ServicePort, workloads: Iterable[Workload]) -> Iterator[Endpoint]:
@@ -36,13 +40,23 @@ def from_selected(service: Service, port: ServicePort, workloads: Iterable[Workl
 
 
 def from_endpoint_objects(service: Service, port: ServicePort, objects: Iterable[Resource],
-                          workload_at: Callable[[str], Workload | None]) -> Iterator[Endpoint]:
-    """A Kubernetes Service's endpoints as its Endpoints and EndpointSlices list them; the
-    workload at each address (if the input has it) lends its labels and locality."""
+                          pod_named: Callable[[str], Workload | None],
+                          ready_at: Callable[[str, str], Workload | None]) -> Iterator[Endpoint]:
+    """A Kubernetes Service's endpoints as its Endpoints and EndpointSlices list them, with
+    istiod's rules: FQDN slices are skipped; an address's workload is the pod its targetRef
+    names (`pod_named("NAME.NS")`), and an address whose pod is missing is left out (istiod
+    waits for the pod: without it the endpoint has no labels, account or locality); without a
+    targetRef, the ready pod of the namespace at that address (`ready_at(namespace, ip)`), if
+    any. Each endpoint's health comes from its conditions, and only what istiod sends is kept."""
 
-    def at(address: str, number: int) -> Endpoint:
-        workload = workload_at(address)
-        return Endpoint(address, number, workload.labels if workload else {}, workload)
+    def endpoints_at(address: str, reference: ObjectReference | None, number: int, health: str) -> Iterator[Endpoint]:
+        if reference is not None and reference.kind == "Pod":
+            workload = pod_named(f"{reference.name}.{reference.namespace or service.namespace}")
+            if workload is None:
+                return
+        else:
+            workload = ready_at(service.namespace, address)
+        yield Endpoint(address, number, workload.labels if workload else {}, workload, health)
 
     for obj in objects:
         if obj.kind == "Endpoints":
@@ -52,7 +66,7 @@ def from_endpoint_objects(service: Service, port: ServicePort, objects: Iterable
                     continue
                 addresses = subset.addresses + (subset.not_ready_addresses if service.publish_not_ready else ())
                 for address in addresses:
-                    yield at(address.ip, number)
+                    yield from endpoints_at(address.ip, address.target_ref, number, HEALTHY)
         else:
             endpoint_slice = obj.view_as(EndpointSlice)
             if endpoint_slice.address_type == "FQDN":
@@ -61,11 +75,38 @@ def from_endpoint_objects(service: Service, port: ServicePort, objects: Iterable
             if number is None:
                 continue
             for item in endpoint_slice.endpoints:
-                ready = item.conditions.ready if item.conditions is not None else None
-                if ready is False and not service.publish_not_ready:
+                health = slice_health(item.conditions, service)
+                if not sent(health, service):
                     continue
                 for ip in item.addresses:
-                    yield at(ip, number)
+                    yield from endpoints_at(ip, item.target_ref, number, health)
+
+
+def slice_health(conditions: EndpointConditions | None, service: Service) -> str:
+    """istiod's `endpointHealthStatus`: ready (or unknown) is healthy; otherwise a serving,
+    terminating endpoint of a persistent-session service is draining, a terminating one is
+    terminating, anything else is unhealthy (an unset condition counts as true)."""
+    ready, serving, terminating = (
+        (conditions.ready, conditions.serving, conditions.terminating) if conditions is not None else (None, None, None)
+    )
+    if ready is not False:
+        return HEALTHY
+    if service.persistent_session and serving is not False and terminating is not False:
+        return DRAINING
+    if terminating is not False:
+        return TERMINATING
+    return UNHEALTHY
+
+
+def sent(health: str, service: Service) -> bool:
+    """Whether EDS carries an endpoint of that health (istiod's `filterIstioEndpoint`):
+    terminating never; unhealthy only when the service's trafficDistribution needs the health
+    to spill over; draining only to keep a persistent session."""
+    if health == UNHEALTHY:
+        return service.send_unhealthy
+    if health == DRAINING:
+        return service.persistent_session
+    return health == HEALTHY
 
 
 def from_entry(service: Service, port: ServicePort, selected: Iterable[Workload]) -> Iterator[Endpoint]:

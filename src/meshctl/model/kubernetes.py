@@ -30,17 +30,26 @@ from meshctl.model.service import (
 __all__ = ["EXPORT_TO_ANNOTATION", "kubernetes_services", "locality", "pod_workloads"]
 
 EXPORT_TO_ANNOTATION = "networking.istio.io/exportTo"
+PERSISTENT_SESSION_LABELS = ("istio.io/persistent-session", "istio.io/persistent-session-header")
+_LOCALITY_LABELS = ("topology.istio.io/locality", "istio-locality")
+_REGION = ("topology.kubernetes.io/region", "failure-domain.beta.kubernetes.io/region")
+_ZONE = ("topology.kubernetes.io/zone", "failure-domain.beta.kubernetes.io/zone")
+_SUBZONE = "topology.istio.io/subzone"
 
 
-def locality(labels: Mapping[str, str]) -> str:
-    """`region/zone/subzone` from Istio's `istio-locality` label or the topology labels."""
-    explicit = labels.get("istio-locality")
-    if explicit:
-        return explicit.replace(".", "/")
+def locality(labels: Mapping[str, str], node: Mapping[str, str] | None = None) -> str:
+    """`region/zone/subzone`, as istiod's `getPodLocality`: the workload's locality label
+    (`us.east.a` reads as `us/east/a`), else its node's topology labels; without a node (offline
+    input), the topology labels of the workload itself."""
+    for key in _LOCALITY_LABELS:
+        explicit = labels.get(key)
+        if explicit:
+            return explicit if "/" in explicit else explicit.replace(".", "/")
+    source = node if node is not None else labels
     parts = [
-        labels.get("topology.kubernetes.io/region", ""),
-        labels.get("topology.kubernetes.io/zone", ""),
-        labels.get("topology.istio.io/subzone", ""),
+        next((source[key] for key in _REGION if source.get(key)), ""),
+        next((source[key] for key in _ZONE if source.get(key)), ""),
+        source.get(_SUBZONE, ""),
     ]
     while parts and not parts[-1]:
         parts.pop()
@@ -48,9 +57,12 @@ def locality(labels: Mapping[str, str]) -> str:
 
 
 def pod_workloads(pods: Sequence[Resource], deployments: Sequence[Resource], pool: synthetic.AddressPool,
-                  injection: InjectionPolicy) -> Iterator[Workload]:
+                  injection: InjectionPolicy, nodes: Mapping[str, Mapping[str, str]] | None = None
+                  ) -> Iterator[Workload]:
     """Pods as given (an address made up when the status has none), then each Deployment's
-    replicas as its ReplicaSet would create them."""
+    replicas as its ReplicaSet would create them. `nodes` (name to labels) gives a pod's
+    locality; a pod is ready when it runs and is not reported unready."""
+    nodes = nodes or {}
     for pod in pods:
         spec, status = pod.view_as(PodSpec), pod.status_as(PodStatus)
         yield Workload(
@@ -63,8 +75,8 @@ def pod_workloads(pods: Sequence[Resource], deployments: Sequence[Resource], poo
             source=pod,
             ports=spec.named_ports(),
             injected=injection.injected(pod.namespace, pod.labels, pod.annotations),
-            locality=locality(pod.labels),
-            ready=status.phase == "Running",
+            locality=locality(pod.labels, nodes.get(spec.node_name) if spec.node_name else None),
+            ready=status.ready,
             annotations=dict(pod.annotations),
         )
     for deployment in deployments:
@@ -137,4 +149,6 @@ def _service(obj: Resource, vips: synthetic.AddressPool, domain: str) -> Service
         selector=spec.selector or None,
         alias_for=alias_for,
         publish_not_ready=spec.publish_not_ready_addresses,
+        send_unhealthy=spec.traffic_distribution not in ("", "Any"),
+        persistent_session=any(obj.labels.get(label) for label in PERSISTENT_SESSION_LABELS),
     )

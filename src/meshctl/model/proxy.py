@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from meshctl.errors import UnknownProxyError
 from meshctl.model.node import SIDECAR, ProxyNode, node_id
 from meshctl.model.service import Workload
+
+if TYPE_CHECKING:
+    from meshctl.model.registry import Registry
 
 INTERCEPTION_REDIRECT = "REDIRECT"
 INTERCEPTION_TPROXY = "TPROXY"
@@ -73,6 +76,20 @@ def for_workload(workload: Workload, *, interception: str | None = None,
         workload=workload,
         istio_extensions=istio_extensions,
     )
+
+
+def workload_of(node: ProxyNode, registry: Registry) -> Workload | None:
+    """The workload a connected node runs in, as istiod finds a proxy's pod: by the proxy id
+    `POD.NAMESPACE` (the namespace must be the one the node's metadata names), else by address:
+    the ready pod of the node's namespace at its first instance IP (a bootstrap whose id does
+    not name the pod, `ENABLE_PROXY_FIND_POD_BY_IP` in istiod)."""
+    claimed = str(node.metadata.get("NAMESPACE") or "")
+    workload = registry.workload(node.id)
+    if workload is not None and (not claimed or workload.namespace == claimed):
+        return workload
+    if node.namespace and node.ips:
+        return registry.ready_pod_at(node.namespace, node.ips[0])
+    return None
 
 
 def for_node(node: ProxyNode, workload: Workload | None, domain: str = "cluster.local") -> Proxy:

@@ -18,7 +18,7 @@ from meshctl.model import endpoints, synthetic
 from meshctl.model.injection import InjectionPolicy
 from meshctl.model.kubernetes import kubernetes_services, pod_workloads
 from meshctl.model.selectors import selects
-from meshctl.model.service import ALIAS, Endpoint, Service, ServicePort, Workload
+from meshctl.model.service import ALIAS, POD, Endpoint, Service, ServicePort, Workload
 from meshctl.model.serviceentry import entry_services, workload_entry
 
 __all__ = ["Registry", "build_registry"]
@@ -39,6 +39,7 @@ class Registry:
         "_by_label",
         "_by_owner",
         "_by_proxy",
+        "_ready_pods",
         "_endpoint_objects",
         "_endpoints",
         "_signatures",
@@ -56,11 +57,14 @@ class Registry:
         self._by_ip: dict[str, Workload] = {}
         self._by_owner: dict[tuple[str, str], list[Workload]] = {}
         self._by_label: dict[tuple[str, str, str], set[int]] = {}
+        self._ready_pods: dict[tuple[str, str], Workload] = {}
         self._endpoints: dict[tuple[int, str], tuple[Endpoint, ...]] = {}
         self._signatures: dict[tuple[int, int | None], int] = {}
         for index, workload in enumerate(self.workloads):
             self._by_proxy.setdefault(workload.proxy_id, workload)
             self._by_ip.setdefault(workload.ip, workload)
+            if workload.kind == POD and workload.ready:
+                self._ready_pods.setdefault((workload.namespace, workload.ip), workload)
             self._by_owner.setdefault((workload.namespace, workload.owner), []).append(workload)
             for key, value in workload.labels.items():
                 self._by_label.setdefault((workload.namespace, key, value), set()).add(index)
@@ -68,6 +72,22 @@ class Registry:
             replicas.sort(key=lambda w: w.name)
         for service in self.services:
             self._by_host.setdefault(service.hostname, []).append(service)
+
+    def with_endpoint_objects(self, endpoint_objects: Mapping[tuple[str, str], Sequence[Resource]]) -> Registry:
+        """The same services and workloads (indexes shared, not rebuilt) with other Endpoints
+        and EndpointSlices: in a cluster, endpoints change far more often than anything else.
+        Endpoints already derived for services whose objects did not change are kept."""
+        changed = {key for key in self._endpoint_objects.keys() | endpoint_objects.keys()
+                   if [r.revision for r in self._endpoint_objects.get(key, ())]
+                   != [r.revision for r in endpoint_objects.get(key, ())]}
+        kept = {id(s) for s in self.services if (s.namespace, s.name) not in changed}
+        clone = object.__new__(Registry)
+        for slot in Registry.__slots__:
+            setattr(clone, slot, getattr(self, slot))
+        clone._endpoint_objects = endpoint_objects
+        clone._endpoints = {key: value for key, value in self._endpoints.items() if key[0] in kept}
+        clone._signatures = {key: value for key, value in self._signatures.items() if key[0] in kept}
+        return clone
 
     def services_for_host(self, hostname: str) -> list[Service]:
         return self._by_host.get(hostname, [])
@@ -77,6 +97,10 @@ class Registry:
 
     def workload_by_ip(self, ip: str) -> Workload | None:
         return self._by_ip.get(ip)
+
+    def ready_pod_at(self, namespace: str, ip: str) -> Workload | None:
+        """The ready pod of a namespace at an address (istiod's pod IP index)."""
+        return self._ready_pods.get((namespace, ip))
 
     def replicas(self, namespace: str, owner: str) -> list[Workload]:
         """The pods of a Deployment (`deploy/NAME.NS` targets), sorted by name."""
@@ -108,7 +132,7 @@ class Registry:
         if found is None:
             ports = [port] if port is not None else service.ports
             found = self._signatures[key] = hash(tuple(
-                (ep.address, ep.port, ep.healthy, ep.workload.name if ep.workload else "",
+                (ep.address, ep.port, ep.health, ep.workload.name if ep.workload else "",
                  ep.workload.source.revision if ep.workload else "")
                 for item in ports
                 for ep in self.endpoints(service, item)
@@ -129,7 +153,7 @@ class Registry:
             return endpoints.from_entry(service, port, self.selected(service.namespace, service.selector or {}))
         objects = self._endpoint_objects.get((service.namespace, service.name))
         if objects:
-            return endpoints.from_endpoint_objects(service, port, objects, self._by_ip.get)
+            return endpoints.from_endpoint_objects(service, port, objects, self._by_proxy.get, self.ready_pod_at)
         return endpoints.from_selected(service, port, self.selected(service.namespace, service.selector or {}))
 
 
@@ -147,16 +171,23 @@ def build_registry(resources: Sequence[Resource], domain: str = "cluster.local")
     taken = [ip for ip in (pod.status_as(PodStatus).pod_ip for pod in pods) if ip]
     pool = synthetic.AddressPool(synthetic.POD_NETWORK, taken + [e.view_as(WorkloadEntry).address for e in entries])
     injection = InjectionPolicy({ns.name: ns.labels for ns in by_kind.get("Namespace", ())})
-    workloads = [*pod_workloads(pods, _sorted(by_kind.get("Deployment", ())), pool, injection),
+    nodes = {node.name: node.labels for node in by_kind.get("Node", ())}
+    workloads = [*pod_workloads(pods, _sorted(by_kind.get("Deployment", ())), pool, injection, nodes),
                  *(workload_entry(entry) for entry in entries)]
     services = [*kubernetes_services(_sorted(by_kind.get("Service", ())), domain),
                 *(service for entry in _sorted(by_kind.get("ServiceEntry", ())) for service in entry_services(entry))]
     services.sort(key=lambda s: (s.created, s.hostname, s.namespace))
-    endpoint_objects: dict[tuple[str, str], list[Resource]] = {}
-    for obj in by_kind.get("Endpoints", ()):
-        endpoint_objects.setdefault((obj.namespace, obj.name), []).append(obj)
-    for obj in by_kind.get("EndpointSlice", ()):
-        owner = obj.labels.get(SERVICE_NAME_LABEL)
-        if owner:
-            endpoint_objects.setdefault((obj.namespace, owner), []).append(obj)
-    return Registry(services, workloads, endpoint_objects)
+    return Registry(services, workloads, endpoint_objects_of(resources))
+
+
+def endpoint_objects_of(resources: Iterable[Resource]) -> dict[tuple[str, str], list[Resource]]:
+    """Endpoints and EndpointSlices by the (namespace, name) of the Service they belong to."""
+    found: dict[tuple[str, str], list[Resource]] = {}
+    for obj in resources:
+        if obj.kind == "Endpoints":
+            found.setdefault((obj.namespace, obj.name), []).append(obj)
+        elif obj.kind == "EndpointSlice":
+            owner = obj.labels.get(SERVICE_NAME_LABEL)
+            if owner:
+                found.setdefault((obj.namespace, owner), []).append(obj)
+    return found

@@ -20,6 +20,12 @@ WILDCARD_ADDRESS = "0.0.0.0"
 POD = "Pod"
 WORKLOAD_ENTRY = "WorkloadEntry"
 
+# An endpoint's health, as istiod reads it from EndpointSlice conditions and sends it in EDS.
+HEALTHY = "HEALTHY"
+UNHEALTHY = "UNHEALTHY"
+DRAINING = "DRAINING"
+TERMINATING = "TERMINATING"
+
 
 @dataclass(frozen=True, slots=True)
 class ServicePort:
@@ -52,6 +58,8 @@ class Service:
     subject_alt_names: tuple[str, ...] = ()
     alias_for: str = ""
     publish_not_ready: bool = False
+    send_unhealthy: bool = False  # a trafficDistribution: spill-over needs unhealthy endpoints' health
+    persistent_session: bool = False  # draining endpoints keep their sessions
     from_kubernetes: bool = True
     inline_workloads: tuple[Workload, ...] = ()
 
@@ -125,7 +133,7 @@ class Endpoint:
     port: int
     labels: Mapping[str, str]
     workload: Workload | None = None
-    healthy: bool = True
+    health: str = HEALTHY
 
     @property
     def locality(self) -> str:

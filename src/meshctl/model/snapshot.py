@@ -25,7 +25,7 @@ from meshctl.model.istio import (
 )
 from meshctl.model.meshconfig import MeshConfig
 from meshctl.model.proxy import Proxy
-from meshctl.model.registry import Registry, build_registry
+from meshctl.model.registry import Registry, build_registry, endpoint_objects_of
 from meshctl.model.scope import SidecarScope, build_scope, select_sidecar
 from meshctl.model.service import POD
 from meshctl.model.selectors import selects
@@ -187,8 +187,8 @@ _LISTED = 12
 """How many workloads a not-found message lists."""
 
 
-REGISTRY_KINDS = ("Service", "ServiceEntry", "Pod", "Deployment", "WorkloadEntry", "Endpoints", "EndpointSlice",
-                  "Namespace")
+ENDPOINT_KINDS = ("Endpoints", "EndpointSlice")
+REGISTRY_KINDS = ("Service", "ServiceEntry", "Pod", "Deployment", "WorkloadEntry", "Namespace", "Node", *ENDPOINT_KINDS)
 
 
 def build_snapshot(resources: Sequence[Resource], mesh: MeshConfig | None = None,
@@ -216,6 +216,8 @@ def build_snapshot(resources: Sequence[Resource], mesh: MeshConfig | None = None
 
     if unchanged(*REGISTRY_KINDS):
         registry = previous.registry  # type: ignore[union-attr]
+    elif unchanged(*(kind for kind in REGISTRY_KINDS if kind not in ENDPOINT_KINDS)):
+        registry = previous.registry.with_endpoint_objects(endpoint_objects_of(resources))  # type: ignore[union-attr]
     else:
         registry = build_registry(resources, mesh.domain)
     virtual_services = tuple(

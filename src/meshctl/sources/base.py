@@ -1,12 +1,13 @@
 """The interface every configuration source offers the server.
 
-A source yields complete, accepted resource sets (never a diff), each with the files it currently
-refuses and why. The server never sees a half-valid set: refusing bad input and keeping the last
+A source yields complete, accepted resource sets (never a diff), each with the inputs (files, or
+a cluster's objects) it currently refuses and why. The server never sees a half-valid set: refusing bad input and keeping the last
 good version is the source's job, so it can do it per file (or per object, for Kubernetes).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -17,7 +18,10 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
-    """A file whose current content is refused, with the loader's problems (file:line: field: why)."""
+    """An input whose current content is refused, with the loader's problems (file:line: field: why).
+
+    `file` names the input: a file's path, or a cluster object as `Kind namespace/name`.
+    """
 
     file: str
     problems: tuple[str, ...]
@@ -35,3 +39,19 @@ class ConfigSource(Protocol):
     def updates(self) -> AsyncIterator[SourceUpdate]:
         """The current state first, then one update per (debounced) change, until cancelled."""
         ...
+
+
+async def distinct(updates: AsyncIterator[SourceUpdate]) -> AsyncIterator[SourceUpdate]:
+    """`updates` without those equal to the one before: a batch of changes that altered nothing
+    accepted or refused (a file saved unchanged, a pod's container status) is no update. Closing
+    this closes `updates` at once, so the source stops watching."""
+    last: tuple[object, ...] | None = None
+    async with contextlib.aclosing(updates) as inner:  # type: ignore[type-var]
+        async for update in inner:
+            signature = (
+                tuple((r.origin.file, r.kind, r.namespace, r.name, r.revision) for r in update.resources),
+                update.rejected,
+            )
+            if signature != last:
+                last = signature
+                yield update

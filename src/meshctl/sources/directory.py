@@ -34,7 +34,7 @@ from meshctl.config.files import Listing, walk
 from meshctl.config.loader import DEFAULT_NAMESPACE, FileResult, load_file
 from meshctl.config.resource import Resource
 from meshctl.errors import UsageError
-from meshctl.sources.base import Rejection, SourceUpdate
+from meshctl.sources.base import Rejection, SourceUpdate, distinct
 from meshctl.sources.debounce import END, debounce
 
 log = logging.getLogger("meshctl.sources")
@@ -224,25 +224,22 @@ class DirectorySource:
 
     # --- watching --------------------------------------------------------------------------
 
-    async def updates(self) -> AsyncIterator[SourceUpdate]:
+    def updates(self) -> AsyncIterator[SourceUpdate]:
         """The current state, then one update per debounced batch of changes that altered it.
 
         Reading runs on a worker thread, so a large file never stalls the server's event loop
         (its `/ready`, its streams)."""
+        return distinct(self._scans())
+
+    async def _scans(self) -> AsyncIterator[SourceUpdate]:
         queue: asyncio.Queue[set[Hashable] | object] = asyncio.Queue()
         watcher = asyncio.create_task(self._watch(queue))
         await asyncio.sleep(0)
         try:
-            update = await asyncio.to_thread(self.scan)
-            last = _signature(update)
-            yield update
+            yield await asyncio.to_thread(self.scan)
             async for batch in debounce(queue, self.debounce_after, self.debounce_max):
                 paths = [self._as_given(str(path)) for path in batch if path != NEW_ROOT]
-                update = await asyncio.to_thread(self.scan, paths, new_root=NEW_ROOT in batch)
-                signature = _signature(update)
-                if signature != last:
-                    last = signature
-                    yield update
+                yield await asyncio.to_thread(self.scan, paths, new_root=NEW_ROOT in batch)
         finally:
             watcher.cancel()
 
@@ -381,10 +378,3 @@ def _stamp(file: str) -> Stamp | None:
     except OSError:
         return None
     return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
-
-
-def _signature(update: SourceUpdate) -> tuple[object, ...]:
-    return (
-        tuple((r.origin.file, r.kind, r.namespace, r.name, r.revision) for r in update.resources),
-        update.rejected,
-    )

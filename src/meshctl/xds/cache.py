@@ -111,6 +111,9 @@ class SnapshotCache:
         it knows why a refusal ended (fixed, or the file removed)."""
         self.rejected = tuple(rejected)
         self.metrics.config_errors.set(len(rejected))
+        self.metrics.rejected.values.clear()
+        for rejection in rejected:
+            self.metrics.rejected.set(len(rejection.problems), rejection.file)
 
     def notify(self) -> None:
         """Wake each proxy stream once; a stream already woken will see the newest config anyway."""

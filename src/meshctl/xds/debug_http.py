@@ -87,8 +87,9 @@ class HttpGetServer:
 class DebugHttpServer(HttpGetServer):
     """`/ready`, `/metrics`, `/debug/syncz`, `/debug/config_dump?proxyID=POD.NS`, `/debug/configz`."""
 
-    def __init__(self, cache: SnapshotCache) -> None:
+    def __init__(self, cache: SnapshotCache, stopping: Callable[[], bool] = lambda: False) -> None:
         self.cache = cache
+        self.stopping = stopping
         super().__init__({
             "/ready": self._ready,
             "/metrics": self._metrics,
@@ -98,6 +99,8 @@ class DebugHttpServer(HttpGetServer):
         })
 
     def _ready(self, query: dict[str, list[str]]) -> Response:
+        if self.stopping():
+            return text("not ready: shutting down", 503)
         if self.cache.ready:
             return text("ready")
         return text("not ready: no configuration accepted yet", 503)

@@ -37,7 +37,12 @@ class Metrics:
             latency,
         )
         self.nacks = Counter("meshctl_xds_nacks_total", "Responses rejected by proxies, by type.", ["type"])
-        self.config_errors = Gauge("meshctl_config_rejected_files", "Files currently refused by the loader.")
+        self.config_errors = Gauge("meshctl_config_rejected_files",
+                                   "Inputs (files, or cluster objects) currently refused by the loader.")
+        self.rejected = Gauge("meshctl_config_rejected",
+                              "Problems of each refused input: a file, or a cluster object as `Kind namespace/name`.",
+                              ["input"])
+        self.leader = Gauge("meshctl_leader", "1 while this replica holds the leader Lease (serve --leader-lease).")
         self.translate_errors = Counter("meshctl_config_translate_errors_total", "Accepted configs the translator failed on.")
         self.generations = Counter("meshctl_config_generations_total", "Configurations translated and pushed.")
         self.generation_errors = Counter(
@@ -56,8 +61,8 @@ class Metrics:
     def all(self) -> Iterable[Metric]:
         return (
             self.connected, self.pushes, self.push_bytes, self.push_time, self.convergence,
-            self.nacks, self.config_errors, self.translate_errors, self.generations, self.generation_errors,
-            self.failing_proxies, self.open_streams, self.refused_streams, *self.included,
+            self.nacks, self.config_errors, self.rejected, self.leader, self.translate_errors, self.generations,
+            self.generation_errors, self.failing_proxies, self.open_streams, self.refused_streams, *self.included,
         )
 
     def render(self) -> str:

@@ -69,6 +69,7 @@ class XdsServer:
         self._grpc: grpc.aio.Server | None = None
         self._http: DebugHttpServer | None = None
         self._feeder: asyncio.Task[None] | None = None
+        self.stopping = False
 
     async def start(self) -> None:
         """Listen. Config comes later through `feed`, so that proxies can connect (and wait for
@@ -86,7 +87,7 @@ class XdsServer:
         self._grpc = server
         self.xds_port = bound
         if self.debug_address:
-            http = DebugHttpServer(self.cache)
+            http = DebugHttpServer(self.cache, lambda: self.stopping)
             debug_host, debug_port = split_address(self.debug_address)
             try:
                 self.debug_port = await http.start(debug_host, debug_port)
@@ -114,15 +115,26 @@ class XdsServer:
         await self._feeder
 
     async def stop(self, grace: float = 1.0) -> None:
-        """End every stream cleanly first, so gRPC has no handler to cancel, then stop listening."""
+        """Leave, so that proxies go elsewhere: stop accepting (gRPC closes the listener and
+        sends GOAWAY on every connection), end every ADS stream cleanly so its proxy reconnects
+        to another replica at once, and once they have ended (`grace` seconds at most) cut the
+        calls left (SDS streams, which Envoy simply opens again elsewhere). `/ready` says
+        "shutting down" meanwhile, so a Service stops sending new connections."""
+        self.stopping = True
         if self._feeder is not None:
             self._feeder.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._feeder
+        leaving = asyncio.create_task(self._grpc.stop(grace)) if self._grpc is not None else None
+        await asyncio.sleep(0)  # the gRPC server stops accepting before streams are told to end
         self.cache.close_all()
-        await asyncio.sleep(0)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while self.cache.streams and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        if leaving is not None and self._grpc is not None:
+            await self._grpc.stop(0)
+            await leaving
         if self._http is not None:
             await self._http.stop()
-        if self._grpc is not None:
-            await self._grpc.stop(grace)
         log.info("stopped")

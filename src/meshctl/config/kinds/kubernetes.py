@@ -256,14 +256,27 @@ class PodIP(Message):
     ip: str = field(IP)
 
 
+@message(free=["lastProbeTime", "lastTransitionTime", "reason", "message", "observedGeneration"])
+class PodCondition(Message):
+    type: str = ""
+    status: str = ""
+
+
 @message(open=True, free=["hostIPs"])
 class PodStatus(Message):
-    """What the kubelet reports; other status fields (conditions, containerStatuses) pass unread."""
+    """What the kubelet reports; other status fields (containerStatuses, qosClass) pass unread."""
 
     pod_ip: str = field(IP, json="podIP")
     pod_ips: tuple[PodIP, ...] = field(json="podIPs")
     host_ip: str = field(json="hostIP")
     phase: str = field(Enum("Pending", "Running", "Succeeded", "Failed", "Unknown"), default="Running")
+    conditions: tuple[PodCondition, ...]
+
+    @property
+    def ready(self) -> bool:
+        """Running and not reported unready: the pods istiod indexes by IP (a pod without a
+        Ready condition, as offline input often is, counts as ready)."""
+        return self.phase == "Running" and all(c.status == "True" for c in self.conditions if c.type == "Ready")
 
 
 @message(required=["key", "operator"])
@@ -322,7 +335,8 @@ class NamespaceSpec(Message):
 
 @message(open=True)
 class NodeSpec(Message):
-    """core/v1 Node: analysis reads only a node's labels (its topology), never its spec."""
+    """core/v1 Node: only its labels are read (its topology: analysis, and the locality of the
+    pods it runs, istiod's `getPodLocality`), never its spec."""
 
 
 @message

@@ -1,0 +1,1 @@
+"""What `meshctl install` puts in a cluster: the control plane's manifests and Istio's CRDs."""

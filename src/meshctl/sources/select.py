@@ -1,0 +1,55 @@
+"""Which source serve reads, as its flags choose: a directory, a cluster, or both combined."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from meshctl.config.loader import DEFAULT_NAMESPACE
+
+if TYPE_CHECKING:
+    from meshctl.kube.client import KubeClient
+    from meshctl.sources.base import ConfigSource
+
+__all__ = ["SourceChoice"]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceChoice:
+    """A directory (`config_dir`), a cluster (`client`), or both: then Istio config comes from
+    the files and the service registry from the cluster."""
+
+    config_dir: str | None
+    client: KubeClient | None
+    debounce_after: float = 0.1
+    debounce_max: float = 10.0
+    namespace: str = DEFAULT_NAMESPACE
+
+    def describe(self) -> str:
+        cluster = f"the Kubernetes API at {self.client.host}" if self.client is not None else ""
+        if self.config_dir and cluster:
+            return f"Istio config from {self.config_dir}, the registry from {cluster}"
+        return self.config_dir or cluster
+
+    def build(self) -> ConfigSource:
+        from meshctl.sources.directory import DirectorySource
+
+        directory = None
+        if self.config_dir:
+            directory = DirectorySource(self.config_dir, debounce_after=self.debounce_after,
+                                        debounce_max=self.debounce_max, namespace=self.namespace)
+        if self.client is None:
+            if directory is None:
+                raise ValueError("a source needs a directory, a cluster, or both")
+            return directory
+        from meshctl.kube.resources import ISTIO, REGISTRY
+        from meshctl.sources.kubernetes import KubernetesSource
+
+        watched = REGISTRY if directory is not None else (*REGISTRY, *ISTIO)
+        cluster = KubernetesSource(self.client, watched, debounce_after=self.debounce_after,
+                                   debounce_max=self.debounce_max)
+        if directory is None:
+            return cluster
+        from meshctl.sources.combined import CombinedSource
+
+        return CombinedSource(directory, cluster)

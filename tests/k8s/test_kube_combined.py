@@ -1,0 +1,72 @@
+"""`serve --kubernetes --config-dir DIR`: Istio config from the files, the registry from the
+cluster, each source keeping its own rules, one update whenever either changes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+
+from emulator import MeshEmulator
+from seeds import pod, service, virtual_service
+
+from meshctl.kube.client import load_client
+from meshctl.sources.base import SourceUpdate
+from meshctl.sources.select import SourceChoice
+
+ROUTE = """apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews-from-files}
+spec:
+  hosts: [reviews]
+  http: [{route: [{destination: {host: reviews}}]}]
+"""
+SHADOW = """apiVersion: v1
+kind: Service
+metadata: {name: reviews}
+spec: {ports: [{name: http, port: 1234}]}
+"""
+
+
+def kinds(update: SourceUpdate) -> set[tuple[str, str, str]]:
+    return {(r.kind, r.name, r.origin.file.rsplit("/", 1)[-1]) for r in update.resources}
+
+
+async def test_istio_config_from_files_and_the_registry_from_the_cluster(
+    emulator: MeshEmulator, kubeconfig: str, tmp_path: Path
+) -> None:
+    files = tmp_path / "config"
+    files.mkdir()
+    (files / "route.yaml").write_text(ROUTE)
+    (files / "shadow.yaml").write_text(SHADOW)
+    emulator.apply(service("reviews"))
+    emulator.apply(pod("reviews-v1", "10.1.0.5"))
+    emulator.apply(virtual_service("reviews-in-the-cluster"))  # not read: Istio config comes from files
+    choice = SourceChoice(str(files), load_client(kubeconfig, None), debounce_after=0.02)
+    assert choice.describe() == f"Istio config from {files}, the registry from the Kubernetes API at {emulator_url(kubeconfig)}"
+    queue: asyncio.Queue[SourceUpdate] = asyncio.Queue()
+
+    async def collect() -> None:
+        async for update in choice.build().updates():
+            queue.put_nowait(update)
+
+    task = asyncio.create_task(collect())
+    try:
+        first = await asyncio.wait_for(queue.get(), 10)
+        assert kinds(first) == {("VirtualService", "reviews-from-files", "route.yaml"),
+                                ("Service", "reviews", "kubernetes"), ("Pod", "reviews-v1", "kubernetes")}
+        (files / "route.yaml").write_text(ROUTE.replace("reviews-from-files", "renamed"))
+        renamed = await asyncio.wait_for(queue.get(), 10)
+        assert ("VirtualService", "renamed", "route.yaml") in kinds(renamed)
+        emulator.apply(pod("reviews-v2", "10.1.0.6"))
+        scaled = await asyncio.wait_for(queue.get(), 10)
+        assert {name for kind, name, _ in kinds(scaled) if kind == "Pod"} == {"reviews-v1", "reviews-v2"}
+        assert ("VirtualService", "renamed", "route.yaml") in kinds(scaled)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def emulator_url(kubeconfig: str) -> str:
+    return load_client(kubeconfig, None).host
