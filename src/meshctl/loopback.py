@@ -14,6 +14,7 @@ import http.client
 import http.server
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -86,17 +87,53 @@ def wait_until(check: Callable[[], T], timeout: float = 10.0, *, what: str = "co
         time.sleep(interval)
 
 
+# Ports Istio's processes listen on (15000-15099): a real mesh on this machine may hold them.
+_MESH_PORTS = range(15000, 15100)
+_picked: set[int] = set()
+_picking = threading.Lock()
+
+
 def free_port(host: str = LOOPBACK) -> int:
-    """A TCP port nobody listens on right now on `host` (the kernel picks it)."""
+    """A TCP port nobody uses right now on `host` or on the wildcard address, chosen below the
+    kernel's ephemeral range.
+
+    A port the kernel picks itself (bind to port 0) is an ephemeral one: between this call and
+    the caller's bind, any process's next outgoing connection may take it as its source port,
+    and a connection's source port blocks a wildcard listener (the agent's status port) even
+    with SO_REUSEADDR. Outside that range only another listener can take it. Never the same
+    port twice in one process.
+    """
+    low = _ephemeral_low()
+    with _picking:
+        for _ in range(500):
+            port = random.randrange(max(1024, low - 20000), low) if low > 2048 else _kernel_port(host)
+            if port in _picked or port in _MESH_PORTS:
+                continue
+            if port_free(host, port, reuse=False) and port_free("0.0.0.0", port, reuse=False):
+                _picked.add(port)
+                return port
+    raise MeshctlError(f"no free TCP port on {host} below {low}")
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _kernel_port(host: str) -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
 
-def port_free(host: str, port: int) -> bool:
-    """Whether a listener could bind `host:port` now (as Envoy does, with SO_REUSEADDR)."""
+def port_free(host: str, port: int, *, reuse: bool = True) -> bool:
+    """Whether a listener could bind `host:port` now (as Envoy does, with SO_REUSEADDR; without
+    it, also no connection lingering in TIME_WAIT holds the port)."""
     with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
