@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -305,6 +306,36 @@ async def test_the_watch_follows_a_directory_replaced_under_it(tmp_path: Path) -
     finally:
         await updates.aclose()
     assert all(ports for ports in seen), seen
+
+
+
+def test_files_removed_just_before_their_directory_are_not_an_edit(tmp_path: Path) -> None:
+    """`rm -rf DIR` unlinks the files first: a scan that sees them gone while the directory is
+    still there must not withdraw them if the directory itself goes a moment later (the first
+    half of `rm -rf DIR; mkdir DIR; cp ...`); a plain deletion is still applied."""
+    root = tmp_path / "mesh"
+    root.mkdir()
+    _write(root / "a.yaml", _service("a"))
+    _write(root / "b.yaml", _service("b"))
+    source = DirectorySource(root)
+    source.scan()
+    (root / "a.yaml").unlink()
+    replaced = threading.Timer(0.05, lambda: (shutil.rmtree(root), root.mkdir()))
+    replaced.start()
+    update = source.scan()
+    replaced.join()
+    assert _ports(update) == {"a": 80, "b": 80}
+    assert "was replaced" in update.rejected[-1].problems[0]
+
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    _write(plain / "a.yaml", _service("a"))
+    _write(plain / "b.yaml", _service("b"))
+    source = DirectorySource(plain)
+    source.scan()
+    (plain / "a.yaml").unlink()
+    update = source.scan()
+    assert _ports(update) == {"b": 80} and not update.rejected
 
 
 _POLLED = """

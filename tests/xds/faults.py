@@ -371,13 +371,8 @@ OPERATION_BY_NAME: dict[str, Operation] = {
 # Operation names with their weight in the random choice.
 OPERATIONS: dict[str, int] = {
     "route_split": 30, "pool_change": 15, "extra_service": 12, "bad_file": 12, "kill_restart": 5, "hostile_ads": 12,
-    "hostile_csds": 6, "replace_directory": 3, "truncated_write": 5,
+    "hostile_csds": 6, "swap_directory": 3, "replace_directory": 3, "truncated_write": 5,
 }
-# Operations that fail today for a reason outside the control plane, kept out of the run until
-# it is fixed: `rm -rf DIR` deletes file after file before the directory goes, and the watched
-# directory source can apply those deletions as ordinary edits (a config without the
-# DestinationRule, so requests for its subsets fail) before it sees the directory replaced.
-OPEN_DEFECTS: dict[str, int] = {"swap_directory": 3}
 
 
 def plan(seed: int, count: int) -> Iterator[tuple[str, float]]:

@@ -7,6 +7,9 @@ running proxies keep their routes unless the operator deliberately changed them:
   or a typo must not withdraw routes); so does a file that becomes empty (a truncated write,
   content following a moment later) or unreadable, until it reads cleanly again;
 - a subdirectory that cannot be listed is not a deletion: its files keep their last good content;
+- files gone are forgotten only if the directory is still there a moment later (`REMOVAL_GRACE`):
+  `rm -rf DIR` removes file after file before the directory, and those removals are the first
+  half of a replacement, not edits;
 - the root itself vanishing or becoming unreadable is an error that keeps the whole last good
   config; the watch follows the path, not the directory it found at start, so a directory
   replaced (`rm -rf DIR; mkdir DIR; cp ...`, `mv NEW DIR`, a symlink swapped) is read again once
@@ -26,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Hashable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +52,9 @@ _WATCH_GROUP_MS = 50
 # before the `cp` that fills it).
 ROOT_POLL = 0.1
 SETTLE = 0.2
+# How long a scan that finds files gone waits before it forgets them, to tell a deletion from
+# the first steps of `rm -rf DIR` (after which the root itself is gone or replaced).
+REMOVAL_GRACE = 0.3
 # How often a directory that cannot be watched (inotify refuses part of it) is looked at instead.
 POLL = 0.5
 # A batch marker: the root path leads to a new directory that has settled; read it.
@@ -98,15 +105,19 @@ class DirectorySource:
         at the last scan is read only with `new_root` (the watcher says it has settled).
         """
         identity, listing, problem = self._list(new_root)
+        if listing is not None and self._gone(listing) and identity == self._pinned():
+            # `rm -rf DIR` unlinks file after file before the directory goes: files missing
+            # from the directory still pinned may be the start of its removal, not an edit.
+            time.sleep(REMOVAL_GRACE)
+            identity, listing, problem = self._list(new_root)
         self._set_root_problem(problem)
         if listing is None:
             return self.current()
         self._repin(identity)
         self._set_unreadable(dict(listing.unreadable))
-        present = set(listing.files)
-        hidden = {file for file in self._known() if self._under_unreadable(file)}
-        for gone in sorted(self._known() - present - hidden):
+        for gone in sorted(self._gone(listing)):
             self._forget(gone)
+        present = set(listing.files)
         hints = present if changed is None else present & set(changed)
         for file in sorted(present):
             stamp = _stamp(file)
@@ -127,6 +138,14 @@ class DirectorySource:
         except OSError as exc:
             reason = "is missing" if isinstance(exc, FileNotFoundError) else f"cannot be read ({exc.strerror or exc})"
             return None, None, f"{self.root}: the config directory {reason}; the last good config keeps serving"
+
+    def _gone(self, listing: Listing) -> set[str]:
+        """Known files the listing no longer has (those under an unreadable directory are hidden,
+        not gone)."""
+        return {file for file in self._known() - set(listing.files) if not self._under_unreadable(file)}
+
+    def _pinned(self) -> tuple[int, int] | None:
+        return None if self._pin is None else self._pin.identity
 
     def _repin(self, identity: tuple[int, int] | None) -> None:
         """Hold the directory just read, so that its identity stays its own."""
