@@ -174,6 +174,10 @@ def test_unreadable_subdirectory_is_not_a_deletion(mesh: LocalMesh) -> None:
     routes = mesh.config_dir / "routes"
     routes.mkdir()
     (mesh.config_dir / "routing.yaml").rename(routes / "routing.yaml")
+    # The move is applied (after the grace that tells a removal from `rm -rf`) before the test
+    # makes its new directory unreadable.
+    moved = f'msg="file removed" file={mesh.config_dir / "routing.yaml"}'
+    wait_until(lambda: moved in (mesh.workdir / "serve.log").read_text(), 10, what="the move to be applied")
     with live(mesh) as traffic:
         routes.chmod(0)
         refused(mesh, "routes: cannot read directory (Permission denied); the last good version of its files "
