@@ -46,7 +46,7 @@ from meshctl.security.cadir import open_ca_directory  # noqa: E402
 
 LOAD = Path(__file__).with_name("httpload.py")
 PORT, VIP = 9080, "10.96.0.50"
-BACKENDS = dict(zip(VERSIONS, ("10.77.1.21", "10.77.1.22", "10.77.1.23")))
+BACKENDS = dict(zip(VERSIONS, ("10.77.1.21", "10.77.1.22", "10.77.1.23"), strict=True))
 CAPTURED_IP, BOUND_IP, BOUND_LISTENER = "10.77.0.2", "10.77.3.2", "127.0.0.2"
 
 

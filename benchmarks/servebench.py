@@ -253,7 +253,7 @@ def rss_kb(pid: int) -> int:
 def _wall(stamp: str) -> float:
     """serve's log time (UTC, millisecond resolution) as a Unix timestamp."""
     parsed = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ")
-    return parsed.replace(tzinfo=datetime.timezone.utc).timestamp()
+    return parsed.replace(tzinfo=datetime.UTC).timestamp()
 
 
 @dataclass

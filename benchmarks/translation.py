@@ -76,7 +76,7 @@ def ceiling(count: int) -> None:
             cla = endpoint_pb2.ClusterLoadAssignment(cluster_name=name)
             group = cla.endpoints.add()
             group.locality.SetInParent()
-            for j in (range(3) if not subset else (range(2) if subset == "v1" else range(2, 3))):
+            for _ in (range(3) if not subset else (range(2) if subset == "v1" else range(2, 3))):
                 lb = group.lb_endpoints.add()
                 lb.endpoint.address.socket_address.address = f"10.0.{i // 256 % 256}.{i % 256}"
                 lb.endpoint.address.socket_address.port_value = 8080

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import yaml
 
-__all__ = ["OutputFormat", "structured_text", "to_json", "to_yaml"]
+__all__ = ["DocumentFormat", "OutputFormat", "structured_text", "to_json", "to_yaml"]
 
 
 class OutputFormat(enum.StrEnum):
@@ -28,6 +28,13 @@ class OutputFormat(enum.StrEnum):
     short = "short"
     json = "json"
     yaml = "yaml"
+
+
+class DocumentFormat(enum.StrEnum):
+    """`-o` of commands that write a document (a bootstrap, manifests), not a table."""
+
+    yaml = "yaml"
+    json = "json"
 
 
 def to_yaml(data: Any) -> str:

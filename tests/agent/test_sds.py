@@ -150,5 +150,5 @@ def test_an_answer_for_another_key_or_without_roots_is_refused() -> None:
     with pytest.raises(BadAnswerError, match="a leaf and the roots are needed"):
         WorkloadCertificate.from_answer(key, chain[:1])
     held = WorkloadCertificate.from_answer(key, chain, received=0.0)
-    assert held.not_after > datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc)
+    assert held.not_after > datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
     assert "key=" not in repr(held)

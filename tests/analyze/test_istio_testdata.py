@@ -15,7 +15,7 @@ are not valid Kubernetes or Istio objects (Istio's grid runs no schema analyzer 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest

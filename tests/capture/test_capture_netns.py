@@ -35,7 +35,7 @@ from capture_support import Netns, PeerServer, link, namespaces, pod_sidecar, re
 
 APP_UID = 1000
 POD_IP, NODE_IP = "10.77.0.2", "10.77.0.1"
-REVIEWS_IPS = dict(zip(VERSIONS, ("10.77.1.21", "10.77.1.22", "10.77.1.23")))
+REVIEWS_IPS = dict(zip(VERSIONS, ("10.77.1.21", "10.77.1.22", "10.77.1.23"), strict=True))
 REVIEWS_VIP, OUTSIDE = "10.96.0.50", ("10.77.2.9", 8080)
 PORT = 9080
 APP_CLIENT = Path(__file__).with_name("app_client.py")
@@ -129,7 +129,7 @@ def captured(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
             node.ip("addr", "add", f"{address}/32", "dev", "lo")
         pod.hosts({"reviews": REVIEWS_VIP})
         servers: list[NameServer | PeerServer] = [
-            node.call(functools.partial(NameServer, name, ip, PORT)) for name, ip in zip(BACKENDS, REVIEWS_IPS.values())
+            node.call(functools.partial(NameServer, name, ip, PORT)) for name, ip in zip(BACKENDS, REVIEWS_IPS.values(), strict=True)
         ]
         servers += [node.call(functools.partial(PeerServer, "outside", *OUTSIDE)),
                     pod.call(functools.partial(PeerServer, "productpage", "0.0.0.0", PORT))]

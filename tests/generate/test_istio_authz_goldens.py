@@ -32,7 +32,7 @@ def _expected(path_kind: str, name: str, message: type[Message]) -> object:
 def _check(case: Case, kind: str, got: list[Message], message: type[Message]) -> None:
     assert [f.name for f in got] == [  # type: ignore[attr-defined]
         yaml.safe_load((DATA / kind / want).read_text())["name"] for want in case.want]
-    for filter_, want in zip(got, case.want):
+    for filter_, want in zip(got, case.want, strict=True):
         assert _as_data(filter_) == _expected(kind, want, message), f"{case.name}: {want}"
 
 

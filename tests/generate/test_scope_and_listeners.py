@@ -64,7 +64,7 @@ spec:
 
 def test_interception_none_binds_real_listeners_without_virtual_ones(client_config) -> None:
     config = client_config(SIDECAR_NONE, interception="NONE")
-    listeners = {l.name: l for l in config.listeners}
+    listeners = {listener.name: listener for listener in config.listeners}
     assert set(listeners) == {"127.0.0.2_9080"}
     bound = listeners["127.0.0.2_9080"]
     assert not bound.HasField("bind_to_port"), "unset means Envoy binds the port"
@@ -101,7 +101,7 @@ spec:
   ports: [{name: tcp-pg, port: 5432}]
   selector: {app: ratings}
 """)
-    db = {l.name: l for l in config.listeners}["10.96.7.7_5432"]
+    db = {listener.name: listener for listener in config.listeners}["10.96.7.7_5432"]
     assert db.bind_to_port.value is False and db.traffic_direction == base_pb2.OUTBOUND
     (chain,) = db.filter_chains
     assert not chain.HasField("filter_chain_match")
@@ -111,7 +111,7 @@ spec:
 
 def test_virtual_inbound_has_permissive_chains_per_port(client_config) -> None:
     config = client_config(target="deploy/reviews-v1.default")
-    inbound: listener_pb2.Listener = {l.name: l for l in config.listeners}["virtualInbound"]
+    inbound: listener_pb2.Listener = {listener.name: listener for listener in config.listeners}["virtualInbound"]
     port_chains = [c for c in inbound.filter_chains if c.filter_chain_match.destination_port.value == 9080]
     assert [(c.filter_chain_match.transport_protocol, list(c.filter_chain_match.application_protocols))
             for c in port_chains] == [
@@ -136,7 +136,7 @@ spec:
   mtls: {mode: STRICT}
 """
     config = client_config(strict, target="deploy/reviews-v1.default")
-    inbound = {l.name: l for l in config.listeners}["virtualInbound"]
+    inbound = {listener.name: listener for listener in config.listeners}["virtualInbound"]
     port_chains = [c for c in inbound.filter_chains if c.filter_chain_match.destination_port.value == 9080]
     assert [c.filter_chain_match.transport_protocol for c in port_chains] == ["tls"]
 
@@ -153,7 +153,7 @@ spec:
   resolution: STATIC
   endpoints: [{address: 2.2.2.2}, {address: 3.3.3.3}]
 """)
-    listener = {l.name: l for l in config.listeners}["0.0.0.0_27018"]
+    listener = {listener.name: listener for listener in config.listeners}["0.0.0.0_27018"]
     (chain,) = listener.filter_chains
     (prefix,) = chain.filter_chain_match.prefix_ranges
     assert (prefix.address_prefix, prefix.prefix_len.value) == ("192.192.192.192", 24)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -238,5 +239,5 @@ def test_a_failing_api_server_is_retried_with_backoff(emulator: MeshEmulator, cl
     finally:
         reflector.stop()
     assert [obj["metadata"]["name"] for obj in received[0].objects] == ["reviews"]
-    gaps = [later - earlier for earlier, later in zip(attempts, attempts[1:])][:3]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(attempts)][:3]
     assert len(attempts) >= 4 and all(gap >= 0.04 for gap in gaps), gaps

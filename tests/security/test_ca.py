@@ -15,7 +15,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from meshctl.security.ca import CertificateAuthority, CsrError, SigningBundle, self_signed_bundle, self_signed_root
 
-NOW = datetime.datetime(2026, 11, 25, 12, 0, tzinfo=datetime.timezone.utc)
+NOW = datetime.datetime(2026, 11, 25, 12, 0, tzinfo=datetime.UTC)
 REVIEWS = "spiffe://cluster.local/ns/default/sa/reviews"
 
 

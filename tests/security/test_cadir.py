@@ -16,7 +16,7 @@ from cryptography.x509.oid import NameOID
 from meshctl.security.ca import CertificateAuthority, self_signed_root
 from meshctl.security.cadir import CaDirectoryError, open_ca_directory, read_token_key
 
-NOW = datetime.datetime.now(datetime.timezone.utc)
+NOW = datetime.datetime.now(datetime.UTC)
 
 
 def mode(path: Path) -> int:

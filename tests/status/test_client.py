@@ -106,7 +106,7 @@ def test_errors_say_what_to_do() -> None:
         with pytest.raises(MeshctlError, match=f"^cannot reach the control plane at {closed}: .*Connection refused"):
             client.ask(SYNCZ)
     with DebugClient(Endpoint("tls", closed, Tls("istiod.istio-system.svc", Authority.create().pem)), timeout=2) as client:
-        with pytest.raises(MeshctlError, match=f"^cannot reach the control plane at tls: .*Connection refused$"):
+        with pytest.raises(MeshctlError, match="^cannot reach the control plane at tls: .*Connection refused$"):
             client.ask(SYNCZ)
     with pytest.raises(MeshctlError, match=f"^cannot reach the control plane at tls: TLS to {closed} failed: .*refused"):
         with DebugClient(Endpoint("tls", closed, Tls("istiod.istio-system.svc")), timeout=2):

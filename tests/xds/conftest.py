@@ -25,6 +25,6 @@ async def plane() -> AsyncIterator[Plane]:
 
 
 @pytest.fixture
-def world(tmp_path: Path, backends: Any, envoys: Any, processes: Any) -> World:
+def world(tmp_path: Path, backends: Any, envoys: Any, processes: Any) -> World:  # noqa: F811 (fixtures)
     """Backends x and y, a config dir where pod `web` routes `backend` to x, and serve on it."""
     return make_world(tmp_path, backends, envoys, processes)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from meshctl.cli.options import InputNamespaceOption
+from meshctl.formats import DocumentFormat
 from meshctl.model.secrets import AGENT_SOCKET
 from meshctl.targets import USAGE, parse_target
 
@@ -22,12 +23,7 @@ if TYPE_CHECKING:
     from meshctl.targets import Target
 
 
-class Format(str, Enum):
-    yaml = "yaml"
-    json = "json"
-
-
-class Interception(str, Enum):
+class Interception(StrEnum):
     REDIRECT = "REDIRECT"
     TPROXY = "TPROXY"
     NONE = "NONE"
@@ -63,7 +59,7 @@ def bootstrap(
     labels: LabelsOption = None,
     delta: Annotated[bool, typer.Option("--delta", help="Use incremental xDS (DELTA_GRPC) instead of state of the world.")] = False,
     sds_socket: Annotated[str, typer.Option("--sds-socket", help="The agent's SDS socket Envoy takes its certificates from.")] = AGENT_SOCKET,
-    output: Annotated[Format, typer.Option("--output", "-o")] = Format.yaml,
+    output: Annotated[DocumentFormat, typer.Option("--output", "-o")] = DocumentFormat.yaml,
 ) -> int:
     """Print an Envoy bootstrap making `envoy -c` that workload's sidecar, fed by meshctl serve.
 
@@ -100,7 +96,7 @@ def bootstrap(
     config = ads_bootstrap(proxy, host, port, admin_port=admin_port, delta=delta, service_account=account,
                            sds_socket=sds_socket, more_replicas=more)
     text = json_format.MessageToJson(config, preserving_proto_field_name=True, indent=2)
-    out(text if output is Format.json else to_yaml(json.loads(text)))
+    out(text if output is DocumentFormat.json else to_yaml(json.loads(text)))
     return 0
 
 

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from meshctl.cli.options import ContextOption, IstioNamespaceOption, KubeconfigOption
+from meshctl.formats import DocumentFormat
 
 if TYPE_CHECKING:
     from meshctl.install.manifests import Install
-
-
-class Format(str, Enum):
-    yaml = "yaml"
-    json = "json"
 
 
 ReplicasOption = Annotated[int, typer.Option("--replicas", min=1, max=100, help="serve replicas in the Deployment.")]
@@ -33,7 +28,7 @@ def install(
     revision: RevisionOption = "",
     namespace: IstioNamespaceOption = "istio-system",
     image: ImageOption = "",
-    output: Annotated[Format, typer.Option("-o", "--output", help="Manifest format.")] = Format.yaml,
+    output: Annotated[DocumentFormat, typer.Option("-o", "--output", help="Manifest format.")] = DocumentFormat.yaml,
     apply: Annotated[bool, typer.Option("--apply", help="Create (or update) the objects through the API "
                                         "instead of printing them.")] = False,
     kubeconfig: KubeconfigOption = None,
@@ -108,11 +103,11 @@ def _revision(revision: str) -> str:
     return revision
 
 
-def _print(objects: list[dict[str, Any]], output: Format) -> None:
+def _print(objects: list[dict[str, Any]], output: DocumentFormat) -> None:
     from meshctl.cli.output import out
     from meshctl.formats import to_json, to_yaml
 
-    if output is Format.json:
+    if output is DocumentFormat.json:
         out(to_json({"apiVersion": "v1", "kind": "List", "items": objects}))
     else:
         out("---\n".join(to_yaml(obj) for obj in objects).rstrip("\n"))

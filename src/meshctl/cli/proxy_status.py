@@ -170,7 +170,7 @@ def proxy_status(
         # unless the dump is to be read only once the proxy is in sync. A file is read before
         # anything else, so that a missing or unreadable one is what the user hears about.
         early = None if wait and source.live else pool.submit(source.get, "config_dump")
-        if not source.live:
+        if early is not None and not source.live:
             early.result()
         clients = stack.enter_context(control_planes())
         if wait and not _wait(clients, _Selection(None, proxy_id), seconds, output, verbosity, show=False):

@@ -168,8 +168,12 @@ async def _run(sources: SourceChoice, xds_address: str, debug_address: str, tran
     stopped = asyncio.Event()
     received: list[int] = []
     loop = asyncio.get_running_loop()
+    def on_signal(signum: int) -> None:
+        received.append(signum)
+        stopped.set()
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, lambda s=signum: (received.append(s), stopped.set()))
+        loop.add_signal_handler(signum, on_signal, signum)
     waiting = asyncio.create_task(stopped.wait())
     feeding = asyncio.create_task(server.wait())
     await asyncio.wait({waiting, feeding}, return_when=asyncio.FIRST_COMPLETED)

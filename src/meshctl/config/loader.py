@@ -225,6 +225,7 @@ class _DocumentReader:
                                 status_view=_typed_status(info, status, problems))
                 self.result.rejected.append(Rejected(stub, problems))
             return
+        assert isinstance(subject_name, str)  # the schema requires metadata.name
         self.result.resources.append(
             Resource(
                 kind=info.kind,

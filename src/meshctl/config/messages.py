@@ -196,7 +196,7 @@ def _schema_for(annotation: Any, where: str) -> Type:
     if base in _SCALARS:
         return _SCALARS[base]()
     if is_message(base):
-        return base.SCHEMA  # type: ignore[no-any-return]
+        return base.SCHEMA
     origin, args = typing.get_origin(base), typing.get_args(base)
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
         return List(_schema_for(args[0], where))

@@ -52,12 +52,13 @@ def plan_layout(client_names: Iterable[str]) -> Layout:
     start = random.randrange(40, 250)
     candidates = (f"127.0.0.{40 + (start - 40 + n) % 210}" for n in range(210))
     binds = []
-    for name in (*client_names, "details"):
+    names = tuple(client_names)
+    for name in (*names, "details"):
         bind = next((ip for ip in candidates if port_free(ip, SERVICE_PORT)), None)
         if bind is None:
             raise MeshctlError(f"no loopback address has port {SERVICE_PORT} free for the {name} sidecar")
         binds.append(bind)
-    clients = [Client(name, bind) for name, bind in zip(client_names, binds)]
+    clients = [Client(name, bind) for name, bind in zip(names, binds[:-1], strict=True)]
     server = Server(binds[-1], free_port(binds[-1]), free_port())
     return Layout(BACKEND_IPS, port, tuple(clients), server)
 
@@ -67,7 +68,8 @@ class Backends:
     app behind its sidecar, answering `details`."""
 
     def __init__(self, layout: Layout) -> None:
-        self.servers = [NameServer(name, layout.backend(v), layout.backend_port) for name, v in zip(BACKENDS, VERSIONS)]
+        self.servers = [NameServer(name, layout.backend(v), layout.backend_port)
+                        for name, v in zip(BACKENDS, VERSIONS, strict=True)]
         self.servers.append(NameServer(layout.server.name, "127.0.0.1", layout.server.app_port))
 
     def stop(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import health_check_pb2
@@ -33,7 +34,7 @@ def build_endpoints(ctx: ProxyContext, clusters: Sequence[cluster_pb2.Cluster]) 
     return out
 
 
-def _assignments_key(ctx: ProxyContext, host: str, cluster_names: list[str], by_host: Mapping[str, Service]) -> tuple:
+def _assignments_key(ctx: ProxyContext, host: str, cluster_names: list[str], by_host: Mapping[str, Service]) -> tuple[Any, ...]:
     """Everything the assignments of one service's clusters depend on (see GenerationCache)."""
     service = by_host.get(host)
     if service is None:

@@ -21,6 +21,7 @@ from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from envoy.extensions.request_id.uuid.v3 import uuid_pb2
 from envoy.type.tracing.v3 import custom_tag_pb2
 from google.protobuf import wrappers_pb2
+from google.protobuf.message import Message
 
 from meshctl.generate.core import ADS
 from meshctl.generate.protobuf import typed, typed_struct
@@ -46,7 +47,7 @@ _DRY_RUN_TAGS = (
 )
 
 
-def _http_filter(name: str, config: object) -> hcm_pb2.HttpFilter:
+def _http_filter(name: str, config: Message) -> hcm_pb2.HttpFilter:
     return hcm_pb2.HttpFilter(name=name, typed_config=typed(config))
 
 

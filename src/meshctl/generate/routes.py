@@ -300,8 +300,7 @@ def _catch_all(ctx: ProxyContext) -> rc.VirtualHost:
 
 
 def _domains(ctx: ProxyContext, vhost: _VirtualHost) -> Iterable[str]:
-    for host in vhost.hosts:
-        yield host
+    yield from vhost.hosts
     for service in vhost.services:
         yield from service_domains(ctx, service)
 

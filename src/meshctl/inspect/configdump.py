@@ -30,7 +30,7 @@ import pkgutil
 import re
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format
 from google.protobuf.message import Message
@@ -47,6 +47,9 @@ from meshctl.resources import (
     admin_class,
     section_name,
 )
+
+if TYPE_CHECKING:
+    from envoy.admin.v3.config_dump_pb2 import ConfigDump as ConfigDumpMessage
 
 BOOTSTRAP = "envoy.admin.v3.BootstrapConfigDump"
 CLUSTERS = section_name(CLUSTER)
@@ -73,7 +76,7 @@ _BINARY_TYPE_URL = re.compile(re.escape(_BINARY_PREFIX) + rb"[A-Za-z_][A-Za-z0-9
 class ConfigDump:
     """A parsed `/config_dump` and the descriptor pool that resolves every `Any` inside it."""
 
-    message: Message
+    message: ConfigDumpMessage
     pool: descriptor_pool.DescriptorPool
 
     def section(self, type_name: str) -> Any:

@@ -10,7 +10,7 @@ declaration order, map and Struct keys sorted. Whole floats print as integers, a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from google.protobuf import descriptor_pool, json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
@@ -84,7 +84,7 @@ def message_object(message: Message, pool: descriptor_pool.DescriptorPool | None
     """
     pool = pool or descriptor_pool.Default()
     plain = json_format.MessageToDict(message, descriptor_pool=pool)
-    return _ordered_message(plain, message.DESCRIPTOR, pool)
+    return _ordered_message(plain, cast(Descriptor, message.DESCRIPTOR), pool)
 
 
 def _ordered_message(

@@ -184,7 +184,7 @@ def _logged_api_client() -> type[ApiClient]:
 
     from meshctl.calllog import timed
 
-    class LoggedApiClient(ApiClient):  # type: ignore[misc]
+    class LoggedApiClient(ApiClient):
         def call_api(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
             with timed(lambda: f"{method} {url}") as outcome:
                 response = super().call_api(method, url, *args, **kwargs)

@@ -56,11 +56,11 @@ class MeshSnapshot:
     mesh_key: int = 0
     rule_index: RuleIndex = field(repr=False, default=None)  # type: ignore[assignment]
     _scopes: dict[tuple[str, int], SidecarScope] = field(default_factory=dict, repr=False)
-    _imports: dict[tuple[str, tuple], Any] = field(default_factory=dict, repr=False)
-    _rules: dict[tuple[str, str, str, tuple], DestinationRuleView | None] = field(default_factory=dict, repr=False)
-    _modes: dict[tuple[str, tuple | None, int | None], str] = field(default_factory=dict, repr=False)
+    _imports: dict[tuple[str, tuple[Any, ...]], Any] = field(default_factory=dict, repr=False)
+    _rules: dict[tuple[str, str, str, tuple[Any, ...]], DestinationRuleView | None] = field(default_factory=dict, repr=False)
+    _modes: dict[tuple[str, tuple[Any, ...] | None, int | None], str] = field(default_factory=dict, repr=False)
     _policies: dict[str, list[PeerAuthentication]] = field(default_factory=dict, repr=False)
-    _destination_inputs: dict[tuple[str, str, str, tuple], tuple] = field(default_factory=dict, repr=False)
+    _destination_inputs: dict[tuple[str, str, str, tuple[Any, ...]], tuple[Any, ...]] = field(default_factory=dict, repr=False)
 
     def scope_for(self, proxy: Proxy) -> SidecarScope:
         sidecar = select_sidecar(self.sidecars, proxy.namespace, proxy.labels, self.mesh.root_namespace)

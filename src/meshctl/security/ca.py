@@ -72,7 +72,7 @@ class SigningBundle:
 
 
 def now_utc() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
+    return datetime.datetime.now(datetime.UTC)
 
 
 def _pem(cert: x509.Certificate) -> str:

@@ -19,6 +19,7 @@ mint any identity, exactly as whoever holds `ca-key.pem` can.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import stat
@@ -189,7 +190,7 @@ def _check(directory: Path, key: SigningKey, cert: x509.Certificate, chain: tupl
     if cert.not_valid_after_utc <= now_utc():
         raise CaDirectoryError(f"{directory / CA_CERT} expired at {cert.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}")
     path = [cert, *[c for c in chain if c != cert]]
-    for child, parent in zip(path, path[1:]):
+    for child, parent in itertools.pairwise(path):
         if not issued_by(child, parent):
             raise CaDirectoryError(f"{directory / CERT_CHAIN}: {child.subject.rfc4514_string() or 'a certificate'} "
                                    f"is not issued by the next one, {parent.subject.rfc4514_string()}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Hashable
+from typing import cast
 
 END = object()
 
@@ -24,7 +25,7 @@ async def debounce(
         first = await queue.get()
         if first is END:
             return
-        pending = set(first)  # type: ignore[arg-type]
+        pending = set(cast("set[Hashable]", first))
         if after > 0:
             deadline = loop.time() + ceiling
             while True:
@@ -38,5 +39,5 @@ async def debounce(
                 if more is END:
                     yield pending
                     return
-                pending |= more  # type: ignore[operator]
+                pending |= cast("set[Hashable]", more)
         yield pending

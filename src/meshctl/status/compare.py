@@ -92,7 +92,7 @@ def unified_diff(expected: str, actual: str, kind: str) -> str:
     before, after = _split_lines(expected), _split_lines(actual)
     exact = max(len(before), len(after)) <= EXACT_DIFF_LINES
     matcher = (difflib.SequenceMatcher if exact else _HeadTailMatcher)(None, before, after)
-    out = []
+    out: list[str] = []
     for group in matcher.get_grouped_opcodes(CONTEXT_LINES):
         if not out:
             out += [f"--- Istiod {kind}\n", f"+++ Envoy {kind}\n"]
@@ -168,8 +168,13 @@ def _range(start: int, stop: int) -> str:
     return f"{start if length == 0 else start + 1},{length}"
 
 
-class _HeadTailMatcher(difflib.SequenceMatcher):  # type: ignore[type-arg]
+class _HeadTailMatcher(difflib.SequenceMatcher[str]):
     """difflib's matcher, run only between the longest common head and tail of the texts."""
+
+    # difflib's own attributes, which its stubs leave out.
+    a: Sequence[str]
+    b: Sequence[str]
+    matching_blocks: list[difflib.Match] | None
 
     def get_matching_blocks(self) -> list[difflib.Match]:
         if self.matching_blocks is not None:

@@ -143,6 +143,7 @@ def _scalar_converter(field: FieldDescriptor) -> Convert:
     if kind == FieldDescriptor.TYPE_BYTES:
         return lambda value: base64.b64encode(value).decode()
     if kind == FieldDescriptor.TYPE_ENUM:
+        assert field.enum_type is not None
         names = {number: value.name for number, value in field.enum_type.values_by_number.items()}
         return lambda value: names.get(value, value)
     if kind in _FLOATS:

@@ -23,7 +23,7 @@ from meshctl.xds.status import client_config
 SLICE = 64
 
 
-class CsdsServicer(csds_pb2_grpc.ClientStatusDiscoveryServiceServicer):
+class CsdsServicer(csds_pb2_grpc.ClientStatusDiscoveryServiceServicer):  # type: ignore[misc]  # generated, untyped
     def __init__(self, cache: SnapshotCache, admission: Admission) -> None:
         self.cache = cache
         self.admission = admission

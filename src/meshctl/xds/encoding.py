@@ -14,11 +14,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from envoy.service.discovery.v3 import discovery_pb2
+from google.protobuf.message import Message
 
 from meshctl.resources import Packed, Placeholder
 
 
-def _tags(message: type, *names: str) -> tuple[bytes, ...]:
+def _tags(message: type[Message], *names: str) -> tuple[bytes, ...]:
     """The tags of length-delimited fields, by name, from the message's own descriptor."""
     return tuple(varint(message.DESCRIPTOR.fields_by_name[name].number << 3 | 2) for name in names)
 

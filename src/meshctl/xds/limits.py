@@ -24,11 +24,15 @@ import asyncio
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
 from envoy.service.discovery.v3 import discovery_pb2
 from google.protobuf.message import DecodeError, Message
 
 from meshctl.errors import MeshctlError
+
+# What a stream reads: a SotW or a Delta request.
+Request: TypeAlias = discovery_pb2.DiscoveryRequest | discovery_pb2.DeltaDiscoveryRequest
 
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
 MAX_NAMES = 100_000
@@ -82,7 +86,7 @@ class Names:
         return len(self.subscribe) + len(self.unsubscribe) + len(self.initial)
 
     @classmethod
-    def of(cls, request: Message) -> Names:
+    def of(cls, request: Request) -> Names:
         """At once: for requests known to be small, and for tests."""
         if isinstance(request, discovery_pb2.DeltaDiscoveryRequest):
             initial = request.initial_resource_versions
@@ -94,7 +98,7 @@ class Names:
         return cls(check_names(request.resource_names))
 
     @classmethod
-    async def gather(cls, request: Message) -> Names:
+    async def gather(cls, request: Request) -> Names:
         """Slice by slice, yielding to the event loop in between: a request of 4 MiB names
         100,000 resources, and reading them at once would hold up every other stream."""
         if isinstance(request, discovery_pb2.DeltaDiscoveryRequest):

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from envoy.config.core.v3 import base_pb2 as core_pb2
 from envoy.service.status.v3 import csds_pb2
 from google.protobuf import any_pb2, struct_pb2, timestamp_pb2
+from google.protobuf.message import Message
 
 from meshctl import __version__
 from meshctl.xds.state import Watch
@@ -87,7 +88,7 @@ def proxies(streams: Iterable[Stream]) -> list[Stream]:
     return [chosen[key] for key in sorted(chosen)]
 
 
-def pack_all(messages: Iterable[object]) -> list[any_pb2.Any]:
+def pack_all(messages: Iterable[Message]) -> list[any_pb2.Any]:
     out = []
     for message in messages:
         packed = any_pb2.Any()

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from envoy.config.core.v3 import base_pb2 as core_pb2
 from envoy.service.discovery.v3 import discovery_pb2
+from google.rpc import status_pb2
 from google.protobuf.message import Message
 
 from meshctl.errors import GenerationError, MeshctlError, UnknownProxyError
@@ -174,7 +175,7 @@ class Stream:
         self.refresh()
         return watch, True
 
-    def _reply(self, watch: Watch, version: str, status: Message | None) -> None:
+    def _reply(self, watch: Watch, version: str, status: status_pb2.Status | None) -> None:
         """Record an ACK or NACK of the latest push on this watch. A NACK is pinned on the
         resources of the push Envoy's message names (all it brought, when it names none) and on
         the input objects they were made from."""

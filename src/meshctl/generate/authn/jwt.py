@@ -114,7 +114,7 @@ def jwt_filter(rules: Sequence[JWTRule], has_service: ServiceLookup) -> JwtFilte
     config = jwt_pb2.JwtAuthentication(bypass_cors_preflight=True)
     warnings = []
     provider_names = [f"origins-{index}" for index in range(len(ordered))]
-    for name, rule in zip(provider_names, ordered):
+    for name, rule in zip(provider_names, ordered, strict=True):
         provider, warning = _provider(rule, has_service)
         config.providers[name].CopyFrom(provider)
         if warning:

@@ -131,8 +131,8 @@ class AdminSource(LiveSource):
                 outcome(f"HTTP {response.status}, {len(body)} bytes")
                 return body
         except urllib.error.HTTPError as exc:
-            body = exc.read().decode(errors="replace").strip()
-            raise EnvoyAdminError(f"{url}: HTTP {exc.code}: {body or exc.reason}", exc.code, body) from None
+            said = exc.read().decode(errors="replace").strip()
+            raise EnvoyAdminError(f"{url}: HTTP {exc.code}: {said or exc.reason}", exc.code, said) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise MeshctlError(f"cannot reach Envoy admin at {base}: {reason}") from None

@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING
 
 from meshctl.errors import MeshctlError, UsageError
 from meshctl.inspect.acquire import PROXY_ADMIN_PORT, AdminSource, DumpSource, FileSource
-
-BOOTSTRAP_PATH = "config_dump?mask=bootstrap"
 from meshctl.targets import USAGE, Target, parse_target
 
 if TYPE_CHECKING:
     from meshctl.kube.client import KubeClient
 
 __all__ = ["Location"]
+
+BOOTSTRAP_PATH = "config_dump?mask=bootstrap"
 
 
 @dataclass(frozen=True, slots=True)
