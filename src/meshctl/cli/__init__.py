@@ -21,6 +21,7 @@ from meshctl.cli import (
     demo,
     install,
     iptables,
+    kube_inject,
     proxy_config,
     proxy_status,
     serve,
@@ -86,6 +87,7 @@ proxy_config.register(app)
 proxy_status.register(app)
 demo.register(app)
 iptables.register(app)
+kube_inject.register(app)
 completion.register(app)
 install.register(app)
 

@@ -46,6 +46,10 @@ class MeshConfig:
     proxy_metadata: tuple[tuple[str, str], ...] = ()
     trust_domain_aliases: tuple[str, ...] = ()
     extension_providers: tuple[ExtensionProvider, ...] = ()
+    mesh_id: str = ""
+    default_proxy_config: str = ""
+    """`defaultConfig` as compact JSON (hashable), read whole by sidecar injection, which puts
+    the pod's effective ProxyConfig into the proxy's environment."""
 
     @property
     def trust_domain_bundle(self) -> tuple[str, ...]:
@@ -101,6 +105,14 @@ def _string_list(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _json_object(value: Any) -> str:
+    import json
+
+    if not isinstance(value, dict):
+        raise ValueError("expected a map of fields")
+    return json.dumps(value, separators=(",", ":"))
+
+
 def _metadata(value: Any) -> tuple[tuple[str, str], ...]:
     if not isinstance(value, dict) or not all(isinstance(item, str) for item in value.values()):
         raise ValueError("expected a map of strings")
@@ -126,6 +138,8 @@ _FIELDS: tuple[tuple[FieldPath, str, Reader], ...] = (
     (("defaultConfig", "proxyMetadata"), "proxy_metadata", _metadata),
     (("trustDomainAliases",), "trust_domain_aliases", _string_list),
     (("extensionProviders",), "extension_providers", providers_from),
+    (("defaultConfig",), "default_proxy_config", _json_object),
+    (("meshId",), "mesh_id", _string),
 )
 
 
