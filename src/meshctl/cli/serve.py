@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from meshctl.kube.lease import LeaderElector
     from meshctl.security.authenticate import Authenticator
     from meshctl.security.service import CaServer
+    from meshctl.webhooks.server import WebhookServer
     from meshctl.sources.select import SourceChoice
     from meshctl.xds.generation import Translate
     from meshctl.xds.server import XdsServer
@@ -46,6 +47,8 @@ CaDirOption = Annotated[str, typer.Option("--ca-dir", help="The CA's keys and ce
 TrustDomainOption = Annotated[str, typer.Option("--trust-domain", help="The mesh's trust domain: spiffe://TRUST_DOMAIN/ns/NS/sa/SA.")]
 WorkloadTtlOption = Annotated[str, typer.Option("--workload-cert-ttl", help="Lifetime of workload certificates whose CSR asks for none.")]
 MaxWorkloadTtlOption = Annotated[str, typer.Option("--max-workload-cert-ttl", help="Longest lifetime a CSR may ask for; longer requests are refused.")]
+WebhookAddressOption = Annotated[str, typer.Option("--webhook-address", help="HOST:PORT for the admission webhooks (/inject, /validate; HTTPS, a certificate from the CA); empty to disable.")]
+SidecarImageOption = Annotated[str, typer.Option("--sidecar-image", help="Image of the sidecars /inject adds (meshctl's).", show_default=False)]
 GraceOption = Annotated[str, typer.Option("--shutdown-grace", help="On SIGTERM, how long open streams get to end before they are cut.")]
 LeaseOption = Annotated[
     str, typer.Option("--leader-lease", help="With --kubernetes: NAMESPACE/NAME of the Lease that elects the replica "
@@ -86,6 +89,8 @@ def serve(
     max_workload_cert_ttl: MaxWorkloadTtlOption = "2160h",
     shutdown_grace: GraceOption = "5s",
     leader_lease: LeaseOption = "",
+    webhook_address: WebhookAddressOption = "",
+    sidecar_image: SidecarImageOption = "",
     log_level: LogLevelOption = "info",
     log_format: LogFormatOption = "logfmt",
     max_connections: MaxConnectionsOption = DEFAULT_MAX_CONNECTIONS,
@@ -134,11 +139,13 @@ def serve(
     from meshctl.sources.select import SourceChoice
 
     sources = SourceChoice(config_dir, client, debounce_after=after, debounce_max=ceiling, namespace=namespace)
-    return asyncio.run(_run(sources, xds_address, debug_address, translator, ca, grace, leader_lease, max_connections))
+    return asyncio.run(_run(sources, xds_address, debug_address, translator, ca, grace, leader_lease, max_connections,
+                            webhooks=(webhook_address, sidecar_image)))
 
 
 async def _run(sources: SourceChoice, xds_address: str, debug_address: str, translator: str,
-               ca_settings: CaSettings, grace: float, leader_lease: str, max_connections: int) -> int:
+               ca_settings: CaSettings, grace: float, leader_lease: str, max_connections: int, *,
+               webhooks: tuple[str, str] = ("", "")) -> int:
     import asyncio
     import signal
 
@@ -153,12 +160,19 @@ async def _run(sources: SourceChoice, xds_address: str, debug_address: str, tran
     err(f"meshctl serve: xDS (ADS, CSDS) on {xds_address.rsplit(':', 1)[0]}:{server.xds_port}{debug}, "
         f"config from {sources.describe()}")
     ca: CaServer | None = None
+    hooks: WebhookServer | None = None
     try:
         if ca_settings.address:
             ca = await _start_ca(ca_settings, server, _cluster_authenticators(sources, ca_settings))
+        if webhooks[0]:
+            from meshctl.webhooks.serving import start_webhooks_for_serve
+
+            hooks = await start_webhooks_for_serve(*webhooks, ca_settings.directory, ca_settings.trust_domain)
         translate = _load_translator(translator)
         source = sources.build()
     except BaseException:
+        if hooks is not None:
+            await hooks.stop()
         if ca is not None:
             await ca.stop()
         await server.stop()
@@ -178,6 +192,8 @@ async def _run(sources: SourceChoice, xds_address: str, debug_address: str, tran
     feeding = asyncio.create_task(server.wait())
     await asyncio.wait({waiting, feeding}, return_when=asyncio.FIRST_COMPLETED)
     waiting.cancel()
+    if hooks is not None:
+        await hooks.stop()
     if ca is not None:
         await ca.stop()
     await server.stop(grace)

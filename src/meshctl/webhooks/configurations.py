@@ -1,0 +1,118 @@
+"""The webhook configurations that make the API server call serve, as Istio's charts lay them
+out (kubernetes-and-capture §3.2, §4.2): the same names, selectors and rules, so that
+namespaces labelled for Istio (`istio-injection=enabled`, `istio.io/rev=REV`) and pods
+labelled `sidecar.istio.io/inject=true` are injected exactly as Istio would inject them.
+
+Selection happens in the API server, by these selectors: `istio-injection` wins over
+`istio.io/rev`, `istio-injection=disabled` matches nothing, and a pod's
+`sidecar.istio.io/inject=false` label opts it out everywhere. Only the default revision owns
+the `istio-injection` webhooks and the catch-all validator.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+INJECTION_LABEL = "istio-injection"
+REVISION_LABEL = "istio.io/rev"
+INJECT_LABEL = "sidecar.istio.io/inject"
+VALIDATED_GROUPS = ("security.istio.io", "networking.istio.io", "telemetry.istio.io", "extensions.istio.io")
+SERVICE_PORT = 443
+
+
+def _expression(key: str, operator: str, *values: str) -> dict[str, Any]:
+    expression: dict[str, Any] = {"key": key, "operator": operator}
+    if values:
+        expression["values"] = list(values)
+    return expression
+
+
+def _client(service: str, namespace: str, path: str, ca_bundle: bytes) -> dict[str, Any]:
+    config: dict[str, Any] = {"service": {"name": service, "namespace": namespace, "path": path, "port": SERVICE_PORT}}
+    if ca_bundle:
+        config["caBundle"] = base64.b64encode(ca_bundle).decode()
+    return config
+
+
+def _service(revision: str) -> str:
+    return f"istiod-{revision}" if revision else "istiod"
+
+
+def mutating_webhook_configuration(namespace: str, revision: str, ca_bundle: bytes) -> dict[str, Any]:
+    """`istio-sidecar-injector[-REV][-NS]`: pods created in selected namespaces, or labelled
+    for injection, go to `/inject`."""
+    rev = revision or "default"
+    name = "istio-sidecar-injector" + (f"-{revision}" if revision else "")
+    if namespace != "istio-system":
+        name += f"-{namespace}"
+    not_disabled = _expression(INJECT_LABEL, "NotIn", "false")
+    selectors = [
+        ("rev.namespace.sidecar-injector.istio.io",
+         [_expression(REVISION_LABEL, "In", rev), _expression(INJECTION_LABEL, "DoesNotExist")], [not_disabled]),
+        ("rev.object.sidecar-injector.istio.io",
+         [_expression(REVISION_LABEL, "DoesNotExist"), _expression(INJECTION_LABEL, "DoesNotExist")],
+         [not_disabled, _expression(REVISION_LABEL, "In", rev)]),
+    ]
+    if not revision:
+        selectors += [
+            ("namespace.sidecar-injector.istio.io", [_expression(INJECTION_LABEL, "In", "enabled")], [not_disabled]),
+            ("object.sidecar-injector.istio.io",
+             [_expression(INJECTION_LABEL, "DoesNotExist"), _expression(REVISION_LABEL, "DoesNotExist")],
+             [_expression(INJECT_LABEL, "In", "true"), _expression(REVISION_LABEL, "DoesNotExist")]),
+        ]
+    client = _client(_service(revision), namespace, "/inject", ca_bundle)
+    webhooks = [{
+        "name": webhook,
+        "clientConfig": client,
+        "sideEffects": "None",
+        "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"]}],
+        "failurePolicy": "Fail",
+        "reinvocationPolicy": "Never",
+        "admissionReviewVersions": ["v1"],
+        "namespaceSelector": {"matchExpressions": namespace_selector},
+        "objectSelector": {"matchExpressions": object_selector},
+    } for webhook, namespace_selector, object_selector in selectors]
+    return {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+            "metadata": {"name": name, "labels": {"app": "sidecar-injector", REVISION_LABEL: rev}},
+            "webhooks": webhooks}
+
+
+def validating_webhook_configurations(namespace: str, revision: str, ca_bundle: bytes) -> list[dict[str, Any]]:
+    """`istio-validator[-REV]-NS` for objects labelled with the revision, and, for the default
+    revision, `istiod-default-validator` for every Istio object. `failurePolicy` is `Fail`
+    with a CA bundle (serve answers, so refusing what cannot be checked is safe), otherwise
+    `Ignore`, as Istio installs it before its CA bundle is known."""
+    rev = revision or "default"
+
+    def webhook(name: str, object_selector: dict[str, Any] | None) -> dict[str, Any]:
+        hook: dict[str, Any] = {
+            "name": name,
+            "clientConfig": _client(_service(revision), namespace, "/validate", ca_bundle),
+            "rules": [{"operations": ["CREATE", "UPDATE"], "apiGroups": list(VALIDATED_GROUPS),
+                       "apiVersions": ["*"], "resources": ["*"]}],
+            "failurePolicy": "Fail" if ca_bundle else "Ignore",
+            "sideEffects": "None",
+            "admissionReviewVersions": ["v1"],
+        }
+        if object_selector is not None:
+            hook["objectSelector"] = object_selector
+        return hook
+
+    def configuration(name: str, hook: dict[str, Any]) -> dict[str, Any]:
+        return {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+                "metadata": {"name": name, "labels": {"app": "istiod", REVISION_LABEL: rev}}, "webhooks": [hook]}
+
+    revisioned = configuration(f"istio-validator{'-' + revision if revision else ''}-{namespace}",
+                               webhook("rev.validation.istio.io",
+                                       {"matchExpressions": [_expression(REVISION_LABEL, "In", rev)]}))
+    if revision:
+        return [revisioned]
+    return [revisioned, configuration("istiod-default-validator", webhook("validation.istio.io", None))]
+
+
+def webhook_configurations(namespace: str = "istio-system", revision: str = "",
+                           ca_bundle: bytes = b"") -> list[dict[str, Any]]:
+    """Every webhook configuration of one control plane, for `meshctl install`."""
+    return [mutating_webhook_configuration(namespace, revision, ca_bundle),
+            *validating_webhook_configurations(namespace, revision, ca_bundle)]
