@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -91,3 +92,23 @@ def run_cli(capsys: Any, *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+def assert_demo_routed(out: str) -> None:
+    """What `meshctl demo` prints when its steps checked out, with or without capture: jason on
+    v2, everyone else on v1, then 50/50 v1/v3 after the edit; ratings refused by details'
+    AuthorizationPolicy until the policy names it, productpage never; every sidecar SYNCED."""
+    assert re.search(r"^end-user: jason\s+0\s+20\s+0\s+0\s+all v2$", out, re.MULTILINE), out
+    assert re.search(r"^no header\s+20\s+0\s+0\s+0\s+all v1$", out, re.MULTILINE), out
+    split = re.search(r"^no header\s+(\d+)\s+0\s+(\d+)\s+0\s+~50/50 v1/v3$", out, re.MULTILINE)
+    assert split and int(split[1]) + int(split[2]) == 200, out
+    took = re.search(r"the edit took effect (\d+) ms after the file changed", out)
+    assert took and int(took[1]) <= 1000, out
+    synced = [line for line in out.splitlines() if "SYNCED (" in line]
+    assert sorted(line.split()[0] for line in synced) == [
+        "details-v1.default", "productpage-v1.default", "ratings-v1.default"], out
+    assert re.search(r"^only productpage\s+ratings-v1\s+0\s+20\s+all 403$", out, re.MULTILINE), out
+    assert re.search(r"^only productpage\s+productpage-v1\s+20\s+0\s+all 200$", out, re.MULTILINE), out
+    assert re.search(r"^productpage and ratings\s+ratings-v1\s+20\s+0\s+all 200$", out, re.MULTILINE), out
+    assert all("NOT SENT" not in line and "STALE" not in line and "ERROR" not in line for line in synced)
+    assert "✘" not in out

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
 
     from rich.console import Console
 
+    from meshctl.demo.mesh import Client
     from meshctl.demo.runtime import LocalMesh
 
 JASON = {"end-user": "jason"}
@@ -24,6 +25,8 @@ def register(app: typer.Typer) -> None:
 
 def demo(
     keep: Annotated[str, typer.Option("--workdir", help="Keep configs and logs in this directory (default: a temporary one).")] = "",
+    capture: Annotated[bool, typer.Option("--capture", help="As root: each sidecar in a network namespace of its pod, "
+                                          "its traffic captured with iptables instead of bound listeners.")] = False,
 ) -> int:
     """Run serve, Envoy sidecars, reviews v1-v3 and details locally; route, edit live, authorize, show sync status.
 
@@ -34,6 +37,7 @@ def demo(
     \b
       meshctl demo
       meshctl demo --workdir /tmp/mesh   # keep the configs and the logs
+      sudo meshctl demo --capture        # pods in network namespaces, traffic captured by iptables
     """
     import tempfile
     from pathlib import Path
@@ -41,19 +45,29 @@ def demo(
     from rich.console import Console
 
     from meshctl.demo.runtime import LocalMesh
-    from meshctl.errors import ExitCode
+    from meshctl.errors import ExitCode, MeshctlError
 
     out = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False)
+    make = LocalMesh
+    if capture:
+        from meshctl.demo.captured import CapturedMesh, capture_problem
+
+        problem = capture_problem()
+        if problem:
+            raise MeshctlError(problem)
+        make = CapturedMesh
     with tempfile.TemporaryDirectory(prefix="meshctl-demo-") as scratch:
         workdir = Path(keep or scratch)
         workdir.mkdir(parents=True, exist_ok=True)
-        mesh = LocalMesh(workdir)
+        mesh = make(workdir)
         try:
             with err.status("starting the mesh") as status:
                 mesh.start(progress=lambda text: status.update(text))
             checks = [_header_routing(mesh, out), _live_edit(mesh, out, err), _authorization(mesh, out),
                       _proxy_status(mesh, out)]
+            if capture:
+                checks.append(_captured(mesh, out))
         except KeyboardInterrupt:
             err.print("interrupted; stopping every process the demo started")
             return ExitCode.INTERRUPTED
@@ -112,7 +126,8 @@ def _live_edit(mesh: LocalMesh, out: Console, err: Console) -> bool:
     started = time.monotonic()
     mesh.write_routing({"v1": 50, "v3": 50})
     try:
-        wait_until(lambda: request(client.bind)[1] == "reviews-v3", 10, what="the edit to reach Envoy", interval=0.005)
+        wait_until(lambda: mesh.requests(client, 1)[0][1] == "reviews-v3", 10, what="the edit to reach Envoy",
+                   interval=0.005)
     except MeshctlError as exc:
         return _verdict(out, False, str(exc))
     took = time.monotonic() - started
@@ -149,7 +164,7 @@ def _authorization(mesh: LocalMesh, out: Console) -> bool:
         mesh.write_authorization(allowed)
         settled = 200 if other in allowed else 403
         try:
-            wait_until(functools.partial(_answers, other.bind, server, settled), 10,
+            wait_until(functools.partial(_answers, mesh, other, server, settled), 10,
                        what="the policy to reach details' sidecar", interval=0.01)
         except MeshctlError as exc:
             return _verdict(out, False, str(exc))
@@ -165,10 +180,8 @@ def _authorization(mesh: LocalMesh, out: Console) -> bool:
                              f"and never refused {admitted.pod}")
 
 
-def _answers(bind: str, host: str, status: int) -> bool:
-    from meshctl.demo.runtime import request
-
-    return request(bind, host=host)[0] == status
+def _answers(mesh: LocalMesh, client: Client, host: str, status: int) -> bool:
+    return mesh.requests(client, 1, host=host)[0][0] == status
 
 
 def _proxy_status(mesh: LocalMesh, out: Console) -> bool:
@@ -188,6 +201,24 @@ def _proxy_status(mesh: LocalMesh, out: Console) -> bool:
     out.print(verbose_status_table(rows, datetime.now(UTC)), end="", markup=False)
     return _verdict(out, len(rows) == len(mesh.envoys) and all(row.synced for row in rows),
                     f"{len(rows)} sidecars connected, every subscribed type SYNCED")
+
+
+def _captured(mesh: LocalMesh, out: Console) -> bool:
+    """Every request of the steps above reached Envoy through capture: the client sidecar's
+    9080 listener counted one connection per request, each handed over by the 15001 capture."""
+    from meshctl.demo.captured import CapturedMesh
+
+    assert isinstance(mesh, CapturedMesh)
+    out.print()
+    out.print("[bold]5. Capture[/bold] (meshctl iptables in each pod, meshctl agent and Envoy as the proxy user)")
+    for line in mesh.describe():
+        out.print(line, markup=False)
+    client = mesh.layout.clients[0]
+    listener = "listener.0.0.0.0_9080.downstream_cx_total"
+    accepted = int(mesh.counters(client, [listener])[listener])
+    sent = 20 + 20 + SAMPLE + 20 + 2 * 20  # the requests of steps 1 to 3 (their waits come on top)
+    return _verdict(out, accepted >= sent, f"{client.pod}'s Envoy accepted {accepted} captured connections on "
+                                           f"port 9080 (at least the {sent} requests sent)")
 
 
 def _no_kubernetes() -> NoReturn:

@@ -1,9 +1,13 @@
 """The demo mesh: Bookinfo's reviews service in three versions behind real Envoy sidecars.
 
-Everything runs on one machine without iptables: the reviews pods are small HTTP servers on
-loopback addresses (127.0.0.21-23), and each client sidecar runs with interception mode NONE,
-its Sidecar resource binding the outbound listener to an address of its own, so a plain HTTP
-client can send traffic through it and several sidecars can run side by side.
+By default everything runs on one machine without iptables: the reviews pods are small HTTP
+servers on loopback addresses (127.0.0.21-23), and each client sidecar runs with interception
+mode NONE, its Sidecar resource binding the outbound listener to an address of its own, so a
+plain HTTP client can send traffic through it and several sidecars can run side by side.
+
+With capture (`meshctl demo --capture`), each pod has a network namespace and an address of its
+own, reviews and details have ClusterIPs that exist nowhere (as with kube-proxy), and the
+sidecars capture traffic with iptables, as in a cluster: no Sidecar resources, no bound listeners.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass
 VERSIONS = ("v1", "v2", "v3")
 BACKENDS = tuple(f"reviews-{version}" for version in VERSIONS)  # what each backend answers
 SERVICE_PORT = 9080
+CLUSTER_IPS = {"reviews": "10.96.0.50", "details": "10.96.0.60"}  # with capture only
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +25,7 @@ class Client:
     """A client workload with a sidecar: its pod name, and where its outbound listener binds."""
 
     name: str
-    bind: str
+    bind: str  # captured: the pod's address
 
     @property
     def pod(self) -> str:
@@ -58,19 +63,21 @@ class Layout:
     backend_port: int
     clients: tuple[Client, ...]
     server: Server
+    captured: bool = False  # pods in network namespaces, traffic captured: see meshctl.demo.captured
 
     def backend(self, version: str) -> str:
         return self.backend_ips[VERSIONS.index(version)]
 
 
-def _service(name: str, target_port: int | None = None) -> str:
+def _service(name: str, target_port: int | None = None, cluster_ip: str = "") -> str:
     target = f", targetPort: {target_port}" if target_port else ""
+    address = f"\n  clusterIP: {cluster_ip}" if cluster_ip else ""
     return f"""apiVersion: v1
 kind: Service
 metadata:
   name: {name}
   labels: {{app: {name}}}
-spec:
+spec:{address}
   ports: [{{name: http, port: {SERVICE_PORT}{target}}}]
   selector: {{app: {name}}}
 """
@@ -90,10 +97,23 @@ status: {{podIP: {ip}}}
 """
 
 
-def _sidecar_pod(name: str, account: str, pod_ip: str, bind: str, *, inbound_port: int = 0, app_port: int = 0) -> str:
+def _sidecar_pod(name: str, account: str, pod_ip: str, bind: str, *, inbound_port: int = 0, app_port: int = 0,
+                 captured: bool = False) -> str:
     """An injected pod with interception mode NONE and its Sidecar: the outbound listener bound
-    to `bind`, and, for a server, its inbound port bound there too in front of the app."""
+    to `bind`, and, for a server, its inbound port bound there too in front of the app. A
+    captured pod is just the pod: iptables brings its traffic to its sidecar."""
     ports = f", ports: [{{containerPort: {inbound_port}}}]" if inbound_port else ""
+    if captured:
+        return f"""apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}-v1
+  labels: {{app: {name}, version: v1}}
+spec:
+  serviceAccountName: {account}
+  containers: [{{name: {name}, image: {name}{ports}}}]
+status: {{podIP: {pod_ip}}}
+"""
     ingress = f"""  ingress:
   - port: {{number: {inbound_port}, protocol: HTTP, name: http}}
     bind: {bind}
@@ -143,12 +163,17 @@ spec:
 
 def workloads_yaml(layout: Layout) -> str:
     """Services, pods and Sidecars: the part of the mesh the demo never edits."""
-    docs = [_service("reviews", layout.backend_port), _service(layout.server.name, layout.server.inbound_port),
-            _sidecar_pod(layout.server.name, layout.server.service_account, layout.server.ip, layout.server.ip,
-                         inbound_port=layout.server.inbound_port, app_port=layout.server.app_port)]
+    ips = CLUSTER_IPS if layout.captured else {}
+    server = layout.server
+    docs = [_service("reviews", layout.backend_port, ips.get("reviews", "")),
+            _service(server.name, server.inbound_port, ips.get(server.name, "")),
+            _sidecar_pod(server.name, server.service_account, server.ip, server.ip, inbound_port=server.inbound_port,
+                         app_port=server.app_port, captured=layout.captured)]
     docs += [_backend_pod(version, layout.backend(version)) for version in VERSIONS]
     for client in layout.clients:
-        docs += [_service(client.name), _sidecar_pod(client.name, client.service_account, "127.0.0.1", client.bind)]
+        pod_ip = client.bind if layout.captured else "127.0.0.1"
+        docs += [_service(client.name),
+                 _sidecar_pod(client.name, client.service_account, pod_ip, client.bind, captured=layout.captured)]
     docs.append("""apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata:

@@ -137,11 +137,16 @@ class LocalMesh:
         self.envoys.append(self._start_sidecar(self.plane, self.layout.server))
         for envoy in self.envoys:
             envoy.wait_ready(30)
-        for client in self.layout.clients:
-            wait_until(lambda: request(client.bind)[0] == 200, 20, what=f"{client.pod} to route to reviews")
-        first = self.layout.clients[0]
-        wait_until(lambda: request(first.bind, host="details")[0] == 200, 20, what=f"{first.pod} to reach details")
+        self.wait_routed()
         return self
+
+    def wait_routed(self) -> None:
+        """Until every client reaches reviews, and the first one details."""
+        for client in self.layout.clients:
+            wait_until(lambda: self.requests(client, 1)[0][0] == 200, 20, what=f"{client.pod} to route to reviews")
+        first = self.layout.clients[0]
+        wait_until(lambda: self.requests(first, 1, host="details")[0][0] == 200, 20,
+                   what=f"{first.pod} to reach details")
 
     def _start_sidecar(self, serve: ControlPlane, workload: Client | Server) -> Sidecar:
         """`meshctl agent` for a workload, with a token for its service account, as the pod's
@@ -166,12 +171,16 @@ class LocalMesh:
         temporary.write_text(routing_yaml(split))
         os.replace(temporary, target)
 
+    def requests(self, client: Client, count: int, headers: dict[str, str] | None = None, *,
+                 host: str = "reviews") -> list[tuple[int, str]]:
+        """`count` requests for `host` by a client workload, through its sidecar."""
+        return [request(client.bind, headers, host=host) for _ in range(count)]
+
     def sample(self, client: Client, count: int, headers: dict[str, str] | None = None, *,
                host: str = "reviews") -> Counter[str]:
         """Send `count` requests through a sidecar; count the answers (status codes for errors)."""
         answers: Counter[str] = Counter()
-        for _ in range(count):
-            status, body = request(client.bind, headers, host=host)
+        for status, body in self.requests(client, count, headers, host=host):
             answers[body if status == 200 else f"HTTP {status}"] += 1
         return answers
 
