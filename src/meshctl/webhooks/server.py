@@ -28,7 +28,7 @@ MAX_BODY = 6 * 1024 * 1024
 _MAX_HEAD = 64 * 1024
 _IDLE_SECONDS = 90.0
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large",
-            415: "Unsupported Media Type"}
+            415: "Unsupported Media Type", 500: "Internal Server Error"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +109,7 @@ class WebhookServer:
                                              "dry_run": request.dry_run,
                                              "ms": round((time.perf_counter() - started) * 1000, 3)})
         if not answer.allowed:
-            log.info("admission refused", extra={"path": route, "kind": request.kind, "name": request.name,
+            log.info("admission refused", extra={"path": route, "kind": request.kind, "object": request.name,
                                                  "namespace": request.namespace, "reason": answer.message})
         return 200, "application/json", answer_review(request.api_version, request.uid, answer)
 
@@ -142,7 +142,11 @@ class WebhookServer:
             return False
         body = await reader.readexactly(length) if length else b""
         content_type = headers.get("content-type", "").split(";", 1)[0].strip()
-        status, kind, payload = self.answer(method, path, content_type, body)
+        try:
+            status, kind, payload = self.answer(method, path, content_type, body)
+        except Exception:  # a bug must not leave the API server waiting for an answer
+            log.exception("admission review failed", extra={"path": path})
+            status, kind, payload = 500, "text/plain", b"internal error (see meshctl serve's log)\n"
         await self._send(writer, status, kind, payload, keep_alive)
         return keep_alive
 
