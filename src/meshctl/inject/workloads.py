@@ -74,7 +74,8 @@ def _inject_object(value: dict[str, Any], document: Document, prefix: FieldPath,
         return {**value, "items": items}
     kind = str(value["kind"])
     metadata_path, spec_path = KINDS[kind]
-    top = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
+    metadata = value.get("metadata")
+    top: dict[str, Any] = metadata if isinstance(metadata, dict) else {}
     namespace = str(top.get("namespace") or "")
     name = str(top.get("name") or "")
     subject = f'{kind} "{namespace + "/" if namespace else ""}{name}"'
