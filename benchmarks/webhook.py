@@ -1,6 +1,6 @@
 """Injection webhook latency: `python benchmarks/webhook.py [--reviews 1000] [--connections 1]`.
 
-The webhook server serve runs (`--webhook-address`), in its own process, and AdmissionReviews of a Deployment's pod
+`meshctl serve --webhook-address` in its own process, and AdmissionReviews of a Deployment's pod
 (as the API server sends them: defaulted, generated name, owner reference, two containers with
 probes) posted to `/inject` over HTTPS with TLS verified against the CA, on kept-alive
 connections as the API server keeps them; each answer is checked to carry a patch. Prints
@@ -107,11 +107,12 @@ def run_clients(port: int, roots: bytes, reviews: int, connections: int) -> list
 
 def handler_alone(reviews: int) -> list[float]:
     from meshctl.inject.settings import InjectSettings
-    from meshctl.security.ca import CertificateAuthority
+    from meshctl.security.ca import CertificateAuthority, self_signed_bundle
     from meshctl.webhooks.certificates import serving_credentials
     from meshctl.webhooks.server import WebhookServer
 
-    server = WebhookServer(InjectSettings(), serving_credentials(CertificateAuthority(), [SERVICE]))
+    ca = CertificateAuthority(self_signed_bundle("cluster.local"))
+    server = WebhookServer(InjectSettings(), serving_credentials(ca, SERVICE))
     times = []
     for n in range(reviews):
         body = review(n)
@@ -121,45 +122,28 @@ def handler_alone(reviews: int) -> list[float]:
     return times
 
 
-def serve_webhooks(port: int, roots_file: str) -> None:
-    """The server side, in its own process (as serve runs it): the webhooks on `port`, their
-    certificate from a fresh CA whose root goes to `roots_file` for the client to verify with."""
-    import asyncio
-
-    from meshctl.inject.settings import InjectSettings
-    from meshctl.security.ca import CertificateAuthority
-    from meshctl.webhooks.serving import start_webhooks
-
-    async def run() -> None:
-        ca = CertificateAuthority()
-        Path(roots_file).write_bytes(ca.root_pem)
-        await start_webhooks(f"127.0.0.1:{port}", InjectSettings(), ca)
-        await asyncio.Event().wait()
-
-    asyncio.run(run())
-
-
-def start_server(workdir: Path) -> tuple[subprocess.Popen[bytes], int, bytes]:
-    port, roots = free_port(), workdir / "roots.pem"
-    log = workdir / "server.log"
+def start_serve(workdir: Path) -> tuple[subprocess.Popen[bytes], int, bytes]:
+    """`meshctl serve --webhook-address` on a free port; the root of its CA directory, which the
+    client verifies the webhook's certificate with (as the API server does with the caBundle)."""
+    config, ca_dir, log = workdir / "mesh", workdir / "ca", workdir / "serve.log"
+    config.mkdir()
+    port = free_port()
+    argv = [sys.executable, "-m", "meshctl", "serve", "--config-dir", str(config), "--xds-address",
+            f"127.0.0.1:{free_port()}", "--debug-address", "", "--ca-address", "", "--ca-dir", str(ca_dir),
+            "--webhook-address", f"127.0.0.1:{port}", "--log-level", "warning"]
     with log.open("wb") as stderr:
-        process = subprocess.Popen([sys.executable, __file__, "--serve", str(port), str(roots)],
-                                   stdout=subprocess.DEVNULL, stderr=stderr)
-    wait_accepting(port, 30, process, "the webhook server", logs=[log])
-    return process, port, roots.read_bytes()
+        process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=stderr)
+    wait_accepting(port, 30, process, "meshctl serve", logs=[log])
+    return process, port, (ca_dir / "root-cert.pem").read_bytes()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reviews", type=int, default=1000)
     parser.add_argument("--connections", type=int, default=1)
-    parser.add_argument("--serve", nargs=2, metavar=("PORT", "ROOTS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve:
-        serve_webhooks(int(args.serve[0]), args.serve[1])
-        return
     with tempfile.TemporaryDirectory(prefix="meshctl-webhook-bench-") as scratch:
-        process, port, roots = start_server(Path(scratch))
+        process, port, roots = start_serve(Path(scratch))
         try:
             times = run_clients(port, roots, args.reviews, args.connections)
         finally:

@@ -335,3 +335,55 @@ def test_unreadable_input_is_bad_input(capsys: pytest.CaptureFixture[str], tmp_p
     code, _, err = run_cli(capsys, "kube-inject", "-f", str(tmp_path / "missing.yaml"))
     assert code == 65
     assert "missing.yaml" in err
+
+
+def parsed(args: list[str]) -> dict[str, Any]:
+    """A container's arguments parsed by meshctl's own command line, as the image's entrypoint
+    would parse them (types, ranges and choices checked), without running the command."""
+    import typer
+
+    from meshctl.cli import app
+
+    group = typer.main.get_command(app)
+    assert isinstance(group, typer.core.TyperGroup)
+    with group.make_context("meshctl", list(args)) as context:
+        command = group.get_command(context, args[0])
+        assert command is not None, args[0]
+        with command.make_context(args[0], list(args[1:]), parent=context) as sub:
+            return dict(sub.params)
+
+
+@pytest.mark.parametrize("case", ["pod", "deployment", "tproxy", "proxy-config", "resources", "native-sidecar"])
+def test_injected_command_lines_are_meshctls(case: str, capsys: pytest.CaptureFixture[str]) -> None:
+    (obj, *_) = documents(inject(capsys, TESTDATA / f"{case}.yaml"))
+    proxy = containers(obj, "istio-proxy")
+    agent = parsed(proxy["args"])
+    assert agent["target"] == "$(POD_NAME).$(POD_NAMESPACE)"
+    assert (agent["service_account"], agent["ip"]) == ("$(SERVICE_ACCOUNT)", "$(INSTANCE_IP)")
+    defined = {item["name"] for item in proxy["env"]}
+    assert {"POD_NAME", "POD_NAMESPACE", "SERVICE_ACCOUNT", "INSTANCE_IP"} <= defined  # what $(VAR) expands
+    assert agent["token_file"] == "/var/run/secrets/tokens/istio-token"
+    assert agent["ca_root_cert"] == "/var/run/secrets/istio/root-cert.pem"
+    mounts = {mount["mountPath"] for mount in proxy["volumeMounts"]}
+    assert {"/var/run/secrets/tokens", "/var/run/secrets/istio", "/var/run/secrets/workload-spiffe-uds",
+            "/etc/istio/proxy"} <= mounts
+    assert agent["status_port"] == proxy["readinessProbe"]["httpGet"]["port"] == 15021
+    mode = env(proxy)["ISTIO_META_INTERCEPTION_MODE"]
+    assert agent["interception"] == mode
+    labels = dict(item.split("=", 1) for item in agent["labels"].split(","))
+    assert labels["security.istio.io/tlsMode"] == "istio"
+    if case == "proxy-config":
+        assert (agent["concurrency"], agent["drain"]) == (4, "20s")
+    if "istio-init" in [c["name"] for c in pod_spec(obj).get("initContainers", ())]:
+        init = parsed(containers(obj, "istio-init")["args"])
+        assert init["istio_inbound_interception_mode"] == mode
+
+
+def test_command_line_parsing_refuses_what_meshctl_refuses() -> None:
+    """`parsed` above really checks: a value the agent does not take is refused."""
+    import typer
+
+    for bad in (["agent", "p.ns", "--interception-mode", "CAPTURE"], ["agent", "p.ns", "--status-port", "70000"],
+                ["agent", "p.ns", "--no-such-flag"], ["iptables", "--no-such-flag"]):
+        with pytest.raises(typer._click.exceptions.UsageError):
+            parsed(bad)

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from meshctl.inject.settings import InjectSettings
-from meshctl.security.ca import CertificateAuthority
+from meshctl.security.ca import CertificateAuthority, self_signed_bundle
 from meshctl.webhooks.serving import start_webhooks
 
 SERVICE = "istiod.istio-system.svc"
@@ -70,14 +70,14 @@ def patch_of(answer: dict[str, Any]) -> list[dict[str, Any]]:
 @contextmanager
 def running_webhooks(settings: InjectSettings | None = None) -> Iterator[tuple[int, bytes]]:
     """(port, CA bundle) of webhooks served by a thread's event loop until the block ends."""
-    ca = CertificateAuthority()
+    ca = CertificateAuthority(self_signed_bundle("cluster.local"))
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     server = asyncio.run_coroutine_threadsafe(start_webhooks("127.0.0.1:0", settings or InjectSettings(), ca),
                                               loop).result(10)
     try:
-        yield server.port, ca.root_pem
+        yield server.port, ca.roots_pem
     finally:
         asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
