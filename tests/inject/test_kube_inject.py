@@ -387,3 +387,16 @@ def test_command_line_parsing_refuses_what_meshctl_refuses() -> None:
                 ["agent", "p.ns", "--no-such-flag"], ["iptables", "--no-such-flag"]):
         with pytest.raises(typer._click.exceptions.UsageError):
             parsed(bad)
+
+
+def test_the_pods_own_istio_proxy_is_merged_over_the_injected_one(capsys: pytest.CaptureFixture[str]) -> None:
+    (obj,) = documents(inject(capsys, TESTDATA / "user-proxy.yaml"))
+    assert [c["name"] for c in pod_spec(obj)["containers"]] == ["tuned", "istio-proxy"]
+    proxy = containers(obj, "istio-proxy")
+    assert proxy["image"] == "ghcr.io/meshctl/meshctl:0.1.0"  # `auto`
+    assert proxy["resources"] == {"requests": {"cpu": "500m", "memory": "128Mi"}, "limits": {"cpu": "2", "memory": "1Gi"}}
+    assert env(proxy)["EXTRA_FLAG"] == "on"
+    assert env(proxy)["TRUST_DOMAIN"] == "example.org"
+    assert proxy["args"][0] == "agent"
+    annotations = obj["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["proxy.istio.io/overrides"].startswith('{"containers":[{"name":"istio-proxy","image":"auto"')

@@ -4,7 +4,8 @@
 2. Refuse annotations the injector cannot use (`annotations.annotation_problems`).
 3. Strip an earlier injection, as its `sidecar.istio.io/status` annotation lists it, so that
    injecting an injected pod gives the same pod again.
-4. Render the sidecar for the pod's effective ProxyConfig, and put it in: istio-init after the
+4. Render the sidecar for the pod's effective ProxyConfig, with the pod's own `istio-proxy` or
+   `istio-init` container (if it has one) merged over the injected one, and put it in: istio-init after the
    pod's own init containers (they run before capture starts, as in Istio), istio-proxy last
    among the containers (first when the application must wait for it), or, as a native
    sidecar, right after istio-init.
@@ -25,7 +26,7 @@ from meshctl.errors import MeshctlError
 from meshctl.inject import annotations as ann
 from meshctl.inject.proxyconfig import ProxyConfigError, effective
 from meshctl.inject.settings import InjectSettings
-from meshctl.inject.sidecar import PROXY_NAME, Owner, Sidecar, render
+from meshctl.inject.sidecar import INIT_NAME, PROXY_NAME, Owner, Sidecar, render
 
 IGNORED_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease", "local-path-storage"})
 _CRONJOB_JOB = re.compile(r"^(.+)-\d{8,10}$")
@@ -91,13 +92,18 @@ def inject_template(template: Mapping[str, Any], namespace: str, owner: Owner,
     problems = ann.annotation_problems(annotations)
     if problems:
         raise InjectionError(problems)
+    injected_before = ann.STATUS in annotations
     _strip(spec, annotations)
+    overrides = _overrides(spec, annotations, injected_before)
     try:
         proxy_config = effective(settings.mesh.default_proxy_config, annotations.get(ann.PROXY_CONFIG))
     except ProxyConfigError as exc:  # the mesh's own default config; the annotation was checked
         raise InjectionError([("", str(exc))]) from None
     metadata["annotations"] = annotations
     sidecar = render(settings, metadata, spec, owner, namespace, proxy_config)
+    for container in (*sidecar.init_containers, *sidecar.containers):
+        for own in overrides.get(container["name"], ()):
+            merge_container(container, own)
     _insert(spec, sidecar, proxy_config.hold_application)
     metadata["labels"] = {**(metadata.get("labels") or {}), **sidecar.labels}
     app = next((c.get("name") for c in spec.get("containers") or () if c.get("name") != PROXY_NAME), None)
@@ -138,6 +144,60 @@ def _strip(spec: dict[str, Any], annotations: dict[str, str]) -> None:
                 spec[field] = kept
             else:
                 del spec[field]
+
+
+_TEMPLATE_CONTAINERS = frozenset({INIT_NAME, PROXY_NAME})
+_MERGE_KEYS = {"env": "name", "volumeMounts": "mountPath", "ports": "containerPort"}
+
+
+def _overrides(spec: dict[str, Any], annotations: dict[str, str], injected_before: bool) -> dict[str, list[Any]]:
+    """The pod's own `istio-proxy`/`istio-init` containers, to be merged over the injected ones
+    as Istio does (its image `auto` meaning the injected image): taken out of a pod seen for the
+    first time and kept in `proxy.istio.io/overrides`, read back from there on re-injection."""
+    found: list[dict[str, Any]] = []
+    if injected_before:
+        text = annotations.get(ann.OVERRIDES)
+        if text:
+            try:
+                saved = json.loads(text)
+                found = [*saved.get("containers", ()), *saved.get("initContainers", ())]
+            except (ValueError, AttributeError, TypeError) as exc:
+                raise InjectionError([(ann.OVERRIDES, f"invalid value for annotation '{ann.OVERRIDES}': {exc}")]
+                                     ) from None
+    else:
+        saved = {}
+        for field in ("containers", "initContainers"):
+            own = [c for c in spec.get(field) or () if c.get("name") in _TEMPLATE_CONTAINERS]
+            if own:
+                saved[field] = own
+                found += own
+                spec[field] = [c for c in spec[field] if c.get("name") not in _TEMPLATE_CONTAINERS]
+        if saved:
+            annotations[ann.OVERRIDES] = json.dumps(saved, separators=(",", ":"))
+    by_name: dict[str, list[Any]] = {}
+    for container in found:
+        if isinstance(container, dict):
+            by_name.setdefault(str(container.get("name")), []).append(container)
+    return by_name
+
+
+def merge_container(injected: dict[str, Any], own: Mapping[str, Any]) -> None:
+    """A pod's own container over the injected one, as a strategic merge patch: maps merge,
+    env, mounts and ports merge by name, path and port, anything else the pod sets wins."""
+    for key, value in own.items():
+        current = injected.get(key)
+        if key == "image" and value in ("", "auto"):
+            continue
+        if key in _MERGE_KEYS and isinstance(current, list) and isinstance(value, list):
+            merge_key = _MERGE_KEYS[key]
+            items = {item.get(merge_key): item for item in current}
+            for item in value:
+                items[item.get(merge_key)] = item
+            injected[key] = list(items.values())
+        elif isinstance(current, dict) and isinstance(value, dict):
+            merge_container(current, value)
+        else:
+            injected[key] = copy.deepcopy(value)
 
 
 def _insert(spec: dict[str, Any], sidecar: Sidecar, hold_application: bool) -> None:
