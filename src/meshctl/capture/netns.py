@@ -72,6 +72,13 @@ class Netns:
             raise errors[0]
         return result[0]
 
+    def route_between_links(self) -> None:
+        """Turn on IPv4 forwarding here (a fresh namespace starts with it off), so this
+        namespace routes between the pods linked to it, as a node routes between its pods."""
+        def forward() -> None:
+            Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")  # this thread's namespace's sysctl
+        self.call(forward)
+
     def hosts(self, entries: Mapping[str, str]) -> None:
         """/etc/hosts as programs run by `ip netns exec` see it (it bind-mounts /etc/netns/NAME)."""
         directory = Path("/etc/netns") / self.name

@@ -86,6 +86,7 @@ class CapturedMesh(LocalMesh):
             self.pods[workload.name] = pod
         for address in BACKEND_IPS:
             node.ip("addr", "add", f"{address}/32", "dev", "lo")
+        node.route_between_links()  # a client's calls to details cross the node
         progress("starting reviews v1, v2, v3 and details")
         for name, version in zip(BACKENDS, VERSIONS):
             backend = node.call(functools.partial(NameServer, name, self.layout.backend(version), SERVICE_PORT))
