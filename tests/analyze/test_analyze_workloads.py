@@ -157,3 +157,31 @@ def test_service_port_names(analyze_yaml) -> None:
         f"Info [IST0118] (Service default/reviews {run.where('- name: web')}) Port name web (port: 82, "
         "targetPort: 8082) doesn't follow the naming convention of Istio port."
     ]
+
+
+def test_invalid_annotation_values_are_the_injectors_refusals(analyze_yaml) -> None:
+    """IST0125 reports exactly what kube-inject and the webhook refuse, in the injector's words:
+    a port list and a CIDR list (checks that need Go's parse errors), not only simple values."""
+    run = analyze_yaml("""
+        apiVersion: v1
+        kind: Pod
+        metadata:
+          name: web
+          annotations:
+            traffic.sidecar.istio.io/excludeInboundPorts: "80,http"
+            traffic.sidecar.istio.io/excludeOutboundIPRanges: "10.0.0.0/33"
+            sidecar.istio.io/interceptionMode: TPROXY
+        spec:
+          containers:
+          - name: web
+        """)
+    ports = "traffic.sidecar.istio.io/excludeInboundPorts"
+    ranges = "traffic.sidecar.istio.io/excludeOutboundIPRanges"
+    assert run.lines() == [
+        f"Warning [IST0125] (Pod default/web {run.where('excludeInboundPorts')}) Invalid annotation {ports}: "
+        "excludeInboundPorts invalid: failed parsing port 'http': failed parsing port 'http': "
+        'strconv.ParseUint: parsing "http": invalid syntax',
+        f"Warning [IST0125] (Pod default/web {run.where('excludeOutboundIPRanges')}) Invalid annotation {ranges}: "
+        "excludeIPRanges invalid: failed parsing cidr '10.0.0.0/33': "
+        'netip.ParsePrefix("10.0.0.0/33"): prefix length out of range',
+    ]

@@ -8,14 +8,14 @@ one Kubernetes annotation Istio documents, `kubernetes.io/ingress.class`. The ta
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from meshctl.analyze.context import AnalysisContext
 from meshctl.analyze.finding import Finding, finding
 from meshctl.analyze.messages import DEPRECATED_ANNOTATION, INVALID_ANNOTATION, MISPLACED_ANNOTATION, UNKNOWN_ANNOTATION
 from meshctl.config.resource import Resource
+from meshctl.inject.annotations import VALIDATORS
 
 ANY = "Any"
 INGRESS_CLASS = "kubernetes.io/ingress.class"
@@ -103,52 +103,6 @@ _EXTRA = {INJECT: ' in favor of the "sidecar.istio.io/inject" label'}
 """What Istio adds to the deprecation of an annotation that has a replacement."""
 
 
-def _uint(bits: int) -> Callable[[str], str | None]:
-    """Go's strconv.ParseUint error for a value that is not an unsigned `bits`-bit integer."""
-    def check(value: str) -> str | None:
-        if not value.isascii() or not value.isdigit():
-            return f'strconv.ParseUint: parsing "{value}": invalid syntax'
-        if int(value) >= 1 << bits:
-            return f'strconv.ParseUint: parsing "{value}": value out of range'
-        return None
-    return check
-
-
-def _interception_mode(value: str) -> str | None:
-    if value in ("REDIRECT", "TPROXY", "NONE"):
-        return None
-    return f"interceptionMode invalid, use REDIRECT,TPROXY,NONE: {value}"
-
-
-def _boolean(value: str) -> str | None:
-    valid = {"1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False"}
-    return None if value in valid else f'strconv.ParseBool: parsing "{value}": invalid syntax'
-
-
-_QUANTITY = re.compile(r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$")
-
-
-def _quantity(value: str) -> str | None:
-    if _QUANTITY.match(value):
-        return None
-    return "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
-
-
-VALUE_CHECKS: Mapping[str, Callable[[str], str | None]] = {
-    "readiness.status.sidecar.istio.io/initialDelaySeconds": _uint(32),
-    "readiness.status.sidecar.istio.io/periodSeconds": _uint(32),
-    "readiness.status.sidecar.istio.io/failureThreshold": _uint(32),
-    "sidecar.istio.io/interceptionMode": _interception_mode,
-    "prometheus.istio.io/merge-metrics": _boolean,
-    "sidecar.istio.io/proxyCPU": _quantity,
-    "sidecar.istio.io/proxyMemory": _quantity,
-    "sidecar.istio.io/proxyCPULimit": _quantity,
-    "sidecar.istio.io/proxyMemoryLimit": _quantity,
-}
-"""The values Istio's injector refuses, for the annotations it checks whose checks need no more
-than the value (its messages: the reason after `Invalid annotation NAME:`)."""
-
-
 def istio_annotation(name: str) -> bool:
     return name == INGRESS_CLASS or name.split("/", 1)[0].endswith("istio.io")
 
@@ -176,6 +130,7 @@ def _annotations(resource: Resource, kind: str) -> Iterator[Finding]:
         if kind not in known.resources:
             yield finding(MISPLACED_ANNOTATION, resource, path, name, ", ".join(known.resources))
             continue
-        problem = VALUE_CHECKS[name](value) if name in VALUE_CHECKS else None
+        check_value = VALIDATORS.get(name)  # the injector's own checks, as Istio's analyzer uses them
+        problem = check_value(value) if check_value is not None else None
         if problem:
             yield finding(INVALID_ANNOTATION, resource, path, name, problem)
