@@ -4,6 +4,7 @@ models accept them, applied to the emulated API server, whose CRDs then refuse w
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import copy
 import functools
@@ -69,7 +70,8 @@ def test_everything_a_cluster_needs_in_the_order_it_must_be_created() -> None:
     kinds = [obj["kind"] for obj in objects]
     assert kinds == ["CustomResourceDefinition"] * len(ISTIO) + [
         "Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Service",
-        "Deployment", "PodDisruptionBudget"]
+        "Deployment", "PodDisruptionBudget", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration"]
     assert {crd["spec"]["names"]["kind"] for crd in by_kind(objects, "CustomResourceDefinition")} == {r.kind for r in ISTIO}
     (deployment,) = by_kind(objects, "Deployment")
     spec = deployment["spec"]
@@ -91,6 +93,51 @@ def test_everything_a_cluster_needs_in_the_order_it_must_be_created() -> None:
     assert budget["spec"]["minAvailable"] == 1 and budget["spec"]["selector"]["matchLabels"] == spec["selector"]["matchLabels"]
 
 
+def test_webhooks_are_served_by_the_replicas_and_trust_the_ca_bundle_given(tmp_path: Path) -> None:
+    """The API server verifies serve's webhook certificate (issued by the cacerts CA) against
+    caBundle: the mesh's root, as given; validation then fails closed, as Istio sets it once
+    its CA bundle is known. Without a bundle, a note says what will not work."""
+    from meshctl.security.cadir import open_ca_directory
+
+    open_ca_directory(str(tmp_path / "ca"), "cluster.local")
+    root = (tmp_path / "ca" / "root-cert.pem").read_bytes()
+    objects = [doc for doc in yaml.safe_load_all(meshctl("install", "--ca-bundle", str(tmp_path / "ca" / "root-cert.pem"),
+                                                         "--image", "registry.example.com/meshctl:7").stdout) if doc]
+    (mutating,) = by_kind(objects, "MutatingWebhookConfiguration")
+    validating = by_kind(objects, "ValidatingWebhookConfiguration")
+    hooks = [hook for obj in (mutating, *validating) for hook in obj["webhooks"]]
+    assert {base64.b64decode(hook["clientConfig"]["caBundle"]) for hook in hooks} == {root}
+    assert {(hook["clientConfig"]["service"]["name"], hook["clientConfig"]["service"]["port"]) for hook in hooks} == {
+        ("istiod", 443)}
+    assert {hook["failurePolicy"] for hook in hooks} == {"Fail"}
+    (container,) = by_kind(objects, "Deployment")[0]["spec"]["template"]["spec"]["containers"]
+    args = container["args"]
+    assert args[args.index("--webhook-address") + 1] == "0.0.0.0:15017"
+    assert args[args.index("--sidecar-image") + 1] == "registry.example.com/meshctl:7"
+    assert {"name": "REVISION", "value": "default"} in container["env"]
+
+    bare_run = meshctl("install")
+    assert "carry no caBundle (--ca-bundle)" in bare_run.stderr
+    assert not any("caBundle" in hook["clientConfig"] for obj in installed() if obj["kind"].endswith(
+        "WebhookConfiguration") for hook in obj["webhooks"])
+
+
+def test_a_ca_bundle_that_is_not_certificates_alone_is_refused(tmp_path: Path) -> None:
+    from meshctl.security.cadir import open_ca_directory
+
+    open_ca_directory(str(tmp_path / "ca"), "cluster.local")
+    key = tmp_path / "ca" / "ca-key.pem"
+    for path, reason in [(key, "holds a private key; give the mesh's root certificate only (root-cert.pem)"),
+                         (tmp_path / "missing.pem", "No such file or directory")]:
+        done = meshctl("install", "--ca-bundle", str(path), check=False)
+        assert (done.returncode, done.stdout) == (65, "")
+        assert done.stderr.strip() == f"error: {path}: {reason}"
+    (tmp_path / "text.pem").write_text("not a certificate\n")
+    done = meshctl("install", "--ca-bundle", str(tmp_path / "text.pem"), check=False)
+    assert done.returncode == 65 and f"{tmp_path / 'text.pem'}: not PEM certificates" in done.stderr
+    assert "BEGIN" not in meshctl("install", "--ca-bundle", str(key), check=False).stderr  # the key is not shown
+
+
 def test_rbac_grants_reading_exactly_what_serve_watches_and_nothing_else() -> None:
     objects = installed()
     (cluster_role,) = by_kind(objects, "ClusterRole")
@@ -107,7 +154,13 @@ def test_rbac_grants_reading_exactly_what_serve_watches_and_nothing_else() -> No
 def test_a_revision_names_everything_apart_but_shares_the_crds() -> None:
     objects = installed("--revision", "canary", "-i", "mesh")
     control_plane = [obj for obj in objects if obj["kind"] not in ("CustomResourceDefinition", "Namespace")]
-    assert all(obj["metadata"]["name"].startswith("istiod-canary") for obj in control_plane)
+    webhooks = [obj for obj in control_plane if obj["kind"].endswith("WebhookConfiguration")]
+    assert [obj["metadata"]["name"] for obj in webhooks] == ["istio-sidecar-injector-canary-mesh",
+                                                            "istio-validator-canary-mesh"]  # Istio's names
+    assert all(obj["metadata"]["name"].startswith("istiod-canary") for obj in control_plane if obj not in webhooks)
+    assert {hook["clientConfig"]["service"]["name"] for obj in webhooks for hook in obj["webhooks"]} == {"istiod-canary"}
+    (container,) = by_kind(objects, "Deployment")[0]["spec"]["template"]["spec"]["containers"]
+    assert {"name": "REVISION", "value": "canary"} in container["env"]
     assert all(obj["metadata"]["labels"]["istio.io/rev"] == "canary" for obj in control_plane)
     assert all(obj["metadata"].get("namespace", "mesh") == "mesh" for obj in control_plane)
     assert [crd["metadata"]["name"] for crd in by_kind(objects, "CustomResourceDefinition")] == [
@@ -152,7 +205,9 @@ def test_apply_then_the_api_refuses_what_validate_refuses_and_uninstall_removes_
     background, kubeconfig = bare
     applied = meshctl("install", "--apply", "--kubeconfig", kubeconfig).stdout.splitlines()
     assert applied[0] == "customresourcedefinition.apiextensions.k8s.io/virtualservices.networking.istio.io created"
-    assert applied[-1] == "poddisruptionbudget.policy/istiod created"
+    assert "poddisruptionbudget.policy/istiod created" in applied
+    assert applied[-1] == ("validatingwebhookconfiguration.admissionregistration.k8s.io/istiod-default-validator "
+                           "created")
     again = meshctl("install", "--apply", "--kubeconfig", kubeconfig).stdout.splitlines()
     assert all(line.endswith(" configured") for line in again)
 

@@ -3,6 +3,8 @@ xDS, answering `/inject` and `/validate` over HTTPS with a certificate for istio
 
 from __future__ import annotations
 
+import base64
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -11,6 +13,7 @@ from typing import Any
 
 import jsonpatch
 import pytest
+import yaml
 from cryptography import x509
 from webhook_support import Client, admission_review, patch_of
 
@@ -71,6 +74,49 @@ def test_serve_validates(serve: tuple[int, bytes]) -> None:
     response = post(serve, "/validate", admission_review(gateway, namespace="edge"))["response"]
     assert response == {"uid": "7b2e-01", "allowed": False,
                         "status": {"message": "Gateway edge/g: spec.servers: required field is missing"}}
+
+
+def test_a_revisioned_serve_answers_as_its_service_with_the_installed_ca_bundle(tmp_path: Path) -> None:
+    """serve in the Deployment `meshctl install -r canary -i mesh` writes (its REVISION and
+    POD_NAMESPACE): the API server, dialling istiod-canary.mesh.svc with the caBundle of the
+    installed MutatingWebhookConfiguration, verifies it, and the sidecars it injects talk to
+    that control plane."""
+    (tmp_path / "mesh").mkdir()
+    ca_dir = tmp_path / "ca"
+    manifest = subprocess.run([sys.executable, "-m", "meshctl", "install", "-r", "canary", "-i", "mesh"],
+                              capture_output=True, text=True, timeout=60, check=True).stdout
+    objects = [doc for doc in yaml.safe_load_all(manifest) if doc]
+    (deployment,) = [obj for obj in objects if obj["kind"] == "Deployment"]
+    env = {e["name"]: e.get("value", "mesh") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    port = free_port()
+    argv = [sys.executable, "-m", "meshctl", "serve", "--config-dir", str(tmp_path / "mesh"),
+            "--xds-address", f"127.0.0.1:{free_port()}", "--debug-address", "", "--ca-address", "",
+            "--ca-dir", str(ca_dir), "--webhook-address", f"127.0.0.1:{port}"]
+    log = tmp_path / "serve.log"
+    with log.open("wb") as stderr:
+        process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=stderr,
+                                   env={**os.environ, "POD_NAMESPACE": env["POD_NAMESPACE"], "REVISION": env["REVISION"]})
+    try:
+        wait_accepting(port, 30, process, "meshctl serve", logs=[log])
+        installed = subprocess.run([sys.executable, "-m", "meshctl", "install", "-r", "canary", "-i", "mesh",
+                                    "--ca-bundle", str(ca_dir / "root-cert.pem")],
+                                   capture_output=True, text=True, timeout=60, check=True).stdout
+        (mutating,) = [obj for obj in yaml.safe_load_all(installed) if obj and obj["kind"] == "MutatingWebhookConfiguration"]
+        hook = mutating["webhooks"][0]["clientConfig"]
+        service = f"{hook['service']['name']}.{hook['service']['namespace']}.svc"
+        client = Client(port, base64.b64decode(hook["caBundle"]), service)
+        try:
+            answer = client.review(hook["service"]["path"], admission_review(POD, namespace="shop"))
+        finally:
+            client.close()
+    finally:
+        stop_process(process)
+    assert service == "istiod-canary.mesh.svc"
+    pod = jsonpatch.apply_patch(POD, patch_of(answer))
+    args = pod["spec"]["containers"][1]["args"]
+    assert args[args.index("--xds-address") + 1] == "istiod-canary.mesh.svc:15010"
+    assert args[args.index("--ca-address") + 1] == "istiod-canary.mesh.svc:15012"
+    assert pod["metadata"]["annotations"]["istio.io/rev"] == "canary"
 
 
 def test_webhook_address_in_use_is_a_clear_error(serve: tuple[int, bytes], tmp_path: Path) -> None:

@@ -22,14 +22,14 @@ SERVICE = "istiod.istio-system.svc"
 
 
 class Client:
-    """One kept-alive HTTPS connection to the webhooks, verifying the server as `SERVICE`."""
+    """One kept-alive HTTPS connection to the webhooks, verifying the server as `service`."""
 
-    def __init__(self, port: int, ca_pem: bytes) -> None:
+    def __init__(self, port: int, ca_pem: bytes, service: str = SERVICE) -> None:
         context = ssl.create_default_context(cadata=ca_pem.decode())
         self.connection = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=10)
         raw = socket.create_connection(("127.0.0.1", port), timeout=10)
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as Go's net/http does
-        self.connection.sock = context.wrap_socket(raw, server_hostname=SERVICE)
+        self.connection.sock = context.wrap_socket(raw, server_hostname=service)
 
     def post(self, path: str, body: bytes, content_type: str = "application/json",
              method: str = "POST") -> tuple[int, bytes]:

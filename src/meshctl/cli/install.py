@@ -29,23 +29,34 @@ def install(
     namespace: IstioNamespaceOption = "istio-system",
     image: ImageOption = "",
     output: Annotated[DocumentFormat, typer.Option("-o", "--output", help="Manifest format.")] = DocumentFormat.yaml,
+    ca_bundle: Annotated[str, typer.Option(
+        "--ca-bundle", help="The mesh's root certificate (root-cert.pem of the cacerts Secret): the webhook "
+        "configurations' caBundle, so the API server can verify serve's webhooks.", show_default=False)] = "",
     apply: Annotated[bool, typer.Option("--apply", help="Create (or update) the objects through the API "
                                         "instead of printing them.")] = False,
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
 ) -> int:
     """Print everything a cluster needs to run meshctl serve (pipe it to `kubectl apply -f -`),
-    or `--apply` it: Istio's CRDs, RBAC, the Deployment, its Service and disruption budget.
+    or `--apply` it: Istio's CRDs, RBAC, the Deployment, its Service and disruption budget, and
+    the sidecar injection and validation webhook configurations.
 
     Examples:
 
     \b
       meshctl install | kubectl apply -f -
       meshctl install --replicas 3 --revision canary --apply --context prod
+      meshctl install --ca-bundle ca/root-cert.pem | kubectl apply -f -
     """
     from meshctl.install.manifests import DEFAULT_IMAGE, Install, manifests
 
-    plan = Install(namespace=namespace, replicas=replicas, revision=_revision(revision), image=image or DEFAULT_IMAGE)
+    plan = Install(namespace=namespace, replicas=replicas, revision=_revision(revision), image=image or DEFAULT_IMAGE,
+                   ca_bundle=_ca_bundle(ca_bundle))
+    if not ca_bundle:
+        from meshctl.cli.output import err
+
+        err("note: the webhook configurations carry no caBundle (--ca-bundle): until they do, pods in namespaces "
+            "labelled for injection are refused and Istio objects are not validated")
     objects = manifests(plan)
     if not apply:
         _print(objects, output)
@@ -92,6 +103,20 @@ def _lease(plan: Install) -> dict[str, Any]:
     """The Lease serve's replicas campaign on (they create it; uninstall removes it)."""
     return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
             "metadata": {"name": plan.lease, "namespace": plan.namespace}}
+
+
+def _ca_bundle(path: str) -> bytes:
+    from pathlib import Path
+
+    from meshctl.errors import BadInputError
+    from meshctl.security.cadir import CaDirectoryError, read_root_certificates
+
+    if not path:
+        return b""
+    try:
+        return read_root_certificates(Path(path))
+    except CaDirectoryError as exc:
+        raise BadInputError([str(exc)]) from None
 
 
 def _revision(revision: str) -> str:

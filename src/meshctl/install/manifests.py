@@ -9,7 +9,12 @@ them out (kubernetes-and-capture.md §5), cut to what serve does today.
   requests, readiness on `/ready`, a grace period longer than serve's own shutdown, and a
   restricted security context;
 - the `istiod` Service sidecars know (15010 plaintext xDS, 15012 xDS and CA over TLS, 443 for
-  webhooks, 15014 monitoring) and a PodDisruptionBudget keeping one replica up.
+  webhooks, 15014 monitoring) and a PodDisruptionBudget keeping one replica up;
+- last, once something can answer them, Istio's webhook configurations (webhooks/configurations.py):
+  sidecar injection and validation, served by the replicas on 15017 with a certificate from the
+  CA. Their `caBundle` is the mesh's root certificate when the operator gives it; without it the
+  API server cannot verify serve, so injection fails closed and validation is skipped (Istio's
+  chart leaves it empty too, for istiod to patch in).
 
 Every replica signs workload certificates with the same CA: Istio's `cacerts` Secret (in
 serve's CA directory layout), which the operator creates once and no manifest ever contains,
@@ -26,6 +31,7 @@ from typing import Any
 
 from meshctl.install.crds import crds
 from meshctl.kube.resources import ISTIO, REGISTRY
+from meshctl.webhooks.configurations import webhook_configurations
 
 __all__ = ["DEFAULT_IMAGE", "Install", "manifests"]
 
@@ -48,6 +54,8 @@ class Install:
     replicas: int = 2
     revision: str = ""
     image: str = DEFAULT_IMAGE
+    ca_bundle: bytes = b""
+    """The mesh's root certificate (PEM; the `cacerts` Secret's root-cert.pem), for the webhooks."""
 
     @property
     def name(self) -> str:
@@ -83,6 +91,7 @@ def manifests(install: Install, *, with_crds: bool = True) -> list[dict[str, Any
         _service(install),
         _deployment(install),
         _disruption_budget(install),
+        *webhook_configurations(install.namespace, install.revision, install.ca_bundle),
     ]
     return [*(crds() if with_crds else ()), *control_plane]
 
@@ -144,6 +153,7 @@ def _deployment(install: Install) -> dict[str, Any]:
         "--debug-address", f"0.0.0.0:{MONITORING_PORT}",
         "--leader-lease", f"{install.namespace}/{install.lease}",
         "--ca-address", f"0.0.0.0:{SECURE_PORT}", "--ca-dir", CA_MOUNT,
+        "--webhook-address", f"0.0.0.0:{WEBHOOK_PORT}", "--sidecar-image", install.image,
         "--shutdown-grace", f"{SHUTDOWN_GRACE_SECONDS}s",
         "--log-format", "json",
     ]
@@ -154,6 +164,8 @@ def _deployment(install: Install) -> dict[str, Any]:
         "env": [
             {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
             {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+            # what the webhooks inject (sidecars of istiod-REVISION) and their certificate's names
+            {"name": "REVISION", "value": install.revision or "default"},
         ],
         "ports": [
             {"name": "grpc-xds", "containerPort": XDS_PORT, "protocol": "TCP"},

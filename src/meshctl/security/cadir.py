@@ -164,6 +164,19 @@ def _load_certs(path: Path, *, may_be_empty: bool = False) -> list[x509.Certific
         raise CaDirectoryError(f"{path}: not PEM certificates ({exc})") from None
 
 
+def read_root_certificates(path: Path) -> bytes:
+    """A root-certificate file as given (PEM), for a webhook configuration's `caBundle`: checked
+    to hold certificates and nothing else, since a key would be printed into a manifest."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CaDirectoryError(f"{path}: {exc.strerror}") from None
+    if b"PRIVATE KEY-----" in data:
+        raise CaDirectoryError(f"{path}: holds a private key; give the mesh's root certificate only ({ROOT_CERT})")
+    _load_certs(path)
+    return data
+
+
 def _load_bundle(directory: Path) -> SigningBundle:
     key = _load_key(directory / CA_KEY)
     if not isinstance(key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey)):

@@ -30,14 +30,17 @@ async def start_webhooks(address: str, settings: InjectSettings, ca: Certificate
 
 
 async def start_webhooks_for_serve(address: str, image: str, ca_dir: str, trust_domain: str) -> WebhookServer:
-    """serve's webhooks: sidecars pointed at the control plane of serve's own namespace (the
-    pod's `POD_NAMESPACE` in a cluster), the certificate from the CA in `ca_dir`."""
+    """serve's webhooks: sidecars pointed at the control plane of serve's own namespace and
+    revision (the pod's `POD_NAMESPACE` and `REVISION`, as istiod reads them, in a cluster),
+    the certificate from the CA in `ca_dir`."""
     import os
 
     from meshctl.inject.settings import DEFAULT_IMAGE
     from meshctl.security.cadir import open_ca_directory
 
     directory = open_ca_directory(ca_dir, trust_domain)
+    revision = os.environ.get("REVISION", "")
     settings = InjectSettings(image=image or DEFAULT_IMAGE,
-                              istio_namespace=os.environ.get("POD_NAMESPACE") or "istio-system")
+                              istio_namespace=os.environ.get("POD_NAMESPACE") or "istio-system",
+                              revision="" if revision == "default" else revision)
     return await start_webhooks(address, settings, CertificateAuthority(directory.bundle))
