@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import argparse
 import base64
-import http.client
+import copy
 import json
-import socket
-import ssl
 import subprocess
 import sys
 import tempfile
@@ -26,62 +24,46 @@ from typing import Any
 
 from servebench import machine_description, percentile, print_table
 
-from meshctl.loopback import free_port, wait_accepting
+sys.path.append(str(Path(__file__).resolve().parents[1] / "tests" / "webhooks"))
 
-SERVICE = "istiod.istio-system.svc"
-POD: dict[str, Any] = {
-    "apiVersion": "v1", "kind": "Pod",
-    "metadata": {
-        "generateName": "reviews-v1-7d4f8c9b5-",
-        "labels": {"app": "reviews", "version": "v1", "pod-template-hash": "7d4f8c9b5"},
-        "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "reviews-v1-7d4f8c9b5",
-                             "uid": "0f6b", "controller": True, "blockOwnerDeletion": True}],
-    },
-    "spec": {
-        "serviceAccountName": "bookinfo-reviews",
-        "containers": [
-            {"name": "reviews", "image": "reviews:1", "imagePullPolicy": "IfNotPresent",
-             "ports": [{"containerPort": 9080, "protocol": "TCP"}],
-             "readinessProbe": {"httpGet": {"path": "/health", "port": 9080, "scheme": "HTTP"}, "timeoutSeconds": 1,
-                                "periodSeconds": 10, "successThreshold": 1, "failureThreshold": 3},
-             "volumeMounts": [{"name": "kube-api-access-x1", "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount",
-                               "readOnly": True}],
-             "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File", "resources": {}},
-            {"name": "log-shipper", "image": "fluent-bit:3", "resources": {"requests": {"cpu": "10m"}}},
-        ],
-        "volumes": [{"name": "kube-api-access-x1", "projected": {"sources": [{"serviceAccountToken": {
-            "expirationSeconds": 3607, "path": "token"}}]}}],
-        "restartPolicy": "Always", "dnsPolicy": "ClusterFirst", "schedulerName": "default-scheduler",
-        "terminationGracePeriodSeconds": 30, "securityContext": {}, "enableServiceLinks": True,
-    },
-    "status": {"phase": "Pending", "qosClass": "Burstable"},
-}
+from webhook_support import DEPLOYMENT_POD, SERVICE, Client, admission_review  # noqa: E402
+
+from meshctl.loopback import free_port, wait_accepting  # noqa: E402
+
+
+def _benchmark_pod() -> dict[str, Any]:
+    """The tests' pod of Deployment reviews-v1, grown to what a real one carries: a probe, the
+    service account token volume, a second container, the scheduler's defaults."""
+    pod = copy.deepcopy(DEPLOYMENT_POD)
+    spec = pod["spec"]
+    app = spec["containers"][0]
+    app["readinessProbe"] = {"httpGet": {"path": "/health", "port": 9080, "scheme": "HTTP"}, "timeoutSeconds": 1,
+                             "periodSeconds": 10, "successThreshold": 1, "failureThreshold": 3}
+    app["volumeMounts"] = [{"name": "kube-api-access-x1", "readOnly": True,
+                            "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"}]
+    app["terminationMessagePolicy"] = "File"
+    spec["containers"].append({"name": "log-shipper", "image": "fluent-bit:3", "resources": {"requests": {"cpu": "10m"}}})
+    spec["volumes"] = [{"name": "kube-api-access-x1", "projected": {"sources": [{"serviceAccountToken": {
+        "expirationSeconds": 3607, "path": "token"}}]}}]
+    spec.update(terminationGracePeriodSeconds=30, securityContext={}, enableServiceLinks=True)
+    pod["status"] = {"phase": "Pending", "qosClass": "Burstable"}
+    return pod
+
+
+POD = _benchmark_pod()
 
 
 def review(uid: int) -> bytes:
-    return json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
-        "uid": f"bench-{uid}", "kind": {"group": "", "version": "v1", "kind": "Pod"},
-        "resource": {"group": "", "version": "v1", "resource": "pods"}, "namespace": "bookinfo",
-        "operation": "CREATE", "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller"},
-        "object": POD, "dryRun": False}}).encode()
+    return json.dumps(admission_review(POD, namespace="bookinfo", uid=f"bench-{uid}")).encode()
 
 
-def connect(port: int, roots: bytes) -> http.client.HTTPSConnection:
-    context = ssl.create_default_context(cadata=roots.decode())
-    connection = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=10)
-    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
-    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as Go's net/http does
-    connection.sock = context.wrap_socket(raw, server_hostname=SERVICE)
-    return connection
-
-
-def post(connection: http.client.HTTPSConnection, body: bytes) -> float:
+def post(client: Client, body: bytes) -> float:
     started = time.perf_counter()
-    connection.request("POST", "/inject", body=body, headers={"Content-Type": "application/json"})
-    answer = json.loads(connection.getresponse().read())
+    status, text = client.post("/inject", body)
     elapsed = time.perf_counter() - started
+    answer = json.loads(text)
     patch = json.loads(base64.b64decode(answer["response"]["patch"]))
-    assert answer["response"]["allowed"] and len(patch) > 10, answer
+    assert status == 200 and answer["response"]["allowed"] and len(patch) > 10, answer
     return elapsed
 
 
@@ -89,15 +71,15 @@ def run_clients(port: int, roots: bytes, reviews: int, connections: int) -> list
     times: list[float] = []
     lock = threading.Lock()
 
-    def client(count: int, offset: int) -> None:
-        connection = connect(port, roots)
-        post(connection, review(-1 - offset))  # handshake and first request are not timed
-        mine = [post(connection, review(offset + n)) for n in range(count)]
-        connection.close()
+    def one_connection(count: int, offset: int) -> None:
+        client = Client(port, roots)
+        post(client, review(-1 - offset))  # handshake and first request are not timed
+        mine = [post(client, review(offset + n)) for n in range(count)]
+        client.close()
         with lock:
             times.extend(mine)
 
-    threads = [threading.Thread(target=client, args=(reviews // connections, i * reviews)) for i in range(connections)]
+    threads = [threading.Thread(target=one_connection, args=(reviews // connections, i * reviews)) for i in range(connections)]
     for thread in threads:
         thread.start()
     for thread in threads:

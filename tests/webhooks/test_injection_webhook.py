@@ -15,28 +15,9 @@ import jsonpatch
 import pytest
 import yaml
 from testsupport import run_cli
-from webhook_support import Client, admission_review, patch_of, running_webhooks
+from webhook_support import DEPLOYMENT_POD, Client, admission_review, patch_of, running_webhooks
 
-# A pod of Deployment reviews-v1 as the API server hands it to the webhook: generated name,
-# owner reference, defaults filled in, namespace only in the request.
-POD: dict[str, Any] = {
-    "apiVersion": "v1", "kind": "Pod",
-    "metadata": {
-        "generateName": "reviews-v1-7d4f8c9b5-",
-        "labels": {"app": "reviews", "version": "v1", "pod-template-hash": "7d4f8c9b5"},
-        "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "reviews-v1-7d4f8c9b5",
-                             "uid": "0f6b", "controller": True, "blockOwnerDeletion": True}],
-        "managedFields": [{"manager": "kube-controller-manager", "operation": "Update"}],
-    },
-    "spec": {
-        "serviceAccountName": "bookinfo-reviews",
-        "containers": [{"name": "reviews", "image": "reviews:1", "imagePullPolicy": "IfNotPresent",
-                        "ports": [{"containerPort": 9080, "protocol": "TCP"}],
-                        "terminationMessagePath": "/dev/termination-log", "resources": {}}],
-        "restartPolicy": "Always", "dnsPolicy": "ClusterFirst", "schedulerName": "default-scheduler",
-    },
-    "status": {},
-}
+POD = DEPLOYMENT_POD
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,27 @@ from meshctl.webhooks.serving import start_webhooks
 
 SERVICE = "istiod.istio-system.svc"
 
+# A pod of Deployment reviews-v1 as the API server hands it to the webhook: generated name,
+# owner reference, defaults filled in, namespace only in the request.
+DEPLOYMENT_POD: dict[str, Any] = {
+    "apiVersion": "v1", "kind": "Pod",
+    "metadata": {
+        "generateName": "reviews-v1-7d4f8c9b5-",
+        "labels": {"app": "reviews", "version": "v1", "pod-template-hash": "7d4f8c9b5"},
+        "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "reviews-v1-7d4f8c9b5",
+                             "uid": "0f6b", "controller": True, "blockOwnerDeletion": True}],
+        "managedFields": [{"manager": "kube-controller-manager", "operation": "Update"}],
+    },
+    "spec": {
+        "serviceAccountName": "bookinfo-reviews",
+        "containers": [{"name": "reviews", "image": "reviews:1", "imagePullPolicy": "IfNotPresent",
+                        "ports": [{"containerPort": 9080, "protocol": "TCP"}],
+                        "terminationMessagePath": "/dev/termination-log", "resources": {}}],
+        "restartPolicy": "Always", "dnsPolicy": "ClusterFirst", "schedulerName": "default-scheduler",
+    },
+    "status": {},
+}
+
 
 class Client:
     """One kept-alive HTTPS connection to the webhooks, verifying the server as `service`."""
