@@ -116,7 +116,6 @@ def _header_routing(mesh: LocalMesh, out: Console) -> bool:
 def _live_edit(mesh: LocalMesh, out: Console, err: Console) -> bool:
     import time
 
-    from meshctl.demo.runtime import request
     from meshctl.errors import MeshctlError
     from meshctl.loopback import wait_until
 

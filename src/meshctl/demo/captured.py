@@ -79,7 +79,7 @@ class CapturedMesh(LocalMesh):
         progress("creating the node and pod network namespaces")
         workloads: tuple[Client | Server, ...] = (*clients, server)
         node, *pods = self._stack.enter_context(namespaces(f"{tag}n", *(f"{tag}{i}" for i in range(len(workloads)))))
-        for index, (workload, pod) in enumerate(zip(workloads, pods)):
+        for index, (workload, pod) in enumerate(zip(workloads, pods, strict=True)):
             address, gateway = _pod_address(index)
             link(pod, f"{address}/24", node, f"{gateway}/24")
             pod.ip("route", "add", "default", "via", gateway)
@@ -88,7 +88,7 @@ class CapturedMesh(LocalMesh):
             node.ip("addr", "add", f"{address}/32", "dev", "lo")
         node.route_between_links()  # a client's calls to details cross the node
         progress("starting reviews v1, v2, v3 and details")
-        for name, version in zip(BACKENDS, VERSIONS):
+        for name, version in zip(BACKENDS, VERSIONS, strict=True):
             backend = node.call(functools.partial(NameServer, name, self.layout.backend(version), SERVICE_PORT))
             self._stack.callback(backend.stop)
         details = self.pods[server.name].call(functools.partial(NameServer, server.name, "0.0.0.0", server.app_port))
@@ -99,7 +99,7 @@ class CapturedMesh(LocalMesh):
             progress(f"capturing the {workload.pod} pod's traffic (meshctl iptables) and starting its sidecar")
             self._capture(self.pods[workload.name])
             self.envoys.append(self._start_agent(workload, self.pods[workload.name], _pod_address(index)[1]))
-        for envoy, workload in zip(self.envoys, workloads):
+        for envoy, workload in zip(self.envoys, workloads, strict=True):
             self.pods[workload.name].call(functools.partial(envoy.wait_ready, 30))
         self.wait_routed()
         return self

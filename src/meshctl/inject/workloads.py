@@ -51,7 +51,7 @@ def inject_documents(text: str, documents: Sequence[Document], settings: InjectS
     outcome = Outcome()
     chunks = _raw_chunks(text, documents)
     parts = []
-    for document, raw in zip(documents, chunks):
+    for document, raw in zip(documents, chunks, strict=True):
         value = document.value
         if isinstance(value, dict) and (value.get("kind") in KINDS or _is_list(value)):
             parts.append(to_yaml(_inject_object(value, document, (), settings, outcome)))

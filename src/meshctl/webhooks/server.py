@@ -48,7 +48,7 @@ def tls_context(credentials: Credentials) -> ssl.SSLContext:
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     descriptors = [os.memfd_create(name, os.MFD_CLOEXEC) for name in ("webhook-chain", "webhook-key")]
     try:
-        for fd, data in zip(descriptors, (credentials.chain_pem, credentials.key_pem)):
+        for fd, data in zip(descriptors, (credentials.chain_pem, credentials.key_pem), strict=True):
             os.write(fd, data)
         chain, key = (f"/proc/self/fd/{fd}" for fd in descriptors)
         context.load_cert_chain(chain, key)
@@ -117,7 +117,7 @@ class WebhookServer:
         try:
             while await self._one_request(reader, writer):
                 pass
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError, ConnectionError,
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ConnectionError,
                 ssl.SSLError, ValueError):
             pass
         finally:
