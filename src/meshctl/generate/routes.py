@@ -18,10 +18,11 @@ from meshctl.generate.names import PASSTHROUGH
 from meshctl.generate.protobuf import set_duration
 from meshctl.generate.context import ProxyContext
 from meshctl import protocols
-from meshctl.hostnames import matches, specificity
+from meshctl.hostnames import intersects, matches, specificity
 from meshctl.model.istio import VirtualServiceView, config_path
 from meshctl.model.scope import EgressScope
 from meshctl.model.service import ALIAS, PASSTHROUGH as PASSTHROUGH_RESOLUTION, Service
+from meshctl.config.values import is_ip
 
 MAX_DIRECT_RESPONSE_BODY = 1048576
 
@@ -37,8 +38,10 @@ class _VirtualHost:
 def route_configuration(ctx: ProxyContext, name: str) -> route_pb2.RouteConfiguration:
     """The route configuration a sidecar listener asks for; unknown names get an empty one.
 
-    A domain belongs to the first virtual host (by name) that claims it; a virtual host left
-    without domains is dropped, as Envoy refuses one.
+    As in Istio, a domain belongs to the first virtual host that claims it in build order
+    (VirtualServices oldest first, then the services no VirtualService covers), and only then
+    are the virtual hosts sorted by name; a virtual host left without domains is dropped, as
+    Envoy refuses one.
     """
     config = route_pb2.RouteConfiguration(name=name, ignore_port_in_host_matching=True)
     config.validate_clusters.value = False
@@ -54,14 +57,22 @@ def route_configuration(ctx: ProxyContext, name: str) -> route_pb2.RouteConfigur
     if host:
         _single_service(config, vhosts, names.virtual_host(host, port))
         return config
-    seen_domains: set[str] = set()
-    for vhost in sorted(vhosts, key=lambda v: v.name):
-        domains = [d for d in dict.fromkeys(_domains(ctx, vhost)) if d not in seen_domains]
-        if not domains:
-            continue
-        seen_domains.update(domains)
-        out = config.virtual_hosts.add(name=vhost.name, domains=domains, include_request_attempt_count=True)
-        out.routes.extend(vhost.routes)
+    known = {service.hostname for vhost in vhosts for service in vhost.services}
+    claimed: set[str] = set()
+    built: list[rc.VirtualHost] = []
+    for vhost in vhosts:
+        domains = []
+        for domain, expanded in _domains(ctx, vhost):
+            lowered = domain.lower()
+            if lowered in claimed or (expanded and domain in known):
+                continue
+            claimed.add(lowered)
+            domains.append(domain)
+        if domains:
+            out = rc.VirtualHost(name=vhost.name, domains=domains, include_request_attempt_count=True)
+            out.routes.extend(vhost.routes)
+            built.append(out)
+    config.virtual_hosts.extend(sorted(built, key=lambda v: v.name))
     config.virtual_hosts.append(_catch_all(ctx))
     return config
 
@@ -102,18 +113,18 @@ def _virtual_hosts(ctx: ProxyContext, egress: EgressScope, port: int) -> list[_V
         routes = ctx.memo(routes_key, lambda: _vs_routes(ctx, vs, port, services))
         if not routes:
             continue
-        registry, others = _split_hosts(vs, index, services, wildcard_owner)
-        if not registry and port != 80:
+        if port != 80 and not _names_a_service(vs, services):
             continue
-        for service in registry:
-            key = names.virtual_host(service.hostname, port)
-            covered.add(service.hostname)
-            if key not in vhosts:
-                vhosts[key] = _VirtualHost(key, [service], [], routes)
+        registry, others = _split_hosts(vs, index, services, wildcard_owner)
+        covered.update(service.hostname for service in registry)
         for host in others:
             key = names.virtual_host(host, port)
             if key not in vhosts:
                 vhosts[key] = _VirtualHost(key, [], [host], routes)
+        for service in registry:
+            key = names.virtual_host(service.hostname, port)
+            if key not in vhosts:
+                vhosts[key] = _VirtualHost(key, [service], [], routes)
     for hostname, service in services.items():
         if hostname in covered or service.resolution == ALIAS:
             continue
@@ -127,36 +138,50 @@ def _virtual_hosts(ctx: ProxyContext, egress: EgressScope, port: int) -> list[_V
 
 
 def _most_specific_wildcards(virtual_services: Sequence[VirtualServiceView], services: Mapping[str, Service]) -> dict[str, int]:
-    """For each service, the VirtualService whose wildcard host matches it most specifically."""
+    """For each service no VirtualService names exactly, the VirtualService whose wildcard host
+    matches it most specifically (the oldest among equals). An exact host always wins: a
+    service named by some VirtualService is claimed by no wildcard one (Istio's
+    computeWildcardHostVirtualServiceIndex)."""
+    exact = {host for vs in virtual_services for host in vs.hosts if not host.startswith("*")}
     owner: dict[str, tuple[tuple[int, int], int]] = {}
     for index, vs in enumerate(virtual_services):
         for host in vs.hosts:
             if not host.startswith("*"):
                 continue
             for hostname in services:
-                if matches(host, hostname):
+                if hostname not in exact and matches(host, hostname):
                     rank = specificity(host)
                     if hostname not in owner or rank < owner[hostname][0]:
                         owner[hostname] = (rank, index)
     return {hostname: index for hostname, (_, index) in owner.items()}
 
 
+def _names_a_service(vs: VirtualServiceView, services: Mapping[str, Service]) -> bool:
+    """Whether any host of the VirtualService matches a service on the port, either way round
+    (off port 80, Istio uses only such VirtualServices)."""
+    return any(host in services or any(intersects(host, hostname) for hostname in services) for host in vs.hosts)
+
+
 def _split_hosts(vs: VirtualServiceView, index: int, services: Mapping[str, Service],
                  wildcard_owner: Mapping[str, int]) -> tuple[list[Service], list[str]]:
-    """Hosts naming registry services (a wildcard claims each service only if it is that
-    service's most specific wildcard VirtualService), and the other hosts."""
+    """Istio's separateVSHostsAndServices: the registry services the VirtualService's hosts name
+    (exact hosts first, then those a wildcard host matches when this VirtualService is the
+    service's most specific wildcard one), and its hosts that match no service."""
     registry: list[Service] = []
     others: list[str] = []
     for host in vs.hosts:
+        if host.startswith("*"):
+            continue
+        if host in services:
+            registry.append(services[host])
+        else:
+            others.append(host)
+    for host in vs.hosts:
         if not host.startswith("*"):
-            if host in services:
-                registry.append(services[host])
-            else:
-                others.append(host)
             continue
         found = False
         for hostname, service in services.items():
-            if matches(host, hostname):
+            if matches(host, hostname) or matches(hostname, host):
                 found = True
                 if wildcard_owner.get(hostname) == index and service not in registry:
                     registry.append(service)
@@ -299,29 +324,57 @@ def _catch_all(ctx: ProxyContext) -> rc.VirtualHost:
     return vhost
 
 
-def _domains(ctx: ProxyContext, vhost: _VirtualHost) -> Iterable[str]:
-    yield from vhost.hosts
+def _domains(ctx: ProxyContext, vhost: _VirtualHost) -> Iterable[tuple[str, bool]]:
+    """(domain, whether it is an expansion of a host) for a virtual host, in Istio's order."""
+    for host in vhost.hosts:
+        yield host, False
     for service in vhost.services:
         yield from service_domains(ctx, service)
 
 
-def service_domains(ctx: ProxyContext, service: Service) -> list[str]:
-    """Istio's domain list for a service's virtual host (translation-spec §1.4)."""
-    hostname = service.hostname
-    domains = [hostname]
-    if not hostname.startswith("*"):
-        domains.append(hostname + ".")
-    suffix = f".svc.{ctx.mesh.domain}"
-    proxy_domain = ctx.proxy.dns_domain
-    if service.from_kubernetes and hostname.endswith(suffix) and ".svc." in proxy_domain:
-        short = hostname[: -len(suffix)]
-        name, _, namespace = short.partition(".")
-        if namespace == ctx.proxy.namespace:
-            domains.extend([name, f"{name}.{namespace}.svc", f"{name}.{namespace}"])
-        else:
-            domains.extend([f"{name}.{namespace}", f"{name}.{namespace}.svc"])
+def service_domains(ctx: ProxyContext, service: Service) -> list[tuple[str, bool]]:
+    """Istio's domain list for a service's virtual host (translation-spec §1.4): its host, then
+    the host's other spellings for this proxy, the same for each ExternalName alias of it, the
+    `*.` forms of all of them for a headless Kubernetes service, then its address. Each domain
+    says whether it is an expansion (which never takes the place of a service's real host)."""
+    out: list[tuple[str, bool]] = []
+    for hostname in (service.hostname, *ctx.snapshot.registry.aliases_of(service.hostname)):
+        out.append((hostname, False))
+        out.extend((alt, True) for alt in alternate_hosts(hostname, ctx.proxy.dns_domain))
     if service.resolution == PASSTHROUGH_RESOLUTION and service.from_kubernetes:
-        domains.extend([f"*.{d}" for d in list(domains)])
+        out.extend([("*." + domain, expanded) for domain, expanded in out])
     if service.has_vip:
-        domains.append(service.address)
-    return domains
+        out.append((service.address, False))
+    return out
+
+
+def alternate_hosts(hostname: str, proxy_domain: str) -> list[str]:
+    """Istio's GenerateAltVirtualHosts: the absolute `host.` form, then the short names a client
+    in `proxy_domain` (its DNS search domain, `ns.svc.cluster.local`) may use. Only names in the
+    proxy's Kubernetes cluster suffix are shortened (never to a bare name from another
+    namespace); outside Kubernetes, names sharing a suffix with the proxy's domain are."""
+    out = [] if is_ip(hostname) else [hostname + "."]
+    at = proxy_domain.find(".svc.")
+    if at >= 0:
+        if not hostname.endswith(proxy_domain[at:]):
+            return out
+        service_at = hostname.find(".svc.")
+        first_dot = hostname.find(".")
+        if service_at <= 0 or first_dot + 1 > service_at:
+            return out
+        qualified = hostname[:service_at]
+        if qualified[first_dot + 1:] == proxy_domain[:at]:
+            return [*out, hostname[:first_dot], qualified + ".svc", qualified]
+        return [*out, qualified, qualified + ".svc"]
+    host_parts, domain_parts = hostname.split("."), proxy_domain.split(".")
+    shared = 0
+    while (shared < min(len(host_parts), len(domain_parts))
+           and host_parts[-1 - shared] == domain_parts[-1 - shared]):
+        shared += 1
+    if shared == 0:
+        return out
+    unique = host_parts[: len(host_parts) - shared]
+    out.append(".".join(unique))
+    if len(unique) == 2:
+        out.append(".".join(unique) + "." + host_parts[len(host_parts) - shared])
+    return out

@@ -34,6 +34,7 @@ class Registry:
     """
 
     __slots__ = (
+        "_aliases",
         "_by_host",
         "_by_ip",
         "_by_label",
@@ -70,8 +71,13 @@ class Registry:
                 self._by_label.setdefault((workload.namespace, key, value), set()).add(index)
         for replicas in self._by_owner.values():
             replicas.sort(key=lambda w: w.name)
+        self._aliases: dict[str, list[str]] = {}
         for service in self.services:
             self._by_host.setdefault(service.hostname, []).append(service)
+            if service.resolution == ALIAS and service.alias_for:
+                self._aliases.setdefault(service.alias_for, []).append(service.hostname)
+        for aliases in self._aliases.values():
+            aliases.sort()
 
     def with_endpoint_objects(self, endpoint_objects: Mapping[tuple[str, str], Sequence[Resource]]) -> Registry:
         """The same services and workloads (indexes shared, not rebuilt) with other Endpoints
@@ -91,6 +97,11 @@ class Registry:
 
     def services_for_host(self, hostname: str) -> list[Service]:
         return self._by_host.get(hostname, [])
+
+    def aliases_of(self, hostname: str) -> list[str]:
+        """Hosts of the ExternalName services that point at `hostname` (sorted): Istio serves
+        them from the concrete service's virtual host."""
+        return self._aliases.get(hostname, [])
 
     def workload(self, proxy_id: str) -> Workload | None:
         return self._by_proxy.get(proxy_id)

@@ -14,7 +14,7 @@ from meshctl import protocols
 from meshctl.config.kinds.networking.destination_rule import ConnectionPoolSettings
 from meshctl.config.kinds.networking.sidecar import IstioEgressListener, IstioIngressListener, Sidecar
 from meshctl.config.resource import Resource
-from meshctl.hostnames import matches
+from meshctl.hostnames import intersects, matches
 from meshctl.model.istio import MESH_GATEWAY, VirtualServiceView, order_key
 from meshctl.model.selectors import selects, visible
 from meshctl.model.service import PASSTHROUGH, Service
@@ -32,6 +32,12 @@ class HostImport:
 
     def covers(self, namespace: str, host: str) -> bool:
         return (self.namespace in ("*", namespace)) and matches(self.dns, host)
+
+    def overlaps(self, namespace: str, host: str) -> bool:
+        """Whether a VirtualService host of `namespace` shares a name with this entry: Istio
+        imports `*.cluster.local` for `*/reviews.default.svc.cluster.local` and the other way
+        round (hostClassification.VSMatches)."""
+        return (self.namespace in ("*", namespace)) and intersects(self.dns, host)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -95,6 +101,15 @@ def _imports(hosts: tuple[HostImport, ...], namespace: str, host: str) -> bool:
     if any(h.exclude and h.covers(namespace, host) for h in hosts):
         return False
     return any(not h.exclude and h.covers(namespace, host) for h in hosts)
+
+
+def _imports_virtual_service(hosts: tuple[HostImport, ...], vs: VirtualServiceView) -> bool:
+    for host in vs.hosts:
+        if any(h.exclude and h.covers(vs.namespace, host) for h in hosts):
+            continue
+        if any(not h.exclude and h.overlaps(vs.namespace, host) for h in hosts):
+            return True
+    return False
 
 
 def _dedup_by_host(services: Sequence[Service], proxy_namespace: str) -> list[Service]:
@@ -166,7 +181,7 @@ def build_scope(namespace: str, sidecar: Resource | None, services: Sequence[Ser
                                 [vs for vs in virtual_services if MESH_GATEWAY in vs.gateways and visible(vs.export_to, namespace)])
             exported, vs_visible = visible_here
             chosen = tuple(_dedup_by_host([s for s in exported if _imports(hosts, s.namespace, s.hostname)], namespace))
-            vss = tuple(vs for vs in vs_visible if any(_imports(hosts, vs.namespace, host) for host in vs.hosts))
+            vss = tuple(vs for vs in vs_visible if _imports_virtual_service(hosts, vs))
             found = memo[(namespace, hosts)] = (chosen, vss, any(_matches_source_labels(vs) for vs in vss),
                                                 any(s.resolution == PASSTHROUGH for s in chosen))
         return found
