@@ -4,6 +4,8 @@ VirtualService TLS and TCP routes make them."""
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from envoy.config.listener.v3 import listener_components_pb2 as lc
@@ -19,12 +21,28 @@ class OutboundChain:
     prefix_ranges: list[str] = field(default_factory=list)
     http: bool = False
 
+    def __post_init__(self) -> None:
+        self.prefix_ranges = list(distinct_networks(self.prefix_ranges).values())
+
     @property
     def matches_all(self) -> bool:
         return not (self.alpn or self.server_names or self.prefix_ranges)
 
     def key(self) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-        return (tuple(self.server_names), tuple(self.prefix_ranges), tuple(self.alpn))
+        """What the chain matches, ranges compared as networks."""
+        return (tuple(self.server_names), tuple(distinct_networks(self.prefix_ranges)), tuple(self.alpn))
+
+
+def distinct_networks(cidrs: Iterable[str]) -> dict[str, str]:
+    """Each network (`10.1.2.0/24`) of `cidrs` once, with the first spelling that named it
+    (`10.1.2.3/24`; a bare address is a /32 or /128). Envoy compares prefix ranges by network,
+    so chains whose ranges differ only in host bits overlap and the whole listener is refused;
+    compared this way, the later chain is dropped as a duplicate. Istio writes each range as
+    the user spelled it, and so does meshctl."""
+    seen: dict[str, str] = {}
+    for cidr in cidrs:
+        seen.setdefault(str(ipaddress.ip_network(cidr, strict=False)), cidr)
+    return seen
 
 
 def filter_chain(chain: OutboundChain, connect_timeout_seconds: int) -> lc.FilterChain:
@@ -39,15 +57,9 @@ def filter_chain(chain: OutboundChain, connect_timeout_seconds: int) -> lc.Filte
     for cidr in chain.prefix_ranges:
         address, _, length = cidr.partition("/")
         prefix = match.prefix_ranges.add(address_prefix=address)
-        prefix.prefix_len.value = _prefix_len(address, length)
+        prefix.prefix_len.value = int(length) if length else (128 if ":" in address else 32)
     if chain.matches_all:
         out.ClearField("filter_chain_match")
     out.filters.extend(chain.filters)
     out.transport_socket_connect_timeout.seconds = connect_timeout_seconds
     return out
-
-
-def _prefix_len(address: str, length: str) -> int:
-    if length:
-        return int(length)
-    return 128 if ":" in address else 32

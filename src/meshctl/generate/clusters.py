@@ -18,6 +18,7 @@ from meshctl.config.kinds.networking.destination_rule import (
     TrafficPolicy,
 )
 from meshctl.config.kinds.networking.service_entry import ServiceEntry
+from meshctl.config.kinds.networking.sidecar import split_host_port
 from meshctl.generate import names, policy, tls
 from meshctl.generate.core import ADS, istio_metadata, set_address
 from meshctl.generate.filters import METADATA_EXCHANGE, TCP_METADATA_EXCHANGE_CONFIG
@@ -37,6 +38,8 @@ from meshctl.model.service import (
 from meshctl.model.snapshot import DISABLE
 
 INBOUND_BIND = "127.0.0.6"
+LOCALHOST = "127.0.0.1"
+LOCALHOST_V6 = "::1"
 MAX_CLEANUP_SECONDS = 9223372035
 _DISCOVERY = {
     CLIENT_SIDE_LB: cluster_pb2.Cluster.EDS,
@@ -357,7 +360,7 @@ def inbound_cluster(ctx: ProxyContext, port: InboundPort) -> cluster_pb2.Cluster
     name = names.inbound_cluster(port.target_port)
     cluster = cluster_pb2.Cluster(name=name, alt_stat_name=name + ";")
     cluster.common_lb_config.SetInParent()
-    endpoint = _default_endpoint(port)
+    endpoint = _default_endpoint(ctx, port)
     if endpoint is not None:
         cluster.type = cluster_pb2.Cluster.STATIC
         cluster.load_assignment.cluster_name = name
@@ -396,16 +399,26 @@ def inbound_cluster(ctx: ProxyContext, port: InboundPort) -> cluster_pb2.Cluster
     return cluster
 
 
-def _default_endpoint(port: InboundPort) -> address_pb2.Address | None:
+def _default_endpoint(ctx: ProxyContext, port: InboundPort) -> address_pb2.Address | None:
+    """Where a Sidecar ingress defaultEndpoint sends traffic, as Istio builds the endpoint:
+    `0.0.0.0:PORT` is the proxy's IPv4 address and `[::]:PORT` its IPv6 one (loopback when it
+    has none), `127.0.0.1`/`[::1]` loopback, `unix://PATH` a socket."""
     endpoint = port.default_endpoint
     if not endpoint:
         return None
     address = address_pb2.Address()
     if endpoint.startswith("unix://"):
         set_address(address, endpoint, 0)
-    else:
-        host, _, number = endpoint.rpartition(":")
-        set_address(address, host or "127.0.0.1", int(number))
+        return address
+    host, number = split_host_port(endpoint) or ("", "0")
+    ipv6 = ":" in ctx.proxy.ip
+    if host == "0.0.0.0":
+        host = ctx.proxy.ip if ctx.proxy.ip and not ipv6 else LOCALHOST
+    elif host == "::":
+        host = ctx.proxy.ip if ipv6 else LOCALHOST_V6
+    elif not host:
+        host = LOCALHOST
+    set_address(address, host, int(number))
     return address
 
 

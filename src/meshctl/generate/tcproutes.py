@@ -8,7 +8,7 @@ from envoy.config.listener.v3 import listener_components_pb2 as lc
 
 from meshctl.config.kinds.networking.virtual_service import RouteDestination
 from meshctl.generate import filters, names
-from meshctl.generate.chains import OutboundChain
+from meshctl.generate.chains import OutboundChain, distinct_networks
 from meshctl.generate.context import ProxyContext
 from meshctl import protocols
 from meshctl.hostnames import matches
@@ -30,9 +30,13 @@ def tcp_chains(ctx: ProxyContext, service: Service, port: ServicePort, bind: str
     if chains:
         return chains
     chain = OutboundChain([_proxy(ctx, [(default_cluster, 0)], default_cluster)])
-    if tls_port and (bind == "0.0.0.0" or not service.has_vip):
+    cidr = "/" in service.address
+    # Istio matches the SNI only where the destination address alone cannot tell services
+    # apart: a wildcard-bound listener or a CIDR. A headless service's per-pod listener is
+    # bound to the pod's own address, so it matches no SNI.
+    if tls_port and (bind == "0.0.0.0" or cidr):
         chain.server_names = [service.hostname]
-    if "/" in service.address:
+    if cidr:
         chain.prefix_ranges = [service.address]
     return [chain]
 
@@ -72,12 +76,12 @@ def _tls_chains(ctx: ProxyContext, vs: VirtualServiceView, port: int) -> list[Ou
         for match in rule.match:
             if not ctx.applies(match, port):
                 continue
-            key = (tuple(sorted(match.sni_hosts)), match.destination_subnets)
+            key = (tuple(sorted(match.sni_hosts)), tuple(distinct_networks(match.destination_subnets)))
             if key in seen:
                 continue
             seen.add(key)
             chains.append(OutboundChain([_proxy(ctx, destinations, f"{vs.name}.{vs.namespace}")],
-                                   server_names=list(key[0]), prefix_ranges=list(key[1])))
+                                   server_names=list(key[0]), prefix_ranges=list(match.destination_subnets)))
     return chains
 
 

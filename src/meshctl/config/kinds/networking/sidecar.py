@@ -38,7 +38,7 @@ class SidecarPort(Message):
     target_port: int = field(UINT32)
 
 
-def _split_host_port(text: str) -> tuple[str, str] | None:
+def split_host_port(text: str) -> tuple[str, str] | None:
     """Go's net.SplitHostPort for the forms Istio accepts: `host:port`, `[v6]:port`, `:port`."""
     if text.startswith("["):
         host, bracket, rest = text[1:].partition("]")
@@ -66,7 +66,7 @@ def _sidecar_port_rule(listener: dict[str, Any], path: FieldPath, report: Report
 def _default_endpoint_problem(endpoint: str) -> str | None:
     if endpoint.startswith(UNIX_PREFIX):
         return unix_address_problem(endpoint[len(UNIX_PREFIX):])
-    parts = _split_host_port(endpoint)
+    parts = split_host_port(endpoint)
     if parts is None or parts[0] not in ("", "127.0.0.1", "0.0.0.0", "::1", "::"):
         return "defaultEndpoint must be 127.0.0.1:PORT, 0.0.0.0:PORT, [::1]:PORT, [::]:PORT or unix://path"
     if not parts[1].isdigit() or not 1 <= int(parts[1]) <= 65535:
