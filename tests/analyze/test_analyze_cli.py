@@ -208,7 +208,7 @@ def test_mesh_config_problems_are_bad_input(tmp_path: Path, capsys: pytest.Captu
     mesh.write_text("defaultConfig:\n  proxyMetadata:\n    ISTIO_META_DNS_CAPTURE: true\n")
     code, out, err = _run(capsys, "-f", file, "--mesh-config", str(mesh))
     assert (code, out) == (65, "")
-    assert err == f"error: {mesh}:2: defaultConfig.proxyMetadata: expected a map of strings\n"
+    assert err == f"error: {mesh}:3: defaultConfig.proxyMetadata.ISTIO_META_DNS_CAPTURE: expected a string, got a boolean\n"
 
 
 def test_unreadable_file_exits_65_after_analysing_the_rest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

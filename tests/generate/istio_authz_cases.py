@@ -14,32 +14,40 @@ from pathlib import Path
 
 import yaml
 
+from meshctl.config.kinds.mesh import ExtensionProvider
 from meshctl.config.kinds.security.authorization_policy import AuthorizationPolicy
-from meshctl.model.extension_providers import GRPC, HTTP, ExtensionProvider, RequestBody
 from meshctl.model.security import AuthzPolicy, dry_run
 
 DATA = Path(__file__).parent / "data" / "istio_authz"
 LABELS = {"app": "httpbin", "version": "v1"}
 EXT_AUTHZ_HOST = "my-custom-ext-authz.foo.svc.cluster.local"
 
-GRPC_NO_NAMESPACE = (ExtensionProvider("default", GRPC, service=EXT_AUTHZ_HOST, port=9000, fail_open=True,
-                                       status_on_error="403"),)
-GRPC_PROVIDER = (ExtensionProvider("default", GRPC, service=f"foo/{EXT_AUTHZ_HOST}", port=9000,
-                                   timeout_nanos=2_000_000, fail_open=True, status_on_error="403",
-                                   include_request_body_in_check=RequestBody(4096, True)),)
-HTTP_PROVIDER = (ExtensionProvider(
-    "default", HTTP, service=f"foo/{EXT_AUTHZ_HOST}", port=9000, timeout_nanos=10_000_000_000, fail_open=True,
-    status_on_error="403", path_prefix="/check", clear_route_cache=True,
-    include_request_headers_in_check=("x-custom-id", "x-prefix-*", "*-suffix"),
-    include_headers_in_check=("should-not-include-when-IncludeRequestHeadersInCheck-is-set",),
-    include_additional_headers_in_check=(("x-header-1", "value-1"), ("x-header-2", "value-2")),
-    include_request_body_in_check=RequestBody(2048, True, True),
-    headers_to_upstream_on_allow=("Authorization", "x-prefix-*", "*-suffix"),
-    headers_to_downstream_on_deny=("Set-cookie", "x-prefix-*", "*-suffix"),
-    headers_to_downstream_on_allow=("Set-cookie", "x-prefix-*", "*-suffix"),
-),)
-INVALID_PROVIDER = (ExtensionProvider("default", HTTP, service="foo/my-custom-ext-authz", port=999999,
-                                      path_prefix="check", status_on_error="999"),)
+
+
+def _provider(kind: str, **authorizer: object) -> tuple[ExtensionProvider, ...]:
+    """A provider called "default" as the mesh config spells it. Built without the mesh config's
+    validation, as Istio's builder test does, so the builder's own checks are what is tested."""
+    return (ExtensionProvider.of({"name": "default", kind: authorizer}),)
+
+
+GRPC_NO_NAMESPACE = _provider("envoyExtAuthzGrpc", service=EXT_AUTHZ_HOST, port=9000, failOpen=True,
+                              statusOnError="403")
+GRPC_PROVIDER = _provider("envoyExtAuthzGrpc", service=f"foo/{EXT_AUTHZ_HOST}", port=9000, timeout="0.002s",
+                          failOpen=True, statusOnError="403",
+                          includeRequestBodyInCheck={"maxRequestBytes": 4096, "allowPartialMessage": True})
+HTTP_PROVIDER = _provider(
+    "envoyExtAuthzHttp", service=f"foo/{EXT_AUTHZ_HOST}", port=9000, timeout="10s", failOpen=True,
+    statusOnError="403", pathPrefix="/check", clearRouteCache=True,
+    includeRequestHeadersInCheck=["x-custom-id", "x-prefix-*", "*-suffix"],
+    includeHeadersInCheck=["should-not-include-when-IncludeRequestHeadersInCheck-is-set"],
+    includeAdditionalHeadersInCheck={"x-header-1": "value-1", "x-header-2": "value-2"},
+    includeRequestBodyInCheck={"maxRequestBytes": 2048, "allowPartialMessage": True, "packAsBytes": True},
+    headersToUpstreamOnAllow=["Authorization", "x-prefix-*", "*-suffix"],
+    headersToDownstreamOnDeny=["Set-cookie", "x-prefix-*", "*-suffix"],
+    headersToDownstreamOnAllow=["Set-cookie", "x-prefix-*", "*-suffix"],
+)
+INVALID_PROVIDER = _provider("envoyExtAuthzHttp", service="foo/my-custom-ext-authz", port=999999,
+                             pathPrefix="check", statusOnError="999")
 
 
 @dataclass(frozen=True)

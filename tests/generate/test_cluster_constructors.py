@@ -84,7 +84,7 @@ def pooled(pool: ConnectionPoolSettings | None, port_protocol: str = protocols.H
     cluster = cluster_pb2.Cluster()
     options = policy.HttpOptions()
     policy.upstream_protocol(options, port_protocol, sidecar=True)
-    policy.apply_connection_pool(cluster, options, pool, 10)
+    policy.apply_connection_pool(cluster, options, pool, 10 * 10**9)
     policy.apply_h2_upgrade(options, pool, port_protocol, mesh_upgrade)
     policy.apply_h2_streams(options, pool)
     options.finish(cluster)

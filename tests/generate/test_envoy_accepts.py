@@ -9,8 +9,7 @@ import pytest
 from meshctl.config.loader import load
 from meshctl.envoybin import validate_bootstrap
 from meshctl.generate.bootstrap import static_bootstrap
-from meshctl.model.extension_providers import GRPC, ExtensionProvider
-from meshctl.model.meshconfig import MeshConfig
+from meshctl.model.meshconfig import mesh_config_text
 from meshctl.model.snapshot import build_snapshot
 
 KITCHEN_SINK = Path(__file__).parent / "data" / "kitchen-sink.yaml"
@@ -50,9 +49,11 @@ def test_security_policies_are_accepted_by_envoy(config_for) -> None:
     jwt_authn with inline and remote keys, on HTTP and TCP inbound chains."""
     result = load([str(BOOKINFO), str(POLICIES)])
     assert not result.problems, result.problems
-    provider = ExtensionProvider("ext-authz-grpc", GRPC, service="ext-authz.default.svc.cluster.local", port=9000)
-    snapshot = build_snapshot(result.resources, MeshConfig(trust_domain_aliases=("old.example",),
-                                                           extension_providers=(provider,)))
+    mesh = mesh_config_text("trustDomainAliases: [old.example]\nextensionProviders:\n"
+                            "- name: ext-authz-grpc\n"
+                            "  envoyExtAuthzGrpc: {service: ext-authz.default.svc.cluster.local, port: 9000}\n",
+                            "mesh.yaml")
+    snapshot = build_snapshot(result.resources, mesh)
     config = config_for(snapshot, "deploy/reviews-v1")
     dumped = str(list(config.listeners))
     for name in ("envoy.filters.http.rbac", "envoy.filters.http.ext_authz", "envoy.filters.http.jwt_authn",

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from meshctl.cli.options import ContextOption, IstioNamespaceOption, KubeconfigOption
+from meshctl.cli.options import ContextOption, IstioNamespaceOption, KubeconfigOption, MeshConfigOption
 
 if TYPE_CHECKING:
     from meshctl.analyze.inputs import AnalysisInput
@@ -58,8 +58,7 @@ def analyze(
     suppress: Annotated[list[str] | None, typer.Option("-S", "--suppress", show_default=False,
                                                        help='Suppress a code on resources: "CODE=Kind namespace/name", '
                                                             "'*' as a wildcard; repeatable.")] = None,
-    mesh_config: Annotated[str | None, typer.Option("--mesh-config", "--meshConfigFile", show_default=False,
-                                                    help="Mesh config file to analyze with.")] = None,
+    mesh_config: MeshConfigOption = None,
     color: Annotated[bool | None, typer.Option("--color/--no-color", show_default=False,
                                                help="Colour the levels [default: on a terminal, unless TERM=dumb]."
                                                )] = None,

@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from meshctl.cli.options import InputNamespaceOption
+from meshctl.cli.options import InputNamespaceOption, MeshConfigOption
 from meshctl.formats import DocumentFormat
 from meshctl.model.secrets import AGENT_SOCKET
 from meshctl.targets import USAGE, parse_target
 
 if TYPE_CHECKING:
+    from meshctl.model.meshconfig import MeshConfig
     from meshctl.model.proxy import Proxy
     from meshctl.targets import Target
 
@@ -60,6 +61,7 @@ def bootstrap(
     delta: Annotated[bool, typer.Option("--delta", help="Use incremental xDS (DELTA_GRPC) instead of state of the world.")] = False,
     sds_socket: Annotated[str, typer.Option("--sds-socket", help="The agent's SDS socket Envoy takes its certificates from.")] = AGENT_SOCKET,
     output: Annotated[DocumentFormat, typer.Option("--output", "-o")] = DocumentFormat.yaml,
+    mesh_config: MeshConfigOption = None,
 ) -> int:
     """Print an Envoy bootstrap making `envoy -c` that workload's sidecar, fed by meshctl serve.
 
@@ -90,11 +92,14 @@ def bootstrap(
         if not host or not port_text.isdigit():
             raise UsageError(f"--xds-address must be HOST:PORT, not {address!r}")
         addresses.append((host.strip("[]"), int(port_text)))
+    from meshctl.model.meshconfig import read_mesh_config
+
+    mesh = read_mesh_config(mesh_config) if mesh_config else None
     proxy, account = workload_proxy(target, config_dir, namespace, interception.value,
-                                    service_account=service_account, ip=ip, labels=labels)
+                                    service_account=service_account, ip=ip, labels=labels, mesh=mesh)
     (host, port), *more = addresses
     config = ads_bootstrap(proxy, host, port, admin_port=admin_port, delta=delta, service_account=account,
-                           sds_socket=sds_socket, more_replicas=more)
+                           sds_socket=sds_socket, more_replicas=more, mesh=mesh)
     text = json_format.MessageToJson(config, preserving_proto_field_name=True, indent=2)
     out(text if output is DocumentFormat.json else to_yaml(json.loads(text)))
     return 0
@@ -102,10 +107,11 @@ def bootstrap(
 
 def workload_proxy(target: str, config_dir: str, namespace: str, interception: str, *,
                    service_account: str | None = None, ip: str | None = None,
-                   labels: str | None = None) -> tuple[Proxy, str]:
+                   labels: str | None = None, mesh: MeshConfig | None = None) -> tuple[Proxy, str]:
     """The proxy of the workload `target` names and its service account: the workload's in the
-    config directory, or exactly what the identity flags say (they also override the config's);
-    a target found nowhere without them is refused rather than given a guessed identity."""
+    config directory (read with `mesh`), or exactly what the identity flags say (they also
+    override the config's); a target found nowhere without them is refused rather than given a
+    guessed identity."""
     from meshctl.cli.output import err
     from meshctl.errors import UsageError
 
@@ -113,7 +119,7 @@ def workload_proxy(target: str, config_dir: str, namespace: str, interception: s
     flags = _Identity.of(service_account, ip, labels)
     proxy: Proxy | None
     if config_dir:
-        proxy, account = _from_config(config_dir, workload, namespace, interception, explicit=flags is not None)
+        proxy, account = _from_config(config_dir, workload, namespace, interception, mesh, explicit=flags is not None)
     elif flags is None:
         raise UsageError(f"{workload}: no --config-dir to read its identity from; give --config-dir DIR, "
                          f"or the identity to build with {IDENTITY_FLAGS}")
@@ -182,7 +188,7 @@ def _show_labels(labels: Mapping[str, str]) -> str:
     return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
 
 
-def _from_config(config_dir: str, target: Target, namespace: str, interception: str, *,
+def _from_config(config_dir: str, target: Target, namespace: str, interception: str, mesh: MeshConfig | None, *,
                  explicit: bool) -> tuple[Proxy | None, str]:
     """The workload's proxy and service account from the config; (None, "") when the target is
     not there but the flags give an identity to build, a usage error when they do not."""
@@ -193,7 +199,7 @@ def _from_config(config_dir: str, target: Target, namespace: str, interception: 
     result = load([config_dir], namespace)
     if result.problems:
         raise BadInputError([str(p) for p in result.problems])
-    snapshot = build_snapshot(result.resources)
+    snapshot = build_snapshot(result.resources, mesh)
     try:
         proxy = snapshot.proxy(target, interception=interception)
     except UnknownTargetError as exc:

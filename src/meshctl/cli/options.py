@@ -32,6 +32,7 @@ __all__ = [
     "InputNamespaceOption",
     "IstioNamespaceOption",
     "KubeconfigOption",
+    "MeshConfigOption",
     "OutputOption",
     "ProxySourceFlags",
     "VerboseOption",
@@ -48,6 +49,12 @@ FilesOption = Annotated[
 InputNamespaceOption = Annotated[str, typer.Option("-n", "--namespace", help="Namespace for resources that name none.")]
 VerboseOption = Annotated[
     bool, typer.Option("-v", "--verbose", help="Also list skipped objects of kinds meshctl does not read.")
+]
+MeshConfigOption = Annotated[
+    str | None,
+    typer.Option("--mesh-config", "--meshConfigFile", show_default=False,
+                 help="Istio's MeshConfig YAML (the `mesh` key of the `istio` ConfigMap, or that ConfigMap); "
+                      "default: istiod's built-in defaults."),
 ]
 KubeconfigOption = Annotated[
     str | None, typer.Option("-c", "--kubeconfig", help="Kubernetes configuration file.", show_default=False)

@@ -11,13 +11,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from meshctl.cli.logs import LogFormatOption, LogLevelOption
-from meshctl.cli.options import DEFAULT_CA_DIR, ContextOption, InputNamespaceOption, KubeconfigOption, duration_flag
+from meshctl.cli.options import (DEFAULT_CA_DIR, ContextOption, InputNamespaceOption, KubeconfigOption,
+                                 MeshConfigOption, duration_flag)
 from meshctl.xds.admission import DEFAULT_MAX_CONNECTIONS
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from meshctl.kube.lease import LeaderElector
+    from meshctl.model.meshconfig import MeshConfig
     from meshctl.security.authenticate import Authenticator
     from meshctl.security.service import CaServer
     from meshctl.webhooks.server import WebhookServer
@@ -94,6 +96,7 @@ def serve(
     log_level: LogLevelOption = "info",
     log_format: LogFormatOption = "logfmt",
     max_connections: MaxConnectionsOption = DEFAULT_MAX_CONNECTIONS,
+    mesh_config: MeshConfigOption = None,
 ) -> int:
     """Serve Envoy config over ADS (SotW and Delta) from a watched directory or a cluster, and sign
     workload certificates for authenticated agents, like istiod.
@@ -108,6 +111,7 @@ def serve(
       meshctl serve --config-dir mesh/ --ca-dir cacerts/ --ca-address 0.0.0.0:15012 --workload-cert-ttl 12h
       meshctl serve --kubernetes --context kind-mesh
       meshctl serve --kubernetes --config-dir istio-config/  # Istio config from files, the registry from the cluster
+      meshctl serve --config-dir mesh/ --mesh-config istio-configmap.yaml
     """
     import asyncio
 
@@ -130,6 +134,13 @@ def serve(
                     duration_flag(max_workload_cert_ttl, "--max-workload-cert-ttl", minimum=1))
     if max_connections < 1:
         raise UsageError(f"--max-connections must be at least 1, not {max_connections}")
+    mesh = None
+    if mesh_config is not None:
+        from meshctl.model.meshconfig import read_mesh_config
+
+        if translator != DEFAULT_TRANSLATOR:
+            raise UsageError("--mesh-config works with the built-in translator only")
+        mesh = read_mesh_config(mesh_config)
     client = None
     if kubernetes:  # before logging is set up: a kubeconfig that cannot be read is a plain error
         from meshctl.kube.client import load_client
@@ -140,12 +151,12 @@ def serve(
 
     sources = SourceChoice(config_dir, client, debounce_after=after, debounce_max=ceiling, namespace=namespace)
     return asyncio.run(_run(sources, xds_address, debug_address, translator, ca, grace, leader_lease, max_connections,
-                            webhooks=(webhook_address, sidecar_image)))
+                            mesh, webhooks=(webhook_address, sidecar_image)))
 
 
 async def _run(sources: SourceChoice, xds_address: str, debug_address: str, translator: str,
-               ca_settings: CaSettings, grace: float, leader_lease: str, max_connections: int, *,
-               webhooks: tuple[str, str] = ("", "")) -> int:
+               ca_settings: CaSettings, grace: float, leader_lease: str, max_connections: int,
+               mesh: MeshConfig | None, *, webhooks: tuple[str, str] = ("", "")) -> int:
     import asyncio
     import signal
 
@@ -168,7 +179,7 @@ async def _run(sources: SourceChoice, xds_address: str, debug_address: str, tran
             from meshctl.webhooks.serving import start_webhooks_for_serve
 
             hooks = await start_webhooks_for_serve(*webhooks, ca_settings.directory, ca_settings.trust_domain)
-        translate = _load_translator(translator)
+        translate = _load_translator(translator) if mesh is None else _mesh_translator(mesh)
         source = sources.build()
     except BaseException:
         if hooks is not None:
@@ -258,6 +269,13 @@ async def _start_ca(settings: CaSettings, server: XdsServer,
     err(f"meshctl serve: CA (IstioCertificateService, xDS over TLS) on {settings.address.rsplit(':', 1)[0]}:{port}, "
         f"roots in {directory.path / ROOT_CERT}")
     return ca
+
+
+def _mesh_translator(mesh: MeshConfig) -> Translate:
+    """The built-in translator, translating every generation with this mesh config."""
+    from meshctl.generate.translator import Translator
+
+    return Translator(mesh)
 
 
 def _load_translator(spec: str) -> Translate:

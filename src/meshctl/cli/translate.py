@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from meshctl.cli.options import FilesOption, InputNamespaceOption, VerboseOption
+from meshctl.cli.options import FilesOption, InputNamespaceOption, MeshConfigOption, VerboseOption
 from meshctl.formats import OutputFormat
 from meshctl.targets import USAGE
 
@@ -54,6 +54,7 @@ def translate(
         "--proxy-flavor",
         help="istio-proxy adds Istio's own filters (metadata exchange, ALPN), which plain Envoy cannot load.",
     )] = Flavor.envoy,
+    mesh_config: MeshConfigOption = None,
     verbose: VerboseOption = False,
 ) -> int:
     """Render the Envoy config (listeners, routes, clusters, endpoints) Istio would give one proxy.
@@ -68,6 +69,7 @@ def translate(
       meshctl translate -f vs.yaml
       meshctl translate -f examples/bookinfo --proxy deploy/productpage-v1 -t routes
       meshctl translate -f examples/bookinfo -p deploy/reviews-v1 -o json --validate > reviews.json
+      meshctl translate -f examples/bookinfo -p deploy/productpage-v1 --mesh-config mesh.yaml -t clusters
     """
     from meshctl.cli.output import err, out, warn
     from meshctl.config.loader import load
@@ -76,8 +78,10 @@ def translate(
     from meshctl.inspect.rendered import render
     from meshctl.model import proxy as proxies
     from meshctl.model.implied import implied_services, sidecar_namespace
+    from meshctl.model.meshconfig import MeshConfig, read_mesh_config
     from meshctl.model.snapshot import UnknownTargetError, build_snapshot
 
+    mesh = read_mesh_config(mesh_config) if mesh_config else MeshConfig()
     result = load(files, namespace)
     if verbose:
         for note in result.notes:
@@ -92,11 +96,11 @@ def translate(
         where, choice = sidecar_namespace(result.resources, namespace)
         if choice:
             err(f"note: {choice}")
-        snapshot = build_snapshot([*result.resources, *implied.services])
-        target = proxies.generic_sidecar(where, istio_extensions=istio_extensions, domain=snapshot.mesh.domain)
+        snapshot = build_snapshot([*result.resources, *implied.services], mesh)
+        target = proxies.generic_sidecar(where, istio_extensions=istio_extensions)
         err(f"note: rendered for a generic sidecar in namespace {where} (name a workload with --proxy)")
     else:
-        snapshot = build_snapshot(result.resources)
+        snapshot = build_snapshot(result.resources, mesh)
         try:
             target = snapshot.proxy(proxy, namespace, istio_extensions=istio_extensions)
         except UnknownTargetError as exc:

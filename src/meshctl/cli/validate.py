@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from meshctl.cli.options import FilesOption, InputNamespaceOption, VerboseOption
+from meshctl.cli.options import FilesOption, InputNamespaceOption, MeshConfigOption, VerboseOption
 
 
 class Format(enum.StrEnum):
@@ -34,6 +34,7 @@ Examples:
   meshctl validate -f examples/bookinfo
   kubectl get virtualservices -A -o yaml | meshctl validate -f - -o json
   meshctl validate -f mesh/ --failure-threshold Warning
+  meshctl validate -f mesh/ --mesh-config istio-configmap.yaml
 """
 
 
@@ -51,6 +52,7 @@ def validate(
         str, typer.Option("--failure-threshold", help="The level at which findings make the exit code 79: "
                                                        "Info, Warning or Error.")
     ] = "Error",
+    mesh_config: MeshConfigOption = None,
     verbose: VerboseOption = False,
 ) -> int:
     from meshctl import analyze
@@ -60,13 +62,15 @@ def validate(
     from meshctl.cli.output import err, out
     from meshctl.config.loader import load
     from meshctl.errors import ExitCode
+    from meshctl.model.meshconfig import read_mesh_config
 
+    mesh = read_mesh_config(mesh_config) if mesh_config else None
     threshold = report.parse_level(failure_threshold, "--failure-threshold")
     result = load(files, namespace)
     if verbose:
         for note in result.notes:
             err(note)
-    findings = analyze.run(result.resources)
+    findings = analyze.run(result.resources, mesh)
     if output is Format.log:
         for problem in result.problems:
             err(str(problem))

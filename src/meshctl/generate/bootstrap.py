@@ -28,10 +28,12 @@ from meshctl.model.secrets import AGENT_CLUSTER, AGENT_SOCKET
 
 if TYPE_CHECKING:
     from meshctl.generate.proxy import ProxyConfig
+    from meshctl.model.meshconfig import MeshConfig
     from meshctl.model.proxy import Proxy
 
 XDS_CLUSTER = "xds-grpc"
 HTTP_OPTIONS_KEY = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+ISTIO_META_PREFIX = "ISTIO_META_"
 
 
 def h2_options() -> http_protocol_options_pb2.HttpProtocolOptions:
@@ -83,11 +85,15 @@ def _is_ip(host: str) -> bool:
 
 def ads_bootstrap(proxy: Proxy, xds_host: str, xds_port: int, *, admin_port: int, delta: bool = False,
                   service_account: str = "default", sds_socket: str = AGENT_SOCKET,
-                  more_replicas: Sequence[tuple[str, int]] = ()) -> bootstrap_pb2.Bootstrap:
+                  more_replicas: Sequence[tuple[str, int]] = (),
+                  mesh: MeshConfig | None = None) -> bootstrap_pb2.Bootstrap:
     """A bootstrap that makes Envoy this workload's sidecar: Istio's node id and metadata, every
     dynamic resource over one ADS stream to `xds_host:xds_port` or any of `more_replicas` (the
     stream reconnects to another when its replica goes away), and its certificates from the
-    agent at `sds_socket`."""
+    agent at `sds_socket`.
+
+    The mesh's `defaultConfig.proxyMetadata` reaches the node metadata as istio-agent passes it:
+    `ISTIO_META_NAME` becomes `NAME`."""
     bootstrap = bootstrap_pb2.Bootstrap()
     node = bootstrap.node
     node.id = proxy.node_id
@@ -104,6 +110,10 @@ def ads_bootstrap(proxy: Proxy, xds_host: str, xds_port: int, *, admin_port: int
         "INSTANCE_IPS": proxy.ip,
         "POD_NAME": proxy.pod_name,
     })
+    metadata = mesh.default_config.view.proxy_metadata if mesh is not None else {}
+    for key, value in sorted(metadata.items()):
+        if key.startswith(ISTIO_META_PREFIX) and len(key) > len(ISTIO_META_PREFIX):
+            node.metadata.update({key[len(ISTIO_META_PREFIX):]: value})
     dynamic = bootstrap.dynamic_resources
     ads = dynamic.ads_config
     ads.api_type = config_source_pb2.ApiConfigSource.DELTA_GRPC if delta else config_source_pb2.ApiConfigSource.GRPC

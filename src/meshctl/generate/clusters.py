@@ -17,13 +17,14 @@ from meshctl.config.kinds.networking.destination_rule import (
     Subset,
     TrafficPolicy,
 )
+from meshctl.config.kinds.mesh import LOCALHOST as LOCALHOST_POLICY
 from meshctl.config.kinds.networking.service_entry import ServiceEntry
 from meshctl.config.kinds.networking.sidecar import split_host_port
 from meshctl.generate import names, policy, tls
 from meshctl.generate.core import ADS, istio_metadata, set_address
 from meshctl.generate.filters import METADATA_EXCHANGE, TCP_METADATA_EXCHANGE_CONFIG
 from meshctl.generate.names import BLACKHOLE, INBOUND_PASSTHROUGH, PASSTHROUGH
-from meshctl.generate.protobuf import duration, typed
+from meshctl.generate.protobuf import duration, set_duration, typed
 from meshctl.generate.context import InboundPort, ProxyContext
 from meshctl import protocols
 from meshctl.model.istio import DestinationRuleView, config_path
@@ -129,15 +130,17 @@ def outbound_clusters(ctx: ProxyContext, service: Service) -> Iterable[cluster_p
 
 
 def service_accounts(ctx: ProxyContext, service: Service) -> list[str]:
-    """SPIFFE ids a client accepts from this service's endpoints (sorted), plus an entry's SANs."""
+    """SPIFFE ids a client accepts from this service's endpoints (sorted, in every trust domain
+    of the mesh), plus an entry's SANs."""
     registry = ctx.snapshot.registry
-    trust_domain = ctx.mesh.trust_domain
     accounts = set(service.subject_alt_names)
     for port in service.ports:
         for endpoint in registry.endpoints(service, port):
             workload = endpoint.workload
             if workload is not None and workload.service_account:
-                accounts.add(workload.spiffe_id(trust_domain))
+                # Istio's ExpandWithTrustDomains: the identity under the mesh's trust domain
+                # and under each of its aliases.
+                accounts.update(workload.spiffe_id(domain) for domain in ctx.mesh.trust_domains)
     return sorted(accounts)
 
 
@@ -180,11 +183,11 @@ def _outbound(ctx: ProxyContext, service: Service, port: ServicePort, discovery:
     policy.upstream_protocol(options, port.protocol, sidecar=True)
     cluster.metadata.CopyFrom(metadata)
     pool = traffic.connection_pool
-    policy.apply_connection_pool(cluster, options, pool, ctx.mesh.connect_timeout_seconds)
-    policy.apply_h2_upgrade(options, pool, port.protocol, ctx.mesh.h2_upgrade)
+    policy.apply_connection_pool(cluster, options, pool, ctx.mesh.connect_timeout, ctx.mesh.tcp_keepalive)
+    policy.apply_h2_upgrade(options, pool, port.protocol, ctx.mesh.h2_upgrade_policy == "UPGRADE")
     policy.apply_h2_streams(options, pool)
     policy.apply_outlier_detection(cluster, traffic.outlier_detection)
-    policy.apply_load_balancer(cluster, traffic.load_balancer)
+    policy.apply_load_balancer(cluster, traffic.load_balancer, ctx.mesh.locality_lb_setting)
     settings = traffic.tls
     kind, sni, sans = _apply_tls(ctx, cluster, options, service, port, subset_name, settings, accounts, rule)
     if cluster.type == cluster_pb2.Cluster.ORIGINAL_DST:
@@ -290,7 +293,7 @@ def _dns_load_assignment(ctx: ProxyContext, cluster: cluster_pb2.Cluster, servic
     if not addresses:
         return False
     cluster.dns_lookup_family = cluster_pb2.Cluster.V4_ONLY
-    cluster.dns_refresh_rate.CopyFrom(duration(ctx.mesh.dns_refresh_rate_seconds))
+    set_duration(cluster.dns_refresh_rate, ctx.mesh.dns_refresh_rate)
     cluster.respect_dns_ttl = True
     cluster.dns_jitter.CopyFrom(duration(0.1))
     resolver = cares_dns_resolver_pb2.CaresDnsResolverConfig()
@@ -318,7 +321,7 @@ def _lists_endpoints(service: Service) -> bool:
 def blackhole_cluster(ctx: ProxyContext) -> cluster_pb2.Cluster:
     cluster = cluster_pb2.Cluster(name=BLACKHOLE, type=cluster_pb2.Cluster.STATIC,
                                   lb_policy=cluster_pb2.Cluster.ROUND_ROBIN, alt_stat_name=BLACKHOLE + ";")
-    cluster.connect_timeout.seconds = ctx.mesh.connect_timeout_seconds
+    set_duration(cluster.connect_timeout, ctx.mesh.connect_timeout)
     return cluster
 
 
@@ -335,9 +338,11 @@ def passthrough_cluster(ctx: ProxyContext, name: str = PASSTHROUGH) -> cluster_p
     """Traffic to destinations the mesh does not know goes where the client sent it."""
     cluster = cluster_pb2.Cluster(name=name, type=cluster_pb2.Cluster.ORIGINAL_DST,
                                   lb_policy=cluster_pb2.Cluster.CLUSTER_PROVIDED, alt_stat_name=name + ";")
-    cluster.connect_timeout.seconds = ctx.mesh.connect_timeout_seconds
+    set_duration(cluster.connect_timeout, ctx.mesh.connect_timeout)
     cluster.typed_extension_protocol_options[HTTP_OPTIONS_KEY].CopyFrom(typed(_passthrough_options()))
     policy.set_default_circuit_breakers(cluster)
+    if name == PASSTHROUGH:
+        policy.apply_keepalive(cluster, ctx.mesh.tcp_keepalive, None)
     if name == PASSTHROUGH and ctx.proxy.istio_extensions:
         cluster.filters.append(METADATA_EXCHANGE_FILTER)
     return cluster
@@ -356,11 +361,17 @@ def _bind(target: address_pb2.SocketAddress, address: str) -> None:
 
 def inbound_cluster(ctx: ProxyContext, port: InboundPort) -> cluster_pb2.Cluster:
     """`inbound|P||`: to the application on its own port (ORIGINAL_DST from 127.0.0.6), or to a
-    Sidecar ingress defaultEndpoint (STATIC)."""
+    Sidecar ingress defaultEndpoint or, with the mesh's inboundTrafficPolicy LOCALHOST, to
+    loopback (STATIC)."""
     name = names.inbound_cluster(port.target_port)
     cluster = cluster_pb2.Cluster(name=name, alt_stat_name=name + ";")
     cluster.common_lb_config.SetInParent()
     endpoint = _default_endpoint(ctx, port)
+    if endpoint is None and ctx.mesh.inbound_mode == LOCALHOST_POLICY:
+        # inboundTrafficPolicy LOCALHOST: to the application on loopback, not to the original
+        # destination, so an application listening on 127.0.0.1 only is reachable.
+        endpoint = address_pb2.Address()
+        set_address(endpoint, LOCALHOST_V6 if ":" in ctx.proxy.ip else LOCALHOST, port.target_port)
     if endpoint is not None:
         cluster.type = cluster_pb2.Cluster.STATIC
         cluster.load_assignment.cluster_name = name
@@ -391,7 +402,7 @@ def inbound_cluster(ctx: ProxyContext, port: InboundPort) -> cluster_pb2.Cluster
     sidecar_pool = _sidecar_connection_pool(ctx, port.target_port)
     if sidecar_pool is not None:
         pool = sidecar_pool
-    policy.apply_connection_pool(cluster, options, pool, ctx.mesh.connect_timeout_seconds)
+    policy.apply_connection_pool(cluster, options, pool, ctx.mesh.connect_timeout, ctx.mesh.tcp_keepalive)
     if cluster.type == cluster_pb2.Cluster.ORIGINAL_DST:
         cluster.lb_policy = cluster_pb2.Cluster.CLUSTER_PROVIDED
         _bind(cluster.upstream_bind_config.source_address, INBOUND_BIND)

@@ -13,6 +13,7 @@ from meshctl.generate import names, policy
 from meshctl.generate.core import set_address
 from meshctl.generate.protobuf import MAX_UINT32
 from meshctl.generate.context import ProxyContext
+from meshctl.model.proxy import DEFAULT_CLUSTER_ID
 from meshctl.model.service import Endpoint, Service, ServicePort
 from meshctl.model.snapshot import DISABLE
 
@@ -77,7 +78,7 @@ class _EndpointCache:
             revision = workload.canonical_revision
             metadata["istio"].fields["workload"].string_value = ";".join(
                 (workload.owner, workload.namespace, workload.canonical_name,
-                 "" if revision == "latest" else revision, self.ctx.mesh.cluster_id)
+                 "" if revision == "latest" else revision, DEFAULT_CLUSTER_ID)
             )
         lb.load_balancing_weight.value = endpoint.weight
         return lb

@@ -23,6 +23,7 @@ from envoy.type.tracing.v3 import custom_tag_pb2
 from google.protobuf import wrappers_pb2
 from google.protobuf.message import Message
 
+from meshctl.config.kinds.mesh import MeshConfig
 from meshctl.generate.core import ADS
 from meshctl.generate.protobuf import typed, typed_struct
 from meshctl import protocols
@@ -94,11 +95,22 @@ def http_filters(proxy: Proxy, direction: str, port_protocol: str,
     return filters
 
 
-def _tracing(proxy: Proxy, mesh_id: str) -> hcm_pb2.HttpConnectionManager.Tracing:
+DEFAULT_TRACE_SAMPLING = 1.0
+"""istiod's PILOT_TRACE_SAMPLING: the percentage of requests traced when the mesh says nothing."""
+
+
+def _tracing(proxy: Proxy, mesh: MeshConfig) -> hcm_pb2.HttpConnectionManager.Tracing:
+    """Istio's tracing block without a provider: sampling from `defaultConfig.tracing.sampling`
+    (istiod's default when 0; over 100 counts as 1), the legacy custom tags."""
+    mesh_id = mesh.mesh_identity
+    settings = mesh.default_config.view.tracing
+    sampling = settings.sampling if settings is not None and settings.sampling else DEFAULT_TRACE_SAMPLING
     tracing = hcm_pb2.HttpConnectionManager.Tracing()
     tracing.client_sampling.value = 100
-    tracing.random_sampling.value = 1
+    tracing.random_sampling.value = sampling if sampling <= 100 else 1.0
     tracing.overall_sampling.value = 100
+    if settings is not None and settings.max_path_tag_length:
+        tracing.max_path_tag_length.value = settings.max_path_tag_length
     for tag, key in _DRY_RUN_TAGS:
         custom = tracing.custom_tags.add(tag=tag)
         custom.metadata.kind.request.SetInParent()
@@ -117,9 +129,8 @@ def _tracing(proxy: Proxy, mesh_id: str) -> hcm_pb2.HttpConnectionManager.Tracin
     return tracing
 
 
-def connection_manager(proxy: Proxy, *, stat_prefix: str, direction: str, port_protocol: str, mesh_id: str,
+def connection_manager(proxy: Proxy, *, stat_prefix: str, direction: str, port_protocol: str, mesh: MeshConfig,
                        rds: str = "", route_config: route_pb2.RouteConfiguration | None = None,
-                       tracing: bool = True,
                        policy: Sequence[hcm_pb2.HttpFilter] = ()) -> hcm_pb2.HttpConnectionManager:
     """An HCM as Istio builds it: RDS over ADS (outbound) or an inline route (inbound)."""
     manager = hcm_pb2.HttpConnectionManager(stat_prefix=stat_prefix, codec_type=hcm_pb2.HttpConnectionManager.AUTO)
@@ -129,8 +140,8 @@ def connection_manager(proxy: Proxy, *, stat_prefix: str, direction: str, port_p
     elif route_config is not None:
         manager.route_config.CopyFrom(route_config)
     manager.http_filters.extend(http_filters(proxy, direction, port_protocol, policy))
-    if tracing:
-        manager.tracing.CopyFrom(_tracing(proxy, mesh_id))
+    if mesh.enable_tracing:
+        manager.tracing.CopyFrom(_tracing(proxy, mesh))
     manager.use_remote_address.value = False
     manager.upgrade_configs.add(upgrade_type="websocket")
     manager.stream_idle_timeout.SetInParent()

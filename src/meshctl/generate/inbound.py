@@ -204,7 +204,7 @@ def _terminal(ctx: ProxyContext, option: ChainOption, cluster: str, port_protoco
         stat_prefix=f"inbound_{listener};",
         direction=filters.INBOUND,
         port_protocol=port_protocol,
-        mesh_id=ctx.mesh.trust_domain,
+        mesh=ctx.mesh,
         route_config=_inbound_route(cluster, port),
         policy=inbound_policy(ctx).http,
     )

@@ -53,7 +53,7 @@ def _build(ctx: ProxyContext, labels: Mapping[str, str]) -> InboundPolicy:
         return found[0] if found else None
 
     policies = authorization_policies(snapshot.authorization_policies, proxy.namespace, labels, mesh.root_namespace)
-    authz = build_filters(policies, bundle=mesh.trust_domain_bundle, providers=mesh.extension_providers,
+    authz = build_filters(policies, bundle=mesh.trust_domains, providers=mesh.extension_providers,
                           lookup=namespaces_of)
     jwt = jwt_filter(jwt_rules(snapshot.request_authentications, proxy.namespace, labels, mesh.root_namespace),
                      service_of)

@@ -26,6 +26,8 @@ LOCALHOST = "127.0.0.1"
 VIRTUAL_OUTBOUND = "virtualOutbound"
 _RESERVED_PORTS = frozenset({15001, 15006, 15021, 15090})
 HTTP_ALPNS = ["http/1.1", "h2c"]
+TRANSPORT_SOCKET_CONNECT_TIMEOUT_SECONDS = 15
+"""istiod's PILOT_GATEWAY_TRANSPORT_SOCKET_CONNECT_TIMEOUT (a feature flag, not mesh config)."""
 
 
 @dataclass(slots=True)
@@ -150,7 +152,7 @@ def _http_chain(ctx: ProxyContext, bind: str, port: int, rds: str, port_protocol
         stat_prefix=f"outbound_{names.listener(bind, port)};",
         direction=filters.OUTBOUND,
         port_protocol=port_protocol,
-        mesh_id=ctx.mesh.trust_domain,
+        mesh=ctx.mesh,
         rds=rds,
     )
     return OutboundChain([filters.hcm_filter(manager)], alpn=list(HTTP_ALPNS), http=True)
@@ -178,7 +180,7 @@ def _render(ctx: ProxyContext, entry: _Listener) -> listener_pb2.Listener:
     match_all = [c for c in chains if c.matches_all]
     specific = [c for c in chains if not c.matches_all]
     rendered: list[lc.FilterChain] = []
-    timeout = ctx.mesh.transport_socket_connect_timeout_seconds
+    timeout = TRANSPORT_SOCKET_CONNECT_TIMEOUT_SECONDS
     for chain in specific:
         rendered.append(filter_chain(chain, timeout))
     default: lc.FilterChain | None = None

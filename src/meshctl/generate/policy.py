@@ -13,8 +13,10 @@ from meshctl.config.kinds.networking.destination_rule import (
     ConnectionPoolSettings,
     ConsistentHashLB,
     LoadBalancerSettings,
+    LocalityLoadBalancerSetting,
     OutlierDetection,
     PortTrafficPolicy,
+    TcpKeepalive,
     TrafficPolicy,
 )
 from meshctl.generate.protobuf import MAX_UINT32, set_duration
@@ -126,11 +128,13 @@ def upstream_protocol(options: HttpOptions, port_protocol: str, sidecar: bool) -
 
 
 def apply_connection_pool(cluster: cluster_pb2.Cluster, options: HttpOptions, pool: ConnectionPoolSettings | None,
-                          connect_timeout_seconds: int) -> None:
-    """Circuit breakers, timeouts and keepalives (zero means unset, as in Istio)."""
+                          connect_timeout: int, mesh_keepalive: TcpKeepalive | None = None) -> None:
+    """Circuit breakers, timeouts and keepalives (zero means unset, as in Istio): the mesh's
+    connectTimeout (nanoseconds) and tcpKeepalive unless the pool says otherwise (keepalive
+    field by field)."""
     http = pool.http if pool else None
     tcp = pool.tcp if pool else None
-    cluster.connect_timeout.seconds = connect_timeout_seconds
+    set_duration(cluster.connect_timeout, connect_timeout)
     threshold = set_default_circuit_breakers(cluster)
     if http is not None:
         if http.http2_max_requests:
@@ -144,16 +148,7 @@ def apply_connection_pool(cluster: cluster_pb2.Cluster, options: HttpOptions, po
             set_duration(cluster.connect_timeout, tcp.connect_timeout)
         if tcp.max_connections:
             threshold.max_connections.value = tcp.max_connections
-        keepalive = tcp.tcp_keepalive
-        if keepalive is not None:
-            target = cluster.upstream_connection_options.tcp_keepalive
-            target.SetInParent()
-            if keepalive.probes:
-                target.keepalive_probes.value = keepalive.probes
-            if keepalive.time:
-                target.keepalive_time.value = max(1, keepalive.time // 1_000_000_000)
-            if keepalive.interval:
-                target.keepalive_interval.value = max(1, keepalive.interval // 1_000_000_000)
+    apply_keepalive(cluster, mesh_keepalive, tcp.tcp_keepalive if tcp else None)
     idle = (http.idle_timeout if http else None) or (tcp.idle_timeout if tcp else None)
     per_connection = (http.max_requests_per_connection if http else None) or 0
     streams = (http.max_concurrent_streams if http else None) or 0
@@ -169,6 +164,24 @@ def apply_connection_pool(cluster: cluster_pb2.Cluster, options: HttpOptions, po
             set_duration(common.max_connection_duration, lifetime)
     if http is not None and http.use_client_protocol:
         options.set_use_downstream()
+
+
+def apply_keepalive(cluster: cluster_pb2.Cluster, mesh: TcpKeepalive | None, own: TcpKeepalive | None) -> None:
+    """SO_KEEPALIVE on upstream connections: the mesh's tcpKeepalive, each field overridden by
+    the DestinationRule's (Istio's applyTCPKeepalive); times in whole seconds."""
+    if mesh is None and own is None:
+        return
+    target = cluster.upstream_connection_options.tcp_keepalive
+    target.SetInParent()
+    for source in (mesh, own):
+        if source is None:
+            continue
+        if source.probes:
+            target.keepalive_probes.value = source.probes
+        if source.time:
+            target.keepalive_time.value = max(1, source.time // 1_000_000_000)
+        if source.interval:
+            target.keepalive_interval.value = max(1, source.interval // 1_000_000_000)
 
 
 def apply_h2_upgrade(options: HttpOptions, pool: ConnectionPoolSettings | None, port_protocol: str,
@@ -217,7 +230,10 @@ def apply_outlier_detection(cluster: cluster_pb2.Cluster, outlier: OutlierDetect
     cluster.common_lb_config.healthy_panic_threshold.value = float(outlier.min_health_percent or 0)
 
 
-def apply_load_balancer(cluster: cluster_pb2.Cluster, lb: LoadBalancerSettings | None) -> None:
+def apply_load_balancer(cluster: cluster_pb2.Cluster, lb: LoadBalancerSettings | None,
+                        mesh_locality: LocalityLoadBalancerSetting | None = None) -> None:
+    """The LB policy and its settings; locality weighting from the DestinationRule's
+    localityLbSetting, else the mesh's (Istio's GetEffectiveLbSetting: they never merge)."""
     lb = lb or LoadBalancerSettings()
     if cluster.type == cluster_pb2.Cluster.ORIGINAL_DST:
         cluster.lb_policy = cluster_pb2.Cluster.CLUSTER_PROVIDED
@@ -247,7 +263,11 @@ def apply_load_balancer(cluster: cluster_pb2.Cluster, lb: LoadBalancerSettings |
         else:
             cluster.lb_policy = cluster_pb2.Cluster.RING_HASH
             cluster.ring_hash_lb_config.minimum_ring_size.value = consistent.minimum_ring_size or 1024
-    if lb.locality_lb_setting is not None and lb.locality_lb_setting.distribute:
+    locality = lb.locality_lb_setting or mesh_locality
+    if locality is None or locality.enabled is False:
+        return
+    failover = bool(locality.failover or locality.failover_priority) and cluster.HasField("outlier_detection")
+    if locality.distribute or failover:
         cluster.common_lb_config.locality_weighted_lb_config.SetInParent()
 
 

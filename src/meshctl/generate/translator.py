@@ -20,6 +20,7 @@ from meshctl.generate.attribution import attributed, sources
 from meshctl.generate.cache import GenerationCache
 from meshctl.generate.proxy import ProxyConfig, generate
 from meshctl.model import proxy as proxies
+from meshctl.model.meshconfig import MeshConfig
 from meshctl.model.node import parse_node
 from meshctl.model.proxy import Proxy
 from meshctl.model.snapshot import MeshSnapshot, build_snapshot
@@ -39,7 +40,7 @@ class MeshGeneration:
         """The proxy a node is (see model.proxy.for_node); UnknownProxyError when the
         registry has no workload for it and its metadata names no namespace."""
         parsed = parse_node(node)
-        return proxies.for_node(parsed, proxies.workload_of(parsed, self.snapshot.registry), self.snapshot.mesh.domain)
+        return proxies.for_node(parsed, proxies.workload_of(parsed, self.snapshot.registry))
 
     def config_for(self, node: core_pb2.Node) -> ProxyConfig:
         return generate(self.snapshot, self.proxy_for(node), self.cache)
@@ -62,14 +63,15 @@ class MeshGeneration:
 class Translator:
     """Callable `Translate` (see meshctl.xds.generation) keeping one cache across generations,
     and the last snapshot, whose registry and rule index a new one reuses when their kinds are
-    unchanged."""
+    unchanged; every generation is translated with the same mesh config."""
 
-    def __init__(self) -> None:
+    def __init__(self, mesh: MeshConfig | None = None) -> None:
         self.cache = GenerationCache()
+        self.mesh = mesh
         self.previous: MeshSnapshot | None = None
 
     def __call__(self, resources: Sequence[Resource]) -> MeshGeneration:
-        self.previous = build_snapshot(resources, previous=self.previous)
+        self.previous = build_snapshot(resources, self.mesh, previous=self.previous)
         return MeshGeneration(self.previous, self.cache, resources)
 
 

@@ -96,7 +96,7 @@ def inject_template(template: Mapping[str, Any], namespace: str, owner: Owner,
     _strip(spec, annotations)
     overrides = _overrides(spec, annotations, injected_before)
     try:
-        proxy_config = effective(settings.mesh.default_proxy_config, annotations.get(ann.PROXY_CONFIG))
+        proxy_config = effective(settings.mesh.default_config.fields, annotations.get(ann.PROXY_CONFIG))
     except ProxyConfigError as exc:  # the mesh's own default config; the annotation was checked
         raise InjectionError([("", str(exc))]) from None
     metadata["annotations"] = annotations

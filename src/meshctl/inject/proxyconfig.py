@@ -15,23 +15,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from meshctl.config.kinds.mesh import ProxyConfig as MeshProxyConfig
 from meshctl.config.values import parse_duration
 
 INTERCEPTION_MODES = ("REDIRECT", "TPROXY", "NONE")
 DEFAULT_STATUS_PORT = 15020
 
-# Every field of istio.mesh.v1alpha1.ProxyConfig, by its JSON name.
-_FIELDS = frozenset({
-    "configPath", "binaryPath", "serviceCluster", "tracingServiceName", "drainDuration",
-    "parentShutdownDuration", "discoveryAddress", "discoveryRefreshDelay", "zipkinAddress",
-    "statsdUdpAddress", "envoyMetricsServiceAddress", "proxyAdminPort", "availabilityZone",
-    "controlPlaneAuthPolicy", "customConfigFile", "statNameLength", "concurrency",
-    "proxyBootstrapTemplatePath", "interceptionMode", "tracing", "sds", "envoyAccessLogService",
-    "envoyMetricsService", "proxyMetadata", "runtimeValues", "statusPort", "extraStatTags",
-    "gatewayTopology", "terminationDrainDuration", "meshId", "readinessProbe", "proxyStatsMatcher",
-    "holdApplicationUntilProxyStarts", "caCertificatesPem", "image", "privateKeyProvider",
-    "proxyHeaders", "fileFlushInterval", "fileFlushMinSizeKb", "caCertificatePem",
-})
+# Every field of istio.mesh.v1alpha1.ProxyConfig, by its JSON name: the mesh config's own
+# declaration of defaultConfig, so the annotation and the mesh config know the same fields.
+_FIELDS = frozenset(MeshProxyConfig.SCHEMA.fields)
 _PORTS = ("statusPort", "proxyAdminPort")
 _DURATIONS = ("drainDuration", "parentShutdownDuration", "discoveryRefreshDelay", "terminationDrainDuration",
               "fileFlushInterval")
@@ -129,10 +121,9 @@ def merged(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, An
     return result
 
 
-def effective(default_config: str, annotation: str | None) -> ProxyConfig:
-    """The mesh's `defaultConfig` (JSON text, checked when the mesh config was read) with the
+def effective(base: Mapping[str, Any], annotation: str | None) -> ProxyConfig:
+    """The mesh's `defaultConfig` (checked when the mesh config was read) with the
     `proxy.istio.io/config` annotation (YAML) over it."""
-    base = json.loads(default_config) if default_config else {}
     return ProxyConfig(merged(base, parse_annotation(annotation)) if annotation else base)
 
 

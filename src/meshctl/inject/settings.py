@@ -7,7 +7,6 @@ injected with no settings gets what `istioctl kube-inject` gives it against a de
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 from meshctl.errors import BadInputError
@@ -88,6 +87,6 @@ class InjectSettings:
 def check_mesh(mesh: MeshConfig, source: str) -> None:
     """Refuse a mesh config whose `defaultConfig` no proxy could run with, naming `source`."""
     try:
-        parse_fields(json.loads(mesh.default_proxy_config) if mesh.default_proxy_config else None)
+        parse_fields(mesh.default_config.fields)
     except ProxyConfigError as exc:
         raise BadInputError([f"{source}: defaultConfig: {exc}"]) from None

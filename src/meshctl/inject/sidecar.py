@@ -194,7 +194,7 @@ def _environment(settings: InjectSettings, capture: Capture, proxy_config: Proxy
         env.append({"name": "ISTIO_META_OWNER", "value": f"kubernetes://apis/{owner.api_version}/namespaces/"
                                                           f"{namespace or 'default'}/{owner.kind.lower()}s/{owner.name}"})
     mesh = settings.mesh
-    env += [{"name": "ISTIO_META_MESH_ID", "value": mesh.mesh_id or mesh.trust_domain},
+    env += [{"name": "ISTIO_META_MESH_ID", "value": mesh.mesh_identity},
             {"name": "TRUST_DOMAIN", "value": mesh.trust_domain}]
     env += [{"name": key, "value": value} for key, value in sorted(proxy_config.metadata.items())]
     return env

@@ -65,7 +65,7 @@ Use = Callable[[str, str, Resource, int, str], None]
 
 def implied_services(resources: Sequence[Resource], domain: str = DEFAULT_DOMAIN) -> Implied:
     """Services for the Kubernetes service names the routing config uses and the input lacks."""
-    registry = build_registry(resources, domain)
+    registry = build_registry(resources)
     needed: dict[str, _Needed] = {}
     foreign: dict[str, str] = {}
 

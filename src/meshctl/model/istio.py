@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+from meshctl.config.kinds.mesh import MeshConfig
 from meshctl.config.kinds.networking.destination_rule import DestinationRule, Subset, TrafficPolicy
 from meshctl.config.kinds.networking.fields import Destination
 from meshctl.config.kinds.networking.virtual_service import VirtualService
@@ -58,12 +59,13 @@ class VirtualServiceView:
         return fqdn(host, self.resource.namespace)
 
     @classmethod
-    def of(cls, resource: Resource, domain: str) -> VirtualServiceView:
+    def of(cls, resource: Resource, mesh: MeshConfig) -> VirtualServiceView:
         spec = resource.view_as(VirtualService)
-        hosts = tuple(fqdn(h, resource.namespace, domain) for h in spec.hosts)
+        hosts = tuple(fqdn(h, resource.namespace) for h in spec.hosts)
         gateways = frozenset(gateway_name(g, resource.namespace) for g in spec.gateways or (MESH_GATEWAY,))
         destinations = {fqdn(d.host, resource.namespace) for d in _http_destinations(spec)}
-        return cls(resource, spec, hosts, gateways, export_set(spec.export_to, resource.namespace),
+        exported = export_set(spec.export_to or mesh.default_virtual_service_export_to, resource.namespace)
+        return cls(resource, spec, hosts, gateways, exported,
                    tuple(sorted(destinations)))
 
 
@@ -107,12 +109,12 @@ class DestinationRuleView:
         return self.resources[0].namespace
 
     @classmethod
-    def of(cls, resource: Resource, domain: str) -> DestinationRuleView:
+    def of(cls, resource: Resource, mesh: MeshConfig) -> DestinationRuleView:
         spec = resource.view_as(DestinationRule)
         return cls(
             (resource,),
-            fqdn(spec.host, resource.namespace, domain),
-            export_set(spec.export_to, resource.namespace),
+            fqdn(spec.host, resource.namespace),
+            export_set(spec.export_to or mesh.default_destination_rule_export_to, resource.namespace),
             spec.traffic_policy,
             spec.subsets,
             (spec.workload_selector.match_labels if spec.workload_selector else None) or None,

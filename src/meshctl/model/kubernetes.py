@@ -107,15 +107,16 @@ def _replicas(deployment: Resource, pool: synthetic.AddressPool, injection: Inje
         )
 
 
-def kubernetes_services(services: Sequence[Resource], domain: str) -> Iterator[Service]:
+def kubernetes_services(services: Sequence[Resource], domain: str,
+                        default_export_to: Sequence[str] = ("*",)) -> Iterator[Service]:
     """One host per Service; a Service without a clusterIP gets one from the service network."""
     explicit = [ip for ip in (s.view_as(ServiceSpec).cluster_ip for s in services) if ip not in ("", "None")]
     vips = synthetic.AddressPool(synthetic.SERVICE_NETWORK, explicit)
     for service in services:
-        yield _service(service, vips, domain)
+        yield _service(service, vips, domain, default_export_to)
 
 
-def _service(obj: Resource, vips: synthetic.AddressPool, domain: str) -> Service:
+def _service(obj: Resource, vips: synthetic.AddressPool, domain: str, default_export_to: Sequence[str]) -> Service:
     spec = obj.view_as(ServiceSpec)
     ports = tuple(
         ServicePort(
@@ -136,7 +137,8 @@ def _service(obj: Resource, vips: synthetic.AddressPool, domain: str) -> Service
         address = spec.cluster_ip
     else:
         address = vips.allocate("service", obj.namespace, obj.name)
-    exported = obj.annotations.get(EXPORT_TO_ANNOTATION, "")
+    annotation = obj.annotations.get(EXPORT_TO_ANNOTATION, "")
+    exported = [value.strip() for value in annotation.split(",") if value.strip()] or default_export_to
     return Service(
         hostname=kube_fqdn(obj.name, obj.namespace, domain),
         namespace=obj.namespace,
@@ -145,7 +147,7 @@ def _service(obj: Resource, vips: synthetic.AddressPool, domain: str) -> Service
         address=address,
         resolution=resolution,
         source=obj,
-        export_to=export_set((value.strip() for value in exported.split(",")), obj.namespace),
+        export_to=export_set(exported, obj.namespace),
         selector=spec.selector or None,
         alias_for=alias_for,
         publish_not_ready=spec.publish_not_ready_addresses,

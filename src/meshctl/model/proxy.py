@@ -17,6 +17,8 @@ INTERCEPTION_REDIRECT = "REDIRECT"
 INTERCEPTION_TPROXY = "TPROXY"
 INTERCEPTION_NONE = "NONE"
 ISTIO_VERSION = "1.30.0"
+DEFAULT_CLUSTER_ID = "Kubernetes"
+"""istiod's CLUSTER_ID when it is not set: the cluster of every workload of a single-cluster mesh."""
 
 # Extensions that only istio-proxy builds carry; plain Envoy rejects configs that use them.
 ISTIO_EXTENSIONS = frozenset({"istio.metadata_exchange", "istio.alpn", "istio.stats"})
@@ -39,7 +41,7 @@ class Proxy:
     labels: Mapping[str, str] = field(default_factory=dict)
     interception: str = INTERCEPTION_REDIRECT
     istio_version: str = ISTIO_VERSION
-    cluster_id: str = "Kubernetes"
+    cluster_id: str = DEFAULT_CLUSTER_ID
     workload: Workload | None = None
     istio_extensions: bool = False
     metadata: Mapping[str, Any] = field(default_factory=dict)

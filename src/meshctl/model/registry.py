@@ -15,6 +15,8 @@ from meshctl.config.kinds.kubernetes import PodStatus
 from meshctl.config.kinds.networking import WorkloadEntry
 from meshctl.config.resource import Resource
 from meshctl.model import endpoints, synthetic
+from meshctl.config.kinds.mesh import MeshConfig
+from meshctl.hostnames import DEFAULT_DOMAIN
 from meshctl.model.injection import InjectionPolicy
 from meshctl.model.kubernetes import kubernetes_services, pod_workloads
 from meshctl.model.selectors import selects
@@ -172,8 +174,10 @@ def _sorted(resources: Iterable[Resource]) -> list[Resource]:
     return sorted(resources, key=lambda r: (r.namespace, r.name))
 
 
-def build_registry(resources: Sequence[Resource], domain: str = "cluster.local") -> Registry:
-    """Services, workloads and endpoint sources from validated resources."""
+def build_registry(resources: Sequence[Resource], mesh: MeshConfig | None = None) -> Registry:
+    """Services, workloads and endpoint sources from validated resources (services not saying
+    whom they are exported to get the mesh's defaultServiceExportTo)."""
+    exported = (mesh or MeshConfig()).default_service_export_to
     by_kind: dict[str, list[Resource]] = {}
     for resource in resources:
         by_kind.setdefault(resource.kind, []).append(resource)
@@ -185,8 +189,8 @@ def build_registry(resources: Sequence[Resource], domain: str = "cluster.local")
     nodes = {node.name: node.labels for node in by_kind.get("Node", ())}
     workloads = [*pod_workloads(pods, _sorted(by_kind.get("Deployment", ())), pool, injection, nodes),
                  *(workload_entry(entry) for entry in entries)]
-    services = [*kubernetes_services(_sorted(by_kind.get("Service", ())), domain),
-                *(service for entry in _sorted(by_kind.get("ServiceEntry", ())) for service in entry_services(entry))]
+    services = [*kubernetes_services(_sorted(by_kind.get("Service", ())), DEFAULT_DOMAIN, exported),
+                *(service for entry in _sorted(by_kind.get("ServiceEntry", ())) for service in entry_services(entry, exported))]
     services.sort(key=lambda s: (s.created, s.hostname, s.namespace))
     return Registry(services, workloads, endpoint_objects_of(resources))
 

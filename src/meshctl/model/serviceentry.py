@@ -4,7 +4,7 @@ ServiceEntry endpoint) becomes a Workload, built in one place for translation an
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 
 from meshctl import protocols
 from meshctl.config.kinds.networking import ServiceEntry, WorkloadEntry
@@ -60,10 +60,11 @@ def _workload(entry: WorkloadEntry, source: Resource, labels: Mapping[str, str],
     )
 
 
-def entry_services(entry: Resource) -> Iterator[Service]:
+def entry_services(entry: Resource, default_export_to: Sequence[str] = ("*",)) -> Iterator[Service]:
     """One Service per host of a ServiceEntry, sharing its ports and its inline endpoints.
 
-    An unset `resolution` is NONE and an unset `location` MESH_EXTERNAL, as in Istio.
+    An unset `resolution` is NONE and an unset `location` MESH_EXTERNAL, as in Istio; an
+    unset `exportTo` is the mesh's defaultServiceExportTo.
     """
     spec = entry.view_as(ServiceEntry)
     ports = tuple(
@@ -80,7 +81,7 @@ def entry_services(entry: Resource) -> Iterator[Service]:
             address=spec.addresses[0] if spec.addresses else WILDCARD_ADDRESS,
             resolution=_RESOLUTIONS.get(spec.resolution or "NONE", PASSTHROUGH),
             source=entry,
-            export_to=export_set(spec.export_to, entry.namespace),
+            export_to=export_set(spec.export_to or default_export_to, entry.namespace),
             selector=(spec.workload_selector.labels if spec.workload_selector else None) or None,
             mesh_external=spec.location != "MESH_INTERNAL",
             subject_alt_names=spec.subject_alt_names,

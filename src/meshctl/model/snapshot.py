@@ -68,7 +68,7 @@ class MeshSnapshot:
         scope = self._scopes.get(key)
         if scope is None:
             scope = build_scope(proxy.namespace, sidecar, self.registry.services,
-                                self.virtual_services, self.mesh.outbound_policy, self._imports)
+                                self.virtual_services, self.mesh.outbound_mode, self._imports)
             self._scopes[key] = scope
         return scope
 
@@ -165,7 +165,7 @@ class MeshSnapshot:
                 raise UnknownTargetError(f'deployment "{name}" not found in namespace "{namespace}" (or it has no '
                                          f"replicas); {self._known_workloads(deployments=True)}")
             workload = replicas[0]
-        return proxies.for_workload(workload, domain=self.mesh.domain, **options)
+        return proxies.for_workload(workload, **options)
 
     def _known_workloads(self, *, deployments: bool = False) -> str:
         """What the input does define, for a target it does not: its pods (proxy IDs) or its
@@ -219,16 +219,16 @@ def build_snapshot(resources: Sequence[Resource], mesh: MeshConfig | None = None
     elif unchanged(*(kind for kind in REGISTRY_KINDS if kind not in ENDPOINT_KINDS)):
         registry = previous.registry.with_endpoint_objects(endpoint_objects_of(resources))  # type: ignore[union-attr]
     else:
-        registry = build_registry(resources, mesh.domain)
+        registry = build_registry(resources, mesh)
     virtual_services = tuple(
-        VirtualServiceView.of(r, mesh.domain) for r in sorted(by_kind.get("VirtualService", []), key=order_key)
+        VirtualServiceView.of(r, mesh) for r in sorted(by_kind.get("VirtualService", []), key=order_key)
     )
     if unchanged("DestinationRule"):
         destination_rules, rule_index = previous.destination_rules, previous.rule_index  # type: ignore[union-attr]
     else:
         rules_by_ns: dict[str, list[DestinationRuleView]] = {}
         for resource in sorted(by_kind.get("DestinationRule", []), key=order_key):
-            rules_by_ns.setdefault(resource.namespace, []).append(DestinationRuleView.of(resource, mesh.domain))
+            rules_by_ns.setdefault(resource.namespace, []).append(DestinationRuleView.of(resource, mesh))
         destination_rules = tuple(rule for rules in rules_by_ns.values() for rule in merge_destination_rules(rules))
         rule_index = RuleIndex(destination_rules)
     policies: dict[str, list[PeerAuthentication]] = {}
@@ -246,7 +246,7 @@ def build_snapshot(resources: Sequence[Resource], mesh: MeshConfig | None = None
         request_authentications=tuple(by_kind.get("RequestAuthentication", [])),
         version=digest.hexdigest(),
         kind_versions=kind_versions,
-        mesh_key=hash(mesh),
+        mesh_key=hash(repr(mesh)),
         rule_index=rule_index,
         _policies=policies,
     )

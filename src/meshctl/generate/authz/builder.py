@@ -19,11 +19,11 @@ from envoy.extensions.filters.http.rbac.v3 import rbac_pb2 as http_rbac
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
 from envoy.extensions.filters.network.rbac.v3 import rbac_pb2 as tcp_rbac
 
+from meshctl.config.kinds.mesh import ExtensionProvider
 from meshctl.generate.authz import extauthz
 from meshctl.generate.authz.matchers import GenerationError
 from meshctl.generate.authz.rules import ALLOW, DENY, LOG, NEVER_MATCH, UnknownAttributeError, generate, rule_model
 from meshctl.generate.protobuf import typed
-from meshctl.model.extension_providers import ExtensionProvider
 from meshctl.model.security import AuthzPolicy
 
 HTTP_RBAC = "envoy.filters.http.rbac"

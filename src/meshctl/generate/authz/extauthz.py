@@ -20,7 +20,7 @@ from envoy.type.matcher.v3 import metadata_pb2, string_pb2, value_pb2
 
 from meshctl.generate import names
 from meshctl.generate.protobuf import set_duration
-from meshctl.model.extension_providers import GRPC, HTTP, ExtensionProvider
+from meshctl.config.kinds.mesh import ExtensionProvider, ExternalAuthorizer
 
 MATCH_PREFIX = "istio-ext-authz"
 SHADOW_STAT_PREFIX = "istio_ext_authz_"
@@ -83,16 +83,16 @@ def enabled_by(rbac_filter: str) -> metadata_pb2.MetadataMatcher:
     return matcher
 
 
-def _problems(provider: ExtensionProvider) -> list[str]:
+def _problems(authorizer: ExternalAuthorizer, http: bool) -> list[str]:
     problems = []
-    if not 1 <= provider.port <= 65535:
-        problems.append(f"port must be in the range [1, 65535], found: {provider.port}")
-    if provider.kind == HTTP:
-        if provider.path_prefix and not provider.path_prefix.startswith("/"):
-            problems.append(f"pathPrefix must begin with `/`, found: {provider.path_prefix!r}")
-        for values in (provider.include_request_headers_in_check, provider.include_headers_in_check,
-                       provider.headers_to_downstream_on_deny, provider.headers_to_downstream_on_allow,
-                       provider.headers_to_upstream_on_allow):
+    if not 1 <= authorizer.port <= 65535:
+        problems.append(f"port must be in the range [1, 65535], found: {authorizer.port}")
+    if http:
+        if authorizer.path_prefix and not authorizer.path_prefix.startswith("/"):
+            problems.append(f"pathPrefix must begin with `/`, found: {authorizer.path_prefix!r}")
+        for values in (authorizer.include_request_headers_in_check, authorizer.include_headers_in_check,
+                       authorizer.headers_to_downstream_on_deny, authorizer.headers_to_downstream_on_allow,
+                       authorizer.headers_to_upstream_on_allow):
             if "*" in values:
                 problems.append('a single wildcard ("*") is not supported in header lists; use a prefix or suffix')
     return problems
@@ -100,60 +100,62 @@ def _problems(provider: ExtensionProvider) -> list[str]:
 
 def build(provider: ExtensionProvider, lookup: HostLookup) -> ExtAuthz:
     """The filters of one provider; ValueError saying why the provider cannot be used."""
-    if provider.kind not in (HTTP, GRPC):
+    authorizer = provider.authorizer
+    if authorizer is None:
         raise ValueError(f"extension provider {provider.name!r} is not an external authorizer")
-    problems = _problems(provider)
+    is_grpc = provider.envoy_ext_authz_grpc is not None
+    problems = _problems(authorizer, http=not is_grpc)
     try:
-        host, cluster = _cluster(provider.service, provider.port, lookup)
+        host, cluster = _cluster(authorizer.service, authorizer.port, lookup)
     except ValueError as exc:
         problems.append(str(exc))
         host = cluster = ""
     try:
-        status = _status(provider.status_on_error)
+        status = _status(authorizer.status_on_error)
     except ValueError as exc:
         problems.append(str(exc))
     if problems:
         raise ValueError(f"extension provider {provider.name!r}: " + "; ".join(problems))
-    http = http_ext_authz.ExtAuthz(failure_mode_allow=provider.fail_open,
+    http = http_ext_authz.ExtAuthz(failure_mode_allow=authorizer.fail_open,
                                    transport_api_version=config_source_pb2.V3,
                                    filter_enabled_metadata=enabled_by("envoy.filters.http.rbac"))
     if status is not None:
         http.status_on_error.code = status
-    timeout = provider.timeout_nanos if provider.timeout_nanos is not None else DEFAULT_TIMEOUT_NANOS
-    body = provider.include_request_body_in_check
+    timeout = authorizer.timeout if authorizer.timeout is not None else DEFAULT_TIMEOUT_NANOS
+    body = authorizer.include_request_body_in_check
     if body is not None:
         http.with_request_body.max_request_bytes = body.max_request_bytes
         http.with_request_body.allow_partial_message = body.allow_partial_message
         http.with_request_body.pack_as_bytes = body.pack_as_bytes
-    if provider.kind == GRPC:
+    if is_grpc:
         grpc = grpc_service_pb2.GrpcService()
         grpc.envoy_grpc.cluster_name = cluster
         # `|` is not valid in an :authority; Istio spells the cluster name with `_.` instead.
         grpc.envoy_grpc.authority = cluster.replace("|", "_.")
         set_duration(grpc.timeout, timeout)
         http.grpc_service.CopyFrom(grpc)
-        tcp = tcp_ext_authz.ExtAuthz(stat_prefix="tcp.", failure_mode_allow=provider.fail_open,
+        tcp = tcp_ext_authz.ExtAuthz(stat_prefix="tcp.", failure_mode_allow=authorizer.fail_open,
                                      transport_api_version=config_source_pb2.V3, grpc_service=grpc,
                                      filter_enabled_metadata=enabled_by("envoy.filters.network.rbac"))
         return ExtAuthz(http, tcp)
-    http.clear_route_cache = provider.clear_route_cache
+    http.clear_route_cache = authorizer.clear_route_cache
     service = http.http_service
-    service.path_prefix = provider.path_prefix
+    service.path_prefix = authorizer.path_prefix
     service.server_uri.CopyFrom(http_uri_pb2.HttpUri(uri=f"http://{host}", cluster=cluster))
     set_duration(service.server_uri.timeout, timeout)
-    allowed = _headers(provider.include_request_headers_in_check) or _headers(provider.include_headers_in_check)
-    if allowed is not None or provider.include_additional_headers_in_check:
+    allowed = _headers(authorizer.include_request_headers_in_check) or _headers(authorizer.include_headers_in_check)
+    if allowed is not None or authorizer.include_additional_headers_in_check:
         request = service.authorization_request
         if allowed is not None:
             request.allowed_headers.CopyFrom(allowed)
-        for key, value in provider.include_additional_headers_in_check:
+        for key, value in sorted(authorizer.include_additional_headers_in_check.items()):
             request.headers_to_add.append(base_pb2.HeaderValue(key=key, value=value))
-    if provider.headers_to_upstream_on_allow or provider.headers_to_downstream_on_deny or \
-            provider.headers_to_downstream_on_allow:
+    if authorizer.headers_to_upstream_on_allow or authorizer.headers_to_downstream_on_deny or \
+            authorizer.headers_to_downstream_on_allow:
         response = service.authorization_response
-        for target, values in ((response.allowed_upstream_headers, provider.headers_to_upstream_on_allow),
-                               (response.allowed_client_headers, provider.headers_to_downstream_on_deny),
-                               (response.allowed_client_headers_on_success, provider.headers_to_downstream_on_allow)):
+        for target, values in ((response.allowed_upstream_headers, authorizer.headers_to_upstream_on_allow),
+                               (response.allowed_client_headers, authorizer.headers_to_downstream_on_deny),
+                               (response.allowed_client_headers_on_success, authorizer.headers_to_downstream_on_allow)):
             matcher = _headers(values)
             if matcher is not None:
                 target.CopyFrom(matcher)
