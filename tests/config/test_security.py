@@ -206,9 +206,9 @@ AUTHORIZATION_POLICY_CASES = [
      rules:
      - to:
        - operation:
-           paths: ["/api/{**}/items"]  # <-
+           paths: ["/api/{**}/items/{*}"]  # <-
      """, "spec.rules[0].to[0].operation.paths[0]",
-     "path template '/api/{**}/items': '{**}' must be the last segment"),
+     "path template '/api/{**}/items/{*}': '{**}' must be the last operator"),
     ("path-template-mixed", """
      rules:
      - to:

@@ -75,9 +75,25 @@ def _source_rule(source: dict[str, Any], path: FieldPath, report: Report) -> Non
             problem = ip_or_cidr_problem(block) if block else None
             if problem:
                 report((*path, key, index), problem)
+    for key in ("trustDomains", "notTrustDomains"):
+        for index, domain in enumerate(source.get(key) or []):
+            problem = _trust_domain_problem(domain) if domain else None
+            if problem:
+                report((*path, key, index), problem)
     if (source.get("serviceAccounts") or source.get("notServiceAccounts")) and any(
             source.get(key) for key in ("principals", "notPrincipals", "namespaces", "notNamespaces")):
         report(path, "serviceAccounts cannot be combined with principals or namespaces")
+
+
+def _trust_domain_problem(domain: str) -> str | None:
+    """Istio's trust domain values: exact, `*`, or one `*` at the start or the end; never a path."""
+    if "/" in domain:
+        return f"invalid trust domain {domain!r}: a trust domain has no '/'"
+    inner = domain[1:] if domain.startswith("*") else domain
+    inner = inner[:-1] if inner.endswith("*") else inner
+    if domain != "*" and ("*" in inner or (domain.startswith("*") and domain.endswith("*"))):
+        return f"invalid trust domain {domain!r}: '*' may only stand alone, or once at the start or the end"
+    return None
 
 
 def _limited_items(limit: int, length: int) -> SchemaRule:
@@ -115,17 +131,21 @@ class Source(Message):
 
 
 def _path_template_problem(path_value: str) -> str | None:
-    """Istio's path templates: `{*}` is one segment, `{**}` the rest, and both stand alone."""
-    if "{" not in path_value and "}" not in path_value:
+    """Istio's path templates (an Envoy URI template): `{*}` is one segment and `{**}` any
+    number of them; each stands alone in its segment, no `*`, `{` or `}` appears elsewhere, and
+    no operator follows `{**}` (literal segments may: `/foo/{**}/bar`)."""
+    if "{*}" not in path_value and "{**}" not in path_value:
         return None
     if not path_value.startswith("/"):
         return f"path template {path_value!r} must start with '/'"
     segments = path_value[1:].split("/")
+    operators = [index for index, segment in enumerate(segments) if segment in ("{*}", "{**}")]
     for index, segment in enumerate(segments):
-        if segment == "{**}" and index != len(segments) - 1:
-            return f"path template {path_value!r}: '{{**}}' must be the last segment"
-        if segment not in ("{*}", "{**}") and any(char in segment for char in "{}*"):
+        if index not in operators and any(char in segment for char in "{}*"):
             return f"path template {path_value!r}: segment {segment!r} mixes text and wildcards"
+    deep = [index for index in operators if segments[index] == "{**}"]
+    if deep and deep[0] != operators[-1]:
+        return f"path template {path_value!r}: '{{**}}' must be the last operator"
     return None
 
 
