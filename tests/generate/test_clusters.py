@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from envoy.config.cluster.v3 import cluster_pb2
-from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
+from envoy.extensions.clusters.common.dns.v3 import dns_pb2
+from envoy.extensions.clusters.dns.v3 import dns_cluster_pb2
+from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 from google.protobuf import json_format
 
@@ -138,8 +140,10 @@ def test_tls_modes(client_config) -> None:
     context = _tls(mutual.transport_socket)
     assert context.sni == f"outbound_.9080_._.{HOST}"
     assert list(context.common_tls_context.alpn_protocols) == ["istio-peer-exchange", "istio"]
-    sans = context.common_tls_context.combined_validation_context.default_validation_context.match_subject_alt_names
-    assert [s.exact for s in sans] == ["spiffe://cluster.local/ns/default/sa/reviews"]
+    validation = context.common_tls_context.combined_validation_context.default_validation_context
+    assert not validation.match_subject_alt_names  # deprecated: plain Envoy gets the typed SAN matchers
+    sans = validation.match_typed_subject_alt_names
+    assert [(s.san_type, s.matcher.exact) for s in sans] == [(common_pb2.SubjectAltNameMatcher.URI, "spiffe://cluster.local/ns/default/sa/reviews")]
     simple = _tls(cluster(config, f"outbound|9080|v1|{HOST}").transport_socket)
     assert simple.sni == "reviews.example" and not simple.common_tls_context.tls_certificate_sds_secret_configs
     roots = simple.common_tls_context.combined_validation_context.validation_context_sds_secret_config.name
@@ -177,7 +181,7 @@ def test_protocols_choose_upstream_http(client_config) -> None:
 
 
 def test_service_entry_dns_and_headless_services(client_config) -> None:
-    config = client_config("""
+    entry = """
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: ext, namespace: default}
@@ -193,10 +197,19 @@ spec:
   clusterIP: None
   ports: [{name: tcp, port: 5432}]
   selector: {app: ratings}
-""")
+"""
+    config = client_config(entry)
     ext = cluster(config, "outbound|443||api.example.com")
-    assert ext.type == cluster_pb2.Cluster.STRICT_DNS and ext.respect_dns_ttl
-    assert ext.dns_lookup_family == cluster_pb2.Cluster.V4_ONLY and ext.dns_refresh_rate.seconds == 60
+    # plain Envoy: the DNS cluster type that replaces the deprecated fields Istio sets
+    assert ext.cluster_type.name == "envoy.clusters.dns"
+    dns = dns_cluster_pb2.DnsCluster()
+    ext.cluster_type.typed_config.Unpack(dns)
+    assert dns.respect_dns_ttl and not dns.all_addresses_in_single_endpoint
+    assert dns.dns_lookup_family == dns_pb2.V4_ONLY and dns.dns_refresh_rate.seconds == 60
+    assert not ext.HasField("dns_refresh_rate") and not ext.respect_dns_ttl
+    legacy = cluster(client_config(entry, istio_extensions=True), "outbound|443||api.example.com")
+    assert legacy.type == cluster_pb2.Cluster.STRICT_DNS and legacy.respect_dns_ttl  # as istiod sends it
+    assert legacy.dns_lookup_family == cluster_pb2.Cluster.V4_ONLY and legacy.dns_refresh_rate.seconds == 60
     socket = ext.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address
     assert (socket.address, socket.port_value) == ("api.example.com", 443)
     assert not ext.transport_socket_matches, "MESH_EXTERNAL services get no auto mTLS"

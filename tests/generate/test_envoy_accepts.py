@@ -61,3 +61,42 @@ def test_security_policies_are_accepted_by_envoy(config_for) -> None:
         assert name in dumped, name
     verdict = validate_bootstrap(static_bootstrap(snapshot.proxy("deploy/reviews-v1"), config))
     assert verdict.ok, verdict.output
+
+
+def _workloads() -> list[tuple[Path, str]]:
+    """Every workload of every example and of the kitchen sink, as a translate target."""
+    from meshctl.config.loader import load
+    from meshctl.model.service import POD
+    from meshctl.model.snapshot import build_snapshot
+    from testsupport import EXAMPLES
+
+    cases = []
+    for source in sorted(path for path in EXAMPLES.iterdir() if path.is_dir()) + [KITCHEN_SINK]:
+        snapshot = build_snapshot(load([str(source)], "default").resources)
+        cases.extend((source, w.proxy_id) for w in snapshot.registry.workloads if w.kind == POD)
+    return cases
+
+
+@pytest.mark.parametrize(("source", "target"), _workloads(), ids=lambda value: getattr(value, "name", value))
+def test_plain_envoy_gets_no_deprecated_field(mesh, config_for, source: Path, target: str) -> None:
+    """Under the default flavor nothing Envoy warns about as deprecated is sent (Istio's own
+    max_grpc_timeout, match_subject_alt_names and DNS cluster fields go to istio-proxy only)."""
+    import subprocess
+    import tempfile
+
+    from google.protobuf import json_format
+
+    from meshctl.envoybin import find_envoy
+
+    snapshot = mesh(source)
+    config = config_for(snapshot, target)
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as handle:
+        handle.write(json_format.MessageToJson(static_bootstrap(snapshot.proxy(target), config)))
+        handle.flush()
+        done = subprocess.run([find_envoy(), "--mode", "validate", "-c", handle.name, "-l", "warning",
+                               "--disable-hot-restart", "--log-format", "%v"],
+                              capture_output=True, text=True, timeout=120, check=False)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-2000:]
+    deprecated = sorted({line[:160] for line in output.splitlines() if "deprecated" in line.lower()})
+    assert deprecated == []

@@ -119,7 +119,8 @@ def test_retries_timeouts_and_istio_defaults(client_config) -> None:
 """)
     action = custom.route
     assert (action.timeout.seconds, action.timeout.nanos) == (1, 500_000_000)
-    assert action.max_grpc_timeout == action.timeout
+    assert action.max_stream_duration.grpc_timeout_header_max == action.timeout
+    assert not action.HasField("max_grpc_timeout")  # deprecated: only istio-proxy gets it, as from istiod
     policy = action.retry_policy
     assert policy.num_retries.value == 4
     assert policy.retry_on == "gateway-error,connect-failure,retriable-status-codes"

@@ -64,8 +64,8 @@ def test_subset_clusters_are_eds_with_connection_limit_and_auto_mtls(seed, confi
         assert sds["name"] == "default"
         assert sds["sds_config"]["api_config_source"]["grpc_services"][0]["envoy_grpc"]["cluster_name"] == "sds-grpc"
         assert context["combined_validation_context"]["validation_context_sds_secret_config"]["name"] == "ROOTCA"
-        assert context["combined_validation_context"]["default_validation_context"]["match_subject_alt_names"] == [
-            {"exact": "spiffe://cluster.local/ns/default/sa/bookinfo-reviews"}
+        assert context["combined_validation_context"]["default_validation_context"]["match_typed_subject_alt_names"] == [
+            {"san_type": "URI", "matcher": {"exact": "spiffe://cluster.local/ns/default/sa/bookinfo-reviews"}}
         ]
         assert cluster["metadata"]["filter_metadata"]["istio"]["config"].endswith("/destination-rule/reviews-destination")
 

@@ -8,6 +8,8 @@ from typing import Any
 
 from envoy.config.cluster.v3 import cluster_pb2, filter_pb2
 from envoy.config.core.v3 import address_pb2, base_pb2
+from envoy.extensions.clusters.common.dns.v3 import dns_pb2
+from envoy.extensions.clusters.dns.v3 import dns_cluster_pb2
 from envoy.extensions.network.dns_resolver.cares.v3 import cares_dns_resolver_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 
@@ -49,6 +51,7 @@ _DISCOVERY = {
     DNS_ROUND_ROBIN: cluster_pb2.Cluster.LOGICAL_DNS,
 }
 HTTP_OPTIONS_KEY = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+DNS_CLUSTER_TYPE = "envoy.clusters.dns"
 
 
 # Istio's upstream TCP metadata exchange (istio-proxy builds only).
@@ -165,6 +168,7 @@ class _Built:
     h2: bool
     sni: str = ""
     sans: Sequence[str] = ()
+    typed_sans: bool = False
 
 
 def _outbound(ctx: ProxyContext, service: Service, port: ServicePort, discovery: int, subset_name: str,
@@ -203,7 +207,7 @@ def _outbound(ctx: ProxyContext, service: Service, port: ServicePort, discovery:
         istio["alpn_override"] = "false"
     if subset_name:
         istio["subset"] = subset_name
-    return _Built(cluster, kind, options.is_h2, sni, sans)
+    return _Built(cluster, kind, options.is_h2, sni, sans, not ctx.proxy.istio_extensions)
 
 
 def _derived_subset(base: _Built, service: Service, port: ServicePort, subset_name: str) -> cluster_pb2.Cluster:
@@ -216,9 +220,10 @@ def _derived_subset(base: _Built, service: Service, port: ServicePort, subset_na
     cluster.metadata.filter_metadata["istio"]["subset"] = subset_name
     sni = base.sni or names.istio_sni(port.port, service.hostname, subset_name)
     if base.tls_kind == "istio":
-        cluster.transport_socket.CopyFrom(tls.istio_mutual_socket(sni, base.sans, h2=base.h2, metadata_exchange=True))
+        cluster.transport_socket.CopyFrom(tls.istio_mutual_socket(sni, base.sans, h2=base.h2, metadata_exchange=True,
+                                                                  typed_sans=base.typed_sans))
     elif base.tls_kind == "auto":
-        socket = tls.istio_mutual_socket(sni, base.sans, h2=base.h2, metadata_exchange=True)
+        socket = tls.istio_mutual_socket(sni, base.sans, h2=base.h2, metadata_exchange=True, typed_sans=base.typed_sans)
         cluster.transport_socket_matches[0].transport_socket.CopyFrom(socket)
     return cluster
 
@@ -232,6 +237,7 @@ def _apply_tls(ctx: ProxyContext, cluster: cluster_pb2.Cluster, options: policy.
     one, and the SANs, so subset clusters can be derived with their own SNI.
     """
     sni = names.istio_sni(port.port, service.hostname, subset)
+    typed = not ctx.proxy.istio_extensions
     if settings is not None:
         mode = settings.mode or "DISABLE"
         if mode == "DISABLE":
@@ -239,7 +245,7 @@ def _apply_tls(ctx: ProxyContext, cluster: cluster_pb2.Cluster, options: policy.
         if mode == "ISTIO_MUTUAL":
             sans = settings.subject_alt_names or accounts
             cluster.transport_socket.CopyFrom(tls.istio_mutual_socket(
-                settings.sni or sni, sans, h2=options.is_h2, metadata_exchange=True))
+                settings.sni or sni, sans, h2=options.is_h2, metadata_exchange=True, typed_sans=typed))
             return "istio", settings.sni, sans
         if settings.credential_name and not (rule and rule.selector):
             return "none", "", ()
@@ -249,7 +255,7 @@ def _apply_tls(ctx: ProxyContext, cluster: cluster_pb2.Cluster, options: policy.
             ctx.warnings.append(f"cluster {cluster.name}: MUTUAL TLS needs clientCertificate and privateKey; TLS not applied")
             return "none", "", ()
         context = tls.user_tls(settings, h2=options.is_h2,
-                               service_accounts=accounts if not service.from_kubernetes else ())
+                               service_accounts=accounts if not service.from_kubernetes else (), typed_sans=typed)
         if not settings.sni:
             upstream = options.get().upstream_http_protocol_options
             upstream.auto_sni = True
@@ -261,7 +267,7 @@ def _apply_tls(ctx: ProxyContext, cluster: cluster_pb2.Cluster, options: policy.
         return "none", "", ()
     if _inferred_mode(ctx, service) == DISABLE:
         return "none", "", ()
-    transport_socket = tls.istio_mutual_socket(sni, accounts, h2=options.is_h2, metadata_exchange=True)
+    transport_socket = tls.istio_mutual_socket(sni, accounts, h2=options.is_h2, metadata_exchange=True, typed_sans=typed)
     if cluster.type == cluster_pb2.Cluster.ORIGINAL_DST:
         cluster.transport_socket.CopyFrom(transport_socket)
         return "istio", "", accounts
@@ -292,14 +298,7 @@ def _dns_load_assignment(ctx: ProxyContext, cluster: cluster_pb2.Cluster, servic
         addresses = [(ep.address, ep.port) for ep in endpoints]
     if not addresses:
         return False
-    cluster.dns_lookup_family = cluster_pb2.Cluster.V4_ONLY
-    set_duration(cluster.dns_refresh_rate, ctx.mesh.dns_refresh_rate)
-    cluster.respect_dns_ttl = True
-    cluster.dns_jitter.CopyFrom(duration(0.1))
-    resolver = cares_dns_resolver_pb2.CaresDnsResolverConfig()
-    resolver.udp_max_queries.value = 100
-    cluster.typed_dns_resolver_config.name = "envoy.network.dns_resolver.cares"
-    cluster.typed_dns_resolver_config.typed_config.CopyFrom(typed(resolver))
+    _dns_settings(ctx, cluster)
     assignment = cluster.load_assignment
     assignment.cluster_name = cluster.name
     group = assignment.endpoints.add()
@@ -310,6 +309,30 @@ def _dns_load_assignment(ctx: ProxyContext, cluster: cluster_pb2.Cluster, servic
         lb.load_balancing_weight.value = 1
     group.load_balancing_weight.value = len(addresses)
     return True
+
+
+def _dns_settings(ctx: ProxyContext, cluster: cluster_pb2.Cluster) -> None:
+    """How a DNS cluster resolves: IPv4, the mesh's dnsRefreshRate, the records' TTLs, 100 ms of
+    jitter, c-ares with 100 queries in flight. Istio sets these on the Cluster itself, which its
+    proxy build takes silently; plain Envoy has deprecated those fields, so for it they go into
+    the `envoy.clusters.dns` cluster type that replaces them (LOGICAL_DNS being its
+    `all_addresses_in_single_endpoint`)."""
+    resolver = cares_dns_resolver_pb2.CaresDnsResolverConfig()
+    resolver.udp_max_queries.value = 100
+    if ctx.proxy.istio_extensions:
+        target: Any = cluster
+        cluster.dns_lookup_family = cluster_pb2.Cluster.V4_ONLY
+    else:
+        target = dns_cluster_pb2.DnsCluster(all_addresses_in_single_endpoint=cluster.type == cluster_pb2.Cluster.LOGICAL_DNS)
+        target.dns_lookup_family = dns_pb2.V4_ONLY
+    set_duration(target.dns_refresh_rate, ctx.mesh.dns_refresh_rate)
+    target.respect_dns_ttl = True
+    target.dns_jitter.CopyFrom(duration(0.1))
+    target.typed_dns_resolver_config.name = "envoy.network.dns_resolver.cares"
+    target.typed_dns_resolver_config.typed_config.CopyFrom(typed(resolver))
+    if not ctx.proxy.istio_extensions:
+        cluster.cluster_type.name = DNS_CLUSTER_TYPE
+        cluster.cluster_type.typed_config.CopyFrom(typed(target))
 
 
 def _lists_endpoints(service: Service) -> bool:

@@ -333,10 +333,11 @@ _NO_CORS = CorsPolicy()
 
 def build_route(rule: HTTPRoute, match: HTTPMatchRequest | None, *, vs_name: str,
                 metadata: base_pb2.Metadata, listener_port: int, cluster_of: ClusterOf,
-                hash_of: HashOf) -> rc.Route | None:
+                hash_of: HashOf, grpc_timeout_header: bool = False) -> rc.Route | None:
     """The Envoy route for one (http rule, match) pair, or None when the redirect code is unknown.
 
-    `metadata` names the VirtualService (`istio.config`), built once per VirtualService."""
+    `metadata` names the VirtualService (`istio.config`), built once per VirtualService; see
+    `set_timeouts` for `grpc_timeout_header`."""
     route = rc.Route(name=rule.name)
     if match is not None and match.name:
         route.name = f"{route.name}.{match.name}"
@@ -361,7 +362,7 @@ def build_route(rule: HTTPRoute, match: HTTPMatchRequest | None, *, vs_name: str
         elif body is not None and body.bytes_ is not None:
             route.direct_response.body.inline_bytes = body.bytes_
     else:
-        _route_action(route, rule, authority, listener_port, cluster_of, hash_of)
+        _route_action(route, rule, authority, listener_port, cluster_of, hash_of, grpc_timeout_header)
     route.decorator.operation = operation(route, vs_name, listener_port)
     if rule.fault is not None:
         fault = fault_config(rule.fault)
@@ -372,15 +373,20 @@ def build_route(rule: HTTPRoute, match: HTTPMatchRequest | None, *, vs_name: str
     return route
 
 
+def set_timeouts(action: rc.RouteAction, timeout: int, *, grpc_timeout_header: bool) -> None:
+    """The route's timeout (nanoseconds, 0: none), which also caps a gRPC client's timeout
+    header. Istio writes that cap in the deprecated `max_grpc_timeout`, which its proxy build
+    takes silently; plain Envoy warns on every push, so for it (`grpc_timeout_header`) the cap is
+    `max_stream_duration.grpc_timeout_header_max`, its replacement with the same meaning."""
+    set_duration(action.timeout, timeout)
+    cap = action.max_stream_duration.grpc_timeout_header_max if grpc_timeout_header else action.max_grpc_timeout
+    set_duration(cap, timeout)
+
+
 def _route_action(route: rc.Route, rule: HTTPRoute, authority: str, port: int,
-                  cluster_of: ClusterOf, hash_of: HashOf) -> None:
+                  cluster_of: ClusterOf, hash_of: HashOf, grpc_timeout_header: bool) -> None:
     action = route.route
-    if rule.timeout:
-        set_duration(action.timeout, rule.timeout)
-        set_duration(action.max_grpc_timeout, rule.timeout)
-    else:
-        action.timeout.SetInParent()
-        action.max_grpc_timeout.SetInParent()
+    set_timeouts(action, rule.timeout or 0, grpc_timeout_header=grpc_timeout_header)
     rewrite = rule.rewrite
     if rewrite is not None:
         if rewrite.uri_regex_rewrite is not None:

@@ -108,7 +108,7 @@ def _virtual_hosts(ctx: ProxyContext, egress: EgressScope, port: int) -> list[_V
     labels = tuple(sorted(ctx.proxy.labels.items()))
     for index, vs in enumerate(egress.virtual_services):
         in_scope = tuple(services[h].source.revision if h in services else None for h in vs.http_destinations)
-        routes_key = ("vs-routes", vs.resource.revision, port, ctx.proxy.namespace, labels,
+        routes_key = ("vs-routes", vs.resource.revision, port, ctx.proxy.namespace, labels, ctx.proxy.istio_extensions,
                       ctx.snapshot.destination_inputs(ctx.proxy, vs), in_scope)
         routes = ctx.memo(routes_key, lambda: _vs_routes(ctx, vs, port, services))
         if not routes:
@@ -131,7 +131,7 @@ def _virtual_hosts(ctx: ProxyContext, egress: EgressScope, port: int) -> list[_V
         key = names.virtual_host(hostname, port)
         if key not in vhosts:
             rule = ctx.rule_for(service)
-            memo_key = ("default-route", service.source.revision, hostname, port,
+            memo_key = ("default-route", service.source.revision, hostname, port, ctx.proxy.istio_extensions,
                         tuple(r.revision for r in rule.resources) if rule else None)
             vhosts[key] = _VirtualHost(key, [service], [], [ctx.memo(memo_key, lambda: _default_route(ctx, service, port))])
     return list(vhosts.values())
@@ -209,7 +209,8 @@ def _vs_routes(ctx: ProxyContext, vs: VirtualServiceView, port: int, services: M
             if match is not None and not ctx.applies(match, port):
                 continue
             route = httproute.build_route(rule, match, vs_name=vs.name, metadata=metadata, listener_port=port,
-                                          cluster_of=cluster_of, hash_of=hash_of)
+                                          cluster_of=cluster_of, hash_of=hash_of,
+                                          grpc_timeout_header=not ctx.proxy.istio_extensions)
             if route is None:
                 continue
             out.append(route)
@@ -293,8 +294,7 @@ def _default_route(ctx: ProxyContext, service: Service, port: int) -> rc.Route:
     route.match.prefix = "/"
     action = route.route
     action.cluster = cluster
-    action.timeout.SetInParent()
-    action.max_grpc_timeout.SetInParent()
+    httproute.set_timeouts(action, 0, grpc_timeout_header=not ctx.proxy.istio_extensions)
     rule = ctx.rule_for(service)
     consistent = None
     if rule is not None:
@@ -319,8 +319,7 @@ def _catch_all(ctx: ProxyContext) -> rc.VirtualHost:
     route = vhost.routes.add(name="allow_any")
     route.match.prefix = "/"
     route.route.cluster = PASSTHROUGH
-    route.route.timeout.SetInParent()
-    route.route.max_grpc_timeout.SetInParent()
+    httproute.set_timeouts(route.route, 0, grpc_timeout_header=not ctx.proxy.istio_extensions)
     return vhost
 
 

@@ -53,6 +53,21 @@ def _exact(values: Sequence[str]) -> list[string_pb2.StringMatcher]:
     return [string_pb2.StringMatcher(exact=value) for value in values]
 
 
+def match_sans(context: common_pb2.CertificateValidationContext, values: Sequence[str], *, typed: bool) -> None:
+    """The SANs a peer certificate must carry, exactly. Istio writes the deprecated
+    `match_subject_alt_names`, which its own proxy build takes silently; plain Envoy warns on
+    every push, so for it (`typed`) they are `match_typed_subject_alt_names` of type URI (the
+    SPIFFE ids Istio matches are URI SANs; a DestinationRule's plain names match as URIs too,
+    which is what Envoy does with the untyped field)."""
+    context.SetInParent()
+    if typed:
+        for value in values:
+            context.match_typed_subject_alt_names.add(
+                san_type=common_pb2.SubjectAltNameMatcher.URI, matcher=string_pb2.StringMatcher(exact=value))
+    else:
+        context.match_subject_alt_names.extend(_exact(values))
+
+
 def _upstream_common() -> tls_pb2.CommonTlsContext:
     common = tls_pb2.CommonTlsContext()
     common.tls_params.tls_minimum_protocol_version = common_pb2.TlsParameters.TLSv1_2
@@ -65,7 +80,8 @@ SDS_ROOT_CONFIG = sds_secret_config(ROOT_CERTIFICATE)
 _UPSTREAM_TLS_TYPE = type_url_of(tls_pb2.UpstreamTlsContext)
 
 
-def istio_mutual(sni: str, subject_alt_names: Sequence[str], *, h2: bool, metadata_exchange: bool) -> tls_pb2.UpstreamTlsContext:
+def istio_mutual(sni: str, subject_alt_names: Sequence[str], *, h2: bool, metadata_exchange: bool,
+                 typed_sans: bool = False) -> tls_pb2.UpstreamTlsContext:
     """The client side of Istio mTLS: workload cert `default`, roots `ROOTCA`, SPIFFE SANs."""
     context = tls_pb2.UpstreamTlsContext(sni=sni)
     common = context.common_tls_context
@@ -76,19 +92,19 @@ def istio_mutual(sni: str, subject_alt_names: Sequence[str], *, h2: bool, metada
         common.alpn_protocols.extend(ALPN_MESH_H2 if h2 else ALPN_MESH)
     common.tls_certificate_sds_secret_configs.append(SDS_DEFAULT_CONFIG)
     combined = common.combined_validation_context
-    combined.default_validation_context.match_subject_alt_names.extend(_exact(subject_alt_names))
+    match_sans(combined.default_validation_context, subject_alt_names, typed=typed_sans)
     combined.validation_context_sds_secret_config.CopyFrom(SDS_ROOT_CONFIG)
     return context
 
 
 @functools.lru_cache(maxsize=16384)
-def _istio_mutual_common(subject_alt_names: tuple[str, ...], h2: bool, metadata_exchange: bool) -> bytes:
-    return istio_mutual("", subject_alt_names, h2=h2, metadata_exchange=metadata_exchange).SerializeToString(
-        deterministic=True
-    )
+def _istio_mutual_common(subject_alt_names: tuple[str, ...], h2: bool, metadata_exchange: bool, typed_sans: bool) -> bytes:
+    return istio_mutual("", subject_alt_names, h2=h2, metadata_exchange=metadata_exchange,
+                        typed_sans=typed_sans).SerializeToString(deterministic=True)
 
 
-def istio_mutual_socket(sni: str, subject_alt_names: Sequence[str], *, h2: bool, metadata_exchange: bool) -> base_pb2.TransportSocket:
+def istio_mutual_socket(sni: str, subject_alt_names: Sequence[str], *, h2: bool, metadata_exchange: bool,
+                        typed_sans: bool = False) -> base_pb2.TransportSocket:
     """`istio_mutual(...)` as a transport socket, serialized at a fraction of the cost.
 
     Every cluster of a service shares the context except its SNI. The SNI-less context is
@@ -96,13 +112,14 @@ def istio_mutual_socket(sni: str, subject_alt_names: Sequence[str], *, h2: bool,
     `sni` has the highest field number the bytes equal a deterministic serialization of the
     whole context.
     """
-    value = _istio_mutual_common(tuple(subject_alt_names), h2, metadata_exchange)
+    value = _istio_mutual_common(tuple(subject_alt_names), h2, metadata_exchange, typed_sans)
     if sni:
         value += tls_pb2.UpstreamTlsContext(sni=sni).SerializeToString()
     return base_pb2.TransportSocket(name=TLS_SOCKET, typed_config=any_pb2.Any(type_url=_UPSTREAM_TLS_TYPE, value=value))
 
 
-def user_tls(settings: ClientTLSSettings, *, h2: bool, service_accounts: Sequence[str] = ()) -> tls_pb2.UpstreamTlsContext | None:
+def user_tls(settings: ClientTLSSettings, *, h2: bool, service_accounts: Sequence[str] = (),
+             typed_sans: bool = False) -> tls_pb2.UpstreamTlsContext | None:
     """DestinationRule `tls` with mode SIMPLE or MUTUAL (file certificates served over SDS)."""
     context = tls_pb2.UpstreamTlsContext(sni=settings.sni)
     common = context.common_tls_context
@@ -112,7 +129,7 @@ def user_tls(settings: ClientTLSSettings, *, h2: bool, service_accounts: Sequenc
         name = settings.credential_name
         common.tls_certificate_sds_secret_configs.append(_ads_secret(f"kubernetes://{name}"))
         combined = common.combined_validation_context
-        combined.default_validation_context.match_subject_alt_names.extend(_exact(sans))
+        match_sans(combined.default_validation_context, sans, typed=typed_sans)
         combined.validation_context_sds_secret_config.CopyFrom(_ads_secret(f"kubernetes://{name}-cacert"))
     else:
         if settings.mode == "MUTUAL":
@@ -123,7 +140,7 @@ def user_tls(settings: ClientTLSSettings, *, h2: bool, service_accounts: Sequenc
         else:
             roots = settings.ca_certificates or "system"
             combined = common.combined_validation_context
-            combined.default_validation_context.match_subject_alt_names.extend(_exact(sans))
+            match_sans(combined.default_validation_context, sans, typed=typed_sans)
             if settings.ca_crl:
                 combined.default_validation_context.crl.filename = settings.ca_crl
             combined.validation_context_sds_secret_config.CopyFrom(sds_secret_config(file_root(roots)))
