@@ -297,7 +297,7 @@ CASES = [
        - destination:
            host: reviews
      """, "spec.http[0].rewrite.uriRegexRewrite.match",
-     "invalid regex '^/(b': missing ), unterminated subpattern at position 2"),
+     "invalid regex '^/(b': missing ): ^/(b"),
     ("negative-attempts", """
      hosts:
      - reviews
@@ -564,7 +564,7 @@ CASES = [
        - destination:
            host: reviews
      """, "spec.http[0].match[0].headers.x-version.regex",
-     "invalid regex 'v(1|2': missing ), unterminated subpattern at position 1"),
+     "invalid regex 'v(1|2': missing ): v(1|2"),
     ("lookahead-regex", """
      hosts:
      - reviews
@@ -576,7 +576,7 @@ CASES = [
        - destination:
            host: reviews
      """, "spec.http[0].match[0].uri.regex",
-     "invalid regex '^/(?!admin)': lookaround, backreferences and possessive quantifiers are not supported by RE2"),
+     "invalid regex '^/(?!admin)': invalid perl operator: (?!"),
     ("long-regex", """
      hosts:
      - reviews
