@@ -65,9 +65,7 @@ def test_security_policies_are_accepted_by_envoy(config_for) -> None:
 
 def _workloads() -> list[tuple[Path, str]]:
     """Every workload of every example and of the kitchen sink, as a translate target."""
-    from meshctl.config.loader import load
     from meshctl.model.service import POD
-    from meshctl.model.snapshot import build_snapshot
     from testsupport import EXAMPLES
 
     cases = []

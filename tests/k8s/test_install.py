@@ -147,8 +147,10 @@ def test_rbac_grants_reading_exactly_what_serve_watches_and_nothing_else() -> No
     assert granted == watched | {("authentication.k8s.io", "tokenreviews", "create")}
     (role,) = by_kind(objects, "Role")
     assert role["metadata"]["namespace"] == "istio-system"
-    assert {(tuple(rule.get("resourceNames", ())), tuple(rule["verbs"])) for rule in role["rules"]} == {
-        ((), ("create",)), (("istiod-leader",), ("get", "update"))}
+    assert {(tuple(rule["resources"]), tuple(rule.get("resourceNames", ())), tuple(rule["verbs"]))
+            for rule in role["rules"]} == {
+        (("leases",), (), ("create",)), (("leases",), ("istiod-leader",), ("get", "update")),
+        (("configmaps",), (), ("get", "list", "watch"))}  # the mesh config, in istiod's namespace only
 
 
 def test_a_revision_names_everything_apart_but_shares_the_crds() -> None:

@@ -4,6 +4,7 @@ routing real loopback traffic by what the cluster says."""
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 from collections.abc import Iterator
@@ -117,6 +118,40 @@ def test_a_change_is_pushed_only_to_the_proxies_whose_config_it_changes(mesh: Ku
         assert updates(lonely) == before[0]  # reviews is not in its scope: nothing was sent to it
     finally:
         lonely.stop()
+
+
+def _route_hosts(mesh: KubeMesh, route: str) -> set[str]:
+    """The virtual hosts of a route in the real Envoy's config dump."""
+    assert mesh.envoy is not None
+    dump = json.loads(mesh.envoy.admin("config_dump"))
+    return {vhost["name"] for section in dump["configs"] for config in section.get("dynamic_route_configs", ())
+            if config["route_config"]["name"] == route for vhost in config["route_config"].get("virtual_hosts", ())}
+
+
+def test_the_istio_configmap_is_the_mesh_config_and_a_bad_one_is_refused(mesh: KubeMesh) -> None:
+    """What istiod does with its `istio` ConfigMap: REGISTRY_ONLY there, and a request for a host
+    the registry lacks gets the block_all 502 from the real Envoy; a broken edit is refused by
+    name, line and field, the last good mesh config keeps serving."""
+    from meshctl.demo.runtime import request
+
+    (serve,) = mesh.replicas
+    assert "allow_any" in _route_hosts(mesh, "9080")  # istiod's default, ALLOW_ANY
+
+    def configmap(text: str) -> dict[str, Any]:
+        return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "istio", "namespace": "istio-system"},
+                "data": {"mesh": text}}
+
+    apply_objects(mesh.client, [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "istio-system"}},
+                                configmap("outboundTrafficPolicy:\n  mode: REGISTRY_ONLY\n")])
+    wait_until(lambda: "block_all" in _route_hosts(mesh, "9080"), 10, what="REGISTRY_ONLY from the ConfigMap")
+    assert request(mesh.layout.clients[0].bind, host="nowhere.example")[0] == 502
+    apply_objects(mesh.client, [configmap("outboundTrafficPolicy:\n  mode: ALLOW_ALL\n")])
+    problem = ("kubernetes: ConfigMap istio-system/istio: data.mesh:2: outboundTrafficPolicy.mode: invalid value "
+               "'ALLOW_ALL': must be one of REGISTRY_ONLY, ALLOW_ANY, ALLOW_ANY_DYNAMIC_DNS")
+    refused = wait_until(lambda: serve.json("/debug/configz")["rejected"], 10, what="the mesh config refused")
+    assert refused == [{"file": "ConfigMap istio-system/istio", "problems": [problem]}]
+    assert problem in serve.log.read_text()
+    assert "block_all" in _route_hosts(mesh, "9080") and mesh.answers(5) == {"reviews-v1"}
 
 
 @pytest.fixture

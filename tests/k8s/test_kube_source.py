@@ -241,3 +241,58 @@ def test_a_failing_api_server_is_retried_with_backoff(emulator: MeshEmulator, cl
     assert [obj["metadata"]["name"] for obj in received[0].objects] == ["reviews"]
     gaps = [later - earlier for earlier, later in itertools.pairwise(attempts)][:3]
     assert len(attempts) >= 4 and all(gap >= 0.04 for gap in gaps), gaps
+
+
+def _mesh_configmap(text: str | None, *, namespace: str = "istio-system", name: str = "istio") -> dict[str, Any]:
+    data = {"mesh": text} if text is not None else {}
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": namespace}, "data": data}
+
+
+async def test_the_istio_configmap_is_the_mesh_config_and_a_bad_one_keeps_the_last_good(
+    emulator: MeshEmulator, client: KubeClient
+) -> None:
+    from meshctl.kube.resources import mesh_configmap
+    from meshctl.model.meshconfig import mesh_in
+    from meshctl.model.snapshot import build_snapshot
+
+    emulator.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "istio-system"}})
+    emulator.apply(_mesh_configmap("rootNamespace: mesh-root\noutboundTrafficPolicy:\n  mode: REGISTRY_ONLY\n"))
+    emulator.apply(_mesh_configmap("outboundTrafficPolicy: {mode: nonsense}", name="istio-sidecar-injector"))
+    emulator.apply(_mesh_configmap("outboundTrafficPolicy: {mode: nonsense}", namespace="default"))
+    source = KubernetesSource(client, (*REGISTRY, mesh_configmap("istio-system", "istio")), debounce_after=0.02)
+    pulled = Updates(source)
+    try:
+        first = await pulled.next()
+        assert not first.rejected  # only istiod's own ConfigMap is read, not its namesakes
+        (resource,) = [r for r in first.resources if r.kind == "MeshConfig"]
+        assert resource.ref() == "MeshConfig istio-system/istio"
+        mesh = build_snapshot(first.resources).mesh
+        assert (mesh.outbound_mode, mesh.root_namespace) == ("REGISTRY_ONLY", "mesh-root")
+        # a misspelt field and a bad value: refused by object, line and field; the last good serves
+        emulator.apply(_mesh_configmap(
+            "rootNamespace: other\noutboundTrafficPolicy:\n  mode: DENY_ALL\nenableTracng: false\n"))
+        broken = await pulled.next()
+        (refused,) = broken.rejected
+        assert refused.file == "ConfigMap istio-system/istio"
+        assert refused.problems == (
+            "kubernetes: ConfigMap istio-system/istio: data.mesh:3: outboundTrafficPolicy.mode: "
+            "invalid value 'DENY_ALL': must be one of REGISTRY_ONLY, ALLOW_ANY, ALLOW_ANY_DYNAMIC_DNS",
+            "kubernetes: ConfigMap istio-system/istio: data.mesh:4: enableTracng: "
+            "unknown field 'enableTracng' (did you mean 'enableTracing'?)",
+        )
+        kept = mesh_in(broken.resources)
+        assert kept is not None and (kept.outbound_mode, kept.root_namespace) == ("REGISTRY_ONLY", "mesh-root")
+        # fixed: accepted, and it is what translation uses
+        emulator.apply(_mesh_configmap("outboundTrafficPolicy: {mode: ALLOW_ANY}\ntrustDomain: example.org\n"))
+        fixed = await pulled.until(lambda u: not u.rejected)
+        assert build_snapshot(fixed.resources).mesh.trust_domain == "example.org"
+        # no `mesh` key, then no ConfigMap: istiod's defaults, as istiod reads them
+        emulator.apply(_mesh_configmap(None))
+        empty = await pulled.next()
+        assert build_snapshot(empty.resources).mesh.outbound_mode == "ALLOW_ANY"
+        assert build_snapshot(empty.resources).mesh.trust_domain == "cluster.local"
+        emulator.remove("v1", "configmaps", "istio-system", "istio")
+        gone = await pulled.next()
+        assert mesh_in(gone.resources) is None
+    finally:
+        await pulled.close()

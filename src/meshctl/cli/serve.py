@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from meshctl.cli.logs import LogFormatOption, LogLevelOption
-from meshctl.cli.options import (DEFAULT_CA_DIR, ContextOption, InputNamespaceOption, KubeconfigOption,
-                                 MeshConfigOption, duration_flag)
+from meshctl.cli.options import (DEFAULT_CA_DIR, ContextOption, InputNamespaceOption, IstioNamespaceOption,
+                                 KubeconfigOption, MeshConfigOption, duration_flag)
 from meshctl.xds.admission import DEFAULT_MAX_CONNECTIONS
 
 if TYPE_CHECKING:
@@ -97,9 +97,14 @@ def serve(
     log_format: LogFormatOption = "logfmt",
     max_connections: MaxConnectionsOption = DEFAULT_MAX_CONNECTIONS,
     mesh_config: MeshConfigOption = None,
+    istio_namespace: IstioNamespaceOption = "istio-system",
 ) -> int:
     """Serve Envoy config over ADS (SotW and Delta) from a watched directory or a cluster, and sign
     workload certificates for authenticated agents, like istiod.
+
+    With --kubernetes the mesh config is the `mesh` key of the `istio` ConfigMap in the
+    --istioNamespace, watched as istiod watches it (a bad one is refused and the last good one
+    kept), unless --mesh-config names a file.
 
     Exit 0 after SIGTERM, 130 after SIGINT, 64 on bad flags, 1 if it cannot start.
 
@@ -149,7 +154,8 @@ def serve(
     configure_logging(log_level, log_format)
     from meshctl.sources.select import SourceChoice
 
-    sources = SourceChoice(config_dir, client, debounce_after=after, debounce_max=ceiling, namespace=namespace)
+    sources = SourceChoice(config_dir, client, debounce_after=after, debounce_max=ceiling, namespace=namespace,
+                           mesh_namespace="" if mesh is not None else istio_namespace)
     return asyncio.run(_run(sources, xds_address, debug_address, translator, ca, grace, leader_lease, max_connections,
                             mesh, webhooks=(webhook_address, sidecar_image)))
 

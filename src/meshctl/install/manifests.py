@@ -4,7 +4,8 @@ them out (kubernetes-and-capture.md §5), cut to what serve does today.
 - Istio's CRDs, shared by every revision (install/crds.py);
 - the namespace, a ServiceAccount, and least-privilege RBAC: cluster-wide read (get, list,
   watch) of exactly the kinds serve watches, create on TokenReviews (the CA authenticates
-  workload tokens with them), and, in the namespace only, the one Lease leader election uses;
+  workload tokens with them), and, in the namespace only, the one Lease leader election uses
+  and read access to ConfigMaps (the mesh config is the `istio` one);
 - a Deployment of N replicas spread across nodes (preferred pod anti-affinity), with resource
   requests, readiness on `/ready`, a grace period longer than serve's own shutdown, and a
   restricted security context;
@@ -128,6 +129,8 @@ def _rbac(install: Install) -> list[dict[str, Any]]:
              {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
              {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "resourceNames": [install.lease],
               "verbs": ["get", "update"]},
+             # the mesh config (the `istio` ConfigMap), read where istiod reads it
+             {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]},
          ]},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": install.metadata(install.name),
          "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": install.name},
@@ -152,6 +155,7 @@ def _deployment(install: Install) -> dict[str, Any]:
         "--xds-address", f"0.0.0.0:{XDS_PORT}",
         "--debug-address", f"0.0.0.0:{MONITORING_PORT}",
         "--leader-lease", f"{install.namespace}/{install.lease}",
+        "--istioNamespace", install.namespace,
         "--ca-address", f"0.0.0.0:{SECURE_PORT}", "--ca-dir", CA_MOUNT,
         "--webhook-address", f"0.0.0.0:{WEBHOOK_PORT}", "--sidecar-image", install.image,
         "--shutdown-grace", f"{SHUTDOWN_GRACE_SECONDS}s",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from meshctl.config.kinds import NETWORKING_VERSIONS, SECURITY_VERSIONS
 
-__all__ = ["ISTIO", "REGISTRY", "ApiResource", "by_kind"]
+__all__ = ["ISTIO", "REGISTRY", "ApiResource", "by_kind", "mesh_configmap"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +28,8 @@ class ApiResource:
     namespaced: bool = True
     field_selector: str = ""
     short_names: tuple[str, ...] = ()
+    namespace: str = ""
+    """Read in this namespace only (istiod's own ConfigMap), not across the cluster."""
 
     @property
     def version(self) -> str:
@@ -39,9 +41,12 @@ class ApiResource:
         return f"{self.group}/{version}" if self.group else version
 
     def path(self, version: str = "") -> str:
-        """The collection across all namespaces: `/api/v1/pods`, `/apis/G/V/PLURAL`."""
+        """The collection across all namespaces (`/api/v1/pods`, `/apis/G/V/PLURAL`), or in
+        `namespace` only (`/api/v1/namespaces/NS/configmaps`)."""
         version = version or self.version
-        return f"/apis/{self.group}/{version}/{self.plural}" if self.group else f"/api/{version}/{self.plural}"
+        base = f"/apis/{self.group}/{version}" if self.group else f"/api/{version}"
+        scope = f"/namespaces/{self.namespace}" if self.namespace else ""
+        return f"{base}{scope}/{self.plural}"
 
     @property
     def singular(self) -> str:
@@ -77,6 +82,11 @@ ISTIO: tuple[ApiResource, ...] = (
                 short_names=("ra",)),
 )
 """Istio's configuration: every Istio kind meshctl translates."""
+
+
+def mesh_configmap(namespace: str, name: str) -> ApiResource:
+    """The ConfigMap istiod reads its mesh config from, in its own namespace (key `mesh`)."""
+    return ApiResource("", _V1, "configmaps", "ConfigMap", field_selector=f"metadata.name={name}", namespace=namespace)
 
 
 def by_kind(kind: str) -> ApiResource:

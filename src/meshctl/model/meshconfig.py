@@ -2,6 +2,9 @@
 the `mesh` key of Istio's `istio` ConfigMap, into the one typed `MeshConfig`.
 
 The file may be the MeshConfig YAML itself or the whole ConfigMap manifest (its `data.mesh`).
+In a cluster, serve's Kubernetes source watches the ConfigMap and hands the mesh config on with
+the other objects, as a resource of kind `MeshConfig` (see `mesh_resource`), so a change to it
+flows to the translator like any other change, and a bad one is refused like any other object.
 It is applied over istiod's code defaults the way `ApplyMeshConfig` does: a field replaces the
 default, except `defaultConfig` (its fields replace the default's one by one, `proxyMetadata`
 key by key), `extensionProviders` (merged by name: a built-in is replaced in place, new ones
@@ -11,19 +14,24 @@ it does not know, every field is checked: a misspelt one is bad input, reported 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from meshctl.config.documents import Document, parse_text, read_file
 from meshctl.config.kinds.mesh import DEFAULT_PROVIDERS, MeshConfig
 from meshctl.config.paths import FieldPath, format_path
+from meshctl.config.resource import Origin, Resource
 from meshctl.errors import BadInputError
 
-__all__ = ["MESH_CONFIGMAP", "MeshConfig", "mesh_config_from", "mesh_config_text", "read_mesh_config"]
+__all__ = ["MESH_CONFIGMAP", "MESH_KIND", "MeshConfig", "mesh_config_from", "mesh_config_text", "mesh_in",
+           "mesh_resource", "read_mesh_config"]
 
 MESH_CONFIGMAP = "istio"
 """The ConfigMap istiod reads its mesh config from (key `mesh`; `istio-<revision>` for a revision)."""
 MESH_KEY = "mesh"
+MESH_KIND = "MeshConfig"
+"""The kind of the resource a cluster's mesh config travels as (Istio's `istio.mesh.v1alpha1.MeshConfig`)."""
 
 Problem = Callable[[FieldPath, str], None]
 
@@ -95,6 +103,31 @@ def read_mesh_config(file: str) -> MeshConfig:
         # A block scalar's text starts on the line after its key.
         return mesh_config_text(text, file, line_offset=document.line_of(("data", MESH_KEY)))
     return _from_document(document, 0)
+
+
+def mesh_resource(configmap: Mapping[str, Any], origin: str) -> Resource:
+    """The `istio` ConfigMap read from a cluster, as a resource of kind MeshConfig whose view is
+    its MeshConfig; a BadInputError names the ConfigMap, the line in its `mesh` text and the
+    field of each problem. As istiod reads it, a ConfigMap without the `mesh` key means istiod's
+    defaults."""
+    where = f"{origin}: ConfigMap {_name(configmap)}"
+    data = configmap.get("data") or {}
+    text = data.get(MESH_KEY, "") if isinstance(data, dict) else None
+    if not isinstance(text, str):
+        raise BadInputError([f"{where}: data.{MESH_KEY}: expected the mesh config as a string"])
+    mesh = mesh_config_text(text, f"{where}: data.{MESH_KEY}")
+    metadata = configmap.get("metadata") or {}
+    return Resource(kind=MESH_KIND, group="", version="v1alpha1", namespace=str(metadata.get("namespace") or ""),
+                    name=str(metadata.get("name") or ""), spec={MESH_KEY: text}, origin=Origin(origin, 0),
+                    revision=hashlib.blake2b(text.encode(), digest_size=12).hexdigest(), view=mesh)
+
+
+def mesh_in(resources: Iterable[Resource]) -> MeshConfig | None:
+    """The mesh config among `resources` (a cluster's, from `mesh_resource`), if there is one."""
+    for resource in resources:
+        if resource.kind == MESH_KIND:
+            return resource.view_as(MeshConfig)
+    return None
 
 
 def _name(configmap: Mapping[str, Any]) -> str:

@@ -23,7 +23,7 @@ from meshctl.model.istio import (
     merge_destination_rules,
     order_key,
 )
-from meshctl.model.meshconfig import MeshConfig
+from meshctl.model.meshconfig import MeshConfig, mesh_in
 from meshctl.model.proxy import Proxy
 from meshctl.model.registry import Registry, build_registry, endpoint_objects_of
 from meshctl.model.scope import SidecarScope, build_scope, select_sidecar
@@ -197,9 +197,10 @@ def build_snapshot(resources: Sequence[Resource], mesh: MeshConfig | None = None
 
     Given the `previous` snapshot, parts whose inputs did not change are reused rather than
     rebuilt: above all the service registry (and with it every endpoint it has computed), so a
-    routing edit in a large mesh does not redo service discovery.
+    routing edit in a large mesh does not redo service discovery. Without a `mesh`, the mesh
+    config is the cluster's among the resources (serve on Kubernetes), else istiod's defaults.
     """
-    mesh = mesh or MeshConfig()
+    mesh = mesh or mesh_in(resources) or MeshConfig()
     by_kind: dict[str, list[Resource]] = {}
     for resource in resources:
         by_kind.setdefault(resource.kind, []).append(resource)

@@ -10,6 +10,11 @@ listed once, so the first snapshot is complete; after that, changes are debounce
 the directory's are, and an update is yielded only when the accepted set or the refusals
 changed.
 
+The mesh config is the `mesh` key of istiod's ConfigMap (`istio` in its namespace), watched
+like the rest when serve is given one to watch: it travels as a resource of kind MeshConfig,
+and a bad one is refused with the ConfigMap's name, the line and the field, while the last
+good one keeps serving; a deleted one means istiod's defaults again.
+
 Built-in kinds are reduced to what meshctl reads before validation (istiod's informers keep
 only container ports of pods, for instance): the API server has validated them already, fields
 added by newer Kubernetes versions must not make meshctl refuse a Pod, and 10,000 pods' probes,
@@ -29,8 +34,10 @@ from typing import TYPE_CHECKING, Any
 from meshctl.config.kinds import KINDS
 from meshctl.config.loader import load_object
 from meshctl.config.schema import List, Map, Obj, Type
+from meshctl.errors import BadInputError
 from meshctl.kube.resources import ISTIO, REGISTRY, ApiResource
 from meshctl.kube.watch import Changed, Listed, Reflector
+from meshctl.model.meshconfig import mesh_resource
 from meshctl.sources.base import Rejection, SourceUpdate, distinct
 from meshctl.sources.debounce import debounce
 
@@ -161,15 +168,14 @@ class KubernetesSource:
         entry = self._objects.get(key)
         if entry is not None and api_revision and entry.api_revision == api_revision:
             return set()
-        result = load_object(_reduced(resource, obj), ORIGIN)
+        read, problems = _read(resource, obj)
         accepted: Resource | None = entry.accepted if entry is not None else None
         refused: Rejection | None = None
-        if result.resources:
-            accepted = result.resources[0]
+        if read is not None:
+            accepted = read
             if entry is not None and entry.refused is not None:
                 log.info("object accepted again", extra={"object": _ref(key)})
         else:
-            problems = tuple(str(problem) for problem in result.problems) or (f"{ORIGIN}: not a kind meshctl reads",)
             refused = Rejection(_ref(key), problems)
             if entry is None or entry.refused != refused:
                 reason = "object refused, its last good version keeps serving" if accepted else "object refused"
@@ -184,6 +190,20 @@ class KubernetesSource:
         if entry is not None and entry.refused is not None:
             log.info("refused object deleted", extra={"object": _ref(key)})
         return {key} if entry is not None else set()
+
+
+def _read(resource: ApiResource, obj: Mapping[str, Any]) -> tuple[Resource | None, tuple[str, ...]]:
+    """The object validated into a resource, or the problems that refuse it. The only ConfigMap
+    watched is istiod's mesh config, read as istiod reads it."""
+    if resource.kind == "ConfigMap":
+        try:
+            return mesh_resource(obj, ORIGIN), ()
+        except BadInputError as exc:
+            return None, tuple(exc.problems)
+    result = load_object(_reduced(resource, obj), ORIGIN)
+    if result.resources:
+        return result.resources[0], ()
+    return None, tuple(str(problem) for problem in result.problems) or (f"{ORIGIN}: not a kind meshctl reads",)
 
 
 def _object_id(resource: ApiResource, obj: Mapping[str, Any]) -> ObjectId:

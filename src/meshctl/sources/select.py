@@ -17,19 +17,27 @@ __all__ = ["SourceChoice"]
 @dataclass(frozen=True, slots=True)
 class SourceChoice:
     """A directory (`config_dir`), a cluster (`client`), or both: then Istio config comes from
-    the files and the service registry from the cluster."""
+    the files and the service registry from the cluster. With a cluster and a `mesh_namespace`,
+    the mesh config is the `istio` ConfigMap there, as istiod reads it from its own namespace."""
 
     config_dir: str | None
     client: KubeClient | None
     debounce_after: float = 0.1
     debounce_max: float = 10.0
     namespace: str = DEFAULT_NAMESPACE
+    mesh_namespace: str = ""
 
     def describe(self) -> str:
+        from meshctl.model.meshconfig import MESH_CONFIGMAP
+
         cluster = f"the Kubernetes API at {self.client.host}" if self.client is not None else ""
         if self.config_dir and cluster:
-            return f"Istio config from {self.config_dir}, the registry from {cluster}"
-        return self.config_dir or cluster
+            described = f"Istio config from {self.config_dir}, the registry from {cluster}"
+        else:
+            described = self.config_dir or cluster
+        if cluster and self.mesh_namespace:
+            described += f", the mesh config from ConfigMap {self.mesh_namespace}/{MESH_CONFIGMAP}"
+        return described
 
     def build(self) -> ConfigSource:
         from meshctl.sources.directory import DirectorySource
@@ -42,10 +50,13 @@ class SourceChoice:
             if directory is None:
                 raise ValueError("a source needs a directory, a cluster, or both")
             return directory
-        from meshctl.kube.resources import ISTIO, REGISTRY
+        from meshctl.kube.resources import ISTIO, REGISTRY, mesh_configmap
+        from meshctl.model.meshconfig import MESH_CONFIGMAP
         from meshctl.sources.kubernetes import KubernetesSource
 
         watched = REGISTRY if directory is not None else (*REGISTRY, *ISTIO)
+        if self.mesh_namespace:
+            watched = (*watched, mesh_configmap(self.mesh_namespace, MESH_CONFIGMAP))
         cluster = KubernetesSource(self.client, watched, debounce_after=self.debounce_after,
                                    debounce_max=self.debounce_max)
         if directory is None:
