@@ -70,11 +70,46 @@ def test_the_whole_configmap_is_read_and_merged_as_istiod_does(tmp_path: Path) -
     ("extensionProviders:\n- name: Bad_Name\n  envoyExtAuthzHttp: {service: a, port: 70000}\n",
      "mesh.yaml:2: extensionProviders[0].name: invalid provider name 'Bad_Name': at most 63 lower-case letters, "
      "digits and '-', starting and ending with a letter or digit"),
+    ("extensionProviders:\n- name: opa\n  envoyExtAuthzGrpc:\n    service: opa\n    port: 9191\n    pathPrefix: /x\n",
+     "mesh.yaml:6: extensionProviders[0].envoyExtAuthzGrpc.pathPrefix: not a field of a gRPC authorizer "
+     "(envoyExtAuthzHttp has it)"),
+    ("extensionProviders:\n- name: opa\n  envoyExtAuthzHttp:\n    service: opa\n    port: 9191\n    timeout: soon\n",
+     "mesh.yaml:6: extensionProviders[0].envoyExtAuthzHttp.timeout: invalid duration 'soon' "
+     "(use e.g. '10s', '500ms', '1m30s')"),
 ])
 def test_bad_fields_are_refused_at_their_line(text: str, expected: str) -> None:
     with pytest.raises(BadInputError) as raised:
         mesh_config_text(text, "mesh.yaml")
     assert expected in raised.value.problems
+
+
+def test_an_authorizer_is_typed_down_to_every_ext_authz_knob() -> None:
+    """AuthorizationPolicy CUSTOM reads its provider from this one model (no reader of its own)."""
+    mesh = mesh_config_text("""
+extensionProviders:
+- name: ext
+  envoyExtAuthzHttp:
+    service: foo/ext.foo.svc.cluster.local
+    port: 8000
+    timeout: 250ms
+    failOpen: true
+    pathPrefix: /check
+    includeRequestHeadersInCheck: [x-user]
+    includeAdditionalHeadersInCheck: {x-from: mesh}
+    includeRequestBodyInCheck: {maxRequestBytes: 1024, packAsBytes: true}
+    headersToUpstreamOnAllow: [x-verdict]
+""", "mesh.yaml")
+    provider = mesh.provider("ext")
+    assert provider is not None and provider.envoy_ext_authz_grpc is None
+    authorizer = provider.authorizer
+    assert authorizer is not None and authorizer is provider.envoy_ext_authz_http
+    assert (authorizer.port, authorizer.timeout, authorizer.fail_open) == (8000, 250_000_000, True)
+    assert authorizer.include_additional_headers_in_check == {"x-from": "mesh"}
+    assert authorizer.include_request_body_in_check is not None
+    assert (authorizer.include_request_body_in_check.max_request_bytes,
+            authorizer.include_request_body_in_check.pack_as_bytes) == (1024, True)
+    envoy = mesh.provider("envoy")  # a built-in access log provider: no authorizer
+    assert envoy is not None and envoy.authorizer is None
 
 
 def test_a_bad_field_in_the_configmap_names_its_line_in_the_file(tmp_path: Path) -> None:

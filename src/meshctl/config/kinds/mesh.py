@@ -166,7 +166,9 @@ class ExternalAuthorizer(Message):
 
 def _grpc_has_no_http_fields(value: Mapping[str, Any], path: FieldPath, report: Report) -> None:
     grpc = value.get("envoyExtAuthzGrpc")
-    for key in _HTTP_ONLY if isinstance(grpc, dict) else ():
+    if not isinstance(grpc, dict):
+        return
+    for key in _HTTP_ONLY:
         if key in grpc:
             report((*path, "envoyExtAuthzGrpc", key), "not a field of a gRPC authorizer (envoyExtAuthzHttp has it)")
 
