@@ -48,6 +48,7 @@ _WILDCARD_CONDITIONS = frozenset({"source.principal", "source.namespace", "reque
 
 
 def _trust_domain_problem(value: str) -> str | None:
+    """Istio's trust domain values: exact, `*`, or one `*` at the start or the end; never a path."""
     if "/" in value:
         return f"trust domain {value!r} must not contain '/'"
     return wildcard_problem(value)
@@ -75,25 +76,9 @@ def _source_rule(source: dict[str, Any], path: FieldPath, report: Report) -> Non
             problem = ip_or_cidr_problem(block) if block else None
             if problem:
                 report((*path, key, index), problem)
-    for key in ("trustDomains", "notTrustDomains"):
-        for index, domain in enumerate(source.get(key) or []):
-            problem = _trust_domain_problem(domain) if domain else None
-            if problem:
-                report((*path, key, index), problem)
     if (source.get("serviceAccounts") or source.get("notServiceAccounts")) and any(
             source.get(key) for key in ("principals", "notPrincipals", "namespaces", "notNamespaces")):
         report(path, "serviceAccounts cannot be combined with principals or namespaces")
-
-
-def _trust_domain_problem(domain: str) -> str | None:
-    """Istio's trust domain values: exact, `*`, or one `*` at the start or the end; never a path."""
-    if "/" in domain:
-        return f"invalid trust domain {domain!r}: a trust domain has no '/'"
-    inner = domain[1:] if domain.startswith("*") else domain
-    inner = inner[:-1] if inner.endswith("*") else inner
-    if domain != "*" and ("*" in inner or (domain.startswith("*") and domain.endswith("*"))):
-        return f"invalid trust domain {domain!r}: '*' may only stand alone, or once at the start or the end"
-    return None
 
 
 def _limited_items(limit: int, length: int) -> SchemaRule:
