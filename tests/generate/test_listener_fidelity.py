@@ -58,7 +58,7 @@ def test_cidrs_that_differ_in_host_bits_are_one_network(mesh: Callable[..., Mesh
                                + "---" + _entry("second", "10.1.2.0/24", "second.example.com")
                                + "---" + _entry("other", "10.1.3.0/24", "other.example.com")))
     config = config_for(snapshot, "deploy/client.default")
-    listener = {l.name: l for l in config.listeners}["0.0.0.0_27018"]
+    listener = {item.name: item for item in config.listeners}["0.0.0.0_27018"]
     ranges = [[(p.address_prefix, p.prefix_len.value) for p in chain.filter_chain_match.prefix_ranges]
               for chain in listener.filter_chains]
     assert ranges == [[("10.1.2.3", 24)], [("10.1.3.0", 24)]]
