@@ -50,6 +50,10 @@ def test_the_whole_configmap_is_read_and_merged_as_istiod_does(tmp_path: Path) -
     mesh = read_mesh_config(str(file))
     assert mesh.access_log_file == "/dev/stdout"
     assert mesh.metadata("ISTIO_META_DNS_CAPTURE") == "true"
+    # injection hands the proxy the whole defaultConfig, fields xDS does not read included
+    assert mesh.default_config.fields == {"discoveryAddress": "istiod.istio-system.svc:15012",
+                                          "proxyMetadata": {"ISTIO_META_DNS_CAPTURE": "true"}}
+    assert (mesh.mesh_id, mesh.mesh_identity) == ("", "cluster.local")
     assert mesh.trust_domain_aliases == ("old-td", "td2")
     assert [provider.name for provider in mesh.extension_providers] == ["prometheus", "stackdriver", "envoy", "opa"]
     opa = mesh.provider("opa")
