@@ -248,6 +248,27 @@ def _mesh_configmap(text: str | None, *, namespace: str = "istio-system", name: 
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": namespace}, "data": data}
 
 
+async def test_a_revisioned_control_plane_reads_its_own_mesh_configmap(
+    emulator: MeshEmulator, client: KubeClient
+) -> None:
+    """serve of revision `canary` (REVISION in its pod) reads `istio-canary`, as istiod does,
+    not the default revision's `istio`."""
+    from meshctl.model.meshconfig import mesh_in
+    from meshctl.sources.select import SourceChoice
+
+    emulator.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "istio-system"}})
+    emulator.apply(_mesh_configmap("trustDomain: default.example"))
+    emulator.apply(_mesh_configmap("trustDomain: canary.example", name="istio-canary"))
+    choice = SourceChoice(None, client, debounce_after=0.02, mesh_namespace="istio-system", mesh_revision="canary")
+    assert choice.describe().endswith("the mesh config from ConfigMap istio-system/istio-canary")
+    pulled = Updates(choice.build())
+    try:
+        mesh = mesh_in((await pulled.next()).resources)
+        assert mesh is not None and mesh.trust_domain == "canary.example"
+    finally:
+        await pulled.close()
+
+
 async def test_the_istio_configmap_is_the_mesh_config_and_a_bad_one_keeps_the_last_good(
     emulator: MeshEmulator, client: KubeClient
 ) -> None:

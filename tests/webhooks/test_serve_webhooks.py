@@ -28,12 +28,13 @@ def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, bytes
     """serve's port for webhooks, and the root in its CA directory (the caBundle)."""
     workdir = tmp_path_factory.mktemp("serve-webhooks")
     (workdir / "mesh").mkdir()
+    (workdir / "mesh.yaml").write_text("meshId: mesh-7\n")
     port = free_port()
     log = workdir / "serve.log"
     argv = [sys.executable, "-m", "meshctl", "serve", "--config-dir", str(workdir / "mesh"),
             "--xds-address", f"127.0.0.1:{free_port()}", "--debug-address", "", "--ca-address", "",
             "--ca-dir", str(workdir / "ca"), "--webhook-address", f"127.0.0.1:{port}",
-            "--sidecar-image", "registry.example.com/meshctl:7"]
+            "--sidecar-image", "registry.example.com/meshctl:7", "--mesh-config", str(workdir / "mesh.yaml")]
     with log.open("wb") as stderr:
         process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=stderr)
     try:
@@ -62,11 +63,12 @@ def test_certificate_names_istiods_service_and_chains_to_the_ca_directorys_root(
     assert "istiod.istio-system.svc" in names.value.get_values_for_type(x509.DNSName)
 
 
-def test_serve_injects_with_its_image(serve: tuple[int, bytes]) -> None:
+def test_serve_injects_with_its_image_and_mesh_config(serve: tuple[int, bytes]) -> None:
     answer = post(serve, "/inject", admission_review(POD, namespace="shop"))
     pod = jsonpatch.apply_patch(POD, patch_of(answer))
     assert [c["name"] for c in pod["spec"]["containers"]] == ["web", "istio-proxy"]
     assert pod["spec"]["containers"][1]["image"] == "registry.example.com/meshctl:7"
+    assert {"name": "ISTIO_META_MESH_ID", "value": "mesh-7"} in pod["spec"]["containers"][1]["env"]
 
 
 def test_serve_validates(serve: tuple[int, bytes]) -> None:

@@ -154,15 +154,20 @@ def serve(
     configure_logging(log_level, log_format)
     from meshctl.sources.select import SourceChoice
 
+    # In a cluster, istiod's revision comes from its pod's environment (install sets it).
+    import os
+
+    revision = os.environ.get("REVISION", "")
+    revision = "" if revision == "default" else revision
     sources = SourceChoice(config_dir, client, debounce_after=after, debounce_max=ceiling, namespace=namespace,
-                           mesh_namespace="" if mesh is not None else istio_namespace)
+                           mesh_namespace="" if mesh is not None else istio_namespace, mesh_revision=revision)
     return asyncio.run(_run(sources, xds_address, debug_address, translator, ca, grace, leader_lease, max_connections,
-                            mesh, webhooks=(webhook_address, sidecar_image)))
+                            mesh, webhooks=(webhook_address, sidecar_image), revision=revision))
 
 
 async def _run(sources: SourceChoice, xds_address: str, debug_address: str, translator: str,
                ca_settings: CaSettings, grace: float, leader_lease: str, max_connections: int,
-               mesh: MeshConfig | None, *, webhooks: tuple[str, str] = ("", "")) -> int:
+               mesh: MeshConfig | None, *, webhooks: tuple[str, str] = ("", ""), revision: str = "") -> int:
     import asyncio
     import signal
 
@@ -184,7 +189,8 @@ async def _run(sources: SourceChoice, xds_address: str, debug_address: str, tran
         if webhooks[0]:
             from meshctl.webhooks.serving import start_webhooks_for_serve
 
-            hooks = await start_webhooks_for_serve(*webhooks, ca_settings.directory, ca_settings.trust_domain)
+            hooks = await start_webhooks_for_serve(*webhooks, ca_settings.directory, ca_settings.trust_domain,
+                                                   revision, mesh)
         translate = _load_translator(translator) if mesh is None else _mesh_translator(mesh)
         source = sources.build()
     except BaseException:

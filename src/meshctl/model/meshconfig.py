@@ -24,11 +24,11 @@ from meshctl.config.paths import FieldPath, format_path
 from meshctl.config.resource import Origin, Resource
 from meshctl.errors import BadInputError
 
-__all__ = ["MESH_CONFIGMAP", "MESH_KIND", "MeshConfig", "mesh_config_from", "mesh_config_text", "mesh_in",
+__all__ = ["MESH_CONFIGMAP", "MESH_KIND", "MeshConfig", "mesh_config_from", "mesh_configmap_name", "mesh_config_text", "mesh_in",
            "mesh_resource", "read_mesh_config"]
 
 MESH_CONFIGMAP = "istio"
-"""The ConfigMap istiod reads its mesh config from (key `mesh`; `istio-<revision>` for a revision)."""
+"""The ConfigMap istiod reads its mesh config from (key `mesh`; see `mesh_configmap_name`)."""
 MESH_KEY = "mesh"
 MESH_KIND = "MeshConfig"
 """The kind of the resource a cluster's mesh config travels as (Istio's `istio.mesh.v1alpha1.MeshConfig`)."""
@@ -120,6 +120,11 @@ def mesh_resource(configmap: Mapping[str, Any], origin: str) -> Resource:
     return Resource(kind=MESH_KIND, group="", version="v1alpha1", namespace=str(metadata.get("namespace") or ""),
                     name=str(metadata.get("name") or ""), spec={MESH_KEY: text}, origin=Origin(origin, 0),
                     revision=hashlib.blake2b(text.encode(), digest_size=12).hexdigest(), view=mesh)
+
+
+def mesh_configmap_name(revision: str) -> str:
+    """The ConfigMap of a control plane `revision` ("" for the default one): `istio-<revision>`."""
+    return f"{MESH_CONFIGMAP}-{revision}" if revision else MESH_CONFIGMAP
 
 
 def mesh_in(resources: Iterable[Resource]) -> MeshConfig | None:

@@ -18,7 +18,8 @@ __all__ = ["SourceChoice"]
 class SourceChoice:
     """A directory (`config_dir`), a cluster (`client`), or both: then Istio config comes from
     the files and the service registry from the cluster. With a cluster and a `mesh_namespace`,
-    the mesh config is the `istio` ConfigMap there, as istiod reads it from its own namespace."""
+    the mesh config is the `istio` ConfigMap there (`istio-<mesh_revision>` for a revision), as
+    istiod reads it from its own namespace."""
 
     config_dir: str | None
     client: KubeClient | None
@@ -26,9 +27,10 @@ class SourceChoice:
     debounce_max: float = 10.0
     namespace: str = DEFAULT_NAMESPACE
     mesh_namespace: str = ""
+    mesh_revision: str = ""
 
     def describe(self) -> str:
-        from meshctl.model.meshconfig import MESH_CONFIGMAP
+        from meshctl.model.meshconfig import mesh_configmap_name
 
         cluster = f"the Kubernetes API at {self.client.host}" if self.client is not None else ""
         if self.config_dir and cluster:
@@ -36,7 +38,7 @@ class SourceChoice:
         else:
             described = self.config_dir or cluster
         if cluster and self.mesh_namespace:
-            described += f", the mesh config from ConfigMap {self.mesh_namespace}/{MESH_CONFIGMAP}"
+            described += f", the mesh config from ConfigMap {self.mesh_namespace}/{mesh_configmap_name(self.mesh_revision)}"
         return described
 
     def build(self) -> ConfigSource:
@@ -51,12 +53,12 @@ class SourceChoice:
                 raise ValueError("a source needs a directory, a cluster, or both")
             return directory
         from meshctl.kube.resources import ISTIO, REGISTRY, mesh_configmap
-        from meshctl.model.meshconfig import MESH_CONFIGMAP
+        from meshctl.model.meshconfig import mesh_configmap_name
         from meshctl.sources.kubernetes import KubernetesSource
 
         watched = REGISTRY if directory is not None else (*REGISTRY, *ISTIO)
         if self.mesh_namespace:
-            watched = (*watched, mesh_configmap(self.mesh_namespace, MESH_CONFIGMAP))
+            watched = (*watched, mesh_configmap(self.mesh_namespace, mesh_configmap_name(self.mesh_revision)))
         cluster = KubernetesSource(self.client, watched, debounce_after=self.debounce_after,
                                    debounce_max=self.debounce_max)
         if directory is None:

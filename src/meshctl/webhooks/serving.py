@@ -5,12 +5,16 @@ caBundle) for the control plane's Service names."""
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from meshctl.errors import MeshctlError
 from meshctl.inject.settings import InjectSettings
 from meshctl.security.ca import CertificateAuthority
 from meshctl.webhooks.certificates import serving_credentials
 from meshctl.webhooks.server import WebhookServer
+
+if TYPE_CHECKING:
+    from meshctl.model.meshconfig import MeshConfig
 
 log = logging.getLogger("meshctl.webhooks")
 
@@ -29,18 +33,19 @@ async def start_webhooks(address: str, settings: InjectSettings, ca: Certificate
     return server
 
 
-async def start_webhooks_for_serve(address: str, image: str, ca_dir: str, trust_domain: str) -> WebhookServer:
-    """serve's webhooks: sidecars pointed at the control plane of serve's own namespace and
-    revision (the pod's `POD_NAMESPACE` and `REVISION`, as istiod reads them, in a cluster),
-    the certificate from the CA in `ca_dir`."""
+async def start_webhooks_for_serve(address: str, image: str, ca_dir: str, trust_domain: str, revision: str,
+                                   mesh: MeshConfig | None) -> WebhookServer:
+    """serve's webhooks: sidecars pointed at the control plane of serve's own namespace (the
+    pod's `POD_NAMESPACE`, as istiod reads it, in a cluster) and `revision`, with serve's mesh
+    config (`--mesh-config`; istiod's defaults otherwise), the certificate from the CA in `ca_dir`."""
     import os
 
     from meshctl.inject.settings import DEFAULT_IMAGE
+    from meshctl.model.meshconfig import MeshConfig
     from meshctl.security.cadir import open_ca_directory
 
     directory = open_ca_directory(ca_dir, trust_domain)
-    revision = os.environ.get("REVISION", "")
     settings = InjectSettings(image=image or DEFAULT_IMAGE,
                               istio_namespace=os.environ.get("POD_NAMESPACE") or "istio-system",
-                              revision="" if revision == "default" else revision)
+                              revision=revision, mesh=mesh or MeshConfig())
     return await start_webhooks(address, settings, CertificateAuthority(directory.bundle))
