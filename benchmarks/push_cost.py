@@ -1,0 +1,182 @@
+"""serve's own push cost, without gRPC: `python benchmarks/push_cost.py [--proxies N ...] [--profile]`.
+
+The real SnapshotCache and Translator in this process, with N SotW streams (default 10, 100 and
+1,000) that subscribe as Envoy does (CDS wildcard, EDS of its clusters, LDS wildcard, RDS of its
+route names) and ACK every response, on the serve_fanout mesh (34 services, the clients default
+REDIRECT sidecars sharing one scope). Then three changes, each made and undone once:
+
+- endpoint: one service's v2 pod moves to another IP (two ClusterLoadAssignments change);
+- route: one VirtualService's header match flips subsets (one RouteConfiguration changes);
+- cluster: one subset gains a connection limit of its own (one Cluster, and so its EDS, changes).
+
+Measured per change (CPU of this process, median of the rounds): translation (the new snapshot),
+the pushes of every stream (each stream's `on_config`, the ACKs included), and the responses and
+bytes written. That is serve's share of serve_fanout's figures; the gRPC writes are not in it.
+RSS per stream is measured too (tracemalloc: Python objects only). Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.listener.v3 import listener_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2
+from envoy.service.discovery.v3 import discovery_pb2
+from servebench import MeshDir, print_table, simulated_clients
+
+from meshctl.config.loader import load
+from meshctl.generate.bootstrap import ads_bootstrap
+from meshctl.generate.translator import Translator
+from meshctl.model.node import ISTIO_NODES
+from meshctl.resources import CLUSTER, ENDPOINT, LISTENER, ROUTE
+from meshctl.sources.base import SourceUpdate
+from meshctl.xds.cache import SnapshotCache
+from meshctl.xds.stream import Push, SotwStream
+
+
+class Client:
+    """One simulated Envoy on a stream driven by hand: what it subscribes to, what it ACKs."""
+
+    def __init__(self, stream: SotwStream) -> None:
+        self.stream = stream
+        self.responses = 0
+        self.bytes = 0
+
+    def start(self) -> None:
+        request = discovery_pb2.DiscoveryRequest(type_url=CLUSTER)
+        request.node.CopyFrom(self.stream.node)
+        self.answer(self.stream.on_request(request))
+        self.answer(self.stream.on_request(discovery_pb2.DiscoveryRequest(type_url=LISTENER)))
+
+    def answer(self, pushes: list[Push]) -> None:
+        """ACK every push, subscribing first to what a CDS or LDS response names."""
+        while pushes:
+            push = pushes.pop(0)
+            self.responses += 1
+            self.bytes += len(push.payload)
+            response = discovery_pb2.DiscoveryResponse.FromString(push.payload)
+            if response.type_url in (CLUSTER, LISTENER):
+                dependent, names = _dependent(response)
+                pushes.extend(self.stream.on_request(discovery_pb2.DiscoveryRequest(type_url=dependent, resource_names=names)))
+            watch = self.stream.watches[response.type_url]
+            ack = discovery_pb2.DiscoveryRequest(type_url=response.type_url, version_info=response.version_info,
+                                                 response_nonce=response.nonce, resource_names=sorted(watch.names))
+            pushes.extend(self.stream.on_request(ack))
+
+
+_dependents: dict[tuple[str, str], tuple[str, list[str]]] = {}
+
+
+def _dependent(response: discovery_pb2.DiscoveryResponse) -> tuple[str, list[str]]:
+    """The EDS or RDS names a CDS or LDS response makes Envoy ask for (once per version)."""
+    key = (response.type_url, response.version_info)
+    if key not in _dependents:
+        names: set[str] = set()
+        if response.type_url == CLUSTER:
+            for packed in response.resources:
+                cluster = cluster_pb2.Cluster.FromString(packed.value)
+                if cluster.type == cluster_pb2.Cluster.EDS:
+                    names.add(cluster.eds_cluster_config.service_name or cluster.name)
+            _dependents[key] = (ENDPOINT, sorted(names))
+        else:
+            for packed in response.resources:
+                listener = listener_pb2.Listener.FromString(packed.value)
+                for chain in [*listener.filter_chains, listener.default_filter_chain]:
+                    for item in chain.filters:
+                        if item.typed_config.type_url.endswith("HttpConnectionManager"):
+                            manager = http_connection_manager_pb2.HttpConnectionManager.FromString(item.typed_config.value)
+                            if manager.HasField("rds"):
+                                names.add(manager.rds.route_config_name)
+            _dependents[key] = (ROUTE, sorted(names))
+    return _dependents[key]
+
+
+class World:
+    """The mesh directory, the cache serving it, and the connected clients."""
+
+    def __init__(self, base: Path, proxies: int, services: int) -> None:
+        clients = simulated_clients(proxies)
+        self.mesh = MeshDir(base, services, clients)
+        self.cache = SnapshotCache(ISTIO_NODES)
+        self.translate = Translator()
+        self.update()
+        nodes = [ads_bootstrap(p, "127.0.0.1", 0, admin_port=0).node for p in self.mesh.proxies(clients)]
+        self.clients = [Client(SotwStream(self.cache, node)) for node in nodes]
+        for client in self.clients:
+            client.start()
+
+    def update(self) -> float:
+        """Load the directory and apply it; the CPU seconds of the translation."""
+        result = load([str(self.mesh.root)])
+        started = time.process_time()
+        self.cache.apply(SourceUpdate(tuple(result.resources)), self.translate)
+        return time.process_time() - started
+
+    def push(self) -> tuple[float, int, int]:
+        """Every stream takes the new config and its client ACKs: CPU seconds, responses, bytes."""
+        for client in self.clients:
+            client.responses = client.bytes = 0
+        started = time.process_time()
+        for client in self.clients:
+            client.answer(client.stream.on_config())
+        spent = time.process_time() - started
+        return spent, sum(c.responses for c in self.clients), sum(c.bytes for c in self.clients)
+
+
+CHANGES: dict[str, Callable[[MeshDir, int], object]] = {
+    "endpoint": lambda mesh, i: mesh.toggle_endpoint(i),
+    "route": lambda mesh, i: mesh.toggle_route(i),
+    "cluster": lambda mesh, i: mesh.toggle_subset_limit([i]),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--proxies", type=int, nargs="*", default=[10, 100, 1000])
+    parser.add_argument("--services", type=int, default=34)
+    parser.add_argument("--rounds", type=int, default=2, help="each change is made and undone this many times")
+    parser.add_argument("--profile", action="store_true", help="print where the push time goes (largest N)")
+    args = parser.parse_args()
+    print(f"# serve push cost in-process (no gRPC): {args.services} services, SotW streams sharing one scope, "
+          f"median of {2 * args.rounds} edits")
+    rows = []
+    profile = cProfile.Profile() if args.profile else None
+    for count in args.proxies:
+        with tempfile.TemporaryDirectory(prefix="meshctl-bench-") as directory:
+            tracemalloc.start()
+            before = tracemalloc.get_traced_memory()[0]
+            world = World(Path(directory), count, args.services)
+            per_stream = (tracemalloc.get_traced_memory()[0] - before) / count
+            tracemalloc.stop()
+            for change, edit in CHANGES.items():
+                figures = []
+                for round_ in range(2 * args.rounds):
+                    edit(world.mesh, round_ % 2 * 3 + 1)
+                    translate = world.update()
+                    if profile is not None and count == args.proxies[-1]:
+                        profile.enable()
+                    spent, responses, size = world.push()
+                    if profile is not None:
+                        profile.disable()
+                    figures.append((translate, spent, responses, size))
+                translate, spent, responses, size = (statistics.median(f[i] for f in figures) for i in range(4))
+                rows.append([f"{count} proxies, {change}", translate * 1e3, spent * 1e3, spent * 1e6 / count,
+                             int(responses), int(size / max(responses, 1))])
+            rows.append([f"{count} proxies, Python heap KB per stream", per_stream / 1024])
+    print_table(["change", "translate ms", "pushes ms", "µs per proxy", "responses", "bytes each"], rows)
+    if profile is not None:
+        pstats.Stats(profile, stream=sys.stdout).sort_stats("tottime").print_stats(25)
+
+
+if __name__ == "__main__":
+    main()
