@@ -25,7 +25,14 @@ from strategies import FUZZ, examples
 
 from consistent import assert_consistent
 
+from following import Follower
+
 from meshctl.config.loader import load_file
+from meshctl.generate.bootstrap import ads_bootstrap
+from meshctl.model.node import ISTIO_NODES
+from meshctl.resources import ENDPOINT
+from meshctl.sources.base import SourceUpdate
+from meshctl.xds.cache import SnapshotCache
 from meshctl.generate.translator import Translator
 from meshctl.generate.proxy import generate
 
@@ -136,6 +143,20 @@ def _pod_labels(rnd: random.Random, objects: Objects) -> None:
         deployment["spec"]["template"]["metadata"]["labels"]["version"] = rnd.choice(SUBSET_NAMES)
 
 
+def _replicas(rnd: random.Random, objects: Objects) -> None:
+    """Scale a Deployment: endpoints come and go, and so do proxies."""
+    deployment = _pick(rnd, objects, "Deployment")
+    if deployment:
+        deployment["spec"]["replicas"] = rnd.randrange(1, 4)
+
+
+def _endpoint_address(rnd: random.Random, objects: Objects) -> None:
+    """Move a ServiceEntry endpoint: only endpoints change (an EDS-only push)."""
+    entry = _pick(rnd, objects, "ServiceEntry", lambda o: o["spec"].get("endpoints"))
+    if entry:
+        rnd.choice(entry["spec"]["endpoints"])["address"] = f"10.9.{rnd.randrange(4)}.{rnd.randrange(1, 255)}"
+
+
 def _delete(rnd: random.Random, objects: Objects) -> None:
     removable = sorted(k for k in objects if k[0] not in ("Deployment", "Namespace"))
     if removable:
@@ -178,7 +199,7 @@ def _toggle(extra: dict[str, Any]) -> Callable[[random.Random, Objects], None]:
 
 
 EDITS = [_subset_labels, _drop_subset, _load_balancer, _tls, _route_subset, _weights, _retarget, _service_port,
-         _pod_labels, _delete, _restore, _export_to, _sidecar_hosts, _toggle(STRICT), _toggle(SCOPED), _toggle(SCOPED_API), _toggle(ALIAS)]
+         _pod_labels, _replicas, _endpoint_address, _delete, _restore, _export_to, _sidecar_hosts, _toggle(STRICT), _toggle(SCOPED), _toggle(SCOPED_API), _toggle(ALIAS)]
 
 
 def _rendered(config: Any) -> tuple[dict[str, dict[str, bytes]], list[str]]:
@@ -215,6 +236,44 @@ def test_cached_generation_equals_a_cold_translation_after_every_edit(scratch: P
     rnd = random.Random(seed)
     edits = [rnd.choice(EDITS) for _ in range(steps)]
     _assert_cached_equals_cold(scratch, [lambda objects, edit=edit: edit(rnd, objects) for edit in edits], f"seed {seed}")
+
+
+def _assert_served_equals_cold(scratch: Path, edits: list[Callable[[Objects], None]], what: str) -> None:
+    """Serve the kitchen sink to a SotW and a Delta client per workload, editing it step by
+    step: after every step, what each client holds must be what a cold translation gives.
+    A dependency the server's push filters miss leaves some client with stale resources."""
+    objects = copy.deepcopy(ORIGINAL)
+    cache = SnapshotCache(ISTIO_NODES)
+    translator = Translator()
+    followers: dict[str, list[Follower]] = {}
+    for step, edit in enumerate([lambda objects: None, *edits]):
+        edit(objects)
+        scratch.write_text(yaml.safe_dump_all(list(objects.values())))
+        cache.apply(SourceUpdate(tuple(load_file(str(scratch)).resources)), translator)
+        snapshot = translator.previous
+        assert snapshot is not None
+        for workload in snapshot.registry.workloads:
+            proxy = snapshot.proxy(workload.proxy_id)
+            if workload.proxy_id not in followers:
+                node = ads_bootstrap(proxy, "127.0.0.1", 0, admin_port=0).node
+                followers[workload.proxy_id] = [Follower(cache, node), Follower(cache, node, delta=True)]
+                for follower in followers[workload.proxy_id]:
+                    follower.start()
+            else:
+                for follower in followers[workload.proxy_id]:
+                    follower.wake()
+            cold = {t: {n: p.resource.value for n, p in items.items()} for t, items in generate(snapshot, proxy).packed().items()}
+            for follower in followers[workload.proxy_id]:
+                mode = "delta" if follower.delta else "sotw"
+                assert follower.held == cold, f"{workload.proxy_id} ({mode}) holds stale config after step {step} ({what})"
+
+
+@settings(FUZZ, max_examples=examples(8))
+@given(seed=st.integers(0, 2**32 - 1), steps=st.integers(1, 6))
+def test_what_serve_pushes_equals_a_cold_translation_after_every_edit(scratch: Path, seed: int, steps: int) -> None:
+    rnd = random.Random(seed)
+    edits = [rnd.choice(EDITS) for _ in range(steps)]
+    _assert_served_equals_cold(scratch, [lambda objects, edit=edit: edit(rnd, objects) for edit in edits], f"seed {seed}")
 
 
 def test_an_alias_leaving_the_proxys_scope_changes_its_routes(scratch: Path) -> None:
@@ -274,3 +333,36 @@ def test_proxies_share_routes_exactly_when_their_sidecars_import_the_same(scratc
     assert (a.routes is b.routes) == (host == "blue")
     for config, name in ((a, "client-a.team"), (b, "client-b.team")):
         assert _rendered(config) == _rendered(generate(snapshot, snapshot.proxy(name)))
+
+
+def test_an_endpoint_change_pushes_endpoints_only_to_their_subscribers(scratch: Path) -> None:
+    """Moving a ServiceEntry endpoint pushes one EDS response to each proxy subscribed to its
+    clusters, and nothing else to anyone (the translator hands every other watch the mapping it
+    was given before, and the stream passes it over)."""
+    objects = copy.deepcopy(ORIGINAL)
+    objects[_key(SCOPED)] = copy.deepcopy(SCOPED)  # web's proxies see only api
+    cache = SnapshotCache(ISTIO_NODES)
+    translator = Translator()
+
+    def publish() -> None:
+        scratch.write_text(yaml.safe_dump_all(list(objects.values())))
+        cache.apply(SourceUpdate(tuple(load_file(str(scratch)).resources)), translator)
+
+    publish()
+    snapshot = translator.previous
+    assert snapshot is not None
+    followers = []
+    for workload in snapshot.registry.workloads:
+        node = ads_bootstrap(snapshot.proxy(workload.proxy_id), "127.0.0.1", 0, admin_port=0).node
+        followers += [Follower(cache, node), Follower(cache, node, delta=True)]
+    for follower in followers:
+        follower.start()
+        follower.pushed.clear()
+    objects[("ServiceEntry", "shop", "inventory")]["spec"]["endpoints"][0]["address"] = "10.9.3.3"
+    publish()
+    for follower in followers:
+        follower.wake()
+    subscribers = [f for f in followers if any("inventory.internal" in name for name in f.subscribed[ENDPOINT])]
+    assert subscribers and len(subscribers) < len(followers)
+    for follower in followers:
+        assert follower.pushed == ([ENDPOINT] if follower in subscribers else []), follower.stream.proxy_id

@@ -24,6 +24,7 @@ from meshctl.xds import status
 from meshctl.xds.encoding import Encoder
 from meshctl.xds.generation import Generation
 from meshctl.xds.metrics import Metrics
+from meshctl.xds.state import Shared
 from meshctl.xds.stream import DeltaStream, Push, SotwStream
 
 PROXY_METADATA = {"NAMESPACE": "default", "ISTIO_VERSION": "1.27.0", "CLUSTER_ID": "Kubernetes", "PROXY_CONFIG": {}}
@@ -44,11 +45,13 @@ class FakeCache:
         self.metrics = Metrics()
         self.control_plane = status.control_plane_identifier()
         self.encoder = Encoder()
+        self.shared = Shared()
         self.debug_requests: list[discovery_pb2.DiscoveryRequest] = []
 
     def load(self, documents: Sequence[Mapping[str, Any]]) -> None:
         self.generation = fake_mesh.translate(fake_mesh.as_resources(documents))
         self.encoder.next_generation()
+        self.shared.next_generation()
         self.change_started = time.monotonic()
 
     def debug_response(self, request: discovery_pb2.DiscoveryRequest) -> discovery_pb2.DiscoveryResponse | None:

@@ -56,6 +56,12 @@ class GenerationCache:
             self.hits += 1
         return found
 
+    def same_list(self, items: list[T]) -> list[T]:
+        """`items`, or an earlier list holding the very same objects in the same order: a piece
+        recomputed from cached parts (the clusters of a view after an endpoint moved) keeps its
+        identity when none of them changed, and with it every mapping packed from it."""
+        return self.get(("same-list", *map(id, items)), lambda: items)
+
     def pack(self, name: str, message: Message) -> Packed:
         """A message's Packed form, serialized once per message object while it stays cached."""
         entry = self._packs.get(id(message))
@@ -67,19 +73,42 @@ class GenerationCache:
         return entry[1]
 
 
-    def pack_list(self, items: list[Message], name_of: Callable[[Message], str]) -> dict[str, Packed]:
-        """Packed forms by name (first of duplicate names kept), built once per list object:
-        proxies with the same view receive the very same list from `get`."""
-        entry = self._current.get(("packed-list", id(items)))
-        if entry is not None and entry[0] is items:
-            return entry[1]
-        packed: dict[str, Packed] = {}
-        for item in items:
-            name = name_of(item)
-            if name not in packed:
-                packed[name] = self.pack(name, item)
-        self._current[("packed-list", id(items))] = (items, packed)
-        return packed
+    def pack_segments(self, segments: tuple[list[Message], ...], name_of: Callable[[Message], str]) -> dict[str, Packed]:
+        """Packed forms by name of lists taken one after the other (the first of duplicate names
+        kept), built once per combination of list objects: proxies with the same view and the
+        same own side receive the very same mapping, and a proxy none of whose pieces changed
+        receives the mapping it was given before, which the server recognises as unchanged
+        without comparing what it holds."""
+
+        parts = [self._pack_list(segment, name_of) for segment in segments]
+        if len(parts) == 1:
+            return parts[0]
+
+        def merged() -> dict[str, Packed]:
+            out: dict[str, Packed] = {}
+            for part in parts:
+                for name, item in part.items():
+                    out.setdefault(name, item)
+            return out
+
+        return self.get(("packed", *map(Same, parts)), merged)
+
+    def _pack_list(self, items: list[Message], name_of: Callable[[Message], str]) -> dict[str, Packed]:
+        """Packed forms by name of one list (first of duplicate names kept), built once per list
+        object (proxies with the same view receive the very same list from `get`), and the
+        earlier mapping itself when every resource in it is as before: a piece rebuilt because
+        one of its inputs changed (the routes of a view after a VirtualService edit elsewhere)
+        but equal in content keeps its identity."""
+
+        def packed() -> dict[str, Packed]:
+            out: dict[str, Packed] = {}
+            for item in items:
+                name = name_of(item)
+                if name not in out:
+                    out[name] = self.pack(name, item)
+            return self.get(("packed-content", *((name, p.version) for name, p in out.items())), lambda: out)
+
+        return self.get(("packed-list", Same(items)), packed)
 
 
 class Same:

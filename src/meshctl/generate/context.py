@@ -31,6 +31,10 @@ class InboundPort:
 
 T = TypeVar("T")
 
+NOT_INBOUND_KINDS = ("VirtualService", "Pod", "Deployment", "WorkloadEntry", "Endpoints", "EndpointSlice")
+"""Kinds a proxy's inbound side never reads, other than its own workload's object (see inbound_key).
+(DestinationRules are read: an inbound cluster takes its service's connection pool.)"""
+
 
 class StaticMatch(Protocol):
     """What HTTP, TLS and TCP route matches share: the conditions known before a request comes."""
@@ -76,6 +80,15 @@ class ProxyContext:
             self.warnings.extend(warnings)
         return value
 
+    def memo_list(self, key: Hashable, compute: Callable[[], list[T]]) -> list[T]:
+        """`memo` of a list, which keeps its identity across changes that leave all its items
+        the same objects (see `same_list`)."""
+        return self.memo(key, lambda: self.same_list(compute()))
+
+    def same_list(self, items: list[T]) -> list[T]:
+        """See GenerationCache.same_list; `items` itself without a cache."""
+        return items if self.cache is None else self.cache.same_list(items)
+
     @property
     def mesh(self) -> MeshConfig:
         return self.snapshot.mesh
@@ -101,6 +114,19 @@ class ProxyContext:
         snapshot_version, namespace, _sidecar, *rest = self.view_key()
         egress = tuple((e.port, e.protocol, Same(e.services), Same(e.virtual_services)) for e in self.scope.egress)
         return (snapshot_version, namespace, egress, self.scope.outbound_mode, *rest, self.proxy.dns_domain)
+
+    def inbound_key(self) -> tuple[Hashable, ...]:
+        """What the proxy's own side (inbound listeners and clusters) is made of: the proxy as its
+        node describes it, its workload's object, its Sidecar, and every kind of config except
+        VirtualServices and other workloads, which never reach the inbound side. Keyed by content,
+        so an endpoint or route change elsewhere keeps every proxy's inbound side (and its bytes)."""
+        proxy, workload = self.proxy, self.proxy.workload
+        own = (workload.source.revision, workload.name, workload.ip, workload.kind) if workload is not None else None
+        sidecar = self.scope.sidecar.revision if self.scope.sidecar is not None else ""
+        return ("inbound", proxy.id, proxy.namespace, proxy.ip, proxy.type, proxy.dns_domain,
+                tuple(sorted(proxy.labels.items())), proxy.interception, proxy.istio_version, proxy.cluster_id,
+                proxy.istio_extensions, repr(proxy.metadata), own, sidecar,
+                self.snapshot.versions_except(*NOT_INBOUND_KINDS), self.snapshot.mesh_key)
 
     def workload_key(self) -> tuple[Hashable, ...]:
         """What outbound listeners add to the view: the workload named in tracing tags."""

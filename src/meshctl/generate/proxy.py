@@ -15,7 +15,7 @@ from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
 
-from meshctl.generate.cache import GenerationCache
+from meshctl.generate.cache import GenerationCache, Same
 from meshctl.generate.clusters import build_inbound_clusters, build_outbound_clusters, unique_clusters
 from meshctl.generate.context import ProxyContext
 from meshctl.generate.endpoints import build_endpoints
@@ -54,15 +54,7 @@ class ProxyConfig:
         name_of = BY_TYPE_URL[type_url].name_of
         if self.cache is None:
             return by_name(Packed.of(name_of(item), item) for item in items)
-        merged: dict[str, Packed] = {}
-        for segment in self.segments.get(type_url, (items,)):
-            packed = self.cache.pack_list(segment, name_of)
-            if not merged:
-                merged = dict(packed)
-            else:
-                for name, item in packed.items():
-                    merged.setdefault(name, item)
-        return merged
+        return self.cache.pack_segments(self.segments.get(type_url, (items,)), name_of)
 
 
 def generate(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None = None) -> ProxyConfig:
@@ -81,16 +73,26 @@ def generate(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None
     # snapshot, a proxy whose config changed only in VirtualServices keeps the very same lists
     # (and their serialized bytes) instead of reassembling them from cached pieces.
     unrouted = (view[1:], snapshot.mesh_key, snapshot.versions_except("VirtualService"))
-    outbound = ctx.memo(("outbound-clusters", unrouted), lambda: build_outbound_clusters(ctx))
-    inbound = build_inbound_clusters(ctx)
+    outbound = ctx.memo_list(("outbound-clusters", unrouted), lambda: build_outbound_clusters(ctx))
     outbound_listeners, route_names = ctx.memo(("outbound-listeners", ctx.workload_key()) + view,
-                                               lambda: (build_listeners(ctx), list(ctx.route_names)))
-    inbound_listeners = build_inbound_listeners(ctx)
+                                               lambda: (ctx.same_list(build_listeners(ctx)), list(ctx.route_names)))
+    # The proxy's own side is rebuilt only when what it reads changes (see inbound_key): most
+    # changes touch other workloads' endpoints or routing, and leave every proxy's inbound alone.
+    inbound, inbound_listeners = ctx.memo(ctx.inbound_key(),
+                                          lambda: (build_inbound_clusters(ctx), build_inbound_listeners(ctx)))
     routes = ctx.memo(("routes", ctx.routes_key(), tuple(route_names)),
                       lambda: [route_configuration(ctx, name) for name in route_names])
-    endpoints = ctx.memo(("endpoints", unrouted), lambda: build_endpoints(ctx, outbound))
+    endpoints = ctx.memo_list(("endpoints", unrouted), lambda: build_endpoints(ctx, outbound))
+    # First of duplicate names kept; the outbound part is deduplicated once per view, so that
+    # a proxy adds only its own few clusters.
+    shared, shared_names = ctx.memo(("unique-clusters", Same(outbound)), lambda: _with_names(unique_clusters(outbound)))
+    clusters = shared + unique_clusters(c for c in inbound if c.name not in shared_names)
     return ProxyConfig(
-        unique_clusters(outbound + inbound), endpoints, outbound_listeners + inbound_listeners, routes,
+        clusters, endpoints, outbound_listeners + inbound_listeners, routes,
         list(dict.fromkeys(ctx.warnings)), cache,
         segments={CLUSTER: (outbound, inbound), LISTENER: (outbound_listeners, inbound_listeners)},
     )
+
+
+def _with_names(clusters: list[cluster_pb2.Cluster]) -> tuple[list[cluster_pb2.Cluster], set[str]]:
+    return clusters, {cluster.name for cluster in clusters}

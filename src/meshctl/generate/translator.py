@@ -17,7 +17,7 @@ from envoy.config.core.v3 import base_pb2 as core_pb2
 from meshctl.config.resource import Resource
 from meshctl.errors import MeshctlError
 from meshctl.generate.attribution import attributed, sources
-from meshctl.generate.cache import GenerationCache
+from meshctl.generate.cache import GenerationCache, Same
 from meshctl.generate.proxy import ProxyConfig, generate
 from meshctl.model import proxy as proxies
 from meshctl.model.meshconfig import MeshConfig
@@ -39,8 +39,11 @@ class MeshGeneration:
     def proxy_for(self, node: core_pb2.Node) -> Proxy:
         """The proxy a node is (see model.proxy.for_node); UnknownProxyError when the
         registry has no workload for it and its metadata names no namespace."""
-        parsed = parse_node(node)
-        return proxies.for_node(parsed, proxies.workload_of(parsed, self.snapshot.registry))
+        parsed = self.cache.get(("node", Same(node)), lambda: parse_node(node))
+        workload = proxies.workload_of(parsed, self.snapshot.registry)
+        # Reading a node's metadata costs more than the rest of an unchanged proxy's generation:
+        # a stream presents the same node object to every generation, so it is read once.
+        return self.cache.get(("proxy", Same(node), Same(workload)), lambda: proxies.for_node(parsed, workload))
 
     def config_for(self, node: core_pb2.Node) -> ProxyConfig:
         return generate(self.snapshot, self.proxy_for(node), self.cache)

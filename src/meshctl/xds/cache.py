@@ -27,6 +27,7 @@ from meshctl.xds.encoding import Encoder
 from meshctl.xds.generation import Generation, Translate, as_failure
 from meshctl.xds.identity import NodeIdentity
 from meshctl.xds.metrics import Metrics, kind_label
+from meshctl.xds.state import Shared
 from meshctl.xds.stream import Push, Stream
 
 log = logging.getLogger("meshctl.xds")
@@ -55,6 +56,7 @@ class SnapshotCache:
         self.metrics = Metrics()
         self.control_plane = status.control_plane_identifier()
         self.encoder = Encoder()
+        self.shared = Shared()
         self.streams: dict[Stream, asyncio.Queue[Any]] = {}
         self._accepted_key: tuple[tuple[str, ...], ...] | None = None
         self._debug_nonces = 0
@@ -98,6 +100,7 @@ class SnapshotCache:
         self.change_started = time.monotonic() if started is None else started
         self.accepted += 1
         self.encoder.next_generation()
+        self.shared.next_generation()
         self.metrics.generations.inc()
         self.notify()
 

@@ -11,7 +11,7 @@ in a tenth of the time, whatever the number of proxies.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 
 from envoy.service.discovery.v3 import discovery_pb2
 from google.protobuf.message import Message
@@ -58,29 +58,54 @@ class Encoder:
     def __init__(self) -> None:
         self._current: dict[tuple[int, bool], tuple[Packed, bytes]] = {}
         self._previous: dict[tuple[int, bool], tuple[Packed, bytes]] = {}
+        self._bodies: dict[Hashable, bytes] = {}
+        self._previous_bodies: dict[Hashable, bytes] = {}
 
     def next_generation(self) -> None:
         """A new configuration was accepted: entries unused since the one before are dropped."""
         self._previous, self._current = self._current, {}
+        self._previous_bodies, self._bodies = self._bodies, {}
 
-    def sotw(self, type_url: str, version: str, nonce: str, resources: Iterable[Packed],
-             control_plane: bytes = b"") -> bytes:
-        """A serialized DiscoveryResponse."""
-        parts = [field(_S_VERSION, version.encode()), field(_S_TYPE, type_url.encode()), field(_S_NONCE, nonce.encode())]
-        parts.extend(self._entry(item, delta=False) for item in resources)
-        if control_plane:
-            parts.append(field(_S_CONTROL_PLANE, control_plane))
-        return b"".join(parts)
+    def sotw(self, type_url: str, version: str, nonce: str, resources: Sequence[Packed],
+             control_plane: bytes = b"", *, complete: bool = False, share: bool = True) -> bytes:
+        """A serialized DiscoveryResponse. Its body (all but the nonce and the announcement) is
+        built once for all streams sending the same resources: the version is a hash of what
+        the client will hold, so with `complete` (all of it is sent) the version alone says
+        what the body holds, else with the names of the resources sent. `share=False` for a
+        response carrying one subscription's own placeholders."""
+        key = ("sotw", type_url, version, None if complete else tuple(item.name for item in resources))
+        body = self._body(key, share, lambda: b"".join(
+            [field(_S_VERSION, version.encode()), field(_S_TYPE, type_url.encode()),
+             *(self._entry(item, delta=False) for item in resources)]))
+        return self._close(body, _S_NONCE, nonce, _S_CONTROL_PLANE, control_plane)
 
-    def delta(self, type_url: str, version: str, nonce: str, resources: Iterable[Packed], removed: Sequence[str],
-              control_plane: bytes = b"") -> bytes:
-        """A serialized DeltaDiscoveryResponse."""
-        parts = [field(_D_VERSION, version.encode()), field(_D_TYPE, type_url.encode()), field(_D_NONCE, nonce.encode())]
-        parts.extend(self._entry(item, delta=True) for item in resources)
-        parts.extend(field(_D_REMOVED, name.encode()) for name in removed)
+    def delta(self, type_url: str, version: str, nonce: str, resources: Sequence[Packed], removed: Sequence[str],
+              control_plane: bytes = b"", *, share: bool = True) -> bytes:
+        """A serialized DeltaDiscoveryResponse, its body shared as in `sotw`."""
+        key = ("delta", type_url, version, tuple((item.name, item.version) for item in resources), tuple(removed))
+        body = self._body(key, share, lambda: b"".join(
+            [field(_D_VERSION, version.encode()), field(_D_TYPE, type_url.encode()),
+             *(self._entry(item, delta=True) for item in resources),
+             *(field(_D_REMOVED, name.encode()) for name in removed)]))
+        return self._close(body, _D_NONCE, nonce, _D_CONTROL_PLANE, control_plane)
+
+    def _body(self, key: Hashable, share: bool, build: Callable[[], bytes]) -> bytes:
+        if not share:
+            return build()
+        body = self._bodies.get(key)
+        if body is None:
+            body = self._previous_bodies.get(key)
+            if body is None:
+                body = build()
+            self._bodies[key] = body
+        return body
+
+    @staticmethod
+    def _close(body: bytes, nonce_tag: bytes, nonce: str, control_plane_tag: bytes, control_plane: bytes) -> bytes:
+        """A shared body plus one stream's own fields (fields may come in any order)."""
         if control_plane:
-            parts.append(field(_D_CONTROL_PLANE, control_plane))
-        return b"".join(parts)
+            return b"".join((body, field(nonce_tag, nonce.encode()), field(control_plane_tag, control_plane)))
+        return body + field(nonce_tag, nonce.encode())
 
     def _entry(self, item: Packed, *, delta: bool) -> bytes:
         if type(item) is Placeholder:  # one subscription's own: nothing of it is kept

@@ -10,8 +10,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import itertools
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from google.protobuf import any_pb2
 
@@ -59,6 +60,77 @@ def version_of(resources: Mapping[str, Packed]) -> str:
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
+class Shared:
+    """What streams with the same view share within one configuration generation: the
+    resources a subscription selects, their versions and the differences between two of them.
+    Proxies with the same view are handed the very same mappings by the translator, so these
+    are computed once for all of them, and every stream holds the same objects rather than
+    copies: the per-proxy work of a change is a few lookups, and the memory a stream adds is
+    its own state, not its resources. Entries keep their keys' objects alive (see Same), and
+    are dropped with the generation."""
+
+    def __init__(self) -> None:
+        self._memo: dict[Hashable, Any] = {}
+
+    def next_generation(self) -> None:
+        self._memo = {}
+
+    def subset(self, available: Mapping[str, Packed], names: frozenset[str]) -> Mapping[str, Packed]:
+        """The resources of `available` a subscription names (never copied again for an equal
+        subscription: SotW subscriptions are interned, see limits.Names)."""
+        key = ("subset", Same(available), names)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = {name: available[name] for name in _within(names, available)}
+        return found
+
+    def versions(self, desired: Mapping[str, Packed]) -> dict[str, str]:
+        """Name → version of a mapping of resources: what a stream was sent, shared, never
+        modified (Watch copies it before its own changes)."""
+        key = ("versions", Same(desired))
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = {name: item.version for name, item in desired.items()}
+        return found
+
+    def version_of(self, desired: Mapping[str, Packed]) -> str:
+        key = ("version", Same(desired))
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = version_of(desired)
+        return found
+
+    def changes(self, sent: Mapping[str, str], desired: Mapping[str, Packed]) -> tuple[list[Packed], list[str]]:
+        """What `Watch.changes` computes, once per pair of shared mappings."""
+        key = ("changes", Same(sent), Same(desired))
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = _changes(sent, desired)
+        return found
+
+
+class Same:
+    """A memo-key element equal only to the very same object, which it keeps alive (so its
+    identity is not reused while the key exists)."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: object) -> None:
+        self.obj = obj
+
+    def __hash__(self) -> int:
+        return id(self.obj)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Same) and other.obj is self.obj
+
+
+def _changes(sent: Mapping[str, str], desired: Mapping[str, Packed]) -> tuple[list[Packed], list[str]]:
+    updated = [item for name, item in desired.items() if sent.get(name) != item.version]
+    removed = [name for name in sent if name not in desired]
+    return updated, removed
+
+
 @dataclass(slots=True, eq=False)
 class Watch:
     """One type on one stream.
@@ -75,6 +147,10 @@ class Watch:
 
     Subscribed names are interned frozensets (limits.Names): every proxy asks for the same names,
     thousands of streams share one copy of each, and a subscription changes by set operations.
+    `sent` is likewise shared with every stream sent the same resources (see Shared) while
+    `sent_shared` says so: it is copied before this watch changes it. `basis` is the mapping of
+    available resources this watch was last brought in line with: handed the very same mapping
+    again, with nothing asked meanwhile, it has nothing to push and compares nothing.
     """
 
     type_url: str
@@ -100,6 +176,8 @@ class Watch:
     placeholders: dict[str, Placeholder] = field(default_factory=dict)
     rejected: tuple[Packed, ...] = ()
     origins: tuple[str, ...] = ()
+    sent_shared: bool = False
+    basis: Mapping[str, Packed] | None = None
 
     @property
     def resumable(self) -> bool:
@@ -119,6 +197,7 @@ class Watch:
         """A SotW request's complete subscription (checked and interned: limits.Names). An empty
         list means wildcard only for LDS/CDS and only while nothing was ever named (the legacy
         wildcard rule). Set operations only: a subscription may hold 100,000 names."""
+        self.basis = None
         if self.type_url in FULL_STATE:
             if not names and not self.named:
                 if not self.wildcard:
@@ -141,6 +220,7 @@ class Watch:
 
     def subscribe(self, names: frozenset[str]) -> None:
         """Delta subscribe: every name is answered, even one the client seems to hold already."""
+        self.basis = None
         if WILDCARD in names:
             names = names - {WILDCARD}
             if self.type_url in FULL_STATE:
@@ -153,6 +233,7 @@ class Watch:
         self._want(names)
 
     def unsubscribe(self, names: frozenset[str]) -> None:
+        self.basis = None
         if WILDCARD in names:
             names = names - {WILDCARD}
             self.wildcard = False
@@ -162,33 +243,51 @@ class Watch:
             self.forget(names)
 
     def _want(self, names: frozenset[str]) -> None:
-        for name in _within(names, self.sent):
-            del self.sent[name]
+        self._unsend(_within(names, self.sent))
         self.requested = self.requested | names if self.requested else names
 
     def forget(self, names: Iterable[str]) -> None:
         """The client drops these: they must be sent again if it asks again."""
         names = names if isinstance(names, frozenset) else frozenset(names)
-        for name in _within(names, self.sent):
-            del self.sent[name]
+        self._unsend(_within(names, self.sent))
         for name in _within(names, self.placeholders):
             del self.placeholders[name]
         if self.requested:
             self.requested -= names
 
-    def desired(self, available: Mapping[str, Packed]) -> dict[str, Packed]:
-        """What this subscription should hold, given everything the proxy may have of this type.
-        Names the config does not define get placeholders (kept with the watch), at most
+    def _unsend(self, names: list[str]) -> None:
+        """Take names out of `sent`, on a copy of our own when it is shared."""
+        self.basis = None
+        if not names:
+            return
+        self.own_sent()
+        for name in names:
+            del self.sent[name]
+
+    def own_sent(self) -> dict[str, str]:
+        """`sent`, made this watch's own before it is changed (see Shared.versions)."""
+        if self.sent_shared:
+            self.sent = dict(self.sent)
+            self.sent_shared = False
+        self.basis = None
+        return self.sent
+
+    def desired(self, available: Mapping[str, Packed], shared: Shared) -> Mapping[str, Packed]:
+        """What this subscription should hold, given everything the proxy may have of this type:
+        the mapping itself or one shared by equal subscriptions, unless names the config does
+        not define are answered, with placeholders (kept with the watch), at most
         MAX_UNDEFINED_ANSWERED of them: see limits.py."""
+        kind = BY_TYPE_URL.get(self.type_url)
+        placeholders = kind is not None and kind.placeholder
         if self.wildcard:
+            if not placeholders:
+                return available
             wanted = dict(available)
         else:
-            wanted = {name: available[name] for name in _within(self.names, available)}
-            if len(wanted) == len(self.names):
-                return wanted
-        kind = BY_TYPE_URL.get(self.type_url)
-        if kind is None or not kind.placeholder:
-            return wanted
+            subset = shared.subset(available, self.names)
+            if len(subset) == len(self.names) or not placeholders:
+                return subset
+            wanted = dict(subset)
         for name in [name for name in self.placeholders if name in available]:
             del self.placeholders[name]  # defined now
         wanted.update(self.placeholders)
@@ -199,11 +298,11 @@ class Watch:
                 wanted[name] = self.placeholders[name] = item
         return wanted
 
-    def changes(self, desired: Mapping[str, Packed]) -> tuple[list[Packed], list[str]]:
+    def changes(self, desired: Mapping[str, Packed], shared: Shared | None = None) -> tuple[list[Packed], list[str]]:
         """Resources the client lacks or holds in another version, and names it should drop."""
-        updated = [item for name, item in desired.items() if self.sent.get(name) != item.version]
-        removed = [name for name in self.sent if name not in desired]
-        return updated, removed
+        if shared is not None and self.sent_shared:
+            return shared.changes(self.sent, desired)
+        return _changes(self.sent, desired)
 
     def blame(self, updated: list[Packed], desired: Mapping[str, Packed]) -> None:
         """Remember what a push brings the client: what is new to it, and what it rejected last
@@ -214,8 +313,10 @@ class Watch:
                  if item.name not in new and item.name in desired and desired[item.name].version == item.version]
         self.pushed = (*updated, *again)
 
-    def record_push(self, nonce: str, sent: Mapping[str, str], version: str, now: float, started: float) -> None:
-        self.sent = dict(sent)
+    def record_push(self, nonce: str, sent: dict[str, str], version: str, now: float, started: float) -> None:
+        """A response was sent; `sent` (what the client holds now) is shared, see Shared.versions."""
+        self.sent = sent
+        self.sent_shared = True
         self.nonce_sent = nonce
         self.version_sent = version
         self.pending = True

@@ -41,7 +41,7 @@ from meshctl.resources import CLUSTER, DEBUG_PREFIX, ENDPOINT, FULL_STATE, Packe
 from meshctl.xds.generation import as_failure
 from meshctl.xds.limits import MAX_UNDEFINED_ANSWERED, MAX_WATCHES, Names, RequestRefused, check_name
 from meshctl.xds.metrics import kind_label
-from meshctl.xds.state import Watch, version_of
+from meshctl.xds.state import Shared, Watch
 
 if TYPE_CHECKING:
     from meshctl.xds.encoding import Encoder
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from meshctl.xds.metrics import Metrics
 
 log = logging.getLogger("meshctl.xds")
+_NOTHING: Mapping[str, Packed] = {}
 _ids = itertools.count(1)
 
 
@@ -66,6 +67,7 @@ class Host(Protocol):
     metrics: Metrics
     control_plane: core_pb2.ControlPlane
     encoder: Encoder
+    shared: Shared
 
     def debug_response(self, request: discovery_pb2.DiscoveryRequest) -> discovery_pb2.DiscoveryResponse | None: ...
 
@@ -210,23 +212,35 @@ class Stream:
         return tuple(found)
 
     def push(self, watch: Watch, started: float) -> list[Push]:
-        """The response this watch needs now, if any, plus the EDS a changed cluster needs."""
+        """The response this watch needs now, if any, plus the EDS a changed cluster needs.
+
+        The translator hands a proxy whose resources of a type did not change the very same
+        mapping again (see GenerationCache.pack_segments): such a watch, with nothing asked
+        meanwhile, is passed over without comparing anything. That is what keeps a change's
+        cost proportional to the proxies and types it touches."""
         if self.resources is None or not (watch.wildcard or watch.names):
+            return []
+        available = self.resources.get(watch.type_url, _NOTHING)
+        if available is watch.basis and not (watch.requested or watch.answer_due or watch.resumed):
+            watch.stale = False
             return []
         if watch.pending:
             watch.stale = True
             return []
         watch.stale = False
-        desired = watch.desired(self.resources.get(watch.type_url, {}))
+        shared = self.cache.shared
+        desired = watch.desired(available, shared)
         self._resume(watch, desired)
-        updated, removed = watch.changes(desired)
+        updated, removed = watch.changes(desired, shared)
         absent = list(itertools.islice((name for name in watch.requested if name not in desired), MAX_UNDEFINED_ANSWERED))
         if not (updated or removed or absent or watch.answer_due):
+            watch.basis = available
             return []
         nonce = str(next(self._nonces))
         payload, version = self.build(watch, desired, updated, removed + absent, nonce, self._announcement())
         watch.blame(updated, desired)
-        watch.record_push(nonce, {n: p.version for n, p in desired.items()}, version, time.time(), started)
+        watch.record_push(nonce, shared.versions(desired), version, time.time(), started)
+        watch.basis = available
         log.debug(
             "push", extra={"proxy": self.proxy_id, "type": short_name(watch.type_url), "nonce": nonce,
                            "updated": len(updated), "removed": len(removed) + len(absent)},
@@ -301,8 +315,9 @@ class SotwStream(Stream):
     def _resume(self, watch: Watch, desired: Mapping[str, Packed]) -> None:
         if not watch.resumed or watch.nonce_sent:
             return
-        if version_of(desired) == watch.client_version:
-            watch.sent = {name: item.version for name, item in desired.items()}
+        if self.cache.shared.version_of(desired) == watch.client_version:
+            watch.sent = self.cache.shared.versions(desired)
+            watch.sent_shared = True
             watch.requested = frozenset()
             watch.answer_due = False
             watch.in_sync_by_version = True
@@ -314,9 +329,12 @@ class SotwStream(Stream):
         self, watch: Watch, desired: Mapping[str, Packed], updated: list[Packed], removed: list[str], nonce: str,
         control_plane: bytes,
     ) -> tuple[bytes, str]:
-        version = version_of(desired)
-        chosen = desired.values() if watch.type_url in FULL_STATE else updated
-        return self.cache.encoder.sotw(watch.type_url, version, nonce, chosen, control_plane), version
+        version = self.cache.shared.version_of(desired)
+        complete = watch.type_url in FULL_STATE
+        chosen = list(desired.values()) if complete else updated
+        payload = self.cache.encoder.sotw(watch.type_url, version, nonce, chosen, control_plane,
+                                          complete=complete, share=not watch.placeholders)
+        return payload, version
 
 
 class DeltaStream(Stream):
@@ -342,7 +360,7 @@ class DeltaStream(Stream):
         watch.unsubscribe(names.unsubscribe)
         if new and names.initial and watch.resumable:
             held = names.initial.keys() if watch.wildcard else names.initial.keys() & watch.names
-            watch.sent.update((name, names.initial[name]) for name in held)
+            watch.own_sent().update((name, names.initial[name]) for name in held)
             watch.requested -= held
             watch.answer_due = False
             watch.resumed = True
@@ -362,4 +380,6 @@ class DeltaStream(Stream):
         control_plane: bytes,
     ) -> tuple[bytes, str]:
         version = self.generation_version or ""
-        return self.cache.encoder.delta(watch.type_url, version, nonce, updated, removed, control_plane), version
+        payload = self.cache.encoder.delta(watch.type_url, version, nonce, updated, removed, control_plane,
+                                           share=not watch.placeholders)
+        return payload, version
