@@ -21,6 +21,7 @@ from meshctl.generate.context import ProxyContext
 from meshctl.generate.endpoints import build_endpoints
 from meshctl.generate.inbound import build_inbound_listeners
 from meshctl.generate.listeners import build_listeners
+from meshctl.generate.tcproutes import stream_routing
 from meshctl.generate.routes import route_configuration
 from meshctl.model.proxy import Proxy
 from meshctl.model.snapshot import MeshSnapshot
@@ -74,7 +75,11 @@ def generate(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None
     # (and their serialized bytes) instead of reassembling them from cached pieces.
     unrouted = (view[1:], snapshot.mesh_key, snapshot.versions_except("VirtualService"))
     outbound = ctx.memo_list(("outbound-clusters", unrouted), lambda: build_outbound_clusters(ctx))
-    outbound_listeners, route_names = ctx.memo(("outbound-listeners", ctx.workload_key()) + view,
+    # Outbound listeners read VirtualServices only for their TCP and TLS routes: keyed by those
+    # rather than by the snapshot, an HTTP routing edit leaves every listener as it was.
+    listener_inputs = (view[1:], ctx.workload_key(), snapshot.mesh_key, snapshot.versions_except("VirtualService"),
+                       ctx.memo(("stream-routing", Same(ctx.scope)), lambda: stream_routing(ctx.scope)))
+    outbound_listeners, route_names = ctx.memo(("outbound-listeners", listener_inputs),
                                                lambda: (ctx.same_list(build_listeners(ctx)), list(ctx.route_names)))
     # The proxy's own side is rebuilt only when what it reads changes (see inbound_key): most
     # changes touch other workloads' endpoints or routing, and leave every proxy's inbound alone.

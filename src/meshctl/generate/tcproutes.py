@@ -13,6 +13,7 @@ from meshctl.generate.context import ProxyContext
 from meshctl import protocols
 from meshctl.hostnames import matches
 from meshctl.model.istio import VirtualServiceView
+from meshctl.model.scope import SidecarScope
 from meshctl.model.service import Service, ServicePort
 
 
@@ -39,6 +40,13 @@ def tcp_chains(ctx: ProxyContext, service: Service, port: ServicePort, bind: str
     if cidr:
         chain.prefix_ranges = [service.address]
     return [chain]
+
+
+def stream_routing(scope: SidecarScope) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The revisions and hosts of the VirtualServices in a scope that route TCP or TLS: all
+    that outbound listeners read of VirtualServices (see _virtual_service_for)."""
+    return tuple((vs.resource.revision, vs.hosts) for egress in scope.egress for vs in egress.virtual_services
+                 if vs.spec.tcp or vs.spec.tls)
 
 
 def _virtual_service_for(ctx: ProxyContext, service: Service) -> VirtualServiceView | None:
