@@ -159,28 +159,37 @@ Imports = tuple[tuple[Service, ...], tuple[VirtualServiceView, ...], bool, bool]
 
 def build_scope(namespace: str, sidecar: Resource | None, services: Sequence[Service],
                 virtual_services: Sequence[VirtualServiceView], default_outbound: str,
-                imports: dict[tuple[str, tuple[HostImport, ...]], Imports] | None = None) -> SidecarScope:
+                imports: dict[tuple[str, tuple[HostImport, ...]], Imports] | None = None,
+                service_imports: dict[tuple[str, tuple[HostImport, ...]], tuple[Service, ...]] | None = None) -> SidecarScope:
     """The scope of proxies in `namespace` governed by `sidecar` (None: import everything).
 
     `imports` remembers, per namespace and egress hosts, what a listener imports: Sidecars
     that differ only in what does not decide imports (workload selector, bind address) then
     share the very same tuples, which lets generation share what it builds from them.
+    `service_imports` remembers the services part alone, for as long as the services are the
+    same (a snapshot passes on its own to the next when the registry is unchanged): a routing
+    edit then looks at the VirtualServices again, not at every service.
     """
     spec = sidecar.view_as(Sidecar) if sidecar is not None else Sidecar()
     owner_namespace = sidecar.namespace if sidecar is not None else namespace
     listeners = spec.egress or _IMPORT_EVERYTHING
     memo = imports if imports is not None else {}
-    visible_here: tuple[list[Service], list[VirtualServiceView]] | None = None  # computed on the first miss
+    service_memo = service_imports if service_imports is not None else {}
+    exported: list[Service] | None = None  # computed on the first miss
+    vs_visible: list[VirtualServiceView] | None = None
 
     def imported_by(hosts: tuple[HostImport, ...]) -> Imports:
-        nonlocal visible_here
+        nonlocal exported, vs_visible
         found = memo.get((namespace, hosts))
         if found is None:
-            if visible_here is None:
-                visible_here = ([s for s in services if s.visible_to(namespace)],
-                                [vs for vs in virtual_services if MESH_GATEWAY in vs.gateways and visible(vs.export_to, namespace)])
-            exported, vs_visible = visible_here
-            chosen = tuple(_dedup_by_host([s for s in exported if _imports(hosts, s.namespace, s.hostname)], namespace))
+            chosen = service_memo.get((namespace, hosts))
+            if chosen is None:
+                if exported is None:
+                    exported = [s for s in services if s.visible_to(namespace)]
+                chosen = tuple(_dedup_by_host([s for s in exported if _imports(hosts, s.namespace, s.hostname)], namespace))
+                service_memo[(namespace, hosts)] = chosen
+            if vs_visible is None:
+                vs_visible = [vs for vs in virtual_services if MESH_GATEWAY in vs.gateways and visible(vs.export_to, namespace)]
             vss = tuple(vs for vs in vs_visible if _imports_virtual_service(hosts, vs))
             found = memo[(namespace, hosts)] = (chosen, vss, any(_matches_source_labels(vs) for vs in vss),
                                                 any(s.resolution == PASSTHROUGH for s in chosen))

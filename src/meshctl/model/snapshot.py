@@ -57,6 +57,7 @@ class MeshSnapshot:
     rule_index: RuleIndex = field(repr=False, default=None)  # type: ignore[assignment]
     _scopes: dict[tuple[str, int], SidecarScope] = field(default_factory=dict, repr=False)
     _imports: dict[tuple[str, tuple[Any, ...]], Any] = field(default_factory=dict, repr=False)
+    _service_imports: dict[tuple[str, tuple[Any, ...]], Any] = field(default_factory=dict, repr=False)
     _rules: dict[tuple[str, str, str, tuple[Any, ...]], DestinationRuleView | None] = field(default_factory=dict, repr=False)
     _modes: dict[tuple[str, tuple[Any, ...] | None, int | None], str] = field(default_factory=dict, repr=False)
     _policies: dict[str, list[PeerAuthentication]] = field(default_factory=dict, repr=False)
@@ -68,7 +69,7 @@ class MeshSnapshot:
         scope = self._scopes.get(key)
         if scope is None:
             scope = build_scope(proxy.namespace, sidecar, self.registry.services,
-                                self.virtual_services, self.mesh.outbound_mode, self._imports)
+                                self.virtual_services, self.mesh.outbound_mode, self._imports, self._service_imports)
             self._scopes[key] = scope
         return scope
 
@@ -257,12 +258,16 @@ def build_snapshot(resources: Sequence[Resource], mesh: MeshConfig | None = None
 def _lookups_kept(previous: MeshSnapshot | None, registry: Registry, rule_index: RuleIndex,
                   mesh: MeshConfig) -> dict[str, Any]:
     """The previous snapshot's memoised lookups whose inputs are the very same objects here:
-    which DestinationRule applies (rules and mesh), and what a VirtualService's routes read
-    (registry and rules). Shared rather than copied: what either snapshot adds holds for both.
+    which DestinationRule applies (rules and mesh), what a VirtualService's routes read
+    (registry and rules), which services a Sidecar's egress imports (registry). Shared rather than copied: what either snapshot adds holds for both.
     A routing edit in a large mesh then does not look up every rule again."""
-    if previous is None or previous.mesh != mesh or previous.rule_index is not rule_index:
+    if previous is None or previous.mesh != mesh:
         return {}
-    kept: dict[str, Any] = {"_rules": previous._rules}
+    kept: dict[str, Any] = {}
     if previous.registry is registry:
-        kept["_destination_inputs"] = previous._destination_inputs
+        kept["_service_imports"] = previous._service_imports
+    if previous.rule_index is rule_index:
+        kept["_rules"] = previous._rules
+        if previous.registry is registry:
+            kept["_destination_inputs"] = previous._destination_inputs
     return kept
