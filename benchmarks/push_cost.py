@@ -29,10 +29,8 @@ import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
-from envoy.config.cluster.v3 import cluster_pb2
-from envoy.config.listener.v3 import listener_pb2
-from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2
 from envoy.service.discovery.v3 import discovery_pb2
+from ads_clients import names_in
 from servebench import MeshDir, print_table, simulated_clients
 
 from meshctl.config.loader import load
@@ -76,40 +74,13 @@ class Client:
             self.bytes += len(push.payload)
             response = discovery_pb2.DiscoveryResponse.FromString(push.payload)
             if response.type_url in (CLUSTER, LISTENER):
-                dependent, names = _dependent(response)
+                dependent, names = ENDPOINT if response.type_url == CLUSTER else ROUTE, names_in(response)
                 subscribe = discovery_pb2.DiscoveryRequest(type_url=dependent, resource_names=names)
                 pushes.extend(self.serve(lambda: self.stream.on_request(subscribe)))
             watch = self.stream.watches[response.type_url]
             ack = discovery_pb2.DiscoveryRequest(type_url=response.type_url, version_info=response.version_info,
                                                  response_nonce=response.nonce, resource_names=sorted(watch.names))
             pushes.extend(self.serve(lambda: self.stream.on_request(ack)))
-
-
-_dependents: dict[tuple[str, str], tuple[str, list[str]]] = {}
-
-
-def _dependent(response: discovery_pb2.DiscoveryResponse) -> tuple[str, list[str]]:
-    """The EDS or RDS names a CDS or LDS response makes Envoy ask for (once per version)."""
-    key = (response.type_url, response.version_info)
-    if key not in _dependents:
-        names: set[str] = set()
-        if response.type_url == CLUSTER:
-            for packed in response.resources:
-                cluster = cluster_pb2.Cluster.FromString(packed.value)
-                if cluster.type == cluster_pb2.Cluster.EDS:
-                    names.add(cluster.eds_cluster_config.service_name or cluster.name)
-            _dependents[key] = (ENDPOINT, sorted(names))
-        else:
-            for packed in response.resources:
-                listener = listener_pb2.Listener.FromString(packed.value)
-                for chain in [*listener.filter_chains, listener.default_filter_chain]:
-                    for item in chain.filters:
-                        if item.typed_config.type_url.endswith("HttpConnectionManager"):
-                            manager = http_connection_manager_pb2.HttpConnectionManager.FromString(item.typed_config.value)
-                            if manager.HasField("rds"):
-                                names.add(manager.rds.route_config_name)
-            _dependents[key] = (ROUTE, sorted(names))
-    return _dependents[key]
 
 
 class World:

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 
+from meshctl.memokeys import Same
 from meshctl.resources import Packed
 
 T = TypeVar("T")
@@ -109,22 +110,6 @@ class GenerationCache:
             return self.get(("packed-content", *((name, p.version) for name, p in out.items())), lambda: out)
 
         return self.get(("packed-list", Same(items)), packed)
-
-
-class Same:
-    """A cache-key element equal only to the very same object. The key keeps the object alive,
-    so its identity cannot be reused by another while the key exists."""
-
-    __slots__ = ("obj",)
-
-    def __init__(self, obj: object) -> None:
-        self.obj = obj
-
-    def __hash__(self) -> int:
-        return id(self.obj)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Same) and other.obj is self.obj
 
 
 _MISSING = object()

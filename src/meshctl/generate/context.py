@@ -8,7 +8,8 @@ from typing import Protocol, TypeVar
 
 from meshctl import protocols
 from meshctl.config.kinds.networking.sidecar import IstioIngressListener
-from meshctl.generate.cache import GenerationCache, Same
+from meshctl.generate.cache import GenerationCache
+from meshctl.memokeys import Same
 from meshctl.model.istio import MESH_GATEWAY, DestinationRuleView
 from meshctl.model.meshconfig import MeshConfig
 from meshctl.model.proxy import Proxy

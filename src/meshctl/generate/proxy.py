@@ -15,14 +15,15 @@ from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
 
-from meshctl.generate.cache import GenerationCache, Same
+from meshctl.generate.cache import GenerationCache
 from meshctl.generate.clusters import build_inbound_clusters, build_outbound_clusters, unique_clusters
 from meshctl.generate.context import ProxyContext
 from meshctl.generate.endpoints import build_endpoints
 from meshctl.generate.inbound import build_inbound_listeners
 from meshctl.generate.listeners import build_listeners
-from meshctl.generate.tcproutes import stream_routing
 from meshctl.generate.routes import route_configuration
+from meshctl.generate.tcproutes import stream_routing
+from meshctl.memokeys import Same
 from meshctl.model.proxy import Proxy
 from meshctl.model.snapshot import MeshSnapshot
 from meshctl.resources import BY_TYPE_URL, CLUSTER, ENDPOINT, LISTENER, ROUTE, Packed, by_name

@@ -17,8 +17,9 @@ from envoy.config.core.v3 import base_pb2 as core_pb2
 from meshctl.config.resource import Resource
 from meshctl.errors import MeshctlError
 from meshctl.generate.attribution import attributed, sources
-from meshctl.generate.cache import GenerationCache, Same
+from meshctl.generate.cache import GenerationCache
 from meshctl.generate.proxy import ProxyConfig, generate
+from meshctl.memokeys import Same
 from meshctl.model import proxy as proxies
 from meshctl.model.meshconfig import MeshConfig
 from meshctl.model.node import parse_node

@@ -16,6 +16,7 @@ from typing import Any
 
 from google.protobuf import any_pb2
 
+from meshctl.memokeys import Same
 from meshctl.resources import BY_TYPE_URL, FULL_STATE, Packed, Placeholder
 from meshctl.xds.encoding import varint
 from meshctl.xds.limits import MAX_NAMES, MAX_UNDEFINED_ANSWERED, RequestRefused
@@ -107,22 +108,6 @@ class Shared:
         if found is None:
             found = self._memo[key] = _changes(sent, desired)
         return found
-
-
-class Same:
-    """A memo-key element equal only to the very same object, which it keeps alive (so its
-    identity is not reused while the key exists)."""
-
-    __slots__ = ("obj",)
-
-    def __init__(self, obj: object) -> None:
-        self.obj = obj
-
-    def __hash__(self) -> int:
-        return id(self.obj)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Same) and other.obj is self.obj
 
 
 def _changes(sent: Mapping[str, str], desired: Mapping[str, Packed]) -> tuple[list[Packed], list[str]]:
