@@ -3,7 +3,8 @@
 The real SnapshotCache and Translator in this process, with N SotW streams (default 10, 100 and
 1,000) that subscribe as Envoy does (CDS wildcard, EDS of its clusters, LDS wildcard, RDS of its
 route names) and ACK every response, on the serve_fanout mesh (34 services, the clients default
-REDIRECT sidecars sharing one scope). Then three changes, each made and undone once:
+REDIRECT sidecars sharing one scope). Then three kinds of change, each made to two services in
+turn, `--rounds` times (so made and undone from the second round on):
 
 - endpoint: one service's v2 pod moves to another IP (two ClusterLoadAssignments change);
 - route: one VirtualService's header match flips subsets (one RouteConfiguration changes);
@@ -43,6 +44,10 @@ from meshctl.xds.cache import SnapshotCache
 from meshctl.xds.stream import Push, SotwStream
 
 
+PROFILE: cProfile.Profile | None = None
+"""Set while the largest N is measured with --profile: serve's calls only, not the clients'."""
+
+
 class Client:
     """One simulated Envoy on a stream driven by hand: what it subscribes to, what it ACKs."""
 
@@ -55,9 +60,13 @@ class Client:
 
     def serve(self, call: Callable[[], list[Push]]) -> list[Push]:
         started = time.process_time()
+        if PROFILE is not None:
+            PROFILE.enable()
         try:
             return call()
         finally:
+            if PROFILE is not None:
+                PROFILE.disable()
             self.serve_seconds += time.process_time() - started
 
     def start(self) -> None:
@@ -127,11 +136,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--proxies", type=int, nargs="*", default=[10, 100, 1000])
     parser.add_argument("--services", type=int, default=34)
-    parser.add_argument("--rounds", type=int, default=2, help="each change is made and undone this many times")
+    parser.add_argument("--rounds", type=int, default=2, help="times each change is made to each of two services")
     parser.add_argument("--profile", action="store_true", help="print where the push time goes (largest N)")
     args = parser.parse_args()
     print(f"# serve push cost in-process (no gRPC): {args.services} services, SotW streams sharing one scope, "
           f"median of {2 * args.rounds} edits")
+    global PROFILE
     rows = []
     profile = cProfile.Profile() if args.profile else None
     for count in args.proxies:
@@ -146,11 +156,9 @@ def main() -> None:
                 for round_ in range(2 * args.rounds):
                     edit(world.mesh, round_ % 2 * 3 + 1)
                     translate = world.update()
-                    if profile is not None and count == args.proxies[-1]:
-                        profile.enable()
+                    PROFILE = profile if count == args.proxies[-1] else None
                     spent, responses, size = world.push()
-                    if profile is not None:
-                        profile.disable()
+                    PROFILE = None
                     figures.append((translate, spent, responses, size))
                 translate, spent, responses, size = (statistics.median(f[i] for f in figures) for i in range(4))
                 rows.append([f"{count} proxies, {change}", translate * 1e3, spent * 1e3, spent * 1e6 / count,

@@ -32,9 +32,10 @@ class InboundPort:
 
 T = TypeVar("T")
 
-NOT_INBOUND_KINDS = ("VirtualService", "Pod", "Deployment", "WorkloadEntry", "Endpoints", "EndpointSlice")
-"""Kinds a proxy's inbound side never reads, other than its own workload's object (see inbound_key).
-(DestinationRules are read: an inbound cluster takes its service's connection pool.)"""
+NOT_INBOUND_KINDS = ("VirtualService", "DestinationRule", "Pod", "Deployment", "WorkloadEntry", "Endpoints",
+                     "EndpointSlice")
+"""Kinds a proxy's inbound side never reads, other than its own workload's object and the rules
+of its own services (see inbound_key)."""
 
 
 class StaticMatch(Protocol):
@@ -118,16 +119,30 @@ class ProxyContext:
 
     def inbound_key(self) -> tuple[Hashable, ...]:
         """What the proxy's own side (inbound listeners and clusters) is made of: the proxy as its
-        node describes it, its workload's object, its Sidecar, and every kind of config except
-        VirtualServices and other workloads, which never reach the inbound side. Keyed by content,
-        so an endpoint or route change elsewhere keeps every proxy's inbound side (and its bytes)."""
+        node describes it, its workload's object, its Sidecar, the DestinationRules of its own
+        services (an inbound cluster takes its service's connection pool), and every other kind
+        of config except VirtualServices and other workloads, which never reach the inbound
+        side. Keyed by content, so an endpoint, route or rule change elsewhere keeps every
+        proxy's inbound side (and its bytes)."""
         proxy, workload = self.proxy, self.proxy.workload
         own = (workload.source.revision, workload.name, workload.ip, workload.kind) if workload is not None else None
         sidecar = self.scope.sidecar.revision if self.scope.sidecar is not None else ""
         return ("inbound", proxy.id, proxy.namespace, proxy.ip, proxy.type, proxy.dns_domain,
                 tuple(sorted(proxy.labels.items())), proxy.interception, proxy.istio_version, proxy.cluster_id,
-                proxy.istio_extensions, repr(proxy.metadata), own, sidecar,
+                proxy.istio_extensions, repr(proxy.metadata), own, sidecar, self._own_rules(),
                 self.snapshot.versions_except(*NOT_INBOUND_KINDS), self.snapshot.mesh_key)
+
+    def _own_rules(self) -> tuple[tuple[str, ...] | None, ...]:
+        """Revisions of the DestinationRules this proxy would apply to its workload's services."""
+        workload = self.proxy.workload
+        if workload is None:
+            return ()
+        registry = self.snapshot.registry
+        labels = tuple(sorted(workload.labels.items()))
+        services = self.memo(("services-of", workload.namespace, labels, self.snapshot.versions_of("Service", "ServiceEntry")),
+                             lambda: registry.services_of(workload))
+        rules = (self.rule_for(service) for service in services)
+        return tuple(tuple(r.revision for r in rule.resources) if rule is not None else None for rule in rules)
 
     def workload_key(self) -> tuple[Hashable, ...]:
         """What outbound listeners add to the view: the workload named in tracing tags."""
