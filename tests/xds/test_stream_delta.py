@@ -11,6 +11,7 @@ from streams import DeltaEnvoy, FakeCache
 
 from fake_mesh import cluster_name, mesh
 from meshctl.resources import CLUSTER, ENDPOINT, LISTENER
+from meshctl.xds import encoding, state
 from meshctl.xds.status import client_config, config_status
 
 X, Y = cluster_name("x"), cluster_name("y")
@@ -124,3 +125,20 @@ def test_nack_keeps_its_error_and_is_not_retried(cache: FakeCache) -> None:
     assert entry.error_state.details == "listener rejected: address in use"
     assert envoy.wake() == []
     assert cache.metrics.nacks.value("LDS") == 1
+
+
+def test_shared_memos_stay_bounded_while_clients_ask_for_ever_new_subsets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between two config changes, streams asking for new subsets must not grow what serve
+    shares between streams (subsets, versions, diffs, response bodies) without end, and every
+    answer stays right when the memo is emptied under them."""
+    monkeypatch.setattr(state, "MAX_SHARED", 8)
+    monkeypatch.setattr(encoding, "MAX_BODIES", 4)
+    cache = FakeCache()
+    cache.load(mesh("web", services={f"s{i}": 9000 + i for i in range(10)}))
+    names = [cluster_name(f"s{i}") for i in range(10)]
+    for first in range(10):
+        for second in range(first + 1, 10):
+            wanted = sorted({names[first], names[second]})
+            [eds] = DeltaEnvoy(cache, pod="web").send(ENDPOINT, subscribe=wanted)
+            assert _names(eds) == wanted
+            assert len(cache.shared._memo) <= 8 and len(cache.encoder._bodies) <= 4

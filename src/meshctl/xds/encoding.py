@@ -47,6 +47,9 @@ _D_VERSION, _D_RESOURCES, _D_TYPE, _D_NONCE, _D_REMOVED, _D_CONTROL_PLANE = _tag
 _R_NAME, _R_VERSION, _R_RESOURCE = _tags(discovery_pb2.Resource, "name", "version", "resource")
 
 
+MAX_BODIES = 4096
+
+
 class Encoder:
     """Response bytes from shared resource entries.
 
@@ -90,6 +93,9 @@ class Encoder:
         return self._close(body, _D_NONCE, nonce, _D_CONTROL_PLANE, control_plane)
 
     def _body(self, key: Hashable, share: bool, build: Callable[[], bytes]) -> bytes:
+        """A response body from the memo, which holds at most MAX_BODIES per generation: the
+        bodies a normal mesh needs are a few per view and type, and clients that keep asking
+        for new subsets between two changes must not grow it without end."""
         if not share:
             return build()
         body = self._bodies.get(key)
@@ -97,6 +103,8 @@ class Encoder:
             body = self._previous_bodies.get(key)
             if body is None:
                 body = build()
+            if len(self._bodies) >= MAX_BODIES:
+                self._bodies = {}
             self._bodies[key] = body
         return body
 

@@ -22,6 +22,8 @@ from meshctl.xds.encoding import varint
 from meshctl.xds.limits import MAX_NAMES, MAX_UNDEFINED_ANSWERED, RequestRefused
 
 WILDCARD = "*"
+MAX_SHARED = 50_000
+"""Entries of Shared kept within one generation (a few per view and type in a normal mesh)."""
 
 
 def placeholder(type_url: str, name: str) -> Placeholder | None:
@@ -68,7 +70,8 @@ class Shared:
     are computed once for all of them, and every stream holds the same objects rather than
     copies: the per-proxy work of a change is a few lookups, and the memory a stream adds is
     its own state, not its resources. Entries keep their keys' objects alive (see Same), and
-    are dropped with the generation."""
+    are dropped with the generation, or all at once beyond MAX_SHARED entries: clients that
+    keep asking for new subsets between two changes must not grow it without end."""
 
     def __init__(self) -> None:
         self._memo: dict[Hashable, Any] = {}
@@ -76,13 +79,19 @@ class Shared:
     def next_generation(self) -> None:
         self._memo = {}
 
+    def _remember(self, key: Hashable, value: Any) -> Any:
+        if len(self._memo) >= MAX_SHARED:
+            self._memo = {}
+        self._memo[key] = value
+        return value
+
     def subset(self, available: Mapping[str, Packed], names: frozenset[str]) -> Mapping[str, Packed]:
         """The resources of `available` a subscription names (never copied again for an equal
         subscription: SotW subscriptions are interned, see limits.Names)."""
         key = ("subset", Same(available), names)
         found = self._memo.get(key)
         if found is None:
-            found = self._memo[key] = {name: available[name] for name in _within(names, available)}
+            found = self._remember(key, {name: available[name] for name in _within(names, available)})
         return found
 
     def versions(self, desired: Mapping[str, Packed]) -> dict[str, str]:
@@ -91,14 +100,14 @@ class Shared:
         key = ("versions", Same(desired))
         found = self._memo.get(key)
         if found is None:
-            found = self._memo[key] = {name: item.version for name, item in desired.items()}
+            found = self._remember(key, {name: item.version for name, item in desired.items()})
         return found
 
     def version_of(self, desired: Mapping[str, Packed]) -> str:
         key = ("version", Same(desired))
         found = self._memo.get(key)
         if found is None:
-            found = self._memo[key] = version_of(desired)
+            found = self._remember(key, version_of(desired))
         return found
 
     def changes(self, sent: Mapping[str, str], desired: Mapping[str, Packed]) -> tuple[list[Packed], list[str]]:
@@ -106,7 +115,7 @@ class Shared:
         key = ("changes", Same(sent), Same(desired))
         found = self._memo.get(key)
         if found is None:
-            found = self._memo[key] = _changes(sent, desired)
+            found = self._remember(key, _changes(sent, desired))
         return found
 
 
