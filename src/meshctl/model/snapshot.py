@@ -12,7 +12,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from meshctl.config.kinds.security.peer_authentication import PeerAuthentication
 from meshctl.config.resource import Resource
 from meshctl.errors import MeshctlError
 from meshctl.model import proxy as proxies
@@ -24,16 +23,14 @@ from meshctl.model.istio import (
     order_key,
 )
 from meshctl.model.meshconfig import MeshConfig, mesh_in
+from meshctl.model.peerauth import DISABLE, PERMISSIVE, STRICT, PeerAuthenticationIndex, WorkloadMTLS
 from meshctl.model.proxy import Proxy
 from meshctl.model.registry import Registry, build_registry, endpoint_objects_of
 from meshctl.model.scope import SidecarScope, build_scope, select_sidecar
 from meshctl.model.service import POD
-from meshctl.model.selectors import selects
 from meshctl.targets import Target, parse_target
 
-PERMISSIVE = "PERMISSIVE"
-STRICT = "STRICT"
-DISABLE = "DISABLE"
+__all__ = ["DISABLE", "PERMISSIVE", "STRICT", "MeshSnapshot", "UnknownTargetError", "build_snapshot"]
 
 
 class UnknownTargetError(MeshctlError):
@@ -55,12 +52,11 @@ class MeshSnapshot:
     kind_versions: Mapping[str, str] = field(default_factory=dict)
     mesh_key: int = 0
     rule_index: RuleIndex = field(repr=False, default=None)  # type: ignore[assignment]
+    peer_authentication: PeerAuthenticationIndex = field(repr=False, default=None)  # type: ignore[assignment]
     _scopes: dict[tuple[str, int], SidecarScope] = field(default_factory=dict, repr=False)
     _imports: dict[tuple[str, tuple[Any, ...]], Any] = field(default_factory=dict, repr=False)
     _service_imports: dict[tuple[str, tuple[Any, ...]], Any] = field(default_factory=dict, repr=False)
     _rules: dict[tuple[str, str, str, tuple[Any, ...]], DestinationRuleView | None] = field(default_factory=dict, repr=False)
-    _modes: dict[tuple[str, tuple[Any, ...] | None, int | None], str] = field(default_factory=dict, repr=False)
-    _policies: dict[str, list[PeerAuthentication]] = field(default_factory=dict, repr=False)
     _destination_inputs: dict[tuple[str, str, str, tuple[Any, ...]], tuple[Any, ...]] = field(default_factory=dict, repr=False)
 
     def scope_for(self, proxy: Proxy) -> SidecarScope:
@@ -114,38 +110,15 @@ class MeshSnapshot:
         return tuple(sorted((kind, version) for kind, version in self.kind_versions.items() if kind not in kinds))
 
     def mtls_mode(self, namespace: str, labels: Mapping[str, str] | None = None, port: int | None = None) -> str:
-        """The effective PeerAuthentication mode: mesh, then namespace, then workload and port."""
-        key = (namespace, tuple(sorted(labels.items())) if labels is not None else None, port)
-        found = self._modes.get(key)
-        if found is None:
-            found = self._modes[key] = self._compute_mode(namespace, labels, port)
-        return found
+        """The effective PeerAuthentication mode: of the namespace (mesh and namespace levels,
+        what auto mTLS infers from) without `labels`; of that workload's `port` with them."""
+        if labels is None:
+            return self.peer_authentication.namespace_mode(namespace)
+        return self.workload_mtls(namespace, labels).for_port(port)
 
-    def _compute_mode(self, namespace: str, labels: Mapping[str, str] | None, port: int | None) -> str:
-        mode = PERMISSIVE
-        root = self.mesh.root_namespace
-        mode = self._level_mode(root, None, None, mode)
-        if namespace != root:
-            mode = self._level_mode(namespace, None, None, mode)
-        if labels is not None:
-            mode = self._level_mode(namespace, labels, port, mode)
-        return mode
-
-    def _level_mode(self, namespace: str, labels: Mapping[str, str] | None, port: int | None, inherited: str) -> str:
-        for policy in self._policies.get(namespace, ()):
-            selector = policy.selector.match_labels if policy.selector is not None else {}
-            if labels is None:
-                if selector:
-                    continue
-            elif not selector or not selects(selector, labels):
-                continue
-            mode = (policy.mtls.mode if policy.mtls is not None else "") or "UNSET"
-            if labels is not None and port is not None:
-                port_level = policy.port_level_mtls.get(port)
-                if port_level is not None and port_level.mode and port_level.mode != "UNSET":
-                    return port_level.mode
-            return inherited if mode == "UNSET" else mode
-        return inherited
+    def workload_mtls(self, namespace: str, labels: Mapping[str, str]) -> WorkloadMTLS:
+        """A workload's composed PeerAuthentication: its mode and its port-level modes."""
+        return self.peer_authentication.for_workload(namespace, labels)
 
     def proxy(self, target: Target | str, default_namespace: str = "default", **options: Any) -> Proxy:
         """The sidecar of a pod, or of a Deployment's first replica, as found in the registry.
@@ -233,9 +206,6 @@ def build_snapshot(resources: Sequence[Resource], mesh: MeshConfig | None = None
             rules_by_ns.setdefault(resource.namespace, []).append(DestinationRuleView.of(resource, mesh))
         destination_rules = tuple(rule for rules in rules_by_ns.values() for rule in merge_destination_rules(rules))
         rule_index = RuleIndex(destination_rules)
-    policies: dict[str, list[PeerAuthentication]] = {}
-    for policy in sorted(by_kind.get("PeerAuthentication", []), key=order_key):
-        policies.setdefault(policy.namespace, []).append(policy.view_as(PeerAuthentication))
     return MeshSnapshot(
         mesh=mesh,
         registry=registry,
@@ -250,7 +220,7 @@ def build_snapshot(resources: Sequence[Resource], mesh: MeshConfig | None = None
         kind_versions=kind_versions,
         mesh_key=hash(repr(mesh)),
         rule_index=rule_index,
-        _policies=policies,
+        peer_authentication=PeerAuthenticationIndex.of(by_kind.get("PeerAuthentication", []), mesh.root_namespace),
         **_lookups_kept(previous, registry, rule_index, mesh),
     )
 
