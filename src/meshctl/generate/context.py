@@ -15,19 +15,21 @@ from meshctl.model.meshconfig import MeshConfig
 from meshctl.model.proxy import Proxy
 from meshctl.model.scope import SidecarScope
 from meshctl.model.selectors import selects
-from meshctl.model.service import Service, ServicePort
+from meshctl.model.service import Service, ServicePort, ServiceTarget
 from meshctl.model.snapshot import MeshSnapshot
 
 
 @dataclass(slots=True)
 class InboundPort:
-    """One port the proxy's workload serves: the target port and the services that expose it."""
+    """One port the proxy's workload serves: the target port and the services that expose it,
+    or a Sidecar ingress listener's port with its bind address, capture mode and endpoint."""
 
     target_port: int
     protocol: str
     services: list[tuple[Service, ServicePort]]
     bind: str = ""
     default_endpoint: str = ""
+    capture_mode: str = ""
 
 
 T = TypeVar("T")
@@ -166,52 +168,33 @@ class ProxyContext:
         return self.snapshot.destination_rule(self.proxy, service.hostname, service.namespace)
 
     def inbound_ports(self) -> list[InboundPort]:
-        """The workload's ports, from Sidecar ingress if given, else from the services selecting it.
+        """The workload's ports, from Sidecar ingress if given, else from its own services
+        (Kubernetes Services selecting it, ServiceEntries with an endpoint at its address).
 
         The first service claiming a port decides its protocol (Istio's rule).
         """
         if self.scope.ingress:
             return [self._ingress_port(entry) for entry in self.scope.ingress]
-        workload = self.proxy.workload
-        if workload is None:
-            return []
         ports: dict[int, InboundPort] = {}
-        for service in self.snapshot.registry.services_of(workload):
-            for port in service.ports:
-                if port.protocol == "UDP":
-                    continue
-                target = _target(port, workload.ports)
-                if target is None:
-                    continue
-                entry = ports.get(target)
-                if entry is None:
-                    ports[target] = InboundPort(target, port.protocol, [(service, port)])
-                else:
-                    entry.services.append((service, port))
+        for target in self._service_targets():
+            entry = ports.get(target.target_port)
+            if entry is None:
+                ports[target.target_port] = InboundPort(target.target_port, target.port.protocol, [])
+                entry = ports[target.target_port]
+            entry.services.append((target.service, target.port))
         return [ports[number] for number in sorted(ports)]
+
+    def _service_targets(self) -> list[ServiceTarget]:
+        workload = self.proxy.workload
+        return self.snapshot.registry.service_targets(workload) if workload is not None else []
 
     def _ingress_port(self, entry: IstioIngressListener) -> InboundPort:
         number = entry.port.number or 0
-        services = []
-        workload = self.proxy.workload
-        if workload is not None:
-            for service in self.snapshot.registry.services_of(workload):
-                for service_port in service.ports:
-                    if _target(service_port, workload.ports) == number:
-                        services.append((service, service_port))
         return InboundPort(
             target_port=number,
             protocol=protocols.parse(entry.port.protocol),
-            services=services,
+            services=[(t.service, t.port) for t in self._service_targets() if t.target_port == number],
             bind=entry.bind,
             default_endpoint=entry.default_endpoint,
+            capture_mode=entry.capture_mode,
         )
-
-
-def _target(port: ServicePort, named: Mapping[str, int]) -> int | None:
-    target = port.target_port
-    if target is None:
-        return port.port
-    if isinstance(target, int):
-        return target
-    return named.get(target)

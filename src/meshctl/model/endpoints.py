@@ -24,7 +24,7 @@ from meshctl.model.service import (
     Workload,
 )
 
-__all__ = ["from_endpoint_objects", "from_entry", "from_selected", "sent", "slice_health"]
+__all__ = ["from_endpoint_objects", "from_entry", "from_selected", "sent", "slice_health", "target_port"]
 
 
 def from_selected(service: Service, port: ServicePort, workloads: Iterable[Workload]) -> Iterator[Endpoint]:
@@ -33,7 +33,7 @@ def from_selected(service: Service, port: ServicePort, workloads: Iterable[Workl
     for workload in workloads:
         if not workload.ready and not service.publish_not_ready:
             continue
-        target = _target_port(port, workload)
+        target = target_port(port, workload)
         if target is None:
             continue
         yield Endpoint(workload.ip, target, workload.labels, workload)
@@ -128,7 +128,10 @@ def _named_port(ports: Sequence[tuple[str, int | None]], service_port: ServicePo
     return None
 
 
-def _target_port(port: ServicePort, workload: Workload) -> int | None:
+def target_port(port: ServicePort, workload: Workload) -> int | None:
+    """The workload port a Kubernetes Service port sends to: `targetPort` as a number, or by
+    name among the pod's container ports (a WorkloadEntry maps the service port's name); None
+    when the workload has no port of that name."""
     target = port.target_port
     if target is None:
         return port.port

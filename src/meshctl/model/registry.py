@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+from meshctl import protocols
 from meshctl.config.kinds.kubernetes import PodStatus
 from meshctl.config.kinds.networking import WorkloadEntry
 from meshctl.config.resource import Resource
@@ -20,7 +21,7 @@ from meshctl.hostnames import DEFAULT_DOMAIN
 from meshctl.model.injection import InjectionPolicy
 from meshctl.model.kubernetes import kubernetes_services, pod_workloads
 from meshctl.model.selectors import selects
-from meshctl.model.service import ALIAS, POD, Endpoint, Service, ServicePort, Workload
+from meshctl.model.service import ALIAS, POD, Endpoint, Service, ServicePort, ServiceTarget, Workload
 from meshctl.model.serviceentry import entry_services, workload_entry
 
 __all__ = ["Registry", "build_registry"]
@@ -136,6 +137,33 @@ class Registry:
             and service.selector
             and selects(service.selector, workload.labels)
         ]
+
+    def service_targets(self, workload: Workload) -> list[ServiceTarget]:
+        """The ports the workload itself serves, as Istio finds a proxy's ServiceTargets: the
+        TCP ports of every service of its own namespace that has it as an endpoint, oldest
+        service first. A Kubernetes Service has it when its selector picks the workload's
+        labels; a ServiceEntry when one of its endpoints (inline, or a workload its
+        workloadSelector picks) is at the workload's address, whichever kind the workload is."""
+        targets = []
+        for service in self.services:
+            if service.namespace != workload.namespace:
+                continue
+            if service.from_kubernetes and not (service.selector and selects(service.selector, workload.labels)):
+                continue
+            for port in service.ports:
+                if port.protocol == protocols.UDP:
+                    continue
+                target = self._target_port(service, port, workload)
+                if target is not None:
+                    targets.append(ServiceTarget(service, port, target))
+        return targets
+
+    def _target_port(self, service: Service, port: ServicePort, workload: Workload) -> int | None:
+        if service.from_kubernetes:
+            return endpoints.target_port(port, workload)
+        if not workload.ip:
+            return None
+        return next((ep.port for ep in self.endpoints(service, port) if ep.address == workload.ip), None)
 
     def signature(self, service: Service, port: ServicePort | None = None) -> int:
         """A hash of what a service's endpoints (one port, or all) are made of: a cache key

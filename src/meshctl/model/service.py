@@ -126,6 +126,16 @@ class Workload:
 
 
 @dataclass(frozen=True, slots=True)
+class ServiceTarget:
+    """One port of a service the workload itself serves (Istio's ServiceTarget): the service,
+    its port, and the workload port that receives the traffic (the target port)."""
+
+    service: Service
+    port: ServicePort
+    target_port: int
+
+
+@dataclass(frozen=True, slots=True)
 class Endpoint:
     """One address behind one service port, with what EDS metadata and subsets need."""
 
