@@ -59,8 +59,15 @@ METADATA_EXCHANGE = lc.Filter(name="istio.metadata_exchange", typed_config=packe
                                     "enable_discovery": struct_pb2.Value(bool_value=True)}))))
 
 
+MESH = tls.PeerValidation(("cluster.local",))
+
+
 def mtls(alpn: list[str]) -> base_pb2.TransportSocket:
-    return base_pb2.TransportSocket(name="envoy.transport_sockets.tls", typed_config=packed(tls.inbound_mtls(alpn)))
+    return base_pb2.TransportSocket(name="envoy.transport_sockets.tls",
+                                    typed_config=packed(tls.inbound_mtls(alpn, MESH)))
+
+
+RBAC = lc.Filter(name="envoy.filters.network.rbac")
 
 
 @pytest.mark.parametrize(("option", "port", "exchange", "expected"), [
@@ -79,7 +86,18 @@ def mtls(alpn: list[str]) -> base_pb2.TransportSocket:
     pytest.param(ChainOption("raw_buffer", ("http/1.1", "h2c"), False, True), None, False, lc.FilterChain(
         name="0.0.0.0_9080",
         filter_chain_match={"transport_protocol": "raw_buffer", "application_protocols": ["http/1.1", "h2c"]},
-        filters=[TERMINAL]), id="plaintext HTTP on a bound listener: no port match"),
+        filters=[TERMINAL]), id="plaintext HTTP catch-all: no port match"),
 ])
 def test_inbound_chain(option: ChainOption, port: int | None, exchange: bool, expected: lc.FilterChain) -> None:
-    assert_proto_equal(inbound_chain(option, "0.0.0.0_9080", port, TERMINAL, metadata_exchange=exchange), expected)
+    built = inbound_chain(option, "0.0.0.0_9080", port, [TERMINAL], metadata_exchange=exchange, validation=MESH)
+    assert_proto_equal(built, expected)
+
+
+def test_inbound_chain_puts_policy_filters_after_metadata_exchange() -> None:
+    """Where RBAC and friends plug in: after metadata exchange (whose peer data they read),
+    before the terminal filter."""
+    built = inbound_chain(ChainOption("tls", (), True, False), "0.0.0.0_9080", 9080, [RBAC, TERMINAL],
+                          metadata_exchange=True, validation=MESH)
+    assert_proto_equal(built, lc.FilterChain(
+        name="0.0.0.0_9080", filter_chain_match={"destination_port": {"value": 9080}, "transport_protocol": "tls"},
+        transport_socket=mtls(["istio-peer-exchange", "h2", "http/1.1"]), filters=[METADATA_EXCHANGE, RBAC, TERMINAL]))

@@ -123,8 +123,10 @@ def test_virtual_inbound_has_permissive_chains_per_port(client_config) -> None:
     names = [f.name for f in inbound.listener_filters]
     assert names == ["envoy.filters.listener.original_dst", "envoy.filters.listener.tls_inspector",
                      "envoy.filters.listener.http_inspector"]
-    disabled = inbound.listener_filters[2].filter_disabled.destination_port_range
-    assert (disabled.start, disabled.end) == (9080, 9081)
+    # Off where no chain needs them: the HTTP port (declared HTTP, no sniffing) and the loop guard.
+    http_off = inbound.listener_filters[2].filter_disabled.or_match.rules
+    assert [(r.destination_port_range.start, r.destination_port_range.end) for r in http_off] == [
+        (9080, 9081), (15006, 15007)]
 
 
 def test_strict_mode_accepts_only_mtls(client_config) -> None:

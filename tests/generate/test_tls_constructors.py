@@ -122,11 +122,23 @@ def test_user_tls(settings: ClientTLSSettings, h2: bool, accounts: tuple[str, ..
     assert_proto_equal(tls.user_tls(settings, h2=h2, service_accounts=accounts), expected)
 
 
-@pytest.mark.parametrize(("alpn", "aliases", "prefixes"), [
-    (tls.INBOUND_ALPN_HTTP, (), []),
-    (tls.INBOUND_ALPN_TCP, ("old.example", "cluster.local"), ["spiffe://old.example/", "spiffe://cluster.local/"]),
+def uri_prefix(domain: str) -> common_pb2.SubjectAltNameMatcher:
+    return common_pb2.SubjectAltNameMatcher(san_type=common_pb2.SubjectAltNameMatcher.URI,
+                                            matcher=string_pb2.StringMatcher(prefix=f"spiffe://{domain}/"))
+
+
+@pytest.mark.parametrize(("alpn", "validation", "peers"), [
+    pytest.param(tls.INBOUND_ALPN_HTTP, tls.PeerValidation(("cluster.local",)),
+                 {"match_typed_subject_alt_names": [uri_prefix("cluster.local")]},
+                 id="HTTP chain, plain Envoy: typed URI SAN matcher"),
+    pytest.param(tls.INBOUND_ALPN_TCP, tls.PeerValidation(("cluster.local", "old.example")),
+                 {"match_typed_subject_alt_names": [uri_prefix("cluster.local"), uri_prefix("old.example")]},
+                 id="TCP chain, a trust domain alias"),
+    pytest.param(tls.INBOUND_ALPN_HTTP, tls.PeerValidation(("cluster.local",), typed=False),
+                 {"match_subject_alt_names": [string_pb2.StringMatcher(prefix="spiffe://cluster.local/")]},
+                 id="istio-proxy: istiod's deprecated field"),
 ])
-def test_inbound_mtls(alpn: list[str], aliases: tuple[str, ...], prefixes: list[str]) -> None:
+def test_inbound_mtls(alpn: list[str], validation: tls.PeerValidation, peers: dict[str, object]) -> None:
     expected = tls_pb2.DownstreamTlsContext(
         require_client_certificate={"value": True},
         common_tls_context=tls_pb2.CommonTlsContext(
@@ -135,7 +147,16 @@ def test_inbound_mtls(alpn: list[str], aliases: tuple[str, ...], prefixes: list[
                         "cipher_suites": CIPHERS},
             tls_certificate_sds_secret_configs=[from_agent("default")],
             combined_validation_context={
-                "default_validation_context": {"match_subject_alt_names": [
-                    string_pb2.StringMatcher(prefix=prefix) for prefix in prefixes]},
+                "default_validation_context": peers,
                 "validation_context_sds_secret_config": from_agent("ROOTCA")}))
-    assert_proto_equal(tls.inbound_mtls(alpn, aliases), expected)
+    assert_proto_equal(tls.inbound_mtls(alpn, validation), expected)
+
+
+@pytest.mark.parametrize(("domain", "aliases", "expected"), [
+    ("cluster.local", (), ("cluster.local",)),
+    ("cluster.local", ("old.example", "", "cluster.local", "older.example"), ("cluster.local", "old.example",
+                                                                              "older.example")),
+])
+def test_peer_validation_lists_each_trust_domain_once(domain: str, aliases: tuple[str, ...],
+                                                      expected: tuple[str, ...]) -> None:
+    assert tls.PeerValidation.of((domain, *aliases)).trust_domains == expected

@@ -1,12 +1,21 @@
-"""LDS (inbound): virtualInbound on 15006 with its mTLS-aware chains (translation-spec §2.7).
+"""LDS (inbound): virtualInbound on 15006 and its mTLS-aware chains (translation-spec §2.7,
+security.md §3).
 
 Which chains a port gets depends on its PeerAuthentication mode and protocol: STRICT accepts only
 Istio mTLS, PERMISSIVE accepts mTLS and plaintext side by side, DISABLE only plaintext. Each
-chain matches on transport (tls/raw_buffer) and ALPN, so one listener serves them all.
+chain matches on destination port, transport (tls/raw_buffer) and ALPN, so one listener serves
+them all; the TLS and HTTP inspectors that fill in transport and ALPN run only on the ports
+whose chains ask for them, as Istio derives them from the chains themselves.
+
+Chains come in sets (Istio's inboundChainConfig): the catch-all passthrough set (the workload's
+mode, no port), one passthrough set per `portLevelMtls` port that no service or Sidecar
+ingress declares (that port's mode), and one set per port the workload serves. A port whose
+Sidecar ingress (or a proxy without traffic capture) binds it gets a listener of its own.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from envoy.config.core.v3 import base_pb2
@@ -18,18 +27,27 @@ from envoy.extensions.filters.listener.original_dst.v3 import original_dst_pb2
 from envoy.extensions.filters.listener.original_src.v3 import original_src_pb2
 from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
 
+from meshctl import protocols
 from meshctl.generate import filters, names, tls
+from meshctl.generate.context import InboundPort, ProxyContext
+from meshctl.generate.inbound_policy import InboundPolicy, inbound_policy
 from meshctl.generate.names import BLACKHOLE, INBOUND_PASSTHROUGH
 from meshctl.generate.protobuf import typed
-from meshctl.generate.context import InboundPort, ProxyContext
-from meshctl.generate.inbound_policy import inbound_policy
-from meshctl import protocols
+from meshctl.model.peerauth import DISABLE, PERMISSIVE, STRICT
 from meshctl.model.proxy import INTERCEPTION_TPROXY
-from meshctl.model.snapshot import DISABLE, PERMISSIVE, STRICT
 
 VIRTUAL_INBOUND = "virtualInbound"
+CATCH_ALL_HTTP = "virtualInbound-catchall-http"
+BLACKHOLE_CHAIN = "virtualInbound-blackhole"
+WILDCARD = "0.0.0.0"
 TPROXY_MARK = 1337  # Istio's original_src mark; istio-iptables routes packets with it back to Envoy
-HTTP_PLAIN_ALPNS = ["http/1.1", "h2c"]
+HTTP_PLAIN_ALPNS = ("http/1.1", "h2c")
+TLS_TRANSPORT = "tls"
+RAW_BUFFER = "raw_buffer"
+ORIGINAL_DST = "envoy.filters.listener.original_dst"
+ORIGINAL_SRC = "envoy.filters.listener.original_src"
+TLS_INSPECTOR = "envoy.filters.listener.tls_inspector"
+HTTP_INSPECTOR = "envoy.filters.listener.http_inspector"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,139 +62,186 @@ class ChainOption:
 
 _MTLS_ALL = tuple(tls.ISTIO_ALL_ALPNS)
 _MTLS_HTTP = tuple(tls.ISTIO_HTTP_ALPNS)
+_MTLS_TCP = ("istio-peer-exchange", "istio")
+# Istio's filter chain match options by (mode, listener class), in its order (filterchain_options.go
+# as of the notes' snapshot; a later revision moves PERMISSIVE TCP's plain-TLS chain last).
 _OPTIONS = {
-    (STRICT, "HTTP"): [ChainOption("tls", (), True, True)],
-    (STRICT, "TCP"): [ChainOption("tls", (), True, False)],
-    (STRICT, "AUTO"): [ChainOption("tls", _MTLS_HTTP, True, True), ChainOption("tls", (), True, False)],
-    (PERMISSIVE, "HTTP"): [ChainOption("tls", _MTLS_ALL, True, True), ChainOption("raw_buffer", (), False, True)],
+    (STRICT, "HTTP"): [ChainOption(TLS_TRANSPORT, (), True, True)],
+    (STRICT, "TCP"): [ChainOption(TLS_TRANSPORT, (), True, False)],
+    (STRICT, "AUTO"): [ChainOption(TLS_TRANSPORT, _MTLS_HTTP, True, True), ChainOption(TLS_TRANSPORT, (), True, False)],
+    (PERMISSIVE, "HTTP"): [ChainOption(TLS_TRANSPORT, _MTLS_ALL, True, True), ChainOption(RAW_BUFFER, (), False, True)],
     (PERMISSIVE, "TCP"): [
-        ChainOption("tls", _MTLS_ALL, True, False),
-        ChainOption("tls", (), False, False),
-        ChainOption("raw_buffer", (), False, False),
+        ChainOption(TLS_TRANSPORT, _MTLS_ALL, True, False),
+        ChainOption(TLS_TRANSPORT, (), False, False),
+        ChainOption(RAW_BUFFER, (), False, False),
     ],
     (PERMISSIVE, "AUTO"): [
-        ChainOption("tls", _MTLS_HTTP, True, True),
-        ChainOption("raw_buffer", tuple(HTTP_PLAIN_ALPNS), False, True),
-        ChainOption("tls", ("istio-peer-exchange", "istio"), True, False),
-        ChainOption("raw_buffer", (), False, False),
-        ChainOption("tls", (), False, False),
+        ChainOption(TLS_TRANSPORT, _MTLS_HTTP, True, True),
+        ChainOption(RAW_BUFFER, HTTP_PLAIN_ALPNS, False, True),
+        ChainOption(TLS_TRANSPORT, _MTLS_TCP, True, False),
+        ChainOption(RAW_BUFFER, (), False, False),
+        ChainOption(TLS_TRANSPORT, (), False, False),
     ],
-    (DISABLE, "HTTP"): [ChainOption("raw_buffer", (), False, True)],
-    (DISABLE, "TCP"): [ChainOption("raw_buffer", (), False, False)],
+    (DISABLE, "HTTP"): [ChainOption(RAW_BUFFER, (), False, True)],
+    (DISABLE, "TCP"): [ChainOption(RAW_BUFFER, (), False, False)],
     (DISABLE, "AUTO"): [
-        ChainOption("raw_buffer", tuple(HTTP_PLAIN_ALPNS), False, True),
-        ChainOption("raw_buffer", (), False, False),
+        ChainOption(RAW_BUFFER, HTTP_PLAIN_ALPNS, False, True),
+        ChainOption(RAW_BUFFER, (), False, False),
     ],
 }
 
 
-def _mode(ctx: ProxyContext, port: int | None) -> str:
-    workload = ctx.proxy.workload
-    labels = workload.labels if workload is not None else ctx.proxy.labels
-    mode = ctx.snapshot.mtls_mode(ctx.proxy.namespace, labels, port)
-    return mode if mode in (STRICT, PERMISSIVE, DISABLE) else PERMISSIVE
+def chain_options(mode: str, protocol: str) -> list[ChainOption]:
+    """The chains a port of `protocol` gets in `mode` (an unknown mode counts as DISABLE, as
+    in Istio: no TLS context)."""
+    known = mode if mode in (STRICT, PERMISSIVE) else DISABLE
+    return _OPTIONS[(known, protocols.listener_class(protocol))]
+
+
+@dataclass(frozen=True, slots=True)
+class ChainSet:
+    """The chains for one port (Istio's inboundChainConfig): its mode decides which (see
+    chain_options); `port` 0 is the catch-all passthrough, matching every destination port."""
+
+    port: int
+    protocol: str
+    mode: str
+    cluster: str
+    passthrough: bool = False
+    bind: str = WILDCARD
+    inbound: InboundPort | None = None
+
+    def name(self, http: bool) -> str:
+        """Passthrough chains keep Istio's fixed names; the others are named for bind and port."""
+        if self.passthrough:
+            return CATCH_ALL_HTTP if http else VIRTUAL_INBOUND
+        return names.listener(self.bind, self.port)
+
+    @property
+    def stat_prefix(self) -> str:
+        """The HTTP connection manager's stat prefix: the cluster for passthrough chains."""
+        return (self.cluster if self.passthrough else f"inbound_{names.listener(self.bind, self.port)}") + ";"
 
 
 def build_inbound_listeners(ctx: ProxyContext) -> list[listener_pb2.Listener]:
-    """virtualInbound when traffic is captured; real bound listeners from Sidecar ingress otherwise."""
-    ports = ctx.inbound_ports()
-    if ctx.proxy.captures_traffic:
-        return [virtual_inbound(ctx, ports)]
-    out = []
-    for port in ports:
-        if not ctx.scope.ingress:
-            continue
-        bind = port.bind or "0.0.0.0"
-        listener = listener_pb2.Listener(name=names.listener(bind, port.target_port),
-                                         traffic_direction=base_pb2.INBOUND)
-        listener.address.socket_address.address = bind
-        listener.address.socket_address.port_value = port.target_port
-        listener.continue_on_listener_filters_timeout = True
-        listener.listener_filters_timeout.SetInParent()
-        listener.filter_chains.extend(_port_chains(ctx, port, destination_port=False))
-        _inspectors(listener, [port], include_original_dst=False)
-        out.append(listener)
-    return out
+    """virtualInbound when traffic is captured, then a listener for each port that binds for real."""
+    virtual: list[lc.FilterChain] = []
+    bound: list[listener_pb2.Listener] = []
+    for chain_set in _service_sets(ctx):
+        chains = build_chains(ctx, chain_set)
+        if _binds(ctx, chain_set.inbound):
+            bound.append(_bound_listener(ctx, chain_set, chains))
+        else:
+            virtual.extend(chains)
+    if not ctx.proxy.captures_traffic:
+        return bound
+    return [virtual_inbound(ctx, virtual), *bound]
 
 
-def virtual_inbound(ctx: ProxyContext, ports: list[InboundPort]) -> listener_pb2.Listener:
-    listen = ctx.mesh.proxy_inbound_listen_port
-    listener = listener_pb2.Listener(name=VIRTUAL_INBOUND, traffic_direction=base_pb2.INBOUND)
-    listener.address.socket_address.address = "0.0.0.0"
-    listener.address.socket_address.port_value = listen
-    listener.continue_on_listener_filters_timeout = True
-    listener.listener_filters_timeout.SetInParent()
-    blackhole = listener.filter_chains.add(name="virtualInbound-blackhole")
-    blackhole.filter_chain_match.destination_port.value = listen
-    blackhole.filters.append(filters.tcp_proxy(BLACKHOLE))
-    listener.filter_chains.extend(_passthrough_chains(ctx))
-    for port in ports:
-        listener.filter_chains.extend(_port_chains(ctx, port, destination_port=True))
-    _inspectors(listener, ports, include_original_dst=True)
-    if ctx.proxy.interception == INTERCEPTION_TPROXY:
-        # TPROXY keeps the original destination on the socket (transparent) and Envoy connects
-        # to the app from the client's own address, marked so the replies come back to it.
-        listener.transparent.value = True
-        listener.listener_filters.insert(1, lc.ListenerFilter(
-            name="envoy.filters.listener.original_src", typed_config=typed(original_src_pb2.OriginalSrc(mark=TPROXY_MARK))))
-    return listener
+def _binds(ctx: ProxyContext, port: InboundPort | None) -> bool:
+    """Istio's getBindToPort: a Sidecar ingress's captureMode, else the proxy's interception."""
+    mode = port.capture_mode if port is not None else ""
+    if mode in ("", "DEFAULT"):
+        return not ctx.proxy.captures_traffic
+    return mode == "NONE"
 
 
-def _inspectors(listener: listener_pb2.Listener, ports: list[InboundPort], *, include_original_dst: bool) -> None:
-    """Listener filters, each disabled on ports whose chains do not need it."""
-    if include_original_dst:
-        listener.listener_filters.add(name="envoy.filters.listener.original_dst",
-                                      typed_config=typed(original_dst_pb2.OriginalDst()))
-    listener.listener_filters.add(name="envoy.filters.listener.tls_inspector",
-                                  typed_config=typed(tls_inspector_pb2.TlsInspector()))
-    http_inspector = listener.listener_filters.add(name="envoy.filters.listener.http_inspector",
-                                                   typed_config=typed(http_inspector_pb2.HttpInspector()))
-    http_off = sorted({p.target_port for p in ports if protocols.listener_class(p.protocol) != "AUTO"})
-    _disable_on(http_inspector, http_off)
-
-
-def _disable_on(entry: lc.ListenerFilter, ports: list[int]) -> None:
-    if not ports:
-        return
-    if len(ports) == 1:
-        entry.filter_disabled.destination_port_range.start = ports[0]
-        entry.filter_disabled.destination_port_range.end = ports[0] + 1
-        return
-    for port in ports:
-        rule = entry.filter_disabled.or_match.rules.add()
-        rule.destination_port_range.start = port
-        rule.destination_port_range.end = port + 1
-
-
-def _passthrough_chains(ctx: ProxyContext) -> list[lc.FilterChain]:
+def _service_sets(ctx: ProxyContext) -> list[ChainSet]:
+    """A chain set per port the workload serves. Without traffic capture only Sidecar ingress
+    ports count: a listener per service port would take the application's own ports."""
+    if not ctx.proxy.captures_traffic and not ctx.scope.ingress:
+        return []
     return [
-        inbound_chain(option, "virtualInbound-catchall-http" if option.http else VIRTUAL_INBOUND, None,
-                      _terminal(ctx, option, INBOUND_PASSTHROUGH, protocols.UNSUPPORTED, None),
-                      metadata_exchange=ctx.proxy.istio_extensions, policy=_tcp_policy(ctx, option))
-        for option in _OPTIONS[(_mode(ctx, None), "AUTO")]
+        ChainSet(port.target_port, port.protocol, _mode(ctx, port.target_port), names.inbound_cluster(port.target_port),
+                 bind=port.bind or WILDCARD, inbound=port)
+        for port in ctx.inbound_ports()
     ]
 
 
-def _port_chains(ctx: ProxyContext, port: InboundPort, *, destination_port: bool) -> list[lc.FilterChain]:
-    options = _OPTIONS[(_mode(ctx, port.target_port), protocols.listener_class(port.protocol))]
-    cluster = names.inbound_cluster(port.target_port)
-    name = names.listener(port.bind or "0.0.0.0", port.target_port)
-    number = port.target_port if destination_port else None
-    return [inbound_chain(option, name, number, _terminal(ctx, option, cluster, port.protocol, port),
-                          metadata_exchange=ctx.proxy.istio_extensions, policy=_tcp_policy(ctx, option))
-            for option in options]
+def _passthrough_sets(ctx: ProxyContext) -> list[ChainSet]:
+    """The catch-all set in the workload's mode, then one per `portLevelMtls` port that no
+    service (or, with Sidecar ingress, no ingress listener) declares, in that port's mode,
+    ports ascending (Istio's order is its map's, which varies)."""
+    declared = {port.target_port for port in ctx.inbound_ports()}
+    extra = [port for port in _workload_mtls_ports(ctx) if port not in declared]
+    return [ChainSet(port, protocols.UNSUPPORTED, _mode(ctx, port or None), INBOUND_PASSTHROUGH, passthrough=True)
+            for port in (0, *extra)]
 
 
-def _tcp_policy(ctx: ProxyContext, option: ChainOption) -> tuple[lc.Filter, ...]:
-    """A TCP chain's authorization filters (an HTTP chain's are inside its HCM)."""
-    return () if option.http else inbound_policy(ctx).tcp
+def _labels(ctx: ProxyContext) -> dict[str, str]:
+    workload = ctx.proxy.workload
+    return dict(workload.labels if workload is not None else ctx.proxy.labels)
 
 
-def inbound_chain(option: ChainOption, name: str, destination_port: int | None, terminal: lc.Filter, *,
-                  metadata_exchange: bool, policy: tuple[lc.Filter, ...] = ()) -> lc.FilterChain:
+def _mode(ctx: ProxyContext, port: int | None) -> str:
+    return ctx.snapshot.mtls_mode(ctx.proxy.namespace, _labels(ctx), port)
+
+
+def _workload_mtls_ports(ctx: ProxyContext) -> tuple[int, ...]:
+    return ctx.snapshot.workload_mtls(ctx.proxy.namespace, _labels(ctx)).ports
+
+
+def virtual_inbound(ctx: ProxyContext, service_chains: Sequence[lc.FilterChain]) -> listener_pb2.Listener:
+    """The capture listener: the loop guard, the passthrough chains, then the service chains."""
+    listen = ctx.mesh.proxy_inbound_listen_port
+    listener = _listener(VIRTUAL_INBOUND, WILDCARD, listen)
+    listener.filter_chains.append(_blackhole_chain(ctx, listen))
+    for chain_set in _passthrough_sets(ctx):
+        listener.filter_chains.extend(build_chains(ctx, chain_set))
+    listener.filter_chains.extend(service_chains)
+    tproxy = ctx.proxy.interception == INTERCEPTION_TPROXY
+    listener.listener_filters.extend(listener_filters(listener.filter_chains, original_dst=True, original_src=tproxy))
+    if tproxy:
+        # TPROXY keeps the original destination on the socket (transparent) and Envoy connects
+        # to the app from the client's own address, marked so the replies come back to it.
+        listener.transparent.value = True
+    return listener
+
+
+def _bound_listener(ctx: ProxyContext, chain_set: ChainSet, chains: Sequence[lc.FilterChain]) -> listener_pb2.Listener:
+    """A Sidecar ingress port (or any, without capture) on a listener that binds it for real."""
+    listener = _listener(names.listener(chain_set.bind, chain_set.port), chain_set.bind, chain_set.port)
+    listener.filter_chains.extend(chains)
+    listener.listener_filters.extend(listener_filters(chains, original_dst=False, original_src=False))
+    return listener
+
+
+def _listener(name: str, address: str, port: int) -> listener_pb2.Listener:
+    listener = listener_pb2.Listener(name=name, traffic_direction=base_pb2.INBOUND)
+    listener.address.socket_address.address = address
+    listener.address.socket_address.port_value = port
+    listener.continue_on_listener_filters_timeout = True
+    listener.listener_filters_timeout.SetInParent()  # mesh protocolDetectionTimeout, 0s: no timeout
+    return listener
+
+
+def _blackhole_chain(ctx: ProxyContext, listen: int) -> lc.FilterChain:
+    """Traffic sent to 15006 itself would loop through Envoy forever: it goes nowhere."""
+    chain = lc.FilterChain(name=BLACKHOLE_CHAIN)
+    chain.filter_chain_match.destination_port.value = listen
+    if ctx.proxy.istio_extensions:
+        chain.filters.append(filters.network_metadata_exchange())
+    chain.filters.append(filters.tcp_proxy(BLACKHOLE))
+    return chain
+
+
+def build_chains(ctx: ProxyContext, chain_set: ChainSet) -> list[lc.FilterChain]:
+    """A chain set's filter chains, one per match option of its mode and protocol."""
+    validation = tls.PeerValidation.of(ctx.mesh.trust_domain_bundle, typed=not ctx.proxy.istio_extensions)
+    policy = inbound_policy(ctx)
+    return [
+        inbound_chain(option, chain_set.name(option.http), chain_set.port or None,
+                      _chain_filters(ctx, chain_set, option.http, policy),
+                      metadata_exchange=ctx.proxy.istio_extensions, validation=validation)
+        for option in chain_options(chain_set.mode, chain_set.protocol)
+    ]
+
+
+def inbound_chain(option: ChainOption, name: str, destination_port: int | None, chain_filters: Sequence[lc.Filter],
+                  *, metadata_exchange: bool, validation: tls.PeerValidation) -> lc.FilterChain:
     """One inbound filter chain: its match (port, transport, ALPN), the mTLS it terminates, and
-    its filters ending in `terminal` (the chain's HTTP connection manager or TCP proxy), after
-    the authorization filters of a TCP chain (`policy`)."""
+    its filters: metadata exchange first (so that policy can read the peer's), then `chain_filters`
+    (policy filters and the HTTP connection manager or TCP proxy)."""
     chain = lc.FilterChain(name=name)
     match = chain.filter_chain_match
     if destination_port is not None:
@@ -185,30 +250,30 @@ def inbound_chain(option: ChainOption, name: str, destination_port: int | None, 
     match.application_protocols.extend(option.alpn)
     if option.terminate:
         alpn = tls.INBOUND_ALPN_HTTP if option.http else tls.INBOUND_ALPN_TCP
-        chain.transport_socket.CopyFrom(tls.socket(tls.inbound_mtls(alpn)))
+        chain.transport_socket.CopyFrom(tls.socket(tls.inbound_mtls(alpn, validation)))
     if metadata_exchange:
         chain.filters.append(filters.network_metadata_exchange())
-    chain.filters.extend(policy)
-    chain.filters.append(terminal)
+    chain.filters.extend(chain_filters)
     return chain
 
 
-def _terminal(ctx: ProxyContext, option: ChainOption, cluster: str, port_protocol: str,
-              port: InboundPort | None) -> lc.Filter:
-    """A chain's last filter: an HTTP connection manager or a TCP proxy, to the inbound cluster."""
-    if not option.http:
-        return filters.tcp_proxy(cluster)
-    listener = names.listener(port.bind or "0.0.0.0", port.target_port) if port else "0.0.0.0_15006"
+def _chain_filters(ctx: ProxyContext, chain_set: ChainSet, http: bool, policy: InboundPolicy) -> list[lc.Filter]:
+    """What follows metadata exchange: an HTTP connection manager with the chain's inline route
+    (and the policy's HTTP filters), or the policy's network filters and a TCP proxy, to the
+    chain set's cluster."""
+    if not http:
+        return [*policy.tcp, filters.tcp_proxy(chain_set.cluster)]
+    port = chain_set.inbound
     manager = filters.connection_manager(
         ctx.proxy,
-        stat_prefix=f"inbound_{listener};",
+        stat_prefix=chain_set.stat_prefix,
         direction=filters.INBOUND,
-        port_protocol=port_protocol,
+        port_protocol=chain_set.protocol,
         mesh=ctx.mesh,
-        route_config=_inbound_route(cluster, port),
-        policy=inbound_policy(ctx).http,
+        route_config=_inbound_route(chain_set.cluster, port),
+        policy=policy.http,
     )
-    return filters.hcm_filter(manager)
+    return [filters.hcm_filter(manager)]
 
 
 def _inbound_route(cluster: str, port: InboundPort | None) -> route_pb2.RouteConfiguration:
@@ -230,3 +295,59 @@ def _inbound_route(cluster: str, port: InboundPort | None) -> route_pb2.RouteCon
     else:
         route.decorator.operation = ":0/*"
     return config
+
+
+def listener_filters(chains: Iterable[lc.FilterChain], *, original_dst: bool,
+                     original_src: bool) -> list[lc.ListenerFilter]:
+    """An inbound listener's listener filters, derived from its chains as Istio derives them.
+
+    original_dst (and original_src under TPROXY) on the capture listener; the TLS inspector only
+    when some chain matches `transport_protocol: tls`, the HTTP inspector only when some chain
+    matches plaintext HTTP ALPNs (`http/1.1`, `h2c`), each disabled on the destination ports
+    whose chains do not need it. Port 0 stands for the chains without a destination port: when
+    they need the TLS inspector it runs everywhere but on the ports listed as not needing it;
+    otherwise only on the ports that do. A port without TLS detection then sees TLS as raw
+    bytes, so a TLS client of a DISABLE port reaches its plaintext chain.
+    """
+    needs: dict[int, tuple[bool, bool]] = {}
+    for chain in chains:
+        match = chain.filter_chain_match
+        port = match.destination_port.value if match.HasField("destination_port") else 0
+        tls_needed, http_needed = needs.get(port, (False, False))
+        needs[port] = (tls_needed or match.transport_protocol == TLS_TRANSPORT,
+                       http_needed or any(alpn in HTTP_PLAIN_ALPNS for alpn in match.application_protocols))
+    out: list[lc.ListenerFilter] = []
+    if original_dst:
+        out.append(lc.ListenerFilter(name=ORIGINAL_DST, typed_config=typed(original_dst_pb2.OriginalDst())))
+    if original_src:
+        out.append(lc.ListenerFilter(name=ORIGINAL_SRC,
+                                     typed_config=typed(original_src_pb2.OriginalSrc(mark=TPROXY_MARK))))
+    if any(tls_needed for tls_needed, _ in needs.values()):
+        inspector = lc.ListenerFilter(name=TLS_INSPECTOR, typed_config=typed(tls_inspector_pb2.TlsInspector()))
+        catch_all = needs.get(0, (False, False))[0]
+        ports = sorted(p for p, (tls_needed, _) in needs.items() if p and tls_needed != catch_all)
+        if ports:
+            if catch_all:
+                _on_ports(inspector.filter_disabled, ports)
+            else:
+                _on_ports(inspector.filter_disabled.not_match, ports)
+        out.append(inspector)
+    if any(http_needed for _, http_needed in needs.values()):
+        inspector = lc.ListenerFilter(name=HTTP_INSPECTOR, typed_config=typed(http_inspector_pb2.HttpInspector()))
+        ports = sorted(p for p, (_, http_needed) in needs.items() if not http_needed)
+        if ports:
+            _on_ports(inspector.filter_disabled, ports)
+        out.append(inspector)
+    return out
+
+
+def _on_ports(predicate: lc.ListenerFilterChainMatchPredicate, ports: Sequence[int]) -> None:
+    """`predicate` matches these destination ports: a range [p, p+1) each, or-ed when several."""
+    if len(ports) == 1:
+        predicate.destination_port_range.start = ports[0]
+        predicate.destination_port_range.end = ports[0] + 1
+        return
+    for port in ports:
+        rule = predicate.or_match.rules.add()
+        rule.destination_port_range.start = port
+        rule.destination_port_range.end = port + 1

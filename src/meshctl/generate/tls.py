@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from envoy.config.cluster.v3 import cluster_pb2
@@ -176,8 +177,39 @@ def auto_mtls_matches(cluster: cluster_pb2.Cluster, transport_socket: base_pb2.T
     plain.transport_socket.CopyFrom(RAW_BUFFER)
 
 
-def inbound_mtls(alpn: Sequence[str], trust_domain_aliases: Sequence[str] = ()) -> tls_pb2.DownstreamTlsContext:
-    """The server side of Istio mTLS on a sidecar's inbound chains."""
+@dataclass(frozen=True, slots=True)
+class PeerValidation:
+    """How a sidecar's inbound chains check a caller's certificate: a SPIFFE ID of one of
+    `trust_domains` (the mesh's trust domain, then its aliases), under the roots of `ROOTCA`.
+
+    `typed` spells the SAN matchers with Envoy's current field (`match_typed_subject_alt_names`,
+    SAN type URI), as plain Envoy wants; istiod still emits the deprecated
+    `match_subject_alt_names`, kept for the istio-proxy flavor so that output matches istiod's.
+    """
+
+    trust_domains: tuple[str, ...]
+    typed: bool = True
+
+    @classmethod
+    def of(cls, trust_domains: Sequence[str], *, typed: bool = True) -> PeerValidation:
+        """Istio's list from the trust domain and its aliases, in order: empty ones dropped,
+        each kept once."""
+        return cls(tuple(dict.fromkeys(d for d in trust_domains if d)), typed)
+
+    def apply(self, context: common_pb2.CertificateValidationContext) -> None:
+        for domain in self.trust_domains:
+            prefix = string_pb2.StringMatcher(prefix=f"spiffe://{domain}/")
+            if self.typed:
+                context.match_typed_subject_alt_names.add(san_type=common_pb2.SubjectAltNameMatcher.URI,
+                                                           matcher=prefix)
+            else:
+                context.match_subject_alt_names.append(prefix)
+
+
+def inbound_mtls(alpn: Sequence[str], validation: PeerValidation) -> tls_pb2.DownstreamTlsContext:
+    """The server side of Istio mTLS on a sidecar's inbound chains (security.md §3.2): a client
+    certificate required and checked against `ROOTCA` and the mesh's trust domains, the
+    workload's own certificate `default`, Istio's TLS versions and cipher suites."""
     context = tls_pb2.DownstreamTlsContext()
     context.require_client_certificate.value = True
     common = context.common_tls_context
@@ -188,10 +220,8 @@ def inbound_mtls(alpn: Sequence[str], trust_domain_aliases: Sequence[str] = ()) 
     params.cipher_suites.extend(MESH_CIPHERS)
     common.tls_certificate_sds_secret_configs.append(SDS_DEFAULT_CONFIG)
     combined = common.combined_validation_context
-    default = combined.default_validation_context
-    default.SetInParent()
-    for alias in trust_domain_aliases:
-        default.match_subject_alt_names.add(prefix=f"spiffe://{alias}/")
+    combined.default_validation_context.SetInParent()
+    validation.apply(combined.default_validation_context)
     combined.validation_context_sds_secret_config.CopyFrom(SDS_ROOT_CONFIG)
     return context
 
