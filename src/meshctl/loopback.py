@@ -40,6 +40,7 @@ __all__ = [
     "Envoy",
     "NameServer",
     "Processes",
+    "SEEN_CLIENT_CERT_HEADER",
     "Sidecar",
     "WaitTimeout",
     "accepting",
@@ -219,6 +220,10 @@ class Processes:
         self.stop()
 
 
+CLIENT_CERT_HEADER = "x-forwarded-client-cert"
+SEEN_CLIENT_CERT_HEADER = "x-seen-client-cert"
+
+
 class _Reply(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     # Headers and body leave in two writes; with Nagle on, Envoy's kept-alive upstream
@@ -230,6 +235,9 @@ class _Reply(http.server.BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("content-type", "text/plain")
         self.send_header("content-length", str(len(body)))
+        caller = self.headers.get(CLIENT_CERT_HEADER)
+        if caller:
+            self.send_header(SEEN_CLIENT_CERT_HEADER, caller)
         self.end_headers()
         self.wfile.write(body)
 
@@ -239,7 +247,9 @@ class _Reply(http.server.BaseHTTPRequestHandler):
 
 class NameServer:
     """An HTTP server (a thread of this process) answering every GET with its name, so whoever
-    sends traffic through a proxy can tell which backend the proxy chose."""
+    sends traffic through a proxy can tell which backend the proxy chose; behind a sidecar, it
+    also says who its sidecar said was calling (the `x-forwarded-client-cert` it received, as
+    `x-seen-client-cert` in the answer)."""
 
     def __init__(self, name: str, host: str = LOOPBACK, port: int = 0) -> None:
         self.name = name

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
     from meshctl.demo.mesh import Client
     from meshctl.demo.runtime import LocalMesh
+    from meshctl.loopback import Sidecar
 
 JASON = {"end-user": "jason"}
 SAMPLE = 200
@@ -28,7 +29,7 @@ def demo(
     capture: Annotated[bool, typer.Option("--capture", help="As root: each sidecar in a network namespace of its pod, "
                                           "its traffic captured with iptables instead of bound listeners.")] = False,
 ) -> int:
-    """Run serve, Envoy sidecars, reviews v1-v3 and details locally; route, edit live, authorize, show sync status.
+    """Run serve, Envoy sidecars, reviews v1-v3 and details locally; route, edit live, mTLS, authorize, show sync.
 
     Exit 0 only when every step checked out.
 
@@ -64,8 +65,8 @@ def demo(
         try:
             with err.status("starting the mesh") as status:
                 mesh.start(progress=lambda text: status.update(text))
-            checks = [_header_routing(mesh, out), _live_edit(mesh, out, err), _authorization(mesh, out),
-                      _proxy_status(mesh, out)]
+            checks = [_header_routing(mesh, out), _live_edit(mesh, out, err), _mutual_tls(mesh, out),
+                      _authorization(mesh, out), _proxy_status(mesh, out)]
             if capture:
                 checks.append(_captured(mesh, out))
         except KeyboardInterrupt:
@@ -143,6 +144,40 @@ def _live_edit(mesh: LocalMesh, out: Console, err: Console) -> bool:
                              f"(deadline {EDIT_DEADLINE * 1000:.0f} ms); v3 got {share:.0%} of {SAMPLE} requests")
 
 
+def _mutual_tls(mesh: LocalMesh, out: Console) -> bool:
+    """Who details saw calling, through each client's sidecar and from a plain client."""
+    from meshctl.demo.runtime import caller_seen, plaintext_to_server
+    from meshctl.inspect.tabwriter import tabulate
+    from meshctl.security.spiffe import spiffe_id
+
+    server = mesh.layout.server
+    lines = [f"CALLER\tSTATUS\tANSWERED BY\tIDENTITY {server.name.upper()} SAW (x-forwarded-client-cert)\n"]
+    ok = True
+    for client in mesh.layout.clients:
+        status, answered, seen = caller_seen(client.bind, server.name)
+        ok = ok and (status, answered, seen) == (200, server.name, spiffe_id("cluster.local", "default",
+                                                                              client.service_account))
+        lines.append(f"{client.pod} sidecar\t{status}\t{answered}\t{seen or '-'}\n")
+    plaintext = plaintext_to_server(server)
+    ok = ok and plaintext == 0
+    lines.append(f"plain client, no sidecar\t{plaintext or 'refused'}\t-\t-\n")
+    handshakes = [(envoy.name, _handshakes(envoy)) for envoy in mesh.envoys]
+    ok = ok and all(count > 0 for _, count in handshakes)
+    out.print()
+    out.print(f"[bold]3. Mutual TLS[/bold] (PeerAuthentication istio-system/default: STRICT); {server.name} runs "
+              "behind a sidecar of its own")
+    out.print(tabulate("".join(lines), 3), end="", markup=False)
+    out.print("TLS handshakes so far: " + ", ".join(f"{name} {count}" for name, count in handshakes), markup=False)
+    return _verdict(out, ok, f"the sidecars reach {server.name} over mTLS, each seen as itself; "
+                             "plaintext straight at its sidecar is refused")
+
+
+def _handshakes(envoy: Sidecar) -> int:
+    """TLS handshakes an Envoy made or took: on its clusters (a client) and listeners (a server)."""
+    return sum(int(value) for name, value in envoy.stats("ssl.handshake").items()
+               if name.startswith(("cluster.outbound|", "listener.")) and name.endswith(".ssl.handshake"))
+
+
 def _authorization(mesh: LocalMesh, out: Console) -> bool:
     """An AuthorizationPolicy on details admits productpage's identity only, then ratings' too:
     details' sidecar judges each caller by the SPIFFE ID in its mTLS certificate."""
@@ -155,7 +190,7 @@ def _authorization(mesh: LocalMesh, out: Console) -> bool:
     admitted, other = mesh.layout.clients[0], mesh.layout.clients[1]
     server = mesh.layout.server.name
     out.print()
-    out.print(f"[bold]3. Authorization[/bold]: an AuthorizationPolicy lets only {admitted.pod} call {server}, "
+    out.print(f"[bold]4. Authorization[/bold]: an AuthorizationPolicy lets only {admitted.pod} call {server}, "
               f"then {other.pod} too")
     rows = []
     ok = True
@@ -196,7 +231,7 @@ def _proxy_status(mesh: LocalMesh, out: Console) -> bool:
     with open_control_planes(options, kube=_no_kubernetes) as clients:
         rows = read_syncz(ask_syncz(clients))
     out.print()
-    out.print(f"[bold]4. meshctl proxy-status --xds-address {address} --plaintext -v 1[/bold]")
+    out.print(f"[bold]5. meshctl proxy-status --xds-address {address} --plaintext -v 1[/bold]")
     out.print(verbose_status_table(rows, datetime.now(UTC)), end="", markup=False)
     return _verdict(out, len(rows) == len(mesh.envoys) and all(row.synced for row in rows),
                     f"{len(rows)} sidecars connected, every subscribed type SYNCED")

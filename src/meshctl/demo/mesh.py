@@ -8,6 +8,10 @@ plain HTTP client can send traffic through it and several sidecars can run side 
 With capture (`meshctl demo --capture`), each pod has a network namespace and an address of its
 own, reviews and details have ClusterIPs that exist nowhere (as with kube-proxy), and the
 sidecars capture traffic with iptables, as in a cluster: no Sidecar resources, no bound listeners.
+
+Mutual TLS is STRICT mesh-wide: details runs behind a sidecar of its own, so the clients'
+sidecars reach it over mTLS and it sees who called; the reviews pods have no sidecar and are
+reached in plaintext, as workloads outside the mesh are.
 """
 
 from __future__ import annotations
@@ -161,11 +165,21 @@ spec:
 """
 
 
+STRICT = """apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata:
+  name: default
+  namespace: istio-system
+spec:
+  mtls: {mode: STRICT}
+"""
+
+
 def workloads_yaml(layout: Layout) -> str:
-    """Services, pods and Sidecars: the part of the mesh the demo never edits."""
+    """Services, pods, Sidecars and mTLS: the part of the mesh the demo never edits."""
     ips = CLUSTER_IPS if layout.captured else {}
     server = layout.server
-    docs = [_service("reviews", layout.backend_port, ips.get("reviews", "")),
+    docs = [STRICT, _service("reviews", layout.backend_port, ips.get("reviews", "")),
             _service(server.name, server.inbound_port, ips.get(server.name, "")),
             _sidecar_pod(server.name, server.service_account, server.ip, server.ip, inbound_port=server.inbound_port,
                          app_port=server.app_port, captured=layout.captured)]

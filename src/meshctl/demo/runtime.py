@@ -32,7 +32,16 @@ from meshctl.demo.mesh import (
     workloads_yaml,
 )
 from meshctl.errors import MeshctlError
-from meshctl.loopback import ControlPlane, NameServer, Processes, Sidecar, free_port, port_free, wait_until
+from meshctl.loopback import (
+    SEEN_CLIENT_CERT_HEADER,
+    ControlPlane,
+    NameServer,
+    Processes,
+    Sidecar,
+    free_port,
+    port_free,
+    wait_until,
+)
 
 BACKEND_IPS = ("127.0.0.21", "127.0.0.22", "127.0.0.23")
 
@@ -80,11 +89,40 @@ class Backends:
 def request(bind: str, headers: dict[str, str] | None = None, timeout: float = 2.0, *,
             host: str = "reviews") -> tuple[int, str]:
     """One request for `host` (reviews unless said) through a sidecar's outbound listener."""
-    connection = http.client.HTTPConnection(bind, SERVICE_PORT, timeout=timeout)
+    status, body, _ = _get(bind, SERVICE_PORT, host, headers, timeout)
+    return status, body
+
+
+def caller_seen(bind: str, host: str, timeout: float = 2.0) -> tuple[int, str, str]:
+    """One request for `host` through a sidecar: status, who answered, and the caller's SPIFFE
+    ID as the server's sidecar forwarded it to the app ("" when it forwarded none)."""
+    status, body, seen = _get(bind, SERVICE_PORT, host, None, timeout)
+    return status, body, _uri(seen)
+
+
+def plaintext_to_server(server: Server, timeout: float = 2.0) -> int:
+    """A plaintext request straight at the server's sidecar, as a caller without a sidecar
+    would send it: its status, 0 when the connection was refused or closed."""
+    try:
+        return _get(server.ip, server.inbound_port, server.name, None, timeout)[0]
+    except (OSError, http.client.HTTPException):
+        return 0
+
+
+def _uri(client_cert: str) -> str:
+    """The caller's URI in an `x-forwarded-client-cert` value (the last element: Envoy appends)."""
+    last = client_cert.split(",")[-1]
+    return next((part[4:] for part in last.split(";") if part.startswith("URI=")), "")
+
+
+def _get(address: str, port: int, host: str, headers: dict[str, str] | None,
+         timeout: float) -> tuple[int, str, str]:
+    connection = http.client.HTTPConnection(address, port, timeout=timeout)
     try:
         connection.request("GET", f"/{host}/0", headers={"Host": host, **(headers or {})})
         response = connection.getresponse()
-        return response.status, response.read().decode(errors="replace")
+        body = response.read().decode(errors="replace")
+        return response.status, body, response.getheader(SEEN_CLIENT_CERT_HEADER, "")
     finally:
         connection.close()
 
