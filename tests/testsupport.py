@@ -67,6 +67,16 @@ spec:
 """
 
 
+def peer_authentication(spec: str, namespace: str = "istio-system", name: str = "default") -> str:
+    """A PeerAuthentication document; `spec` is its indented body (mesh-wide by default)."""
+    return f"""apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {{name: {name}, namespace: {namespace}}}
+spec:
+{spec}
+"""
+
+
 def vhost(config: Any, route: str, name: str) -> Any:
     """A virtual host of a route configuration, by names."""
     (found,) = [r for r in config.routes if r.name == route]

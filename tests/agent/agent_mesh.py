@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from meshctl.loopback import ControlPlane, Processes, Sidecar, free_port, http_get, port_free
+from meshctl.loopback import ControlPlane, Processes, Sidecar, free_port, http_get, port_free, wait_until
 
 SERVICE_PORT = 9080
 ACCOUNTS = {pod: f"bookinfo-{pod.split('-')[0]}" for pod in ("reviews-v1", "productpage-v1", "ratings-v1")}
@@ -175,6 +175,16 @@ class AgentMesh:
                                      log_level="debug", **options)
         self.sidecars[pod] = sidecar
         return sidecar
+
+    def with_reviews_and_productpage(self, **reviews: Any) -> AgentMesh:
+        """Start reviews' sidecar (with `reviews` options) and productpage's, and wait until
+        productpage reaches reviews (over mTLS, unless a policy says otherwise)."""
+        self.sidecar("reviews-v1", **reviews)
+        self.sidecar("productpage-v1")
+        for sidecar in self.sidecars.values():
+            sidecar.wait_ready(60)
+        wait_until(lambda: self.call("productpage-v1")[0] == 200, 30, what="productpage to reach reviews")
+        return self
 
     def url(self, client: str) -> str:
         return f"http://{self.addresses[client]}:{SERVICE_PORT}/"

@@ -53,13 +53,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AgentMesh]:
     with Processes() as processes:
         running = AgentMesh(tmp_path_factory.mktemp("agents"), processes, secret_ttl="10s")
         try:
-            running.start()
-            running.sidecar(REVIEWS, secret_ttl="20s")
-            running.sidecar(PRODUCTPAGE)
-            for sidecar in running.sidecars.values():
-                sidecar.wait_ready(60)
-            wait_until(lambda: running.call(PRODUCTPAGE)[0] == 200, 30, what="productpage to reach reviews over mTLS")
-            yield running
+            yield running.start().with_reviews_and_productpage(secret_ttl="20s")
         finally:
             running.stop()
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from agent_mesh import ACCOUNTS, AgentMesh
+from testsupport import peer_authentication
 
 from meshctl.loopback import Processes, Sidecar, http_get, wait_until
 from meshctl.security.spiffe import spiffe_id
@@ -35,13 +36,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AgentMesh]:
     with Processes() as processes:
         running = AgentMesh(tmp_path_factory.mktemp("mtls"), processes)
         try:
-            running.start()
-            running.sidecar(REVIEWS)
-            running.sidecar(PRODUCTPAGE)
-            for sidecar in running.sidecars.values():
-                sidecar.wait_ready(60)
-            wait_until(lambda: running.call(PRODUCTPAGE)[0] == 200, 30, what="productpage to reach reviews")
-            yield running
+            yield running.start().with_reviews_and_productpage()
         finally:
             running.stop()
 
@@ -93,15 +88,6 @@ def stat(sidecar: Sidecar, name: str) -> int:
 def direct(mesh: AgentMesh) -> tuple[int, str]:
     """A plaintext request straight at reviews' inbound port: a caller without a sidecar."""
     return http_get(f"http://{mesh.addresses[REVIEWS]}:{mesh.ports['inbound']}/", timeout=5)
-
-
-def peer_authentication(spec: str, namespace: str = "istio-system", name: str = "default") -> str:
-    return f"""apiVersion: security.istio.io/v1
-kind: PeerAuthentication
-metadata: {{name: {name}, namespace: {namespace}}}
-spec:
-{spec}
-"""
 
 
 STRICT = peer_authentication("  mtls: {mode: STRICT}")

@@ -23,6 +23,7 @@ from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 from google.protobuf import any_pb2
 from google.protobuf.message import Message as Proto
 from protoassert import assert_proto_equal
+from testsupport import peer_authentication
 
 from meshctl import protocols
 from meshctl.config.loader import load
@@ -53,14 +54,17 @@ status: {podIP: 10.1.0.5}
 POD = "reviews-v1.default"
 
 
-def peer_authentication(spec: str, namespace: str = "istio-system", name: str = "default") -> str:
+def sidecar_ingress(port: int, protocol: str, listener: str) -> str:
+    """A Sidecar for reviews with one ingress listener (`listener`: its further fields)."""
     return f"""
-apiVersion: security.istio.io/v1
-kind: PeerAuthentication
-metadata: {{name: {name}, namespace: {namespace}}}
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {{name: reviews, namespace: default}}
 spec:
-{spec}
-"""
+  workloadSelector: {{labels: {{app: reviews}}}}
+  ingress:
+  - port: {{number: {port}, protocol: {protocol}, name: ingress}}
+{listener}"""
 
 
 STRICT = peer_authentication("  mtls: {mode: STRICT}")
@@ -313,16 +317,8 @@ def test_sidecar_ingress_ports_get_no_passthrough_chains(inbound: Callable[..., 
     """With Sidecar ingress, the ports it declares are the service ports: a port-level mode on
     one of them shapes its chains, not an extra passthrough set."""
     listener = inbound(peer_authentication(
-        "  selector: {matchLabels: {app: reviews}}\n  portLevelMtls: {8000: {mode: STRICT}}", "default", "reviews"), """
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: reviews, namespace: default}
-spec:
-  workloadSelector: {labels: {app: reviews}}
-  ingress:
-  - port: {number: 8000, protocol: TCP, name: tcp}
-    defaultEndpoint: 127.0.0.1:8000
-""")
+        "  selector: {matchLabels: {app: reviews}}\n  portLevelMtls: {8000: {mode: STRICT}}", "default", "reviews"),
+        sidecar_ingress(8000, "TCP", "    defaultEndpoint: 127.0.0.1:8000\n"))
     assert shape(listener) == [BLACKHOLE, *PASSTHROUGH["PERMISSIVE"],
                                "0.0.0.0_8000 :8000 tls mtls-tcp tcp_proxy>inbound|8000||"]
 
@@ -381,18 +377,8 @@ def test_trust_domain_aliases_are_accepted_peers(config_for: ConfigFor, write_ya
 
 def test_sidecar_ingress_capture_none_binds_its_own_listener(mesh: Mesh, config_for: ConfigFor,
                                                              write_yaml: WriteYaml) -> None:
-    snapshot = mesh(write_yaml(REVIEWS + """---
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: reviews, namespace: default}
-spec:
-  workloadSelector: {labels: {app: reviews}}
-  ingress:
-  - port: {number: 9080, protocol: HTTP, name: http}
-    bind: 127.0.0.5
-    captureMode: NONE
-    defaultEndpoint: 127.0.0.1:19080
-"""))
+    snapshot = mesh(write_yaml(REVIEWS + "---" + sidecar_ingress(
+        9080, "HTTP", "    bind: 127.0.0.5\n    captureMode: NONE\n    defaultEndpoint: 127.0.0.1:19080\n")))
     found = listeners(config_for(snapshot, POD))
     assert shape(found["virtualInbound"]) == [BLACKHOLE, *PASSTHROUGH["PERMISSIVE"]]
     bound = found["127.0.0.5_9080"]
