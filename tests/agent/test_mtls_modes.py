@@ -5,19 +5,25 @@ front of an app that answers with the `x-forwarded-client-cert` header its sidec
 productpage's sidecar calls it. Each test writes its policies into serve's config directory,
 waits until reviews' Envoy holds the chains they make, and sends real traffic: through
 productpage's sidecar (auto mTLS, or what a DestinationRule says), and from a plain client
-sent straight at reviews' inbound port, as a workload without a sidecar would.
+sent straight at reviews' inbound port, as a workload without a sidecar would. DestinationRule
+SIMPLE and MUTUAL originate TLS from productpage's sidecar to an HTTPS server outside the mesh,
+with certificates from files the agent serves.
 """
 
 from __future__ import annotations
 
+import http.server
 import os
 import socket
 import ssl
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from agent_mesh import ACCOUNTS, AgentMesh
+from agent_mesh import ACCOUNTS, SERVICE_PORT, AgentMesh
+from status.fake_istiod import Authority
 from testsupport import peer_authentication
 
 from meshctl.loopback import Processes, Sidecar, http_get, wait_until
@@ -185,3 +191,100 @@ def test_destination_rule_tls_modes(mesh: AgentMesh, policies: Path, mode: str, 
         wait_until(settled, 30, what=f"productpage's answer with DestinationRule tls {mode} ({status})")
     finally:
         _write(mesh, "mesh.yaml", original)
+
+
+class _WhoCalled(http.server.BaseHTTPRequestHandler):
+    """An HTTPS service outside the mesh: answers with the common name of the client
+    certificate the TLS handshake presented, or `none`."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        presented = self.connection.getpeercert()  # type: ignore[attr-defined]
+        names = [value for field in (presented or {}).get("subject", ()) for key, value in field if key == "commonName"]
+        body = (names[0] if names else "none").encode()
+        self.send_response(200)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        return
+
+
+@pytest.fixture(scope="module")
+def external(mesh: AgentMesh) -> Iterator[tuple[Path, int]]:
+    """An HTTPS server on 127.0.0.1 with a certificate for `secure.example.com` from a CA of
+    its own, which also trusts (but does not require) client certificates from that CA; the CA
+    and a client certificate for `productpage-client` in files, as an operator would mount them."""
+    authority = Authority.create("external-ca")
+    files = mesh.workdir / "external"
+    files.mkdir()
+    (files / "ca.pem").write_bytes(authority.pem)
+    (files / "other-ca.pem").write_bytes(Authority.create("another-ca").pem)
+    for name, dns in (("server", "secure.example.com"), ("client", "productpage-client")):
+        key, certificate = authority.issue(dns)
+        (files / f"{name}-key.pem").write_bytes(key)
+        (files / f"{name}.pem").write_bytes(certificate)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(files / "server.pem", files / "server-key.pem")
+    context.load_verify_locations(files / "ca.pem")
+    context.verify_mode = ssl.CERT_OPTIONAL
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _WhoCalled)
+    server.daemon_threads = True
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        yield files, server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(("mode", "roots", "client_files", "expected"), [
+    pytest.param("SIMPLE", "ca.pem", False, (200, "none"),
+                 id="SIMPLE: the server verified against caCertificates, no client certificate"),
+    pytest.param("SIMPLE", "other-ca.pem", False, (503, None), id="SIMPLE: a server the CA did not sign is refused"),
+    pytest.param("MUTUAL", "ca.pem", True, (200, "productpage-client"), id="MUTUAL: the client certificate from files"),
+])
+def test_destination_rule_tls_origination_to_an_external_service(
+        mesh: AgentMesh, external: tuple[Path, int], mode: str, roots: str, client_files: bool,
+        expected: tuple[int, str | None]) -> None:
+    """productpage's sidecar originates TLS to an HTTPS service outside the mesh, with the CA
+    (and client certificate) files a DestinationRule names, which the agent serves over SDS."""
+    files, port = external
+    client = (f"\n      clientCertificate: {files / 'client.pem'}\n      privateKey: {files / 'client-key.pem'}"
+              if client_files else "")
+    _write(mesh, "external.yaml", f"""apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: secure, namespace: default}}
+spec:
+  hosts: [secure.example.com]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{{number: {SERVICE_PORT}, name: http, protocol: HTTP}}]
+  endpoints: [{{address: 127.0.0.1, ports: {{http: {port}}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: secure, namespace: default}}
+spec:
+  host: secure.example.com
+  trafficPolicy:
+    tls:
+      mode: {mode}
+      sni: secure.example.com
+      caCertificates: {files / roots}{client}
+""")
+
+    def answered() -> bool:
+        status, body = http_get(mesh.url(PRODUCTPAGE), headers={"Host": "secure.example.com"})
+        return status == expected[0] and expected[1] in (None, body)
+
+    try:
+        wait_until(answered, 30, what=f"productpage's answer {expected} from the external service with tls {mode}")
+        if expected[0] != 200:  # refused by the handshake: the server's certificate did not verify
+            refusals = f"cluster.outbound|{SERVICE_PORT}||secure.example.com;.ssl.fail_verify_error"
+            assert stat(mesh.sidecars[PRODUCTPAGE], refusals) > 0
+    finally:
+        (mesh.config_dir / "external.yaml").unlink()

@@ -152,3 +152,31 @@ def test_an_answer_for_another_key_or_without_roots_is_refused() -> None:
     held = WorkloadCertificate.from_answer(key, chain, received=0.0)
     assert held.not_after > datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
     assert "key=" not in repr(held)
+
+
+async def test_secrets_named_by_file_are_read_when_asked_for(sds: SdsServer, tmp_path: Path,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    """A DestinationRule's file certificates (`file-cert:`, `file-root:`) come from the host's
+    files, as istio-agent serves them; a file that cannot be read is not served and is named."""
+    sds.publish(certificate())
+    (tmp_path / "client.pem").write_bytes(b"CHAIN")
+    (tmp_path / "client-key.pem").write_bytes(b"KEY")
+    (tmp_path / "ca.pem").write_bytes(b"ROOTS")
+    wanted = [f"file-cert:{tmp_path / 'client.pem'}~{tmp_path / 'client-key.pem'}", f"file-root:{tmp_path / 'ca.pem'}",
+              f"file-root:{tmp_path / 'missing.pem'}"]
+
+    async def one() -> AsyncIterator[discovery_pb2.DiscoveryRequest]:
+        yield discovery_pb2.DiscoveryRequest(node=NODE, type_url=SECRET, resource_names=wanted)
+        await asyncio.sleep(5)
+
+    async with grpc.aio.insecure_channel(f"unix:{sds.path}") as channel:
+        stream = sds_pb2_grpc.SecretDiscoveryServiceStub(channel).StreamSecrets(one())
+        held = secrets(await asyncio.wait_for(stream.read(), 5))
+        stream.cancel()
+    assert sorted(held) == sorted(wanted[:2])
+    certificate_secret = held[wanted[0]].tls_certificate
+    assert (certificate_secret.certificate_chain.inline_bytes, certificate_secret.private_key.inline_bytes) == (
+        b"CHAIN", b"KEY")
+    assert held[wanted[1]].validation_context.trusted_ca.inline_bytes == b"ROOTS"
+    refusal = [r for r in caplog.records if r.getMessage() == "cannot serve a secret from files"]
+    assert refusal and refusal[0].secret == wanted[2] and "No such file" in refusal[0].error  # type: ignore[attr-defined]

@@ -1,4 +1,6 @@
-"""The agent's SDS server: `default` and `ROOTCA` to its own Envoy, over a Unix socket.
+"""The agent's SDS server: `default` and `ROOTCA` to its own Envoy, over a Unix socket, and the
+certificates a DestinationRule names by file (`file-cert:CERT~KEY`, `file-root:PATH`), read
+from the host's files when Envoy asks for them, as istio-agent serves them.
 
 The protocol work is the project's xDS stream machinery (meshctl.xds): a snapshot cache whose
 "configuration" is the current certificate, published again on every rotation, so each
@@ -20,7 +22,8 @@ import hashlib
 import logging
 import os
 import socket
-from collections.abc import Mapping
+import sys
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +34,7 @@ from google.protobuf import any_pb2
 
 from meshctl.agent.certificate import WorkloadCertificate
 from meshctl.errors import MeshctlError, UnknownProxyError
-from meshctl.model.secrets import ROOT_CERTIFICATE, WORKLOAD_CERTIFICATE
+from meshctl.model.secrets import ROOT_CERTIFICATE, WORKLOAD_CERTIFICATE, file_certificate_paths, file_root_path
 from meshctl.resources import SECRET, Packed, ProxyResources
 from meshctl.xds import ads
 from meshctl.xds.cache import SnapshotCache
@@ -79,11 +82,71 @@ class SecretGeneration:
         }
 
     def resources_for(self, node: core_pb2.Node) -> ProxyResources:
-        return {SECRET: self._secrets}
+        return {SECRET: FileBackedSecrets(self._secrets)}
 
     def origins(self, resource: Packed) -> list[str]:
-        """None: the secrets come from the agent's certificate, not from config files."""
+        """None: the secrets come from the agent's certificate or the host's files, not from
+        config files."""
         return []
+
+
+# Where hosts keep their CA bundle (`file-root:system`), in the order istio-agent looks.
+SYSTEM_ROOTS = (
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/pki/tls/cacert.pem",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+)
+
+
+class FileBackedSecrets(Mapping[str, Packed]):
+    """The workload's secrets, plus any secret Envoy names by file, read when asked for: a
+    DestinationRule's MUTUAL client certificate and key (`file-cert:`) or CA certificates
+    (`file-root:`, `system` for the host's bundle). Files are the operator's, on the proxy's own
+    host; they are read again on every push, so an edited file is served from the next
+    certificate rotation on. A file that cannot be read is not served (Envoy keeps waiting for
+    it, as with istio-agent) and the agent says which and why."""
+
+    def __init__(self, fixed: Mapping[str, Packed]) -> None:
+        self._fixed = fixed
+
+    def __getitem__(self, name: str) -> Packed:
+        found = self._fixed.get(name) or _file_secret(name)
+        if found is None:
+            raise KeyError(name)
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        """The workload's own secrets: the file-backed ones cannot be listed, only looked up."""
+        return iter(self._fixed)
+
+    def __len__(self) -> int:
+        """Unbounded (any readable file is a key), so the stream looks the names Envoy asks
+        for up one by one rather than listing this mapping (see xds.state._within)."""
+        return sys.maxsize
+
+
+def _file_secret(name: str) -> Packed | None:
+    secret = secret_pb2.Secret(name=name)
+    try:
+        paths = file_certificate_paths(name)
+        if paths is not None:
+            secret.tls_certificate.certificate_chain.inline_bytes = Path(paths[0]).read_bytes()
+            secret.tls_certificate.private_key.inline_bytes = Path(paths[1]).read_bytes()
+        else:
+            root = file_root_path(name)
+            if root is None:
+                return None
+            if root == "system":
+                root = next((path for path in SYSTEM_ROOTS if os.path.exists(path)), SYSTEM_ROOTS[0])
+            secret.validation_context.trusted_ca.inline_bytes = Path(root).read_bytes()
+    except OSError as exc:
+        log.warning("cannot serve a secret from files", extra={"secret": name, "error": exc.strerror or str(exc)})
+        return None
+    content = secret.SerializeToString()
+    return Packed(name, hashlib.blake2b(content, digest_size=8).hexdigest(), any_pb2.Any(type_url=SECRET, value=content))
 
 
 def _packed(secret: secret_pb2.Secret, version: str) -> Packed:

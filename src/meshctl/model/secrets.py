@@ -29,6 +29,19 @@ def file_root(path: str) -> str:
     return f"{_FILE_ROOT}{path}"
 
 
+def file_certificate_paths(name: str) -> tuple[str, str] | None:
+    """(certificate chain, key) paths of a `file-cert:CERT~KEY` name, else None."""
+    if not name.startswith(_FILE_CERTIFICATE):
+        return None
+    certificate, separator, key = name[len(_FILE_CERTIFICATE):].partition("~")
+    return (certificate, key) if separator and certificate and key else None
+
+
+def file_root_path(name: str) -> str | None:
+    """The path of a `file-root:PATH` name (`system`: the host's bundle), else None."""
+    return name[len(_FILE_ROOT):] or None if name.startswith(_FILE_ROOT) else None
+
+
 def agent_serves(name: str) -> bool:
     """Whether the node agent answers an SDS request for `name`."""
     return name in (WORKLOAD_CERTIFICATE, ROOT_CERTIFICATE) or name.startswith((_FILE_CERTIFICATE, _FILE_ROOT))
