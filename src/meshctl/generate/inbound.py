@@ -15,6 +15,7 @@ Sidecar ingress (or a proxy without traffic capture) binds it gets a listener of
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -153,9 +154,31 @@ def _service_sets(ctx: ProxyContext) -> list[ChainSet]:
         return []
     return [
         ChainSet(port.target_port, port.protocol, _mode(ctx, port.target_port), names.inbound_cluster(port.target_port),
-                 bind=port.bind or WILDCARD, inbound=port)
+                 bind=_bind(ctx, port), inbound=port)
         for port in ctx.inbound_ports()
     ]
+
+
+def _bind(ctx: ProxyContext, port: InboundPort) -> str:
+    """Where a port's chains listen (or, in a virtual listener, are named as listening): a
+    Sidecar ingress's `bind`; without one, the proxy's own address when it is a global unicast
+    one (Istio binds Sidecar ingress to instance_ip:port), else, and for service ports, the
+    wildcard."""
+    if port.bind:
+        return port.bind
+    if ctx.scope.ingress and _global_unicast(ctx.proxy.ip):
+        return ctx.proxy.ip
+    return WILDCARD
+
+
+def _global_unicast(address: str) -> bool:
+    """Go's net.IP.IsGlobalUnicast, which istiod asks: private ranges count, loopback does not."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    broadcast = isinstance(ip, ipaddress.IPv4Address) and ip == ipaddress.IPv4Address("255.255.255.255")
+    return not (ip.is_unspecified or ip.is_loopback or ip.is_multicast or ip.is_link_local or broadcast)
 
 
 def _passthrough_sets(ctx: ProxyContext) -> list[ChainSet]:
