@@ -95,14 +95,17 @@ spec:
 """
 
 
-class _EchoClientCert(http.server.BaseHTTPRequestHandler):
-    """Answers with the `x-forwarded-client-cert` its sidecar set: who called, with which cert."""
+class Answering(http.server.BaseHTTPRequestHandler):
+    """An app answering every GET with what `answer` says about the request."""
 
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
 
+    def answer(self) -> str:
+        raise NotImplementedError
+
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        body = (self.headers.get("x-forwarded-client-cert") or "none").encode()
+        body = self.answer().encode()
         self.send_response(200)
         self.send_header("content-length", str(len(body)))
         self.end_headers()
@@ -110,6 +113,13 @@ class _EchoClientCert(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         return
+
+
+class _EchoClientCert(Answering):
+    """Answers with the `x-forwarded-client-cert` its sidecar set: who called, with which cert."""
+
+    def answer(self) -> str:
+        return self.headers.get("x-forwarded-client-cert") or "none"
 
 
 def _loopback_with_free(port: int, taken: set[str]) -> str:

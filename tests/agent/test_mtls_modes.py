@@ -19,10 +19,9 @@ import ssl
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from agent_mesh import ACCOUNTS, SERVICE_PORT, AgentMesh
+from agent_mesh import ACCOUNTS, SERVICE_PORT, AgentMesh, Answering
 from status.fake_istiod import Authority
 from testsupport import peer_authentication
 
@@ -193,23 +192,14 @@ def test_destination_rule_tls_modes(mesh: AgentMesh, policies: Path, mode: str, 
         _write(mesh, "mesh.yaml", original)
 
 
-class _WhoCalled(http.server.BaseHTTPRequestHandler):
+class _WhoCalled(Answering):
     """An HTTPS service outside the mesh: answers with the common name of the client
     certificate the TLS handshake presented, or `none`."""
 
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def answer(self) -> str:
         presented = self.connection.getpeercert()  # type: ignore[attr-defined]
         names = [value for field in (presented or {}).get("subject", ()) for key, value in field if key == "commonName"]
-        body = (names[0] if names else "none").encode()
-        self.send_response(200)
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        return
+        return str(names[0]) if names else "none"
 
 
 @pytest.fixture(scope="module")
