@@ -131,7 +131,7 @@ def build_inbound_listeners(ctx: ProxyContext) -> list[listener_pb2.Listener]:
     for chain_set in _service_sets(ctx):
         chains = build_chains(ctx, chain_set)
         if _binds(ctx, chain_set.inbound):
-            bound.append(_bound_listener(ctx, chain_set, chains))
+            bound.append(_bound_listener(chain_set, chains))
         else:
             virtual.extend(chains)
     if not ctx.proxy.captures_traffic:
@@ -221,7 +221,7 @@ def virtual_inbound(ctx: ProxyContext, service_chains: Sequence[lc.FilterChain])
     return listener
 
 
-def _bound_listener(ctx: ProxyContext, chain_set: ChainSet, chains: Sequence[lc.FilterChain]) -> listener_pb2.Listener:
+def _bound_listener(chain_set: ChainSet, chains: Sequence[lc.FilterChain]) -> listener_pb2.Listener:
     """A Sidecar ingress port (or any, without capture) on a listener that binds it for real."""
     listener = _listener(names.listener(chain_set.bind, chain_set.port), chain_set.bind, chain_set.port)
     listener.filter_chains.extend(chains)
