@@ -106,7 +106,8 @@ def run_cli(capsys: Any, *argv: str) -> tuple[int, str, str]:
 
 def assert_demo_routed(out: str) -> None:
     """What `meshctl demo` prints when its steps checked out, with or without capture: jason on
-    v2, everyone else on v1, then 50/50 v1/v3 after the edit; ratings refused by details'
+    v2, everyone else on v1, then 50/50 v1/v3 after the edit; under STRICT mTLS details seeing
+    each client's SPIFFE ID and refusing a plaintext caller; ratings refused by details'
     AuthorizationPolicy until the policy names it, productpage never; every sidecar SYNCED."""
     assert re.search(r"^end-user: jason\s+0\s+20\s+0\s+0\s+all v2$", out, re.MULTILINE), out
     assert re.search(r"^no header\s+20\s+0\s+0\s+0\s+all v1$", out, re.MULTILINE), out
@@ -117,6 +118,13 @@ def assert_demo_routed(out: str) -> None:
     synced = [line for line in out.splitlines() if "SYNCED (" in line]
     assert sorted(line.split()[0] for line in synced) == [
         "details-v1.default", "productpage-v1.default", "ratings-v1.default"], out
+    for pod, account in (("productpage-v1", "bookinfo-productpage"), ("ratings-v1", "bookinfo-ratings")):
+        assert re.search(rf"^{pod} sidecar\s+200\s+details\s+spiffe://cluster.local/ns/default/sa/{account}$",
+                         out, re.MULTILINE), out
+    assert re.search(r"^plain client, no sidecar\s+refused\s+-\s+-$", out, re.MULTILINE), out
+    handshakes = re.search(r"^TLS handshakes so far: productpage-v1 (\d+), ratings-v1 (\d+), details-v1 (\d+)$", out,
+                           re.MULTILINE)
+    assert handshakes and all(int(count) > 0 for count in handshakes.groups()), out
     assert re.search(r"^only productpage\s+ratings-v1\s+0\s+20\s+all 403$", out, re.MULTILINE), out
     assert re.search(r"^only productpage\s+productpage-v1\s+20\s+0\s+all 200$", out, re.MULTILINE), out
     assert re.search(r"^productpage and ratings\s+ratings-v1\s+20\s+0\s+all 200$", out, re.MULTILINE), out

@@ -13,7 +13,6 @@ if TYPE_CHECKING:
 
     from meshctl.demo.mesh import Client
     from meshctl.demo.runtime import LocalMesh
-    from meshctl.loopback import Sidecar
 
 JASON = {"end-user": "jason"}
 SAMPLE = 200
@@ -146,7 +145,6 @@ def _live_edit(mesh: LocalMesh, out: Console, err: Console) -> bool:
 
 def _mutual_tls(mesh: LocalMesh, out: Console) -> bool:
     """Who details saw calling, through each client's sidecar and from a plain client."""
-    from meshctl.demo.runtime import caller_seen, plaintext_to_server
     from meshctl.inspect.tabwriter import tabulate
     from meshctl.security.spiffe import spiffe_id
 
@@ -154,14 +152,14 @@ def _mutual_tls(mesh: LocalMesh, out: Console) -> bool:
     lines = [f"CALLER\tSTATUS\tANSWERED BY\tIDENTITY {server.name.upper()} SAW (x-forwarded-client-cert)\n"]
     ok = True
     for client in mesh.layout.clients:
-        status, answered, seen = caller_seen(client.bind, server.name)
+        status, answered, seen = mesh.seen_by_server(client)
         ok = ok and (status, answered, seen) == (200, server.name, spiffe_id("cluster.local", "default",
                                                                               client.service_account))
         lines.append(f"{client.pod} sidecar\t{status}\t{answered}\t{seen or '-'}\n")
-    plaintext = plaintext_to_server(server)
+    plaintext = mesh.plaintext_to_server()
     ok = ok and plaintext == 0
     lines.append(f"plain client, no sidecar\t{plaintext or 'refused'}\t-\t-\n")
-    handshakes = [(envoy.name, _handshakes(envoy)) for envoy in mesh.envoys]
+    handshakes = mesh.handshakes()
     ok = ok and all(count > 0 for _, count in handshakes)
     out.print()
     out.print(f"[bold]3. Mutual TLS[/bold] (PeerAuthentication istio-system/default: STRICT); {server.name} runs "
@@ -170,12 +168,6 @@ def _mutual_tls(mesh: LocalMesh, out: Console) -> bool:
     out.print("TLS handshakes so far: " + ", ".join(f"{name} {count}" for name, count in handshakes), markup=False)
     return _verdict(out, ok, f"the sidecars reach {server.name} over mTLS, each seen as itself; "
                              "plaintext straight at its sidecar is refused")
-
-
-def _handshakes(envoy: Sidecar) -> int:
-    """TLS handshakes an Envoy made or took: on its clusters (a client) and listeners (a server)."""
-    return sum(int(value) for name, value in envoy.stats("ssl.handshake").items()
-               if name.startswith(("cluster.outbound|", "listener.")) and name.endswith(".ssl.handshake"))
 
 
 def _authorization(mesh: LocalMesh, out: Console) -> bool:
@@ -244,7 +236,7 @@ def _captured(mesh: LocalMesh, out: Console) -> bool:
 
     assert isinstance(mesh, CapturedMesh)
     out.print()
-    out.print("[bold]5. Capture[/bold] (meshctl iptables in each pod, meshctl agent and Envoy as the proxy user)")
+    out.print("[bold]6. Capture[/bold] (meshctl iptables in each pod, meshctl agent and Envoy as the proxy user)")
     for line in mesh.describe():
         out.print(line, markup=False)
     client = mesh.layout.clients[0]

@@ -30,7 +30,7 @@ from typing import Any
 
 from meshctl.capture.netns import Forward, Netns, link, namespaces, pod_sidecar
 from meshctl.demo.mesh import BACKENDS, CLUSTER_IPS, SERVICE_PORT, VERSIONS, Client, Layout, Server, workloads_yaml
-from meshctl.demo.runtime import LocalMesh, request
+from meshctl.demo.runtime import LocalMesh, caller_seen, plaintext_to_server, request, tls_handshakes
 from meshctl.errors import MeshctlError
 from meshctl.loopback import NameServer, Sidecar, accepting, ensure_running, wait_until
 
@@ -61,6 +61,7 @@ class CapturedMesh(LocalMesh):
     """LocalMesh with its pods in network namespaces, their traffic captured."""
 
     pods: dict[str, Netns] = field(default_factory=dict, init=False)
+    node: Netns | None = field(default=None, init=False)
     _stack: ExitStack = field(default_factory=ExitStack, init=False)
     _serve_process: subprocess.Popen[bytes] | None = field(default=None, init=False)
     _xds_port: int = field(default=0, init=False)
@@ -77,8 +78,9 @@ class CapturedMesh(LocalMesh):
         (self.config_dir / "workloads.yaml").write_text(workloads_yaml(self.layout))
         self.write_routing(None)
         progress("creating the node and pod network namespaces")
-        workloads: tuple[Client | Server, ...] = (*clients, server)
+        workloads = self.layout.workloads
         node, *pods = self._stack.enter_context(namespaces(f"{tag}n", *(f"{tag}{i}" for i in range(len(workloads)))))
+        self.node = node
         for index, (workload, pod) in enumerate(zip(workloads, pods, strict=True)):
             address, gateway = _pod_address(index)
             link(pod, f"{address}/24", node, f"{gateway}/24")
@@ -154,6 +156,22 @@ class CapturedMesh(LocalMesh):
         ClusterIP of `host`, sent from inside its pod."""
         address = CLUSTER_IPS[host]
         return self.pods[client.name].call(lambda: [request(address, headers, host=host) for _ in range(count)])
+
+    def seen_by_server(self, client: Client) -> tuple[int, str, str]:
+        """From inside the client's pod, for details' ClusterIP (captured to its sidecar)."""
+        server = self.layout.server.name
+        return self.pods[client.name].call(lambda: caller_seen(CLUSTER_IPS[server], server))
+
+    def plaintext_to_server(self) -> int:
+        """From the node's namespace, which has no sidecar, straight at details' pod address
+        (captured to its sidecar's 15006)."""
+        assert self.node is not None
+        return self.node.call(lambda: plaintext_to_server(self.layout.server))
+
+    def handshakes(self) -> list[tuple[str, int]]:
+        """Each Envoy's counters, asked inside its pod (its admin port is the pod's loopback)."""
+        return [(workload.pod, self.pods[workload.name].call(functools.partial(tls_handshakes, envoy)))
+                for envoy, workload in zip(self.envoys, self.layout.workloads, strict=True)]
 
     @property
     def serve(self) -> subprocess.Popen[bytes] | None:

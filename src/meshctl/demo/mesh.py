@@ -72,6 +72,11 @@ class Layout:
     def backend(self, version: str) -> str:
         return self.backend_ips[VERSIONS.index(version)]
 
+    @property
+    def workloads(self) -> tuple[Client | Server, ...]:
+        """The workloads with a sidecar, in the order their sidecars start: clients, then details."""
+        return (*self.clients, self.server)
+
 
 def _service(name: str, target_port: int | None = None, cluster_ip: str = "") -> str:
     target = f", targetPort: {target_port}" if target_port else ""

@@ -109,6 +109,12 @@ def plaintext_to_server(server: Server, timeout: float = 2.0) -> int:
         return 0
 
 
+def tls_handshakes(envoy: Sidecar) -> int:
+    """TLS handshakes an Envoy made or took: on its clusters (a client) and listeners (a server)."""
+    return sum(int(value) for name, value in envoy.stats("ssl.handshake").items()
+               if name.startswith(("cluster.outbound|", "listener.")) and name.endswith(".ssl.handshake"))
+
+
 def _uri(client_cert: str) -> str:
     """The caller's URI in an `x-forwarded-client-cert` value (the last element: Envoy appends)."""
     last = client_cert.split(",")[-1]
@@ -171,8 +177,7 @@ class LocalMesh:
         self.plane = ControlPlane(self._processes.start, self.config_dir, self.workdir / "ca",
                                   self.workdir / "serve.log", extra=["--debounce-after", "0"], new_session=True,
                                   preexec=self.serve_preexec)
-        self.envoys.extend(self._start_sidecar(self.plane, client) for client in self.layout.clients)
-        self.envoys.append(self._start_sidecar(self.plane, self.layout.server))
+        self.envoys.extend(self._start_sidecar(self.plane, workload) for workload in self.layout.workloads)
         for envoy in self.envoys:
             envoy.wait_ready(30)
         self.wait_routed()
@@ -221,6 +226,20 @@ class LocalMesh:
         for status, body in self.requests(client, count, headers, host=host):
             answers[body if status == 200 else f"HTTP {status}"] += 1
         return answers
+
+    def seen_by_server(self, client: Client) -> tuple[int, str, str]:
+        """One request from `client` to the server (details) through its sidecar: the status,
+        who answered, and the caller's SPIFFE ID as the server's sidecar forwarded it."""
+        return caller_seen(client.bind, self.layout.server.name)
+
+    def plaintext_to_server(self) -> int:
+        """A plaintext request straight at the server's sidecar from a caller without one."""
+        return plaintext_to_server(self.layout.server)
+
+    def handshakes(self) -> list[tuple[str, int]]:
+        """TLS handshakes each sidecar made or took so far, by pod."""
+        return [(workload.pod, tls_handshakes(envoy))
+                for envoy, workload in zip(self.envoys, self.layout.workloads, strict=True)]
 
     def syncz(self) -> list[dict[str, Any]]:
         """serve's view of every connected sidecar (`/debug/syncz`)."""
