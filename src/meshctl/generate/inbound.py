@@ -250,7 +250,7 @@ def _blackhole_chain(ctx: ProxyContext, listen: int) -> lc.FilterChain:
 
 def build_chains(ctx: ProxyContext, chain_set: ChainSet) -> list[lc.FilterChain]:
     """A chain set's filter chains, one per match option of its mode and protocol."""
-    validation = tls.PeerValidation.of(ctx.mesh.trust_domain_bundle, typed=not ctx.proxy.istio_extensions)
+    validation = tls.PeerValidation.of(ctx.mesh.trust_domains, typed=not ctx.proxy.istio_extensions)
     policy = inbound_policy(ctx)
     return [
         inbound_chain(option, chain_set.name(option.http), chain_set.port or None,

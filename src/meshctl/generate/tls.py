@@ -60,13 +60,18 @@ def match_sans(context: common_pb2.CertificateValidationContext, values: Sequenc
     every push, so for it (`typed`) they are `match_typed_subject_alt_names` of type URI (the
     SPIFFE ids Istio matches are URI SANs; a DestinationRule's plain names match as URIs too,
     which is what Envoy does with the untyped field)."""
+    _spell_sans(context, _exact(values), typed=typed)
+
+
+def _spell_sans(context: common_pb2.CertificateValidationContext, matchers: Sequence[string_pb2.StringMatcher], *,
+                typed: bool) -> None:
+    """SAN matchers in plain Envoy's field (`typed`: URI SANs) or in istiod's deprecated one."""
     context.SetInParent()
     if typed:
-        for value in values:
-            context.match_typed_subject_alt_names.add(
-                san_type=common_pb2.SubjectAltNameMatcher.URI, matcher=string_pb2.StringMatcher(exact=value))
+        for matcher in matchers:
+            context.match_typed_subject_alt_names.add(san_type=common_pb2.SubjectAltNameMatcher.URI, matcher=matcher)
     else:
-        context.match_subject_alt_names.extend(_exact(values))
+        context.match_subject_alt_names.extend(matchers)
 
 
 def _upstream_common() -> tls_pb2.CommonTlsContext:
@@ -197,13 +202,8 @@ class PeerValidation:
         return cls(tuple(dict.fromkeys(d for d in trust_domains if d)), typed)
 
     def apply(self, context: common_pb2.CertificateValidationContext) -> None:
-        for domain in self.trust_domains:
-            prefix = string_pb2.StringMatcher(prefix=f"spiffe://{domain}/")
-            if self.typed:
-                context.match_typed_subject_alt_names.add(san_type=common_pb2.SubjectAltNameMatcher.URI,
-                                                           matcher=prefix)
-            else:
-                context.match_subject_alt_names.append(prefix)
+        _spell_sans(context, [string_pb2.StringMatcher(prefix=f"spiffe://{domain}/") for domain in self.trust_domains],
+                    typed=self.typed)
 
 
 def inbound_mtls(alpn: Sequence[str], validation: PeerValidation) -> tls_pb2.DownstreamTlsContext:
