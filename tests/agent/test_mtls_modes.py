@@ -231,20 +231,28 @@ def external(mesh: AgentMesh) -> Iterator[tuple[Path, int]]:
         server.server_close()
 
 
-@pytest.mark.parametrize(("mode", "roots", "client_files", "expected"), [
-    pytest.param("SIMPLE", "ca.pem", False, (200, "none"),
+@pytest.mark.parametrize(("mode", "roots", "client_files", "sans", "expected"), [
+    pytest.param("SIMPLE", "ca.pem", False, "", (200, "none"),
                  id="SIMPLE: the server verified against caCertificates, no client certificate"),
-    pytest.param("SIMPLE", "other-ca.pem", False, (503, None), id="SIMPLE: a server the CA did not sign is refused"),
-    pytest.param("MUTUAL", "ca.pem", True, (200, "productpage-client"), id="MUTUAL: the client certificate from files"),
+    pytest.param("SIMPLE", "other-ca.pem", False, "", (503, None), id="SIMPLE: a server the CA did not sign is refused"),
+    pytest.param("MUTUAL", "ca.pem", True, "", (200, "productpage-client"), id="MUTUAL: the client certificate from files"),
+    pytest.param("SIMPLE", "ca.pem", False, "secure.example.com", (200, "none"),
+                 id="SIMPLE: subjectAltNames matches the server's DNS SAN"),
+    pytest.param("SIMPLE", "ca.pem", False, "other.example.com", (503, None),
+                 id="SIMPLE: a server without the SAN named is refused"),
 ])
 def test_destination_rule_tls_origination_to_an_external_service(
-        mesh: AgentMesh, external: tuple[Path, int], mode: str, roots: str, client_files: bool,
+        mesh: AgentMesh, external: tuple[Path, int], mode: str, roots: str, client_files: bool, sans: str,
         expected: tuple[int, str | None]) -> None:
     """productpage's sidecar originates TLS to an HTTPS service outside the mesh, with the CA
-    (and client certificate) files a DestinationRule names, which the agent serves over SDS."""
+    (and client certificate) files a DestinationRule names, which the agent serves over SDS,
+    and the server's certificate checked for the `subjectAltNames` given (a DNS name here, as
+    for most services outside the mesh)."""
     files, port = external
     client = (f"\n      clientCertificate: {files / 'client.pem'}\n      privateKey: {files / 'client-key.pem'}"
               if client_files else "")
+    if sans:
+        client += f"\n      subjectAltNames: [{sans}]"
     _write(mesh, "external.yaml", f"""apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {{name: secure, namespace: default}}
@@ -273,8 +281,9 @@ spec:
 
     try:
         wait_until(answered, 30, what=f"productpage's answer {expected} from the external service with tls {mode}")
-        if expected[0] != 200:  # refused by the handshake: the server's certificate did not verify
-            refusals = f"cluster.outbound|{SERVICE_PORT}||secure.example.com;.ssl.fail_verify_error"
+        if expected[0] != 200:  # refused by the handshake: the server's certificate (or its SAN) did not verify
+            refusal = "fail_verify_san" if sans else "fail_verify_error"
+            refusals = f"cluster.outbound|{SERVICE_PORT}||secure.example.com;.ssl.{refusal}"
             assert stat(mesh.sidecars[PRODUCTPAGE], refusals) > 0
     finally:
         (mesh.config_dir / "external.yaml").unlink()

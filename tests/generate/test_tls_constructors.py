@@ -122,6 +122,29 @@ def test_user_tls(settings: ClientTLSSettings, h2: bool, accounts: tuple[str, ..
     assert_proto_equal(tls.user_tls(settings, h2=h2, service_accounts=accounts), expected)
 
 
+def typed(kind: str, value: str) -> common_pb2.SubjectAltNameMatcher:
+    return common_pb2.SubjectAltNameMatcher(san_type=common_pb2.SubjectAltNameMatcher.SanType.Value(kind),
+                                            matcher=string_pb2.StringMatcher(exact=value))
+
+
+@pytest.mark.parametrize(("values", "expected"), [
+    pytest.param([ACCOUNT], [typed("URI", ACCOUNT)], id="a SPIFFE id: a URI SAN, nothing else can hold it"),
+    pytest.param(["api.example.com"], [typed(kind, "api.example.com") for kind in ("DNS", "URI", "EMAIL", "IP_ADDRESS")],
+                 id="a DestinationRule's DNS name: every SAN type, as the untyped field matches it"),
+    pytest.param(["10.0.0.1", "urn:x"], [typed(kind, value) for value in ("10.0.0.1", "urn:x")
+                                         for kind in ("DNS", "URI", "EMAIL", "IP_ADDRESS")],
+                 id="an address, a URN without //"),
+])
+def test_typed_sans_match_what_the_untyped_field_matched(values: list[str],
+                                                        expected: list[common_pb2.SubjectAltNameMatcher]) -> None:
+    built = common_pb2.CertificateValidationContext()
+    tls.match_sans(built, values, typed=True)
+    assert_proto_equal(built, common_pb2.CertificateValidationContext(match_typed_subject_alt_names=expected))
+    untyped = common_pb2.CertificateValidationContext()
+    tls.match_sans(untyped, values, typed=False)
+    assert_proto_equal(untyped, common_pb2.CertificateValidationContext(match_subject_alt_names=sans(*values)))
+
+
 def uri_prefix(domain: str) -> common_pb2.SubjectAltNameMatcher:
     return common_pb2.SubjectAltNameMatcher(san_type=common_pb2.SubjectAltNameMatcher.URI,
                                             matcher=string_pb2.StringMatcher(prefix=f"spiffe://{domain}/"))

@@ -54,24 +54,38 @@ def _exact(values: Sequence[str]) -> list[string_pb2.StringMatcher]:
     return [string_pb2.StringMatcher(exact=value) for value in values]
 
 
+# Envoy's deprecated untyped SAN matcher tries each of these SAN types in turn.
+_UNTYPED_SAN_TYPES = (
+    common_pb2.SubjectAltNameMatcher.DNS,
+    common_pb2.SubjectAltNameMatcher.URI,
+    common_pb2.SubjectAltNameMatcher.EMAIL,
+    common_pb2.SubjectAltNameMatcher.IP_ADDRESS,
+)
+
+
 def match_sans(context: common_pb2.CertificateValidationContext, values: Sequence[str], *, typed: bool) -> None:
     """The SANs a peer certificate must carry, exactly. Istio writes the deprecated
-    `match_subject_alt_names`, which its own proxy build takes silently; plain Envoy warns on
-    every push, so for it (`typed`) they are `match_typed_subject_alt_names` of type URI (the
-    SPIFFE ids Istio matches are URI SANs; a DestinationRule's plain names match as URIs too,
-    which is what Envoy does with the untyped field)."""
+    `match_subject_alt_names`, which its own proxy build takes silently and which matches a
+    value against every SAN type; plain Envoy warns on every push, so for it (`typed`) they are
+    `match_typed_subject_alt_names`: a URI (`scheme://...`, such as the SPIFFE ids Istio
+    matches) as a URI SAN only, since no other SAN type can hold one, and any other value (a
+    DestinationRule's `api.example.com`, an address, a mailbox) as each SAN type, just as the
+    untyped field matches it."""
     _spell_sans(context, _exact(values), typed=typed)
 
 
 def _spell_sans(context: common_pb2.CertificateValidationContext, matchers: Sequence[string_pb2.StringMatcher], *,
                 typed: bool) -> None:
-    """SAN matchers in plain Envoy's field (`typed`: URI SANs) or in istiod's deprecated one."""
+    """SAN matchers in plain Envoy's typed field or in istiod's deprecated one."""
     context.SetInParent()
-    if typed:
-        for matcher in matchers:
-            context.match_typed_subject_alt_names.add(san_type=common_pb2.SubjectAltNameMatcher.URI, matcher=matcher)
-    else:
+    if not typed:
         context.match_subject_alt_names.extend(matchers)
+        return
+    for matcher in matchers:
+        value = matcher.exact or matcher.prefix
+        kinds = (common_pb2.SubjectAltNameMatcher.URI,) if "://" in value else _UNTYPED_SAN_TYPES
+        for kind in kinds:
+            context.match_typed_subject_alt_names.add(san_type=kind, matcher=matcher)
 
 
 def _upstream_common() -> tls_pb2.CommonTlsContext:
