@@ -290,6 +290,27 @@ def test_an_alias_leaving_the_proxys_scope_changes_its_routes(scratch: Path) -> 
                                          lambda o: scope[1](random.Random(), o)], "alias hidden by a Sidecar")
 
 
+MEMCACHE_POOL = {"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+                 "metadata": {"name": "memcache", "namespace": "shop"},
+                 "spec": {"host": "memcache.shop.internal",
+                          "trafficPolicy": {"connectionPool": {"tcp": {"maxConnections": 7}}}}}
+
+
+def test_a_rule_for_a_service_entry_the_proxy_serves_changes_its_inbound_cluster(scratch: Path) -> None:
+    """cache serves memcache.shop.internal's port because the ServiceEntry selects it, not a
+    Kubernetes Service: that entry's DestinationRule is one of its own services' rules, whose
+    connection pool its inbound cluster takes, and whose edits its inbound side must follow."""
+
+    def pool(connections: int) -> Callable[[Objects], None]:
+        def edit(objects: Objects) -> None:
+            rule = copy.deepcopy(MEMCACHE_POOL)
+            rule["spec"]["trafficPolicy"]["connectionPool"]["tcp"]["maxConnections"] = connections
+            objects[_key(rule)] = rule
+        return edit
+
+    _assert_cached_equals_cold(scratch, [pool(7), pool(9)], "the memcache rule's connection pool")
+
+
 TEAM = """
 apiVersion: v1
 kind: Service

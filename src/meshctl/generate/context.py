@@ -135,14 +135,16 @@ class ProxyContext:
                 self.snapshot.versions_except(*NOT_INBOUND_KINDS), self.snapshot.mesh_key)
 
     def _own_rules(self) -> tuple[tuple[str, ...] | None, ...]:
-        """Revisions of the DestinationRules this proxy would apply to its workload's services."""
+        """Revisions of the DestinationRules this proxy would apply to its workload's services
+        (the Kubernetes Services selecting it and the ServiceEntries with an endpoint at its
+        address: its service targets)."""
         workload = self.proxy.workload
         if workload is None:
             return ()
-        registry = self.snapshot.registry
         labels = tuple(sorted(workload.labels.items()))
-        services = self.memo(("services-of", workload.namespace, labels, self.snapshot.versions_of("Service", "ServiceEntry")),
-                             lambda: registry.services_of(workload))
+        key = ("own-services", workload.namespace, labels, workload.ip,
+               self.snapshot.versions_of("Service", "ServiceEntry"))
+        services = self.memo(key, lambda: list({id(t.service): t.service for t in self._service_targets()}.values()))
         rules = (self.rule_for(service) for service in services)
         return tuple(tuple(r.revision for r in rule.resources) if rule is not None else None for rule in rules)
 
