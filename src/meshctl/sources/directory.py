@@ -51,10 +51,10 @@ _WATCH_GROUP_MS = 50
 # how long a directory that replaced it must be quiet before it is read (`mkdir DIR` comes
 # before the `cp` that fills it).
 ROOT_POLL = 0.1
-SETTLE = 0.2
+SETTLE = 0.5
 # How long a scan that finds files gone waits before it forgets them, to tell a deletion from
 # the first steps of `rm -rf DIR` (after which the root itself is gone or replaced).
-REMOVAL_GRACE = 0.3
+REMOVAL_GRACE = 0.5
 # How often a directory that cannot be watched (inotify refuses part of it) is looked at instead.
 POLL = 0.5
 # A batch marker: the root path leads to a new directory that has settled; read it.
