@@ -18,7 +18,7 @@ from meshctl.config.documents import Document, ReadError, expand_inputs, read_fi
 from meshctl.config.kinds import KINDS, KindInfo, split_api_version
 from meshctl.config.kinds.common import LABELS
 from meshctl.config.paths import FieldPath, format_path
-from meshctl.config.resource import Origin, Resource
+from meshctl.config.resource import Origin, Resource, SensitiveSpec
 from meshctl.config.schema import Free, Map, Obj, Str
 from meshctl.config.values import is_dns1123_label, is_dns1123_subdomain, shown
 
@@ -214,6 +214,8 @@ class _DocumentReader:
         status = value.get("status")
         if info.status_schema is not None and status is not None:
             info.status_schema.check(status, ("status",), report)
+        if info.sensitive:
+            body = SensitiveSpec(body)
         if len(self.result.problems) > before:
             if isinstance(subject_name, str) and subject_name:
                 problems = tuple(self.result.problems[before:])

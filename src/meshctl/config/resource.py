@@ -20,6 +20,18 @@ class Origin:
         return f"{self.file}:{self.line}"
 
 
+class SensitiveSpec(dict[str, Any]):
+    """The body of an object whose values are secrets (a Secret's keys): shows its field names,
+    never their content, wherever the object is printed or logged."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"<sensitive: {', '.join(sorted(self))}>"
+
+    __str__ = __repr__
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Resource:
     """One Kubernetes-style object after validation.

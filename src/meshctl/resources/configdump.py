@@ -7,10 +7,12 @@ all render the same objects this way, so tools that read a real Envoy's dump rea
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from meshctl.resources.kinds import KINDS, PUSH_ORDER
+from meshctl.resources.kinds import KINDS, PUSH_ORDER, SECRET
 from meshctl.resources.packed import ProxyResources
+
+REDACTED = "[redacted]"
 
 if TYPE_CHECKING:
     from envoy.admin.v3 import config_dump_pb2
@@ -24,6 +26,7 @@ def to_config_dump(resources: ProxyResources, version_info: str = "",
     which kinds appear. Sections that carry a version (clusters, listeners) get `version_info`;
     every entry carries its resource's own version. The admin protos (they pull in the whole
     bootstrap tree) are imported here, not at start-up: serve opens its port before it needs them.
+    Secrets show as Envoy shows them: private keys and generic secrets `[redacted]`.
     """
     from envoy.admin.v3 import config_dump_pb2
 
@@ -45,6 +48,26 @@ def to_config_dump(resources: ProxyResources, version_info: str = "",
             for step in path:
                 holder = getattr(holder, step)
             holder.version_info = item.version
-            getattr(holder, leaf).CopyFrom(item.resource)
+            getattr(holder, leaf).CopyFrom(redacted(item.resource) if kind.type_url == SECRET else item.resource)
         dump.configs.add().Pack(section)
     return dump
+
+
+def redacted(packed: Any) -> Any:
+    """A packed Secret with what Envoy marks sensitive replaced by `[redacted]`, as Envoy's own
+    `/config_dump` shows it: the private key and a generic secret. The certificate stays."""
+    from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
+    from google.protobuf import any_pb2
+
+    secret = secret_pb2.Secret.FromString(packed.value)
+    for source in (secret.tls_certificate.private_key, secret.tls_certificate.password, secret.generic_secret.secret):
+        which = source.WhichOneof("specifier")
+        if which is None:
+            continue
+        if which == "inline_bytes":
+            source.inline_bytes = REDACTED.encode()
+        else:
+            setattr(source, which, REDACTED)
+    if secret.tls_certificate.HasField("private_key_provider"):
+        secret.tls_certificate.ClearField("private_key_provider")
+    return any_pb2.Any(type_url=packed.type_url, value=secret.SerializeToString(deterministic=True))

@@ -32,7 +32,8 @@ class KindInfo:
     `body` is "spec" when the kind keeps its content under `spec`; kinds such as Endpoints keep
     their fields at the top level, and then `body` is "" and `spec` declares those fields.
     `spec` is the kind's message (its typed view and schema). `status`, for kinds whose status
-    meshctl reads (a Pod's IP and phase), is the message of that status.
+    meshctl reads (a Pod's IP and phase), is the message of that status. A `sensitive` kind's
+    body is kept as a SensitiveSpec, which never prints its values.
     """
 
     kind: str
@@ -42,6 +43,7 @@ class KindInfo:
     body: str = "spec"
     namespaced: bool = True
     status: type[Message] | None = None
+    sensitive: bool = False
 
     @property
     def schema(self) -> Obj:
@@ -78,6 +80,7 @@ _ALL = [
     KindInfo("Namespace", "", ("v1",), kubernetes.NamespaceSpec, namespaced=False),
     KindInfo("Node", "", ("v1",), kubernetes.NodeSpec, namespaced=False),
     KindInfo("ServiceAccount", "", ("v1",), kubernetes.ServiceAccount, body=""),
+    KindInfo("Secret", "", ("v1",), kubernetes.Secret, body="", sensitive=True),
 ]
 
 KINDS: dict[tuple[str, str], KindInfo] = {(info.group, info.kind): info for info in _ALL}

@@ -10,11 +10,13 @@ are accepted as free-form values and left out of the views. Class names are the 
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 from meshctl.config.kinds.common import LABELS, PORT, POSITIVE_INT32
-from meshctl.config.messages import Message, field, message
+from meshctl.config.messages import Message, Parse, field, message
 from meshctl.config.paths import FieldPath
 from meshctl.config.schema import Enum, Free, Int, List, Map, Report, Str
 from meshctl.config.values import is_ip
@@ -346,3 +348,63 @@ class ServiceAccount(Message):
     secrets: tuple[Any, ...]
     image_pull_secrets: tuple[Any, ...]
     automount_service_account_token: bool | None = None
+
+
+class SecretValue:
+    """One value of a Secret: bytes that never show in a repr, a log line or a message.
+
+    A gateway's certificate key is the operator's secret; the loader reads it once, here, and
+    everything else handles it through this wrapper, which prints as its size only.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: bytes) -> None:
+        self._value = value
+
+    def reveal(self) -> bytes:
+        """The bytes themselves: only for the message that carries them to the proxy."""
+        return self._value
+
+    def __len__(self) -> int:
+        return len(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SecretValue) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __repr__(self) -> str:
+        return f"<secret value, {len(self._value)} bytes>"
+
+
+def _base64_rule(value: str, path: FieldPath, report: Report) -> None:
+    try:
+        base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        report(path, "not valid base64 (Secret data is base64; put plain text under stringData); "
+                     "the value is not shown, it may be a key")
+
+
+def _decoded(values: Mapping[str, str]) -> Mapping[str, SecretValue]:
+    return {key: SecretValue(base64.b64decode(value)) for key, value in values.items()}
+
+
+def _encoded(values: Mapping[str, str]) -> Mapping[str, SecretValue]:
+    return {key: SecretValue(value.encode()) for key, value in values.items()}
+
+
+@message
+class Secret(Message):
+    """core/v1 Secret (its fields sit at the top level of the object): what a gateway's
+    `credentialName` names. `stringData` overrides `data` key by key, as the API server merges
+    them."""
+
+    type: str = ""
+    data: Annotated[Mapping[str, SecretValue], Parse(_decoded)] = field(Map(Str(rules=[_base64_rule])))
+    string_data: Annotated[Mapping[str, SecretValue], Parse(_encoded)] = field(Map(Str()))
+    immutable: bool | None = None
+
+    def value(self, key: str) -> SecretValue | None:
+        return self.string_data.get(key) or self.data.get(key)
