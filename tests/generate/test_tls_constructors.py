@@ -26,9 +26,11 @@ CIPHERS = ["ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384", "ECDH
 
 
 def from_agent(name: str) -> secret_pb2.SdsSecretConfig:
-    """A secret served by the agent's SDS (`sds-grpc`), as sidecars fetch their certificates."""
+    """A secret served by the agent's SDS (`sds-grpc`), as sidecars fetch their certificates:
+    only `default` and `ROOTCA` wait without a timeout (Istio's ConstructSdsSecretConfig)."""
+    waits = duration_pb2.Duration() if name in ("default", "ROOTCA") else None
     return secret_pb2.SdsSecretConfig(name=name, sds_config=config_source_pb2.ConfigSource(
-        resource_api_version=config_source_pb2.V3, initial_fetch_timeout=duration_pb2.Duration(),
+        resource_api_version=config_source_pb2.V3, initial_fetch_timeout=waits,
         api_config_source=config_source_pb2.ApiConfigSource(
             api_type=config_source_pb2.ApiConfigSource.GRPC, set_node_on_first_message_only=True,
             transport_api_version=config_source_pb2.V3,
@@ -36,9 +38,10 @@ def from_agent(name: str) -> secret_pb2.SdsSecretConfig:
 
 
 def over_ads(name: str) -> secret_pb2.SdsSecretConfig:
-    """A secret served over ADS by the control plane (credentialName)."""
+    """A secret served over ADS by the control plane (credentialName): no initial fetch timeout,
+    so a missing Secret does not hold the listener or cluster back (Istio's SDSAdsConfig)."""
     return secret_pb2.SdsSecretConfig(name=name, sds_config=config_source_pb2.ConfigSource(
-        ads={}, initial_fetch_timeout=duration_pb2.Duration(), resource_api_version=config_source_pb2.V3))
+        ads={}, resource_api_version=config_source_pb2.V3))
 
 
 def sans(*values: str) -> list[string_pb2.StringMatcher]:

@@ -13,7 +13,7 @@ from typing import Any
 from envoy.config.core.v3 import address_pb2, base_pb2, config_source_pb2, grpc_service_pb2
 
 from meshctl.generate.protobuf import struct_value
-from meshctl.model.secrets import AGENT_CLUSTER
+from meshctl.model.secrets import AGENT_CLUSTER, ROOT_CERTIFICATE, WORKLOAD_CERTIFICATE
 
 
 def set_address(target: address_pb2.Address, host: str, port: int) -> None:
@@ -38,18 +38,36 @@ ADS = ads_source()
 
 
 def sds_secret_config(name: str) -> Any:
-    """An SDS secret fetched from the node agent's `sds-grpc` cluster (istio-agent, or meshctl serve)."""
+    """An SDS secret fetched from the node agent's `sds-grpc` cluster (istio-agent, or meshctl agent).
+
+    Only the workload certificate and the roots wait without a timeout (`initial_fetch_timeout:
+    0s`): the agent always has them. Certificates read from files may not exist, and must not
+    hold a listener or cluster back forever (Istio's ConstructSdsSecretConfig).
+    """
     from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 
     config = secret_pb2.SdsSecretConfig(name=name)
     source = config.sds_config
     source.resource_api_version = config_source_pb2.V3
-    source.initial_fetch_timeout.SetInParent()
+    if name in (WORKLOAD_CERTIFICATE, ROOT_CERTIFICATE):
+        source.initial_fetch_timeout.SetInParent()
     api = source.api_config_source
     api.api_type = config_source_pb2.ApiConfigSource.GRPC
     api.set_node_on_first_message_only = True
     api.transport_api_version = config_source_pb2.V3
     api.grpc_services.append(grpc_service_pb2.GrpcService(envoy_grpc=grpc_service_pb2.GrpcService.EnvoyGrpc(cluster_name=AGENT_CLUSTER)))
+    return config
+
+
+def credential_secret_config(name: str) -> Any:
+    """An SDS secret fetched over ADS from the control plane: a `credentialName` certificate
+    (`kubernetes://NAME`). No `initial_fetch_timeout`, unlike ADS's other resources: the
+    Secret may not exist, and that must not block the whole listener (Istio's SDSAdsConfig)."""
+    from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
+
+    config = secret_pb2.SdsSecretConfig(name=name)
+    config.sds_config.ads.SetInParent()
+    config.sds_config.resource_api_version = config_source_pb2.V3
     return config
 
 

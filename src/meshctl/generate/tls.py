@@ -15,7 +15,7 @@ from envoy.type.matcher.v3 import string_pb2
 from google.protobuf import any_pb2
 
 from meshctl.config.kinds.networking.destination_rule import ClientTLSSettings
-from meshctl.generate.core import sds_secret_config
+from meshctl.generate.core import credential_secret_config, sds_secret_config
 from meshctl.generate.protobuf import typed
 from meshctl.model.secrets import ROOT_CERTIFICATE, WORKLOAD_CERTIFICATE, file_certificate, file_root
 from meshctl.resources import type_url_of
@@ -147,10 +147,10 @@ def user_tls(settings: ClientTLSSettings, *, h2: bool, service_accounts: Sequenc
     sans = list(settings.subject_alt_names or service_accounts)
     if settings.credential_name:
         name = settings.credential_name
-        common.tls_certificate_sds_secret_configs.append(_ads_secret(f"kubernetes://{name}"))
+        common.tls_certificate_sds_secret_configs.append(credential_secret_config(f"kubernetes://{name}"))
         combined = common.combined_validation_context
         match_sans(combined.default_validation_context, sans, typed=typed_sans)
-        combined.validation_context_sds_secret_config.CopyFrom(_ads_secret(f"kubernetes://{name}-cacert"))
+        combined.validation_context_sds_secret_config.CopyFrom(credential_secret_config(f"kubernetes://{name}-cacert"))
     else:
         if settings.mode == "MUTUAL":
             secret = file_certificate(settings.client_certificate, settings.private_key)
@@ -167,16 +167,6 @@ def user_tls(settings: ClientTLSSettings, *, h2: bool, service_accounts: Sequenc
     if h2:
         common.alpn_protocols.extend(ALPN_H2_ONLY)
     return context
-
-
-def _ads_secret(name: str) -> Any:
-    from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
-
-    from meshctl.generate.core import ADS
-
-    config = secret_pb2.SdsSecretConfig(name=name)
-    config.sds_config.CopyFrom(ADS)
-    return config
 
 
 def socket(context: tls_pb2.UpstreamTlsContext | tls_pb2.DownstreamTlsContext) -> base_pb2.TransportSocket:
