@@ -10,7 +10,7 @@ from meshctl import protocols
 from meshctl.config.kinds.networking.sidecar import IstioIngressListener
 from meshctl.generate.cache import GenerationCache
 from meshctl.memokeys import Same
-from meshctl.model.istio import MESH_GATEWAY, DestinationRuleView
+from meshctl.model.istio import MESH_GATEWAY, DestinationRuleView, gateway_name
 from meshctl.model.meshconfig import MeshConfig
 from meshctl.model.proxy import Proxy
 from meshctl.model.scope import SidecarScope
@@ -33,6 +33,7 @@ class InboundPort:
 
 
 T = TypeVar("T")
+MESH_ONLY = frozenset({MESH_GATEWAY})
 
 NOT_INBOUND_KINDS = ("VirtualService", "DestinationRule", "Pod", "Deployment", "WorkloadEntry", "Endpoints",
                      "EndpointSlice")
@@ -107,7 +108,8 @@ class ProxyContext:
             labels = tuple(sorted(proxy.labels.items()))
         own_ip = proxy.ip if scope.has_headless else ""
         sidecar = scope.sidecar.revision if scope.sidecar is not None else ""
-        return (snapshot.version, proxy.namespace, sidecar, proxy.interception, proxy.istio_extensions, labels, own_ip)
+        return (snapshot.version, proxy.namespace, sidecar, proxy.interception, proxy.istio_extensions, labels, own_ip,
+                proxy.type)
 
     def routes_key(self) -> tuple[Hashable, ...]:
         """What route configurations add to or take from the view: instead of the Sidecar, what
@@ -155,13 +157,15 @@ class ProxyContext:
             return ("", "", self.proxy.cluster_id)
         return (workload.canonical_name, workload.canonical_revision, self.proxy.cluster_id)
 
-    def applies(self, match: StaticMatch, port: int) -> bool:
+    def applies(self, match: StaticMatch, port: int, gateways: frozenset[str] = MESH_ONLY, namespace: str = "") -> bool:
         """Whether a route match can select this proxy's traffic on `port`: its port, and its
-        source labels and namespace unless it names gateways (then only `mesh` applies)."""
+        source labels and namespace unless it names gateways, which must then include one of
+        `gateways` (a sidecar is `mesh`; a gateway is `ns/name`; names are resolved in the
+        VirtualService's `namespace`)."""
         if match.port and match.port != port:
             return False
         if match.gateways:
-            return MESH_GATEWAY in match.gateways
+            return any(gateway_name(name, namespace) in gateways for name in match.gateways)
         if not selects(match.source_labels, self.proxy.labels):
             return False
         return not match.source_namespace or match.source_namespace == self.proxy.namespace

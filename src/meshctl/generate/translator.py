@@ -43,8 +43,10 @@ class MeshGeneration:
         parsed = self.cache.get(("node", Same(node)), lambda: parse_node(node))
         workload = proxies.workload_of(parsed, self.snapshot.registry)
         # Reading a node's metadata costs more than the rest of an unchanged proxy's generation:
-        # a stream presents the same node object to every generation, so it is read once.
-        return self.cache.get(("proxy", Same(node), Same(workload)), lambda: proxies.for_node(parsed, workload))
+        # a stream presents the same node object to every generation, so it is read once (the
+        # identity its connection proved is in that object, written by the server).
+        return self.cache.get(("proxy", Same(node), Same(workload)),
+                              lambda: proxies.for_node(parsed, workload, verified_identity=parsed.verified_identity))
 
     def config_for(self, node: core_pb2.Node) -> ProxyConfig:
         return generate(self.snapshot, self.proxy_for(node), self.cache)

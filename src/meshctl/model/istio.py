@@ -13,12 +13,17 @@ from dataclasses import dataclass
 from meshctl.config.kinds.mesh import MeshConfig
 from meshctl.config.kinds.networking.destination_rule import DestinationRule, Subset, TrafficPolicy
 from meshctl.config.kinds.networking.fields import Destination
-from meshctl.config.kinds.networking.virtual_service import VirtualService
+from meshctl.config.kinds.networking.virtual_service import VirtualService, gateway_reference
 from meshctl.config.resource import Resource
 from meshctl.hostnames import fqdn, matches, specificity
 from meshctl.model.selectors import export_set, selects, visible
 
 MESH_GATEWAY = "mesh"
+# What Istio marks the VirtualServices it makes of Gateway API routes with: they are translated
+# with the Gateway API's semantics (path-separated prefixes, 500 for missing backends).
+ROUTE_SEMANTICS_ANNOTATION = "internal.istio.io/route-semantics"
+# The Gateway API objects an Istio object was made of (`HTTPRoute/name.namespace`, ...).
+PARENTS_ANNOTATION = "internal.istio.io/parents"
 
 
 def config_path(resource: Resource) -> str:
@@ -54,6 +59,11 @@ class VirtualServiceView:
     def name(self) -> str:
         return self.resource.name
 
+    @property
+    def gateway_semantics(self) -> bool:
+        """Made of a Gateway API route (see ROUTE_SEMANTICS_ANNOTATION)."""
+        return self.resource.annotations.get(ROUTE_SEMANTICS_ANNOTATION) == "gateway"
+
     def host(self, host: str) -> str:
         """A destination host as written in this VS, expanded against its namespace."""
         return fqdn(host, self.resource.namespace)
@@ -80,13 +90,12 @@ def _http_destinations(spec: VirtualService) -> Iterator[Destination]:
 
 
 def gateway_name(name: str, namespace: str) -> str:
-    """`mesh` stays; `gw` becomes `<ns>/gw`; `ns/gw` stays; the old `gw.ns` form becomes `ns/gw`."""
-    if name == MESH_GATEWAY or "/" in name:
+    """`mesh` stays; `gw` and `./gw` become `<ns>/gw`; `ns/gw` stays; the old
+    `gw.ns[.svc.cluster.local]` form becomes `ns/gw` (Istio's resolveGatewayName)."""
+    if name == MESH_GATEWAY:
         return name
-    if "." in name:
-        short, _, ns = name.partition(".")
-        return f"{ns}/{short}"
-    return f"{namespace}/{name}"
+    ns, short = gateway_reference(name, namespace)
+    return f"{namespace if ns == '.' else ns}/{short}"
 
 
 @dataclass(frozen=True, slots=True, eq=False)

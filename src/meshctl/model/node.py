@@ -16,6 +16,7 @@ from typing import Any
 from envoy.config.core.v3 import base_pb2 as core_pb2
 
 from meshctl.errors import MeshctlError
+from meshctl.xds.identity import PEER_IDENTITY
 
 SIDECAR = "sidecar"
 ROUTER = "router"
@@ -66,6 +67,11 @@ class ProxyNode:
     @property
     def interception_mode(self) -> str:
         return str(self.metadata.get("INTERCEPTION_MODE", "REDIRECT"))
+
+    @property
+    def verified_identity(self) -> str:
+        """What the node's connection proved (the server writes it; see xds.identity)."""
+        return str(self.metadata.get(PEER_IDENTITY, ""))
 
 
 def metadata_of(node: core_pb2.Node) -> dict[str, Any]:

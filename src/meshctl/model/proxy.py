@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from meshctl.errors import UnknownProxyError
-from meshctl.model.node import SIDECAR, ProxyNode, node_id
+from meshctl.model.node import ROUTER, SIDECAR, ProxyNode, node_id
 from meshctl.model.service import Workload
 
 if TYPE_CHECKING:
@@ -45,6 +45,7 @@ class Proxy:
     workload: Workload | None = None
     istio_extensions: bool = False
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    verified_identity: str = ""
 
     @property
     def pod_name(self) -> str:
@@ -56,27 +57,66 @@ class Proxy:
 
     @property
     def captures_traffic(self) -> bool:
-        return self.interception != INTERCEPTION_NONE
+        return self.interception != INTERCEPTION_NONE and self.type == SIDECAR
+
+    @property
+    def is_router(self) -> bool:
+        return self.type == ROUTER
+
+    @property
+    def verified_namespace(self) -> str:
+        """The namespace of the identity the proxy proved (its connection's credential), empty
+        when it proved none. Only what a proxy proved may unlock secrets: never its node id."""
+        marker = "/ns/"
+        if not self.verified_identity.startswith("spiffe://") or marker not in self.verified_identity:
+            return ""
+        return self.verified_identity.split(marker, 1)[1].split("/", 1)[0]
 
 
 INTERCEPTION_ANNOTATION = "sidecar.istio.io/interceptionMode"
+# What marks a pod as a gateway (its Envoy runs as `pilot-agent proxy router`): the `istio` label
+# of Istio's gateway charts, the injection template of the `gateway` chart, and the label Istio's
+# automated deployment puts on the pods of a Gateway API Gateway.
+GATEWAY_LABEL_VALUES = frozenset({"ingressgateway", "egressgateway", "eastwestgateway"})
+INJECT_TEMPLATES = "inject.istio.io/templates"
+GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name"
+
+
+def is_gateway(workload: Workload) -> bool:
+    """Whether a workload's proxy is a gateway (node type `router`) rather than a sidecar.
+
+    Istio knows from the proxy's own command line; offline input has no command line, so the
+    marks Istio's installers put on gateway pods decide: the `istio: ingressgateway` (or
+    `egressgateway`, `eastwestgateway`) label, the `gateway` injection template, or the
+    `gateway.networking.k8s.io/gateway-name` label of a Gateway API gateway's pods.
+    """
+    if workload.labels.get("istio") in GATEWAY_LABEL_VALUES or GATEWAY_NAME_LABEL in workload.labels:
+        return True
+    templates = workload.annotations.get(INJECT_TEMPLATES, "")
+    return "gateway" in (template.strip() for template in templates.split(","))
 
 
 def for_workload(workload: Workload, *, interception: str | None = None,
-                 istio_extensions: bool = False, domain: str = "cluster.local") -> Proxy:
-    """The sidecar of a workload, as the injector would configure it: the interception mode
-    comes from the pod's `sidecar.istio.io/interceptionMode` annotation unless given."""
+                 istio_extensions: bool = False, domain: str = "cluster.local",
+                 trust_domain: str = "cluster.local") -> Proxy:
+    """The proxy of a workload, as the injector would configure it: a gateway (router) for a
+    gateway pod, a sidecar otherwise, whose interception mode comes from the pod's
+    `sidecar.istio.io/interceptionMode` annotation unless given. A gateway's identity counts as
+    proven: offline, it renders what the gateway gets once connected with its credential."""
+    router = is_gateway(workload)
     if interception is None:
         interception = workload.annotations.get(INTERCEPTION_ANNOTATION, INTERCEPTION_REDIRECT)
     return Proxy(
         id=workload.proxy_id,
         namespace=workload.namespace,
         ip=workload.ip,
+        type=ROUTER if router else SIDECAR,
         dns_domain=f"{workload.namespace}.svc.{domain}",
         labels=dict(workload.labels),
-        interception=interception,
+        interception=INTERCEPTION_NONE if router else interception,
         workload=workload,
         istio_extensions=istio_extensions,
+        verified_identity=workload.spiffe_id(trust_domain) if router else "",
     )
 
 
@@ -94,12 +134,15 @@ def workload_of(node: ProxyNode, registry: Registry) -> Workload | None:
     return None
 
 
-def for_node(node: ProxyNode, workload: Workload | None, domain: str = "cluster.local") -> Proxy:
+def for_node(node: ProxyNode, workload: Workload | None, domain: str = "cluster.local",
+             verified_identity: str = "") -> Proxy:
     """The proxy a connected node is: its workload from the registry, refined by node metadata.
 
     A node whose pod is not in the registry is still served from its metadata (namespace and
     labels), as istiod serves VMs without WorkloadEntries, but only when it names a namespace;
-    otherwise there is nothing to base its config on.
+    otherwise there is nothing to base its config on. The node type (sidecar or router) is the
+    node's own, as in Istio; `verified_identity` is what its connection proved (the server's
+    word, never the node's), empty when it proved nothing.
     """
     interception = node.metadata.get("INTERCEPTION_MODE")
     if workload is not None:
@@ -110,6 +153,9 @@ def for_node(node: ProxyNode, workload: Workload | None, domain: str = "cluster.
                       interception=interception or INTERCEPTION_REDIRECT, istio_extensions=node.istio_extensions)
     else:
         raise UnknownProxyError(f"proxy {node.id} is not a workload in the configuration")
+    proxy = replace(proxy, type=node.type, verified_identity=verified_identity)
+    if node.type == ROUTER:
+        proxy = replace(proxy, interception=INTERCEPTION_NONE)
     if node.cluster_id:
         proxy = replace(proxy, cluster_id=node.cluster_id)
     if node.istio_version:

@@ -34,6 +34,17 @@ class ServicePort:
     protocol: str
     target_port: int | str | None = None
 
+    def target_on(self, named: Mapping[str, int]) -> int | None:
+        """The port a workload serves this service port on: the target port, a named container
+        port looked up in `named` (None when the workload has no port of that name), or the
+        service port itself when no target is given."""
+        target = self.target_port
+        if target is None:
+            return self.port
+        if isinstance(target, int):
+            return target
+        return named.get(target)
+
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Service:

@@ -49,6 +49,7 @@ class MeshSnapshot:
     version: str
     authorization_policies: tuple[Resource, ...] = ()
     request_authentications: tuple[Resource, ...] = ()
+    secrets: Mapping[tuple[str, str], Resource] = field(default_factory=dict, repr=False)
     kind_versions: Mapping[str, str] = field(default_factory=dict)
     mesh_key: int = 0
     rule_index: RuleIndex = field(repr=False, default=None)  # type: ignore[assignment]
@@ -60,7 +61,10 @@ class MeshSnapshot:
     _destination_inputs: dict[tuple[str, str, str, tuple[Any, ...]], tuple[Any, ...]] = field(default_factory=dict, repr=False)
 
     def scope_for(self, proxy: Proxy) -> SidecarScope:
-        sidecar = select_sidecar(self.sidecars, proxy.namespace, proxy.labels, self.mesh.root_namespace)
+        """What the proxy sees: its Sidecar's imports; a gateway sees every service exported to
+        its namespace, as no Sidecar applies to gateways (Istio's DefaultSidecarScopeForGateway)."""
+        sidecar = None if proxy.is_router else select_sidecar(self.sidecars, proxy.namespace, proxy.labels,
+                                                               self.mesh.root_namespace)
         key = (proxy.namespace, id(sidecar))
         scope = self._scopes.get(key)
         if scope is None:
@@ -139,7 +143,7 @@ class MeshSnapshot:
                 raise UnknownTargetError(f'deployment "{name}" not found in namespace "{namespace}" (or it has no '
                                          f"replicas); {self._known_workloads(deployments=True)}")
             workload = replicas[0]
-        return proxies.for_workload(workload, **options)
+        return proxies.for_workload(workload, trust_domain=self.mesh.trust_domain, **options)
 
     def _known_workloads(self, *, deployments: bool = False) -> str:
         """What the input does define, for a target it does not: its pods (proxy IDs) or its
@@ -217,6 +221,7 @@ def build_snapshot(resources: Sequence[Resource], mesh: MeshConfig | None = None
         authorization_policies=tuple(by_kind.get("AuthorizationPolicy", [])),
         request_authentications=tuple(by_kind.get("RequestAuthentication", [])),
         version=digest.hexdigest(),
+        secrets={(secret.namespace, secret.name): secret for secret in by_kind.get("Secret", [])},
         kind_versions=kind_versions,
         mesh_key=hash(repr(mesh)),
         rule_index=rule_index,

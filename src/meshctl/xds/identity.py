@@ -14,6 +14,23 @@ from typing import Protocol
 
 from envoy.config.core.v3 import base_pb2 as core_pb2
 
+# Node metadata the server writes, never the client: the identity the stream's transport proved
+# (the SPIFFE id of the client certificate on the mutual-TLS port). Whatever a client sends
+# under this key is removed; only the server's word reaches the translator.
+PEER_IDENTITY = "meshctl.io/peer-identity"
+
+
+def with_peer_identity(node: core_pb2.Node, identity: str) -> core_pb2.Node:
+    """`node` as the translator sees it: PEER_IDENTITY set to what the transport proved (and
+    removed when it proved nothing), whatever the client sent."""
+    out = core_pb2.Node()
+    out.CopyFrom(node)
+    if PEER_IDENTITY in out.metadata.fields:
+        del out.metadata.fields[PEER_IDENTITY]
+    if identity:
+        out.metadata.fields[PEER_IDENTITY].string_value = identity
+    return out
+
 
 class Identity(Protocol):
     """What the server knows of one node."""
