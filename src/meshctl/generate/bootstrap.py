@@ -24,7 +24,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import http_con
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 
 from meshctl.generate.protobuf import typed
-from meshctl.model.secrets import AGENT_CLUSTER, AGENT_SOCKET
+from meshctl.model.secrets import AGENT_CLUSTER, AGENT_SOCKET, ROOT_CERTIFICATE, WORKLOAD_CERTIFICATE
 
 if TYPE_CHECKING:
     from meshctl.generate.proxy import ProxyConfig
@@ -32,6 +32,10 @@ if TYPE_CHECKING:
     from meshctl.model.proxy import Proxy
 
 XDS_CLUSTER = "xds-grpc"
+# ProxyConfig's controlPlaneAuthPolicy: how Envoy reaches the control plane.
+AUTH_NONE = "NONE"
+AUTH_MUTUAL_TLS = "MUTUAL_TLS"
+CONTROL_PLANE_NAME = "istiod.istio-system.svc"
 HTTP_OPTIONS_KEY = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 ISTIO_META_PREFIX = "ISTIO_META_"
 
@@ -83,14 +87,34 @@ def _is_ip(host: str) -> bool:
     return is_ip(host)
 
 
+def _mutual_tls(cluster: cluster_pb2.Cluster) -> None:
+    """TLS to the control plane with the workload's certificate (from the agent), checking the
+    control plane's against the mesh roots and its name: the connection proves who Envoy is."""
+    from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
+
+    from meshctl.generate.core import sds_secret_config
+
+    context = tls_pb2.UpstreamTlsContext(sni=CONTROL_PLANE_NAME)
+    common = context.common_tls_context
+    common.alpn_protocols.append("h2")
+    common.tls_certificate_sds_secret_configs.append(sds_secret_config(WORKLOAD_CERTIFICATE))
+    combined = common.combined_validation_context
+    combined.default_validation_context.match_subject_alt_names.add(exact=CONTROL_PLANE_NAME)
+    combined.validation_context_sds_secret_config.CopyFrom(sds_secret_config(ROOT_CERTIFICATE))
+    cluster.transport_socket.name = "envoy.transport_sockets.tls"
+    cluster.transport_socket.typed_config.CopyFrom(typed(context))
+
+
 def ads_bootstrap(proxy: Proxy, xds_host: str, xds_port: int, *, admin_port: int, delta: bool = False,
                   service_account: str = "default", sds_socket: str = AGENT_SOCKET,
                   more_replicas: Sequence[tuple[str, int]] = (),
-                  mesh: MeshConfig | None = None) -> bootstrap_pb2.Bootstrap:
-    """A bootstrap that makes Envoy this workload's sidecar: Istio's node id and metadata, every
-    dynamic resource over one ADS stream to `xds_host:xds_port` or any of `more_replicas` (the
-    stream reconnects to another when its replica goes away), and its certificates from the
-    agent at `sds_socket`.
+                  mesh: MeshConfig | None = None, control_plane_auth: str = AUTH_NONE) -> bootstrap_pb2.Bootstrap:
+    """A bootstrap that makes Envoy this workload's proxy (its sidecar, or its gateway): Istio's
+    node id and metadata, every dynamic resource over one ADS stream to `xds_host:xds_port` or
+    any of `more_replicas` (the stream reconnects to another when its replica goes away), and
+    its certificates from the agent at `sds_socket`. With MUTUAL_TLS, Envoy connects to the
+    control plane with its workload certificate (serve's `--xds-mtls-address`), which proves its
+    identity.
 
     The mesh's `defaultConfig.proxyMetadata` reaches the node metadata as istio-agent passes it:
     `ISTIO_META_NAME` becomes `NAME`."""
@@ -125,7 +149,10 @@ def ads_bootstrap(proxy: Proxy, xds_host: str, xds_port: int, *, admin_port: int
         source.initial_fetch_timeout.SetInParent()
         source.resource_api_version = config_source_pb2.V3
     static = bootstrap.static_resources
-    static.clusters.append(_control_plane_cluster(XDS_CLUSTER, [(xds_host, xds_port), *more_replicas]))
+    control_plane = _control_plane_cluster(XDS_CLUSTER, [(xds_host, xds_port), *more_replicas])
+    if control_plane_auth == AUTH_MUTUAL_TLS:
+        _mutual_tls(control_plane)
+    static.clusters.append(control_plane)
     static.clusters.append(sds_cluster(sds_socket))
     admin = bootstrap.admin.address.socket_address
     admin.address = "127.0.0.1"
@@ -155,7 +182,78 @@ def static_bootstrap(proxy: Proxy, config: ProxyConfig) -> bootstrap_pb2.Bootstr
         copy = static.listeners.add()
         copy.CopyFrom(listener)
         _inline_routes(copy, routes)
+    _static_secrets(static)
     return bootstrap
+
+
+def _static_secrets(static: bootstrap_pb2.Bootstrap.StaticResources) -> None:
+    """Secrets fetched over ADS (a gateway's credentialName) become static secrets, so Envoy
+    checks the TLS contexts naming them without a control plane. Their content is a stand-in
+    (a throwaway key and self-signed certificate made here): validation judges the config, and
+    no real private key is ever written out for it."""
+    from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
+
+    wanted: dict[str, bool] = {}
+    for socket in _transport_sockets(static):
+        kind = tls_pb2.DownstreamTlsContext if "Downstream" in socket.typed_config.type_url else tls_pb2.UpstreamTlsContext
+        if not socket.typed_config.type_url.endswith(kind.DESCRIPTOR.full_name):
+            continue
+        context = kind.FromString(socket.typed_config.value)
+        common = context.common_tls_context
+        configs = [(config, False) for config in common.tls_certificate_sds_secret_configs]
+        if common.HasField("combined_validation_context"):
+            configs.append((common.combined_validation_context.validation_context_sds_secret_config, True))
+        changed = False
+        for config, validation in configs:
+            if config.sds_config.HasField("ads"):
+                config.ClearField("sds_config")
+                wanted[config.name] = validation
+                changed = True
+        if changed:
+            socket.typed_config.CopyFrom(typed(context))
+    if wanted:
+        key_pem, cert_pem = _stand_in_certificate()
+        for name, validation in wanted.items():
+            secret = static.secrets.add(name=name)
+            if validation:
+                secret.validation_context.trusted_ca.inline_bytes = cert_pem
+            else:
+                secret.tls_certificate.certificate_chain.inline_bytes = cert_pem
+                secret.tls_certificate.private_key.inline_bytes = key_pem
+
+
+def _transport_sockets(static: bootstrap_pb2.Bootstrap.StaticResources) -> list[object]:
+    sockets: list[object] = []
+    for cluster in static.clusters:
+        sockets.append(cluster.transport_socket)
+        sockets.extend(match.transport_socket for match in cluster.transport_socket_matches)
+    for listener in static.listeners:
+        sockets.extend(chain.transport_socket for chain in listener.filter_chains)
+        if listener.HasField("default_filter_chain"):
+            sockets.append(listener.default_filter_chain.transport_socket)
+    return sockets
+
+
+def _stand_in_certificate() -> tuple[bytes, bytes]:
+    """A fresh EC key and a self-signed certificate for it (PEM), for validation only."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "meshctl-validate")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now).not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("meshctl-validate")]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    return key_pem, cert.public_bytes(serialization.Encoding.PEM)
 
 
 def _inline_routes(listener: listener_pb2.Listener, routes: dict[str, object]) -> None:

@@ -60,12 +60,13 @@ METADATA_EXCHANGE_FILTER = filter_pb2.Filter(name=METADATA_EXCHANGE, typed_confi
 
 def build_outbound_clusters(ctx: ProxyContext) -> list[cluster_pb2.Cluster]:
     """Clusters that depend only on what the proxy sees (shared by proxies with the same view):
-    every imported service's, then BlackHoleCluster and PassthroughCluster."""
+    every imported service's, then BlackHoleCluster and (sidecars only) PassthroughCluster."""
     out: list[cluster_pb2.Cluster] = []
     for service in ctx.scope.services:
         out.extend(ctx.memo(_service_key(ctx, service), lambda: list(outbound_clusters(ctx, service))))
     out.append(blackhole_cluster(ctx))
-    out.append(passthrough_cluster(ctx))
+    if not ctx.proxy.is_router:
+        out.append(passthrough_cluster(ctx))
     return out
 
 
@@ -99,7 +100,7 @@ def _service_key(ctx: ProxyContext, service: Service) -> tuple[Hashable, ...]:
         tuple(r.revision for r in rule.resources) if rule else None,
         ctx.snapshot.versions_of("PeerAuthentication", "Namespace"),
         ctx.snapshot.registry.signature(service),
-        ctx.proxy.istio_extensions, ctx.snapshot.mesh_key,
+        ctx.proxy.istio_extensions, ctx.proxy.type, ctx.snapshot.mesh_key,
     )
 
 
@@ -112,6 +113,8 @@ def outbound_clusters(ctx: ProxyContext, service: Service) -> Iterable[cluster_p
     discovery = _DISCOVERY.get(service.resolution)
     if discovery is None:
         return
+    if ctx.proxy.is_router and service.resolution == PASSTHROUGH_RESOLUTION:
+        discovery = cluster_pb2.Cluster.EDS  # a gateway balances over a headless service's endpoints
     rule = ctx.rule_for(service)
     accounts = service_accounts(ctx, service)
     metadata = _service_metadata(service, rule)
@@ -184,7 +187,7 @@ def _outbound(ctx: ProxyContext, service: Service, port: ServicePort, discovery:
         if not _dns_load_assignment(ctx, cluster, service, port, subset.labels if subset else None):
             return None
     options = policy.HttpOptions()
-    policy.upstream_protocol(options, port.protocol, sidecar=True)
+    policy.upstream_protocol(options, port.protocol, sidecar=not ctx.proxy.is_router)
     cluster.metadata.CopyFrom(metadata)
     pool = traffic.connection_pool
     policy.apply_connection_pool(cluster, options, pool, ctx.mesh.connect_timeout, ctx.mesh.tcp_keepalive)
@@ -247,8 +250,8 @@ def _apply_tls(ctx: ProxyContext, cluster: cluster_pb2.Cluster, options: policy.
             cluster.transport_socket.CopyFrom(tls.istio_mutual_socket(
                 settings.sni or sni, sans, h2=options.is_h2, metadata_exchange=True, typed_sans=typed))
             return "istio", settings.sni, sans
-        if settings.credential_name and not (rule and rule.selector):
-            return "none", "", ()
+        if settings.credential_name and not ctx.proxy.is_router and not (rule and rule.selector):
+            return "none", "", ()  # a sidecar never holds a credential: only gateways are given them
         if mode == "MUTUAL" and not settings.credential_name and not (
             settings.client_certificate and settings.private_key
         ):

@@ -144,8 +144,11 @@ def _header(name: str, match: StringMatch | None) -> rc.HeaderMatcher:
     return header
 
 
-def route_match(match: HTTPMatchRequest | None) -> rc.RouteMatch:
-    """Every condition of one HTTPMatchRequest that Envoy checks per request (no match: all)."""
+def route_match(match: HTTPMatchRequest | None, gateway_semantics: bool = False) -> rc.RouteMatch:
+    """Every condition of one HTTPMatchRequest that Envoy checks per request (no match: all).
+
+    With the Gateway API's semantics a path prefix matches whole segments (`/foo` matches
+    `/foo/bar` but not `/foobar`): Envoy's path_separated_prefix, trailing `/` removed."""
     out = rc.RouteMatch(prefix="/")
     if match is None:
         return out
@@ -162,7 +165,10 @@ def route_match(match: HTTPMatchRequest | None) -> rc.RouteMatch:
         if uri.exact is not None:
             out.path = uri.exact
         elif uri.prefix is not None:
-            out.prefix = uri.prefix
+            if gateway_semantics and uri.prefix != "/":
+                out.path_separated_prefix = uri.prefix[:-1] if uri.prefix.endswith("/") else uri.prefix
+            else:
+                out.prefix = uri.prefix
         elif uri.regex is not None:
             out.safe_regex.regex = uri.regex
     out.case_sensitive.value = not match.ignore_uri_case
@@ -308,20 +314,36 @@ def _mirror(action: rc.RouteAction, cluster: str, fraction: percent_pb2.Fraction
     policy.disable_shadow_host_suffix_append = True
 
 
-def _redirect(route: rc.Route, redirect: HTTPRedirect, port: int) -> bool:
+_PREFIX_REPLACE = "%PREFIX()%"
+_REGEX_SPECIAL = frozenset("\\.+*?()|[]{}^$")
+
+
+def quote_meta(text: str) -> str:
+    """Text as a regex matching it literally, escaped as Go's regexp.QuoteMeta does (Python's
+    re.escape escapes more, which would change the bytes Istio sends)."""
+    return "".join("\\" + char if char in _REGEX_SPECIAL else char for char in text)
+
+
+def _redirect(route: rc.Route, redirect: HTTPRedirect, port: int, tls: bool, gateway_semantics: bool) -> bool:
+    """A redirect; its port is left out when it is the scheme's default (the scheme defaulting
+    to https on a TLS gateway server). The Gateway API's prefix replacement (`%PREFIX()%`)
+    rewrites the matched prefix."""
     code = redirect.redirect_code
     if code not in _REDIRECT_CODES:
         return False
     target = route.redirect
     target.host_redirect = redirect.authority
-    target.path_redirect = redirect.uri
+    if gateway_semantics and redirect.uri.startswith(_PREFIX_REPLACE):
+        target.prefix_rewrite = redirect.uri[len(_PREFIX_REPLACE):]
+    else:
+        target.path_redirect = redirect.uri
     if redirect.scheme:
         target.scheme_redirect = redirect.scheme
     if redirect.port is not None or redirect.derive_port:
         number = redirect.port or 0
         if redirect.derive_port == "FROM_REQUEST_PORT":
             number = port
-        scheme = redirect.scheme or "http"
+        scheme = redirect.scheme or ("https" if tls else "http")
         if not ((number == 80 and scheme == "http") or (number == 443 and scheme == "https")):
             target.port_redirect = number
     target.response_code = _REDIRECT_CODES[code]
@@ -333,15 +355,18 @@ _NO_CORS = CorsPolicy()
 
 def build_route(rule: HTTPRoute, match: HTTPMatchRequest | None, *, vs_name: str,
                 metadata: base_pb2.Metadata, listener_port: int, cluster_of: ClusterOf,
-                hash_of: HashOf, grpc_timeout_header: bool = False) -> rc.Route | None:
+                hash_of: HashOf, grpc_timeout_header: bool = False, tls: bool = False,
+                gateway_semantics: bool = False) -> rc.Route | None:
     """The Envoy route for one (http rule, match) pair, or None when the redirect code is unknown.
 
     `metadata` names the VirtualService (`istio.config`), built once per VirtualService; see
-    `set_timeouts` for `grpc_timeout_header`."""
+    `set_timeouts` for `grpc_timeout_header`. `tls` is a gateway server with TLS settings;
+    `gateway_semantics` a VirtualService made of a Gateway API route (see route_match; a missing
+    backend answers 500)."""
     route = rc.Route(name=rule.name)
     if match is not None and match.name:
         route.name = f"{route.name}.{match.name}"
-    route.match.CopyFrom(route_match(match))
+    route.match.CopyFrom(route_match(match, gateway_semantics))
     route.metadata.CopyFrom(metadata)
     if match is not None and match.stat_prefix:
         route.stat_prefix = match.stat_prefix
@@ -351,7 +376,7 @@ def build_route(rule: HTTPRoute, match: HTTPMatchRequest | None, *, vs_name: str
         mutations.apply(route)
         authority = mutations.authority
     if rule.redirect is not None:
-        if not _redirect(route, rule.redirect, listener_port):
+        if not _redirect(route, rule.redirect, listener_port, tls, gateway_semantics):
             return None
     elif rule.direct_response is not None:
         response = rule.direct_response
@@ -362,7 +387,8 @@ def build_route(rule: HTTPRoute, match: HTTPMatchRequest | None, *, vs_name: str
         elif body is not None and body.bytes_ is not None:
             route.direct_response.body.inline_bytes = body.bytes_
     else:
-        _route_action(route, rule, authority, listener_port, cluster_of, hash_of, grpc_timeout_header)
+        _route_action(route, rule, authority, listener_port, cluster_of, hash_of, grpc_timeout_header,
+                      gateway_semantics)
     route.decorator.operation = operation(route, vs_name, listener_port)
     if rule.fault is not None:
         fault = fault_config(rule.fault)
@@ -384,14 +410,21 @@ def set_timeouts(action: rc.RouteAction, timeout: int, *, grpc_timeout_header: b
 
 
 def _route_action(route: rc.Route, rule: HTTPRoute, authority: str, port: int,
-                  cluster_of: ClusterOf, hash_of: HashOf, grpc_timeout_header: bool) -> None:
+                  cluster_of: ClusterOf, hash_of: HashOf, grpc_timeout_header: bool,
+                  gateway_semantics: bool) -> None:
     action = route.route
+    if gateway_semantics:
+        action.cluster_not_found_response_code = rc.RouteAction.INTERNAL_SERVER_ERROR
     set_timeouts(action, rule.timeout or 0, grpc_timeout_header=grpc_timeout_header)
     rewrite = rule.rewrite
     if rewrite is not None:
         if rewrite.uri_regex_rewrite is not None:
             action.regex_rewrite.pattern.regex = rewrite.uri_regex_rewrite.match
             action.regex_rewrite.substitution = rewrite.uri_regex_rewrite.rewrite
+        elif rewrite.uri == "/" and gateway_semantics and route.match.HasField("path_separated_prefix"):
+            # Remove the whole prefix, keeping `/` when nothing is left of the path.
+            action.regex_rewrite.pattern.regex = f"^{quote_meta(route.match.path_separated_prefix)}(/?)(.*)"
+            action.regex_rewrite.substitution = r"/\2"
         elif rewrite.uri:
             action.prefix_rewrite = rewrite.uri
         if rewrite.authority:

@@ -197,13 +197,18 @@ def _render(ctx: ProxyContext, entry: _Listener) -> listener_pb2.Listener:
     needs_tls = any(c.server_names for c in chains)
     needs_http = any(c.alpn for c in chains)
     if needs_tls:
-        tls = tls_inspector_pb2.TlsInspector()
-        tls.initial_read_buffer_size.value = 512
-        listener.listener_filters.add(name="envoy.filters.listener.tls_inspector", typed_config=typed(tls))
+        listener.listener_filters.append(tls_inspector())
     if needs_http:
         listener.listener_filters.add(name="envoy.filters.listener.http_inspector",
                                       typed_config=typed(http_inspector_pb2.HttpInspector()))
     return listener
+
+
+def tls_inspector() -> lc.ListenerFilter:
+    """The listener filter that reads SNI and ALPN, so filter chains can match on them."""
+    tls = tls_inspector_pb2.TlsInspector()
+    tls.initial_read_buffer_size.value = 512
+    return lc.ListenerFilter(name="envoy.filters.listener.tls_inspector", typed_config=typed(tls))
 
 
 def virtual_outbound(ctx: ProxyContext) -> listener_pb2.Listener:

@@ -14,6 +14,7 @@ from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
+from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 
 from meshctl.generate.cache import GenerationCache
 from meshctl.generate.clusters import build_inbound_clusters, build_outbound_clusters, unique_clusters
@@ -26,7 +27,7 @@ from meshctl.generate.tcproutes import stream_routing
 from meshctl.memokeys import Same
 from meshctl.model.proxy import Proxy
 from meshctl.model.snapshot import MeshSnapshot
-from meshctl.resources import BY_TYPE_URL, CLUSTER, ENDPOINT, LISTENER, ROUTE, Packed, by_name
+from meshctl.resources import BY_TYPE_URL, CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, Packed, by_name
 
 
 @dataclass(slots=True)
@@ -38,6 +39,7 @@ class ProxyConfig:
     warnings: list[str] = field(default_factory=list)
     cache: GenerationCache | None = None
     segments: dict[str, tuple[list[Any], ...]] = field(default_factory=dict)
+    secrets: list[secret_pb2.Secret] | None = None
 
     def packed(self) -> dict[str, dict[str, Packed]]:
         """Each resource serialized once, keyed by type URL and name (the ADS server's unit).
@@ -45,12 +47,15 @@ class ProxyConfig:
         With a cache, messages reused from an earlier generation keep their serialized bytes,
         and lists shared by proxies with the same view are packed once for all of them.
         """
-        return {
+        packed = {
             CLUSTER: self._pack(CLUSTER, self.clusters),
             ENDPOINT: self._pack(ENDPOINT, self.endpoints),
             LISTENER: self._pack(LISTENER, self.listeners),
             ROUTE: self._pack(ROUTE, self.routes),
         }
+        if self.secrets is not None:
+            packed[SECRET] = self._pack(SECRET, self.secrets)
+        return packed
 
     def _pack(self, type_url: str, items: list[Any]) -> dict[str, Packed]:
         name_of = BY_TYPE_URL[type_url].name_of
@@ -60,7 +65,8 @@ class ProxyConfig:
 
 
 def generate(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None = None) -> ProxyConfig:
-    """Everything Istio would send this proxy (sidecar), deterministic for equal inputs.
+    """Everything Istio would send this proxy (a sidecar, or a gateway), deterministic for
+    equal inputs.
 
     With a cache, pieces whose inputs are unchanged since an earlier call are reused (the
     result is the same; see GenerationCache), and proxies that see the mesh the same way share
@@ -70,6 +76,8 @@ def generate(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None
     if cache is not None:
         cache.begin(snapshot.version)
     ctx = ProxyContext(snapshot, proxy, snapshot.scope_for(proxy), cache)
+    if proxy.is_router:
+        return _router(ctx, cache)
     view = ctx.view_key()
     # Clusters and endpoints never read a VirtualService: keyed by content rather than by
     # snapshot, a proxy whose config changed only in VirtualServices keeps the very same lists
@@ -102,3 +110,12 @@ def generate(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None
 
 def _with_names(clusters: list[cluster_pb2.Cluster]) -> tuple[list[cluster_pb2.Cluster], set[str]]:
     return clusters, {cluster.name for cluster in clusters}
+
+
+def _router(ctx: ProxyContext, cache: GenerationCache | None) -> ProxyConfig:
+    """A gateway's config: its listeners, routes, clusters, endpoints and secrets (SDS)."""
+    from meshctl.generate.gateway import build_router
+
+    built = build_router(ctx)
+    return ProxyConfig(built.clusters, built.endpoints, built.listeners, built.routes,
+                       list(dict.fromkeys(ctx.warnings)), cache, secrets=built.secrets)

@@ -16,7 +16,7 @@ from meshctl.generate import httproute, names, policy
 from meshctl.generate.core import istio_metadata
 from meshctl.generate.names import PASSTHROUGH
 from meshctl.generate.protobuf import set_duration
-from meshctl.generate.context import ProxyContext
+from meshctl.generate.context import MESH_ONLY, ProxyContext
 from meshctl import protocols
 from meshctl.hostnames import intersects, matches, specificity
 from meshctl.model.istio import VirtualServiceView, config_path
@@ -110,7 +110,7 @@ def _virtual_hosts(ctx: ProxyContext, egress: EgressScope, port: int) -> list[_V
         in_scope = tuple(services[h].source.revision if h in services else None for h in vs.http_destinations)
         routes_key = ("vs-routes", vs.resource.revision, port, ctx.proxy.namespace, labels, ctx.proxy.istio_extensions,
                       ctx.snapshot.destination_inputs(ctx.proxy, vs), in_scope)
-        routes = ctx.memo(routes_key, lambda: _vs_routes(ctx, vs, port, services))
+        routes = ctx.memo(routes_key, lambda: vs_routes(ctx, vs, port, services))
         if not routes:
             continue
         if port != 80 and not _names_a_service(vs, services):
@@ -190,8 +190,12 @@ def _split_hosts(vs: VirtualServiceView, index: int, services: Mapping[str, Serv
     return registry, others
 
 
-def _vs_routes(ctx: ProxyContext, vs: VirtualServiceView, port: int, services: Mapping[str, Service]) -> list[rc.Route]:
-    """Routes of one VirtualService on one port; stops after the first catch-all route."""
+def vs_routes(ctx: ProxyContext, vs: VirtualServiceView, port: int, services: Mapping[str, Service], *,
+              gateways: frozenset[str] = MESH_ONLY, tls: bool = False) -> list[rc.Route]:
+    """Routes of one VirtualService on one port (Istio's BuildHTTPRoutesForVirtualService);
+    stops after the first catch-all route. `gateways` are who asks (`mesh` for sidecars, the
+    server's gateway on a gateway); `services` resolve destination hosts (aliases, single-port
+    services); `tls` is a gateway server with TLS settings (redirects default to https)."""
     out: list[rc.Route] = []
     metadata = base_pb2.Metadata()
     istio_metadata(metadata, {"config": config_path(vs.resource)})
@@ -206,11 +210,12 @@ def _vs_routes(ctx: ProxyContext, vs: VirtualServiceView, port: int, services: M
         matches_: Sequence[HTTPMatchRequest | None] = rule.match or (None,)
         stop = False
         for match in matches_:
-            if match is not None and not ctx.applies(match, port):
+            if match is not None and not ctx.applies(match, port, gateways, vs.namespace):
                 continue
             route = httproute.build_route(rule, match, vs_name=vs.name, metadata=metadata, listener_port=port,
                                           cluster_of=cluster_of, hash_of=hash_of,
-                                          grpc_timeout_header=not ctx.proxy.istio_extensions)
+                                          grpc_timeout_header=not ctx.proxy.istio_extensions, tls=tls,
+                                          gateway_semantics=vs.gateway_semantics)
             if route is None:
                 continue
             out.append(route)
@@ -224,13 +229,17 @@ def _vs_routes(ctx: ProxyContext, vs: VirtualServiceView, port: int, services: M
 
 def destination_cluster(ctx: ProxyContext, vs: VirtualServiceView, destination: Destination, port: int,
                         services: Mapping[str, Service]) -> str:
-    """`outbound|PORT|SUBSET|HOST` for a destination: explicit port, else the listener port;
-    an ExternalName alias points at its concrete service."""
+    """`outbound|PORT|SUBSET|HOST` for a destination: explicit port, else the service's only
+    port, else the listener port (Istio's GetDestinationCluster); an ExternalName alias points
+    at its concrete service."""
     host = vs.host(destination.host)
     service = services.get(host)
     if service is not None and service.resolution == ALIAS and service.alias_for:
         host = service.alias_for
-    number = (destination.port.number if destination.port else 0) or port
+    number = destination.port.number if destination.port else 0
+    if not number and service is not None and len(service.ports) == 1:
+        number = service.ports[0].port
+    number = number or port
     _check_destination(ctx, vs, host, destination.subset)
     return names.outbound_cluster(number, host, destination.subset)
 

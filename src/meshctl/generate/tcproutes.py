@@ -30,7 +30,7 @@ def tcp_chains(ctx: ProxyContext, service: Service, port: ServicePort, bind: str
         chains = _tcp_route_chains(ctx, vs, port.port, service)
     if chains:
         return chains
-    chain = OutboundChain([_proxy(ctx, [(default_cluster, 0)], default_cluster)])
+    chain = OutboundChain([proxy_filter([(default_cluster, 0)], default_cluster)])
     cidr = "/" in service.address
     # Istio matches the SNI only where the destination address alone cannot tell services
     # apart: a wildcard-bound listener or a CIDR. A headless service's per-pod listener is
@@ -57,7 +57,9 @@ def _virtual_service_for(ctx: ProxyContext, service: Service) -> VirtualServiceV
     return None
 
 
-def _destinations(vs: VirtualServiceView, routes: Sequence[RouteDestination], port: int) -> list[tuple[str, int]]:
+def route_clusters(vs: VirtualServiceView, routes: Sequence[RouteDestination], port: int) -> list[tuple[str, int]]:
+    """(cluster, weight) of each destination of a TCP or TLS route; the port defaults to the
+    listener's (a sidecar's service port, a gateway's server port)."""
     out = []
     for route in routes:
         destination = route.destination
@@ -67,7 +69,8 @@ def _destinations(vs: VirtualServiceView, routes: Sequence[RouteDestination], po
     return out
 
 
-def _proxy(ctx: ProxyContext, destinations: list[tuple[str, int]], stat: str) -> lc.Filter:
+def proxy_filter(destinations: list[tuple[str, int]], stat: str) -> lc.Filter:
+    """tcp_proxy to the one destination, or to the weighted ones (stat prefix `vs.namespace`)."""
     if len(destinations) == 1:
         return filters.tcp_proxy(destinations[0][0])
     weighted = [(cluster, weight) for cluster, weight in destinations if weight > 0]
@@ -78,7 +81,7 @@ def _tls_chains(ctx: ProxyContext, vs: VirtualServiceView, port: int) -> list[Ou
     chains: list[OutboundChain] = []
     seen: set[tuple[tuple[str, ...], tuple[str, ...]]] = set()
     for rule in vs.spec.tls:
-        destinations = _destinations(vs, rule.route, port)
+        destinations = route_clusters(vs, rule.route, port)
         if not destinations:
             continue
         for match in rule.match:
@@ -88,7 +91,7 @@ def _tls_chains(ctx: ProxyContext, vs: VirtualServiceView, port: int) -> list[Ou
             if key in seen:
                 continue
             seen.add(key)
-            chains.append(OutboundChain([_proxy(ctx, destinations, f"{vs.name}.{vs.namespace}")],
+            chains.append(OutboundChain([proxy_filter(destinations, f"{vs.name}.{vs.namespace}")],
                                    server_names=list(key[0]), prefix_ranges=list(match.destination_subnets)))
     return chains
 
@@ -96,21 +99,21 @@ def _tls_chains(ctx: ProxyContext, vs: VirtualServiceView, port: int) -> list[Ou
 def _tcp_route_chains(ctx: ProxyContext, vs: VirtualServiceView, port: int, service: Service) -> list[OutboundChain]:
     chains: list[OutboundChain] = []
     for rule in vs.spec.tcp:
-        destinations = _destinations(vs, rule.route, port)
+        destinations = route_clusters(vs, rule.route, port)
         if not destinations:
             continue
         stat = f"{vs.name}.{vs.namespace}"
         if not rule.match:
-            chains.append(OutboundChain([_proxy(ctx, destinations, stat)]))
+            chains.append(OutboundChain([proxy_filter(destinations, stat)]))
             return chains
         subnets: list[str] = []
         for match in rule.match:
             if not ctx.applies(match, port):
                 continue
             if not match.destination_subnets:
-                chains.append(OutboundChain([_proxy(ctx, destinations, stat)]))
+                chains.append(OutboundChain([proxy_filter(destinations, stat)]))
                 return chains
             subnets.extend(match.destination_subnets)
         if subnets:
-            chains.append(OutboundChain([_proxy(ctx, destinations, stat)], prefix_ranges=subnets))
+            chains.append(OutboundChain([proxy_filter(destinations, stat)], prefix_ranges=subnets))
     return chains

@@ -41,7 +41,7 @@ def problems(resources: ProxyResources, agent_serves: Callable[[str], bool]) -> 
     found.extend(_endpoint_problems(clusters, set(resources.get(ENDPOINT, {}))))
     found.extend(_route_problems(listeners, set(resources.get(ROUTE, {}))))
     served = set(resources.get(SECRET, {}))
-    for owner, config in _secret_configs(clusters, listeners):
+    for owner, config in secret_configs(clusters, listeners):
         source = config.sds_config.WhichOneof("config_source_specifier")
         if source == "ads" and config.name not in served:
             found.append(f"{owner}: SDS secret {config.name!r} is fetched over ADS but not served")
@@ -85,9 +85,10 @@ def _chains(listener: listener_pb2.Listener) -> Iterator[listener_components_pb2
         yield listener.default_filter_chain
 
 
-def _secret_configs(clusters: list[cluster_pb2.Cluster], listeners: list[listener_pb2.Listener]
+def secret_configs(clusters: list[cluster_pb2.Cluster], listeners: list[listener_pb2.Listener]
                     ) -> Iterator[tuple[str, secret_pb2.SdsSecretConfig]]:
-    """(owner, SDS config) for every secret the TLS transport sockets name."""
+    """(owner, SDS config) for every secret the TLS transport sockets of these clusters and
+    listeners name."""
     for cluster in clusters:
         sockets = [cluster.transport_socket, *(match.transport_socket for match in cluster.transport_socket_matches)]
         for socket in sockets:

@@ -1,0 +1,77 @@
+"""Gateways (node type `router`): what istiod sends an ingress or egress gateway.
+
+A gateway has no inbound side and captures nothing: its listeners are exactly the ports of the
+servers of the Gateways that select it (merged in meshctl.model.gateway), its routes the
+VirtualServices bound to those Gateways, its clusters every service exported to its namespace,
+and its secrets the certificates its servers' `credentialName`s name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.endpoint.v3 import endpoint_pb2
+from envoy.config.listener.v3 import listener_pb2
+from envoy.config.route.v3 import route_pb2
+from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
+
+from meshctl.generate.clusters import build_outbound_clusters
+from meshctl.generate.context import ProxyContext
+from meshctl.generate.endpoints import build_endpoints
+from meshctl.generate.gateway.autopassthrough import sni_dnat_clusters, sni_dnat_endpoints
+from meshctl.generate.gateway.listeners import gateway_listeners
+from meshctl.generate.gateway.routes import gateway_route_configuration
+from meshctl.generate.gateway.secrets import gateway_secrets
+from meshctl.model.gateway import MergedGateway, ServiceTarget, merge_gateways, select_gateways, service_targets
+from meshctl.model.service import Service, ServicePort
+from meshctl.resources.consistency import secret_configs
+
+__all__ = ["RouterConfig", "build_router", "merged_gateway"]
+
+
+@dataclass(slots=True)
+class RouterConfig:
+    clusters: list[cluster_pb2.Cluster] = field(default_factory=list)
+    endpoints: list[endpoint_pb2.ClusterLoadAssignment] = field(default_factory=list)
+    listeners: list[listener_pb2.Listener] = field(default_factory=list)
+    routes: list[route_pb2.RouteConfiguration] = field(default_factory=list)
+    secrets: list[secret_pb2.Secret] = field(default_factory=list)
+
+
+def targets_of(ctx: ProxyContext) -> list[ServiceTarget]:
+    """The service ports that reach this gateway's pod."""
+    registry = ctx.snapshot.registry
+    endpoints: dict[Service, list[tuple[ServicePort, str, int]]] = {}
+    for service in registry.services:
+        if not service.from_kubernetes:
+            endpoints[service] = [(port, ep.address, ep.port) for port in service.ports
+                                  for ep in registry.endpoints(service, port)]
+    return service_targets(registry.services, endpoints, ctx.proxy.workload, ctx.proxy.ip)
+
+
+def merged_gateway(ctx: ProxyContext) -> MergedGateway:
+    """The Gateways that select this gateway, merged."""
+    selected = select_gateways(ctx.snapshot.gateways, ctx.proxy.labels, targets_of(ctx))
+    return merge_gateways(selected)
+
+
+def build_router(ctx: ProxyContext) -> RouterConfig:
+    """Everything a gateway holds, in push order within each kind; listeners and route
+    configurations sorted by name (Istio's order is a map's)."""
+    merged = merged_gateway(ctx)
+    ctx.warnings.extend(merged.warnings)
+    secrets: dict[str, None] = {}
+    listeners = gateway_listeners(ctx, merged, secrets)
+    routes = [gateway_route_configuration(ctx, merged, name) for name in sorted(ctx.route_names)]
+    clusters = build_outbound_clusters(ctx)
+    endpoints = build_endpoints(ctx, clusters)
+    if merged.has_auto_passthrough:
+        hosts = sorted({host.partition("/")[2] if "/" in host else host for host in merged.auto_passthrough_hosts})
+        dnat = sni_dnat_clusters(ctx, hosts, clusters)
+        clusters = clusters + dnat
+        endpoints = endpoints + sni_dnat_endpoints(dnat, endpoints)
+    for _, config in secret_configs(clusters, []):
+        if config.sds_config.HasField("ads"):
+            secrets.setdefault(config.name, None)
+    return RouterConfig(clusters, endpoints, listeners, routes, gateway_secrets(ctx, secrets))
