@@ -412,10 +412,11 @@ class Sidecar(EnvoyAdmin):
         token_file: Path, config_dir: Path | None = None, service_account: str = "", admin_port: int = 0,
         status_port: int = 0, delta: bool = False, secret_ttl: str = "24h", log_level: str = "info",
         interception: str = "NONE", new_session: bool = False, wrap: Callable[[list[str]], list[str]] | None = None,
-        owner: tuple[int, int] | None = None, more_xds: Sequence[str] = (),
+        owner: tuple[int, int] | None = None, more_xds: Sequence[str] = (), extra: Sequence[str] = (),
     ) -> Sidecar:
-        """Start the agent. `wrap` turns its command line into the one to run (in a network
-        namespace, as another user); `owner` is that user, given its work and socket directories."""
+        """Start the agent (`extra`: more of its flags). `wrap` turns its command line into the
+        one to run (in a network namespace, as another user); `owner` is that user, given its
+        work and socket directories."""
         socket_dir = Path(tempfile.mkdtemp(prefix="meshctl-sds-"))
         home = workdir / name
         home.mkdir(parents=True, exist_ok=True)
@@ -439,6 +440,7 @@ class Sidecar(EnvoyAdmin):
             argv += ["--service-account", service_account]
         if delta:
             argv.append("--delta")
+        argv.extend(extra)
         return cls(name, wrap(argv) if wrap else argv, workdir, admin_port, status_port, socket_dir, new_session)
 
     def _launch(self) -> subprocess.Popen[bytes]:

@@ -60,6 +60,7 @@ class AgentOptions:
     drain_duration: float = 5.0
     more_xds: tuple[tuple[str, int], ...] = ()
     """Further serve replicas: Envoy's stream reconnects to one of them when its own goes away."""
+    control_plane_auth: str = "NONE"
 
     @property
     def identity(self) -> str:
@@ -111,7 +112,8 @@ class Agent:
         options = self.options
         bootstrap = ads_bootstrap(options.proxy, options.xds_host, options.xds_port, admin_port=options.admin_port,
                                   delta=options.delta, service_account=options.service_account,
-                                  sds_socket=str(self.sds.path), more_replicas=options.more_xds)
+                                  sds_socket=str(self.sds.path), more_replicas=options.more_xds,
+                                  control_plane_auth=options.control_plane_auth)
         path = options.workdir / BOOTSTRAP_FILE
         temporary = path.with_name(f".{path.name}.tmp")
         temporary.write_text(json_format.MessageToJson(bootstrap, preserving_proto_field_name=True, indent=2))

@@ -8,6 +8,8 @@ import typer
 
 from meshctl.cli.bootstrap import (
     ConfigDirOption,
+    ControlPlaneAuth,
+    ControlPlaneAuthOption,
     Interception,
     InterceptionOption,
     IpOption,
@@ -51,6 +53,7 @@ def agent(
     workdir: Annotated[str, typer.Option("--workdir", help="Where Envoy's bootstrap and pid file are kept.")] = WORKDIR,
     interception: InterceptionOption = Interception.REDIRECT,
     delta: Annotated[bool, typer.Option("--delta", help="Use incremental xDS (DELTA_GRPC) instead of state of the world.")] = False,
+    control_plane_auth: ControlPlaneAuthOption = ControlPlaneAuth.NONE,
     concurrency: Annotated[int, typer.Option("--concurrency", help="Envoy worker threads.", min=1)] = 2,
     proxy_log_level: Annotated[str, typer.Option("--proxy-log-level", help="Envoy's log level.")] = "warning",
     secret_ttl: Annotated[str, typer.Option("--secret-ttl", help="Certificate lifetime to ask the CA for; renewed at half of it.")] = "24h",
@@ -104,6 +107,7 @@ def agent(
         envoy=EnvoySettings(envoy or find_envoy(), concurrency=concurrency, log_level=proxy_log_level),
         workdir=Path(workdir), sds_socket=Path(sds_socket), admin_port=admin_port, status_port=status_port,
         delta=delta, secret_ttl=int(ttl), drain_duration=duration_flag(drain, "--termination-drain-duration"),
+        control_plane_auth=control_plane_auth.value,
     )
     return asyncio.run(Agent(options).run())
 

@@ -46,6 +46,17 @@ LabelsOption = Annotated[str | None, typer.Option("--labels", help="The pod's la
 InterceptionOption = Annotated[Interception, typer.Option("--interception-mode", help="NONE: real bound listeners, no iptables.")]
 
 
+class ControlPlaneAuth(StrEnum):
+    NONE = "NONE"
+    MUTUAL_TLS = "MUTUAL_TLS"
+
+
+ControlPlaneAuthOption = Annotated[ControlPlaneAuth, typer.Option(
+    "--control-plane-auth-policy",
+    help="MUTUAL_TLS: Envoy connects to xDS with its workload certificate (serve --xds-mtls-address), proving "
+         "its identity; a gateway needs it to be sent its credentialName Secrets.")]
+
+
 def bootstrap(
     target: Annotated[str, typer.Argument(help=f"{USAGE}.")],
     xds_address: Annotated[
@@ -60,6 +71,7 @@ def bootstrap(
     labels: LabelsOption = None,
     delta: Annotated[bool, typer.Option("--delta", help="Use incremental xDS (DELTA_GRPC) instead of state of the world.")] = False,
     sds_socket: Annotated[str, typer.Option("--sds-socket", help="The agent's SDS socket Envoy takes its certificates from.")] = AGENT_SOCKET,
+    control_plane_auth: ControlPlaneAuthOption = ControlPlaneAuth.NONE,
     output: Annotated[DocumentFormat, typer.Option("--output", "-o")] = DocumentFormat.yaml,
     mesh_config: MeshConfigOption = None,
 ) -> int:
@@ -99,7 +111,8 @@ def bootstrap(
                                     service_account=service_account, ip=ip, labels=labels, mesh=mesh)
     (host, port), *more = addresses
     config = ads_bootstrap(proxy, host, port, admin_port=admin_port, delta=delta, service_account=account,
-                           sds_socket=sds_socket, more_replicas=more, mesh=mesh)
+                           sds_socket=sds_socket, more_replicas=more, mesh=mesh,
+                           control_plane_auth=control_plane_auth.value)
     text = json_format.MessageToJson(config, preserving_proto_field_name=True, indent=2)
     out(text if output is DocumentFormat.json else to_yaml(json.loads(text)))
     return 0

@@ -45,6 +45,9 @@ TranslatorOption = Annotated[str, typer.Option("--translator", hidden=True, help
 MaxConnectionsOption = Annotated[int, typer.Option(
     "--max-connections", help="Most ADS and CSDS streams open at once (one per sidecar); more are refused.")]
 CaAddressOption = Annotated[str, typer.Option("--ca-address", help="HOST:PORT for the CA (Istio's CreateCertificate, TLS) and xDS over TLS; empty to disable.")]
+XdsMtlsAddressOption = Annotated[str, typer.Option(
+    "--xds-mtls-address", help="HOST:PORT for xDS over mutual TLS (client certificates from the CA): where gateways "
+    "connect to be sent their credentialName Secrets; empty to disable.")]
 CaDirOption = Annotated[str, typer.Option("--ca-dir", help="The CA's keys and certificates (Istio's cacerts layout); created with a new root if empty.")]
 TrustDomainOption = Annotated[str, typer.Option("--trust-domain", help="The mesh's trust domain: spiffe://TRUST_DOMAIN/ns/NS/sa/SA.")]
 WorkloadTtlOption = Annotated[str, typer.Option("--workload-cert-ttl", help="Lifetime of workload certificates whose CSR asks for none.")]
@@ -67,6 +70,7 @@ class CaSettings:
     trust_domain: str
     default_ttl: float
     max_ttl: float
+    xds_mtls_address: str = ""
 
 
 def register(app: typer.Typer) -> None:
@@ -85,6 +89,7 @@ def serve(
     namespace: InputNamespaceOption = "default",
     translator: TranslatorOption = DEFAULT_TRANSLATOR,
     ca_address: CaAddressOption = "127.0.0.1:15012",
+    xds_mtls_address: XdsMtlsAddressOption = "",
     ca_dir: CaDirOption = DEFAULT_CA_DIR,
     trust_domain: TrustDomainOption = "cluster.local",
     workload_cert_ttl: WorkloadTtlOption = "24h",
@@ -117,6 +122,7 @@ def serve(
       meshctl serve --kubernetes --context kind-mesh
       meshctl serve --kubernetes --config-dir istio-config/  # Istio config from files, the registry from the cluster
       meshctl serve --config-dir mesh/ --mesh-config istio-configmap.yaml
+      meshctl serve --config-dir mesh/ --xds-mtls-address 0.0.0.0:15011
     """
     import asyncio
 
@@ -136,7 +142,9 @@ def serve(
     ceiling = duration_flag(debounce_max, "--debounce-max")
     ca = CaSettings(ca_address, ca_dir, trust_domain,
                     duration_flag(workload_cert_ttl, "--workload-cert-ttl", minimum=1),
-                    duration_flag(max_workload_cert_ttl, "--max-workload-cert-ttl", minimum=1))
+                    duration_flag(max_workload_cert_ttl, "--max-workload-cert-ttl", minimum=1), xds_mtls_address)
+    if xds_mtls_address and not ca_address:
+        raise UsageError("--xds-mtls-address needs the CA (--ca-address): its certificates are the clients'")
     if max_connections < 1:
         raise UsageError(f"--max-connections must be at least 1, not {max_connections}")
     mesh = None
@@ -280,6 +288,14 @@ async def _start_ca(settings: CaSettings, server: XdsServer,
     port = await ca.start()
     err(f"meshctl serve: CA (IstioCertificateService, xDS over TLS) on {settings.address.rsplit(':', 1)[0]}:{port}, "
         f"roots in {directory.path / ROOT_CERT}")
+    if settings.xds_mtls_address:
+        try:
+            mtls = await server.listen_mutual_tls(settings.xds_mtls_address, key_pem, chain_pem, authority.roots_pem)
+        except BaseException:
+            await ca.stop()
+            raise
+        err(f"meshctl serve: xDS over mutual TLS (proxies prove their identity) on "
+            f"{settings.xds_mtls_address.rsplit(':', 1)[0]}:{mtls}")
     return ca
 
 

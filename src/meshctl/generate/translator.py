@@ -10,6 +10,7 @@ regenerates only what it touches and proxies sharing inputs share serialized byt
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from envoy.config.core.v3 import base_pb2 as core_pb2
@@ -18,6 +19,7 @@ from meshctl.config.resource import Resource
 from meshctl.errors import MeshctlError
 from meshctl.generate.attribution import attributed, sources
 from meshctl.generate.cache import GenerationCache
+from meshctl.generate.gateway.secrets import WITHHELD
 from meshctl.generate.proxy import ProxyConfig, generate
 from meshctl.memokeys import Same
 from meshctl.model import proxy as proxies
@@ -26,6 +28,8 @@ from meshctl.model.node import parse_node
 from meshctl.model.proxy import Proxy
 from meshctl.model.snapshot import MeshSnapshot, build_snapshot
 from meshctl.resources import Packed, ProxyResources
+
+log = logging.getLogger("meshctl.xds")
 
 
 class MeshGeneration:
@@ -36,6 +40,7 @@ class MeshGeneration:
         self.cache = cache
         self.resources = resources
         self.version = snapshot.version
+        self._logged: set[tuple[str, str]] = set()
 
     def proxy_for(self, node: core_pb2.Node) -> Proxy:
         """The proxy a node is (see model.proxy.for_node); UnknownProxyError when the
@@ -49,7 +54,16 @@ class MeshGeneration:
                               lambda: proxies.for_node(parsed, workload, verified_identity=parsed.verified_identity))
 
     def config_for(self, node: core_pb2.Node) -> ProxyConfig:
-        return generate(self.snapshot, self.proxy_for(node), self.cache)
+        """The node's config; a gateway's secret that is withheld or missing is logged (once
+        per proxy and config), as its TLS servers cannot work without it."""
+        proxy = self.proxy_for(node)
+        config = generate(self.snapshot, proxy, self.cache)
+        if proxy.is_router:
+            for warning in config.warnings:
+                if warning.startswith(WITHHELD) and (proxy.id, warning) not in self._logged:
+                    self._logged.add((proxy.id, warning))
+                    log.warning(warning, extra={"proxy": proxy.id, "config": self.version})
+        return config
 
     def resources_for(self, node: core_pb2.Node) -> ProxyResources:
         """This node's resources; a failure other than an unknown proxy is a GenerationError

@@ -24,6 +24,7 @@ from meshctl.errors import GenerationError, UnknownProxyError
 from meshctl.xds.admission import DEFAULT_MAX_CONNECTIONS, Admission
 from meshctl.xds.cache import CHANGED, CLOSE, NotReadyError, SnapshotCache
 from meshctl.xds.limits import LARGE_BYTES, Names, RequestRefused, read
+from meshctl.xds.identity import with_peer_identity
 from meshctl.xds.stream import DeltaStream, Push, RefusedNodeError, SotwStream, Stream
 
 log = logging.getLogger("meshctl.xds")
@@ -75,7 +76,8 @@ class _Call:
         if self.stream is None:
             if not request.HasField("node"):
                 await self.context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first request of a stream must carry the node")
-            self.stream = self.kind(self.cache, request.node, self.context.peer())
+            node = with_peer_identity(request.node, peer_identity(self.context))
+            self.stream = self.kind(self.cache, node, self.context.peer())
             self.cache.register(self.stream, self.queue)
         try:
             return self.stream.on_request(request, names)
@@ -107,6 +109,12 @@ class _Call:
             assert self.stream is not None
             await self.context.write(push.payload)
             self.cache.record(push, self.stream.mode)
+
+
+def peer_identity(context: grpc.aio.ServicerContext) -> str:
+    """The SPIFFE id the caller's client certificate proves (mutual TLS), else ""."""
+    values = (context.auth_context() or {}).get("peer_spiffe_id") or ()
+    return values[0].decode() if values else ""
 
 
 class AdsServicer:

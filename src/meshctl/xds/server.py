@@ -52,8 +52,9 @@ class XdsServer:
     """Owns the gRPC server, the debug HTTP server and the task that applies source updates.
 
     `nodes` is how nodes are told apart (see identity.py): serve gives it Istio's naming rules.
-    The server hands out no secrets: workload certificates come from the CA through each
-    proxy's own agent, which serves them to its Envoy.
+    Workload certificates never pass through it: they come from the CA through each proxy's own
+    agent, which serves them to its Envoy. The one secret it sends is a gateway's certificate
+    (its `credentialName`), and only to a gateway that proved its identity over mutual TLS.
     """
 
     grpc_options = _GRPC_OPTIONS
@@ -67,6 +68,7 @@ class XdsServer:
         self.xds_port = 0
         self.debug_port = 0
         self._grpc: grpc.aio.Server | None = None
+        self._mutual_tls: grpc.aio.Server | None = None
         self._http: DebugHttpServer | None = None
         self._feeder: asyncio.Task[None] | None = None
         self.stopping = False
@@ -95,6 +97,24 @@ class XdsServer:
                 await server.stop(None)
                 raise MeshctlError(f"cannot listen for debug HTTP on {self.debug_address}: {exc.strerror or exc}") from None
             self._http = http
+
+    async def listen_mutual_tls(self, address: str, key_pem: bytes, chain_pem: bytes, client_roots: bytes) -> int:
+        """Also offer ADS and CSDS on `address` over TLS that requires a client certificate
+        issued by `client_roots` (Istio's old 15011): the identity in that certificate is the
+        stream's proven identity, what a gateway needs to be sent its Secrets. Returns the port."""
+        server = grpc.aio.server(options=_GRPC_OPTIONS)
+        self.register(server)
+        credentials = grpc.ssl_server_credentials([(key_pem, chain_pem)], root_certificates=client_roots,
+                                                  require_client_auth=True)
+        try:
+            port = server.add_secure_port(address, credentials)
+        except RuntimeError as exc:
+            raise MeshctlError(f"cannot listen for xDS over mutual TLS on {address}: {exc}") from None
+        if not port:
+            raise MeshctlError(f"cannot listen for xDS over mutual TLS on {address}: the address is in use or not local")
+        await server.start()
+        self._mutual_tls = server
+        return int(port)
 
     def register(self, server: grpc.aio.Server) -> None:
         """Offer ADS and CSDS on `server`: this server's port, and serve's TLS port next to the CA."""
@@ -137,4 +157,6 @@ class XdsServer:
             await leaving
         if self._http is not None:
             await self._http.stop()
+        if self._mutual_tls is not None:
+            await self._mutual_tls.stop(0)
         log.info("stopped")

@@ -22,6 +22,8 @@ from meshctl.generate.context import ProxyContext
 from meshctl.generate.gateway.tls import CA_SUFFIX, KUBERNETES_GATEWAY_SECRET, KUBERNETES_SECRET
 
 _CERT_KEYS = (("cert", "key"), ("tls.crt", "tls.key"))
+# How a warning about a secret not sent begins: serve logs these (the gateway's TLS is down).
+WITHHELD = "secret "
 _CA_KEYS = (("cacert", "crl"), ("ca.crt", "ca.crl"))
 
 
