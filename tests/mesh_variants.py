@@ -48,6 +48,8 @@ def _policy(balancer: dict[str, Any], port_level: bool = True) -> dict[str, Any]
 
 
 _ROUTE = [{"destination": {"host": "reviews", "subset": "v1", "port": {"number": 9080}}, "weight": 100}]
+_REVIEWS = {"group": "", "kind": "Service", "name": "reviews", "port": 9080}
+_RATINGS = {"name": "ratings", "port": 9080}
 _CONTAINER = {"name": "c", "image": "c", "ports": [{"containerPort": 9080, "hostPort": 0}]}
 
 # Port-level policies name ratings' port 9090, so that its port 9080 shows the policy around them.
@@ -106,6 +108,32 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
                     "selector": {"matchLabels": {"app": "reviews", "version": "v9"}},
                     "template": {"metadata": {"labels": {"app": "reviews", "version": "v9"}},
                                  "spec": {"containers": [_CONTAINER], "initContainers": [_CONTAINER]}}}],
+    # The Gateway API: a Gateway Istio deploys, and routes for the mesh (GAMMA: their parent
+    # is reviews), which the sidecars of the test mesh translate.
+    "KubernetesGateway": [{"gatewayClassName": "istio",
+                           "listeners": [{"name": "http", "port": 80, "protocol": "HTTP"}]}],
+    "HTTPRoute": [{"parentRefs": [_REVIEWS], "rules": [
+        {"matches": [{"path": {"type": "PathPrefix", "value": "/a"}}],
+         "filters": [{"type": "RequestMirror", "requestMirror": {"backendRef": _RATINGS, "percent": 50}},
+                     {"type": "CORS", "cors": {"allowOrigins": ["https://a.example"], "maxAge": 600}}],
+         "backendRefs": [{**_RATINGS, "weight": 1}, {**_RATINGS, "weight": 2}],
+         "timeouts": {"request": "10s", "backendRequest": "2s"},
+         "retry": {"codes": [503], "attempts": 3, "backoff": "100ms"}},
+        {"matches": [{"path": {"type": "PathPrefix", "value": "/b"}}],
+         "filters": [{"type": "RequestRedirect", "requestRedirect": {"port": 8080, "statusCode": 301}}]},
+        {"filters": [{"type": "RequestMirror",
+                      "requestMirror": {"backendRef": _RATINGS, "fraction": {"numerator": 1, "denominator": 4}}}],
+         "backendRefs": [_RATINGS]},
+    ]}],
+    "GRPCRoute": [{"parentRefs": [_REVIEWS], "rules": [
+        {"filters": [{"type": "RequestMirror", "requestMirror": {"backendRef": _RATINGS, "percent": 50}}],
+         "backendRefs": [{**_RATINGS, "weight": 1}]},
+        {"filters": [{"type": "RequestMirror",
+                      "requestMirror": {"backendRef": _RATINGS, "fraction": {"numerator": 1, "denominator": 4}}}],
+         "backendRefs": [_RATINGS]},
+    ]}],
+    "TCPRoute": [{"parentRefs": [_REVIEWS], "rules": [{"backendRefs": [{**_RATINGS, "weight": 1}]}]}],
+    "TLSRoute": [{"parentRefs": [_REVIEWS], "rules": [{"backendRefs": [{**_RATINGS, "weight": 1}]}]}],
 }
 NAMES = {"Endpoints": "reviews", "EndpointSlice": "reviews-abc", "Service": "reviews", "Pod": "reviews-v9"}
 LABELS = {"EndpointSlice": {"kubernetes.io/service-name": "reviews"}, "Pod": {"app": "reviews", "version": "v9"}}
@@ -127,5 +155,5 @@ def document(info: KindInfo, body: dict[str, Any]) -> dict[str, Any]:
 
 def documents() -> list[dict[str, Any]]:
     """Every variant as a whole object (apiVersion, kind, metadata)."""
-    infos = {info.kind: info for info in KINDS.values()}
+    infos = {info.resource_kind: info for info in KINDS.values()}
     return [document(infos[kind], copy.deepcopy(body)) for kind, bodies in VARIANTS.items() for body in bodies]

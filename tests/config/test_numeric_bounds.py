@@ -89,7 +89,7 @@ CASES = list(_cases())
 def _holders(info: KindInfo, path: FieldPath) -> list[dict[str, Any]]:
     """The variants holding `path`; a variant with an unsupported field only for that field."""
     field = format_path(((info.body,) if info.body else ()) + path)
-    return [variant for variant in VARIANTS.get(info.kind, [])
+    return [variant for variant in VARIANTS.get(info.resource_kind, [])
             if _targets(variant, path) and (field in UNSUPPORTED or not _unsupported(info, variant))]
 
 
@@ -134,10 +134,10 @@ def proxies(base: list[Any]) -> list[str]:
 def test_every_numeric_field_of_every_kind_is_in_a_valid_variant(tmp_path: Path) -> None:
     """The walk below is only as complete as VARIANTS: each field must appear in a resource that
     validates as written (so an extreme value is the only thing wrong with it)."""
-    missing = [f"{info.kind} {format_path(path)}" for info, path, _ in CASES if not _holders(info, path)]
+    missing = [f"{info.resource_kind} {format_path(path)}" for info, path, _ in CASES if not _holders(info, path)]
     assert not missing, "add these fields to VARIANTS:\n" + "\n".join(missing)
     for kind, variants in VARIANTS.items():
-        info = next(info for info in KINDS.values() if info.kind == kind)
+        info = next(info for info in KINDS.values() if info.resource_kind == kind)
         for index, body in enumerate(variants):
             path = tmp_path / f"{kind}-{index}.yaml"
             path.write_text(yaml.safe_dump(document(info, body)))
@@ -145,7 +145,7 @@ def test_every_numeric_field_of_every_kind_is_in_a_valid_variant(tmp_path: Path)
             assert all(_indexless(p.field) in UNSUPPORTED for p in problems), [str(p) for p in problems]
 
 
-@pytest.mark.parametrize(("info", "path", "field_type"), CASES, ids=[f"{i.kind}.{format_path(p)}" for i, p, _ in CASES])
+@pytest.mark.parametrize(("info", "path", "field_type"), CASES, ids=[f"{i.resource_kind}.{format_path(p)}" for i, p, _ in CASES])
 def test_extreme_values_are_refused_or_translate_to_json(tmp_path: Path, base: list[Any], proxies: list[str],
                                                          info: KindInfo, path: FieldPath, field_type: Numeric) -> None:
     prefix: FieldPath = (info.body,) if info.body else ()
@@ -198,7 +198,7 @@ def test_envoy_accepts_every_field_at_the_largest_value_meshctl_accepts(tmp_path
     field raised to the largest value validation lets through, runs through `envoy --mode validate`."""
     bootstraps: dict[bytes, tuple[str, Any]] = {}
     for kind, variants in VARIANTS.items():
-        info = next(info for info in KINDS.values() if info.kind == kind)
+        info = next(info for info in KINDS.values() if info.resource_kind == kind)
         # A Deployment's replicas are a number of workloads, not a value Envoy holds: 10,000 of
         # them would only make every bootstrap 10,000 endpoints long.
         fields = [(path, field_type) for path, field_type in numeric_fields(info.schema) if path != ("replicas",)]

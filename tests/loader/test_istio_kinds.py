@@ -35,6 +35,11 @@ NETWORKING_KINDS = ("DestinationRule, EnvoyFilter, Gateway, ProxyConfig, Service
          f"unknown kind 'Route' in networking.istio.io; its kinds are {NETWORKING_KINDS}"),
         ("DestinatonRule", "config.istio.io/v1alpha2",
          "unknown kind 'DestinatonRule' in config.istio.io; did you mean DestinationRule (networking.istio.io)?"),
+        ("HTTPRoutes", "gateway.networking.k8s.io/v1",
+         "unknown kind 'HTTPRoutes' in gateway.networking.k8s.io; did you mean HTTPRoute?"),
+        ("ReferenceGrant", "networking.istio.io/v1",
+         "ReferenceGrant is a kind of gateway.networking.k8s.io, not of networking.istio.io; "
+         "use apiVersion gateway.networking.k8s.io/v1beta1"),
     ],
 )
 def test_an_unknown_kind_in_an_istio_group_is_an_error(tmp_path: Path, kind: str, api_version: str,
@@ -52,7 +57,7 @@ def test_an_unknown_kind_in_an_istio_group_is_an_error(tmp_path: Path, kind: str
     [("EnvoyFilter", "networking.istio.io/v1alpha3"), ("Telemetry", "telemetry.istio.io/v1"),
      ("WasmPlugin", "extensions.istio.io/v1alpha1"), ("IstioOperator", "install.istio.io/v1alpha1"),
      ("rule", "config.istio.io/v1alpha2"), ("ConfigMap", "v1"), ("Servce", "v1"),
-     ("HTTPRoute", "gateway.networking.k8s.io/v1"), ("Certificate", "cert-manager.io/v1")],
+     ("BackendTLSPolicy", "gateway.networking.k8s.io/v1"), ("Certificate", "cert-manager.io/v1")],
 )
 def test_kinds_meshctl_does_not_read_are_still_skipped(tmp_path: Path, kind: str, api_version: str) -> None:
     path = tmp_path / "other.yaml"
@@ -63,5 +68,5 @@ def test_kinds_meshctl_does_not_read_are_still_skipped(tmp_path: Path, kind: str
 
 
 def test_every_istio_kind_meshctl_reads_is_in_the_table_of_istio_kinds() -> None:
-    read = {(group, kind) for group, kind in KINDS if group.endswith(".istio.io")}
+    read = {(group, kind) for group, kind in KINDS if group.endswith(".istio.io") or group == "gateway.networking.k8s.io"}
     assert read and all(kind in ISTIO_KINDS[group] for group, kind in read)

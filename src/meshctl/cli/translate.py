@@ -106,7 +106,7 @@ def translate(
         except UnknownTargetError as exc:
             raise UsageError(str(exc)) from None
     config = generate(snapshot, target)
-    for warning in config.warnings:
+    for warning in (*snapshot.warnings, *config.warnings):
         warn(warning)
     out(render(config.packed(), section.value, output))
     if validate:

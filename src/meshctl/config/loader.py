@@ -219,7 +219,7 @@ class _DocumentReader:
         if len(self.result.problems) > before:
             if isinstance(subject_name, str) and subject_name:
                 problems = tuple(self.result.problems[before:])
-                stub = Resource(kind=info.kind, group=info.group, version=version, namespace=namespace,
+                stub = Resource(kind=info.resource_kind, group=info.group, version=version, namespace=namespace,
                                 name=subject_name, spec=body, origin=Origin(doc.file, doc.line),
                                 revision=_revision(value), labels=_strings(metadata.get("labels")),
                                 annotations=_strings(metadata.get("annotations")), lines=doc.lines,
@@ -230,7 +230,7 @@ class _DocumentReader:
         assert isinstance(subject_name, str)  # the schema requires metadata.name
         self.result.resources.append(
             Resource(
-                kind=info.kind,
+                kind=info.resource_kind,
                 group=info.group,
                 version=version,
                 namespace=namespace,

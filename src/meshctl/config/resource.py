@@ -82,8 +82,10 @@ class Resource:
         return f"{self.group}/{self.version}" if self.group else self.version
 
     def ref(self) -> str:
-        """`Kind namespace/name`, the way errors and findings name a resource."""
-        return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
+        """`Kind namespace/name`, the way errors and findings name a resource (the kind as
+        written: a Gateway API Gateway, kept as `KubernetesGateway`, is a Gateway)."""
+        kind = "Gateway" if self.kind == "KubernetesGateway" else self.kind
+        return f"{kind} {self.namespace}/{self.name}" if self.namespace else f"{kind} {self.name}"
 
     def line_of(self, path: FieldPath) -> int:
         for cut in range(len(path), 0, -1):

@@ -29,6 +29,7 @@ from meshctl.config.kinds.networking.virtual_service import (
 )
 from meshctl.generate import names
 from meshctl.generate.protobuf import set_duration, typed
+from meshctl.model.istio import quote_meta
 
 FAULT_FILTER = "envoy.filters.http.fault"
 CORS_FILTER = "envoy.filters.http.cors"
@@ -315,13 +316,6 @@ def _mirror(action: rc.RouteAction, cluster: str, fraction: percent_pb2.Fraction
 
 
 _PREFIX_REPLACE = "%PREFIX()%"
-_REGEX_SPECIAL = frozenset("\\.+*?()|[]{}^$")
-
-
-def quote_meta(text: str) -> str:
-    """Text as a regex matching it literally, escaped as Go's regexp.QuoteMeta does (Python's
-    re.escape escapes more, which would change the bytes Istio sends)."""
-    return "".join("\\" + char if char in _REGEX_SPECIAL else char for char in text)
 
 
 def _redirect(route: rc.Route, redirect: HTTPRedirect, port: int, tls: bool, gateway_semantics: bool) -> bool:

@@ -247,16 +247,17 @@ def destination_cluster(ctx: ProxyContext, vs: VirtualServiceView, destination: 
 def _check_destination(ctx: ProxyContext, vs: VirtualServiceView, host: str, subset: str) -> None:
     """Warn (once per proxy) about destinations the inputs cannot back: Envoy would answer 503."""
     known = ctx.snapshot.registry.services_for_host(host)
+    status = 500 if vs.gateway_semantics else 503
     if not known:
-        if not host.startswith("*"):
+        if host and not host.startswith("*"):
             ctx.warnings.append(f"{vs.resource.ref()}: destination host {host} is not a service in the inputs; "
-                                f"requests routed to it will fail with 503")
+                                f"requests routed to it will fail with {status}")
         return
     if subset:
         rule = ctx.snapshot.destination_rule(ctx.proxy, host, known[0].namespace)
         if rule is None or rule.subset(subset) is None:
             ctx.warnings.append(f"{vs.resource.ref()}: subset {subset!r} of {host} is defined by no DestinationRule; "
-                                f"requests routed to it will fail with 503")
+                                f"requests routed to it will fail with {status}")
 
 
 def destination_hash(ctx: ProxyContext, vs: VirtualServiceView,

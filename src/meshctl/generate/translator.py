@@ -91,7 +91,11 @@ class Translator:
         self.previous: MeshSnapshot | None = None
 
     def __call__(self, resources: Sequence[Resource]) -> MeshGeneration:
+        before = self.previous.warnings if self.previous is not None else ()
         self.previous = build_snapshot(resources, self.mesh, previous=self.previous)
+        for warning in self.previous.warnings:
+            if warning not in before:
+                log.warning(warning)
         return MeshGeneration(self.previous, self.cache, resources)
 
 

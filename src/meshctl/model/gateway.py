@@ -26,6 +26,7 @@ from meshctl.model.service import Service, ServicePort, Workload
 # Annotations Istio puts on the Gateways it makes of Gateway API objects (pkg/config/constants).
 GATEWAY_SERVICE_ANNOTATION = "internal.istio.io/gateway-service"
 PARENT_NAMESPACE_ANNOTATION = "internal.istio.io/parent-namespace"
+SERVICE_ACCOUNT_ANNOTATION = "internal.istio.io/service-account-name"
 DISABLE_PORT_TRANSLATION_LABEL = "experimental.istio.io/disable-gateway-port-translation"
 
 PASSTHROUGH = "PASSTHROUGH"

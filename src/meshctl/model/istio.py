@@ -65,15 +65,17 @@ class VirtualServiceView:
         return self.resource.annotations.get(ROUTE_SEMANTICS_ANNOTATION) == "gateway"
 
     def host(self, host: str) -> str:
-        """A destination host as written in this VS, expanded against its namespace."""
-        return fqdn(host, self.resource.namespace)
+        """A destination host as written in this VS, expanded against its namespace (but for
+        Gateway API routes, whose hosts are never short names: Istio leaves them as they are)."""
+        return host if self.gateway_semantics else fqdn(host, self.resource.namespace)
 
     @classmethod
     def of(cls, resource: Resource, mesh: MeshConfig) -> VirtualServiceView:
         spec = resource.view_as(VirtualService)
         hosts = tuple(fqdn(h, resource.namespace) for h in spec.hosts)
         gateways = frozenset(gateway_name(g, resource.namespace) for g in spec.gateways or (MESH_GATEWAY,))
-        destinations = {fqdn(d.host, resource.namespace) for d in _http_destinations(spec)}
+        literal = resource.annotations.get(ROUTE_SEMANTICS_ANNOTATION) == "gateway"
+        destinations = {d.host if literal else fqdn(d.host, resource.namespace) for d in _http_destinations(spec)}
         exported = export_set(spec.export_to or mesh.default_virtual_service_export_to, resource.namespace)
         return cls(resource, spec, hosts, gateways, exported,
                    tuple(sorted(destinations)))
@@ -193,3 +195,12 @@ def _applies(rule: DestinationRuleView, namespace: str, labels: Mapping[str, str
     if not visible(rule.export_to, namespace):
         return False
     return not rule.selector or selects(rule.selector, labels)
+
+
+_REGEX_SPECIAL = frozenset("\\.+*?()|[]{}^$")
+
+
+def quote_meta(text: str) -> str:
+    """Text as a regex matching it literally, escaped as Go's regexp.QuoteMeta does (Python's
+    re.escape escapes more, which would change the bytes Istio sends)."""
+    return "".join("\\" + char if char in _REGEX_SPECIAL else char for char in text)

@@ -15,6 +15,7 @@ from meshctl.config.kinds.networking.destination_rule import ConnectionPoolSetti
 from meshctl.config.kinds.networking.sidecar import IstioEgressListener, IstioIngressListener, Sidecar
 from meshctl.config.resource import Resource
 from meshctl.hostnames import intersects, matches
+from meshctl.model.gatewayapi import applies_in
 from meshctl.model.istio import MESH_GATEWAY, VirtualServiceView, order_key
 from meshctl.model.selectors import selects, visible
 from meshctl.model.service import PASSTHROUGH, Service
@@ -189,7 +190,10 @@ def build_scope(namespace: str, sidecar: Resource | None, services: Sequence[Ser
                 chosen = tuple(_dedup_by_host([s for s in exported if _imports(hosts, s.namespace, s.hostname)], namespace))
                 service_memo[(namespace, hosts)] = chosen
             if vs_visible is None:
-                vs_visible = [vs for vs in virtual_services if MESH_GATEWAY in vs.gateways and visible(vs.export_to, namespace)]
+                vs_visible = [vs for vs in virtual_services if MESH_GATEWAY in vs.gateways
+                              and visible(vs.export_to, namespace) and applies_in(vs, namespace)]
+                # Routes of the Gateway API in this namespace first (GAMMA consumer routes win).
+                vs_visible.sort(key=lambda vs: not (vs.gateway_semantics and vs.namespace == namespace))
             vss = tuple(vs for vs in vs_visible if _imports_virtual_service(hosts, vs))
             found = memo[(namespace, hosts)] = (chosen, vss, any(_matches_source_labels(vs) for vs in vss),
                                                 any(s.resolution == PASSTHROUGH for s in chosen))

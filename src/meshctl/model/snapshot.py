@@ -14,6 +14,8 @@ from typing import Any
 
 from meshctl.config.resource import Resource
 from meshctl.errors import MeshctlError
+from meshctl.hostnames import DEFAULT_DOMAIN
+from meshctl.model import gatewayapi
 from meshctl.model import proxy as proxies
 from meshctl.model.istio import (
     DestinationRuleView,
@@ -50,6 +52,9 @@ class MeshSnapshot:
     authorization_policies: tuple[Resource, ...] = ()
     request_authentications: tuple[Resource, ...] = ()
     secrets: Mapping[tuple[str, str], Resource] = field(default_factory=dict, repr=False)
+    reference_grants: tuple[Resource, ...] = ()
+    warnings: tuple[str, ...] = ()
+    """What the conversion of Gateway API objects could not translate."""
     kind_versions: Mapping[str, str] = field(default_factory=dict)
     mesh_key: int = 0
     rule_index: RuleIndex = field(repr=False, default=None)  # type: ignore[assignment]
@@ -179,6 +184,9 @@ def build_snapshot(resources: Sequence[Resource], mesh: MeshConfig | None = None
     config is the cluster's among the resources (serve on Kubernetes), else istiod's defaults.
     """
     mesh = mesh or mesh_in(resources) or MeshConfig()
+    converted = gatewayapi.convert(resources, DEFAULT_DOMAIN)
+    if converted.resources:
+        resources = [*resources, *converted.resources]
     by_kind: dict[str, list[Resource]] = {}
     for resource in resources:
         by_kind.setdefault(resource.kind, []).append(resource)
@@ -222,6 +230,8 @@ def build_snapshot(resources: Sequence[Resource], mesh: MeshConfig | None = None
         request_authentications=tuple(by_kind.get("RequestAuthentication", [])),
         version=digest.hexdigest(),
         secrets={(secret.namespace, secret.name): secret for secret in by_kind.get("Secret", [])},
+        reference_grants=tuple(by_kind.get("ReferenceGrant", [])),
+        warnings=tuple(converted.warnings),
         kind_versions=kind_versions,
         mesh_key=hash(repr(mesh)),
         rule_index=rule_index,

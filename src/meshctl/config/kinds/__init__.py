@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from meshctl.config.kinds import kubernetes
+from meshctl.config.kinds import gatewayapi, kubernetes
 from meshctl.config.kinds.networking import (
     DestinationRule,
     Gateway,
@@ -21,6 +21,7 @@ from meshctl.config.schema import Obj
 
 ISTIO_NETWORKING = "networking.istio.io"
 ISTIO_SECURITY = "security.istio.io"
+GATEWAY_API = gatewayapi.GROUP
 NETWORKING_VERSIONS = ("v1", "v1beta1", "v1alpha3")
 SECURITY_VERSIONS = ("v1", "v1beta1")
 
@@ -44,6 +45,13 @@ class KindInfo:
     namespaced: bool = True
     status: type[Message] | None = None
     sensitive: bool = False
+    key: str = ""
+
+    @property
+    def resource_kind(self) -> str:
+        """The kind its resources carry: the kind, or `key` where two groups share a kind name
+        (the Gateway API's Gateway is `KubernetesGateway`, as in Istio, beside Istio's Gateway)."""
+        return self.key or self.kind
 
     @property
     def schema(self) -> Obj:
@@ -81,6 +89,13 @@ _ALL = [
     KindInfo("Node", "", ("v1",), kubernetes.NodeSpec, namespaced=False),
     KindInfo("ServiceAccount", "", ("v1",), kubernetes.ServiceAccount, body=""),
     KindInfo("Secret", "", ("v1",), kubernetes.Secret, body="", sensitive=True),
+    KindInfo("Gateway", GATEWAY_API, ("v1", "v1beta1"), gatewayapi.Gateway, key="KubernetesGateway"),
+    KindInfo("GatewayClass", GATEWAY_API, ("v1", "v1beta1"), gatewayapi.GatewayClass, namespaced=False),
+    KindInfo("HTTPRoute", GATEWAY_API, ("v1", "v1beta1"), gatewayapi.HTTPRoute),
+    KindInfo("GRPCRoute", GATEWAY_API, ("v1", "v1alpha2"), gatewayapi.GRPCRoute),
+    KindInfo("TCPRoute", GATEWAY_API, ("v1alpha2", "v1alpha3"), gatewayapi.TCPRoute),
+    KindInfo("TLSRoute", GATEWAY_API, ("v1alpha2", "v1alpha3"), gatewayapi.TLSRoute),
+    KindInfo("ReferenceGrant", GATEWAY_API, ("v1beta1", "v1alpha2"), gatewayapi.ReferenceGrant),
 ]
 
 KINDS: dict[tuple[str, str], KindInfo] = {(info.group, info.kind): info for info in _ALL}

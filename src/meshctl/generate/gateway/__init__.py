@@ -23,7 +23,8 @@ from meshctl.generate.gateway.autopassthrough import sni_dnat_clusters, sni_dnat
 from meshctl.generate.gateway.listeners import gateway_listeners
 from meshctl.generate.gateway.routes import gateway_route_configuration
 from meshctl.generate.gateway.secrets import gateway_secrets
-from meshctl.model.gateway import MergedGateway, ServiceTarget, merge_gateways, select_gateways, service_targets
+from meshctl.generate.gateway.tls import credential_resource
+from meshctl.model.gateway import SERVICE_ACCOUNT_ANNOTATION, MergedGateway, ServiceTarget, merge_gateways, select_gateways, service_targets
 from meshctl.model.service import Service, ServicePort
 from meshctl.resources.consistency import secret_configs
 
@@ -74,4 +75,21 @@ def build_router(ctx: ProxyContext) -> RouterConfig:
     for _, config in secret_configs(clusters, []):
         if config.sds_config.HasField("ads"):
             secrets.setdefault(config.name, None)
-    return RouterConfig(clusters, endpoints, listeners, routes, gateway_secrets(ctx, secrets))
+    return RouterConfig(clusters, endpoints, listeners, routes,
+                        gateway_secrets(ctx, secrets, _service_accounts(merged)))
+
+
+def _service_accounts(merged: MergedGateway) -> dict[str, str]:
+    """The service account a credential's Gateway requires of the gateway using it (Gateways
+    made of Gateway API Gateways Istio deploys name theirs), by SDS resource name."""
+    out: dict[str, str] = {}
+    for entry in merged.servers.values():
+        for server in entry.servers:
+            account = server.resource.annotations.get(SERVICE_ACCOUNT_ANNOTATION)
+            tls = server.tls
+            if not account or tls is None:
+                continue
+            for name in (*tls.credential_names, tls.credential_name, tls.ca_cert_credential_name):
+                if name:
+                    out[credential_resource(name)] = account
+    return out

@@ -1,7 +1,8 @@
 """SDS over ADS for gateways: the certificates a `credentialName` names, from Kubernetes Secrets.
 
 istiod serves a gateway the Secrets its Gateways (and DestinationRules) name, and nobody else:
-the Secret must sit in the gateway's own namespace and the gateway must have proved, with its
+the Secret must sit in the gateway's own namespace (or, for Gateway API gateways, in one whose
+ReferenceGrant lets that namespace's Gateways use it) and the gateway must have proved, with its
 connection's credential, that it runs as a service account of that namespace (a node id says
 nothing). meshctl serve keeps the same rules; they are the one way a private key it did not make
 leaves it, as the gateway's certificate is the operator's secret for that gateway.
@@ -13,13 +14,14 @@ keys `cacert`, else `ca.crt` (Istio's pilot/pkg/credentials/kube).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 
 from meshctl.config.kinds.kubernetes import Secret, SecretValue
 from meshctl.generate.context import ProxyContext
 from meshctl.generate.gateway.tls import CA_SUFFIX, KUBERNETES_GATEWAY_SECRET, KUBERNETES_SECRET
+from meshctl.model.gatewayapi import reference_granted
 
 _CERT_KEYS = (("cert", "key"), ("tls.crt", "tls.key"))
 # How a warning about a secret not sent begins: serve logs these (the gateway's TLS is down).
@@ -27,10 +29,12 @@ WITHHELD = "secret "
 _CA_KEYS = (("cacert", "crl"), ("ca.crt", "ca.crl"))
 
 
-def gateway_secrets(ctx: ProxyContext, names: Iterable[str]) -> list[secret_pb2.Secret]:
+def gateway_secrets(ctx: ProxyContext, names: Iterable[str],
+                    service_accounts: Mapping[str, str] | None = None) -> list[secret_pb2.Secret]:
     """The secrets named, each as Envoy takes it over SDS; a secret the gateway may not have, or
     that does not exist, is left out with a warning (Envoy then waits for it, and the listener
-    serves no TLS: the same as with istiod)."""
+    serves no TLS: the same as with istiod). `service_accounts` are those some secrets require
+    of the gateway's proven identity (the Gateways Istio deploys for Gateway API Gateways)."""
     out: list[secret_pb2.Secret] = []
     proxy = ctx.proxy
     for name in names:
@@ -45,15 +49,33 @@ def gateway_secrets(ctx: ProxyContext, names: Iterable[str]) -> list[secret_pb2.
             ctx.warnings.append(f"secret {name} not sent: the gateway has not proved its identity "
                                 "(connect it over TLS with its workload certificate)")
             continue
-        if namespace != proxy.namespace or proxy.verified_namespace != proxy.namespace:
+        if proxy.verified_namespace != proxy.namespace or not _allowed(ctx, name, namespace, secret):
             ctx.warnings.append(f"secret {name} not sent: a gateway is only given Secrets of its own namespace "
-                                f"({proxy.namespace}), to an identity of that namespace")
+                                f"({proxy.namespace}), to an identity of that namespace, or those a ReferenceGrant "
+                                "lets its Gateways use")
+            continue
+        account = (service_accounts or {}).get(name)
+        if account and not proxy.verified_identity.endswith(f"/sa/{account}"):
+            ctx.warnings.append(f"secret {name} not sent: its Gateway is served by the service account {account}, "
+                                "which the gateway has not proved to be")
             continue
         built = _ca_secret(ctx, name, namespace, secret) if secret.endswith(CA_SUFFIX) else \
             _certificate_secret(ctx, name, namespace, secret)
         if built is not None:
             out.append(built)
     return out
+
+
+def _allowed(ctx: ProxyContext, name: str, namespace: str, secret: str) -> bool:
+    """A Secret of the gateway's namespace, or (`kubernetes-gateway://`) one of another namespace
+    that a ReferenceGrant there opens to the Gateways of the gateway's namespace."""
+    proxy = ctx.proxy
+    if namespace == proxy.namespace:
+        return True
+    if not name.startswith(KUBERNETES_GATEWAY_SECRET):
+        return False
+    return reference_granted(ctx.snapshot.reference_grants, "Gateway", proxy.namespace, "Secret", namespace,
+                             secret.removesuffix(CA_SUFFIX))
 
 
 def _lookup(ctx: ProxyContext, namespace: str, name: str) -> Secret | None:
