@@ -741,3 +741,27 @@ def test_redirected_virtual_host_whole(router: Callable[..., ProxyConfig]) -> No
     expected.validate_clusters.value = False
     expected.max_direct_response_body_size_bytes.value = 1024 * 1024
     assert routes == expected
+
+
+def test_authorization_policies_of_the_gateway_guard_its_chains(router: Callable[..., ProxyConfig]) -> None:
+    """Istio applies the AuthorizationPolicies selecting a gateway to its chains: RBAC (HTTP)
+    first in every connection manager, network RBAC before every tcp_proxy."""
+    policy = """---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: ingress, namespace: istio-system}
+spec:
+  selector: {matchLabels: {istio: ingressgateway}}
+  action: DENY
+  rules: [{from: [{source: {ipBlocks: [10.9.0.0/16]}}]}]
+"""
+    config = router(policy, gateway("g", "istio-system", HTTP_SERVER,
+                                    "{port: {name: tcp, number: 9000, protocol: TCP}, hosts: ['*']}"),
+                    tcp_any("tcp", "g", 9000).replace("testns/g", "istio-system/g"))
+    listeners = {listener.name: listener for listener in config.listeners}
+    (http_chain,) = listeners["0.0.0.0_80"].filter_chains
+    manager = hcm_pb2.HttpConnectionManager()
+    http_chain.filters[0].typed_config.Unpack(manager)
+    assert [f.name for f in manager.http_filters][:2] == ["envoy.filters.http.rbac", "envoy.filters.http.grpc_stats"]
+    (tcp_chain,) = listeners["0.0.0.0_9000"].filter_chains
+    assert [f.name for f in tcp_chain.filters] == ["envoy.filters.network.rbac", "envoy.filters.network.tcp_proxy"]

@@ -24,7 +24,7 @@ from kubernetes import client as models
 from kubernetes.client.exceptions import ApiException
 
 from meshctl.cli import main
-from meshctl.kube.resources import ISTIO, REGISTRY
+from meshctl.kube.resources import CREDENTIALS, GATEWAY_API, ISTIO, REGISTRY
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def test_everything_a_cluster_needs_in_the_order_it_must_be_created() -> None:
     assert "PRIVATE KEY" not in meshctl("install").stdout  # the CA's key is the operator's Secret, never printed
     (service,) = by_kind(objects, "Service")
     assert sorted((p["port"], p["targetPort"]) for p in service["spec"]["ports"]) == [
-        (443, 15017), (15010, 15010), (15012, 15012), (15014, 15014)]
+        (443, 15017), (15010, 15010), (15011, 15011), (15012, 15012), (15014, 15014)]
     (budget,) = by_kind(objects, "PodDisruptionBudget")
     assert budget["spec"]["minAvailable"] == 1 and budget["spec"]["selector"]["matchLabels"] == spec["selector"]["matchLabels"]
 
@@ -143,7 +143,8 @@ def test_rbac_grants_reading_exactly_what_serve_watches_and_nothing_else() -> No
     (cluster_role,) = by_kind(objects, "ClusterRole")
     granted = {(group, resource, verb) for rule in cluster_role["rules"] for group in rule["apiGroups"]
                for resource in rule["resources"] for verb in rule["verbs"]}
-    watched = {(r.group, r.plural, verb) for r in (*REGISTRY, *ISTIO) for verb in ("get", "list", "watch")}
+    watched = {(r.group, r.plural, verb) for r in (*REGISTRY, *CREDENTIALS, *ISTIO, *GATEWAY_API)
+               for verb in ("get", "list", "watch")}
     assert granted == watched | {("authentication.k8s.io", "tokenreviews", "create")}
     (role,) = by_kind(objects, "Role")
     assert role["metadata"]["namespace"] == "istio-system"

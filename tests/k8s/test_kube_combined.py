@@ -1,5 +1,5 @@
-"""`serve --kubernetes --config-dir DIR`: Istio config from the files, the registry from the
-cluster, each source keeping its own rules, one update whenever either changes."""
+"""`serve --kubernetes --config-dir DIR`: Istio and Gateway API config from the files, the
+registry (and the Secrets gateways serve) from the cluster, each source keeping its own rules, one update whenever either changes."""
 
 from __future__ import annotations
 
@@ -21,6 +21,13 @@ spec:
   hosts: [reviews]
   http: [{route: [{destination: {host: reviews}}]}]
 """
+HTTP_ROUTE = """apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: reviews-mesh}
+spec:
+  parentRefs: [{group: "", kind: Service, name: reviews}]
+  rules: [{backendRefs: [{name: reviews, port: 9080}]}]
+"""
 SHADOW = """apiVersion: v1
 kind: Service
 metadata: {name: reviews}
@@ -39,7 +46,11 @@ async def test_istio_config_from_files_and_the_registry_from_the_cluster(
     files.mkdir()
     (files / "route.yaml").write_text(ROUTE)
     (files / "shadow.yaml").write_text(SHADOW)
+    (files / "mesh-route.yaml").write_text(HTTP_ROUTE)
     emulator.apply(service("reviews"))
+    emulator.apply({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+                    "metadata": {"name": "web-cert", "namespace": "istio-system"},
+                    "data": {"tls.crt": "Y2VydA==", "tls.key": "a2V5"}})
     emulator.apply(pod("reviews-v1", "10.1.0.5"))
     emulator.apply(virtual_service("reviews-in-the-cluster"))  # not read: Istio config comes from files
     choice = SourceChoice(str(files), load_client(kubeconfig, None), debounce_after=0.02)
@@ -54,7 +65,9 @@ async def test_istio_config_from_files_and_the_registry_from_the_cluster(
     try:
         first = await asyncio.wait_for(queue.get(), 10)
         assert kinds(first) == {("VirtualService", "reviews-from-files", "route.yaml"),
-                                ("Service", "reviews", "kubernetes"), ("Pod", "reviews-v1", "kubernetes")}
+                                ("HTTPRoute", "reviews-mesh", "mesh-route.yaml"),
+                                ("Service", "reviews", "kubernetes"), ("Pod", "reviews-v1", "kubernetes"),
+                                ("Secret", "web-cert", "kubernetes")}  # gateways' credentials
         (files / "route.yaml").write_text(ROUTE.replace("reviews-from-files", "renamed"))
         renamed = await asyncio.wait_for(queue.get(), 10)
         assert ("VirtualService", "renamed", "route.yaml") in kinds(renamed)

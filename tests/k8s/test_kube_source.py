@@ -5,6 +5,7 @@ cluster. Every test changes the cluster through the API, as kubectl would."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import itertools
 import threading
@@ -317,3 +318,59 @@ async def test_the_istio_configmap_is_the_mesh_config_and_a_bad_one_keeps_the_la
         assert mesh_in(gone.resources) is None
     finally:
         await pulled.close()
+
+
+async def test_secrets_for_gateways_are_read_but_never_printed(emulator: MeshEmulator, client: KubeClient) -> None:
+    """What serve watches in a cluster includes Secrets (gateways' credentialNames), as istiod's
+    credentials controller does: not service account tokens, and no value in any repr or log."""
+    from meshctl.config.kinds.kubernetes import Secret
+    from meshctl.kube.resources import CREDENTIALS, GATEWAY_API
+
+    key = base64.b64encode(b"-----BEGIN PRIVATE KEY-----\nnot a real one\n").decode()
+    emulator.apply({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+                    "metadata": {"name": "web-cert", "namespace": "istio-system"},
+                    "data": {"tls.crt": key, "tls.key": key}})
+    emulator.apply({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+                    "metadata": {"name": "token", "namespace": "istio-system"}, "data": {"token": key}})
+    pulled = Updates(KubernetesSource(client, (*REGISTRY, *CREDENTIALS, *ISTIO, *GATEWAY_API), debounce_after=0.02))
+    try:
+        first = await pulled.next()
+    finally:
+        await pulled.close()
+    assert names(first, "Secret") == ["web-cert"]
+    (secret,) = [r for r in first.resources if r.kind == "Secret"]
+    assert "PRIVATE KEY" not in repr(secret) and key not in repr(secret)
+    value = secret.view_as(Secret).value("tls.key")
+    assert value is not None and b"PRIVATE KEY" in value.reveal()
+
+
+async def test_gateway_api_kinds_are_read_at_the_versions_the_cluster_serves(
+    emulator: MeshEmulator, client: KubeClient
+) -> None:
+    """Gateway API objects come from the cluster like Istio's, at the newest version its CRDs
+    serve (TCPRoute at v1alpha2 here), with the status controllers wrote left as it is; the
+    Gateway API's Gateway is `KubernetesGateway`, apart from Istio's Gateway."""
+    from meshctl.kube.resources import GATEWAY_API
+
+    for resource in GATEWAY_API:
+        version = resource.versions[-1] if resource.kind == "TCPRoute" else resource.version
+        emulator._on_loop(lambda r=resource, v=version: emulator._declare(
+            r.group, v, r.plural, r.kind, namespaced=r.namespaced))
+    group = "gateway.networking.k8s.io"
+    emulator.apply({"apiVersion": f"{group}/v1", "kind": "Gateway", "metadata": {"name": "web", "namespace": "default"},
+                    "spec": {"gatewayClassName": "istio", "listeners": [{"name": "http", "port": 80, "protocol": "HTTP"}]},
+                    "status": {"conditions": [{"type": "Programmed", "status": "True"}]}})
+    emulator.apply({"apiVersion": f"{group}/v1", "kind": "HTTPRoute", "metadata": {"name": "web", "namespace": "default"},
+                    "spec": {"parentRefs": [{"name": "web"}], "rules": [{"backendRefs": [{"name": "reviews", "port": 9080}]}]}})
+    emulator.apply({"apiVersion": f"{group}/v1alpha2", "kind": "TCPRoute", "metadata": {"name": "db", "namespace": "default"},
+                    "spec": {"parentRefs": [{"name": "web"}], "rules": [{"backendRefs": [{"name": "db", "port": 5432}]}]}})
+    pulled = Updates(KubernetesSource(client, GATEWAY_API, debounce_after=0.02))
+    try:
+        first = await pulled.next()
+    finally:
+        await pulled.close()
+    assert not first.rejected
+    assert {(r.kind, r.name) for r in first.resources} == {("KubernetesGateway", "web"), ("HTTPRoute", "web"),
+                                                           ("TCPRoute", "db")}
+    gateway = next(r for r in first.resources if r.kind == "KubernetesGateway")
+    assert gateway.status == {"conditions": [{"type": "Programmed", "status": "True"}]}

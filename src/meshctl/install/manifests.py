@@ -3,13 +3,15 @@ them out (kubernetes-and-capture.md §5), cut to what serve does today.
 
 - Istio's CRDs, shared by every revision (install/crds.py);
 - the namespace, a ServiceAccount, and least-privilege RBAC: cluster-wide read (get, list,
-  watch) of exactly the kinds serve watches, create on TokenReviews (the CA authenticates
-  workload tokens with them), and, in the namespace only, the one Lease leader election uses
-  and read access to ConfigMaps (the mesh config is the `istio` one);
+  watch) of exactly the kinds serve watches (Secrets among them, as istiod reads them: the
+  gateways' credentials), create on TokenReviews (the CA authenticates workload tokens with
+  them), and, in the namespace only, the one Lease leader election uses and read access to
+  ConfigMaps (the mesh config is the `istio` one);
 - a Deployment of N replicas spread across nodes (preferred pod anti-affinity), with resource
   requests, readiness on `/ready`, a grace period longer than serve's own shutdown, and a
   restricted security context;
-- the `istiod` Service sidecars know (15010 plaintext xDS, 15012 xDS and CA over TLS, 443 for
+- the `istiod` Service sidecars know (15010 plaintext xDS, 15011 xDS over mutual TLS, where
+  gateways prove who they are to be sent their Secrets, 15012 xDS and CA over TLS, 443 for
   webhooks, 15014 monitoring) and a PodDisruptionBudget keeping one replica up;
 - last, once something can answer them, Istio's webhook configurations (webhooks/configurations.py):
   sidecar injection and validation, served by the replicas on 15017 with a certificate from the
@@ -31,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from meshctl.install.crds import crds
-from meshctl.kube.resources import ISTIO, REGISTRY
+from meshctl.kube.resources import CREDENTIALS, GATEWAY_API, ISTIO, REGISTRY
 from meshctl.webhooks.configurations import webhook_configurations
 
 __all__ = ["DEFAULT_IMAGE", "Install", "manifests"]
@@ -39,6 +41,7 @@ __all__ = ["DEFAULT_IMAGE", "Install", "manifests"]
 DEFAULT_IMAGE = "ghcr.io/meshctl/meshctl:0.1.0"
 REVISION_LABEL = "istio.io/rev"
 XDS_PORT = 15010
+MUTUAL_TLS_PORT = 15011
 SECURE_PORT = 15012
 MONITORING_PORT = 15014
 WEBHOOK_PORT = 15017
@@ -105,7 +108,7 @@ def _namespace(install: Install) -> dict[str, Any]:
 def _rules() -> list[dict[str, Any]]:
     """Read what serve watches, nothing more; create TokenReviews."""
     by_group: dict[str, list[str]] = {}
-    for resource in (*REGISTRY, *ISTIO):
+    for resource in (*REGISTRY, *CREDENTIALS, *ISTIO, *GATEWAY_API):
         by_group.setdefault(resource.group, []).append(resource.plural)
     rules = [{"apiGroups": [group], "resources": sorted(plurals), "verbs": ["get", "list", "watch"]}
              for group, plurals in sorted(by_group.items())]
@@ -141,6 +144,7 @@ def _rbac(install: Install) -> list[dict[str, Any]]:
 def _service(install: Install) -> dict[str, Any]:
     ports = [
         {"name": "grpc-xds", "port": XDS_PORT, "targetPort": XDS_PORT, "protocol": "TCP"},
+        {"name": "https-xds", "port": MUTUAL_TLS_PORT, "targetPort": MUTUAL_TLS_PORT, "protocol": "TCP"},
         {"name": "https-dns", "port": SECURE_PORT, "targetPort": SECURE_PORT, "protocol": "TCP"},
         {"name": "https-webhook", "port": 443, "targetPort": WEBHOOK_PORT, "protocol": "TCP"},
         {"name": "http-monitoring", "port": MONITORING_PORT, "targetPort": MONITORING_PORT, "protocol": "TCP"},
@@ -158,6 +162,7 @@ def _deployment(install: Install) -> dict[str, Any]:
         "--istioNamespace", install.namespace,
         "--ca-address", f"0.0.0.0:{SECURE_PORT}", "--ca-dir", CA_MOUNT,
         "--webhook-address", f"0.0.0.0:{WEBHOOK_PORT}", "--sidecar-image", install.image,
+        "--xds-mtls-address", f"0.0.0.0:{MUTUAL_TLS_PORT}",
         "--shutdown-grace", f"{SHUTDOWN_GRACE_SECONDS}s",
         "--log-format", "json",
     ]
@@ -173,6 +178,7 @@ def _deployment(install: Install) -> dict[str, Any]:
         ],
         "ports": [
             {"name": "grpc-xds", "containerPort": XDS_PORT, "protocol": "TCP"},
+            {"name": "https-xds", "containerPort": MUTUAL_TLS_PORT, "protocol": "TCP"},
             {"name": "https-dns", "containerPort": SECURE_PORT, "protocol": "TCP"},
             {"name": "https-webhook", "containerPort": WEBHOOK_PORT, "protocol": "TCP"},
             {"name": "http-monitoring", "containerPort": MONITORING_PORT, "protocol": "TCP"},

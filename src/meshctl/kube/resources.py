@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from meshctl.config.kinds import NETWORKING_VERSIONS, SECURITY_VERSIONS
 
-__all__ = ["ISTIO", "REGISTRY", "ApiResource", "by_kind", "mesh_configmap"]
+__all__ = ["CREDENTIALS", "GATEWAY_API", "ISTIO", "REGISTRY", "ApiResource", "by_kind", "mesh_configmap"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +83,26 @@ ISTIO: tuple[ApiResource, ...] = (
 )
 """Istio's configuration: every Istio kind meshctl translates."""
 
+_GATEWAY_API = "gateway.networking.k8s.io"
+GATEWAY_API: tuple[ApiResource, ...] = (
+    ApiResource(_GATEWAY_API, ("v1", "v1beta1"), "gateways", "Gateway"),
+    ApiResource(_GATEWAY_API, ("v1", "v1beta1"), "gatewayclasses", "GatewayClass", namespaced=False),
+    ApiResource(_GATEWAY_API, ("v1", "v1beta1"), "httproutes", "HTTPRoute"),
+    ApiResource(_GATEWAY_API, ("v1", "v1alpha2"), "grpcroutes", "GRPCRoute"),
+    ApiResource(_GATEWAY_API, ("v1alpha3", "v1alpha2"), "tcproutes", "TCPRoute"),
+    ApiResource(_GATEWAY_API, ("v1alpha3", "v1alpha2"), "tlsroutes", "TLSRoute"),
+    ApiResource(_GATEWAY_API, ("v1beta1", "v1alpha2"), "referencegrants", "ReferenceGrant"),
+)
+"""The Kubernetes Gateway API, as Istio reads it (its CRDs are the cluster's own: `meshctl install`
+does not write them)."""
+
+CREDENTIALS: tuple[ApiResource, ...] = (
+    ApiResource("", _V1, "secrets", "Secret",
+                field_selector="type!=kubernetes.io/service-account-token,type!=helm.sh/release.v1"),
+)
+"""The Secrets gateways' credentialNames name (what istiod's credentials controller watches: not
+service account tokens, not Helm's releases)."""
+
 
 def mesh_configmap(namespace: str, name: str) -> ApiResource:
     """The ConfigMap istiod reads its mesh config from, in its own namespace (key `mesh`)."""
@@ -91,7 +111,7 @@ def mesh_configmap(namespace: str, name: str) -> ApiResource:
 
 def by_kind(kind: str) -> ApiResource:
     """The resource serving a kind meshctl reads from a cluster."""
-    for resource in (*REGISTRY, *ISTIO):
+    for resource in (*REGISTRY, *ISTIO, *CREDENTIALS):
         if resource.kind == kind:
             return resource
     raise KeyError(kind)

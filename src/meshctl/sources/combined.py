@@ -4,8 +4,8 @@ the other (a cluster), for `meshctl serve --kubernetes --config-dir DIR`.
 Each source keeps its own rules (a refused file keeps its last good version; a refused object
 too); the combination waits until both have delivered their first complete state, then yields
 the union of the latest of each whenever either changes. The configuration source contributes
-only Istio kinds and the registry only the others, so a Service written in a file cannot shadow
-the cluster's.
+only Istio's and the Gateway API's kinds and the registry only the others (Secrets among them),
+so a Service written in a file cannot shadow the cluster's.
 """
 
 from __future__ import annotations
@@ -15,18 +15,18 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from meshctl.config.kinds import ISTIO_NETWORKING, ISTIO_SECURITY
+from meshctl.config.kinds import GATEWAY_API, ISTIO_NETWORKING, ISTIO_SECURITY
 from meshctl.sources.base import ConfigSource, SourceUpdate
 
 __all__ = ["CombinedSource"]
 
 log = logging.getLogger("meshctl.sources")
 
-_ISTIO_GROUPS = frozenset({ISTIO_NETWORKING, ISTIO_SECURITY})
+_CONFIG_GROUPS = frozenset({ISTIO_NETWORKING, ISTIO_SECURITY, GATEWAY_API})
 
 
 class CombinedSource:
-    """Istio kinds from `config`, every other kind from `registry`."""
+    """Istio and Gateway API kinds from `config`, every other kind from `registry`."""
 
     def __init__(self, config: ConfigSource, registry: ConfigSource) -> None:
         self.config = config
@@ -56,12 +56,12 @@ class CombinedSource:
                 config, registry = latest
                 if config is None or registry is None:
                     continue
-                kept = tuple(r for r in config.resources if r.group in _ISTIO_GROUPS)
+                kept = tuple(r for r in config.resources if r.group in _CONFIG_GROUPS)
                 if len(kept) != len(config.resources) and ignored != len(config.resources) - len(kept):
                     ignored = len(config.resources) - len(kept)
                     log.info("objects in files that are not Istio configuration are ignored: "
                              "the registry comes from Kubernetes", extra={"ignored": ignored})
-                registry_part = tuple(r for r in registry.resources if r.group not in _ISTIO_GROUPS)
+                registry_part = tuple(r for r in registry.resources if r.group not in _CONFIG_GROUPS)
                 yield SourceUpdate(kept + registry_part, config.rejected + registry.rejected)
         finally:
             for task in pumps:

@@ -35,7 +35,7 @@ from meshctl.config.kinds import KINDS
 from meshctl.config.loader import load_object
 from meshctl.config.schema import List, Map, Obj, Type
 from meshctl.errors import BadInputError
-from meshctl.kube.resources import ISTIO, REGISTRY, ApiResource
+from meshctl.kube.resources import GATEWAY_API, ISTIO, REGISTRY, ApiResource
 from meshctl.kube.watch import Changed, Listed, Reflector
 from meshctl.model.meshconfig import mesh_resource
 from meshctl.sources.base import Rejection, SourceUpdate, distinct
@@ -58,7 +58,7 @@ ObjectId = tuple[str, str, str]
 _KEPT_METADATA = ("name", "namespace", "labels", "annotations", "creationTimestamp", "uid", "ownerReferences",
                   "deletionTimestamp", "generateName")
 _LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-_ISTIO_GROUPS = frozenset(resource.group for resource in ISTIO)
+_ISTIO_GROUPS = frozenset(resource.group for resource in (*ISTIO, *GATEWAY_API))
 
 
 @dataclass(slots=True)

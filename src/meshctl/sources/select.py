@@ -52,11 +52,12 @@ class SourceChoice:
             if directory is None:
                 raise ValueError("a source needs a directory, a cluster, or both")
             return directory
-        from meshctl.kube.resources import ISTIO, REGISTRY, mesh_configmap
+        from meshctl.kube.resources import CREDENTIALS, GATEWAY_API, ISTIO, REGISTRY, mesh_configmap
         from meshctl.model.meshconfig import mesh_configmap_name
         from meshctl.sources.kubernetes import KubernetesSource
 
-        watched = REGISTRY if directory is not None else (*REGISTRY, *ISTIO)
+        watched = (*REGISTRY, *CREDENTIALS) if directory is not None else (*REGISTRY, *CREDENTIALS, *ISTIO,
+                                                                           *GATEWAY_API)
         if self.mesh_namespace:
             watched = (*watched, mesh_configmap(self.mesh_namespace, mesh_configmap_name(self.mesh_revision)))
         cluster = KubernetesSource(self.client, watched, debounce_after=self.debounce_after,

@@ -6,6 +6,9 @@ Any other port gets a chain per server: HTTPS servers that terminate TLS match t
 and carry their certificate; TLS and TCP servers forward connections with tcp_proxy to what the
 VirtualServices bound to their gateway say (by SNI when passed through). A listener that ends up
 with no chain (a TCP server no VirtualService routes) is left out, with a warning, as in Istio.
+The security policies selecting the gateway (AuthorizationPolicy, RequestAuthentication) add
+their HTTP filters to every connection manager and their network filters before every
+tcp_proxy, as Istio's gateway chains carry them.
 
 Listeners are sorted by name (Istio builds them from a map, in no order).
 """
@@ -26,6 +29,7 @@ from meshctl.config.kinds.networking.virtual_service import RouteDestination
 from meshctl.generate import filters, names, tls
 from meshctl.generate.context import ProxyContext
 from meshctl.generate.gateway.tls import secret_names, server_tls_context
+from meshctl.generate.inbound_policy import inbound_policy
 from meshctl.generate.listeners import WILDCARD, tls_inspector
 from meshctl.generate.tcproutes import proxy_filter, route_clusters
 from meshctl.hostnames import intersects
@@ -131,9 +135,11 @@ def gateway_connection_manager(ctx: ProxyContext, *, rds: str, stat_prefix: str,
                                port_protocol: str) -> hcm_pb2.HttpConnectionManager:
     """The outbound connection manager, with what a gateway adds (buildGatewayConnectionManager):
     the client's address is the remote address, client certificate details are sanitized and
-    set anew, `server: istio-envoy`, and HTTP/1 options."""
+    set anew, `server: istio-envoy`, and HTTP/1 options. The AuthorizationPolicies and
+    RequestAuthentications selecting the gateway run first, as on a sidecar's inbound chains."""
     manager = filters.connection_manager(ctx.proxy, stat_prefix=stat_prefix, direction=filters.OUTBOUND,
-                                         port_protocol=port_protocol, mesh_id=ctx.mesh.trust_domain, rds=rds)
+                                         port_protocol=port_protocol, mesh_id=ctx.mesh.trust_domain, rds=rds,
+                                         policy=inbound_policy(ctx).http)
     manager.use_remote_address.value = True
     manager.forward_client_cert_details = hcm_pb2.HttpConnectionManager.SANITIZE_SET
     details = manager.set_current_client_cert_details
@@ -227,6 +233,7 @@ def _forward(ctx: ProxyContext, server: GatewayServer, vs: VirtualServiceView,
     out: list[lc.Filter] = []
     if ctx.proxy.istio_extensions and server.tls_mode == ISTIO_MUTUAL:
         out.append(filters.network_metadata_exchange())
+    out.extend(inbound_policy(ctx).tcp)
     out.append(proxy_filter(route_clusters(vs, routes, server.number), f"{vs.name}.{vs.namespace}"))
     return out
 
@@ -253,5 +260,5 @@ def _passthrough_chains(ctx: ProxyContext, server: GatewayServer, listener_port:
                     continue
                 known.update({host: server.bind for host in match.sni_hosts})
                 forward = proxy_filter(route_clusters(vs, rule.route, server.number), f"{vs.name}.{vs.namespace}")
-                chains.append(GatewayChain([forward], sni_hosts=list(match.sni_hosts)))
+                chains.append(GatewayChain([*inbound_policy(ctx).tcp, forward], sni_hosts=list(match.sni_hosts)))
     return chains
