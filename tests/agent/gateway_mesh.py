@@ -5,8 +5,11 @@ The gateway pod `istio-ingressgateway-0.istio-system` (its address one no backen
 endpoint at a pod's address is that pod's, and a gateway pod would be reached over mTLS) is selected by the Gateway `public`:
 port 80 (plain HTTP, routed by host and path to web-a and web-b), 443 (HTTPS for
 secure.example.com, its certificate the Secret `secure-cert`, served over SDS by serve), and
-8443 (TLS passed through by SNI to a backend holding its own certificate). The gateway Service
-maps those ports to free ports of this machine, as the istio-ingress chart maps 80 to 8080.
+8443 (TLS passed through by SNI to a backend holding its own certificate). The Gateway API
+Gateway `api` is deployed on the same pods (its address the gateway Service, as Istio's manual
+deployment): api.example.com on 80 and on 443 (its certificate the Secret `api-cert`), routed by
+the HTTPRoute `api` of another namespace. The gateway Service maps those ports to free ports
+of this machine, as the istio-ingress chart maps 80 to 8080.
 Certificates come from a CA of the test's own (a public CA, not the mesh's).
 """
 
@@ -33,6 +36,7 @@ SPARE_POD = "istio-ingressgateway-1"
 NAMESPACE = "istio-system"
 ACCOUNT = "istio-ingressgateway"
 WEB_HOST, SECURE_HOST, PASS_HOST = "web.example.com", "secure.example.com", "pass.example.com"
+API_HOST = "api.example.com"
 
 MESH = """\
 apiVersion: v1
@@ -81,6 +85,39 @@ type: kubernetes.io/tls
 data:
   tls.crt: {cert}
   tls.key: {key}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {{name: api, namespace: istio-system}}
+spec:
+  gatewayClassName: istio
+  addresses: [{{type: Hostname, value: istio-ingressgateway}}]
+  listeners:
+  - {{name: http, port: 80, protocol: HTTP, hostname: "{api}", allowedRoutes: {{namespaces: {{from: All}}}}}}
+  - name: https
+    port: 443
+    protocol: HTTPS
+    hostname: "{api}"
+    allowedRoutes: {{namespaces: {{from: All}}}}
+    tls: {{mode: Terminate, certificateRefs: [{{name: api-cert}}]}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: api-cert, namespace: istio-system}}
+type: kubernetes.io/tls
+data:
+  tls.crt: {api_cert}
+  tls.key: {api_key}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: api, namespace: default}}
+spec:
+  parentRefs: [{{name: api, namespace: istio-system}}]
+  rules:
+  - matches: [{{path: {{type: PathPrefix, value: /v2}}}}]
+    backendRefs: [{{name: web-b, port: 8080}}]
+  - backendRefs: [{{name: web-a, port: 8080}}]
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -212,8 +249,9 @@ class GatewayMesh:
     def start(self) -> GatewayMesh:
         self.ports = {"http": free_port(), "https": free_port(), "passthrough": free_port(), "mtls": free_port()}
         secure_key, secure_cert = self.ca.issue(SECURE_HOST)
+        api_key, api_cert = self.ca.issue(API_HOST)
         pass_key, pass_cert = self.ca.issue(PASS_HOST)
-        self.keys = {"secure": secure_key, "passthrough backend": pass_key}
+        self.keys = {"secure": secure_key, "api": api_key, "passthrough backend": pass_key}
         (self.workdir / "pass.crt").write_bytes(pass_cert.public_bytes(serialization.Encoding.PEM))
         (self.workdir / "pass.key").write_bytes(key_pem(pass_key))
         web_a, web_b = NameServer("web-a"), NameServer("web-b")
@@ -221,9 +259,11 @@ class GatewayMesh:
         self.backends = [web_a, web_b, tls]
         text = MESH.format(pod=GATEWAY_POD, ip="10.10.0.1") + MESH.format(pod=SPARE_POD, ip="10.10.0.2") + CONFIG.format(
             http=self.ports["http"], https=self.ports["https"], passthrough=self.ports["passthrough"], web=WEB_HOST,
-            secure=SECURE_HOST, passthrough_host=PASS_HOST,
+            secure=SECURE_HOST, passthrough_host=PASS_HOST, api=API_HOST,
             cert=base64.b64encode(secure_cert.public_bytes(serialization.Encoding.PEM)).decode(),
-            key=base64.b64encode(key_pem(secure_key)).decode())
+            key=base64.b64encode(key_pem(secure_key)).decode(),
+            api_cert=base64.b64encode(api_cert.public_bytes(serialization.Encoding.PEM)).decode(),
+            api_key=base64.b64encode(key_pem(api_key)).decode())
         for name, port_name, service_port, port in (("web-a", "http", 8080, web_a.port), ("web-b", "http", 8080, web_b.port),
                                                     ("tls-backend", "tls", 443, tls.port)):
             text += BACKEND.format(name=name, port_name=port_name, service_port=service_port, port=port)
