@@ -30,7 +30,7 @@ from meshctl.resources import SECRET
 from meshctl.security.ca import CertificateAuthority
 from meshctl.security.cadir import open_ca_directory
 from meshctl.security.spiffe import spiffe_id
-from meshctl.xds.identity import PEER_IDENTITY
+from meshctl.peer import PEER_IDENTITY
 
 SECRET_NAME = "kubernetes://secure-cert"
 API_SECRET = "kubernetes-gateway://istio-system/api-cert"

@@ -16,7 +16,7 @@ from typing import Any
 from envoy.config.core.v3 import base_pb2 as core_pb2
 
 from meshctl.errors import MeshctlError
-from meshctl.xds.identity import PEER_IDENTITY
+from meshctl.peer import PEER_IDENTITY
 
 SIDECAR = "sidecar"
 ROUTER = "router"

@@ -14,10 +14,7 @@ from typing import Protocol
 
 from envoy.config.core.v3 import base_pb2 as core_pb2
 
-# Node metadata the server writes, never the client: the identity the stream's transport proved
-# (the SPIFFE id of the client certificate on the mutual-TLS port). Whatever a client sends
-# under this key is removed; only the server's word reaches the translator.
-PEER_IDENTITY = "meshctl.io/peer-identity"
+from meshctl.peer import PEER_IDENTITY
 
 
 def with_peer_identity(node: core_pb2.Node, identity: str) -> core_pb2.Node:
