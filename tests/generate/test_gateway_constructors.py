@@ -6,15 +6,15 @@ listener, connection manager and route configuration of a gateway's HTTPS server
 from __future__ import annotations
 
 import pytest
-from envoy.config.core.v3 import base_pb2, config_source_pb2, grpc_service_pb2
+from envoy.config.core.v3 import base_pb2
 from envoy.config.listener.v3 import listener_components_pb2 as lc
 from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2, tls_pb2
-from envoy.type.matcher.v3 import string_pb2
 from google.protobuf import any_pb2, duration_pb2, wrappers_pb2
 from google.protobuf.message import Message as Proto
 from protoassert import assert_proto_equal
+from sds_expected import exact, from_agent, over_ads
 
 from meshctl.config.kinds.networking.gateway import ServerTLSSettings, TLSCertificate
 from meshctl.generate.gateway.listeners import GatewayChain, render_listener
@@ -27,27 +27,6 @@ def packed(message: Proto) -> any_pb2.Any:
     out = any_pb2.Any()
     out.Pack(message, deterministic=True)
     return out
-
-
-def agent(name: str) -> secret_pb2.SdsSecretConfig:
-    """From the gateway's own agent (`sds-grpc`): only default and ROOTCA wait without a timeout."""
-    waits = duration_pb2.Duration() if name in ("default", "ROOTCA") else None
-    return secret_pb2.SdsSecretConfig(name=name, sds_config=config_source_pb2.ConfigSource(
-        resource_api_version=config_source_pb2.V3, initial_fetch_timeout=waits,
-        api_config_source=config_source_pb2.ApiConfigSource(
-            api_type=config_source_pb2.ApiConfigSource.GRPC, set_node_on_first_message_only=True,
-            transport_api_version=config_source_pb2.V3,
-            grpc_services=[grpc_service_pb2.GrpcService(envoy_grpc={"cluster_name": "sds-grpc"})])))
-
-
-def ads(name: str) -> secret_pb2.SdsSecretConfig:
-    """Over ADS from the control plane (Istio's SDSAdsConfig: no initial fetch timeout)."""
-    return secret_pb2.SdsSecretConfig(name=name, sds_config=config_source_pb2.ConfigSource(
-        ads={}, resource_api_version=config_source_pb2.V3))
-
-
-def exact(*values: str) -> list[string_pb2.StringMatcher]:
-    return [string_pb2.StringMatcher(exact=value) for value in values]
 
 
 def downstream(certificates: list[secret_pb2.SdsSecretConfig], *, require: bool, alpn: list[str] = HTTP_ALPN,
@@ -73,108 +52,108 @@ CRL = "/custom/path/to/crl.pem"
 
 @pytest.mark.parametrize(("tls", "expected"), [
     pytest.param(ServerTLSSettings(mode="ISTIO_MUTUAL"), downstream(
-        [agent("default")], require=True,
+        [from_agent("default")], require=True,
         combined={"default_validation_context": common_pb2.CertificateValidationContext(),
-                  "validation_context_sds_secret_config": agent("ROOTCA")}),
+                  "validation_context_sds_secret_config": from_agent("ROOTCA")}),
         id="mesh SDS enabled, tls mode ISTIO_MUTUAL"),
     pytest.param(ServerTLSSettings(mode="ISTIO_MUTUAL", ca_crl=CRL), downstream(
-        [agent("default")], require=True,
+        [from_agent("default")], require=True,
         combined={"default_validation_context": common_pb2.CertificateValidationContext(
-            crl=base_pb2.DataSource(filename=CRL)), "validation_context_sds_secret_config": agent("ROOTCA")}),
+            crl=base_pb2.DataSource(filename=CRL)), "validation_context_sds_secret_config": from_agent("ROOTCA")}),
         id="mesh SDS enabled, tls mode ISTIO_MUTUAL, CRL specified"),
     pytest.param(ServerTLSSettings(mode="ISTIO_MUTUAL", credential_name="ignored"), downstream(
-        [agent("default")], require=True,
+        [from_agent("default")], require=True,
         combined={"default_validation_context": common_pb2.CertificateValidationContext(),
-                  "validation_context_sds_secret_config": agent("ROOTCA")}),
+                  "validation_context_sds_secret_config": from_agent("ROOTCA")}),
         id="tls mode ISTIO_MUTUAL, with credentialName"),
-    pytest.param(ServerTLSSettings(mode="SIMPLE"), downstream([agent("default")], require=False),
+    pytest.param(ServerTLSSettings(mode="SIMPLE"), downstream([from_agent("default")], require=False),
                  id="no credential name no key no cert tls SIMPLE"),
     pytest.param(ServerTLSSettings(mode="SIMPLE", credential_name="ingress-sds-resource-name"),
-                 downstream([ads("kubernetes://ingress-sds-resource-name")], require=False),
+                 downstream([over_ads("kubernetes://ingress-sds-resource-name")], require=False),
                  id="credential name no key no cert tls SIMPLE"),
     pytest.param(ServerTLSSettings(mode="SIMPLE", credential_name="ingress-sds-resource-name", subject_alt_names=SANS),
-                 downstream([ads("kubernetes://ingress-sds-resource-name")], require=False,
+                 downstream([over_ads("kubernetes://ingress-sds-resource-name")], require=False,
                             validation={"match_subject_alt_names": exact(*SANS)}),
                  id="credential name subject alternative name no key no cert tls SIMPLE"),
     pytest.param(ServerTLSSettings(mode="SIMPLE", credential_names=("ingress-sds-resource-name",
                                                                     "ingress-sds-resource-name2"),
                                    subject_alt_names=SANS),
-                 downstream([ads("kubernetes://ingress-sds-resource-name"), ads("kubernetes://ingress-sds-resource-name2")],
+                 downstream([over_ads("kubernetes://ingress-sds-resource-name"), over_ads("kubernetes://ingress-sds-resource-name2")],
                             require=False, validation={"match_subject_alt_names": exact(*SANS)}),
                  id="multiple credential names subject alternative name tls SIMPLE"),
-    pytest.param(ServerTLSSettings(mode="SIMPLE", **FILES), downstream([agent(FILE_CERT)], require=False),
+    pytest.param(ServerTLSSettings(mode="SIMPLE", **FILES), downstream([from_agent(FILE_CERT)], require=False),
                  id="no credential name key and cert tls SIMPLE"),
     pytest.param(ServerTLSSettings(mode="SIMPLE", tls_certificates=(
         TLSCertificate(**FILES), TLSCertificate(server_certificate="server-cert2.crt", private_key="private-key2.key"))),
-        downstream([agent(FILE_CERT), agent("file-cert:server-cert2.crt~private-key2.key")], require=False),
+        downstream([from_agent(FILE_CERT), from_agent("file-cert:server-cert2.crt~private-key2.key")], require=False),
         id="no credential name multiple certificates with SIMPLE mode"),
     pytest.param(ServerTLSSettings(mode="MUTUAL", ca_certificates="ca-cert.crt", **FILES), downstream(
-        [agent(FILE_CERT)], require=True,
+        [from_agent(FILE_CERT)], require=True,
         combined={"default_validation_context": common_pb2.CertificateValidationContext(),
-                  "validation_context_sds_secret_config": agent("file-root:ca-cert.crt")}),
+                  "validation_context_sds_secret_config": from_agent("file-root:ca-cert.crt")}),
         id="no credential name key and cert tls MUTUAL"),
     pytest.param(ServerTLSSettings(mode="MUTUAL", ca_certificates="ca-cert.crt", tls_certificates=(
         TLSCertificate(**FILES), TLSCertificate(server_certificate="server-cert2.crt", private_key="private-key2.key"))),
-        downstream([agent(FILE_CERT), agent("file-cert:server-cert2.crt~private-key2.key")], require=True,
+        downstream([from_agent(FILE_CERT), from_agent("file-cert:server-cert2.crt~private-key2.key")], require=True,
                    combined={"default_validation_context": common_pb2.CertificateValidationContext(),
-                             "validation_context_sds_secret_config": agent("file-root:ca-cert.crt")}),
+                             "validation_context_sds_secret_config": from_agent("file-root:ca-cert.crt")}),
         id="no credential name multiple certificates tls MUTUAL"),
     pytest.param(ServerTLSSettings(mode="MUTUAL", ca_certificates="ca-cert.crt", subject_alt_names=SANS, ca_crl=CRL,
                                    **FILES), downstream(
-        [agent(FILE_CERT)], require=True,
+        [from_agent(FILE_CERT)], require=True,
         combined={"default_validation_context": common_pb2.CertificateValidationContext(
             match_subject_alt_names=exact(*SANS), crl=base_pb2.DataSource(filename=CRL)),
-                  "validation_context_sds_secret_config": agent("file-root:ca-cert.crt")}),
+                  "validation_context_sds_secret_config": from_agent("file-root:ca-cert.crt")}),
         id="no credential name key and cert subject alt names tls MUTUAL (with CRL)"),
     pytest.param(ServerTLSSettings(mode="OPTIONAL_MUTUAL", ca_certificates="ca-cert.crt", subject_alt_names=SANS,
                                    **FILES), downstream(
-        [agent(FILE_CERT)], require=False,
+        [from_agent(FILE_CERT)], require=False,
         combined={"default_validation_context": common_pb2.CertificateValidationContext(
-            match_subject_alt_names=exact(*SANS)), "validation_context_sds_secret_config": agent("file-root:ca-cert.crt")}),
+            match_subject_alt_names=exact(*SANS)), "validation_context_sds_secret_config": from_agent("file-root:ca-cert.crt")}),
         id="no credential name key and cert subject alt names tls OPTIONAL_MUTUAL"),
     pytest.param(ServerTLSSettings(mode="MUTUAL", credential_name="ingress-sds-resource-name", subject_alt_names=SANS,
                                    **FILES), downstream(
-        [ads("kubernetes://ingress-sds-resource-name")], require=True,
+        [over_ads("kubernetes://ingress-sds-resource-name")], require=True,
         combined={"default_validation_context": common_pb2.CertificateValidationContext(
             match_subject_alt_names=exact(*SANS)),
-                  "validation_context_sds_secret_config": ads("kubernetes://ingress-sds-resource-name-cacert")}),
+                  "validation_context_sds_secret_config": over_ads("kubernetes://ingress-sds-resource-name-cacert")}),
         id="credential name subject alternative name key and cert tls MUTUAL"),
     pytest.param(ServerTLSSettings(mode="OPTIONAL_MUTUAL", credential_name="ingress-sds-resource-name",
                                    subject_alt_names=SANS, **FILES), downstream(
-        [ads("kubernetes://ingress-sds-resource-name")], require=False,
+        [over_ads("kubernetes://ingress-sds-resource-name")], require=False,
         combined={"default_validation_context": common_pb2.CertificateValidationContext(
             match_subject_alt_names=exact(*SANS)),
-                  "validation_context_sds_secret_config": ads("kubernetes://ingress-sds-resource-name-cacert")}),
+                  "validation_context_sds_secret_config": over_ads("kubernetes://ingress-sds-resource-name-cacert")}),
         id="credential name subject alternative name key and cert tls OPTIONAL_MUTUAL"),
     pytest.param(ServerTLSSettings(mode="MUTUAL", credential_name="ingress-sds-resource-name",
                                    verify_certificate_spki=("abcdef",)), downstream(
-        [ads("kubernetes://ingress-sds-resource-name")], require=True,
+        [over_ads("kubernetes://ingress-sds-resource-name")], require=True,
         combined={"default_validation_context": common_pb2.CertificateValidationContext(verify_certificate_spki=["abcdef"]),
-                  "validation_context_sds_secret_config": ads("kubernetes://ingress-sds-resource-name-cacert")}),
+                  "validation_context_sds_secret_config": over_ads("kubernetes://ingress-sds-resource-name-cacert")}),
         id="credential name verify spki key and cert tls MUTUAL"),
     pytest.param(ServerTLSSettings(mode="MUTUAL", credential_name="ingress-sds-resource-name",
                                    verify_certificate_hash=("fedcba",)), downstream(
-        [ads("kubernetes://ingress-sds-resource-name")], require=True,
+        [over_ads("kubernetes://ingress-sds-resource-name")], require=True,
         combined={"default_validation_context": common_pb2.CertificateValidationContext(verify_certificate_hash=["fedcba"]),
-                  "validation_context_sds_secret_config": ads("kubernetes://ingress-sds-resource-name-cacert")}),
+                  "validation_context_sds_secret_config": over_ads("kubernetes://ingress-sds-resource-name-cacert")}),
         id="credential name verify hash key and cert tls MUTUAL"),
     pytest.param(ServerTLSSettings(mode="SIMPLE", cipher_suites=("ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES128-SHA"),
                                    **FILES),
-                 downstream([agent(FILE_CERT)], require=False, params={"cipher_suites": ["ECDHE-ECDSA-AES128-SHA"]}),
+                 downstream([from_agent(FILE_CERT)], require=False, params={"cipher_suites": ["ECDHE-ECDSA-AES128-SHA"]}),
                  id="duplicated cipher suites with tls SIMPLE"),
     pytest.param(ServerTLSSettings(mode="SIMPLE", min_protocol_version="TLSV1_2", max_protocol_version="TLSV1_3",
                                    credential_name="cred"),
-                 downstream([ads("kubernetes://cred")], require=False, params={
+                 downstream([over_ads("kubernetes://cred")], require=False, params={
                      "tls_minimum_protocol_version": common_pb2.TlsParameters.TLSv1_2,
                      "tls_maximum_protocol_version": common_pb2.TlsParameters.TLSv1_3}),
                  id="tls min/max versions"),
     pytest.param(ServerTLSSettings(mode="MUTUAL", credential_name="cred", ca_cert_credential_name="client-ca"),
-                 downstream([ads("kubernetes://cred")], require=True, combined={
+                 downstream([over_ads("kubernetes://cred")], require=True, combined={
                      "default_validation_context": common_pb2.CertificateValidationContext(),
-                     "validation_context_sds_secret_config": ads("kubernetes://client-ca")}),
+                     "validation_context_sds_secret_config": over_ads("kubernetes://client-ca")}),
                  id="caCertCredentialName overrides NAME-cacert"),
     pytest.param(ServerTLSSettings(mode="SIMPLE", credential_name="builtin://"),
-                 downstream([agent("default")], require=False), id="builtin:// is the workload certificate"),
+                 downstream([from_agent("default")], require=False), id="builtin:// is the workload certificate"),
 ])
 def test_server_tls_context(tls: ServerTLSSettings, expected: tls_pb2.DownstreamTlsContext) -> None:
     assert_proto_equal(server_tls_context(tls), expected)

@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pytest
-from envoy.config.core.v3 import base_pb2, config_source_pb2, grpc_service_pb2
+from envoy.config.core.v3 import base_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2, tls_pb2
 from envoy.type.matcher.v3 import string_pb2
-from google.protobuf import any_pb2, duration_pb2
+from google.protobuf import any_pb2
 from protoassert import assert_proto_equal
+from sds_expected import exact, from_agent, over_ads
 
 from meshctl.config.kinds.networking.destination_rule import ClientTLSSettings
 from meshctl.generate import tls
@@ -23,29 +24,6 @@ ACCOUNT = "spiffe://cluster.local/ns/default/sa/reviews"
 TLS12, TLS13 = common_pb2.TlsParameters.TLSv1_2, common_pb2.TlsParameters.TLSv1_3
 CIPHERS = ["ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-ECDSA-AES128-GCM-SHA256",
            "ECDHE-RSA-AES128-GCM-SHA256", "AES256-GCM-SHA384", "AES128-GCM-SHA256"]
-
-
-def from_agent(name: str) -> secret_pb2.SdsSecretConfig:
-    """A secret served by the agent's SDS (`sds-grpc`), as sidecars fetch their certificates:
-    only `default` and `ROOTCA` wait without a timeout (Istio's ConstructSdsSecretConfig)."""
-    waits = duration_pb2.Duration() if name in ("default", "ROOTCA") else None
-    return secret_pb2.SdsSecretConfig(name=name, sds_config=config_source_pb2.ConfigSource(
-        resource_api_version=config_source_pb2.V3, initial_fetch_timeout=waits,
-        api_config_source=config_source_pb2.ApiConfigSource(
-            api_type=config_source_pb2.ApiConfigSource.GRPC, set_node_on_first_message_only=True,
-            transport_api_version=config_source_pb2.V3,
-            grpc_services=[grpc_service_pb2.GrpcService(envoy_grpc={"cluster_name": "sds-grpc"})])))
-
-
-def over_ads(name: str) -> secret_pb2.SdsSecretConfig:
-    """A secret served over ADS by the control plane (credentialName): no initial fetch timeout,
-    so a missing Secret does not hold the listener or cluster back (Istio's SDSAdsConfig)."""
-    return secret_pb2.SdsSecretConfig(name=name, sds_config=config_source_pb2.ConfigSource(
-        ads={}, resource_api_version=config_source_pb2.V3))
-
-
-def sans(*values: str) -> list[string_pb2.StringMatcher]:
-    return [string_pb2.StringMatcher(exact=value) for value in values]
 
 
 def upstream(*, sni: str = "", alpn: Sequence[str] = (), certificates: Sequence[secret_pb2.SdsSecretConfig] = (),
@@ -63,7 +41,7 @@ def upstream(*, sni: str = "", alpn: Sequence[str] = (), certificates: Sequence[
 
 
 def istio_roots(*accounts: str) -> dict[str, object]:
-    return {"default_validation_context": {"match_subject_alt_names": sans(*accounts)},
+    return {"default_validation_context": {"match_subject_alt_names": exact(*accounts)},
             "validation_context_sds_secret_config": from_agent("ROOTCA")}
 
 
@@ -95,13 +73,13 @@ def test_istio_mutual_socket_is_the_context_serialized_whole(sni: str) -> None:
 
 @pytest.mark.parametrize(("settings", "h2", "accounts", "expected"), [
     pytest.param(ClientTLSSettings(mode="SIMPLE"), False, (ACCOUNT,), upstream(combined={
-        "default_validation_context": {"match_subject_alt_names": sans(ACCOUNT)},
+        "default_validation_context": {"match_subject_alt_names": exact(ACCOUNT)},
         "validation_context_sds_secret_config": from_agent("file-root:system")}),
         id="SIMPLE: system roots, the service's accounts"),
     pytest.param(ClientTLSSettings(mode="SIMPLE", ca_certificates="/etc/ca.pem", subject_alt_names=("api.example",),
                                    sni="api.example", ca_crl="/etc/crl.pem"), True, (ACCOUNT,),
                  upstream(sni="api.example", alpn=["h2"], combined={
-                     "default_validation_context": {"match_subject_alt_names": sans("api.example"),
+                     "default_validation_context": {"match_subject_alt_names": exact("api.example"),
                                                     "crl": {"filename": "/etc/crl.pem"}},
                      "validation_context_sds_secret_config": from_agent("file-root:/etc/ca.pem")}),
                  id="SIMPLE: every field, HTTP/2"),
@@ -114,7 +92,7 @@ def test_istio_mutual_socket_is_the_context_serialized_whole(sni: str) -> None:
     pytest.param(ClientTLSSettings(mode="MUTUAL", credential_name="client-cert", subject_alt_names=("db",)), False,
                  (ACCOUNT,),
                  upstream(certificates=[over_ads("kubernetes://client-cert")], combined={
-                     "default_validation_context": {"match_subject_alt_names": sans("db")},
+                     "default_validation_context": {"match_subject_alt_names": exact("db")},
                      "validation_context_sds_secret_config": over_ads("kubernetes://client-cert-cacert")}),
                  id="credentialName"),
     pytest.param(ClientTLSSettings(mode="SIMPLE", insecure_skip_verify=True), False, (ACCOUNT,),

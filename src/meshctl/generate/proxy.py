@@ -77,7 +77,9 @@ def generate(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None
         cache.begin(snapshot.version)
     ctx = ProxyContext(snapshot, proxy, snapshot.scope_for(proxy), cache)
     if proxy.is_router:
-        return _router(ctx, cache)
+        from meshctl.generate.gateway import build_router
+
+        return build_router(ctx, cache)
     view = ctx.view_key()
     # Clusters and endpoints never read a VirtualService: keyed by content rather than by
     # snapshot, a proxy whose config changed only in VirtualServices keeps the very same lists
@@ -110,12 +112,3 @@ def generate(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None
 
 def _with_names(clusters: list[cluster_pb2.Cluster]) -> tuple[list[cluster_pb2.Cluster], set[str]]:
     return clusters, {cluster.name for cluster in clusters}
-
-
-def _router(ctx: ProxyContext, cache: GenerationCache | None) -> ProxyConfig:
-    """A gateway's config: its listeners, routes, clusters, endpoints and secrets (SDS)."""
-    from meshctl.generate.gateway import build_router
-
-    built = build_router(ctx)
-    return ProxyConfig(built.clusters, built.endpoints, built.listeners, built.routes,
-                       list(dict.fromkeys(ctx.warnings)), cache, secrets=built.secrets)

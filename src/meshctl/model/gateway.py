@@ -289,19 +289,28 @@ def merge_gateways(selected: Sequence[SelectedGateway]) -> MergedGateway:
     return merged
 
 
+def claim_hosts(known: dict[str, str], hosts: Iterable[str], bind: str) -> list[str]:
+    """Claim `hosts` on the address `bind` for one TLS server or route, as Istio lets only the
+    first of them have a host on a port: the hosts already claimed there (then nothing is
+    claimed), or none once all are recorded in `known` (host -> bind)."""
+    hosts = list(hosts)
+    duplicates = [host for host in hosts if known.get(host) == bind]
+    if not duplicates:
+        known.update({host: bind for host in hosts})
+    return duplicates
+
+
 def _merge_server(merged: MergedGateway, server: GatewayServer, resolved: int, ports_seen: set[int],
                   plain_text: dict[int, ServerPort], non_plain_binds: dict[int, set[str]],
                   tls_hosts: dict[int, dict[str, str]]) -> None:
     name = route_name(server, resolved)
     where = f"Gateway {server.gateway} server {server.port_name} ({server.number}/{server.server.port.protocol})"
     if server.tls is not None:
-        known = tls_hosts.setdefault(resolved, {})
-        duplicates = [host for host in server.hosts if known.get(host) == server.bind]
+        duplicates = claim_hosts(tls_hosts.setdefault(resolved, {}), server.hosts, server.bind)
         if duplicates:
             merged.warnings.append(f"{where}: skipped, host {', '.join(duplicates)} is already served with TLS "
                                    f"on port {resolved}")
             return
-        known.update({host: server.bind for host in server.hosts})
         merged.tls_info[server] = TLSServerInfo(name, server.sni_hosts)
         if server.tls_mode == AUTO_PASSTHROUGH:
             merged.auto_passthrough_hosts.update(server.hosts)

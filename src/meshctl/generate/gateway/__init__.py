@@ -8,15 +8,8 @@ and its secrets the certificates its servers' `credentialName`s name.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from envoy.config.cluster.v3 import cluster_pb2
-from envoy.config.endpoint.v3 import endpoint_pb2
-from envoy.config.listener.v3 import listener_pb2
-from envoy.config.route.v3 import route_pb2
-from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
-
 from meshctl.generate.clusters import build_outbound_clusters
+from meshctl.generate.cache import GenerationCache
 from meshctl.generate.context import ProxyContext
 from meshctl.generate.endpoints import build_endpoints
 from meshctl.generate.gateway.autopassthrough import sni_dnat_clusters, sni_dnat_endpoints
@@ -24,20 +17,12 @@ from meshctl.generate.gateway.listeners import gateway_listeners
 from meshctl.generate.gateway.routes import gateway_route_configuration
 from meshctl.generate.gateway.secrets import gateway_secrets
 from meshctl.generate.gateway.tls import credential_resource
+from meshctl.generate.proxy import ProxyConfig
 from meshctl.model.gateway import SERVICE_ACCOUNT_ANNOTATION, MergedGateway, ServiceTarget, merge_gateways, select_gateways, service_targets
 from meshctl.model.service import Service, ServicePort
 from meshctl.resources.consistency import secret_configs
 
-__all__ = ["RouterConfig", "build_router", "merged_gateway"]
-
-
-@dataclass(slots=True)
-class RouterConfig:
-    clusters: list[cluster_pb2.Cluster] = field(default_factory=list)
-    endpoints: list[endpoint_pb2.ClusterLoadAssignment] = field(default_factory=list)
-    listeners: list[listener_pb2.Listener] = field(default_factory=list)
-    routes: list[route_pb2.RouteConfiguration] = field(default_factory=list)
-    secrets: list[secret_pb2.Secret] = field(default_factory=list)
+__all__ = ["build_router", "merged_gateway"]
 
 
 def targets_of(ctx: ProxyContext) -> list[ServiceTarget]:
@@ -57,9 +42,10 @@ def merged_gateway(ctx: ProxyContext) -> MergedGateway:
     return merge_gateways(selected)
 
 
-def build_router(ctx: ProxyContext) -> RouterConfig:
-    """Everything a gateway holds, in push order within each kind; listeners and route
-    configurations sorted by name (Istio's order is a map's)."""
+def build_router(ctx: ProxyContext, cache: GenerationCache | None) -> ProxyConfig:
+    """Everything a gateway holds (its listeners, routes, clusters, endpoints and the secrets
+    it is sent over SDS), in push order within each kind; listeners and route configurations
+    sorted by name (Istio's order is a map's)."""
     merged = merged_gateway(ctx)
     ctx.warnings.extend(merged.warnings)
     secrets: dict[str, None] = {}
@@ -75,8 +61,9 @@ def build_router(ctx: ProxyContext) -> RouterConfig:
     for _, config in secret_configs(clusters, []):
         if config.sds_config.HasField("ads"):
             secrets.setdefault(config.name, None)
-    return RouterConfig(clusters, endpoints, listeners, routes,
-                        gateway_secrets(ctx, secrets, _service_accounts(merged)))
+    served = gateway_secrets(ctx, secrets, _service_accounts(merged))
+    return ProxyConfig(clusters, endpoints, listeners, routes, list(dict.fromkeys(ctx.warnings)), cache,
+                       secrets=served)
 
 
 def _service_accounts(merged: MergedGateway) -> dict[str, str]:

@@ -39,6 +39,7 @@ from meshctl.model.gateway import (
     GatewayServer,
     MergedGateway,
     ServerPort,
+    claim_hosts,
     virtual_services_for_gateway,
 )
 from meshctl.model.istio import PARENTS_ANNOTATION, VirtualServiceView, gateway_name
@@ -253,12 +254,11 @@ def _passthrough_chains(ctx: ProxyContext, server: GatewayServer, listener_port:
             for match in rule.match:
                 if not _l4_applies(match.port, match.gateways, server, vs.namespace):
                     continue
-                duplicates = [host for host in match.sni_hosts if known.get(host) == server.bind]
+                duplicates = claim_hosts(known, match.sni_hosts, server.bind)
                 if duplicates:
                     ctx.warnings.append(f"{vs.resource.ref()}: tls rule {index} skipped on gateway {server.gateway} "
                                         f"port {server.number}: SNI {', '.join(duplicates)} is already routed")
                     continue
-                known.update({host: server.bind for host in match.sni_hosts})
                 forward = proxy_filter(route_clusters(vs, rule.route, server.number), f"{vs.name}.{vs.namespace}")
                 chains.append(GatewayChain([*inbound_policy(ctx).tcp, forward], sni_hosts=list(match.sni_hosts)))
     return chains
