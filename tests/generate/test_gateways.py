@@ -765,3 +765,30 @@ spec:
     assert [f.name for f in manager.http_filters][:2] == ["envoy.filters.http.rbac", "envoy.filters.http.grpc_stats"]
     (tcp_chain,) = listeners["0.0.0.0_9000"].filter_chains
     assert [f.name for f in tcp_chain.filters] == ["envoy.filters.network.rbac", "envoy.filters.network.tcp_proxy"]
+
+
+def test_matches_naming_gateways_or_source_labels_apply_to_the_gateway_they_name(
+        router: Callable[..., ProxyConfig]) -> None:
+    """Istio's sourceMatchHTTP on a gateway: a match naming `gateways` applies when one is this
+    gateway (its source labels then unread); otherwise its sourceLabels must be the gateway
+    pod's. Matches for other gateways or other workloads are dropped from the route."""
+    config = router(gateway("gw", "istio-system", "{port: {number: 80, name: http, protocol: HTTP}, hosts: ['*']}"),
+                    gateway("other", "istio-system", "{port: {number: 81, name: http, protocol: HTTP}, hosts: ['*']}"),
+                    vs("routes", "istio-system", """  hosts: [example.com]
+  gateways: [gw, other]
+  http:
+  - match: [{uri: {prefix: /this}, gateways: [gw]}]
+    route: [{destination: {host: this}}]
+  - match: [{uri: {prefix: /that}, gateways: [other]}]
+    route: [{destination: {host: that}}]
+  - match: [{uri: {prefix: /labelled}, sourceLabels: {istio: ingressgateway}}]
+    route: [{destination: {host: labelled}}]
+  - match: [{uri: {prefix: /sidecars}, sourceLabels: {app: reviews}}]
+    route: [{destination: {host: sidecars}}]"""))
+    assert call(config, 80, "example.com", "/this").cluster == "outbound|80||this.istio-system.svc.cluster.local"
+    assert call(config, 80, "example.com", "/labelled").cluster == \
+        "outbound|80||labelled.istio-system.svc.cluster.local"
+    (host,) = route_config(config, "http.80").virtual_hosts
+    assert [route.match.prefix for route in host.routes] == ["/this", "/labelled"]
+    (other,) = route_config(config, "http.81").virtual_hosts
+    assert [route.match.prefix for route in other.routes] == ["/that", "/labelled"]
