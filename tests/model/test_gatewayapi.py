@@ -108,7 +108,7 @@ def differences(actual: Any, expected: Any, path: str) -> list[str]:
                 for line in differences(getattr(actual, item.name), getattr(expected, item.name),
                                         f"{path}.{item.name}")]
     if isinstance(actual, tuple) and isinstance(expected, tuple) and len(actual) == len(expected):
-        return [line for index, pair in enumerate(zip(actual, expected))
+        return [line for index, pair in enumerate(zip(actual, expected, strict=True))
                 for line in differences(*pair, f"{path}[{index}]")]
     return [] if actual == expected else [f"{path}: {actual!r} != {expected!r}"]
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from envoy.config.bootstrap.v3 import bootstrap_pb2
 from envoy.config.cluster.v3 import cluster_pb2
-from envoy.config.core.v3 import config_source_pb2
+from envoy.config.core.v3 import base_pb2, config_source_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
@@ -222,8 +222,8 @@ def _static_secrets(static: bootstrap_pb2.Bootstrap.StaticResources) -> None:
                 secret.tls_certificate.private_key.inline_bytes = key_pem
 
 
-def _transport_sockets(static: bootstrap_pb2.Bootstrap.StaticResources) -> list[object]:
-    sockets: list[object] = []
+def _transport_sockets(static: bootstrap_pb2.Bootstrap.StaticResources) -> list[base_pb2.TransportSocket]:
+    sockets: list[base_pb2.TransportSocket] = []
     for cluster in static.clusters:
         sockets.append(cluster.transport_socket)
         sockets.extend(match.transport_socket for match in cluster.transport_socket_matches)
@@ -245,7 +245,7 @@ def _stand_in_certificate() -> tuple[bytes, bytes]:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "meshctl-validate")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now).not_valid_after(now + datetime.timedelta(hours=1))
             .add_extension(x509.SubjectAlternativeName([x509.DNSName("meshctl-validate")]), critical=False)

@@ -18,7 +18,6 @@ Everything made here keeps the origin (file and line) of the object it was made 
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any

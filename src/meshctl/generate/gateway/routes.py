@@ -103,7 +103,7 @@ def _collapsed(vhosts: Mapping[str, _VirtualHost]) -> list[_VirtualHost]:
         vhost = vhosts[host]
         for other in kept:
             if (other.require_tls == vhost.require_tls and len(other.routes) == len(vhost.routes)
-                    and all(a is b for a, b in zip(other.routes, vhost.routes))):
+                    and all(a is b for a, b in zip(other.routes, vhost.routes, strict=True))):
                 other.domains.extend(vhost.domains)
                 break
         else:
