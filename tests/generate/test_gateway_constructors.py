@@ -223,7 +223,7 @@ def test_gateway_connection_manager() -> None:
     ctx = ProxyContext(snapshot, proxy, snapshot.scope_for(proxy))
     manager = gateway_connection_manager(ctx, rds="http.8080", stat_prefix="outbound_0.0.0.0_8080;", port_protocol="HTTP")
     expected = filters.connection_manager(proxy, stat_prefix="outbound_0.0.0.0_8080;", direction=filters.OUTBOUND,
-                                          port_protocol="HTTP", mesh_id="cluster.local", rds="http.8080")
+                                          port_protocol="HTTP", mesh=snapshot.mesh, rds="http.8080")
     expected.use_remote_address.value = True
     expected.forward_client_cert_details = hcm_pb2.HttpConnectionManager.SANITIZE_SET
     expected.set_current_client_cert_details.CopyFrom(hcm_pb2.HttpConnectionManager.SetCurrentClientCertDetails(

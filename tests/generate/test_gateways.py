@@ -733,7 +733,7 @@ def test_redirected_virtual_host_whole(router: Callable[..., ProxyConfig]) -> No
         string_value="/apis/networking.istio.io/v1/namespaces/default/virtual-service/virtual-service")}))
     route.route.cluster = "outbound|80||example.org"
     route.route.timeout.SetInParent()
-    route.route.max_grpc_timeout.SetInParent()
+    route.route.max_stream_duration.grpc_timeout_header_max.SetInParent()  # plain Envoy: not max_grpc_timeout
     route.route.retry_policy.CopyFrom(default_retry_policy())
     expected = route_pb2.RouteConfiguration(name="http.80", ignore_port_in_host_matching=True, virtual_hosts=[
         rc.VirtualHost(name="example.org:80", domains=["example.org"], routes=[route], require_tls=rc.VirtualHost.ALL,

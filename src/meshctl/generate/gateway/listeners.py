@@ -139,7 +139,7 @@ def gateway_connection_manager(ctx: ProxyContext, *, rds: str, stat_prefix: str,
     set anew, `server: istio-envoy`, and HTTP/1 options. The AuthorizationPolicies and
     RequestAuthentications selecting the gateway run first, as on a sidecar's inbound chains."""
     manager = filters.connection_manager(ctx.proxy, stat_prefix=stat_prefix, direction=filters.OUTBOUND,
-                                         port_protocol=port_protocol, mesh_id=ctx.mesh.trust_domain, rds=rds,
+                                         port_protocol=port_protocol, mesh=ctx.mesh, rds=rds,
                                          policy=inbound_policy(ctx).http)
     manager.use_remote_address.value = True
     manager.forward_client_cert_details = hcm_pb2.HttpConnectionManager.SANITIZE_SET
