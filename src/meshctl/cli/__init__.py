@@ -19,6 +19,7 @@ from meshctl.cli import (
     bootstrap,
     completion,
     demo,
+    explain,
     install,
     iptables,
     kube_inject,
@@ -90,6 +91,7 @@ iptables.register(app)
 kube_inject.register(app)
 completion.register(app)
 install.register(app)
+explain.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:
