@@ -48,8 +48,11 @@ def result(explanation: Explanation) -> Result:
         names = [step.name for step in steps if step.stage == stage]
         return names[-1] if names else ""
 
+    # Istio's simulation stops at the cluster: what its endpoints (or their absence) do is not its
+    # business, and a blackhole is a cluster like another.
+    upstream = ("", "blackhole", "no-endpoints", "cluster-not-found")
     return Result(last("listener"), last("filter-chain"), last("virtual-host"), last("route"), last("cluster"),
-                  outcome.code if outcome.code not in ("", "blackhole") else "")
+                  "" if outcome.code in upstream else outcome.code)
 
 
 __all__ = ["Direction", "Request", "Result", "Transport", "result", "run", "subject"]

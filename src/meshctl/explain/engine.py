@@ -335,7 +335,9 @@ class _Explainer:
             step = Step("tcp-proxy", config.stat_prefix or config.cluster, (f"forwards the connection to {config.cluster}",))
             return self._cluster(config.cluster, dst).after(step)
         if config.HasField("weighted_clusters"):
-            step = Step("tcp-proxy", config.stat_prefix, ("splits connections between weighted clusters",))
+            source = self.provenance.tcp_split(config.stat_prefix)
+            step = Step("tcp-proxy", config.stat_prefix, ("splits connections between weighted clusters",),
+                        (source,) if source is not None else ())
             return self._weighted(config.weighted_clusters.clusters, 0, dst).after(step)
         return _end(Verdict.undetermined, "the TCP proxy picks its cluster at run time (on-demand or a specifier)")
 
@@ -606,7 +608,10 @@ def _redirect(route: Any, request: Request) -> tuple[str, int]:
         port = ":" + request.authority.split(":", 1)[1]
     path = request.path
     if redirect.path_redirect:
+        _, question, query = path.partition("?")
         path = redirect.path_redirect
+        if question and "?" not in path:
+            path += "?" + query  # the request's query string stays unless strip_query drops it
     elif redirect.prefix_rewrite:
         matched = route.match.prefix if route.match.WhichOneof("path_specifier") == "prefix" else ""
         path = redirect.prefix_rewrite + path[len(matched):]

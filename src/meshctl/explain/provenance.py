@@ -101,6 +101,10 @@ class Names:
         """The pod (or WorkloadEntry) serving at an address."""
         return None
 
+    def tcp_split(self, stat_prefix: str) -> Source | None:
+        """The VirtualService of a weighted TCP proxy, which Istio names it after (`NAME.NS`)."""
+        return None
+
     def policy(self, name: str) -> Source | None:
         """The AuthorizationPolicy rule an RBAC policy was translated from."""
         found = _POLICY_NAME.match(name)
@@ -162,6 +166,11 @@ class Inputs(Names):
         if source.kind == "Pod" or source.kind == "WorkloadEntry":
             return self._source(source)
         return Source(source.ref(), source.where(), f"pod {workload.name}")
+
+    def tcp_split(self, stat_prefix: str) -> Source | None:
+        name, _, namespace = stat_prefix.rpartition(".")
+        resource = self._by_key.get(("VirtualService", namespace, name))
+        return self._source(resource, ("spec", "tcp")) if resource is not None else None
 
     def policy(self, name: str) -> Source | None:
         found = _POLICY_NAME.match(name)

@@ -44,7 +44,7 @@ def cluster_steps(view: ProxyView, provenance: Names, name: str, dst: tuple[str,
         return [step], Outcome(Verdict.rejected, f"dropped: {name} has no endpoints, the connection is closed",
                                code="blackhole")
     if kind == "ORIGINAL_DST":
-        address = f"{dst[0]}:{dst[1]}" if dst[0] else f"(original destination):{dst[1]}"
+        address = f"{dst[0]}:{dst[1]}" if dst[0] else f"(unknown address):{dst[1]}"
         if name in PASSTHROUGH_CLUSTERS:
             endpoints = Step("endpoints", address, ("the connection's original destination, outside the mesh's "
                                                     "service registry",))
@@ -219,5 +219,9 @@ def _endpoint_facts(assignment: Any, cluster: Any, provenance: Names, kind: str)
 
 def weights(clusters: Sequence[Any], total: int) -> list[tuple[str, int, float]]:
     """(cluster, weight, percent) of weighted clusters; zero weights are never picked."""
-    whole = total or sum(c.weight.value for c in clusters) or 1
-    return [(c.name, c.weight.value, 100.0 * c.weight.value / whole) for c in clusters]
+    def weight(cluster: Any) -> int:
+        # Route weights are UInt32Value wrappers; a TCP proxy's are plain integers.
+        return int(cluster.weight.value if hasattr(cluster.weight, "value") else cluster.weight)
+
+    whole = total or sum(weight(c) for c in clusters) or 1
+    return [(c.name, weight(c), 100.0 * weight(c) / whole) for c in clusters]
