@@ -11,7 +11,6 @@ or the same failure (no filter chain, TLS handshake, protocol error).
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 

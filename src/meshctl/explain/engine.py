@@ -41,7 +41,7 @@ from meshctl.explain.provenance import Names, config_path_of
 from meshctl.explain.rbac import decide
 from meshctl.explain.request import Direction, Request, Transport
 from meshctl.explain.result import Branch, Explanation, Outcome, Rejected, Source, Step, Verdict
-from meshctl.explain.routing import match_route, normalize_path, route_label, select_virtual_host
+from meshctl.explain.routing import host_for_matching, match_route, normalize_path, route_label, select_virtual_host
 from meshctl.explain.upstream import cluster_steps, weights
 from meshctl.explain.view import ListenerInfo, ProxyView
 
@@ -365,7 +365,8 @@ class _Explainer:
             facts.append(f"path normalized to {path}")
         if manager.HasField("rds"):
             name = manager.rds.route_config_name
-            lookup = self.view.route_configuration(name)
+            hosts = (host_for_matching(request, False), host_for_matching(request, True))
+            lookup = self.view.route_configuration(name, hosts)
             if lookup.found is None:
                 why = lookup.why if not lookup.known else "it is not in the proxy's config (never received)"
                 return _end(Verdict.undetermined, f"the routes come from RDS {name}, but {why}",

@@ -53,6 +53,11 @@ def _domain_score(domain: str, host: str) -> tuple[int, int] | None:
     return (3, len(domain)) if domain == host else None
 
 
+def domain_matches(domain: str, host: str) -> bool:
+    """Does a virtual host domain match the (lower-case) host?"""
+    return _domain_score(domain, host) is not None
+
+
 @dataclass(frozen=True, slots=True)
 class HostChoice:
     index: int | None
