@@ -19,6 +19,7 @@ from meshctl.cli import (
     bootstrap,
     completion,
     demo,
+    diff,
     explain,
     install,
     iptables,
@@ -92,6 +93,7 @@ kube_inject.register(app)
 completion.register(app)
 install.register(app)
 explain.register(app)
+diff.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -59,6 +59,43 @@ class ProxyConfig:
         return self.cache.pack_segments(self.segments.get(type_url, (items,)), name_of)
 
 
+def route_configurations(snapshot: MeshSnapshot, proxy: Proxy,
+                         cache: GenerationCache | None = None) -> list[route_pb2.RouteConfiguration]:
+    """The route configurations `generate` gives the proxy, without building the rest: for a
+    caller that knows nothing else can have changed (`generate.impact`)."""
+    ctx, view = _context(snapshot, proxy, cache)
+    return _routes(ctx, _outbound_listeners(ctx, view)[1])
+
+
+def _context(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None) -> tuple[ProxyContext, tuple[Any, ...]]:
+    if cache is not None:
+        cache.begin(snapshot.version)
+    ctx = ProxyContext(snapshot, proxy, snapshot.scope_for(proxy), cache)
+    return ctx, ctx.view_key()
+
+
+def _outbound_listeners(ctx: ProxyContext, view: tuple[Any, ...]) -> tuple[list[listener_pb2.Listener], list[str]]:
+    """Outbound listeners, and the route configurations they ask for, in the order they ask.
+
+    They read VirtualServices only for their TCP and TLS routes: keyed by those rather than by
+    the snapshot, an HTTP routing edit leaves every listener as it was."""
+    snapshot = ctx.snapshot
+    listener_inputs = (view[1:], ctx.workload_key(), snapshot.mesh_key, snapshot.versions_except("VirtualService"),
+                       ctx.memo(("stream-routing", Same(ctx.scope)), lambda: stream_routing(ctx.scope)))
+    return ctx.memo(("outbound-listeners", listener_inputs),
+                    lambda: (ctx.same_list(build_listeners(ctx)), list(ctx.route_names)))
+
+
+def _routes(ctx: ProxyContext, names: list[str]) -> list[route_pb2.RouteConfiguration]:
+    return ctx.memo(("routes", ctx.routes_key(), tuple(names)), lambda: [route_configuration(ctx, name) for name in names])
+
+
+def view_of(snapshot: MeshSnapshot, proxy: Proxy) -> tuple[Any, ...]:
+    """What makes two proxies of one snapshot see the mesh alike: the same outbound clusters,
+    endpoints and route configurations (their listeners and inbound side are their own)."""
+    return ProxyContext(snapshot, proxy, snapshot.scope_for(proxy)).view_key()[1:]
+
+
 def generate(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None = None) -> ProxyConfig:
     """Everything Istio would send this proxy (sidecar), deterministic for equal inputs.
 
@@ -67,27 +104,18 @@ def generate(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None
     their outbound clusters, endpoints and routes. Returned messages may be shared: never
     modify them.
     """
-    if cache is not None:
-        cache.begin(snapshot.version)
-    ctx = ProxyContext(snapshot, proxy, snapshot.scope_for(proxy), cache)
-    view = ctx.view_key()
+    ctx, view = _context(snapshot, proxy, cache)
     # Clusters and endpoints never read a VirtualService: keyed by content rather than by
     # snapshot, a proxy whose config changed only in VirtualServices keeps the very same lists
     # (and their serialized bytes) instead of reassembling them from cached pieces.
     unrouted = (view[1:], snapshot.mesh_key, snapshot.versions_except("VirtualService"))
     outbound = ctx.memo_list(("outbound-clusters", unrouted), lambda: build_outbound_clusters(ctx))
-    # Outbound listeners read VirtualServices only for their TCP and TLS routes: keyed by those
-    # rather than by the snapshot, an HTTP routing edit leaves every listener as it was.
-    listener_inputs = (view[1:], ctx.workload_key(), snapshot.mesh_key, snapshot.versions_except("VirtualService"),
-                       ctx.memo(("stream-routing", Same(ctx.scope)), lambda: stream_routing(ctx.scope)))
-    outbound_listeners, route_names = ctx.memo(("outbound-listeners", listener_inputs),
-                                               lambda: (ctx.same_list(build_listeners(ctx)), list(ctx.route_names)))
+    outbound_listeners, route_names = _outbound_listeners(ctx, view)
     # The proxy's own side is rebuilt only when what it reads changes (see inbound_key): most
     # changes touch other workloads' endpoints or routing, and leave every proxy's inbound alone.
     inbound, inbound_listeners = ctx.memo(ctx.inbound_key(),
                                           lambda: (build_inbound_clusters(ctx), build_inbound_listeners(ctx)))
-    routes = ctx.memo(("routes", ctx.routes_key(), tuple(route_names)),
-                      lambda: [route_configuration(ctx, name) for name in route_names])
+    routes = _routes(ctx, route_names)
     endpoints = ctx.memo_list(("endpoints", unrouted), lambda: build_endpoints(ctx, outbound))
     # First of duplicate names kept; the outbound part is deduplicated once per view, so that
     # a proxy adds only its own few clusters.

@@ -42,19 +42,21 @@ class _Absent:
 
 ABSENT = _Absent()
 _VALUE_WIDTH = 72
-# Lists whose order Envoy acts on.
-_ORDERED_LISTS = frozenset({"routes", "http_filters", "filters", "listener_filters"})
+# Lists whose order Envoy acts on (compared position by position).
+ORDERED_LISTS = frozenset({"routes", "http_filters", "filters", "listener_filters"})
 _ADDED = {"dictionary_item_added", "iterable_item_added", "attribute_added", "set_item_added"}
 _REMOVED = {"dictionary_item_removed", "iterable_item_removed", "attribute_removed", "set_item_removed"}
 
 
 @dataclass(frozen=True, slots=True)
 class FieldChange:
-    """A field of one resource that differs; a side without the field holds ABSENT."""
+    """A field of one resource that differs, with its value before (the control plane's, or the
+    old side of `meshctl diff`) and after (Envoy's, or the new side); a side without the field
+    holds ABSENT."""
 
     path: str
-    control_plane: Any
-    envoy: Any
+    before: Any
+    after: Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +104,7 @@ def report_text(reports: Sequence[KindReport]) -> str:
         out.append(f"{report.kind} Don't Match ({report.summary})\n")
         for name, changes in report.changed:
             out.append(f"  ~ {name}\n")
-            out.extend(f"      {c.path}: {_show(c.control_plane)} -> {_show(c.envoy)}\n" for c in changes)
+            out.extend(f"      {c.path}: {show(c.before)} -> {show(c.after)}\n" for c in changes)
         out.extend(f"  + {name} (only in Envoy)\n" for name in report.only_envoy)
         out.extend(f"  - {name} (only in the control plane)\n" for name in report.only_control_plane)
     return "".join(out)
@@ -130,11 +132,16 @@ def _compare_kind(kind: str, control_plane: Side, envoy: Side) -> KindReport:
         return KindReport(kind, error=str(exc))
     changed = []
     for name in sorted(expected.keys() & actual.keys()):
+<<<<<<< HEAD
         if expected[name] == actual[name]:
             continue
         before, after = control_plane.typed(kind, expected[name]), envoy.typed(kind, actual[name])
         if before != after:
             changed.append((name, tuple(_field_changes(before, after))))
+=======
+        if expected[name] != actual[name]:
+            changed.append((name, tuple(field_changes(expected[name], actual[name]))))
+>>>>>>> 3a3ffda (meshctl diff: what a config change does to every proxy's Envoy config)
     return KindReport(
         kind,
         only_control_plane=tuple(sorted(expected.keys() - actual.keys())),
@@ -170,16 +177,18 @@ class _Name(str):
     __slots__ = ()
 
 
-def _field_changes(expected: Any, actual: Any) -> list[FieldChange]:
+def field_changes(before: Any, after: Any) -> list[FieldChange]:
+    """The fields of one resource (as JSON data in Envoy's form) that differ, by path, sorted."""
     from deepdiff import DeepDiff
 
     changes = []
-    for report_type, levels in DeepDiff(_shaped(expected), _shaped(actual), ignore_order=True, view="tree").items():
+    shaped_before, shaped_after = _shaped_pair(before, after)
+    for report_type, levels in DeepDiff(shaped_before, shaped_after, ignore_order=True, view="tree").items():
         for level in levels:
             path = _path(level.path(output_format="list"))
-            before = ABSENT if report_type in _ADDED else _unshaped(level.t1)
-            after = ABSENT if report_type in _REMOVED else _unshaped(level.t2)
-            changes.append(FieldChange(path, before, after))
+            old_value = ABSENT if report_type in _ADDED else _unshaped(level.t1)
+            new_value = ABSENT if report_type in _REMOVED else _unshaped(level.t2)
+            changes.append(FieldChange(path, old_value, new_value))
     return sorted(changes, key=lambda change: change.path)
 
 
@@ -187,14 +196,44 @@ def _shaped(value: Any, key: str = "") -> Any:
     """JSON data with ordered lists and named lists turned into maps (module docstring)."""
     if isinstance(value, dict):
         return {name: _shaped(item, name) for name, item in value.items()}
+    top = _top(value, key)
+    if isinstance(top, _Ordered | _Named):
+        return type(top)((name, _shaped(item)) for name, item in top.items())
+    if isinstance(top, list):
+        return [_shaped(item) for item in top]
+    return top
+
+
+def _shaped_pair(before: Any, after: Any, key: str = "") -> tuple[Any, Any]:
+    """`_shaped` of both trees without the entries they share (map keys, named or ordered list
+    items): DeepDiff then walks only what differs, which for one changed host among a thousand
+    is a thousand times less, and the equal parts are never shaped at all."""
+    one, other = _top(before, key), _top(after, key)
+    if not (isinstance(one, dict) and isinstance(other, dict) and type(one) is type(other)):
+        return _shaped(before, key), _shaped(after, key)
+    kept_one, kept_other = type(one)(), type(other)()
+    for name in one.keys() | other.keys():
+        child = name if type(one) is dict else ""
+        if name in one and name in other:
+            if one[name] != other[name]:
+                kept_one[name], kept_other[name] = _shaped_pair(one[name], other[name], child)
+        elif name in one:
+            kept_one[name] = _shaped(one[name], child)
+        else:
+            kept_other[name] = _shaped(other[name], child)
+    return kept_one, kept_other
+
+
+def _top(value: Any, key: str) -> Any:
+    """`_shaped` of the outermost level only: an ordered or named list as a map of its items."""
     if not isinstance(value, list):
         return value
-    if key in _ORDERED_LISTS:
-        return _Ordered((index, _shaped(item)) for index, item in enumerate(value))
+    if key in ORDERED_LISTS:
+        return _Ordered(enumerate(value))
     names = [item.get("name") if isinstance(item, dict) else None for item in value]
     if value and all(isinstance(name, str) and name for name in names) and len(set(names)) == len(names):
-        return _Named((_Name(name), _shaped(item)) for name, item in zip(names, value, strict=True))
-    return [_shaped(item) for item in value]
+        return _Named((_Name(name), item) for name, item in zip(names, value, strict=True))
+    return value
 
 
 def _unshaped(value: Any) -> Any:
@@ -224,14 +263,15 @@ def _path(parts: Sequence[Any]) -> str:
 def _change_data(change: FieldChange) -> dict[str, Any]:
     """A field change as data; the side without the field has no key."""
     data = {"path": change.path}
-    if change.control_plane is not ABSENT:
-        data["controlPlane"] = change.control_plane
-    if change.envoy is not ABSENT:
-        data["envoy"] = change.envoy
+    if change.before is not ABSENT:
+        data["controlPlane"] = change.before
+    if change.after is not ABSENT:
+        data["envoy"] = change.after
     return data
 
 
-def _show(value: Any) -> str:
+def show(value: Any) -> str:
+    """A field's value on one line, cut at a readable width."""
     if value is ABSENT:
         return repr(ABSENT)
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))

@@ -1,0 +1,103 @@
+"""`meshctl diff` of a one-line change: `python benchmarks/diff.py [SERVICES]` (default 1000).
+
+A generated mesh (benchmarks/meshgen.py) of SERVICES services with one pod each, so as many
+proxies, every service with a VirtualService and a DestinationRule. Two changes are timed, each
+as a complete `python -m meshctl diff OLD NEW` process (best of 3, wall and CPU time):
+
+- route: one service's header-matched route moves from subset v2 to v1 (one line of its
+  VirtualService): every proxy sees it, one route configuration changes;
+- cluster: one DestinationRule's connection limit changes (one line): every proxy's cluster
+  for that service changes; this change is not routes-only, so every proxy is translated;
+
+in two layouts: one file per service (a GitOps repository), and the whole mesh in one file.
+The floor is `meshctl --version`. Prints the figures and the machine; nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from meshgen import mesh_yaml
+from servebench import machine_description
+
+RUNS = 3
+
+
+def meshctl(*args: str) -> list[str]:
+    return [sys.executable, "-m", "meshctl", *args]
+
+
+def per_service(text: str) -> list[str]:
+    """The documents of meshgen's mesh grouped by service (each service's Service comes first)."""
+    groups: list[str] = []
+    for document in text.split("---\n"):
+        if document.startswith("apiVersion: v1\nkind: Service\n"):
+            groups.append("")
+        groups[-1] += document if not groups[-1] else "---\n" + document
+    return groups
+
+
+def write(root: Path, texts: list[str]) -> Path:
+    root.mkdir(parents=True)
+    for index, text in enumerate(texts):
+        (root / f"svc{index}.yaml").write_text(text)
+    return root
+
+
+def run(argv: list[str]) -> tuple[float, float, str]:
+    """Best wall time of RUNS runs, its CPU time (user + system of the child) and its output."""
+    best = (float("inf"), 0.0, "")
+    for _ in range(RUNS):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if done.returncode not in (0, 1):
+            raise SystemExit(f"{' '.join(argv)} failed ({done.returncode}):\n{done.stderr}")
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        if wall < best[0]:
+            best = (wall, cpu, done.stdout)
+    return best
+
+
+def main(services: int) -> None:
+    middle = services // 2
+    original = mesh_yaml(services, pods=1)
+    route = f"route: [{{destination: {{host: svc{middle}, subset: v2}}}}]"
+    limit = "trafficPolicy: {connectionPool: {tcp: {maxConnections: 100}}}"
+    before_groups = per_service(original)
+    edits = {
+        "route": lambda text: text.replace(route, route.replace("v2", "v1"), 1),
+        "cluster": lambda text: text.replace(limit, limit.replace("100", "200"), 1),
+    }
+    with tempfile.TemporaryDirectory() as workdir:
+        work = Path(workdir)
+        old_dir = write(work / "old", before_groups)
+        (work / "old.yaml").write_text(original)
+        cases = [("Python alone: meshctl --version", meshctl("--version"), "")]
+        for name, edit in edits.items():
+            after_groups = list(before_groups)
+            after_groups[middle] = edit(after_groups[middle])
+            assert after_groups[middle] != before_groups[middle], name
+            new_dir = write(work / f"new-{name}", after_groups)
+            (work / f"new-{name}.yaml").write_text("---\n".join(after_groups))
+            cases.append((f"{name} change, file per service", meshctl("diff", str(old_dir), str(new_dir)), name))
+            cases.append((f"{name} change, one file", meshctl("diff", str(work / "old.yaml"),
+                                                            str(work / f"new-{name}.yaml")), name))
+        print(f"# diff benchmark: {services} services, {services} proxies, a one-line change")
+        print(f"# {machine_description()}")
+        print(f"{'case':<36} {'best of 3 s':>12} {'CPU s':>8}  result")
+        for label, argv, _ in cases:
+            wall, cpu, output = run(argv)
+            summary = next((line for line in output.splitlines() if line.startswith("proxy changes")), "")
+            print(f"{label:<36} {wall:>12.3f} {cpu:>8.3f}  {summary}")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1000)

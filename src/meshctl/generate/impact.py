@@ -1,0 +1,25 @@
+"""What a change of input can reach in a proxy's config: the knowledge `meshctl diff` needs to
+translate only what may have changed, kept beside the generators that do the reading.
+
+A VirtualService's HTTP routes are read only by route configurations (its TCP and TLS routes
+become listener filter chains); route configurations are shared by every proxy with the same
+view (`view_of`). So a change to HTTP routes alone changes, for all proxies of one view, the
+same route configurations and nothing else: one translation per view tells it for all.
+"""
+
+from __future__ import annotations
+
+from meshctl.config.kinds.networking.virtual_service import VirtualService
+from meshctl.config.resource import Resource
+
+__all__ = ["routes_only"]
+
+
+def routes_only(old: Resource | None, new: Resource | None) -> bool:
+    """Whether replacing `old` by `new` (either may be missing) can change route configurations only."""
+    for resource in (old, new):
+        if resource is None:
+            continue
+        if not isinstance(resource.view, VirtualService) or resource.view.tcp or resource.view.tls:
+            return False
+    return old is not None or new is not None

@@ -1,0 +1,188 @@
+"""`meshctl diff`: exactly the Envoy resources a change touches, for exactly the proxies that see
+it, grouped; git revisions; exit codes and bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from testsupport import run_cli
+
+ROOT = Path(__file__).resolve().parents[2]
+BOOKINFO = ROOT / "examples" / "bookinfo"
+REVIEWS_VHOST = 'virtual_hosts["reviews.default.svc.cluster.local:9080"]'
+
+
+@pytest.fixture
+def sides(tmp_path: Path) -> tuple[Path, Path]:
+    old, new = tmp_path / "old", tmp_path / "new"
+    shutil.copytree(BOOKINFO, old)
+    shutil.copytree(BOOKINFO, new)
+    return old, new
+
+
+def diff_json(capsys: pytest.CaptureFixture[str], *argv: str, code: int = 1) -> dict[str, Any]:
+    got, out, err = run_cli(capsys, "diff", *argv, "-o", "json")
+    assert got == code, err
+    return json.loads(out)  # type: ignore[no-any-return]
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_unchanged_input_exits_0_without_translating(capsys: pytest.CaptureFixture[str], sides: tuple[Path, Path]) -> None:
+    old, new = sides
+    (new / "virtual-services.yaml").write_text("# reformatted\n" + (new / "virtual-services.yaml").read_text())
+    code, out, _ = run_cli(capsys, "diff", str(old), str(new))
+    assert (code, out) == (0, "no changes: both sides hold the same resources\n")
+
+
+def test_one_line_route_change_is_exactly_that_route_for_every_proxy(capsys: pytest.CaptureFixture[str],
+                                                                     sides: tuple[Path, Path]) -> None:
+    old, new = sides
+    _edit(new / "virtual-services.yaml", "        subset: v2\n", "        subset: v3\n")
+    data = diff_json(capsys, str(old), str(new))
+    assert data["inputs"] == [{"kind": "VirtualService", "namespace": "default", "name": "reviews", "change": "changed",
+                               "location": f"{new}/virtual-services.yaml:3"}]
+    [group] = data["groups"]
+    assert len(group["proxies"]) == data["proxies"] == 6
+    assert group["changes"] == [{"kind": "RouteConfiguration", "name": "9080", "change": "changed", "fields": [
+        {"path": f"{REVIEWS_VHOST}.routes[0].route.cluster",
+         "before": "outbound|9080|v2|reviews.default.svc.cluster.local",
+         "after": "outbound|9080|v3|reviews.default.svc.cluster.local"},
+    ]}]
+
+
+def test_change_seen_by_some_proxies_only(capsys: pytest.CaptureFixture[str], sides: tuple[Path, Path]) -> None:
+    """A VirtualService exported to its own namespace only: proxies elsewhere do not change."""
+    old, new = sides
+    other = ("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: outsider, namespace: other}\nspec:\n"
+             "  replicas: 1\n  selector: {matchLabels: {app: outsider}}\n  template:\n"
+             "    metadata: {labels: {app: outsider}}\n    spec: {containers: [{name: app, image: app}]}\n")
+    for side in (old, new):
+        (side / "outsider.yaml").write_text(other)
+    _edit(old / "virtual-services.yaml", "  hosts:\n  - reviews\n", "  hosts:\n  - reviews\n  exportTo: [.]\n")
+    _edit(new / "virtual-services.yaml", "  hosts:\n  - reviews\n", "  hosts:\n  - reviews\n  exportTo: [.]\n")
+    _edit(new / "virtual-services.yaml", "      weight: 80\n", "      weight: 50\n")
+    _edit(new / "virtual-services.yaml", "      weight: 20\n", "      weight: 50\n")
+    data = diff_json(capsys, str(old), str(new))
+    [group] = data["groups"]
+    assert data["proxies"] == 7
+    assert not any(proxy.endswith(".other") for proxy in group["proxies"])
+    assert len(group["proxies"]) == 6
+    paths = [field["path"] for field in group["changes"][0]["fields"]]
+    assert paths == [f'{REVIEWS_VHOST}.routes[1].route.weighted_clusters.clusters'
+                     f'["outbound|9080|v{v}|reviews.default.svc.cluster.local"].weight' for v in (1, 3)]
+
+
+def test_cluster_change_and_groups(capsys: pytest.CaptureFixture[str], sides: tuple[Path, Path]) -> None:
+    """A connection limit changes every proxy's reviews clusters, and the reviews pods' own
+    inbound cluster as well (Istio applies it on the server side too): two groups."""
+    old, new = sides
+    _edit(new / "destination-rules.yaml", "maxConnections: 100", "maxConnections: 200")
+    data = diff_json(capsys, str(old), str(new))
+    clients, servers = data["groups"]
+    assert [p.split("-")[0] for p in clients["proxies"]] == ["details", "productpage", "ratings"]
+    assert [p.split("-")[0] for p in servers["proxies"]] == ["reviews"] * 3
+    outbound = {("Cluster", f"outbound|9080|{subset}|reviews.default.svc.cluster.local") for subset in ("", "v1", "v2", "v3")}
+    assert {(c["kind"], c["name"]) for c in clients["changes"]} == outbound
+    assert {(c["kind"], c["name"]) for c in servers["changes"]} == outbound | {("Cluster", "inbound|9080||")}
+    for change in clients["changes"] + servers["changes"]:
+        assert change["fields"] == [{"path": "circuit_breakers.thresholds[0].max_connections", "before": 100,
+                                     "after": 200}]
+
+
+def test_added_and_removed_proxies(capsys: pytest.CaptureFixture[str], sides: tuple[Path, Path]) -> None:
+    old, new = sides
+    _edit(new / "services.yaml", "  name: ratings-v1\n  labels: {app: ratings, version: v1}\nspec:\n  replicas: 1",
+          "  name: ratings-v1\n  labels: {app: ratings, version: v1}\nspec:\n  replicas: 2")
+    data = diff_json(capsys, str(old), str(new))
+    statuses = {g["status"] for g in data["groups"]}
+    assert "added" in statuses
+    [added] = [g for g in data["groups"] if g["status"] == "added"]
+    assert added["proxies"][0].startswith("ratings-v1-")
+    assert {c["kind"] for c in added["changes"]} == {"Cluster", "ClusterLoadAssignment", "Listener", "RouteConfiguration"}
+    # the new replica is a ratings endpoint for everyone else
+    changed = [g for g in data["groups"] if g["status"] == "changed"]
+    assert any(c["kind"] == "ClusterLoadAssignment" and "ratings" in c["name"] for g in changed for c in g["changes"])
+
+
+def test_short_output(capsys: pytest.CaptureFixture[str], sides: tuple[Path, Path]) -> None:
+    old, new = sides
+    _edit(new / "virtual-services.yaml", "        subset: v2\n", "        subset: v3\n")
+    code, out, _ = run_cli(capsys, "diff", str(old), str(new))
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[:2] == ["input changes:", f"  ~ VirtualService default/reviews ({new}/virtual-services.yaml:3)"]
+    assert "proxy changes: 6 of 6 proxies, in 1 group" in lines
+    assert "  ~ RouteConfiguration 9080" in lines
+    assert (f'      {REVIEWS_VHOST}.routes[0].route.cluster: "outbound|9080|v2|reviews.default.svc.cluster.local" -> '
+            '"outbound|9080|v3|reviews.default.svc.cluster.local"') in lines
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=repo, check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def test_git_revisions(capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(BOOKINFO, repo / "mesh")
+    _git(repo, "init", "-q")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "bookinfo")
+    _edit(repo / "mesh" / "virtual-services.yaml", "        subset: v2\n", "        subset: v3\n")
+    _git(repo, "commit", "-q", "-am", "jason to v3")
+    monkeypatch.chdir(repo)
+    data = diff_json(capsys, "--git", "HEAD~1..HEAD", "mesh")
+    assert data["inputs"][0]["location"] == "HEAD:mesh/virtual-services.yaml:3"
+    assert data["groups"][0]["changes"][0]["name"] == "9080"
+    assert diff_json(capsys, "HEAD~1:mesh", "HEAD:mesh") == data
+    assert diff_json(capsys, "--git", "HEAD..", "mesh", code=0)["changed"] is False
+    _edit(repo / "mesh" / "virtual-services.yaml", "        subset: v3\n", "        subset: v1\n")
+    working = diff_json(capsys, "--git", "HEAD..", "mesh")
+    assert working["inputs"][0]["location"] == "mesh/virtual-services.yaml:3"
+
+
+def test_bad_input_and_usage(capsys: pytest.CaptureFixture[str], sides: tuple[Path, Path], tmp_path: Path) -> None:
+    old, new = sides
+    (new / "broken.yaml").write_text("apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: x}\n"
+                                     "spec:\n  host: 7\n")
+    code, _, err = run_cli(capsys, "diff", str(old), str(new))
+    assert code == 65
+    assert f"{new}/broken.yaml:5: DestinationRule default/x: spec.host:" in err
+    code, _, err = run_cli(capsys, "diff", str(old))
+    assert code == 64
+    code, _, err = run_cli(capsys, "diff", str(old), str(tmp_path / "nowhere"))
+    assert code == 64 and "no such file or directory" in err
+    code, _, err = run_cli(capsys, "diff", "--git", "HEAD", str(old))
+    assert code == 64 and "not a range" in err
+
+
+def test_translates_once_per_view_for_routes_and_never_for_unaffected_proxies(sides: tuple[Path, Path]) -> None:
+    """An HTTP route change is translated once per view (route configurations only); a change
+    no proxy can see is translated for none; other changes proxy by proxy."""
+    from meshctl.diff.compare import diff_meshes
+    from meshctl.diff.inputs import load_sides, side
+
+    old, new = sides
+    _edit(new / "virtual-services.yaml", "        subset: v2\n", "        subset: v3\n")
+    result = diff_meshes(*load_sides(side(str(old)), side(str(new)), "default"))
+    assert (result.proxies, result.translated) == (6, 2)  # bookinfo's six proxies share one view
+
+    _edit(new / "virtual-services.yaml", "  hosts:\n  - reviews\n", "  hosts:\n  - reviews\n  exportTo: [other]\n")
+    _edit(old / "virtual-services.yaml", "  hosts:\n  - reviews\n", "  hosts:\n  - reviews\n  exportTo: [other]\n")
+    result = diff_meshes(*load_sides(side(str(old)), side(str(new)), "default"))
+    assert (result.translated, result.groups) == (0, ())
+
+    _edit(new / "destination-rules.yaml", "maxConnections: 100", "maxConnections: 200")
+    result = diff_meshes(*load_sides(side(str(old)), side(str(new)), "default"))
+    assert result.translated == 12
