@@ -132,16 +132,11 @@ def _compare_kind(kind: str, control_plane: Side, envoy: Side) -> KindReport:
         return KindReport(kind, error=str(exc))
     changed = []
     for name in sorted(expected.keys() & actual.keys()):
-<<<<<<< HEAD
         if expected[name] == actual[name]:
             continue
         before, after = control_plane.typed(kind, expected[name]), envoy.typed(kind, actual[name])
         if before != after:
-            changed.append((name, tuple(_field_changes(before, after))))
-=======
-        if expected[name] != actual[name]:
-            changed.append((name, tuple(field_changes(expected[name], actual[name]))))
->>>>>>> 3a3ffda (meshctl diff: what a config change does to every proxy's Envoy config)
+            changed.append((name, tuple(field_changes(before, after))))
     return KindReport(
         kind,
         only_control_plane=tuple(sorted(expected.keys() - actual.keys())),
