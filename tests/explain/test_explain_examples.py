@@ -276,7 +276,7 @@ def test_method_and_query_matches(capsys: pytest.CaptureFixture[str], routing: s
 
 
 def test_dump_gives_the_same_answers_as_the_translation(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    code, dump, _ = run_cli(capsys, "translate", "-f", BOOKINFO, "--proxy", "deploy/productpage-v1")
+    code, dump, _ = run_cli(capsys, "translate", "-f", BOOKINFO, "--proxy", "deploy/productpage-v1", "-o", "json")
     assert code == 0
     path = tmp_path / "dump.json"
     path.write_text(dump)
@@ -296,7 +296,7 @@ def test_dump_gives_the_same_answers_as_the_translation(capsys: pytest.CaptureFi
 
 
 def test_dump_without_endpoints_says_so(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    code, dump, _ = run_cli(capsys, "translate", "-f", BOOKINFO, "--proxy", "deploy/productpage-v1")
+    code, dump, _ = run_cli(capsys, "translate", "-f", BOOKINFO, "--proxy", "deploy/productpage-v1", "-o", "json")
     document = json.loads(dump)
     document["configs"] = [c for c in document["configs"] if not c["@type"].endswith("EndpointsConfigDump")]
     path = tmp_path / "dump.json"
@@ -308,7 +308,7 @@ def test_dump_without_endpoints_says_so(capsys: pytest.CaptureFixture[str], tmp_
 
 
 def test_dump_without_route_configuration_says_so(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    code, dump, _ = run_cli(capsys, "translate", "-f", BOOKINFO, "--proxy", "deploy/productpage-v1")
+    code, dump, _ = run_cli(capsys, "translate", "-f", BOOKINFO, "--proxy", "deploy/productpage-v1", "-o", "json")
     document = json.loads(dump)
     for section in document["configs"]:
         if section["@type"].endswith("RoutesConfigDump"):

@@ -338,7 +338,7 @@ def test_the_semantic_diff_compares_values_by_their_protobuf_type() -> None:
     [clusters, *others] = semantic_diff(cp, envoy(sections))
     assert all(report.matches for report in others)
     [(name, changes)] = clusters.changed
-    assert [(c.path, c.control_plane, c.envoy) for c in changes] == [("cluster.connect_timeout", "10s", "3.500s")], (
+    assert [(c.path, c.before, c.after) for c in changes] == [("cluster.connect_timeout", "10s", "3.500s")], (
         "the one real difference, in protobuf's own spelling; none of the others")
 
 
@@ -350,7 +350,7 @@ def test_a_zero_duration_is_not_an_absent_one() -> None:
     route["route"]["timeout"] = "0s"
     [_, _, routes] = semantic_diff(control_plane(sections), envoy(envoy_sections()))
     [(name, changes)] = routes.changed
-    assert [(c.path, c.control_plane, repr(c.envoy)) for c in changes] == [
+    assert [(c.path, c.before, repr(c.after)) for c in changes] == [
         ('route_config.virtual_hosts["reviews.default.svc.cluster.local"].routes[0].route.timeout', "0s", "(absent)")]
 
 

@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from meshctl.config.documents import YAML_SUFFIXES
+from meshctl.config.documents import expand_inputs
+from meshctl.config.files import UnreadableFile, is_config_name, read_bytes
 from meshctl.config.loader import FileResult, LoadResult, load_data, merge
 from meshctl.config.resource import Origin, Resource
 from meshctl.errors import BadInputError, MeshctlError, UsageError
@@ -46,11 +47,11 @@ def side(spec: str) -> Side:
     """A directory (recursive), a file, or `REV:path` (that path in a git revision; relative to
     the current directory, as `git show REV:./path` reads it)."""
     path = Path(spec)
-    if path.is_dir():
-        found = sorted(p for p in path.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file())
-        return Side(spec, tuple(_read(p) for p in found))
-    if path.is_file():
-        return Side(spec, (_read(path),))
+    if path.is_dir() or path.is_file():
+        files, errors = expand_inputs([spec])  # what translate -f reads of it
+        if errors:
+            raise BadInputError([str(error) for error in errors])
+        return Side(spec, tuple(_read(file) for file in files))
     revision, colon, inside = spec.partition(":")
     if colon and revision and not path.exists():
         return _git_side(revision, inside or ".")
@@ -65,11 +66,11 @@ def git_range(spec: str, path: str) -> tuple[Side, Side]:
     return _git_side(old, path), (_git_side(new, path) if new else side(path))
 
 
-def _read(path: Path) -> InputFile:
+def _read(file: str) -> InputFile:
     try:
-        return InputFile(str(path), path.read_bytes())
-    except OSError as exc:
-        raise BadInputError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
+        return InputFile(file, read_bytes(file))
+    except UnreadableFile as exc:
+        raise BadInputError([f"{file}: {exc}"]) from None
 
 
 def _git(args: Sequence[str], *, stdin: bytes | None = None, cwd: str = ".") -> bytes:
@@ -92,7 +93,8 @@ def _git_side(revision: str, path: str) -> Side:
         meta, _, name = entry.partition(b"\t")
         _mode, kind, sha = meta.decode().split()
         file_name = name.decode()
-        if kind == "blob" and file_name.endswith(YAML_SUFFIXES):
+        if kind == "blob" and all(not part.startswith(".") for part in file_name.split("/")) \
+                and is_config_name(file_name.rsplit("/", 1)[-1]):
             blobs.append((file_name, sha))
     if not blobs and not listing:
         raise UsageError(f"{revision}:{path}: no such path in that revision")

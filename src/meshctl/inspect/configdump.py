@@ -183,7 +183,7 @@ def parse_document_as(document: dict[str, Any], message_class: type[M], origin: 
     dump, which would be slow to parse whole."""
     body = {key: value for key, value in document.items() if key != "@type"}
     message = message_class()
-    _parse_into(body, message, _pool_for(body), origin)  # type: ignore[arg-type]
+    _parse_into(body, message, document_pool(body), origin)
     return message
 
 
