@@ -33,7 +33,18 @@ def diff(
     output: OutputOption = OutputFormat.short,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="List every proxy of each group.")] = False,
 ) -> int:
-    """Which Envoy resources of which proxies a config change adds, removes or changes."""
+    """Which Envoy resources of which proxies a config change adds, removes or changes.
+
+    Proxies that change alike are grouped; each changed resource lists its field paths with the
+    values before and after. Exits 1 when some proxy's config changes, 0 when none does.
+
+    Examples:
+
+    \b
+      meshctl diff main-checkout/mesh mesh
+      meshctl diff HEAD~1:mesh mesh -o json
+      meshctl diff --git origin/main..HEAD mesh
+    """
     from meshctl.cli.output import out
     from meshctl.diff import inputs
     from meshctl.diff.compare import diff_meshes

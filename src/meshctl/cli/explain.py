@@ -73,7 +73,21 @@ def explain(
     output: OutputOption = OutputFormat.short,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="List every candidate passed over.")] = False,
 ) -> int:
-    """Follow a request through one proxy: listener, filter chain, route, cluster, endpoints."""
+    """Follow a request through one proxy: listener, filter chain, route, cluster, endpoints.
+
+    Each step names the Istio resource that decided it, and with input files (-f) its file,
+    line and field; for each route passed over, why it did not match. Where the config cannot
+    decide (a random fraction, a JWT claim, endpoints a dump lacks) the answer forks or says
+    what is missing.
+
+    Examples:
+
+    \b
+      meshctl explain deploy/productpage-v1 -f examples/bookinfo --url http://reviews:9080/reviews/1 -H 'end-user: jason'
+      meshctl explain deploy/reviews-v1 -f examples/bookinfo --inbound --url http://reviews:9080/ --from-principal spiffe://cluster.local/ns/default/sa/bookinfo-productpage
+      meshctl explain --file productpage-dump.json --url http://reviews:9080/ --address 10.96.171.247 -o json
+      meshctl explain productpage-v1-6b746f74dc-9stp2.default --url http://reviews:9080/
+    """
     from meshctl.cli.output import out, warn
     from meshctl.errors import ExitCode, UsageError
     from meshctl.explain.engine import explain as follow
