@@ -11,26 +11,20 @@ process each, best of 3) explaining one request for a service in the middle of t
 - `-f FILES POD`: the input files translated, as `meshctl translate` does;
 - `--admin URL -f FILES`: the live Envoy, traced back to the files (file:line);
 
-and the floor, `meshctl --version`. Each figure is the best wall time of 3 runs and that run's CPU
-time (user + system), which a shared machine inflates less. Nothing is asserted.
+and the floor, `meshctl --version`. Each figure is the best wall time of 3 runs and the CPU time
+(user + system) of the last run, which a shared machine inflates less. Nothing is asserted.
 Every process started is ended by its PID.
 """
 
 from __future__ import annotations
 
 import resource
-import subprocess
 import sys
-import tempfile
 import urllib.request
 from collections.abc import Callable
-from pathlib import Path
 
-from inspection import CLIENT, NAMESPACE, best_of, client_yaml, cluster_count, command, meshctl
-from meshgen import mesh_yaml
+from inspection import CLIENT, NAMESPACE, best_of, big_proxy, cluster_count, command, meshctl
 from servebench import machine_description
-
-from meshctl.loopback import Envoy, Processes, free_port, wait_until
 
 
 def timed(argv: list[str]) -> Callable[[], int]:
@@ -50,48 +44,30 @@ def timed(argv: list[str]) -> Callable[[], int]:
 def main(services: int) -> None:
     bind = "127.0.0.78"
     port = 8080
-    with tempfile.TemporaryDirectory() as workdir:
-        work = Path(workdir)
-        config = work / "mesh"
-        config.mkdir()
-        (config / "mesh.yaml").write_text(mesh_yaml(services) + client_yaml(bind, port))
-        xds = f"127.0.0.1:{free_port()}"
-        admin_port = free_port()
-        admin = f"http://127.0.0.1:{admin_port}"
-        with Processes() as processes:
-            with (work / "serve.log").open("wb") as log:
-                processes.start(meshctl("serve", "--config-dir", str(config), "--xds-address", xds, "--debug-address",
-                                        "", "--debounce-after", "0"), stdout=log, stderr=subprocess.STDOUT)
-            bootstrap = subprocess.run(
-                meshctl("bootstrap", f"{CLIENT}.{NAMESPACE}", "--config-dir", str(config), "--xds-address", xds,
-                        "--admin-port", str(admin_port), "--interception-mode", "NONE", "-o", "json"),
-                capture_output=True, text=True, check=True,
-            ).stdout
-            processes.add(Envoy.start(bootstrap, work, "envoy", log_level="error").process)
-            wait_until(lambda: cluster_count(admin) >= 3 * services, 180, what=f"{3 * services} clusters in Envoy",
-                       interval=0.2)
-            dump = work / "dump.json"
-            with urllib.request.urlopen(f"{admin}/config_dump?include_eds", timeout=60) as response:
-                dump.write_bytes(response.read())
-            middle = services // 2
-            request = ("--url", f"http://svc{middle}.ns{middle % 10}:{port}/", "-H", "end-user: jason",
-                       "--address", bind)
-            pod = f"{CLIENT}.{NAMESPACE}"
-            cases = [
-                ("Python alone: meshctl --version", meshctl("--version")),
-                ("explain --admin (live Envoy)", meshctl("explain", "--admin", admin, *request)),
-                ("explain --file (Envoy's dump)", meshctl("explain", "--file", str(dump), *request)),
-                ("explain -f FILES (translation)", meshctl("explain", pod, "-f", str(config), *request)),
-                ("explain --admin -f FILES (file:line)", meshctl("explain", pod, "--admin", admin, "-f", str(config),
-                                                                 *request)),
-            ]
-            print(f"# explain benchmark: one Envoy holding {cluster_count(admin)} clusters ({services} services); "
-                  f"its dump is {dump.stat().st_size / 1e6:.1f} MB")
-            print(f"# {machine_description()}")
-            print(f"{'command':<40} {'best of 3 s':>12} {'CPU s':>8}")
-            for label, argv in cases:
-                seconds, cpu = best_of(timed(argv))
-                print(f"{label:<40} {seconds:>12.3f} {cpu / 1000:>8.3f}")
+    with big_proxy(services, bind, port) as proxy:
+        admin, config = proxy.admin, proxy.config
+        dump = proxy.work / "dump.json"
+        with urllib.request.urlopen(f"{admin}/config_dump?include_eds", timeout=60) as response:
+            dump.write_bytes(response.read())
+        middle = services // 2
+        request = ("--url", f"http://svc{middle}.ns{middle % 10}:{port}/", "-H", "end-user: jason",
+                   "--address", bind)
+        pod = f"{CLIENT}.{NAMESPACE}"
+        cases = [
+            ("Python alone: meshctl --version", meshctl("--version")),
+            ("explain --admin (live Envoy)", meshctl("explain", "--admin", admin, *request)),
+            ("explain --file (Envoy's dump)", meshctl("explain", "--file", str(dump), *request)),
+            ("explain -f FILES (translation)", meshctl("explain", pod, "-f", str(config), *request)),
+            ("explain --admin -f FILES (file:line)", meshctl("explain", pod, "--admin", admin, "-f", str(config),
+                                                             *request)),
+        ]
+        print(f"# explain benchmark: one Envoy holding {cluster_count(admin)} clusters ({services} services); "
+              f"its dump is {dump.stat().st_size / 1e6:.1f} MB")
+        print(f"# {machine_description()}")
+        print(f"{'command':<40} {'best of 3 s':>12} {'CPU s':>8}")
+        for label, argv in cases:
+            seconds, cpu = best_of(timed(argv))
+            print(f"{label:<40} {seconds:>12.3f} {cpu / 1000:>8.3f}")
 
 
 if __name__ == "__main__":

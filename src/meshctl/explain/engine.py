@@ -14,7 +14,7 @@ what is missing or forks (`result.Branch`), and never assumes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -310,7 +310,7 @@ class _Explainer:
         return _end(Verdict.undetermined, "the chain has no TCP proxy or HTTP connection manager explain can follow")
 
     def _rbac(self, name: str, rules: Any, connection: chain_match.Connection, *, http: bool,
-              then: Any) -> _Tail:
+              then: Callable[[], _Tail]) -> _Tail:
         decision = decide(rules, self.request, connection.dst_ip, connection.dst_port, http=http,
                           server_name=connection.server_name)
         sources = tuple(s for s in (self.provenance.policy(policy) for policy in (*decision.matched, *decision.undecided))
@@ -322,10 +322,8 @@ class _Explainer:
         if decision.allowed is False:
             return _Tail([step], denial)
         if decision.allowed is None:
-            allowed: _Tail = then()
-            return _Tail([step], branches=[allowed.branch("if RBAC allows it"), Branch("if RBAC denies it", (), denial)])
-        result: _Tail = then()
-        return result.after(step)
+            return _Tail([step], branches=[then().branch("if RBAC allows it"), Branch("if RBAC denies it", (), denial)])
+        return then().after(step)
 
     # --- TCP ---------------------------------------------------------------------------------------
 
@@ -445,8 +443,7 @@ class _Explainer:
         route = vhost.routes[index]
         facts = [f"matched: {'; '.join(matched)}"] + _route_facts(route)
         step = Step("route", route_label(route, index), tuple(facts), self._route_sources(vhost, index), tuple(rejected))
-        filters = [f for f in manager.http_filters]
-        return self._http_filters(filters, 0, config, vhost, route, connection).after(step)
+        return self._http_filters(list(manager.http_filters), 0, config, vhost, route, connection).after(step)
 
     def _http_filters(self, filters: Sequence[Any], start: int, config: Any, vhost: Any, route: Any,
                       connection: chain_match.Connection) -> _Tail:
@@ -492,17 +489,17 @@ class _Explainer:
             return None
         return config.rules
 
-    def _fault(self, name: str, fault: Any, rest: Any) -> _Tail:
+    def _fault(self, name: str, fault: Any, rest: Callable[[], _Tail]) -> _Tail:
         facts = []
         if fault.headers:
             checks = [header_check(header, self.request) for header in fault.headers]
             if combine(checks) is MatchVerdict.MISS:
-                return rest()  # type: ignore[no-any-return]
+                return rest()
         if fault.HasField("delay") and fault.delay.HasField("fixed_delay"):
             facts.append(f"delays {_percent(fault.delay.percentage):g}% of requests by "
                          f"{fault.delay.fixed_delay.ToMilliseconds() / 1000:g}s")
         if not (fault.HasField("abort") and (fault.abort.http_status or fault.abort.grpc_status)):
-            after: _Tail = rest()
+            after = rest()
             return after.after(Step("fault", name, tuple(facts))) if facts else after
         status = fault.abort.http_status
         share = _percent(fault.abort.percentage)
@@ -512,9 +509,8 @@ class _Explainer:
         aborted = Outcome(Verdict.direct_response, f"aborted by fault injection: {what}", status or None, "fault")
         if share >= 100:
             return _Tail([step], aborted)
-        passed: _Tail = rest()
         return _Tail([step], branches=[Branch(f"{share:g}% of requests", (), aborted),
-                                       passed.branch(f"the other {100 - share:g}%")])
+                                       rest().branch(f"the other {100 - share:g}%")])
 
     def _action(self, route: Any, connection: chain_match.Connection) -> _Tail:
         which = route.WhichOneof("action")

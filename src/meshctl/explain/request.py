@@ -12,11 +12,11 @@ says so when it cannot.
 from __future__ import annotations
 
 import enum
-import ipaddress
 import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from meshctl.config.values import is_ip
 from meshctl.errors import UsageError
 
 __all__ = ["Direction", "Request", "Transport", "parse_request"]
@@ -156,15 +156,15 @@ def parse_request(
         if name == "host":
             authority = value
     header_pairs = tuple((name, value) for name, value in header_pairs if name != "host")
-    if address is not None and not _is_ip(address):
+    if address is not None and not is_ip(address):
         raise UsageError(f"--address: {address!r} is not an IP address")
-    if address is None and _is_ip(host):
+    if address is None and is_ip(host):
         address = host
-    if source_ip is not None and not _is_ip(source_ip):
+    if source_ip is not None and not is_ip(source_ip):
         raise UsageError(f"--from-ip: {source_ip!r} is not an IP address")
     server_name = ""
     if transport is not Transport.plaintext:
-        server_name = sni if sni is not None else ("" if _is_ip(host) else host)
+        server_name = sni if sni is not None else ("" if is_ip(host) else host)
     return Request(
         direction=direction,
         host=host,
@@ -205,11 +205,3 @@ def _header(text: str) -> tuple[str, str]:
     if not colon or not name or any(c.isspace() for c in name):
         raise UsageError(f"-H: {text!r} is not 'name: value'")
     return name.lower(), value.strip()
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
