@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from meshctl.config.resource import Resource
+from meshctl.resources import CLUSTER, LISTENER
 from meshctl.status.semantic import FieldChange, field_changes
 
 if TYPE_CHECKING:
@@ -37,9 +38,11 @@ __all__ = ["EnvoyChange", "InputChange", "MeshDiff", "ProxyGroup", "diff_meshes"
 ADDED = "added"
 REMOVED = "removed"
 CHANGED = "changed"
-# Envoy resource kinds, in push order, with how a ProxyConfig holds them and how each is named.
-_KINDS = (("Cluster", "clusters", "name"), ("ClusterLoadAssignment", "endpoints", "cluster_name"),
-          ("Listener", "listeners", "name"), ("RouteConfiguration", "routes", "name"))
+# Envoy resource kinds, in push order: how a ProxyConfig holds them, how each is named, and the
+# type URL of its segments (shared outbound lists apart from the proxy's own inbound ones).
+_KINDS = (("Cluster", "clusters", "name", CLUSTER), ("ClusterLoadAssignment", "endpoints", "cluster_name", ""),
+          ("Listener", "listeners", "name", LISTENER), ("RouteConfiguration", "routes", "name", ""))
+_ORDER = {kind: index for index, (kind, *_) in enumerate(_KINDS)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,10 +123,9 @@ def diff_meshes(old: LoadResult, new: LoadResult) -> MeshDiff:
     resources_after = {r.key: r for r in new.resources if r.key in changed}
     pairs = [(resources_before.get(key), resources_after.get(key)) for key in changed]
     work = _Work(before, after, GenerationCache(), pairs)
-    results: dict[str, tuple[EnvoyChange, ...]] = {}
-    for proxy_id in sorted(old_proxies.keys() & new_proxies.keys()):
-        results[proxy_id] = work.changes(old_proxies[proxy_id], new_proxies[proxy_id])
-    groups = _group({pid: c for pid, c in results.items() if c})
+    both = sorted(old_proxies.keys() & new_proxies.keys())
+    results = work.changes([(old_proxies[pid], new_proxies[pid]) for pid in both])
+    groups = _group({pid: changes for pid, changes in zip(both, results, strict=True) if changes})
     groups += [ProxyGroup((pid,), REMOVED, work.whole(before, old_proxies[pid], REMOVED))
                for pid in sorted(old_proxies.keys() - new_proxies.keys())]
     groups += [ProxyGroup((pid,), ADDED, work.whole(after, new_proxies[pid], ADDED))
@@ -159,24 +161,36 @@ class _Work:
 
         self.before, self.after, self.cache = before, after, cache
         self.translated = 0
-        self._kinds = {(r or s).kind for r, s in pairs}  # type: ignore[union-attr]
+        kinds = {(r or s).kind for r, s in pairs}  # type: ignore[union-attr]
+        self._only_routing = kinds <= {"VirtualService", "DestinationRule"}
         self._routes_only = all(routes_only(r, s) for r, s in pairs)
         self._routing = [r for pair in pairs for r in pair if r is not None and r.kind in ("VirtualService", "DestinationRule")]
-        self._by_view: dict[tuple[Any, Any], tuple[EnvoyChange, ...]] = {}
         self._seen: dict[int, tuple[SidecarScope, bool]] = {}
+        self._lists: dict[tuple[str, int, int], tuple[list[Any], list[Any], list[EnvoyChange]]] = {}
 
-    def changes(self, old: Proxy, new: Proxy) -> tuple[EnvoyChange, ...]:
-        from meshctl.generate.proxy import view_of
+    def changes(self, pairs: Sequence[tuple[Proxy, Proxy]]) -> list[tuple[EnvoyChange, ...]]:
+        """The changes of each proxy (before, after). Every old translation is done before any
+        new one: the generation cache keeps the pieces of the last two snapshots it was used
+        for, so the new side reuses what the old side built instead of each proxy evicting it."""
+        from meshctl.generate.proxy import route_configurations, view_of
 
-        if self._kinds <= {"VirtualService", "DestinationRule"} and not self._sees_any(old, new):
-            return ()
+        reached = [not self._only_routing or self._sees_any(old, new) for old, new in pairs]
         if self._routes_only:
-            key = (view_of(self.before, old), view_of(self.after, new))
-            found = self._by_view.get(key)
-            if found is None:
-                found = self._by_view[key] = self._compare_routes(old, new)
-            return found
-        return self._compare(old, new)
+            views = [(view_of(self.before, old), view_of(self.after, new)) if hit else None
+                     for (old, new), hit in zip(pairs, reached, strict=True)]
+            first: dict[tuple[Any, Any], tuple[Proxy, Proxy]] = {}  # a proxy of each view stands for it
+            for view, pair in zip(views, pairs, strict=True):
+                if view is not None:
+                    first.setdefault(view, pair)
+            old_routes = {view: route_configurations(self.before, old, self.cache) for view, (old, _) in first.items()}
+            new_routes = {view: route_configurations(self.after, new, self.cache) for view, (_, new) in first.items()}
+            self.translated += 2 * len(first)
+            by_view = {view: tuple(compare_resources("RouteConfiguration", old_routes[view], new_routes[view], "name"))
+                       for view in first}
+            return [by_view[view] if view is not None else () for view in views]
+        olds = [self._generate(self.before, old) if hit else None for (old, _), hit in zip(pairs, reached, strict=True)]
+        news = [self._generate(self.after, new) if hit else None for (_, new), hit in zip(pairs, reached, strict=True)]
+        return [self._compare(a, b) if a is not None and b is not None else () for a, b in zip(olds, news, strict=True)]
 
     def _sees_any(self, old: Proxy, new: Proxy) -> bool:
         """Whether a changed VirtualService or DestinationRule can reach the proxy, before or
@@ -218,27 +232,31 @@ class _Work:
         self.translated += 1
         return generate(snapshot, proxy, self.cache)
 
-    def _compare(self, old: Proxy, new: Proxy) -> tuple[EnvoyChange, ...]:
-        before, after = self._generate(self.before, old), self._generate(self.after, new)
+    def _compare(self, before: ProxyConfig, after: ProxyConfig) -> tuple[EnvoyChange, ...]:
+        """Every kind, compared list by list: the outbound lists proxies of one view share are
+        compared once for all of them, only the proxy's own inbound lists each time."""
         changes: list[EnvoyChange] = []
-        for kind, attribute, key in _KINDS:
-            changes.extend(compare_resources(kind, getattr(before, attribute), getattr(after, attribute), key))
-        return tuple(changes)
+        for kind, attribute, key, segmented in _KINDS:
+            old_lists = before.segments.get(segmented) or (getattr(before, attribute),)
+            new_lists = after.segments.get(segmented) or (getattr(after, attribute),)
+            if len(old_lists) != len(new_lists):
+                old_lists, new_lists = (getattr(before, attribute),), (getattr(after, attribute),)
+            for old_list, new_list in zip(old_lists, new_lists, strict=True):
+                changes.extend(self._compare_lists(kind, key, old_list, new_list))
+        return tuple(sorted(changes, key=lambda c: (_ORDER[c.kind], c.name)))
 
-    def _compare_routes(self, old: Proxy, new: Proxy) -> tuple[EnvoyChange, ...]:
-        """Route configurations only, for a change that can reach nothing else."""
-        from meshctl.generate.proxy import route_configurations
-
-        self.translated += 2
-        before = route_configurations(self.before, old, self.cache)
-        after = route_configurations(self.after, new, self.cache)
-        return tuple(compare_resources("RouteConfiguration", before, after, "name"))
+    def _compare_lists(self, kind: str, key: str, before: list[Any], after: list[Any]) -> list[EnvoyChange]:
+        memo = (kind, id(before), id(after))
+        found = self._lists.get(memo)
+        if found is None or found[0] is not before or found[1] is not after:
+            found = self._lists[memo] = (before, after, compare_resources(kind, before, after, key))
+        return found[2]
 
     def whole(self, snapshot: MeshSnapshot, proxy: Proxy, change: str) -> tuple[EnvoyChange, ...]:
         """Every resource of a proxy that exists on one side only."""
         config = self._generate(snapshot, proxy)
         return tuple(EnvoyChange(kind, str(getattr(item, key)), change)
-                     for kind, attribute, key in _KINDS for item in getattr(config, attribute))
+                     for kind, attribute, key, _ in _KINDS for item in getattr(config, attribute))
 
 
 def _delegate(resource: Resource) -> bool:
@@ -260,8 +278,11 @@ def compare_resources(kind: str, before: Sequence[Any], after: Sequence[Any], ke
     """Resources of one kind by name: added, removed, and changed with their field paths."""
     if before is after:
         return []
-    old = {str(getattr(item, key)): item for item in before}
-    new = {str(getattr(item, key)): item for item in after}
+    old: dict[str, Any] = {}
+    new: dict[str, Any] = {}
+    for items, by_name in ((before, old), (after, new)):
+        for item in items:
+            by_name.setdefault(str(getattr(item, key)), item)  # the first of a name is the one sent
     changes = [EnvoyChange(kind, name, REMOVED) for name in sorted(old.keys() - new.keys())]
     changes += [EnvoyChange(kind, name, ADDED) for name in sorted(new.keys() - old.keys())]
     for name in sorted(old.keys() & new.keys()):
