@@ -339,3 +339,40 @@ def test_bad_input_and_usage(capsys: pytest.CaptureFixture[str], tmp_path: Path)
     notjson.write_text("{")
     code, _, err = run_cli(capsys, "explain", "--file", str(notjson), "--url", "http://x/")
     assert code == 65 and "not valid JSON" in err
+
+
+AUTHORIZATION = """apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: reviews-viewer, namespace: default}
+spec:
+  selector: {matchLabels: {app: reviews}}
+  action: ALLOW
+  rules:
+  - from:
+    - source: {principals: [cluster.local/ns/default/sa/bookinfo-productpage]}
+    to:
+    - operation: {methods: [GET]}
+"""
+
+
+@pytest.mark.parametrize(("caller", "method", "verdict"), [
+    ("bookinfo-productpage", "GET", "forwarded"),
+    ("bookinfo-ratings", "GET", "denied"),
+    ("bookinfo-productpage", "DELETE", "denied"),
+])
+def test_inbound_rbac_from_the_translated_authorization_policy(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                               caller: str, method: str, verdict: str) -> None:
+    policy = tmp_path / "authz.yaml"
+    policy.write_text(AUTHORIZATION)
+    data = explain_json(capsys, "deploy/reviews-v1", "-f", BOOKINFO, "-f", str(policy), "--inbound", "-X", method,
+                        "--url", "http://reviews:9080/reviews/1",
+                        "--from-principal", f"spiffe://cluster.local/ns/default/sa/{caller}")
+    assert data["outcome"]["verdict"] == verdict
+    rbac = step(data, "rbac")
+    name = "ns[default]-policy[reviews-viewer]-rule[0]"
+    source = {"resource": "AuthorizationPolicy default/reviews-viewer", "location": f"{policy}:8", "field": "spec.rules[0]"}
+    if verdict == "forwarded":
+        assert rbac["sources"] == [source]
+    else:
+        why = "no principal matches the peer" if caller != "bookinfo-productpage" else "no permission matches the request"
+        assert rbac["rejected"] == [{"name": name, "reasons": [why], "sources": [source]}]

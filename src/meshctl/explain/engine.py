@@ -316,7 +316,9 @@ class _Explainer:
         sources = tuple(s for s in (self.provenance.policy(policy) for policy in (*decision.matched, *decision.undecided))
                         if s is not None)
         verdict = {True: "allowed", False: "denied", None: "undecided"}[decision.allowed]
-        step = Step("rbac", f"{name}: {decision.action} {verdict}", decision.reasons, sources)
+        rejected = tuple(Rejected(policy, (why,), tuple(s for s in (self.provenance.policy(policy),) if s is not None))
+                         for policy, why in decision.missed)
+        step = Step("rbac", f"{name}: {decision.action} {verdict}", decision.reasons, sources, rejected)
         denial = (Outcome(Verdict.denied, "denied by RBAC: 403", 403, "rbac") if http
                   else Outcome(Verdict.denied, "denied by RBAC: the connection is closed", code="rbac"))
         if decision.allowed is False:

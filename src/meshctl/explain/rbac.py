@@ -36,6 +36,7 @@ class Decision:
     matched: tuple[str, ...]
     undecided: tuple[str, ...]
     reasons: tuple[str, ...]
+    missed: tuple[tuple[str, str], ...] = ()
 
 
 def _any(checks: Iterable[Verdict]) -> Verdict:
@@ -137,20 +138,23 @@ def decide(rbac: Any, request: Request, dst_ip: str, dst_port: int, *, http: boo
     """An `envoy.config.rbac.v3.RBAC` (the filter's `rules`) for one request."""
     context = _Context(request, dst_ip, dst_port, http, server_name)
     action = _ACTIONS.get(rbac.action, str(rbac.action))
-    matched, undecided = [], []
+    matched, undecided, missed = [], [], []
     for name in sorted(rbac.policies):
         policy = rbac.policies[name]
-        verdict = _all([
-            _any(context.permission(p) for p in policy.permissions),
-            _any(context.principal(p) for p in policy.principals),
-            Verdict.UNKNOWN if policy.HasField("condition") or policy.HasField("checked_condition") else Verdict.MATCH,
-        ])
+        permission = _any(context.permission(p) for p in policy.permissions)
+        principal = _any(context.principal(p) for p in policy.principals)
+        condition = Verdict.UNKNOWN if policy.HasField("condition") or policy.HasField("checked_condition") else Verdict.MATCH
+        verdict = _all([permission, principal, condition])
         if verdict is Verdict.MATCH:
             matched.append(name)
         elif verdict is Verdict.UNKNOWN:
             undecided.append(name)
+        else:
+            why = [what for what, result in (("no permission matches the request", permission),
+                                             ("no principal matches the peer", principal)) if result is Verdict.MISS]
+            missed.append((name, "; ".join(why)))
     if action == "LOG":
-        return Decision(action, True, tuple(matched), tuple(undecided), ("LOG policies only log",))
+        return Decision(action, True, tuple(matched), tuple(undecided), ("LOG policies only log",), tuple(missed))
     hit = True if matched else (None if undecided else False)
     allowed: bool | None
     if action == "ALLOW":
@@ -165,7 +169,7 @@ def decide(rbac: Any, request: Request, dst_ip: str, dst_port: int, *, http: boo
                        "request carries, such as JWT claims or a peer identity not given with --from-principal)")
     if not matched and not undecided:
         reasons.append(f"no {action} policy matches" + (" (none defined)" if not rbac.policies else ""))
-    return Decision(action, allowed, tuple(matched), tuple(undecided), tuple(reasons))
+    return Decision(action, allowed, tuple(matched), tuple(undecided), tuple(reasons), tuple(missed))
 
 
 def principal_check(request: Request) -> Check:
