@@ -7,8 +7,8 @@ as a complete `python -m meshctl diff OLD NEW` process (best of 3 unless said, w
 - route: one service's header-matched route moves from subset v2 to v1 (one line of its
   VirtualService): every proxy sees it, one route configuration changes;
 - cluster: one DestinationRule's connection limit changes (one line): every proxy's clusters
-  for that service change, and the service's own inbound cluster; this change is not
-  routes-only, so every proxy is translated on both sides (measured once: it is slow);
+  for that service change, and the service's own inbound cluster; every proxy's clusters are
+  translated on both sides, its listeners on neither (measured once);
 
 in two layouts: one file per service (a GitOps repository), and the whole mesh in one file.
 The floor is `meshctl --version`. Prints the figures and the machine; nothing is asserted.

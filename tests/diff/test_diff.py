@@ -186,3 +186,49 @@ def test_translates_once_per_view_for_routes_and_never_for_unaffected_proxies(si
     _edit(new / "destination-rules.yaml", "maxConnections: 100", "maxConnections: 200")
     result = diff_meshes(*load_sides(side(str(old)), side(str(new)), "default"))
     assert result.translated == 12
+
+
+KITCHEN_SINK = ROOT / "tests" / "generate" / "data" / "kitchen-sink.yaml"
+# One-resource changes that take diff's shortcuts (route configurations per view; clusters,
+# endpoints and routes for DestinationRules), each checked against translating every proxy whole.
+SHORTCUT_EDITS = {
+    "route subset": ("    route: [{destination: {host: api, subset: v2}}]", "    route: [{destination: {host: api, subset: v1}}]"),
+    "connection pool": ("maxConnections: 50", "maxConnections: 60"),
+    "consistent hash": ("      simple: ROUND_ROBIN\n", "      consistentHash: {httpHeaderName: x-user}\n"),
+    "subset removed": ("  - {name: b, labels: {version: b}}\n", ""),
+    "TLS mode": ("    tls: {mode: DISABLE}\n", "    tls: {mode: ISTIO_MUTUAL}\n"),
+    "rule exported elsewhere": ("spec:\n  host: db\n", "spec:\n  host: db\n  exportTo: [other]\n"),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(SHORTCUT_EDITS))
+def test_shortcuts_agree_with_translating_every_proxy_whole(tmp_path: Path, edit: str) -> None:
+    from meshctl.diff.compare import compare_resources, diff_meshes
+    from meshctl.diff.inputs import load_sides, side
+    from meshctl.generate.proxy import generate
+    from meshctl.model.snapshot import build_snapshot
+
+    before, after = SHORTCUT_EDITS[edit]
+    text = KITCHEN_SINK.read_text()
+    assert text.count(before) == 1, edit
+    (tmp_path / "old.yaml").write_text(text)
+    (tmp_path / "new.yaml").write_text(text.replace(before, after))
+    old, new = load_sides(side(str(tmp_path / "old.yaml")), side(str(tmp_path / "new.yaml")), "default")
+    result = diff_meshes(old, new)
+    got = {proxy: group.changes for group in result.groups for proxy in group.proxies}
+
+    snapshots = build_snapshot(old.resources), build_snapshot(new.resources)
+    expected = {}
+    for workload in snapshots[0].registry.workloads:
+        if not workload.injected:
+            continue
+        a, b = (generate(snapshot, snapshot.proxy(workload.proxy_id)) for snapshot in snapshots)
+        changes = [change for kind, attribute, key in (("Cluster", "clusters", "name"),
+                                                       ("ClusterLoadAssignment", "endpoints", "cluster_name"),
+                                                       ("Listener", "listeners", "name"),
+                                                       ("RouteConfiguration", "routes", "name"))
+                   for change in compare_resources(kind, getattr(a, attribute), getattr(b, attribute), key)]
+        if changes:
+            expected[workload.proxy_id] = tuple(changes)
+    assert expected, f"{edit} changes nothing: the test would prove nothing"
+    assert got == expected

@@ -5,10 +5,11 @@ Work is done only where the change can reach. Unchanged input ends the compariso
 translation. Proxies that cannot see any changed VirtualService or DestinationRule (by their
 Sidecar scope and exportTo) are not translated at all. A change that can only reach route
 configurations (`generate.impact.routes_only`) is translated once per view (`view_of`): every
-proxy of a view holds the very same route configurations. Otherwise each proxy is translated on
-both sides through one generation cache, so what the change does not touch is reused rather
-than rebuilt, and equal messages are recognised by identity before bytes, by bytes before
-fields. Field paths come from `status.semantic.field_changes`, the diff `proxy-status
+proxy of a view holds the very same route configurations. A DestinationRule change
+(`generate.impact.rules_only`) adds each proxy's clusters and endpoints, never its listeners.
+Otherwise each proxy is translated whole on both sides. One generation cache serves every
+translation, so what the change does not touch is reused rather than rebuilt, and equal
+messages are recognised by identity before bytes, by bytes before fields. Field paths come from `status.semantic.field_changes`, the diff `proxy-status
 --semantic` prints.
 """
 
@@ -157,13 +158,14 @@ class _Work:
 
     def __init__(self, before: MeshSnapshot, after: MeshSnapshot, cache: GenerationCache,
                  pairs: Sequence[tuple[Resource | None, Resource | None]]) -> None:
-        from meshctl.generate.impact import routes_only
+        from meshctl.generate.impact import routes_only, rules_only
 
         self.before, self.after, self.cache = before, after, cache
         self.translated = 0
         kinds = {(r or s).kind for r, s in pairs}  # type: ignore[union-attr]
         self._only_routing = kinds <= {"VirtualService", "DestinationRule"}
         self._routes_only = all(routes_only(r, s) for r, s in pairs)
+        self._rules_only = all(rules_only(r, s) for r, s in pairs)
         self._routing = [r for pair in pairs for r in pair if r is not None and r.kind in ("VirtualService", "DestinationRule")]
         self._seen: dict[int, tuple[SidecarScope, bool]] = {}
         self._lists: dict[tuple[str, int, int], tuple[list[Any], list[Any], list[EnvoyChange]]] = {}
@@ -172,25 +174,49 @@ class _Work:
         """The changes of each proxy (before, after). Every old translation is done before any
         new one: the generation cache keeps the pieces of the last two snapshots it was used
         for, so the new side reuses what the old side built instead of each proxy evicting it."""
-        from meshctl.generate.proxy import route_configurations, view_of
-
         reached = [not self._only_routing or self._sees_any(old, new) for old, new in pairs]
-        if self._routes_only:
-            views = [(view_of(self.before, old), view_of(self.after, new)) if hit else None
-                     for (old, new), hit in zip(pairs, reached, strict=True)]
-            first: dict[tuple[Any, Any], tuple[Proxy, Proxy]] = {}  # a proxy of each view stands for it
-            for view, pair in zip(views, pairs, strict=True):
-                if view is not None:
-                    first.setdefault(view, pair)
-            old_routes = {view: route_configurations(self.before, old, self.cache) for view, (old, _) in first.items()}
-            new_routes = {view: route_configurations(self.after, new, self.cache) for view, (_, new) in first.items()}
-            self.translated += 2 * len(first)
-            by_view = {view: tuple(compare_resources("RouteConfiguration", old_routes[view], new_routes[view], "name"))
-                       for view in first}
-            return [by_view[view] if view is not None else () for view in views]
+        if self._routes_only or self._rules_only:
+            return self._by_view(pairs, reached)
         olds = [self._generate(self.before, old) if hit else None for (old, _), hit in zip(pairs, reached, strict=True)]
         news = [self._generate(self.after, new) if hit else None for (_, new), hit in zip(pairs, reached, strict=True)]
         return [self._compare(a, b) if a is not None and b is not None else () for a, b in zip(olds, news, strict=True)]
+
+    def _by_view(self, pairs: Sequence[tuple[Proxy, Proxy]], reached: Sequence[bool]) -> list[tuple[EnvoyChange, ...]]:
+        """A change that reaches only route configurations, or only those, clusters and
+        endpoints (`generate.impact`): route configurations translated once per view (a proxy of
+        each view stands for it), and for a DestinationRule change each proxy's clusters, whose
+        outbound lists and endpoints its view shares."""
+        from meshctl.generate.proxy import cluster_parts, route_configurations, view_of
+
+        views = [(view_of(self.before, old), view_of(self.after, new)) if hit else None
+                 for (old, new), hit in zip(pairs, reached, strict=True)]
+        first: dict[tuple[Any, Any], tuple[Proxy, Proxy]] = {}
+        for view, pair in zip(views, pairs, strict=True):
+            if view is not None:
+                first.setdefault(view, pair)
+        old_routes = {view: route_configurations(self.before, old, self.cache) for view, (old, _) in first.items()}
+        new_routes = {view: route_configurations(self.after, new, self.cache) for view, (_, new) in first.items()}
+        by_view = {view: compare_resources("RouteConfiguration", old_routes[view], new_routes[view], "name")
+                   for view in first}
+        if self._routes_only:
+            self.translated += 2 * len(first)
+            return [tuple(by_view[view]) if view is not None else () for view in views]
+        olds = [cluster_parts(self.before, old, self.cache) if view is not None else None
+                for (old, _), view in zip(pairs, views, strict=True)]
+        news = [cluster_parts(self.after, new, self.cache) if view is not None else None
+                for (_, new), view in zip(pairs, views, strict=True)]
+        results: list[tuple[EnvoyChange, ...]] = []
+        for view, a, b in zip(views, olds, news, strict=True):
+            if view is None or a is None or b is None:
+                results.append(())
+                continue
+            self.translated += 2
+            changes = [*self._compare_lists("Cluster", "name", a.outbound, b.outbound),
+                       *self._compare_lists("Cluster", "name", a.inbound, b.inbound),
+                       *self._compare_lists("ClusterLoadAssignment", "cluster_name", a.endpoints, b.endpoints),
+                       *by_view[view]]
+            results.append(tuple(sorted(changes, key=lambda c: (_ORDER[c.kind], c.name))))
+        return results
 
     def _sees_any(self, old: Proxy, new: Proxy) -> bool:
         """Whether a changed VirtualService or DestinationRule can reach the proxy, before or

@@ -5,6 +5,12 @@ A VirtualService's HTTP routes are read only by route configurations (its TCP an
 become listener filter chains); route configurations are shared by every proxy with the same
 view (`view_of`). So a change to HTTP routes alone changes, for all proxies of one view, the
 same route configurations and nothing else: one translation per view tells it for all.
+
+A DestinationRule is read by clusters (outbound, and the inbound cluster of a workload serving
+its host), endpoints (subsets, locality) and routes (subsets, consistent hashing), never by
+listeners, which name clusters and route configurations but not their policies. So a change to
+DestinationRules alone is told by those: per view for the outbound clusters, endpoints and
+routes, per proxy for its inbound clusters (`generate.proxy.cluster_parts`).
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 from meshctl.config.kinds.networking.virtual_service import VirtualService
 from meshctl.config.resource import Resource
 
-__all__ = ["routes_only"]
+__all__ = ["routes_only", "rules_only"]
 
 
 def routes_only(old: Resource | None, new: Resource | None) -> bool:
@@ -23,3 +29,10 @@ def routes_only(old: Resource | None, new: Resource | None) -> bool:
         if not isinstance(resource.view, VirtualService) or resource.view.tcp or resource.view.tls:
             return False
     return old is not None or new is not None
+
+
+def rules_only(old: Resource | None, new: Resource | None) -> bool:
+    """Whether replacing `old` by `new` (either may be missing) is a DestinationRule change, which
+    reaches clusters, endpoints and route configurations only."""
+    return (old is not None or new is not None) and all(
+        resource is None or resource.kind == "DestinationRule" for resource in (old, new))

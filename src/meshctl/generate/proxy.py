@@ -67,6 +67,41 @@ def route_configurations(snapshot: MeshSnapshot, proxy: Proxy,
     return _routes(ctx, _outbound_listeners(ctx, view)[1])
 
 
+def cluster_parts(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None = None) -> ClusterParts:
+    """The clusters and endpoints `generate` gives the proxy, without its listeners and routes:
+    for a caller that knows nothing else can have changed (`generate.impact`)."""
+    ctx, view = _context(snapshot, proxy, cache)
+    return _cluster_parts(ctx, view)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterParts:
+    """A proxy's clusters as `generate` assembles them: the outbound ones and the endpoints
+    (shared by every proxy of its view), and its own inbound ones."""
+
+    outbound: list[cluster_pb2.Cluster]
+    inbound: list[cluster_pb2.Cluster]
+    endpoints: list[endpoint_pb2.ClusterLoadAssignment]
+
+
+def _cluster_parts(ctx: ProxyContext, view: tuple[Any, ...]) -> ClusterParts:
+    # Clusters and endpoints never read a VirtualService: keyed by content rather than by
+    # snapshot, a proxy whose config changed only in VirtualServices keeps the very same lists
+    # (and their serialized bytes) instead of reassembling them from cached pieces.
+    snapshot = ctx.snapshot
+    unrouted = (view[1:], snapshot.mesh_key, snapshot.versions_except("VirtualService"))
+    outbound = ctx.memo_list(("outbound-clusters", unrouted), lambda: build_outbound_clusters(ctx))
+    inbound, _ = _inbound(ctx)
+    endpoints = ctx.memo_list(("endpoints", unrouted), lambda: build_endpoints(ctx, outbound))
+    return ClusterParts(outbound, inbound, endpoints)
+
+
+def _inbound(ctx: ProxyContext) -> tuple[list[cluster_pb2.Cluster], list[listener_pb2.Listener]]:
+    """The proxy's own side, rebuilt only when what it reads changes (see inbound_key): most
+    changes touch other workloads' endpoints or routing, and leave every proxy's inbound alone."""
+    return ctx.memo(ctx.inbound_key(), lambda: (build_inbound_clusters(ctx), build_inbound_listeners(ctx)))
+
+
 def _context(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None) -> tuple[ProxyContext, tuple[Any, ...]]:
     if cache is not None:
         cache.begin(snapshot.version)
@@ -105,26 +140,19 @@ def generate(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None
     modify them.
     """
     ctx, view = _context(snapshot, proxy, cache)
-    # Clusters and endpoints never read a VirtualService: keyed by content rather than by
-    # snapshot, a proxy whose config changed only in VirtualServices keeps the very same lists
-    # (and their serialized bytes) instead of reassembling them from cached pieces.
-    unrouted = (view[1:], snapshot.mesh_key, snapshot.versions_except("VirtualService"))
-    outbound = ctx.memo_list(("outbound-clusters", unrouted), lambda: build_outbound_clusters(ctx))
+    parts = _cluster_parts(ctx, view)
     outbound_listeners, route_names = _outbound_listeners(ctx, view)
-    # The proxy's own side is rebuilt only when what it reads changes (see inbound_key): most
-    # changes touch other workloads' endpoints or routing, and leave every proxy's inbound alone.
-    inbound, inbound_listeners = ctx.memo(ctx.inbound_key(),
-                                          lambda: (build_inbound_clusters(ctx), build_inbound_listeners(ctx)))
+    _, inbound_listeners = _inbound(ctx)
     routes = _routes(ctx, route_names)
-    endpoints = ctx.memo_list(("endpoints", unrouted), lambda: build_endpoints(ctx, outbound))
     # First of duplicate names kept; the outbound part is deduplicated once per view, so that
     # a proxy adds only its own few clusters.
-    shared, shared_names = ctx.memo(("unique-clusters", Same(outbound)), lambda: _with_names(unique_clusters(outbound)))
-    clusters = shared + unique_clusters(c for c in inbound if c.name not in shared_names)
+    shared, shared_names = ctx.memo(("unique-clusters", Same(parts.outbound)),
+                                    lambda: _with_names(unique_clusters(parts.outbound)))
+    clusters = shared + unique_clusters(c for c in parts.inbound if c.name not in shared_names)
     return ProxyConfig(
-        clusters, endpoints, outbound_listeners + inbound_listeners, routes,
+        clusters, parts.endpoints, outbound_listeners + inbound_listeners, routes,
         list(dict.fromkeys(ctx.warnings)), cache,
-        segments={CLUSTER: (outbound, inbound), LISTENER: (outbound_listeners, inbound_listeners)},
+        segments={CLUSTER: (parts.outbound, parts.inbound), LISTENER: (outbound_listeners, inbound_listeners)},
     )
 
 
