@@ -194,17 +194,18 @@ class _Work:
         for view, pair in zip(views, pairs, strict=True):
             if view is not None:
                 first.setdefault(view, pair)
-        old_routes = {view: route_configurations(self.before, old, self.cache) for view, (old, _) in first.items()}
-        new_routes = {view: route_configurations(self.after, new, self.cache) for view, (_, new) in first.items()}
+        sides = []
+        for side, snapshot in enumerate((self.before, self.after)):  # the old side whole first (`changes`)
+            routes = {view: route_configurations(snapshot, pair[side], self.cache) for view, pair in first.items()}
+            clusters = [cluster_parts(snapshot, pair[side], self.cache) if view is not None and not self._routes_only
+                        else None for pair, view in zip(pairs, views, strict=True)]
+            sides.append((routes, clusters))
+        (old_routes, olds), (new_routes, news) = sides
         by_view = {view: compare_resources("RouteConfiguration", old_routes[view], new_routes[view], "name")
                    for view in first}
         if self._routes_only:
             self.translated += 2 * len(first)
             return [tuple(by_view[view]) if view is not None else () for view in views]
-        olds = [cluster_parts(self.before, old, self.cache) if view is not None else None
-                for (old, _), view in zip(pairs, views, strict=True)]
-        news = [cluster_parts(self.after, new, self.cache) if view is not None else None
-                for (_, new), view in zip(pairs, views, strict=True)]
         results: list[tuple[EnvoyChange, ...]] = []
         for view, a, b in zip(views, olds, news, strict=True):
             if view is None or a is None or b is None:
