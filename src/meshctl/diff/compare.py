@@ -6,7 +6,10 @@ translation. Proxies that cannot see any changed VirtualService or DestinationRu
 Sidecar scope and exportTo) are not translated at all. A change that can only reach route
 configurations (`generate.impact.routes_only`) is translated once per view (`view_of`): every
 proxy of a view holds the very same route configurations. A DestinationRule change
-(`generate.impact.rules_only`) adds each proxy's clusters and endpoints, never its listeners.
+(`generate.impact.rules_only`) adds each proxy's clusters and endpoints, never its listeners;
+an AuthorizationPolicy or RequestAuthentication change (`generate.impact.policies_only`) is
+translated only for the proxies whose policy filters it changes, and only their inbound
+listeners.
 Otherwise each proxy is translated whole on both sides. One generation cache serves every
 translation, so what the change does not touch is reused rather than rebuilt, and equal
 messages are recognised by identity before bytes, by bytes before fields. Field paths come from `status.semantic.field_changes`, the diff `proxy-status
@@ -28,6 +31,7 @@ from meshctl.status.semantic import FieldChange, field_changes
 if TYPE_CHECKING:
     from meshctl.config.loader import LoadResult
     from meshctl.generate.cache import GenerationCache
+    from meshctl.generate.inbound_policy import InboundPolicy
     from meshctl.generate.proxy import ProxyConfig
     from meshctl.model.proxy import Proxy
     from meshctl.model.scope import SidecarScope
@@ -158,7 +162,7 @@ class _Work:
 
     def __init__(self, before: MeshSnapshot, after: MeshSnapshot, cache: GenerationCache,
                  pairs: Sequence[tuple[Resource | None, Resource | None]]) -> None:
-        from meshctl.generate.impact import routes_only, rules_only
+        from meshctl.generate.impact import policies_only, routes_only, rules_only
 
         self.before, self.after, self.cache = before, after, cache
         self.translated = 0
@@ -166,6 +170,7 @@ class _Work:
         self._only_routing = kinds <= {"VirtualService", "DestinationRule"}
         self._routes_only = all(routes_only(r, s) for r, s in pairs)
         self._rules_only = all(rules_only(r, s) for r, s in pairs)
+        self._policies_only = all(policies_only(r, s) for r, s in pairs)
         self._routing = [r for pair in pairs for r in pair if r is not None and r.kind in ("VirtualService", "DestinationRule")]
         self._seen: dict[int, tuple[SidecarScope, bool]] = {}
         self._lists: dict[tuple[str, int, int], tuple[list[Any], list[Any], list[EnvoyChange]]] = {}
@@ -174,6 +179,8 @@ class _Work:
         """The changes of each proxy (before, after). Every old translation is done before any
         new one: the generation cache keeps the pieces of the last two snapshots it was used
         for, so the new side reuses what the old side built instead of each proxy evicting it."""
+        if self._policies_only:
+            return self._by_policy(pairs)
         reached = [not self._only_routing or self._sees_any(old, new) for old, new in pairs]
         if self._routes_only or self._rules_only:
             return self._by_view(pairs, reached)
@@ -218,6 +225,23 @@ class _Work:
                        *by_view[view]]
             results.append(tuple(sorted(changes, key=lambda c: (_ORDER[c.kind], c.name))))
         return results
+
+    def _by_policy(self, pairs: Sequence[tuple[Proxy, Proxy]]) -> list[tuple[EnvoyChange, ...]]:
+        """An AuthorizationPolicy or RequestAuthentication change: the inbound listeners of the
+        proxies whose policy filters differ, translated on both sides; no other proxy, and
+        nothing else of these, is translated."""
+        from meshctl.generate.proxy import inbound_listeners, policy_filters
+
+        olds = [_filter_bytes(policy_filters(self.before, old, self.cache)) for old, _ in pairs]
+        news = [_filter_bytes(policy_filters(self.after, new, self.cache)) for _, new in pairs]
+        reached = [a != b for a, b in zip(olds, news, strict=True)]
+        before = [inbound_listeners(self.before, old, self.cache) if hit else None
+                  for (old, _), hit in zip(pairs, reached, strict=True)]
+        after = [inbound_listeners(self.after, new, self.cache) if hit else None
+                 for (_, new), hit in zip(pairs, reached, strict=True)]
+        self.translated += 2 * sum(reached)
+        return [tuple(compare_resources("Listener", a, b, "name")) if a is not None and b is not None else ()
+                for a, b in zip(before, after, strict=True)]
 
     def _sees_any(self, old: Proxy, new: Proxy) -> bool:
         """Whether a changed VirtualService or DestinationRule can reach the proxy, before or
@@ -284,6 +308,12 @@ class _Work:
         config = self._generate(snapshot, proxy)
         return tuple(EnvoyChange(kind, str(getattr(item, key)), change)
                      for kind, attribute, key, _ in _KINDS for item in getattr(config, attribute))
+
+
+def _filter_bytes(policy: InboundPolicy) -> tuple[bytes, ...]:
+    """A proxy's policy filters as bytes, HTTP and TCP apart: equal exactly when they are."""
+    return (*(f.SerializeToString(deterministic=True) for f in policy.http), b"|",
+            *(f.SerializeToString(deterministic=True) for f in policy.tcp))
 
 
 def _delegate(resource: Resource) -> bool:

@@ -11,6 +11,10 @@ its host), endpoints (subsets, locality) and routes (subsets, consistent hashing
 listeners, which name clusters and route configurations but not their policies. So a change to
 DestinationRules alone is told by those: per view for the outbound clusters, endpoints and
 routes, per proxy for its inbound clusters (`generate.proxy.cluster_parts`).
+
+AuthorizationPolicies and RequestAuthentications are read only for the filters they add to
+inbound chains (`generate.inbound_policy`): a change to them alone changes the inbound
+listeners of the proxies whose filters change, and nothing else.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ from __future__ import annotations
 from meshctl.config.kinds.networking.virtual_service import VirtualService
 from meshctl.config.resource import Resource
 
-__all__ = ["routes_only", "rules_only"]
+__all__ = ["POLICY_KINDS", "policies_only", "routes_only", "rules_only"]
+
+POLICY_KINDS = ("AuthorizationPolicy", "RequestAuthentication")
 
 
 def routes_only(old: Resource | None, new: Resource | None) -> bool:
@@ -36,3 +42,10 @@ def rules_only(old: Resource | None, new: Resource | None) -> bool:
     reaches clusters, endpoints and route configurations only."""
     return (old is not None or new is not None) and all(
         resource is None or resource.kind == "DestinationRule" for resource in (old, new))
+
+
+def policies_only(old: Resource | None, new: Resource | None) -> bool:
+    """Whether replacing `old` by `new` (either may be missing) is an AuthorizationPolicy or
+    RequestAuthentication change, which reaches inbound listeners only."""
+    return (old is not None or new is not None) and all(
+        resource is None or resource.kind in POLICY_KINDS for resource in (old, new))

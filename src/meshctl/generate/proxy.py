@@ -20,6 +20,7 @@ from meshctl.generate.clusters import build_inbound_clusters, build_outbound_clu
 from meshctl.generate.context import ProxyContext
 from meshctl.generate.endpoints import build_endpoints
 from meshctl.generate.inbound import build_inbound_listeners
+from meshctl.generate.inbound_policy import InboundPolicy, inbound_policy
 from meshctl.generate.listeners import build_listeners
 from meshctl.generate.routes import route_configuration
 from meshctl.generate.tcproutes import stream_routing
@@ -100,6 +101,19 @@ def _inbound(ctx: ProxyContext) -> tuple[list[cluster_pb2.Cluster], list[listene
     """The proxy's own side, rebuilt only when what it reads changes (see inbound_key): most
     changes touch other workloads' endpoints or routing, and leave every proxy's inbound alone."""
     return ctx.memo(ctx.inbound_key(), lambda: (build_inbound_clusters(ctx), build_inbound_listeners(ctx)))
+
+
+def policy_filters(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None = None) -> InboundPolicy:
+    """What the proxy's AuthorizationPolicies and RequestAuthentications add to its inbound
+    chains: the one thing `generate` reads of those kinds (`generate.impact.policies_only`)."""
+    ctx, _ = _context(snapshot, proxy, cache)
+    return inbound_policy(ctx)
+
+
+def inbound_listeners(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None = None) -> list[listener_pb2.Listener]:
+    """The inbound listeners `generate` gives the proxy, without building the rest."""
+    ctx, _ = _context(snapshot, proxy, cache)
+    return _inbound(ctx)[1]
 
 
 def _context(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None) -> tuple[ProxyContext, tuple[Any, ...]]:
