@@ -4,6 +4,7 @@ it, grouped; git revisions; exit codes and bad input."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -240,3 +241,24 @@ def test_shortcuts_agree_with_translating_every_proxy_whole(tmp_path: Path, edit
             expected[workload.proxy_id] = tuple(changes)
     assert expected, f"{edit} changes nothing: the test would prove nothing"
     assert got == expected
+
+
+def test_a_policy_reads_as_the_filters_it_inserts(capsys: pytest.CaptureFixture[str], sides: tuple[Path, Path]) -> None:
+    """An AuthorizationPolicy for ratings: only the ratings proxy changes, and each inbound
+    chain reads as one RBAC filter inserted (an HTTP filter, or a network filter before
+    tcp_proxy), not as every filter after it changing, nor as a whole chain replaced."""
+    old, new = sides
+    (new / "authz.yaml").write_text("apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\n"
+                                    "metadata: {name: ratings, namespace: default}\n"
+                                    "spec:\n  selector: {matchLabels: {app: ratings}}\n"
+                                    "  rules: [{from: [{source: {principals: [cluster.local/ns/default/sa/bookinfo-reviews]}}]}]\n")
+    data = diff_json(capsys, str(old), str(new))
+    [group] = data["groups"]
+    assert [proxy.split("-")[0] for proxy in group["proxies"]] == ["ratings"]
+    [change] = group["changes"]
+    assert (change["kind"], change["name"]) == ("Listener", "virtualInbound")
+    inserted = {field["after"]["name"] for field in change["fields"]}
+    assert inserted == {"envoy.filters.http.rbac", "envoy.filters.network.rbac"}
+    for field in change["fields"]:
+        assert "before" not in field, field["path"]
+        assert re.fullmatch(r"filter_chains\[\d+\]\.filters\[0\](\.typed_config\.http_filters\[\d+\])?", field["path"])

@@ -21,7 +21,7 @@ from status_support import assert_golden, dump_json
 from meshctl.inspect.configdump import parse_config_dump
 from meshctl.status.compare import compare, comparison_text, normalise, render, routes_loaded, unified_diff
 from meshctl.status.sections import ControlPlaneDump, EnvoyDump
-from meshctl.status.semantic import report_data, report_text, semantic_diff
+from meshctl.status.semantic import ABSENT, report_data, report_text, semantic_diff
 
 CLUSTERS = "type.googleapis.com/envoy.admin.v3.ClustersConfigDump"
 LISTENERS = "type.googleapis.com/envoy.admin.v3.ListenersConfigDump"
@@ -200,7 +200,8 @@ def test_semantic_diff_names_resources_and_fields() -> None:
     assert data["clusters"]["onlyInEnvoy"] == ["outbound|9090||extra.default.svc.cluster.local"]
     assert data["clusters"]["changed"] == {"outbound|9080|v1|reviews.default.svc.cluster.local": [
         {"path": "cluster.connect_timeout", "controlPlane": "10s", "envoy": "5s"}]}  # fmt: skip
-    assert "active_state.listener.filter_chains[0].filters[0].typed_config.http_filters[0].name" in report_text(reports)
+    assert ("active_state.listener.filter_chains[0].filters[0].typed_config.http_filters[0]: (absent) -> "
+            '{"name":"Router"') in report_text(reports), "the router moved before the fault filter"
 
 
 def test_route_order_matters_to_the_semantic_diff() -> None:
@@ -211,9 +212,11 @@ def test_route_order_matters_to_the_semantic_diff() -> None:
     [_, _, routes] = semantic_diff(control_plane(control_plane_sections()), envoy(sections))
     [(name, changes)] = routes.changed
     assert name == "9080"
-    assert [change.path for change in changes][:2] == [
-        'route_config.virtual_hosts["reviews.default.svc.cluster.local"].routes[0].match.prefix',
-        'route_config.virtual_hosts["reviews.default.svc.cluster.local"].routes[0].name',
+    # two routes swapped: the second moved first (Envoy's routes list, position by position)
+    first, second = reviews["routes"]
+    assert [(change.path, change.before, change.after) for change in changes] == [
+        ('route_config.virtual_hosts["reviews.default.svc.cluster.local"].routes[0]', ABSENT, first),
+        ('route_config.virtual_hosts["reviews.default.svc.cluster.local"].routes[1]', first, ABSENT),
     ]  # fmt: skip
 
 

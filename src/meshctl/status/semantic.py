@@ -16,14 +16,19 @@ differ with both values.
 Order is ignored only where Envoy ignores it. Routes in a virtual host, HTTP filters, network
 filters and listener filters run in list order, so reordering them changes behaviour: those
 lists are compared position by position (as maps from index to item, which also keeps DeepDiff
-from hiding their order inside an unordered parent). Lists of uniquely named items (virtual
-hosts, for instance) are compared by name, so paths read `virtual_hosts["web:80"].routes[1]`
-instead of naming a position in a list whose order does not matter.
+from hiding their order inside an unordered parent), after lining up the items both sides
+hold, so that one filter inserted reads as `http_filters[1]: (absent) -> {...}` rather than as
+every filter after it changing. Lists of uniquely named items (virtual hosts, for instance) are
+compared by name, so paths read `virtual_hosts["web:80"].routes[1]` instead of naming a
+position in a list whose order does not matter; in other lists of objects (filter chains) the
+items both sides hold drop out whatever their order, and the rest pair up in the order they
+come, so that a change inside a chain reads as a path into it.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -172,13 +177,32 @@ class _Name(str):
     __slots__ = ()
 
 
+class _Was:
+    """The position of an item an ordered list no longer holds: a key apart from the positions
+    of the items it holds now (`_aligned`), shown as `[N]` all the same."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Was) and other.index == self.index
+
+    def __hash__(self) -> int:
+        return hash((_Was, self.index))
+
+    def __repr__(self) -> str:
+        return str(self.index)
+
+
 def field_changes(before: Any, after: Any) -> list[FieldChange]:
     """The fields of one resource (as JSON data in Envoy's form) that differ, by path, sorted."""
     from deepdiff import DeepDiff
 
     changes = []
     shaped_before, shaped_after = _shaped_pair(before, after)
-    for report_type, levels in DeepDiff(shaped_before, shaped_after, ignore_order=True, view="tree").items():
+    for report_type, levels in DeepDiff(shaped_before, shaped_after, ignore_order=True, view="tree", threshold_to_diff_deeper=0).items():
         for level in levels:
             path = _path(level.path(output_format="list"))
             old_value = ABSENT if report_type in _ADDED else _unshaped(level.t1)
@@ -204,6 +228,11 @@ def _shaped_pair(before: Any, after: Any, key: str = "") -> tuple[Any, Any]:
     items): DeepDiff then walks only what differs, which for one changed host among a thousand
     is a thousand times less, and the equal parts are never shaped at all."""
     one, other = _top(before, key), _top(after, key)
+    if isinstance(before, list) and isinstance(after, list):
+        if key in ORDERED_LISTS:
+            one, other = _aligned(before, after)
+        elif type(one) is list and type(other) is list and all(isinstance(item, dict) for item in before + after):
+            one, other = _paired(before, after)
     if not (isinstance(one, dict) and isinstance(other, dict) and type(one) is type(other)):
         return _shaped(before, key), _shaped(after, key)
     kept_one, kept_other = type(one)(), type(other)()
@@ -217,6 +246,52 @@ def _shaped_pair(before: Any, after: Any, key: str = "") -> tuple[Any, Any]:
         else:
             kept_other[name] = _shaped(other[name], child)
     return kept_one, kept_other
+
+
+def _aligned(before: list[Any], after: list[Any]) -> tuple[_Ordered, _Ordered]:
+    """Two versions of an ordered list as maps whose keys line up the items that stayed, so that
+    one item inserted or removed reads as that item, not as a change of every item after it:
+    an item kept, or changed in its place, under its position after; an item removed under its
+    position before (`_Was`)."""
+    from difflib import SequenceMatcher
+
+    marks_before, marks_after = ([json.dumps(item, sort_keys=True) for item in items] for items in (before, after))
+    kept_before, kept_after = _Ordered(), _Ordered()
+    for tag, i1, i2, j1, j2 in SequenceMatcher(None, marks_before, marks_after, autojunk=False).get_opcodes():
+        paired = i2 - i1 if tag == "equal" else min(i2 - i1, j2 - j1) if tag == "replace" else 0
+        for offset in range(paired):
+            kept_before[j1 + offset], kept_after[j1 + offset] = before[i1 + offset], after[j1 + offset]
+        for index in range(i1 + paired, i2):
+            kept_before[_Was(index)] = before[index]
+        for index in range(j1 + paired, j2):
+            kept_after[index] = after[index]
+    return kept_before, kept_after
+
+
+def _paired(before: list[Any], after: list[Any]) -> tuple[_Ordered, _Ordered]:
+    """Two versions of a list whose order does not matter and whose items have no names (filter
+    chains) as maps that pair each changed item with its counterpart, so that a field changed
+    inside one reads as that field: items alike on both sides drop out whatever their order,
+    the others pair in the order they come (under their position after); what is left over was
+    removed (`_Was`) or added."""
+    marks = [[json.dumps(item, sort_keys=True) for item in items] for items in (before, after)]
+    left: list[list[int]] = []
+    for mine, theirs in ((marks[0], marks[1]), (marks[1], marks[0])):
+        counts = Counter(theirs)
+        left.append([])
+        for index, mark in enumerate(mine):
+            if counts[mark]:
+                counts[mark] -= 1
+            else:
+                left[-1].append(index)
+    kept_before, kept_after = _Ordered(), _Ordered()
+    for i, j in zip(*left, strict=False):
+        kept_before[j], kept_after[j] = before[i], after[j]
+    for i in left[0][len(left[1]):]:
+        kept_before[_Was(i)] = before[i]
+    for j in left[1][len(left[0]):]:
+        kept_after[j] = after[j]
+    return kept_before, kept_after
 
 
 def _top(value: Any, key: str) -> Any:
@@ -246,8 +321,8 @@ def _path(parts: Sequence[Any]) -> str:
     """`['filterChains', 0, 'filters']` as `filterChains[0].filters`; names and odd keys in brackets."""
     text = ""
     for part in parts:
-        if isinstance(part, int):
-            text += f"[{part}]"
+        if isinstance(part, int | _Was):
+            text += f"[{part!r}]"
         elif isinstance(part, str) and part.isidentifier() and not isinstance(part, _Name):
             text += f".{part}" if text else part
         else:
