@@ -1,7 +1,7 @@
 """`meshctl diff` of a one-line change: `python benchmarks/diff.py [SERVICES]` (default 1000).
 
 A generated mesh (benchmarks/meshgen.py) of SERVICES services with one pod each, so as many
-proxies, every service with a VirtualService and a DestinationRule. Two changes are timed, each
+proxies, every service with a VirtualService and a DestinationRule. Three changes are timed, each
 as a complete `python -m meshctl diff OLD NEW` process (best of 3 unless said, wall and CPU time):
 
 - route: one service's header-matched route moves from subset v2 to v1 (one line of its
@@ -9,6 +9,8 @@ as a complete `python -m meshctl diff OLD NEW` process (best of 3 unless said, w
 - cluster: one DestinationRule's connection limit changes (one line): every proxy's clusters
   for that service change, and the service's own inbound cluster; every proxy's clusters are
   translated on both sides, its listeners on neither (measured once);
+- policy: an AuthorizationPolicy for that service's workload is added: one proxy's inbound
+  listener changes, and only it is translated;
 
 in two layouts: one file per service (a GitOps repository), and the whole mesh in one file.
 The floor is `meshctl --version`. Bytecode is written and used, as in any installation (pip
@@ -76,10 +78,14 @@ def main(services: int) -> None:
     original = mesh_yaml(services, pods=1)
     route = f"route: [{{destination: {{host: svc{middle}, subset: v2}}}}]"
     limit = "trafficPolicy: {connectionPool: {tcp: {maxConnections: 100}}}"
+    policy = ("---\napiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\n"
+              f"metadata: {{name: svc{middle}, namespace: ns{middle % 10}}}\n"
+              f"spec: {{selector: {{matchLabels: {{app: svc{middle}}}}}, rules: [{{from: [{{source: {{namespaces: [ns1]}}}}]}}]}}\n")
     before_groups = per_service(original)
     edits = {
         "route": lambda text: text.replace(route, route.replace("v2", "v1"), 1),
         "cluster": lambda text: text.replace(limit, limit.replace("100", "200"), 1),
+        "policy": lambda text: text + policy,
     }
     with tempfile.TemporaryDirectory() as workdir:
         work = Path(workdir)
@@ -92,7 +98,7 @@ def main(services: int) -> None:
             assert after_groups[middle] != before_groups[middle], name
             new_dir = write(work / f"new-{name}", after_groups)
             (work / f"new-{name}.yaml").write_text("---\n".join(after_groups))
-            runs = RUNS if name == "route" else 1
+            runs = 1 if name == "cluster" else RUNS
             cases.append((f"{name} change, file per service", meshctl("diff", str(old_dir), str(new_dir)), runs))
             cases.append((f"{name} change, one file", meshctl("diff", str(work / "old.yaml"),
                                                             str(work / f"new-{name}.yaml")), runs))
