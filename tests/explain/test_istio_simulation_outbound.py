@@ -3,7 +3,7 @@ TestPassthroughTraffic, TestLoop, TestHeadlessServices, TestExternalNameServices
 TestSidecarRoutes), written again against meshctl's translation and answered by `explain`.
 
 Istio's calls go to address 1.3.3.7 unless they name one; `REGISTRY_ONLY` comes from a
-Sidecar's outboundTrafficPolicy here, as meshctl reads no MeshConfig file.
+Sidecar's outboundTrafficPolicy here.
 """
 
 from __future__ import annotations
@@ -21,16 +21,6 @@ spec: {containers: [{name: app, image: app}]}
 status: {podIP: 10.0.0.1}
 """
 SIMULATION_ADDRESS = "1.3.3.7"
-
-# Where meshctl's translation still differs from Istio's, found by these cases: the explanation
-# follows the config faithfully, the config is not yet Istio's. Strict, so fixing the translation
-# turns them into failures to be unmarked.
-HEADLESS_SNI = pytest.mark.xfail(strict=True, reason="translation: per-endpoint headless TLS listeners match SNI "
-                                 "(Istio's do not), so SNI headless.default misses the chain")
-ALIAS_DOMAINS = pytest.mark.xfail(strict=True, reason="translation: a service's virtual host lacks the domains of "
-                                  "ExternalName aliases pointing at it (translation-spec 1.4 item 4)")
-EXACT_BEFORE_WILDCARD = pytest.mark.xfail(strict=True, reason="translation: an older wildcard VirtualService takes a "
-                                          "service an exact-host VirtualService names (Istio: exact host first)")
 
 
 def _expect(got: Result, cluster: str = "", vhost: str = "", error: str = "") -> None:
@@ -136,12 +126,11 @@ SERVICE_CALLS = [
 ]
 
 
-def _calls(marks: dict[int, pytest.MarkDecorator]) -> list:
-    return [pytest.param(*call, id=f"{call[0]}-{call[1]}-{call[2].value}", marks=[marks[i]] if i in marks else [])
-            for i, call in enumerate(SERVICE_CALLS)]
+def _calls() -> list:
+    return [pytest.param(*call, id=f"{call[0]}-{call[1]}-{call[2].value}") for call in SERVICE_CALLS]
 
 
-@pytest.mark.parametrize(("protocol", "port", "transport", "host"), _calls({5: HEADLESS_SNI, 6: HEADLESS_SNI}))
+@pytest.mark.parametrize(("protocol", "port", "transport", "host"), _calls())
 def test_headless_service(tmp_path: Path, protocol: str, port: int, transport: Transport, host: str) -> None:
     text = ("apiVersion: v1\nkind: Service\nmetadata: {name: headless, namespace: default}\nspec:\n"
             "  clusterIP: None\n  selector: {app: headless}\n  ports:" + SERVICE_PORTS + "\n---\n"
@@ -171,7 +160,7 @@ spec:
   ports:""" + SERVICE_PORTS + "\n---\n" + CLIENT
 
 
-@pytest.mark.parametrize(("protocol", "port", "transport", "host"), _calls({0: ALIAS_DOMAINS}))
+@pytest.mark.parametrize(("protocol", "port", "transport", "host"), _calls())
 def test_external_name_service(tmp_path: Path, protocol: str, port: int, transport: Transport, host: str) -> None:
     found = subject(tmp_path, EXTERNAL_NAME, "client")
     explanation = run(found, f"{'tcp' if protocol == 'tcp' else 'http'}://{host.format(svc='alias')}:{port}/",
@@ -194,7 +183,7 @@ spec:
 
 @pytest.mark.parametrize(("port", "host", "route"), [
     (80, "alias.default.svc.cluster.local", "route1"),  # HTTP: the host is an opaque name, matched exactly
-    pytest.param(80, "alias.default", "default", marks=ALIAS_DOMAINS),  # no expansion of the alias's short names
+    (80, "alias.default", "default"),  # no expansion of the alias's short names
     (80, "concrete.default.svc.cluster.local", "default"),  # the alias's VirtualService is not the concrete's
     (81, "alias.default.svc.cluster.local", "default"),  # auto port: no opaque host match
     (81, "alias.default", "default"),
@@ -250,7 +239,7 @@ def _vs(namespace: str, host: str, dest: str, created: str) -> str:
     pytest.param("wildcard first then explicit: explicit", [
         ("default", "*.cluster.local", "wild.example.com", "2019"),
         ("default", "known.default.svc.cluster.local", "explicit.example.com", "2021")],
-     80, "known.default.svc.cluster.local", "outbound|80||explicit.example.com", marks=EXACT_BEFORE_WILDCARD),
+     80, "known.default.svc.cluster.local", "outbound|80||explicit.example.com"),
 ])
 def test_sidecar_routes(tmp_path: Path, name: str, configs: list, port: int, host: str, cluster: str) -> None:
     text = KNOWN + "".join(_vs(ns, h, d, f"{year}-01-01T00:00:00Z") for ns, h, d, year in configs) + CLIENT
