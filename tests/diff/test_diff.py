@@ -62,14 +62,15 @@ def test_one_line_route_change_is_exactly_that_route_for_every_proxy(capsys: pyt
     ]}]
 
 
+OUTSIDER = ("apiVersion: v1\nkind: Pod\nmetadata: {name: outsider-1, namespace: other, labels: {app: outsider}}\n"
+            "spec: {containers: [{name: app, image: app}]}\n")
+
+
 def test_change_seen_by_some_proxies_only(capsys: pytest.CaptureFixture[str], sides: tuple[Path, Path]) -> None:
     """A VirtualService exported to its own namespace only: proxies elsewhere do not change."""
     old, new = sides
-    other = ("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: outsider, namespace: other}\nspec:\n"
-             "  replicas: 1\n  selector: {matchLabels: {app: outsider}}\n  template:\n"
-             "    metadata: {labels: {app: outsider}}\n    spec: {containers: [{name: app, image: app}]}\n")
     for side in (old, new):
-        (side / "outsider.yaml").write_text(other)
+        (side / "outsider.yaml").write_text(OUTSIDER)
     _edit(old / "virtual-services.yaml", "  hosts:\n  - reviews\n", "  hosts:\n  - reviews\n  exportTo: [.]\n")
     _edit(new / "virtual-services.yaml", "  hosts:\n  - reviews\n", "  hosts:\n  - reviews\n  exportTo: [.]\n")
     _edit(new / "virtual-services.yaml", "      weight: 80\n", "      weight: 50\n")
@@ -241,6 +242,24 @@ def test_shortcuts_agree_with_translating_every_proxy_whole(tmp_path: Path, edit
             expected[workload.proxy_id] = tuple(changes)
     assert expected, f"{edit} changes nothing: the test would prove nothing"
     assert got == expected
+
+
+def test_mesh_config_applies_to_both_sides(capsys: pytest.CaptureFixture[str], sides: tuple[Path, Path],
+                                          tmp_path: Path) -> None:
+    """`--mesh-config` as translate reads it, for both sides: with VirtualServices exported to
+    their own namespace by default, a proxy in another namespace no longer sees a route change."""
+    old, new = sides
+    for side in (old, new):
+        (side / "outsider.yaml").write_text(OUTSIDER)
+    _edit(new / "virtual-services.yaml", "        subset: v2\n", "        subset: v3\n")
+    (tmp_path / "mesh.yaml").write_text('defaultVirtualServiceExportTo: ["."]\n')
+    default, own_namespace = ({proxy for group in diff_json(capsys, str(old), str(new), *extra)["groups"]
+                               for proxy in group["proxies"]}
+                              for extra in ([], ["--mesh-config", str(tmp_path / "mesh.yaml")]))
+    assert default - own_namespace == {"outsider-1.other"}
+    (tmp_path / "bad.yaml").write_text("outboundTrafficPolicy: {mode: SOMETIMES}\n")
+    code, _, err = run_cli(capsys, "diff", str(old), str(new), "--mesh-config", str(tmp_path / "bad.yaml"))
+    assert code == 65 and f"{tmp_path}/bad.yaml:1" in err
 
 
 def test_a_policy_reads_as_the_filters_it_inserts(capsys: pytest.CaptureFixture[str], sides: tuple[Path, Path]) -> None:

@@ -129,6 +129,15 @@ def test_unknown_host(capsys: pytest.CaptureFixture[str], tmp_path: Path, regist
         assert step(data, "virtual-host")["name"] == ("block_all" if registry_only else "allow_any")
 
 
+
+def test_mesh_config_is_the_translations(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """`--mesh-config` as translate reads it: REGISTRY_ONLY mesh-wide blocks an unknown host."""
+    (tmp_path / "mesh.yaml").write_text("outboundTrafficPolicy: {mode: REGISTRY_ONLY}\n")
+    data = explain_json(capsys, "deploy/productpage-v1", "-f", BOOKINFO, "--mesh-config", str(tmp_path / "mesh.yaml"),
+                        "--url", "http://example.com/")
+    assert data["outcome"]["summary"] == "dropped: BlackHoleCluster has no endpoints, the connection is closed"
+
+
 TCP_MESH = """apiVersion: v1
 kind: Service
 metadata: {name: mysql, namespace: db}

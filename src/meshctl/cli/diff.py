@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from meshctl.cli.options import OutputOption
+from meshctl.cli.options import MeshConfigOption, OutputOption
 from meshctl.formats import OutputFormat
 
 
@@ -30,6 +30,7 @@ def diff(
     git: Annotated[str | None, typer.Option("--git", metavar="REV1..REV2", show_default=False,
                                             help="Compare PATH (the one argument) between two git revisions.")] = None,
     namespace: Annotated[str, typer.Option("-n", "--namespace", help="Namespace for resources that name none.")] = "default",
+    mesh_config: MeshConfigOption = None,
     output: OutputOption = OutputFormat.short,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="List every proxy of each group.")] = False,
 ) -> int:
@@ -51,6 +52,7 @@ def diff(
     from meshctl.diff.report import diff_data, diff_text
     from meshctl.errors import ExitCode, UsageError
     from meshctl.formats import structured_text
+    from meshctl.model.meshconfig import MeshConfig, read_mesh_config
 
     if git is not None:
         if old is None or new is not None:
@@ -60,8 +62,9 @@ def diff(
         if old is None or new is None:
             raise UsageError("give OLD and NEW (directories, files or REV:PATH), or --git REV1..REV2 PATH")
         before, after = inputs.side(old), inputs.side(new)
+    mesh = read_mesh_config(mesh_config) if mesh_config else MeshConfig()
     old_result, new_result = inputs.load_sides(before, after, namespace)
-    result = diff_meshes(old_result, new_result)
+    result = diff_meshes(old_result, new_result, mesh)
     if output is OutputFormat.short:
         out(diff_text(result, verbose=verbose))
     else:

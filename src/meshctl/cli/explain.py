@@ -19,6 +19,7 @@ from meshctl.cli.options import (
     AdminOption,
     ContextOption,
     KubeconfigOption,
+    MeshConfigOption,
     OutputOption,
     ProxyAdminPortOption,
     TARGET_METAVAR,
@@ -64,6 +65,7 @@ def explain(
     files: Annotated[list[str] | None, typer.Option("-f", "--filename", show_default=False,
                                                     help="Input files (or directories, - for stdin); repeatable.")] = None,
     namespace: Annotated[str, typer.Option("-n", "--namespace", help="Namespace for resources and targets that name none.")] = "default",
+    mesh_config: MeshConfigOption = None,
     file: Annotated[str | None, typer.Option("--file", show_default=False,
                                              help="A saved Envoy /config_dump (take it with ?include_eds for endpoints).")] = None,
     admin: AdminOption = None,
@@ -100,7 +102,8 @@ def explain(
         raise UsageError("give at most one of --tls, --mtls and --plaintext")
     request = _request(url, method, headers or [], inbound, port, address, from_ip, from_principal,
                        tls, mtls, plaintext, sni, alpn, http2)
-    subject, warnings = _subject(target, files or [], namespace, file, admin, kubeconfig, context, proxy_admin_port)
+    subject, warnings = _subject(target, files or [], namespace, mesh_config, file, admin, kubeconfig, context,
+                                 proxy_admin_port)
     for warning in warnings:
         warn(warning)
     explanation = follow(subject.view, request, subject.provenance, subject.resolver)
@@ -124,11 +127,15 @@ def _request(url: str, method: str, headers: list[str], inbound: bool, port: int
     )
 
 
-def _subject(target: str | None, files: list[str], namespace: str, file: str | None, admin: str | None,
-             kubeconfig: str | None, context: str | None, admin_port: int) -> tuple[Subject, list[str]]:
+def _subject(target: str | None, files: list[str], namespace: str, mesh_config: str | None, file: str | None,
+             admin: str | None, kubeconfig: str | None, context: str | None,
+             admin_port: int) -> tuple[Subject, list[str]]:
     from meshctl.errors import UsageError
     from meshctl.explain import sources
+    from meshctl.model.meshconfig import MeshConfig, read_mesh_config
     from meshctl.targets import USAGE
+
+    mesh = read_mesh_config(mesh_config) if mesh_config else MeshConfig()
 
     if file is not None and admin is not None:
         raise UsageError("give --file or --admin, not both")
@@ -136,15 +143,15 @@ def _subject(target: str | None, files: list[str], namespace: str, file: str | N
         from meshctl.inspect.acquire import FileSource
 
         dump = FileSource(file)
-        return sources.from_dump(dump.get("config_dump"), dump.name, files, target, namespace), []
+        return sources.from_dump(dump.get("config_dump"), dump.name, files, target, namespace, mesh), []
     if admin is not None:
         from meshctl.inspect.acquire import AdminSource
 
-        return sources.from_live(AdminSource(admin), files, target, namespace), []
+        return sources.from_live(AdminSource(admin), files, target, namespace, mesh), []
     if target is None:
         raise UsageError(f"name the proxy ({USAGE}), or give --file or --admin")
     if files:
-        return sources.from_inputs(files, target, namespace)
+        return sources.from_inputs(files, target, namespace, mesh)
     from meshctl.inspect.acquire.location import Location
     from meshctl.kube.client import lazy_client
 

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from meshctl.generate.cache import GenerationCache
     from meshctl.generate.inbound_policy import InboundPolicy
     from meshctl.generate.proxy import ProxyConfig
+    from meshctl.model.meshconfig import MeshConfig
     from meshctl.model.proxy import Proxy
     from meshctl.model.scope import SidecarScope
     from meshctl.model.snapshot import MeshSnapshot
@@ -112,16 +113,17 @@ def input_changes(old: Sequence[Resource], new: Sequence[Resource]) -> list[Inpu
     return changes
 
 
-def diff_meshes(old: LoadResult, new: LoadResult) -> MeshDiff:
-    """Every proxy's Envoy resources before and after (module docstring)."""
+def diff_meshes(old: LoadResult, new: LoadResult, mesh: MeshConfig | None = None) -> MeshDiff:
+    """Every proxy's Envoy resources before and after (module docstring), both sides under one
+    mesh config."""
     from meshctl.generate.cache import GenerationCache
     from meshctl.model.snapshot import build_snapshot
 
     inputs = input_changes(old.resources, new.resources)
     if not inputs:
         return MeshDiff((), (), 0, 0)
-    before = build_snapshot(old.resources)
-    after = build_snapshot(new.resources, previous=before)
+    before = build_snapshot(old.resources, mesh)
+    after = build_snapshot(new.resources, mesh, previous=before)
     old_proxies, new_proxies = _proxies(before), _proxies(after)
     changed = {(c.kind, c.namespace, c.name) for c in inputs}
     resources_before = {r.key: r for r in old.resources if r.key in changed}
@@ -142,8 +144,7 @@ def _proxies(snapshot: MeshSnapshot) -> dict[str, Proxy]:
     """Every workload with a sidecar, as translate would name its proxy."""
     from meshctl.model import proxy as proxies
 
-    return {w.proxy_id: proxies.for_workload(w, domain=snapshot.mesh.domain)
-            for w in snapshot.registry.workloads if w.injected}
+    return {w.proxy_id: proxies.for_workload(w) for w in snapshot.registry.workloads if w.injected}
 
 
 def _group(results: Mapping[str, tuple[EnvoyChange, ...]]) -> list[ProxyGroup]:
@@ -272,7 +273,7 @@ class _Work:
             if resource.kind == "VirtualService" and (resource.key in visible or _delegate(resource)):
                 return True
             if resource.kind == "DestinationRule":
-                rule_host = _rule_host(resource, snapshot.mesh.domain)
+                rule_host = _rule_host(resource)
                 if any(intersects(rule_host, host) for host in hosts):
                     return True
         return False
@@ -323,12 +324,12 @@ def _delegate(resource: Resource) -> bool:
     return isinstance(resource.view, VirtualService) and not resource.view.hosts
 
 
-def _rule_host(resource: Resource, domain: str) -> str:
+def _rule_host(resource: Resource) -> str:
     from meshctl.config.kinds.networking.destination_rule import DestinationRule
     from meshctl.hostnames import fqdn
 
     host = resource.view.host if isinstance(resource.view, DestinationRule) else "*"
-    return fqdn(host, resource.namespace, domain)
+    return fqdn(host, resource.namespace)
 
 
 def compare_resources(kind: str, before: Sequence[Any], after: Sequence[Any], key: str) -> list[EnvoyChange]:

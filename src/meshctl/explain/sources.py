@@ -20,6 +20,7 @@ from meshctl.explain.view import Identity, ProxyView, TranslatedView, document_v
 
 if TYPE_CHECKING:
     from meshctl.inspect.acquire import DumpSource
+    from meshctl.model.meshconfig import MeshConfig
     from meshctl.model.proxy import Proxy
     from meshctl.model.snapshot import MeshSnapshot
 
@@ -41,7 +42,7 @@ class _Inputs:
     snapshot: MeshSnapshot
 
 
-def load_inputs(files: Sequence[str], namespace: str) -> _Inputs:
+def load_inputs(files: Sequence[str], namespace: str, mesh: MeshConfig | None = None) -> _Inputs:
     """The input files as a mesh snapshot (BadInputError with every problem, as translate)."""
     from meshctl.config.loader import load
     from meshctl.model.snapshot import build_snapshot
@@ -49,7 +50,7 @@ def load_inputs(files: Sequence[str], namespace: str) -> _Inputs:
     result = load(files, namespace)
     if result.problems:
         raise BadInputError([str(problem) for problem in result.problems])
-    snapshot = build_snapshot(result.resources)
+    snapshot = build_snapshot(result.resources, mesh)
     return _Inputs(Inputs(result.resources, snapshot), snapshot)
 
 
@@ -66,21 +67,23 @@ def _identity(proxy: Proxy) -> Identity:
     return Identity(proxy.id, proxy.namespace, proxy.ip, proxy.dns_domain)
 
 
-def from_inputs(files: Sequence[str], target: str, namespace: str) -> tuple[Subject, list[str]]:
+def from_inputs(files: Sequence[str], target: str, namespace: str,
+                mesh: MeshConfig | None = None) -> tuple[Subject, list[str]]:
     """The proxy `target` as the input files translate it; also the translation's warnings."""
     from meshctl.generate.proxy import generate
 
-    inputs = load_inputs(files, namespace)
+    inputs = load_inputs(files, namespace, mesh)
     proxy = _proxy(inputs, target, namespace)
     config = generate(inputs.snapshot, proxy)
     view = TranslatedView(config, _identity(proxy))
     return Subject(view, inputs.provenance, RegistryResolver(inputs.snapshot)), list(config.warnings)
 
 
-def _with_inputs(view: ProxyView, files: Sequence[str], target: str | None, namespace: str) -> Subject:
+def _with_inputs(view: ProxyView, files: Sequence[str], target: str | None, namespace: str,
+                 mesh: MeshConfig | None) -> Subject:
     if not files:
         return Subject(view, Names())
-    inputs = load_inputs(files, namespace)
+    inputs = load_inputs(files, namespace, mesh)
     if target is not None:
         try:
             view.identity = _identity(_proxy(inputs, target, namespace))
@@ -90,12 +93,12 @@ def _with_inputs(view: ProxyView, files: Sequence[str], target: str | None, name
 
 
 def from_dump(data: bytes, origin: str, files: Sequence[str] = (), target: str | None = None,
-              namespace: str = "default") -> Subject:
+              namespace: str = "default", mesh: MeshConfig | None = None) -> Subject:
     """A saved config dump; with input files, traced back to them."""
-    return _with_inputs(document_view(data, origin), files, target, namespace)
+    return _with_inputs(document_view(data, origin), files, target, namespace, mesh)
 
 
 def from_live(source: DumpSource, files: Sequence[str] = (), target: str | None = None,
-              namespace: str = "default") -> Subject:
+              namespace: str = "default", mesh: MeshConfig | None = None) -> Subject:
     """A running Envoy, asked for what the request touches; with input files, traced back to them."""
-    return _with_inputs(live_view(source), files, target, namespace)
+    return _with_inputs(live_view(source), files, target, namespace, mesh)
