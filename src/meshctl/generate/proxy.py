@@ -92,15 +92,21 @@ def _cluster_parts(ctx: ProxyContext, view: tuple[Any, ...]) -> ClusterParts:
     snapshot = ctx.snapshot
     unrouted = (view[1:], snapshot.mesh_key, snapshot.versions_except("VirtualService"))
     outbound = ctx.memo_list(("outbound-clusters", unrouted), lambda: build_outbound_clusters(ctx))
-    inbound, _ = _inbound(ctx)
+    inbound = _inbound_clusters(ctx)
     endpoints = ctx.memo_list(("endpoints", unrouted), lambda: build_endpoints(ctx, outbound))
     return ClusterParts(outbound, inbound, endpoints)
 
 
-def _inbound(ctx: ProxyContext) -> tuple[list[cluster_pb2.Cluster], list[listener_pb2.Listener]]:
-    """The proxy's own side, rebuilt only when what it reads changes (see inbound_key): most
-    changes touch other workloads' endpoints or routing, and leave every proxy's inbound alone."""
-    return ctx.memo(ctx.inbound_key(), lambda: (build_inbound_clusters(ctx), build_inbound_listeners(ctx)))
+def _inbound_clusters(ctx: ProxyContext) -> list[cluster_pb2.Cluster]:
+    """The proxy's own side, clusters and listeners each rebuilt only when what it reads changes
+    (see inbound_key): most changes touch other workloads' endpoints or routing, and leave
+    every proxy's inbound alone. Apart, so that a caller wanting only clusters builds no
+    listener (`cluster_parts`)."""
+    return ctx.memo(("clusters", ctx.inbound_key()), lambda: build_inbound_clusters(ctx))
+
+
+def _inbound_listeners(ctx: ProxyContext) -> list[listener_pb2.Listener]:
+    return ctx.memo(("listeners", ctx.inbound_key()), lambda: build_inbound_listeners(ctx))
 
 
 def policy_filters(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None = None) -> InboundPolicy:
@@ -113,7 +119,7 @@ def policy_filters(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache 
 def inbound_listeners(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None = None) -> list[listener_pb2.Listener]:
     """The inbound listeners `generate` gives the proxy, without building the rest."""
     ctx, _ = _context(snapshot, proxy, cache)
-    return _inbound(ctx)[1]
+    return _inbound_listeners(ctx)
 
 
 def _context(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None) -> tuple[ProxyContext, tuple[Any, ...]]:
@@ -156,7 +162,7 @@ def generate(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None
     ctx, view = _context(snapshot, proxy, cache)
     parts = _cluster_parts(ctx, view)
     outbound_listeners, route_names = _outbound_listeners(ctx, view)
-    _, inbound_listeners = _inbound(ctx)
+    inbound_listeners = _inbound_listeners(ctx)
     routes = _routes(ctx, route_names)
     # First of duplicate names kept; the outbound part is deduplicated once per view, so that
     # a proxy adds only its own few clusters.
