@@ -28,7 +28,8 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -134,14 +135,26 @@ def tampered(admin: str, path: Path) -> Path:
     return path
 
 
-def main(services: int) -> None:
-    bind = "127.0.0.77"
-    egress_port = free_port(bind)
+@dataclass(frozen=True)
+class BigProxy:
+    """A running `meshctl serve` and the client sidecar it configures, holding the whole mesh."""
+
+    work: Path
+    config: Path
+    xds: str
+    admin: str
+
+
+@contextlib.contextmanager
+def big_proxy(services: int, bind: str, port: int) -> Iterator[BigProxy]:
+    """serve (with its CA) on a generated mesh of `services` services plus the client, whose
+    sidecar (real listeners on `bind`, egress `port`) is waited for until its Envoy holds every
+    cluster and is SYNCED."""
     with tempfile.TemporaryDirectory() as workdir:
         work = Path(workdir)
         config = work / "mesh"
         config.mkdir()
-        (config / "mesh.yaml").write_text(mesh_yaml(services) + client_yaml(bind, egress_port))
+        (config / "mesh.yaml").write_text(mesh_yaml(services) + client_yaml(bind, port))
         xds = f"127.0.0.1:{free_port()}"
         admin_port = free_port()
         admin = f"http://127.0.0.1:{admin_port}"
@@ -157,32 +170,39 @@ def main(services: int) -> None:
                                     ca_root=ca_dir / "root-cert.pem", token_file=token, config_dir=config,
                                     admin_port=admin_port, log_level="warning")
             cleanup.callback(sidecar.stop)
-            wait_until(lambda: cluster_count(admin) >= 3 * services, 120, what=f"{3 * services} clusters in Envoy",
+            wait_until(lambda: cluster_count(admin) >= 3 * services, 180, what=f"{3 * services} clusters in Envoy",
                        interval=0.2)
             wait_until(lambda: subprocess.run(meshctl("proxy-status", "--xds-address", xds, "--plaintext", "--wait",
                                                       "--timeout", "5s"), capture_output=True).returncode == 0,
                        120, what="proxy-status SYNCED", interval=0.2)
-            clusters = cluster_count(admin)
-            pod = f"{CLIENT}.{NAMESPACE}"
-            compare = ("proxy-status", pod, "--xds-address", xds, "--plaintext")
-            cases = [
-                ("Envoy alone: GET /config_dump", fetch(f"{admin}/config_dump")),
-                ("Envoy alone: the cluster table's fields", fetch_all(
-                    [f"{admin}/{path}" for path in masked_paths()])),
-                ("Python alone: meshctl --version", command(meshctl("--version"))),
-                ("proxy-config clusters --admin", command(meshctl("proxy-config", "clusters", "--admin", admin))),
-                ("proxy-status (sync table)", command(meshctl("proxy-status", "--xds-address", xds, "--plaintext"))),
-                ("proxy-status POD --admin (in sync)", command(meshctl(*compare, "--admin", admin))),
-                ("proxy-status POD --admin --semantic", command(meshctl(*compare, "--admin", admin, "--semantic"))),
-                ("proxy-status POD --file (1 cluster off)",
-                 command(meshctl(*compare, "--file", str(tampered(admin, work / "tampered.json"))))),
-            ]
-            print(f"# inspect benchmark: one Envoy holding {clusters} dynamic clusters ({services} services)")
-            print(f"# {machine_description()}")
-            print(f"{'command':<42} {'best of 3 s':>12} {'output bytes':>13}")
-            for label, run in cases:
-                seconds, size = best_of(run)
-                print(f"{label:<42} {seconds:>12.3f} {size:>13,}")
+            yield BigProxy(work, config, xds, admin)
+
+
+def main(services: int) -> None:
+    bind = "127.0.0.77"
+    with big_proxy(services, bind, free_port(bind)) as proxy:
+        work, xds, admin = proxy.work, proxy.xds, proxy.admin
+        clusters = cluster_count(admin)
+        pod = f"{CLIENT}.{NAMESPACE}"
+        compare = ("proxy-status", pod, "--xds-address", xds, "--plaintext")
+        cases = [
+            ("Envoy alone: GET /config_dump", fetch(f"{admin}/config_dump")),
+            ("Envoy alone: the cluster table's fields", fetch_all(
+                [f"{admin}/{path}" for path in masked_paths()])),
+            ("Python alone: meshctl --version", command(meshctl("--version"))),
+            ("proxy-config clusters --admin", command(meshctl("proxy-config", "clusters", "--admin", admin))),
+            ("proxy-status (sync table)", command(meshctl("proxy-status", "--xds-address", xds, "--plaintext"))),
+            ("proxy-status POD --admin (in sync)", command(meshctl(*compare, "--admin", admin))),
+            ("proxy-status POD --admin --semantic", command(meshctl(*compare, "--admin", admin, "--semantic"))),
+            ("proxy-status POD --file (1 cluster off)",
+             command(meshctl(*compare, "--file", str(tampered(admin, work / "tampered.json"))))),
+        ]
+        print(f"# inspect benchmark: one Envoy holding {clusters} dynamic clusters ({services} services)")
+        print(f"# {machine_description()}")
+        print(f"{'command':<42} {'best of 3 s':>12} {'output bytes':>13}")
+        for label, run in cases:
+            seconds, size = best_of(run)
+            print(f"{label:<42} {seconds:>12.3f} {size:>13,}")
 
 
 if __name__ == "__main__":

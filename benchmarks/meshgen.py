@@ -1,6 +1,6 @@
 """A generated mesh for benchmarks: N services, each with a VirtualService (header match to v2,
 the rest to v1), a DestinationRule with two subsets and a connection limit, and three endpoints
-(two v1, one v2), spread over ten namespaces."""
+(two v1, one v2; `pods` keeps the first few), spread over ten namespaces."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from meshctl.config.resource import Resource
 NAMESPACES = 10
 
 
-def mesh_yaml(count: int, *, version: str = "v2") -> str:
+def mesh_yaml(count: int, *, version: str = "v2", pods: int = 3) -> str:
     docs = []
     for i in range(count):
         ns = f"ns{i % NAMESPACES}"
@@ -41,7 +41,7 @@ spec:
   - {{name: v1, labels: {{version: v1}}}}
   - {{name: v2, labels: {{version: v2}}}}
 """)
-        for j in range(3):
+        for j in range(pods):
             index = i * 3 + j
             docs.append(f"""apiVersion: v1
 kind: Pod

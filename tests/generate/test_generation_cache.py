@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from strategies import FUZZ, examples
 
 from consistent import assert_consistent
+from testsupport import vhost
 
 from following import Follower
 
@@ -382,3 +383,51 @@ def test_an_endpoint_change_pushes_endpoints_only_to_their_subscribers(scratch: 
     assert subscribers and len(subscribers) < len(followers)
     for follower in followers:
         assert follower.pushed == ([ENDPOINT] if follower in subscribers else []), follower.stream.proxy_id
+
+
+SOURCES = """
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: front}
+spec: {ports: [{name: http, port: 80}], selector: {app: web}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web-1, namespace: front, labels: {app: web}}
+spec: {containers: [{name: c, image: c}]}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: web, namespace: front}
+spec: {host: web, subsets: [{name: v1, labels: {app: web}}, {name: v2, labels: {app: web}}]}
+"""
+ROUTES = {
+    "plain": "[{route: [{destination: {host: web.front.svc.cluster.local, subset: v1}}]}]",
+    "by-source": """
+  - {match: [{sourceNamespace: back}], route: [{destination: {host: web.front.svc.cluster.local, subset: v2}}]}
+  - {match: [{sourceLabels: {tier: gold}}], route: [{destination: {host: web.front.svc.cluster.local, subset: v2}}]}
+  - {route: [{destination: {host: web.front.svc.cluster.local, subset: v1}}]}""",
+}
+CLIENTS = [("front", "plain"), ("back", "plain"), ("front", "gold"), ("back", "gold")]
+
+
+@pytest.mark.parametrize("routes", sorted(ROUTES))
+def test_routes_of_a_virtual_service_are_shared_unless_they_read_the_source(scratch: Path, routes: str) -> None:
+    """Clients in two namespaces, with and without a label: one VirtualService's routes are built
+    once for all of them unless a match reads the client's namespace or labels, and every client
+    gets what a cold translation gives it, whichever client was translated first."""
+    vs = ("---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: web, namespace: front}\n"
+          f"spec:\n  hosts: [web.front.svc.cluster.local]\n  http: {ROUTES[routes]}\n")
+    pods = "".join(f"---\napiVersion: v1\nkind: Pod\nmetadata: {{name: c-{tier}, namespace: {ns}, labels: {{tier: {tier}}}}}\n"
+                   f"spec: {{containers: [{{name: c, image: c}}]}}\n" for ns, tier in CLIENTS)
+    scratch.write_text(SOURCES + vs + pods)
+    generation = Translator()(load_file(str(scratch)).resources)
+    snapshot = generation.snapshot
+    subsets = []
+    for namespace, tier in CLIENTS:
+        proxy = snapshot.proxy(f"c-{tier}.{namespace}")
+        config = generate(snapshot, proxy, generation.cache)
+        assert _rendered(config) == _rendered(generate(snapshot, proxy))
+        (route,) = [r for r in vhost(config, "80", "web.front.svc.cluster.local:80").routes if r.name != "allow_any"][:1]
+        subsets.append(route.route.cluster.split("|")[2])
+    assert subsets == {"plain": ["v1"] * 4, "by-source": ["v1", "v2", "v2", "v2"]}[routes]

@@ -21,7 +21,7 @@ from status_support import assert_golden, dump_json
 from meshctl.inspect.configdump import parse_config_dump
 from meshctl.status.compare import compare, comparison_text, normalise, render, routes_loaded, unified_diff
 from meshctl.status.sections import ControlPlaneDump, EnvoyDump
-from meshctl.status.semantic import report_data, report_text, semantic_diff
+from meshctl.status.semantic import ABSENT, report_data, report_text, semantic_diff
 
 CLUSTERS = "type.googleapis.com/envoy.admin.v3.ClustersConfigDump"
 LISTENERS = "type.googleapis.com/envoy.admin.v3.ListenersConfigDump"
@@ -200,7 +200,8 @@ def test_semantic_diff_names_resources_and_fields() -> None:
     assert data["clusters"]["onlyInEnvoy"] == ["outbound|9090||extra.default.svc.cluster.local"]
     assert data["clusters"]["changed"] == {"outbound|9080|v1|reviews.default.svc.cluster.local": [
         {"path": "cluster.connect_timeout", "controlPlane": "10s", "envoy": "5s"}]}  # fmt: skip
-    assert "active_state.listener.filter_chains[0].filters[0].typed_config.http_filters[0].name" in report_text(reports)
+    assert ("active_state.listener.filter_chains[0].filters[0].typed_config.http_filters[0]: (absent) -> "
+            '{"name":"Router"') in report_text(reports), "the router moved before the fault filter"
 
 
 def test_route_order_matters_to_the_semantic_diff() -> None:
@@ -211,9 +212,11 @@ def test_route_order_matters_to_the_semantic_diff() -> None:
     [_, _, routes] = semantic_diff(control_plane(control_plane_sections()), envoy(sections))
     [(name, changes)] = routes.changed
     assert name == "9080"
-    assert [change.path for change in changes][:2] == [
-        'route_config.virtual_hosts["reviews.default.svc.cluster.local"].routes[0].match.prefix',
-        'route_config.virtual_hosts["reviews.default.svc.cluster.local"].routes[0].name',
+    # two routes swapped: the second moved first (Envoy's routes list, position by position)
+    first, second = reviews["routes"]
+    assert [(change.path, change.before, change.after) for change in changes] == [
+        ('route_config.virtual_hosts["reviews.default.svc.cluster.local"].routes[0]', ABSENT, first),
+        ('route_config.virtual_hosts["reviews.default.svc.cluster.local"].routes[1]', first, ABSENT),
     ]  # fmt: skip
 
 
@@ -338,7 +341,7 @@ def test_the_semantic_diff_compares_values_by_their_protobuf_type() -> None:
     [clusters, *others] = semantic_diff(cp, envoy(sections))
     assert all(report.matches for report in others)
     [(name, changes)] = clusters.changed
-    assert [(c.path, c.control_plane, c.envoy) for c in changes] == [("cluster.connect_timeout", "10s", "3.500s")], (
+    assert [(c.path, c.before, c.after) for c in changes] == [("cluster.connect_timeout", "10s", "3.500s")], (
         "the one real difference, in protobuf's own spelling; none of the others")
 
 
@@ -350,7 +353,7 @@ def test_a_zero_duration_is_not_an_absent_one() -> None:
     route["route"]["timeout"] = "0s"
     [_, _, routes] = semantic_diff(control_plane(sections), envoy(envoy_sections()))
     [(name, changes)] = routes.changed
-    assert [(c.path, c.control_plane, repr(c.envoy)) for c in changes] == [
+    assert [(c.path, c.before, repr(c.after)) for c in changes] == [
         ('route_config.virtual_hosts["reviews.default.svc.cluster.local"].routes[0].route.timeout', "0s", "(absent)")]
 
 

@@ -19,6 +19,8 @@ from meshctl.cli import (
     bootstrap,
     completion,
     demo,
+    diff,
+    explain,
     install,
     iptables,
     kube_inject,
@@ -90,6 +92,8 @@ iptables.register(app)
 kube_inject.register(app)
 completion.register(app)
 install.register(app)
+explain.register(app)
+diff.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meshctl.config.apigroups import unknown_kind_problem
-from meshctl.config.documents import Document, ReadError, expand_inputs, read_file
+from meshctl.config.documents import Document, ReadError, decode, expand_inputs, parse_text, read_file
 from meshctl.config.kinds import KINDS, KindInfo, split_api_version
 from meshctl.config.kinds.common import LABELS
 from meshctl.config.paths import FieldPath, format_path
@@ -296,6 +296,17 @@ def load_file(file: str, default_namespace: str = DEFAULT_NAMESPACE) -> FileResu
     """Every resource of one file, or the problems that kept them out."""
     documents, errors = read_file(file)
     return load_documents(file, documents, errors, default_namespace)
+
+
+def load_data(data: bytes, name: str, default_namespace: str = DEFAULT_NAMESPACE) -> FileResult:
+    """The bytes of one input that is not a file on disk (a file as a git revision holds it),
+    read as `load_file` reads a file; `name` is what errors and origins call it."""
+    text, error = decode(data, name)
+    if error is not None:
+        return load_documents(name, [], [error], default_namespace)
+    assert text is not None
+    documents, errors = parse_text(text, name)
+    return load_documents(name, documents, errors, default_namespace)
 
 
 def load_documents(file: str, documents: Sequence[Document], errors: Iterable[ReadError] = (),

@@ -21,6 +21,7 @@ from meshctl.generate.clusters import build_inbound_clusters, build_outbound_clu
 from meshctl.generate.context import ProxyContext
 from meshctl.generate.endpoints import build_endpoints
 from meshctl.generate.inbound import build_inbound_listeners
+from meshctl.generate.inbound_policy import InboundPolicy, inbound_policy
 from meshctl.generate.listeners import build_listeners
 from meshctl.generate.routes import route_configuration
 from meshctl.generate.tcproutes import stream_routing
@@ -64,6 +65,97 @@ class ProxyConfig:
         return self.cache.pack_segments(self.segments.get(type_url, (items,)), name_of)
 
 
+def route_configurations(snapshot: MeshSnapshot, proxy: Proxy,
+                         cache: GenerationCache | None = None) -> list[route_pb2.RouteConfiguration]:
+    """The route configurations `generate` gives the proxy, without building the rest: for a
+    caller that knows nothing else can have changed (`generate.impact`)."""
+    ctx, view = _context(snapshot, proxy, cache)
+    return _routes(ctx, _outbound_listeners(ctx, view)[1])
+
+
+def cluster_parts(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None = None) -> ClusterParts:
+    """The clusters and endpoints `generate` gives the proxy, without its listeners and routes:
+    for a caller that knows nothing else can have changed (`generate.impact`)."""
+    ctx, view = _context(snapshot, proxy, cache)
+    return _cluster_parts(ctx, view)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterParts:
+    """A proxy's clusters as `generate` assembles them: the outbound ones and the endpoints
+    (shared by every proxy of its view), and its own inbound ones."""
+
+    outbound: list[cluster_pb2.Cluster]
+    inbound: list[cluster_pb2.Cluster]
+    endpoints: list[endpoint_pb2.ClusterLoadAssignment]
+
+
+def _cluster_parts(ctx: ProxyContext, view: tuple[Any, ...]) -> ClusterParts:
+    # Clusters and endpoints never read a VirtualService: keyed by content rather than by
+    # snapshot, a proxy whose config changed only in VirtualServices keeps the very same lists
+    # (and their serialized bytes) instead of reassembling them from cached pieces.
+    snapshot = ctx.snapshot
+    unrouted = (view[1:], snapshot.mesh_key, snapshot.versions_except("VirtualService"))
+    outbound = ctx.memo_list(("outbound-clusters", unrouted), lambda: build_outbound_clusters(ctx))
+    inbound = _inbound_clusters(ctx)
+    endpoints = ctx.memo_list(("endpoints", unrouted), lambda: build_endpoints(ctx, outbound))
+    return ClusterParts(outbound, inbound, endpoints)
+
+
+def _inbound_clusters(ctx: ProxyContext) -> list[cluster_pb2.Cluster]:
+    """The proxy's own side, clusters and listeners each rebuilt only when what it reads changes
+    (see inbound_key): most changes touch other workloads' endpoints or routing, and leave
+    every proxy's inbound alone. Apart, so that a caller wanting only clusters builds no
+    listener (`cluster_parts`)."""
+    return ctx.memo(("clusters", ctx.inbound_key()), lambda: build_inbound_clusters(ctx))
+
+
+def _inbound_listeners(ctx: ProxyContext) -> list[listener_pb2.Listener]:
+    return ctx.memo(("listeners", ctx.inbound_key()), lambda: build_inbound_listeners(ctx))
+
+
+def policy_filters(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None = None) -> InboundPolicy:
+    """What the proxy's AuthorizationPolicies and RequestAuthentications add to its inbound
+    chains: the one thing `generate` reads of those kinds (`generate.impact.policies_only`)."""
+    ctx, _ = _context(snapshot, proxy, cache)
+    return inbound_policy(ctx)
+
+
+def inbound_listeners(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None = None) -> list[listener_pb2.Listener]:
+    """The inbound listeners `generate` gives the proxy, without building the rest."""
+    ctx, _ = _context(snapshot, proxy, cache)
+    return _inbound_listeners(ctx)
+
+
+def _context(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None) -> tuple[ProxyContext, tuple[Any, ...]]:
+    if cache is not None:
+        cache.begin(snapshot.version)
+    ctx = ProxyContext(snapshot, proxy, snapshot.scope_for(proxy), cache)
+    return ctx, ctx.view_key()
+
+
+def _outbound_listeners(ctx: ProxyContext, view: tuple[Any, ...]) -> tuple[list[listener_pb2.Listener], list[str]]:
+    """Outbound listeners, and the route configurations they ask for, in the order they ask.
+
+    They read VirtualServices only for their TCP and TLS routes: keyed by those rather than by
+    the snapshot, an HTTP routing edit leaves every listener as it was."""
+    snapshot = ctx.snapshot
+    listener_inputs = (view[1:], ctx.workload_key(), snapshot.mesh_key, snapshot.versions_except("VirtualService"),
+                       ctx.memo(("stream-routing", Same(ctx.scope)), lambda: stream_routing(ctx.scope)))
+    return ctx.memo(("outbound-listeners", listener_inputs),
+                    lambda: (ctx.same_list(build_listeners(ctx)), list(ctx.route_names)))
+
+
+def _routes(ctx: ProxyContext, names: list[str]) -> list[route_pb2.RouteConfiguration]:
+    return ctx.memo(("routes", ctx.routes_key(), tuple(names)), lambda: [route_configuration(ctx, name) for name in names])
+
+
+def view_of(snapshot: MeshSnapshot, proxy: Proxy) -> tuple[Any, ...]:
+    """What makes two proxies of one snapshot see the mesh alike: the same outbound clusters,
+    endpoints and route configurations (their listeners and inbound side are their own)."""
+    return ProxyContext(snapshot, proxy, snapshot.scope_for(proxy)).view_key()[1:]
+
+
 def generate(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None = None) -> ProxyConfig:
     """Everything Istio would send this proxy (a sidecar, or a gateway), deterministic for
     equal inputs.
@@ -73,40 +165,24 @@ def generate(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None
     their outbound clusters, endpoints and routes. Returned messages may be shared: never
     modify them.
     """
-    if cache is not None:
-        cache.begin(snapshot.version)
-    ctx = ProxyContext(snapshot, proxy, snapshot.scope_for(proxy), cache)
+    ctx, view = _context(snapshot, proxy, cache)
     if proxy.is_router:
         from meshctl.generate.gateway import build_router
 
         return build_router(ctx, cache)
-    view = ctx.view_key()
-    # Clusters and endpoints never read a VirtualService: keyed by content rather than by
-    # snapshot, a proxy whose config changed only in VirtualServices keeps the very same lists
-    # (and their serialized bytes) instead of reassembling them from cached pieces.
-    unrouted = (view[1:], snapshot.mesh_key, snapshot.versions_except("VirtualService"))
-    outbound = ctx.memo_list(("outbound-clusters", unrouted), lambda: build_outbound_clusters(ctx))
-    # Outbound listeners read VirtualServices only for their TCP and TLS routes: keyed by those
-    # rather than by the snapshot, an HTTP routing edit leaves every listener as it was.
-    listener_inputs = (view[1:], ctx.workload_key(), snapshot.mesh_key, snapshot.versions_except("VirtualService"),
-                       ctx.memo(("stream-routing", Same(ctx.scope)), lambda: stream_routing(ctx.scope)))
-    outbound_listeners, route_names = ctx.memo(("outbound-listeners", listener_inputs),
-                                               lambda: (ctx.same_list(build_listeners(ctx)), list(ctx.route_names)))
-    # The proxy's own side is rebuilt only when what it reads changes (see inbound_key): most
-    # changes touch other workloads' endpoints or routing, and leave every proxy's inbound alone.
-    inbound, inbound_listeners = ctx.memo(ctx.inbound_key(),
-                                          lambda: (build_inbound_clusters(ctx), build_inbound_listeners(ctx)))
-    routes = ctx.memo(("routes", ctx.routes_key(), tuple(route_names)),
-                      lambda: [route_configuration(ctx, name) for name in route_names])
-    endpoints = ctx.memo_list(("endpoints", unrouted), lambda: build_endpoints(ctx, outbound))
+    parts = _cluster_parts(ctx, view)
+    outbound_listeners, route_names = _outbound_listeners(ctx, view)
+    inbound_listeners = _inbound_listeners(ctx)
+    routes = _routes(ctx, route_names)
     # First of duplicate names kept; the outbound part is deduplicated once per view, so that
     # a proxy adds only its own few clusters.
-    shared, shared_names = ctx.memo(("unique-clusters", Same(outbound)), lambda: _with_names(unique_clusters(outbound)))
-    clusters = shared + unique_clusters(c for c in inbound if c.name not in shared_names)
+    shared, shared_names = ctx.memo(("unique-clusters", Same(parts.outbound)),
+                                    lambda: _with_names(unique_clusters(parts.outbound)))
+    clusters = shared + unique_clusters(c for c in parts.inbound if c.name not in shared_names)
     return ProxyConfig(
-        clusters, endpoints, outbound_listeners + inbound_listeners, routes,
+        clusters, parts.endpoints, outbound_listeners + inbound_listeners, routes,
         list(dict.fromkeys(ctx.warnings)), cache,
-        segments={CLUSTER: (outbound, inbound), LISTENER: (outbound_listeners, inbound_listeners)},
+        segments={CLUSTER: (parts.outbound, parts.inbound), LISTENER: (outbound_listeners, inbound_listeners)},
     )
 
 

@@ -105,10 +105,9 @@ def _virtual_hosts(ctx: ProxyContext, egress: EgressScope, port: int) -> list[_V
     wildcard_owner = _most_specific_wildcards(egress.virtual_services, services)
     vhosts: dict[str, _VirtualHost] = {}
     covered: set[str] = set()
-    labels = tuple(sorted(ctx.proxy.labels.items()))
     for index, vs in enumerate(egress.virtual_services):
         in_scope = tuple(services[h].source.revision if h in services else None for h in vs.http_destinations)
-        routes_key = ("vs-routes", vs.resource.revision, port, ctx.proxy.namespace, labels, ctx.proxy.istio_extensions,
+        routes_key = ("vs-routes", vs.resource.revision, port, _source_key(ctx, vs), ctx.proxy.istio_extensions,
                       ctx.snapshot.destination_inputs(ctx.proxy, vs), in_scope)
         routes = ctx.memo(routes_key, lambda: vs_routes(ctx, vs, port, services))
         if not routes:
@@ -135,6 +134,17 @@ def _virtual_hosts(ctx: ProxyContext, egress: EgressScope, port: int) -> list[_V
                         tuple(r.revision for r in rule.resources) if rule else None)
             vhosts[key] = _VirtualHost(key, [service], [], [ctx.memo(memo_key, lambda: _default_route(ctx, service, port))])
     return list(vhosts.values())
+
+
+def _source_key(ctx: ProxyContext, vs: VirtualServiceView) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """What of the proxy itself a VirtualService's HTTP routes read (`ctx.applies`): its namespace
+    if a match names a source namespace, its labels if one names source labels. Otherwise the
+    routes are the same for every proxy of every namespace (what they read of DestinationRules
+    is in `destination_inputs`), and are built once for all of them."""
+    matches_ = [match for rule in vs.spec.http for match in rule.match]
+    namespace = ctx.proxy.namespace if any(match.source_namespace for match in matches_) else ""
+    labels = tuple(sorted(ctx.proxy.labels.items())) if any(match.source_labels for match in matches_) else ()
+    return namespace, labels
 
 
 def _most_specific_wildcards(virtual_services: Sequence[VirtualServiceView], services: Mapping[str, Service]) -> dict[str, int]:

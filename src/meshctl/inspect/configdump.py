@@ -30,7 +30,7 @@ import pkgutil
 import re
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format
 from google.protobuf.message import Message
@@ -69,6 +69,7 @@ _CLUSTER_LISTS = (
     "staticClusters", "dynamicActiveClusters", "dynamicWarmingClusters",
 )  # fmt: skip
 _BINARY_PREFIX = TYPE_PREFIX.encode()
+M = TypeVar("M", bound=Message)
 _BINARY_TYPE_URL = re.compile(re.escape(_BINARY_PREFIX) + rb"[A-Za-z_][A-Za-z0-9_.]*")
 
 
@@ -174,6 +175,16 @@ def parse_cluster_answers(answers: Mapping[str, bytes], origin: str) -> ConfigDu
             raise BadInputError([f'{origin}: the answer for {key} is not an Envoy /config_dump (no "configs" list)'])
         section[key] = [{k: v for k, v in entry.items() if k != "@type"} for entry in entries if isinstance(entry, dict)]
     return _config_dump({"configs": [section]}, origin)
+
+
+def parse_document_as(document: dict[str, Any], message_class: type[M], origin: str) -> M:
+    """One resource of a dump's JSON (a listener, a cluster...) as a message of `message_class`,
+    its `Any`s resolved as a whole dump's are: for readers that need a few resources of a big
+    dump, which would be slow to parse whole."""
+    body = {key: value for key, value in document.items() if key != "@type"}
+    message = message_class()
+    _parse_into(body, message, document_pool(body), origin)
+    return message
 
 
 def _config_dump(document: dict[str, Any], origin: str) -> ConfigDump:

@@ -44,6 +44,7 @@ class Registry:
         "_by_owner",
         "_by_proxy",
         "_ready_pods",
+        "_selecting",
         "_endpoint_objects",
         "_endpoints",
         "_signatures",
@@ -62,6 +63,7 @@ class Registry:
         self._by_owner: dict[tuple[str, str], list[Workload]] = {}
         self._by_label: dict[tuple[str, str, str], set[int]] = {}
         self._ready_pods: dict[tuple[str, str], Workload] = {}
+        self._selecting: dict[str, list[tuple[Service, Mapping[str, str]]]] = {}
         self._endpoints: dict[tuple[int, str], tuple[Endpoint, ...]] = {}
         self._signatures: dict[tuple[int, int | None], int] = {}
         for index, workload in enumerate(self.workloads):
@@ -79,6 +81,8 @@ class Registry:
             self._by_host.setdefault(service.hostname, []).append(service)
             if service.resolution == ALIAS and service.alias_for:
                 self._aliases.setdefault(service.alias_for, []).append(service.hostname)
+            if service.from_kubernetes and service.selector:
+                self._selecting.setdefault(service.namespace, []).append((service, service.selector))
         for aliases in self._aliases.values():
             aliases.sort()
 
@@ -129,14 +133,8 @@ class Registry:
 
     def services_of(self, workload: Workload) -> list[Service]:
         """Kubernetes services whose selector picks this workload (its inbound ports)."""
-        return [
-            service
-            for service in self.services
-            if service.from_kubernetes
-            and service.namespace == workload.namespace
-            and service.selector
-            and selects(service.selector, workload.labels)
-        ]
+        return [service for service, selector in self._selecting.get(workload.namespace, ())
+                if selects(selector, workload.labels)]
 
     def service_targets(self, workload: Workload) -> list[ServiceTarget]:
         """The ports the workload itself serves, as Istio finds a proxy's ServiceTargets: the

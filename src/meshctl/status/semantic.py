@@ -16,14 +16,19 @@ differ with both values.
 Order is ignored only where Envoy ignores it. Routes in a virtual host, HTTP filters, network
 filters and listener filters run in list order, so reordering them changes behaviour: those
 lists are compared position by position (as maps from index to item, which also keeps DeepDiff
-from hiding their order inside an unordered parent). Lists of uniquely named items (virtual
-hosts, for instance) are compared by name, so paths read `virtual_hosts["web:80"].routes[1]`
-instead of naming a position in a list whose order does not matter.
+from hiding their order inside an unordered parent), after lining up the items both sides
+hold, so that one filter inserted reads as `http_filters[1]: (absent) -> {...}` rather than as
+every filter after it changing. Lists of uniquely named items (virtual hosts, for instance) are
+compared by name, so paths read `virtual_hosts["web:80"].routes[1]` instead of naming a
+position in a list whose order does not matter; in other lists of objects (filter chains) the
+items both sides hold drop out whatever their order, and the rest pair up in the order they
+come, so that a change inside a chain reads as a path into it.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -42,19 +47,21 @@ class _Absent:
 
 ABSENT = _Absent()
 _VALUE_WIDTH = 72
-# Lists whose order Envoy acts on.
-_ORDERED_LISTS = frozenset({"routes", "http_filters", "filters", "listener_filters"})
+# Lists whose order Envoy acts on (compared position by position).
+ORDERED_LISTS = frozenset({"routes", "http_filters", "filters", "listener_filters"})
 _ADDED = {"dictionary_item_added", "iterable_item_added", "attribute_added", "set_item_added"}
 _REMOVED = {"dictionary_item_removed", "iterable_item_removed", "attribute_removed", "set_item_removed"}
 
 
 @dataclass(frozen=True, slots=True)
 class FieldChange:
-    """A field of one resource that differs; a side without the field holds ABSENT."""
+    """A field of one resource that differs, with its value before (the control plane's, or the
+    old side of `meshctl diff`) and after (Envoy's, or the new side); a side without the field
+    holds ABSENT."""
 
     path: str
-    control_plane: Any
-    envoy: Any
+    before: Any
+    after: Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +109,7 @@ def report_text(reports: Sequence[KindReport]) -> str:
         out.append(f"{report.kind} Don't Match ({report.summary})\n")
         for name, changes in report.changed:
             out.append(f"  ~ {name}\n")
-            out.extend(f"      {c.path}: {_show(c.control_plane)} -> {_show(c.envoy)}\n" for c in changes)
+            out.extend(f"      {c.path}: {show(c.before)} -> {show(c.after)}\n" for c in changes)
         out.extend(f"  + {name} (only in Envoy)\n" for name in report.only_envoy)
         out.extend(f"  - {name} (only in the control plane)\n" for name in report.only_control_plane)
     return "".join(out)
@@ -134,7 +141,7 @@ def _compare_kind(kind: str, control_plane: Side, envoy: Side) -> KindReport:
             continue
         before, after = control_plane.typed(kind, expected[name]), envoy.typed(kind, actual[name])
         if before != after:
-            changed.append((name, tuple(_field_changes(before, after))))
+            changed.append((name, tuple(field_changes(before, after))))
     return KindReport(
         kind,
         only_control_plane=tuple(sorted(expected.keys() - actual.keys())),
@@ -170,16 +177,37 @@ class _Name(str):
     __slots__ = ()
 
 
-def _field_changes(expected: Any, actual: Any) -> list[FieldChange]:
+class _Was:
+    """The position of an item an ordered list no longer holds: a key apart from the positions
+    of the items it holds now (`_aligned`), shown as `[N]` all the same."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Was) and other.index == self.index
+
+    def __hash__(self) -> int:
+        return hash((_Was, self.index))
+
+    def __repr__(self) -> str:
+        return str(self.index)
+
+
+def field_changes(before: Any, after: Any) -> list[FieldChange]:
+    """The fields of one resource (as JSON data in Envoy's form) that differ, by path, sorted."""
     from deepdiff import DeepDiff
 
     changes = []
-    for report_type, levels in DeepDiff(_shaped(expected), _shaped(actual), ignore_order=True, view="tree").items():
+    shaped_before, shaped_after = _shaped_pair(before, after)
+    for report_type, levels in DeepDiff(shaped_before, shaped_after, ignore_order=True, view="tree", threshold_to_diff_deeper=0).items():
         for level in levels:
             path = _path(level.path(output_format="list"))
-            before = ABSENT if report_type in _ADDED else _unshaped(level.t1)
-            after = ABSENT if report_type in _REMOVED else _unshaped(level.t2)
-            changes.append(FieldChange(path, before, after))
+            old_value = ABSENT if report_type in _ADDED else _unshaped(level.t1)
+            new_value = ABSENT if report_type in _REMOVED else _unshaped(level.t2)
+            changes.append(FieldChange(path, old_value, new_value))
     return sorted(changes, key=lambda change: change.path)
 
 
@@ -187,14 +215,95 @@ def _shaped(value: Any, key: str = "") -> Any:
     """JSON data with ordered lists and named lists turned into maps (module docstring)."""
     if isinstance(value, dict):
         return {name: _shaped(item, name) for name, item in value.items()}
+    top = _top(value, key)
+    if isinstance(top, _Ordered | _Named):
+        return type(top)((name, _shaped(item)) for name, item in top.items())
+    if isinstance(top, list):
+        return [_shaped(item) for item in top]
+    return top
+
+
+def _shaped_pair(before: Any, after: Any, key: str = "") -> tuple[Any, Any]:
+    """`_shaped` of both trees without the entries they share (map keys, named or ordered list
+    items): DeepDiff then walks only what differs, which for one changed host among a thousand
+    is a thousand times less, and the equal parts are never shaped at all."""
+    one, other = _top(before, key), _top(after, key)
+    if isinstance(before, list) and isinstance(after, list):
+        if key in ORDERED_LISTS:
+            one, other = _aligned(before, after)
+        elif type(one) is list and type(other) is list and all(isinstance(item, dict) for item in before + after):
+            one, other = _paired(before, after)
+    if not (isinstance(one, dict) and isinstance(other, dict) and type(one) is type(other)):
+        return _shaped(before, key), _shaped(after, key)
+    kept_one, kept_other = type(one)(), type(other)()
+    for name in one.keys() | other.keys():
+        child = name if type(one) is dict else ""
+        if name in one and name in other:
+            if one[name] != other[name]:
+                kept_one[name], kept_other[name] = _shaped_pair(one[name], other[name], child)
+        elif name in one:
+            kept_one[name] = _shaped(one[name], child)
+        else:
+            kept_other[name] = _shaped(other[name], child)
+    return kept_one, kept_other
+
+
+def _aligned(before: list[Any], after: list[Any]) -> tuple[_Ordered, _Ordered]:
+    """Two versions of an ordered list as maps whose keys line up the items that stayed, so that
+    one item inserted or removed reads as that item, not as a change of every item after it:
+    an item kept, or changed in its place, under its position after; an item removed under its
+    position before (`_Was`)."""
+    from difflib import SequenceMatcher
+
+    marks_before, marks_after = ([json.dumps(item, sort_keys=True) for item in items] for items in (before, after))
+    kept_before, kept_after = _Ordered(), _Ordered()
+    for tag, i1, i2, j1, j2 in SequenceMatcher(None, marks_before, marks_after, autojunk=False).get_opcodes():
+        paired = i2 - i1 if tag == "equal" else min(i2 - i1, j2 - j1) if tag == "replace" else 0
+        for offset in range(paired):
+            kept_before[j1 + offset], kept_after[j1 + offset] = before[i1 + offset], after[j1 + offset]
+        for index in range(i1 + paired, i2):
+            kept_before[_Was(index)] = before[index]
+        for index in range(j1 + paired, j2):
+            kept_after[index] = after[index]
+    return kept_before, kept_after
+
+
+def _paired(before: list[Any], after: list[Any]) -> tuple[_Ordered, _Ordered]:
+    """Two versions of a list whose order does not matter and whose items have no names (filter
+    chains) as maps that pair each changed item with its counterpart, so that a field changed
+    inside one reads as that field: items alike on both sides drop out whatever their order,
+    the others pair in the order they come (under their position after); what is left over was
+    removed (`_Was`) or added."""
+    marks = [[json.dumps(item, sort_keys=True) for item in items] for items in (before, after)]
+    left: list[list[int]] = []
+    for mine, theirs in ((marks[0], marks[1]), (marks[1], marks[0])):
+        counts = Counter(theirs)
+        left.append([])
+        for index, mark in enumerate(mine):
+            if counts[mark]:
+                counts[mark] -= 1
+            else:
+                left[-1].append(index)
+    kept_before, kept_after = _Ordered(), _Ordered()
+    for i, j in zip(*left, strict=False):
+        kept_before[j], kept_after[j] = before[i], after[j]
+    for i in left[0][len(left[1]):]:
+        kept_before[_Was(i)] = before[i]
+    for j in left[1][len(left[0]):]:
+        kept_after[j] = after[j]
+    return kept_before, kept_after
+
+
+def _top(value: Any, key: str) -> Any:
+    """`_shaped` of the outermost level only: an ordered or named list as a map of its items."""
     if not isinstance(value, list):
         return value
-    if key in _ORDERED_LISTS:
-        return _Ordered((index, _shaped(item)) for index, item in enumerate(value))
+    if key in ORDERED_LISTS:
+        return _Ordered(enumerate(value))
     names = [item.get("name") if isinstance(item, dict) else None for item in value]
     if value and all(isinstance(name, str) and name for name in names) and len(set(names)) == len(names):
-        return _Named((_Name(name), _shaped(item)) for name, item in zip(names, value, strict=True))
-    return [_shaped(item) for item in value]
+        return _Named((_Name(name), item) for name, item in zip(names, value, strict=True))
+    return value
 
 
 def _unshaped(value: Any) -> Any:
@@ -212,8 +321,8 @@ def _path(parts: Sequence[Any]) -> str:
     """`['filterChains', 0, 'filters']` as `filterChains[0].filters`; names and odd keys in brackets."""
     text = ""
     for part in parts:
-        if isinstance(part, int):
-            text += f"[{part}]"
+        if isinstance(part, int | _Was):
+            text += f"[{part!r}]"
         elif isinstance(part, str) and part.isidentifier() and not isinstance(part, _Name):
             text += f".{part}" if text else part
         else:
@@ -224,14 +333,15 @@ def _path(parts: Sequence[Any]) -> str:
 def _change_data(change: FieldChange) -> dict[str, Any]:
     """A field change as data; the side without the field has no key."""
     data = {"path": change.path}
-    if change.control_plane is not ABSENT:
-        data["controlPlane"] = change.control_plane
-    if change.envoy is not ABSENT:
-        data["envoy"] = change.envoy
+    if change.before is not ABSENT:
+        data["controlPlane"] = change.before
+    if change.after is not ABSENT:
+        data["envoy"] = change.after
     return data
 
 
-def _show(value: Any) -> str:
+def show(value: Any) -> str:
+    """A field's value on one line, cut at a readable width."""
     if value is ABSENT:
         return repr(ABSENT)
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
