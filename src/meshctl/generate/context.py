@@ -124,6 +124,14 @@ class ProxyContext:
         return (self.snapshot.versions_except(*ENDPOINT_KINDS), namespace, egress, self.scope.outbound_mode, *rest,
                 self.proxy.dns_domain)
 
+    def services_key(self) -> tuple[Hashable, ...]:
+        """What outbound clusters and endpoints add to the view: instead of the Sidecar, the
+        services its egress listeners import (the same tuples for Sidecars importing the same
+        hosts), the only part of a Sidecar they read; clients whose Sidecars differ only in
+        selector or bind address then share them, and an endpoint change reassembles them once."""
+        _snapshot_version, namespace, _sidecar, *rest = self.view_key()
+        return (namespace, tuple(Same(e.services) for e in self.scope.egress), *rest)
+
     def inbound_key(self) -> tuple[Hashable, ...]:
         """What the proxy's own side (inbound listeners and clusters) is made of: the proxy as its
         node describes it, its workload's object, its Sidecar, the DestinationRules of its own

@@ -84,7 +84,7 @@ def generate(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None
     # Clusters and endpoints never read a VirtualService: keyed by content rather than by
     # snapshot, a proxy whose config changed only in VirtualServices keeps the very same lists
     # (and their serialized bytes) instead of reassembling them from cached pieces.
-    unrouted = (view[1:], snapshot.mesh_key, snapshot.versions_except("VirtualService"))
+    unrouted = (ctx.services_key(), snapshot.mesh_key, snapshot.versions_except("VirtualService"))
     outbound = ctx.memo_list(("outbound-clusters", unrouted), lambda: build_outbound_clusters(ctx))
     # Outbound listeners read VirtualServices only for their TCP and TLS routes: keyed by those
     # rather than by the snapshot, an HTTP routing edit leaves every listener as it was.
