@@ -32,7 +32,7 @@ from meshctl.config.loader import load_file
 from meshctl.generate.bootstrap import ads_bootstrap
 from meshctl.model.node import ISTIO_NODES
 from meshctl.model.snapshot import MeshSnapshot
-from meshctl.resources import ENDPOINT
+from meshctl.resources import CLUSTER, ENDPOINT
 from meshctl.sources.base import SourceUpdate
 from meshctl.xds.cache import SnapshotCache
 from meshctl.generate.translator import Translator
@@ -357,6 +357,51 @@ def test_proxies_share_routes_exactly_when_their_sidecars_import_the_same(scratc
     assert (a.routes is b.routes) == (host == "blue")
     for config, name in ((a, "client-a.team"), (b, "client-b.team")):
         assert _rendered(config) == _rendered(generate(snapshot, snapshot.proxy(name)))
+
+
+@pytest.mark.parametrize("host", ["blue", "green"])
+def test_proxies_share_clusters_and_endpoints_exactly_when_their_sidecars_import_the_same(scratch: Path, host: str) -> None:
+    """Clusters and endpoints read a Sidecar only for the services it imports: two Sidecars
+    differing in their selector alone share the very same outbound clusters and assignments,
+    and Sidecars importing different services never do."""
+    scratch.write_text(TEAM.replace("HOST", host))
+    generation = Translator()(load_file(str(scratch)).resources)
+    snapshot = generation.snapshot
+    a, b = (generate(snapshot, snapshot.proxy(f"client-{x}.team"), generation.cache) for x in "ab")
+    outbound_a, outbound_b = a.segments[CLUSTER][0], b.segments[CLUSTER][0]
+    assert any("blue.team" in c.name for c in outbound_a)
+    assert (outbound_a is outbound_b) == (a.endpoints is b.endpoints) == (host == "blue")
+    for config, name in ((a, "client-a.team"), (b, "client-b.team")):
+        assert _rendered(config) == _rendered(generate(snapshot, snapshot.proxy(name)))
+
+
+BLUE_SLICE = """
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: blue-x1, namespace: team, labels: {kubernetes.io/service-name: blue}}
+addressType: IPv4
+endpoints: [{addresses: [ADDRESS], conditions: {ready: true}}]
+ports: [{name: http, port: 80, protocol: TCP}]
+"""
+
+
+def test_an_endpointslice_change_keeps_every_route_and_moves_the_endpoint(scratch: Path) -> None:
+    """Routes name services, never endpoints: after an EndpointSlice change a proxy keeps its
+    very route configurations, while its assignment follows the new address (as cold)."""
+    translator = Translator()
+    configs = []
+    for address in ("10.1.0.7", "10.1.0.8"):
+        scratch.write_text(TEAM.replace("HOST", "blue") + BLUE_SLICE.replace("ADDRESS", address))
+        generation = translator(load_file(str(scratch)).resources)
+        snapshot = generation.snapshot
+        configs.append(generate(snapshot, snapshot.proxy("client-a.team"), generation.cache))
+        assert _rendered(configs[-1]) == _rendered(generate(snapshot, snapshot.proxy("client-a.team")))
+    before, after = configs
+    assert after.routes is before.routes
+    addresses = [[lb.endpoint.address.socket_address.address for e in c.endpoints if "blue.team" in e.cluster_name
+                  for locality in e.endpoints for lb in locality.lb_endpoints] for c in configs]
+    assert addresses == [["10.1.0.7"], ["10.1.0.8"]]
 
 
 def test_an_endpoint_change_pushes_endpoints_only_to_their_subscribers(scratch: Path) -> None:

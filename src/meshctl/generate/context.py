@@ -16,7 +16,7 @@ from meshctl.model.proxy import Proxy
 from meshctl.model.scope import SidecarScope
 from meshctl.model.selectors import selects
 from meshctl.model.service import Service, ServicePort, ServiceTarget
-from meshctl.model.snapshot import MeshSnapshot
+from meshctl.model.snapshot import ENDPOINT_KINDS, MeshSnapshot
 
 
 @dataclass(slots=True)
@@ -116,10 +116,21 @@ class ProxyContext:
         its egress listeners import (the same tuples for Sidecars importing the same hosts, see
         build_scope) and the outbound policy, so proxies whose Sidecars differ only in selector
         or bind address share their routes, as Istio's route cache does; and the DNS domain,
-        which decides the short names among a virtual host's domains."""
-        snapshot_version, namespace, _sidecar, *rest = self.view_key()
+        which decides the short names among a virtual host's domains. Routes name services and
+        never their endpoints, so the version of every kind but Endpoints and EndpointSlices
+        stands for the snapshot's: in a cluster, an endpoint change leaves every route as it was."""
+        _snapshot_version, namespace, _sidecar, *rest = self.view_key()
         egress = tuple((e.port, e.protocol, Same(e.services), Same(e.virtual_services)) for e in self.scope.egress)
-        return (snapshot_version, namespace, egress, self.scope.outbound_mode, *rest, self.proxy.dns_domain)
+        return (self.snapshot.versions_except(*ENDPOINT_KINDS), namespace, egress, self.scope.outbound_mode, *rest,
+                self.proxy.dns_domain)
+
+    def services_key(self) -> tuple[Hashable, ...]:
+        """What outbound clusters and endpoints add to the view: instead of the Sidecar, the
+        services its egress listeners import (the same tuples for Sidecars importing the same
+        hosts), the only part of a Sidecar they read; clients whose Sidecars differ only in
+        selector or bind address then share them, and an endpoint change reassembles them once."""
+        _snapshot_version, namespace, _sidecar, *rest = self.view_key()
+        return (namespace, tuple(Same(e.services) for e in self.scope.egress), *rest)
 
     def inbound_key(self) -> tuple[Hashable, ...]:
         """What the proxy's own side (inbound listeners and clusters) is made of: the proxy as its

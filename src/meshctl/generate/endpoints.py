@@ -13,6 +13,7 @@ from meshctl.generate import names, policy
 from meshctl.generate.core import set_address
 from meshctl.generate.protobuf import MAX_UINT32
 from meshctl.generate.context import ProxyContext
+from meshctl.memokeys import Same
 from meshctl.model.proxy import DEFAULT_CLUSTER_ID
 from meshctl.model.service import Endpoint, Service, ServicePort
 from meshctl.model.snapshot import DISABLE
@@ -22,30 +23,39 @@ def build_endpoints(ctx: ProxyContext, clusters: Sequence[cluster_pb2.Cluster]) 
     """One assignment per EDS cluster, named by its `service_name`."""
     by_host: dict[str, Service] = {service.hostname: service for service in ctx.scope.services}
     built = _EndpointCache(ctx)
+    # The clusters keep their identity across endpoint changes (see same_list): grouped once.
+    groups = ctx.memo(("eds-groups", Same(clusters)), lambda: _eds_groups(clusters))
+    shared = (ctx.snapshot.versions_of("PeerAuthentication", "Namespace"), ctx.snapshot.mesh_key)
+    out: list[endpoint_pb2.ClusterLoadAssignment] = []
+    for host, cluster_names in groups:
+        out.extend(ctx.memo(_assignments_key(ctx, host, cluster_names, by_host, shared),
+                            lambda: [assignment(ctx, name, by_host, built) for name in cluster_names]))
+    return out
+
+
+def _eds_groups(clusters: Sequence[cluster_pb2.Cluster]) -> list[tuple[str, tuple[str, ...]]]:
+    """The EDS clusters' service names, grouped by the service host they are named for."""
     groups: dict[str, list[str]] = {}
     for cluster in clusters:
         if cluster.type == cluster_pb2.Cluster.EDS:
             name = cluster.eds_cluster_config.service_name or cluster.name
             parsed = names.parse_cluster(name)
             groups.setdefault(parsed[3] if parsed else "", []).append(name)
-    out: list[endpoint_pb2.ClusterLoadAssignment] = []
-    for host, cluster_names in groups.items():
-        out.extend(ctx.memo(_assignments_key(ctx, host, cluster_names, by_host),
-                            lambda: [assignment(ctx, name, by_host, built) for name in cluster_names]))
-    return out
+    return [(host, tuple(cluster_names)) for host, cluster_names in groups.items()]
 
 
-def _assignments_key(ctx: ProxyContext, host: str, cluster_names: list[str], by_host: Mapping[str, Service]) -> tuple[Any, ...]:
-    """Everything the assignments of one service's clusters depend on (see GenerationCache)."""
+def _assignments_key(ctx: ProxyContext, host: str, cluster_names: tuple[str, ...], by_host: Mapping[str, Service],
+                     shared: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Everything the assignments of one service's clusters depend on (see GenerationCache);
+    `shared` is what every service's depend on alike (PeerAuthentications, Namespaces, mesh)."""
     service = by_host.get(host)
     if service is None:
-        return ("assignments", tuple(cluster_names))
+        return ("assignments", cluster_names)
     rule = ctx.rule_for(service)
     return (
-        "assignments", tuple(cluster_names), service.source.revision,
+        "assignments", cluster_names, service.source.revision,
         tuple(r.revision for r in rule.resources) if rule else None,
-        ctx.snapshot.versions_of("PeerAuthentication", "Namespace"),
-        ctx.snapshot.registry.signature(service), ctx.snapshot.mesh_key,
+        shared, ctx.snapshot.registry.signature(service),
     )
 
 

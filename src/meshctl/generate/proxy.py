@@ -76,8 +76,8 @@ def route_configurations(snapshot: MeshSnapshot, proxy: Proxy,
 def cluster_parts(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None = None) -> ClusterParts:
     """The clusters and endpoints `generate` gives the proxy, without its listeners and routes:
     for a caller that knows nothing else can have changed (`generate.impact`)."""
-    ctx, view = _context(snapshot, proxy, cache)
-    return _cluster_parts(ctx, view)
+    ctx, _ = _context(snapshot, proxy, cache)
+    return _cluster_parts(ctx)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,12 +90,12 @@ class ClusterParts:
     endpoints: list[endpoint_pb2.ClusterLoadAssignment]
 
 
-def _cluster_parts(ctx: ProxyContext, view: tuple[Any, ...]) -> ClusterParts:
+def _cluster_parts(ctx: ProxyContext) -> ClusterParts:
     # Clusters and endpoints never read a VirtualService: keyed by content rather than by
     # snapshot, a proxy whose config changed only in VirtualServices keeps the very same lists
     # (and their serialized bytes) instead of reassembling them from cached pieces.
     snapshot = ctx.snapshot
-    unrouted = (view[1:], snapshot.mesh_key, snapshot.versions_except("VirtualService"))
+    unrouted = (ctx.services_key(), snapshot.mesh_key, snapshot.versions_except("VirtualService"))
     outbound = ctx.memo_list(("outbound-clusters", unrouted), lambda: build_outbound_clusters(ctx))
     inbound = _inbound_clusters(ctx)
     endpoints = ctx.memo_list(("endpoints", unrouted), lambda: build_endpoints(ctx, outbound))
@@ -170,7 +170,7 @@ def generate(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None
         from meshctl.generate.gateway import build_router
 
         return build_router(ctx, cache)
-    parts = _cluster_parts(ctx, view)
+    parts = _cluster_parts(ctx)
     outbound_listeners, route_names = _outbound_listeners(ctx, view)
     inbound_listeners = _inbound_listeners(ctx)
     routes = _routes(ctx, route_names)

@@ -244,15 +244,18 @@ def _lookups_kept(previous: MeshSnapshot | None, registry: Registry, rule_index:
                   mesh: MeshConfig) -> dict[str, Any]:
     """The previous snapshot's memoised lookups whose inputs are the very same objects here:
     which DestinationRule applies (rules and mesh), what a VirtualService's routes read
-    (registry and rules), which services a Sidecar's egress imports (registry). Shared rather than copied: what either snapshot adds holds for both.
-    A routing edit in a large mesh then does not look up every rule again."""
+    (services and rules), which services a Sidecar's egress imports (services). Shared rather
+    than copied: what either snapshot adds holds for both. A routing edit in a large mesh then
+    does not look up every rule again, and an endpoint change (a registry with the very same
+    services) does not look at every service again."""
     if previous is None or previous.mesh != mesh:
         return {}
     kept: dict[str, Any] = {}
-    if previous.registry is registry:
+    same_services = previous.registry.services is registry.services
+    if same_services:
         kept["_service_imports"] = previous._service_imports
     if previous.rule_index is rule_index:
         kept["_rules"] = previous._rules
-        if previous.registry is registry:
+        if same_services:
             kept["_destination_inputs"] = previous._destination_inputs
     return kept
