@@ -36,7 +36,8 @@ from pathlib import Path
 
 from servebench import cpu_seconds, machine_description, median, print_table
 
-from meshctl.agent.caclient import CaClient, token_file
+from meshctl.agent.caclient import CaClient
+from meshctl.agent.tokens import token_file
 from meshctl.agent.certificate import WorkloadCertificate, certificate_request, new_key
 from meshctl.loopback import ControlPlane, Processes, free_port, wait_until
 from meshctl.security.authenticate import Credentials
