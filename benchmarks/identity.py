@@ -9,10 +9,11 @@
       and its own CPU time is reported next to the wall-clock rate.
 (b) Agent start to first certificate in Envoy, serve warm (running, CA up, config accepted):
     from the exec of `meshctl agent` to Envoy's ACK of its `default` secret (from the agent's own
-    debug log, timestamps to the millisecond), split into: interpreter start and imports (exec →
-    SDS listening), Envoy start (→ Envoy started), the CSR (→ certificate issued), Envoy's boot
-    until it holds the certificate (→ ACK). N runs, one agent at a time, told its service
-    account (no config directory read), one Envoy worker.
+    debug log, timestamps to the millisecond), split into: interpreter start, imports and the
+    bootstrap (exec → Envoy started), then what the agent does while Envoy boots: SDS listening
+    and the key, CSR and CA call (→ certificate issued), and last Envoy holding the certificate
+    (→ ACK: the later of Envoy's boot and the certificate). N runs, one agent at a time, told its
+    service account (no config directory read), one Envoy worker.
 (c) Rotation push: an agent asking for 4 s certificates renews every ~2 s; for each renewal,
     the time from the new certificate being published to the SDS server to Envoy's ACK of it
     (the stream's `convergence_ms`), and the whole renewal (new key, CSR to the CA over TLS,
@@ -161,7 +162,7 @@ def _events(log: Path) -> list[tuple[float, str, str]]:
 
 def agent_start(serve: ControlPlane, token: Path, workdir: Path, runs: int) -> list[list[object]]:
     """exec → each milestone of the agent's start, ms, per run."""
-    phases: dict[str, list[float]] = {name: [] for name in ("SDS listening", "Envoy started", "certificate issued",
+    phases: dict[str, list[float]] = {name: [] for name in ("Envoy started", "SDS listening", "certificate issued",
                                                             "Envoy holds it (ACK)")}
     for run in range(runs):
         sidecar_dir = workdir / f"start-{run}"
@@ -177,7 +178,7 @@ def agent_start(serve: ControlPlane, token: Path, workdir: Path, runs: int) -> l
             first = {message: stamp for stamp, message, _ in reversed(events)}
             ack = min(stamp for stamp, message, line in events if message == "ACK" and "type=SDS" in line
                       and stamp >= first["certificate issued"])
-            for name, stamp in (("SDS listening", first["serving SDS"]), ("Envoy started", first["started Envoy"]),
+            for name, stamp in (("Envoy started", first["started Envoy"]), ("SDS listening", first["serving SDS"]),
                                 ("certificate issued", first["certificate issued"]), ("Envoy holds it (ACK)", ack)):
                 phases[name].append((stamp - exec_time) * 1e3)
         finally:
