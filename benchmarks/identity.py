@@ -21,6 +21,11 @@
     (the stream's `convergence_ms`), and the whole renewal (new key, CSR to the CA over TLS,
     answer checked) measured in this process with the agent's own CA client.
 
+meshctl's modules are compiled to bytecode first (into the scratch directory, which the agents
+are pointed at with PYTHONPYCACHEPREFIX), as an installed meshctl's are (pip compiles them at
+install): a source checkout run with PYTHONDONTWRITEBYTECODE compiles every module it imports on
+every start, some 70 ms of CPU no deployed sidecar spends. `--no-bytecode` measures that way.
+
 Best / median / max; nothing is asserted. Every process started is ended by its PID.
 """
 
@@ -234,15 +239,30 @@ def _spread(values: Sequence[float], digits: int = 1) -> list[str]:
     return [f"{value:.{digits}f}" for value in (min(values), median(values), max(values))]
 
 
+def compile_meshctl(directory: Path) -> None:
+    """meshctl's bytecode under `directory`, where this process and its children look for it."""
+    import compileall
+    import os
+
+    import meshctl
+
+    os.environ["PYTHONPYCACHEPREFIX"] = str(directory)
+    sys.pycache_prefix = str(directory)
+    compileall.compile_dir(Path(meshctl.__file__).parent, quiet=1)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--rotations", type=int, default=10)
+    parser.add_argument("--no-bytecode", action="store_true", help="Agents compile meshctl's modules as they start.")
     args = parser.parse_args(argv)
     signing = in_process(args.seconds)
     with tempfile.TemporaryDirectory(prefix="meshctl-identity-bench-") as scratch, Processes() as processes:
         work = Path(scratch)
+        if not args.no_bytecode:
+            compile_meshctl(work / "bytecode")
         (work / "mesh").mkdir()
         (work / "mesh" / "mesh.yaml").write_text(MESH.format(port=free_port()))
         serve = ControlPlane(processes.start, work / "mesh", work / "ca", work / "serve.log",
@@ -254,7 +274,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     print("(a) CA signing rate, EC P-256 CSRs (target: 300/s on one core)")
     print_table(["path", "CSRs/s (wall)", "CSRs per CPU-second of serve"], signing)
     print()
-    print(f"(b) agent start to first certificate in Envoy, serve warm, ms, {args.runs} runs (target: 150 ms)")
+    print(f"(b) agent start to first certificate in Envoy, serve warm, ms, {args.runs} runs, "
+          f"{'compiling meshctl as it starts' if args.no_bytecode else 'meshctl compiled'} (target: 150 ms)")
     print_table(["milestone", "best", "median", "max"], start)
     print()
     print(f"(c) rotation, ms, {args.rotations} renewals of 4 s certificates (target: push ≤ 50 ms)")
