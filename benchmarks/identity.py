@@ -22,8 +22,9 @@
     answer checked) measured in this process with the agent's own CA client.
 
 meshctl's modules are compiled to bytecode first (in its __pycache__ directories), as an
-installed meshctl's are (pip compiles them at install): a source checkout run with PYTHONDONTWRITEBYTECODE compiles every module it imports on
-every start, some 70 ms of CPU no deployed sidecar spends. `--no-bytecode` measures that way.
+installed meshctl's are (pip compiles them at install): a source checkout run with
+PYTHONDONTWRITEBYTECODE compiles every module it imports on every start, some 70 ms of CPU no
+deployed sidecar spends. `--no-bytecode` measures that way.
 
 Best / median / max; nothing is asserted. Every process started is ended by its PID.
 """
