@@ -7,8 +7,8 @@ serve it starts nothing) starts listening, and the key, the CSR and the call to 
 made. Envoy asks for its certificate only once serve has sent it the clusters and listeners
 that need one, well after the socket listens (with MUTUAL_TLS to the control plane Envoy needs
 it at once, so SDS listens first); Envoy's TLS listeners and clusters wait for the certificate
-(`initial_fetch_timeout: 0s`), so nothing is served without one. From then on the certificate is renewed at half its lifetime, each time
-with a new key, and pushed to Envoy without a restart.
+(`initial_fetch_timeout: 0s`), so nothing is served without one. From then on the certificate
+is renewed at half its lifetime, each time with a new key, and pushed to Envoy without a restart.
 
 SIGTERM and SIGINT drain Envoy (its inbound listeners stop accepting, gracefully), wait the
 drain period, stop it and exit with its status; SIGHUP, SIGUSR1 and SIGUSR2 are passed on.
