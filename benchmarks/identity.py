@@ -23,8 +23,8 @@
 
 meshctl's modules are compiled to bytecode first (in its __pycache__ directories), as an
 installed meshctl's are (pip compiles them at install): a source checkout run with
-PYTHONDONTWRITEBYTECODE compiles every module it imports on every start, some 70 ms of CPU no
-deployed sidecar spends. `--no-bytecode` measures that way.
+PYTHONDONTWRITEBYTECODE and no bytecode compiles every module it imports on every start, some
+70 ms of CPU no deployed sidecar spends.
 
 Best / median / max; nothing is asserted. Every process started is ended by its PID.
 """
@@ -253,13 +253,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--rotations", type=int, default=10)
-    parser.add_argument("--no-bytecode", action="store_true", help="Agents compile meshctl's modules as they start.")
     args = parser.parse_args(argv)
     signing = in_process(args.seconds)
     with tempfile.TemporaryDirectory(prefix="meshctl-identity-bench-") as scratch, Processes() as processes:
         work = Path(scratch)
-        if not args.no_bytecode:
-            compile_meshctl()
+        compile_meshctl()
         (work / "mesh").mkdir()
         (work / "mesh" / "mesh.yaml").write_text(MESH.format(port=free_port()))
         serve = ControlPlane(processes.start, work / "mesh", work / "ca", work / "serve.log",
@@ -271,8 +269,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print("(a) CA signing rate, EC P-256 CSRs (target: 300/s on one core)")
     print_table(["path", "CSRs/s (wall)", "CSRs per CPU-second of serve"], signing)
     print()
-    print(f"(b) agent start to first certificate in Envoy, serve warm, ms, {args.runs} runs, "
-          f"{'compiling meshctl as it starts' if args.no_bytecode else 'meshctl compiled'} (target: 150 ms)")
+    print(f"(b) agent start to first certificate in Envoy, serve warm, ms, {args.runs} runs (target: 150 ms)")
     print_table(["milestone", "best", "median", "max"], start)
     print()
     print(f"(c) rotation, ms, {args.rotations} renewals of 4 s certificates (target: push ≤ 50 ms)")
