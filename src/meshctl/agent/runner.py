@@ -1,10 +1,14 @@
 """The agent's life: start SDS and Envoy, keep a certificate, answer readiness, stop cleanly.
 
-Start-up is ordered for speed: the SDS socket listens first (Envoy connects to it as soon as it
-starts), then Envoy is started, and the CSR goes to the CA while Envoy boots; Envoy's TLS
-listeners and clusters wait for the certificate (`initial_fetch_timeout: 0s`), so nothing is
-served without one. From then on the certificate is renewed at half its lifetime, each time
-with a new key, and pushed to Envoy without a restart.
+Start-up is ordered for speed: Envoy is started as soon as its bootstrap is written, before
+anything else is imported (grpc, cryptography, the xDS machinery: most of the agent's own
+start-up). While Envoy boots, the SDS socket (claimed beforehand, so an agent that could not
+serve it starts nothing) starts listening, and the key, the CSR and the call to the CA are
+made. Envoy asks for its certificate only once serve has sent it the clusters and listeners
+that need one, well after the socket listens (with MUTUAL_TLS to the control plane Envoy needs
+it at once, so SDS listens first); Envoy's TLS listeners and clusters wait for the certificate
+(`initial_fetch_timeout: 0s`), so nothing is served without one. From then on the certificate
+is renewed at half its lifetime, each time with a new key, and pushed to Envoy without a restart.
 
 SIGTERM and SIGINT drain Envoy (its inbound listeners stop accepting, gracefully), wait the
 drain period, stop it and exit with its status; SIGHUP, SIGUSR1 and SIGUSR2 are passed on.
@@ -20,16 +24,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from meshctl.agent.caclient import CaCallError, CaClient, TokenSource
-from meshctl.agent.certificate import BadAnswerError, WorkloadCertificate, certificate_request, new_key
+from meshctl.agent import socketpath
 from meshctl.agent.envoy import BOOTSTRAP_FILE, EnvoyProcess, EnvoySettings, clear_pid
-from meshctl.agent.sds import SdsServer
 from meshctl.model.secrets import WORKLOAD_CERTIFICATE
 from meshctl.security.spiffe import spiffe_id
-from meshctl.xds.debug_http import HttpGetServer, Response, text
 
 if TYPE_CHECKING:
+    from meshctl.agent.caclient import CaClient
+    from meshctl.agent.certificate import WorkloadCertificate
+    from meshctl.agent.sds import SdsServer
+    from meshctl.agent.tokens import TokenSource
     from meshctl.model.proxy import Proxy
+    from meshctl.xds.debug_http import HttpGetServer, Response
 
 log = logging.getLogger("meshctl.agent")
 
@@ -72,25 +78,34 @@ class Agent:
 
     def __init__(self, options: AgentOptions) -> None:
         self.options = options
-        self.sds = SdsServer(options.sds_socket)
+        self.sds_path = socketpath.checked(options.sds_socket)
+        self.sds: SdsServer | None = None
         self.certificate: WorkloadCertificate | None = None
         self.envoy: EnvoyProcess | None = None
         self.status_port = 0
-        self._status = HttpGetServer({"/healthz/ready": self._ready})
+        self._status: HttpGetServer | None = None
         self._stopping = asyncio.Event()
         self._ca: CaClient | None = None
 
     async def run(self) -> int:
         options = self.options
         options.workdir.mkdir(parents=True, exist_ok=True)
-        await self.sds.start()
+        socketpath.claim(self.sds_path)
         tasks: list[asyncio.Task[None]] = []
         try:
-            self.status_port = await self._status.start(options.status_host, options.status_port)
-            self._ca = CaClient(options.ca_address, options.ca_roots, options.token,
-                                cluster_id=options.proxy.cluster_id)
-            self.envoy = EnvoyProcess.adopt(options.workdir) or await self._start_envoy()
-            certifier = asyncio.create_task(self._keep_certified())
+            from meshctl.generate.bootstrap import AUTH_NONE
+
+            self.envoy = EnvoyProcess.adopt(options.workdir)
+            if self.envoy is None and options.control_plane_auth == AUTH_NONE:
+                self.envoy = await self._start_envoy()
+            try:
+                await self._start_sds()
+                if self.envoy is None:
+                    self.envoy = await self._start_envoy()
+                certifier = await self._serve_envoy()
+            except BaseException:
+                await self._abandon_start()
+                raise
             tasks.append(certifier)
             self._handle_signals()
             log.info("agent running", extra={"identity": options.identity, "envoy_pid": self.envoy.pid,
@@ -99,10 +114,45 @@ class Agent:
         finally:
             for task in tasks:
                 task.cancel()
-            await self._status.stop()
-            await self.sds.stop()
+            if self._status is not None:
+                await self._status.stop()
+            if self.sds is not None:
+                await self.sds.stop()
             if self._ca is not None:
                 await self._ca.close()
+
+    async def _start_sds(self) -> None:
+        """SDS on the socket. Before Envoy starts when Envoy needs its certificate to reach the
+        control plane (MUTUAL_TLS: it asks at once, and a socket not yet listening would cost
+        it a retry back-off) or was taken over (it reconnects by itself); else while it boots."""
+        from meshctl.agent.sds import SdsServer
+
+        self.sds = SdsServer(self.sds_path)
+        await self.sds.start()
+
+    async def _serve_envoy(self) -> asyncio.Task[None]:
+        """The rest of what Envoy needs from its agent, set up while it boots: the certificate
+        loop (key, CSR, CA) and the readiness endpoint. Returns the certificate loop."""
+        from meshctl.agent.caclient import CaClient
+        from meshctl.xds.debug_http import HttpGetServer
+
+        options = self.options
+        self._ca = CaClient(options.ca_address, options.ca_roots, options.token, cluster_id=options.proxy.cluster_id)
+        certifier = asyncio.create_task(self._keep_certified())
+        try:
+            self._status = HttpGetServer({"/healthz/ready": self._ready})
+            self.status_port = await self._status.start(options.status_host, options.status_port)
+        except BaseException:
+            certifier.cancel()
+            raise
+        return certifier
+
+    async def _abandon_start(self) -> None:
+        """The agent cannot serve the Envoy it just started: stop it rather than leave it waiting
+        for a certificate forever. An Envoy taken over is left running, as a dead agent left it."""
+        if self.envoy is not None and not self.envoy.adopted:
+            await self.envoy.stop()
+            clear_pid(self.options.workdir)
 
     async def _start_envoy(self) -> EnvoyProcess:
         from google.protobuf import json_format
@@ -112,7 +162,7 @@ class Agent:
         options = self.options
         bootstrap = ads_bootstrap(options.proxy, options.xds_host, options.xds_port, admin_port=options.admin_port,
                                   delta=options.delta, service_account=options.service_account,
-                                  sds_socket=str(self.sds.path), more_replicas=options.more_xds,
+                                  sds_socket=str(self.sds_path), more_replicas=options.more_xds,
                                   control_plane_auth=options.control_plane_auth)
         path = options.workdir / BOOTSTRAP_FILE
         temporary = path.with_name(f".{path.name}.tmp")
@@ -123,6 +173,10 @@ class Agent:
     async def _keep_certified(self) -> None:
         """Hold a certificate at all times: fetch, publish, sleep until rotation, again. A CA that
         refuses or cannot be reached is asked again with Istio's backoff, forever."""
+        from meshctl.agent.caclient import CaCallError
+        from meshctl.agent.certificate import BadAnswerError
+
+        assert self.sds is not None
         failures = 0
         while True:
             try:
@@ -146,6 +200,8 @@ class Agent:
 
     async def _certify(self) -> WorkloadCertificate:
         """A new key, a CSR for our identity, the CA's answer for it."""
+        from meshctl.agent.certificate import WorkloadCertificate, certificate_request, new_key
+
         assert self._ca is not None
         key = new_key()
         chain = await self._ca.certify(certificate_request(key, self.options.identity), self.options.secret_ttl)
@@ -200,6 +256,9 @@ class Agent:
     async def _ready(self, query: dict[str, list[str]]) -> Response:
         """istio-agent's readiness: Envoy LIVE (its config arrived and its listeners warmed) and
         holding the certificate this agent serves it."""
+        from meshctl.xds.debug_http import text
+
+        assert self.sds is not None
         if self.certificate is None:
             return text("not ready: no certificate from the CA yet", 503)
         if self.sds.acknowledged(WORKLOAD_CERTIFICATE) is False:

@@ -10,18 +10,16 @@ twice. Only SotW matters to Envoy (`api_type: GRPC`); Delta comes with the machi
 The socket is the only way in. Its directory is made 0700 and the socket 0600 (Istio uses
 0750/0666 inside a pod; on a shared host only the agent's own user may ask for the key). A
 socket left by an agent that died is removed; one that answers belongs to a live agent and is
-an error, never stolen.
+an error, never stolen (meshctl.agent.socketpath).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import hashlib
 import logging
 import os
-import socket
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -32,6 +30,7 @@ from envoy.config.core.v3 import base_pb2 as core_pb2
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 from google.protobuf import any_pb2
 
+from meshctl.agent import socketpath
 from meshctl.agent.certificate import WorkloadCertificate
 from meshctl.errors import MeshctlError, UnknownProxyError
 from meshctl.model.secrets import ROOT_CERTIFICATE, WORKLOAD_CERTIFICATE, file_certificate_paths, file_root_path
@@ -40,10 +39,6 @@ from meshctl.xds import ads
 from meshctl.xds.cache import SnapshotCache
 
 log = logging.getLogger("meshctl.agent")
-
-# sockaddr_un's sun_path holds 108 bytes, the terminating NUL included.
-MAX_SOCKET_PATH = 107
-
 
 @dataclass(frozen=True, slots=True)
 class _Node:
@@ -157,17 +152,12 @@ class SdsServer:
     """gRPC SDS on a Unix socket, serving whatever certificate was last published."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path).absolute()
-        if len(str(self.path).encode()) > MAX_SOCKET_PATH:
-            raise MeshctlError(f"--sds-socket {self.path} is {len(str(self.path).encode())} bytes long; a Unix socket "
-                               f"path holds at most {MAX_SOCKET_PATH}: choose a shorter one")
+        self.path = socketpath.checked(path)
         self.cache = SnapshotCache(AgentNodes())
         self._server: grpc.aio.Server | None = None
 
     async def start(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(self.path.parent, 0o700)
-        await asyncio.to_thread(self._clear_stale)
+        await asyncio.to_thread(socketpath.claim, self.path)
         server = grpc.aio.server(options=(("grpc.so_reuseport", 0),))
         ads.register_secrets(server, ads.AdsServicer(self.cache))
         address = f"unix:{self.path}"
@@ -181,24 +171,6 @@ class SdsServer:
         os.chmod(self.path, 0o600)
         self._server = server
         log.info("serving SDS", extra={"socket": str(self.path)})
-
-    def _clear_stale(self) -> None:
-        """Remove a socket nobody answers on (its agent died); refuse to take a live one."""
-        if not self.path.exists() and not self.path.is_symlink():
-            return
-        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            probe.settimeout(1)
-            probe.connect(str(self.path))
-        except OSError as exc:
-            if exc.errno not in (errno.ECONNREFUSED, errno.ENOENT, errno.ENOTSOCK):
-                raise MeshctlError(f"cannot use {self.path}: {exc.strerror}") from None
-            log.info("removing the socket of an agent that is gone", extra={"socket": str(self.path)})
-            self.path.unlink(missing_ok=True)
-            return
-        finally:
-            probe.close()
-        raise MeshctlError(f"another process serves SDS on {self.path}: is another agent running for this Envoy?")
 
     def publish(self, certificate: WorkloadCertificate) -> None:
         """Serve this certificate from now on; every subscribed stream pushes it."""

@@ -37,9 +37,12 @@ COMPLETE_VAR = "_MESHCTL_COMPLETE"  # also meshctl.quickcomplete.COMPLETE_VAR, w
 VKLOG_VAR = "MESHCTL_VKLOG"
 VKLOG_FLAG = "--vklog"
 
-app = typer.Typer(
-    name="meshctl",
-    help="""Render, serve and inspect the Envoy configuration of an Istio service mesh.
+
+def _new_app() -> typer.Typer:
+    """The `meshctl` group, without its commands."""
+    group = typer.Typer(
+        name="meshctl",
+        help="""Render, serve and inspect the Envoy configuration of an Istio service mesh.
 
     Examples:
 
@@ -48,12 +51,14 @@ app = typer.Typer(
       meshctl proxy-status --xds-address 127.0.0.1:15010 --plaintext
       meshctl proxy-config routes deploy/productpage-v1 --wide
     """,
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    group.callback()(_options)
+    return group
 
 
 def _print_version(wanted: bool) -> None:
@@ -66,7 +71,6 @@ def _print_version(wanted: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def _options(
     version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
                                           help="Print meshctl's version and exit.")] = False,
@@ -78,22 +82,28 @@ def _options(
     """Options that come before the command (Typer calls this ahead of every command)."""
 
 
-translate.register(app)
-validate.register(app)
-analyze.register(app)
-serve.register(app)
-bootstrap.register(app)
-agent.register(app)
-token.register(app)
-proxy_config.register(app)
-proxy_status.register(app)
-demo.register(app)
-iptables.register(app)
-kube_inject.register(app)
-completion.register(app)
-install.register(app)
-explain.register(app)
-diff.register(app)
+COMMANDS = (translate, validate, analyze, serve, bootstrap, agent, token, proxy_config, proxy_status, demo, iptables,
+            kube_inject, completion, install, explain, diff)
+app = _new_app()
+for _module in COMMANDS:
+    _module.register(app)
+
+# Commands run as the group with only themselves in it: building every command's Click form
+# from its signature costs some 30 ms, and a sidecar's start (`meshctl agent`) is timed in
+# milliseconds (benchmarks/identity.py).
+ALONE = {"agent": agent}
+
+
+def _command_for(args: list[str]) -> Any:
+    """The Click command that runs `args`."""
+    from typer.main import get_command
+
+    alone = ALONE.get(args[0]) if args else None
+    if alone is None:
+        return get_command(app)
+    group = _new_app()
+    alone.register(group)
+    return get_command(group)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,14 +114,14 @@ def main(argv: list[str] | None = None) -> int:
 
     from meshctl.cli.output import calls_logged, err
 
-    command = get_command(app)
     if COMPLETE_VAR in os.environ:
-        return _complete(command)
+        return _complete(get_command(app))
     args = sys.argv[1:] if argv is None else argv
     if not args:
         args = ["--help"]
     try:
         args, vklog = _take_vklog(args)
+        command = _command_for(args)
         with calls_logged(vklog):
             result = command.main(args=args, prog_name="meshctl", standalone_mode=False)
     except click_exceptions.UsageError as exc:

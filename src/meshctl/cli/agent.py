@@ -78,7 +78,7 @@ def agent(
     import asyncio
     from pathlib import Path
 
-    from meshctl.agent.caclient import fixed_token, token_file as read_token_file
+    from meshctl.agent.tokens import fixed_token, token_file as read_token_file
     from meshctl.agent.envoy import EnvoySettings
     from meshctl.agent.runner import Agent, AgentOptions
     from meshctl.cli.bootstrap import workload_proxy
@@ -114,7 +114,7 @@ def agent(
 
 def _address(flag: str, value: str) -> tuple[str, int]:
     from meshctl.errors import MeshctlError, UsageError
-    from meshctl.xds.server import split_address
+    from meshctl.addresses import split_address
 
     try:
         return split_address(value)

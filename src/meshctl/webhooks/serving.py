@@ -21,7 +21,7 @@ log = logging.getLogger("meshctl.webhooks")
 
 async def start_webhooks(address: str, settings: InjectSettings, ca: CertificateAuthority) -> WebhookServer:
     """Listen on `address` (HOST:PORT); raises MeshctlError when it cannot."""
-    from meshctl.xds.server import split_address
+    from meshctl.addresses import split_address
 
     host, port = split_address(address)
     server = WebhookServer(settings, serving_credentials(ca, settings.control_plane))

@@ -13,15 +13,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from envoy.service.discovery.v3 import discovery_pb2
 from envoy.service.status.v3 import csds_pb2
 
-from meshctl.config.resource import Resource
 from meshctl.errors import GenerationError, MeshctlError, UnknownProxyError
 from meshctl.resources import CONFIG_DUMP, SYNCZ, short_name, to_config_dump
-from meshctl.sources.base import Rejection, SourceUpdate
 from meshctl.xds import status
 from meshctl.xds.encoding import Encoder
 from meshctl.xds.generation import Generation, Translate, as_failure
@@ -29,6 +27,10 @@ from meshctl.xds.identity import NodeIdentity
 from meshctl.xds.metrics import Metrics, kind_label
 from meshctl.xds.state import Shared
 from meshctl.xds.stream import Push, Stream
+
+if TYPE_CHECKING:
+    from meshctl.config.resource import Resource
+    from meshctl.sources.base import Rejection, SourceUpdate
 
 log = logging.getLogger("meshctl.xds")
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import grpc
 from envoy.service.status.v3 import csds_pb2_grpc
 
+from meshctl.addresses import split_address
 from meshctl.errors import MeshctlError
 from meshctl.xds import ads
 from meshctl.xds.admission import DEFAULT_MAX_CONNECTIONS, Admission
@@ -38,14 +39,6 @@ _GRPC_OPTIONS = (
     # A connection without a stream for 5 minutes is closed (Envoy's always has its ADS stream).
     ("grpc.max_connection_idle_ms", 300_000),
 )
-
-
-def split_address(address: str) -> tuple[str, int]:
-    """`host:port` or `[v6]:port` into its parts, with a message the user can act on."""
-    host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit() or not host:
-        raise MeshctlError(f"address {address!r} is not HOST:PORT (e.g. 127.0.0.1:15010)")
-    return host.strip("[]"), int(port)
 
 
 class XdsServer:
