@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from meshctl.errors import MeshctlError
 
+__all__ = ["split_address"]
+
 
 def split_address(address: str) -> tuple[str, int]:
     """`host:port` or `[v6]:port` into its parts, with a message the user can act on."""

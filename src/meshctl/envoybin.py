@@ -18,6 +18,8 @@ from meshctl.errors import EnvoyNotFoundError
 if TYPE_CHECKING:
     from google.protobuf.message import Message
 
+__all__ = ["ENV_OVERRIDE", "ValidationResult", "find_envoy", "validate_bootstrap", "validate_config"]
+
 ENV_OVERRIDE = "MESHCTL_ENVOY"
 
 

@@ -9,6 +9,16 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 
+__all__ = [
+    "BadInputError",
+    "EnvoyNotFoundError",
+    "ExitCode",
+    "GenerationError",
+    "MeshctlError",
+    "UnknownProxyError",
+    "UsageError",
+]
+
 
 class ExitCode(enum.IntEnum):
     OK = 0

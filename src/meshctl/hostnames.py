@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["DEFAULT_DOMAIN", "fqdn", "intersects", "kube_fqdn", "matches", "most_specific", "specificity"]
+
 DEFAULT_DOMAIN = "cluster.local"
 
 

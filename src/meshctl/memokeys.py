@@ -7,6 +7,8 @@ object again, and comparing content would cost what the memo saves.
 
 from __future__ import annotations
 
+__all__ = ["Same"]
+
 
 class Same:
     """A memo-key element equal only to the very same object. The key keeps the object alive,

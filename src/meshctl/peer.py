@@ -7,4 +7,6 @@ it as a proxy's verified identity; neither layer may import the other, so the wo
 
 from __future__ import annotations
 
+__all__ = ["PEER_IDENTITY"]
+
 PEER_IDENTITY = "meshctl.io/peer-identity"

@@ -10,6 +10,8 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Sequence
 
+__all__ = ["Counter", "Gauge", "Histogram", "LabelValues", "Metric", "render", "samples"]
+
 LabelValues = tuple[str, ...]
 
 

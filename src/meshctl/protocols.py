@@ -2,6 +2,30 @@
 
 from __future__ import annotations
 
+__all__ = [
+    "GRPC",
+    "GRPC_WEB",
+    "H2_FAMILY",
+    "HTTP",
+    "HTTP2",
+    "HTTPS",
+    "HTTP_FAMILY",
+    "HTTP_PROXY",
+    "MONGO",
+    "MYSQL",
+    "REDIS",
+    "TCP",
+    "TCP_FAMILY",
+    "TLS",
+    "TLS_FAMILY",
+    "UDP",
+    "UNSUPPORTED",
+    "from_kubernetes_port",
+    "known",
+    "listener_class",
+    "parse",
+]
+
 HTTP = "HTTP"
 HTTP2 = "HTTP2"
 HTTPS = "HTTPS"

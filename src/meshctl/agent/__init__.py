@@ -5,3 +5,5 @@ token), serves the certificate and the roots to Envoy over SDS on a Unix socket,
 at half their lifetime, writes Envoy's bootstrap and runs Envoy as its child. The key never
 leaves this process except to its own Envoy, over a socket only their user can open.
 """
+
+__all__: list[str] = []

@@ -20,6 +20,8 @@ from meshctl.errors import MeshctlError
 from meshctl.security.ca import ISTIOD_NAMES
 from meshctl.wire import ca_pb2, ca_pb2_grpc
 
+__all__ = ["ATTEMPTS", "CALL_TIMEOUT", "CaCallError", "CaClient", "FIRST_BACKOFF", "TRANSIENT", "server_name"]
+
 log = logging.getLogger("meshctl.agent")
 
 TRANSIENT = frozenset({grpc.StatusCode.CANCELLED, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED,

@@ -21,6 +21,8 @@ from cryptography.x509.oid import NameOID
 
 from meshctl.errors import MeshctlError
 
+__all__ = ["BadAnswerError", "GRACE_JITTER", "GRACE_RATIO", "WorkloadCertificate", "certificate_request", "new_key"]
+
 GRACE_RATIO = 0.5
 GRACE_JITTER = 0.01
 

@@ -25,6 +25,8 @@ from pathlib import Path
 
 from meshctl.errors import MeshctlError
 
+__all__ = ["BOOTSTRAP_FILE", "EnvoyProcess", "EnvoySettings", "PID_FILE", "clear_pid", "runs_bootstrap"]
+
 log = logging.getLogger("meshctl.agent")
 
 PID_FILE = "envoy.pid"

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from meshctl.model.proxy import Proxy
     from meshctl.xds.debug_http import HttpGetServer, Response
 
+__all__ = ["Agent", "AgentOptions", "FORWARDED"]
+
 log = logging.getLogger("meshctl.agent")
 
 FORWARDED = (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)

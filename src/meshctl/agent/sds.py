@@ -38,6 +38,8 @@ from meshctl.resources import SECRET, Packed, ProxyResources
 from meshctl.xds import ads
 from meshctl.xds.cache import SnapshotCache
 
+__all__ = ["AgentNodes", "FileBackedSecrets", "SYSTEM_ROOTS", "SdsServer", "SecretGeneration"]
+
 log = logging.getLogger("meshctl.agent")
 
 @dataclass(frozen=True, slots=True)

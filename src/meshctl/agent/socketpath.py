@@ -15,6 +15,8 @@ from pathlib import Path
 
 from meshctl.errors import MeshctlError
 
+__all__ = ["MAX_SOCKET_PATH", "checked", "claim"]
+
 log = logging.getLogger("meshctl.agent")
 
 # sockaddr_un's sun_path holds 108 bytes, the terminating NUL included.

@@ -12,6 +12,8 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+__all__ = ["TokenSource", "fixed_token", "token_file"]
+
 log = logging.getLogger("meshctl.agent")
 
 TokenSource = Callable[[], str]

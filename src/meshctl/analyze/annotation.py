@@ -17,6 +17,8 @@ from meshctl.analyze.messages import DEPRECATED_ANNOTATION, INVALID_ANNOTATION, 
 from meshctl.config.resource import Resource
 from meshctl.inject.annotations import VALIDATORS
 
+__all__ = ["ANY", "Annotation", "INGRESS_CLASS", "INJECT", "KINDS", "TABLE", "check", "istio_annotation"]
+
 ANY = "Any"
 INGRESS_CLASS = "kubernetes.io/ingress.class"
 INJECT = "sidecar.istio.io/inject"

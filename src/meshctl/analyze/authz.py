@@ -13,6 +13,8 @@ from meshctl.config.kinds.security import AuthorizationPolicy
 from meshctl.config.resource import Resource
 from meshctl.model.selectors import selects
 
+__all__ = ["check", "namespace_matches"]
+
 
 def _mesh_pods(ctx: AnalysisContext) -> dict[str, list[Mapping[str, str]]]:
     """The labels of the pods in the mesh (with a sidecar, or enrolled in ambient), by namespace."""

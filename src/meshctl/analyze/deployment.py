@@ -21,6 +21,15 @@ from meshctl.config.kinds.kubernetes import ServiceSpec
 from meshctl.config.resource import Resource
 from meshctl.model.selectors import selects
 
+__all__ = [
+    "MANAGED_LABEL",
+    "MESH_CONTROLLER",
+    "PROXY_CONTAINER",
+    "PROXY_UID",
+    "application_uid",
+    "service_association",
+]
+
 MANAGED_LABEL = "gateway.istio.io/managed"
 MESH_CONTROLLER = "istio.io-mesh-controller"
 

@@ -23,6 +23,8 @@ from meshctl.hostnames import fqdn
 from meshctl.model.selectors import selects
 from meshctl.model.service import Service, Workload
 
+__all__ = ["HOSTNAME_LABEL", "TOPOLOGY_LABELS", "ca_certificates", "merged_rules", "subsets_select_pods"]
+
 
 TOPOLOGY_LABELS = ("topology.kubernetes.io/region", "topology.kubernetes.io/zone", "topology.istio.io/subzone")
 HOSTNAME_LABEL = "kubernetes.io/hostname"

@@ -20,6 +20,8 @@ from meshctl.hostnames import intersects
 from meshctl.model.selectors import selects
 from meshctl.model.service import Workload
 
+__all__ = ["check", "conflicts", "duplicate_certificates"]
+
 
 def check(ctx: AnalysisContext) -> Iterator[Finding]:
     """Gateway findings; they need workloads (given, or Istio's assumed ingress gateway), or

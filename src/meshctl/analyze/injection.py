@@ -10,6 +10,15 @@ from meshctl.analyze.finding import Finding, finding
 from meshctl.analyze.messages import NAMESPACE_MULTIPLE_INJECTION_LABELS, NAMESPACE_NOT_INJECTED, POD_MISSING_PROXY
 from meshctl.config.kinds.kubernetes import PodSpec
 
+__all__ = [
+    "DATAPLANE_MODE_LABEL",
+    "INJECTION_LABEL",
+    "INJECT_ANNOTATION",
+    "PROXY_CONTAINER",
+    "REVISION_LABEL",
+    "check",
+]
+
 INJECTION_LABEL = "istio-injection"
 REVISION_LABEL = "istio.io/rev"
 DATAPLANE_MODE_LABEL = "istio.io/dataplane-mode"

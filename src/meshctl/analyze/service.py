@@ -12,6 +12,8 @@ from meshctl.analyze.messages import EXTERNAL_NAME_INVALID_PORT_NAME, PORT_NAME_
 from meshctl.config.kinds.kubernetes import ServiceSpec
 from meshctl.config.resource import Resource
 
+__all__ = ["MANAGED_GATEWAY_LABEL", "check"]
+
 MANAGED_GATEWAY_LABEL = "gateway.istio.io/managed"
 
 

@@ -9,6 +9,8 @@ from meshctl.analyze.finding import Finding, finding
 from meshctl.analyze.messages import SERVICE_ENTRY_ADDRESSES_REQUIRED
 from meshctl.config.kinds.networking import ServiceEntry
 
+__all__ = ["check"]
+
 
 def check(ctx: AnalysisContext) -> Iterator[Finding]:
     """IST0134: a TCP (or protocol-less) port of a ServiceEntry without addresses is matched

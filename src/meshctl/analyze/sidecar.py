@@ -18,6 +18,8 @@ from meshctl.config.resource import Resource
 from meshctl.model.selectors import selects
 from meshctl.model.service import POD, Workload
 
+__all__ = ["check"]
+
 
 def _selector(sidecar: Resource) -> Mapping[str, str]:
     selector = sidecar.view_as(Sidecar).workload_selector

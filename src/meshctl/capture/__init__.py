@@ -6,3 +6,5 @@ function of them in Istio's exact emission order (`plan`, rendered by `rules` in
 `iptables-restore` form), and applying them is a separate step that talks to the kernel
 (`iptables`, `apply`, `routes`, `validation`).
 """
+
+__all__: list[str] = []

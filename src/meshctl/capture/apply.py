@@ -21,6 +21,8 @@ from meshctl.capture.config import CaptureConfig
 from meshctl.capture.iptables import INSTALL_HINT, Iptables, IptablesError, State, find_iptables
 from meshctl.capture.rules import BUILTIN_CHAINS, Family, Rule, Ruleset, chains, owns_chain, restore_payload
 
+__all__ = ["CAP_NET_ADMIN", "Options", "Outcome", "cleanup", "install", "require_privileges"]
+
 CAP_NET_ADMIN = 12
 _GUARDRAILS = tuple(Rule("filter", chain, ("-p", protocol, "-j", "DROP"))
                     for chain in ("INPUT", "FORWARD", "OUTPUT") for protocol in ("tcp", "udp"))

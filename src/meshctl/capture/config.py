@@ -11,6 +11,23 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+__all__ = [
+    "AGENT_DNS_PORT",
+    "CaptureConfig",
+    "Cidr",
+    "DNS_PORT",
+    "IPV6_LOOPBACK",
+    "OUTBOUND_MARK",
+    "PASSTHROUGH_SOURCE",
+    "Ranges",
+    "SplitRanges",
+    "TPROXY",
+    "WILDCARD",
+    "parse_cidr",
+    "split",
+    "split_ranges",
+]
+
 TPROXY = "TPROXY"
 WILDCARD = "*"
 OUTBOUND_MARK = "1338"

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from meshctl.capture.rules import BUILTIN_CHAINS, Family, Rule, owns_chain
 from meshctl.errors import MeshctlError
 
+__all__ = ["INSTALL_HINT", "Iptables", "IptablesError", "State", "VARIANTS", "find_iptables", "parse_save"]
+
 VARIANTS = ("legacy", "nft")
 INSTALL_HINT = "install the iptables package (Debian: apt-get install iptables)"
 

@@ -24,6 +24,8 @@ from meshctl.capture.pod import enter_network_namespace
 if TYPE_CHECKING:
     from meshctl.loopback import Sidecar
 
+__all__ = ["Forward", "Netns", "as_user", "link", "namespaces", "pod_sidecar"]
+
 T = TypeVar("T")
 
 

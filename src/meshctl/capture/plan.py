@@ -24,6 +24,22 @@ from meshctl.capture.config import (
 from meshctl.capture.rules import Rule, Ruleset
 from meshctl.errors import MeshctlError
 
+__all__ = [
+    "CaptureConfigError",
+    "DIVERT",
+    "DROP",
+    "INBOUND",
+    "IN_REDIRECT",
+    "OUTPUT",
+    "OUTPUT_DNS",
+    "PerFamily",
+    "REDIRECT",
+    "TPROXY_CHAIN",
+    "Word",
+    "build_rules",
+    "warnings",
+]
+
 INBOUND = "ISTIO_INBOUND"
 REDIRECT = "ISTIO_REDIRECT"
 IN_REDIRECT = "ISTIO_IN_REDIRECT"

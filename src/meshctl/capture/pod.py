@@ -18,6 +18,15 @@ from dataclasses import dataclass
 
 from meshctl.errors import MeshctlError
 
+__all__ = [
+    "CLONE_NEWNET",
+    "LocalPod",
+    "RESOLV_CONF",
+    "enter_network_namespace",
+    "interface_addresses",
+    "parse_resolv_conf",
+]
+
 RESOLV_CONF = "/etc/resolv.conf"
 CLONE_NEWNET = 0x40000000
 _RTM_NEWADDR, _RTM_GETADDR = 20, 22

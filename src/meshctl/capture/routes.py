@@ -13,6 +13,8 @@ import subprocess
 from meshctl.capture.config import PASSTHROUGH_SOURCE, CaptureConfig
 from meshctl.errors import MeshctlError
 
+__all__ = ["RoutesError", "configure"]
+
 
 class RoutesError(MeshctlError):
     pass

@@ -12,6 +12,8 @@ import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+__all__ = ["BUILTIN_CHAINS", "Family", "ISTIO_PREFIX", "Rule", "Ruleset", "chains", "owns_chain", "restore_payload"]
+
 BUILTIN_CHAINS = frozenset({"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"})
 ISTIO_PREFIX = "ISTIO_"
 

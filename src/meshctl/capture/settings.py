@@ -21,6 +21,27 @@ from meshctl.capture.config import CaptureConfig, parse_cidr, split
 from meshctl.config.values import parse_duration
 from meshctl.errors import MeshctlError, UsageError
 
+__all__ = [
+    "DEFAULT_PROXY_UID",
+    "ENVIRONMENT_ONLY",
+    "ENVOY_USER",
+    "FLAGS",
+    "Flag",
+    "Flags",
+    "IPV4_LOOPBACK_CIDR",
+    "Kind",
+    "MAX_OWNER_GROUPS",
+    "OWNER_GROUPS",
+    "OWNER_GROUPS_EXCLUDE",
+    "Pod",
+    "Settings",
+    "pod_address",
+    "read_flags",
+    "settle",
+    "split_nameservers",
+    "validate",
+]
+
 ENVOY_USER = "ENVOY_USER"
 OWNER_GROUPS = "ISTIO_OUTBOUND_OWNER_GROUPS"
 OWNER_GROUPS_EXCLUDE = "ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE"

@@ -19,6 +19,8 @@ from contextlib import ExitStack
 from meshctl.capture.config import CaptureConfig
 from meshctl.errors import ExitCode, MeshctlError
 
+__all__ = ["SO_ORIGINAL_DST", "ValidationFailed", "validate"]
+
 SO_ORIGINAL_DST = 80
 
 

@@ -14,6 +14,8 @@ import difflib
 
 from meshctl.config.values import shown
 
+__all__ = ["ISTIO_KINDS", "unknown_kind_problem"]
+
 ISTIO_KINDS: dict[str, frozenset[str]] = {
     "networking.istio.io": frozenset({
         "VirtualService", "DestinationRule", "Gateway", "ServiceEntry", "Sidecar", "WorkloadEntry",

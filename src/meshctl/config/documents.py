@@ -20,6 +20,18 @@ from meshctl.config.files import STDIN, UnreadableFile, read_bytes, walk
 from meshctl.config.paths import FieldPath, format_path
 from meshctl.config.values import shown
 
+__all__ = [
+    "Document",
+    "MAX_ALIASED_NODES",
+    "MAX_DEPTH",
+    "MAX_NODES",
+    "ReadError",
+    "decode",
+    "expand_inputs",
+    "parse_text",
+    "read_file",
+]
+
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _constructor = yaml.constructor.SafeConstructor()
 _SCALARS = {

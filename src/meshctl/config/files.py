@@ -20,6 +20,17 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+__all__ = [
+    "Listing",
+    "MAX_FILE_BYTES",
+    "STDIN",
+    "UnreadableFile",
+    "YAML_SUFFIXES",
+    "is_config_name",
+    "read_bytes",
+    "walk",
+]
+
 YAML_SUFFIXES = (".yaml", ".yml", ".json")
 STDIN = "<stdin>"
 MAX_FILE_BYTES = 32 * 1024 * 1024

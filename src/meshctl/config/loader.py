@@ -22,6 +22,22 @@ from meshctl.config.resource import Origin, Resource, SensitiveSpec
 from meshctl.config.schema import Free, Map, Obj, Str
 from meshctl.config.values import is_dns1123_label, is_dns1123_subdomain, shown
 
+__all__ = [
+    "DEFAULT_NAMESPACE",
+    "FileResult",
+    "LoadResult",
+    "MAX_MESSAGE",
+    "METADATA",
+    "Problem",
+    "Rejected",
+    "load",
+    "load_data",
+    "load_documents",
+    "load_file",
+    "load_object",
+    "merge",
+]
+
 DEFAULT_NAMESPACE = "default"
 MAX_MESSAGE = 1000
 """Longest problem message: rules quote what the user wrote, which may be a megabyte long."""

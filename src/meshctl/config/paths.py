@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+__all__ = ["FieldPath", "format_path"]
+
 FieldPath = tuple[str | int, ...]
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")

@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 
 from meshctl.config.paths import FieldPath
 
+__all__ = ["Origin", "Resource", "SensitiveSpec"]
+
 V = TypeVar("V")
 
 

@@ -19,6 +19,24 @@ from typing import Any
 from meshctl.config.paths import FieldPath
 from meshctl.config.values import shown
 
+__all__ = [
+    "Bool",
+    "Enum",
+    "Float",
+    "Free",
+    "FreeObject",
+    "Int",
+    "List",
+    "Map",
+    "Obj",
+    "Report",
+    "Rule",
+    "Str",
+    "Type",
+    "UINT32_MAX",
+    "UINT64_MAX",
+]
+
 Report = Callable[[FieldPath, str], None]
 Rule = Callable[[Any, FieldPath, Report], None]
 

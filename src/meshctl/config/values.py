@@ -12,6 +12,24 @@ import ipaddress
 import re
 from typing import Any
 
+__all__ = [
+    "MAX_DURATION_NANOS",
+    "MAX_DURATION_TEXT",
+    "duration_nanos",
+    "fqdn_problem",
+    "is_cidr",
+    "is_dns1123_label",
+    "is_dns1123_subdomain",
+    "is_ip",
+    "label_key_problem",
+    "label_value_problem",
+    "parse_duration",
+    "parse_proto_bytes",
+    "regex_problem",
+    "shown",
+    "split_nanos",
+]
+
 _DURATION_PART = re.compile(r"(\d*)(?:\.(\d*))?(ns|us|µs|ms|s|m|h)")
 _UNIT_NANOS = {
     "ns": 1,

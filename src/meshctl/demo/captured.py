@@ -34,6 +34,8 @@ from meshctl.demo.runtime import LocalMesh, caller_seen, plaintext_to_server, re
 from meshctl.errors import MeshctlError
 from meshctl.loopback import NameServer, Sidecar, accepting, ensure_running, wait_until
 
+__all__ = ["BACKEND_IPS", "CA_PORT", "CapturedMesh", "PROXY_IDS", "REQUIRED_TOOLS", "XDS_PORT", "capture_problem"]
+
 BACKEND_IPS = ("10.78.100.21", "10.78.100.22", "10.78.100.23")
 PROXY_IDS = (1337, 1337)
 XDS_PORT = 15010

@@ -18,6 +18,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+__all__ = [
+    "BACKENDS",
+    "CLUSTER_IPS",
+    "Client",
+    "Layout",
+    "SERVICE_PORT",
+    "STRICT",
+    "Server",
+    "VERSIONS",
+    "authorization_yaml",
+    "routing_yaml",
+    "workloads_yaml",
+]
+
 VERSIONS = ("v1", "v2", "v3")
 BACKENDS = tuple(f"reviews-{version}" for version in VERSIONS)  # what each backend answers
 SERVICE_PORT = 9080

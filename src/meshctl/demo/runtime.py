@@ -43,6 +43,17 @@ from meshctl.loopback import (
     wait_until,
 )
 
+__all__ = [
+    "BACKEND_IPS",
+    "Backends",
+    "LocalMesh",
+    "caller_seen",
+    "plaintext_to_server",
+    "plan_layout",
+    "request",
+    "tls_handshakes",
+]
+
 BACKEND_IPS = ("127.0.0.21", "127.0.0.22", "127.0.0.23")
 
 

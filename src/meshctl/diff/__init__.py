@@ -3,3 +3,5 @@
 `inputs` reads both sides (directories, files, git revisions), `compare` translates what the
 change can reach and compares proxy by proxy, `report` prints the result.
 """
+
+__all__: list[str] = []

@@ -5,3 +5,5 @@ a live Envoy), `engine` follows the request step by step (with `chains`, `routin
 `upstream` and `matchers` for Envoy's own rules), `provenance` names the Istio resources and
 lines behind each step, `result` holds the answer and `render` prints it.
 """
+
+__all__: list[str] = []

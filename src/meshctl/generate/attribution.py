@@ -25,6 +25,8 @@ from meshctl.config.resource import Resource
 from meshctl.errors import GenerationError
 from meshctl.resources import CLUSTER, ENDPOINT, ROUTE, Packed
 
+__all__ = ["attributed", "culprits", "sources"]
+
 
 def _resources_in(value: object) -> Iterator[Resource]:
     """A resource, or the resource(s) behind a view of one (`.resource`, `.resources`)."""

@@ -31,6 +31,19 @@ if TYPE_CHECKING:
     from meshctl.model.meshconfig import MeshConfig
     from meshctl.model.proxy import Proxy
 
+__all__ = [
+    "AUTH_MUTUAL_TLS",
+    "AUTH_NONE",
+    "CONTROL_PLANE_NAME",
+    "HTTP_OPTIONS_KEY",
+    "ISTIO_META_PREFIX",
+    "XDS_CLUSTER",
+    "ads_bootstrap",
+    "h2_options",
+    "sds_cluster",
+    "static_bootstrap",
+]
+
 XDS_CLUSTER = "xds-grpc"
 # ProxyConfig's controlPlaneAuthPolicy: how Envoy reaches the control plane.
 AUTH_NONE = "NONE"

@@ -21,6 +21,8 @@ from google.protobuf.message import Message
 from meshctl.memokeys import Same
 from meshctl.resources import Packed
 
+__all__ = ["GenerationCache"]
+
 T = TypeVar("T")
 
 

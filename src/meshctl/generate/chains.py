@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 from envoy.config.listener.v3 import listener_components_pb2 as lc
 
+__all__ = ["OutboundChain", "distinct_networks", "filter_chain"]
+
 
 @dataclass(slots=True)
 class OutboundChain:

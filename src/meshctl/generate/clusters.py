@@ -40,6 +40,25 @@ from meshctl.model.service import (
 )
 from meshctl.model.snapshot import DISABLE
 
+__all__ = [
+    "DNS_CLUSTER_TYPE",
+    "HTTP_OPTIONS_KEY",
+    "INBOUND_BIND",
+    "LOCALHOST",
+    "LOCALHOST_V6",
+    "MAX_CLEANUP_SECONDS",
+    "METADATA_EXCHANGE_FILTER",
+    "blackhole_cluster",
+    "build_inbound_clusters",
+    "build_outbound_clusters",
+    "inbound_cluster",
+    "inbound_passthrough_cluster",
+    "outbound_clusters",
+    "passthrough_cluster",
+    "service_accounts",
+    "unique_clusters",
+]
+
 INBOUND_BIND = "127.0.0.6"
 LOCALHOST = "127.0.0.1"
 LOCALHOST_V6 = "::1"

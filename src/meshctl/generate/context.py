@@ -18,6 +18,8 @@ from meshctl.model.selectors import selects
 from meshctl.model.service import Service, ServicePort, ServiceTarget
 from meshctl.model.snapshot import ENDPOINT_KINDS, MeshSnapshot
 
+__all__ = ["InboundPort", "MESH_ONLY", "NOT_INBOUND_KINDS", "ProxyContext", "StaticMatch"]
+
 
 @dataclass(slots=True)
 class InboundPort:

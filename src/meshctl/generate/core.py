@@ -15,6 +15,8 @@ from envoy.config.core.v3 import address_pb2, base_pb2, config_source_pb2, grpc_
 from meshctl.generate.protobuf import struct_value
 from meshctl.model.secrets import AGENT_CLUSTER, ROOT_CERTIFICATE, WORKLOAD_CERTIFICATE
 
+__all__ = ["ADS", "ads_source", "credential_secret_config", "istio_metadata", "sds_secret_config", "set_address"]
+
 
 def set_address(target: address_pb2.Address, host: str, port: int) -> None:
     """Point `target` at HOST:PORT, or at the pipe `unix://PATH` names: Istio accepts Unix

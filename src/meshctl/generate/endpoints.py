@@ -18,6 +18,8 @@ from meshctl.model.proxy import DEFAULT_CLUSTER_ID
 from meshctl.model.service import Endpoint, Service, ServicePort
 from meshctl.model.snapshot import DISABLE
 
+__all__ = ["assignment", "build_endpoints"]
+
 
 def build_endpoints(ctx: ProxyContext, clusters: Sequence[cluster_pb2.Cluster]) -> list[endpoint_pb2.ClusterLoadAssignment]:
     """One assignment per EDS cluster, named by its `service_name`."""

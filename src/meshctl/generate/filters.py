@@ -30,6 +30,21 @@ from meshctl import protocols
 from meshctl.model.proxy import Proxy
 from meshctl.resources import TYPE_PREFIX
 
+__all__ = [
+    "DEFAULT_TRACE_SAMPLING",
+    "HCM",
+    "INBOUND",
+    "METADATA_EXCHANGE",
+    "OUTBOUND",
+    "TCP_METADATA_EXCHANGE_CONFIG",
+    "TCP_PROXY",
+    "connection_manager",
+    "hcm_filter",
+    "http_filters",
+    "network_metadata_exchange",
+    "tcp_proxy",
+]
+
 HCM = "envoy.filters.network.http_connection_manager"
 TCP_PROXY = "envoy.filters.network.tcp_proxy"
 # Istio's TCP metadata exchange (istio-proxy builds only), on inbound listeners and upstream clusters.

@@ -31,6 +31,25 @@ from meshctl.generate import names
 from meshctl.generate.protobuf import set_duration, typed
 from meshctl.model.istio import quote_meta
 
+__all__ = [
+    "CORS_FILTER",
+    "ClusterOf",
+    "DEFAULT_RETRY_ON",
+    "FAULT_FILTER",
+    "HashOf",
+    "HeaderMutations",
+    "build_route",
+    "cors_config",
+    "default_retry_policy",
+    "fault_config",
+    "is_catch_all",
+    "operation",
+    "retry_policy",
+    "route_match",
+    "set_timeouts",
+    "string_matcher",
+]
+
 FAULT_FILTER = "envoy.filters.http.fault"
 CORS_FILTER = "envoy.filters.http.cors"
 DEFAULT_RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"

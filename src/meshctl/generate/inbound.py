@@ -37,6 +37,29 @@ from meshctl.generate.protobuf import typed
 from meshctl.model.peerauth import DISABLE, PERMISSIVE, STRICT
 from meshctl.model.proxy import INTERCEPTION_TPROXY
 
+__all__ = [
+    "BLACKHOLE_CHAIN",
+    "CATCH_ALL_HTTP",
+    "ChainOption",
+    "ChainSet",
+    "HTTP_INSPECTOR",
+    "HTTP_PLAIN_ALPNS",
+    "ORIGINAL_DST",
+    "ORIGINAL_SRC",
+    "RAW_BUFFER",
+    "TLS_INSPECTOR",
+    "TLS_TRANSPORT",
+    "TPROXY_MARK",
+    "VIRTUAL_INBOUND",
+    "WILDCARD",
+    "build_chains",
+    "build_inbound_listeners",
+    "chain_options",
+    "inbound_chain",
+    "listener_filters",
+    "virtual_inbound",
+]
+
 VIRTUAL_INBOUND = "virtualInbound"
 CATCH_ALL_HTTP = "virtualInbound-catchall-http"
 BLACKHOLE_CHAIN = "virtualInbound-blackhole"

@@ -19,6 +19,8 @@ from meshctl.generate.authz import build_filters
 from meshctl.generate.context import ProxyContext
 from meshctl.model.security import authorization_policies, jwt_rules
 
+__all__ = ["InboundPolicy", "inbound_policy"]
+
 
 @dataclass(frozen=True, slots=True)
 class InboundPolicy:

@@ -21,6 +21,17 @@ from meshctl.model.proxy import INTERCEPTION_TPROXY
 from meshctl.model.scope import EgressScope
 from meshctl.model.service import ALIAS, PASSTHROUGH as PASSTHROUGH_RESOLUTION, Service, ServicePort
 
+__all__ = [
+    "HTTP_ALPNS",
+    "LOCALHOST",
+    "TRANSPORT_SOCKET_CONNECT_TIMEOUT_SECONDS",
+    "VIRTUAL_OUTBOUND",
+    "WILDCARD",
+    "build_listeners",
+    "tls_inspector",
+    "virtual_outbound",
+]
+
 WILDCARD = "0.0.0.0"
 LOCALHOST = "127.0.0.1"
 VIRTUAL_OUTBOUND = "virtualOutbound"

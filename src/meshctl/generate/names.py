@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+__all__ = [
+    "BLACKHOLE",
+    "INBOUND_PASSTHROUGH",
+    "PASSTHROUGH",
+    "inbound_cluster",
+    "istio_sni",
+    "listener",
+    "outbound_cluster",
+    "parse_cluster",
+    "virtual_host",
+]
+
 # Clusters every sidecar has, whatever the mesh holds.
 BLACKHOLE = "BlackHoleCluster"
 PASSTHROUGH = "PassthroughCluster"

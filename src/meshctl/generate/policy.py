@@ -21,6 +21,22 @@ from meshctl.config.kinds.networking.destination_rule import (
 )
 from meshctl.generate.protobuf import MAX_UINT32, set_duration
 
+__all__ = [
+    "HttpOptions",
+    "apply_connection_pool",
+    "apply_h2_streams",
+    "apply_h2_upgrade",
+    "apply_keepalive",
+    "apply_load_balancer",
+    "apply_outlier_detection",
+    "consistent_hash",
+    "for_port",
+    "for_subset",
+    "port_hash",
+    "set_default_circuit_breakers",
+    "upstream_protocol",
+]
+
 
 def for_port(policy: TrafficPolicy | None, port: int) -> TrafficPolicy | None:
     """Istio's port-level override: a matching portLevelSettings entry replaces the four

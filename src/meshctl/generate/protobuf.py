@@ -16,6 +16,8 @@ from udpa.type.v1 import typed_struct_pb2
 from meshctl.config.values import split_nanos
 from meshctl.resources import type_url_of
 
+__all__ = ["MAX_UINT32", "duration", "set_duration", "struct_value", "typed", "typed_struct"]
+
 MAX_UINT32 = 4294967295
 
 

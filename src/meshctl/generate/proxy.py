@@ -30,6 +30,17 @@ from meshctl.model.proxy import Proxy
 from meshctl.model.snapshot import MeshSnapshot
 from meshctl.resources import BY_TYPE_URL, CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, Packed, by_name
 
+__all__ = [
+    "ClusterParts",
+    "ProxyConfig",
+    "cluster_parts",
+    "generate",
+    "inbound_listeners",
+    "policy_filters",
+    "route_configurations",
+    "view_of",
+]
+
 
 @dataclass(slots=True)
 class ProxyConfig:

@@ -24,6 +24,18 @@ from meshctl.model.scope import EgressScope
 from meshctl.model.service import ALIAS, PASSTHROUGH as PASSTHROUGH_RESOLUTION, Service
 from meshctl.config.values import is_ip
 
+__all__ = [
+    "MAX_DIRECT_RESPONSE_BODY",
+    "alternate_hosts",
+    "destination_cluster",
+    "destination_hash",
+    "hash_policy",
+    "listener_for_port",
+    "route_configuration",
+    "service_domains",
+    "vs_routes",
+]
+
 MAX_DIRECT_RESPONSE_BODY = 1048576
 
 

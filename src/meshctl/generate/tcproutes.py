@@ -16,6 +16,8 @@ from meshctl.model.istio import VirtualServiceView
 from meshctl.model.scope import SidecarScope
 from meshctl.model.service import Service, ServicePort
 
+__all__ = ["proxy_filter", "route_clusters", "stream_routing", "tcp_chains"]
+
 
 def tcp_chains(ctx: ProxyContext, service: Service, port: ServicePort, bind: str) -> list[OutboundChain]:
     """Chains for one service port: TLS routes on TLS/HTTPS ports, TCP routes otherwise,

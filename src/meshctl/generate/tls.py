@@ -19,6 +19,33 @@ from meshctl.generate.protobuf import typed
 from meshctl.model.secrets import ROOT_CERTIFICATE, WORKLOAD_CERTIFICATE, file_certificate, file_root
 from meshctl.resources import type_url_of
 
+__all__ = [
+    "ALPN_H2_ONLY",
+    "ALPN_MESH",
+    "ALPN_MESH_H2",
+    "ALPN_MESH_MX",
+    "ALPN_MESH_MX_H2",
+    "INBOUND_ALPN_HTTP",
+    "INBOUND_ALPN_TCP",
+    "ISTIO_ALL_ALPNS",
+    "ISTIO_HTTP_ALPNS",
+    "MESH_CIPHERS",
+    "PeerValidation",
+    "RAW_BUFFER",
+    "RAW_BUFFER_SOCKET",
+    "SDS_DEFAULT_CONFIG",
+    "SDS_ROOT_CONFIG",
+    "TLS_SOCKET",
+    "auto_mtls_matches",
+    "inbound_mtls",
+    "istio_mutual",
+    "istio_mutual_socket",
+    "match_sans",
+    "socket",
+    "tls_version",
+    "user_tls",
+]
+
 TLS_SOCKET = "envoy.transport_sockets.tls"
 RAW_BUFFER_SOCKET = "envoy.transport_sockets.raw_buffer"
 

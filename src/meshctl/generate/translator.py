@@ -29,6 +29,8 @@ from meshctl.model.proxy import Proxy
 from meshctl.model.snapshot import MeshSnapshot, build_snapshot
 from meshctl.resources import Packed, ProxyResources
 
+__all__ = ["MeshGeneration", "Translator", "translate_resources"]
+
 log = logging.getLogger("meshctl.xds")
 
 

@@ -8,3 +8,5 @@ arguments in `capture`), and the pod is rewritten with it (`pod`: removing an ea
 injection first, so that injecting twice changes nothing). `workloads` finds the pod template
 inside Deployments, CronJobs and the other kinds kube-inject reads.
 """
+
+__all__: list[str] = []

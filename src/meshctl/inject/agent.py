@@ -16,6 +16,18 @@ from meshctl.inject import annotations as ann
 from meshctl.inject.proxyconfig import ProxyConfig
 from meshctl.inject.settings import PROXY_UID, READINESS_PORT, InjectSettings
 
+__all__ = [
+    "CA_ROOT_CERT",
+    "Capture",
+    "SDS_SOCKET",
+    "TOKEN_FILE",
+    "WORKDIR",
+    "agent_args",
+    "agent_log_level",
+    "iptables_args",
+    "local_exclude_ports",
+]
+
 # Where the injected volumes put what the agent reads and writes (see sidecar.VOLUMES).
 TOKEN_FILE = "/var/run/secrets/tokens/istio-token"
 CA_ROOT_CERT = "/var/run/secrets/istio/root-cert.pem"

@@ -14,6 +14,42 @@ from collections.abc import Callable, Mapping
 from meshctl.capture.config import parse_cidr
 from meshctl.inject.proxyconfig import ProxyConfigError, parse_annotation
 
+__all__ = [
+    "AGENT_LOG_LEVEL",
+    "COMPONENT_LOG_LEVEL",
+    "DEFAULT_CONTAINER",
+    "DEFAULT_LOGS_CONTAINER",
+    "EXCLUDE_INBOUND_PORTS",
+    "EXCLUDE_INTERFACES",
+    "EXCLUDE_OUTBOUND_IP_RANGES",
+    "EXCLUDE_OUTBOUND_PORTS",
+    "INCLUDE_INBOUND_PORTS",
+    "INCLUDE_OUTBOUND_IP_RANGES",
+    "INCLUDE_OUTBOUND_PORTS",
+    "INJECT",
+    "INTERCEPTION_MODE",
+    "KUBEVIRT_INTERFACES",
+    "LOG_LEVEL",
+    "MERGE_METRICS",
+    "NATIVE_SIDECAR",
+    "OVERRIDES",
+    "PROXY_CONFIG",
+    "PROXY_CPU",
+    "PROXY_CPU_LIMIT",
+    "PROXY_IMAGE",
+    "PROXY_MEMORY",
+    "PROXY_MEMORY_LIMIT",
+    "READINESS_FAILURE_THRESHOLD",
+    "READINESS_INITIAL_DELAY",
+    "READINESS_PERIOD",
+    "REROUTE_VIRTUAL_INTERFACES",
+    "REVISION",
+    "STATUS",
+    "STATUS_PORT",
+    "VALIDATORS",
+    "annotation_problems",
+]
+
 INJECT = "sidecar.istio.io/inject"
 STATUS = "sidecar.istio.io/status"
 INTERCEPTION_MODE = "sidecar.istio.io/interceptionMode"

@@ -28,6 +28,16 @@ from meshctl.inject.proxyconfig import ProxyConfigError, effective
 from meshctl.inject.settings import InjectSettings
 from meshctl.inject.sidecar import INIT_NAME, PROXY_NAME, Owner, Sidecar, render
 
+__all__ = [
+    "IGNORED_NAMESPACES",
+    "InjectionError",
+    "inject_template",
+    "merge_container",
+    "owner_of_pod",
+    "skip_reason",
+    "status_annotation",
+]
+
 IGNORED_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease", "local-path-storage"})
 _CRONJOB_JOB = re.compile(r"^(.+)-\d{8,10}$")
 

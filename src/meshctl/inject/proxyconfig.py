@@ -18,6 +18,17 @@ from typing import Any
 from meshctl.config.kinds.mesh import ProxyConfig as MeshProxyConfig
 from meshctl.config.values import parse_duration
 
+__all__ = [
+    "DEFAULT_STATUS_PORT",
+    "INTERCEPTION_MODES",
+    "ProxyConfig",
+    "ProxyConfigError",
+    "effective",
+    "merged",
+    "parse_annotation",
+    "parse_fields",
+]
+
 INTERCEPTION_MODES = ("REDIRECT", "TPROXY", "NONE")
 DEFAULT_STATUS_PORT = 15020
 

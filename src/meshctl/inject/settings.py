@@ -13,6 +13,19 @@ from meshctl.errors import BadInputError
 from meshctl.inject.proxyconfig import ProxyConfigError, parse_fields
 from meshctl.model.meshconfig import MeshConfig
 
+__all__ = [
+    "CA_PORT",
+    "DEFAULT_IMAGE",
+    "InjectSettings",
+    "PROMETHEUS_PORT",
+    "PROXY_UID",
+    "READINESS_PORT",
+    "Readiness",
+    "Resources",
+    "XDS_PORT",
+    "check_mesh",
+]
+
 DEFAULT_IMAGE = "ghcr.io/meshctl/meshctl:0.1.0"
 PROXY_UID = 1337
 XDS_PORT = 15010

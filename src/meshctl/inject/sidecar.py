@@ -21,6 +21,18 @@ from meshctl.inject.agent import Capture, agent_args, iptables_args
 from meshctl.inject.proxyconfig import ProxyConfig
 from meshctl.inject.settings import PROMETHEUS_PORT, PROXY_UID, READINESS_PORT, InjectSettings
 
+__all__ = [
+    "INIT_NAME",
+    "Owner",
+    "PROXY_NAME",
+    "Sidecar",
+    "VOLUMES",
+    "injected_labels",
+    "native_sidecar",
+    "pod_ports",
+    "render",
+]
+
 INIT_NAME = "istio-init"
 PROXY_NAME = "istio-proxy"
 _PORT_KEYS = ("name", "hostPort", "containerPort", "protocol", "hostIP")  # Go's ContainerPort field order

@@ -20,6 +20,8 @@ from meshctl.inject.pod import InjectionError, inject_template, skip_reason
 from meshctl.inject.settings import InjectSettings
 from meshctl.inject.sidecar import Owner
 
+__all__ = ["KINDS", "Outcome", "inject_documents"]
+
 _TEMPLATE = ("spec", "template")
 # kind → (where the pod's metadata is, where its spec is)
 KINDS: dict[str, tuple[FieldPath, FieldPath]] = {

@@ -19,6 +19,8 @@ from cryptography import x509
 
 from meshctl.security.ca import issued_by
 
+__all__ = ["CertFacts", "all_certificates", "cert_facts", "chain_reaches", "first_certificate"]
+
 _PEM_BLOCK = re.compile(
     rb"-----BEGIN (?P<label>[^-\r\n]*)-----\r?\n(?P<body>.*?)-----END (?P=label)-----",
     re.DOTALL,

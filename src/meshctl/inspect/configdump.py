@@ -51,6 +51,28 @@ from meshctl.resources import (
 if TYPE_CHECKING:
     from envoy.admin.v3.config_dump_pb2 import ConfigDump as ConfigDumpMessage
 
+__all__ = [
+    "BOOTSTRAP",
+    "CLUSTERS",
+    "ConfigDump",
+    "ECDS",
+    "ENDPOINTS",
+    "LISTENERS",
+    "M",
+    "ROUTES",
+    "SECRETS",
+    "binary_pool",
+    "config_dump_document",
+    "document_pool",
+    "known_type",
+    "parse_cluster_answers",
+    "parse_clusters",
+    "parse_config_dump",
+    "parse_document_as",
+    "reduce_anys",
+    "type_names",
+]
+
 BOOTSTRAP = "envoy.admin.v3.BootstrapConfigDump"
 CLUSTERS = section_name(CLUSTER)
 LISTENERS = section_name(LISTENER)

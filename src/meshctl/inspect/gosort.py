@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, MutableSequence
 from typing import TypeVar
 
+__all__ = ["sort_slice"]
+
 T = TypeVar("T")
 
 _MAX_INSERTION = 12

@@ -11,6 +11,8 @@ with Unicode simple case folding, which is not Python's `casefold()` (that maps 
 
 from __future__ import annotations
 
+__all__ = ["atoi", "equal_fold"]
+
 _INT64_MAX = (1 << 63) - 1
 _INT64_MIN = -(1 << 63)
 

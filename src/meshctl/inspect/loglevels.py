@@ -10,6 +10,8 @@ from meshctl.errors import UsageError
 if TYPE_CHECKING:
     from meshctl.inspect.acquire import DumpSource
 
+__all__ = ["ALL_LOGGERS", "DEFAULT_LEVEL", "requested_levels", "set_levels"]
+
 ALL_LOGGERS = "level"
 DEFAULT_LEVEL = "warning"
 _LEVELS = {

@@ -18,6 +18,8 @@ from google.protobuf.message import Message
 
 from meshctl.formats import to_json, to_yaml
 
+__all__ = ["message_json", "message_list_json", "message_list_text", "message_object", "message_text"]
+
 # Types whose JSON form is not an object of their fields; inside an Any they sit under "value".
 _SPECIAL_JSON = frozenset(
     {

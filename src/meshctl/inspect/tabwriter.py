@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+__all__ = ["TabWriter", "tabulate"]
+
 _CELL_ENDS = "\t\v\n\f"
 
 

@@ -20,3 +20,5 @@ Every module imports the `kubernetes` client lazily, inside the functions that c
 importing it costs more than half a second, which every `meshctl --help` and every TAB
 completion would otherwise pay. This package itself imports nothing but the standard library.
 """
+
+__all__: list[str] = []

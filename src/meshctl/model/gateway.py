@@ -23,6 +23,35 @@ from meshctl.model.istio import VirtualServiceView, order_key
 from meshctl.model.selectors import selects
 from meshctl.model.service import Service, ServicePort, Workload
 
+__all__ = [
+    "AUTO_PASSTHROUGH",
+    "DISABLE_PORT_TRANSLATION_LABEL",
+    "GATEWAY_SERVICE_ANNOTATION",
+    "GatewayServer",
+    "ISTIO_MUTUAL",
+    "MUTUAL",
+    "MergedGateway",
+    "MergedServers",
+    "OPTIONAL_MUTUAL",
+    "PARENT_NAMESPACE_ANNOTATION",
+    "PASSTHROUGH",
+    "SERVICE_ACCOUNT_ANNOTATION",
+    "SIMPLE",
+    "SelectedGateway",
+    "ServerPort",
+    "ServiceTarget",
+    "TLSServerInfo",
+    "claim_hosts",
+    "hosts_for_namespace",
+    "merge_gateways",
+    "normalized_hosts",
+    "resolve_ports",
+    "route_name",
+    "select_gateways",
+    "service_targets",
+    "virtual_services_for_gateway",
+]
+
 # Annotations Istio puts on the Gateways it makes of Gateway API objects (pkg/config/constants).
 GATEWAY_SERVICE_ANNOTATION = "internal.istio.io/gateway-service"
 PARENT_NAMESPACE_ANNOTATION = "internal.istio.io/parent-namespace"

@@ -18,6 +18,20 @@ from meshctl.config.resource import Resource
 from meshctl.hostnames import fqdn, matches, specificity
 from meshctl.model.selectors import export_set, selects, visible
 
+__all__ = [
+    "DestinationRuleView",
+    "MESH_GATEWAY",
+    "PARENTS_ANNOTATION",
+    "ROUTE_SEMANTICS_ANNOTATION",
+    "RuleIndex",
+    "VirtualServiceView",
+    "config_path",
+    "gateway_name",
+    "merge_destination_rules",
+    "order_key",
+    "quote_meta",
+]
+
 MESH_GATEWAY = "mesh"
 # What Istio marks the VirtualServices it makes of Gateway API routes with: they are translated
 # with the Gateway API's semantics (path-separated prefixes, 500 for missing backends).

@@ -18,6 +18,23 @@ from envoy.config.core.v3 import base_pb2 as core_pb2
 from meshctl.errors import MeshctlError
 from meshctl.peer import PEER_IDENTITY
 
+__all__ = [
+    "ISTIO_NODES",
+    "Identity",
+    "InvalidNodeError",
+    "IstioNodes",
+    "NODE_TYPES",
+    "ProxyNode",
+    "ROUTER",
+    "SIDECAR",
+    "claimed_account",
+    "is_debug_client",
+    "metadata_of",
+    "minimal_node",
+    "node_id",
+    "parse_node",
+]
+
 SIDECAR = "sidecar"
 ROUTER = "router"
 NODE_TYPES = (SIDECAR, ROUTER)

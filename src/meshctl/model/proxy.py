@@ -13,6 +13,27 @@ from meshctl.model.service import Workload
 if TYPE_CHECKING:
     from meshctl.model.registry import Registry
 
+__all__ = [
+    "DEFAULT_CLUSTER_ID",
+    "GATEWAY_LABEL_VALUES",
+    "GATEWAY_NAME_LABEL",
+    "GENERIC_SIDECAR",
+    "GENERIC_SIDECAR_IP",
+    "INJECT_TEMPLATES",
+    "INTERCEPTION_ANNOTATION",
+    "INTERCEPTION_NONE",
+    "INTERCEPTION_REDIRECT",
+    "INTERCEPTION_TPROXY",
+    "ISTIO_EXTENSIONS",
+    "ISTIO_VERSION",
+    "Proxy",
+    "for_node",
+    "for_workload",
+    "generic_sidecar",
+    "is_gateway",
+    "workload_of",
+]
+
 INTERCEPTION_REDIRECT = "REDIRECT"
 INTERCEPTION_TPROXY = "TPROXY"
 INTERCEPTION_NONE = "NONE"

@@ -20,6 +20,17 @@ from meshctl.model.istio import MESH_GATEWAY, VirtualServiceView, order_key
 from meshctl.model.selectors import selects, visible
 from meshctl.model.service import PASSTHROUGH, Service
 
+__all__ = [
+    "DEFAULT_HOSTS",
+    "EgressScope",
+    "HostImport",
+    "Imports",
+    "SidecarScope",
+    "build_scope",
+    "parse_hosts",
+    "select_sidecar",
+]
+
 DEFAULT_HOSTS = (("*", "*"),)
 
 

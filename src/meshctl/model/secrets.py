@@ -9,6 +9,18 @@ server answers them, and the consistency check accepts them: all three read them
 
 from __future__ import annotations
 
+__all__ = [
+    "AGENT_CLUSTER",
+    "AGENT_SOCKET",
+    "ROOT_CERTIFICATE",
+    "WORKLOAD_CERTIFICATE",
+    "agent_serves",
+    "file_certificate",
+    "file_certificate_paths",
+    "file_root",
+    "file_root_path",
+]
+
 AGENT_CLUSTER = "sds-grpc"
 # Where istio-agent listens for its Envoy's SDS requests (relative to the working directory, `/`
 # in a pod); `meshctl agent --sds-socket` and the bootstrap's `sds-grpc` cluster default to it.

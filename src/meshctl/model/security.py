@@ -18,6 +18,8 @@ from meshctl.config.resource import Resource
 from meshctl.model.istio import order_key
 from meshctl.model.selectors import selects
 
+__all__ = ["AuthzPolicy", "DRY_RUN_ANNOTATION", "authorization_policies", "dry_run", "jwt_rules"]
+
 DRY_RUN_ANNOTATION = "istio.io/dry-run"
 _TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 _FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})

@@ -7,6 +7,26 @@ from dataclasses import dataclass, field
 
 from meshctl.config.resource import Resource
 
+__all__ = [
+    "ALIAS",
+    "CLIENT_SIDE_LB",
+    "DNS_LB",
+    "DNS_ROUND_ROBIN",
+    "DRAINING",
+    "Endpoint",
+    "HEALTHY",
+    "PASSTHROUGH",
+    "POD",
+    "Service",
+    "ServicePort",
+    "ServiceTarget",
+    "TERMINATING",
+    "UNHEALTHY",
+    "WILDCARD_ADDRESS",
+    "WORKLOAD_ENTRY",
+    "Workload",
+]
+
 # Istio's service resolution modes.
 CLIENT_SIDE_LB = "ClientSideLB"
 PASSTHROUGH = "Passthrough"

@@ -17,6 +17,8 @@ REDACTED = "[redacted]"
 if TYPE_CHECKING:
     from envoy.admin.v3 import config_dump_pb2
 
+__all__ = ["REDACTED", "redacted", "to_config_dump"]
+
 
 def to_config_dump(resources: ProxyResources, version_info: str = "",
                    types: Iterable[str] = PUSH_ORDER) -> config_dump_pb2.ConfigDump:

@@ -20,6 +20,8 @@ from envoy.extensions.transport_sockets.tls.v3 import secret_pb2, tls_pb2
 from meshctl.resources.kinds import CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, type_url_of
 from meshctl.resources.packed import ProxyResources
 
+__all__ = ["problems", "secret_configs"]
+
 _HCM = type_url_of(hcm_pb2.HttpConnectionManager)
 _TLS_CONTEXTS = {type_url_of(tls_pb2.UpstreamTlsContext): tls_pb2.UpstreamTlsContext,
                  type_url_of(tls_pb2.DownstreamTlsContext): tls_pb2.DownstreamTlsContext}

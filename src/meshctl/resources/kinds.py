@@ -20,6 +20,24 @@ from typing import Any
 
 from google.protobuf.message import Message
 
+__all__ = [
+    "BY_TYPE_URL",
+    "CONFIG_DUMP",
+    "DEBUG_PREFIX",
+    "DumpSection",
+    "FULL_STATE",
+    "KINDS",
+    "Kind",
+    "PUSH_ORDER",
+    "SYNCZ",
+    "TYPE_PREFIX",
+    "admin_class",
+    "push_rank",
+    "section_name",
+    "short_name",
+    "type_url_of",
+]
+
 TYPE_PREFIX = "type.googleapis.com/"
 
 # istiod's debug pseudo types, answered on the ADS stream: not resource kinds, never pushed.

@@ -17,6 +17,8 @@ from google.protobuf.message import Message
 
 from meshctl.resources.kinds import type_url_of
 
+__all__ = ["Packed", "Placeholder", "ProxyResources", "by_name"]
+
 
 @dataclass(frozen=True, slots=True)
 class Packed:

@@ -17,6 +17,18 @@ from typing import Protocol
 
 from meshctl.errors import MeshctlError
 
+__all__ = [
+    "AUTHORIZATION",
+    "AuthenticationError",
+    "Authenticator",
+    "AuthenticatorChain",
+    "BEARER",
+    "CA_AUDIENCE",
+    "Caller",
+    "Credentials",
+    "bearer_token",
+]
+
 AUTHORIZATION = "authorization"
 BEARER = "Bearer "
 # The audience istio-agent's token is requested for, and that istiod's TokenReview asks for.

@@ -36,6 +36,23 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from meshctl.errors import MeshctlError
 from meshctl.security.spiffe import PREFIX
 
+__all__ = [
+    "CLOCK_SKEW",
+    "CertificateAuthority",
+    "CsrError",
+    "DEFAULT_WORKLOAD_TTL",
+    "ISTIOD_NAMES",
+    "MAX_WORKLOAD_TTL",
+    "ROOT_LIFETIME",
+    "SigningBundle",
+    "SigningKey",
+    "issued_by",
+    "now_utc",
+    "parse_csr",
+    "self_signed_bundle",
+    "self_signed_root",
+]
+
 DEFAULT_WORKLOAD_TTL = datetime.timedelta(hours=24)
 MAX_WORKLOAD_TTL = datetime.timedelta(days=90)
 ROOT_LIFETIME = datetime.timedelta(days=3650)

@@ -34,6 +34,19 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from meshctl.errors import MeshctlError
 from meshctl.security.ca import SigningBundle, SigningKey, issued_by, now_utc, self_signed_root
 
+__all__ = [
+    "CA_CERT",
+    "CA_KEY",
+    "CERT_CHAIN",
+    "CaDirectory",
+    "CaDirectoryError",
+    "ROOT_CERT",
+    "TOKEN_KEY",
+    "open_ca_directory",
+    "read_root_certificates",
+    "read_token_key",
+]
+
 log = logging.getLogger("meshctl.ca")
 
 CA_KEY = "ca-key.pem"

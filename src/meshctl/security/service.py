@@ -27,6 +27,8 @@ from meshctl.security.authenticate import AuthenticationError, Authenticator, Cr
 from meshctl.security.ca import CertificateAuthority, CsrError
 from meshctl.wire import ca_pb2, ca_pb2_grpc
 
+__all__ = ["AUTHENTICATION_FAILURE", "CaMetrics", "CaServer", "CertificateService", "Refusal", "UNAUTHENTICATED"]
+
 log = logging.getLogger("meshctl.ca")
 
 AUTHENTICATION_FAILURE = "request authenticate failure"

@@ -10,6 +10,16 @@ from __future__ import annotations
 
 from meshctl.errors import MeshctlError
 
+__all__ = [
+    "DEFAULT_TRUST_DOMAIN",
+    "NotAServiceAccountError",
+    "PREFIX",
+    "identity_of_user",
+    "service_account_of",
+    "service_account_user",
+    "spiffe_id",
+]
+
 PREFIX = "spiffe://"
 DEFAULT_TRUST_DOMAIN = "cluster.local"
 _SERVICE_ACCOUNT_USER = "system:serviceaccount"

@@ -29,6 +29,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from meshctl.security.authenticate import CA_AUDIENCE, AuthenticationError, Caller, Credentials, bearer_token
 from meshctl.security.spiffe import NotAServiceAccountError, identity_of_user, service_account_user
 
+__all__ = ["ALGORITHM", "ISSUER", "LEEWAY", "MAX_TOKEN", "TokenAuthenticator", "TokenSigner", "key_id"]
+
 ISSUER = "meshctl"
 ALGORITHM = "ES256"
 MAX_TOKEN = 8192

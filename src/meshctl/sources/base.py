@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from meshctl.config.resource import Resource
 
+__all__ = ["ConfigSource", "Rejection", "SourceUpdate", "distinct"]
+
 
 @dataclass(frozen=True, slots=True)
 class Rejection:

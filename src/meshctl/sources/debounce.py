@@ -12,6 +12,8 @@ import asyncio
 from collections.abc import AsyncIterator, Hashable
 from typing import cast
 
+__all__ = ["END", "debounce"]
+
 END = object()
 
 

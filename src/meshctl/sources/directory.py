@@ -41,6 +41,8 @@ from meshctl.errors import UsageError
 from meshctl.sources.base import Rejection, SourceUpdate, distinct
 from meshctl.sources.debounce import END, debounce
 
+__all__ = ["DirectorySource", "NEW_ROOT", "POLL", "REMOVAL_GRACE", "ROOT_POLL", "SETTLE", "Stamp"]
+
 log = logging.getLogger("meshctl.sources")
 
 # watchfiles' own grouping: report a batch after this many ms without events (our debounce runs

@@ -6,3 +6,5 @@ per-type sync status; `istio.io/debug/config_dump` gives what the control plane 
 proxy, to be compared with what that Envoy holds. The modules here hold the client, the
 tables, the two diffs and the wait loop; only `meshctl.cli.proxy_status` prints.
 """
+
+__all__: list[str] = []

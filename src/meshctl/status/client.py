@@ -32,6 +32,16 @@ from meshctl.calllog import timed
 from meshctl.errors import MeshctlError
 from meshctl.model.node import SIDECAR, node_id
 
+__all__ = [
+    "DebugClient",
+    "Endpoint",
+    "MAX_MESSAGE_BYTES",
+    "SKIP_VERIFICATION",
+    "Tls",
+    "UnknownToControlPlane",
+    "debug_node",
+]
+
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 _CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),

@@ -37,6 +37,18 @@ from meshctl.inspect.configdump import ConfigDump
 from meshctl.status.envoyjson import Unconvertible
 from meshctl.status.sections import CLUSTERS, KINDS, LISTENERS, ROUTES, SECTION_TYPES, EnvoyDump, Side
 
+__all__ = [
+    "CONTEXT_LINES",
+    "EXACT_DIFF_LINES",
+    "KindDiff",
+    "compare",
+    "comparison_text",
+    "normalise",
+    "render",
+    "routes_loaded",
+    "unified_diff",
+]
+
 CONTEXT_LINES = 7
 EXACT_DIFF_LINES = 10_000
 _INDENT = 3

@@ -32,6 +32,15 @@ if TYPE_CHECKING:
     from meshctl.kube.client import KubeClient
     from meshctl.status.sections import ControlPlaneDump
 
+__all__ = [
+    "ControlPlaneOptions",
+    "PLAINTEXT_HINT",
+    "TOKEN_ACCOUNT",
+    "ask_config_dump",
+    "ask_syncz",
+    "open_control_planes",
+]
+
 TOKEN_ACCOUNT = "default"
 ROOT_CERT, CLIENT_CHAIN, CLIENT_KEY = "root-cert.pem", "cert-chain.pem", "key.pem"
 PLAINTEXT_HINT = " (for a plaintext port, such as istiod's 15010 or meshctl serve, add --plaintext)"

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 
+__all__ = ["human_duration"]
+
 _MINUTE = 60
 _HOUR = 60 * _MINUTE
 

@@ -28,6 +28,8 @@ from typing import Any
 from google.protobuf import descriptor_pool, message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
+__all__ = ["Convert", "EnvoyJson", "Unconvertible"]
+
 _INT64 = frozenset(
     {
         FieldDescriptor.TYPE_INT64,

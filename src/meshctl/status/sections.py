@@ -33,6 +33,19 @@ from meshctl.inspect.configdump import (
 from meshctl.resources import CLUSTER, LISTENER, ROUTE, TYPE_PREFIX, admin_class, section_name
 from meshctl.status.envoyjson import EnvoyJson, Unconvertible
 
+__all__ = [
+    "CLUSTERS",
+    "ControlPlaneDump",
+    "Entries",
+    "EnvoyDump",
+    "KINDS",
+    "LISTENERS",
+    "ROUTES",
+    "SECTION_TYPES",
+    "Side",
+    "entry_name",
+]
+
 CLUSTERS = "Clusters"
 LISTENERS = "Listeners"
 ROUTES = "Routes"

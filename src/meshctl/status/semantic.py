@@ -37,6 +37,18 @@ from meshctl.errors import MeshctlError
 from meshctl.status.envoyjson import Unconvertible
 from meshctl.status.sections import KINDS, Side, entry_name
 
+__all__ = [
+    "ABSENT",
+    "FieldChange",
+    "KindReport",
+    "ORDERED_LISTS",
+    "field_changes",
+    "report_data",
+    "report_text",
+    "semantic_diff",
+    "show",
+]
+
 
 class _Absent:
     """The value of a field on the side that does not have it."""

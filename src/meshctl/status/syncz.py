@@ -19,6 +19,20 @@ from envoy.service.status.v3 import csds_pb2
 
 from meshctl.resources import CLUSTER, ENDPOINT, EXTENSION_CONFIG, LISTENER, ROUTE, type_url_of
 
+__all__ = [
+    "CLIENT_CONFIG",
+    "LEADING_TYPES",
+    "ProxySync",
+    "SYNCED",
+    "TypeStatus",
+    "UNKNOWN",
+    "VERBOSE_TYPES",
+    "answers_in",
+    "control_plane_id",
+    "read_syncz",
+    "select",
+]
+
 CLIENT_CONFIG = type_url_of(csds_pb2.ClientConfig)
 # Types listed first in SUBSCRIBED TYPES, in this order; the rest follow sorted by URL.
 LEADING_TYPES = (CLUSTER, LISTENER, ENDPOINT, ROUTE)

@@ -16,6 +16,8 @@ from meshctl.resources import short_name
 from meshctl.status.duration import human_duration
 from meshctl.status.syncz import VERBOSE_TYPES, ProxySync, TypeStatus
 
+__all__ = ["PADDING", "status_cell", "status_table", "verbose_status_table"]
+
 PADDING = 5
 
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from meshctl.errors import MeshctlError
 from meshctl.status.syncz import ProxySync
 
+__all__ = ["MIN_QUESTION_TIMEOUT", "POLL_INTERVAL", "WaitResult", "wait_for_sync"]
+
 POLL_INTERVAL = 0.5
 MIN_QUESTION_TIMEOUT = 1.0
 

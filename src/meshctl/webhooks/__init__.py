@@ -6,3 +6,5 @@ refuses Istio objects `meshctl validate` would refuse, with the same messages.
 patch the API server applies, `server` is the HTTPS server both share, and `configurations`
 builds the Mutating- and ValidatingWebhookConfigurations that send the API server there.
 """
+
+__all__: list[str] = []

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+__all__ = ["API_VERSIONS", "Answer", "FALLBACK_API_VERSION", "Request", "ReviewError", "answer_review", "read_review"]
+
 API_VERSIONS = ("admission.k8s.io/v1", "admission.k8s.io/v1beta1")
 FALLBACK_API_VERSION = "admission.k8s.io/v1beta1"
 

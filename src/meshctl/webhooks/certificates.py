@@ -11,6 +11,8 @@ from __future__ import annotations
 from meshctl.security.ca import CertificateAuthority
 from meshctl.webhooks.server import Credentials
 
+__all__ = ["service_names", "serving_credentials"]
+
 
 def service_names(service: str) -> list[str]:
     """The DNS names of a Service `NAME.NS.svc` as clients may spell it."""

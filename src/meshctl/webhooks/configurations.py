@@ -14,6 +14,17 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+__all__ = [
+    "INJECTION_LABEL",
+    "INJECT_LABEL",
+    "REVISION_LABEL",
+    "SERVICE_PORT",
+    "VALIDATED_GROUPS",
+    "mutating_webhook_configuration",
+    "validating_webhook_configurations",
+    "webhook_configurations",
+]
+
 INJECTION_LABEL = "istio-injection"
 REVISION_LABEL = "istio.io/rev"
 INJECT_LABEL = "sidecar.istio.io/inject"

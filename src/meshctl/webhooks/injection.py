@@ -19,6 +19,8 @@ from meshctl.inject.settings import InjectSettings
 from meshctl.webhooks.admission import Answer, Request
 from meshctl.webhooks.jsonpatch import create_patch
 
+__all__ = ["review_pod", "settings_for_path"]
+
 
 def settings_for_path(settings: InjectSettings, path: str) -> InjectSettings:
     """The settings with the cluster and network a `/inject/cluster/ID/net/NETWORK` path names."""

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+__all__ = ["Patch", "create_patch", "pointer_token"]
+
 Patch = list[dict[str, Any]]
 
 

@@ -22,6 +22,8 @@ from meshctl.webhooks.admission import FALLBACK_API_VERSION, Answer, Request, Re
 from meshctl.webhooks.injection import review_pod, settings_for_path
 from meshctl.webhooks.validation import review_config
 
+__all__ = ["Credentials", "MAX_BODY", "WebhookServer", "tls_context"]
+
 log = logging.getLogger("meshctl.webhooks")
 
 MAX_BODY = 6 * 1024 * 1024

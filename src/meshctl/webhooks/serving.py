@@ -16,6 +16,8 @@ from meshctl.webhooks.server import WebhookServer
 if TYPE_CHECKING:
     from meshctl.model.meshconfig import MeshConfig
 
+__all__ = ["start_webhooks", "start_webhooks_for_serve"]
+
 log = logging.getLogger("meshctl.webhooks")
 
 

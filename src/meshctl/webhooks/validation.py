@@ -14,6 +14,8 @@ from meshctl.config.documents import Document
 from meshctl.config.loader import Problem, load_documents
 from meshctl.webhooks.admission import Answer, Request
 
+__all__ = ["ALWAYS_REJECT", "ISTIO_GROUPS", "review_config", "unlocated"]
+
 ISTIO_GROUPS = ("networking.istio.io", "security.istio.io", "telemetry.istio.io", "extensions.istio.io")
 ALWAYS_REJECT = "internal.istio.io/webhook-always-reject"
 _VALIDATED_OPERATIONS = ("", "CREATE", "UPDATE")

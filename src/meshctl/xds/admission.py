@@ -19,6 +19,8 @@ if TYPE_CHECKING:  # the CLI reads DEFAULT_MAX_CONNECTIONS, and must not import 
 
     from meshctl.xds.metrics import Metrics
 
+__all__ = ["Admission", "DEFAULT_MAX_CONNECTIONS"]
+
 log = logging.getLogger("meshctl.xds")
 
 # About twice the proxies one serve process brings to a config change within a second on two

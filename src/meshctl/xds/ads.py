@@ -27,6 +27,17 @@ from meshctl.xds.limits import LARGE_BYTES, Names, RequestRefused, read
 from meshctl.xds.identity import with_peer_identity
 from meshctl.xds.stream import DeltaStream, Push, RefusedNodeError, SotwStream, Stream
 
+__all__ = [
+    "AdsServicer",
+    "LARGE_NAMES",
+    "PAUSE",
+    "SECRET_SERVICE",
+    "SERVICE",
+    "peer_identity",
+    "register",
+    "register_secrets",
+]
+
 log = logging.getLogger("meshctl.xds")
 SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService"
 SECRET_SERVICE = "envoy.service.secret.v3.SecretDiscoveryService"

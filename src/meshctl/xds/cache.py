@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from meshctl.config.resource import Resource
     from meshctl.sources.base import Rejection, SourceUpdate
 
+__all__ = ["CHANGED", "CLOSE", "NotReadyError", "SnapshotCache"]
+
 log = logging.getLogger("meshctl.xds")
 
 # Queue events besides requests: a new config to push, and the end of the stream.

@@ -19,6 +19,8 @@ from meshctl.xds.cache import SnapshotCache
 from meshctl.xds.matchers import MatcherError, node_matchers
 from meshctl.xds.status import client_config
 
+__all__ = ["CsdsServicer", "SLICE"]
+
 # Proxies matched and described between two yields to the event loop.
 SLICE = 64
 

@@ -17,6 +17,8 @@ from urllib.parse import parse_qs, urlsplit
 from meshctl.errors import GenerationError, UnknownProxyError
 from meshctl.xds.cache import NotReadyError, SnapshotCache
 
+__all__ = ["DebugHttpServer", "Handler", "HttpGetServer", "Response", "text"]
+
 log = logging.getLogger("meshctl.xds.http")
 
 Response = tuple[int, str, bytes]

@@ -18,6 +18,8 @@ from google.protobuf.message import Message
 
 from meshctl.resources import Packed, Placeholder
 
+__all__ = ["Encoder", "MAX_BODIES", "field", "varint"]
+
 
 def _tags(message: type[Message], *names: str) -> tuple[bytes, ...]:
     """The tags of length-delimited fields, by name, from the message's own descriptor."""

@@ -18,6 +18,8 @@ from meshctl.config.resource import Resource
 from meshctl.errors import GenerationError
 from meshctl.resources import Packed, ProxyResources
 
+__all__ = ["Generation", "Translate", "as_failure"]
+
 
 class Generation(Protocol):
     """One accepted configuration generation; immutable; cheap to query repeatedly."""

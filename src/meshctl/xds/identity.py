@@ -16,6 +16,8 @@ from envoy.config.core.v3 import base_pb2 as core_pb2
 
 from meshctl.peer import PEER_IDENTITY
 
+__all__ = ["Identity", "NodeIdentity", "with_peer_identity"]
+
 
 def with_peer_identity(node: core_pb2.Node, identity: str) -> core_pb2.Node:
     """`node` as the translator sees it: PEER_IDENTITY set to what the transport proved (and

@@ -31,6 +31,22 @@ from google.protobuf.message import DecodeError, Message
 
 from meshctl.errors import MeshctlError
 
+__all__ = [
+    "LARGE_BYTES",
+    "MAX_NAMES",
+    "MAX_NAME_BYTES",
+    "MAX_REQUEST_BYTES",
+    "MAX_UNDEFINED_ANSWERED",
+    "MAX_WATCHES",
+    "Names",
+    "Request",
+    "RequestRefused",
+    "SLICE",
+    "check_name",
+    "check_names",
+    "read",
+]
+
 # What a stream reads: a SotW or a Delta request.
 Request: TypeAlias = discovery_pb2.DiscoveryRequest | discovery_pb2.DeltaDiscoveryRequest
 

@@ -17,6 +17,21 @@ from envoy.config.core.v3 import base_pb2 as core_pb2
 from envoy.type.matcher.v3 import node_pb2, number_pb2, string_pb2, struct_pb2, value_pb2
 from google.protobuf import struct_pb2 as pb_struct
 
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_NODE_MATCHERS",
+    "MAX_PATH",
+    "MAX_PATTERN",
+    "MAX_STRUCT_MATCHERS",
+    "MatcherError",
+    "NodePredicate",
+    "RE2_MEMORY",
+    "node_matchers",
+    "string_matcher",
+    "struct_matcher",
+    "value_matcher",
+]
+
 # Beyond any real use, and small enough that matching every proxy stays cheap.
 MAX_NODE_MATCHERS = 64
 MAX_STRUCT_MATCHERS = 16

@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from meshctl.prometheus import Counter, Gauge, Histogram, Metric, render
 from meshctl.resources import BY_TYPE_URL
 
+__all__ = ["Metrics", "kind_label"]
+
 
 def kind_label(type_url: str) -> str:
     """A resource type as a metric label: its short name (CDS, EDS, ...), or `other` for type URLs

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from meshctl.xds.generation import Translate
     from meshctl.xds.identity import NodeIdentity
 
+__all__ = ["MAX_MESSAGE", "XdsServer"]
+
 log = logging.getLogger("meshctl.xds")
 
 MAX_MESSAGE = 256 * 1024 * 1024

@@ -21,6 +21,8 @@ from meshctl.resources import BY_TYPE_URL, FULL_STATE, Packed, Placeholder
 from meshctl.xds.encoding import varint
 from meshctl.xds.limits import MAX_NAMES, MAX_UNDEFINED_ANSWERED, RequestRefused
 
+__all__ = ["MAX_SHARED", "Shared", "WILDCARD", "Watch", "placeholder", "version_of"]
+
 WILDCARD = "*"
 MAX_SHARED = 50_000
 """Entries of Shared kept within one generation (a few per view and type in a normal mesh)."""

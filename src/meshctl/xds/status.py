@@ -21,6 +21,8 @@ from meshctl import __version__
 from meshctl.xds.state import Watch
 from meshctl.xds.stream import Stream
 
+__all__ = ["client_config", "config_status", "control_plane_identifier", "pack_all", "proxies"]
+
 
 def control_plane_identifier() -> core_pb2.ControlPlane:
     """The `control_plane.identifier` istiod sends, so istioctl's ISTIOD column shows this host."""

@@ -49,6 +49,8 @@ if TYPE_CHECKING:
     from meshctl.xds.identity import Identity, NodeIdentity
     from meshctl.xds.metrics import Metrics
 
+__all__ = ["DeltaStream", "Host", "Push", "RefusedNodeError", "SotwStream", "Stream"]
+
 log = logging.getLogger("meshctl.xds")
 _NOTHING: Mapping[str, Packed] = {}
 _ids = itertools.count(1)

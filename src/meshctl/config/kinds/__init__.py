@@ -19,6 +19,17 @@ from meshctl.config.kinds.security import AuthorizationPolicy, PeerAuthenticatio
 from meshctl.config.messages import Message
 from meshctl.config.schema import Obj
 
+__all__ = [
+    "GATEWAY_API",
+    "ISTIO_NETWORKING",
+    "ISTIO_SECURITY",
+    "KINDS",
+    "KindInfo",
+    "NETWORKING_VERSIONS",
+    "SECURITY_VERSIONS",
+    "split_api_version",
+]
+
 ISTIO_NETWORKING = "networking.istio.io"
 ISTIO_SECURITY = "security.istio.io"
 GATEWAY_API = gatewayapi.GROUP

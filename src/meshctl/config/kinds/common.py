@@ -21,6 +21,39 @@ from meshctl.config.values import (
     shown,
 )
 
+__all__ = [
+    "ANY_DURATION",
+    "DURATION",
+    "Duration",
+    "EXPORT_TO",
+    "HOST",
+    "INT32",
+    "IP_OR_CIDR",
+    "JWT_CLAIM_PREFIXES",
+    "LABELS",
+    "Nanos",
+    "NetworkWorkloadSelector",
+    "PORT",
+    "POSITIVE_INT32",
+    "Percent",
+    "PolicyTargetReference",
+    "PortSelector",
+    "SELECTOR_LABELS",
+    "STRICT_DURATION",
+    "STRINGS",
+    "StrictDuration",
+    "TLS_VERSION",
+    "UINT32",
+    "UINT32_SECONDS",
+    "UNIX_PREFIX",
+    "WorkloadSelector",
+    "domain_problem",
+    "header_name_problem",
+    "ip_or_cidr_problem",
+    "is_istio_label",
+    "unix_address_problem",
+]
+
 
 class Duration(Str):
     """A duration string (`10s`, `1m30s`, `0.5s`) between an optional lower bound and an upper

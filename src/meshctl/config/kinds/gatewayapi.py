@@ -19,6 +19,51 @@ from meshctl.config.messages import Message, field, message
 from meshctl.config.paths import FieldPath
 from meshctl.config.schema import Enum, Int, List, Map, Report, Str
 
+__all__ = [
+    "AllowedRoutes",
+    "BackendFilter",
+    "BackendObjectReference",
+    "BackendRef",
+    "CORS",
+    "Fraction",
+    "FrontendValidation",
+    "GROUP",
+    "GRPCMethodMatch",
+    "GRPCRoute",
+    "GRPCRouteFilter",
+    "GRPCRouteMatch",
+    "GRPCRouteRule",
+    "Gateway",
+    "GatewayAddress",
+    "GatewayClass",
+    "GatewayTLSConfig",
+    "HTTPHeader",
+    "HTTPRoute",
+    "HTTPRouteFilter",
+    "HTTPRouteMatch",
+    "HTTPRouteRule",
+    "HeaderModifier",
+    "L4RouteRule",
+    "Listener",
+    "ParentReference",
+    "PathMatch",
+    "PathModifier",
+    "ReferenceGrant",
+    "ReferenceGrantFrom",
+    "ReferenceGrantTo",
+    "RequestMirror",
+    "RequestRedirect",
+    "Retry",
+    "RouteGroupKind",
+    "RouteNamespaces",
+    "SecretReference",
+    "TCPRoute",
+    "TLSRoute",
+    "Timeouts",
+    "URLRewrite",
+    "ValueMatch",
+]
+
 GROUP = "gateway.networking.k8s.io"
 _NAME = Str(min_len=1)
 

@@ -21,6 +21,41 @@ from meshctl.config.paths import FieldPath
 from meshctl.config.schema import Enum, Free, Int, List, Map, Report, Str
 from meshctl.config.values import is_ip
 
+__all__ = [
+    "CLUSTER_IP",
+    "Container",
+    "ContainerPort",
+    "DeploymentSpec",
+    "EndpointAddress",
+    "EndpointConditions",
+    "EndpointPort",
+    "EndpointSlice",
+    "EndpointSubset",
+    "Endpoints",
+    "INT_OR_STRING",
+    "IP",
+    "LabelSelector",
+    "LabelSelectorRequirement",
+    "NODE_PORT",
+    "NamespaceSpec",
+    "NodeSpec",
+    "ObjectMeta",
+    "ObjectReference",
+    "PROTOCOL",
+    "PodCondition",
+    "PodIP",
+    "PodSpec",
+    "PodStatus",
+    "PodTemplateSpec",
+    "Secret",
+    "SecretValue",
+    "ServiceAccount",
+    "ServicePort",
+    "ServiceSpec",
+    "SliceEndpoint",
+    "SlicePort",
+]
+
 PROTOCOL = Enum("TCP", "UDP", "SCTP")
 
 

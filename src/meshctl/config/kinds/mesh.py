@@ -26,6 +26,29 @@ from meshctl.config.paths import FieldPath
 from meshctl.config.schema import Enum, Float, Int, List, Map, Report, Str
 from meshctl.hostnames import DEFAULT_DOMAIN
 
+__all__ = [
+    "ALLOW_ANY",
+    "DEFAULT_PROVIDERS",
+    "DefaultConfig",
+    "DefaultProviders",
+    "Disableable",
+    "ExtensionProvider",
+    "ExternalAuthorizer",
+    "InboundTrafficPolicy",
+    "LOCALHOST",
+    "MeshConfig",
+    "OutboundTrafficPolicy",
+    "PASSTHROUGH",
+    "ProxyConfig",
+    "ProxyHeaders",
+    "REGISTRY_ONLY",
+    "RequestBodyCheck",
+    "SECONDS_10",
+    "SECONDS_60",
+    "ServerHeader",
+    "Tracing",
+]
+
 SECONDS_10 = 10 * 1_000_000_000
 SECONDS_60 = 60 * 1_000_000_000
 

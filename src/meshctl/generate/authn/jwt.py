@@ -29,6 +29,18 @@ from meshctl.config.kinds.security.request_authentication import JWTRule
 from meshctl.generate import names
 from meshctl.generate.protobuf import set_duration, typed
 
+__all__ = [
+    "ALWAYS_SPLIT",
+    "DEFAULT_TIMEOUT_NANOS",
+    "FAIL_CLOSED_JWKS",
+    "JWT_AUTHN",
+    "JwtFilter",
+    "PAYLOAD_KEY",
+    "REMOTE_CACHE_SECONDS",
+    "ServiceLookup",
+    "jwt_filter",
+]
+
 JWT_AUTHN = "envoy.filters.http.jwt_authn"
 PAYLOAD_KEY = "payload"
 DEFAULT_TIMEOUT_NANOS = 5 * 1_000_000_000

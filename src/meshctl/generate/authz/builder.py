@@ -26,6 +26,20 @@ from meshctl.generate.authz.rules import ALLOW, DENY, LOG, NEVER_MATCH, UnknownA
 from meshctl.generate.protobuf import typed
 from meshctl.model.security import AuthzPolicy
 
+__all__ = [
+    "AuthzFilters",
+    "BAD_CUSTOM_SUFFIX",
+    "DRY_RUN_ALLOW_PREFIX",
+    "DRY_RUN_DENY_PREFIX",
+    "HTTP_EXT_AUTHZ",
+    "HTTP_RBAC",
+    "TCP_EXT_AUTHZ",
+    "TCP_RBAC",
+    "TCP_STAT_PREFIX",
+    "build_filters",
+    "policy_name",
+]
+
 HTTP_RBAC = "envoy.filters.http.rbac"
 TCP_RBAC = "envoy.filters.network.rbac"
 HTTP_EXT_AUTHZ = "envoy.filters.http.ext_authz"

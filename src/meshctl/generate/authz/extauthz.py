@@ -22,6 +22,17 @@ from meshctl.generate import names
 from meshctl.generate.protobuf import set_duration
 from meshctl.config.kinds.mesh import ExtensionProvider, ExternalAuthorizer
 
+__all__ = [
+    "DEFAULT_TIMEOUT_NANOS",
+    "ExtAuthz",
+    "HostLookup",
+    "MATCH_PREFIX",
+    "SHADOW_POLICY_KEY",
+    "SHADOW_STAT_PREFIX",
+    "build",
+    "enabled_by",
+]
+
 MATCH_PREFIX = "istio-ext-authz"
 SHADOW_STAT_PREFIX = "istio_ext_authz_"
 SHADOW_POLICY_KEY = SHADOW_STAT_PREFIX + "shadow_effective_policy_id"

@@ -19,6 +19,30 @@ from envoy.type.matcher.v3 import metadata_pb2, path_pb2, regex_pb2, string_pb2,
 
 from meshctl.generate.protobuf import typed
 
+__all__ = [
+    "GenerationError",
+    "JWT_FILTER",
+    "JWT_PAYLOAD",
+    "SPIFFE",
+    "URI_TEMPLATE",
+    "any_of_values",
+    "authenticated",
+    "cidr",
+    "header",
+    "list_or_scalar",
+    "metadata",
+    "namespace",
+    "path",
+    "port",
+    "principal_name",
+    "quote",
+    "regex",
+    "service_account",
+    "string",
+    "string_value",
+    "trust_domain",
+]
+
 SPIFFE = "spiffe://"
 JWT_FILTER = "envoy.filters.http.jwt_authn"
 JWT_PAYLOAD = "payload"

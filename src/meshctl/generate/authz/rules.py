@@ -27,6 +27,21 @@ from meshctl.generate.authz import matchers
 from meshctl.generate.authz.matchers import GenerationError
 from meshctl.generate.authz.trustdomain import domains_with_aliases, with_aliases
 
+__all__ = [
+    "ALLOW",
+    "Attribute",
+    "DENY",
+    "Extended",
+    "LOG",
+    "M",
+    "NEVER_MATCH",
+    "RuleModel",
+    "Simple",
+    "UnknownAttributeError",
+    "generate",
+    "rule_model",
+]
+
 ALLOW = rbac_pb2.RBAC.ALLOW
 DENY = rbac_pb2.RBAC.DENY
 LOG = rbac_pb2.RBAC.LOG

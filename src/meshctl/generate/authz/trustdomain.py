@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+__all__ = ["LOCAL", "domains_with_aliases", "with_aliases"]
+
 LOCAL = "cluster.local"
 
 

@@ -22,6 +22,8 @@ from meshctl.generate.tls import ISTIO_ALL_ALPNS
 from meshctl.hostnames import matches
 from meshctl.model.service import Service, ServicePort
 
+__all__ = ["auto_passthrough_chains", "sni_dnat_clusters", "sni_dnat_endpoints"]
+
 
 def _targets(ctx: ProxyContext, hosts: Sequence[str]) -> Iterator[tuple[Service, ServicePort, str]]:
     """(service, port, subset) for every service the hosts cover, in the gateway's scope."""

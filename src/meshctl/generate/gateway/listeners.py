@@ -44,6 +44,18 @@ from meshctl.model.gateway import (
 )
 from meshctl.model.istio import PARENTS_ANNOTATION, VirtualServiceView, gateway_name
 
+__all__ = [
+    "GatewayChain",
+    "SERVER_NAME",
+    "TRANSPORT_SOCKET_CONNECT_TIMEOUT_SECONDS",
+    "UNPRIVILEGED_POD",
+    "filter_chain",
+    "gateway_connection_manager",
+    "gateway_listeners",
+    "render_listener",
+    "tcp_filters",
+]
+
 # Istio's defaultGatewayTransportSocketConnectTimeout: a slow TLS handshake is cut off.
 TRANSPORT_SOCKET_CONNECT_TIMEOUT_SECONDS = 15
 SERVER_NAME = "istio-envoy"

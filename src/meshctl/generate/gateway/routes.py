@@ -25,6 +25,8 @@ from meshctl.model.gateway import MergedGateway, hosts_for_namespace, virtual_se
 from meshctl.model.istio import VirtualServiceView
 from meshctl.model.service import Service
 
+__all__ = ["gateway_route_configuration", "intersection", "services_for"]
+
 
 @dataclass(slots=True)
 class _VirtualHost:

@@ -23,6 +23,8 @@ from meshctl.generate.context import ProxyContext
 from meshctl.generate.gateway.tls import CA_SUFFIX, KUBERNETES_GATEWAY_SECRET, KUBERNETES_SECRET
 from meshctl.model.gatewayapi import reference_granted
 
+__all__ = ["WITHHELD", "ca_secret", "certificate_secret", "gateway_secrets"]
+
 _CERT_KEYS = (("cert", "key"), ("tls.crt", "tls.key"))
 # How a warning about a secret not sent begins: serve logs these (the gateway's TLS is down).
 WITHHELD = "secret "

@@ -19,6 +19,16 @@ from meshctl.generate.tls import INBOUND_ALPN_HTTP, INBOUND_ALPN_TCP, tls_versio
 from meshctl.model.gateway import ISTIO_MUTUAL, MUTUAL, OPTIONAL_MUTUAL, SIMPLE
 from meshctl.model.secrets import ROOT_CERTIFICATE, WORKLOAD_CERTIFICATE, file_certificate, file_root
 
+__all__ = [
+    "BUILTIN_SECRET",
+    "CA_SUFFIX",
+    "KUBERNETES_GATEWAY_SECRET",
+    "KUBERNETES_SECRET",
+    "credential_resource",
+    "secret_names",
+    "server_tls_context",
+]
+
 KUBERNETES_SECRET = "kubernetes://"
 KUBERNETES_GATEWAY_SECRET = "kubernetes-gateway://"
 BUILTIN_SECRET = "builtin://"

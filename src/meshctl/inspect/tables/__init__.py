@@ -5,3 +5,5 @@ prints (`istioctl/pkg/writer/envoy/configdump/*.go`, `.../envoy/clusters/cluster
 `.../compare/sds/writer.go`). Extra columns meshctl offers beyond istioctl are opt-in and never
 change the default output.
 """
+
+__all__: list[str] = []

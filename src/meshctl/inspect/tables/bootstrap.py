@@ -7,6 +7,8 @@ from typing import Any
 from meshctl.inspect.configdump import ConfigDump
 from meshctl.inspect.tabwriter import tabulate
 
+__all__ = ["bootstrap_summary", "envoy_version"]
+
 
 def bootstrap_summary(dump: ConfigDump) -> str:
     """`Istio Version:`, `Istio Proxy Version:` (only when the node metadata has them) and

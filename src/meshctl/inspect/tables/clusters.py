@@ -11,6 +11,8 @@ from meshctl.inspect.tables.metadata import describe_management
 from meshctl.inspect.tables.subsetkey import is_subset_key, parse_subset_key, sort_by_cluster_name
 from meshctl.inspect.tabwriter import tabulate
 
+__all__ = ["ClusterFilter", "TABLE_FIELDS", "clusters_table", "sorted_clusters"]
+
 
 # The only cluster fields the table reads (a custom `cluster_type` leaves `type` unset: STATIC).
 TABLE_FIELDS = ("name", "type", "metadata")

@@ -9,6 +9,8 @@ from meshctl.inspect.gosort import sort_slice
 from meshctl.inspect.tabwriter import tabulate
 from meshctl.resources import TYPE_PREFIX
 
+__all__ = ["ecds_table", "sorted_extension_configs"]
+
 
 def sorted_extension_configs(dump: ConfigDump) -> list[Any]:
     """The TypedExtensionConfigs of every ECDS section, ordered by type URL, then name."""

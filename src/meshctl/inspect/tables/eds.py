@@ -15,6 +15,8 @@ from meshctl.inspect.tables.enums import enum_name, enum_string
 from meshctl.inspect.tables.subsetkey import sort_by_cluster_name
 from meshctl.inspect.tabwriter import tabulate
 
+__all__ = ["eds_table", "endpoint_address", "filtered_assignments"]
+
 
 def filtered_assignments(dump: ConfigDump, endpoint_filter: EndpointFilter) -> list[Any]:
     """ClusterLoadAssignments keeping only matching endpoints, dropping those left with none,

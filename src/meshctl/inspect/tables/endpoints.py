@@ -11,6 +11,8 @@ from meshctl.inspect.gostd import equal_fold
 from meshctl.inspect.tables.enums import enum_name
 from meshctl.inspect.tabwriter import tabulate
 
+__all__ = ["EndpointFilter", "endpoints_table", "matching_cluster_statuses"]
+
 
 @dataclass(frozen=True)
 class EndpointFilter:

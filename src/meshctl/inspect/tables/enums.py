@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+__all__ = ["enum_name", "enum_string"]
+
 
 def enum_string(enum_type: Any, value: int) -> str:
     """Go's `Enum.String()`."""

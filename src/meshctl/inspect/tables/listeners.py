@@ -17,6 +17,19 @@ from meshctl.inspect.gostd import equal_fold
 from meshctl.inspect.tables.matches import describe_match
 from meshctl.inspect.tabwriter import tabulate
 
+__all__ = [
+    "ChainRow",
+    "HTTP_CONNECTION_MANAGER",
+    "ListenerFilter",
+    "TCP_PROXY",
+    "chain_rows",
+    "filter_chains",
+    "listener_address",
+    "listener_port",
+    "listener_type",
+    "listeners_table",
+]
+
 HTTP_CONNECTION_MANAGER = "envoy.filters.network.http_connection_manager"
 TCP_PROXY = "envoy.filters.network.tcp_proxy"
 _BLACKHOLE = b"BlackHoleCluster"

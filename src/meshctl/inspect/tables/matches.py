@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+__all__ = ["describe_conditions", "describe_match"]
+
 
 def describe_match(match: Any) -> str:
     conditions = []

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+__all__ = ["config_path", "describe_management", "describe_owner"]
+
 _RENDERED_PREFIX = "/apis/networking.istio.io/v1/namespaces/"
 
 

@@ -17,6 +17,8 @@ from meshctl.inspect.tables.matches import describe_conditions, describe_match
 from meshctl.inspect.tables.metadata import describe_management, describe_owner
 from meshctl.inspect.tabwriter import tabulate
 
+__all__ = ["RouteFilter", "describe_destination", "describe_domains", "routes_table", "sorted_route_configs"]
+
 _MAX_DOMAINS = 2
 
 

@@ -17,6 +17,8 @@ from meshctl.inspect.certs import CertFacts, all_certificates, cert_facts, chain
 from meshctl.inspect.configdump import ConfigDump
 from meshctl.inspect.tabwriter import tabulate
 
+__all__ = ["NO_SECRETS", "ROOTCA", "SecretItem", "secret_items", "secrets_table"]
+
 NO_SECRETS = "No active or warming secrets found.\n"
 ROOTCA = "ROOTCA"
 _RFC3339 = "%Y-%m-%dT%H:%M:%SZ"

@@ -8,6 +8,8 @@ from typing import NamedTuple, TypeVar
 from meshctl.inspect.gosort import sort_slice
 from meshctl.inspect.gostd import atoi
 
+__all__ = ["SubsetKey", "is_subset_key", "parse_subset_key", "sort_by_cluster_name", "sort_key"]
+
 T = TypeVar("T")
 
 _SRV_PREFIXES = ("outbound_", "inbound_")

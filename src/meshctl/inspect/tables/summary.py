@@ -15,6 +15,8 @@ from meshctl.inspect.tables.listeners import ListenerFilter, listeners_table
 from meshctl.inspect.tables.routes import RouteFilter, routes_table
 from meshctl.inspect.tables.secrets import secrets_table
 
+__all__ = ["SummaryFilters", "banner", "full_summary"]
+
 
 @dataclass(frozen=True)
 class SummaryFilters:

@@ -23,6 +23,35 @@ from meshctl.config.paths import FieldPath
 from meshctl.config.schema import Enum, Float, Int, List, Map, Report, Str
 from meshctl.config.values import is_ip
 
+__all__ = [
+    "ClientTLSSettings",
+    "ConnectionPoolSettings",
+    "ConsistentHashLB",
+    "CookieAttribute",
+    "DestinationRule",
+    "Distribute",
+    "Failover",
+    "HTTP2KeepAlive",
+    "HTTPCookie",
+    "HTTPSettings",
+    "LoadBalancerSettings",
+    "LocalityLoadBalancerSetting",
+    "MagLev",
+    "OutlierDetection",
+    "PolicyPort",
+    "PortTrafficPolicy",
+    "ProxyProtocol",
+    "RING_SIZE",
+    "RetryBudget",
+    "RingHash",
+    "Subset",
+    "TCPSettings",
+    "TcpKeepalive",
+    "TrafficPolicy",
+    "TunnelSettings",
+    "WarmupConfiguration",
+]
+
 
 def _http_pool_rule(value: dict[str, Any], path: FieldPath, report: Report) -> None:
     if value.get("h2UpgradePolicy") == "UPGRADE" and value.get("useClientProtocol"):

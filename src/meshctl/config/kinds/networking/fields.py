@@ -10,6 +10,19 @@ from meshctl.config.paths import FieldPath
 from meshctl.config.schema import Int, List, Report, Str
 from meshctl.config.values import fqdn_problem, is_dns1123_label, is_ip
 
+__all__ = [
+    "Destination",
+    "GATEWAY_NAMES",
+    "NAMESPACE",
+    "PORT_NAME",
+    "PORT_OR_ZERO",
+    "SUBSET_NAME",
+    "domain_rule",
+    "fqdn_only_problem",
+    "namespaced_host_problem",
+    "protocol_problem",
+]
+
 PORT_OR_ZERO = Int(0, 65535)
 
 

@@ -13,6 +13,8 @@ from meshctl.config.paths import FieldPath
 from meshctl.config.schema import Enum, List, Report, Str
 from meshctl.config.values import is_ip
 
+__all__ = ["Gateway", "Port", "Server", "ServerTLSSettings", "TLSCertificate"]
+
 
 def _certificate_count_rule(value: list[Any], path: FieldPath, report: Report) -> None:
     if len(value) > 2:

@@ -18,6 +18,18 @@ from meshctl.config.paths import FieldPath
 from meshctl.config.schema import Map, Obj, Report, Rule
 from meshctl.config.values import regex_problem
 
+__all__ = [
+    "ABSENT_HEADER_MATCH",
+    "HTTPMatchRequest",
+    "HeaderOperations",
+    "Headers",
+    "MAX_REGEX_LENGTH",
+    "ORIGIN_MATCH",
+    "StringMatch",
+    "URI_MATCH",
+    "regex_text_problem",
+]
+
 MAX_REGEX_LENGTH = 1024
 
 

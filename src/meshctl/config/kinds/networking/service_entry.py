@@ -20,6 +20,8 @@ from meshctl.config.paths import FieldPath
 from meshctl.config.schema import Enum, List, Report, Str
 from meshctl.config.values import is_ip
 
+__all__ = ["ServiceEntry", "ServicePort"]
+
 
 def _service_port_rule(port: dict[str, Any], path: FieldPath, report: Report) -> None:
     problem = protocol_problem(port.get("protocol"))

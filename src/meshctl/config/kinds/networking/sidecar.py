@@ -25,6 +25,17 @@ from meshctl.config.paths import FieldPath
 from meshctl.config.schema import Enum, List, Report, Str
 from meshctl.config.values import is_ip
 
+__all__ = [
+    "CAPTURE_MODE",
+    "IstioEgressListener",
+    "IstioIngressListener",
+    "OutboundTrafficPolicy",
+    "SIDECAR_INGRESS_TLS",
+    "Sidecar",
+    "SidecarPort",
+    "split_host_port",
+]
+
 CAPTURE_MODE = Enum("DEFAULT", "IPTABLES", "NONE")
 
 

@@ -39,6 +39,35 @@ from meshctl.config.schema import Enum, Int, List, Report, Str
 from meshctl.config.values import is_ip, parse_duration, parse_proto_bytes
 from meshctl.hostnames import intersects, matches
 
+__all__ = [
+    "Abort",
+    "Base64",
+    "CorsPolicy",
+    "Delay",
+    "Delegate",
+    "FAULT_PERCENT",
+    "HTTPBody",
+    "HTTPDirectResponse",
+    "HTTPFaultInjection",
+    "HTTPMirrorPolicy",
+    "HTTPRedirect",
+    "HTTPRetry",
+    "HTTPRewrite",
+    "HTTPRoute",
+    "HTTPRouteDestination",
+    "L4MatchAttributes",
+    "MAX_DIRECT_RESPONSE_BODY",
+    "MIRROR_PERCENT",
+    "RegexRewrite",
+    "RouteDestination",
+    "TCPRoute",
+    "TLSMatchAttributes",
+    "TLSRoute",
+    "VirtualService",
+    "binds_to_mesh",
+    "gateway_reference",
+]
+
 MAX_DIRECT_RESPONSE_BODY = 1024 * 1024
 
 

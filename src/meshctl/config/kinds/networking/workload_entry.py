@@ -12,6 +12,8 @@ from meshctl.config.paths import FieldPath
 from meshctl.config.schema import Map, Report
 from meshctl.config.values import is_ip
 
+__all__ = ["WorkloadEntry"]
+
 
 def _workload_entry_rule(entry: dict[str, Any], path: FieldPath, report: Report) -> None:
     address = entry.get("address") or ""

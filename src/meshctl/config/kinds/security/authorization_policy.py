@@ -11,6 +11,18 @@ from meshctl.config.paths import FieldPath
 from meshctl.config.schema import Enum, List, Report, Str
 from meshctl.config.schema import Rule as SchemaRule
 
+__all__ = [
+    "AuthorizationPolicy",
+    "Condition",
+    "ExtensionProvider",
+    "From",
+    "Operation",
+    "Rule",
+    "Source",
+    "To",
+    "wildcard_problem",
+]
+
 _SOURCE_FIELDS = (
     "principals", "notPrincipals", "requestPrincipals", "notRequestPrincipals", "namespaces",
     "notNamespaces", "ipBlocks", "notIpBlocks", "remoteIpBlocks", "notRemoteIpBlocks",

@@ -10,6 +10,8 @@ from meshctl.config.messages import Message, field, message
 from meshctl.config.paths import FieldPath
 from meshctl.config.schema import Enum, Map, Report, Str
 
+__all__ = ["MTLS_MODE", "MutualTLS", "PeerAuthentication"]
+
 MTLS_MODE = Enum("UNSET", "DISABLE", "PERMISSIVE", "STRICT")
 
 

@@ -18,6 +18,8 @@ from meshctl.config.messages import Message, field, message
 from meshctl.config.paths import FieldPath
 from meshctl.config.schema import List, Report, Str
 
+__all__ = ["ClaimToHeader", "JWKS_URI", "JWTHeader", "JWTRule", "NON_EMPTY_STRINGS", "RequestAuthentication"]
+
 
 def _is_http_url(value: str) -> bool:
     try:

@@ -8,6 +8,8 @@ from meshctl.config.kinds.common import PolicyTargetReference
 from meshctl.config.paths import FieldPath
 from meshctl.config.schema import List, Report
 
+__all__ = ["SELECTION_GROUP", "TARGET_REFERENCE", "TARGET_REFERENCES"]
+
 _TARGET_KINDS = frozenset(
     {
         ("", "Service"),
