@@ -15,14 +15,15 @@ from meshctl.hostnames import fqdn
 from meshctl.model.meshconfig import MeshConfig
 from meshctl.model.registry import Registry
 from meshctl.model.service import Service
+from meshctl.model.injection import DATAPLANE_MODE_LABEL, INJECTION_LABEL, REVISION_LABEL
 from meshctl.model.snapshot import MeshSnapshot, build_snapshot
 
 __all__ = ["AMBIENT_MODE_LABEL", "AnalysisContext", "HostIndex", "ambient_namespace", "ambient_pod"]
 
 ALL = "*"
-AMBIENT_MODE_LABEL = "istio.io/dataplane-mode"
+AMBIENT_MODE_LABEL = DATAPLANE_MODE_LABEL
 AMBIENT_REDIRECTION = "ambient.istio.io/redirection"
-INJECTION_LABELS = ("istio-injection", "istio.io/rev")
+INJECTION_LABELS = (INJECTION_LABEL, REVISION_LABEL)
 
 
 class HostIndex:

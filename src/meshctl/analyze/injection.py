@@ -9,20 +9,10 @@ from meshctl.analyze.context import AnalysisContext
 from meshctl.analyze.finding import Finding, finding
 from meshctl.analyze.messages import NAMESPACE_MULTIPLE_INJECTION_LABELS, NAMESPACE_NOT_INJECTED, POD_MISSING_PROXY
 from meshctl.config.kinds.kubernetes import PodSpec
+from meshctl.model.injection import DATAPLANE_MODE_LABEL, INJECT_LABEL, INJECTION_LABEL, REVISION_LABEL
 
-__all__ = [
-    "DATAPLANE_MODE_LABEL",
-    "INJECTION_LABEL",
-    "INJECT_ANNOTATION",
-    "PROXY_CONTAINER",
-    "REVISION_LABEL",
-    "check",
-]
+__all__ = ["PROXY_CONTAINER", "check"]
 
-INJECTION_LABEL = "istio-injection"
-REVISION_LABEL = "istio.io/rev"
-DATAPLANE_MODE_LABEL = "istio.io/dataplane-mode"
-INJECT_ANNOTATION = "sidecar.istio.io/inject"
 PROXY_CONTAINER = "istio-proxy"
 
 
@@ -49,7 +39,7 @@ def check(ctx: AnalysisContext) -> Iterator[Finding]:
     for pod in ctx.of("Pod"):
         if pod.namespace not in injected:
             continue
-        choice = pod.labels.get(INJECT_ANNOTATION, pod.annotations.get(INJECT_ANNOTATION, ""))
+        choice = pod.labels.get(INJECT_LABEL, pod.annotations.get(INJECT_LABEL, ""))
         spec = pod.view_as(PodSpec)
         if choice.lower() == "false" or spec.host_network:
             continue

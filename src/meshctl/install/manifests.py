@@ -34,12 +34,12 @@ from typing import Any
 
 from meshctl.install.crds import crds
 from meshctl.kube.resources import CREDENTIALS, GATEWAY_API, ISTIO, REGISTRY
+from meshctl.model.injection import REVISION_LABEL
 from meshctl.webhooks.configurations import webhook_configurations
 
 __all__ = ["DEFAULT_IMAGE", "Install", "manifests"]
 
 DEFAULT_IMAGE = "ghcr.io/meshctl/meshctl:0.1.0"
-REVISION_LABEL = "istio.io/rev"
 XDS_PORT = 15010
 MUTUAL_TLS_PORT = 15011
 SECURE_PORT = 15012

@@ -6,14 +6,14 @@ from typing import TYPE_CHECKING
 
 from meshctl.errors import MeshctlError
 from meshctl.kube.pods import PodRef, running_pods
+from meshctl.model.injection import REVISION_LABEL
 
 if TYPE_CHECKING:
     from meshctl.kube.client import KubeClient
 
-__all__ = ["ISTIOD_LABEL", "REVISION_LABEL", "ROOT_CERT_CONFIGMAP", "find_istiod_pods", "root_certificate"]
+__all__ = ["ISTIOD_LABEL", "ROOT_CERT_CONFIGMAP", "find_istiod_pods", "root_certificate"]
 
 ISTIOD_LABEL = "app=istiod"
-REVISION_LABEL = "istio.io/rev"
 ROOT_CERT_CONFIGMAP = "istio-ca-root-cert"
 ROOT_CERT_KEY = "root-cert.pem"
 

@@ -14,10 +14,9 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from meshctl.model.injection import INJECT_LABEL, INJECTION_LABEL, REVISION_LABEL
+
 __all__ = [
-    "INJECTION_LABEL",
-    "INJECT_LABEL",
-    "REVISION_LABEL",
     "SERVICE_PORT",
     "VALIDATED_GROUPS",
     "mutating_webhook_configuration",
@@ -25,9 +24,6 @@ __all__ = [
     "webhook_configurations",
 ]
 
-INJECTION_LABEL = "istio-injection"
-REVISION_LABEL = "istio.io/rev"
-INJECT_LABEL = "sidecar.istio.io/inject"
 VALIDATED_GROUPS = ("security.istio.io", "networking.istio.io", "telemetry.istio.io", "extensions.istio.io")
 SERVICE_PORT = 443
 
