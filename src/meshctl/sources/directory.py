@@ -107,7 +107,7 @@ class DirectorySource:
         at the last scan is read only with `new_root` (the watcher says it has settled).
         """
         identity, listing, problem = self._list(new_root)
-        if listing is not None and self._gone(listing) and identity == self._pinned():
+        if listing is not None and self._gone(set(listing.files)) and identity == self._pinned():
             # `rm -rf DIR` unlinks file after file before the directory goes: files missing
             # from the directory still pinned may be the start of its removal, not an edit.
             time.sleep(REMOVAL_GRACE)
@@ -117,9 +117,9 @@ class DirectorySource:
             return self.current()
         self._repin(identity)
         self._set_unreadable(dict(listing.unreadable))
-        for gone in sorted(self._gone(listing)):
-            self._forget(gone)
         present = set(listing.files)
+        for gone in sorted(self._gone(present)):
+            self._forget(gone)
         hints = present if changed is None else present & set(changed)
         for file in sorted(present):
             stamp = _stamp(file)
@@ -141,10 +141,10 @@ class DirectorySource:
             reason = "is missing" if isinstance(exc, FileNotFoundError) else f"cannot be read ({exc.strerror or exc})"
             return None, None, f"{self.root}: the config directory {reason}; the last good config keeps serving"
 
-    def _gone(self, listing: Listing) -> set[str]:
-        """Known files the listing no longer has (those under an unreadable directory are hidden,
-        not gone)."""
-        return {file for file in self._known() - set(listing.files) if not self._under_unreadable(file)}
+    def _gone(self, present: set[str]) -> set[str]:
+        """Known files no longer `present` (those under an unreadable directory are hidden, not
+        gone)."""
+        return {file for file in self._known() - present if not self._under_unreadable(file)}
 
     def _pinned(self) -> tuple[int, int] | None:
         return None if self._pin is None else self._pin.identity
