@@ -16,12 +16,13 @@ from meshctl.analyze.finding import Finding, finding
 from meshctl.analyze.messages import DEPRECATED_ANNOTATION, INVALID_ANNOTATION, MISPLACED_ANNOTATION, UNKNOWN_ANNOTATION
 from meshctl.config.resource import Resource
 from meshctl.inject.annotations import VALIDATORS
+from meshctl.model.injection import INJECT_LABEL, REVISION_LABEL
 
 __all__ = ["ANY", "Annotation", "INGRESS_CLASS", "INJECT", "KINDS", "TABLE", "check", "istio_annotation"]
 
 ANY = "Any"
 INGRESS_CLASS = "kubernetes.io/ingress.class"
-INJECT = "sidecar.istio.io/inject"
+INJECT = INJECT_LABEL
 KINDS = ("Namespace", "Service", "Pod", "Deployment")
 """The kinds whose annotations Istio checks."""
 
@@ -54,7 +55,7 @@ TABLE: Mapping[str, Annotation] = {
     "istio.io/disconnectedAt": Annotation(("WorkloadEntry",)),
     "istio.io/dry-run": Annotation(("AuthorizationPolicy",)),
     "istio.io/reroute-virtual-interfaces": _POD,
-    "istio.io/rev": _POD,
+    REVISION_LABEL: _POD,
     "istio.io/workloadController": Annotation(("WorkloadEntry",)),
     INGRESS_CLASS: Annotation(("Ingress",)),
     "networking.istio.io/exportTo": Annotation(("Service",)),

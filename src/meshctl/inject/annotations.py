@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 
 from meshctl.capture.config import parse_cidr
 from meshctl.inject.proxyconfig import ProxyConfigError, parse_annotation
+from meshctl.model.injection import INJECT_LABEL, REVISION_LABEL
 
 __all__ = [
     "AGENT_LOG_LEVEL",
@@ -50,7 +51,7 @@ __all__ = [
     "annotation_problems",
 ]
 
-INJECT = "sidecar.istio.io/inject"
+INJECT = INJECT_LABEL
 STATUS = "sidecar.istio.io/status"
 INTERCEPTION_MODE = "sidecar.istio.io/interceptionMode"
 NATIVE_SIDECAR = "sidecar.istio.io/nativeSidecar"
@@ -78,7 +79,7 @@ PROXY_CPU = "sidecar.istio.io/proxyCPU"
 PROXY_MEMORY = "sidecar.istio.io/proxyMemory"
 PROXY_CPU_LIMIT = "sidecar.istio.io/proxyCPULimit"
 PROXY_MEMORY_LIMIT = "sidecar.istio.io/proxyMemoryLimit"
-REVISION = "istio.io/rev"
+REVISION = REVISION_LABEL
 DEFAULT_CONTAINER = "kubectl.kubernetes.io/default-container"
 DEFAULT_LOGS_CONTAINER = "kubectl.kubernetes.io/default-logs-container"
 
