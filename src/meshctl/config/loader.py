@@ -257,6 +257,7 @@ class _DocumentReader:
                 labels=metadata.get("labels") or {},
                 annotations=metadata.get("annotations") or {},
                 created=metadata.get("creationTimestamp") or "",
+                generation=metadata["generation"] if isinstance(metadata.get("generation"), int) else 0,
                 status=status if isinstance(status, dict) else {},
                 lines=doc.lines,
                 view=info.view_of(body),

@@ -44,7 +44,8 @@ class Resource:
     (`view_as(DestinationRule)` gives it its type), and `status_view` for the kinds whose status
     meshctl reads (`status_as(PodStatus)`).
     `revision` is a content hash: equal revisions mean equal objects, which lets caches and the
-    directory watcher skip work for unchanged objects.
+    directory watcher skip work for unchanged objects. `generation` is the API server's
+    `metadata.generation` (0 when the input has none), which a status reports having observed.
     """
 
     kind: str
@@ -58,6 +59,7 @@ class Resource:
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
     created: str = ""
+    generation: int = 0
     status: Mapping[str, Any] = field(default_factory=dict)
     lines: Mapping[FieldPath, int] = field(default_factory=dict, repr=False)
     view: object = field(default=None, repr=False)

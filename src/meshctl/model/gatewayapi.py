@@ -18,7 +18,8 @@ Everything made here keeps the origin (file and line) of the object it was made 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,7 @@ from meshctl.config.kinds.kubernetes import (
     PodSpec,
     PodTemplateSpec,
     ServiceSpec,
+    ServiceStatus,
 )
 from meshctl.config.kinds.kubernetes import ServicePort as KubeServicePort
 from meshctl.config.kinds.networking.fields import Destination
@@ -70,6 +72,10 @@ from meshctl.model.selectors import selects
 
 __all__ = [
     "Converted",
+    "GatewayReport",
+    "ListenerReport",
+    "ParentReport",
+    "Problem",
     "GATEWAY_NAME",
     "GATEWAY_SEMANTICS_ANNOTATION",
     "ISTIO_CLASS",
@@ -105,7 +111,8 @@ MESH = "mesh"
 
 @dataclass(frozen=True, slots=True)
 class _Listener:
-    """A listener routes can attach to: its Istio Gateway's name (`ns/name`) and what it allows."""
+    """A listener routes can attach to: its Istio Gateway's name (`ns/name`), the namespaces and
+    route kinds it allows, and its report (which counts the routes attached)."""
 
     gateway: Resource
     name: str
@@ -113,7 +120,9 @@ class _Listener:
     port: int
     protocol: str
     hostname: str
-    allows: Callable[[str, str], bool]
+    namespaces: frozenset[str]
+    kinds: frozenset[str]
+    report: ListenerReport
 
     @property
     def key(self) -> tuple[str, str]:
@@ -131,10 +140,60 @@ class _Merged:
     parents: set[str] = field(default_factory=set)
 
 
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Why the conversion refused part of an object, as Istio's status says it: a condition
+    reason (`BackendNotFound`) and its message."""
+
+    reason: str
+    message: str
+
+
+@dataclass(slots=True)
+class ListenerReport:
+    """What became of one listener: the problems that set its conditions False (none: all
+    True), the route kinds it supports, and how many routes attached to it."""
+
+    name: str
+    kinds: tuple[str, ...]
+    accepted: Problem | None = None
+    resolved_refs: Problem | None = None
+    programmed: Problem | None = None
+    attached_routes: int = 0
+
+
+@dataclass(slots=True)
+class GatewayReport:
+    """What became of a Gateway of Istio's class: its listeners, and the `host:port` of every
+    listener port its Service serves (Istio's "assigned to service(s)"), or why none does."""
+
+    gateway: Resource
+    listeners: list[ListenerReport]
+    assigned: list[str] = field(default_factory=list)
+    unassigned: list[str] = field(default_factory=list)
+    addresses: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ParentReport:
+    """One parentRef of a route (by its index in `spec.parentRefs`): why it was not accepted,
+    and the first problem with what the route refers to (a backend, a filter)."""
+
+    index: int
+    denied: Problem | None = None
+    route_error: Problem | None = None
+    bound: int = 0
+
+
 @dataclass(slots=True)
 class Converted:
+    """The Istio objects made, the warnings, and per Gateway API object what was accepted or
+    refused (what its status reports; keyed by Resource.key)."""
+
     resources: list[Resource] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    gateways: dict[tuple[str, str, str], GatewayReport] = field(default_factory=dict)
+    routes: dict[tuple[str, str, str], list[ParentReport]] = field(default_factory=dict)
 
 
 def convert(resources: Sequence[Resource], domain: str) -> Converted:
@@ -158,8 +217,10 @@ class _Converter:
         self.namespaces = {ns.name: ns.labels for ns in by_kind.get("Namespace", ())}
         self.grants = [g for g in by_kind.get("ReferenceGrant", ())]
         self.listeners: dict[tuple[str, str], list[_Listener]] = {}
-        self.services = {(s.namespace, s.name) for s in by_kind.get("Service", ())}
+        self.services = {(s.namespace, s.name): s for s in by_kind.get("Service", ())}
+        self.secrets = {(s.namespace, s.name) for s in by_kind.get("Secret", ())}
         self.merged: dict[str, _Merged] = {}
+        self.route_errors: dict[tuple[tuple[str, str, str], bool], Problem] = {}
 
     def run(self) -> Converted:
         for gateway in sorted(self.by_kind.get(KUBERNETES_GATEWAY, ()), key=order_key):
@@ -188,11 +249,19 @@ class _Converter:
         else:
             services = [h if "." in h else kube_fqdn(h, resource.namespace, self.domain) for h in hostnames]
         listeners = self.listeners.setdefault((resource.namespace, resource.name), [])
+        report = self.out.gateways[resource.key] = GatewayReport(resource, [])
+        ports: list[int] = []
         for listener in spec.listeners:
             internal = f"{resource.name}~{GATEWAY_NAME}~{listener.name}"
-            server = self._server(resource, listener)
+            kinds, valid = _supported_kinds(listener)
+            heard = ListenerReport(listener.name, kinds)
+            if not valid:
+                heard.resolved_refs = Problem("InvalidRouteKinds", "Invalid route kinds")
+            report.listeners.append(heard)
+            server = self._server(resource, listener, heard)
             if server is None:
                 continue
+            ports.append(listener.port)
             annotations = {PARENTS_ANNOTATION: f"Gateway/{resource.name}/{listener.name}.{resource.namespace}",
                            GATEWAY_SEMANTICS_ANNOTATION: "gateway",
                            GATEWAY_SERVICE_ANNOTATION: ",".join(services)}
@@ -200,25 +269,57 @@ class _Converter:
             view = IstioGateway(servers=(server,))
             made = _derived(resource, "Gateway", "networking.istio.io", resource.namespace, internal, view, annotations)
             self.out.resources.append(made)
+            allowed = listener.allowed_routes
+            kinds_allowed = frozenset(k.kind for k in allowed.kinds) if allowed and allowed.kinds else \
+                frozenset(_DEFAULT_KINDS.get(listener.protocol, ()))
             listeners.append(_Listener(resource, listener.name, f"{resource.namespace}/{internal}", listener.port,
-                                       listener.protocol, listener.hostname, self._allowed(resource, listener)))
+                                       listener.protocol, listener.hostname,
+                                       frozenset(self._route_namespaces(resource, listener)), kinds_allowed, heard))
+        self._assign(report, services, ports)
 
-    def _server(self, resource: Resource, listener: api.Listener) -> Server | None:
+    def _assign(self, report: GatewayReport, services: Sequence[str], ports: Sequence[int]) -> None:
+        """Istio's address assignment: each listener port served by each of the gateway's
+        Services (`host:port`), and what could not be (a Service or a port not there); the
+        addresses are the Services' load balancer ingress, else their cluster IPs."""
+        by_host = {kube_fqdn(name, namespace, self.domain): service
+                   for (namespace, name), service in self.services.items()}
+        external: list[str] = []
+        internal: list[str] = []
+        for host in services:
+            service = by_host.get(host)
+            if service is None:
+                report.unassigned.append(f"hostname {json.dumps(host)} not found")
+                continue
+            spec = service.view_as(ServiceSpec)
+            served = {p.port for p in spec.ports}
+            for port in dict.fromkeys(ports):
+                if port in served:
+                    report.assigned.append(f"{host}:{port}")
+                else:
+                    report.unassigned.append(f"port {port} not found for hostname {json.dumps(host)}")
+            if isinstance(service.status_view, ServiceStatus):  # (a Service made in code has none)
+                external += service.status_view.addresses
+            internal += [ip for ip in (spec.cluster_ips or (spec.cluster_ip,)) if ip and ip != "None"]
+        report.addresses = list(dict.fromkeys(external or internal))
+
+    def _server(self, resource: Resource, listener: api.Listener, report: ListenerReport) -> Server | None:
         protocol = listener.protocol
         if protocol not in ("HTTP", "HTTPS", "TLS", "TCP"):
             self.out.warnings.append(f"{resource.ref()}: listener {listener.name}: protocol {protocol} is not translated")
+            report.accepted = Problem("UnsupportedProtocol", f"protocol {json.dumps(protocol)} is unsupported")
             return None
         tls = None
         if protocol in ("HTTPS", "TLS"):
             if listener.tls is None:
                 return None
-            tls = self._tls(resource, listener, listener.tls)
+            tls = self._tls(resource, listener, listener.tls, report)
             if tls is None:
                 return None
         hosts = tuple(f"{ns}/{listener.hostname or '*'}" for ns in self._route_namespaces(resource, listener))
         return Server(port=Port(number=listener.port, name="default", protocol=protocol), hosts=hosts, tls=tls)
 
-    def _tls(self, resource: Resource, listener: api.Listener, tls: api.GatewayTLSConfig) -> ServerTLSSettings | None:
+    def _tls(self, resource: Resource, listener: api.Listener, tls: api.GatewayTLSConfig,
+             report: ListenerReport) -> ServerTLSSettings | None:
         if tls.mode == "Passthrough":
             auto = tls.options.get(LISTENER_PROTOCOL_OPTION) == "auto-passthrough"
             # PASSTHROUGH is the mode's zero value: Istio's `tls: {}`.
@@ -226,15 +327,22 @@ class _Converter:
         names: list[str] = []
         for ref in tls.certificate_refs[:2]:
             namespace = ref.namespace or resource.namespace
+            written = f"invalid certificate reference {ref.group}/{ref.kind}/{ref.name}.{ref.namespace}"
             if ref.kind != "Secret" or ref.group not in ("", "core"):
                 self.out.warnings.append(f"{resource.ref()}: listener {listener.name}: certificate {ref.kind} "
                                          f"{ref.name} is not a Secret")
+                _bad_tls(report, "InvalidCertificateRef", f"{written}, only secret is allowed")
                 return None
             if namespace != resource.namespace and not self.granted("Gateway", resource.namespace, "Secret",
                                                                      namespace, ref.name):
                 self.out.warnings.append(f"{resource.ref()}: listener {listener.name}: Secret {namespace}/{ref.name} "
                                          "is in another namespace and no ReferenceGrant allows it")
+                _bad_tls(report, "RefNotPermitted",
+                         f"{written}, secret {namespace}/{ref.name} is not permitted by any ReferenceGrant")
                 return None
+            if (namespace, ref.name) not in self.secrets:
+                # Still translated (the proxy's SDS request waits for it), but the status says so.
+                _bad_tls(report, "InvalidCertificateRef", f"{written}, secret {namespace}/{ref.name} not found")
             names.append(f"{KUBERNETES_GATEWAY_SECRET}{namespace}/{ref.name}")
         mode = tls.options.get(TLS_MODE_OPTION, "SIMPLE")
         builtin = mode in ("ISTIO_SIMPLE", "ISTIO_MUTUAL")
@@ -251,6 +359,7 @@ class _Converter:
             return ServerTLSSettings(mode="ISTIO_MUTUAL")
         if not names and not builtin:
             self.out.warnings.append(f"{resource.ref()}: listener {listener.name}: TLS without certificateRefs")
+            _bad_tls(report, "InvalidCertificateRef", "TLS mode Terminate needs certificateRefs")
             return None
         if len(names) == 1:
             return ServerTLSSettings(mode=mode, credential_name=names[0], ca_cert_credential_name=ca)
@@ -267,16 +376,6 @@ class _Converter:
             chosen = sorted(name for name, labels in self.namespaces.items() if _label_selects(allowed.selector, labels))
             return chosen or ["~"]
         return ["~"]
-
-    def _allowed(self, resource: Resource, listener: api.Listener) -> Callable[[str, str], bool]:
-        namespaces = set(self._route_namespaces(resource, listener))
-        kinds = {kind.kind for kind in listener.allowed_routes.kinds} if listener.allowed_routes and \
-            listener.allowed_routes.kinds else set(_DEFAULT_KINDS.get(listener.protocol, ()))
-
-        def allows(kind: str, namespace: str) -> bool:
-            return kind in kinds and ("*" in namespaces or namespace in namespaces)
-
-        return allows
 
     def _deploy(self, resource: Resource, spec: api.Gateway, name: str) -> None:
         """The Deployment and Service Istio's deployment controller makes for a Gateway it
@@ -313,11 +412,17 @@ class _Converter:
         spec: Any = route.view_as({"HTTPRoute": api.HTTPRoute, "GRPCRoute": api.GRPCRoute, "TCPRoute": api.TCPRoute,
                                    "TLSRoute": api.TLSRoute}[kind])
         attachments: list[tuple[str, list[str], int | None]] = []
-        for ref in spec.parent_refs:
-            attachments.extend(self._attach(route, ref, getattr(spec, "hostnames", ())))
+        reports: list[ParentReport] = []
+        for index, ref in enumerate(spec.parent_refs):
+            attached, report = self._attach(route, ref, getattr(spec, "hostnames", ()))
+            attachments.extend(attached)
+            if report is not None:
+                report.index = index
+                reports.append(report)
+        if reports:
+            self.out.routes[route.key] = reports
         if not attachments:
             self.out.warnings.append(f"{route.ref()}: attached to no parent (no Gateway listener or Service allows it)")
-            return
         for index, (parent, hosts, port) in enumerate(sorted(attachments, key=lambda a: a[0])):
             if kind in ("HTTPRoute", "GRPCRoute"):
                 rules = self._http_rules(route, spec, port, parent == MESH)
@@ -331,30 +436,60 @@ class _Converter:
                     merged.parents.add(f"{kind}/{route.name}.{route.namespace}")
             else:
                 self._l4(route, spec, kind, index, parent, hosts, port)
+        converted = {parent == MESH for parent, _, _ in attachments}
+        for report in reports:
+            mesh = spec.parent_refs[report.index].kind == "Service"
+            if mesh not in converted:
+                self._check_references(route, spec, mesh)
+                converted.add(mesh)
+            report.route_error = self.route_errors.get((route.key, mesh))
+
+    def _check_references(self, route: Resource, spec: Any, mesh: bool) -> None:
+        """Convert the rules of a route no parent accepted, for the problems its status reports
+        as Istio's does (what it refers to is checked whether or not it attached); the output
+        and its warnings are dropped."""
+        warnings = len(self.out.warnings)
+        if route.kind in ("HTTPRoute", "GRPCRoute"):
+            self._http_rules(route, spec, None, mesh)
+        else:
+            for rule in spec.rules[:1]:
+                for ref in rule.backend_refs:
+                    self._destination(route, ref, mesh)
+        del self.out.warnings[warnings:]
 
     def _attach(self, route: Resource, ref: api.ParentReference,
-                hostnames: Sequence[str]) -> list[tuple[str, list[str], int | None]]:
+                hostnames: Sequence[str]) -> tuple[list[tuple[str, list[str], int | None]], ParentReport | None]:
+        """Where a parentRef attaches the route (Istio's parent name, the hosts, the port), and
+        its report: none for a parent that is not Istio's (another class's Gateway, an unknown
+        kind), whose status another controller writes."""
         namespace = ref.namespace or route.namespace
         if ref.kind == "Service" and ref.group in ("", "core"):
             if (namespace, ref.name) not in self.services:
                 self.out.warnings.append(f"{route.ref()}: parent Service {namespace}/{ref.name} is not in the inputs")
-                return []
-            return [(MESH, [kube_fqdn(ref.name, namespace, self.domain)], ref.port)]
+                return [], ParentReport(0, Problem("NoMatchingParent", f"parent service: {json.dumps(ref.name)} not found"))
+            return [(MESH, [kube_fqdn(ref.name, namespace, self.domain)], ref.port)], ParentReport(0, bound=1)
         if ref.kind != "Gateway" or ref.group != api.GROUP:
             self.out.warnings.append(f"{route.ref()}: parent {ref.kind} {ref.name} is not translated")
-            return []
+            return [], None
+        listeners = self.listeners.get((namespace, ref.name))
+        if listeners is None:
+            return [], None
         out = []
-        for listener in self.listeners.get((namespace, ref.name), ()):
-            if ref.section_name and ref.section_name != listener.name:
+        denials: list[Problem] = []
+        for listener in listeners:
+            denied = _denial(listener, route, ref, hostnames)
+            if denied is not None:
+                denials.append(denied)
                 continue
-            if ref.port and ref.port != listener.port:
-                continue
-            if not listener.allows(route.kind, route.namespace):
-                continue
-            hosts = _hosts(hostnames, listener.hostname)
-            if hosts:
-                out.append((listener.internal, hosts, ref.port))
-        return out
+            listener.report.attached_routes += 1
+            out.append((listener.internal, _hosts(hostnames, listener.hostname), ref.port))
+        if out:
+            return out, ParentReport(0, bound=len(out))
+        if not denials:
+            return [], ParentReport(0, Problem("NoMatchingParent", "no listener of the Gateway is programmed"))
+        best = min(denials, key=lambda d: _DENIAL_RANK[d.reason])
+        message = "; ".join(dict.fromkeys(d.message for d in denials if d.reason == best.reason))
+        return [], ParentReport(0, Problem(best.reason, message))
 
     def _http_rules(self, route: Resource, spec: Any, port: int | None, mesh: bool) -> list[HTTPRoute]:
         out: list[HTTPRoute] = []
@@ -415,6 +550,7 @@ class _Converter:
             else:
                 self.out.warnings.append(f"{route.ref()}: rule {name}: filter {item.type} is not supported; "
                                          "the rule answers 500")
+                self._route_error(route, mesh, "InvalidFilter", f"unsupported filter type {json.dumps(item.type)}")
                 return HTTPRoute(name=name, direct_response=HTTPDirectResponse(status=500))
         empty = HeaderOperations()
         headers = Headers(request=request if request != empty else None,
@@ -443,20 +579,37 @@ class _Converter:
         if ref.group in ("", "core") and ref.kind == "Service":
             if "." in ref.name:
                 self.out.warnings.append(f"{route.ref()}: backend {ref.name}: a Service name has no dots")
+                self._route_error(route, mesh, "InvalidDestination", "service name invalid; the name of the Service "
+                                  "must be used, not the hostname.")
                 return None
             if ref.port is None:
                 self.out.warnings.append(f"{route.ref()}: backend Service {ref.name} needs a port")
+                self._route_error(route, mesh, "InvalidDestination", "port is required in backendRef")
                 return None
             if not mesh and namespace != route.namespace and not self.granted(route.kind, route.namespace, "Service",
                                                                                namespace, ref.name):
                 self.out.warnings.append(f"{route.ref()}: backend Service {namespace}/{ref.name} is in another "
                                          "namespace and no ReferenceGrant allows it")
+                self._route_error(route, mesh, "RefNotPermitted",
+                                  f"backendRef {ref.name}/{namespace} not accessible to a {route.kind} in namespace "
+                                  f"{json.dumps(route.namespace)} (missing a ReferenceGrant?)")
                 return None
-            return Destination(host=kube_fqdn(ref.name, namespace, self.domain), port=PortSelector(number=ref.port))
+            host = kube_fqdn(ref.name, namespace, self.domain)
+            if (namespace, ref.name) not in self.services:
+                # Still routed there (Istio's 500 for a cluster that does not exist), and reported.
+                self._route_error(route, mesh, "BackendNotFound", f"backend({host}) not found")
+            return Destination(host=host, port=PortSelector(number=ref.port))
         if ref.group == "networking.istio.io" and ref.kind == "Hostname":
             return Destination(host=ref.name, port=PortSelector(number=ref.port) if ref.port else None)
         self.out.warnings.append(f"{route.ref()}: backend {ref.group or 'core'}/{ref.kind} {ref.name} is not supported")
+        self._route_error(route, mesh, "InvalidKind", f"referencing unsupported backendRef: group "
+                          f"{json.dumps(ref.group)} kind {json.dumps(ref.kind)}")
         return None
+
+    def _route_error(self, route: Resource, mesh: bool, reason: str, message: str) -> None:
+        """A problem with what a route refers to, for its status (the last one is reported, as
+        Istio reports it); for mesh and Gateway parents apart, which are converted apart."""
+        self.route_errors[(route.key, mesh)] = Problem(reason, message)
 
     def _l4(self, route: Resource, spec: Any, kind: str, index: int, parent: str, hosts: list[str],
             port: int | None) -> None:
@@ -485,6 +638,53 @@ class _Converter:
         annotations = {PARENTS_ANNOTATION: ",".join(sorted(merged.parents)), ROUTE_SEMANTICS_ANNOTATION: "gateway"}
         return _derived(merged.base, "VirtualService", "networking.istio.io", merged.base.namespace,
                         key.replace("/", "~"), view, annotations)
+
+
+_DENIAL_RANK = {"NotAllowedByListeners": 0, "NoMatchingListenerHostname": 1, "NoMatchingParent": 2}
+"""Which of a parentRef's refusals by each listener its status reports (Istio's ranking)."""
+
+
+def _denial(listener: _Listener, route: Resource, ref: api.ParentReference, hostnames: Sequence[str]) -> Problem | None:
+    """Why `listener` refuses the route through `ref`, checked in Istio's order (the listener the
+    ref names, the hostnames and namespace, the kind), or None when it attaches."""
+    if ref.port and ref.port != listener.port:
+        return Problem("NoMatchingParent", f"port {ref.port} not found")
+    if ref.section_name and ref.section_name != listener.name:
+        return Problem("NoMatchingParent", f"sectionName {json.dumps(ref.section_name)} not found")
+    if not _hosts(hostnames, listener.hostname):
+        return Problem("NoMatchingListenerHostname",
+                       f"no hostnames matched parent hostname {json.dumps(listener.hostname)}")
+    if "*" not in listener.namespaces and route.namespace not in listener.namespaces:
+        return Problem("NotAllowedByListeners", f"hostnames matched parent hostname {json.dumps(listener.hostname)}, "
+                       f"but namespace {json.dumps(route.namespace)} is not allowed by the parent")
+    if route.kind not in listener.kinds:
+        return Problem("NotAllowedByListeners", f"kind {route.group}/{route.version}/{route.kind} is not allowed")
+    return None
+
+
+def _supported_kinds(listener: api.Listener) -> tuple[tuple[str, ...], bool]:
+    """The route kinds Istio says a listener supports (its protocol's, narrowed to
+    `allowedRoutes.kinds`), and whether every kind listed there is one of them."""
+    if listener.protocol in ("HTTP", "HTTPS"):
+        supported: tuple[str, ...] = ("HTTPRoute", "GRPCRoute")
+    elif listener.protocol == "TCP":
+        supported = ("TCPRoute",)
+    elif listener.protocol == "TLS":
+        passthrough = listener.tls is not None and listener.tls.mode == "Passthrough"
+        supported = ("TLSRoute",) if passthrough else ("TCPRoute",)
+    else:
+        supported = ()
+    allowed = listener.allowed_routes.kinds if listener.allowed_routes else ()
+    if not allowed:
+        return supported, True
+    wanted = {(k.group, k.kind) for k in allowed}
+    kept = tuple(kind for kind in supported if (api.GROUP, kind) in wanted)
+    return kept, len(kept) == len(allowed)
+
+
+def _bad_tls(report: ListenerReport, reason: str, message: str) -> None:
+    report.resolved_refs = Problem(reason, message)
+    report.programmed = Problem("Invalid", "Bad TLS configuration")
 
 
 def reference_granted(grants: Iterable[Resource], from_kind: str, from_namespace: str, to_kind: str,

@@ -56,7 +56,7 @@ ObjectId = tuple[str, str, str]
 """(kind, namespace, name)."""
 
 _KEPT_METADATA = ("name", "namespace", "labels", "annotations", "creationTimestamp", "uid", "ownerReferences",
-                  "deletionTimestamp", "generateName")
+                  "deletionTimestamp", "generateName", "generation")
 _LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 _ISTIO_GROUPS = frozenset(resource.group for resource in (*ISTIO, *GATEWAY_API))
 

@@ -91,7 +91,7 @@ _ALL = [
     KindInfo("PeerAuthentication", ISTIO_SECURITY, SECURITY_VERSIONS, PeerAuthentication),
     KindInfo("AuthorizationPolicy", ISTIO_SECURITY, SECURITY_VERSIONS, AuthorizationPolicy),
     KindInfo("RequestAuthentication", ISTIO_SECURITY, SECURITY_VERSIONS, RequestAuthentication),
-    KindInfo("Service", "", ("v1",), kubernetes.ServiceSpec),
+    KindInfo("Service", "", ("v1",), kubernetes.ServiceSpec, status=kubernetes.ServiceStatus),
     KindInfo("Endpoints", "", ("v1",), kubernetes.Endpoints, body=""),
     KindInfo("EndpointSlice", "discovery.k8s.io", ("v1",), kubernetes.EndpointSlice, body=""),
     KindInfo("Pod", "", ("v1",), kubernetes.PodSpec, status=kubernetes.PodStatus),

@@ -36,6 +36,8 @@ __all__ = [
     "IP",
     "LabelSelector",
     "LabelSelectorRequirement",
+    "LoadBalancerIngress",
+    "LoadBalancerStatus",
     "NODE_PORT",
     "NamespaceSpec",
     "NodeSpec",
@@ -52,6 +54,7 @@ __all__ = [
     "ServiceAccount",
     "ServicePort",
     "ServiceSpec",
+    "ServiceStatus",
     "SliceEndpoint",
     "SlicePort",
 ]
@@ -121,6 +124,31 @@ def _service_rule(value: dict[str, Any], path: FieldPath, report: Report) -> Non
     kind = value.get("type", "ClusterIP")
     if kind == "ExternalName" and not value.get("externalName"):
         report((*path, "externalName"), "required for type ExternalName")
+
+
+@message(open=True)
+class LoadBalancerIngress(Message):
+    ip: str = ""
+    hostname: str = ""
+
+
+@message(open=True)
+class LoadBalancerStatus(Message):
+    ingress: tuple[LoadBalancerIngress, ...]
+
+
+@message(open=True)
+class ServiceStatus(Message):
+    """What meshctl reads of a Service's status: its load balancer's addresses (a Gateway API
+    Gateway's `status.addresses`)."""
+
+    load_balancer: LoadBalancerStatus | None = None
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        if self.load_balancer is None:
+            return ()
+        return tuple(a for i in self.load_balancer.ingress if (a := i.ip or i.hostname))
 
 
 @message(rules=[_service_rule], free=["sessionAffinityConfig"])

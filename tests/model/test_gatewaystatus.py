@@ -1,0 +1,229 @@
+"""The status Istio writes on Gateway API objects, computed from the conversion.
+
+Conditions, reasons and messages are those of Istio's status goldens
+(pilot/pkg/config/kube/gateway/testdata/*.status.yaml.golden: `invalid`, `grpc`), with the
+inputs reduced to what each case needs; the `lastTransitionTime` Istio's tests write as `fake`
+is the clock given here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from meshctl.config.resource import Resource
+from meshctl.model.gatewaystatus import ObjectStatus, changed_statuses, gateway_api_statuses
+from tests.model.conftest import Resources
+
+DOMAIN = "domain.suffix"
+NOW = "2026-12-02T05:00:00Z"
+LATER = "2026-12-02T06:00:00Z"
+
+CLASS = """\
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {name: istio}
+spec: {controllerName: istio.io/gateway-controller}
+"""
+OTHER_CLASS = """\
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {name: other}
+spec: {controllerName: example.com/other}
+"""
+SERVICE = """\
+apiVersion: v1
+kind: Service
+metadata: {name: istio-ingressgateway, namespace: istio-system}
+spec:
+  clusterIP: 10.96.0.10
+  ports: [{name: http, port: 80}, {name: https, port: 443}]
+status:
+  loadBalancer: {ingress: [{ip: 1.2.3.4}]}
+"""
+GATEWAY = """\
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gateway, namespace: istio-system, generation: 3}
+spec:
+  addresses: [{value: istio-ingressgateway, type: Hostname}]
+  gatewayClassName: istio
+  listeners:
+  - name: default
+    port: 80
+    protocol: HTTP
+    allowedRoutes: {namespaces: {from: All}}
+  - name: tls
+    port: 443
+    protocol: HTTPS
+    tls: {certificateRefs: [{name: nonexistent}]}
+  - name: udp
+    port: 5353
+    protocol: UDP
+"""
+BACKEND = """\
+apiVersion: v1
+kind: Service
+metadata: {name: httpbin, namespace: default}
+spec: {ports: [{name: http, port: 80}]}
+"""
+
+
+def _route(name: str, parent: str, backend: str = "httpbin", namespace: str = "default") -> str:
+    return f"""\
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: {name}, namespace: {namespace}, generation: 2}}
+spec:
+  parentRefs: [{parent}]
+  rules: [{{backendRefs: [{{name: {backend}, port: 80}}]}}]
+"""
+
+
+def _statuses(resources: list[Resource], now: str = NOW) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(s.resource.kind, s.resource.name): dict(s.status)
+            for s in gateway_api_statuses(resources, DOMAIN, now)}
+
+
+def _condition(kind: str, status: str, reason: str, message: str, generation: int) -> dict[str, Any]:
+    return {"lastTransitionTime": NOW, "message": message, "observedGeneration": generation, "reason": reason,
+            "status": status, "type": kind}
+
+
+def _ok_listener(generation: int, problems: dict[str, tuple[str, str]] | None = None) -> list[dict[str, Any]]:
+    problems = problems or {}
+    out = []
+    for kind, reason, status in (("Accepted", "Accepted", "True"), ("Conflicted", "NoConflicts", "False"),
+                                 ("Programmed", "Programmed", "True"), ("ResolvedRefs", "ResolvedRefs", "True")):
+        if kind in problems:
+            bad_reason, message = problems[kind]
+            out.append(_condition(kind, "False", bad_reason, message, generation))
+        else:
+            out.append(_condition(kind, status, reason, "No errors found", generation))
+    return out
+
+
+def test_gateway_class_and_gateway(resources: Resources) -> None:
+    statuses = _statuses(resources(CLASS, OTHER_CLASS, SERVICE, GATEWAY, BACKEND,
+                                   _route("ok", "{name: gateway, namespace: istio-system}")))
+    assert ("GatewayClass", "other") not in statuses
+    assert statuses[("GatewayClass", "istio")] == {"conditions": [
+        {"lastTransitionTime": NOW, "message": "Handled by Istio controller", "reason": "Accepted", "status": "True",
+         "type": "Accepted"}]}
+    gateway = statuses[("KubernetesGateway", "gateway")]
+    assert gateway["addresses"] == [{"type": "IPAddress", "value": "1.2.3.4"}]
+    assert gateway["conditions"] == [
+        _condition("Accepted", "True", "Accepted", "Resource accepted", 3),
+        _condition("Programmed", "True", "Programmed", "Resource programmed, assigned to service(s) "
+                   "istio-ingressgateway.istio-system.svc.domain.suffix:80 and "
+                   "istio-ingressgateway.istio-system.svc.domain.suffix:443", 3)]
+    http, tls, udp = gateway["listeners"]
+    assert http == {"attachedRoutes": 1, "conditions": _ok_listener(3), "name": "default",
+                    "supportedKinds": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute"},
+                                       {"group": "gateway.networking.k8s.io", "kind": "GRPCRoute"}]}
+    assert tls["conditions"] == _ok_listener(3, {
+        "Programmed": ("Invalid", "Bad TLS configuration"),
+        "ResolvedRefs": ("InvalidCertificateRef", "invalid certificate reference /Secret/nonexistent., "
+                         "secret istio-system/nonexistent not found")})
+    assert udp["conditions"] == _ok_listener(3, {"Accepted": ("UnsupportedProtocol", 'protocol "UDP" is unsupported')})
+    assert udp["supportedKinds"] == [] and udp["attachedRoutes"] == 0
+
+
+def test_a_gateway_whose_service_is_missing_is_not_programmed(resources: Resources) -> None:
+    managed = GATEWAY.replace("  addresses: [{value: istio-ingressgateway, type: Hostname}]\n", "")
+    gateway = _statuses(resources(managed))[("KubernetesGateway", "gateway")]
+    assert "addresses" not in gateway
+    assert gateway["conditions"][1] == _condition(
+        "Programmed", "False", "AddressNotUsable",
+        'Failed to assign to any requested addresses: hostname "gateway-istio.istio-system.svc.domain.suffix" '
+        "not found", 3)
+
+
+def test_route_parents(resources: Resources) -> None:
+    ref = "{name: gateway, namespace: istio-system}"
+    statuses = _statuses(resources(CLASS, SERVICE, GATEWAY, BACKEND,
+                                   _route("ok", ref), _route("missing-backend", ref, backend="nonexistent"),
+                                   _route("bad-port", "{name: gateway, namespace: istio-system, port: 1234}"),
+                                   _route("bad-section", "{name: gateway, namespace: istio-system, sectionName: fake}"),
+                                   _route("mesh", "{group: '', kind: Service, name: httpbin}"),
+                                   _route("no-service", "{group: '', kind: Service, name: not-found}"),
+                                   _route("elsewhere", "{name: gateway, namespace: istio-system, sectionName: tls}",
+                                          namespace="other"),
+                                   _route("not-ours", "{name: gateway, namespace: somewhere-else}")))
+
+    def parent(name: str, accepted: tuple[str, str, str], resolved: tuple[str, str, str]) -> dict[str, Any]:
+        (entry,) = statuses[("HTTPRoute", name)]["parents"]
+        assert entry["controllerName"] == "istio.io/gateway-controller"
+        assert entry["conditions"] == [_condition("Accepted", *accepted, 2), _condition("ResolvedRefs", *resolved, 2)]
+        return dict(entry["parentRef"])
+
+    valid = ("True", "Accepted", "Route was valid")
+    resolved = ("True", "ResolvedRefs", "All references resolved")
+    assert parent("ok", valid, resolved) == {"name": "gateway", "namespace": "istio-system"}
+    parent("missing-backend", valid, ("False", "BackendNotFound", "backend(nonexistent.default.svc.domain.suffix) not found"))
+    assert parent("bad-port", ("False", "NoMatchingParent", "port 1234 not found"), resolved)["port"] == 1234
+    parent("bad-section", ("False", "NoMatchingParent", 'sectionName "fake" not found'), resolved)
+    assert parent("mesh", valid, resolved) == {"group": "", "kind": "Service", "name": "httpbin"}
+    parent("no-service", ("False", "NoMatchingParent", 'parent service: "not-found" not found'), resolved)
+    parent("elsewhere", ("False", "NotAllowedByListeners",
+                         'hostnames matched parent hostname "", but namespace "other" is not allowed by the parent'),
+           ("False", "BackendNotFound", "backend(httpbin.other.svc.domain.suffix) not found"))
+    # a Gateway meshctl does not know (nor Istio): another controller's to report on
+    assert ("HTTPRoute", "not-ours") not in statuses
+    # the listener counts the routes that attached to it
+    assert statuses[("KubernetesGateway", "gateway")]["listeners"][0]["attachedRoutes"] == 2
+
+
+def test_unchanged_input_changes_nothing_and_keeps_the_transition_times(resources: Resources) -> None:
+    """A status recomputed later from the same input equals the stored one; when a condition
+    flips, only it gets the new time. Other controllers' route parents are kept."""
+    ref = "{name: gateway, namespace: istio-system}"
+    inputs = resources(CLASS, SERVICE, GATEWAY, _route("web", ref, backend="httpbin"))
+    first = gateway_api_statuses(inputs, DOMAIN, NOW)
+    assert len(changed_statuses(first)) == 3  # nothing stored yet
+    theirs = {"controllerName": "example.com/other", "parentRef": {"name": "theirs"}, "conditions": []}
+    written = {s.resource.key: s.status for s in first}
+    written[("HTTPRoute", "default", "web")] = dict(written[("HTTPRoute", "default", "web")],
+                                                   parents=[theirs, *written[("HTTPRoute", "default", "web")]["parents"]])
+    stored = [dataclasses.replace(r, status=written.get(r.key, r.status)) for r in inputs]
+    again = gateway_api_statuses(stored, DOMAIN, LATER)
+    changed = changed_statuses(again)
+    assert [s.resource.kind for s in changed] == []
+    # the backend appears: ResolvedRefs flips, with the new time; Accepted keeps the old one
+    fixed = [*stored, *resources(BACKEND)]
+    (route,) = [s for s in changed_statuses(gateway_api_statuses(fixed, DOMAIN, LATER)) if s.resource.kind == "HTTPRoute"]
+    other, ours = route.status["parents"]
+    assert other == theirs
+    accepted, refs = ours["conditions"]
+    assert (accepted["lastTransitionTime"], accepted["status"]) == (NOW, "True")
+    assert (refs["lastTransitionTime"], refs["status"], refs["reason"]) == (LATER, "True", "ResolvedRefs")
+
+
+@pytest.mark.parametrize("kind", ["TCPRoute", "TLSRoute"])
+def test_l4_routes(resources: Resources, kind: str) -> None:
+    listener = "{name: tcp, port: 9000, protocol: TCP}" if kind == "TCPRoute" else \
+        "{name: tls, port: 9443, protocol: TLS, tls: {mode: Passthrough}}"
+    gateway = f"""\
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {{name: l4, namespace: default}}
+spec: {{gatewayClassName: istio, listeners: [{listener}]}}
+"""
+    route = f"""\
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: {kind}
+metadata: {{name: db, namespace: default}}
+spec:
+  parentRefs: [{{name: l4}}]
+  rules: [{{backendRefs: [{{name: db, port: 5432}}]}}]
+"""
+    statuses: list[ObjectStatus] = gateway_api_statuses(resources(gateway, route), DOMAIN, NOW)
+    (status,) = [s.status for s in statuses if s.resource.kind == kind]
+    (entry,) = status["parents"]
+    assert [(c["type"], c["status"], c["reason"]) for c in entry["conditions"]] == [
+        ("Accepted", "True", "Accepted"), ("ResolvedRefs", "False", "BackendNotFound")]
+    (listener_status,) = next(s.status for s in statuses if s.resource.kind == "KubernetesGateway")["listeners"]
+    assert listener_status["attachedRoutes"] == 1
+    assert listener_status["supportedKinds"] == [{"group": "gateway.networking.k8s.io", "kind": kind}]
