@@ -18,6 +18,8 @@ server (apistore.py):
 - `labelSelector` (equality and set-based) and `fieldSelector` (dotted paths) on list and watch;
 - the Namespace collection (`/api/v1/namespaces[/NAME]`), whose path kmock would read as a
   namespace prefix with no resource;
+- the `status` subresource: PATCH and PUT there change the status and nothing else, and do not
+  bump `metadata.generation` (only a spec change does);
 - CRDs with schemas: custom objects are validated structurally, unknown fields pruned or, with
   `fieldValidation=Strict`, refused (apischema.py); a CRD without a structural schema is refused;
 - ServiceAccount tokens: TokenRequest issues them, TokenReview checks them (apitokens.py);
@@ -343,13 +345,17 @@ class MeshEmulator(kmock.KubernetesEmulator):
         return self._shown(created, request)
 
     async def _serve_update(self, request: kmock.Request) -> Any:
-        """PATCH (a JSON merge patch; the status subresource patches the same object)."""
+        """PATCH (a JSON merge patch). Through the status subresource only the status changes,
+        as the API server resets every other field of the patched object (spec, labels)."""
         info = self._info(request)
         resource, key = self._key(request)
         patch = request.data or {}
 
         def change(current: dict[str, Any]) -> dict[str, Any]:
-            return self._checked(request, merge_patch(current, patch), info)
+            patched = merge_patch(current, patch)
+            if request.subresource == "status":
+                patched = _status_only(current, patched)
+            return self._checked(request, patched, info)
 
         with _api_errors():
             updated = self.store.update(resource, key, change)
@@ -357,12 +363,17 @@ class MeshEmulator(kmock.KubernetesEmulator):
         return self._shown(updated, request)
 
     def _serve_replace(self, request: kmock.Request) -> Any:
-        """PUT: the body replaces the object; its resourceVersion, if any, must be current."""
+        """PUT: the body replaces the object (through the status subresource, its status
+        only); its resourceVersion, if any, must be current."""
         info = self._info(request)
         resource, key = self._key(request)
         body = self._checked(request, dict(request.data or {}), info)
+
+        def change(current: dict[str, Any]) -> dict[str, Any]:
+            return _status_only(current, body) if request.subresource == "status" else body
+
         with _api_errors():
-            updated = self.store.update(resource, key, lambda _: body)
+            updated = self.store.update(resource, key, change)
         self._after_write(resource[0], resource[1], updated)
         return self._shown(updated, request)
 
@@ -532,6 +543,23 @@ class MeshEmulator(kmock.KubernetesEmulator):
             await asyncio.gather(*tasks, return_exceptions=True)
         return ws
 
+
+
+def _status_only(current: dict[str, Any], written: Mapping[str, Any]) -> dict[str, Any]:
+    """`current` with the status of `written` (and the resourceVersion it was written against,
+    for the compare-and-swap): what a write through the status subresource may change."""
+    out = dict(current)
+    out["metadata"] = dict(current.get("metadata") or {})
+    version = (written.get("metadata") or {}).get("resourceVersion")
+    if version:
+        out["metadata"]["resourceVersion"] = version
+    else:
+        out["metadata"].pop("resourceVersion", None)
+    if "status" in written:
+        out["status"] = written["status"]
+    else:
+        out.pop("status", None)
+    return out
 
 
 def _is_websocket(request: kmock.Request) -> bool:

@@ -18,8 +18,10 @@ from meshctl.xds.admission import DEFAULT_MAX_CONNECTIONS
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from meshctl.kube.gatewaystatus import StatusReporting
     from meshctl.kube.lease import LeaderElector
     from meshctl.model.meshconfig import MeshConfig
+    from meshctl.sources.base import ConfigSource
     from meshctl.security.authenticate import Authenticator
     from meshctl.security.service import CaServer
     from meshctl.webhooks.server import WebhookServer
@@ -208,8 +210,9 @@ async def _run(sources: SourceChoice, xds_address: str, debug_address: str, tran
             await ca.stop()
         await server.stop()
         raise
-    server.feed(source, translate)
-    elector = _campaign(sources, leader_lease, server) if leader_lease else None
+    reporting = _status_reporting(sources, source, bool(leader_lease))
+    server.feed(reporting or source, translate)
+    elector = _campaign(sources, leader_lease, server, reporting) if leader_lease else None
     stopped = asyncio.Event()
     received: list[int] = []
     loop = asyncio.get_running_loop()
@@ -235,9 +238,10 @@ async def _run(sources: SourceChoice, xds_address: str, debug_address: str, tran
     return ExitCode.INTERRUPTED if received and received[0] == signal.SIGINT else ExitCode.OK
 
 
-def _campaign(sources: SourceChoice, lease: str, server: XdsServer) -> LeaderElector:
-    """Campaign for the Lease (serve's once-per-cluster jobs are the leader's); leadership is
-    reported by the `meshctl_leader` gauge."""
+def _campaign(sources: SourceChoice, lease: str, server: XdsServer,
+              reporting: StatusReporting | None) -> LeaderElector:
+    """Campaign for the Lease (serve's once-per-cluster jobs are the leader's: the Gateway API
+    status); leadership is reported by the `meshctl_leader` gauge."""
     import os
     import socket
 
@@ -248,10 +252,33 @@ def _campaign(sources: SourceChoice, lease: str, server: XdsServer) -> LeaderEle
     identity = os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
     leader = server.cache.metrics.leader
     leader.set(0)
+
+    def started() -> None:
+        leader.set(1)
+        if reporting is not None:
+            reporting.nudge()
+
     elector = LeaderElector(sources.client, namespace, name, identity,
-                            on_started=lambda: leader.set(1), on_stopped=lambda: leader.set(0))
+                            on_started=started, on_stopped=lambda: leader.set(0))
+    if reporting is not None:
+        reporting.writer.leading = lambda: elector.leading
     elector.start()
     return elector
+
+
+def _status_reporting(sources: SourceChoice, source: ConfigSource, elected: bool) -> StatusReporting | None:
+    """Reading the Gateway API from a cluster, serve writes its status as Istio's controller
+    does (from the leader when replicas elect one; until elected, nothing); reading it from
+    files, never."""
+    if sources.client is None or sources.config_dir:
+        return None
+    from meshctl.hostnames import DEFAULT_DOMAIN
+    from meshctl.kube.gatewaystatus import GatewayStatusWriter, StatusReporting
+    from meshctl.sources.kubernetes import ORIGIN
+
+    writer = GatewayStatusWriter(sources.client, ORIGIN, DEFAULT_DOMAIN, leading=(lambda: False) if elected else
+                                 (lambda: True))
+    return StatusReporting(source, writer)
 
 
 def _cluster_authenticators(sources: SourceChoice, settings: CaSettings) -> list[Authenticator]:

@@ -1,0 +1,219 @@
+"""The Gateway API status serve writes, against the emulator over real HTTP with the official
+client: the Kubernetes source feeding the status writer as serve wires them, the cluster
+changed through the API as kubectl would change it, the status read back from the API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from emulator import MeshEmulator
+
+from meshctl.hostnames import DEFAULT_DOMAIN
+from meshctl.kube.apply import apply_objects
+from meshctl.kube.client import KubeClient, load_client
+from meshctl.kube.gatewaystatus import GatewayStatusWriter, StatusReporting
+from meshctl.kube.resources import CREDENTIALS, GATEWAY_API, REGISTRY
+from meshctl.kube.rest import call_json
+from meshctl.sources.kubernetes import ORIGIN, KubernetesSource
+
+GROUP = "gateway.networking.k8s.io"
+GATEWAY = {"apiVersion": f"{GROUP}/v1", "kind": "Gateway", "metadata": {"name": "web", "namespace": "default"},
+           "spec": {"gatewayClassName": "istio", "addresses": [{"type": "Hostname", "value": "ingress"}],
+                    "listeners": [{"name": "http", "port": 80, "protocol": "HTTP"}]}}
+INGRESS = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "ingress", "namespace": "default"},
+           "spec": {"clusterIP": "10.96.0.20", "ports": [{"name": "http", "port": 80}]}}
+CLASS = {"apiVersion": f"{GROUP}/v1", "kind": "GatewayClass", "metadata": {"name": "istio"},
+         "spec": {"controllerName": "istio.io/gateway-controller"}}
+ROUTE = {"apiVersion": f"{GROUP}/v1", "kind": "HTTPRoute", "metadata": {"name": "reviews", "namespace": "default"},
+         "spec": {"parentRefs": [{"name": "web"}, {"name": "theirs"}],
+                  "rules": [{"backendRefs": [{"name": "reviews", "port": 9080}]}]}}
+REVIEWS = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "reviews", "namespace": "default"},
+           "spec": {"ports": [{"name": "http", "port": 9080}]}}
+
+
+@pytest.fixture
+def client(kubeconfig: str) -> KubeClient:
+    return load_client(kubeconfig, None)
+
+
+@pytest.fixture
+def cluster(emulator: MeshEmulator) -> MeshEmulator:
+    """The Gateway API's CRDs served, the istio class, a Gateway with its Service, and a route
+    whose backend Service does not exist yet."""
+    for resource in GATEWAY_API:
+        emulator._on_loop(lambda r=resource: emulator._declare(r.group, r.version, r.plural, r.kind,
+                                                                namespaced=r.namespaced))
+    for obj in (CLASS, INGRESS, GATEWAY, ROUTE):
+        emulator.apply(obj)
+    return emulator
+
+
+class Running:
+    """A Kubernetes source tapped by a status writer, consumed as serve's server consumes it."""
+
+    def __init__(self, client: KubeClient, leading: Callable[[], bool] = lambda: True) -> None:
+        source = KubernetesSource(client, (*REGISTRY, *CREDENTIALS, *GATEWAY_API), debounce_after=0.02)
+        self.writer = GatewayStatusWriter(client, ORIGIN, DEFAULT_DOMAIN, leading=leading)
+        self.reporting = StatusReporting(source, self.writer, retry_after=0.1)
+        self.updates = 0
+        self.task: asyncio.Task[None] | None = None
+
+    async def _consume(self) -> None:
+        async for _ in self.reporting.updates():
+            self.updates += 1
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._consume())
+
+    async def stop(self) -> None:
+        assert self.task is not None
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+
+
+@contextlib.asynccontextmanager
+async def running(*replicas: Running) -> AsyncIterator[None]:
+    for replica in replicas:
+        replica.start()
+    try:
+        yield
+    finally:
+        for replica in replicas:
+            await replica.stop()
+
+
+def _get(client: KubeClient, path: str) -> dict[str, Any]:
+    result: dict[str, Any] = call_json(client.new_api_client(), "GET", path)
+    return result
+
+
+def _route(client: KubeClient) -> dict[str, Any]:
+    return _get(client, f"/apis/{GROUP}/v1/namespaces/default/httproutes/reviews")
+
+
+def _gateway(client: KubeClient) -> dict[str, Any]:
+    return _get(client, f"/apis/{GROUP}/v1/namespaces/default/gateways/web")
+
+
+def _conditions(entry: dict[str, Any]) -> dict[str, tuple[str, str, str]]:
+    return {c["type"]: (c["status"], c["reason"], c["message"]) for c in entry["conditions"]}
+
+
+async def _until(check: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await asyncio.to_thread(check)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def _quiet(replicas: tuple[Running, ...], period: float = 0.5) -> int:
+    """Wait until no replica has written for `period`; the writes made in all."""
+    last = -1
+    while True:
+        total = sum(r.writer.writes for r in replicas)
+        if total == last:
+            return total
+        last = total
+        await asyncio.sleep(period)
+
+
+async def test_status_written_flipped_and_left_alone(cluster: MeshEmulator, client: KubeClient) -> None:
+    replica = Running(client)
+    async with running(replica):
+        route = await _until(lambda: "status" in (r := _route(client)) and r, what="the route's status")
+        (parent,) = route["status"]["parents"]  # `theirs` is no Gateway of Istio's: not ours to report on
+        assert parent["parentRef"] == {"name": "web"}  # as written
+        assert parent["controllerName"] == "istio.io/gateway-controller"
+        assert _conditions(parent) == {
+            "Accepted": ("True", "Accepted", "Route was valid"),
+            "ResolvedRefs": ("False", "BackendNotFound", "backend(reviews.default.svc.cluster.local) not found")}
+        assert {c["observedGeneration"] for c in parent["conditions"]} == {route["metadata"]["generation"]}
+        gateway = await _until(lambda: _gateway(client).get("status"), what="the gateway's status")
+        assert _conditions(gateway) == {
+            "Accepted": ("True", "Accepted", "Resource accepted"),
+            "Programmed": ("True", "Programmed",
+                           "Resource programmed, assigned to service(s) ingress.default.svc.cluster.local:80")}
+        assert gateway["addresses"] == [{"type": "IPAddress", "value": "10.96.0.20"}]
+        (listener,) = gateway["listeners"]
+        assert listener["attachedRoutes"] == 1 and listener["name"] == "http"
+        class_status = _get(client, f"/apis/{GROUP}/v1/gatewayclasses/istio")["status"]
+        assert _conditions(class_status) == {"Accepted": ("True", "Accepted", "Handled by Istio controller")}
+        # the status subresource changed the status only: the generation is the spec's
+        assert route["metadata"]["generation"] == 1
+        settled = await _quiet((replica,))
+        assert settled == 3
+        accepted_since = {c["type"]: c["lastTransitionTime"] for c in parent["conditions"]}["Accepted"]
+
+        # the backend Service appears: ResolvedRefs flips, Accepted keeps its transition time
+        apply_objects(client, [REVIEWS])
+        route = await _until(lambda: (r := _route(client)) and _conditions(r["status"]["parents"][0])[
+            "ResolvedRefs"][0] == "True" and r, what="ResolvedRefs True")
+        (parent,) = route["status"]["parents"]
+        assert _conditions(parent)["ResolvedRefs"] == ("True", "ResolvedRefs", "All references resolved")
+        assert {c["type"]: c["lastTransitionTime"] for c in parent["conditions"]}["Accepted"] == accepted_since
+        settled = await _quiet((replica,))
+        assert settled == 4  # the route only: the Gateway and the class did not change
+
+        # a change that alters no status (a new unrelated Service): the source updates, nothing is written
+        updates, version = replica.updates, _route(client)["metadata"]["resourceVersion"]
+        other = dict(REVIEWS, metadata={"name": "ratings", "namespace": "default"})
+        apply_objects(client, [other])
+        await _until(lambda: replica.updates > updates, what="the next update")
+        assert await _quiet((replica,)) == 4
+        assert _route(client)["metadata"]["resourceVersion"] == version
+
+        # the route's spec changes: observedGeneration follows the new generation
+        changed = dict(ROUTE, spec=dict(ROUTE["spec"], parentRefs=[{"name": "web", "port": 8080}]))
+        apply_objects(client, [changed])
+        route = await _until(lambda: (r := _route(client)) and r["metadata"]["generation"] == 2 and
+                             r["status"]["parents"][0]["conditions"][0]["observedGeneration"] == 2 and r,
+                             what="observedGeneration 2")
+        assert _conditions(route["status"]["parents"][0])["Accepted"] == ("False", "NoMatchingParent",
+                                                                          "port 8080 not found")
+
+
+async def test_replicas_agree_and_a_follower_writes_nothing(cluster: MeshEmulator, client: KubeClient) -> None:
+    """Two replicas writing the same status settle after a few writes (never fighting); a
+    replica that is not the leader writes nothing at all."""
+    replicas = (Running(client), Running(client))
+    follower = Running(client, leading=lambda: False)
+    async with running(*replicas, follower):
+        await _until(lambda: _route(client).get("status"), what="the route's status")
+        total = await _quiet(replicas, period=1.0)
+        assert 3 <= total <= 6  # each object once, or twice when both wrote before seeing the other's
+        apply_objects(client, [REVIEWS])
+        await _until(lambda: _conditions(_route(client)["status"]["parents"][0])["ResolvedRefs"][0] == "True",
+                     what="ResolvedRefs True")
+        assert await _quiet(replicas, period=1.0) - total in (1, 2)
+        assert follower.writer.writes == 0 and follower.updates > 0
+
+
+async def test_objects_from_files_never_get_a_status(cluster: MeshEmulator, client: KubeClient) -> None:
+    """The writer writes only what the cluster gave: the same objects read from a directory
+    (any other origin) are left alone."""
+    import dataclasses
+
+    from meshctl.config.resource import Origin
+
+    source = KubernetesSource(client, (*REGISTRY, *CREDENTIALS, *GATEWAY_API), debounce_after=0.02)
+    updates = source.updates()
+    try:
+        first = await asyncio.wait_for(anext(updates), 10)
+    finally:
+        await updates.aclose()  # type: ignore[attr-defined]
+    from_files = [dataclasses.replace(r, origin=Origin("mesh/gateway.yaml", 1)) for r in first.resources]
+    writer = GatewayStatusWriter(client, ORIGIN, DEFAULT_DOMAIN)
+    assert await asyncio.to_thread(writer.write, from_files) == []
+    assert "status" not in _route(client)
+    assert sorted(await asyncio.to_thread(writer.write, first.resources)) == [
+        "Gateway default/web", "GatewayClass istio", "HTTPRoute default/reviews"]
