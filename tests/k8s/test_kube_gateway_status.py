@@ -8,10 +8,12 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from emulator import MeshEmulator
+from kube_mesh import KubeServe
 
 from meshctl.hostnames import DEFAULT_DOMAIN
 from meshctl.kube.apply import apply_objects
@@ -19,6 +21,7 @@ from meshctl.kube.client import KubeClient, load_client
 from meshctl.kube.gatewaystatus import GatewayStatusWriter, StatusReporting
 from meshctl.kube.resources import CREDENTIALS, GATEWAY_API, REGISTRY
 from meshctl.kube.rest import call_json
+from meshctl.loopback import wait_until
 from meshctl.sources.kubernetes import ORIGIN, KubernetesSource
 
 GROUP = "gateway.networking.k8s.io"
@@ -217,3 +220,15 @@ async def test_objects_from_files_never_get_a_status(cluster: MeshEmulator, clie
     assert "status" not in _route(client)
     assert sorted(await asyncio.to_thread(writer.write, first.resources)) == [
         "Gateway default/web", "GatewayClass istio", "HTTPRoute default/reviews"]
+
+
+def test_serve_writes_the_status_once_it_leads(cluster: MeshEmulator, client: KubeClient, kubeconfig: str,
+                                                tmp_path: Path, processes: Any) -> None:
+    """`meshctl serve --kubernetes --leader-lease` (a subprocess) writes the status once it
+    holds the Lease."""
+    serve = KubeServe(kubeconfig, processes, tmp_path / "serve.log", ("--leader-lease", "default/istiod-leader"))
+    serve.start()
+    route = wait_until(lambda: "status" in (r := _route(client)) and r, 20, what="the route's status from serve")
+    assert serve.leading()
+    assert _conditions(route["status"]["parents"][0])["ResolvedRefs"][1] == "BackendNotFound"
+    wait_until(lambda: "gateway API status written" in serve.log.read_text(), 5, what="the write logged")
