@@ -34,7 +34,8 @@ DEFAULT_TRANSLATOR = "meshctl.generate.translator:translate_resources"
 ConfigDirOption = Annotated[
     str | None,
     typer.Option("--config-dir", help="Directory of Istio and Kubernetes YAML, watched for changes; with "
-                 "--kubernetes, Istio config only.", show_default=False),
+                 "--kubernetes, Istio and Gateway API config and Secrets (the cluster's Secret of a name wins).",
+                 show_default=False),
 ]
 KubernetesOption = Annotated[
     bool, typer.Option("--kubernetes", help="Watch the Kubernetes API (kubeconfig, or in-cluster config in a pod).")

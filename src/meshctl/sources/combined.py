@@ -4,8 +4,14 @@ the other (a cluster), for `meshctl serve --kubernetes --config-dir DIR`.
 Each source keeps its own rules (a refused file keeps its last good version; a refused object
 too); the combination waits until both have delivered their first complete state, then yields
 the union of the latest of each whenever either changes. The configuration source contributes
-only Istio's and the Gateway API's kinds and the registry only the others (Secrets among them),
-so a Service written in a file cannot shadow the cluster's.
+Istio's and the Gateway API's kinds, and the registry the others, so a Service written in a file
+cannot shadow the cluster's.
+
+Secrets come from both. istiod reads credentials from the cluster only, but it has no files; a
+directory is meshctl's stand-in for a cluster, and a Gateway's certificate kept beside it in the
+files is configuration the user gave, which dropping would leave its listener waiting for a
+certificate forever. The cluster's Secret of a name wins, as the registry's Service does, and
+the file's is then reported as shadowed.
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ _CONFIG_GROUPS = frozenset({ISTIO_NETWORKING, ISTIO_SECURITY, GATEWAY_API})
 
 
 class CombinedSource:
-    """Istio and Gateway API kinds from `config`, every other kind from `registry`."""
+    """Istio and Gateway API kinds from `config`, every other kind from `registry`; Secrets
+    from both, the registry's where both have one."""
 
     def __init__(self, config: ConfigSource, registry: ConfigSource) -> None:
         self.config = config
@@ -42,6 +49,7 @@ class CombinedSource:
         pumps = [asyncio.create_task(pump(0, self.config)), asyncio.create_task(pump(1, self.registry))]
         latest: list[SourceUpdate | None] = [None, None]
         ignored = 0
+        shadowed: set[tuple[str, str]] = set()
         try:
             while True:
                 getting = asyncio.create_task(queue.get())
@@ -56,12 +64,21 @@ class CombinedSource:
                 config, registry = latest
                 if config is None or registry is None:
                     continue
-                kept = tuple(r for r in config.resources if r.group in _CONFIG_GROUPS)
-                if len(kept) != len(config.resources) and ignored != len(config.resources) - len(kept):
-                    ignored = len(config.resources) - len(kept)
-                    log.info("objects in files that are not Istio configuration are ignored: "
-                             "the registry comes from Kubernetes", extra={"ignored": ignored})
                 registry_part = tuple(r for r in registry.resources if r.group not in _CONFIG_GROUPS)
+                cluster_secrets = {(r.namespace, r.name) for r in registry_part if r.kind == "Secret"}
+                kept = tuple(r for r in config.resources if r.group in _CONFIG_GROUPS or
+                             (r.kind == "Secret" and (r.namespace, r.name) not in cluster_secrets))
+                clashes = {(r.namespace, r.name) for r in config.resources
+                           if r.kind == "Secret" and (r.namespace, r.name) in cluster_secrets}
+                for namespace, name in sorted(clashes - shadowed):
+                    log.warning("a Secret in the files is shadowed by the cluster's of the same name",
+                                extra={"secret": f"{namespace}/{name}"})
+                shadowed = clashes
+                dropped = sum(1 for r in config.resources if r.group not in _CONFIG_GROUPS and r.kind != "Secret")
+                if dropped and ignored != dropped:
+                    ignored = dropped
+                    log.info("objects in files that are not Istio configuration or Secrets are ignored: "
+                             "the registry comes from Kubernetes", extra={"ignored": ignored})
                 yield SourceUpdate(kept + registry_part, config.rejected + registry.rejected)
         finally:
             for task in pumps:
