@@ -148,10 +148,10 @@ def _condition(kind: str, problem: Problem | None, reason: str, message: str, ge
     and message."""
     if problem is not None:
         status, reason, message = ("False" if status == "True" else "True"), problem.reason, problem.message
-    condition: Condition = {"message": message, "reason": reason, "status": status, "type": kind}
+    condition: Condition = {"message": message}
     if generation:
         condition["observedGeneration"] = generation
-    return condition
+    return condition | {"reason": reason, "status": status, "type": kind}
 
 
 def _merged(stored: Any, wanted: Sequence[Condition], now: str) -> list[Condition]:
