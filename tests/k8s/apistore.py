@@ -142,8 +142,9 @@ class ApiStore:
         for owned in ("uid", "creationTimestamp", "name", "namespace"):
             if owned in current["metadata"]:
                 metadata[owned] = current["metadata"][owned]
-        if updated.get("spec") != current.get("spec"):
-            metadata["generation"] = int(current["metadata"].get("generation", 1)) + 1
+        # The generation is the server's: kept, and bumped by a change of the spec only.
+        generation = int(current["metadata"].get("generation", 1))
+        metadata["generation"] = generation + 1 if updated.get("spec") != current.get("spec") else generation
         return self._write(resource, key, "MODIFIED", updated, current)
 
     def delete(self, resource: ResourceKey, key: ObjectKey, expected: str | None = None) -> Object:
