@@ -176,8 +176,9 @@ class GatewayReport:
 
 @dataclass(slots=True)
 class ParentReport:
-    """One parentRef of a route (by its index in `spec.parentRefs`): why it was not accepted,
-    and the first problem with what the route refers to (a backend, a filter)."""
+    """One parentRef of a route (by its index in `spec.parentRefs`): why it was not accepted
+    (none: attached to `bound` listeners), and the last problem with what the route refers to
+    (a backend, a filter), which Istio reports."""
 
     index: int
     denied: Problem | None = None
@@ -254,11 +255,11 @@ class _Converter:
         for listener in spec.listeners:
             internal = f"{resource.name}~{GATEWAY_NAME}~{listener.name}"
             kinds, valid = _supported_kinds(listener)
-            heard = ListenerReport(listener.name, kinds)
+            outcome = ListenerReport(listener.name, kinds)
             if not valid:
-                heard.resolved_refs = Problem("InvalidRouteKinds", "Invalid route kinds")
-            report.listeners.append(heard)
-            server = self._server(resource, listener, heard)
+                outcome.resolved_refs = Problem("InvalidRouteKinds", "Invalid route kinds")
+            report.listeners.append(outcome)
+            server = self._server(resource, listener, outcome)
             if server is None:
                 continue
             ports.append(listener.port)
@@ -274,7 +275,7 @@ class _Converter:
                 frozenset(_DEFAULT_KINDS.get(listener.protocol, ()))
             listeners.append(_Listener(resource, listener.name, f"{resource.namespace}/{internal}", listener.port,
                                        listener.protocol, listener.hostname,
-                                       frozenset(self._route_namespaces(resource, listener)), kinds_allowed, heard))
+                                       frozenset(self._route_namespaces(resource, listener)), kinds_allowed, outcome))
         self._assign(report, services, ports)
 
     def _assign(self, report: GatewayReport, services: Sequence[str], ports: Sequence[int]) -> None:
