@@ -8,7 +8,7 @@
   compiled from source on each start), and with a warm bytecode cache (PYTHONPYCACHEPREFIX in a
   temporary directory, filled by one unmeasured start), as after `pip install`;
 - for scale, the interpreter alone (`python -c pass`) and the import of the CLI (`python -c
-  "import meshctl.cli"`), with the same two caches;
+  "import meshctl.cli.application"`: Typer and every command), with the same two caches;
 - exec → config accepted: until serve logs `config accepted` for 100 and 1,000 services (the
   directory read by the strict loader plus the first translation), median of 3.
 
@@ -99,8 +99,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             rows.append([f"exec → listening, {label}", *timed(args.runs, lambda env=env: until_listening(small.root, env))])
         for label, env in environments:
             rows.append([f"python -c pass, {label}", *timed(args.runs, lambda env=env: until_exit([sys.executable, "-c", "pass"], env))])
-            rows.append([f"import meshctl.cli, {label}",
-                         *timed(args.runs, lambda env=env: until_exit([sys.executable, "-c", "import meshctl.cli"], env))])
+            rows.append([f"import meshctl.cli.application, {label}",
+                         *timed(args.runs, lambda env=env: until_exit([sys.executable, "-c", "import meshctl.cli.application"], env))])
         for mesh in (small, large):
             accepted = median(until_accepted(mesh.root, cached) * 1e3 for _ in range(3))
             rows.append([f"exec → config accepted, {mesh.services} services, bytecode cached", "", accepted])

@@ -9,12 +9,11 @@ certificate and config: nothing breaks until that certificate expires. The next 
 with the same work directory finds it through the pid file, checks it is that Envoy (its
 command line names this work directory's bootstrap), takes it over and serves it SDS on the
 same socket, which Envoy reconnects to by itself. Such an Envoy is not the new agent's child:
-it is watched through a pidfd and signalled through it, and its exit status is unknowable.
+its exit status is unknowable. Both are watched and signalled through a pidfd.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -22,8 +21,12 @@ import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from meshctl.errors import MeshctlError
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["BOOTSTRAP_FILE", "EnvoyProcess", "EnvoySettings", "PID_FILE", "clear_pid", "runs_bootstrap"]
 
@@ -55,29 +58,28 @@ class EnvoySettings:
 
 
 class EnvoyProcess:
-    """One Envoy: `start` makes it our child, `adopt` takes over a running one."""
+    """One Envoy: `start` makes it our child, `adopt` takes over a running one. Either is
+    watched through a pidfd (`watch`, once the event loop runs): Envoy is started before the
+    agent imports asyncio."""
 
-    def __init__(self, pid: int, child: asyncio.subprocess.Process | None, pidfd: int | None) -> None:
+    def __init__(self, pid: int, child: subprocess.Popen[bytes] | None, pidfd: int) -> None:
         self.pid = pid
         self.adopted = child is None
         self._child = child
-        self._pidfd = pidfd
-        self._exited = asyncio.Event()
+        self._pidfd: int | None = pidfd
+        self._exited: asyncio.Event | None = None
         self.returncode: int | None = None
 
     @classmethod
-    async def start(cls, settings: EnvoySettings, workdir: Path) -> EnvoyProcess:
+    def start(cls, settings: EnvoySettings, workdir: Path) -> EnvoyProcess:
         bootstrap = workdir / BOOTSTRAP_FILE
         try:
-            child = await asyncio.create_subprocess_exec(*settings.argv(bootstrap), stdin=subprocess.DEVNULL,
-                                                         start_new_session=True)
+            child = subprocess.Popen(settings.argv(bootstrap), stdin=subprocess.DEVNULL, start_new_session=True)
         except OSError as exc:
             raise MeshctlError(f"cannot start Envoy ({settings.binary}): {exc.strerror or exc}") from None
         _write_pid(workdir, child.pid)
         log.info("started Envoy", extra={"pid": child.pid, "bootstrap": str(bootstrap)})
-        process = cls(child.pid, child, None)
-        asyncio.get_running_loop().create_task(process._wait_child())
-        return process
+        return cls(child.pid, child, os.pidfd_open(child.pid))
 
     @classmethod
     def adopt(cls, workdir: Path) -> EnvoyProcess | None:
@@ -89,45 +91,52 @@ class EnvoyProcess:
             pidfd = os.pidfd_open(pid)
         except OSError:
             return None
-        process = cls(pid, None, pidfd)
-        asyncio.get_running_loop().add_reader(pidfd, process._adopted_exited)
         log.info("took over the Envoy a previous agent started; its bootstrap is left as it is",
                  extra={"pid": pid})
-        return process
+        return cls(pid, None, pidfd)
 
-    async def _wait_child(self) -> None:
-        assert self._child is not None
-        self.returncode = await self._child.wait()
-        self._exited.set()
+    def watch(self) -> None:
+        """From the running event loop on, notice when Envoy exits (`wait`, `running`)."""
+        import asyncio
 
-    def _adopted_exited(self) -> None:
-        assert self._pidfd is not None
+        self._exited = asyncio.Event()
+        if self._pidfd is None:
+            self._exited.set()
+        else:
+            asyncio.get_running_loop().add_reader(self._pidfd, self._on_exit)
+
+    def _on_exit(self) -> None:
+        import asyncio
+
+        assert self._pidfd is not None and self._exited is not None
         asyncio.get_running_loop().remove_reader(self._pidfd)
         os.close(self._pidfd)
         self._pidfd = None
+        if self._child is not None:
+            self.returncode = self._child.wait()
         self._exited.set()
 
     @property
     def running(self) -> bool:
-        return not self._exited.is_set()
+        return self._pidfd is not None
 
     async def wait(self) -> int | None:
         """Until Envoy exits; its status (None for an adopted Envoy: not ours to know)."""
+        assert self._exited is not None, "watch() first"
         await self._exited.wait()
         return self.returncode
 
     def signal(self, signum: int) -> None:
-        """Deliver `signum` to Envoy (never to a process that reused its pid)."""
-        if not self.running:
+        """Deliver `signum` to Envoy (through its pidfd: never to a process that reused its pid)."""
+        if self._pidfd is None:
             return
         with contextlib.suppress(ProcessLookupError):
-            if self._child is not None:
-                self._child.send_signal(signum)
-            elif self._pidfd is not None:
-                signal.pidfd_send_signal(self._pidfd, signum)
+            signal.pidfd_send_signal(self._pidfd, signum)
 
     async def stop(self, timeout: float = 10.0) -> int | None:
         """SIGTERM, then SIGKILL if Envoy has not exited within `timeout`."""
+        import asyncio
+
         self.signal(signal.SIGTERM)
         try:
             return await asyncio.wait_for(self.wait(), timeout)

@@ -1,10 +1,10 @@
 """The agent's life: start SDS and Envoy, keep a certificate, answer readiness, stop cleanly.
 
 Start-up is ordered for speed: Envoy is started as soon as its bootstrap is written, before
-anything else is imported (grpc, cryptography, the xDS machinery: most of the agent's own
-start-up). While Envoy boots, the SDS socket (claimed beforehand, so an agent that could not
-serve it starts nothing) starts listening, and the key, the CSR and the call to the CA are
-made. Envoy asks for its certificate only once serve has sent it the clusters and listeners
+anything else is imported (asyncio, grpc, cryptography, the xDS machinery: most of the agent's
+own start-up; meshctl.agent.launch). While Envoy boots, the SDS socket (claimed beforehand, so
+an agent that could not serve it starts nothing) starts listening, and the key, the CSR and the
+call to the CA are made. Envoy asks for its certificate only once serve has sent it the clusters and listeners
 that need one, well after the socket listens (with MUTUAL_TLS to the control plane Envoy needs
 it at once, so SDS listens first); Envoy's TLS listeners and clusters wait for the certificate
 (`initial_fetch_timeout: 0s`), so nothing is served without one. From then on the certificate
@@ -20,24 +20,20 @@ import asyncio
 import logging
 import random
 import signal
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from meshctl.agent import socketpath
-from meshctl.agent.envoy import BOOTSTRAP_FILE, EnvoyProcess, EnvoySettings, clear_pid
+from meshctl.agent.envoy import EnvoyProcess, clear_pid
+from meshctl.agent.launch import AgentOptions, start_envoy
 from meshctl.model.secrets import WORKLOAD_CERTIFICATE
-from meshctl.security.spiffe import spiffe_id
 
 if TYPE_CHECKING:
     from meshctl.agent.caclient import CaClient
     from meshctl.agent.certificate import WorkloadCertificate
     from meshctl.agent.sds import SdsServer
-    from meshctl.agent.tokens import TokenSource
-    from meshctl.model.proxy import Proxy
     from meshctl.xds.debug_http import HttpGetServer, Response
 
-__all__ = ["Agent", "AgentOptions", "FORWARDED"]
+__all__ = ["Agent", "FORWARDED"]
 
 log = logging.getLogger("meshctl.agent")
 
@@ -45,45 +41,16 @@ FORWARDED = (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
 RETRY_FIRST, RETRY_MAX = 0.5, 60.0  # Istio's backoff for CA calls that keep failing
 
 
-@dataclass(frozen=True, slots=True)
-class AgentOptions:
-    """Everything the agent is told (by `meshctl agent`'s flags)."""
-
-    proxy: Proxy
-    service_account: str
-    trust_domain: str
-    xds_host: str
-    xds_port: int
-    ca_address: str
-    ca_roots: bytes
-    token: TokenSource
-    envoy: EnvoySettings
-    workdir: Path
-    sds_socket: Path
-    admin_port: int = 15000
-    status_host: str = "0.0.0.0"
-    status_port: int = 15021
-    delta: bool = False
-    secret_ttl: int = 24 * 3600
-    drain_duration: float = 5.0
-    more_xds: tuple[tuple[str, int], ...] = ()
-    """Further serve replicas: Envoy's stream reconnects to one of them when its own goes away."""
-    control_plane_auth: str = "NONE"
-
-    @property
-    def identity(self) -> str:
-        return spiffe_id(self.trust_domain, self.proxy.namespace, self.service_account)
-
-
 class Agent:
     """One agent run; `run` returns the exit status (Envoy's)."""
 
-    def __init__(self, options: AgentOptions) -> None:
+    def __init__(self, options: AgentOptions, envoy: EnvoyProcess | None) -> None:
+        """`envoy`: what `launch` started or took over (None: start it once SDS listens)."""
         self.options = options
         self.sds_path = socketpath.checked(options.sds_socket)
         self.sds: SdsServer | None = None
         self.certificate: WorkloadCertificate | None = None
-        self.envoy: EnvoyProcess | None = None
+        self.envoy = envoy
         self.status_port = 0
         self._status: HttpGetServer | None = None
         self._stopping = asyncio.Event()
@@ -91,19 +58,15 @@ class Agent:
 
     async def run(self) -> int:
         options = self.options
-        options.workdir.mkdir(parents=True, exist_ok=True)
-        socketpath.claim(self.sds_path)
         tasks: list[asyncio.Task[None]] = []
         try:
-            from meshctl.generate.bootstrap import AUTH_NONE
-
-            self.envoy = EnvoyProcess.adopt(options.workdir)
-            if self.envoy is None and options.control_plane_auth == AUTH_NONE:
-                self.envoy = await self._start_envoy()
+            if self.envoy is not None:
+                self.envoy.watch()
             try:
                 await self._start_sds()
                 if self.envoy is None:
-                    self.envoy = await self._start_envoy()
+                    self.envoy = start_envoy(options)
+                    self.envoy.watch()
                 certifier = await self._serve_envoy()
             except BaseException:
                 await self._abandon_start()
@@ -155,22 +118,6 @@ class Agent:
         if self.envoy is not None and not self.envoy.adopted:
             await self.envoy.stop()
             clear_pid(self.options.workdir)
-
-    async def _start_envoy(self) -> EnvoyProcess:
-        from google.protobuf import json_format
-
-        from meshctl.generate.bootstrap import ads_bootstrap
-
-        options = self.options
-        bootstrap = ads_bootstrap(options.proxy, options.xds_host, options.xds_port, admin_port=options.admin_port,
-                                  delta=options.delta, service_account=options.service_account,
-                                  sds_socket=str(self.sds_path), more_replicas=options.more_xds,
-                                  control_plane_auth=options.control_plane_auth)
-        path = options.workdir / BOOTSTRAP_FILE
-        temporary = path.with_name(f".{path.name}.tmp")
-        temporary.write_text(json_format.MessageToJson(bootstrap, preserving_proto_field_name=True, indent=2))
-        temporary.replace(path)
-        return await EnvoyProcess.start(options.envoy, options.workdir)
 
     async def _keep_certified(self) -> None:
         """Hold a certificate at all times: fetch, publish, sleep until rotation, again. A CA that

@@ -2,35 +2,18 @@
 
 Only this package prints. Command modules import nothing heavy at module level (completion runs
 the program on every TAB, and `meshctl --help` must start fast): the library, grpc and kubernetes
-are imported inside the command functions.
+are imported inside the command functions. This module imports no Typer either: the Typer
+application is built in meshctl.cli.application, and `meshctl agent`, whose start is timed in
+milliseconds, runs without it when its flags need no help and hold no mistake
+(meshctl.cli.agentrun).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated, Any
+from typing import Any
 
-import typer
-
-from meshctl.cli import (
-    agent,
-    analyze,
-    bootstrap,
-    completion,
-    demo,
-    diff,
-    explain,
-    install,
-    iptables,
-    kube_inject,
-    proxy_config,
-    proxy_status,
-    serve,
-    token,
-    translate,
-    validate,
-)
 from meshctl.errors import ExitCode, MeshctlError
 
 COMPLETE_VAR = "_MESHCTL_COMPLETE"  # also meshctl.quickcomplete.COMPLETE_VAR, which must not import Typer
@@ -38,103 +21,29 @@ VKLOG_VAR = "MESHCTL_VKLOG"
 VKLOG_FLAG = "--vklog"
 
 
-def _new_app() -> typer.Typer:
-    """The `meshctl` group, without its commands."""
-    group = typer.Typer(
-        name="meshctl",
-        help="""Render, serve and inspect the Envoy configuration of an Istio service mesh.
+def __getattr__(name: str) -> Any:
+    """`meshctl.cli.app`, the Typer application, built when first asked for (meshctl.cli.application)."""
+    if name == "app":
+        from meshctl.cli.application import app
 
-    Examples:
-
-    \b
-      meshctl translate -f vs.yaml
-      meshctl proxy-status --xds-address 127.0.0.1:15010 --plaintext
-      meshctl proxy-config routes deploy/productpage-v1 --wide
-    """,
-        no_args_is_help=True,
-        add_completion=False,
-        pretty_exceptions_enable=False,
-        rich_markup_mode=None,
-        context_settings={"help_option_names": ["-h", "--help"]},
-    )
-    group.callback()(_options)
-    return group
-
-
-def _print_version(wanted: bool) -> None:
-    if wanted:
-        from importlib.metadata import version
-
-        from meshctl.cli.output import out
-
-        out(f"meshctl {version('meshctl')}")
-        raise typer.Exit()
-
-
-def _options(
-    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
-                                          help="Print meshctl's version and exit.")] = False,
-    vklog: Annotated[int, typer.Option(
-        "--vklog", envvar=VKLOG_VAR, min=0,
-        help="1 or more: log every Kubernetes, control-plane and Envoy admin call to stderr (URL, outcome, time; "
-             "never credentials). Accepted before or after the command, as in istioctl.")] = 0,
-) -> None:
-    """Options that come before the command (Typer calls this ahead of every command)."""
-
-
-COMMANDS = (translate, validate, analyze, serve, bootstrap, agent, token, proxy_config, proxy_status, demo, iptables,
-            kube_inject, completion, install, explain, diff)
-app = _new_app()
-for _module in COMMANDS:
-    _module.register(app)
-
-# Commands run as the group with only themselves in it: building every command's Click form
-# from its signature costs some 30 ms, and a sidecar's start (`meshctl agent`) is timed in
-# milliseconds (benchmarks/identity.py).
-ALONE = {"agent": agent}
-
-
-def _command_for(args: list[str]) -> Any:
-    """The Click command that runs `args`."""
-    from typer.main import get_command
-
-    alone = ALONE.get(args[0]) if args else None
-    if alone is None:
-        return get_command(app)
-    group = _new_app()
-    alone.register(group)
-    return get_command(group)
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI, mapping every failure to istioctl's exit codes instead of a traceback."""
-    from typer import exceptions as typer_exceptions
-    from typer._click import exceptions as click_exceptions
-    from typer.main import get_command
-
     from meshctl.cli.output import calls_logged, err
 
     if COMPLETE_VAR in os.environ:
-        return _complete(get_command(app))
+        return _complete()
     args = sys.argv[1:] if argv is None else argv
     if not args:
         args = ["--help"]
     try:
         args, vklog = _take_vklog(args)
-        command = _command_for(args)
+        plain = _plain_agent(args)
         with calls_logged(vklog):
-            result = command.main(args=args, prog_name="meshctl", standalone_mode=False)
-    except click_exceptions.UsageError as exc:
-        exc.show(file=sys.stderr)
-        return ExitCode.USAGE
-    except typer_exceptions.Abort:
-        err("aborted")
-        return ExitCode.INTERRUPTED
-    except typer_exceptions.Exit as exc:
-        return exc.exit_code
-    except click_exceptions.ClickException as exc:
-        exc.show(file=sys.stderr)
-        return ExitCode.ERROR
+            result = plain() if plain is not None else _run_click(args)
     except MeshctlError as exc:
         err(f"error: {exc}")
         return exc.exit_code
@@ -159,10 +68,49 @@ def main(argv: list[str] | None = None) -> int:
     return result if isinstance(result, int) else ExitCode.OK
 
 
-def _complete(command: Any) -> int:
-    """Answer a shell's completion request; a TAB never prints an error or a traceback."""
+def _plain_agent(args: list[str]) -> Any:
+    """`meshctl agent` whose flags its Typer-free reader takes exactly as Click would (a
+    sidecar's command line), as a call to make; None for anything else (help, a mistake, any
+    other command), which Typer then handles with its own help and errors."""
+    if args[:1] != ["agent"]:
+        return None
+    from meshctl.cli.agentrun import plain_call
+
+    return plain_call(args[1:])
+
+
+def _run_click(args: list[str]) -> Any:
+    """Run `args` through Typer (Click): its usage errors exit 64, its other errors 1."""
+    from typer import exceptions as typer_exceptions
+    from typer._click import exceptions as click_exceptions
+
+    from meshctl.cli.application import command_for
+    from meshctl.cli.output import err
+
     try:
-        reply = completion.respond(command, os.environ[COMPLETE_VAR])
+        return command_for(args).main(args=args, prog_name="meshctl", standalone_mode=False)
+    except click_exceptions.UsageError as exc:
+        exc.show(file=sys.stderr)
+        return ExitCode.USAGE
+    except typer_exceptions.Abort:
+        err("aborted")
+        return ExitCode.INTERRUPTED
+    except typer_exceptions.Exit as exc:
+        return exc.exit_code
+    except click_exceptions.ClickException as exc:
+        exc.show(file=sys.stderr)
+        return ExitCode.ERROR
+
+
+def _complete() -> int:
+    """Answer a shell's completion request; a TAB never prints an error or a traceback."""
+    from typer.main import get_command
+
+    from meshctl.cli import completion
+    from meshctl.cli.application import app
+
+    try:
+        reply = completion.respond(get_command(app), os.environ[COMPLETE_VAR])
     except Exception:  # noqa: BLE001 - nothing to complete is all the shell can be told
         if os.environ.get("MESHCTL_DEBUG"):
             import traceback

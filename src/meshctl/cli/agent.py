@@ -1,4 +1,7 @@
-"""`meshctl agent`: a workload's sidecar agent (istio-agent), running its Envoy."""
+"""`meshctl agent`: a workload's sidecar agent (istio-agent), running its Envoy.
+
+Declared here for Typer (help, errors, completion); what it does is meshctl.cli.agentrun, which
+also reads a plain command line of these flags without Typer."""
 
 from __future__ import annotations
 
@@ -16,15 +19,10 @@ from meshctl.cli.bootstrap import (
     LabelsOption,
     ServiceAccountOption,
 )
-from meshctl.cli.logs import LogFormatOption, LogLevelOption
-from meshctl.cli.options import InputNamespaceOption, duration_flag
+from meshctl.cli.agentrun import CA_ROOT, WORKDIR
+from meshctl.cli.options import InputNamespaceOption, LogFormatOption, LogLevelOption
 from meshctl.model.secrets import AGENT_SOCKET
 from meshctl.targets import USAGE
-
-# istio-agent's paths inside a pod (relative to the working directory, `/` there).
-TOKEN_FILE = "./var/run/secrets/tokens/istio-token"
-CA_ROOT = "./var/run/secrets/istio/root-cert.pem"
-WORKDIR = "./etc/istio/proxy"
 
 
 def register(app: typer.Typer) -> None:
@@ -75,48 +73,13 @@ def agent(
           --ca-root-cert ~/.meshctl/ca/root-cert.pem --interception-mode NONE
       meshctl agent web-0.shop --service-account web --ip 10.1.2.3 --token-file /var/run/secrets/tokens/istio-token
     """
-    import asyncio
-    from pathlib import Path
+    from meshctl.cli.agentrun import run
 
-    from meshctl.agent.tokens import fixed_token, token_file as read_token_file
-    from meshctl.agent.envoy import EnvoySettings
-    from meshctl.agent.runner import Agent, AgentOptions
-    from meshctl.cli.bootstrap import workload_proxy
-    from meshctl.cli.logs import configure_logging
-    from meshctl.envoybin import find_envoy
-    from meshctl.errors import UsageError
-
-    if token and token_file:
-        raise UsageError("give the token once: --token-file or --token")
-    (xds_host, xds_port), *more_xds = [_address("--xds-address", address) for address in xds_address]
-    _address("--ca-address", ca_address)
-    try:
-        roots = Path(ca_root_cert).read_bytes()
-    except OSError as exc:
-        raise UsageError(f"--ca-root-cert {ca_root_cert}: {exc.strerror} (the mesh root, to verify the CA: "
-                         "meshctl serve writes it to CA_DIR/root-cert.pem)") from None
-    ttl = duration_flag(secret_ttl, "--secret-ttl", minimum=1)
-    configure_logging(log_level, log_format)
-    proxy, account = workload_proxy(target, config_dir, namespace, interception.value,
-                                    service_account=service_account, ip=ip, labels=labels)
-    options = AgentOptions(
-        proxy=proxy, service_account=account, trust_domain=trust_domain, xds_host=xds_host,
-        xds_port=xds_port, more_xds=tuple(more_xds),
-        ca_address=ca_address, ca_roots=roots,
-        token=fixed_token(token) if token else read_token_file(token_file or TOKEN_FILE),
-        envoy=EnvoySettings(envoy or find_envoy(), concurrency=concurrency, log_level=proxy_log_level),
-        workdir=Path(workdir), sds_socket=Path(sds_socket), admin_port=admin_port, status_port=status_port,
-        delta=delta, secret_ttl=int(ttl), drain_duration=duration_flag(drain, "--termination-drain-duration"),
-        control_plane_auth=control_plane_auth.value,
+    return run(
+        target, xds_address=xds_address, ca_address=ca_address, ca_root_cert=ca_root_cert, token_file=token_file,
+        token=token, config_dir=config_dir, namespace=namespace, service_account=service_account, ip=ip,
+        labels=labels, trust_domain=trust_domain, envoy=envoy, admin_port=admin_port, status_port=status_port,
+        sds_socket=sds_socket, workdir=workdir, interception=interception.value, delta=delta,
+        control_plane_auth=control_plane_auth.value, concurrency=concurrency, proxy_log_level=proxy_log_level,
+        secret_ttl=secret_ttl, drain=drain, log_level=log_level, log_format=log_format,
     )
-    return asyncio.run(Agent(options).run())
-
-
-def _address(flag: str, value: str) -> tuple[str, int]:
-    from meshctl.errors import MeshctlError, UsageError
-    from meshctl.addresses import split_address
-
-    try:
-        return split_address(value)
-    except MeshctlError as exc:
-        raise UsageError(f"{flag}: {exc}") from None

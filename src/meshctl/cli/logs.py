@@ -9,14 +9,10 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from typing import Annotated, Any
-
-import typer
+from typing import Any
 
 from meshctl.errors import UsageError
 
-LogLevelOption = Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")]
-LogFormatOption = Annotated[str, typer.Option("--log-format", help="logfmt (key=value lines) or json.")]
 
 _RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
 

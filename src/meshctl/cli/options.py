@@ -153,15 +153,5 @@ def flag_group(command: Callable[..., R]) -> Callable[..., R]:
     return unfold
 
 
-def duration_flag(text: str, flag: str, *, minimum: float = 0.0) -> float:
-    """Seconds of a Go-style duration flag (`100ms`, `2s`, `24h`); UsageError naming `flag`
-    for anything else or anything shorter than `minimum`."""
-    from meshctl.config.values import parse_duration
-    from meshctl.errors import UsageError
-
-    nanos = parse_duration(text)
-    if nanos is None or nanos < 0:
-        raise UsageError(f"{flag}: {text!r} is not a duration like 100ms, 2s or 24h")
-    if nanos / 1e9 < minimum:
-        raise UsageError(f"{flag}: {text!r} is shorter than {minimum:g}s")
-    return nanos / 1e9
+LogLevelOption = Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")]
+LogFormatOption = Annotated[str, typer.Option("--log-format", help="logfmt (key=value lines) or json.")]

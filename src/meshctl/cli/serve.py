@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from meshctl.cli.logs import LogFormatOption, LogLevelOption
+from meshctl.cli.durations import duration_flag
 from meshctl.cli.options import (DEFAULT_CA_DIR, ContextOption, InputNamespaceOption, IstioNamespaceOption,
-                                 KubeconfigOption, MeshConfigOption, duration_flag)
+                                 KubeconfigOption, LogFormatOption, LogLevelOption, MeshConfigOption)
 from meshctl.xds.admission import DEFAULT_MAX_CONNECTIONS
 
 if TYPE_CHECKING:

@@ -37,8 +37,8 @@ def token(
       meshctl token deploy/productpage-v1 --config-dir examples/bookinfo > productpage.token
       meshctl token web-0.shop --service-account web --ttl 10m --ca-dir /etc/meshctl/ca
     """
-    from meshctl.cli.bootstrap import workload_proxy
-    from meshctl.cli.options import duration_flag
+    from meshctl.cli.workload import workload_proxy
+    from meshctl.cli.durations import duration_flag
     from meshctl.cli.output import err, out
     from meshctl.security.cadir import read_token_key
     from meshctl.security.spiffe import spiffe_id

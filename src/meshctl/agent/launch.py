@@ -1,0 +1,89 @@
+"""What the agent is told, and what it does before its event loop runs: the SDS socket claimed,
+Envoy's bootstrap written, Envoy started (or a running one taken over).
+
+An agent's start is timed from its exec to Envoy holding its certificate, and Envoy's own boot
+is most of it: so Envoy is started first, before asyncio, grpc, cryptography and the xDS
+machinery are imported (meshctl.agent.runner does the rest while Envoy boots). This module
+imports only the standard library, the proxy model and the bootstrap's protobuf messages.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from meshctl.agent import socketpath
+from meshctl.agent.envoy import BOOTSTRAP_FILE, EnvoyProcess, EnvoySettings
+from meshctl.security.spiffe import spiffe_id
+
+if TYPE_CHECKING:
+    from meshctl.agent.tokens import TokenSource
+    from meshctl.model.proxy import Proxy
+
+__all__ = ["AgentOptions", "launch", "start_envoy"]
+
+log = logging.getLogger("meshctl.agent")
+
+
+@dataclass(frozen=True, slots=True)
+class AgentOptions:
+    """Everything the agent is told (by `meshctl agent`'s flags)."""
+
+    proxy: Proxy
+    service_account: str
+    trust_domain: str
+    xds_host: str
+    xds_port: int
+    ca_address: str
+    ca_roots: bytes
+    token: TokenSource
+    envoy: EnvoySettings
+    workdir: Path
+    sds_socket: Path
+    admin_port: int = 15000
+    status_host: str = "0.0.0.0"
+    status_port: int = 15021
+    delta: bool = False
+    secret_ttl: int = 24 * 3600
+    drain_duration: float = 5.0
+    more_xds: tuple[tuple[str, int], ...] = ()
+    """Further serve replicas: Envoy's stream reconnects to one of them when its own goes away."""
+    control_plane_auth: str = "NONE"
+
+    @property
+    def identity(self) -> str:
+        return spiffe_id(self.trust_domain, self.proxy.namespace, self.service_account)
+
+
+def launch(options: AgentOptions) -> EnvoyProcess | None:
+    """The start before the event loop: the work directory made, the SDS socket claimed (an
+    agent that could not serve SDS starts nothing), the Envoy a previous agent left taken over,
+    or a new one started, unless it needs its certificate to reach the control plane
+    (MUTUAL_TLS: then it is started once SDS listens, and None is returned)."""
+    from meshctl.generate.bootstrap import AUTH_NONE
+
+    options.workdir.mkdir(parents=True, exist_ok=True)
+    socketpath.claim(socketpath.checked(options.sds_socket))
+    envoy = EnvoyProcess.adopt(options.workdir)
+    if envoy is None and options.control_plane_auth == AUTH_NONE:
+        envoy = start_envoy(options)
+    return envoy
+
+
+def start_envoy(options: AgentOptions) -> EnvoyProcess:
+    """Write the bootstrap (`meshctl bootstrap`'s, SDS from the agent's socket) and run Envoy."""
+    from google.protobuf import json_format
+
+    from meshctl.generate.bootstrap import ads_bootstrap
+
+    bootstrap = ads_bootstrap(options.proxy, options.xds_host, options.xds_port, admin_port=options.admin_port,
+                              delta=options.delta, service_account=options.service_account,
+                              sds_socket=str(socketpath.checked(options.sds_socket)), more_replicas=options.more_xds,
+                              control_plane_auth=options.control_plane_auth)
+    path = options.workdir / BOOTSTRAP_FILE
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json_format.MessageToJson(bootstrap, preserving_proto_field_name=True, indent=2))
+    temporary.replace(path)
+    return EnvoyProcess.start(options.envoy, options.workdir)
