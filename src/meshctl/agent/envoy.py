@@ -18,10 +18,10 @@ import contextlib
 import logging
 import os
 import signal
-import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from meshctl.errors import MeshctlError
 
@@ -62,24 +62,45 @@ class EnvoyProcess:
     watched through a pidfd (`watch`, once the event loop runs): Envoy is started before the
     agent imports asyncio."""
 
-    def __init__(self, pid: int, child: subprocess.Popen[bytes] | None, pidfd: int) -> None:
+    def __init__(self, pid: int, pidfd: int, *, child: bool, report: int | None = None) -> None:
         self.pid = pid
-        self.adopted = child is None
-        self._child = child
+        self.adopted = not child
         self._pidfd: int | None = pidfd
+        self._report = report
         self._exited: asyncio.Event | None = None
         self.returncode: int | None = None
+        self.failure = ""
+        """Why the child never became Envoy (its bootstrap could not be written, or Envoy not run)."""
 
     @classmethod
-    def start(cls, settings: EnvoySettings, workdir: Path) -> EnvoyProcess:
-        bootstrap = workdir / BOOTSTRAP_FILE
-        try:
-            child = subprocess.Popen(settings.argv(bootstrap), stdin=subprocess.DEVNULL, start_new_session=True)
-        except OSError as exc:
-            raise MeshctlError(f"cannot start Envoy ({settings.binary}): {exc.strerror or exc}") from None
-        _write_pid(workdir, child.pid)
-        log.info("started Envoy", extra={"pid": child.pid, "bootstrap": str(bootstrap)})
-        return cls(child.pid, child, os.pidfd_open(child.pid))
+    def start(cls, settings: EnvoySettings, workdir: Path, prepare: Callable[[], None] | None = None
+              ) -> EnvoyProcess:
+        """Envoy as our child, in a session of its own, on `workdir`'s bootstrap.
+
+        With `prepare`, which writes that bootstrap, the child is forked first, calls it and
+        becomes Envoy by exec: what `prepare` costs (the bootstrap's protobuf messages, ~45 ms)
+        runs on another core while this process goes on starting the agent. Only while this
+        process has a single thread (before grpc and asyncio): the child runs Python. A child
+        that cannot write the bootstrap or run Envoy says why over a pipe (`failure`) and exits
+        127. Without `prepare` the bootstrap is written already and Envoy is spawned at once
+        (posix_spawn: no Python runs in the child), failing here if it cannot be."""
+        report = None
+        if prepare is None:
+            try:
+                pid = os.posix_spawnp(settings.binary, settings.argv(workdir / BOOTSTRAP_FILE), os.environ,
+                                      setsid=True, file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)])
+            except OSError as exc:
+                raise MeshctlError(f"cannot start Envoy ({settings.binary}): {exc.strerror or exc}") from None
+            log.info("started Envoy", extra={"pid": pid, "bootstrap": str(workdir / BOOTSTRAP_FILE)})
+        else:
+            # (Nothing buffered is written twice: the child never flushes, it execs or _exits.)
+            report, write_end = os.pipe2(os.O_CLOEXEC)
+            pid = os.fork()
+            if pid == 0:
+                _become_envoy(settings, workdir / BOOTSTRAP_FILE, prepare, write_end)
+            os.close(write_end)
+        _write_pid(workdir, pid)
+        return cls(pid, os.pidfd_open(pid), child=True, report=report)
 
     @classmethod
     def adopt(cls, workdir: Path) -> EnvoyProcess | None:
@@ -93,12 +114,14 @@ class EnvoyProcess:
             return None
         log.info("took over the Envoy a previous agent started; its bootstrap is left as it is",
                  extra={"pid": pid})
-        return cls(pid, None, pidfd)
+        return cls(pid, pidfd, child=False)
 
     def watch(self) -> None:
         """From the running event loop on, notice when Envoy exits (`wait`, `running`)."""
         import asyncio
 
+        if self._report is not None:
+            os.set_blocking(self._report, False)
         self._exited = asyncio.Event()
         if self._pidfd is None:
             self._exited.set()
@@ -112,9 +135,22 @@ class EnvoyProcess:
         asyncio.get_running_loop().remove_reader(self._pidfd)
         os.close(self._pidfd)
         self._pidfd = None
-        if self._child is not None:
-            self.returncode = self._child.wait()
+        if not self.adopted:
+            self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+            self._read_report()
         self._exited.set()
+
+    def _read_report(self) -> None:
+        """The child's word on its start: nothing once Envoy runs (the pipe closed on exec), or
+        why it did not."""
+        if self._report is None:
+            return
+        try:
+            self.failure = os.read(self._report, 4096).decode(errors="replace")
+        except BlockingIOError:  # the child has not exec'd yet: ask again when it exits
+            return
+        os.close(self._report)
+        self._report = None
 
     @property
     def running(self) -> bool:
@@ -144,6 +180,29 @@ class EnvoyProcess:
             log.warning("Envoy did not stop in time; killing it", extra={"pid": self.pid})
             self.signal(signal.SIGKILL)
             return await self.wait()
+
+
+def _become_envoy(settings: EnvoySettings, bootstrap: Path, prepare: Callable[[], None], report: int) -> NoReturn:
+    """The forked child: write the bootstrap, then exec Envoy (`report` closes on exec); on any
+    failure, say why on `report` and exit 127. Never returns, never runs the agent's code."""
+    try:
+        os.setsid()
+        stdin = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(stdin, 0)
+        os.close(stdin)
+        prepare()
+        log.info("started Envoy", extra={"pid": os.getpid(), "bootstrap": str(bootstrap)})
+        argv = settings.argv(bootstrap)
+        try:
+            os.execvp(argv[0], argv)
+        except OSError as exc:
+            message = f"cannot start Envoy ({settings.binary}): {exc.strerror or exc}"
+    except BaseException as exc:  # noqa: BLE001 - whatever it is, the agent is told, and this child ends
+        message = f"cannot write Envoy's bootstrap: {exc}"
+    try:
+        os.write(report, message.encode())
+    finally:
+        os._exit(127)
 
 
 def _write_pid(workdir: Path, pid: int) -> None:

@@ -3,8 +3,10 @@ Envoy's bootstrap written, Envoy started (or a running one taken over).
 
 An agent's start is timed from its exec to Envoy holding its certificate, and Envoy's own boot
 is most of it: so Envoy is started first, before asyncio, grpc, cryptography and the xDS
-machinery are imported (meshctl.agent.runner does the rest while Envoy boots). This module
-imports only the standard library, the proxy model and the bootstrap's protobuf messages.
+machinery are imported (meshctl.agent.runner does the rest while Envoy boots). Even the
+bootstrap's protobuf messages are built in Envoy's own process, forked from the agent's before
+it execs Envoy (EnvoyProcess.start), on the other core: this module imports only the standard
+library and the proxy model.
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ from typing import TYPE_CHECKING
 
 from meshctl.agent import socketpath
 from meshctl.agent.envoy import BOOTSTRAP_FILE, EnvoyProcess, EnvoySettings
+from meshctl.model.secrets import AUTH_NONE
 from meshctl.security.spiffe import spiffe_id
 
 if TYPE_CHECKING:
     from meshctl.agent.tokens import TokenSource
     from meshctl.model.proxy import Proxy
 
-__all__ = ["AgentOptions", "launch", "start_envoy"]
+__all__ = ["AgentOptions", "launch", "write_bootstrap"]
 
 log = logging.getLogger("meshctl.agent")
 
@@ -62,18 +65,17 @@ def launch(options: AgentOptions) -> EnvoyProcess | None:
     agent that could not serve SDS starts nothing), the Envoy a previous agent left taken over,
     or a new one started, unless it needs its certificate to reach the control plane
     (MUTUAL_TLS: then it is started once SDS listens, and None is returned)."""
-    from meshctl.generate.bootstrap import AUTH_NONE
-
     options.workdir.mkdir(parents=True, exist_ok=True)
     socketpath.claim(socketpath.checked(options.sds_socket))
     envoy = EnvoyProcess.adopt(options.workdir)
     if envoy is None and options.control_plane_auth == AUTH_NONE:
-        envoy = start_envoy(options)
+        envoy = EnvoyProcess.start(options.envoy, options.workdir, lambda: write_bootstrap(options))
     return envoy
 
 
-def start_envoy(options: AgentOptions) -> EnvoyProcess:
-    """Write the bootstrap (`meshctl bootstrap`'s, SDS from the agent's socket) and run Envoy."""
+def write_bootstrap(options: AgentOptions) -> None:
+    """Envoy's bootstrap in the work directory: what `meshctl bootstrap` prints for this
+    workload, its secrets from the agent's SDS socket."""
     from google.protobuf import json_format
 
     from meshctl.generate.bootstrap import ads_bootstrap
@@ -86,4 +88,3 @@ def start_envoy(options: AgentOptions) -> EnvoyProcess:
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_text(json_format.MessageToJson(bootstrap, preserving_proto_field_name=True, indent=2))
     temporary.replace(path)
-    return EnvoyProcess.start(options.envoy, options.workdir)

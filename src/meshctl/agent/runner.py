@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING
 
 from meshctl.agent import socketpath
 from meshctl.agent.envoy import EnvoyProcess, clear_pid
-from meshctl.agent.launch import AgentOptions, start_envoy
+from meshctl.agent.launch import AgentOptions, write_bootstrap
+from meshctl.errors import MeshctlError
 from meshctl.model.secrets import WORKLOAD_CERTIFICATE
 
 if TYPE_CHECKING:
@@ -65,7 +66,8 @@ class Agent:
             try:
                 await self._start_sds()
                 if self.envoy is None:
-                    self.envoy = start_envoy(options)
+                    write_bootstrap(options)
+                    self.envoy = EnvoyProcess.start(options.envoy, options.workdir)
                     self.envoy.watch()
                 certifier = await self._serve_envoy()
             except BaseException:
@@ -177,8 +179,10 @@ class Agent:
         await asyncio.wait({exited, stopping, certifier}, return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()
         if exited.done():
-            log.error("Envoy exited", extra={"pid": self.envoy.pid, "status": self.envoy.returncode})
             clear_pid(self.options.workdir)
+            if self.envoy.failure:
+                raise MeshctlError(self.envoy.failure)
+            log.error("Envoy exited", extra={"pid": self.envoy.pid, "status": self.envoy.returncode})
             return 1 if self.envoy.returncode is None else _exit_status(self.envoy.returncode)
         if not certifier.done():
             await self._drain()

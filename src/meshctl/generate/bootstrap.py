@@ -24,7 +24,8 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import http_con
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 
 from meshctl.generate.protobuf import typed
-from meshctl.model.secrets import AGENT_CLUSTER, AGENT_SOCKET, ROOT_CERTIFICATE, WORKLOAD_CERTIFICATE
+from meshctl.model.secrets import (AGENT_CLUSTER, AGENT_SOCKET, AUTH_MUTUAL_TLS, AUTH_NONE, ROOT_CERTIFICATE,
+                                   WORKLOAD_CERTIFICATE)
 
 if TYPE_CHECKING:
     from meshctl.generate.proxy import ProxyConfig
@@ -32,8 +33,6 @@ if TYPE_CHECKING:
     from meshctl.model.proxy import Proxy
 
 __all__ = [
-    "AUTH_MUTUAL_TLS",
-    "AUTH_NONE",
     "CONTROL_PLANE_NAME",
     "HTTP_OPTIONS_KEY",
     "ISTIO_META_PREFIX",
@@ -45,9 +44,6 @@ __all__ = [
 ]
 
 XDS_CLUSTER = "xds-grpc"
-# ProxyConfig's controlPlaneAuthPolicy: how Envoy reaches the control plane.
-AUTH_NONE = "NONE"
-AUTH_MUTUAL_TLS = "MUTUAL_TLS"
 CONTROL_PLANE_NAME = "istiod.istio-system.svc"
 HTTP_OPTIONS_KEY = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 ISTIO_META_PREFIX = "ISTIO_META_"

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-from envoy.config.core.v3 import base_pb2 as core_pb2
+from typing import TYPE_CHECKING, Any
 
 from meshctl.errors import MeshctlError
 from meshctl.peer import PEER_IDENTITY
+
+if TYPE_CHECKING:
+    from envoy.config.core.v3 import base_pb2 as core_pb2
 
 __all__ = [
     "ISTIO_NODES",
@@ -155,6 +156,8 @@ def minimal_node(proxy_id: str) -> core_pb2.Node:
     registry holds that workload. A node that names a namespace is served from its metadata
     (`model.proxy.for_node`), which for a stand-in would make a config up for any id at all.
     """
+    from envoy.config.core.v3 import base_pb2 as core_pb2
+
     namespace = proxy_id.rsplit(".", 1)[1] if "." in proxy_id else "default"
     return core_pb2.Node(id=node_id(SIDECAR, "0.0.0.0", proxy_id, f"{namespace}.svc.cluster.local"))
 

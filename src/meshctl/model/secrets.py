@@ -11,6 +11,8 @@ from __future__ import annotations
 
 __all__ = [
     "AGENT_CLUSTER",
+    "AUTH_MUTUAL_TLS",
+    "AUTH_NONE",
     "AGENT_SOCKET",
     "ROOT_CERTIFICATE",
     "WORKLOAD_CERTIFICATE",
@@ -27,6 +29,10 @@ AGENT_CLUSTER = "sds-grpc"
 AGENT_SOCKET = "./var/run/secrets/workload-spiffe-uds/socket"
 WORKLOAD_CERTIFICATE = "default"
 ROOT_CERTIFICATE = "ROOTCA"
+# ProxyConfig's controlPlaneAuthPolicy: with MUTUAL_TLS, Envoy reaches the control plane with the
+# workload certificate its agent serves it, so it needs that certificate before anything else.
+AUTH_NONE = "NONE"
+AUTH_MUTUAL_TLS = "MUTUAL_TLS"
 _FILE_CERTIFICATE = "file-cert:"
 _FILE_ROOT = "file-root:"
 

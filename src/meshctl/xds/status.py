@@ -8,8 +8,8 @@ debug server give the same answers. Everything is built here once, from the stre
 from __future__ import annotations
 
 import json
-import platform
 import socket
+import sys
 from collections.abc import Iterable
 
 from envoy.config.core.v3 import base_pb2 as core_pb2
@@ -31,7 +31,7 @@ def control_plane_identifier() -> core_pb2.ControlPlane:
         "revision": "",
         "status": "Clean",
         "tag": __version__,
-        "python_version": platform.python_version(),
+        "python_version": sys.version.split()[0],  # platform.python_version(), without its ~5 ms import
     }
     identifier = {"Component": "meshctl", "ID": socket.gethostname(), "Info": info}
     return core_pb2.ControlPlane(identifier=json.dumps(identifier, separators=(",", ":")))
