@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
+import os
 import re
 import sys
 import tempfile
@@ -47,7 +48,7 @@ from servebench import cpu_seconds, machine_description, median, print_table
 from meshctl.agent.caclient import CaClient
 from meshctl.agent.tokens import token_file
 from meshctl.agent.certificate import WorkloadCertificate, certificate_request, new_key
-from meshctl.loopback import ControlPlane, Processes, free_port, wait_until
+from meshctl.loopback import LOOPBACK, ControlPlane, Processes, free_port, wait_until
 from meshctl.security.authenticate import Credentials
 from meshctl.security.ca import CertificateAuthority, self_signed_bundle
 from meshctl.security.cadir import read_token_key
@@ -167,34 +168,124 @@ def _events(log: Path) -> list[tuple[float, str, str]]:
     return out
 
 
-def agent_start(serve: ControlPlane, token: Path, workdir: Path, runs: int) -> list[list[object]]:
-    """exec → each milestone of the agent's start, ms, per run."""
-    phases: dict[str, list[float]] = {name: [] for name in ("Envoy started", "SDS listening", "certificate issued",
-                                                            "Envoy holds it (ACK)")}
-    cpu: dict[str, list[float]] = {"agent": [], "Envoy": []}
+MILESTONES = {  # table row → the agent's log event that marks it
+    "Envoy started": "started Envoy",
+    "SDS listening": "serving SDS",
+    "Envoy asks for its certificate": "connected",
+    "certificate issued": "certificate issued",
+}
+
+
+def agent_start(serve: ControlPlane, token: Path, workdir: Path, runs: int, baseline: Path | None
+                ) -> tuple[list[list[object]], dict[str, list[float]]]:
+    """exec → each milestone of the agent's start, ms, per run (alternating with the baseline's
+    agent when there is one); also each run's Envoy start → Envoy's SDS request."""
+    kinds = ["this"] + (["baseline"] if baseline else [])
+    phases = {kind: {name: [] for name in [*MILESTONES, "Envoy holds it (ACK)"]} for kind in kinds}
+    cpu: dict[str, dict[str, list[float]]] = {kind: {"agent": [], "Envoy": []} for kind in kinds}
+    asked: dict[str, list[float]] = {kind: [] for kind in kinds}
     for run in range(runs):
-        sidecar_dir = workdir / f"start-{run}"
-        sidecar_dir.mkdir()
-        exec_time = time.time()
-        sidecar = serve.sidecar("bench.default", sidecar_dir, "bench", token, service_account="bench",
-                                log_level="debug")
+        for kind in kinds:
+            sidecar_dir = workdir / f"start-{run}-{kind}"
+            sidecar_dir.mkdir()
+            wrap = (lambda argv: ["env", f"PYTHONPATH={baseline}", *argv]) if kind == "baseline" else None
+            exec_time = time.time()
+            sidecar = serve.sidecar("bench.default", sidecar_dir, "bench", token, service_account="bench",
+                                    log_level="debug", wrap=wrap)
+            try:
+                wait_until(lambda: sum(1 for _, message, line in _events(sidecar.log)
+                                       if message == "ACK" and "type=SDS" in line) >= 1, 60,
+                           what="Envoy's first SDS ACK")
+                events = _events(sidecar.log)
+                first = {message: stamp for stamp, message, _ in reversed(events)}
+                ack = min(stamp for stamp, message, line in events if message == "ACK" and "type=SDS" in line
+                          and stamp >= first["certificate issued"])
+                for name, message in MILESTONES.items():
+                    phases[kind][name].append((first[message] - exec_time) * 1e3)
+                phases[kind]["Envoy holds it (ACK)"].append((ack - exec_time) * 1e3)
+                asked[kind].append((first["connected"] - first["started Envoy"]) * 1e3)
+                cpu[kind]["agent"].append(cpu_seconds(sidecar.process.pid) * 1e3)
+                cpu[kind]["Envoy"].append(cpu_seconds(sidecar.envoy_pid) * 1e3)
+            finally:
+                sidecar.stop()
+    rows: list[list[object]] = []
+    for name in phases["this"]:
+        rows.append([f"exec → {name}", *(cell for kind in kinds for cell in _spread(phases[kind][name], 0))])
+    for name in cpu["this"]:
+        rows.append([f"CPU of the {name} until the ACK", *(cell for kind in kinds for cell in _spread(cpu[kind][name], 0))])
+    rows.append(["Envoy started → its SDS request", *(cell for kind in kinds for cell in _spread(asked[kind], 0))])
+    return rows, asked
+
+
+def envoy_floor(serve: ControlPlane, token: Path, workdir: Path, runs: int) -> list[list[object]]:
+    """Envoy alone, as the agent runs it (the same bootstrap, written by the agent's own code,
+    the same flags), against a stand-in SDS server in this process that holds a certificate
+    already: Envoy's exec → its SDS request → its ACK. The agent's start cannot beat this."""
+    import logging
+
+    from meshctl.agent.envoy import EnvoyProcess, EnvoySettings
+    from meshctl.agent.launch import AgentOptions, write_bootstrap
+    from meshctl.agent.sds import SdsServer
+    from meshctl.envoybin import find_envoy
+    from meshctl.model.proxy import Proxy
+
+    seen: list[tuple[float, str]] = []
+
+    class Seen(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append((record.created, record.getMessage()))
+
+    handler = Seen()
+    for name in ("meshctl.xds", "meshctl.agent"):
+        logging.getLogger(name).addHandler(handler)
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    proxy = Proxy(id="bench.default", namespace="default", ip="127.0.0.1", dns_domain="default.svc.cluster.local",
+                  interception="NONE")
+    socket_dir = Path(tempfile.mkdtemp(prefix="meshctl-sds-"))
+    started: list[float] = []
+    asked: list[float] = []
+    acked: list[float] = []
+
+    async def measure() -> None:
+        client = CaClient(serve.ca_address, (serve.ca_dir / "root-cert.pem").read_bytes(), token_file(token))
+        key = new_key()
+        certificate = WorkloadCertificate.from_answer(key, await client.certify(certificate_request(key, IDENTITY), 3600))
+        await client.close()
+        sds = SdsServer(socket_dir / "socket")
+        await sds.start()
+        sds.publish(certificate)
         try:
-            wait_until(lambda: sum(1 for _, message, line in _events(sidecar.log)
-                                   if message == "ACK" and "type=SDS" in line) >= 1, 60,
-                       what="Envoy's first SDS ACK")
-            events = _events(sidecar.log)
-            first = {message: stamp for stamp, message, _ in reversed(events)}
-            ack = min(stamp for stamp, message, line in events if message == "ACK" and "type=SDS" in line
-                      and stamp >= first["certificate issued"])
-            for name, stamp in (("Envoy started", first["started Envoy"]), ("SDS listening", first["serving SDS"]),
-                                ("certificate issued", first["certificate issued"]), ("Envoy holds it (ACK)", ack)):
-                phases[name].append((stamp - exec_time) * 1e3)
-            cpu["agent"].append(cpu_seconds(sidecar.process.pid) * 1e3)
-            cpu["Envoy"].append(cpu_seconds(sidecar.envoy_pid) * 1e3)
+            for run in range(runs):
+                options = AgentOptions(
+                    proxy=proxy, service_account="bench", trust_domain="cluster.local", xds_host=LOOPBACK,
+                    xds_port=serve.xds_port, ca_address=serve.ca_address, ca_roots=b"", token=token_file(token),
+                    envoy=EnvoySettings(find_envoy(), concurrency=1, log_level="error"), workdir=workdir / f"floor-{run}",
+                    sds_socket=socket_dir / "socket", admin_port=free_port())
+                options.workdir.mkdir()
+                write_bootstrap(options)
+                seen.clear()
+                envoy = EnvoyProcess.start(options.envoy, options.workdir)
+                envoy.watch()
+                try:
+                    while not any(message == "ACK" for _, message in seen):
+                        await asyncio.sleep(0.005)
+                    begin = next(stamp for stamp, message in seen if message == "started Envoy")
+                    started.append(begin)
+                    asked.append((next(stamp for stamp, message in seen if message == "connected") - begin) * 1e3)
+                    acked.append((next(stamp for stamp, message in seen if message == "ACK") - begin) * 1e3)
+                finally:
+                    await envoy.stop()
+                    await asyncio.sleep(0.1)  # the stream's end, before the next Envoy's start
         finally:
-            sidecar.stop()
-    rows: list[list[object]] = [[f"exec → {name}", *_spread(values, 0)] for name, values in phases.items()]
-    return rows + [[f"CPU of the {name} until the ACK", *_spread(values, 0)] for name, values in cpu.items()]
+            await sds.stop()
+
+    try:
+        asyncio.run(measure())
+    finally:
+        for name in ("meshctl.xds", "meshctl.agent"):
+            logging.getLogger(name).removeHandler(handler)
+    return [["Envoy alone: started → its SDS request", *_spread(asked, 0)],
+            ["Envoy alone: started → ACK (certificate ready)", *_spread(acked, 0)]]
 
 
 def rotation(serve: ControlPlane, token: Path, workdir: Path, rotations: int) -> list[list[object]]:
@@ -239,13 +330,16 @@ def _spread(values: Sequence[float], digits: int = 1) -> list[str]:
     return [f"{value:.{digits}f}" for value in (min(values), median(values), max(values))]
 
 
-def compile_meshctl() -> None:
-    """meshctl's bytecode in its package's __pycache__ directories, as pip leaves it."""
+def compile_meshctl(baseline: Path | None = None) -> None:
+    """meshctl's bytecode in its package's __pycache__ directories, as pip leaves it (and the
+    baseline's)."""
     import compileall
 
     import meshctl
 
     compileall.compile_dir(Path(meshctl.__file__).parent, quiet=1)
+    if baseline is not None:
+        compileall.compile_dir(baseline / "meshctl", quiet=1)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -253,29 +347,45 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--rotations", type=int, default=10)
+    parser.add_argument("--only", choices=("signing", "start", "rotation"), help="run one part only")
+    parser.add_argument("--baseline-src", type=Path, help="(b) also for the meshctl in this src directory (e.g. "
+                        "`git archive main src | tar -x -C DIR`, then DIR/src), runs alternating")
     args = parser.parse_args(argv)
-    signing = in_process(args.seconds)
+    load = f"{os.getloadavg()[0]:.1f}"
+    parts = {args.only} if args.only else {"signing", "start", "rotation"}
+    signing = in_process(args.seconds) if "signing" in parts else []
     with tempfile.TemporaryDirectory(prefix="meshctl-identity-bench-") as scratch, Processes() as processes:
         work = Path(scratch)
-        compile_meshctl()
+        compile_meshctl(args.baseline_src)
         (work / "mesh").mkdir()
         (work / "mesh" / "mesh.yaml").write_text(MESH.format(port=free_port()))
         serve = ControlPlane(processes.start, work / "mesh", work / "ca", work / "serve.log",
                              extra=["--log-level", "warning"]).wait_ready()
-        signing.append(over_grpc(serve, args.seconds))
+        if "signing" in parts:
+            signing.append(over_grpc(serve, args.seconds))
         token = serve.token("default", "bench", work / "token")
-        start = agent_start(serve, token, work, args.runs)
-        rotations = rotation(serve, token, work, args.rotations)
-    print("(a) CA signing rate, EC P-256 CSRs (target: 300/s on one core)")
-    print_table(["path", "CSRs/s (wall)", "CSRs per CPU-second of serve"], signing)
-    print()
-    print(f"(b) agent start to first certificate in Envoy, serve warm, ms, {args.runs} runs (target: 150 ms)")
-    print_table(["milestone", "best", "median", "max"], start)
-    print()
-    print(f"(c) rotation, ms, {args.rotations} renewals of 4 s certificates (target: push ≤ 50 ms)")
-    print_table(["step", "best", "median", "max"], rotations)
-    print()
+        if "start" in parts:
+            start, _ = agent_start(serve, token, work, args.runs, args.baseline_src)
+            start += envoy_floor(serve, token, work, args.runs)
+        if "rotation" in parts:
+            rotations = rotation(serve, token, work, args.rotations)
+    if "signing" in parts:
+        print("(a) CA signing rate, EC P-256 CSRs (target: 300/s on one core)")
+        print_table(["path", "CSRs/s (wall)", "CSRs per CPU-second of serve"], signing)
+        print()
+    if "start" in parts:
+        print(f"(b) agent start to first certificate in Envoy, serve warm, ms, {args.runs} runs (target: 150 ms)")
+        columns = ["best", "median", "max"]
+        if args.baseline_src:
+            columns = [*columns, *(f"{name} (baseline)" for name in columns)]
+        print_table(["milestone", *columns], start)
+        print()
+    if "rotation" in parts:
+        print(f"(c) rotation, ms, {args.rotations} renewals of 4 s certificates (target: push ≤ 50 ms)")
+        print_table(["step", "best", "median", "max"], rotations)
+        print()
     print(machine_description())
+    print(f"load average before and after: {load}, {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
