@@ -229,8 +229,10 @@ def test_refused_agents_are_not_ready_and_say_why(mesh: AgentMesh) -> None:
         sidecar = mesh.sidecar(RATINGS, token=token)
         try:
             wait_until(lambda: reason in sidecar.log.read_text(), 60, what="the CA's refusal in the agent's log")
-            assert http_get(f"http://127.0.0.1:{sidecar.status_port}/healthz/ready") == (
-                503, "not ready: no certificate from the CA yet\n")
+            # The first CSR goes out before the readiness endpoint listens: its refusal may come first.
+            url = f"http://127.0.0.1:{sidecar.status_port}/healthz/ready"
+            answer = wait_until(lambda: (reply := http_get(url))[0] and reply, 10, what="the readiness endpoint")
+            assert answer == (503, "not ready: no certificate from the CA yet\n")
             assert "retry_in_s=" in sidecar.log.read_text()
         finally:
             sidecar.stop()

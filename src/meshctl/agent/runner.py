@@ -64,16 +64,17 @@ class Agent:
             if self.envoy is not None:
                 self.envoy.watch()
             try:
+                certifier = self._start_certifying()
+                tasks.append(certifier)
                 await self._start_sds()
                 if self.envoy is None:
                     write_bootstrap(options)
                     self.envoy = EnvoyProcess.start(options.envoy, options.workdir)
                     self.envoy.watch()
-                certifier = await self._serve_envoy()
+                await self._start_status()
             except BaseException:
                 await self._abandon_start()
                 raise
-            tasks.append(certifier)
             self._handle_signals()
             log.info("agent running", extra={"identity": options.identity, "envoy_pid": self.envoy.pid,
                                              "status_port": self.status_port})
@@ -88,31 +89,39 @@ class Agent:
             if self._ca is not None:
                 await self._ca.close()
 
-    async def _start_sds(self) -> None:
-        """SDS on the socket. Before Envoy starts when Envoy needs its certificate to reach the
-        control plane (MUTUAL_TLS: it asks at once, and a socket not yet listening would cost
-        it a retry back-off) or was taken over (it reconnects by itself); else while it boots."""
-        from meshctl.agent.sds import SdsServer
-
-        self.sds = SdsServer(self.sds_path)
-        await self.sds.start()
-
-    async def _serve_envoy(self) -> asyncio.Task[None]:
-        """The rest of what Envoy needs from its agent, set up while it boots: the certificate
-        loop (key, CSR, CA) and the readiness endpoint. Returns the certificate loop."""
+    def _start_certifying(self) -> asyncio.Task[None]:
+        """The certificate loop (key, CSR, CA, publish, rotate), started first: the CA's answer
+        is on its way while the SDS server is imported and started."""
         from meshctl.agent.caclient import CaClient
-        from meshctl.xds.debug_http import HttpGetServer
 
         options = self.options
         self._ca = CaClient(options.ca_address, options.ca_roots, options.token, cluster_id=options.proxy.cluster_id)
-        certifier = asyncio.create_task(self._keep_certified())
-        try:
-            self._status = HttpGetServer({"/healthz/ready": self._ready})
-            self.status_port = await self._status.start(options.status_host, options.status_port)
-        except BaseException:
-            certifier.cancel()
-            raise
-        return certifier
+        return asyncio.create_task(self._keep_certified())
+
+    async def _start_sds(self) -> None:
+        """SDS on the socket, serving the certificate if it came already. Before Envoy starts
+        when Envoy needs its certificate to reach the control plane (MUTUAL_TLS: it asks at once,
+        and a socket not yet listening would cost it a retry back-off) or was taken over (it
+        reconnects by itself); else while it boots.
+
+        Its modules (the xDS machinery, ~30 ms) are imported in a thread, so that the event loop
+        meanwhile sends the first CSR, whose answer then arrives while they load."""
+        import importlib
+
+        await asyncio.to_thread(importlib.import_module, "meshctl.agent.sds")
+        from meshctl.agent.sds import SdsServer
+
+        self.sds = SdsServer(self.sds_path)
+        if self.certificate is not None:
+            self.sds.publish(self.certificate)
+        await self.sds.start()
+
+    async def _start_status(self) -> None:
+        """The readiness endpoint."""
+        from meshctl.xds.debug_http import HttpGetServer
+
+        self._status = HttpGetServer({"/healthz/ready": self._ready})
+        self.status_port = await self._status.start(self.options.status_host, self.options.status_port)
 
     async def _abandon_start(self) -> None:
         """The agent cannot serve the Envoy it just started: stop it rather than leave it waiting
@@ -127,7 +136,6 @@ class Agent:
         from meshctl.agent.caclient import CaCallError
         from meshctl.agent.certificate import BadAnswerError
 
-        assert self.sds is not None
         failures = 0
         while True:
             try:
@@ -141,7 +149,8 @@ class Agent:
                 continue
             failures = 0
             self.certificate = certificate
-            self.sds.publish(certificate)
+            if self.sds is not None:
+                self.sds.publish(certificate)
             delay = certificate.rotation_delay()
             log.info("certificate issued", extra={"identity": self.options.identity,
                                                   "serial": f"{certificate.serial:x}",
