@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from meshctl.model.secrets import AGENT_SOCKET
@@ -28,21 +29,17 @@ WORKDIR = "./etc/istio/proxy"
 TEXT, NUMBER, SWITCH, MANY, CHOICE = "text", "number", "switch", "many", "choice"
 
 
+@dataclass(frozen=True, slots=True)
 class Flag:
-    """One of the agent's options as Click reads it: its names, what its value is, its default.
-    (A plain class: the dataclasses module is not needed this early.)"""
+    """One of the agent's options as Click reads it: its names, what its value is, its default."""
 
-    __slots__ = ("choices", "default", "high", "kind", "low", "names", "param")
-
-    def __init__(self, param: str, names: tuple[str, ...], kind: str, default: Any, *, low: int | None = None,
-                 high: int | None = None, choices: tuple[str, ...] = ()) -> None:
-        self.param = param
-        self.names = names
-        self.kind = kind
-        self.default = default
-        self.low = low
-        self.high = high
-        self.choices = choices
+    param: str
+    names: tuple[str, ...]
+    kind: str
+    default: Any
+    low: int | None = None
+    high: int | None = None
+    choices: tuple[str, ...] = ()
 
     def value(self, text: str) -> Any:
         """`text` as Click converts it for this flag; None where Click would refuse it (or
