@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import FUZZ, examples
 
 from meshctl.cli import agentrun, main
 
@@ -109,7 +110,7 @@ _LINES = st.builds(lambda rest, at: [*rest[:at], "web-0.shop", *rest[at:]], st.l
                    st.integers(0, 8))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(FUZZ, max_examples=examples(300))
 @given(st.one_of(_LINES, st.lists(_TOKENS, max_size=8)))
 def test_whatever_the_plain_reader_takes_typer_reads_the_same(args: list[str]) -> None:
     plain = agentrun.read_plain(args)
