@@ -9,13 +9,17 @@
       and its own CPU time is reported next to the wall-clock rate.
 (b) Agent start to first certificate in Envoy, serve warm (running, CA up, config accepted):
     from the exec of `meshctl agent` to Envoy's ACK of its `default` secret (from the agent's own
-    debug log, timestamps to the millisecond), split into: interpreter start, imports and the
-    bootstrap (exec → Envoy started), then what the agent does while Envoy boots: SDS listening
-    and the key, CSR and CA call (→ certificate issued), and last Envoy holding the certificate
-    (→ ACK: the later of Envoy's boot and the certificate). On a shared machine these wall-clock
-    times are mostly waiting for a core, so the CPU time the agent and its Envoy spent until the
-    ACK is shown too (read when the ACK is seen; clock ticks of 10 ms). N runs, one agent at a
-    time, told its service account (no config directory read), one Envoy worker.
+    debug log, timestamps to the millisecond), split into: exec → Envoy started (interpreter,
+    flags, and the bootstrap, which Envoy's own process writes before its exec), then SDS
+    listening, Envoy's first SDS request, the certificate issued (key, CSR, CA call, all while
+    Envoy boots), and last Envoy holding the certificate (→ ACK: the later of Envoy's request and
+    the certificate). On a shared machine these wall-clock times are mostly waiting for a core,
+    so the CPU time the agent and Envoy's process spent until the ACK is shown too (read when the
+    ACK is seen; clock ticks of 10 ms). N runs, one agent at a time, told its service account (no
+    config directory read), one Envoy worker. Then the floor, in the same run: Envoy alone (the
+    agent's bootstrap and flags) against a stand-in SDS that holds a certificate already, from
+    its exec to its SDS request and its ACK. `--baseline-src DIR` alternates each run with the
+    meshctl in DIR (e.g. main's: `git archive main src | tar -x -C DIR`), same machine state.
 (c) Rotation push: an agent asking for 4 s certificates renews every ~2 s; for each renewal,
     the time from the new certificate being published to the SDS server to Envoy's ACK of it
     (the stream's `convergence_ms`), and the whole renewal (new key, CSR to the CA over TLS,
@@ -182,7 +186,7 @@ def agent_start(serve: ControlPlane, token: Path, workdir: Path, runs: int, base
     agent when there is one); also each run's Envoy start → Envoy's SDS request."""
     kinds = ["this"] + (["baseline"] if baseline else [])
     phases = {kind: {name: [] for name in [*MILESTONES, "Envoy holds it (ACK)"]} for kind in kinds}
-    cpu: dict[str, dict[str, list[float]]] = {kind: {"agent": [], "Envoy": []} for kind in kinds}
+    cpu: dict[str, dict[str, list[float]]] = {kind: {"agent": [], "Envoy process": []} for kind in kinds}
     asked: dict[str, list[float]] = {kind: [] for kind in kinds}
     for run in range(runs):
         for kind in kinds:
@@ -205,7 +209,7 @@ def agent_start(serve: ControlPlane, token: Path, workdir: Path, runs: int, base
                 phases[kind]["Envoy holds it (ACK)"].append((ack - exec_time) * 1e3)
                 asked[kind].append((first["connected"] - first["started Envoy"]) * 1e3)
                 cpu[kind]["agent"].append(cpu_seconds(sidecar.process.pid) * 1e3)
-                cpu[kind]["Envoy"].append(cpu_seconds(sidecar.envoy_pid) * 1e3)
+                cpu[kind]["Envoy process"].append(cpu_seconds(sidecar.envoy_pid) * 1e3)
             finally:
                 sidecar.stop()
     rows: list[list[object]] = []
