@@ -2,7 +2,8 @@
 
 A shell completion request (`_MESHCTL_COMPLETE=complete_<shell>`, sent on every TAB) is answered
 before anything else is imported, from the command tree the CLI cached (`meshctl.quickcomplete`):
-importing the CLI costs most of the 100 ms a TAB may take. Everything else goes to `meshctl.cli`.
+importing the CLI's Typer application costs most of the 100 ms a TAB may take. Everything else goes
+to `meshctl.cli`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 
 
 def run() -> int:
-    from meshctl.quickcomplete import COMPLETE_VAR
+    from meshctl.cli import COMPLETE_VAR  # meshctl.cli imports no Typer; quickcomplete imports json and shlex
 
     if COMPLETE_VAR in os.environ:
         from meshctl.quickcomplete import cached_tree, complete
