@@ -120,13 +120,9 @@ class EnvoyProcess:
         """From the running event loop on, notice when Envoy exits (`wait`, `running`)."""
         import asyncio
 
-        if self._report is not None:
-            os.set_blocking(self._report, False)
+        assert self._pidfd is not None, "watched once, when started or taken over"
         self._exited = asyncio.Event()
-        if self._pidfd is None:
-            self._exited.set()
-        else:
-            asyncio.get_running_loop().add_reader(self._pidfd, self._on_exit)
+        asyncio.get_running_loop().add_reader(self._pidfd, self._on_exit)
 
     def _on_exit(self) -> None:
         import asyncio
@@ -141,14 +137,11 @@ class EnvoyProcess:
         self._exited.set()
 
     def _read_report(self) -> None:
-        """The child's word on its start: nothing once Envoy runs (the pipe closed on exec), or
-        why it did not."""
+        """The child's word on its start, read once it has exited: nothing if it became Envoy
+        (the pipe closed on exec), else why it did not."""
         if self._report is None:
             return
-        try:
-            self.failure = os.read(self._report, 4096).decode(errors="replace")
-        except BlockingIOError:  # the child has not exec'd yet: ask again when it exits
-            return
+        self.failure = os.read(self._report, 4096).decode(errors="replace")
         os.close(self._report)
         self._report = None
 
