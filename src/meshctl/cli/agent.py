@@ -30,7 +30,8 @@ def register(app: typer.Typer) -> None:
 
 
 def agent(
-    target: Annotated[str, typer.Argument(help=f"{USAGE}: the workload whose sidecar this is.")],
+    target: Annotated[str, typer.Argument(metavar=USAGE.replace(" or ", " | "), show_default=False,
+                                      help=f"{USAGE}: the workload whose sidecar this is.")],
     xds_address: Annotated[
         list[str], typer.Option("--xds-address", help="HOST:PORT of meshctl serve's xDS; repeat for several replicas.")
     ] = ["127.0.0.1:15010"],  # noqa: B006 - typer's way to spell a list default
