@@ -158,6 +158,7 @@ def service_accounts(ctx: ProxyContext, service: Service) -> list[str]:
     """SPIFFE ids a client accepts from this service's endpoints (sorted, in every trust domain
     of the mesh), plus an entry's SANs."""
     registry = ctx.snapshot.registry
+    trust_domains = ctx.mesh.trust_domains
     accounts = set(service.subject_alt_names)
     for port in service.ports:
         for endpoint in registry.endpoints(service, port):
@@ -165,7 +166,7 @@ def service_accounts(ctx: ProxyContext, service: Service) -> list[str]:
             if workload is not None and workload.service_account:
                 # Istio's ExpandWithTrustDomains: the identity under the mesh's trust domain
                 # and under each of its aliases.
-                accounts.update(workload.spiffe_id(domain) for domain in ctx.mesh.trust_domains)
+                accounts.update(workload.spiffe_id(domain) for domain in trust_domains)
     return sorted(accounts)
 
 
