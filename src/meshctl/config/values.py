@@ -161,9 +161,13 @@ _PLAIN_IPV4 = re.compile(rf"{_OCTET}(\.{_OCTET}){{3}}")
 def is_ip(text: str) -> bool:
     """An IPv4 or IPv6 address as Python (and Go) parse one. The dotted quads every pod and
     endpoint carries are recognised by a pattern first: parsing thousands of them in a
-    cluster's listing costs more than the rest of their validation."""
+    cluster's listing costs more than the rest of their validation. The pattern is exactly the
+    IPv4 spelling Python accepts, so anything else without a colon (every host name) is no
+    address, and never pays for a parse that raises."""
     if _PLAIN_IPV4.fullmatch(text):
         return True
+    if ":" not in text:
+        return False
     try:
         ipaddress.ip_address(text)
     except ValueError:

@@ -82,7 +82,7 @@ def build_outbound_clusters(ctx: ProxyContext) -> list[cluster_pb2.Cluster]:
     every imported service's, then BlackHoleCluster and (sidecars only) PassthroughCluster."""
     out: list[cluster_pb2.Cluster] = []
     for service in ctx.scope.services:
-        out.extend(ctx.memo(_service_key(ctx, service), lambda: list(outbound_clusters(ctx, service))))
+        out.extend(ctx.memo_by(lambda: _service_key(ctx, service), lambda: list(outbound_clusters(ctx, service))))
     out.append(blackhole_cluster(ctx))
     if not ctx.proxy.is_router:
         out.append(passthrough_cluster(ctx))
@@ -158,6 +158,7 @@ def service_accounts(ctx: ProxyContext, service: Service) -> list[str]:
     """SPIFFE ids a client accepts from this service's endpoints (sorted, in every trust domain
     of the mesh), plus an entry's SANs."""
     registry = ctx.snapshot.registry
+    trust_domains = ctx.mesh.trust_domains
     accounts = set(service.subject_alt_names)
     for port in service.ports:
         for endpoint in registry.endpoints(service, port):
@@ -165,19 +166,22 @@ def service_accounts(ctx: ProxyContext, service: Service) -> list[str]:
             if workload is not None and workload.service_account:
                 # Istio's ExpandWithTrustDomains: the identity under the mesh's trust domain
                 # and under each of its aliases.
-                accounts.update(workload.spiffe_id(domain) for domain in ctx.mesh.trust_domains)
+                accounts.update(workload.spiffe_id(domain) for domain in trust_domains)
     return sorted(accounts)
 
 
 def _service_metadata(service: Service, rule: DestinationRuleView | None) -> base_pb2.Metadata:
     """`filter_metadata.istio` shared by a service's clusters: services, external, config."""
     metadata = base_pb2.Metadata()
-    fields: dict[str, Any] = {"services": [{"host": service.hostname, "name": service.name, "namespace": service.namespace}]}
+    istio = metadata.filter_metadata["istio"].fields
+    entry = istio["services"].list_value.values.add().struct_value.fields
+    entry["host"].string_value = service.hostname
+    entry["name"].string_value = service.name
+    entry["namespace"].string_value = service.namespace
     if service.mesh_external:
-        fields["external"] = True
+        istio["external"].bool_value = True
     if rule is not None:
-        fields["config"] = config_path(rule.resource)
-    metadata.filter_metadata["istio"].update(fields)
+        istio["config"].string_value = config_path(rule.resource)
     return metadata
 
 
@@ -191,6 +195,14 @@ class _Built:
     sni: str = ""
     sans: Sequence[str] = ()
     typed_sans: bool = False
+    serialized: bytes = b""
+
+    def copy(self) -> cluster_pb2.Cluster:
+        """A copy of the cluster, parsed from its bytes (serialized once for all its subsets):
+        cheaper than CopyFrom, which walks the whole message for each copy."""
+        if not self.serialized:
+            self.serialized = self.cluster.SerializeToString()
+        return cluster_pb2.Cluster.FromString(self.serialized)
 
 
 def _outbound(ctx: ProxyContext, service: Service, port: ServicePort, discovery: int, subset_name: str,
@@ -234,19 +246,17 @@ def _outbound(ctx: ProxyContext, service: Service, port: ServicePort, discovery:
 
 def _derived_subset(base: _Built, service: Service, port: ServicePort, subset_name: str) -> cluster_pb2.Cluster:
     name = names.outbound_cluster(port.port, service.hostname, subset_name)
-    cluster = cluster_pb2.Cluster()
-    cluster.CopyFrom(base.cluster)
+    cluster = base.copy()
     cluster.name = name
     cluster.alt_stat_name = name + ";"
     cluster.eds_cluster_config.service_name = name
     cluster.metadata.filter_metadata["istio"]["subset"] = subset_name
     sni = base.sni or names.istio_sni(port.port, service.hostname, subset_name)
-    if base.tls_kind == "istio":
-        cluster.transport_socket.CopyFrom(tls.istio_mutual_socket(sni, base.sans, h2=base.h2, metadata_exchange=True,
-                                                                  typed_sans=base.typed_sans))
-    elif base.tls_kind == "auto":
-        socket = tls.istio_mutual_socket(sni, base.sans, h2=base.h2, metadata_exchange=True, typed_sans=base.typed_sans)
-        cluster.transport_socket_matches[0].transport_socket.CopyFrom(socket)
+    if base.tls_kind in ("istio", "auto"):
+        # The copied socket is already the TLS one: only its context's SNI differs.
+        socket = cluster.transport_socket if base.tls_kind == "istio" else cluster.transport_socket_matches[0].transport_socket
+        socket.typed_config.value = tls.istio_mutual_bytes(sni, base.sans, h2=base.h2, metadata_exchange=True,
+                                                          typed_sans=base.typed_sans)
     return cluster
 
 

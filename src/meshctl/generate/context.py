@@ -87,6 +87,11 @@ class ProxyContext:
             self.warnings.extend(warnings)
         return value
 
+    def memo_by(self, key_of: Callable[[], Hashable], compute: Callable[[], T]) -> T:
+        """`memo` with a key built only when there is a cache to look it up in: a per-service
+        key is a good part of a cold generation's cost, and a cold one has no use for it."""
+        return compute() if self.cache is None else self.memo(key_of(), compute)
+
     def memo_list(self, key: Hashable, compute: Callable[[], list[T]]) -> list[T]:
         """`memo` of a list, which keeps its identity across changes that leave all its items
         the same objects (see `same_list`)."""

@@ -1,13 +1,21 @@
-"""EDS: a ClusterLoadAssignment per EDS cluster, with Istio's endpoint metadata and localities."""
+"""EDS: a ClusterLoadAssignment per EDS cluster, with Istio's endpoint metadata and localities.
+
+A service's endpoints appear in several assignments (the default cluster's and each subset's),
+so each endpoint is built and serialized once, as a piece of a locality group: protobuf
+messages concatenate at the byte level, and a group is its locality's piece, its endpoints'
+pieces and its weight's piece, merged into the assignment in one parse.
+"""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from envoy.config.cluster.v3 import cluster_pb2
-from envoy.config.core.v3 import health_check_pb2
+from envoy.config.core.v3 import base_pb2, health_check_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
+from google.protobuf import wrappers_pb2
 
 from meshctl.generate import names, policy
 from meshctl.generate.core import set_address
@@ -15,6 +23,8 @@ from meshctl.generate.protobuf import MAX_UINT32
 from meshctl.generate.context import ProxyContext
 from meshctl.memokeys import Same
 from meshctl.model.proxy import DEFAULT_CLUSTER_ID
+from meshctl.config.kinds.networking.destination_rule import Subset
+from meshctl.model.istio import DestinationRuleView
 from meshctl.model.service import Endpoint, Service, ServicePort
 from meshctl.model.snapshot import DISABLE
 
@@ -30,8 +40,8 @@ def build_endpoints(ctx: ProxyContext, clusters: Sequence[cluster_pb2.Cluster]) 
     shared = (ctx.snapshot.versions_of("PeerAuthentication", "Namespace"), ctx.snapshot.mesh_key)
     out: list[endpoint_pb2.ClusterLoadAssignment] = []
     for host, cluster_names in groups:
-        out.extend(ctx.memo(_assignments_key(ctx, host, cluster_names, by_host, shared),
-                            lambda: [assignment(ctx, name, by_host, built) for name in cluster_names]))
+        out.extend(ctx.memo_by(lambda: _assignments_key(ctx, host, cluster_names, by_host, shared),
+                               lambda: [assignment(ctx, name, by_host, built) for name in cluster_names]))
     return out
 
 
@@ -61,15 +71,21 @@ def _assignments_key(ctx: ProxyContext, host: str, cluster_names: tuple[str, ...
     )
 
 
+_HEALTH = {name: value for name, value in health_check_pb2.HealthStatus.items()}
+
+
 class _EndpointCache:
-    """LbEndpoint messages per (service, port, TLS mode), shared by a service's subset clusters."""
+    """Serialized endpoints per (service, port, TLS mode), shared by a service's subset
+    clusters, and the traffic policy's TLS mode per (rule, port, subset)."""
 
     def __init__(self, ctx: ProxyContext) -> None:
         self.ctx = ctx
-        self.entries: dict[tuple[int, int, str | None], list[tuple[Endpoint, endpoint_components_pb2.LbEndpoint]]] = {}
+        self.entries: dict[tuple[int, int, str | None], list[tuple[Endpoint, bytes]]] = {}
         self.modes: dict[tuple[int, int], str] = {}
+        self.tls_modes: dict[tuple[int, int, str], str | None] = {}
 
-    def lb_endpoints(self, service: Service, port: ServicePort, tls_mode: str | None) -> list[tuple[Endpoint, endpoint_components_pb2.LbEndpoint]]:
+    def lb_endpoints(self, service: Service, port: ServicePort, tls_mode: str | None) -> list[tuple[Endpoint, bytes]]:
+        """Each endpoint with its bytes as a locality group's `lb_endpoints` entry."""
         key = (id(service), port.port, tls_mode)
         found = self.entries.get(key)
         if found is None:
@@ -79,8 +95,20 @@ class _EndpointCache:
             ]
         return found
 
-    def _lb_endpoint(self, endpoint: Endpoint, tls_mode: str | None) -> endpoint_components_pb2.LbEndpoint:
-        lb = endpoint_components_pb2.LbEndpoint(health_status=health_check_pb2.HealthStatus.Value(endpoint.health))
+    def tls_mode(self, rule: DestinationRuleView | None, number: int, subset: Subset | None) -> str | None:
+        """The mode of the TLS settings the rule gives the port (and subset), if any."""
+        key = (id(rule), number, subset.name if subset else "")
+        if key in self.tls_modes:
+            return self.tls_modes[key]
+        traffic = policy.for_port(rule.traffic_policy if rule else None, number)
+        if subset is not None:
+            traffic = policy.for_subset(traffic, subset.traffic_policy, number)
+        mode = self.tls_modes[key] = traffic.tls.mode if traffic is not None and traffic.tls is not None else None
+        return mode
+
+    def _lb_endpoint(self, endpoint: Endpoint, tls_mode: str | None) -> bytes:
+        group = endpoint_components_pb2.LocalityLbEndpoints()
+        lb = group.lb_endpoints.add(health_status=_HEALTH[endpoint.health])
         set_address(lb.endpoint.address, endpoint.address, endpoint.port)
         metadata = lb.metadata.filter_metadata
         if self._uses_mtls(endpoint, tls_mode):
@@ -93,7 +121,7 @@ class _EndpointCache:
                  "" if revision == "latest" else revision, DEFAULT_CLUSTER_ID)
             )
         lb.load_balancing_weight.value = endpoint.weight
-        return lb
+        return group.SerializeToString(deterministic=True)
 
     def _uses_mtls(self, endpoint: Endpoint, tls_mode: str | None) -> bool:
         """`tlsMode: istio` only for injected endpoints the client will really talk mTLS to."""
@@ -124,38 +152,41 @@ def assignment(ctx: ProxyContext, cluster_name: str, by_host: Mapping[str, Servi
     if service is None or port is None:
         return cla
     rule = ctx.rule_for(service)
+    built = built or _EndpointCache(ctx)
     labels: Mapping[str, str] = {}
-    traffic = policy.for_port(rule.traffic_policy if rule else None, number)
+    subset = None
     if subset_name:
         subset = rule.subset(subset_name) if rule else None
         if subset is None:
             return cla
         labels = subset.labels
-        traffic = policy.for_subset(traffic, subset.traffic_policy, number)
-    tls_mode = traffic.tls.mode if traffic is not None and traffic.tls is not None else None
-    groups: dict[str, list[endpoint_components_pb2.LbEndpoint]] = {}
+    groups: dict[str, list[bytes]] = {}
     weights: dict[str, int] = {}
-    for endpoint, lb in (built or _EndpointCache(ctx)).lb_endpoints(service, port, tls_mode):
+    for endpoint, piece in built.lb_endpoints(service, port, built.tls_mode(rule, number, subset)):
         if labels and not all(endpoint.labels.get(k) == v for k, v in labels.items()):
             continue
-        groups.setdefault(endpoint.locality, []).append(lb)
-        weights[endpoint.locality] = weights.get(endpoint.locality, 0) + endpoint.weight
+        locality = endpoint.locality
+        groups.setdefault(locality, []).append(piece)
+        weights[locality] = weights.get(locality, 0) + endpoint.weight
     for locality in sorted(groups):
-        group = cla.endpoints.add()
-        _set_locality(group, locality)
-        group.lb_endpoints.extend(groups[locality])
         # Endpoint weights are uint32 each; their sum may not be. Envoy refuses such a locality
         # (the push is NACKed and reported), but building it must not fail.
-        group.load_balancing_weight.value = min(weights[locality], MAX_UINT32)
+        cla.endpoints.add().MergeFromString(
+            _locality_piece(locality) + b"".join(groups[locality]) + _weight_piece(min(weights[locality], MAX_UINT32)))
     return cla
 
 
-def _set_locality(group: endpoint_pb2.LocalityLbEndpoints, label: str) -> None:
-    group.locality.SetInParent()
+@functools.lru_cache(maxsize=4096)
+def _locality_piece(label: str) -> bytes:
+    """A locality group's `locality` (present even when empty), from `region/zone/sub_zone`."""
     parts = label.split("/") if label else []
-    if len(parts) > 0:
-        group.locality.region = parts[0]
-    if len(parts) > 1:
-        group.locality.zone = parts[1]
-    if len(parts) > 2:
-        group.locality.sub_zone = parts[2]
+    locality = base_pb2.Locality(region=parts[0] if parts else "", zone=parts[1] if len(parts) > 1 else "",
+                                 sub_zone=parts[2] if len(parts) > 2 else "")
+    return endpoint_components_pb2.LocalityLbEndpoints(locality=locality).SerializeToString(deterministic=True)
+
+
+@functools.lru_cache(maxsize=4096)
+def _weight_piece(weight: int) -> bytes:
+    """A locality group's `load_balancing_weight`."""
+    group = endpoint_components_pb2.LocalityLbEndpoints(load_balancing_weight=wrappers_pb2.UInt32Value(value=weight))
+    return group.SerializeToString(deterministic=True)

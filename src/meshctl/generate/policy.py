@@ -41,8 +41,8 @@ __all__ = [
 def for_port(policy: TrafficPolicy | None, port: int) -> TrafficPolicy | None:
     """Istio's port-level override: a matching portLevelSettings entry replaces the four
     fields wholesale (unset ones fall back to defaults, not to the top-level values)."""
-    if policy is None:
-        return None
+    if policy is None or not policy.port_level_settings:
+        return policy
     return _port_level(replace(policy, port_level_settings=()), policy.port_level_settings, port)
 
 

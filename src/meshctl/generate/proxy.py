@@ -7,6 +7,9 @@ order they first ask), exactly as Envoy would request them over RDS.
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +37,7 @@ __all__ = [
     "ClusterParts",
     "ProxyConfig",
     "cluster_parts",
+    "collector_paused",
     "generate",
     "inbound_listeners",
     "policy_filters",
@@ -59,14 +63,15 @@ class ProxyConfig:
         With a cache, messages reused from an earlier generation keep their serialized bytes,
         and lists shared by proxies with the same view are packed once for all of them.
         """
-        packed = {
-            CLUSTER: self._pack(CLUSTER, self.clusters),
-            ENDPOINT: self._pack(ENDPOINT, self.endpoints),
-            LISTENER: self._pack(LISTENER, self.listeners),
-            ROUTE: self._pack(ROUTE, self.routes),
-        }
-        if self.secrets is not None:
-            packed[SECRET] = self._pack(SECRET, self.secrets)
+        with collector_paused():
+            packed = {
+                CLUSTER: self._pack(CLUSTER, self.clusters),
+                ENDPOINT: self._pack(ENDPOINT, self.endpoints),
+                LISTENER: self._pack(LISTENER, self.listeners),
+                ROUTE: self._pack(ROUTE, self.routes),
+            }
+            if self.secrets is not None:
+                packed[SECRET] = self._pack(SECRET, self.secrets)
         return packed
 
     def _pack(self, type_url: str, items: list[Any]) -> dict[str, Packed]:
@@ -167,6 +172,25 @@ def view_of(snapshot: MeshSnapshot, proxy: Proxy) -> tuple[Any, ...]:
     return ProxyContext(snapshot, proxy, snapshot.scope_for(proxy)).view_key()[1:]
 
 
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector held off while translating.
+
+    Translation allocates a great many objects, frees them by reference counting and makes no
+    cycles worth collecting; every full pass the allocations trigger walks the whole snapshot
+    for nothing (an eighth of a cold generation of 1,000 services, sampled). The collector is
+    resumed as it was found, so nesting and callers that paused it themselves are left alone.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def generate(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None = None) -> ProxyConfig:
     """Everything Istio would send this proxy (a sidecar, or a gateway), deterministic for
     equal inputs.
@@ -176,6 +200,11 @@ def generate(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None
     their outbound clusters, endpoints and routes. Returned messages may be shared: never
     modify them.
     """
+    with collector_paused():
+        return _generate(snapshot, proxy, cache)
+
+
+def _generate(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None) -> ProxyConfig:
     ctx, view = _context(snapshot, proxy, cache)
     if proxy.is_router:
         from meshctl.generate.gateway import build_router

@@ -39,6 +39,7 @@ __all__ = [
     "auto_mtls_matches",
     "inbound_mtls",
     "istio_mutual",
+    "istio_mutual_bytes",
     "istio_mutual_socket",
     "match_sans",
     "socket",
@@ -151,7 +152,15 @@ def _istio_mutual_common(subject_alt_names: tuple[str, ...], h2: bool, metadata_
 
 def istio_mutual_socket(sni: str, subject_alt_names: Sequence[str], *, h2: bool, metadata_exchange: bool,
                         typed_sans: bool = False) -> base_pb2.TransportSocket:
-    """`istio_mutual(...)` as a transport socket, serialized at a fraction of the cost.
+    """`istio_mutual(...)` as a transport socket, serialized at a fraction of the cost (see
+    istio_mutual_bytes)."""
+    value = istio_mutual_bytes(sni, subject_alt_names, h2=h2, metadata_exchange=metadata_exchange, typed_sans=typed_sans)
+    return base_pb2.TransportSocket(name=TLS_SOCKET, typed_config=any_pb2.Any(type_url=_UPSTREAM_TLS_TYPE, value=value))
+
+
+def istio_mutual_bytes(sni: str, subject_alt_names: Sequence[str], *, h2: bool, metadata_exchange: bool,
+                       typed_sans: bool = False) -> bytes:
+    """`istio_mutual(...)` serialized deterministically, without building it.
 
     Every cluster of a service shares the context except its SNI. The SNI-less context is
     serialized once and the SNI appended: protobuf merges concatenated messages, and because
@@ -161,7 +170,7 @@ def istio_mutual_socket(sni: str, subject_alt_names: Sequence[str], *, h2: bool,
     value = _istio_mutual_common(tuple(subject_alt_names), h2, metadata_exchange, typed_sans)
     if sni:
         value += tls_pb2.UpstreamTlsContext(sni=sni).SerializeToString()
-    return base_pb2.TransportSocket(name=TLS_SOCKET, typed_config=any_pb2.Any(type_url=_UPSTREAM_TLS_TYPE, value=value))
+    return value
 
 
 def user_tls(settings: ClientTLSSettings, *, h2: bool, service_accounts: Sequence[str] = (),

@@ -91,7 +91,8 @@ class PeerAuthenticationIndex:
 
     def for_workload(self, namespace: str, labels: Mapping[str, str]) -> WorkloadMTLS:
         """The composition for a workload of `namespace` carrying `labels`."""
-        key = (namespace, tuple(sorted(labels.items())))
+        # Without a workload-level policy in the namespace, labels decide nothing: one entry.
+        key = (namespace, tuple(sorted(labels.items())) if namespace in self.by_selector else ())
         found = self._workloads.get(key)
         if found is None:
             found = self._workloads[key] = self._compose(namespace, labels)
