@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from envoy.config.core.v3 import base_pb2
@@ -17,6 +17,8 @@ from meshctl.generate.core import istio_metadata
 from meshctl.generate.names import PASSTHROUGH
 from meshctl.generate.protobuf import set_duration
 from meshctl.generate.context import MESH_ONLY, ProxyContext
+from meshctl.generate.routebytes import AssembledRoutes, SerializedHost
+from meshctl.memokeys import Same
 from meshctl import protocols
 from meshctl.hostnames import intersects, matches, specificity
 from meshctl.model.istio import VirtualServiceView, config_path
@@ -47,31 +49,114 @@ class _VirtualHost:
     routes: list[rc.Route] = field(default_factory=list)
 
 
-def route_configuration(ctx: ProxyContext, name: str) -> route_pb2.RouteConfiguration:
+def route_configuration(ctx: ProxyContext, name: str) -> AssembledRoutes:
     """The route configuration a sidecar listener asks for; unknown names get an empty one.
 
     As in Istio, a domain belongs to the first virtual host that claims it in build order
     (VirtualServices oldest first, then the services no VirtualService covers), and only then
     are the virtual hosts sorted by name; a virtual host left without domains is dropped, as
-    Envoy refuses one.
+    Envoy refuses one. Assembled from serialized virtual hosts (generate.routebytes), each
+    built once for as long as its routes and domains stay.
     """
     config = route_pb2.RouteConfiguration(name=name, ignore_port_in_host_matching=True)
     config.validate_clusters.value = False
     config.max_direct_response_body_size_bytes.value = MAX_DIRECT_RESPONSE_BODY
     host, _, port_text = name.rpartition(":")
     if not port_text.isdigit():
-        return config
+        return AssembledRoutes(config, ())
     port = int(port_text)
     egress = listener_for_port(ctx, port)
     if egress is None:
-        return config
-    vhosts = _virtual_hosts(ctx, egress, port)
+        return AssembledRoutes(config, ())
     if host:
-        _single_service(config, vhosts, names.virtual_host(host, port))
-        return config
+        return AssembledRoutes(config, _single_service(ctx, egress, port, names.virtual_host(host, port)))
+    return AssembledRoutes(config, _host_table(ctx, egress, port).sent)
+
+
+def _single_service(ctx: ProxyContext, egress: EgressScope, port: int, wanted: str) -> list[SerializedHost]:
+    """`<fqdn>:<port>` (a sniffed listener bound to one service's VIP): only that service's
+    virtual host, matching every authority, and no catch-all."""
+    out = []
+    for vhost in _virtual_hosts(ctx, egress, port)[0]:
+        if vhost.name == wanted:
+            message = rc.VirtualHost(name=vhost.name, domains=["*"], include_request_attempt_count=True)
+            message.routes.extend(vhost.routes)
+            out.append(SerializedHost.of(message))
+    return out
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _HostTable:
+    """The virtual hosts of one port of one routes view, as sent (`sent`: sorted by name, the
+    catch-all last), and what updating them after VirtualServices edited in place needs: where
+    each host sits, the domains it claimed, which hosts each VirtualService's routes fill
+    (None: it contributes none, its routes being empty on the port), and the warnings each
+    source of routes raised (in build order, only the sources that raised some)."""
+
+    version: str
+    services: tuple[Service, ...]
+    sent: tuple[SerializedHost, ...]
+    where: Mapping[str, int]
+    domains: Mapping[str, tuple[str, ...]]
+    by_vs: Mapping[tuple[str, str, str], tuple[str, ...] | None]
+    warnings: Mapping[Hashable, tuple[str, ...]]
+
+
+def _host_table(ctx: ProxyContext, egress: EgressScope, port: int) -> _HostTable:
+    """The port's virtual hosts: the table built for the snapshot before, updated in the few
+    hosts its VirtualServices edited in place reach (model.changes), else built whole."""
+    cache, snapshot = ctx.cache, ctx.snapshot
+    key = ("host-table", port, egress.port, egress.protocol, egress.imports, ctx.routes_view())
+    table: _HostTable | None = cache.latest(key) if cache is not None else None
+    if table is not None and table.version != snapshot.version:
+        table = _updated(ctx, table, egress, port)
+    if table is None:
+        table = _built(ctx, egress, port)
+    else:
+        ctx.warnings.extend(warning for warnings in table.warnings.values() for warning in warnings)
+    if cache is not None:
+        cache.remember(key, table)
+    return table
+
+
+def _updated(ctx: ProxyContext, table: _HostTable, egress: EgressScope, port: int) -> _HostTable | None:
+    """The table with the hosts of VirtualServices edited in place rebuilt, or None when the
+    change may reach further: it was not such an edit relative to the table's snapshot, the
+    imported services are other objects, or an edit emptied or filled a VirtualService's
+    routes on the port, or gave warnings to routes that had none."""
+    changes = ctx.snapshot.routing_changes
+    if changes is None or changes.previous_version != table.version or egress.services is not table.services:
+        return None
+    sent = list(table.sent)
+    warnings = dict(table.warnings)
+    services = _http_services(ctx, egress, port)
+    for key, (_, vs) in changes.replaced.items():
+        if key not in table.by_vs:
+            continue
+        filled = table.by_vs[key]
+        before = len(ctx.warnings)
+        routes = _vs_routes(ctx, vs, port, services)
+        raised = tuple(ctx.warnings[before:])
+        del ctx.warnings[before:]
+        if (filled is None) != (not routes) or (raised and key not in warnings):
+            return None
+        if raised:
+            warnings[key] = raised
+        else:
+            warnings.pop(key, None)
+        for name in filled or ():
+            sent[table.where[name]] = _serialized(ctx, name, table.domains[name], routes)
+    ctx.warnings.extend(warning for raised in warnings.values() for warning in raised)
+    return _HostTable(ctx.snapshot.version, table.services, tuple(sent), table.where, table.domains, table.by_vs,
+                      warnings)
+
+
+def _built(ctx: ProxyContext, egress: EgressScope, port: int) -> _HostTable:
+    vhosts, by_vs, warnings = _virtual_hosts(ctx, egress, port)
     known = {service.hostname for vhost in vhosts for service in vhost.services}
     claimed: set[str] = set()
-    built: list[rc.VirtualHost] = []
+    built: list[SerializedHost] = []
+    domains_of: dict[str, tuple[str, ...]] = {}
     for vhost in vhosts:
         domains = []
         for domain, expanded in _domains(ctx, vhost):
@@ -81,21 +166,25 @@ def route_configuration(ctx: ProxyContext, name: str) -> route_pb2.RouteConfigur
             claimed.add(lowered)
             domains.append(domain)
         if domains:
-            out = rc.VirtualHost(name=vhost.name, domains=domains, include_request_attempt_count=True)
-            out.routes.extend(vhost.routes)
-            built.append(out)
-    config.virtual_hosts.extend(sorted(built, key=lambda v: v.name))
-    config.virtual_hosts.append(_catch_all(ctx))
-    return config
+            domains_of[vhost.name] = tuple(domains)
+            built.append(_serialized(ctx, vhost.name, domains_of[vhost.name], vhost.routes))
+    sent = (*sorted(built, key=lambda v: v.name), ctx.memo(("catch-all", ctx.scope.outbound_mode, ctx.proxy.istio_extensions),
+                                                          lambda: SerializedHost.of(_catch_all(ctx))))
+    kept = {vs: tuple(name for name in filled if name in domains_of) if filled is not None else None
+            for vs, filled in by_vs.items()}
+    return _HostTable(ctx.snapshot.version, egress.services, sent, {host.name: i for i, host in enumerate(sent)},
+                      domains_of, kept, warnings)
 
 
-def _single_service(config: route_pb2.RouteConfiguration, vhosts: list[_VirtualHost], wanted: str) -> None:
-    """`<fqdn>:<port>` (a sniffed listener bound to one service's VIP): only that service's
-    virtual host, matching every authority, and no catch-all."""
-    for vhost in vhosts:
-        if vhost.name == wanted:
-            out = config.virtual_hosts.add(name=vhost.name, domains=["*"], include_request_attempt_count=True)
-            out.routes.extend(vhost.routes)
+def _serialized(ctx: ProxyContext, name: str, domains: tuple[str, ...], routes: list[rc.Route]) -> SerializedHost:
+    """A virtual host serialized once for as long as its name, domains and routes stay."""
+
+    def serialize() -> SerializedHost:
+        out = rc.VirtualHost(name=name, domains=domains, include_request_attempt_count=True)
+        out.routes.extend(routes)
+        return SerializedHost.of(out)
+
+    return ctx.memo(("vhost", name, domains, Same(routes)), serialize)
 
 
 def listener_for_port(ctx: ProxyContext, port: int) -> EgressScope | None:
@@ -109,33 +198,56 @@ def listener_for_port(ctx: ProxyContext, port: int) -> EgressScope | None:
     return None
 
 
-def _virtual_hosts(ctx: ProxyContext, egress: EgressScope, port: int) -> list[_VirtualHost]:
-    services = {
+def _http_services(ctx: ProxyContext, egress: EgressScope, port: int) -> dict[str, Service]:
+    """The imported services with an HTTP (or unsniffed) port `port`, by host."""
+    return ctx.memo(("http-services", Same(egress.services), port), lambda: {
         s.hostname: s for s in egress.services
         if (p := s.port(port)) is not None and (p.protocol in protocols.HTTP_FAMILY or p.protocol == protocols.UNSUPPORTED)
-    }
+    })
+
+
+def _vs_routes(ctx: ProxyContext, vs: VirtualServiceView, port: int, services: Mapping[str, Service]) -> list[rc.Route]:
+    in_scope = tuple(services[h].source.revision if h in services else None for h in vs.http_destinations)
+    routes_key = ("vs-routes", vs.resource.revision, port, _source_key(ctx, vs), ctx.proxy.istio_extensions,
+                  ctx.snapshot.destination_inputs(ctx.proxy, vs), in_scope)
+    return ctx.memo(routes_key, lambda: vs_routes(ctx, vs, port, services))
+
+
+def _virtual_hosts(ctx: ProxyContext, egress: EgressScope,
+                   port: int) -> tuple[list[_VirtualHost], dict[tuple[str, str, str], tuple[str, ...] | None],
+                                       dict[Hashable, tuple[str, ...]]]:
+    """The port's virtual hosts in build order; for each VirtualService, the hosts its routes
+    fill (None: its routes are empty on the port); the warnings each source of routes raised."""
+    services = _http_services(ctx, egress, port)
     wildcard_owner = _most_specific_wildcards(egress.virtual_services, services)
     vhosts: dict[str, _VirtualHost] = {}
     covered: set[str] = set()
+    by_vs: dict[tuple[str, str, str], tuple[str, ...] | None] = {}
+    warnings: dict[Hashable, tuple[str, ...]] = {}
     for index, vs in enumerate(egress.virtual_services):
-        in_scope = tuple(services[h].source.revision if h in services else None for h in vs.http_destinations)
-        routes_key = ("vs-routes", vs.resource.revision, port, _source_key(ctx, vs), ctx.proxy.istio_extensions,
-                      ctx.snapshot.destination_inputs(ctx.proxy, vs), in_scope)
-        routes = ctx.memo(routes_key, lambda: vs_routes(ctx, vs, port, services))
+        before = len(ctx.warnings)
+        routes = _vs_routes(ctx, vs, port, services)
+        if len(ctx.warnings) > before:
+            warnings[vs.resource.key] = tuple(ctx.warnings[before:])
+        by_vs[vs.resource.key] = None if not routes else ()
         if not routes:
             continue
         if port != 80 and not _names_a_service(vs, services):
             continue
         registry, others = _split_hosts(vs, index, services, wildcard_owner)
         covered.update(service.hostname for service in registry)
+        filled = []
         for host in others:
             key = names.virtual_host(host, port)
             if key not in vhosts:
                 vhosts[key] = _VirtualHost(key, [], [host], routes)
+                filled.append(key)
         for service in registry:
             key = names.virtual_host(service.hostname, port)
             if key not in vhosts:
                 vhosts[key] = _VirtualHost(key, [service], [], routes)
+                filled.append(key)
+        by_vs[vs.resource.key] = tuple(filled)
     for hostname, service in services.items():
         if hostname in covered or service.resolution == ALIAS:
             continue
@@ -144,8 +256,11 @@ def _virtual_hosts(ctx: ProxyContext, egress: EgressScope, port: int) -> list[_V
             rule = ctx.rule_for(service)
             memo_key = ("default-route", service.source.revision, hostname, port, ctx.proxy.istio_extensions,
                         tuple(r.revision for r in rule.resources) if rule else None)
-            vhosts[key] = _VirtualHost(key, [service], [], [ctx.memo(memo_key, lambda: _default_route(ctx, service, port))])
-    return list(vhosts.values())
+            before = len(ctx.warnings)
+            vhosts[key] = _VirtualHost(key, [service], [], ctx.memo(memo_key, lambda: [_default_route(ctx, service, port)]))
+            if len(ctx.warnings) > before:
+                warnings[("default", hostname)] = tuple(ctx.warnings[before:])
+    return list(vhosts.values()), by_vs, warnings
 
 
 def _source_key(ctx: ProxyContext, vs: VirtualServiceView) -> tuple[str, tuple[tuple[str, str], ...]]:
