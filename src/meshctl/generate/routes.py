@@ -106,7 +106,7 @@ def _host_table(ctx: ProxyContext, egress: EgressScope, port: int) -> _HostTable
     """The port's virtual hosts: the table built for the snapshot before, updated in the few
     hosts its VirtualServices edited in place reach (model.changes), else built whole."""
     cache, snapshot = ctx.cache, ctx.snapshot
-    key = ("host-table", port, egress.port, egress.protocol, egress.imports, ctx.routes_view())
+    key = ("host-table", port, egress.port, egress.protocol, egress.imports, ctx.routes_view(), snapshot.mesh_key)
     table: _HostTable | None = cache.latest(key) if cache is not None else None
     if table is not None and table.version != snapshot.version:
         table = _updated(ctx, table, egress, port)

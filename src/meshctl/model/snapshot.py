@@ -266,8 +266,10 @@ def _virtual_services(resources: Sequence[Resource], mesh: MeshConfig, previous:
     before = {vs.resource.key: vs for vs in previous.virtual_services} if previous is not None else {}
     views = []
     replaced: dict[tuple[str, str, str], tuple[VirtualServiceView, VirtualServiceView]] = {}
+    added = False
     for resource in sorted(resources, key=order_key):
         old = before.get(resource.key)
+        added = added or old is None
         if old is not None and (old.resource is resource or (old.resource.revision == resource.revision
                                                              and old.resource.where() == resource.where())):
             views.append(old)
@@ -277,7 +279,7 @@ def _virtual_services(resources: Sequence[Resource], mesh: MeshConfig, previous:
         if old is not None:
             replaced[resource.key] = (old, view)
     changes = None
-    if previous is not None and len(before) == len(views) and all(in_place(a, b) for a, b in replaced.values()) and all(
+    if previous is not None and not added and len(before) == len(views) and all(in_place(a, b) for a, b in replaced.values()) and all(
             previous.kind_versions.get(kind) == version for kind, version in kind_versions.items()
             if kind not in ("VirtualService", *ENDPOINT_KINDS)) and set(previous.kind_versions) == set(kind_versions):
         changes = RoutingChanges(previous.version, replaced)
