@@ -706,7 +706,8 @@ def test_a_virtual_service_edited_in_place_rebuilds_its_virtual_host_alone(scrat
         snapshot = generation.snapshot
         configs.append(generate(snapshot, snapshot.proxy("client.n0"), generation.cache))
         assert _rendered(configs[-1]) == _rendered(generate(snapshot, snapshot.proxy("client.n0")))
-    assert snapshot.routing_changes is not None and list(snapshot.routing_changes.replaced) == [("VirtualService", "n1", "s3")]
+    assert snapshot.routing_changes is not None
+    assert [new.resource.key for _, new in snapshot.routing_changes.edited] == [("VirtualService", "n1", "s3")]
     (before,), (after,) = (config.assembled for config in configs)
     changed = [a.name for a, b in zip(before.hosts, after.hosts, strict=True) if a is not b]
     assert changed == ["s3.n1.svc.cluster.local:80"]

@@ -130,7 +130,8 @@ def _updated(ctx: ProxyContext, table: _HostTable, egress: EgressScope, port: in
     sent = list(table.sent)
     warnings = dict(table.warnings)
     services = _http_services(ctx, egress, port)
-    for key, (_, vs) in changes.replaced.items():
+    for _, vs in changes.edited:
+        key = vs.resource.key
         if key not in table.by_vs:
             continue
         filled = table.by_vs[key]

@@ -11,6 +11,7 @@ reaches (its own routes), not a pass over every service and VirtualService of th
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from meshctl.model.istio import VirtualServiceView, order_key
@@ -19,9 +20,12 @@ from meshctl.model.scope import Imports, matches_source_labels, streams_of
 __all__ = ["RoutingChanges", "in_place"]
 
 ResourceKey = tuple[str, str, str]
+_FEW = 8
+"""Up to how many replaced views are looked up one by one in an imported tuple (a scan in C
+each) rather than by one pass over it."""
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(frozen=True, eq=False)
 class RoutingChanges:
     """VirtualServices replaced in place (key → old view, new view), relative to the snapshot
     of `previous_version`; no other kind changed but endpoints, which no route reads."""
@@ -35,17 +39,26 @@ class RoutingChanges:
         place: an in-place edit changes none of what decided the import, the order or the
         flags; only the TCP and TLS routes, when the edit was of those."""
         services, virtual_services, by_labels, headless, streams = imports
-        updated: list[VirtualServiceView] | None = None
-        streamed = False
-        for old, new in self.replaced.values():
-            if old in virtual_services:  # identity: views compare as objects
-                updated = updated if updated is not None else list(virtual_services)
-                updated[virtual_services.index(old)] = new
-                streamed = streamed or bool(old.spec.tcp or old.spec.tls or new.spec.tcp or new.spec.tls)
-        if updated is None:
-            return imports
-        carried = tuple(updated)
-        return services, carried, by_labels, headless, streams_of(carried) if streamed else streams
+        if len(self.replaced) > _FEW:  # every object read again (diff's other side): one pass
+            carried = tuple(self._by_old.get(id(vs), vs) for vs in virtual_services)
+        else:
+            updated = list(virtual_services)
+            for old, new in self.replaced.values():
+                if old in virtual_services:  # identity: views compare as objects
+                    updated[virtual_services.index(old)] = new
+            carried = tuple(updated)
+        if any(old.spec.tcp or old.spec.tls or new.spec.tcp or new.spec.tls for old, new in self.edited):
+            streams = streams_of(carried)
+        return services, carried, by_labels, headless, streams
+
+    @functools.cached_property
+    def _by_old(self) -> dict[int, VirtualServiceView]:
+        return {id(old): new for old, new in self.replaced.values()}
+
+    @functools.cached_property
+    def edited(self) -> list[tuple[VirtualServiceView, VirtualServiceView]]:
+        """The replaced views whose content changed (the others were only read again)."""
+        return [(old, new) for old, new in self.replaced.values() if old.resource.revision != new.resource.revision]
 
 
 def in_place(old: VirtualServiceView, new: VirtualServiceView) -> bool:

@@ -261,8 +261,9 @@ def build_snapshot(resources: Sequence[Resource], mesh: MeshConfig | None = None
 def _virtual_services(resources: Sequence[Resource], mesh: MeshConfig, previous: MeshSnapshot | None,
                       kind_versions: Mapping[str, str]) -> tuple[tuple[VirtualServiceView, ...], RoutingChanges | None]:
     """The views of the VirtualServices, in precedence order, the previous snapshot's view
-    kept for each object unchanged (same content and place in its file); and, when nothing
-    else changed but VirtualServices edited in place and endpoints, those edits."""
+    kept for each very object it was made of; and, when nothing else changed but
+    VirtualServices edited in place and endpoints, those edits (objects read again count, even
+    when equal in content: their views tell where they now are)."""
     before = {vs.resource.key: vs for vs in previous.virtual_services} if previous is not None else {}
     views = []
     replaced: dict[tuple[str, str, str], tuple[VirtualServiceView, VirtualServiceView]] = {}
@@ -270,8 +271,7 @@ def _virtual_services(resources: Sequence[Resource], mesh: MeshConfig, previous:
     for resource in sorted(resources, key=order_key):
         old = before.get(resource.key)
         added = added or old is None
-        if old is not None and (old.resource is resource or (old.resource.revision == resource.revision
-                                                             and old.resource.where() == resource.where())):
+        if old is not None and old.resource is resource:
             views.append(old)
             continue
         view = VirtualServiceView.of(resource, mesh)
