@@ -47,6 +47,7 @@ class _VirtualHost:
     services: list[Service] = field(default_factory=list)
     hosts: list[str] = field(default_factory=list)
     routes: list[rc.Route] = field(default_factory=list)
+    default: bool = False
 
 
 def route_configuration(ctx: ProxyContext, name: str) -> AssembledRoutes:
@@ -100,6 +101,8 @@ class _HostTable:
     domains: Mapping[str, tuple[str, ...]]
     by_vs: Mapping[tuple[str, str, str], tuple[str, ...] | None]
     warnings: Mapping[Hashable, tuple[str, ...]]
+    defaults: tuple[tuple[str, Service], ...]
+    """The hosts sent with a service's default route, and their services."""
 
 
 def _host_table(ctx: ProxyContext, egress: EgressScope, port: int) -> _HostTable:
@@ -120,36 +123,50 @@ def _host_table(ctx: ProxyContext, egress: EgressScope, port: int) -> _HostTable
 
 
 def _updated(ctx: ProxyContext, table: _HostTable, egress: EgressScope, port: int) -> _HostTable | None:
-    """The table with the hosts of VirtualServices edited in place rebuilt, or None when the
-    change may reach further: it was not such an edit relative to the table's snapshot, the
-    imported services are other objects, or an edit emptied or filled a VirtualService's
-    routes on the port, or gave warnings to routes that had none."""
+    """The table with the hosts whose routes changed rebuilt, after VirtualServices edited in
+    place and DestinationRules changed (model.changes): neither changes which hosts there are
+    nor the domains each claims. The edited VirtualServices are translated again, or, when
+    rules changed, every source of routes (a rule reaches whatever routes to its host), the
+    others found unchanged by their cache keys. None when the change may reach further: it
+    was not such a change relative to the table's snapshot, the imported services are other
+    objects, an edit emptied or filled a VirtualService's routes on the port, or an edit gave
+    warnings to routes that had none (they would come out of order)."""
     changes = ctx.snapshot.routing_changes
     if changes is None or changes.previous_version != table.version or egress.services is not table.services:
         return None
+    start = len(ctx.warnings)
     sent = list(table.sent)
-    warnings = dict(table.warnings)
+    warnings = {} if changes.rules else dict(table.warnings)
     services = _http_services(ctx, egress, port)
-    for _, vs in changes.edited:
+
+    def refill(source: Hashable, names_: Iterable[str], routes: list[rc.Route], raised: tuple[str, ...]) -> bool:
+        if raised:
+            if not changes.rules and source not in warnings:
+                return False
+            warnings[source] = raised
+        else:
+            warnings.pop(source, None)
+        for name in names_:
+            sent[table.where[name]] = _serialized(ctx, name, table.domains[name], routes)
+        return True
+
+    for vs in egress.virtual_services if changes.rules else (new for _, new in changes.edited):
         key = vs.resource.key
         if key not in table.by_vs:
             continue
         filled = table.by_vs[key]
         before = len(ctx.warnings)
         routes = _vs_routes(ctx, vs, port, services)
-        raised = tuple(ctx.warnings[before:])
-        del ctx.warnings[before:]
-        if (filled is None) != (not routes) or (raised and key not in warnings):
+        if (filled is None) != (not routes) or not refill(key, filled or (), routes, tuple(ctx.warnings[before:])):
+            del ctx.warnings[start:]
             return None
-        if raised:
-            warnings[key] = raised
-        else:
-            warnings.pop(key, None)
-        for name in filled or ():
-            sent[table.where[name]] = _serialized(ctx, name, table.domains[name], routes)
+    for name, service in table.defaults if changes.rules else ():
+        before = len(ctx.warnings)
+        refill(("default", service.hostname), (name,), _default_routes(ctx, service, port), tuple(ctx.warnings[before:]))
+    del ctx.warnings[start:]
     ctx.warnings.extend(warning for raised in warnings.values() for warning in raised)
     return _HostTable(ctx.snapshot.version, table.services, tuple(sent), table.where, table.domains, table.by_vs,
-                      warnings)
+                      warnings, table.defaults)
 
 
 def _built(ctx: ProxyContext, egress: EgressScope, port: int) -> _HostTable:
@@ -173,8 +190,10 @@ def _built(ctx: ProxyContext, egress: EgressScope, port: int) -> _HostTable:
                                                           lambda: SerializedHost.of(_catch_all(ctx))))
     kept = {vs: tuple(name for name in filled if name in domains_of) if filled is not None else None
             for vs, filled in by_vs.items()}
+    defaults = tuple((vhost.name, vhost.services[0]) for vhost in vhosts
+                     if vhost.name in domains_of and vhost.default and vhost.services)
     return _HostTable(ctx.snapshot.version, egress.services, sent, {host.name: i for i, host in enumerate(sent)},
-                      domains_of, kept, warnings)
+                      domains_of, kept, warnings, defaults)
 
 
 def _serialized(ctx: ProxyContext, name: str, domains: tuple[str, ...], routes: list[rc.Route]) -> SerializedHost:
@@ -212,6 +231,13 @@ def _vs_routes(ctx: ProxyContext, vs: VirtualServiceView, port: int, services: M
     routes_key = ("vs-routes", vs.resource.revision, port, _source_key(ctx, vs), ctx.proxy.istio_extensions,
                   ctx.snapshot.destination_inputs(ctx.proxy, vs), in_scope)
     return ctx.memo(routes_key, lambda: vs_routes(ctx, vs, port, services))
+
+
+def _default_routes(ctx: ProxyContext, service: Service, port: int) -> list[rc.Route]:
+    rule = ctx.rule_for(service)
+    memo_key = ("default-route", service.source.revision, service.hostname, port, ctx.proxy.istio_extensions,
+                tuple(r.revision for r in rule.resources) if rule else None)
+    return ctx.memo(memo_key, lambda: [_default_route(ctx, service, port)])
 
 
 def _virtual_hosts(ctx: ProxyContext, egress: EgressScope,
@@ -254,11 +280,8 @@ def _virtual_hosts(ctx: ProxyContext, egress: EgressScope,
             continue
         key = names.virtual_host(hostname, port)
         if key not in vhosts:
-            rule = ctx.rule_for(service)
-            memo_key = ("default-route", service.source.revision, hostname, port, ctx.proxy.istio_extensions,
-                        tuple(r.revision for r in rule.resources) if rule else None)
             before = len(ctx.warnings)
-            vhosts[key] = _VirtualHost(key, [service], [], ctx.memo(memo_key, lambda: [_default_route(ctx, service, port)]))
+            vhosts[key] = _VirtualHost(key, [service], [], _default_routes(ctx, service, port), default=True)
             if len(ctx.warnings) > before:
                 warnings[("default", hostname)] = tuple(ctx.warnings[before:])
     return list(vhosts.values()), by_vs, warnings

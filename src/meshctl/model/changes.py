@@ -2,7 +2,8 @@
 
 Most routing edits change a VirtualService's rules and nothing else: its hosts, gateways,
 exportTo and precedence stay, and so does everything a Sidecar's imports or a route
-configuration's layout (which virtual hosts exist, which domains each claims) is made of. A
+configuration's layout (which virtual hosts exist, which domains each claims) is made of. So
+does a DestinationRule edit, which reaches only the routes that lead to its host. A
 snapshot built from its predecessor by such edits alone records them as RoutingChanges; what
 the predecessor computed per egress listener and per route configuration then stays valid with
 the new VirtualServices put in place of the old, so the cost of the edit is the cost of what it
@@ -27,11 +28,13 @@ each) rather than by one pass over it."""
 
 @dataclass(frozen=True, eq=False)
 class RoutingChanges:
-    """VirtualServices replaced in place (key → old view, new view), relative to the snapshot
-    of `previous_version`; no other kind changed but endpoints, which no route reads."""
+    """VirtualServices replaced in place (key → old view, new view) and, if `rules`,
+    DestinationRules changed, relative to the snapshot of `previous_version`; no other kind
+    changed but endpoints, which no route reads."""
 
     previous_version: str
     replaced: Mapping[ResourceKey, tuple[VirtualServiceView, VirtualServiceView]]
+    rules: bool = False
 
     def carried(self, imports: Imports) -> Imports:
         """An egress listener's imports (services, VirtualServices, and what is read from them:

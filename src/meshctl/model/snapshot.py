@@ -68,8 +68,9 @@ class MeshSnapshot:
     previous_version: str = ""
     """The version of the snapshot this one was built from (empty: none)."""
     routing_changes: RoutingChanges | None = None
-    """What changed since `previous_version`, when that was VirtualServices in place and nothing
-    a route reads besides endpoints (see RoutingChanges); None otherwise."""
+    """What changed since `previous_version`, when that was VirtualServices edited in place,
+    DestinationRules and endpoints, which leave every route table's layout as it was (see
+    RoutingChanges); None otherwise."""
     _previous_imports: dict[tuple[str, tuple[Any, ...]], Any] = field(default_factory=dict, repr=False)
 
     def scope_for(self, proxy: Proxy) -> SidecarScope:
@@ -262,7 +263,7 @@ def _virtual_services(resources: Sequence[Resource], mesh: MeshConfig, previous:
                       kind_versions: Mapping[str, str]) -> tuple[tuple[VirtualServiceView, ...], RoutingChanges | None]:
     """The views of the VirtualServices, in precedence order, the previous snapshot's view
     kept for each very object it was made of; and, when nothing else changed but
-    VirtualServices edited in place and endpoints, those edits (objects read again count, even
+    VirtualServices edited in place, DestinationRules and endpoints, those edits (objects read again count, even
     when equal in content: their views tell where they now are)."""
     before = {vs.resource.key: vs for vs in previous.virtual_services} if previous is not None else {}
     views = []
@@ -281,8 +282,9 @@ def _virtual_services(resources: Sequence[Resource], mesh: MeshConfig, previous:
     changes = None
     if previous is not None and not added and len(before) == len(views) and all(in_place(a, b) for a, b in replaced.values()) and all(
             previous.kind_versions.get(kind) == version for kind, version in kind_versions.items()
-            if kind not in ("VirtualService", *ENDPOINT_KINDS)) and set(previous.kind_versions) == set(kind_versions):
-        changes = RoutingChanges(previous.version, replaced)
+            if kind not in ("VirtualService", "DestinationRule", *ENDPOINT_KINDS)) and set(previous.kind_versions) == set(kind_versions):
+        changes = RoutingChanges(previous.version, replaced,
+                                 rules=previous.kind_versions.get("DestinationRule") != kind_versions.get("DestinationRule"))
     return tuple(views), changes
 
 
