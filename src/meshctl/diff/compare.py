@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from meshctl.config.resource import Resource
 from meshctl.resources import CLUSTER, LISTENER
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = ["EnvoyChange", "InputChange", "MeshDiff", "ProxyGroup", "diff_meshes"]
 
+T = TypeVar("T")
 ROUTE_KIND = "RouteConfiguration"
 ADDED = "added"
 REMOVED = "removed"
@@ -347,50 +348,51 @@ def _rule_host(resource: Resource) -> str:
 
 def compare_resources(kind: str, before: Sequence[Any], after: Sequence[Any], key: str) -> list[EnvoyChange]:
     """Resources of one kind by name: added, removed, and changed with their field paths."""
-    if before is after:
-        return []
-    old: dict[str, Any] = {}
-    new: dict[str, Any] = {}
-    for items, by_name in ((before, old), (after, new)):
-        for item in items:
-            by_name.setdefault(str(getattr(item, key)), item)  # the first of a name is the one sent
-    changes = [EnvoyChange(kind, name, REMOVED) for name in sorted(old.keys() - new.keys())]
-    changes += [EnvoyChange(kind, name, ADDED) for name in sorted(new.keys() - old.keys())]
-    for name in sorted(old.keys() & new.keys()):
-        a, b = old[name], new[name]
-        if a is b or a.SerializeToString(deterministic=True) == b.SerializeToString(deterministic=True):
-            continue
-        a, b = _without_equal_named_items(a, b)
-        changes.append(EnvoyChange(kind, name, CHANGED, tuple(field_changes(_json(a), _json(b)))))
-    order = {REMOVED: 0, ADDED: 1, CHANGED: 2}
-    return sorted(changes, key=lambda c: (c.name, order[c.change]))
+
+    def differing(a: Any, b: Any) -> tuple[Any, Any] | None:
+        if a.SerializeToString(deterministic=True) == b.SerializeToString(deterministic=True):
+            return None
+        return _without_equal_named_items(a, b)
+
+    return _by_name(kind, before, after, lambda item: str(getattr(item, key)), differing)
 
 
 def compare_routes(before: Sequence[AssembledRoutes], after: Sequence[AssembledRoutes]) -> list[EnvoyChange]:
     """Route configurations by name, as `compare_resources` compares them, but virtual host by
     virtual host on their serialized bytes: of a thousand-host configuration changed in one
-    host, only that host is parsed for its field paths."""
-    if before is after:
-        return []
-    old: dict[str, AssembledRoutes] = {}
-    new: dict[str, AssembledRoutes] = {}
-    for items, by_name in ((before, old), (after, new)):
-        for item in items:
-            by_name.setdefault(item.name, item)
-    changes = [EnvoyChange(ROUTE_KIND, name, REMOVED) for name in sorted(old.keys() - new.keys())]
-    changes += [EnvoyChange(ROUTE_KIND, name, ADDED) for name in sorted(new.keys() - old.keys())]
-    for name in sorted(old.keys() & new.keys()):
-        a, b = old[name], new[name]
-        if a is b or a.packed().resource.value == b.packed().resource.value:
-            continue
+    host, only the hosts that differ are parsed for their field paths."""
+
+    def differing(a: AssembledRoutes, b: AssembledRoutes) -> tuple[Any, Any] | None:
+        if a.packed().resource.value == b.packed().resource.value:
+            return None
         names_a, names_b = [h.name for h in a.hosts], [h.name for h in b.hosts]
         if not all(names_a) or not all(names_b) or len(set(names_a)) < len(names_a) or len(set(names_b)) < len(names_b):
-            messages = _without_equal_named_items(a.message, b.message)  # as compare_resources does
-        else:
-            fields = {host.name: host.field for host in b.hosts}
-            same = {host.name for host in a.hosts if fields.get(host.name) == host.field}
-            messages = (a.only([h for h in a.hosts if h.name not in same]), b.only([h for h in b.hosts if h.name not in same]))
-        changes.append(EnvoyChange(ROUTE_KIND, name, CHANGED, tuple(field_changes(_json(messages[0]), _json(messages[1])))))
+            return _without_equal_named_items(a.message, b.message)  # as compare_resources does
+        fields = {host.name: host.field for host in b.hosts}
+        same = {host.name for host in a.hosts if fields.get(host.name) == host.field}
+        return a.only([h for h in a.hosts if h.name not in same]), b.only([h for h in b.hosts if h.name not in same])
+
+    return _by_name(ROUTE_KIND, before, after, lambda item: item.name, differing)
+
+
+def _by_name(kind: str, before: Sequence[T], after: Sequence[T], name_of: Callable[[T], str],
+             differing: Callable[[T, T], tuple[Any, Any] | None]) -> list[EnvoyChange]:
+    """Added, removed and changed resources by name (the first of a name is the one sent);
+    `differing` gives the messages to take field paths from, or None for equal resources."""
+    if before is after:
+        return []
+    old: dict[str, T] = {}
+    new: dict[str, T] = {}
+    for items, by_name in ((before, old), (after, new)):
+        for item in items:
+            by_name.setdefault(name_of(item), item)
+    changes = [EnvoyChange(kind, name, REMOVED) for name in sorted(old.keys() - new.keys())]
+    changes += [EnvoyChange(kind, name, ADDED) for name in sorted(new.keys() - old.keys())]
+    for name in sorted(old.keys() & new.keys()):
+        a, b = old[name], new[name]
+        messages = None if a is b else differing(a, b)
+        if messages is not None:
+            changes.append(EnvoyChange(kind, name, CHANGED, tuple(field_changes(_json(messages[0]), _json(messages[1])))))
     order = {REMOVED: 0, ADDED: 1, CHANGED: 2}
     return sorted(changes, key=lambda c: (c.name, order[c.change]))
 

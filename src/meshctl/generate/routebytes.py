@@ -22,22 +22,14 @@ from envoy.config.route.v3 import route_pb2
 from google.protobuf import any_pb2
 
 from meshctl.resources import ROUTE, Packed
+from meshctl.resources.protowire import field, varint
 
 __all__ = ["AssembledRoutes", "SerializedHost"]
 
 _VIRTUAL_HOSTS = route_pb2.RouteConfiguration.DESCRIPTOR.fields_by_name["virtual_hosts"]
 _FIELD = operator.attrgetter("field")
 _DIGEST = operator.attrgetter("digest")
-_TAG = bytes([_VIRTUAL_HOSTS.number << 3 | 2])  # length-delimited
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
+_TAG = varint(_VIRTUAL_HOSTS.number << 3 | 2)  # length-delimited
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -52,8 +44,8 @@ class SerializedHost:
     @classmethod
     def of(cls, vhost: rc.VirtualHost) -> SerializedHost:
         data = vhost.SerializeToString(deterministic=True)
-        field = _TAG + _varint(len(data)) + data
-        return cls(vhost.name, field, hashlib.blake2b(field, digest_size=8).digest())
+        encoded = field(_TAG, data)
+        return cls(vhost.name, encoded, hashlib.blake2b(encoded, digest_size=8).digest())
 
 
 class AssembledRoutes:
