@@ -713,3 +713,29 @@ def test_a_virtual_service_edited_in_place_rebuilds_its_virtual_host_alone(scrat
     assert changed == ["s3.n1.svc.cluster.local:80"]
     assert after.message.virtual_hosts[[v.name for v in after.message.virtual_hosts].index(changed[0])].routes[0].route.cluster \
         == "outbound|80|v2|s3.n1.svc.cluster.local"
+
+
+def test_a_table_built_again_after_updates_reuses_what_the_change_does_not_reach(scratch: Path) -> None:
+    """Updates in place read only the edited VirtualServices' cache entries, which the cache
+    would forget for the others after two versions: a change that needs the table built whole
+    (a VirtualService added) after three such updates still rebuilds only the host it adds."""
+    translator = Translator()
+    text = _many(12)
+    edits = [text.replace("{name: s4, namespace: n0}\nspec:\n  hosts: [s4]\n  http: [{route: [{destination: {host: s4, subset: v1",
+                          "{name: s4, namespace: n0}\nspec:\n  hosts: [s4]\n  http: [{route: [{destination: {host: s4, subset: v" + v)
+             for v in "2121"]
+    added = edits[-1] + ("---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: extra, namespace: n0}\n"
+                         "spec: {hosts: [extra.example.com], http: [{route: [{destination: {host: s5}}]}]}\n")
+    hosts = []
+    for step in [text, *edits, added]:
+        scratch.write_text(step)
+        generation = translator(load_file(str(scratch)).resources)
+        snapshot = generation.snapshot
+        config = generate(snapshot, snapshot.proxy("client.n0"), generation.cache)
+        fresh = build_snapshot(load_file(str(scratch)).resources)
+        assert _rendered(config) == _rendered(generate(fresh, fresh.proxy("client.n0")))
+        hosts.append({host.name: host for host in config.assembled[0].hosts})
+    assert snapshot.routing_changes is None
+    before, after = hosts[-2], hosts[-1]
+    rebuilt = sorted(name for name in after if before.get(name) is not after[name])
+    assert rebuilt == ["extra.example.com:80"]

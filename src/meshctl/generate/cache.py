@@ -13,7 +13,7 @@ mesh instead of growing with its history.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message
@@ -70,6 +70,15 @@ class GenerationCache:
 
     def remember(self, key: Hashable, value: object) -> None:
         self._current[key] = value
+
+    def restore(self, entries: Mapping[Hashable, Any]) -> None:
+        """Entries read earlier (`latest`), back into the cache where it has forgotten them: a
+        piece updated from its previous value uses few of its inputs' entries, and when it must
+        be built whole again the others are still good (keys are made of content)."""
+        current = self._current
+        for key, value in entries.items():
+            if key not in current:
+                current[key] = value
 
     def same_list(self, items: list[T]) -> list[T]:
         """`items`, or an earlier list holding the very same objects in the same order: a piece

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Mapping, Sequence
+from typing import Any
 from dataclasses import dataclass, field
 
 from envoy.config.core.v3 import base_pb2
@@ -48,6 +49,7 @@ class _VirtualHost:
     hosts: list[str] = field(default_factory=list)
     routes: list[rc.Route] = field(default_factory=list)
     default: bool = False
+    source: Hashable = None
 
 
 def route_configuration(ctx: ProxyContext, name: str) -> AssembledRoutes:
@@ -103,6 +105,12 @@ class _HostTable:
     warnings: Mapping[Hashable, tuple[str, ...]]
     defaults: tuple[tuple[str, Service], ...]
     """The hosts sent with a service's default route, and their services."""
+    keys: Mapping[Hashable, tuple[Hashable, ...]]
+    entries: Mapping[Hashable, Any]
+    """The generation-cache entries each source of routes was built from (its routes, its
+    serialized hosts), by key: an update reads only the edited ones, so the cache forgets the
+    others after two versions; a table built again (after a change that reaches further) puts
+    them back first, and rebuilds only what the change reaches."""
 
 
 def _host_table(ctx: ProxyContext, egress: EgressScope, port: int) -> _HostTable:
@@ -110,10 +118,13 @@ def _host_table(ctx: ProxyContext, egress: EgressScope, port: int) -> _HostTable
     hosts its VirtualServices edited in place reach (model.changes), else built whole."""
     cache, snapshot = ctx.cache, ctx.snapshot
     key = ("host-table", port, egress.port, egress.protocol, egress.imports, ctx.routes_view(), snapshot.mesh_key)
-    table: _HostTable | None = cache.latest(key) if cache is not None else None
+    previous: _HostTable | None = cache.latest(key) if cache is not None else None
+    table = previous
     if table is not None and table.version != snapshot.version:
         table = _updated(ctx, table, egress, port)
     if table is None:
+        if cache is not None and previous is not None:
+            cache.restore(previous.entries)
         table = _built(ctx, egress, port)
     else:
         ctx.warnings.extend(warning for warnings in table.warnings.values() for warning in warnings)
@@ -138,8 +149,10 @@ def _updated(ctx: ProxyContext, table: _HostTable, egress: EgressScope, port: in
     sent = list(table.sent)
     warnings = {} if changes.rules else dict(table.warnings)
     services = _http_services(ctx, egress, port)
+    keys, entries = dict(table.keys), dict(table.entries)
 
-    def refill(source: Hashable, names_: Iterable[str], routes: list[rc.Route], raised: tuple[str, ...]) -> bool:
+    def refill(source: Hashable, names_: Iterable[str], routes: list[rc.Route], raised: tuple[str, ...],
+               used: list[Hashable]) -> bool:
         if raised:
             if not changes.rules and source not in warnings:
                 return False
@@ -147,7 +160,9 @@ def _updated(ctx: ProxyContext, table: _HostTable, egress: EgressScope, port: in
         else:
             warnings.pop(source, None)
         for name in names_:
-            sent[table.where[name]] = _serialized(ctx, name, table.domains[name], routes)
+            sent[table.where[name]] = _serialized(ctx, name, table.domains[name], routes, used)
+        if tuple(used) != keys.get(source):
+            _keep(ctx, keys, entries, source, used)
         return True
 
     for vs in egress.virtual_services if changes.rules else (new for _, new in changes.edited):
@@ -156,21 +171,37 @@ def _updated(ctx: ProxyContext, table: _HostTable, egress: EgressScope, port: in
             continue
         filled = table.by_vs[key]
         before = len(ctx.warnings)
-        routes = _vs_routes(ctx, vs, port, services)
-        if (filled is None) != (not routes) or not refill(key, filled or (), routes, tuple(ctx.warnings[before:])):
+        used: list[Hashable] = []
+        routes = _vs_routes(ctx, vs, port, services, used)
+        if (filled is None) != (not routes) or not refill(key, filled or (), routes, tuple(ctx.warnings[before:]), used):
             del ctx.warnings[start:]
             return None
     for name, service in table.defaults if changes.rules else ():
         before = len(ctx.warnings)
-        refill(("default", service.hostname), (name,), _default_routes(ctx, service, port), tuple(ctx.warnings[before:]))
+        used = []
+        routes = _default_routes(ctx, service, port, used)
+        refill(("default", service.hostname), (name,), routes, tuple(ctx.warnings[before:]), used)
     del ctx.warnings[start:]
     ctx.warnings.extend(warning for raised in warnings.values() for warning in raised)
     return _HostTable(ctx.snapshot.version, table.services, tuple(sent), table.where, table.domains, table.by_vs,
-                      warnings, table.defaults)
+                      warnings, table.defaults, keys, entries)
+
+
+def _keep(ctx: ProxyContext, keys: dict[Hashable, tuple[Hashable, ...]], entries: dict[Hashable, Any],
+          source: Hashable, used: list[Hashable]) -> None:
+    """Record the cache entries a source of routes now comes from, in place of its old ones."""
+    if ctx.cache is None:
+        return
+    for key in keys.get(source, ()):
+        entries.pop(key, None)
+    keys[source] = tuple(used)
+    for key in used:
+        entries[key] = ctx.cache.latest(key)
 
 
 def _built(ctx: ProxyContext, egress: EgressScope, port: int) -> _HostTable:
-    vhosts, by_vs, warnings = _virtual_hosts(ctx, egress, port)
+    used: dict[Hashable, list[Hashable]] = {}
+    vhosts, by_vs, warnings = _virtual_hosts(ctx, egress, port, used)
     known = {service.hostname for vhost in vhosts for service in vhost.services}
     claimed: set[str] = set()
     built: list[SerializedHost] = []
@@ -185,26 +216,35 @@ def _built(ctx: ProxyContext, egress: EgressScope, port: int) -> _HostTable:
             domains.append(domain)
         if domains:
             domains_of[vhost.name] = tuple(domains)
-            built.append(_serialized(ctx, vhost.name, domains_of[vhost.name], vhost.routes))
-    sent = (*sorted(built, key=lambda v: v.name), ctx.memo(("catch-all", ctx.scope.outbound_mode, ctx.proxy.istio_extensions),
-                                                          lambda: SerializedHost.of(_catch_all(ctx))))
+            built.append(_serialized(ctx, vhost.name, domains_of[vhost.name], vhost.routes, used[vhost.source]))
+    catch_all = ("catch-all", ctx.scope.outbound_mode, ctx.proxy.istio_extensions)
+    used[catch_all] = [catch_all]
+    sent = (*sorted(built, key=lambda v: v.name), ctx.memo(catch_all, lambda: SerializedHost.of(_catch_all(ctx))))
     kept = {vs: tuple(name for name in filled if name in domains_of) if filled is not None else None
             for vs, filled in by_vs.items()}
     defaults = tuple((vhost.name, vhost.services[0]) for vhost in vhosts
                      if vhost.name in domains_of and vhost.default and vhost.services)
+    keys: dict[Hashable, tuple[Hashable, ...]] = {}
+    entries: dict[Hashable, Any] = {}
+    for source, keys_used in used.items():
+        _keep(ctx, keys, entries, source, keys_used)
     return _HostTable(ctx.snapshot.version, egress.services, sent, {host.name: i for i, host in enumerate(sent)},
-                      domains_of, kept, warnings, defaults)
+                      domains_of, kept, warnings, defaults, keys, entries)
 
 
-def _serialized(ctx: ProxyContext, name: str, domains: tuple[str, ...], routes: list[rc.Route]) -> SerializedHost:
-    """A virtual host serialized once for as long as its name, domains and routes stay."""
+def _serialized(ctx: ProxyContext, name: str, domains: tuple[str, ...], routes: list[rc.Route],
+                used: list[Hashable]) -> SerializedHost:
+    """A virtual host serialized once for as long as its name, domains and routes stay (its
+    cache key added to `used`)."""
 
     def serialize() -> SerializedHost:
         out = rc.VirtualHost(name=name, domains=domains, include_request_attempt_count=True)
         out.routes.extend(routes)
         return SerializedHost.of(out)
 
-    return ctx.memo(("vhost", name, domains, Same(routes)), serialize)
+    key = ("vhost", name, domains, Same(routes))
+    used.append(key)
+    return ctx.memo(key, serialize)
 
 
 def listener_for_port(ctx: ProxyContext, port: int) -> EgressScope | None:
@@ -226,25 +266,33 @@ def _http_services(ctx: ProxyContext, egress: EgressScope, port: int) -> dict[st
     })
 
 
-def _vs_routes(ctx: ProxyContext, vs: VirtualServiceView, port: int, services: Mapping[str, Service]) -> list[rc.Route]:
+def _vs_routes(ctx: ProxyContext, vs: VirtualServiceView, port: int, services: Mapping[str, Service],
+               used: list[Hashable]) -> list[rc.Route]:
+    """A VirtualService's routes on the port, kept for as long as what they read (its cache key
+    added to `used`)."""
     in_scope = tuple(services[h].source.revision if h in services else None for h in vs.http_destinations)
     routes_key = ("vs-routes", vs.resource.revision, port, _source_key(ctx, vs), ctx.proxy.istio_extensions,
                   ctx.snapshot.destination_inputs(ctx.proxy, vs), in_scope)
+    used.append(routes_key)
     return ctx.memo(routes_key, lambda: vs_routes(ctx, vs, port, services))
 
 
-def _default_routes(ctx: ProxyContext, service: Service, port: int) -> list[rc.Route]:
+def _default_routes(ctx: ProxyContext, service: Service, port: int, used: list[Hashable]) -> list[rc.Route]:
+    """A service's default route (see _vs_routes)."""
     rule = ctx.rule_for(service)
     memo_key = ("default-route", service.source.revision, service.hostname, port, ctx.proxy.istio_extensions,
                 tuple(r.revision for r in rule.resources) if rule else None)
+    used.append(memo_key)
     return ctx.memo(memo_key, lambda: [_default_route(ctx, service, port)])
 
 
-def _virtual_hosts(ctx: ProxyContext, egress: EgressScope,
-                   port: int) -> tuple[list[_VirtualHost], dict[tuple[str, str, str], tuple[str, ...] | None],
-                                       dict[Hashable, tuple[str, ...]]]:
+def _virtual_hosts(ctx: ProxyContext, egress: EgressScope, port: int, used: dict[Hashable, list[Hashable]] | None = None,
+                   ) -> tuple[list[_VirtualHost], dict[tuple[str, str, str], tuple[str, ...] | None],
+                              dict[Hashable, tuple[str, ...]]]:
     """The port's virtual hosts in build order; for each VirtualService, the hosts its routes
-    fill (None: its routes are empty on the port); the warnings each source of routes raised."""
+    fill (None: its routes are empty on the port); the warnings each source of routes raised.
+    `used` collects the cache keys each source of routes read."""
+    used = used if used is not None else {}
     services = _http_services(ctx, egress, port)
     wildcard_owner = _most_specific_wildcards(egress.virtual_services, services)
     vhosts: dict[str, _VirtualHost] = {}
@@ -253,7 +301,7 @@ def _virtual_hosts(ctx: ProxyContext, egress: EgressScope,
     warnings: dict[Hashable, tuple[str, ...]] = {}
     for index, vs in enumerate(egress.virtual_services):
         before = len(ctx.warnings)
-        routes = _vs_routes(ctx, vs, port, services)
+        routes = _vs_routes(ctx, vs, port, services, used.setdefault(vs.resource.key, []))
         if len(ctx.warnings) > before:
             warnings[vs.resource.key] = tuple(ctx.warnings[before:])
         by_vs[vs.resource.key] = None if not routes else ()
@@ -267,12 +315,12 @@ def _virtual_hosts(ctx: ProxyContext, egress: EgressScope,
         for host in others:
             key = names.virtual_host(host, port)
             if key not in vhosts:
-                vhosts[key] = _VirtualHost(key, [], [host], routes)
+                vhosts[key] = _VirtualHost(key, [], [host], routes, source=vs.resource.key)
                 filled.append(key)
         for service in registry:
             key = names.virtual_host(service.hostname, port)
             if key not in vhosts:
-                vhosts[key] = _VirtualHost(key, [service], [], routes)
+                vhosts[key] = _VirtualHost(key, [service], [], routes, source=vs.resource.key)
                 filled.append(key)
         by_vs[vs.resource.key] = tuple(filled)
     for hostname, service in services.items():
@@ -281,7 +329,9 @@ def _virtual_hosts(ctx: ProxyContext, egress: EgressScope,
         key = names.virtual_host(hostname, port)
         if key not in vhosts:
             before = len(ctx.warnings)
-            vhosts[key] = _VirtualHost(key, [service], [], _default_routes(ctx, service, port), default=True)
+            source = ("default", hostname)
+            vhosts[key] = _VirtualHost(key, [service], [], _default_routes(ctx, service, port, used.setdefault(source, [])),
+                                       default=True, source=source)
             if len(ctx.warnings) > before:
                 warnings[("default", hostname)] = tuple(ctx.warnings[before:])
     return list(vhosts.values()), by_vs, warnings
