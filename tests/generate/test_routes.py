@@ -318,7 +318,7 @@ def test_unknown_route_names_get_an_empty_configuration(client_config, mesh, wri
 
     snapshot = mesh(write_yaml(BASE))
     proxy = snapshot.proxy("deploy/client.default")
-    config = route_configuration(ProxyContext(snapshot, proxy, snapshot.scope_for(proxy)), "no-such-route")
+    config = route_configuration(ProxyContext(snapshot, proxy, snapshot.scope_for(proxy)), "no-such-route").message
     assert config.name == "no-such-route" and not config.virtual_hosts
 
 

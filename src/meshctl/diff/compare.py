@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from meshctl.config.resource import Resource
 from meshctl.resources import CLUSTER, LISTENER
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from meshctl.config.loader import LoadResult
     from meshctl.generate.cache import GenerationCache
     from meshctl.generate.inbound_policy import InboundPolicy
+    from meshctl.generate.routebytes import AssembledRoutes
     from meshctl.generate.proxy import ProxyConfig
     from meshctl.model.meshconfig import MeshConfig
     from meshctl.model.proxy import Proxy
@@ -41,13 +42,15 @@ if TYPE_CHECKING:
 
 __all__ = ["EnvoyChange", "InputChange", "MeshDiff", "ProxyGroup", "diff_meshes"]
 
+T = TypeVar("T")
+ROUTE_KIND = "RouteConfiguration"
 ADDED = "added"
 REMOVED = "removed"
 CHANGED = "changed"
 # Envoy resource kinds, in push order: how a ProxyConfig holds them, how each is named, and the
 # type URL of its segments (shared outbound lists apart from the proxy's own inbound ones).
 _KINDS = (("Cluster", "clusters", "name", CLUSTER), ("ClusterLoadAssignment", "endpoints", "cluster_name", ""),
-          ("Listener", "listeners", "name", LISTENER), ("RouteConfiguration", "routes", "name", ""))
+          ("Listener", "listeners", "name", LISTENER), ("RouteConfiguration", "assembled", "name", ""))
 _ORDER = {kind: index for index, (kind, *_) in enumerate(_KINDS)}
 
 
@@ -219,8 +222,7 @@ class _Work:
                         else None for pair, view in zip(pairs, views, strict=True)]
             sides.append((routes, clusters))
         (old_routes, olds), (new_routes, news) = sides
-        by_view = {view: compare_resources("RouteConfiguration", old_routes[view], new_routes[view], "name")
-                   for view in first}
+        by_view = {view: compare_routes(old_routes[view], new_routes[view]) for view in first}
         if self._routes_only:
             self.translated += 2 * len(first)
             return [tuple(by_view[view]) if view is not None else () for view in views]
@@ -311,7 +313,9 @@ class _Work:
         memo = (kind, id(before), id(after))
         found = self._lists.get(memo)
         if found is None or found[0] is not before or found[1] is not after:
-            found = self._lists[memo] = (before, after, compare_resources(kind, before, after, key))
+            changes = (compare_routes(before, after) if kind == "RouteConfiguration"
+                       else compare_resources(kind, before, after, key))
+            found = self._lists[memo] = (before, after, changes)
         return found[2]
 
     def whole(self, snapshot: MeshSnapshot, proxy: Proxy, change: str) -> tuple[EnvoyChange, ...]:
@@ -344,21 +348,51 @@ def _rule_host(resource: Resource) -> str:
 
 def compare_resources(kind: str, before: Sequence[Any], after: Sequence[Any], key: str) -> list[EnvoyChange]:
     """Resources of one kind by name: added, removed, and changed with their field paths."""
+
+    def differing(a: Any, b: Any) -> tuple[Any, Any] | None:
+        if a.SerializeToString(deterministic=True) == b.SerializeToString(deterministic=True):
+            return None
+        return _without_equal_named_items(a, b)
+
+    return _by_name(kind, before, after, lambda item: str(getattr(item, key)), differing)
+
+
+def compare_routes(before: Sequence[AssembledRoutes], after: Sequence[AssembledRoutes]) -> list[EnvoyChange]:
+    """Route configurations by name, as `compare_resources` compares them, but virtual host by
+    virtual host on their serialized bytes: of a thousand-host configuration changed in one
+    host, only the hosts that differ are parsed for their field paths."""
+
+    def differing(a: AssembledRoutes, b: AssembledRoutes) -> tuple[Any, Any] | None:
+        if a.packed().resource.value == b.packed().resource.value:
+            return None
+        names_a, names_b = [h.name for h in a.hosts], [h.name for h in b.hosts]
+        if not all(names_a) or not all(names_b) or len(set(names_a)) < len(names_a) or len(set(names_b)) < len(names_b):
+            return _without_equal_named_items(a.message, b.message)  # as compare_resources does
+        fields = {host.name: host.field for host in b.hosts}
+        same = {host.name for host in a.hosts if fields.get(host.name) == host.field}
+        return a.only([h for h in a.hosts if h.name not in same]), b.only([h for h in b.hosts if h.name not in same])
+
+    return _by_name(ROUTE_KIND, before, after, lambda item: item.name, differing)
+
+
+def _by_name(kind: str, before: Sequence[T], after: Sequence[T], name_of: Callable[[T], str],
+             differing: Callable[[T, T], tuple[Any, Any] | None]) -> list[EnvoyChange]:
+    """Added, removed and changed resources by name (the first of a name is the one sent);
+    `differing` gives the messages to take field paths from, or None for equal resources."""
     if before is after:
         return []
-    old: dict[str, Any] = {}
-    new: dict[str, Any] = {}
+    old: dict[str, T] = {}
+    new: dict[str, T] = {}
     for items, by_name in ((before, old), (after, new)):
         for item in items:
-            by_name.setdefault(str(getattr(item, key)), item)  # the first of a name is the one sent
+            by_name.setdefault(name_of(item), item)
     changes = [EnvoyChange(kind, name, REMOVED) for name in sorted(old.keys() - new.keys())]
     changes += [EnvoyChange(kind, name, ADDED) for name in sorted(new.keys() - old.keys())]
     for name in sorted(old.keys() & new.keys()):
         a, b = old[name], new[name]
-        if a is b or a.SerializeToString(deterministic=True) == b.SerializeToString(deterministic=True):
-            continue
-        a, b = _without_equal_named_items(a, b)
-        changes.append(EnvoyChange(kind, name, CHANGED, tuple(field_changes(_json(a), _json(b)))))
+        messages = None if a is b else differing(a, b)
+        if messages is not None:
+            changes.append(EnvoyChange(kind, name, CHANGED, tuple(field_changes(_json(messages[0]), _json(messages[1])))))
     order = {REMOVED: 0, ADDED: 1, CHANGED: 2}
     return sorted(changes, key=lambda c: (c.name, order[c.change]))
 

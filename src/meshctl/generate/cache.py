@@ -13,11 +13,12 @@ mesh instead of growing with its history.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 
+from meshctl.generate.routebytes import AssembledRoutes
 from meshctl.memokeys import Same
 from meshctl.resources import Packed
 
@@ -31,8 +32,8 @@ class GenerationCache:
         self._version = ""
         self._current: dict[Hashable, Any] = {}
         self._previous: dict[Hashable, Any] = {}
-        self._packs: dict[int, tuple[Message, Packed]] = {}
-        self._previous_packs: dict[int, tuple[Message, Packed]] = {}
+        self._packs: dict[int, tuple[Message | AssembledRoutes, Packed]] = {}
+        self._previous_packs: dict[int, tuple[Message | AssembledRoutes, Packed]] = {}
         self.hits = 0
         self.misses = 0
 
@@ -59,24 +60,45 @@ class GenerationCache:
             self.hits += 1
         return found
 
+    def latest(self, key: Hashable) -> Any:
+        """What was last `remember`ed under `key` (None: nothing), for a piece updated from its
+        previous value rather than recomputed (see generate.routes)."""
+        found = self._current.get(key, _MISSING)
+        if found is _MISSING:
+            found = self._previous.get(key)
+        return found
+
+    def remember(self, key: Hashable, value: object) -> None:
+        self._current[key] = value
+
+    def restore(self, entries: Mapping[Hashable, Any]) -> None:
+        """Entries read earlier (`latest`), back into the cache where it has forgotten them: a
+        piece updated from its previous value uses few of its inputs' entries, and when it must
+        be built whole again the others are still good (keys are made of content)."""
+        current = self._current
+        for key, value in entries.items():
+            if key not in current:
+                current[key] = value
+
     def same_list(self, items: list[T]) -> list[T]:
         """`items`, or an earlier list holding the very same objects in the same order: a piece
         recomputed from cached parts (the clusters of a view after an endpoint moved) keeps its
         identity when none of them changed, and with it every mapping packed from it."""
         return self.get(("same-list", *map(id, items)), lambda: items)
 
-    def pack(self, name: str, message: Message) -> Packed:
-        """A message's Packed form, serialized once per message object while it stays cached."""
+    def pack(self, name: str, message: Message | AssembledRoutes) -> Packed:
+        """A message's Packed form, serialized once per message object while it stays cached
+        (a route configuration assembled from serialized virtual hosts packs itself)."""
         entry = self._packs.get(id(message))
         if entry is None or entry[0] is not message:
             entry = self._previous_packs.get(id(message))
             if entry is None or entry[0] is not message:
-                entry = (message, Packed.of(name, message))
+                entry = (message, message.packed() if isinstance(message, AssembledRoutes) else Packed.of(name, message))
             self._packs[id(message)] = entry
         return entry[1]
 
 
-    def pack_segments(self, segments: tuple[list[Message], ...], name_of: Callable[[Message], str]) -> dict[str, Packed]:
+    def pack_segments(self, segments: tuple[list[Any], ...], name_of: Callable[[Any], str]) -> dict[str, Packed]:
         """Packed forms by name of lists taken one after the other (the first of duplicate names
         kept), built once per combination of list objects: proxies with the same view and the
         same own side receive the very same mapping, and a proxy none of whose pieces changed
@@ -96,7 +118,7 @@ class GenerationCache:
 
         return self.get(("packed", *map(Same, parts)), merged)
 
-    def _pack_list(self, items: list[Message], name_of: Callable[[Message], str]) -> dict[str, Packed]:
+    def _pack_list(self, items: list[Any], name_of: Callable[[Any], str]) -> dict[str, Packed]:
         """Packed forms by name of one list (first of duplicate names kept), built once per list
         object (proxies with the same view receive the very same list from `get`), and the
         earlier mapping itself when every resource in it is as before: a piece rebuilt because

@@ -126,10 +126,16 @@ class ProxyContext:
         which decides the short names among a virtual host's domains. Routes name services and
         never their endpoints, so the version of every kind but Endpoints and EndpointSlices
         stands for the snapshot's: in a cluster, an endpoint change leaves every route as it was."""
+        imported = tuple((Same(e.services), Same(e.virtual_services)) for e in self.scope.egress)
+        return (self.snapshot.versions_except(*ENDPOINT_KINDS), imported, *self.routes_view())
+
+    def routes_view(self) -> tuple[Hashable, ...]:
+        """What route configurations read of the proxy and its Sidecar, the snapshot apart:
+        `routes_key` with the egress listeners named by what they import (their hosts) rather
+        than by the very services and VirtualServices imported, which an edit replaces."""
         _snapshot_version, namespace, _sidecar, *rest = self.view_key()
-        egress = tuple((e.port, e.protocol, Same(e.services), Same(e.virtual_services)) for e in self.scope.egress)
-        return (self.snapshot.versions_except(*ENDPOINT_KINDS), namespace, egress, self.scope.outbound_mode, *rest,
-                self.proxy.dns_domain)
+        egress = tuple((e.port, e.protocol, e.imports) for e in self.scope.egress)
+        return (namespace, egress, self.scope.outbound_mode, *rest, self.proxy.dns_domain)
 
     def services_key(self) -> tuple[Hashable, ...]:
         """What outbound clusters and endpoints add to the view: instead of the Sidecar, the

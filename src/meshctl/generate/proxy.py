@@ -26,6 +26,7 @@ from meshctl.generate.endpoints import build_endpoints
 from meshctl.generate.inbound import build_inbound_listeners
 from meshctl.generate.inbound_policy import InboundPolicy, inbound_policy
 from meshctl.generate.listeners import build_listeners
+from meshctl.generate.routebytes import AssembledRoutes
 from meshctl.generate.routes import route_configuration
 from meshctl.generate.tcproutes import stream_routing
 from meshctl.memokeys import Same
@@ -51,11 +52,17 @@ class ProxyConfig:
     clusters: list[cluster_pb2.Cluster] = field(default_factory=list)
     endpoints: list[endpoint_pb2.ClusterLoadAssignment] = field(default_factory=list)
     listeners: list[listener_pb2.Listener] = field(default_factory=list)
-    routes: list[route_pb2.RouteConfiguration] = field(default_factory=list)
+    assembled: list[AssembledRoutes] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     cache: GenerationCache | None = None
     segments: dict[str, tuple[list[Any], ...]] = field(default_factory=dict)
     secrets: list[secret_pb2.Secret] | None = None
+
+    @property
+    def routes(self) -> list[route_pb2.RouteConfiguration]:
+        """The route configurations as messages (parsed from their bytes once each: serve
+        never reads them so, only what it packs)."""
+        return [routes.message for routes in self.assembled]
 
     def packed(self) -> dict[str, dict[str, Packed]]:
         """Each resource serialized once, keyed by type URL and name (the ADS server's unit).
@@ -68,7 +75,7 @@ class ProxyConfig:
                 CLUSTER: self._pack(CLUSTER, self.clusters),
                 ENDPOINT: self._pack(ENDPOINT, self.endpoints),
                 LISTENER: self._pack(LISTENER, self.listeners),
-                ROUTE: self._pack(ROUTE, self.routes),
+                ROUTE: self._pack(ROUTE, self.assembled),
             }
             if self.secrets is not None:
                 packed[SECRET] = self._pack(SECRET, self.secrets)
@@ -77,12 +84,13 @@ class ProxyConfig:
     def _pack(self, type_url: str, items: list[Any]) -> dict[str, Packed]:
         name_of = BY_TYPE_URL[type_url].name_of
         if self.cache is None:
-            return by_name(Packed.of(name_of(item), item) for item in items)
+            return by_name(item.packed() if isinstance(item, AssembledRoutes) else Packed.of(name_of(item), item)
+                           for item in items)
         return self.cache.pack_segments(self.segments.get(type_url, (items,)), name_of)
 
 
 def route_configurations(snapshot: MeshSnapshot, proxy: Proxy,
-                         cache: GenerationCache | None = None) -> list[route_pb2.RouteConfiguration]:
+                         cache: GenerationCache | None = None) -> list[AssembledRoutes]:
     """The route configurations `generate` gives the proxy, without building the rest: for a
     caller that knows nothing else can have changed (`generate.impact`)."""
     ctx, view = _context(snapshot, proxy, cache)
@@ -162,7 +170,7 @@ def _outbound_listeners(ctx: ProxyContext, view: tuple[Any, ...]) -> tuple[list[
                     lambda: (ctx.same_list(build_listeners(ctx)), list(ctx.route_names)))
 
 
-def _routes(ctx: ProxyContext, names: list[str]) -> list[route_pb2.RouteConfiguration]:
+def _routes(ctx: ProxyContext, names: list[str]) -> list[AssembledRoutes]:
     return ctx.memo(("routes", ctx.routes_key(), tuple(names)), lambda: [route_configuration(ctx, name) for name in names])
 
 

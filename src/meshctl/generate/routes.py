@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from typing import Any
 from dataclasses import dataclass, field
 
 from envoy.config.core.v3 import base_pb2
@@ -17,6 +18,8 @@ from meshctl.generate.core import istio_metadata
 from meshctl.generate.names import PASSTHROUGH
 from meshctl.generate.protobuf import set_duration
 from meshctl.generate.context import MESH_ONLY, ProxyContext
+from meshctl.generate.routebytes import AssembledRoutes, SerializedHost
+from meshctl.memokeys import Same
 from meshctl import protocols
 from meshctl.hostnames import intersects, matches, specificity
 from meshctl.model.istio import VirtualServiceView, config_path
@@ -45,33 +48,164 @@ class _VirtualHost:
     services: list[Service] = field(default_factory=list)
     hosts: list[str] = field(default_factory=list)
     routes: list[rc.Route] = field(default_factory=list)
+    default: bool = False
+    source: Hashable = None
 
 
-def route_configuration(ctx: ProxyContext, name: str) -> route_pb2.RouteConfiguration:
+def route_configuration(ctx: ProxyContext, name: str) -> AssembledRoutes:
     """The route configuration a sidecar listener asks for; unknown names get an empty one.
 
     As in Istio, a domain belongs to the first virtual host that claims it in build order
     (VirtualServices oldest first, then the services no VirtualService covers), and only then
     are the virtual hosts sorted by name; a virtual host left without domains is dropped, as
-    Envoy refuses one.
+    Envoy refuses one. Assembled from serialized virtual hosts (generate.routebytes), each
+    built once for as long as its routes and domains stay.
     """
     config = route_pb2.RouteConfiguration(name=name, ignore_port_in_host_matching=True)
     config.validate_clusters.value = False
     config.max_direct_response_body_size_bytes.value = MAX_DIRECT_RESPONSE_BODY
     host, _, port_text = name.rpartition(":")
     if not port_text.isdigit():
-        return config
+        return AssembledRoutes(config, ())
     port = int(port_text)
     egress = listener_for_port(ctx, port)
     if egress is None:
-        return config
-    vhosts = _virtual_hosts(ctx, egress, port)
+        return AssembledRoutes(config, ())
     if host:
-        _single_service(config, vhosts, names.virtual_host(host, port))
-        return config
+        return AssembledRoutes(config, _single_service(ctx, egress, port, names.virtual_host(host, port)))
+    return AssembledRoutes(config, _host_table(ctx, egress, port).sent)
+
+
+def _single_service(ctx: ProxyContext, egress: EgressScope, port: int, wanted: str) -> list[SerializedHost]:
+    """`<fqdn>:<port>` (a sniffed listener bound to one service's VIP): only that service's
+    virtual host, matching every authority, and no catch-all."""
+    out = []
+    for vhost in _virtual_hosts(ctx, egress, port)[0]:
+        if vhost.name == wanted:
+            message = rc.VirtualHost(name=vhost.name, domains=["*"], include_request_attempt_count=True)
+            message.routes.extend(vhost.routes)
+            out.append(SerializedHost.of(message))
+    return out
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _HostTable:
+    """The virtual hosts of one port of one routes view, as sent (`sent`: sorted by name, the
+    catch-all last), and what updating them after VirtualServices edited in place needs: where
+    each host sits, the domains it claimed, which hosts each VirtualService's routes fill
+    (None: it contributes none, its routes being empty on the port), and the warnings each
+    source of routes raised (in build order, only the sources that raised some)."""
+
+    version: str
+    services: tuple[Service, ...]
+    sent: tuple[SerializedHost, ...]
+    where: Mapping[str, int]
+    domains: Mapping[str, tuple[str, ...]]
+    by_vs: Mapping[tuple[str, str, str], tuple[str, ...] | None]
+    warnings: Mapping[Hashable, tuple[str, ...]]
+    defaults: tuple[tuple[str, Service], ...]
+    """The hosts sent with a service's default route, and their services."""
+    keys: Mapping[Hashable, tuple[Hashable, ...]]
+    entries: Mapping[Hashable, Any]
+    """The generation-cache entries each source of routes was built from (its routes, its
+    serialized hosts), by key: an update reads only the edited ones, so the cache forgets the
+    others after two versions; a table built again (after a change that reaches further) puts
+    them back first, and rebuilds only what the change reaches."""
+
+
+def _host_table(ctx: ProxyContext, egress: EgressScope, port: int) -> _HostTable:
+    """The port's virtual hosts: the table built for the snapshot before, updated in the few
+    hosts its VirtualServices edited in place reach (model.changes), else built whole."""
+    cache, snapshot = ctx.cache, ctx.snapshot
+    key = ("host-table", port, egress.port, egress.protocol, egress.imports, ctx.routes_view(), snapshot.mesh_key)
+    previous: _HostTable | None = cache.latest(key) if cache is not None else None
+    table = previous
+    if table is not None and table.version != snapshot.version:
+        table = _updated(ctx, table, egress, port)
+    if table is None:
+        if cache is not None and previous is not None:
+            cache.restore(previous.entries)
+        table = _built(ctx, egress, port)
+    else:
+        ctx.warnings.extend(warning for warnings in table.warnings.values() for warning in warnings)
+    if cache is not None:
+        cache.remember(key, table)
+    return table
+
+
+def _updated(ctx: ProxyContext, table: _HostTable, egress: EgressScope, port: int) -> _HostTable | None:
+    """The table with the hosts whose routes changed rebuilt, after VirtualServices edited in
+    place and DestinationRules changed (model.changes): neither changes which hosts there are
+    nor the domains each claims. The edited VirtualServices are translated again, or, when
+    rules changed, every source of routes (a rule reaches whatever routes to its host), the
+    others found unchanged by their cache keys. None when the change may reach further: it
+    was not such a change relative to the table's snapshot, the imported services are other
+    objects, an edit emptied or filled a VirtualService's routes on the port, or an edit gave
+    warnings to routes that had none (they would come out of order)."""
+    changes = ctx.snapshot.routing_changes
+    if changes is None or changes.previous_version != table.version or egress.services is not table.services:
+        return None
+    start = len(ctx.warnings)
+    sent = list(table.sent)
+    warnings = {} if changes.rules else dict(table.warnings)
+    services = _http_services(ctx, egress, port)
+    keys, entries = dict(table.keys), dict(table.entries)
+
+    def refill(source: Hashable, names_: Iterable[str], routes: list[rc.Route], raised: tuple[str, ...],
+               used: list[Hashable]) -> bool:
+        if raised:
+            if not changes.rules and source not in warnings:
+                return False
+            warnings[source] = raised
+        else:
+            warnings.pop(source, None)
+        for name in names_:
+            sent[table.where[name]] = _serialized(ctx, name, table.domains[name], routes, used)
+        if tuple(used) != keys.get(source):
+            _keep(ctx, keys, entries, source, used)
+        return True
+
+    for vs in egress.virtual_services if changes.rules else (new for _, new in changes.edited):
+        key = vs.resource.key
+        if key not in table.by_vs:
+            continue
+        filled = table.by_vs[key]
+        before = len(ctx.warnings)
+        used: list[Hashable] = []
+        routes = _vs_routes(ctx, vs, port, services, used)
+        if (filled is None) != (not routes) or not refill(key, filled or (), routes, tuple(ctx.warnings[before:]), used):
+            del ctx.warnings[start:]
+            return None
+    for name, service in table.defaults if changes.rules else ():
+        before = len(ctx.warnings)
+        used = []
+        routes = _default_routes(ctx, service, port, used)
+        refill(("default", service.hostname), (name,), routes, tuple(ctx.warnings[before:]), used)
+    del ctx.warnings[start:]
+    ctx.warnings.extend(warning for raised in warnings.values() for warning in raised)
+    return _HostTable(ctx.snapshot.version, table.services, tuple(sent), table.where, table.domains, table.by_vs,
+                      warnings, table.defaults, keys, entries)
+
+
+def _keep(ctx: ProxyContext, keys: dict[Hashable, tuple[Hashable, ...]], entries: dict[Hashable, Any],
+          source: Hashable, used: list[Hashable]) -> None:
+    """Record the cache entries a source of routes now comes from, in place of its old ones."""
+    if ctx.cache is None:
+        return
+    for key in keys.get(source, ()):
+        entries.pop(key, None)
+    keys[source] = tuple(used)
+    for key in used:
+        entries[key] = ctx.cache.latest(key)
+
+
+def _built(ctx: ProxyContext, egress: EgressScope, port: int) -> _HostTable:
+    used: dict[Hashable, list[Hashable]] = {}
+    vhosts, by_vs, warnings = _virtual_hosts(ctx, egress, port, used)
     known = {service.hostname for vhost in vhosts for service in vhost.services}
     claimed: set[str] = set()
-    built: list[rc.VirtualHost] = []
+    built: list[SerializedHost] = []
+    domains_of: dict[str, tuple[str, ...]] = {}
     for vhost in vhosts:
         domains = []
         for domain, expanded in _domains(ctx, vhost):
@@ -81,21 +215,36 @@ def route_configuration(ctx: ProxyContext, name: str) -> route_pb2.RouteConfigur
             claimed.add(lowered)
             domains.append(domain)
         if domains:
-            out = rc.VirtualHost(name=vhost.name, domains=domains, include_request_attempt_count=True)
-            out.routes.extend(vhost.routes)
-            built.append(out)
-    config.virtual_hosts.extend(sorted(built, key=lambda v: v.name))
-    config.virtual_hosts.append(_catch_all(ctx))
-    return config
+            domains_of[vhost.name] = tuple(domains)
+            built.append(_serialized(ctx, vhost.name, domains_of[vhost.name], vhost.routes, used[vhost.source]))
+    catch_all = ("catch-all", ctx.scope.outbound_mode, ctx.proxy.istio_extensions)
+    used[catch_all] = [catch_all]
+    sent = (*sorted(built, key=lambda v: v.name), ctx.memo(catch_all, lambda: SerializedHost.of(_catch_all(ctx))))
+    kept = {vs: tuple(name for name in filled if name in domains_of) if filled is not None else None
+            for vs, filled in by_vs.items()}
+    defaults = tuple((vhost.name, vhost.services[0]) for vhost in vhosts
+                     if vhost.name in domains_of and vhost.default and vhost.services)
+    keys: dict[Hashable, tuple[Hashable, ...]] = {}
+    entries: dict[Hashable, Any] = {}
+    for source, keys_used in used.items():
+        _keep(ctx, keys, entries, source, keys_used)
+    return _HostTable(ctx.snapshot.version, egress.services, sent, {host.name: i for i, host in enumerate(sent)},
+                      domains_of, kept, warnings, defaults, keys, entries)
 
 
-def _single_service(config: route_pb2.RouteConfiguration, vhosts: list[_VirtualHost], wanted: str) -> None:
-    """`<fqdn>:<port>` (a sniffed listener bound to one service's VIP): only that service's
-    virtual host, matching every authority, and no catch-all."""
-    for vhost in vhosts:
-        if vhost.name == wanted:
-            out = config.virtual_hosts.add(name=vhost.name, domains=["*"], include_request_attempt_count=True)
-            out.routes.extend(vhost.routes)
+def _serialized(ctx: ProxyContext, name: str, domains: tuple[str, ...], routes: list[rc.Route],
+                used: list[Hashable]) -> SerializedHost:
+    """A virtual host serialized once for as long as its name, domains and routes stay (its
+    cache key added to `used`)."""
+
+    def serialize() -> SerializedHost:
+        out = rc.VirtualHost(name=name, domains=domains, include_request_attempt_count=True)
+        out.routes.extend(routes)
+        return SerializedHost.of(out)
+
+    key = ("vhost", name, domains, Same(routes))
+    used.append(key)
+    return ctx.memo(key, serialize)
 
 
 def listener_for_port(ctx: ProxyContext, port: int) -> EgressScope | None:
@@ -109,43 +258,83 @@ def listener_for_port(ctx: ProxyContext, port: int) -> EgressScope | None:
     return None
 
 
-def _virtual_hosts(ctx: ProxyContext, egress: EgressScope, port: int) -> list[_VirtualHost]:
-    services = {
+def _http_services(ctx: ProxyContext, egress: EgressScope, port: int) -> dict[str, Service]:
+    """The imported services with an HTTP (or unsniffed) port `port`, by host."""
+    return ctx.memo(("http-services", Same(egress.services), port), lambda: {
         s.hostname: s for s in egress.services
         if (p := s.port(port)) is not None and (p.protocol in protocols.HTTP_FAMILY or p.protocol == protocols.UNSUPPORTED)
-    }
+    })
+
+
+def _vs_routes(ctx: ProxyContext, vs: VirtualServiceView, port: int, services: Mapping[str, Service],
+               used: list[Hashable]) -> list[rc.Route]:
+    """A VirtualService's routes on the port, kept for as long as what they read (its cache key
+    added to `used`)."""
+    in_scope = tuple(services[h].source.revision if h in services else None for h in vs.http_destinations)
+    routes_key = ("vs-routes", vs.resource.revision, port, _source_key(ctx, vs), ctx.proxy.istio_extensions,
+                  ctx.snapshot.destination_inputs(ctx.proxy, vs), in_scope)
+    used.append(routes_key)
+    return ctx.memo(routes_key, lambda: vs_routes(ctx, vs, port, services))
+
+
+def _default_routes(ctx: ProxyContext, service: Service, port: int, used: list[Hashable]) -> list[rc.Route]:
+    """A service's default route (see _vs_routes)."""
+    rule = ctx.rule_for(service)
+    memo_key = ("default-route", service.source.revision, service.hostname, port, ctx.proxy.istio_extensions,
+                tuple(r.revision for r in rule.resources) if rule else None)
+    used.append(memo_key)
+    return ctx.memo(memo_key, lambda: [_default_route(ctx, service, port)])
+
+
+def _virtual_hosts(ctx: ProxyContext, egress: EgressScope, port: int, used: dict[Hashable, list[Hashable]] | None = None,
+                   ) -> tuple[list[_VirtualHost], dict[tuple[str, str, str], tuple[str, ...] | None],
+                              dict[Hashable, tuple[str, ...]]]:
+    """The port's virtual hosts in build order; for each VirtualService, the hosts its routes
+    fill (None: its routes are empty on the port); the warnings each source of routes raised.
+    `used` collects the cache keys each source of routes read."""
+    used = used if used is not None else {}
+    services = _http_services(ctx, egress, port)
     wildcard_owner = _most_specific_wildcards(egress.virtual_services, services)
     vhosts: dict[str, _VirtualHost] = {}
     covered: set[str] = set()
+    by_vs: dict[tuple[str, str, str], tuple[str, ...] | None] = {}
+    warnings: dict[Hashable, tuple[str, ...]] = {}
     for index, vs in enumerate(egress.virtual_services):
-        in_scope = tuple(services[h].source.revision if h in services else None for h in vs.http_destinations)
-        routes_key = ("vs-routes", vs.resource.revision, port, _source_key(ctx, vs), ctx.proxy.istio_extensions,
-                      ctx.snapshot.destination_inputs(ctx.proxy, vs), in_scope)
-        routes = ctx.memo(routes_key, lambda: vs_routes(ctx, vs, port, services))
+        before = len(ctx.warnings)
+        routes = _vs_routes(ctx, vs, port, services, used.setdefault(vs.resource.key, []))
+        if len(ctx.warnings) > before:
+            warnings[vs.resource.key] = tuple(ctx.warnings[before:])
+        by_vs[vs.resource.key] = None if not routes else ()
         if not routes:
             continue
         if port != 80 and not _names_a_service(vs, services):
             continue
         registry, others = _split_hosts(vs, index, services, wildcard_owner)
         covered.update(service.hostname for service in registry)
+        filled = []
         for host in others:
             key = names.virtual_host(host, port)
             if key not in vhosts:
-                vhosts[key] = _VirtualHost(key, [], [host], routes)
+                vhosts[key] = _VirtualHost(key, [], [host], routes, source=vs.resource.key)
+                filled.append(key)
         for service in registry:
             key = names.virtual_host(service.hostname, port)
             if key not in vhosts:
-                vhosts[key] = _VirtualHost(key, [service], [], routes)
+                vhosts[key] = _VirtualHost(key, [service], [], routes, source=vs.resource.key)
+                filled.append(key)
+        by_vs[vs.resource.key] = tuple(filled)
     for hostname, service in services.items():
         if hostname in covered or service.resolution == ALIAS:
             continue
         key = names.virtual_host(hostname, port)
         if key not in vhosts:
-            rule = ctx.rule_for(service)
-            memo_key = ("default-route", service.source.revision, hostname, port, ctx.proxy.istio_extensions,
-                        tuple(r.revision for r in rule.resources) if rule else None)
-            vhosts[key] = _VirtualHost(key, [service], [], [ctx.memo(memo_key, lambda: _default_route(ctx, service, port))])
-    return list(vhosts.values())
+            before = len(ctx.warnings)
+            source = ("default", hostname)
+            vhosts[key] = _VirtualHost(key, [service], [], _default_routes(ctx, service, port, used.setdefault(source, [])),
+                                       default=True, source=source)
+            if len(ctx.warnings) > before:
+                warnings[("default", hostname)] = tuple(ctx.warnings[before:])
+    return list(vhosts.values()), by_vs, warnings
 
 
 def _source_key(ctx: ProxyContext, vs: VirtualServiceView) -> tuple[str, tuple[tuple[str, str], ...]]:

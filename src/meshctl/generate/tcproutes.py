@@ -47,8 +47,7 @@ def tcp_chains(ctx: ProxyContext, service: Service, port: ServicePort, bind: str
 def stream_routing(scope: SidecarScope) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """The revisions and hosts of the VirtualServices in a scope that route TCP or TLS: all
     that outbound listeners read of VirtualServices (see _virtual_service_for)."""
-    return tuple((vs.resource.revision, vs.hosts) for egress in scope.egress for vs in egress.virtual_services
-                 if vs.spec.tcp or vs.spec.tls)
+    return tuple(stream for egress in scope.egress for stream in egress.streams)
 
 
 def _virtual_service_for(ctx: ProxyContext, service: Service) -> VirtualServiceView | None:

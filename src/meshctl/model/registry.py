@@ -38,6 +38,8 @@ class Registry:
 
     __slots__ = (
         "_aliases",
+        "_by_namespace",
+        "_targets",
         "_by_host",
         "_by_ip",
         "_by_label",
@@ -66,6 +68,7 @@ class Registry:
         self._selecting: dict[str, list[tuple[Service, Mapping[str, str]]]] = {}
         self._endpoints: dict[tuple[int, str], tuple[Endpoint, ...]] = {}
         self._signatures: dict[tuple[int, int | None], int] = {}
+        self._targets: dict[int, tuple[Workload, list[ServiceTarget]]] = {}
         for index, workload in enumerate(self.workloads):
             self._by_proxy.setdefault(workload.proxy_id, workload)
             self._by_ip.setdefault(workload.ip, workload)
@@ -77,8 +80,10 @@ class Registry:
         for replicas in self._by_owner.values():
             replicas.sort(key=lambda w: w.name)
         self._aliases: dict[str, list[str]] = {}
+        self._by_namespace: dict[str, list[Service]] = {}
         for service in self.services:
             self._by_host.setdefault(service.hostname, []).append(service)
+            self._by_namespace.setdefault(service.namespace, []).append(service)
             if service.resolution == ALIAS and service.alias_for:
                 self._aliases.setdefault(service.alias_for, []).append(service.hostname)
             if service.from_kubernetes and service.selector:
@@ -98,6 +103,7 @@ class Registry:
         for slot in Registry.__slots__:
             setattr(clone, slot, getattr(self, slot))
         clone._endpoint_objects = endpoint_objects
+        clone._targets = {}
         clone._endpoints = {key: value for key, value in self._endpoints.items() if key[0] in kept}
         clone._signatures = {key: value for key, value in self._signatures.items() if key[0] in kept}
         return clone
@@ -141,11 +147,14 @@ class Registry:
         TCP ports of every service of its own namespace that has it as an endpoint, oldest
         service first. A Kubernetes Service has it when its selector picks the workload's
         labels; a ServiceEntry when one of its endpoints (inline, or a workload its
-        workloadSelector picks) is at the workload's address, whichever kind the workload is."""
+        workloadSelector picks) is at the workload's address, whichever kind the workload is.
+        Found once per workload: its inbound listeners and clusters, and the rules of its own
+        services, all ask."""
+        found = self._targets.get(id(workload))
+        if found is not None and found[0] is workload:
+            return found[1]
         targets = []
-        for service in self.services:
-            if service.namespace != workload.namespace:
-                continue
+        for service in self._by_namespace.get(workload.namespace, ()):
             if service.from_kubernetes and not (service.selector and selects(service.selector, workload.labels)):
                 continue
             for port in service.ports:
@@ -154,6 +163,7 @@ class Registry:
                 target = self._target_port(service, port, workload)
                 if target is not None:
                     targets.append(ServiceTarget(service, port, target))
+        self._targets[id(workload)] = (workload, targets)
         return targets
 
     def _target_port(self, service: Service, port: ServicePort, workload: Workload) -> int | None:

@@ -7,7 +7,7 @@ Sidecar resource shrinks a proxy's config.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from meshctl import protocols
@@ -27,8 +27,10 @@ __all__ = [
     "Imports",
     "SidecarScope",
     "build_scope",
+    "matches_source_labels",
     "parse_hosts",
     "select_sidecar",
+    "streams_of",
 ]
 
 DEFAULT_HOSTS = (("*", "*"),)
@@ -63,6 +65,10 @@ class EgressScope:
     capture_mode: str
     services: tuple[Service, ...]
     virtual_services: tuple[VirtualServiceView, ...]
+    imports: tuple[HostImport, ...] = ()
+    streams: Streams = ()
+    """The revisions and hosts of the VirtualServices imported that route TCP or TLS: all that
+    outbound listeners read of VirtualServices (see generate.tcproutes)."""
 
     @property
     def catch_all(self) -> bool:
@@ -91,6 +97,11 @@ class SidecarScope:
             for service in listener.services:
                 seen.setdefault(id(service), service)
         return list(seen.values())
+
+
+def streams_of(virtual_services: Sequence[VirtualServiceView]) -> Streams:
+    """See EgressScope.streams."""
+    return tuple((vs.resource.revision, vs.hosts) for vs in virtual_services if vs.spec.tcp or vs.spec.tls)
 
 
 def parse_hosts(entries: Sequence[str], sidecar_namespace: str) -> tuple[HostImport, ...]:
@@ -166,13 +177,15 @@ def _selector(sidecar: Resource) -> Mapping[str, str]:
 _IMPORT_EVERYTHING = (IstioEgressListener(hosts=("*/*",)),)
 
 
-Imports = tuple[tuple[Service, ...], tuple[VirtualServiceView, ...], bool, bool]
+Streams = tuple[tuple[str, tuple[str, ...]], ...]
+Imports = tuple[tuple[Service, ...], tuple[VirtualServiceView, ...], bool, bool, Streams]
 
 
 def build_scope(namespace: str, sidecar: Resource | None, services: Sequence[Service],
                 virtual_services: Sequence[VirtualServiceView], default_outbound: str,
                 imports: dict[tuple[str, tuple[HostImport, ...]], Imports] | None = None,
-                service_imports: dict[tuple[str, tuple[HostImport, ...]], tuple[Service, ...]] | None = None) -> SidecarScope:
+                service_imports: dict[tuple[str, tuple[HostImport, ...]], tuple[Service, ...]] | None = None,
+                carried: Callable[[tuple[str, tuple[HostImport, ...]]], Imports | None] | None = None) -> SidecarScope:
     """The scope of proxies in `namespace` governed by `sidecar` (None: import everything).
 
     `imports` remembers, per namespace and egress hosts, what a listener imports: Sidecars
@@ -180,7 +193,9 @@ def build_scope(namespace: str, sidecar: Resource | None, services: Sequence[Ser
     share the very same tuples, which lets generation share what it builds from them.
     `service_imports` remembers the services part alone, for as long as the services are the
     same (a snapshot passes on its own to the next when the registry is unchanged): a routing
-    edit then looks at the VirtualServices again, not at every service.
+    edit then looks at the VirtualServices again, not at every service. `carried` gives the
+    previous snapshot's imports when VirtualServices were only edited in place
+    (model.changes): then not even those are looked at again.
     """
     spec = sidecar.view_as(Sidecar) if sidecar is not None else Sidecar()
     owner_namespace = sidecar.namespace if sidecar is not None else namespace
@@ -193,6 +208,10 @@ def build_scope(namespace: str, sidecar: Resource | None, services: Sequence[Ser
     def imported_by(hosts: tuple[HostImport, ...]) -> Imports:
         nonlocal exported, vs_visible
         found = memo.get((namespace, hosts))
+        if found is None and carried is not None:
+            found = carried((namespace, hosts))
+            if found is not None:
+                memo[(namespace, hosts)] = found
         if found is None:
             chosen = service_memo.get((namespace, hosts))
             if chosen is None:
@@ -206,14 +225,15 @@ def build_scope(namespace: str, sidecar: Resource | None, services: Sequence[Ser
                 # Routes of the Gateway API in this namespace first (GAMMA consumer routes win).
                 vs_visible.sort(key=lambda vs: not (vs.gateway_semantics and vs.namespace == namespace))
             vss = tuple(vs for vs in vs_visible if _imports_virtual_service(hosts, vs))
-            found = memo[(namespace, hosts)] = (chosen, vss, any(_matches_source_labels(vs) for vs in vss),
-                                                any(s.resolution == PASSTHROUGH for s in chosen))
+            found = memo[(namespace, hosts)] = (chosen, vss, any(matches_source_labels(vs) for vs in vss),
+                                                any(s.resolution == PASSTHROUGH for s in chosen), streams_of(vss))
         return found
 
     egress = []
     source_labels = headless = False
     for listener in listeners:
-        imported, vss, by_labels, has_headless = imported_by(parse_hosts(listener.hosts, owner_namespace))
+        hosts = parse_hosts(listener.hosts, owner_namespace)
+        imported, vss, by_labels, has_headless, streams = imported_by(hosts)
         source_labels = source_labels or by_labels
         headless = headless or has_headless
         port = listener.port
@@ -226,6 +246,8 @@ def build_scope(namespace: str, sidecar: Resource | None, services: Sequence[Ser
                 capture_mode=listener.capture_mode or "DEFAULT",
                 services=imported,
                 virtual_services=vss,
+                imports=hosts,
+                streams=streams,
             )
         )
     policy = spec.outbound_traffic_policy
@@ -234,7 +256,7 @@ def build_scope(namespace: str, sidecar: Resource | None, services: Sequence[Ser
                         uses_source_labels=source_labels, has_headless=headless)
 
 
-def _matches_source_labels(vs: VirtualServiceView) -> bool:
+def matches_source_labels(vs: VirtualServiceView) -> bool:
     """Whether a VirtualService matches on the client's labels (then labels shape the routes)."""
     spec = vs.spec
     return (any(match.source_labels for rule in spec.http for match in rule.match)

@@ -24,6 +24,7 @@ from meshctl.model.istio import (
     merge_destination_rules,
     order_key,
 )
+from meshctl.model.changes import RoutingChanges, in_place
 from meshctl.model.meshconfig import MeshConfig, mesh_in
 from meshctl.model.peerauth import DISABLE, PERMISSIVE, STRICT, PeerAuthenticationIndex, WorkloadMTLS
 from meshctl.model.proxy import Proxy
@@ -64,6 +65,13 @@ class MeshSnapshot:
     _service_imports: dict[tuple[str, tuple[Any, ...]], Any] = field(default_factory=dict, repr=False)
     _rules: dict[tuple[str, str, str, tuple[Any, ...]], DestinationRuleView | None] = field(default_factory=dict, repr=False)
     _destination_inputs: dict[tuple[str, str, str, tuple[Any, ...]], tuple[Any, ...]] = field(default_factory=dict, repr=False)
+    previous_version: str = ""
+    """The version of the snapshot this one was built from (empty: none)."""
+    routing_changes: RoutingChanges | None = None
+    """What changed since `previous_version`, when that was VirtualServices edited in place,
+    DestinationRules and endpoints, which leave every route table's layout as it was (see
+    RoutingChanges); None otherwise."""
+    _previous_imports: dict[tuple[str, tuple[Any, ...]], Any] = field(default_factory=dict, repr=False)
 
     def scope_for(self, proxy: Proxy) -> SidecarScope:
         """What the proxy sees: its Sidecar's imports; a gateway sees every service exported to
@@ -74,9 +82,19 @@ class MeshSnapshot:
         scope = self._scopes.get(key)
         if scope is None:
             scope = build_scope(proxy.namespace, sidecar, self.registry.services,
-                                self.virtual_services, self.mesh.outbound_mode, self._imports, self._service_imports)
+                                self.virtual_services, self.mesh.outbound_mode, self._imports, self._service_imports,
+                                self._carried_imports)
             self._scopes[key] = scope
         return scope
+
+    def _carried_imports(self, key: tuple[str, tuple[Any, ...]]) -> Any:
+        """The previous snapshot's imports for an egress listener with its changed
+        VirtualServices put in place (see RoutingChanges), or None to compute them afresh."""
+        changes = self.routing_changes
+        found = self._previous_imports.get(key)
+        if changes is None or found is None:
+            return None
+        return changes.carried(found)
 
     def destination_rule(self, proxy: Proxy, host: str, service_namespace: str) -> DestinationRuleView | None:
         """Istio's choice for (proxy, host): the proxy's namespace, then the service's, then root."""
@@ -207,9 +225,8 @@ def build_snapshot(resources: Sequence[Resource], mesh: MeshConfig | None = None
         registry = previous.registry.with_endpoint_objects(endpoint_objects_of(resources))  # type: ignore[union-attr]
     else:
         registry = build_registry(resources, mesh)
-    virtual_services = tuple(
-        VirtualServiceView.of(r, mesh) for r in sorted(by_kind.get("VirtualService", []), key=order_key)
-    )
+    virtual_services, routing_changes = _virtual_services(by_kind.get("VirtualService", []), mesh, previous if reuse else None,
+                                                          kind_versions)
     if unchanged("DestinationRule"):
         destination_rules, rule_index = previous.destination_rules, previous.rule_index  # type: ignore[union-attr]
     else:
@@ -236,24 +253,58 @@ def build_snapshot(resources: Sequence[Resource], mesh: MeshConfig | None = None
         mesh_key=hash(repr(mesh)),
         rule_index=rule_index,
         peer_authentication=PeerAuthenticationIndex.of(by_kind.get("PeerAuthentication", []), mesh.root_namespace),
-        **_lookups_kept(previous, registry, rule_index, mesh),
+        previous_version=previous.version if previous is not None else "",
+        routing_changes=routing_changes,
+        **_lookups_kept(previous, registry, rule_index, mesh, routing_changes),
     )
 
 
+def _virtual_services(resources: Sequence[Resource], mesh: MeshConfig, previous: MeshSnapshot | None,
+                      kind_versions: Mapping[str, str]) -> tuple[tuple[VirtualServiceView, ...], RoutingChanges | None]:
+    """The views of the VirtualServices, in precedence order, the previous snapshot's view
+    kept for each very object it was made of; and, when nothing else changed but
+    VirtualServices edited in place, DestinationRules and endpoints, those edits (objects read again count, even
+    when equal in content: their views tell where they now are)."""
+    before = {vs.resource.key: vs for vs in previous.virtual_services} if previous is not None else {}
+    views = []
+    replaced: dict[tuple[str, str, str], tuple[VirtualServiceView, VirtualServiceView]] = {}
+    added = False
+    for resource in sorted(resources, key=order_key):
+        old = before.get(resource.key)
+        added = added or old is None
+        if old is not None and old.resource is resource:
+            views.append(old)
+            continue
+        view = VirtualServiceView.of(resource, mesh)
+        views.append(view)
+        if old is not None:
+            replaced[resource.key] = (old, view)
+    changes = None
+    if previous is not None and not added and len(before) == len(views) and all(in_place(a, b) for a, b in replaced.values()) and all(
+            previous.kind_versions.get(kind) == version for kind, version in kind_versions.items()
+            if kind not in ("VirtualService", "DestinationRule", *ENDPOINT_KINDS)) and set(previous.kind_versions) == set(kind_versions):
+        changes = RoutingChanges(previous.version, replaced,
+                                 rules=previous.kind_versions.get("DestinationRule") != kind_versions.get("DestinationRule"))
+    return tuple(views), changes
+
+
 def _lookups_kept(previous: MeshSnapshot | None, registry: Registry, rule_index: RuleIndex,
-                  mesh: MeshConfig) -> dict[str, Any]:
+                  mesh: MeshConfig, routing_changes: RoutingChanges | None) -> dict[str, Any]:
     """The previous snapshot's memoised lookups whose inputs are the very same objects here:
     which DestinationRule applies (rules and mesh), what a VirtualService's routes read
     (services and rules), which services a Sidecar's egress imports (services). Shared rather
     than copied: what either snapshot adds holds for both. A routing edit in a large mesh then
     does not look up every rule again, and an endpoint change (a registry with the very same
-    services) does not look at every service again."""
+    services) does not look at every service again. After VirtualServices edited in place
+    (`routing_changes`), the previous imports of every egress listener, to carry over."""
     if previous is None or previous.mesh != mesh:
         return {}
     kept: dict[str, Any] = {}
     same_services = previous.registry.services is registry.services
     if same_services:
         kept["_service_imports"] = previous._service_imports
+        if routing_changes is not None:
+            kept["_previous_imports"] = previous._imports
     if previous.rule_index is rule_index:
         kept["_rules"] = previous._rules
         if same_services:

@@ -17,6 +17,7 @@ from envoy.service.discovery.v3 import discovery_pb2
 from google.protobuf.message import Message
 
 from meshctl.resources import Packed, Placeholder
+from meshctl.resources.protowire import field, varint
 
 __all__ = ["Encoder", "MAX_BODIES", "field", "varint"]
 
@@ -24,21 +25,6 @@ __all__ = ["Encoder", "MAX_BODIES", "field", "varint"]
 def _tags(message: type[Message], *names: str) -> tuple[bytes, ...]:
     """The tags of length-delimited fields, by name, from the message's own descriptor."""
     return tuple(varint(message.DESCRIPTOR.fields_by_name[name].number << 3 | 2) for name in names)
-
-
-def varint(value: int) -> bytes:
-    """Protobuf's base-128 varint."""
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def field(tag: bytes, payload: bytes) -> bytes:
-    """One length-delimited field: its tag, the payload's length, the payload."""
-    return tag + varint(len(payload)) + payload
 
 
 _S_VERSION, _S_RESOURCES, _S_TYPE, _S_NONCE, _S_CONTROL_PLANE = _tags(

@@ -14,6 +14,7 @@ from meshctl.generate.context import ProxyContext
 from meshctl.generate.endpoints import build_endpoints
 from meshctl.generate.gateway.autopassthrough import sni_dnat_clusters, sni_dnat_endpoints
 from meshctl.generate.gateway.listeners import gateway_listeners
+from meshctl.generate.routebytes import AssembledRoutes
 from meshctl.generate.gateway.routes import gateway_route_configuration
 from meshctl.generate.gateway.secrets import gateway_secrets
 from meshctl.generate.gateway.tls import credential_resource
@@ -50,7 +51,7 @@ def build_router(ctx: ProxyContext, cache: GenerationCache | None) -> ProxyConfi
     ctx.warnings.extend(merged.warnings)
     secrets: dict[str, None] = {}
     listeners = gateway_listeners(ctx, merged, secrets)
-    routes = [gateway_route_configuration(ctx, merged, name) for name in sorted(ctx.route_names)]
+    routes = [AssembledRoutes.of(gateway_route_configuration(ctx, merged, name)) for name in sorted(ctx.route_names)]
     clusters = build_outbound_clusters(ctx)
     endpoints = build_endpoints(ctx, clusters)
     if merged.has_auto_passthrough:

@@ -1,0 +1,27 @@
+"""Protobuf's wire format, as far as assembling messages from serialized pieces needs it.
+
+A message on the wire is its fields one after another, in any order, and a repeated message
+field is its entries one after another, each a tag, a length and the entry's bytes. So a
+message can be assembled from pieces serialized once and shared: a route configuration from
+its virtual hosts (generate.routebytes), a discovery response from its resources
+(xds.encoding).
+"""
+
+from __future__ import annotations
+
+__all__ = ["field", "varint"]
+
+
+def varint(value: int) -> bytes:
+    """Protobuf's base-128 varint."""
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def field(tag: bytes, payload: bytes) -> bytes:
+    """One length-delimited field: its tag, the payload's length, the payload."""
+    return tag + varint(len(payload)) + payload
