@@ -27,7 +27,7 @@ MIDDLE = 777
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Subject]:
     path = tmp_path_factory.mktemp("scale") / "mesh.yaml"
     path.write_text(mesh_yaml(SERVICES, pods=1))
-    found, _ = from_inputs([str(path)], "svc3-0.ns3", "default")
+    found = from_inputs([str(path)], "svc3-0.ns3", "default")
     return path, found
 
 

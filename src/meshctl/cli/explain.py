@@ -102,11 +102,11 @@ def explain(
         raise UsageError("give at most one of --tls, --mtls and --plaintext")
     request = _request(url, method, headers or [], inbound, port, address, from_ip, from_principal,
                        tls, mtls, plaintext, sni, alpn, http2)
-    subject, warnings = _subject(target, files or [], namespace, mesh_config, file, admin, kubeconfig, context,
-                                 proxy_admin_port)
-    for warning in warnings:
-        warn(warning)
+    subject = _subject(target, files or [], namespace, mesh_config, file, admin, kubeconfig, context,
+                       proxy_admin_port)
     explanation = follow(subject.view, request, subject.provenance, subject.resolver)
+    for warning in subject.view.warnings():
+        warn(warning)
     if output is OutputFormat.short:
         out(explanation_text(explanation, verbose=verbose))
     else:
@@ -129,7 +129,7 @@ def _request(url: str, method: str, headers: list[str], inbound: bool, port: int
 
 def _subject(target: str | None, files: list[str], namespace: str, mesh_config: str | None, file: str | None,
              admin: str | None, kubeconfig: str | None, context: str | None,
-             admin_port: int) -> tuple[Subject, list[str]]:
+             admin_port: int) -> Subject:
     from meshctl.errors import UsageError
     from meshctl.explain import sources
     from meshctl.model.meshconfig import MeshConfig, read_mesh_config
@@ -143,11 +143,11 @@ def _subject(target: str | None, files: list[str], namespace: str, mesh_config: 
         from meshctl.inspect.acquire import FileSource
 
         dump = FileSource(file)
-        return sources.from_dump(dump.get("config_dump"), dump.name, files, target, namespace, mesh), []
+        return sources.from_dump(dump.get("config_dump"), dump.name, files, target, namespace, mesh)
     if admin is not None:
         from meshctl.inspect.acquire import AdminSource
 
-        return sources.from_live(AdminSource(admin), files, target, namespace, mesh), []
+        return sources.from_live(AdminSource(admin), files, target, namespace, mesh)
     if target is None:
         raise UsageError(f"name the proxy ({USAGE}), or give --file or --admin")
     if files:
@@ -157,4 +157,4 @@ def _subject(target: str | None, files: list[str], namespace: str, mesh_config: 
 
     location = Location(lazy_client(kubeconfig, context), target=target, namespace=namespace, admin_port=admin_port)
     _, source = location.proxy()
-    return sources.from_live(source), []
+    return sources.from_live(source)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from meshctl.errors import BadInputError, UsageError
 from meshctl.explain.address import RegistryResolver
 from meshctl.explain.provenance import Inputs, Names
-from meshctl.explain.view import Identity, ProxyView, TranslatedView, document_view, live_view
+from meshctl.explain.view import Identity, PartsView, ProxyView, TranslatedView, document_view, live_view
 
 if TYPE_CHECKING:
     from meshctl.inspect.acquire import DumpSource
@@ -67,16 +67,18 @@ def _identity(proxy: Proxy) -> Identity:
     return Identity(proxy.id, proxy.namespace, proxy.ip, proxy.dns_domain)
 
 
-def from_inputs(files: Sequence[str], target: str, namespace: str,
-                mesh: MeshConfig | None = None) -> tuple[Subject, list[str]]:
-    """The proxy `target` as the input files translate it; also the translation's warnings."""
-    from meshctl.generate.proxy import generate
+def from_inputs(files: Sequence[str], target: str, namespace: str, mesh: MeshConfig | None = None) -> Subject:
+    """The proxy `target` as the input files translate it. A sidecar's resources are translated
+    as the request reaches them (`ProxyParts`), a router's whole; the view's `warnings()` says
+    what translating them had to say."""
+    from meshctl.generate.proxy import ProxyParts, generate
 
     inputs = load_inputs(files, namespace, mesh)
     proxy = _proxy(inputs, target, namespace)
-    config = generate(inputs.snapshot, proxy)
-    view = TranslatedView(config, _identity(proxy))
-    return Subject(view, inputs.provenance, RegistryResolver(inputs.snapshot)), list(config.warnings)
+    identity = _identity(proxy)
+    view: ProxyView = TranslatedView(generate(inputs.snapshot, proxy), identity) if proxy.is_router else \
+        PartsView(ProxyParts(inputs.snapshot, proxy), identity)
+    return Subject(view, inputs.provenance, RegistryResolver(inputs.snapshot))
 
 
 def _with_inputs(view: ProxyView, files: Sequence[str], target: str | None, namespace: str,

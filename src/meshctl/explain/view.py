@@ -31,10 +31,10 @@ from meshctl.inspect.configdump import config_dump_document, parse_document_as
 from meshctl.resources import CLUSTER, ENDPOINT, LISTENER, ROUTE, TYPE_PREFIX, section_name
 
 if TYPE_CHECKING:
-    from meshctl.generate.proxy import ProxyConfig
+    from meshctl.generate.proxy import ProxyConfig, ProxyParts
     from meshctl.inspect.acquire import DumpSource
 
-__all__ = ["DumpView", "Identity", "ListenerInfo", "Lookup", "ProxyView", "TranslatedView", "live_view"]
+__all__ = ["DumpView", "Identity", "ListenerInfo", "Lookup", "PartsView", "ProxyView", "TranslatedView", "live_view"]
 
 M = TypeVar("M", bound=Message)
 
@@ -95,6 +95,10 @@ class ProxyView(abc.ABC):
     @abc.abstractmethod
     def load_assignment(self, name: str) -> Lookup[endpoint_pb2.ClusterLoadAssignment]: ...
 
+    def warnings(self) -> list[str]:
+        """What a translation had to say about the config looked up so far."""
+        return []
+
 
 def _info(listener: listener_pb2.Listener) -> ListenerInfo:
     addresses = [listener.address, *(extra.address for extra in listener.additional_addresses)]
@@ -118,6 +122,10 @@ class TranslatedView(ProxyView):
         self._routes = {route.name: route for route in config.routes}
         self._clusters = {cluster.name: cluster for cluster in config.clusters}
         self._endpoints = {cla.cluster_name: cla for cla in config.endpoints}
+        self._warnings = list(config.warnings)
+
+    def warnings(self) -> list[str]:
+        return list(self._warnings)
 
     def listener_infos(self) -> Sequence[ListenerInfo]:
         return [_info(listener) for listener in self._listeners.values()]
@@ -133,6 +141,43 @@ class TranslatedView(ProxyView):
 
     def load_assignment(self, name: str) -> Lookup[endpoint_pb2.ClusterLoadAssignment]:
         return Lookup(self._endpoints.get(name))
+
+
+class PartsView(ProxyView):
+    """A sidecar's translation, built a resource at a time as the request reaches it: the same
+    answers as a `TranslatedView` of the whole translation, without translating the thousand
+    clusters and endpoints the request never touches."""
+
+    def __init__(self, parts: ProxyParts, identity: Identity) -> None:
+        self.identity = identity
+        self._parts = parts
+        self._listeners: dict[str, listener_pb2.Listener] | None = None
+        self._routes: dict[str, route_pb2.RouteConfiguration | None] = {}
+
+    def _all_listeners(self) -> dict[str, listener_pb2.Listener]:
+        if self._listeners is None:
+            self._listeners = {listener.name: listener for listener in self._parts.listeners()}
+        return self._listeners
+
+    def listener_infos(self) -> Sequence[ListenerInfo]:
+        return [_info(listener) for listener in self._all_listeners().values()]
+
+    def listener(self, name: str) -> listener_pb2.Listener:
+        return self._all_listeners()[name]
+
+    def route_configuration(self, name: str, hosts: Sequence[str] = ()) -> Lookup[route_pb2.RouteConfiguration]:
+        if name not in self._routes:
+            self._routes[name] = self._parts.route_configuration(name)
+        return Lookup(self._routes[name])
+
+    def cluster(self, name: str) -> Lookup[cluster_pb2.Cluster]:
+        return Lookup(self._parts.cluster(name))
+
+    def load_assignment(self, name: str) -> Lookup[endpoint_pb2.ClusterLoadAssignment]:
+        return Lookup(self._parts.load_assignment(name))
+
+    def warnings(self) -> list[str]:
+        return self._parts.warnings
 
 
 # Keys of a config dump's JSON, in Envoy's spelling and protojson's (`istioctl -o json`).

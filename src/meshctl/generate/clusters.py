@@ -51,6 +51,7 @@ __all__ = [
     "blackhole_cluster",
     "build_inbound_clusters",
     "build_outbound_clusters",
+    "catch_all_clusters",
     "inbound_cluster",
     "inbound_passthrough_cluster",
     "outbound_clusters",
@@ -83,10 +84,15 @@ def build_outbound_clusters(ctx: ProxyContext) -> list[cluster_pb2.Cluster]:
     out: list[cluster_pb2.Cluster] = []
     for service in ctx.scope.services:
         out.extend(ctx.memo_by(lambda: _service_key(ctx, service), lambda: list(outbound_clusters(ctx, service))))
-    out.append(blackhole_cluster(ctx))
-    if not ctx.proxy.is_router:
-        out.append(passthrough_cluster(ctx))
-    return out
+    return out + catch_all_clusters(ctx)
+
+
+def catch_all_clusters(ctx: ProxyContext) -> list[cluster_pb2.Cluster]:
+    """The outbound clusters no service makes, after every service's: BlackHoleCluster and
+    (sidecars only) PassthroughCluster."""
+    if ctx.proxy.is_router:
+        return [blackhole_cluster(ctx)]
+    return [blackhole_cluster(ctx), passthrough_cluster(ctx)]
 
 
 def build_inbound_clusters(ctx: ProxyContext) -> list[cluster_pb2.Cluster]:

@@ -28,12 +28,12 @@ from meshctl.model.istio import DestinationRuleView
 from meshctl.model.service import Endpoint, Service, ServicePort
 from meshctl.model.snapshot import DISABLE
 
-__all__ = ["assignment", "build_endpoints"]
+__all__ = ["assignment", "build_endpoints", "services_by_host"]
 
 
 def build_endpoints(ctx: ProxyContext, clusters: Sequence[cluster_pb2.Cluster]) -> list[endpoint_pb2.ClusterLoadAssignment]:
     """One assignment per EDS cluster, named by its `service_name`."""
-    by_host: dict[str, Service] = {service.hostname: service for service in ctx.scope.services}
+    by_host = services_by_host(ctx)
     built = _EndpointCache(ctx)
     # The clusters keep their identity across endpoint changes (see same_list): grouped once.
     groups = ctx.memo(("eds-groups", Same(clusters)), lambda: _eds_groups(clusters))
@@ -43,6 +43,11 @@ def build_endpoints(ctx: ProxyContext, clusters: Sequence[cluster_pb2.Cluster]) 
         out.extend(ctx.memo_by(lambda: _assignments_key(ctx, host, cluster_names, by_host, shared),
                                lambda: [assignment(ctx, name, by_host, built) for name in cluster_names]))
     return out
+
+
+def services_by_host(ctx: ProxyContext) -> dict[str, Service]:
+    """The services an assignment's cluster name can refer to (of one host, the last imported)."""
+    return {service.hostname: service for service in ctx.scope.services}
 
 
 def _eds_groups(clusters: Sequence[cluster_pb2.Cluster]) -> list[tuple[str, tuple[str, ...]]]:

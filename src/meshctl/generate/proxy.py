@@ -20,9 +20,16 @@ from envoy.config.route.v3 import route_pb2
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 
 from meshctl.generate.cache import GenerationCache
-from meshctl.generate.clusters import build_inbound_clusters, build_outbound_clusters, unique_clusters
+from meshctl.generate import names
+from meshctl.generate.clusters import (
+    build_inbound_clusters,
+    build_outbound_clusters,
+    catch_all_clusters,
+    outbound_clusters,
+    unique_clusters,
+)
 from meshctl.generate.context import ProxyContext
-from meshctl.generate.endpoints import build_endpoints
+from meshctl.generate.endpoints import assignment, build_endpoints, services_by_host
 from meshctl.generate.inbound import build_inbound_listeners
 from meshctl.generate.inbound_policy import InboundPolicy, inbound_policy
 from meshctl.generate.listeners import build_listeners
@@ -31,12 +38,14 @@ from meshctl.generate.routes import route_configuration
 from meshctl.generate.tcproutes import stream_routing
 from meshctl.memokeys import Same
 from meshctl.model.proxy import Proxy
+from meshctl.model.service import Service
 from meshctl.model.snapshot import MeshSnapshot
 from meshctl.resources import BY_TYPE_URL, CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, Packed, by_name
 
 __all__ = [
     "ClusterParts",
     "ProxyConfig",
+    "ProxyParts",
     "cluster_parts",
     "collector_paused",
     "generate",
@@ -236,3 +245,73 @@ def _generate(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | Non
 
 def _with_names(clusters: list[cluster_pb2.Cluster]) -> tuple[list[cluster_pb2.Cluster], set[str]]:
     return clusters, {cluster.name for cluster in clusters}
+
+
+class ProxyParts:
+    """A sidecar's config a resource at a time: each one exactly what `generate` gives the
+    proxy, built by the same functions, for a caller that needs a handful of a thousand
+    (`explain` follows one request: one route configuration, one cluster and its endpoints).
+    The listeners are built whole, as they decide which route configurations exist. Lookups
+    answer None for what `generate` would not give the proxy. Not for routers (gateways),
+    whose config is generated only whole (`generate`)."""
+
+    def __init__(self, snapshot: MeshSnapshot, proxy: Proxy) -> None:
+        if proxy.is_router:
+            raise ValueError(f"{proxy.id} is a router: generate its config whole")
+        self._ctx, self._view = _context(snapshot, proxy, None)
+        self._listeners: tuple[list[listener_pb2.Listener], list[str]] | None = None
+        self._services: dict[str, list[Service]] | None = None
+        self._by_host: dict[str, Service] | None = None
+
+    @property
+    def warnings(self) -> list[str]:
+        """What translating the parts built so far had to say (a part of `generate`'s warnings)."""
+        return list(dict.fromkeys(self._ctx.warnings))
+
+    def listeners(self) -> list[listener_pb2.Listener]:
+        """Every listener, outbound then inbound, as `generate` orders them."""
+        outbound, _ = self._outbound()
+        return outbound + _inbound_listeners(self._ctx)
+
+    def route_configuration(self, name: str) -> route_pb2.RouteConfiguration | None:
+        """The route configuration `name`, when a listener asks for it."""
+        _, route_names = self._outbound()
+        return route_configuration(self._ctx, name) if name in route_names else None
+
+    def cluster(self, name: str) -> cluster_pb2.Cluster | None:
+        """The cluster `name`: an outbound one is made only by the services of its host (the
+        first made wins, as in `generate`), any other by the catch-alls or the inbound side."""
+        for cluster in self._outbound_clusters(name):
+            if cluster.name == name:
+                return cluster
+        if not name.startswith("outbound|"):
+            for cluster in catch_all_clusters(self._ctx) + _inbound_clusters(self._ctx):
+                if cluster.name == name:
+                    return cluster
+        return None
+
+    def load_assignment(self, name: str) -> endpoint_pb2.ClusterLoadAssignment | None:
+        """The endpoints `generate` sends for the EDS cluster whose service name is `name`."""
+        eds = [c for c in self._outbound_clusters(name) if c.type == cluster_pb2.Cluster.EDS
+               and (c.eds_cluster_config.service_name or c.name) == name]
+        if not eds:
+            return None
+        if self._by_host is None:
+            self._by_host = services_by_host(self._ctx)
+        return assignment(self._ctx, name, self._by_host)
+
+    def _outbound(self) -> tuple[list[listener_pb2.Listener], list[str]]:
+        if self._listeners is None:
+            self._listeners = _outbound_listeners(self._ctx, self._view)
+        return self._listeners
+
+    def _outbound_clusters(self, name: str) -> list[cluster_pb2.Cluster]:
+        """The outbound clusters of the services whose host `name` (a cluster name) names."""
+        parsed = names.parse_cluster(name)
+        if parsed is None:
+            return []
+        if self._services is None:
+            self._services = {}
+            for service in self._ctx.scope.services:
+                self._services.setdefault(service.hostname, []).append(service)
+        return [c for service in self._services.get(parsed[3], []) for c in outbound_clusters(self._ctx, service)]
