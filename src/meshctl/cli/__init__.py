@@ -10,12 +10,18 @@ milliseconds, runs without it when its flags need no help and hold no mistake
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from typing import Any
 
 from meshctl.errors import ExitCode, MeshctlError
 
+ONE_SHOT = frozenset({"translate", "validate", "analyze", "explain", "diff"})
+"""Commands that read their inputs, answer and exit: they build large trees of objects and
+keep them to the end, none in a reference cycle, so Python's cycle collector, which walks every
+live object again and again as they pile up, is switched off for them (a tenth of `explain -f`
+on a thousand services). Long-running commands (serve, agent) keep it."""
 COMPLETE_VAR = "_MESHCTL_COMPLETE"  # also meshctl.quickcomplete.COMPLETE_VAR, which must not import Typer
 VKLOG_VAR = "MESHCTL_VKLOG"
 VKLOG_FLAG = "--vklog"
@@ -39,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if not args:
         args = ["--help"]
+    if argv is None and args[0] in ONE_SHOT:
+        gc.disable()  # the process ends with the command
     try:
         args, vklog = _take_vklog(args)
         plain = _plain_agent(args)

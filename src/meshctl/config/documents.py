@@ -32,7 +32,33 @@ __all__ = [
     "read_file",
 ]
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
+    """The safe loader (libyaml's parser and composer when PyYAML has them), with the tag of
+    each plain scalar remembered: the composer asks for it for every scalar, the answer is a
+    chain of regular expressions in Python, and a file repeats the same few hundred words
+    (`name`, `namespace`, `8080`) thousands of times. The tag of a plain scalar depends on its
+    text alone (no path resolvers are registered: `yaml_path_resolvers` is empty)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._plain_tags: dict[str, str] = {}
+
+    def resolve(self, kind: type[yaml.Node], value: Any, implicit: tuple[bool, bool]) -> str:
+        if kind is not yaml.ScalarNode or not implicit[0] or self.yaml_path_resolvers:
+            return super().resolve(kind, value, implicit)  # type: ignore[no-any-return]
+        tag = self._plain_tags.get(value)
+        if tag is None:
+            tag = super().resolve(kind, value, implicit)
+            if len(value) <= _REMEMBERED_LENGTH:
+                self._plain_tags[value] = tag
+        return tag
+
+
+_REMEMBERED_LENGTH = 256
+"""Longest plain scalar whose tag is remembered (longer ones are rarely repeated)."""
 _constructor = yaml.constructor.SafeConstructor()
 _SCALARS = {
     "tag:yaml.org,2002:int": _constructor.construct_yaml_int,
