@@ -132,11 +132,13 @@ def _subject(target: str | None, files: list[str], namespace: str, mesh_config: 
              admin_port: int) -> Subject:
     from meshctl.errors import UsageError
     from meshctl.explain import sources
-    from meshctl.model.meshconfig import MeshConfig, read_mesh_config
     from meshctl.targets import USAGE
 
-    mesh = read_mesh_config(mesh_config) if mesh_config else MeshConfig()
+    mesh = None
+    if files or mesh_config:  # only input files read it: the Istio kinds' schemas are slow to import
+        from meshctl.model.meshconfig import MeshConfig, read_mesh_config
 
+        mesh = read_mesh_config(mesh_config) if mesh_config else MeshConfig()
     if file is not None and admin is not None:
         raise UsageError("give --file or --admin, not both")
     if file is not None:
