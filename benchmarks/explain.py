@@ -8,7 +8,8 @@ process each, best of 3) explaining one request for a service in the middle of t
 
 - `--admin URL`: the live Envoy, asked only for what the request touches;
 - `--file DUMP`: Envoy's saved dump (tens of megabytes), read section by section;
-- `-f FILES POD`: the input files translated, as `meshctl translate` does;
+- `-f FILES POD`: the input files read and the proxy translated as far as the request reaches
+  (its listeners, one route configuration, one cluster and its endpoints);
 - `--admin URL -f FILES`: the live Envoy, traced back to the files (file:line);
 
 and the floor, `meshctl --version`. Bytecode is written and used, as in any installation (pip

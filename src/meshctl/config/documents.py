@@ -48,7 +48,7 @@ class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
 
     def resolve(self, kind: type[yaml.Node], value: Any, implicit: tuple[bool, bool]) -> str:
         if kind is not yaml.ScalarNode or not implicit[0] or self.yaml_path_resolvers:
-            return super().resolve(kind, value, implicit)  # type: ignore[no-any-return]
+            return super().resolve(kind, value, implicit)
         tag = self._plain_tags.get(value)
         if tag is None:
             tag = super().resolve(kind, value, implicit)
