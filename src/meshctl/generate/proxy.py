@@ -276,7 +276,7 @@ class ProxyParts:
     def route_configuration(self, name: str) -> route_pb2.RouteConfiguration | None:
         """The route configuration `name`, when a listener asks for it."""
         _, route_names = self._outbound()
-        return route_configuration(self._ctx, name) if name in route_names else None
+        return route_configuration(self._ctx, name).message if name in route_names else None
 
     def cluster(self, name: str) -> cluster_pb2.Cluster | None:
         """The cluster `name`: an outbound one is made only by the services of its host (the
