@@ -1,8 +1,10 @@
-"""Fan-out to many proxies: `python benchmarks/serve_fanout.py [--clients N] [--services M]`.
+"""Fan-out to many proxies: `python benchmarks/serve_fanout.py [--clients N] [--services M] [--views V]`.
 
 `meshctl serve` (real translator, `--debounce-after 0`, info logging) on a mesh of M services of
 benchmarks/meshgen.py (default 34: about 100 clusters per proxy) plus N client pods (default
-1,000) that are default REDIRECT sidecars sharing one scope. benchmarks/ads_clients.py plays the
+1,000) that are default REDIRECT sidecars sharing one scope, or with `--views V` spread over V
+namespaces each with a Sidecar of its own (V distinct views; see servebench.view_sidecars).
+benchmarks/ads_clients.py plays the
 N proxies in a separate process (grpc.aio, one channel and TCP connection each, SotW, ACKing like
 Envoy), so server and clients share the machine's cores.
 
@@ -55,10 +57,10 @@ class Round:
     responses: int
 
 
-def measure(base: Path, clients: int, services: int, rounds: int) -> tuple[dict[str, float], list[Round]]:
+def measure(base: Path, clients: int, services: int, rounds: int, views: int = 1) -> tuple[dict[str, float], list[Round]]:
     """Connect the simulated proxies, then move an endpoint `rounds` times; figures of the start
     (seconds to sync, connected streams, RSS before and after) and of every round."""
-    simulated = simulated_clients(clients)
+    simulated = simulated_clients(clients, views)
     mesh = MeshDir(base, services, simulated)
     nodes = [json_format.MessageToDict(ads_bootstrap(p, "127.0.0.1", 0, admin_port=0, service_account=service_account(p)).node)
              for p in mesh.proxies(simulated)]
@@ -92,14 +94,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--services", type=int, default=34)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--views", type=int, default=1, help="namespaces (each with its own Sidecar) the clients are spread over")
     args = parser.parse_args(argv)
-    print(f"# serve fan-out: {args.clients} simulated SotW proxies (one connection each, separate process), "
-          f"{args.services} services ({3 * args.services + 2} clusters per proxy), one endpoint change, "
+    scope = "sharing one view" if args.views <= 1 else f"in {args.views} views (a Sidecar per namespace)"
+    print(f"# serve fan-out: {args.clients} simulated SotW proxies {scope} (one connection each, separate process), "
+          f"{args.services} services ({3 * args.services + 2} clusters per proxy with one view), one endpoint change, "
           f"median of {args.rounds} rounds")
     print(f"# {machine_description()}")
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="meshctl-bench-") as directory:
-        start, rounds = measure(Path(directory), args.clients, args.services, args.rounds)
+        start, rounds = measure(Path(directory), args.clients, args.services, args.rounds, args.views)
     print(f"\n{int(start['connected'])} streams connected and synced in {start['sync_s']:.1f} s")
     print_table(["per change (median of rounds)", "value"], [
         ["write → ACKed p50 ms", median(percentile(r.acked_ms, 0.5) for r in rounds)],
