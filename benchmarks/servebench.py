@@ -246,6 +246,36 @@ class MeshDir:
         return [snapshot.proxy(c.proxy_id) for c in clients]
 
 
+class Edit(Protocol):
+    def apply(self, mesh: MeshDir) -> object: ...
+
+
+def record(mesh: MeshDir, proxies: Sequence[Proxy], changes: Sequence[Edit]) -> dict[str, object]:
+    """What serve's translator gives every proxy before and after each change, in raw_replay.py's
+    recording format (nodes as the benchmarks' bootstraps present them). Each resource is
+    serialized once, and proxies holding the same one share its bytes (in the pickle too)."""
+    from meshctl.generate.translator import Translator
+
+    nodes = [ads_bootstrap(p, "127.0.0.1", 0, admin_port=0, service_account=service_account(p)).node for p in proxies]
+    translate = Translator()
+    generations = []
+    encoded: dict[int, tuple[object, bytes]] = {}
+
+    def bytes_of(packed: Any) -> bytes:
+        found = encoded.get(id(packed))
+        if found is None or found[0] is not packed:
+            found = encoded[id(packed)] = (packed, packed.resource.SerializeToString())
+        return found[1]
+
+    for change in (None, *changes):
+        if change is not None:
+            change.apply(mesh)
+        config = translate(load([str(mesh.root)]).resources)
+        generations.append({node.id: {type_url: [(name, bytes_of(packed)) for name, packed in items.items()]
+                                      for type_url, items in config.resources_for(node).items()} for node in nodes})
+    return {"generations": generations}
+
+
 # ---------------------------------------------------------------------------------------------
 # meshctl serve
 

@@ -33,6 +33,7 @@ from meshctl.errors import MeshctlError
 
 __all__ = [
     "LARGE_BYTES",
+    "MAX_CANONICAL_NAMES",
     "MAX_NAMES",
     "MAX_NAME_BYTES",
     "MAX_REQUEST_BYTES",
@@ -67,16 +68,50 @@ class RequestRefused(MeshctlError):
         self.status = status
 
 
+class _Canonical:
+    """Name sets already checked, each the one canonical copy of its content: every ACK repeats
+    its stream's subscription, and thousands of streams subscribe alike, so a request's names
+    are mostly a set seen before. Looking it up costs a fifth of interning and checking its
+    names again, and hands every stream the very same object (a subscription compared with
+    itself is unchanged at once, see Watch.set_names). At most MAX_CANONICAL_NAMES names are
+    kept, then all are dropped at once: requests naming ever new sets must not grow it."""
+
+    def __init__(self) -> None:
+        self.sets: dict[frozenset[str], frozenset[str]] = {}
+        self.names = 0
+
+    def get(self, given: frozenset[str]) -> frozenset[str] | None:
+        return self.sets.get(given)
+
+    def add(self, checked: frozenset[str]) -> frozenset[str]:
+        if self.names + len(checked) > MAX_CANONICAL_NAMES:
+            self.sets.clear()
+            self.names = 0
+        self.sets[checked] = checked
+        self.names += len(checked)
+        return checked
+
+
+# Names held by the canonical sets (a mesh's distinct subscriptions: its views times their types).
+MAX_CANONICAL_NAMES = 200_000
+_canonical = _Canonical()
+
+
 def check_names(names: Iterable[str]) -> frozenset[str]:
     """The names as a set of interned strings (every proxy names the same resources: thousands of
-    streams share one copy of each), refused beyond the limits."""
-    wanted = frozenset(map(sys.intern, names))
+    streams share one copy of each, and one copy of each set: see _Canonical), refused beyond
+    the limits."""
+    given = frozenset(names)
+    found = _canonical.get(given)
+    if found is not None:
+        return found
+    wanted = frozenset(map(sys.intern, given))
     if len(wanted) > MAX_NAMES:
         raise RequestRefused(f"a subscription may name at most {MAX_NAMES} resources of one type")
     # A name of n characters has at most 4n bytes: encode only when one might be too long.
     if wanted and max(map(len, wanted)) * 4 > MAX_NAME_BYTES:
         check_name(max(wanted, key=lambda name: len(name.encode())), "a resource name")
-    return wanted
+    return _canonical.add(wanted)
 
 
 def check_name(name: str, what: str) -> None:
