@@ -55,7 +55,6 @@ from servebench import (
 )
 
 from meshctl.loopback import free_port
-from meshctl.model.proxy import Proxy
 
 Row = list[object]
 

@@ -183,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     print_table(["memory", "serve", "floor (raw replay)"], [
         [label, mine, theirs] for label, mine, theirs in zip(
-            ["RSS before clients MB", "RSS with clients synced MB", "KB per connected proxy"], memory(start), memory(floor_start))
+            ["RSS before clients MB", "RSS with clients synced MB", "KB per connected proxy"], memory(start), memory(floor_start), strict=True)
     ])
     print(f"\n# {time.monotonic() - started:.0f} s")
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeAlias
@@ -33,7 +34,6 @@ from meshctl.errors import MeshctlError
 
 __all__ = [
     "LARGE_BYTES",
-    "MAX_CANONICAL_NAMES",
     "MAX_NAMES",
     "MAX_NAME_BYTES",
     "MAX_REQUEST_BYTES",
@@ -69,38 +69,46 @@ class RequestRefused(MeshctlError):
 
 
 class _Canonical:
-    """Name sets already checked, each the one canonical copy of its content: every ACK repeats
-    its stream's subscription, and thousands of streams subscribe alike, so a request's names
-    are mostly a set seen before. Looking it up costs a fifth of interning and checking its
-    names again, and hands every stream the very same object (a subscription compared with
-    itself is unchanged at once, see Watch.set_names). At most MAX_CANONICAL_NAMES names are
-    kept, then all are dropped at once: requests naming ever new sets must not grow it."""
+    """Name sets already checked and still subscribed somewhere, each the one copy of its content.
+
+    Every ACK repeats its stream's subscription, and thousands of streams subscribe alike, so a
+    request's names are mostly a set some watch holds already. Finding it costs a fifth of
+    interning and checking the names again, and hands every stream the very same object (a
+    subscription compared with itself is unchanged at once, see Watch.set_names). Sets are held
+    weakly: one no watch holds any more is gone with it, so nothing a client asked outlives it.
+    """
 
     def __init__(self) -> None:
-        self.sets: dict[frozenset[str], frozenset[str]] = {}
-        self.names = 0
+        self._by_hash: dict[int, list[weakref.ref[frozenset[str]]]] = {}
 
     def get(self, given: frozenset[str]) -> frozenset[str] | None:
-        return self.sets.get(given)
+        for ref in self._by_hash.get(hash(given), ()):
+            found = ref()
+            if found is not None and found == given:
+                return found
+        return None
 
     def add(self, checked: frozenset[str]) -> frozenset[str]:
-        if self.names + len(checked) > MAX_CANONICAL_NAMES:
-            self.sets.clear()
-            self.names = 0
-        self.sets[checked] = checked
-        self.names += len(checked)
+        key = hash(checked)
+
+        def gone(ref: weakref.ref[frozenset[str]]) -> None:
+            refs = self._by_hash.get(key)
+            if refs is not None:
+                refs.remove(ref)
+                if not refs:
+                    del self._by_hash[key]
+
+        self._by_hash.setdefault(key, []).append(weakref.ref(checked, gone))
         return checked
 
 
-# Names held by the canonical sets (a mesh's distinct subscriptions: its views times their types).
-MAX_CANONICAL_NAMES = 200_000
 _canonical = _Canonical()
 
 
 def check_names(names: Iterable[str]) -> frozenset[str]:
     """The names as a set of interned strings (every proxy names the same resources: thousands of
-    streams share one copy of each, and one copy of each set: see _Canonical), refused beyond
-    the limits."""
+    streams share one copy of each, and one copy of each set while any holds it: see
+    _Canonical), refused beyond the limits."""
     given = frozenset(names)
     found = _canonical.get(given)
     if found is not None:
