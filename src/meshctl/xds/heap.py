@@ -27,7 +27,7 @@ QUIET = 0.25
 """Seconds without activity before collecting: longer than the gaps within a push (an Envoy
 ACKs in milliseconds), short enough to fit between two changes a second apart."""
 
-FULL_EVERY = 60.0
+FULL_EVERY = 30.0
 """Seconds between two collections of everything, frozen objects included."""
 
 
