@@ -39,6 +39,17 @@ def test_a_quiet_spell_collects_and_freezes_and_activity_postpones_it() -> None:
     assert frozen > 0 and gc.get_freeze_count() == 0  # close() gives everything back to the collector
 
 
+def test_after_close_activity_schedules_nothing() -> None:
+    async def scenario() -> int:
+        heap = Heap(quiet=0.01)
+        heap.close()
+        heap.active()  # a last response written while serve stops
+        await asyncio.sleep(0.1)
+        return heap.collections
+
+    assert asyncio.run(scenario()) == 0 and gc.get_freeze_count() == 0
+
+
 def test_cycles_among_frozen_objects_are_freed_by_the_next_full_collection() -> None:
     async def scenario() -> tuple[bool, bool]:
         heap = Heap(quiet=0.01, full_every=0.5)

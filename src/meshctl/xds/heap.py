@@ -41,11 +41,12 @@ class Heap:
         self.collections = 0
         self._timer: asyncio.TimerHandle | None = None
         self._full_at: float | None = None
+        self._closed = False
 
     def active(self) -> None:
         """Something happened (a config accepted, a stream connected, a response written)."""
         self.last_active = time.monotonic()
-        if self._timer is not None:
+        if self._timer is not None or self._closed:
             return
         try:
             loop = asyncio.get_running_loop()
@@ -69,6 +70,7 @@ class Heap:
 
     def close(self) -> None:
         """serve stops: no more collections scheduled, and everything collectable again."""
+        self._closed = True
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
