@@ -11,8 +11,9 @@ QUIET seconds, it collects and freezes what survives (`gc.freeze`: later collect
 and the collections a push triggers walk only what was made since. Frozen objects are still
 freed by reference counting; only cyclic garbage among them (a stream that ended, say) waits,
 for the first quiet spell FULL_EVERY seconds after the last full collection: that one unfreezes
-everything and collects it all. (Counting the frozen objects would walk them all too.) Driven by hand, without an event loop
-(the benchmarks and tests that call the cache directly), nothing is scheduled.
+everything and collects it all (counting the frozen objects to decide would walk them all too).
+Driven by hand, without an event loop (the benchmarks and tests that call the cache directly),
+nothing is scheduled.
 """
 
 from __future__ import annotations
