@@ -54,7 +54,7 @@ def test_cycles_among_frozen_objects_are_freed_by_the_next_full_collection() -> 
     async def scenario() -> tuple[bool, bool]:
         heap = Heap(quiet=0.01, full_every=0.5)
         heap.active()
-        await asyncio.sleep(0.2)  # the first quiet spell: a full collection, then freeze
+        await asyncio.sleep(0.2)  # the first quiet spell: freeze, without walking everything
         node = _Node()
         ref = weakref.ref(node)
         heap.active()

@@ -7,10 +7,12 @@ survived younger collections, which is exactly what a push to 1,000 proxies make
 `benchmarks/serve_fanout.py`, a full collection fell inside most pushes and set their slowest ACK.
 
 So serve collects when it is quiet instead: once nothing was accepted, connected or pushed for
-QUIET seconds, it collects and freezes what survives (`gc.freeze`: later collections skip it),
-and the collections a push triggers walk only what was made since. Frozen objects are still
-freed by reference counting; only cyclic garbage among them (a stream that ended, say) waits,
-for the first quiet spell FULL_EVERY seconds after the last full collection: that one unfreezes
+QUIET seconds, it collects what was made since the last quiet spell and freezes what survives
+(`gc.freeze`: later collections skip it), so the collections a push triggers walk only what the
+push made. The first quiet spell freezes without collecting: a full walk then would stall the
+event loop (`/ready` among the rest) for as long as the collection it replaces. Frozen objects
+are still freed by reference counting; only cyclic garbage among them (a stream that ended, say)
+waits, for the first quiet spell FULL_EVERY seconds after the last full walk: that one unfreezes
 everything and collects it all (counting the frozen objects to decide would walk them all too).
 Driven by hand, without an event loop (the benchmarks and tests that call the cache directly),
 nothing is scheduled.
@@ -28,8 +30,9 @@ QUIET = 0.25
 """Seconds without activity before collecting: longer than the gaps within a push (an Envoy
 ACKs in milliseconds), short enough to fit between two changes a second apart."""
 
-FULL_EVERY = 30.0
-"""Seconds between two collections of everything, frozen objects included."""
+FULL_EVERY = 120.0
+"""Seconds between two collections of everything, frozen objects included: the one pause of
+100-300 ms left, in a quiet spell, where CPython alone makes one every few changes, mid-push."""
 
 
 class Heap:
@@ -62,10 +65,13 @@ class Heap:
             return
         self._timer = None
         now = time.monotonic()
-        if self._full_at is None or now - self._full_at >= self.full_every:
-            gc.unfreeze()
+        if self._full_at is None:
             self._full_at = now
-        gc.collect()
+        else:
+            if now - self._full_at >= self.full_every:
+                gc.unfreeze()
+                self._full_at = now
+            gc.collect()
         gc.freeze()
         self.collections += 1
 
