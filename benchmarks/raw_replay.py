@@ -70,7 +70,16 @@ class Replay:
 
     @classmethod
     def build(cls, generations: Sequence[Generation]) -> Replay:
-        full = [{node: {t: response_body(f"g{g}", t, [r for _, r in items]) for t, items in types.items()}
+        bodies: dict[tuple[Any, ...], bytes] = {}
+
+        def body(version: str, type_url: str, resources: Sequence[bytes]) -> bytes:
+            # Nodes holding the very same resources (a recording shares their bytes) share one body.
+            key = (version, type_url, *map(id, resources))
+            if key not in bodies:
+                bodies[key] = response_body(version, type_url, resources)
+            return bodies[key]
+
+        full = [{node: {t: body(f"g{g}", t, [r for _, r in items]) for t, items in types.items()}
                  for node, types in generation.items()} for g, generation in enumerate(generations)]
         bump = []
         for g, generation in enumerate(generations):
@@ -85,7 +94,7 @@ class Replay:
                         old = before.get(ENDPOINT, {})
                         resent = [r for n, r in now.get(ENDPOINT, {}).items() if n in changed or old.get(n) != r]
                         if resent:
-                            step[node].append((type_url, response_body(f"g{g}", type_url, resent)))
+                            step[node].append((type_url, body(f"g{g}", type_url, resent)))
                     elif now.get(type_url, {}) != before.get(type_url, {}):
                         step[node].append((type_url, full[g][node][type_url]))
             bump.append(step)

@@ -51,14 +51,10 @@ from servebench import (
     median,
     percentile,
     print_table,
-    service_account,
+    record,
 )
 
-from meshctl.config.loader import load
-from meshctl.generate.bootstrap import ads_bootstrap
-from meshctl.generate.translator import Translator
 from meshctl.loopback import free_port
-from meshctl.model.proxy import Proxy
 
 Row = list[object]
 
@@ -107,22 +103,6 @@ def run_serve(base: Path, shape: str, clients: Sequence[Client], services: int,
             written = change.apply(mesh)
             results.setdefault(change.kind, []).append(serve.converged(since, ids, written=written))
     return results
-
-
-def record(mesh: MeshDir, proxies: Sequence[Proxy], changes: Sequence[Change]) -> dict[str, object]:
-    """What serve's translator gives every proxy before and after each change, in raw_replay.py's
-    recording format (nodes as EnvoyFleet's bootstraps present them; their secrets come from the
-    fleet's SDS sockets, as in the serve run)."""
-    nodes = [ads_bootstrap(p, "127.0.0.1", 0, admin_port=0, service_account=service_account(p)).node for p in proxies]
-    translate = Translator()
-    generations = []
-    for change in (None, *changes):
-        if change is not None:
-            change.apply(mesh)
-        config = translate(load([str(mesh.root)]).resources)
-        generations.append({node.id: {type_url: [(name, packed.resource.SerializeToString()) for name, packed in items.items()]
-                                      for type_url, items in config.resources_for(node).items()} for node in nodes})
-    return {"generations": generations}
 
 
 def run_replay(base: Path, clients: Sequence[Client], services: int,

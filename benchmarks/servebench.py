@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from meshgen import mesh_yaml
+from meshgen import NAMESPACES, mesh_yaml
 
 from meshctl.config.loader import load
 from meshctl.envoybin import find_envoy
@@ -108,26 +108,28 @@ def percentile(values: Iterable[float], fraction: float) -> float:
 class Client:
     """A client workload in the `clients` namespace. With `bind`, it gets interception mode NONE
     and a Sidecar whose egress listener binds `bind:8080`, so many real Envoys can share the
-    host; without, it is a default (REDIRECT) sidecar, for simulated clients that bind nothing."""
+    host; without, it is a default (REDIRECT) sidecar, for simulated clients that bind nothing.
+    Simulated clients may be spread over namespaces of their own (see simulated_clients)."""
 
     name: str
     ip: str
     bind: str = ""
+    namespace: str = CLIENT_NAMESPACE
 
     @property
     def proxy_id(self) -> str:
-        return f"{self.name}.{CLIENT_NAMESPACE}"
+        return f"{self.name}.{self.namespace}"
 
     def yaml(self) -> str:
         annotations = "  annotations: {sidecar.istio.io/interceptionMode: NONE}\n" if self.bind else ""
-        pod = (f"apiVersion: v1\nkind: Pod\nmetadata:\n  name: {self.name}\n  namespace: {CLIENT_NAMESPACE}\n"
+        pod = (f"apiVersion: v1\nkind: Pod\nmetadata:\n  name: {self.name}\n  namespace: {self.namespace}\n"
                f"  labels: {{app: client, client: {self.name}}}\n{annotations}"
                f"spec: {{serviceAccountName: client, containers: [{{name: app, image: app}}]}}\n"
                f"status: {{podIP: {self.ip}}}\n")
         if not self.bind:
             return pod
         return pod + (f"---\napiVersion: networking.istio.io/v1\nkind: Sidecar\n"
-                      f"metadata: {{name: {self.name}, namespace: {CLIENT_NAMESPACE}}}\nspec:\n"
+                      f"metadata: {{name: {self.name}, namespace: {self.namespace}}}\nspec:\n"
                       f"  workloadSelector: {{labels: {{client: {self.name}}}}}\n  egress:\n"
                       f"  - port: {{number: {SERVICE_PORT}, protocol: HTTP, name: http}}\n"
                       f"    bind: {self.bind}\n    captureMode: NONE\n    hosts: [\"*/*\"]\n")
@@ -147,9 +149,28 @@ def envoy_clients(count: int) -> list[Client]:
     raise SystemExit(f"fewer than {count} loopback addresses 127.0.1.x have port {SERVICE_PORT} free")
 
 
-def simulated_clients(count: int) -> list[Client]:
-    """Clients that are only node identities (no listener is ever bound for them)."""
-    return [Client(f"client{k}", f"10.200.{k // 256}.{k % 256}") for k in range(count)]
+def simulated_clients(count: int, views: int = 1) -> list[Client]:
+    """Clients that are only node identities (no listener is ever bound for them). With `views`
+    above one they are spread round-robin over that many namespaces (`clients0`...), each with
+    a Sidecar of its own (see view_sidecars), so they fall into `views` distinct views."""
+    if views <= 1:
+        return [Client(f"client{k}", f"10.200.{k // 256}.{k % 256}") for k in range(count)]
+    return [Client(f"client{k}", f"10.200.{k // 256}.{k % 256}", namespace=f"{CLIENT_NAMESPACE}{k % views}")
+            for k in range(count)]
+
+
+def view_sidecars(clients: Iterable[Client]) -> str:
+    """A namespace-wide Sidecar per client namespace other than the default one, as a mesh
+    partitioned per team has: its own namespace, the first three service namespaces (where the
+    benchmarks' edits happen, so every client is pushed) and one more of the other seven, so
+    the views differ in content as well as in namespace."""
+    namespaces = sorted({c.namespace for c in clients if c.namespace != CLIENT_NAMESPACE})
+    docs = []
+    for index, namespace in enumerate(namespaces):
+        hosts = ", ".join(f'"{h}/*"' for h in (".", "ns0", "ns1", "ns2", f"ns{3 + index % (NAMESPACES - 3)}"))
+        docs.append(f"apiVersion: networking.istio.io/v1\nkind: Sidecar\n"
+                    f"metadata: {{name: default, namespace: {namespace}}}\nspec:\n  egress:\n  - hosts: [{hosts}]\n")
+    return "---\n".join(docs)
 
 
 def _per_service(text: str) -> list[str]:
@@ -182,7 +203,7 @@ class MeshDir:
         self.subset_limit = [False] * services
         self.moved = [False] * services
         self.write({f"svc{i}.yaml": self._render(i) for i in range(services)})
-        self.write({"clients.yaml": "---\n".join(c.yaml() for c in clients)})
+        self.write({"clients.yaml": "---\n".join([*(c.yaml() for c in clients), *filter(None, [view_sidecars(clients)])])})
 
     def _render(self, index: int) -> str:
         text = self._variants[self.route[index]][index]
@@ -223,6 +244,36 @@ class MeshDir:
             raise SystemExit("\n".join(map(str, result.problems[:5])))
         snapshot = build_snapshot(result.resources)
         return [snapshot.proxy(c.proxy_id) for c in clients]
+
+
+class Edit(Protocol):
+    def apply(self, mesh: MeshDir) -> object: ...
+
+
+def record(mesh: MeshDir, proxies: Sequence[Proxy], changes: Sequence[Edit]) -> dict[str, object]:
+    """What serve's translator gives every proxy before and after each change, in raw_replay.py's
+    recording format (nodes as the benchmarks' bootstraps present them). Each resource is
+    serialized once, and proxies holding the same one share its bytes (in the pickle too)."""
+    from meshctl.generate.translator import Translator
+
+    nodes = [ads_bootstrap(p, "127.0.0.1", 0, admin_port=0, service_account=service_account(p)).node for p in proxies]
+    translate = Translator()
+    generations = []
+    encoded: dict[int, tuple[object, bytes]] = {}
+
+    def bytes_of(packed: Any) -> bytes:
+        found = encoded.get(id(packed))
+        if found is None or found[0] is not packed:
+            found = encoded[id(packed)] = (packed, packed.resource.SerializeToString())
+        return found[1]
+
+    for change in (None, *changes):
+        if change is not None:
+            change.apply(mesh)
+        config = translate(load([str(mesh.root)]).resources)
+        generations.append({node.id: {type_url: [(name, bytes_of(packed)) for name, packed in items.items()]
+                                      for type_url, items in config.resources_for(node).items()} for node in nodes})
+    return {"generations": generations}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,6 +3,8 @@ cost that never holds up the event loop and leaves nothing behind (see meshctl.x
 
 from __future__ import annotations
 
+import gc
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ from world import World, make_world
 
 from fake_mesh import cluster_name, mesh
 from meshctl.resources import CLUSTER, ENDPOINT, LISTENER, Placeholder
-from meshctl.xds.limits import MAX_NAMES, MAX_UNDEFINED_ANSWERED, RequestRefused
+from meshctl.xds.limits import MAX_NAMES, MAX_UNDEFINED_ANSWERED, RequestRefused, check_names
 
 
 def _rss_mb(pid: int) -> float:
@@ -95,3 +97,15 @@ def test_limits_per_stream() -> None:
         envoy.send(CLUSTER)
     with pytest.raises(RequestRefused, match="a type URL may be at most 1024 bytes"):
         SotwEnvoy(cache).send("type.googleapis.com/" + "x" * 1024)
+
+
+def test_equal_subscriptions_are_one_set_held_only_while_subscribed() -> None:
+    subscription = [f"outbound|80||svc{k}.default.svc.cluster.local" for k in range(500)]
+    first = check_names(subscription)
+    again = check_names([name.encode().decode() for name in reversed(subscription)])  # equal, not the same strings
+    assert again is first  # every stream (and every ACK) of that subscription holds this one copy
+    assert check_names(subscription[1:]) is not first
+    gone = weakref.ref(first)
+    del first, again
+    gc.collect()
+    assert gone() is None  # nothing a client asked outlives what holds it

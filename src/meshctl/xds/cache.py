@@ -23,6 +23,7 @@ from meshctl.resources import CONFIG_DUMP, SYNCZ, short_name, to_config_dump
 from meshctl.xds import status
 from meshctl.xds.encoding import Encoder
 from meshctl.xds.generation import Generation, Translate, as_failure
+from meshctl.xds.heap import Heap
 from meshctl.xds.identity import NodeIdentity
 from meshctl.xds.metrics import Metrics, kind_label
 from meshctl.xds.state import Shared
@@ -61,6 +62,7 @@ class SnapshotCache:
         self.control_plane = status.control_plane_identifier()
         self.encoder = Encoder()
         self.shared = Shared()
+        self.heap = Heap()
         self.streams: dict[Stream, asyncio.Queue[Any]] = {}
         self._accepted_key: tuple[tuple[str, ...], ...] | None = None
         self._debug_nonces = 0
@@ -106,6 +108,7 @@ class SnapshotCache:
         self.encoder.next_generation()
         self.shared.next_generation()
         self.metrics.generations.inc()
+        self.heap.active()
         self.notify()
 
     def _translate_failed(self, message: str) -> None:
@@ -131,6 +134,7 @@ class SnapshotCache:
 
     def register(self, stream: Stream, queue: asyncio.Queue[Any]) -> None:
         self.streams[stream] = queue
+        self.heap.active()
         self._count()
         _comings_and_goings(stream)("connected", extra={"node": stream.node.id, "mode": stream.mode, "peer": stream.peer})
 
@@ -143,6 +147,7 @@ class SnapshotCache:
 
     def close_all(self) -> None:
         """Ask every stream to end cleanly (used at shutdown, before the gRPC server stops)."""
+        self.heap.close()
         for queue in self.streams.values():
             queue.put_nowait(CLOSE)
 
@@ -153,6 +158,7 @@ class SnapshotCache:
 
     def record(self, push: Push, mode: str) -> None:
         """Metrics of a response just written."""
+        self.heap.active()
         kind = kind_label(push.type_url)
         self.metrics.pushes.inc(kind)
         self.metrics.push_bytes.inc(kind, mode, amount=len(push.payload))

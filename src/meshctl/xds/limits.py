@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeAlias
@@ -67,16 +68,58 @@ class RequestRefused(MeshctlError):
         self.status = status
 
 
+class _Canonical:
+    """Name sets already checked and still subscribed somewhere, each the one copy of its content.
+
+    Every ACK repeats its stream's subscription, and thousands of streams subscribe alike, so a
+    request's names are mostly a set some watch holds already. Finding it costs a fifth of
+    interning and checking the names again, and hands every stream the very same object (a
+    subscription compared with itself is unchanged at once, see Watch.set_names). Sets are held
+    weakly: one no watch holds any more is gone with it, so nothing a client asked outlives it.
+    """
+
+    def __init__(self) -> None:
+        self._by_hash: dict[int, list[weakref.ref[frozenset[str]]]] = {}
+
+    def get(self, given: frozenset[str]) -> frozenset[str] | None:
+        for ref in self._by_hash.get(hash(given), ()):
+            found = ref()
+            if found is not None and found == given:
+                return found
+        return None
+
+    def add(self, checked: frozenset[str]) -> frozenset[str]:
+        key = hash(checked)
+
+        def gone(ref: weakref.ref[frozenset[str]]) -> None:
+            refs = self._by_hash.get(key)
+            if refs is not None:
+                refs.remove(ref)
+                if not refs:
+                    del self._by_hash[key]
+
+        self._by_hash.setdefault(key, []).append(weakref.ref(checked, gone))
+        return checked
+
+
+_canonical = _Canonical()
+
+
 def check_names(names: Iterable[str]) -> frozenset[str]:
     """The names as a set of interned strings (every proxy names the same resources: thousands of
-    streams share one copy of each), refused beyond the limits."""
-    wanted = frozenset(map(sys.intern, names))
+    streams share one copy of each, and one copy of each set while any holds it: see
+    _Canonical), refused beyond the limits."""
+    given = frozenset(names)
+    found = _canonical.get(given)
+    if found is not None:
+        return found
+    wanted = frozenset(map(sys.intern, given))
     if len(wanted) > MAX_NAMES:
         raise RequestRefused(f"a subscription may name at most {MAX_NAMES} resources of one type")
     # A name of n characters has at most 4n bytes: encode only when one might be too long.
     if wanted and max(map(len, wanted)) * 4 > MAX_NAME_BYTES:
         check_name(max(wanted, key=lambda name: len(name.encode())), "a resource name")
-    return wanted
+    return _canonical.add(wanted)
 
 
 def check_name(name: str, what: str) -> None:

@@ -192,7 +192,13 @@ class Watch:
     def set_names(self, names: frozenset[str]) -> None:
         """A SotW request's complete subscription (checked and interned: limits.Names). An empty
         list means wildcard only for LDS/CDS and only while nothing was ever named (the legacy
-        wildcard rule). Set operations only: a subscription may hold 100,000 names."""
+        wildcard rule). Set operations only: a subscription may hold 100,000 names.
+
+        An ACK repeats the subscription it was sent under, as the very same set (limits.check_names
+        hands out one copy per content): once its wildcard state is settled, the same set changes
+        nothing, and the watch stays in line with what it was last brought (`basis`)."""
+        if names is self.names and (self.wildcard or self.named or self.type_url not in FULL_STATE):
+            return
         self.basis = None
         if self.type_url in FULL_STATE:
             if not names and not self.named:

@@ -183,14 +183,15 @@ class Stream:
         """Record an ACK or NACK of the latest push on this watch. A NACK is pinned on the
         resources of the push Envoy's message names (all it brought, when it names none) and on
         the input objects they were made from."""
-        kind = short_name(watch.type_url)
         if status is None:
             elapsed = time.monotonic() - watch.push_started
             self.cache.metrics.convergence.observe(elapsed)
-            log.debug("ACK", extra={"proxy": self.proxy_id, "type": kind, "nonce": watch.nonce_sent,
-                                    "version": version, "convergence_ms": round(elapsed * 1e3, 3)})
+            if log.isEnabledFor(logging.DEBUG):  # per proxy and change: not even the fields unless logged
+                log.debug("ACK", extra={"proxy": self.proxy_id, "type": short_name(watch.type_url), "nonce": watch.nonce_sent,
+                                        "version": version, "convergence_ms": round(elapsed * 1e3, 3)})
             watch.record_reply(version, "")
             return
+        kind = short_name(watch.type_url)
         error = status.message or f"rejected (code {status.code})"
         self.cache.metrics.nacks.inc(kind_label(watch.type_url))
         watch.record_reply(version, error)
@@ -243,10 +244,9 @@ class Stream:
         watch.blame(updated, desired)
         watch.record_push(nonce, shared.versions(desired), version, time.time(), started)
         watch.basis = available
-        log.debug(
-            "push", extra={"proxy": self.proxy_id, "type": short_name(watch.type_url), "nonce": nonce,
-                           "updated": len(updated), "removed": len(removed) + len(absent)},
-        )
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("push", extra={"proxy": self.proxy_id, "type": short_name(watch.type_url), "nonce": nonce,
+                                     "updated": len(updated), "removed": len(removed) + len(absent)})
         out = [Push(watch.type_url, payload, started)]
         endpoints = self.watches.get(ENDPOINT)
         if watch.type_url == CLUSTER and endpoints is not None and updated:

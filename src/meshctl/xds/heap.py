@@ -1,0 +1,84 @@
+"""Garbage collection on the control plane's rhythm, not in the middle of a push.
+
+A full collection walks every object the collector tracks. serve holds a few hundred thousand
+(module and protobuf descriptors, the translator's caches, every stream's state), and walking
+them costs 100-300 ms on a 2-core machine. CPython starts one whenever enough objects have
+survived younger collections, which is exactly what a push to 1,000 proxies makes: measured in
+`benchmarks/serve_fanout.py`, a full collection fell inside most pushes and set their slowest ACK.
+
+So serve collects when it is quiet instead: once nothing was accepted, connected or pushed for
+QUIET seconds, it collects what was made since the last quiet spell and freezes what survives
+(`gc.freeze`: later collections skip it), so the collections a push triggers walk only what the
+push made. The first quiet spell freezes without collecting: a full walk then would stall the
+event loop (`/ready` among the rest) for as long as the collection it replaces. Frozen objects
+are still freed by reference counting; only cyclic garbage among them (a stream that ended, say)
+waits, for the first quiet spell FULL_EVERY seconds after the last full walk: that one unfreezes
+everything and collects it all (counting the frozen objects to decide would walk them all too).
+Driven by hand, without an event loop (the benchmarks and tests that call the cache directly),
+nothing is scheduled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+
+__all__ = ["FULL_EVERY", "QUIET", "Heap"]
+
+QUIET = 0.25
+"""Seconds without activity before collecting: longer than the gaps within a push (an Envoy
+ACKs in milliseconds), short enough to fit between two changes a second apart."""
+
+FULL_EVERY = 120.0
+"""Seconds between two collections of everything, frozen objects included: the one pause of
+100-300 ms left, in a quiet spell, where CPython alone makes one every few changes, mid-push."""
+
+
+class Heap:
+    """When serve last did something, and the collection scheduled for when it stops."""
+
+    def __init__(self, quiet: float = QUIET, full_every: float = FULL_EVERY) -> None:
+        self.quiet = quiet
+        self.full_every = full_every
+        self.last_active = 0.0
+        self.collections = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self._full_at: float | None = None
+        self._closed = False
+
+    def active(self) -> None:
+        """Something happened (a config accepted, a stream connected, a response written)."""
+        self.last_active = time.monotonic()
+        if self._timer is not None or self._closed:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._timer = loop.call_later(self.quiet, self._settle)
+
+    def _settle(self) -> None:
+        idle = time.monotonic() - self.last_active
+        if idle < self.quiet:
+            self._timer = asyncio.get_running_loop().call_later(self.quiet - idle, self._settle)
+            return
+        self._timer = None
+        now = time.monotonic()
+        if self._full_at is None:
+            self._full_at = now
+        else:
+            if now - self._full_at >= self.full_every:
+                gc.unfreeze()
+                self._full_at = now
+            gc.collect()
+        gc.freeze()
+        self.collections += 1
+
+    def close(self) -> None:
+        """serve stops: no more collections scheduled, and everything collectable again."""
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        gc.unfreeze()

@@ -1,0 +1,82 @@
+"""Collections on serve's rhythm (heap.py): after a quiet spell, never in the middle of activity,
+and garbage among frozen objects still reclaimed by the periodic full collection."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import weakref
+
+from meshctl.xds.heap import Heap
+
+
+class _Node:
+    """An object in a reference cycle: only the cyclic collector frees it."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_a_quiet_spell_collects_and_freezes_and_activity_postpones_it() -> None:
+    async def scenario() -> tuple[int, int, int]:
+        heap = Heap(quiet=0.3, full_every=3600)
+        heap.active()
+        for _ in range(60):  # busy for 0.6 s: longer than `quiet`, but never quiet that long
+            await asyncio.sleep(0.01)
+            heap.active()
+        busy = heap.collections
+        await asyncio.sleep(0.8)
+        frozen = gc.get_freeze_count()
+        settled = heap.collections
+        heap.close()
+        return busy, settled, frozen
+
+    try:
+        busy, settled, frozen = asyncio.run(scenario())
+    finally:
+        gc.unfreeze()
+    assert busy == 0 and settled == 1
+    assert frozen > 0 and gc.get_freeze_count() == 0  # close() gives everything back to the collector
+
+
+def test_after_close_activity_schedules_nothing() -> None:
+    async def scenario() -> int:
+        heap = Heap(quiet=0.01)
+        heap.close()
+        heap.active()  # a last response written while serve stops
+        await asyncio.sleep(0.1)
+        return heap.collections
+
+    assert asyncio.run(scenario()) == 0 and gc.get_freeze_count() == 0
+
+
+def test_cycles_among_frozen_objects_are_freed_by_the_next_full_collection() -> None:
+    async def scenario() -> tuple[bool, bool]:
+        heap = Heap(quiet=0.01, full_every=0.5)
+        heap.active()
+        await asyncio.sleep(0.2)  # the first quiet spell: freeze, without walking everything
+        node = _Node()
+        ref = weakref.ref(node)
+        heap.active()
+        await asyncio.sleep(0.2)  # another: `node`, alive, is frozen with the rest
+        del node
+        gc.collect()
+        kept = ref() is not None  # frozen: the cyclic collector skips it
+        await asyncio.sleep(0.5)
+        heap.active()
+        await asyncio.sleep(0.2)  # FULL_EVERY elapsed: unfreeze and collect everything
+        heap.close()
+        return kept, ref() is None
+
+    try:
+        kept, freed = asyncio.run(scenario())
+    finally:
+        gc.unfreeze()
+    assert kept and freed
+
+
+def test_without_an_event_loop_nothing_is_scheduled() -> None:
+    heap = Heap(quiet=0.0)
+    heap.active()  # a benchmark or test driving the cache by hand
+    assert heap.collections == 0 and gc.get_freeze_count() == 0
+    heap.close()
