@@ -7,14 +7,13 @@ refused per file while the rest keeps serving (serve).
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from meshctl.collector import collector_paused
 from meshctl.config.apigroups import unknown_kind_problem
 from meshctl.config.documents import Document, ReadError, decode, expand_inputs, parse_text, read_file
 from meshctl.config.kinds import KINDS, KindInfo, split_api_version
@@ -311,26 +310,9 @@ def _strings(value: Any) -> dict[str, str]:
     return {key: item for key, item in value.items() if isinstance(key, str) and isinstance(item, str)}
 
 
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cycle collector held off while a file is read.
-
-    Reading builds hundreds of thousands of objects (nodes, marks, dicts, views) and keeps
-    most of them, none in a reference cycle; each collection the allocations trigger walks
-    every object still alive, and they add up to a fifth of the reading time of a large file.
-    The collector runs again afterwards, over what is left, once."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def load_file(file: str, default_namespace: str = DEFAULT_NAMESPACE) -> FileResult:
     """Every resource of one file, or the problems that kept them out."""
-    with _collector_paused():
+    with collector_paused():
         documents, errors = read_file(file)
         return load_documents(file, documents, errors, default_namespace)
 
@@ -342,7 +324,7 @@ def load_data(data: bytes, name: str, default_namespace: str = DEFAULT_NAMESPACE
     if error is not None:
         return load_documents(name, [], [error], default_namespace)
     assert text is not None
-    with _collector_paused():
+    with collector_paused():
         documents, errors = parse_text(text, name)
         return load_documents(name, documents, errors, default_namespace)
 

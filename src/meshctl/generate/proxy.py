@@ -7,9 +7,6 @@ order they first ask), exactly as Envoy would request them over RDS.
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +16,7 @@ from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 
+from meshctl.collector import collector_paused
 from meshctl.generate.cache import GenerationCache
 from meshctl.generate import names
 from meshctl.generate.clusters import (
@@ -47,7 +45,6 @@ __all__ = [
     "ProxyConfig",
     "ProxyParts",
     "cluster_parts",
-    "collector_paused",
     "generate",
     "inbound_listeners",
     "policy_filters",
@@ -187,25 +184,6 @@ def view_of(snapshot: MeshSnapshot, proxy: Proxy) -> tuple[Any, ...]:
     """What makes two proxies of one snapshot see the mesh alike: the same outbound clusters,
     endpoints and route configurations (their listeners and inbound side are their own)."""
     return ProxyContext(snapshot, proxy, snapshot.scope_for(proxy)).view_key()[1:]
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector held off while translating.
-
-    Translation allocates a great many objects, frees them by reference counting and makes no
-    cycles worth collecting; every full pass the allocations trigger walks the whole snapshot
-    for nothing (an eighth of a cold generation of 1,000 services, sampled). The collector is
-    resumed as it was found, so nesting and callers that paused it themselves are left alone.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def generate(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None = None) -> ProxyConfig:
