@@ -13,6 +13,7 @@ carry lookups over from the one before, which must be as right as the cache).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -739,3 +740,75 @@ def test_a_table_built_again_after_updates_reuses_what_the_change_does_not_reach
     before, after = hosts[-2], hosts[-1]
     rebuilt = sorted(name for name in after if before.get(name) is not after[name])
     assert rebuilt == ["extra.example.com:80"]
+
+
+OWN_POD = """\
+apiVersion: v1
+kind: Service
+metadata: {name: blue, namespace: team}
+spec: {ports: [{name: http, port: 80, targetPort: 8080}], selector: {app: blue}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: green, namespace: team}
+spec: {ports: [{name: http, port: 80}], selector: {app: green}}
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: blue, namespace: team}
+spec:
+  workloadSelector: {labels: {app: blue}}
+  ingress: [{port: {number: 8080, protocol: HTTP, name: http}, defaultEndpoint: "127.0.0.1:8080"}]
+  egress: [{hosts: ["./green.team.svc.cluster.local"]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: team, labels: {app: blue}, annotations: {ANNOTATIONS}}
+spec: {containers: [{name: c, image: c, ports: [{containerPort: 8080}]}]}
+status: {podIP: 10.1.0.7, phase: Running}
+"""
+"""A pod whose labels (the Sidecar selecting it, the service it serves), address and
+annotations (its interception mode, which its node does not state) each shape its own config:
+the Sidecar's ingress listener binds to the pod's address."""
+
+
+@pytest.mark.parametrize("edit", [
+    pytest.param(lambda text: text.replace("labels: {app: blue}, annotations", "labels: {app: green}, annotations"), id="labels"),
+    pytest.param(lambda text: text.replace("10.1.0.7", "10.1.0.8"), id="ip"),
+    pytest.param(lambda text: text.replace("annotations: {}", "annotations: {sidecar.istio.io/interceptionMode: TPROXY}"),
+                 id="annotations"),
+])
+def test_a_proxy_is_made_again_when_its_own_pod_changes(scratch: Path, edit: Callable[[str], str]) -> None:
+    """serve keeps a proxy across snapshots while its pod's content is unchanged: an edit of the
+    pod itself must reach its config, as a cold translation of the edited mesh shows. A second
+    pod moving keeps the proxy (the point of keeping it)."""
+    before = OWN_POD.replace("{ANNOTATIONS}", "{}")
+    other = "---\napiVersion: v1\nkind: Pod\nmetadata: {name: other, namespace: team, labels: {app: green}}\n" \
+            "spec: {containers: [{name: c, image: c}]}\nstatus: {podIP: IP, phase: Running}\n"
+    translator = Translator()
+    scratch.write_text(before + other.replace("IP", "10.1.0.20"))
+    first = translator(list(load_file(str(scratch)).resources))
+    node = ads_bootstrap(first.snapshot.proxy("client.team"), "127.0.0.1", 0, admin_port=0).node
+    node.metadata.fields.pop("INTERCEPTION_MODE")  # as a bootstrap that leaves it to the pod
+    held = first.resources_for(node)
+    scratch.write_text(before + other.replace("IP", "10.1.0.21"))
+    unchanged = translator(list(load_file(str(scratch)).resources))
+    assert unchanged.proxy_for(node) is first.proxy_for(node)
+    assert unchanged.resources_for(node)[CLUSTER] is held[CLUSTER]
+
+    scratch.write_text(edit(before) + other.replace("IP", "10.1.0.21"))
+    resources = list(load_file(str(scratch)).resources)
+    served = translator(resources).resources_for(node)
+    fresh = build_snapshot(resources)
+    cold = generate(fresh, fresh.proxy("client.team")).packed()
+    assert {t: {n: p.resource.value for n, p in items.items()} for t, items in served.items()} != \
+        {t: {n: p.resource.value for n, p in items.items()} for t, items in held.items()}, "the edit changes nothing"
+    assert {t: {n: p.resource.value for n, p in items.items()} for t, items in served.items()} == \
+        {t: {n: p.resource.value for n, p in items.items()} for t, items in cold.items()}
+
+
+def test_a_workloads_content_key_reads_every_field() -> None:
+    """A field added to Workload and left out of its content key would let serve keep a proxy
+    whose workload changed in that field alone."""
+    workload = build_snapshot(list(load_file(str(KITCHEN_SINK)).resources)).registry.workloads[0]
+    assert len(workload.content_key()) == len(dataclasses.fields(workload))

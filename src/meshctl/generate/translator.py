@@ -48,7 +48,10 @@ class MeshGeneration:
         """The proxy a node is (see model.proxy.for_node); UnknownProxyError when the
         registry has no workload for it and its metadata names no namespace."""
         parsed = self.cache.get(("node", Same(node)), lambda: parse_node(node))
-        workload = proxies.workload_of(parsed, self.snapshot.registry)
+        found = proxies.workload_of(parsed, self.snapshot.registry)
+        # A new snapshot makes new Workload objects for every pod even when one pod changed;
+        # the first one of equal content stands for them all, so an unchanged pod keeps its proxy.
+        workload = None if found is None else self.cache.get(("workload", *found.content_key()), lambda: found)
         # Reading a node's metadata costs more than the rest of an unchanged proxy's generation:
         # a stream presents the same node object to every generation, so it is read once (the
         # identity its connection proved is in that object, written by the server).

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 
 from meshctl.config.resource import Resource
@@ -135,6 +135,14 @@ class Workload:
     @property
     def proxy_id(self) -> str:
         return f"{self.name}.{self.namespace}"
+
+    def content_key(self) -> tuple[Hashable, ...]:
+        """Every field, the source object by its revision: equal keys mean workloads alike in
+        all a proxy or its config can read, though one was made from an earlier snapshot
+        (workloads themselves compare by identity, as they are made anew with each one)."""
+        return (self.name, self.namespace, self.ip, tuple(self.labels.items()), self.service_account, self.owner,
+                self.source.revision, tuple(self.ports.items()), self.injected, self.locality, self.weight,
+                self.ready, self.kind, self.network, tuple(self.annotations.items()))
 
     def spiffe_id(self, trust_domain: str) -> str:
         return f"spiffe://{trust_domain}/ns/{self.namespace}/sa/{self.service_account}"
