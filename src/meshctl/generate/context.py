@@ -64,6 +64,7 @@ class ProxyContext:
     cache: GenerationCache | None = None
     warnings: list[str] = field(default_factory=list)
     route_names: dict[str, None] = field(default_factory=dict)
+    _inbound_key: tuple[Hashable, ...] | None = None
 
     def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
         """`compute()`, or its remembered result for the same inputs (see GenerationCache).
@@ -151,7 +152,13 @@ class ProxyContext:
         services (an inbound cluster takes its service's connection pool), and every other kind
         of config except VirtualServices and other workloads, which never reach the inbound
         side. Keyed by content, so an endpoint, route or rule change elsewhere keeps every
-        proxy's inbound side (and its bytes)."""
+        proxy's inbound side (and its bytes). Made once per generation of the proxy, for its
+        inbound clusters and listeners alike."""
+        if self._inbound_key is None:
+            self._inbound_key = self._make_inbound_key()
+        return self._inbound_key
+
+    def _make_inbound_key(self) -> tuple[Hashable, ...]:
         proxy, workload = self.proxy, self.proxy.workload
         own = (workload.source.revision, workload.name, workload.ip, workload.kind) if workload is not None else None
         sidecar = self.scope.sidecar.revision if self.scope.sidecar is not None else ""

@@ -65,6 +65,7 @@ class MeshSnapshot:
     _service_imports: dict[tuple[str, tuple[Any, ...]], Any] = field(default_factory=dict, repr=False)
     _rules: dict[tuple[str, str, str, tuple[Any, ...]], DestinationRuleView | None] = field(default_factory=dict, repr=False)
     _destination_inputs: dict[tuple[str, str, str, tuple[Any, ...]], tuple[Any, ...]] = field(default_factory=dict, repr=False)
+    _versions_except: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = field(default_factory=dict, repr=False)
     previous_version: str = ""
     """The version of the snapshot this one was built from (empty: none)."""
     routing_changes: RoutingChanges | None = None
@@ -133,8 +134,13 @@ class MeshSnapshot:
         return tuple(self.kind_versions.get(kind, "") for kind in kinds)
 
     def versions_except(self, *kinds: str) -> tuple[tuple[str, str], ...]:
-        """Content versions of every kind but these, for cache keys of output that reads none of them."""
-        return tuple(sorted((kind, version) for kind, version in self.kind_versions.items() if kind not in kinds))
+        """Content versions of every kind but these, for cache keys of output that reads none of them
+        (found once per snapshot: every proxy's keys ask for the same few)."""
+        found = self._versions_except.get(kinds)
+        if found is None:
+            found = tuple(sorted((kind, version) for kind, version in self.kind_versions.items() if kind not in kinds))
+            self._versions_except[kinds] = found
+        return found
 
     def mtls_mode(self, namespace: str, labels: Mapping[str, str] | None = None, port: int | None = None) -> str:
         """The effective PeerAuthentication mode: of the namespace (mesh and namespace levels,
