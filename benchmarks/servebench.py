@@ -264,7 +264,7 @@ def record(mesh: MeshDir, proxies: Sequence[Proxy], changes: Sequence[Edit]) -> 
     def bytes_of(packed: Any) -> bytes:
         found = encoded.get(id(packed))
         if found is None or found[0] is not packed:
-            found = encoded[id(packed)] = (packed, packed.resource.SerializeToString())
+            found = encoded[id(packed)] = (packed, packed.to_any().SerializeToString())
         return found[1]
 
     for change in (None, *changes):

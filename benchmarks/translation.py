@@ -186,7 +186,7 @@ def _check_same_output(count: int, built: dict[str, bytes], packed: dict[str, di
     """A ceiling is only one if it builds what the translator emits: the same bytes."""
     kinds = {"cluster": CLUSTER, "assignment": ENDPOINT, "route": ROUTE}
     differ = [key for key, value in built.items()
-              if packed[kinds[key.split(" ")[0]]][key.split(" ", 1)[1]].resource.value != value]
+              if packed[kinds[key.split(" ")[0]]][key.split(" ", 1)[1]].value != value]
     if differ:
         raise SystemExit(f"{len(differ)} of {len(built)} ceiling messages differ from the translator's, "
                          f"first: {differ[0]} ({count} services)")

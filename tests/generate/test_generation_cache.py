@@ -294,7 +294,7 @@ def _rendered(config: Any) -> tuple[dict[str, dict[str, bytes]], list[str]]:
     """The config's resources as bytes and its warnings, checked to be consistent first."""
     packed = config.packed()
     assert_consistent(packed)
-    return {t: {n: p.resource.value for n, p in items.items()} for t, items in packed.items()}, sorted(config.warnings)
+    return {t: {n: p.value for n, p in items.items()} for t, items in packed.items()}, sorted(config.warnings)
 
 
 @pytest.fixture(scope="module")
@@ -349,7 +349,7 @@ def _assert_served_equals_cold(scratch: Path, edits: list[Callable[[Objects], No
             else:
                 for follower in followers[workload.proxy_id]:
                     follower.wake()
-            cold = {t: {n: p.resource.value for n, p in items.items()}
+            cold = {t: {n: p.value for n, p in items.items()}
                     for t, items in generate(fresh, fresh.proxy(workload.proxy_id)).packed().items()}
             for follower in followers[workload.proxy_id]:
                 mode = "delta" if follower.delta else "sotw"

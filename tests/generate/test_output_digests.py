@@ -78,7 +78,7 @@ def _digests() -> dict[str, Any]:
             for flavor, extensions in (("envoy", False), ("istio-proxy", True)):
                 config = generate(snapshot, snapshot.proxy(proxy_id, istio_extensions=extensions))
                 out[f"{case} {proxy_id} {flavor}"] = {
-                    type_url.rsplit(".", 1)[-1]: [f"{_digest(packed.resource.value)} {name}" for name, packed in resources_.items()]
+                    type_url.rsplit(".", 1)[-1]: [f"{_digest(packed.value)} {name}" for name, packed in resources_.items()]
                     for type_url, resources_ in config.packed().items()
                 }
     return out

@@ -61,7 +61,7 @@ def test_a_proxy_whose_generation_fails_keeps_its_config_and_others_move_on() ->
     [answer] = web.send(ROUTE, ["route-20000"])  # a request is answered from the last good config
     assert web.ack(answer, ["route-20000"]) == []
     assert web.stream.resources is not None
-    held = route_pb2.RouteConfiguration.FromString(web.stream.resources[ROUTE]["route-20000"].resource.value)
+    held = route_pb2.RouteConfiguration.FromString(web.stream.resources[ROUTE]["route-20000"].value)
     assert held.virtual_hosts[0].routes[0].route.cluster == X
     assert web.wake() == []  # the same generation is not tried again
     assert cache.metrics.generation_errors.value() == 1

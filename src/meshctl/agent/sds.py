@@ -28,7 +28,6 @@ from pathlib import Path
 import grpc
 from envoy.config.core.v3 import base_pb2 as core_pb2
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
-from google.protobuf import any_pb2
 
 from meshctl.agent import socketpath
 from meshctl.agent.certificate import WorkloadCertificate
@@ -143,11 +142,11 @@ def _file_secret(name: str) -> Packed | None:
         log.warning("cannot serve a secret from files", extra={"secret": name, "error": exc.strerror or str(exc)})
         return None
     content = secret.SerializeToString()
-    return Packed(name, hashlib.blake2b(content, digest_size=8).hexdigest(), any_pb2.Any(type_url=SECRET, value=content))
+    return Packed(name, hashlib.blake2b(content, digest_size=8).hexdigest(), SECRET, content)
 
 
 def _packed(secret: secret_pb2.Secret, version: str) -> Packed:
-    return Packed(secret.name, version, any_pb2.Any(type_url=SECRET, value=secret.SerializeToString()))
+    return Packed(secret.name, version, SECRET, secret.SerializeToString())
 
 
 class SdsServer:

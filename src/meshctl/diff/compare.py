@@ -363,7 +363,7 @@ def compare_routes(before: Sequence[AssembledRoutes], after: Sequence[AssembledR
     host, only the hosts that differ are parsed for their field paths."""
 
     def differing(a: AssembledRoutes, b: AssembledRoutes) -> tuple[Any, Any] | None:
-        if a.packed().resource.value == b.packed().resource.value:
+        if a.packed().value == b.packed().value:
             return None
         names_a, names_b = [h.name for h in a.hosts], [h.name for h in b.hosts]
         if not all(names_a) or not all(names_b) or len(set(names_a)) < len(names_a) or len(set(names_b)) < len(names_b):

@@ -79,19 +79,19 @@ def sources(resources: Sequence[Resource], packed: Packed) -> list[Resource]:
     it tells: a cluster names its services and its DestinationRule (`config`), every route its
     VirtualService; an assignment is its cluster's service. Other resources name none."""
     wanted: list[tuple[str, str, str]] = []
-    if packed.resource.type_url == CLUSTER:
-        cluster = cluster_pb2.Cluster.FromString(packed.resource.value)
+    if packed.type_url == CLUSTER:
+        cluster = cluster_pb2.Cluster.FromString(packed.value)
         fields = _istio_metadata(cluster.metadata)
         for service in fields.get("services", []):
             for kind in ("service", "serviceentry"):
                 wanted.append((kind, service.get("namespace", ""), service.get("name", "")))
         wanted.append(_config_key(str(fields.get("config", ""))) or ("", "", ""))
-    elif packed.resource.type_url == ROUTE:
-        config = route_pb2.RouteConfiguration.FromString(packed.resource.value)
+    elif packed.type_url == ROUTE:
+        config = route_pb2.RouteConfiguration.FromString(packed.value)
         for host in config.virtual_hosts:
             for route in host.routes:
                 wanted.append(_config_key(str(_istio_metadata(route.metadata).get("config", ""))) or ("", "", ""))
-    elif packed.resource.type_url == ENDPOINT:
+    elif packed.type_url == ENDPOINT:
         host = packed.name.rsplit("|", 1)[-1].split(".")
         if len(host) > 2 and host[2] == "svc":
             wanted.append(("service", host[1], host[0]))

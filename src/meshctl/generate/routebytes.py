@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
-from google.protobuf import any_pb2
 
 from meshctl.resources import ROUTE, Packed
 from meshctl.resources.protowire import field, varint
@@ -83,7 +82,7 @@ class AssembledRoutes:
             digest = hashlib.blake2b(self._prefix, digest_size=8)
             digest.update(b"".join(map(_DIGEST, self.hosts)))
             digest.update(self._suffix)
-            self._packed = Packed(self.name, digest.hexdigest(), any_pb2.Any(type_url=ROUTE, value=self.data()))
+            self._packed = Packed(self.name, digest.hexdigest(), ROUTE, self.data())
         return self._packed
 
     def only(self, hosts: Sequence[SerializedHost]) -> route_pb2.RouteConfiguration:
@@ -95,5 +94,5 @@ class AssembledRoutes:
     def message(self) -> route_pb2.RouteConfiguration:
         """The RouteConfiguration itself, parsed once. Shared: never modify it."""
         if self._message is None:
-            self._message = route_pb2.RouteConfiguration.FromString(self.packed().resource.value)
+            self._message = route_pb2.RouteConfiguration.FromString(self.packed().value)
         return self._message

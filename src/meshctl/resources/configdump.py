@@ -50,7 +50,7 @@ def to_config_dump(resources: ProxyResources, version_info: str = "",
             for step in path:
                 holder = getattr(holder, step)
             holder.version_info = item.version
-            getattr(holder, leaf).CopyFrom(redacted(item.resource) if kind.type_url == SECRET else item.resource)
+            getattr(holder, leaf).CopyFrom(redacted(item.to_any()) if kind.type_url == SECRET else item.to_any())
         dump.configs.add().Pack(section)
     return dump
 

@@ -37,8 +37,8 @@ def problems(resources: ProxyResources, agent_serves: Callable[[str], bool]) -> 
     - every SDS secret a TLS context names can be had: over ADS, one of the served secrets;
       from another source (the node agent's SDS cluster), one `agent_serves`.
     """
-    clusters = [cluster_pb2.Cluster.FromString(p.resource.value) for p in resources.get(CLUSTER, {}).values()]
-    listeners = [listener_pb2.Listener.FromString(p.resource.value) for p in resources.get(LISTENER, {}).values()]
+    clusters = [cluster_pb2.Cluster.FromString(p.value) for p in resources.get(CLUSTER, {}).values()]
+    listeners = [listener_pb2.Listener.FromString(p.value) for p in resources.get(LISTENER, {}).values()]
     found: list[str] = []
     found.extend(_endpoint_problems(clusters, set(resources.get(ENDPOINT, {}))))
     found.extend(_route_problems(listeners, set(resources.get(ROUTE, {}))))

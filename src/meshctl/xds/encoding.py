@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Sequence
 
 from envoy.service.discovery.v3 import discovery_pb2
+from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
 from meshctl.resources import Packed, Placeholder
@@ -33,6 +34,7 @@ _D_VERSION, _D_RESOURCES, _D_TYPE, _D_NONCE, _D_REMOVED, _D_CONTROL_PLANE = _tag
     discovery_pb2.DeltaDiscoveryResponse, "system_version_info", "resources", "type_url", "nonce",
     "removed_resources", "control_plane")
 _R_NAME, _R_VERSION, _R_RESOURCE = _tags(discovery_pb2.Resource, "name", "version", "resource")
+_A_TYPE, _A_VALUE = _tags(any_pb2.Any, "type_url", "value")
 
 
 MAX_BODIES = 4096
@@ -120,8 +122,17 @@ class Encoder:
 
     @staticmethod
     def _encode(item: Packed, delta: bool) -> bytes:
-        packed = item.resource.SerializeToString()
+        """The resource's entry: the `Any` (its type URL and value, each left out when empty,
+        as serializing the message does) in its Resource for Delta, in the response's field.
+        Lengths are added up first, so the value, which may be a megabyte, is copied once."""
+        type_url = item.type_url.encode()
+        value = item.value
+        head = [_A_TYPE, varint(len(type_url)), type_url] if type_url else []
+        if value:
+            head += [_A_VALUE, varint(len(value))]
+        size = sum(map(len, head)) + len(value)
         if not delta:
-            return field(_S_RESOURCES, packed)
-        resource = field(_R_NAME, item.name.encode()) + field(_R_VERSION, item.version.encode()) + field(_R_RESOURCE, packed)
-        return field(_D_RESOURCES, resource)
+            return b"".join([_S_RESOURCES, varint(size), *head, value])
+        own = b"".join([field(_R_NAME, item.name.encode()), field(_R_VERSION, item.version.encode()),
+                        _R_RESOURCE, varint(size)])
+        return b"".join([_D_RESOURCES, varint(len(own) + size), own, *head, value])

@@ -14,7 +14,6 @@ from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from google.protobuf import any_pb2
 
 from meshctl.memokeys import Same
 from meshctl.resources import BY_TYPE_URL, FULL_STATE, Packed, Placeholder
@@ -37,7 +36,7 @@ def placeholder(type_url: str, name: str) -> Placeholder | None:
         return None
     encoded = name.encode()
     value = tag + varint(len(encoded)) + encoded
-    return Placeholder(name, hashlib.blake2b(value, digest_size=8).hexdigest(), any_pb2.Any(type_url=type_url, value=value))
+    return Placeholder(name, hashlib.blake2b(value, digest_size=8).hexdigest(), type_url, value)
 
 
 @functools.cache
