@@ -61,11 +61,11 @@ def test_config_dump_sections_in_envoys_shape() -> None:
     clusters, endpoints, listeners, routes = (
         kind.dump.section_class().FromString(config.value) for kind, config in zip(KINDS, dump.configs, strict=False))
     assert clusters.version_info == "v9" and clusters.dynamic_active_clusters[0].version_info == cluster.version
-    assert clusters.dynamic_active_clusters[0].cluster == cluster.resource
-    assert endpoints.dynamic_endpoint_configs[0].endpoint_config == assignment.resource
+    assert clusters.dynamic_active_clusters[0].cluster == cluster.to_any()
+    assert endpoints.dynamic_endpoint_configs[0].endpoint_config == assignment.to_any()
     [entry] = listeners.dynamic_listeners
     assert (entry.name, entry.active_state.version_info, listeners.version_info) == ("l", listener.version, "v9")
-    assert entry.active_state.listener == listener.resource
+    assert entry.active_state.listener == listener.to_any()
     assert not routes.dynamic_route_configs
     only = to_config_dump(resources, types=[LISTENER, SECRET])
     assert [c.type_url for c in only.configs] == [type_url_of(config_dump_shared_pb2.ListenersConfigDump)]
