@@ -807,7 +807,7 @@ def test_a_proxy_is_made_again_when_its_own_pod_changes(scratch: Path, edit: Cal
 
 def _bytes(resources: dict[str, dict[str, Any]]) -> dict[str, dict[str, bytes]]:
     """Serialized resources by type URL and name."""
-    return {t: {n: p.resource.value for n, p in items.items()} for t, items in resources.items()}
+    return {t: {n: p.value for n, p in items.items()} for t, items in resources.items()}
 
 
 def test_a_workloads_content_key_reads_every_field() -> None:
