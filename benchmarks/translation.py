@@ -1,4 +1,4 @@
-"""Translation speed: `python benchmarks/translation.py [N ...]`.
+"""Translation speed: `python benchmarks/translation.py [--edits E] [N ...]`.
 
 For a generated mesh of N services (each with a VirtualService, a DestinationRule with 2 subsets
 and 3 endpoints) it measures, for one proxy:
@@ -14,7 +14,8 @@ and 3 endpoints) it measures, for one proxy:
   (the run stops if not). Left out of the ceiling and so counted against the translator: the
   proxy's 3 listeners and 4 fixed clusters (constant in N) and packing's `Any` and version hash;
 - 1-change: a new snapshot differing in one VirtualService, regenerated with the cache of the
-  previous generations (median of five successive edits; snapshot building not included).
+  previous generations (median of E successive edits, 30 by default: one edit takes about a
+  millisecond, so a few would measure the machine's neighbours; snapshot building not included).
 
 Times are CPU seconds of this process (the machine is shared: wall time would measure the
 neighbours too).
@@ -192,7 +193,7 @@ def _check_same_output(count: int, built: dict[str, bytes], packed: dict[str, di
                          f"first: {differ[0]} ({count} services)")
 
 
-def main(sizes: list[int]) -> None:
+def main(sizes: list[int], edits: int = 30) -> None:
     print(f"# translation benchmark — {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"{'services':>9} {'cold ms':>9} {'services/s':>11} {'ceiling ms':>11} {'ceiling/s':>10} {'of ceiling':>10} {'1-change ms':>12}")
     with tempfile.TemporaryDirectory() as directory:
@@ -215,7 +216,7 @@ def main(sizes: list[int]) -> None:
             current = list(resources)
             snapshot_before = snapshot
             warm = []
-            for index in range(1, 6):
+            for index in range(1, min(edits, count - 1) + 1):
                 edited = f"svc{index}"
                 current = [r for r in current if not (r.kind == "VirtualService" and r.name == edited)]
                 current.append(alternate[edited])
@@ -230,4 +231,8 @@ def main(sizes: list[int]) -> None:
 
 
 if __name__ == "__main__":
-    main([int(arg) for arg in sys.argv[1:]] or [100, 1000, 10000])
+    arguments = sys.argv[1:]
+    edit_count = 30
+    if arguments[:1] == ["--edits"]:
+        edit_count, arguments = int(arguments[1]), arguments[2:]
+    main([int(arg) for arg in arguments] or [100, 1000, 10000], edit_count)
