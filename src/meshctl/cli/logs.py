@@ -49,6 +49,24 @@ def _logfmt_value(value: object) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
+class _PeerGone(logging.Filter):
+    """gRPC's own report of a stream whose client went away before the server sent its status.
+
+    grpc.aio logs it at error level with a traceback (`ExecuteBatchError` in
+    `_finish_handler_with_stream_responses`) when a connection is reset while a stream ends,
+    which a control plane sees whenever a proxy dies: nothing failed on serve's side. It
+    becomes one debug line without the traceback, shown only with `--log-level debug`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if type(error).__name__ != "ExecuteBatchError":
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        record.msg, record.args = "stream ended after its client had gone", None
+        record.exc_info = record.exc_text = None
+        return logging.getLogger("meshctl").isEnabledFor(logging.DEBUG)
+
+
 def configure_logging(level_name: str, style: str) -> None:
     """Send meshctl's events at `level_name` and above (others' warnings) to stderr as `style`
     (logfmt or json); UsageError for a level or format that does not exist."""
@@ -63,3 +81,6 @@ def configure_logging(level_name: str, style: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
     logging.getLogger("meshctl").setLevel(level)
+    grpc_core = logging.getLogger("grpc._cython.cygrpc")
+    if not any(isinstance(known, _PeerGone) for known in grpc_core.filters):
+        grpc_core.addFilter(_PeerGone())
