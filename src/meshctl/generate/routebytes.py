@@ -75,7 +75,11 @@ class AssembledRoutes:
 
     def data(self) -> bytes:
         """The serialized RouteConfiguration (what serializing the message would give)."""
-        return b"".join([self._prefix, *map(_FIELD, self.hosts), self._suffix])
+        return self._with(self.hosts)
+
+    def _with(self, hosts: Sequence[SerializedHost]) -> bytes:
+        """The serialized configuration with `hosts` as its virtual hosts."""
+        return b"".join([self._prefix, *map(_FIELD, hosts), self._suffix])
 
     def packed(self) -> Packed:
         if self._packed is None:
@@ -88,7 +92,7 @@ class AssembledRoutes:
     def only(self, hosts: Sequence[SerializedHost]) -> route_pb2.RouteConfiguration:
         """This configuration with only `hosts` (some of its own) among its virtual hosts, parsed:
         what a comparison needs of the hosts that differ, without parsing those that do not."""
-        return route_pb2.RouteConfiguration.FromString(b"".join([self._prefix, *map(_FIELD, hosts), self._suffix]))
+        return route_pb2.RouteConfiguration.FromString(self._with(hosts))
 
     @property
     def message(self) -> route_pb2.RouteConfiguration:
