@@ -22,6 +22,8 @@ from meshctl.xds.debug_http import DebugHttpServer
 from meshctl.xds.limits import MAX_REQUEST_BYTES
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from meshctl.sources.base import ConfigSource
     from meshctl.xds.generation import Translate
     from meshctl.xds.identity import NodeIdentity
@@ -74,12 +76,8 @@ class XdsServer:
         host, port = split_address(self.xds_address)
         server = grpc.aio.server(options=_GRPC_OPTIONS)
         self.register(server)
-        try:
-            bound = server.add_insecure_port(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
-        except RuntimeError as exc:
-            raise MeshctlError(f"cannot listen for xDS on {self.xds_address}: {exc}") from None
-        if not bound:
-            raise MeshctlError(f"cannot listen for xDS on {self.xds_address}: the address is in use or not local")
+        target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        bound = _bound(lambda: server.add_insecure_port(target), "xDS", self.xds_address)
         await server.start()
         self._grpc = server
         self.xds_port = bound
@@ -101,15 +99,10 @@ class XdsServer:
         self.register(server)
         credentials = grpc.ssl_server_credentials([(key_pem, chain_pem)], root_certificates=client_roots,
                                                   require_client_auth=True)
-        try:
-            port = server.add_secure_port(address, credentials)
-        except RuntimeError as exc:
-            raise MeshctlError(f"cannot listen for xDS over mutual TLS on {address}: {exc}") from None
-        if not port:
-            raise MeshctlError(f"cannot listen for xDS over mutual TLS on {address}: the address is in use or not local")
+        port = _bound(lambda: server.add_secure_port(address, credentials), "xDS over mutual TLS", address)
         await server.start()
         self._mutual_tls = server
-        return int(port)
+        return port
 
     def register(self, server: grpc.aio.Server) -> None:
         """Offer ADS and CSDS on `server`: this server's port, and serve's TLS port next to the CA."""
@@ -155,3 +148,15 @@ class XdsServer:
         if self._mutual_tls is not None:
             await self._mutual_tls.stop(0)
         log.info("stopped")
+
+
+def _bound(add_port: Callable[[], int], what: str, address: str) -> int:
+    """The port gRPC bound, or a MeshctlError saying why it could not (gRPC raises for some
+    failures and answers 0 for others)."""
+    try:
+        port = add_port()
+    except RuntimeError as exc:
+        raise MeshctlError(f"cannot listen for {what} on {address}: {exc}") from None
+    if not port:
+        raise MeshctlError(f"cannot listen for {what} on {address}: the address is in use or not local")
+    return int(port)
