@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
+from meshctl.config.kinds import gatewayapi as api
 from meshctl.config.resource import Resource
+from meshctl.model.gatewayapi import convert, listener_conflicts
 from meshctl.model.gatewaystatus import ObjectStatus, changed_statuses, gateway_api_statuses
 from tests.model.conftest import Resources
 
@@ -227,3 +229,156 @@ spec:
     (listener_status,) = next(s.status for s in statuses if s.resource.kind == "KubernetesGateway")["listeners"]
     assert listener_status["attachedRoutes"] == 1
     assert listener_status["supportedKinds"] == [{"group": "gateway.networking.k8s.io", "kind": kind}]
+
+
+def _listeners(*specs: str) -> str:
+    return f"""\
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {{name: gateway, namespace: istio-system, generation: 3}}
+spec:
+  addresses: [{{value: istio-ingressgateway, type: Hostname}}]
+  gatewayClassName: istio
+  listeners: [{", ".join(specs)}]
+"""
+
+
+@pytest.mark.parametrize(("listeners", "expected"), [
+    # the same port, protocol and hostname (none is `*`): the later one conflicts
+    (["{name: a, port: 80, protocol: HTTP}", "{name: b, port: 80, protocol: HTTP}"], {"b": "HostnameConflict"}),
+    (["{name: a, port: 80, protocol: HTTP, hostname: x.example.com}",
+      "{name: b, port: 80, protocol: HTTP, hostname: x.example.com}"], {"b": "HostnameConflict"}),
+    # HTTP-like listeners on one port are told apart by hostname, whatever their protocols
+    (["{name: a, port: 80, protocol: HTTP, hostname: x.example.com}",
+      "{name: b, port: 80, protocol: HTTP, hostname: '*.example.com'}"], {}),
+    (["{name: a, port: 443, protocol: HTTPS, hostname: x.example.com, tls: {certificateRefs: [{name: c}]}}",
+      "{name: b, port: 443, protocol: TLS, hostname: y.example.com, tls: {mode: Passthrough}}"], {}),
+    (["{name: a, port: 443, protocol: HTTPS, tls: {certificateRefs: [{name: c}]}}",
+      "{name: b, port: 443, protocol: TLS, tls: {mode: Passthrough}}"], {"b": "ProtocolConflict"}),
+    # a TCP (or UDP) listener owns its port: against HTTP-like listeners, and against each other
+    (["{name: a, port: 80, protocol: HTTP, hostname: x.example.com}", "{name: b, port: 80, protocol: TCP}"],
+     {"b": "ProtocolConflict"}),
+    (["{name: a, port: 9000, protocol: TCP}", "{name: b, port: 9000, protocol: TCP}"], {"b": "ProtocolConflict"}),
+    (["{name: a, port: 9000, protocol: TCP}", "{name: b, port: 9000, protocol: UDP}"], {"b": "ProtocolConflict"}),
+    # the first listener wins, even one Istio cannot serve; others on other ports are untouched
+    (["{name: a, port: 80, protocol: UDP}", "{name: b, port: 80, protocol: HTTP}",
+      "{name: c, port: 81, protocol: HTTP}", "{name: d, port: 80, protocol: TCP}"],
+     {"b": "ProtocolConflict", "d": "ProtocolConflict"}),
+])
+def test_listener_conflicts(resources: Resources, listeners: list[str], expected: dict[str, str]) -> None:
+    (gateway,) = resources(_listeners(*listeners))
+    assert listener_conflicts(gateway.view_as(api.Gateway).listeners) == expected
+
+
+def test_a_conflicted_listener_is_neither_accepted_nor_programmed_and_takes_no_route(resources: Resources) -> None:
+    """Istio's status for the listener that loses: Accepted and Programmed False and Conflicted
+    True, with the conflict's reason; no route attaches to it (a route naming it finds no such
+    section), and the Gateway itself stays accepted and programmed on the winner's port."""
+    gateway = _listeners("{name: http, port: 80, protocol: HTTP, hostname: web.example.com}",
+                         "{name: again, port: 80, protocol: HTTP, hostname: web.example.com}",
+                         "{name: tcp, port: 80, protocol: TCP}")
+    statuses = _statuses(resources(CLASS, SERVICE, gateway, BACKEND,
+                                   _route("web", "{name: gateway, namespace: istio-system}", namespace="istio-system"),
+                                   _route("again", "{name: gateway, namespace: istio-system, sectionName: again}",
+                                          namespace="istio-system")))
+    status = statuses[("KubernetesGateway", "gateway")]
+    assert status["conditions"] == [
+        _condition("Accepted", "True", "Accepted", "Resource accepted", 3),
+        _condition("Programmed", "True", "Programmed", "Resource programmed, assigned to service(s) "
+                   "istio-ingressgateway.istio-system.svc.domain.suffix:80", 3)]
+    message = "Listener has a conflict with another listener attached to the same Gateway"
+
+    def conflicted(reason: str) -> list[dict[str, Any]]:
+        return [_condition("Accepted", "False", reason, message, 3), _condition("Conflicted", "True", reason, message, 3),
+                _condition("Programmed", "False", reason, message, 3)]
+
+    http, again, tcp = status["listeners"]
+    assert (http["name"], http["attachedRoutes"], http["conditions"]) == ("http", 1, _ok_listener(3))
+    assert again == {"attachedRoutes": 0, "conditions": conflicted("HostnameConflict"), "name": "again",
+                     "supportedKinds": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute"},
+                                        {"group": "gateway.networking.k8s.io", "kind": "GRPCRoute"}]}
+    assert tcp == {"attachedRoutes": 0, "conditions": conflicted("ProtocolConflict"), "name": "tcp",
+                   "supportedKinds": [{"group": "gateway.networking.k8s.io", "kind": "TCPRoute"}]}
+    (parent,) = statuses[("HTTPRoute", "again")]["parents"]
+    assert parent["conditions"][0] == _condition("Accepted", "False", "NoMatchingParent",
+                                                 'sectionName "again" not found', 2)
+
+
+def test_a_listener_that_comes_to_conflict_keeps_its_resolved_refs(resources: Resources) -> None:
+    """Istio rewrites Accepted, Conflicted and Programmed of a listener that loses a conflict
+    and leaves the ResolvedRefs it had; the transition times follow the statuses that flip."""
+    alone = resources(CLASS, SERVICE, _listeners("{name: a, port: 80, protocol: HTTP}",
+                                                 "{name: b, port: 81, protocol: HTTP}"))
+    written = {s.resource.key: s.status for s in gateway_api_statuses(alone, DOMAIN, NOW)}
+    clash = resources(CLASS, SERVICE, _listeners("{name: a, port: 80, protocol: HTTP}",
+                                                 "{name: b, port: 80, protocol: HTTP}"))
+    stored = [dataclasses.replace(r, status=written.get(r.key, r.status)) for r in clash]
+    (_, b) = {s.resource.kind: s for s in gateway_api_statuses(stored, DOMAIN, LATER)}["KubernetesGateway"].status[
+        "listeners"]
+    assert [(c["type"], c["status"], c["reason"], c["lastTransitionTime"]) for c in b["conditions"]] == [
+        ("Accepted", "False", "HostnameConflict", LATER), ("Conflicted", "True", "HostnameConflict", LATER),
+        ("Programmed", "False", "HostnameConflict", LATER), ("ResolvedRefs", "True", "ResolvedRefs", NOW)]
+
+
+def _addressed(addresses: str) -> str:
+    return GATEWAY.replace("  addresses: [{value: istio-ingressgateway, type: Hostname}]\n", f"  addresses: {addresses}\n")
+
+
+NONE_USABLE = _condition("Programmed", "False", "UnsupportedAddress", "Failed to assign to any requested addresses", 3)
+
+
+@pytest.mark.parametrize(("addresses", "accepted", "programmed"), [
+    # Istio's `invalid-gateway-address`: an address of a type it does not know
+    ("[{value: 1.2.3.4, type: istio.io/FakeType}]",
+     _condition("Accepted", "False", "UnsupportedAddress", "only Hostname is supported, ignoring [1.2.3.4]", 3),
+     NONE_USABLE),
+    ("[{value: my-address, type: NamedAddress}]",
+     _condition("Accepted", "False", "UnsupportedAddress", "only Hostname is supported, ignoring [my-address]", 3),
+     NONE_USABLE),
+    # more than one IP: not a gateway Istio deploys, and no Service named
+    ("[{value: 1.2.3.4}, {value: 5.6.7.8, type: IPAddress}]",
+     _condition("Accepted", "False", "UnsupportedAddress", "only Hostname is supported, ignoring [1.2.3.4 5.6.7.8]",
+                3), NONE_USABLE),
+])
+def test_addresses_istio_cannot_use_translate_nothing(resources: Resources, addresses: str,
+                                                      accepted: dict[str, Any], programmed: dict[str, Any]) -> None:
+    inputs = resources(CLASS, SERVICE, _addressed(addresses), BACKEND, _route("web", "{name: gateway, "
+                                                                                     "namespace: istio-system}"))
+    assert _statuses(inputs)[("KubernetesGateway", "gateway")] == {"conditions": [accepted, programmed]}
+    converted = convert(inputs, DOMAIN)
+    assert [r.kind for r in converted.resources] == []
+    assert converted.warnings[0].startswith("Gateway istio-system/gateway: addresses: only Hostname addresses")
+
+
+def test_a_hostname_beside_an_unusable_address_is_used(resources: Resources) -> None:
+    """A Hostname address still names the Service, so the gateway is translated and programmed,
+    but the Gateway is not accepted: Istio ignored part of it."""
+    inputs = resources(CLASS, SERVICE, _addressed("[{value: istio-ingressgateway, type: Hostname}, {value: 1.2.3.4}]"))
+    status = _statuses(inputs)[("KubernetesGateway", "gateway")]
+    assert status["conditions"] == [
+        _condition("Accepted", "False", "UnsupportedAddress", "only Hostname is supported, ignoring [1.2.3.4]", 3),
+        _condition("Programmed", "True", "Programmed", "Resource programmed, assigned to service(s) "
+                   "istio-ingressgateway.istio-system.svc.domain.suffix:80 and "
+                   "istio-ingressgateway.istio-system.svc.domain.suffix:443", 3)]
+    assert [listener["name"] for listener in status["listeners"]] == ["default", "tls", "udp"]
+
+
+def test_a_single_ip_is_a_gateway_istio_deploys(resources: Resources) -> None:
+    status = _statuses(resources(CLASS, _addressed("[{value: 1.2.3.4, type: IPAddress}]")))[
+        ("KubernetesGateway", "gateway")]
+    assert status["conditions"][0] == _condition("Accepted", "True", "Accepted", "Resource accepted", 3)
+    # (the Service Istio would deploy, `<name>-<class>`, is not among the inputs)
+    assert status["conditions"][1]["message"] == ('Failed to assign to any requested addresses: hostname '
+                                                  '"gateway-istio.istio-system.svc.domain.suffix" not found')
+
+
+def test_listeners_of_a_gateway_that_lost_its_addresses_keep_their_conditions(resources: Resources) -> None:
+    good = resources(CLASS, SERVICE, GATEWAY)
+    written = {s.resource.key: s.status for s in gateway_api_statuses(good, DOMAIN, NOW)}
+    bad = resources(CLASS, SERVICE, _addressed("[{value: 1.2.3.4, type: istio.io/FakeType}]").replace(
+        "  - name: udp\n    port: 5353\n    protocol: UDP\n", ""))
+    stored = [dataclasses.replace(r, status=written.get(r.key, r.status)) for r in bad]
+    status = _statuses(stored, LATER)[("KubernetesGateway", "gateway")]
+    before = written[("KubernetesGateway", "istio-system", "gateway")]["listeners"]
+    assert status["listeners"] == before[:2]  # the removed listener's entry goes
+    assert "addresses" not in status

@@ -71,6 +71,7 @@ from meshctl.model.proxy import GATEWAY_NAME_LABEL
 from meshctl.model.selectors import selects
 
 __all__ = [
+    "CONFLICT_MESSAGE",
     "Converted",
     "GatewayReport",
     "ListenerReport",
@@ -88,6 +89,7 @@ __all__ = [
     "ROUTE_KINDS",
     "TLS_MODE_OPTION",
     "applies_in",
+    "listener_conflicts",
     "controlled_class",
     "convert",
     "reference_granted",
@@ -107,6 +109,9 @@ _DEFAULT_KINDS = {"HTTP": ("HTTPRoute", "GRPCRoute"), "HTTPS": ("HTTPRoute", "GR
                   "TCP": ("TCPRoute",)}
 _RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled"
 MESH = "mesh"
+CONFLICT_MESSAGE = "Listener has a conflict with another listener attached to the same Gateway"
+_L4 = frozenset({"TCP", "UDP"})
+_BY_HOSTNAME = frozenset({"HTTP", "HTTPS", "TLS"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,10 +157,12 @@ class Problem:
 @dataclass(slots=True)
 class ListenerReport:
     """What became of one listener: the problems that set its conditions False (none: all
-    True), the route kinds it supports, and how many routes attached to it."""
+    True), the conflict with an earlier listener that kept it out of the translation, the
+    route kinds it supports, and how many routes attached to it."""
 
     name: str
     kinds: tuple[str, ...]
+    conflicted: Problem | None = None
     accepted: Problem | None = None
     resolved_refs: Problem | None = None
     programmed: Problem | None = None
@@ -164,11 +171,15 @@ class ListenerReport:
 
 @dataclass(slots=True)
 class GatewayReport:
-    """What became of a Gateway of Istio's class: its listeners, and the `host:port` of every
-    listener port its Service serves (Istio's "assigned to service(s)"), or why none does."""
+    """What became of a Gateway of Istio's class: why it was not accepted (addresses Istio
+    cannot use), its listeners (none when no address was usable: nothing was translated),
+    the Services it binds to, and the `host:port` of every listener port those serve
+    (Istio's "assigned to service(s)"), or why none does."""
 
     gateway: Resource
     listeners: list[ListenerReport]
+    accepted: Problem | None = None
+    services: list[str] = field(default_factory=list)
     assigned: list[str] = field(default_factory=list)
     unassigned: list[str] = field(default_factory=list)
     addresses: list[str] = field(default_factory=list)
@@ -241,16 +252,19 @@ class _Converter:
             self.out.warnings.append(f"{resource.ref()}: class {spec.gateway_class_name!r} is not Istio's "
                                      f"(istio, or a GatewayClass of {ISTIO_CONTROLLER}): not translated")
             return
-        hostnames = [a.value for a in spec.addresses if a.type == "Hostname"]
-        managed = not hostnames
+        report = self.out.gateways[resource.key] = GatewayReport(resource, [])
         deployed = resource.annotations.get(NAME_OVERRIDE_ANNOTATION) or f"{resource.name}-{spec.gateway_class_name}"
+        managed = _managed(spec.addresses)
         if managed:
             services = [kube_fqdn(deployed, resource.namespace, self.domain)]
             self._deploy(resource, spec, deployed)
         else:
-            services = [h if "." in h else kube_fqdn(h, resource.namespace, self.domain) for h in hostnames]
+            services = self._address_services(resource, spec, report)
+            if not services:
+                return
+        report.services = services
         listeners = self.listeners.setdefault((resource.namespace, resource.name), [])
-        report = self.out.gateways[resource.key] = GatewayReport(resource, [])
+        conflicts = listener_conflicts(spec.listeners)
         ports: list[int] = []
         for listener in spec.listeners:
             internal = f"{resource.name}~{GATEWAY_NAME}~{listener.name}"
@@ -259,6 +273,12 @@ class _Converter:
             if not valid:
                 outcome.resolved_refs = Problem("InvalidRouteKinds", "Invalid route kinds")
             report.listeners.append(outcome)
+            reason = conflicts.get(listener.name)
+            if reason is not None:
+                self.out.warnings.append(f"{resource.ref()}: listener {listener.name}: {reason} with an earlier "
+                                         f"listener on port {listener.port}: not translated")
+                outcome.conflicted = Problem(reason, CONFLICT_MESSAGE)
+                continue
             server = self._server(resource, listener, outcome)
             if server is None:
                 continue
@@ -277,6 +297,20 @@ class _Converter:
                                        listener.protocol, listener.hostname,
                                        frozenset(self._route_namespaces(resource, listener)), kinds_allowed, outcome))
         self._assign(report, services, ports)
+
+    def _address_services(self, resource: Resource, spec: api.Gateway, report: GatewayReport) -> list[str]:
+        """The Services a Gateway Istio does not deploy binds to: its Hostname addresses, short
+        names in its namespace. Other addresses Istio cannot use, and says so (the Gateway is not
+        accepted; with no Hostname left, nothing of it is translated)."""
+        services = [a.value if "." in a.value else kube_fqdn(a.value, resource.namespace, self.domain)
+                    for a in spec.addresses if a.type == "Hostname"]
+        skipped = [a.value for a in spec.addresses if a.type != "Hostname"]
+        if skipped:
+            report.accepted = Problem("UnsupportedAddress", f"only Hostname is supported, ignoring [{' '.join(skipped)}]")
+            self.out.warnings.append(f"{resource.ref()}: addresses: only Hostname addresses (the gateway's Service) "
+                                     f"are supported, ignoring {', '.join(skipped)}"
+                                     + ("" if services else ": not translated"))
+        return services
 
     def _assign(self, report: GatewayReport, services: Sequence[str], ports: Sequence[int]) -> None:
         """Istio's address assignment: each listener port served by each of the gateway's
@@ -639,6 +673,44 @@ class _Converter:
         annotations = {PARENTS_ANNOTATION: ",".join(sorted(merged.parents)), ROUTE_SEMANTICS_ANNOTATION: "gateway"}
         return _derived(merged.base, "VirtualService", "networking.istio.io", merged.base.namespace,
                         key.replace("/", "~"), view, annotations)
+
+
+def _managed(addresses: Sequence[api.GatewayAddress]) -> bool:
+    """Whether Istio deploys the gateway itself: no address, or a single IP (its Service's);
+    anything else names the Services of a gateway deployed by hand."""
+    return not addresses or (len(addresses) == 1 and addresses[0].type == "IPAddress")
+
+
+def listener_conflicts(listeners: Sequence[api.Listener]) -> dict[str, str]:
+    """The listeners (by name) a Gateway cannot have, and why (`ProtocolConflict`,
+    `HostnameConflict`): Istio takes them in order and keeps a listener only when it is
+    distinct from every listener kept before it, so the first of two clashing listeners wins
+    and a refused one blocks nothing after it."""
+    kept: list[api.Listener] = []
+    out: dict[str, str] = {}
+    for listener in listeners:
+        prior = next((k for k in kept if not _distinct(listener, k)), None)
+        if prior is None:
+            kept.append(listener)
+        elif (listener.protocol in _L4 and prior.protocol in _L4) or listener.protocol != prior.protocol:
+            out[listener.name] = "ProtocolConflict"
+        else:
+            out[listener.name] = "HostnameConflict"
+    return out
+
+
+def _distinct(a: api.Listener, b: api.Listener) -> bool:
+    """Whether two listeners can share a Gateway: on different ports always; on one port, a
+    TCP or UDP listener owns it alone; HTTP, HTTPS and TLS listeners tell each other apart by
+    hostname (none is `*`); other protocols by protocol."""
+    if a.port != b.port:
+        return True
+    if a.protocol in _L4 or b.protocol in _L4:
+        other = b.protocol if a.protocol in _L4 else a.protocol
+        return other not in _L4 and other not in _BY_HOSTNAME
+    if a.protocol in _BY_HOSTNAME and b.protocol in _BY_HOSTNAME:
+        return (a.hostname or "*") != (b.hostname or "*")
+    return a.protocol != b.protocol
 
 
 _DENIAL_RANK = {"NotAllowedByListeners": 0, "NoMatchingListenerHostname": 1, "NoMatchingParent": 2}

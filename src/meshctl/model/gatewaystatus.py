@@ -30,6 +30,7 @@ from meshctl.model.gatewayapi import (
     ROUTE_KINDS,
     Converted,
     GatewayReport,
+    ListenerReport,
     ParentReport,
     Problem,
     convert,
@@ -86,37 +87,57 @@ def _gateway_status(report: GatewayReport, now: str) -> dict[str, Any]:
     assigned = _joined(report.assigned)
     programmed = None
     message = f"Resource programmed, assigned to service(s) {assigned}" if assigned else "Resource programmed"
-    if report.unassigned:
+    if not report.services:
+        programmed = Problem("UnsupportedAddress", "Failed to assign to any requested addresses")
+    elif report.unassigned:
         warnings = "; ".join(report.unassigned)
         text = (f"Assigned to service(s) {assigned}, but failed to assign to all requested addresses: {warnings}"
                 if assigned else f"Failed to assign to any requested addresses: {warnings}")
         programmed = Problem("AddressNotUsable", text)
-    conditions = [_condition("Accepted", None, "Accepted", "Resource accepted", generation),
+    conditions = [_condition("Accepted", report.accepted, "Accepted", "Resource accepted", generation),
                   _condition("Programmed", programmed, "Programmed", message, generation)]
     stored_listeners = {entry.get("name"): entry for entry in stored.get("listeners") or () if isinstance(entry, dict)}
     listeners = []
     for listener in report.listeners:
-        wanted = [
-            _condition("Accepted", listener.accepted, "Accepted", _NO_ERRORS, generation),
-            _condition("Conflicted", None, "NoConflicts", _NO_ERRORS, generation, status="False"),
-            _condition("Programmed", listener.programmed, "Programmed", _NO_ERRORS, generation),
-            _condition("ResolvedRefs", listener.resolved_refs, "ResolvedRefs", _NO_ERRORS, generation),
-        ]
         previous = stored_listeners.get(listener.name) or {}
         listeners.append({
             "attachedRoutes": listener.attached_routes,
-            "conditions": _merged(previous.get("conditions"), wanted, now),
+            "conditions": _merged(previous.get("conditions"), _listener_conditions(listener, generation), now),
             "name": listener.name,
             "supportedKinds": [{"group": api.GROUP, "kind": kind} for kind in listener.kinds],
         })
+    if not report.services:  # nothing translated: the listeners keep what they had, with no route
+        names = {listener.name for listener in gateway.view_as(api.Gateway).listeners}
+        listeners = [dict(entry, attachedRoutes=0) for name, entry in stored_listeners.items() if name in names]
     status: dict[str, Any] = {key: value for key, value in stored.items()
                               if key not in ("addresses", "conditions", "listeners")}
     if report.addresses:
         status["addresses"] = [{"type": "IPAddress" if is_ip(a) else "Hostname", "value": a}
                                for a in report.addresses]
     status["conditions"] = _merged(stored.get("conditions"), conditions, now)
-    status["listeners"] = listeners
+    if listeners:
+        status["listeners"] = listeners
     return status
+
+
+def _listener_conditions(listener: ListenerReport, generation: int) -> list[Condition]:
+    """A listener's conditions: a conflicted one is neither accepted nor programmed, for the
+    conflict's reason, and its references are not looked at (a ResolvedRefs it had stays, as in
+    Istio's, unless its route kinds are invalid)."""
+    conflict = listener.conflicted
+    if conflict is not None:
+        wanted = [_condition("Accepted", conflict, "Accepted", _NO_ERRORS, generation),
+                  _condition("Conflicted", None, conflict.reason, conflict.message, generation),
+                  _condition("Programmed", conflict, "Programmed", _NO_ERRORS, generation)]
+        if listener.resolved_refs is not None:
+            wanted.append(_condition("ResolvedRefs", listener.resolved_refs, "ResolvedRefs", _NO_ERRORS, generation))
+        return wanted
+    return [
+        _condition("Accepted", listener.accepted, "Accepted", _NO_ERRORS, generation),
+        _condition("Conflicted", None, "NoConflicts", _NO_ERRORS, generation, status="False"),
+        _condition("Programmed", listener.programmed, "Programmed", _NO_ERRORS, generation),
+        _condition("ResolvedRefs", listener.resolved_refs, "ResolvedRefs", _NO_ERRORS, generation),
+    ]
 
 
 def _route_status(route: Resource, reports: Sequence[ParentReport], now: str) -> dict[str, Any]:
