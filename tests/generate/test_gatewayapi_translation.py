@@ -202,6 +202,71 @@ def test_the_deployed_gateway_is_accepted_by_envoy(gateway_config: tuple[MeshSna
     assert verdict.ok, verdict.output
 
 
+CLASH = """
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: clash, namespace: default}
+spec:
+  gatewayClassName: istio
+  listeners:
+  - {name: web, hostname: web.example.com, port: 80, protocol: HTTP}
+  - {name: again, hostname: web.example.com, port: 80, protocol: HTTP}
+  - {name: tcp, port: 9000, protocol: TCP}
+  - {name: http, port: 9000, protocol: HTTP}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: web, namespace: default}
+spec:
+  parentRefs: [{name: clash, sectionName: web}]
+  hostnames: [web.example.com]
+  rules: [{backendRefs: [{name: productpage, port: 9080}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: again, namespace: default}
+spec:
+  parentRefs: [{name: clash, sectionName: again}]
+  hostnames: [web.example.com]
+  rules: [{matches: [{path: {value: /again}}], backendRefs: [{name: reviews, port: 9080}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: http, namespace: default}
+spec:
+  parentRefs: [{name: clash, sectionName: http}]
+  rules: [{backendRefs: [{name: reviews, port: 9080}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TCPRoute
+metadata: {name: db, namespace: default}
+spec:
+  parentRefs: [{name: clash, sectionName: tcp}]
+  rules: [{backendRefs: [{name: reviews, port: 9080}]}]
+"""
+
+
+def test_a_conflicted_listener_is_not_translated(tmp_path: Path) -> None:
+    """The listener that loses a conflict (the second with web.example.com on port 80; the
+    HTTP one on the TCP listener's port 9000) yields no Envoy config and no route attaches to
+    it: port 80 routes only the winner's route, port 9000 stays plain TCP (were the HTTP
+    listener translated, its server would come first and take the port)."""
+    snapshot = snapshot_of(tmp_path, CLASH, MESH)
+    assert snapshot.warnings == (
+        "Gateway default/clash: listener again: HostnameConflict with an earlier listener on port 80: not translated",
+        "Gateway default/clash: listener http: ProtocolConflict with an earlier listener on port 9000: not translated",
+        "HTTPRoute default/again: attached to no parent (no Gateway listener or Service allows it)",
+        "HTTPRoute default/http: attached to no parent (no Gateway listener or Service allows it)")
+    config = generate(snapshot, snapshot.proxy("deploy/clash-istio.default"))
+    assert sorted(listener.name for listener in config.listeners) == ["0.0.0.0_80", "0.0.0.0_9000"]
+    assert [route.name for route in config.routes] == ["http.80"]
+    web = vhost(config, "http.80", "web.example.com:80")
+    assert [r.route.cluster for r in web.routes] == ["outbound|9080||productpage.default.svc.cluster.local"]
+    (tcp,) = [listener for listener in config.listeners if listener.name == "0.0.0.0_9000"]
+    assert [f.name for chain in tcp.filter_chains for f in chain.filters] == ["envoy.filters.network.tcp_proxy"]
+    assert_consistent(config.packed(), "clash-istio")
+
+
 # --- GAMMA: routes whose parent is a Service, on sidecars --------------------------------------
 
 def gamma(name: str, namespace: str, backend: str, created: str = "") -> str:

@@ -4,9 +4,10 @@ False with Istio's reason and message. One implementation, so the status says ex
 the translation did.
 
 Written for: GatewayClasses of Istio's controller (`Accepted`), Gateways of such a class
-(`Accepted`, `Programmed` with the Service ports it is assigned to, `status.addresses`, and per
-listener `Accepted`, `Conflicted`, `Programmed`, `ResolvedRefs`, the supported kinds and the
-number of routes attached), and every route with a parentRef to one of those Gateways or to a
+(`Accepted`, False for addresses Istio cannot use; `Programmed` with the Service ports it is
+assigned to, `status.addresses`, and per listener `Accepted`, `Conflicted`, `Programmed`,
+`ResolvedRefs`, the supported kinds and the number of routes attached; a listener that
+conflicts with an earlier one is neither accepted nor programmed), and every route with a parentRef to one of those Gateways or to a
 Service (`status.parents[]`: `Accepted`, `ResolvedRefs`, with the parentRef as written and
 `controllerName: istio.io/gateway-controller`; other controllers' entries are kept).
 
