@@ -382,3 +382,52 @@ def test_listeners_of_a_gateway_that_lost_its_addresses_keep_their_conditions(re
     before = written[("KubernetesGateway", "istio-system", "gateway")]["listeners"]
     assert status["listeners"] == before[:2]  # the removed listener's entry goes
     assert "addresses" not in status
+
+
+REMOTE_CLASS = """\
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {name: istio-remote, generation: 1}
+spec: {controllerName: istio.io/unmanaged-gateway}
+"""
+REMOTE = """\
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: east, namespace: istio-system, generation: 2}
+spec:
+  gatewayClassName: istio-remote
+  addresses: [{type: Hostname, value: east.other-cluster.example}]
+  listeners: [{name: cross, port: 15443, protocol: TLS, tls: {mode: Passthrough}}]
+"""
+
+
+@pytest.mark.parametrize("with_class", [True, False])
+def test_a_remote_gateway_is_acknowledged_and_left_alone(resources: Resources, with_class: bool) -> None:
+    """Istio's `istio-remote` class (its object, or the built-in class when there is none):
+    the class is accepted, the Gateway accepted and "programmed" as a remote one with its
+    addresses as written, no listeners; nothing is translated and no route attaches."""
+    inputs = resources(*([REMOTE_CLASS] if with_class else []), REMOTE, BACKEND,
+                       _route("cross", "{name: east, namespace: istio-system}"))
+    statuses = _statuses(inputs)
+    assert statuses[("KubernetesGateway", "east")] == {
+        "addresses": [{"type": "Hostname", "value": "east.other-cluster.example"}],
+        "conditions": [_condition("Accepted", "True", "Accepted", "Resource accepted", 2),
+                       _condition("Programmed", "True", "Programmed",
+                                  "This Gateway is remote; Istio will not program it", 2)]}
+    if with_class:
+        assert statuses[("GatewayClass", "istio-remote")]["conditions"][0]["message"] == "Handled by Istio controller"
+    assert ("HTTPRoute", "cross") not in statuses
+    converted = convert(inputs, DOMAIN)
+    assert converted.resources == []
+    assert converted.warnings[0] == ("Gateway istio-system/east: class 'istio-remote' is for gateways of another "
+                                     "cluster (istio.io/unmanaged-gateway): not translated")
+
+
+def test_a_builtin_class_name_taken_by_another_controller_keeps_istio_s_meaning(resources: Resources) -> None:
+    """A GatewayClass whose controller is not Istio's is not Istio's to accept; Istio holds no
+    class of that name then, and falls back to its built-in class: Gateways of `istio` are
+    still Istio's."""
+    theirs = CLASS.replace("istio.io/gateway-controller", "example.com/other")
+    statuses = _statuses(resources(theirs, SERVICE, GATEWAY))
+    assert ("GatewayClass", "istio") not in statuses
+    assert statuses[("KubernetesGateway", "gateway")]["conditions"][0]["reason"] == "Accepted"

@@ -3,7 +3,8 @@
 False with Istio's reason and message. One implementation, so the status says exactly what
 the translation did.
 
-Written for: GatewayClasses of Istio's controller (`Accepted`), Gateways of such a class
+Written for: GatewayClasses of Istio's controllers (`Accepted`), Gateways of the remote class
+(`istio-remote`: accepted, never programmed by Istio, addresses as written), Gateways of Istio's class
 (`Accepted`, False for addresses Istio cannot use; `Programmed` with the Service ports it is
 assigned to, `status.addresses`, and per listener `Accepted`, `Conflicted`, `Programmed`,
 `ResolvedRefs`, the supported kinds and the number of routes attached; a listener that
@@ -26,7 +27,6 @@ from meshctl.config.kinds import gatewayapi as api
 from meshctl.config.resource import Resource
 from meshctl.config.values import is_ip
 from meshctl.model.gatewayapi import (
-    ISTIO_CONTROLLER,
     KUBERNETES_GATEWAY,
     ROUTE_KINDS,
     Converted,
@@ -35,6 +35,13 @@ from meshctl.model.gatewayapi import (
     ParentReport,
     Problem,
     convert,
+)
+from meshctl.model.gatewayclasses import (
+    CONTROLLERS,
+    ISTIO_CONTROLLER,
+    REMOTE_CONTROLLER,
+    class_controller,
+    controllers_by_name,
 )
 
 __all__ = ["ObjectStatus", "changed_statuses", "gateway_api_statuses"]
@@ -59,9 +66,10 @@ def gateway_api_statuses(resources: Sequence[Resource], domain: str, now: str,
     if converted is None:
         converted = convert(resources, domain)
     out: list[ObjectStatus] = []
+    controllers = controllers_by_name(resources)
     for resource in resources:
         if resource.kind == "GatewayClass":
-            if resource.view_as(api.GatewayClass).controller_name == ISTIO_CONTROLLER:
+            if controllers[resource.name] in CONTROLLERS:
                 wanted = [_condition("Accepted", None, "Accepted", "Handled by Istio controller", resource.generation)]
                 out.append(ObjectStatus(resource, dict(resource.status, conditions=_merged(
                     resource.status.get("conditions"), wanted, now))))
@@ -69,6 +77,8 @@ def gateway_api_statuses(resources: Sequence[Resource], domain: str, now: str,
             report = converted.gateways.get(resource.key)
             if report is not None:
                 out.append(ObjectStatus(resource, _gateway_status(report, now)))
+            elif class_controller(resource.view_as(api.Gateway).gateway_class_name, controllers) == REMOTE_CONTROLLER:
+                out.append(ObjectStatus(resource, _remote_gateway_status(resource, now)))
         elif resource.kind in ROUTE_KINDS:
             parents = converted.routes.get(resource.key)
             if parents:
@@ -118,6 +128,21 @@ def _gateway_status(report: GatewayReport, now: str) -> dict[str, Any]:
     status["conditions"] = _merged(stored.get("conditions"), conditions, now)
     if listeners:
         status["listeners"] = listeners
+    return status
+
+
+def _remote_gateway_status(gateway: Resource, now: str) -> dict[str, Any]:
+    """A Gateway of another cluster (class `istio-remote`): accepted, and programmed as far as
+    Istio goes (not at all), its addresses as written, no listeners."""
+    spec = gateway.view_as(api.Gateway)
+    wanted = [_condition("Accepted", None, "Accepted", "Resource accepted", gateway.generation),
+              _condition("Programmed", None, "Programmed", "This Gateway is remote; Istio will not program it",
+                         gateway.generation)]
+    status: dict[str, Any] = {key: value for key, value in gateway.status.items()
+                              if key not in ("addresses", "conditions", "listeners")}
+    if spec.addresses:
+        status["addresses"] = [{"type": a.type, "value": a.value} for a in spec.addresses]
+    status["conditions"] = _merged(gateway.status.get("conditions"), wanted, now)
     return status
 
 
