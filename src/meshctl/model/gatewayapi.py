@@ -89,7 +89,6 @@ __all__ = [
     "TLS_MODE_OPTION",
     "applies_in",
     "listener_conflicts",
-    "controlled_class",
     "convert",
     "reference_granted",
 ]
