@@ -16,8 +16,9 @@ from emulator import MeshEmulator
 from kube_mesh import KubeServe
 
 from meshctl.hostnames import DEFAULT_DOMAIN
-from meshctl.kube.apply import apply_objects
+from meshctl.kube.apply import apply_objects, delete_objects
 from meshctl.kube.client import KubeClient, load_client
+from meshctl.kube.gatewayclasses import DefaultClasses
 from meshctl.kube.gatewaystatus import GatewayStatusWriter, StatusReporting
 from meshctl.kube.resources import CREDENTIALS, GATEWAY_API, REGISTRY
 from meshctl.kube.rest import call_json
@@ -44,13 +45,18 @@ def client(kubeconfig: str) -> KubeClient:
     return load_client(kubeconfig, None)
 
 
+def _serve_gateway_api(emulator: MeshEmulator) -> None:
+    """The Gateway API's CRDs installed."""
+    for resource in GATEWAY_API:
+        emulator._on_loop(lambda r=resource: emulator._declare(r.group, r.version, r.plural, r.kind,
+                                                                namespaced=r.namespaced))
+
+
 @pytest.fixture
 def cluster(emulator: MeshEmulator) -> MeshEmulator:
     """The Gateway API's CRDs served, the istio class, a Gateway with its Service, and a route
     whose backend Service does not exist yet."""
-    for resource in GATEWAY_API:
-        emulator._on_loop(lambda r=resource: emulator._declare(r.group, r.version, r.plural, r.kind,
-                                                                namespaced=r.namespaced))
+    _serve_gateway_api(emulator)
     for obj in (CLASS, INGRESS, GATEWAY, ROUTE):
         emulator.apply(obj)
     return emulator
@@ -59,9 +65,10 @@ def cluster(emulator: MeshEmulator) -> MeshEmulator:
 class Running:
     """A Kubernetes source tapped by a status writer, consumed as serve's server consumes it."""
 
-    def __init__(self, client: KubeClient, leading: Callable[[], bool] = lambda: True) -> None:
+    def __init__(self, client: KubeClient, leading: Callable[[], bool] = lambda: True, *,
+                 classes: DefaultClasses | None = None) -> None:
         source = KubernetesSource(client, (*REGISTRY, *CREDENTIALS, *GATEWAY_API), debounce_after=0.02)
-        self.writer = GatewayStatusWriter(client, ORIGIN, DEFAULT_DOMAIN, leading=leading)
+        self.writer = GatewayStatusWriter(client, ORIGIN, DEFAULT_DOMAIN, leading=leading, classes=classes)
         self.reporting = StatusReporting(source, self.writer, retry_after=0.1)
         self.updates = 0
         self.task: asyncio.Task[None] | None = None
@@ -222,6 +229,66 @@ async def test_objects_from_files_never_get_a_status(cluster: MeshEmulator, clie
         "Gateway default/web", "GatewayClass istio", "HTTPRoute default/reviews"]
 
 
+def _classes(client: KubeClient) -> dict[str, dict[str, Any]]:
+    return {c["metadata"]["name"]: c for c in _get(client, f"/apis/{GROUP}/v1/gatewayclasses")["items"]}
+
+
+ISTIO_SPEC = {"controllerName": "istio.io/gateway-controller", "description": "The default Istio GatewayClass"}
+REMOTE_SPEC = {"controllerName": "istio.io/unmanaged-gateway",
+               "description": "Remote to this cluster. Does not deploy or affect configuration."}
+
+
+async def test_the_built_in_classes_are_made_never_replaced_and_made_again(emulator: MeshEmulator,
+                                                                           client: KubeClient) -> None:
+    """The leader creates the classes the cluster lacks (then accepts them, as their controller);
+    a user's `istio` class is left as the user wrote it; a deleted class comes back; a replica
+    that does not lead makes none."""
+    _serve_gateway_api(emulator)
+    theirs = dict(CLASS, spec={"controllerName": "istio.io/gateway-controller", "description": "hands off"})
+    apply_objects(client, [theirs])
+    follower = Running(client, leading=lambda: False, classes=DefaultClasses(client))
+    async with running(follower):
+        await _until(lambda: follower.updates > 0, what="the follower's first update")
+        await asyncio.sleep(0.3)
+        assert sorted(_classes(client)) == ["istio"]
+    made = DefaultClasses(client)
+    leader = Running(client, classes=made)
+    async with running(leader):
+        remote = await _until(lambda: _classes(client).get("istio-remote"), what="istio-remote made")
+        assert remote["spec"] == REMOTE_SPEC
+        await _until(lambda: (_classes(client)["istio-remote"].get("status") or {}).get("conditions"),
+                     what="istio-remote accepted")
+        assert _classes(client)["istio"]["spec"] == theirs["spec"]
+        assert made.created == 1
+
+        delete_objects(client, [theirs])
+        again = await _until(lambda: _classes(client).get("istio"), what="istio made again")
+        assert again["spec"] == ISTIO_SPEC
+        await asyncio.sleep(0.3)
+        assert made.created == 2
+
+
+def test_without_the_gateway_api_no_class_is_made_until_it_is_served(emulator: MeshEmulator,
+                                                                      client: KubeClient) -> None:
+    """No GatewayClass API: nothing made, no error, and not asked again for a minute; once
+    served, both classes are made, once (the watch has yet to show them)."""
+    def unserve() -> None:  # (the emulator's bundle serves the Gateway API's standard kinds)
+        for key in [k for k in emulator.resources if k.group == GROUP]:
+            del emulator.resources[key]
+
+    emulator._on_loop(unserve)
+    now = [0.0]
+    classes = DefaultClasses(client, clock=lambda: now[0])
+    assert classes.ensure([]) == []
+    _serve_gateway_api(emulator)
+    assert classes.ensure([]) == []
+    now[0] = 61.0
+    assert classes.ensure([]) == ["istio", "istio-remote"]
+    assert classes.ensure([]) == []
+    assert {name: c["spec"] for name, c in _classes(client).items()} == {"istio": ISTIO_SPEC,
+                                                                       "istio-remote": REMOTE_SPEC}
+
+
 def test_serve_writes_the_status_once_it_leads(cluster: MeshEmulator, client: KubeClient, kubeconfig: str,
                                                 tmp_path: Path, processes: Any) -> None:
     """`meshctl serve --kubernetes --leader-lease` (a subprocess) writes the status once it
@@ -232,3 +299,5 @@ def test_serve_writes_the_status_once_it_leads(cluster: MeshEmulator, client: Ku
     assert serve.leading()
     assert _conditions(route["status"]["parents"][0])["ResolvedRefs"][1] == "BackendNotFound"
     wait_until(lambda: "gateway API status written" in serve.log.read_text(), 5, what="the write logged")
+    remote = wait_until(lambda: _classes(client).get("istio-remote"), 10, what="istio-remote made by serve")
+    assert remote["spec"] == REMOTE_SPEC

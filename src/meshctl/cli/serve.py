@@ -268,17 +268,18 @@ def _campaign(sources: SourceChoice, lease: str, server: XdsServer,
 
 
 def _status_reporting(sources: SourceChoice, source: ConfigSource, elected: bool) -> StatusReporting | None:
-    """Reading the Gateway API from a cluster, serve writes its status as Istio's controller
-    does (from the leader when replicas elect one; until elected, nothing); reading it from
-    files, never."""
+    """Reading the Gateway API from a cluster, serve makes Istio's missing GatewayClasses and
+    writes the status as Istio's controller does (from the leader when replicas elect one;
+    until elected, nothing); reading it from files, never."""
     if sources.client is None or sources.config_dir:
         return None
     from meshctl.hostnames import DEFAULT_DOMAIN
+    from meshctl.kube.gatewayclasses import DefaultClasses
     from meshctl.kube.gatewaystatus import GatewayStatusWriter, StatusReporting
     from meshctl.sources.kubernetes import ORIGIN
 
     writer = GatewayStatusWriter(sources.client, ORIGIN, DEFAULT_DOMAIN, leading=(lambda: False) if elected else
-                                 (lambda: True))
+                                 (lambda: True), classes=DefaultClasses(sources.client))
     return StatusReporting(source, writer)
 
 

@@ -1,5 +1,6 @@
 """Writing the Gateway API status (model/gatewaystatus.py) to the cluster, as Istio's controller
-does for GatewayClass `istio` (`istio.io/gateway-controller`).
+does for GatewayClass `istio` (`istio.io/gateway-controller`), after making the built-in
+classes the cluster lacks (kube/gatewayclasses.py) when given them to make.
 
 Only objects read from the API server get a status (never those of a `--config-dir`), only
 when the status computed differs from the one stored (so replicas that compute the same status
@@ -29,6 +30,7 @@ from meshctl.model.gatewaystatus import ObjectStatus, changed_statuses, gateway_
 if TYPE_CHECKING:
     from meshctl.config.resource import Resource
     from meshctl.kube.client import KubeClient
+    from meshctl.kube.gatewayclasses import DefaultClasses
     from meshctl.sources.base import ConfigSource, SourceUpdate
 
 __all__ = ["GatewayStatusWriter", "StatusReporting"]
@@ -48,12 +50,14 @@ class GatewayStatusWriter:
     change, or another's), so the lag of the watch never makes it write twice."""
 
     def __init__(self, client: KubeClient, origin: str, domain: str, *,
-                 leading: Callable[[], bool] = lambda: True, clock: Callable[[], str] = _now) -> None:
+                 leading: Callable[[], bool] = lambda: True, clock: Callable[[], str] = _now,
+                 classes: DefaultClasses | None = None) -> None:
         self.client = client
         self.origin = origin
         self.domain = domain
         self.leading = leading
         self.clock = clock
+        self.classes = classes
         self.writes = 0
         self._api = client.new_api_client()
         self._awaited: dict[tuple[str, str, str], str] = {}
@@ -64,6 +68,12 @@ class GatewayStatusWriter:
         if not self.leading():
             return []
         failed: ApiError | None = None
+        if self.classes is not None:
+            try:
+                self.classes.ensure([r for r in resources if r.origin.file == self.origin])
+            except ApiError as exc:
+                failed = exc
+                log.warning("GatewayClass not created: %s", exc)
         written: list[str] = []
         present = {r.key for r in resources}
         self._awaited = {key: revision for key, revision in self._awaited.items() if key in present}
