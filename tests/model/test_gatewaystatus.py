@@ -431,3 +431,51 @@ def test_a_builtin_class_name_taken_by_another_controller_keeps_istio_s_meaning(
     statuses = _statuses(resources(theirs, SERVICE, GATEWAY))
     assert ("GatewayClass", "istio") not in statuses
     assert statuses[("KubernetesGateway", "gateway")]["conditions"][0]["reason"] == "Accepted"
+
+
+CERT = """\
+apiVersion: v1
+kind: Secret
+metadata: {name: my-cert-http, namespace: istio-system}
+type: kubernetes.io/tls
+data: {tls.crt: cGxhY2Vob2xkZXI=, tls.key: cGxhY2Vob2xkZXI=}
+"""
+GRANT = """\
+apiVersion: gateway.networking.k8s.io/v1beta1
+kind: ReferenceGrant
+metadata: {name: certs, namespace: certs}
+spec:
+  from: [{group: gateway.networking.k8s.io, kind: Gateway, namespace: istio-system}]
+  to: [{group: "", kind: Secret}]
+"""
+RESOLVED = _condition("ResolvedRefs", "True", "ResolvedRefs", "All references resolved", 3)
+
+
+@pytest.mark.parametrize(("ref", "extra", "expected"), [
+    # Istio's backend-tls-client-cert and backend-tls-client-cert-refgrant goldens
+    ('{group: "", kind: Secret, name: my-cert-http}', [], RESOLVED),
+    ('{group: "", kind: Secret, name: does-not-exist}', [],
+     _condition("ResolvedRefs", "False", "InvalidClientCertificateRef", "invalid clientCertificateRef "
+                "/Secret/does-not-exist., secret istio-system/does-not-exist not found", 3)),
+    ('{group: "", kind: ConfigMap, name: my-cert-http}', [],
+     _condition("ResolvedRefs", "False", "InvalidClientCertificateRef", "invalid clientCertificateRef "
+                "/ConfigMap/my-cert-http., only secret is allowed", 3)),
+    ("{name: existing-cert, namespace: certs}", [CERT.replace("my-cert-http, namespace: istio-system",
+                                                              "existing-cert, namespace: certs")],
+     _condition("ResolvedRefs", "False", "RefNotPermitted", 'clientCertificateRef existing-cert/certs not accessible '
+                'to a Gateway in namespace "istio-system" (missing a ReferenceGrant?)', 3)),
+    ("{name: existing-cert, namespace: certs}", [GRANT, CERT.replace("my-cert-http, namespace: istio-system",
+                                                                     "existing-cert, namespace: certs")], RESOLVED),
+])
+def test_the_certificate_a_gateway_shows_backends(resources: Resources, ref: str, extra: list[str],
+                                                  expected: dict[str, Any]) -> None:
+    """A Gateway naming a client certificate for its backends (`spec.tls.backend`) gets a
+    ResolvedRefs condition of its own; one that names none gets none."""
+    gateway = GATEWAY.replace("  gatewayClassName: istio\n",
+                              f"  gatewayClassName: istio\n  tls: {{backend: {{clientCertificateRef: {ref}}}}}\n")
+    conditions = _statuses(resources(CLASS, SERVICE, CERT, gateway, *extra))[("KubernetesGateway", "gateway")][
+        "conditions"]
+    assert [c["type"] for c in conditions] == ["Accepted", "Programmed", "ResolvedRefs"]
+    assert conditions[2] == expected
+    plain = _statuses(resources(CLASS, SERVICE, CERT, GATEWAY))[("KubernetesGateway", "gateway")]["conditions"]
+    assert [c["type"] for c in plain] == ["Accepted", "Programmed"]

@@ -175,6 +175,10 @@ class GatewayReport:
     gateway: Resource
     listeners: list[ListenerReport]
     accepted: Problem | None = None
+    client_certificate: bool = False
+    """Whether it names a certificate to show backends (`spec.tls.backend`), whose reference
+    `resolved_refs` judges."""
+    resolved_refs: Problem | None = None
     services: list[str] = field(default_factory=list)
     assigned: list[str] = field(default_factory=list)
     unassigned: list[str] = field(default_factory=list)
@@ -254,6 +258,7 @@ class _Converter:
             return
         report = self.out.gateways[resource.key] = GatewayReport(resource, [])
         deployed = resource.annotations.get(NAME_OVERRIDE_ANNOTATION) or f"{resource.name}-{spec.gateway_class_name}"
+        self._client_certificate(resource, spec, report)
         managed = _managed(spec.addresses)
         if managed:
             services = [kube_fqdn(deployed, resource.namespace, self.domain)]
@@ -297,6 +302,29 @@ class _Converter:
                                        listener.protocol, listener.hostname,
                                        frozenset(self._route_namespaces(resource, listener)), kinds_allowed, outcome))
         self._assign(report, services, ports)
+
+    def _client_certificate(self, resource: Resource, spec: api.Gateway, report: GatewayReport) -> None:
+        """Whether the certificate the Gateway shows backends can be used: a Secret, of its
+        namespace or one a ReferenceGrant opens, that exists (for its status only)."""
+        ref = spec.tls.backend.client_certificate_ref if spec.tls and spec.tls.backend else None
+        if ref is None:
+            return
+        report.client_certificate = True
+        namespace = ref.namespace or resource.namespace
+        written = f"invalid clientCertificateRef {ref.group}/{ref.kind}/{ref.name}.{ref.namespace}"
+        if ref.kind != "Secret" or ref.group not in ("", "core"):
+            report.resolved_refs = Problem("InvalidClientCertificateRef", f"{written}, only secret is allowed")
+        elif namespace != resource.namespace and not self.granted("Gateway", resource.namespace, "Secret", namespace,
+                                                                  ref.name):
+            report.resolved_refs = Problem("RefNotPermitted", f"clientCertificateRef {ref.name}/{namespace} not "
+                                           f"accessible to a Gateway in namespace {json.dumps(resource.namespace)} "
+                                           "(missing a ReferenceGrant?)")
+        elif (namespace, ref.name) not in self.secrets:
+            report.resolved_refs = Problem("InvalidClientCertificateRef",
+                                           f"{written}, secret {namespace}/{ref.name} not found")
+        if report.resolved_refs is not None:
+            self.out.warnings.append(f"{resource.ref()}: tls.backend.clientCertificateRef: "
+                                     f"{report.resolved_refs.message}")
 
     def _address_services(self, resource: Resource, spec: api.Gateway, report: GatewayReport) -> list[str]:
         """The Services a Gateway Istio does not deploy binds to: its Hostname addresses, short

@@ -6,7 +6,7 @@ the translation did.
 Written for: GatewayClasses of Istio's controllers (`Accepted`), Gateways of the remote class
 (`istio-remote`: accepted, never programmed by Istio, addresses as written), Gateways of Istio's class
 (`Accepted`, False for addresses Istio cannot use; `Programmed` with the Service ports it is
-assigned to, `status.addresses`, and per listener `Accepted`, `Conflicted`, `Programmed`,
+assigned to; `ResolvedRefs` when it names a certificate for backends; `status.addresses`, and per listener `Accepted`, `Conflicted`, `Programmed`,
 `ResolvedRefs`, the supported kinds and the number of routes attached; a listener that
 conflicts with an earlier one is neither accepted nor programmed), and every route with a parentRef to one of those Gateways or to a
 Service (`status.parents[]`: `Accepted`, `ResolvedRefs`, with the parentRef as written and
@@ -107,6 +107,9 @@ def _gateway_status(report: GatewayReport, now: str) -> dict[str, Any]:
         programmed = Problem("AddressNotUsable", text)
     conditions = [_condition("Accepted", report.accepted, "Accepted", "Resource accepted", generation),
                   _condition("Programmed", programmed, "Programmed", message, generation)]
+    if report.client_certificate:
+        conditions.append(_condition("ResolvedRefs", report.resolved_refs, "ResolvedRefs", "All references resolved",
+                                     generation))
     stored_listeners = {entry.get("name"): entry for entry in stored.get("listeners") or () if isinstance(entry, dict)}
     listeners = []
     for listener in report.listeners:

@@ -35,7 +35,9 @@ __all__ = [
     "GRPCRouteRule",
     "Gateway",
     "GatewayAddress",
+    "GatewayBackendTLS",
     "GatewayClass",
+    "GatewaySpecTLS",
     "GatewayTLSConfig",
     "HTTPHeader",
     "HTTPRoute",
@@ -376,11 +378,24 @@ def _listener_names_rule(value: list[dict[str, Any]], path: FieldPath, report: R
         seen.add(name)
 
 
+@message
+class GatewayBackendTLS(Message):
+    client_certificate_ref: SecretReference | None = None
+
+
+@message(free=["frontend"])
+class GatewaySpecTLS(Message):
+    """The Gateway's own TLS settings (Gateway API 1.4): the certificate it shows backends."""
+
+    backend: GatewayBackendTLS | None = None
+
+
 @message(required=["gatewayClassName", "listeners"], free=["infrastructure", "backendTLS", "allowedListeners"])
 class Gateway(Message):
     gateway_class_name: str = field(_NAME)
     listeners: tuple[Listener, ...] = field(List(Listener.SCHEMA, min_items=1, rules=[_listener_names_rule]))
     addresses: tuple[GatewayAddress, ...]
+    tls: GatewaySpecTLS | None = None
 
 
 @message(required=["controllerName"], free=["parametersRef"])
