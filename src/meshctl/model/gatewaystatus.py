@@ -123,8 +123,7 @@ def _gateway_status(report: GatewayReport, now: str) -> dict[str, Any]:
     if not report.services:  # nothing translated: the listeners keep what they had, with no route
         names = {listener.name for listener in gateway.view_as(api.Gateway).listeners}
         listeners = [dict(entry, attachedRoutes=0) for name, entry in stored_listeners.items() if name in names]
-    status: dict[str, Any] = {key: value for key, value in stored.items()
-                              if key not in ("addresses", "conditions", "listeners")}
+    status = _unowned(stored)
     if report.addresses:
         status["addresses"] = [{"type": "IPAddress" if is_ip(a) else "Hostname", "value": a}
                                for a in report.addresses]
@@ -141,12 +140,16 @@ def _remote_gateway_status(gateway: Resource, now: str) -> dict[str, Any]:
     wanted = [_condition("Accepted", None, "Accepted", "Resource accepted", gateway.generation),
               _condition("Programmed", None, "Programmed", "This Gateway is remote; Istio will not program it",
                          gateway.generation)]
-    status: dict[str, Any] = {key: value for key, value in gateway.status.items()
-                              if key not in ("addresses", "conditions", "listeners")}
+    status = _unowned(gateway.status)
     if spec.addresses:
         status["addresses"] = [{"type": a.type, "value": a.value} for a in spec.addresses]
     status["conditions"] = _merged(gateway.status.get("conditions"), wanted, now)
     return status
+
+
+def _unowned(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """What of a Gateway's stored status the controller does not write (another's fields)."""
+    return {key: value for key, value in stored.items() if key not in ("addresses", "conditions", "listeners")}
 
 
 def _listener_conditions(listener: ListenerReport, generation: int) -> list[Condition]:
