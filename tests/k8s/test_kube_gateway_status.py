@@ -284,9 +284,31 @@ def test_without_the_gateway_api_no_class_is_made_until_it_is_served(emulator: M
     assert classes.ensure([]) == []
     now[0] = 61.0
     assert classes.ensure([]) == ["istio", "istio-remote"]
+    posts = _class_posts(emulator)
+    assert posts >= 2
     assert classes.ensure([]) == []
+    assert _class_posts(emulator) == posts  # created: not asked again until an update shows them
     assert {name: c["spec"] for name, c in _classes(client).items()} == {"istio": ISTIO_SPEC,
                                                                        "istio-remote": REMOTE_SPEC}
+
+
+def test_a_class_that_exists_is_asked_for_once(emulator: MeshEmulator, client: KubeClient) -> None:
+    """A class of that name the updates do not show (the loader refused the user's object) is
+    found to exist (409) once, and left alone after; once shown and then gone, it is made again."""
+    _serve_gateway_api(emulator)
+    apply_objects(client, [CLASS])
+    classes = DefaultClasses(client)
+    before = _class_posts(emulator)
+    assert classes.ensure([]) == ["istio-remote"]
+    posts = _class_posts(emulator)
+    assert posts - before == 2  # istio found (409), istio-remote made
+    assert classes.ensure([]) == []
+    assert _class_posts(emulator) == posts
+    assert _classes(client)["istio"]["spec"] == CLASS["spec"]
+
+
+def _class_posts(emulator: MeshEmulator) -> int:
+    return sum(1 for r in emulator._requests if r.method == "POST" and "/gatewayclasses" in str(r.url))
 
 
 def test_serve_writes_the_status_once_it_leads(cluster: MeshEmulator, client: KubeClient, kubeconfig: str,
