@@ -294,7 +294,7 @@ def test_without_the_gateway_api_no_class_is_made_until_it_is_served(emulator: M
 
 def test_a_class_that_exists_is_asked_for_once(emulator: MeshEmulator, client: KubeClient) -> None:
     """A class of that name the updates do not show (the loader refused the user's object) is
-    found to exist (409) once, and left alone after; once shown and then gone, it is made again."""
+    found to exist (409) once, left as it is, and not asked for again."""
     _serve_gateway_api(emulator)
     apply_objects(client, [CLASS])
     classes = DefaultClasses(client)
