@@ -363,6 +363,18 @@ def test_a_hostname_beside_an_unusable_address_is_used(resources: Resources) -> 
     assert [listener["name"] for listener in status["listeners"]] == ["default", "tls", "udp"]
 
 
+def test_the_service_type_annotation_is_deprecated_on_a_gateway_deployed_by_hand(resources: Resources) -> None:
+    """Istio still reads `networking.istio.io/service-type` on a Gateway naming its Service,
+    and says it is deprecated (the Gateway is translated all the same)."""
+    annotated = GATEWAY.replace("generation: 3}", "generation: 3, annotations: {networking.istio.io/service-type: "
+                                                  "ClusterIP}}")
+    status = _statuses(resources(CLASS, SERVICE, annotated))[("KubernetesGateway", "gateway")]
+    assert status["conditions"][0] == _condition(
+        "Accepted", "False", "DeprecatedField",
+        "annotation networking.istio.io/service-type is deprecated, use Spec.Infrastructure.Routeability", 3)
+    assert status["conditions"][1]["reason"] == "Programmed"
+
+
 def test_a_single_ip_is_a_gateway_istio_deploys(resources: Resources) -> None:
     status = _statuses(resources(CLASS, _addressed("[{value: 1.2.3.4, type: IPAddress}]")))[
         ("KubernetesGateway", "gateway")]
