@@ -6,14 +6,17 @@ translation. Proxies that cannot see any changed VirtualService or DestinationRu
 Sidecar scope and exportTo) are not translated at all. A change that can only reach route
 configurations (`generate.impact.routes_only`) is translated once per view (`view_of`): every
 proxy of a view holds the very same route configurations. A DestinationRule change
-(`generate.impact.rules_only`) adds each proxy's clusters and endpoints, never its listeners;
-an AuthorizationPolicy or RequestAuthentication change (`generate.impact.policies_only`) is
+(`generate.impact.rules_only`) adds the view's outbound clusters and endpoints, never a
+listener; one edited in connection pools or outlier detection alone
+(`generate.impact.clusters_only`) reaches no endpoint or route, and only clusters are built. A
+proxy's inbound clusters are built only where the change gives them other inputs
+(`generate.proxy.inbound_key`): elsewhere they are equal on both sides by construction. An
+AuthorizationPolicy or RequestAuthentication change (`generate.impact.policies_only`) is
 translated only for the proxies whose policy filters it changes, and only their inbound
-listeners.
-Otherwise each proxy is translated whole on both sides. One generation cache serves every
-translation, so what the change does not touch is reused rather than rebuilt, and equal
-messages are recognised by identity before bytes, by bytes before fields. Field paths come from `status.semantic.field_changes`, the diff `proxy-status
---semantic` prints.
+listeners. Otherwise each proxy is translated whole on both sides. One generation cache serves
+every translation, so what the change does not touch is reused rather than rebuilt, and equal
+messages are recognised by identity before bytes, by bytes before fields. Field paths come
+from `status.semantic.field_changes`, the diff `proxy-status --semantic` prints.
 """
 
 from __future__ import annotations
@@ -166,7 +169,7 @@ class _Work:
 
     def __init__(self, before: MeshSnapshot, after: MeshSnapshot, cache: GenerationCache,
                  pairs: Sequence[tuple[Resource | None, Resource | None]]) -> None:
-        from meshctl.generate.impact import policies_only, routes_only, rules_only
+        from meshctl.generate.impact import clusters_only, policies_only, routes_only, rules_only
 
         self.before, self.after, self.cache = before, after, cache
         self.translated = 0
@@ -174,6 +177,7 @@ class _Work:
         self._only_routing = kinds <= {"VirtualService", "DestinationRule"}
         self._routes_only = all(routes_only(r, s) for r, s in pairs)
         self._rules_only = all(rules_only(r, s) for r, s in pairs)
+        self._clusters_only = all(clusters_only(r, s) for r, s in pairs)
         self._policies_only = all(policies_only(r, s) for r, s in pairs)
         self._routing = [r for pair in pairs for r in pair if r is not None and r.kind in ("VirtualService", "DestinationRule")]
         self._seen: dict[int, tuple[SidecarScope, bool]] = {}
@@ -204,10 +208,11 @@ class _Work:
 
     def _by_view(self, pairs: Sequence[tuple[Proxy, Proxy]], reached: Sequence[bool]) -> list[tuple[EnvoyChange, ...]]:
         """A change that reaches only route configurations, or only those, clusters and
-        endpoints (`generate.impact`): route configurations translated once per view (a proxy of
-        each view stands for it), and for a DestinationRule change each proxy's clusters, whose
-        outbound lists and endpoints its view shares."""
-        from meshctl.generate.proxy import cluster_parts, route_configurations, view_of
+        endpoints, or only clusters (`generate.impact`): what a view shares (route
+        configurations, outbound clusters, endpoints) translated once per view, a proxy of each
+        view standing for it; of a proxy's own side, its inbound clusters, only where a
+        DestinationRule change gives them other inputs (`inbound_key`), and then on both sides."""
+        from meshctl.generate.proxy import inbound_clusters, inbound_key, route_configurations, view_clusters, view_of
 
         views = [(view_of(self.before, old), view_of(self.after, new)) if hit else None
                  for (old, new), hit in zip(pairs, reached, strict=True)]
@@ -215,29 +220,26 @@ class _Work:
         for view, pair in zip(views, pairs, strict=True):
             if view is not None:
                 first.setdefault(view, pair)
+        routes, clusters = not self._clusters_only, not self._routes_only
         sides = []
         for side, snapshot in enumerate((self.before, self.after)):  # the old side whole first (`changes`)
-            routes = {view: route_configurations(snapshot, pair[side], self.cache) for view, pair in first.items()}
-            clusters = [cluster_parts(snapshot, pair[side], self.cache) if view is not None and not self._routes_only
-                        else None for pair, view in zip(pairs, views, strict=True)]
-            sides.append((routes, clusters))
-        (old_routes, olds), (new_routes, news) = sides
-        by_view = {view: compare_routes(old_routes[view], new_routes[view]) for view in first}
-        if self._routes_only:
-            self.translated += 2 * len(first)
-            return [tuple(by_view[view]) if view is not None else () for view in views]
-        results: list[tuple[EnvoyChange, ...]] = []
-        for view, a, b in zip(views, olds, news, strict=True):
-            if view is None or a is None or b is None:
-                results.append(())
-                continue
-            self.translated += 2
-            changes = [*self._compare_lists("Cluster", "name", a.outbound, b.outbound),
-                       *self._compare_lists("Cluster", "name", a.inbound, b.inbound),
-                       *self._compare_lists("ClusterLoadAssignment", "cluster_name", a.endpoints, b.endpoints),
-                       *by_view[view]]
-            results.append(tuple(sorted(changes, key=lambda c: (_ORDER[c.kind], c.name))))
-        return results
+            shared = {view: (route_configurations(snapshot, pair[side], self.cache) if routes else [],
+                             *(view_clusters(snapshot, pair[side], self.cache, endpoints=routes) if clusters else ([], [])))
+                      for view, pair in first.items()}
+            keys = [inbound_key(snapshot, pair[side], self.cache) if view is not None and clusters else None
+                    for pair, view in zip(pairs, views, strict=True)]
+            sides.append((shared, keys))
+        (olds, old_keys), (news, new_keys) = sides
+        own = [i for i, (a, b) in enumerate(zip(old_keys, new_keys, strict=True)) if a != b]
+        inbound = [[inbound_clusters(snapshot, pairs[i][side], self.cache) for i in own]
+                   for side, snapshot in enumerate((self.before, self.after))]
+        self.translated += 2 * (len(first) + len(own))
+        by_view = {view: [*self._compare_lists("Cluster", "name", olds[view][1], news[view][1]),
+                          *self._compare_lists("ClusterLoadAssignment", "cluster_name", olds[view][2], news[view][2]),
+                          *compare_routes(olds[view][0], news[view][0])] for view in first}
+        by_proxy = {i: compare_resources("Cluster", a, b, "name") for i, a, b in zip(own, *inbound, strict=True)}
+        return [tuple(sorted([*by_view[view], *by_proxy.get(i, ())], key=lambda c: (_ORDER[c.kind], c.name)))
+                if view is not None else () for i, view in enumerate(views)]
 
     def _by_policy(self, pairs: Sequence[tuple[Proxy, Proxy]]) -> list[tuple[EnvoyChange, ...]]:
         """An AuthorizationPolicy or RequestAuthentication change: the inbound listeners of the

@@ -10,7 +10,10 @@ A DestinationRule is read by clusters (outbound, and the inbound cluster of a wo
 its host), endpoints (subsets, locality) and routes (subsets, consistent hashing), never by
 listeners, which name clusters and route configurations but not their policies. So a change to
 DestinationRules alone is told by those: per view for the outbound clusters, endpoints and
-routes, per proxy for its inbound clusters (`generate.proxy.cluster_parts`).
+routes, per proxy for its inbound clusters (`generate.proxy.inbound_clusters`). Connection
+pools and outlier detection are read by clusters alone: routes read a rule's subsets and load
+balancer, endpoints its subsets and TLS mode. So a DestinationRule edited in those alone
+(`clusters_only`) changes clusters and nothing else.
 
 AuthorizationPolicies and RequestAuthentications are read only for the filters they add to
 inbound chains (`generate.inbound_policy`): a change to them alone changes the inbound
@@ -19,10 +22,20 @@ listeners of the proxies whose filters change, and nothing else.
 
 from __future__ import annotations
 
+import dataclasses
+from typing import TypeVar
+
+from meshctl.config.kinds.networking.destination_rule import (
+    ConnectionPoolSettings,
+    DestinationRule,
+    OutlierDetection,
+    PortTrafficPolicy,
+    TrafficPolicy,
+)
 from meshctl.config.kinds.networking.virtual_service import VirtualService
 from meshctl.config.resource import Resource
 
-__all__ = ["POLICY_KINDS", "policies_only", "routes_only", "rules_only"]
+__all__ = ["POLICY_KINDS", "clusters_only", "policies_only", "routes_only", "rules_only"]
 
 POLICY_KINDS = ("AuthorizationPolicy", "RequestAuthentication")
 
@@ -42,6 +55,39 @@ def rules_only(old: Resource | None, new: Resource | None) -> bool:
     reaches clusters, endpoints and route configurations only."""
     return (old is not None or new is not None) and all(
         resource is None or resource.kind == "DestinationRule" for resource in (old, new))
+
+
+def clusters_only(old: Resource | None, new: Resource | None) -> bool:
+    """Whether replacing `old` by `new` is a DestinationRule edited in its connection pools or
+    outlier detection alone (at any level: the rule's, a port's, a subset's), which reach
+    clusters only (module docstring)."""
+    if old is None or new is None or not isinstance(old.view, DestinationRule) or not isinstance(new.view, DestinationRule):
+        return False
+    return _beyond_clusters(old.view) == _beyond_clusters(new.view)
+
+
+_Policy = TypeVar("_Policy", TrafficPolicy, PortTrafficPolicy)
+_POOL = ConnectionPoolSettings()
+_OUTLIER = OutlierDetection()
+
+
+def _beyond_clusters(rule: DestinationRule) -> DestinationRule:
+    """The rule as what reads more than clusters sees it: each connection pool and outlier
+    detection reduced to whether it is there (merging same-host rules keeps the first policy
+    there is, so a policy's presence matters beyond clusters even where its content does not)."""
+    policy = _reduced_policy(rule.traffic_policy) if rule.traffic_policy is not None else None
+    subsets = tuple(dataclasses.replace(subset, traffic_policy=_reduced_policy(subset.traffic_policy))
+                    if subset.traffic_policy is not None else subset for subset in rule.subsets)
+    return dataclasses.replace(rule, traffic_policy=policy, subsets=subsets)
+
+
+def _reduced_policy(policy: TrafficPolicy) -> TrafficPolicy:
+    return dataclasses.replace(_reduced(policy), port_level_settings=tuple(map(_reduced, policy.port_level_settings)))
+
+
+def _reduced(policy: _Policy) -> _Policy:
+    return dataclasses.replace(policy, connection_pool=_POOL if policy.connection_pool is not None else None,
+                               outlier_detection=_OUTLIER if policy.outlier_detection is not None else None)
 
 
 def policies_only(old: Resource | None, new: Resource | None) -> bool:

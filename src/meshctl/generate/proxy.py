@@ -8,6 +8,7 @@ order they first ask), exactly as Envoy would request them over RDS.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Hashable
 from typing import Any
 
 from envoy.config.cluster.v3 import cluster_pb2
@@ -41,14 +42,15 @@ from meshctl.model.snapshot import MeshSnapshot
 from meshctl.resources import BY_TYPE_URL, CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, Packed, by_name
 
 __all__ = [
-    "ClusterParts",
     "ProxyConfig",
     "ProxyParts",
-    "cluster_parts",
     "generate",
+    "inbound_clusters",
+    "inbound_key",
     "inbound_listeners",
     "policy_filters",
     "route_configurations",
+    "view_clusters",
     "view_of",
 ]
 
@@ -103,40 +105,52 @@ def route_configurations(snapshot: MeshSnapshot, proxy: Proxy,
     return _routes(ctx, _outbound_listeners(ctx, view)[1])
 
 
-def cluster_parts(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None = None) -> ClusterParts:
-    """The clusters and endpoints `generate` gives the proxy, without its listeners and routes:
-    for a caller that knows nothing else can have changed (`generate.impact`)."""
+def view_clusters(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None = None, *,
+                  endpoints: bool = True) -> tuple[list[cluster_pb2.Cluster], list[endpoint_pb2.ClusterLoadAssignment]]:
+    """The outbound clusters `generate` gives the proxy and, if `endpoints`, their endpoints
+    (else none), without its listeners, routes and inbound side: the part every proxy of its
+    view shares, for a caller that knows nothing else can have changed (`generate.impact`)."""
     ctx, _ = _context(snapshot, proxy, cache)
-    return _cluster_parts(ctx)
+    outbound = _outbound_clusters(ctx)
+    return outbound, (_endpoints(ctx, outbound) if endpoints else [])
 
 
-@dataclass(frozen=True, slots=True)
-class ClusterParts:
-    """A proxy's clusters as `generate` assembles them: the outbound ones and the endpoints
-    (shared by every proxy of its view), and its own inbound ones."""
-
-    outbound: list[cluster_pb2.Cluster]
-    inbound: list[cluster_pb2.Cluster]
-    endpoints: list[endpoint_pb2.ClusterLoadAssignment]
+def inbound_clusters(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None = None) -> list[cluster_pb2.Cluster]:
+    """The proxy's own clusters `generate` gives it (one per port its workload serves, and the
+    inbound passthrough), without building the rest."""
+    ctx, _ = _context(snapshot, proxy, cache)
+    return _inbound_clusters(ctx)
 
 
-def _cluster_parts(ctx: ProxyContext) -> ClusterParts:
+def inbound_key(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None = None) -> Hashable:
+    """What the proxy's own side (its inbound clusters and listeners) is made of, and all it is
+    made of (`ProxyContext.inbound_key`): where two snapshots give a proxy equal keys, they give
+    it the very same inbound side, and a caller comparing them need build it on neither."""
+    ctx, _ = _context(snapshot, proxy, cache)
+    return ctx.inbound_key()
+
+
+def _outbound_clusters(ctx: ProxyContext) -> list[cluster_pb2.Cluster]:
     # Clusters and endpoints never read a VirtualService: keyed by content rather than by
     # snapshot, a proxy whose config changed only in VirtualServices keeps the very same lists
     # (and their serialized bytes) instead of reassembling them from cached pieces.
+    return ctx.memo_list(("outbound-clusters", _unrouted(ctx)), lambda: build_outbound_clusters(ctx))
+
+
+def _endpoints(ctx: ProxyContext, outbound: list[cluster_pb2.Cluster]) -> list[endpoint_pb2.ClusterLoadAssignment]:
+    return ctx.memo_list(("endpoints", _unrouted(ctx)), lambda: build_endpoints(ctx, outbound))
+
+
+def _unrouted(ctx: ProxyContext) -> tuple[Hashable, ...]:
     snapshot = ctx.snapshot
-    unrouted = (ctx.services_key(), snapshot.mesh_key, snapshot.versions_except("VirtualService"))
-    outbound = ctx.memo_list(("outbound-clusters", unrouted), lambda: build_outbound_clusters(ctx))
-    inbound = _inbound_clusters(ctx)
-    endpoints = ctx.memo_list(("endpoints", unrouted), lambda: build_endpoints(ctx, outbound))
-    return ClusterParts(outbound, inbound, endpoints)
+    return (ctx.services_key(), snapshot.mesh_key, snapshot.versions_except("VirtualService"))
 
 
 def _inbound_clusters(ctx: ProxyContext) -> list[cluster_pb2.Cluster]:
     """The proxy's own side, clusters and listeners each rebuilt only when what it reads changes
     (see inbound_key): most changes touch other workloads' endpoints or routing, and leave
     every proxy's inbound alone. Apart, so that a caller wanting only clusters builds no
-    listener (`cluster_parts`)."""
+    listener (`inbound_clusters`)."""
     return ctx.memo(("clusters", ctx.inbound_key()), lambda: build_inbound_clusters(ctx))
 
 
@@ -205,19 +219,20 @@ def _generate(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | Non
         from meshctl.generate.gateway import build_router
 
         return build_router(ctx, cache)
-    parts = _cluster_parts(ctx)
+    outbound = _outbound_clusters(ctx)
+    inbound = _inbound_clusters(ctx)
+    endpoints = _endpoints(ctx, outbound)
     outbound_listeners, route_names = _outbound_listeners(ctx, view)
     inbound_listeners = _inbound_listeners(ctx)
     routes = _routes(ctx, route_names)
     # First of duplicate names kept; the outbound part is deduplicated once per view, so that
     # a proxy adds only its own few clusters.
-    shared, shared_names = ctx.memo(("unique-clusters", Same(parts.outbound)),
-                                    lambda: _with_names(unique_clusters(parts.outbound)))
-    clusters = shared + unique_clusters(c for c in parts.inbound if c.name not in shared_names)
+    shared, shared_names = ctx.memo(("unique-clusters", Same(outbound)), lambda: _with_names(unique_clusters(outbound)))
+    clusters = shared + unique_clusters(c for c in inbound if c.name not in shared_names)
     return ProxyConfig(
-        clusters, parts.endpoints, outbound_listeners + inbound_listeners, routes,
+        clusters, endpoints, outbound_listeners + inbound_listeners, routes,
         list(dict.fromkeys(ctx.warnings)), cache,
-        segments={CLUSTER: (parts.outbound, parts.inbound), LISTENER: (outbound_listeners, inbound_listeners)},
+        segments={CLUSTER: (outbound, inbound), LISTENER: (outbound_listeners, inbound_listeners)},
     )
 
 
