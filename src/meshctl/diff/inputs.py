@@ -2,14 +2,12 @@
 
 A side is a list of input files, each with its bytes and a name for messages: the path on
 disk, or `REV:path` for a file read from git (`git ls-tree` lists it, `git cat-file --batch`
-gives every blob in one process). Both sides are loaded together, and a content seen on the
-other side is parsed only once: in a pull request most files are untouched, and reading a
-thousand-service mesh twice would cost more than comparing it.
+gives every blob in one process). Both sides are loaded together, and what one side holds is
+parsed only once, a file's content or a document of a file that changed (`reading`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import subprocess
 from collections.abc import Sequence
@@ -18,8 +16,8 @@ from pathlib import Path
 
 from meshctl.config.documents import expand_inputs
 from meshctl.config.files import UnreadableFile, is_config_name, read_bytes
-from meshctl.config.loader import FileResult, LoadResult, load_data, merge
-from meshctl.config.resource import Origin, Resource
+from meshctl.config.loader import LoadResult, merge
+from meshctl.diff.reading import SharedReader
 from meshctl.errors import BadInputError, MeshctlError, UsageError
 
 __all__ = ["InputFile", "Side", "git_range", "load_sides", "side"]
@@ -112,40 +110,16 @@ def _git_side(revision: str, path: str) -> Side:
 
 
 def load_sides(old: Side, new: Side, namespace: str) -> tuple[LoadResult, LoadResult]:
-    """Both sides as validated resources, every distinct file content parsed once; every
-    problem of either side reported at once (BadInputError, file:line)."""
-    parsed: dict[str, FileResult] = {}
+    """Both sides as validated resources, every distinct file content, and every distinct
+    document of a changed file, parsed once (`reading`); every problem of either side reported
+    at once (BadInputError, file:line)."""
+    reader = SharedReader(namespace)
 
     def load(files: Sequence[InputFile]) -> LoadResult:
-        results = []
-        for item in files:
-            digest = item.digest
-            known = parsed.get(digest)
-            if known is None:
-                known = parsed[digest] = load_data(item.data, item.name, namespace)
-            results.append(known if known.file == item.name else _renamed(known, item.name))
-        return merge(results)
+        return merge([reader.read(item.data, item.name, item.digest) for item in files])
 
     old_result, new_result = load(old.files), load(new.files)
     problems = [str(p) for p in old_result.problems] + [str(p) for p in new_result.problems]
     if problems:
         raise BadInputError(list(dict.fromkeys(problems)))
     return old_result, new_result
-
-
-def _renamed(result: FileResult, name: str) -> FileResult:
-    """A file's result under another name (the same content at another path or revision)."""
-
-    def moved(resource: Resource) -> Resource:
-        return dataclasses.replace(resource, origin=Origin(name, resource.origin.line))
-
-    return dataclasses.replace(
-        result,
-        file=name,
-        resources=[moved(r) for r in result.resources],
-        problems=[dataclasses.replace(p, file=name) for p in result.problems],
-        notes=[note.replace(result.file, name, 1) for note in result.notes],
-        rejected=[dataclasses.replace(r, resource=moved(r.resource),
-                                      problems=tuple(dataclasses.replace(p, file=name) for p in r.problems))
-                  for r in result.rejected],
-    )
