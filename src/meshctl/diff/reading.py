@@ -27,9 +27,13 @@ __all__ = ["SharedReader"]
 
 _DOCUMENT_START = re.compile(r"^---(?=[ \t\r\n]|\Z)", re.MULTILINE)
 _WHOLE_ONLY = re.compile(r"^(?:%|\.\.\.(?:[ \t\r\n]|\Z))|[\x85\u2028\u2029]|\r(?!\n)", re.MULTILINE)
+_MANY_TEXTS = 16
+"""Texts a file holds at least for its texts to be looked up among those read before; a
+smaller file is read whole."""
 _FEW_NEW = 8
 """Texts of a file parsed one by one at most, beyond a tenth of its texts (each alone, after
-as many empty lines as come before it, for its lines to count from the top of the file)."""
+as many empty lines as come before it, for its lines to count from the top of the file); a
+file none of whose texts were read before is read whole."""
 
 
 class SharedReader:
@@ -40,6 +44,10 @@ class SharedReader:
         self._files: dict[str, FileResult] = {}
         self._texts: dict[str, tuple[int, tuple[Resource, ...]]] = {}
         """A document's text → the line it starts on and its resources, from a clean file."""
+        self._unindexed: list[tuple[FileResult, str]] = []
+        """Clean files whose texts are not in `_texts` yet: indexed when a file of many texts
+        comes that is not known whole (a mesh in a few files), never when none does (a file per
+        service, where a changed file costs less to parse than to look up)."""
 
     def read(self, data: bytes, name: str, digest: str) -> FileResult:
         """The file's resources and problems, as `load_data` gives them; `digest` identifies
@@ -51,19 +59,30 @@ class SharedReader:
 
     def _load(self, data: bytes, name: str) -> FileResult:
         text, _error = decode(data, name)
-        parts = _texts(text) if text is not None else None
-        result = self._assembled(name, parts) if parts is not None and self._texts else None
+        result = None
+        if text is not None and text.count("\n---") >= _MANY_TEXTS:
+            parts = _texts(text)
+            if parts is not None and len(parts) >= _MANY_TEXTS:
+                self._index()
+                result = self._assembled(name, parts)
         if result is None:
             result = load_data(data, name, self._namespace)
-        if parts is not None and _clean(result):
-            self._remember(result, parts)
+        if text is not None and _clean(result):
+            self._unindexed.append((result, text))
         return result
+
+    def _index(self) -> None:
+        for result, text in self._unindexed:
+            parts = _texts(text)
+            if parts is not None:
+                self._remember(result, parts)
+        self._unindexed.clear()
 
     def _assembled(self, name: str, parts: list[tuple[int, str]]) -> FileResult | None:
         """The file from the resources of the texts already read and the others parsed, or None
         when it must be read whole."""
         new = [(line, text) for line, text in parts if text not in self._texts]
-        if len(new) > max(_FEW_NEW, len(parts) // 10):
+        if len(new) == len(parts) or len(new) > max(_FEW_NEW, len(parts) // 10):
             return None
         fresh: dict[int, FileResult] = {}
         for line, text in new:
