@@ -181,6 +181,7 @@ class _Work:
         self._policies_only = all(policies_only(r, s) for r, s in pairs)
         self._routing = [r for pair in pairs for r in pair if r is not None and r.kind in ("VirtualService", "DestinationRule")]
         self._seen: dict[int, tuple[SidecarScope, bool]] = {}
+        self._hosts: dict[str, bool] = {}
         self._lists: dict[tuple[str, int, int], tuple[list[Any], list[Any], list[EnvoyChange]]] = {}
 
     def changes(self, pairs: Sequence[tuple[Proxy, Proxy]]) -> list[tuple[EnvoyChange, ...]]:
@@ -208,11 +209,13 @@ class _Work:
 
     def _by_view(self, pairs: Sequence[tuple[Proxy, Proxy]], reached: Sequence[bool]) -> list[tuple[EnvoyChange, ...]]:
         """A change that reaches only route configurations, or only those, clusters and
-        endpoints, or only clusters (`generate.impact`): what a view shares (route
-        configurations, outbound clusters, endpoints) translated once per view, a proxy of each
-        view standing for it; of a proxy's own side, its inbound clusters, only where a
-        DestinationRule change gives them other inputs (`inbound_key`), and then on both sides."""
-        from meshctl.generate.proxy import inbound_clusters, inbound_key, route_configurations, view_clusters, view_of
+        endpoints, or only clusters (`generate.impact`): what a view shares translated once per
+        view, a proxy of each view standing for it (its route configurations; the outbound
+        clusters and endpoints of the services a changed DestinationRule can apply to,
+        `host_clusters`, the others' reading no changed input); of a proxy's own side, its
+        inbound clusters, only where a DestinationRule change gives them other inputs
+        (`inbound_key`), and then on both sides."""
+        from meshctl.generate.proxy import host_clusters, inbound_clusters, inbound_key, route_configurations, view_of
 
         views = [(view_of(self.before, old), view_of(self.after, new)) if hit else None
                  for (old, new), hit in zip(pairs, reached, strict=True)]
@@ -224,7 +227,8 @@ class _Work:
         sides = []
         for side, snapshot in enumerate((self.before, self.after)):  # the old side whole first (`changes`)
             shared = {view: (route_configurations(snapshot, pair[side], self.cache) if routes else [],
-                             *(view_clusters(snapshot, pair[side], self.cache, endpoints=routes) if clusters else ([], [])))
+                             *(host_clusters(snapshot, pair[side], self._rule_reaches, self.cache, endpoints=routes)
+                               if clusters else ([], [])))
                       for view, pair in first.items()}
             keys = [inbound_key(snapshot, pair[side], self.cache) if view is not None and clusters else None
                     for pair, view in zip(pairs, views, strict=True)]
@@ -257,6 +261,14 @@ class _Work:
         self.translated += 2 * sum(reached)
         return [tuple(compare_resources("Listener", a, b, "name")) if a is not None and b is not None else ()
                 for a, b in zip(before, after, strict=True)]
+
+    def _rule_reaches(self, host: str) -> bool:
+        """Whether a changed DestinationRule can apply to a service of this host, before or after
+        (a rule applies to the hosts its own host matches)."""
+        found = self._hosts.get(host)
+        if found is None:
+            found = self._hosts[host] = self._reaches(self.before, {host}, set())
+        return found
 
     def _sees_any(self, old: Proxy, new: Proxy) -> bool:
         """Whether a changed VirtualService or DestinationRule can reach the proxy, before or

@@ -57,6 +57,7 @@ __all__ = [
     "outbound_clusters",
     "passthrough_cluster",
     "service_accounts",
+    "service_clusters",
     "unique_clusters",
 ]
 
@@ -81,10 +82,16 @@ METADATA_EXCHANGE_FILTER = filter_pb2.Filter(name=METADATA_EXCHANGE, typed_confi
 def build_outbound_clusters(ctx: ProxyContext) -> list[cluster_pb2.Cluster]:
     """Clusters that depend only on what the proxy sees (shared by proxies with the same view):
     every imported service's, then BlackHoleCluster and (sidecars only) PassthroughCluster."""
+    return service_clusters(ctx, ctx.scope.services) + catch_all_clusters(ctx)
+
+
+def service_clusters(ctx: ProxyContext, services: Iterable[Service]) -> list[cluster_pb2.Cluster]:
+    """The outbound clusters of these services, one after the other, each service's built once
+    for as long as what it reads stays (`_service_key`)."""
     out: list[cluster_pb2.Cluster] = []
-    for service in ctx.scope.services:
+    for service in services:
         out.extend(ctx.memo_by(lambda: _service_key(ctx, service), lambda: list(outbound_clusters(ctx, service))))
-    return out + catch_all_clusters(ctx)
+    return out
 
 
 def catch_all_clusters(ctx: ProxyContext) -> list[cluster_pb2.Cluster]:

@@ -8,7 +8,7 @@ order they first ask), exactly as Envoy would request them over RDS.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from envoy.config.cluster.v3 import cluster_pb2
@@ -25,6 +25,7 @@ from meshctl.generate.clusters import (
     build_outbound_clusters,
     catch_all_clusters,
     outbound_clusters,
+    service_clusters,
     unique_clusters,
 )
 from meshctl.generate.context import ProxyContext
@@ -45,6 +46,7 @@ __all__ = [
     "ProxyConfig",
     "ProxyParts",
     "generate",
+    "host_clusters",
     "inbound_clusters",
     "inbound_key",
     "inbound_listeners",
@@ -113,6 +115,17 @@ def view_clusters(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache |
     ctx, _ = _context(snapshot, proxy, cache)
     outbound = _outbound_clusters(ctx)
     return outbound, (_endpoints(ctx, outbound) if endpoints else [])
+
+
+def host_clusters(snapshot: MeshSnapshot, proxy: Proxy, hosts: Callable[[str], bool], cache: GenerationCache | None = None,
+                  *, endpoints: bool = True) -> tuple[list[cluster_pb2.Cluster], list[endpoint_pb2.ClusterLoadAssignment]]:
+    """What `view_clusters` gives of the services whose host `hosts` accepts: their outbound
+    clusters, in the order `generate` sends them, and, if `endpoints`, their endpoints. A
+    service's clusters and endpoints read nothing of other services, and bear its host in their
+    names: a caller that knows which hosts a change can reach compares these alone."""
+    ctx, _ = _context(snapshot, proxy, cache)
+    clusters = service_clusters(ctx, [service for service in ctx.scope.services if hosts(service.hostname)])
+    return clusters, (build_endpoints(ctx, clusters) if endpoints else [])
 
 
 def inbound_clusters(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None = None) -> list[cluster_pb2.Cluster]:
