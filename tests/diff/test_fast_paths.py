@@ -46,6 +46,9 @@ SELECTED_RULE = {"apiVersion": "networking.istio.io/v1", "kind": "DestinationRul
                  "metadata": {"name": "api-from-web", "namespace": "shop"},
                  "spec": {"host": "api", "workloadSelector": {"matchLabels": {"app": "web"}},
                           "trafficPolicy": {"connectionPool": {"tcp": {"maxConnections": 11}}}}}
+WILDCARD_RULE = {"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+                 "metadata": {"name": "everything", "namespace": "shop"},
+                 "spec": {"host": "*.shop.svc.cluster.local", "trafficPolicy": {"outlierDetection": {"consecutive5xxErrors": 3}}}}
 SCOPED = {"apiVersion": "networking.istio.io/v1", "kind": "Sidecar", "metadata": {"name": "web", "namespace": "shop"},
           "spec": {"workloadSelector": {"labels": {"app": "web"}}, "egress": [{"hosts": ["./api.shop.svc.cluster.local"]}]}}
 POLICY = {"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy", "metadata": {"name": "api", "namespace": "shop"},
@@ -166,6 +169,7 @@ EDITS: dict[str, Edit] = {
     "rule exported": _rule_export,
     "web rule": _toggle(WEB_RULE),
     "rule with a selector": _toggle(SELECTED_RULE),
+    "wildcard rule": _toggle(WILDCARD_RULE),
     "route subset": _route_subset,
     "sidecar": _toggle(SCOPED),
     "authorization policy": _toggle(POLICY),
