@@ -125,7 +125,7 @@ def _subset_labels(rnd: random.Random, objects: Objects) -> None:
 
 def _rule_export(rnd: random.Random, objects: Objects) -> None:
     rule = _pick(rnd, objects, "DestinationRule")
-    if rule is not None:
+    if rule is not None and "workloadSelector" not in rule["spec"]:  # exported to its namespace alone
         rule["spec"]["exportTo"] = rnd.choice([["."], ["*"], ["elsewhere"]])
 
 

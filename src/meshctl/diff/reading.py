@@ -60,7 +60,7 @@ class SharedReader:
     def _load(self, data: bytes, name: str) -> FileResult:
         text, _error = decode(data, name)
         result = None
-        if text is not None and text.count("\n---") >= _MANY_TEXTS:
+        if text is not None and text.count("\n---") >= _MANY_TEXTS - 1:  # a cheap first look
             parts = _texts(text)
             if parts is not None and len(parts) >= _MANY_TEXTS:
                 self._index()
