@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
+from meshctl.agent import signals
 from meshctl.errors import MeshctlError
 
 if TYPE_CHECKING:
@@ -83,12 +84,16 @@ class EnvoyProcess:
         process has a single thread (before grpc and asyncio): the child runs Python. A child
         that cannot write the bootstrap or run Envoy says why over a pipe (`failure`) and exits
         127. Without `prepare` the bootstrap is written already and Envoy is spawned at once
-        (posix_spawn: no Python runs in the child), failing here if it cannot be."""
+        (posix_spawn: no Python runs in the child), failing here if it cannot be.
+
+        Either way Envoy starts with the signals the agent holds (meshctl.agent.signals)
+        unblocked: they are its to handle."""
         report = None
         if prepare is None:
             try:
                 pid = os.posix_spawnp(settings.binary, settings.argv(workdir / BOOTSTRAP_FILE), os.environ,
-                                      setsid=True, file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)])
+                                      setsid=True, setsigmask=signals.unheld_mask(),
+                                      file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)])
             except OSError as exc:
                 raise MeshctlError(f"cannot start Envoy ({settings.binary}): {exc.strerror or exc}") from None
             log.info("started Envoy", extra={"pid": pid, "bootstrap": str(workdir / BOOTSTRAP_FILE)})
@@ -179,6 +184,7 @@ def _become_envoy(settings: EnvoySettings, bootstrap: Path, prepare: Callable[[]
     """The forked child: write the bootstrap, then exec Envoy (`report` closes on exec); on any
     failure, say why on `report` and exit 127. Never returns, never runs the agent's code."""
     try:
+        signals.release()
         os.setsid()
         stdin = os.open(os.devnull, os.O_RDONLY)
         os.dup2(stdin, 0)

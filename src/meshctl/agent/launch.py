@@ -7,6 +7,10 @@ machinery are imported (meshctl.agent.runner does the rest while Envoy boots). E
 bootstrap's protobuf messages are built in Envoy's own process, forked from the agent's before
 it execs Envoy (EnvoyProcess.start), on the other core: this module imports only the standard
 library and the proxy model, and, just before the fork, what both processes need next.
+
+From here until the agent's signal handlers are in place (meshctl.agent.runner), SIGTERM,
+SIGINT and the signals passed on to Envoy are held (meshctl.agent.signals): one that arrives
+meanwhile is acted on then, so Envoy is never left running without its agent.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from meshctl.agent import socketpath
+from meshctl.agent import signals, socketpath
 from meshctl.agent.envoy import BOOTSTRAP_FILE, EnvoyProcess, EnvoySettings
 from meshctl.model.secrets import AUTH_NONE
 from meshctl.security.spiffe import spiffe_id
@@ -73,7 +77,9 @@ def launch(options: AgentOptions) -> EnvoyProcess | None:
     """The start before the event loop: the work directory made, the SDS socket claimed (an
     agent that could not serve SDS starts nothing), the Envoy a previous agent left taken over,
     or a new one started, unless it needs its certificate to reach the control plane
-    (MUTUAL_TLS: then it is started once SDS listens, and None is returned)."""
+    (MUTUAL_TLS: then it is started once SDS listens, and None is returned). The signals the
+    agent handles are held from now on, until its handlers take them (`signals.release`)."""
+    signals.hold()
     options.workdir.mkdir(parents=True, exist_ok=True)
     socketpath.claim(socketpath.checked(options.sds_socket))
     envoy = EnvoyProcess.adopt(options.workdir)

@@ -12,6 +12,11 @@ is renewed at half its lifetime, each time with a new key, and pushed to Envoy w
 
 SIGTERM and SIGINT drain Envoy (its inbound listeners stop accepting, gracefully), wait the
 drain period, stop it and exit with its status; SIGHUP, SIGUSR1 and SIGUSR2 are passed on.
+Those that arrive before the handlers are installed were held (meshctl.agent.signals) and are
+acted on the same way once they are: an agent told to stop while it starts still stops its
+Envoy. An Envoy whose admin port is not even listening yet holds no listener to drain, and is
+stopped at once; one stopped before it handles SIGTERM itself (still booting) ends by the
+signal, and the agent's status is then 143 (128 + SIGTERM), as a shell shows it.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import random
 import signal
 from typing import TYPE_CHECKING
 
-from meshctl.agent import socketpath
+from meshctl.agent import signals, socketpath
 from meshctl.agent.envoy import EnvoyProcess, clear_pid
 from meshctl.agent.launch import AgentOptions, write_bootstrap
 from meshctl.errors import MeshctlError
@@ -34,11 +39,13 @@ if TYPE_CHECKING:
     from meshctl.agent.sds import SdsServer
     from meshctl.xds.debug_http import HttpGetServer, Response
 
-__all__ = ["Agent", "FORWARDED"]
+__all__ = ["Agent"]
 
 log = logging.getLogger("meshctl.agent")
 
-FORWARDED = (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
+NOT_LISTENING = -1
+"""`_admin`'s status when Envoy's admin port refuses the connection: Envoy opens it before
+any listener it is sent, so such an Envoy serves nothing yet."""
 RETRY_FIRST, RETRY_MAX = 0.5, 60.0  # Istio's backoff for CA calls that keep failing
 
 
@@ -168,11 +175,13 @@ class Agent:
         return WorkloadCertificate.from_answer(key, chain)
 
     def _handle_signals(self) -> None:
+        """The handlers, then the signals held since before Envoy started let through."""
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in signals.STOPPING:
             loop.add_signal_handler(signum, self._stopping.set)
-        for signum in FORWARDED:
+        for signum in signals.FORWARDED:
             loop.add_signal_handler(signum, self._forward, signum)
+        signals.release()
 
     def _forward(self, signum: int) -> None:
         assert self.envoy is not None
@@ -205,9 +214,12 @@ class Agent:
     async def _drain(self) -> None:
         """Istio's termination: inbound listeners drain gracefully, for the drain period."""
         assert self.envoy is not None
-        log.info("draining Envoy", extra={"duration_s": self.options.drain_duration})
         status, body = await asyncio.to_thread(_admin, self.options.admin_port, "/drain_listeners?inboundonly&graceful",
                                                "POST")
+        if status == NOT_LISTENING:
+            log.info("Envoy is not serving yet (its admin port is not open): nothing to drain")
+            return
+        log.info("draining Envoy", extra={"duration_s": self.options.drain_duration})
         if status != 200:
             log.warning("could not ask Envoy to drain", extra={"status": status, "answer": body.strip()[:200]})
         try:
@@ -232,7 +244,8 @@ class Agent:
 
 
 def _admin(port: int, path: str, method: str = "GET") -> tuple[int, str]:
-    """(status, body) of one request to Envoy's admin API; status 0 if Envoy did not answer."""
+    """(status, body) of one request to Envoy's admin API; status 0 if Envoy did not answer,
+    NOT_LISTENING if nothing listens on its admin port (an Envoy still booting)."""
     import urllib.error
     import urllib.request
 
@@ -242,6 +255,8 @@ def _admin(port: int, path: str, method: str = "GET") -> tuple[int, str]:
             return int(response.status), response.read().decode(errors="replace")
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode(errors="replace")
+    except urllib.error.URLError as exc:
+        return NOT_LISTENING if isinstance(exc.reason, ConnectionRefusedError) else 0, ""
     except OSError:
         return 0, ""
 

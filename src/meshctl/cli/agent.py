@@ -63,7 +63,9 @@ def agent(
     """Run a workload's Envoy with its identity: key and CSR, SDS over a Unix socket, rotation.
 
     The identity (namespace, service account, IP, labels) is found as `meshctl bootstrap` finds
-    it; the token proves it to the CA. Exits with Envoy's status; 64 on bad flags, 1 if it
+    it; the token proves it to the CA. SIGTERM or SIGINT, even one that arrives while the agent
+    starts, drains Envoy and stops it. Exits with Envoy's status (0 after a clean stop, 128+N if
+    Envoy ended by signal N, e.g. 143 when stopped while still booting); 64 on bad flags, 1 if it
     cannot start.
 
     Examples:
