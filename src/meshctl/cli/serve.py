@@ -112,7 +112,8 @@ def serve(
 
     With --kubernetes the mesh config is the `mesh` key of the `istio` ConfigMap in the
     --istioNamespace, watched as istiod watches it (a bad one is refused and the last good one
-    kept), unless --mesh-config names a file.
+    kept), unless --mesh-config names a file. The injection webhook follows it too: an edit
+    reaches the next pod injected.
 
     Exit 0 after SIGTERM, 130 after SIGINT, 64 on bad flags, 1 if it cannot start.
 
@@ -201,9 +202,13 @@ async def _run(sources: SourceChoice, xds_address: str, debug_address: str, tran
             from meshctl.webhooks.serving import start_webhooks_for_serve
 
             hooks = await start_webhooks_for_serve(*webhooks, ca_settings.directory, ca_settings.trust_domain,
-                                                   revision, mesh)
+                                                   revision, mesh, mesh_configmap=sources.mesh_configmap)
         translate = _load_translator(translator) if mesh is None else _mesh_translator(mesh)
         source = sources.build()
+        if hooks is not None and mesh is None:
+            from meshctl.webhooks.serving import MeshFollower
+
+            source = MeshFollower(source, hooks)
     except BaseException:
         if hooks is not None:
             await hooks.stop()

@@ -29,16 +29,24 @@ class SourceChoice:
     mesh_namespace: str = ""
     mesh_revision: str = ""
 
-    def describe(self) -> str:
+    @property
+    def mesh_configmap(self) -> str:
+        """`NAMESPACE/NAME` of the ConfigMap the mesh config is read from; "" when it is not
+        read from a cluster."""
         from meshctl.model.meshconfig import mesh_configmap_name
 
+        if self.client is None or not self.mesh_namespace:
+            return ""
+        return f"{self.mesh_namespace}/{mesh_configmap_name(self.mesh_revision)}"
+
+    def describe(self) -> str:
         cluster = f"the Kubernetes API at {self.client.host}" if self.client is not None else ""
         if self.config_dir and cluster:
             described = f"Istio config from {self.config_dir}, the registry from {cluster}"
         else:
             described = self.config_dir or cluster
-        if cluster and self.mesh_namespace:
-            described += f", the mesh config from ConfigMap {self.mesh_namespace}/{mesh_configmap_name(self.mesh_revision)}"
+        if self.mesh_configmap:
+            described += f", the mesh config from ConfigMap {self.mesh_configmap}"
         return described
 
     def build(self) -> ConfigSource:

@@ -11,16 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from meshctl.inject.settings import InjectSettings
 from meshctl.webhooks.admission import FALLBACK_API_VERSION, Answer, Request, ReviewError, answer_review, read_review
 from meshctl.webhooks.injection import review_pod, settings_for_path
 from meshctl.webhooks.validation import review_config
+
+if TYPE_CHECKING:
+    from meshctl.model.meshconfig import MeshConfig
 
 __all__ = ["Credentials", "MAX_BODY", "WebhookServer", "tls_context"]
 
@@ -61,13 +66,23 @@ def tls_context(credentials: Credentials) -> ssl.SSLContext:
 
 
 class WebhookServer:
-    """`/inject[/...]` and `/validate[/]` over HTTPS."""
+    """`/inject[/...]` and `/validate[/]` over HTTPS.
 
-    def __init__(self, settings: InjectSettings, credentials: Credentials) -> None:
+    With `awaiting_mesh` (what the mesh config is to come from), `/inject` refuses every pod,
+    saying so, until `use_mesh` gives it the mesh config: a pod injected with istiod's defaults
+    while the cluster's own config is being read would get the wrong sidecar."""
+
+    def __init__(self, settings: InjectSettings, credentials: Credentials, *, awaiting_mesh: str = "") -> None:
         self.settings = settings
+        self._awaiting = awaiting_mesh
         self._context = tls_context(credentials)
         self._server: asyncio.Server | None = None
         self.port = 0
+
+    def use_mesh(self, mesh: MeshConfig) -> None:
+        """Inject with `mesh` from the next pod on (the mesh config serve watches changed)."""
+        self.settings = dataclasses.replace(self.settings, mesh=mesh)
+        self._awaiting = ""
 
     async def start(self, host: str, port: int) -> int:
         """Listen; returns the bound port (useful when `port` is 0)."""
@@ -88,8 +103,7 @@ class WebhookServer:
         route = path.split("?", 1)[0]
         review: Callable[[Request], Answer]
         if route == "/inject" or route.startswith("/inject/"):
-            settings = settings_for_path(self.settings, route)
-            review = lambda request: review_pod(request, settings)  # noqa: E731
+            review = self._injector(route)
         elif route in ("/validate", "/validate/"):
             review = review_config
         else:
@@ -114,6 +128,16 @@ class WebhookServer:
             log.info("admission refused", extra={"path": route, "kind": request.kind, "object": request.name,
                                                  "namespace": request.namespace, "reason": answer.message})
         return 200, "application/json", answer_review(request.api_version, request.uid, answer)
+
+    def _injector(self, route: str) -> Callable[[Request], Answer]:
+        """How `/inject[/...]` answers now: with the settings the path adds to, or, while the
+        mesh config is awaited, a refusal saying so."""
+        if self._awaiting:
+            refusal = Answer(False, f"meshctl serve has not read the mesh config from {self._awaiting} yet; "
+                                    "try again shortly")
+            return lambda request: refusal
+        settings = settings_for_path(self.settings, route)
+        return lambda request: review_pod(request, settings)
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
