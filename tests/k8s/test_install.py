@@ -145,13 +145,20 @@ def test_rbac_grants_reading_exactly_what_serve_watches_and_nothing_else() -> No
                for resource in rule["resources"] for verb in rule["verbs"]}
     watched = {(r.group, r.plural, verb) for r in (*REGISTRY, *CREDENTIALS, *ISTIO, *GATEWAY_API)
                for verb in ("get", "list", "watch")}
-    assert granted == watched | {("authentication.k8s.io", "tokenreviews", "create")}
+    configurations = ("mutatingwebhookconfigurations", "validatingwebhookconfigurations")
+    webhooks = {("admissionregistration.k8s.io", plural, verb) for plural in configurations
+                for verb in ("get", "list", "watch", "update")}
+    assert granted == watched | webhooks | {("authentication.k8s.io", "tokenreviews", "create")}
+    (updates,) = [rule for rule in cluster_role["rules"] if "update" in rule["verbs"]]
+    assert updates["verbs"] == ["update"] and updates["resourceNames"] == [  # its own configurations only
+        "istio-sidecar-injector", "istio-validator-istio-system", "istiod-default-validator"]
     (role,) = by_kind(objects, "Role")
     assert role["metadata"]["namespace"] == "istio-system"
     assert {(tuple(rule["resources"]), tuple(rule.get("resourceNames", ())), tuple(rule["verbs"]))
             for rule in role["rules"]} == {
         (("leases",), (), ("create",)), (("leases",), ("istiod-leader",), ("get", "update")),
-        (("configmaps",), (), ("get", "list", "watch"))}  # the mesh config, in istiod's namespace only
+        (("configmaps",), (), ("get", "list", "watch")),  # the mesh config, in istiod's namespace only
+        (("gateways",), (), ("create",))}  # the dry run that shows validation is reached
 
 
 def test_a_revision_names_everything_apart_but_shares_the_crds() -> None:

@@ -9,18 +9,23 @@ calls them (TLS verified against serve's CA root, for istiod's Service name).
 
 from __future__ import annotations
 
+import base64
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import jsonpatch
+import kmock
 import pytest
+from emulator import MeshEmulator
 from kube_mesh import KubeServe
 
 from meshctl.kube.apply import apply_objects, delete_objects
 from meshctl.kube.client import KubeClient, load_client
 from meshctl.loopback import free_port, wait_until
+from meshctl.webhooks.configurations import mutating_webhook_configuration, webhook_configurations
 
 sys.path.append(str(Path(__file__).resolve().parents[1] / "webhooks"))  # the API server's side of the webhooks
 from webhook_support import Client, admission_review, patch_of  # noqa: E402 - after the path it lives on
@@ -110,3 +115,148 @@ def test_the_injector_follows_the_clusters_mesh_config(webhooks: Webhooks, clien
     pod = webhooks.injected_once(lambda pod: "MESH_EDIT" not in proxy_env(pod),
                                  "istiod's defaults once the ConfigMap is gone")
     assert proxy_env(pod)["TRUST_DOMAIN"] == "cluster.local"
+
+
+MUTATING = ("admissionregistration.k8s.io", "mutatingwebhookconfigurations")
+VALIDATING = ("admissionregistration.k8s.io", "validatingwebhookconfigurations")
+INJECTOR, VALIDATOR, DEFAULT_VALIDATOR = "istio-sidecar-injector", "istio-validator-istio-system", "istiod-default-validator"
+
+
+def stored(emulator: MeshEmulator, resource: tuple[str, str], name: str) -> dict[str, Any]:
+    found = emulator.store.get(resource, ("", name))
+    assert found is not None, name
+    return found
+
+
+def bundles(config: dict[str, Any]) -> dict[str, bytes]:
+    return {hook["name"]: base64.b64decode(hook["clientConfig"].get("caBundle") or "") for hook in config["webhooks"]}
+
+
+def policies(config: dict[str, Any]) -> set[str]:
+    return {hook.get("failurePolicy", "Fail") for hook in config["webhooks"]}
+
+
+def api_server_validation(emulator: MeshEmulator, port: int) -> list[str]:
+    """Dry-run creates of Istio Gateways in istio-system go through the validator as the API
+    server sends them: to serve's webhook (for the `istiod` Service, at `port`), TLS verified
+    against the caBundle the configuration holds right then, its failurePolicy applied when the
+    call fails. The outcomes, in order."""
+    outcomes: list[str] = []
+
+    def admit(request: Any) -> Any:
+        if request.params.get("dryRun") != "All":
+            raise NotImplementedError  # not the probe: the emulator's own answer
+        hook = stored(emulator, VALIDATING, VALIDATOR)["webhooks"][0]
+        try:
+            client = Client(port, base64.b64decode(hook["clientConfig"].get("caBundle") or ""))
+            try:
+                response = client.review("/validate", admission_review(request.data, namespace="istio-system"))
+            finally:
+                client.close()
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            outcomes.append(f"call failed, {hook.get('failurePolicy')}")
+            if hook.get("failurePolicy") == "Ignore":
+                return request.data
+            raise kmock.KubernetesError(status=500, reason="InternalError", message=(
+                f'Internal error occurred: failed calling webhook "{hook["name"]}": {exc}')) from None
+        if response["response"]["allowed"]:
+            outcomes.append("allowed")
+            return request.data
+        outcomes.append("denied")
+        raise kmock.KubernetesError(status=400, reason="BadRequest", message=(
+            f'admission webhook "{hook["name"]}" denied the request: {response["response"]["status"]["message"]}'))
+
+    emulator["post /apis/networking.istio.io/v1alpha3/namespaces/istio-system/gateways"] << admit
+    return outcomes
+
+
+@pytest.fixture
+def installed(client: KubeClient) -> list[dict[str, Any]]:
+    """Istio's webhook configurations as `meshctl install` writes them without a CA bundle,
+    and another revision's injector, which is not this control plane's to touch."""
+    configurations = webhook_configurations("istio-system", "", b"")
+    canary = mutating_webhook_configuration("istio-system", "canary", b"other-ca")
+    apply_objects(client, [*configurations, canary])
+    return configurations
+
+
+def serve_webhooks(tmp_path: Path, kubeconfig: str, processes: Any, *flags: str) -> tuple[KubeServe, int]:
+    port = free_port()
+    serve = KubeServe(kubeconfig, processes, tmp_path / "serve.log",
+                      ("--webhook-address", f"127.0.0.1:{port}", "--mesh-config", str(_mesh_file(tmp_path)), *flags),
+                      ca_dir=tmp_path / "ca")
+    return serve, port
+
+
+def _mesh_file(tmp_path: Path) -> Path:
+    path = tmp_path / "mesh.yaml"
+    path.write_text("meshId: mesh-1\n")
+    return path
+
+
+def test_serve_keeps_its_ca_bundle_in_the_webhook_configurations(
+    tmp_path: Path, kubeconfig: str, client: KubeClient, emulator: MeshEmulator, installed: Any, processes: Any
+) -> None:
+    serve, port = serve_webhooks(tmp_path, kubeconfig, processes)
+    outcomes = api_server_validation(emulator, port)
+    serve.start()
+    assert serve.ca_dir is not None
+    root = (serve.ca_dir / "root-cert.pem").read_bytes()
+    # every injection webhook and every validation webhook of this revision trusts serve's root
+    wait_until(lambda: set(bundles(stored(emulator, MUTATING, INJECTOR)).values()) == {root}, 10,
+               what="the injector's caBundle")
+    for name in (VALIDATOR, DEFAULT_VALIDATOR):
+        wait_until(lambda: set(bundles(stored(emulator, VALIDATING, name)).values()) == {root}, 10,
+                   what=f"{name}'s caBundle")
+    # the validators fail closed once the API server was seen reaching serve (through that very
+    # caBundle: the first dry run, before it, could not call the webhook and was let through)
+    for name in (VALIDATOR, DEFAULT_VALIDATOR):
+        wait_until(lambda: policies(stored(emulator, VALIDATING, name)) == {"Fail"}, 10, what=f"{name} failing closed")
+    assert outcomes[0] == "call failed, Ignore" and outcomes[-1] == "denied", outcomes
+    assert "validators fail closed from now on" in serve.log.read_text()
+    # another revision's configuration is left as it was
+    canary = stored(emulator, MUTATING, "istio-sidecar-injector-canary")
+    assert set(bundles(canary).values()) == {b"other-ca"}
+    # written only where it differed: settled, nothing is written again
+    versions = [stored(emulator, *key)["metadata"]["resourceVersion"]
+                for key in ((MUTATING, INJECTOR), (VALIDATING, VALIDATOR), (VALIDATING, DEFAULT_VALIDATOR))]
+    time.sleep(1.0)
+    assert versions == [stored(emulator, *key)["metadata"]["resourceVersion"]
+                        for key in ((MUTATING, INJECTOR), (VALIDATING, VALIDATOR), (VALIDATING, DEFAULT_VALIDATOR))]
+    # someone resets them (kubectl apply of the chart, a GitOps sync): put back at once
+    apply_objects(client, webhook_configurations("istio-system", "", b""))
+    wait_until(lambda: set(bundles(stored(emulator, MUTATING, INJECTOR)).values()) == {root}, 10,
+               what="the injector's caBundle put back")
+    wait_until(lambda: policies(stored(emulator, VALIDATING, VALIDATOR)) == {"Fail"}
+               and set(bundles(stored(emulator, VALIDATING, VALIDATOR)).values()) == {root}, 10,
+               what="the validator put back")
+    # and the API server now reaches the injector with it too
+    injected = Client(port, base64.b64decode(stored(emulator, MUTATING, INJECTOR)["webhooks"][0]["clientConfig"]["caBundle"]))
+    try:
+        assert injected.review("/inject", admission_review(POD, namespace="shop"))["response"]["allowed"]
+    finally:
+        injected.close()
+
+
+def test_only_the_leader_writes_them(
+    tmp_path: Path, kubeconfig: str, client: KubeClient, emulator: MeshEmulator, installed: Any, processes: Any
+) -> None:
+    lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+             "metadata": {"name": "istiod-leader", "namespace": "istio-system"},
+             "spec": {"holderIdentity": "another-replica", "leaseDurationSeconds": 15}}
+    apply_objects(client, [lease])
+    serve, port = serve_webhooks(tmp_path, kubeconfig, processes, "--leader-lease", "istio-system/istiod-leader")
+    api_server_validation(emulator, port)
+    serve.start()
+    time.sleep(2.5)  # more than a renewal period: serve has seen the Lease held, and writes nothing
+    assert not serve.leading()
+    assert set(bundles(stored(emulator, MUTATING, INJECTOR)).values()) == {b""}
+    assert policies(stored(emulator, VALIDATING, VALIDATOR)) == {"Ignore"}
+    # the other replica releases the Lease: serve leads, and keeps them from then on
+    apply_objects(client, [{**lease, "spec": {"holderIdentity": "", "leaseDurationSeconds": 15}}])
+    wait_until(serve.leading, 10, what="serve leading")
+    assert serve.ca_dir is not None
+    root = (serve.ca_dir / "root-cert.pem").read_bytes()
+    wait_until(lambda: set(bundles(stored(emulator, MUTATING, INJECTOR)).values()) == {root}, 10,
+               what="the injector's caBundle, written by the leader")
+    wait_until(lambda: policies(stored(emulator, VALIDATING, VALIDATOR)) == {"Fail"}, 10, what="failing closed")

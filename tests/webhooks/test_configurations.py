@@ -13,7 +13,9 @@ import jsonpatch
 import pytest
 
 from meshctl.webhooks.configurations import (
+    kept,
     mutating_webhook_configuration,
+    needs_fail_closed,
     validating_webhook_configurations,
     webhook_configurations,
 )
@@ -130,3 +132,37 @@ def _leaves(value: Any) -> list[Any]:
 
 def test_patch_paths_escape_slashes_and_tildes() -> None:
     assert create_patch({}, {"a/b~c": 1}) == [{"op": "add", "path": "/a~1b~0c", "value": 1}]
+
+
+ROOT = b"-----BEGIN CERTIFICATE-----\nserve's root\n-----END CERTIFICATE-----\n"
+
+
+def test_kept_puts_the_bundle_in_the_injection_webhooks_of_its_revision_only() -> None:
+    config = mutating_webhook_configuration("istio-system", "", b"")
+    config["webhooks"].append({"name": "someone-else.example.com", "clientConfig": {"caBundle": "b3RoZXI="}})
+    patched = kept(config, "", ROOT, fail_closed=True)
+    assert patched is not None
+    bundles = {hook["name"]: base64.b64decode(hook["clientConfig"].get("caBundle", "")) for hook in patched["webhooks"]}
+    assert bundles.pop("someone-else.example.com") == b"other"  # not an injector: left alone
+    assert set(bundles.values()) == {ROOT} and len(bundles) == 4
+    assert {hook["failurePolicy"] for hook in patched["webhooks"][:4]} == {"Fail"}  # as installed: injection fails closed
+    assert kept(patched, "", ROOT, fail_closed=True) is None  # nothing differs: nothing to write
+    assert kept(config, "canary", ROOT, fail_closed=True) is None  # another revision's
+    unlabelled = {**config, "metadata": {"name": "istio-sidecar-injector"}}
+    assert kept(unlabelled, "", ROOT, fail_closed=True) is None  # no revision label: not Istio's
+
+
+def test_kept_fails_validators_closed_only_when_told() -> None:
+    revisioned, default = validating_webhook_configurations("istio-system", "", b"")
+    assert needs_fail_closed(revisioned, "") and needs_fail_closed(default, "")
+    assert not needs_fail_closed(revisioned, "canary")
+    opened = kept(revisioned, "", ROOT, fail_closed=False)
+    assert opened is not None and opened["webhooks"][0]["failurePolicy"] == "Ignore"
+    assert base64.b64decode(opened["webhooks"][0]["clientConfig"]["caBundle"]) == ROOT
+    assert kept(opened, "", ROOT, fail_closed=False) is None
+    closed = kept(opened, "", ROOT, fail_closed=True)
+    assert closed is not None and closed["webhooks"][0]["failurePolicy"] == "Fail" and not needs_fail_closed(closed, "")
+    defaulted = {**closed, "webhooks": [{k: v for k, v in closed["webhooks"][0].items() if k != "failurePolicy"}]}
+    assert not needs_fail_closed(defaulted, "") and kept(defaulted, "", ROOT, fail_closed=True) is None  # unset is Fail
+    foreign = kept(closed, "", b"another root", fail_closed=True)
+    assert foreign is not None and base64.b64decode(foreign["webhooks"][0]["clientConfig"]["caBundle"]) == b"another root"

@@ -55,8 +55,9 @@ def install(
     if not ca_bundle:
         from meshctl.cli.output import err
 
-        err("note: the webhook configurations carry no caBundle (--ca-bundle): until they do, pods in namespaces "
-            "labelled for injection are refused and Istio objects are not validated")
+        err("note: the webhook configurations carry no caBundle (--ca-bundle): serve's leading replica patches "
+            "its CA's in once it runs; until then pods in namespaces labelled for injection are refused and Istio "
+            "objects are not validated")
     objects = manifests(plan)
     if not apply:
         _print(objects, output)

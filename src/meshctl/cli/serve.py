@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from meshctl.kube.gatewaystatus import StatusReporting
     from meshctl.kube.lease import LeaderElector
+    from meshctl.kube.webhookpatch import WebhookPatcher
     from meshctl.model.meshconfig import MeshConfig
     from meshctl.sources.base import ConfigSource
     from meshctl.security.authenticate import Authenticator
@@ -218,7 +219,8 @@ async def _run(sources: SourceChoice, xds_address: str, debug_address: str, tran
         raise
     reporting = _status_reporting(sources, source, bool(leader_lease))
     server.feed(reporting or source, translate)
-    elector = _campaign(sources, leader_lease, server, reporting) if leader_lease else None
+    patcher = _webhook_patcher(sources, hooks, revision, bool(leader_lease)) if hooks is not None else None
+    elector = _campaign(sources, leader_lease, server, reporting, patcher) if leader_lease else None
     stopped = asyncio.Event()
     received: list[int] = []
     loop = asyncio.get_running_loop()
@@ -232,6 +234,8 @@ async def _run(sources: SourceChoice, xds_address: str, debug_address: str, tran
     feeding = asyncio.create_task(server.wait())
     await asyncio.wait({waiting, feeding}, return_when=asyncio.FIRST_COMPLETED)
     waiting.cancel()
+    if patcher is not None:
+        await asyncio.to_thread(patcher.stop)
     if hooks is not None:
         await hooks.stop()
     if ca is not None:
@@ -245,9 +249,10 @@ async def _run(sources: SourceChoice, xds_address: str, debug_address: str, tran
 
 
 def _campaign(sources: SourceChoice, lease: str, server: XdsServer,
-              reporting: StatusReporting | None) -> LeaderElector:
+              reporting: StatusReporting | None, patcher: WebhookPatcher | None) -> LeaderElector:
     """Campaign for the Lease (serve's once-per-cluster jobs are the leader's: the Gateway API
-    status); leadership is reported by the `meshctl_leader` gauge."""
+    status, the webhook configurations' CA bundle); leadership is reported by the
+    `meshctl_leader` gauge."""
     import os
     import socket
 
@@ -263,13 +268,31 @@ def _campaign(sources: SourceChoice, lease: str, server: XdsServer,
         leader.set(1)
         if reporting is not None:
             reporting.nudge()
+        if patcher is not None:
+            patcher.nudge()
 
     elector = LeaderElector(sources.client, namespace, name, identity,
                             on_started=started, on_stopped=lambda: leader.set(0))
     if reporting is not None:
         reporting.writer.leading = lambda: elector.leading
+    if patcher is not None:
+        patcher.leading = lambda: elector.leading
     elector.start()
     return elector
+
+
+def _webhook_patcher(sources: SourceChoice, hooks: WebhookServer, revision: str, elected: bool
+                     ) -> WebhookPatcher | None:
+    """Serving the webhooks to a cluster, serve keeps their configurations' CA bundle (and the
+    validators' failurePolicy) as istiod does (from the leader when replicas elect one)."""
+    if sources.client is None:
+        return None
+    from meshctl.kube.webhookpatch import WebhookPatcher
+
+    patcher = WebhookPatcher(sources.client, hooks.settings.istio_namespace, revision, hooks.ca_bundle,
+                             leading=(lambda: False) if elected else (lambda: True))
+    patcher.start()
+    return patcher
 
 
 def _status_reporting(sources: SourceChoice, source: ConfigSource, elected: bool) -> StatusReporting | None:

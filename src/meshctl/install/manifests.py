@@ -15,9 +15,9 @@ them out (kubernetes-and-capture.md §5), cut to what serve does today.
   webhooks, 15014 monitoring) and a PodDisruptionBudget keeping one replica up;
 - last, once something can answer them, Istio's webhook configurations (webhooks/configurations.py):
   sidecar injection and validation, served by the replicas on 15017 with a certificate from the
-  CA. Their `caBundle` is the mesh's root certificate when the operator gives it; without it the
-  API server cannot verify serve, so injection fails closed and validation is skipped (Istio's
-  chart leaves it empty too, for istiod to patch in).
+  CA. Their `caBundle` is the mesh's root certificate when the operator gives it; without it
+  (Istio's chart leaves it empty too) the leading replica patches it in, as istiod does, and
+  switches the validators from `Ignore` to `Fail` once the API server is seen reaching them.
 
 Every replica signs workload certificates with the same CA: Istio's `cacerts` Secret (in
 serve's CA directory layout), which the operator creates once and no manifest ever contains,
@@ -34,6 +34,7 @@ from typing import Any
 
 from meshctl.install.crds import crds
 from meshctl.kube.resources import CREDENTIALS, GATEWAY_API, ISTIO, REGISTRY
+from meshctl.kube.webhookpatch import WEBHOOK_CONFIGURATIONS
 from meshctl.model.injection import REVISION_LABEL
 from meshctl.webhooks.configurations import webhook_configurations
 
@@ -105,14 +106,20 @@ def _namespace(install: Install) -> dict[str, Any]:
             "metadata": {"name": install.namespace, "labels": {"app.kubernetes.io/part-of": "meshctl"}}}
 
 
-def _rules() -> list[dict[str, Any]]:
-    """Read what serve watches, nothing more; create TokenReviews."""
+def _rules(install: Install) -> list[dict[str, Any]]:
+    """Read what serve watches, nothing more; create TokenReviews; update its own webhook
+    configurations, by name (their caBundle and the validators' failurePolicy, which serve
+    keeps as istiod does: meshctl.kube.webhookpatch)."""
     by_group: dict[str, list[str]] = {}
-    for resource in (*REGISTRY, *CREDENTIALS, *ISTIO, *GATEWAY_API):
+    for resource in (*REGISTRY, *CREDENTIALS, *ISTIO, *GATEWAY_API, *WEBHOOK_CONFIGURATIONS):
         by_group.setdefault(resource.group, []).append(resource.plural)
     rules = [{"apiGroups": [group], "resources": sorted(plurals), "verbs": ["get", "list", "watch"]}
              for group, plurals in sorted(by_group.items())]
     rules.append({"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]})
+    configurations = webhook_configurations(install.namespace, install.revision, install.ca_bundle)
+    rules.append({"apiGroups": [WEBHOOK_CONFIGURATIONS[0].group], "resources": [resource.plural for resource in
+                                                                                WEBHOOK_CONFIGURATIONS],
+                  "resourceNames": [obj["metadata"]["name"] for obj in configurations], "verbs": ["update"]})
     return rules
 
 
@@ -121,7 +128,7 @@ def _rbac(install: Install) -> list[dict[str, Any]]:
     subject = [{"kind": "ServiceAccount", "name": install.name, "namespace": install.namespace}]
     return [
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-         "metadata": install.metadata(cluster_role, namespaced=False), "rules": _rules()},
+         "metadata": install.metadata(cluster_role, namespaced=False), "rules": _rules(install)},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
          "metadata": install.metadata(cluster_role, namespaced=False),
          "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_role},
@@ -134,6 +141,8 @@ def _rbac(install: Install) -> list[dict[str, Any]]:
               "verbs": ["get", "update"]},
              # the mesh config (the `istio` ConfigMap), read where istiod reads it
              {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]},
+             # the dry-run Gateway showing the API server reaches validation (then it fails closed)
+             {"apiGroups": ["networking.istio.io"], "resources": ["gateways"], "verbs": ["create"]},
          ]},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": install.metadata(install.name),
          "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": install.name},

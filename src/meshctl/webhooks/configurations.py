@@ -7,25 +7,41 @@ Selection happens in the API server, by these selectors: `istio-injection` wins 
 `istio.io/rev`, `istio-injection=disabled` matches nothing, and a pod's
 `sidecar.istio.io/inject=false` label opts it out everywhere. Only the default revision owns
 the `istio-injection` webhooks and the catch-all validator.
+
+`kept` is what a running control plane makes of them, as istiod's webhook controllers do
+(meshctl.kube.webhookpatch applies it): the configurations labelled with its revision get its
+CA bundle (in a MutatingWebhookConfiguration only the webhooks named `*sidecar-injector.istio.io`,
+in a ValidatingWebhookConfiguration every webhook), and a validator's failurePolicy becomes
+`Fail` once the control plane has seen the API server reach its webhook.
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from typing import Any
 
 from meshctl.model.injection import INJECT_LABEL, INJECTION_LABEL, REVISION_LABEL
 
 __all__ = [
+    "INJECTOR_WEBHOOKS",
+    "MUTATING",
     "SERVICE_PORT",
     "VALIDATED_GROUPS",
+    "VALIDATING",
+    "kept",
     "mutating_webhook_configuration",
+    "needs_fail_closed",
     "validating_webhook_configurations",
     "webhook_configurations",
 ]
 
 VALIDATED_GROUPS = ("security.istio.io", "networking.istio.io", "telemetry.istio.io", "extensions.istio.io")
 SERVICE_PORT = 443
+MUTATING, VALIDATING = "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"
+INJECTOR_WEBHOOKS = "sidecar-injector.istio.io"
+"""The name suffix of the injection webhooks whose caBundle istiod keeps (in any
+MutatingWebhookConfiguration of its revision, other webhooks left alone)."""
 
 
 def _expression(key: str, operator: str, *values: str) -> dict[str, Any]:
@@ -123,3 +139,48 @@ def webhook_configurations(namespace: str = "istio-system", revision: str = "",
     """Every webhook configuration of one control plane, for `meshctl install`."""
     return [mutating_webhook_configuration(namespace, revision, ca_bundle),
             *validating_webhook_configurations(namespace, revision, ca_bundle)]
+
+
+def kept(config: Mapping[str, Any], revision: str, ca_bundle: bytes, *, fail_closed: bool) -> dict[str, Any] | None:
+    """`config` (a webhook configuration as the API server holds it) as the control plane of
+    `revision` keeps it: `ca_bundle` in its webhooks' clientConfig and, with `fail_closed`, a
+    validator's failurePolicy `Fail`; None when it is so already, or is not that control plane's
+    (another revision's label, or none)."""
+    if not _ours(config, revision):
+        return None
+    validating = config.get("kind") == VALIDATING
+    encoded = base64.b64encode(ca_bundle).decode()
+    changed = False
+    webhooks = []
+    for hook in config.get("webhooks") or ():
+        hook = dict(hook)
+        if validating or str(hook.get("name") or "").endswith(INJECTOR_WEBHOOKS):
+            client = dict(hook.get("clientConfig") or {})
+            if _bundle_of(client) != ca_bundle:
+                client["caBundle"] = encoded
+                hook["clientConfig"] = client
+                changed = True
+            if validating and fail_closed and hook.get("failurePolicy", "Fail") != "Fail":
+                hook["failurePolicy"] = "Fail"
+                changed = True
+        webhooks.append(hook)
+    return {**config, "webhooks": webhooks} if changed else None
+
+
+def needs_fail_closed(config: Mapping[str, Any], revision: str) -> bool:
+    """Whether `config` is a validator of `revision` with a webhook that does not fail closed
+    (Istio installs them with `Ignore`, for istiod to switch once its webhook answers)."""
+    return config.get("kind") == VALIDATING and _ours(config, revision) and any(
+        hook.get("failurePolicy", "Fail") != "Fail" for hook in config.get("webhooks") or ())
+
+
+def _ours(config: Mapping[str, Any], revision: str) -> bool:
+    labels = (config.get("metadata") or {}).get("labels") or {}
+    return bool(labels.get(REVISION_LABEL) == (revision or "default"))
+
+
+def _bundle_of(client: Mapping[str, Any]) -> bytes | None:
+    try:
+        return base64.b64decode(str(client.get("caBundle") or ""), validate=True)
+    except ValueError:
+        return None

@@ -72,8 +72,11 @@ class WebhookServer:
     saying so, until `use_mesh` gives it the mesh config: a pod injected with istiod's defaults
     while the cluster's own config is being read would get the wrong sidecar."""
 
-    def __init__(self, settings: InjectSettings, credentials: Credentials, *, awaiting_mesh: str = "") -> None:
+    def __init__(self, settings: InjectSettings, credentials: Credentials, *, awaiting_mesh: str = "",
+                 ca_bundle: bytes = b"") -> None:
         self.settings = settings
+        self.ca_bundle = ca_bundle
+        """The roots `credentials` chain to: what the API server must trust to call this server."""
         self._awaiting = awaiting_mesh
         self._context = tls_context(credentials)
         self._server: asyncio.Server | None = None

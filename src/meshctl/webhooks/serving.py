@@ -35,7 +35,8 @@ async def start_webhooks(address: str, settings: InjectSettings, ca: Certificate
     from meshctl.addresses import split_address
 
     host, port = split_address(address)
-    server = WebhookServer(settings, serving_credentials(ca, settings.control_plane), awaiting_mesh=awaiting_mesh)
+    server = WebhookServer(settings, serving_credentials(ca, settings.control_plane), awaiting_mesh=awaiting_mesh,
+                           ca_bundle=ca.roots_pem)
     try:
         await server.start(host, port)
     except OSError as exc:
