@@ -15,8 +15,9 @@ seen to reach serve's validation: a dry-run create of an invalid Gateway (`inval
 labelled with the revision and annotated to be always refused) must come back "denied the
 request" (or the API server serve no Istio Gateways, or a webhook not support dry runs: then
 no check is possible and it counts as done, with a warning). Until then it is tried again with
-Istio's backoff (from 100 ms, doubling, up to a minute); once seen, a failurePolicy set back to
-Ignore is set to Fail again.
+the validation controller's backoff (from 100 ms, doubling, up to a minute), which a failed
+write gets too (istiod's injector patcher instead retries five times at 100 ms, then every
+minute); once seen, a failurePolicy set back to Ignore is set to Fail again.
 
 With a leader Lease only the leader writes (a replica that becomes leader goes over everything
 again, `nudge`); without one every replica does, which is harmless, since each writes only what
