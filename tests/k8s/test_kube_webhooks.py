@@ -197,9 +197,16 @@ def _mesh_file(tmp_path: Path) -> Path:
 def test_serve_keeps_its_ca_bundle_in_the_webhook_configurations(
     tmp_path: Path, kubeconfig: str, client: KubeClient, emulator: MeshEmulator, installed: Any, processes: Any
 ) -> None:
+    injector = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "istio-sidecar-injector",
+                                                                   "namespace": "istio-system"},
+                "data": {"values": '{"global": {"proxy": {"includeIPRanges": "10.0.0.0/8"}}}'}}
+    apply_objects(client, [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "istio-system"}}, injector])
     serve, port = serve_webhooks(tmp_path, kubeconfig, processes)
     outcomes = api_server_validation(emulator, port)
     serve.start()
+    # istiod's injector ConfigMap is not read, and serve says so rather than seem to apply it
+    wait_until(lambda: "ConfigMap istio-system/istio-sidecar-injector (istiod's injection templates and values) is "
+               "not read" in serve.log.read_text(), 10, what="the warning about istiod's injector ConfigMap")
     assert serve.ca_dir is not None
     root = (serve.ca_dir / "root-cert.pem").read_bytes()
     # every injection webhook and every validation webhook of this revision trusts serve's root
@@ -260,3 +267,4 @@ def test_only_the_leader_writes_them(
     wait_until(lambda: set(bundles(stored(emulator, MUTATING, INJECTOR)).values()) == {root}, 10,
                what="the injector's caBundle, written by the leader")
     wait_until(lambda: policies(stored(emulator, VALIDATING, VALIDATOR)) == {"Fail"}, 10, what="failing closed")
+    assert "is not read" not in serve.log.read_text()  # no injector ConfigMap in this cluster: nothing to warn of

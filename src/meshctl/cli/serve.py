@@ -18,6 +18,7 @@ from meshctl.xds.admission import DEFAULT_MAX_CONNECTIONS
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from meshctl.kube.client import KubeClient
     from meshctl.kube.gatewaystatus import StatusReporting
     from meshctl.kube.lease import LeaderElector
     from meshctl.kube.webhookpatch import WebhookPatcher
@@ -219,11 +220,13 @@ async def _run(sources: SourceChoice, xds_address: str, debug_address: str, tran
         raise
     reporting = _status_reporting(sources, source, bool(leader_lease))
     server.feed(reporting or source, translate)
+    loop = asyncio.get_running_loop()
     patcher = _webhook_patcher(sources, hooks, revision, bool(leader_lease)) if hooks is not None else None
+    if patcher is not None:  # (a look at the cluster, off the event loop; nothing waits for it)
+        loop.run_in_executor(None, _warn_of_injector_configmap, patcher.client, patcher.namespace, revision)
     elector = _campaign(sources, leader_lease, server, reporting, patcher) if leader_lease else None
     stopped = asyncio.Event()
     received: list[int] = []
-    loop = asyncio.get_running_loop()
     def on_signal(signum: int) -> None:
         received.append(signum)
         stopped.set()
@@ -293,6 +296,26 @@ def _webhook_patcher(sources: SourceChoice, hooks: WebhookServer, revision: str,
                              leading=(lambda: False) if elected else (lambda: True))
     patcher.start()
     return patcher
+
+
+def _warn_of_injector_configmap(client: KubeClient, namespace: str, revision: str) -> None:
+    """serve injects with its own flags and the mesh config, not with istiod's injector
+    ConfigMap (its Go templates and Helm values): one in the cluster is named in the log, so
+    that nobody believes its settings apply."""
+    import logging
+
+    from meshctl.kube.istiod import injector_configmap
+
+    try:
+        found = injector_configmap(client, namespace, revision)
+    except Exception as exc:  # noqa: BLE001 - only a warning is at stake
+        logging.getLogger("meshctl.webhooks").debug("could not look for istiod's injector ConfigMap",
+                                                     extra={"error": str(exc)})
+        return
+    if found is not None:
+        logging.getLogger("meshctl.webhooks").warning(
+            "ConfigMap %s (istiod's injection templates and values) is not read: pods are injected with meshctl's "
+            "sidecar, serve's --sidecar-image and the mesh config", found)
 
 
 def _status_reporting(sources: SourceChoice, source: ConfigSource, elected: bool) -> StatusReporting | None:

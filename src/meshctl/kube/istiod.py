@@ -11,11 +11,14 @@ from meshctl.model.injection import REVISION_LABEL
 if TYPE_CHECKING:
     from meshctl.kube.client import KubeClient
 
-__all__ = ["ISTIOD_LABEL", "ROOT_CERT_CONFIGMAP", "find_istiod_pods", "root_certificate"]
+__all__ = ["INJECTOR_CONFIGMAP", "ISTIOD_LABEL", "ROOT_CERT_CONFIGMAP", "find_istiod_pods", "injector_configmap",
+           "root_certificate"]
 
 ISTIOD_LABEL = "app=istiod"
 ROOT_CERT_CONFIGMAP = "istio-ca-root-cert"
 ROOT_CERT_KEY = "root-cert.pem"
+INJECTOR_CONFIGMAP = "istio-sidecar-injector"
+"""Where istiod's injector reads its template and Helm values (keys `config` and `values`)."""
 
 
 def find_istiod_pods(
@@ -48,3 +51,18 @@ def root_certificate(client: KubeClient, namespace: str) -> tuple[bytes, str]:
     if not pem:
         raise MeshctlError(f"{where} has no {ROOT_CERT_KEY}")
     return pem.encode(), where
+
+
+def injector_configmap(client: KubeClient, namespace: str, revision: str) -> str | None:
+    """`NAMESPACE/NAME` of the ConfigMap istiod's injector of `revision` would read its
+    templates and values from (`istio-sidecar-injector[-REVISION]`), if the cluster has one."""
+    name = f"{INJECTOR_CONFIGMAP}-{revision}" if revision and revision != "default" else INJECTOR_CONFIGMAP
+    from meshctl.kube.rest import ApiError, call_json
+
+    try:
+        call_json(client.api, "GET", f"/api/v1/namespaces/{namespace}/configmaps/{name}", timeout=client.timeout)
+    except ApiError as exc:
+        if exc.status == 404:
+            return None
+        raise
+    return f"{namespace}/{name}"
