@@ -80,3 +80,64 @@ def test_without_an_event_loop_nothing_is_scheduled() -> None:
     heap.active()  # a benchmark or test driving the cache by hand
     assert heap.collections == 0 and gc.get_freeze_count() == 0
     heap.close()
+
+
+def test_activity_holds_cpythons_collections_until_the_quiet_spell() -> None:
+    async def scenario() -> tuple[bool, bool, int, bool]:
+        heap = Heap(quiet=0.1, full_every=3600, hold_at_most=60)
+        heap.active()
+        await asyncio.sleep(0.2)  # the first quiet spell freezes without collecting
+        heap.active()
+        node = _Node()
+        ref = weakref.ref(node)
+        del node
+        for _ in range(50):  # allocations enough for many young collections, none made
+            [[] for _ in range(1000)]
+            await asyncio.sleep(0)
+        held, kept = not gc.isenabled(), ref() is not None
+        await asyncio.sleep(0.3)
+        settled = heap.collections
+        heap.close()
+        return held, kept, settled, gc.isenabled() and ref() is None
+
+    try:
+        held, kept, settled, released = asyncio.run(scenario())
+    finally:
+        gc.enable()
+        gc.unfreeze()
+    assert held and kept  # busy: the cycle waits for the quiet spell
+    assert settled == 2 and released  # quiet: collected, and CPython's collections are back
+
+
+def test_ceaseless_activity_gets_cpythons_collections_back() -> None:
+    async def scenario() -> tuple[bool, bool, int]:
+        heap = Heap(quiet=0.1, full_every=3600, hold_at_most=0.3)
+        heap.active()
+        held = not gc.isenabled()
+        for _ in range(60):  # busy for 0.6 s, never quiet for 0.1 s
+            await asyncio.sleep(0.01)
+            heap.active()
+        released = gc.isenabled()
+        heap.close()
+        return held, released, heap.collections
+
+    try:
+        held, released, collections = asyncio.run(scenario())
+    finally:
+        gc.enable()
+        gc.unfreeze()
+    assert held and released and collections == 0
+
+
+def test_close_gives_cpythons_collections_back() -> None:
+    async def scenario() -> tuple[bool, bool]:
+        heap = Heap(quiet=10)
+        heap.active()
+        held = not gc.isenabled()
+        heap.close()
+        return held, gc.isenabled()
+
+    try:
+        assert asyncio.run(scenario()) == (True, True)
+    finally:
+        gc.enable()

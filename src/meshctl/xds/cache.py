@@ -78,6 +78,7 @@ class SnapshotCache:
         key = tuple(sorted((r.kind, r.namespace, r.name, r.revision) for r in update.resources))
         if key == self._accepted_key:
             return
+        self.heap.active()  # translating is work too: no collection in the middle of it (heap.py)
         started = time.monotonic()
         try:
             generation = translate(update.resources)
