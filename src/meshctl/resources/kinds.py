@@ -155,10 +155,12 @@ def short_name(type_url: str) -> str:
     return kind.short if kind else type_url
 
 
+_RANKS = {type_url: rank for rank, type_url in enumerate(PUSH_ORDER)}
+
+
 def push_rank(type_url: str) -> tuple[int, str]:
     """Sort key putting type URLs in push order, unknown ones last (by URL)."""
-    kind = BY_TYPE_URL.get(type_url)
-    return (KINDS.index(kind) if kind else len(KINDS), type_url)
+    return (_RANKS.get(type_url, len(KINDS)), type_url)
 
 
 def section_name(type_url: str) -> str:

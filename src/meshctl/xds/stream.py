@@ -96,7 +96,7 @@ class Stream:
         self.identity: Identity = cache.nodes.identify(node)
         self.debug = not self.identity.proxy
         self.identified = False
-        self.watches: dict[str, Watch] = {}
+        self.watches: dict[str, Watch] = {}  # in push order
         self.resources: ProxyResources | None = None
         self.generation_version: str | None = None
         self.unknown = ""
@@ -164,8 +164,8 @@ class Stream:
         self.refresh()
         started = self.cache.change_started
         out: list[Push] = []
-        for type_url in sorted(self.watches, key=push_rank):
-            out.extend(self.push(self.watches[type_url], started))
+        for watch in self.watches.values():  # in push order (see _watch)
+            out.extend(self.push(watch, started))
         return out
 
     def _watch(self, type_url: str) -> tuple[Watch, bool]:
@@ -175,7 +175,8 @@ class Stream:
         check_name(type_url, "a type URL")
         if len(self.watches) >= MAX_WATCHES:
             raise RequestRefused(f"a stream may subscribe to at most {MAX_WATCHES} resource types")
-        watch = self.watches[type_url] = Watch(type_url)
+        self.watches[type_url] = watch = Watch(type_url)
+        self.watches = {t: self.watches[t] for t in sorted(self.watches, key=push_rank)}
         self.refresh()
         return watch, True
 
