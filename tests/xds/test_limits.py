@@ -3,6 +3,7 @@ cost that never holds up the event loop and leaves nothing behind (see meshctl.x
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import weakref
 from concurrent.futures import ThreadPoolExecutor
@@ -11,6 +12,7 @@ from typing import Any
 
 import grpc
 import pytest
+from envoy.service.discovery.v3 import discovery_pb2
 from envoy_harness import RequestLoop
 from hostile import ads_call, eds_request, names
 from serve_process import ReadyProbe
@@ -19,7 +21,7 @@ from world import World, make_world
 
 from fake_mesh import cluster_name, mesh
 from meshctl.resources import CLUSTER, ENDPOINT, LISTENER, Placeholder
-from meshctl.xds.limits import MAX_NAMES, MAX_UNDEFINED_ANSWERED, RequestRefused, check_names
+from meshctl.xds.limits import MAX_NAMES, MAX_UNDEFINED_ANSWERED, RECENT_BYTES, RequestRefused, check_names, read
 
 
 def _rss_mb(pid: int) -> float:
@@ -109,3 +111,34 @@ def test_equal_subscriptions_are_one_set_held_only_while_subscribed() -> None:
     del first, again
     gc.collect()
     assert gone() is None  # nothing a client asked outlives what holds it
+
+
+def _read(message: Any, request: Any) -> Any:
+    return asyncio.run(read(message, request.SerializeToString()))
+
+
+def test_equal_request_bytes_are_decoded_once_and_first_requests_each_time() -> None:
+    ack = discovery_pb2.DiscoveryRequest(type_url=ENDPOINT, version_info="v1", response_nonce="7",
+                                         resource_names=names(100))
+    first, again = _read(discovery_pb2.DiscoveryRequest, ack), _read(discovery_pb2.DiscoveryRequest, ack)
+    assert again[0] is first[0] and again[1] is first[1] and again[0] == ack
+    other = discovery_pb2.DiscoveryRequest(type_url=ENDPOINT, version_info="v1", response_nonce="8",
+                                           resource_names=names(100))
+    assert _read(discovery_pb2.DiscoveryRequest, other)[0].response_nonce == "8"
+    # A stream's first request carries its node, which becomes the stream's own: never shared.
+    opening = discovery_pb2.DiscoveryRequest(type_url=CLUSTER, node={"id": "sidecar~1.2.3.4~a.b~b.svc.cluster.local"})
+    assert _read(discovery_pb2.DiscoveryRequest, opening)[0] is not _read(discovery_pb2.DiscoveryRequest, opening)[0]
+    # The same bytes read as the other variant are that variant's request, not the one kept.
+    delta = _read(discovery_pb2.DeltaDiscoveryRequest, discovery_pb2.DeltaDiscoveryRequest(type_url=ENDPOINT))
+    assert type(delta[0]) is discovery_pb2.DeltaDiscoveryRequest
+
+
+def test_requests_kept_decoded_are_bounded() -> None:
+    ack = discovery_pb2.DiscoveryRequest(type_url=ENDPOINT, version_info="v1", response_nonce="1", resource_names=names(100))
+    kept = _read(discovery_pb2.DiscoveryRequest, ack)[0]
+    size = len(ack.SerializeToString())
+    for nonce in range(2, RECENT_BYTES // size + 3):  # other ACKs, more than RECENT_BYTES of them
+        ack.response_nonce = str(nonce)
+        _read(discovery_pb2.DiscoveryRequest, ack)
+    ack.response_nonce = "1"
+    assert _read(discovery_pb2.DiscoveryRequest, ack)[0] is not kept

@@ -9,6 +9,8 @@ stream's nonce or a field twice, or if one proxy's NACK holds back or marks anot
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.service.discovery.v3 import discovery_pb2
@@ -17,6 +19,7 @@ from streams import DeltaEnvoy, FakeCache, SotwEnvoy
 
 from fake_mesh import cluster_name, mesh
 from meshctl.resources import CLUSTER, ENDPOINT
+from meshctl.xds.limits import Names, read
 from meshctl.xds.status import config_status
 
 X, Y = cluster_name("x"), cluster_name("y")
@@ -110,3 +113,39 @@ def test_delta_streams_share_bodies_not_nonces_and_a_nack_stays_on_its_stream(ca
     assert second.ack(bad[second]) == []
     assert first.stream.watches[CLUSTER].error == "Invalid duration"
     assert second.stream.watches[CLUSTER].error == "" and not second.stream.watches[CLUSTER].pending
+
+
+def _read(request: discovery_pb2.DiscoveryRequest) -> tuple[discovery_pb2.DiscoveryRequest, Names]:
+    """A request as the stream's reader hands it over: decoded from its bytes (limits.read)."""
+    decoded, names = asyncio.run(read(discovery_pb2.DiscoveryRequest, request.SerializeToString()))
+    assert isinstance(decoded, discovery_pb2.DiscoveryRequest) and isinstance(names, Names)
+    return decoded, names
+
+
+def test_byte_identical_acks_of_two_streams_are_read_once_and_each_acks_its_own_push(cache: FakeCache) -> None:
+    first, second = SotwEnvoy(cache), SotwEnvoy(cache)
+    for envoy in (first, second):  # the same history: the same nonces
+        [cds] = envoy.send(CLUSTER)
+        assert envoy.ack(cds) == []
+        [eds] = envoy.send(ENDPOINT, [X, Y])
+        assert envoy.ack(eds, [X, Y]) == []
+    cache.load(mesh("web", timeouts={"x": "3s"}))
+    [cds_first, eds_first], [cds_second, eds_second] = first.wake(), second.wake()
+    assert (cds_first.nonce, eds_first.nonce) == (cds_second.nonce, eds_second.nonce)
+    acks = [discovery_pb2.DiscoveryRequest(type_url=ENDPOINT, version_info=eds.version_info, response_nonce=eds.nonce,
+                                           resource_names=[X, Y]) for eds in (eds_first, eds_second)]
+    [(request, names)], [(again, names_again)] = [_read(acks[0])], [_read(acks[1])]
+    assert again is request and names_again is names  # one decoding for both streams
+    nack = discovery_pb2.DiscoveryRequest(type_url=CLUSTER, version_info="", response_nonce=cds_first.nonce,
+                                          error_detail={"code": 3, "message": "Invalid duration"})
+    assert first.stream.on_request(*_read(nack)) == []
+    assert second.stream.on_request(*_read(discovery_pb2.DiscoveryRequest(
+        type_url=CLUSTER, version_info=cds_second.version_info, response_nonce=cds_second.nonce))) == []
+    for envoy in (first, second):
+        assert envoy.stream.on_request(request, names) == []
+        assert not envoy.stream.watches[ENDPOINT].pending
+        assert envoy.stream.watches[ENDPOINT].version_acked == eds_first.version_info
+    # The shared request changed nothing but each stream's own watch: the NACK stays where it was sent.
+    assert first.stream.watches[CLUSTER].error == "Invalid duration" and second.stream.watches[CLUSTER].error == ""
+    assert config_status(second.stream.watches[CLUSTER]) == csds_pb2.SYNCED
+    assert request.response_nonce == eds_first.nonce and not request.HasField("error_detail")
