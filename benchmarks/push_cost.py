@@ -12,7 +12,8 @@ turn, `--rounds` times (so made and undone from the second round on):
 
 Measured per change (CPU of this process, median of the rounds): translation (the new snapshot),
 the pushes of every stream (the CPU inside each stream's `on_config` and `on_request` for the ACKs
-and subscriptions), and the responses and bytes written. That is serve's share of serve_fanout's
+and subscriptions), apart from it the decoding of the ACKs' bytes (limits.read, done by each
+stream's reader), and the responses and bytes written. That is serve's share of serve_fanout's
 figures: the simulated Envoys' own work and the gRPC writes are not in it.
 RSS per stream is measured too (tracemalloc: Python objects only). Nothing is asserted.
 """
@@ -31,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from envoy.service.discovery.v3 import discovery_pb2
+from google.protobuf.message import Message
 from ads_clients import names_in
 from servebench import MeshDir, print_table, simulated_clients
 
@@ -41,6 +43,7 @@ from meshctl.model.node import ISTIO_NODES
 from meshctl.resources import CLUSTER, ENDPOINT, LISTENER, ROUTE
 from meshctl.sources.base import SourceUpdate
 from meshctl.xds.cache import SnapshotCache
+from meshctl.xds.limits import Names, RequestRefused, read
 from meshctl.xds.stream import Push, SotwStream
 
 
@@ -57,6 +60,8 @@ class Client:
         self.bytes = 0
         self.serve_seconds = 0.0
         """CPU spent in the stream's methods (serve's side), not in playing Envoy."""
+        self.read_seconds = 0.0
+        """CPU spent decoding the ACKs' bytes (serve's reader task), apart from serve_seconds."""
 
     def serve(self, call: Callable[[], list[Push]]) -> list[Push]:
         started = time.process_time()
@@ -68,6 +73,19 @@ class Client:
             if PROFILE is not None:
                 PROFILE.disable()
             self.serve_seconds += time.process_time() - started
+
+    def read(self, raw: bytes) -> tuple[Message, Names | RequestRefused]:
+        """An ACK's bytes decoded as the stream's reader does (limits.read), timed with serve's
+        work: a small request is read without waiting, so its coroutine is run here by hand."""
+        started = time.process_time()
+        reading = read(discovery_pb2.DiscoveryRequest, raw)
+        try:
+            reading.send(None)
+        except StopIteration as done:
+            return done.value
+        finally:
+            self.read_seconds += time.process_time() - started
+        raise RuntimeError("a small request was read with a wait")
 
     def start(self) -> None:
         request = discovery_pb2.DiscoveryRequest(type_url=CLUSTER)
@@ -87,9 +105,10 @@ class Client:
                 subscribe = discovery_pb2.DiscoveryRequest(type_url=dependent, resource_names=names)
                 pushes.extend(self.serve(lambda: self.stream.on_request(subscribe)))
             watch = self.stream.watches[response.type_url]
-            ack = discovery_pb2.DiscoveryRequest(type_url=response.type_url, version_info=response.version_info,
-                                                 response_nonce=response.nonce, resource_names=sorted(watch.names))
-            pushes.extend(self.serve(lambda: self.stream.on_request(ack)))
+            raw = discovery_pb2.DiscoveryRequest(type_url=response.type_url, version_info=response.version_info,
+                                                 response_nonce=response.nonce, resource_names=sorted(watch.names)
+                                                 ).SerializeToString()
+            pushes.extend(self.serve(lambda: self.stream.on_request(*self.read(raw))))
 
 
 class World:
@@ -100,6 +119,7 @@ class World:
         self.mesh = MeshDir(base, services, clients)
         self.cache = SnapshotCache(ISTIO_NODES)
         self.translate = Translator()
+        self.read_seconds = 0.0
         self.update()
         nodes = [ads_bootstrap(p, "127.0.0.1", 0, admin_port=0).node for p in self.mesh.proxies(clients)]
         self.clients = [Client(SotwStream(self.cache, node)) for node in nodes]
@@ -115,13 +135,15 @@ class World:
 
     def push(self) -> tuple[float, int, int]:
         """Every stream takes the new config and its client ACKs: serve's CPU seconds (the
-        streams' methods: generation, diffs, encoding, reading the ACKs), responses, bytes."""
+        streams' methods: generation, diffs, encoding, handling the ACKs), responses, bytes; the
+        CPU seconds of decoding the ACKs are left in `read_seconds`."""
         for client in self.clients:
             client.responses = client.bytes = 0
-            client.serve_seconds = 0.0
+            client.serve_seconds = client.read_seconds = 0.0
         for client in self.clients:
             client.answer(client.serve(client.stream.on_config))
         spent = sum(c.serve_seconds for c in self.clients)
+        self.read_seconds = sum(c.read_seconds for c in self.clients)
         return spent, sum(c.responses for c in self.clients), sum(c.bytes for c in self.clients)
 
 
@@ -159,12 +181,12 @@ def main() -> None:
                     PROFILE = profile if count == args.proxies[-1] else None
                     spent, responses, size = world.push()
                     PROFILE = None
-                    figures.append((translate, spent, responses, size))
-                translate, spent, responses, size = (statistics.median(f[i] for f in figures) for i in range(4))
+                    figures.append((translate, spent, responses, size, world.read_seconds))
+                translate, spent, responses, size, reading = (statistics.median(f[i] for f in figures) for i in range(5))
                 rows.append([f"{count} proxies, {change}", translate * 1e3, spent * 1e3, spent * 1e6 / count,
-                             int(responses), int(size / max(responses, 1))])
+                             reading * 1e6 / count, int(responses), int(size / max(responses, 1))])
             rows.append([f"{count} proxies, Python heap KB per stream", per_stream / 1024])
-    print_table(["change", "translate ms", "pushes ms", "µs per proxy", "responses", "bytes each"], rows)
+    print_table(["change", "translate ms", "pushes ms", "µs per proxy", "+ ACK decoding µs", "responses", "bytes each"], rows)
     if profile is not None:
         pstats.Stats(profile, stream=sys.stdout).sort_stats("tottime").print_stats(25)
 
