@@ -149,3 +149,24 @@ def test_byte_identical_acks_of_two_streams_are_read_once_and_each_acks_its_own_
     assert first.stream.watches[CLUSTER].error == "Invalid duration" and second.stream.watches[CLUSTER].error == ""
     assert config_status(second.stream.watches[CLUSTER]) == csds_pb2.SYNCED
     assert request.response_nonce == eds_first.nonce and not request.HasField("error_detail")
+
+
+def test_byte_identical_delta_replies_of_two_streams_are_read_once_and_a_nack_marks_only_its_stream(cache: FakeCache) -> None:
+    first, second = DeltaEnvoy(cache), DeltaEnvoy(cache)
+    for envoy in (first, second):
+        [cds] = envoy.send(CLUSTER)
+        assert envoy.ack(cds) == []
+    cache.load(mesh("web", timeouts={"x": "-5s"}))
+    [bad_first], [bad_second] = first.wake(), second.wake()
+    assert bad_first.nonce == bad_second.nonce
+    nack = discovery_pb2.DeltaDiscoveryRequest(type_url=CLUSTER, response_nonce=bad_first.nonce,
+                                               error_detail={"code": 3, "message": "Invalid duration"})
+    raw = nack.SerializeToString()
+    (request, names), (again, _) = (asyncio.run(read(discovery_pb2.DeltaDiscoveryRequest, raw)) for _ in range(2))
+    assert again is request and isinstance(names, Names)
+    assert first.stream.on_request(request, names) == []  # the first stream rejects the push
+    assert first.stream.watches[CLUSTER].error == "Invalid duration"
+    assert request == nack and request.SerializeToString() == raw  # read, never changed: fit to share
+    assert second.stream.watches[CLUSTER].pending and second.stream.watches[CLUSTER].error == ""
+    assert second.ack(bad_second) == []  # the second accepts it: the NACK read for the first is not its
+    assert second.stream.watches[CLUSTER].error == "" and first.stream.watches[CLUSTER].error == "Invalid duration"
