@@ -29,6 +29,7 @@ from meshctl.formats import OutputFormat
 if TYPE_CHECKING:
     from meshctl.explain.request import Request
     from meshctl.explain.sources import Subject
+    from meshctl.inspect.acquire import DumpSource
 
 
 def register(app: typer.Typer) -> None:
@@ -90,19 +91,24 @@ def explain(
       meshctl explain --file productpage-dump.json --url http://reviews:9080/ --address 10.96.171.247 -o json
       meshctl explain productpage-v1-6b746f74dc-9stp2.default --url http://reviews:9080/
     """
-    from meshctl.cli.output import out, warn
     from meshctl.errors import ExitCode, UsageError
-    from meshctl.explain.engine import explain as follow
-    from meshctl.explain.render import explanation_text
-    from meshctl.formats import structured_text
 
     if not url:
         raise UsageError("give the request with --url, e.g. --url http://reviews:9080/reviews/1")
     if sum([tls, mtls, plaintext]) > 1:
         raise UsageError("give at most one of --tls, --mtls and --plaintext")
+    if file is not None and admin is not None:
+        raise UsageError("give --file or --admin, not both")
     request = _request(url, method, headers or [], inbound, port, address, from_ip, from_principal,
                        tls, mtls, plaintext, sni, alpn, http2)
-    subject = _subject(target, files or [], namespace, mesh_config, file, admin, kubeconfig, context,
+    live = _asked_early(admin, request) if admin is not None else None
+    # Imported once Envoy has its questions: it answers them while these load.
+    from meshctl.cli.output import out, warn
+    from meshctl.explain.engine import explain as follow
+    from meshctl.explain.render import explanation_text
+    from meshctl.formats import structured_text
+
+    subject = _subject(target, files or [], namespace, mesh_config, file, live, kubeconfig, context,
                        proxy_admin_port)
     explanation = follow(subject.view, request, subject.provenance, subject.resolver)
     for warning in subject.view.warnings():
@@ -127,8 +133,23 @@ def _request(url: str, method: str, headers: list[str], inbound: bool, port: int
     )
 
 
+def _asked_early(admin: str, request: Request) -> DumpSource:
+    """The Envoy at `admin`, asked at once, in the background, for what explain reads first:
+    its node, its listeners and, for an HTTP request leaving a sidecar, the route configuration
+    Istio names after the destination port (a guess: a gateway's are named otherwise)."""
+    from meshctl.explain.request import Direction
+    from meshctl.inspect.acquire import AdminSource
+    from meshctl.inspect.acquire.early import EarlySource
+    from meshctl.inspect.adminpaths import LISTENERS_PATH, SERVER_INFO_PATH, by_name
+
+    paths = [SERVER_INFO_PATH, LISTENERS_PATH]
+    if request.http and request.direction is Direction.outbound:
+        paths.append(by_name("dynamic_route_configs", str(request.port)))
+    return EarlySource(AdminSource(admin), paths)
+
+
 def _subject(target: str | None, files: list[str], namespace: str, mesh_config: str | None, file: str | None,
-             admin: str | None, kubeconfig: str | None, context: str | None,
+             live: DumpSource | None, kubeconfig: str | None, context: str | None,
              admin_port: int) -> Subject:
     from meshctl.errors import UsageError
     from meshctl.explain import sources
@@ -139,17 +160,13 @@ def _subject(target: str | None, files: list[str], namespace: str, mesh_config: 
         from meshctl.model.meshconfig import MeshConfig, read_mesh_config
 
         mesh = read_mesh_config(mesh_config) if mesh_config else MeshConfig()
-    if file is not None and admin is not None:
-        raise UsageError("give --file or --admin, not both")
     if file is not None:
         from meshctl.inspect.acquire import FileSource
 
         dump = FileSource(file)
         return sources.from_dump(dump.get("config_dump"), dump.name, files, target, namespace, mesh)
-    if admin is not None:
-        from meshctl.inspect.acquire import AdminSource
-
-        return sources.from_live(AdminSource(admin), files, target, namespace, mesh)
+    if live is not None:
+        return sources.from_live(live, files, target, namespace, mesh)
     if target is None:
         raise UsageError(f"name the proxy ({USAGE}), or give --file or --admin")
     if files:

@@ -4,7 +4,9 @@
 the few resources a request touches. A translation (`meshctl translate`'s output) holds them as
 messages already. A dump holds JSON: it is read once, and only the resources asked for are
 parsed into messages, which keeps a thousand-service dump fast. A live Envoy is asked for each
-resource by name (`/config_dump?resource=...&name_regex=...`), so it sends only those.
+resource by name (`/config_dump?resource=...&name_regex=...`), so it sends only those; and as
+Envoy builds every section of its dump for each `/config_dump` question, whatever it is asked,
+it is asked as few: the listeners' two lists in one question, its node from `/server_info`.
 
 A resource can be missing for two reasons that must not be confused: the proxy does not have
 it (a route configuration nobody sent: Envoy rejects the request), or the source does not say
@@ -27,6 +29,7 @@ from envoy.config.route.v3 import route_pb2
 from google.protobuf.message import Message
 
 from meshctl.errors import MeshctlError
+from meshctl.inspect.adminpaths import LISTENERS_PATH, SERVER_INFO_PATH, by_name
 from meshctl.inspect.configdump import config_dump_document, parse_document_as
 from meshctl.resources import CLUSTER, ENDPOINT, LISTENER, ROUTE, TYPE_PREFIX, section_name
 
@@ -316,17 +319,15 @@ class TextStore(Store):
 
 
 class LiveStore(Store):
-    """A running Envoy, asked for one list, or one resource by name, at a time."""
+    """A running Envoy, asked for one resource by name at a time, and for the listeners' lists
+    together (one question: Envoy builds its whole dump for each, 15 ms at a thousand services)."""
 
     def __init__(self, source: DumpSource) -> None:
         self._source = source
+        self._listed: dict[str, Any] | None = None
 
     def _ask(self, list_name: str, section: str, name: str | None) -> list[dict[str, Any]]:
-        path = f"config_dump?resource={list_name}"
-        if section == _ENDPOINTS:
-            path += "&include_eds"
-        if name is not None:
-            path += "&name_regex=" + _url_regex(name)
+        path = by_name(list_name, name, include_eds=section == _ENDPOINTS)
         data = self._source.get(path)
         try:
             answer = json.loads(data)
@@ -337,7 +338,25 @@ class LiveStore(Store):
         return [entry for entry in entries if isinstance(entry, dict)]
 
     def entries(self, section: str, list_name: str) -> list[dict[str, Any]] | None:
-        return self._ask(list_name, section, None)
+        if section != _LISTENERS:
+            return self._ask(list_name, section, None)
+        if self._listed is None:
+            self._listed = self._listeners()
+        entries = _get(self._listed, list_name)
+        return [entry for entry in entries if isinstance(entry, dict)] if isinstance(entries, list) else []
+
+    def _listeners(self) -> dict[str, Any]:
+        """The listeners section with both its lists (empty when Envoy holds no listener)."""
+        from meshctl.inspect.acquire import EnvoyAdminError
+
+        try:
+            data = self._source.get(LISTENERS_PATH)
+        except EnvoyAdminError as exc:
+            if exc.selects_nothing:
+                return {}
+            raise
+        sections = [s for s in config_dump_document(data, self._source.name).get("configs", []) if isinstance(s, dict)]
+        return sections[0] if sections else {}
 
     def find(self, kind: _Kind, name: str) -> dict[str, Any] | None | object:
         for list_name in kind.lists:
@@ -449,18 +468,16 @@ def document_view(data: bytes, origin: str, identity: Identity | None = None) ->
 
 
 def live_view(source: DumpSource, identity: Identity | None = None) -> DumpView:
-    """A live Envoy, asked for each resource as it is needed."""
+    """A live Envoy, asked for each resource as it is needed. Its node (the bootstrap's) comes
+    from `/server_info`, which Envoy answers without building its config dump."""
     if identity is None:
-        bootstrap = config_dump_document(source.get("config_dump?mask=bootstrap"), source.name)
-        sections = [s for s in bootstrap.get("configs", []) if isinstance(s, dict)]
-        identity = _identity(sections[0] if sections else None, source.name)
+        try:
+            info = json.loads(source.get(SERVER_INFO_PATH))
+        except ValueError as exc:
+            raise MeshctlError(f"{source.name}: /{SERVER_INFO_PATH} is not JSON: {exc}") from None
+        node = info.get("node") if isinstance(info, dict) else None
+        identity = _identity({"bootstrap": {"node": node if isinstance(node, dict) else {}}}, source.name)
     return DumpView(LiveStore(source), source.name, identity)
-
-
-def _url_regex(name: str) -> str:
-    import urllib.parse
-
-    return urllib.parse.quote("^" + re.escape(name) + "$", safe="")
 
 
 def _identity(bootstrap: Mapping[str, Any] | None, origin: str) -> Identity:

@@ -17,6 +17,19 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from meshctl.formats import OutputFormat, to_yaml
+from meshctl.inspect.adminpaths import (
+    BOOTSTRAP_PATH,
+    CLUSTER_LISTS,
+    CLUSTERS_PATH,
+    ECDS_PATH,
+    EDS_PATH,
+    EMPTY_DUMP,
+    ENDPOINTS_PATH,
+    EVERYTHING_PATH,
+    LISTENERS_PATH,
+    ROUTES_PATH,
+    SECRETS_PATH,
+)
 from meshctl.inspect.configdump import ConfigDump, parse_config_dump
 from meshctl.inspect.protojson import message_list_text, message_text
 
@@ -42,18 +55,6 @@ __all__ = [
     "routes",
     "secrets",
 ]
-
-CLUSTERS_PATH = "config_dump?mask=dynamic_active_clusters,static_clusters"
-CLUSTER_LISTS = ("static_clusters", "dynamic_active_clusters")
-LISTENERS_PATH = "config_dump?mask=dynamic_listeners,static_listeners"
-ROUTES_PATH = "config_dump?mask=dynamic_route_configs,static_route_configs"
-ENDPOINTS_PATH = "clusters?format=json"
-EDS_PATH = "config_dump?include_eds&mask=dynamic_endpoint_configs,static_endpoint_configs"
-SECRETS_PATH = "config_dump?mask=dynamic_active_secrets,dynamic_warming_secrets"
-BOOTSTRAP_PATH = "config_dump?mask=bootstrap"
-ECDS_PATH = "config_dump?mask=ecds_filters"
-EVERYTHING_PATH = "config_dump?include_eds"
-EMPTY_DUMP = b'{"configs": []}'
 
 Note = Callable[[str], None]
 """Where a view sends a remark about its data (the CLI writes it to stderr)."""

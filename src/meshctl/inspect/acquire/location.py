@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from meshctl.errors import MeshctlError, UsageError
+from meshctl.inspect.adminpaths import BOOTSTRAP_PATH
 from meshctl.inspect.acquire import PROXY_ADMIN_PORT, AdminSource, DumpSource, FileSource
 from meshctl.targets import USAGE, Target, parse_target
 
@@ -21,8 +22,6 @@ if TYPE_CHECKING:
     from meshctl.kube.client import KubeClient
 
 __all__ = ["Location"]
-
-BOOTSTRAP_PATH = "config_dump?mask=bootstrap"
 
 
 @dataclass(frozen=True, slots=True)
