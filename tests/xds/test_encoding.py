@@ -17,6 +17,7 @@ ITEMS = [
     Packed.of("large", cluster_pb2.Cluster(name="large", alt_stat_name="x" * 300_000)),  # 3-byte lengths
     Packed("empty", "0", CLUSTER, b""),
     Packed("untyped", "1", "", b"\x0a\x01z"),
+    Packed.assembled("pieces", "2", CLUSTER, ((b"\x0a\x06",), (b"pie", b""), (b"ces",)), 8),  # written unjoined
 ]
 
 

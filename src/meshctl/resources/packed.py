@@ -11,8 +11,8 @@ and the response encoder writes the `Any`'s two fields itself.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
 
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
@@ -22,21 +22,79 @@ from meshctl.resources.kinds import type_url_of
 __all__ = ["Packed", "Placeholder", "ProxyResources", "by_name"]
 
 
-@dataclass(frozen=True, slots=True)
 class Packed:
     """One resource: its name, a content-derived version, and the type URL and serialized
-    message every stream shares (what an `Any` of it holds)."""
+    message every stream shares (what an `Any` of it holds).
+
+    The serialized message is kept as pieces whose concatenation it is, in blocks: one piece
+    for a message serialized whole, a piece per virtual host for a route configuration
+    assembled from them (generate.routebytes). Joined only by who needs the bytes in one
+    object (`value`); the response encoder writes the pieces straight into the response, so
+    a route configuration of ten thousand hosts changed in one is never joined for itself.
+    Immutable, and equal to another of the same name, version, type URL and bytes."""
+
+    __slots__ = ("_blocks", "name", "size", "type_url", "version")
 
     name: str
     version: str
     type_url: str
-    value: bytes
+    size: int
+    """The length of the serialized message."""
+    _blocks: tuple[Sequence[bytes], ...]
+
+    def __init__(self, name: str, version: str, type_url: str, value: bytes) -> None:
+        self._set(name, version, type_url, ((value,),), len(value))
 
     @classmethod
     def of(cls, name: str, message: Message) -> Packed:
         """Serialize once (deterministically, so equal content gives an equal version)."""
         value = message.SerializeToString(deterministic=True)
         return cls(name, hashlib.blake2b(value, digest_size=8).hexdigest(), type_url_of(message), value)
+
+    @classmethod
+    def assembled(cls, name: str, version: str, type_url: str, blocks: tuple[Sequence[bytes], ...],
+                  size: int) -> Packed:
+        """A resource whose serialized message is the pieces of `blocks`, one after the
+        other, `size` bytes in all (the caller knows it without joining them)."""
+        packed = cls.__new__(cls)
+        packed._set(name, version, type_url, blocks, size)
+        return packed
+
+    def _set(self, name: str, version: str, type_url: str, blocks: tuple[Sequence[bytes], ...], size: int) -> None:
+        setattr_ = object.__setattr__  # past the guard below, as a frozen dataclass sets its fields
+        setattr_(self, "name", name)
+        setattr_(self, "version", version)
+        setattr_(self, "type_url", type_url)
+        setattr_(self, "_blocks", blocks)
+        setattr_(self, "size", size)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"a packed resource is immutable: cannot set {name}")
+
+    @property
+    def value(self) -> bytes:
+        """The serialized message in one object (joined on each call when it is in pieces)."""
+        blocks = self._blocks
+        if len(blocks) == 1 and len(blocks[0]) == 1:
+            return blocks[0][0]
+        return b"".join(self.pieces())
+
+    def pieces(self) -> Iterable[bytes]:
+        """The serialized message's pieces, in order, without joining them."""
+        return itertools.chain.from_iterable(self._blocks)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Packed):
+            return NotImplemented
+        return (type(self) is type(other) and self.name == other.name and self.version == other.version
+                and self.type_url == other.type_url and self.size == other.size and self.value == other.value)
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.version, self.type_url, self.size))
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(name={self.name!r}, version={self.version!r}, type_url={self.type_url!r}, "
+                f"size={self.size})")
 
     def to_any(self) -> any_pb2.Any:
         """The resource as an `Any` message, for where a message is needed (a config dump):

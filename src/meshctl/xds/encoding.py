@@ -124,15 +124,15 @@ class Encoder:
     def _encode(item: Packed, delta: bool) -> bytes:
         """The resource's entry: the `Any` (its type URL and value, each left out when empty,
         as serializing the message does) in its Resource for Delta, in the response's field.
-        Lengths are added up first, so the value, which may be a megabyte, is copied once."""
+        Lengths are added up first, so the value, which may be a megabyte in pieces (a route
+        configuration's virtual hosts), is copied once, straight from its pieces."""
         type_url = item.type_url.encode()
-        value = item.value
         head = [_A_TYPE, varint(len(type_url)), type_url] if type_url else []
-        if value:
-            head += [_A_VALUE, varint(len(value))]
-        size = sum(map(len, head)) + len(value)
+        if item.size:
+            head += [_A_VALUE, varint(item.size)]
+        size = sum(map(len, head)) + item.size
         if not delta:
-            return b"".join([_S_RESOURCES, varint(size), *head, value])
+            return b"".join([_S_RESOURCES, varint(size), *head, *item.pieces()])
         own = b"".join([field(_R_NAME, item.name.encode()), field(_R_VERSION, item.version.encode()),
                         _R_RESOURCE, varint(size)])
-        return b"".join([_D_RESOURCES, varint(len(own) + size), own, *head, value])
+        return b"".join([_D_RESOURCES, varint(len(own) + size), own, *head, *item.pieces()])
