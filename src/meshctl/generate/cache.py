@@ -13,7 +13,7 @@ mesh instead of growing with its history.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message
@@ -71,12 +71,13 @@ class GenerationCache:
     def remember(self, key: Hashable, value: object) -> None:
         self._current[key] = value
 
-    def restore(self, entries: Mapping[Hashable, Any]) -> None:
-        """Entries read earlier (`latest`), back into the cache where it has forgotten them: a
-        piece updated from its previous value uses few of its inputs' entries, and when it must
-        be built whole again the others are still good (keys are made of content)."""
+    def restore(self, entries: Iterable[tuple[Hashable, Any]]) -> None:
+        """Entries (key, value) read earlier (`latest`), back into the cache where it has
+        forgotten them: a piece updated from its previous value uses few of its inputs'
+        entries, and when it must be built whole again the others are still good (keys are
+        made of content)."""
         current = self._current
-        for key, value in entries.items():
+        for key, value in entries:
             if key not in current:
                 current[key] = value
 

@@ -5,16 +5,22 @@ serialization writes them in field-number order. A RouteConfiguration's virtual 
 field 2, each the tag byte, a varint length and the VirtualHost's own bytes; its only field
 before them is `name` (1). So a route configuration is the serialization of its other fields
 with the serialized virtual hosts spliced in after the name, byte for byte what serializing the
-whole message gives. A virtual host is serialized once, when it is built; a route
-configuration of a thousand services changed in one of them is a join of bytes already made,
-and its version a hash of the hosts' digests rather than of the megabyte they make.
+whole message gives. A virtual host is serialized once, when it is built.
+
+The hosts are held in blocks of BLOCK, and a configuration changed in one host shares every
+other block with the one before: its packed form is those pieces, never joined for itself
+(the response encoder writes them straight into the response), and its version is a hash of
+the blocks' digests, each a hash of its hosts' digests. So the cost of a one-host change is
+one block, whatever the number of hosts; and the version is a function of the content alone,
+the same whether the configuration was built whole or updated in place (the blocks being cut
+from the first host on either way).
 """
 
 from __future__ import annotations
 
 import hashlib
 import operator
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from envoy.config.route.v3 import route_components_pb2 as rc
@@ -23,7 +29,11 @@ from envoy.config.route.v3 import route_pb2
 from meshctl.resources import ROUTE, Packed
 from meshctl.resources.protowire import field, varint
 
-__all__ = ["AssembledRoutes", "SerializedHost"]
+__all__ = ["BLOCK", "AssembledRoutes", "HostBlocks", "SerializedHost"]
+
+BLOCK = 128
+"""Virtual hosts per block: a one-host change copies and hashes one block, and the tuple of
+blocks (a ten-thousand-host configuration has 79)."""
 
 _VIRTUAL_HOSTS = route_pb2.RouteConfiguration.DESCRIPTOR.fields_by_name["virtual_hosts"]
 _FIELD = operator.attrgetter("field")
@@ -47,18 +57,92 @@ class SerializedHost:
         return cls(vhost.name, encoded, hashlib.blake2b(encoded, digest_size=8).digest())
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class _Block:
+    """Up to BLOCK consecutive hosts, their field bytes, their combined digest and length."""
+
+    hosts: tuple[SerializedHost, ...]
+    fields: tuple[bytes, ...]
+    digest: bytes
+    size: int
+
+    @classmethod
+    def of(cls, hosts: tuple[SerializedHost, ...]) -> _Block:
+        fields = tuple(map(_FIELD, hosts))
+        digest = hashlib.blake2b(b"".join(map(_DIGEST, hosts)), digest_size=8).digest()
+        return cls(hosts, fields, digest, sum(map(len, fields)))
+
+
+class HostBlocks:
+    """Serialized virtual hosts in the order sent, in blocks of BLOCK: replacing a few makes a
+    new sequence sharing every untouched block with this one. `size` is the length of the
+    hosts' field bytes, all together."""
+
+    __slots__ = ("_blocks", "_count", "size")
+
+    def __init__(self, hosts: Iterable[SerializedHost] = ()) -> None:
+        every = tuple(hosts)
+        self._set(tuple(_Block.of(every[start:start + BLOCK]) for start in range(0, len(every), BLOCK)), len(every))
+
+    def _set(self, blocks: tuple[_Block, ...], count: int) -> None:
+        self._blocks = blocks
+        self._count = count
+        self.size = sum(block.size for block in blocks)
+
+    def replaced(self, hosts: Mapping[int, SerializedHost]) -> HostBlocks:
+        """These hosts with the ones at the given positions replaced (the same blocks, and so
+        the same digests, as a sequence built whole with them)."""
+        if not hosts:
+            return self
+        blocks = list(self._blocks)
+        by_block: dict[int, dict[int, SerializedHost]] = {}
+        for position, host in hosts.items():
+            if not 0 <= position < self._count:
+                raise IndexError(f"no host at position {position} of {self._count}")
+            by_block.setdefault(position // BLOCK, {})[position % BLOCK] = host
+        for index, changes in by_block.items():
+            members = list(blocks[index].hosts)
+            for offset, host in changes.items():
+                members[offset] = host
+            blocks[index] = _Block.of(tuple(members))
+        out = HostBlocks.__new__(HostBlocks)
+        out._set(tuple(blocks), self._count)
+        return out
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, position: int) -> SerializedHost:
+        if not 0 <= position < self._count:
+            raise IndexError(f"no host at position {position} of {self._count}")
+        return self._blocks[position // BLOCK].hosts[position % BLOCK]
+
+    def __iter__(self) -> Iterator[SerializedHost]:
+        for block in self._blocks:
+            yield from block.hosts
+
+    def digests(self) -> bytes:
+        """The blocks' digests, one after the other: what the configuration's version hashes."""
+        return b"".join(block.digest for block in self._blocks)
+
+    def field_blocks(self) -> tuple[tuple[bytes, ...], ...]:
+        """The hosts' field bytes, a tuple per block (shared, never joined here)."""
+        return tuple(block.fields for block in self._blocks)
+
+
 class AssembledRoutes:
     """A RouteConfiguration as its other fields (`template`, without virtual hosts) and its
-    serialized virtual hosts in the order sent. Packed once, parsed only when read as a
-    message (translate's output, diff's field paths, explain): serve never parses it."""
+    serialized virtual hosts in the order sent. Packed once, in pieces; parsed only when
+    read as a message (translate's output, diff's field paths, explain): serve never parses
+    it."""
 
     __slots__ = ("_message", "_packed", "_prefix", "_suffix", "hosts", "name")
 
-    def __init__(self, template: route_pb2.RouteConfiguration, hosts: Sequence[SerializedHost]) -> None:
+    def __init__(self, template: route_pb2.RouteConfiguration, hosts: Iterable[SerializedHost]) -> None:
         if template.virtual_hosts:
             raise ValueError("the template of an assembled route configuration holds no virtual hosts")
         self.name = template.name
-        self.hosts = tuple(hosts)
+        self.hosts = hosts if isinstance(hosts, HostBlocks) else HostBlocks(hosts)
         whole = template.SerializeToString(deterministic=True)
         named = route_pb2.RouteConfiguration(name=template.name).SerializeToString(deterministic=True)
         self._prefix, self._suffix = named, whole[len(named):]
@@ -73,26 +157,23 @@ class AssembledRoutes:
         del template.virtual_hosts[:]
         return cls(template, [SerializedHost.of(vhost) for vhost in config.virtual_hosts])
 
-    def data(self) -> bytes:
-        """The serialized RouteConfiguration (what serializing the message would give)."""
-        return self._with(self.hosts)
-
-    def _with(self, hosts: Sequence[SerializedHost]) -> bytes:
-        """The serialized configuration with `hosts` as its virtual hosts."""
-        return b"".join([self._prefix, *map(_FIELD, hosts), self._suffix])
-
     def packed(self) -> Packed:
+        """The configuration packed as its pieces: the fields before the virtual hosts, each
+        block of hosts, the fields after; versioned by a hash of the fields around the hosts
+        and the blocks' digests (see the module docstring)."""
         if self._packed is None:
             digest = hashlib.blake2b(self._prefix, digest_size=8)
-            digest.update(b"".join(map(_DIGEST, self.hosts)))
+            digest.update(self.hosts.digests())
             digest.update(self._suffix)
-            self._packed = Packed(self.name, digest.hexdigest(), ROUTE, self.data())
+            blocks = ((self._prefix,), *self.hosts.field_blocks(), (self._suffix,))
+            size = len(self._prefix) + self.hosts.size + len(self._suffix)
+            self._packed = Packed.assembled(self.name, digest.hexdigest(), ROUTE, blocks, size)
         return self._packed
 
     def only(self, hosts: Sequence[SerializedHost]) -> route_pb2.RouteConfiguration:
         """This configuration with only `hosts` (some of its own) among its virtual hosts, parsed:
         what a comparison needs of the hosts that differ, without parsing those that do not."""
-        return route_pb2.RouteConfiguration.FromString(self._with(hosts))
+        return route_pb2.RouteConfiguration.FromString(b"".join([self._prefix, *map(_FIELD, hosts), self._suffix]))
 
     @property
     def message(self) -> route_pb2.RouteConfiguration:

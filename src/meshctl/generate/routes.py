@@ -18,7 +18,8 @@ from meshctl.generate.core import istio_metadata
 from meshctl.generate.names import PASSTHROUGH
 from meshctl.generate.protobuf import set_duration
 from meshctl.generate.context import MESH_ONLY, ProxyContext
-from meshctl.generate.routebytes import AssembledRoutes, SerializedHost
+from meshctl.generate.routebytes import AssembledRoutes, HostBlocks, SerializedHost
+from meshctl.generate.sharded import ShardedMap
 from meshctl.memokeys import Same
 from meshctl import protocols
 from meshctl.hostnames import intersects, matches, specificity
@@ -94,23 +95,24 @@ class _HostTable:
     catch-all last), and what updating them after VirtualServices edited in place needs: where
     each host sits, the domains it claimed, which hosts each VirtualService's routes fill
     (None: it contributes none, its routes being empty on the port), and the warnings each
-    source of routes raised (in build order, only the sources that raised some)."""
+    source of routes raised (in build order, only the sources that raised some). An update
+    shares all but what it changes with the table before (HostBlocks, ShardedMap): its cost
+    is the edit's, not the mesh's."""
 
     version: str
     services: tuple[Service, ...]
-    sent: tuple[SerializedHost, ...]
+    sent: HostBlocks
     where: Mapping[str, int]
     domains: Mapping[str, tuple[str, ...]]
     by_vs: Mapping[tuple[str, str, str], tuple[str, ...] | None]
     warnings: Mapping[Hashable, tuple[str, ...]]
     defaults: tuple[tuple[str, Service], ...]
     """The hosts sent with a service's default route, and their services."""
-    keys: Mapping[Hashable, tuple[Hashable, ...]]
-    entries: Mapping[Hashable, Any]
-    """The generation-cache entries each source of routes was built from (its routes, its
-    serialized hosts), by key: an update reads only the edited ones, so the cache forgets the
-    others after two versions; a table built again (after a change that reaches further) puts
-    them back first, and rebuilds only what the change reaches."""
+    sources: ShardedMap[Hashable, tuple[tuple[Hashable, Any], ...]]
+    """The generation-cache entries (key, value) each source of routes was built from (its
+    routes, its serialized hosts): an update reads only the edited ones, so the cache forgets
+    the others after two versions; a table built again (after a change that reaches further)
+    puts them back first, and rebuilds only what the change reaches."""
 
 
 def _host_table(ctx: ProxyContext, egress: EgressScope, port: int) -> _HostTable:
@@ -124,7 +126,7 @@ def _host_table(ctx: ProxyContext, egress: EgressScope, port: int) -> _HostTable
         table = _updated(ctx, table, egress, port)
     if table is None:
         if cache is not None and previous is not None:
-            cache.restore(previous.entries)
+            cache.restore(entry for entries in previous.sources.values() for entry in entries)
         table = _built(ctx, egress, port)
     else:
         ctx.warnings.extend(warning for warnings in table.warnings.values() for warning in warnings)
@@ -146,10 +148,10 @@ def _updated(ctx: ProxyContext, table: _HostTable, egress: EgressScope, port: in
     if changes is None or changes.previous_version != table.version or egress.services is not table.services:
         return None
     start = len(ctx.warnings)
-    sent = list(table.sent)
+    sent: dict[int, SerializedHost] = {}
     warnings = {} if changes.rules else dict(table.warnings)
     services = _http_services(ctx, egress, port)
-    keys, entries = dict(table.keys), dict(table.entries)
+    sources: dict[Hashable, tuple[tuple[Hashable, Any], ...]] = {}
 
     def refill(source: Hashable, names_: Iterable[str], routes: list[rc.Route], raised: tuple[str, ...],
                used: list[Hashable]) -> bool:
@@ -161,8 +163,8 @@ def _updated(ctx: ProxyContext, table: _HostTable, egress: EgressScope, port: in
             warnings.pop(source, None)
         for name in names_:
             sent[table.where[name]] = _serialized(ctx, name, table.domains[name], routes, used)
-        if tuple(used) != keys.get(source):
-            _keep(ctx, keys, entries, source, used)
+        if tuple(used) != tuple(key for key, _ in table.sources.get(source) or ()):
+            sources[source] = _entries(ctx, used)
         return True
 
     for vs in egress.virtual_services if changes.rules else (new for _, new in changes.edited):
@@ -183,20 +185,14 @@ def _updated(ctx: ProxyContext, table: _HostTable, egress: EgressScope, port: in
         refill(("default", service.hostname), (name,), routes, tuple(ctx.warnings[before:]), used)
     del ctx.warnings[start:]
     ctx.warnings.extend(warning for raised in warnings.values() for warning in raised)
-    return _HostTable(ctx.snapshot.version, table.services, tuple(sent), table.where, table.domains, table.by_vs,
-                      warnings, table.defaults, keys, entries)
+    return _HostTable(ctx.snapshot.version, table.services, table.sent.replaced(sent), table.where, table.domains,
+                      table.by_vs, warnings, table.defaults, table.sources.updated(sources))
 
 
-def _keep(ctx: ProxyContext, keys: dict[Hashable, tuple[Hashable, ...]], entries: dict[Hashable, Any],
-          source: Hashable, used: list[Hashable]) -> None:
-    """Record the cache entries a source of routes now comes from, in place of its old ones."""
-    if ctx.cache is None:
-        return
-    for key in keys.get(source, ()):
-        entries.pop(key, None)
-    keys[source] = tuple(used)
-    for key in used:
-        entries[key] = ctx.cache.latest(key)
+def _entries(ctx: ProxyContext, used: list[Hashable]) -> tuple[tuple[Hashable, Any], ...]:
+    """The cache entries a source of routes comes from, as (key, value)."""
+    cache = ctx.cache
+    return tuple((key, cache.latest(key)) for key in used) if cache is not None else ()
 
 
 def _built(ctx: ProxyContext, egress: EgressScope, port: int) -> _HostTable:
@@ -224,12 +220,9 @@ def _built(ctx: ProxyContext, egress: EgressScope, port: int) -> _HostTable:
             for vs, filled in by_vs.items()}
     defaults = tuple((vhost.name, vhost.services[0]) for vhost in vhosts
                      if vhost.name in domains_of and vhost.default and vhost.services)
-    keys: dict[Hashable, tuple[Hashable, ...]] = {}
-    entries: dict[Hashable, Any] = {}
-    for source, keys_used in used.items():
-        _keep(ctx, keys, entries, source, keys_used)
-    return _HostTable(ctx.snapshot.version, egress.services, sent, {host.name: i for i, host in enumerate(sent)},
-                      domains_of, kept, warnings, defaults, keys, entries)
+    sources = ShardedMap({source: _entries(ctx, keys_used) for source, keys_used in used.items()})
+    return _HostTable(ctx.snapshot.version, egress.services, HostBlocks(sent), {host.name: i for i, host in enumerate(sent)},
+                      domains_of, kept, warnings, defaults, sources)
 
 
 def _serialized(ctx: ProxyContext, name: str, domains: tuple[str, ...], routes: list[rc.Route],
