@@ -239,9 +239,11 @@ def _generate(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | Non
     inbound_listeners = _inbound_listeners(ctx)
     routes = _routes(ctx, route_names)
     # First of duplicate names kept; the outbound part is deduplicated once per view, so that
-    # a proxy adds only its own few clusters.
+    # a proxy adds only its own few clusters, and the whole list is made again only when one
+    # of its parts is new (not after a routing edit: copying 30,000 clusters would cost more).
     shared, shared_names = ctx.memo(("unique-clusters", Same(outbound)), lambda: _with_names(unique_clusters(outbound)))
-    clusters = shared + unique_clusters(c for c in inbound if c.name not in shared_names)
+    clusters = ctx.memo(("all-clusters", Same(shared), Same(inbound)),
+                        lambda: shared + unique_clusters(c for c in inbound if c.name not in shared_names))
     return ProxyConfig(
         clusters, endpoints, outbound_listeners + inbound_listeners, routes,
         list(dict.fromkeys(ctx.warnings)), cache,
