@@ -8,7 +8,8 @@ import pytest
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
 
-from meshctl.generate.routebytes import BLOCK, AssembledRoutes, HostBlocks, SerializedHost
+from meshctl.blocks import BLOCK
+from meshctl.generate.routebytes import AssembledRoutes, HostBlocks, SerializedHost
 from meshctl.resources import ROUTE, Packed
 
 

@@ -7,7 +7,7 @@ before them is `name` (1). So a route configuration is the serialization of its 
 with the serialized virtual hosts spliced in after the name, byte for byte what serializing the
 whole message gives. A virtual host is serialized once, when it is built.
 
-The hosts are held in blocks of BLOCK, and a configuration changed in one host shares every
+The hosts are held in blocks (meshctl.blocks), and a configuration changed in one host shares every
 other block with the one before: its packed form is those pieces, never joined for itself
 (the response encoder writes them straight into the response), and its version is a hash of
 the blocks' digests, each a hash of its hosts' digests. So the cost of a one-host change is
@@ -20,20 +20,17 @@ from __future__ import annotations
 
 import hashlib
 import operator
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
 
+from meshctl.blocks import Blocks
 from meshctl.resources import ROUTE, Packed
 from meshctl.resources.protowire import field, varint
 
-__all__ = ["BLOCK", "AssembledRoutes", "HostBlocks", "SerializedHost"]
-
-BLOCK = 128
-"""Virtual hosts per block: a one-host change copies and hashes one block, and the tuple of
-blocks (a ten-thousand-host configuration has 79)."""
+__all__ = ["AssembledRoutes", "HostBlocks", "SerializedHost"]
 
 _VIRTUAL_HOSTS = route_pb2.RouteConfiguration.DESCRIPTOR.fields_by_name["virtual_hosts"]
 _FIELD = operator.attrgetter("field")
@@ -58,76 +55,49 @@ class SerializedHost:
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class _Block:
-    """Up to BLOCK consecutive hosts, their field bytes, their combined digest and length."""
+class _Summary:
+    """A block of hosts as the configuration's pieces and version need it: their field bytes,
+    their combined digest and length."""
 
-    hosts: tuple[SerializedHost, ...]
     fields: tuple[bytes, ...]
     digest: bytes
     size: int
 
     @classmethod
-    def of(cls, hosts: tuple[SerializedHost, ...]) -> _Block:
+    def of(cls, hosts: tuple[SerializedHost, ...]) -> _Summary:
         fields = tuple(map(_FIELD, hosts))
         digest = hashlib.blake2b(b"".join(map(_DIGEST, hosts)), digest_size=8).digest()
-        return cls(hosts, fields, digest, sum(map(len, fields)))
+        return cls(fields, digest, sum(map(len, fields)))
 
 
-class HostBlocks:
-    """Serialized virtual hosts in the order sent, in blocks of BLOCK: replacing a few makes a
-    new sequence sharing every untouched block with this one. `size` is the length of the
-    hosts' field bytes, all together."""
+class HostBlocks(Blocks[SerializedHost]):
+    """Serialized virtual hosts in the order sent, in blocks (meshctl.blocks), each summed up
+    once: replacing a few makes a new sequence sharing every untouched block, and its
+    summary, with this one. `size` is the length of the hosts' field bytes, all together."""
 
-    __slots__ = ("_blocks", "_count", "size")
+    __slots__ = ("_summaries", "size")
 
-    def __init__(self, hosts: Iterable[SerializedHost] = ()) -> None:
-        every = tuple(hosts)
-        self._set(tuple(_Block.of(every[start:start + BLOCK]) for start in range(0, len(every), BLOCK)), len(every))
+    _summaries: tuple[_Summary, ...]
+    size: int
 
-    def _set(self, blocks: tuple[_Block, ...], count: int) -> None:
-        self._blocks = blocks
-        self._count = count
-        self.size = sum(block.size for block in blocks)
-
-    def replaced(self, hosts: Mapping[int, SerializedHost]) -> HostBlocks:
-        """These hosts with the ones at the given positions replaced (the same blocks, and so
-        the same digests, as a sequence built whole with them)."""
-        if not hosts:
-            return self
-        blocks = list(self._blocks)
-        by_block: dict[int, dict[int, SerializedHost]] = {}
-        for position, host in hosts.items():
-            if not 0 <= position < self._count:
-                raise IndexError(f"no host at position {position} of {self._count}")
-            by_block.setdefault(position // BLOCK, {})[position % BLOCK] = host
-        for index, changes in by_block.items():
-            members = list(blocks[index].hosts)
-            for offset, host in changes.items():
-                members[offset] = host
-            blocks[index] = _Block.of(tuple(members))
-        out = HostBlocks.__new__(HostBlocks)
-        out._set(tuple(blocks), self._count)
-        return out
-
-    def __len__(self) -> int:
-        return self._count
-
-    def __getitem__(self, position: int) -> SerializedHost:
-        if not 0 <= position < self._count:
-            raise IndexError(f"no host at position {position} of {self._count}")
-        return self._blocks[position // BLOCK].hosts[position % BLOCK]
-
-    def __iter__(self) -> Iterator[SerializedHost]:
-        for block in self._blocks:
-            yield from block.hosts
+    def _derive(self, before: HostBlocks | None, changed: Iterable[int]) -> None:
+        blocks = self.blocks()
+        if before is None:
+            summaries = [_Summary.of(block) for block in blocks]
+        else:
+            summaries = list(before._summaries)
+            for index in changed:
+                summaries[index] = _Summary.of(blocks[index])
+        self._summaries = tuple(summaries)
+        self.size = sum(summary.size for summary in summaries)
 
     def digests(self) -> bytes:
         """The blocks' digests, one after the other: what the configuration's version hashes."""
-        return b"".join(block.digest for block in self._blocks)
+        return b"".join(summary.digest for summary in self._summaries)
 
     def field_blocks(self) -> tuple[tuple[bytes, ...], ...]:
         """The hosts' field bytes, a tuple per block (shared, never joined here)."""
-        return tuple(block.fields for block in self._blocks)
+        return tuple(summary.fields for summary in self._summaries)
 
 
 class AssembledRoutes:

@@ -15,15 +15,16 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
+from meshctl.blocks import Blocks
 from meshctl.model.istio import VirtualServiceView, order_key
-from meshctl.model.scope import Imports, matches_source_labels, streams_of
+from meshctl.model.scope import Imports, import_order, matches_source_labels, streams_of
 
 __all__ = ["RoutingChanges", "in_place"]
 
 ResourceKey = tuple[str, str, str]
 _FEW = 8
-"""Up to how many replaced views are looked up one by one in an imported tuple (a scan in C
-each) rather than by one pass over it."""
+"""Up to how many replaced views are looked up one by one in an imported sequence (by
+bisection: it is in `import_order`) rather than by one pass over it."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -36,20 +37,23 @@ class RoutingChanges:
     replaced: Mapping[ResourceKey, tuple[VirtualServiceView, VirtualServiceView]]
     rules: bool = False
 
-    def carried(self, imports: Imports) -> Imports:
+    def carried(self, imports: Imports, namespace: str) -> Imports:
         """An egress listener's imports (services, VirtualServices, and what is read from them:
-        see scope.build_scope) of the previous snapshot, with each replaced VirtualService in its
-        place: an in-place edit changes none of what decided the import, the order or the
-        flags; only the TCP and TLS routes, when the edit was of those."""
+        see scope.build_scope) of the previous snapshot, for a proxy of `namespace`, with each
+        replaced VirtualService in its place: an in-place edit changes none of what decided
+        the import, the order or the flags; only the TCP and TLS routes, when the edit was of
+        those. A few replaced share all but their blocks with the imports before."""
         services, virtual_services, by_labels, headless, streams = imports
         if len(self.replaced) > _FEW:  # every object read again (diff's other side): one pass
-            carried = tuple(self._by_old.get(id(vs), vs) for vs in virtual_services)
+            carried = Blocks(self._by_old.get(id(vs), vs) for vs in virtual_services)
         else:
-            updated = list(virtual_services)
+            order = import_order(namespace)
+            places = {}
             for old, new in self.replaced.values():
-                if old in virtual_services:  # identity: views compare as objects
-                    updated[virtual_services.index(old)] = new
-            carried = tuple(updated)
+                place = virtual_services.position(old, order)  # identity: views compare as objects
+                if place is not None:
+                    places[place] = new
+            carried = virtual_services.replaced(places)
         if any(old.spec.tcp or old.spec.tls or new.spec.tcp or new.spec.tls for old, new in self.edited):
             streams = streams_of(carried)
         return services, carried, by_labels, headless, streams

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from meshctl import protocols
+from meshctl.blocks import Blocks
 from meshctl.config.kinds.networking.destination_rule import ConnectionPoolSettings
 from meshctl.config.kinds.networking.sidecar import IstioEgressListener, IstioIngressListener, Sidecar
 from meshctl.config.resource import Resource
@@ -27,6 +29,7 @@ __all__ = [
     "Imports",
     "SidecarScope",
     "build_scope",
+    "import_order",
     "matches_source_labels",
     "parse_hosts",
     "select_sidecar",
@@ -64,7 +67,9 @@ class EgressScope:
     bind: str
     capture_mode: str
     services: tuple[Service, ...]
-    virtual_services: tuple[VirtualServiceView, ...]
+    virtual_services: Blocks[VirtualServiceView]
+    """In the order `import_order` gives, held in blocks: an edit in place replaces one
+    without copying the ten thousand others (model.changes)."""
     imports: tuple[HostImport, ...] = ()
     streams: Streams = ()
     """The revisions and hosts of the VirtualServices imported that route TCP or TLS: all that
@@ -178,7 +183,14 @@ _IMPORT_EVERYTHING = (IstioEgressListener(hosts=("*/*",)),)
 
 
 Streams = tuple[tuple[str, tuple[str, ...]], ...]
-Imports = tuple[tuple[Service, ...], tuple[VirtualServiceView, ...], bool, bool, Streams]
+Imports = tuple[tuple[Service, ...], Blocks[VirtualServiceView], bool, bool, Streams]
+
+
+def import_order(namespace: str) -> Callable[[VirtualServiceView], tuple[Any, ...]]:
+    """The order of the VirtualServices a listener of `namespace` imports: routes of the
+    Gateway API in that namespace first (GAMMA consumer routes win), then Istio's precedence
+    (oldest first); no two VirtualServices have the same place."""
+    return lambda vs: (not (vs.gateway_semantics and vs.namespace == namespace), order_key(vs.resource))
 
 
 def build_scope(namespace: str, sidecar: Resource | None, services: Sequence[Service],
@@ -222,9 +234,8 @@ def build_scope(namespace: str, sidecar: Resource | None, services: Sequence[Ser
             if vs_visible is None:
                 vs_visible = [vs for vs in virtual_services if MESH_GATEWAY in vs.gateways
                               and visible(vs.export_to, namespace) and applies_in(vs, namespace)]
-                # Routes of the Gateway API in this namespace first (GAMMA consumer routes win).
-                vs_visible.sort(key=lambda vs: not (vs.gateway_semantics and vs.namespace == namespace))
-            vss = tuple(vs for vs in vs_visible if _imports_virtual_service(hosts, vs))
+                vs_visible.sort(key=import_order(namespace))
+            vss = Blocks(vs for vs in vs_visible if _imports_virtual_service(hosts, vs))
             found = memo[(namespace, hosts)] = (chosen, vss, any(matches_source_labels(vs) for vs in vss),
                                                 any(s.resolution == PASSTHROUGH for s in chosen), streams_of(vss))
         return found

@@ -95,7 +95,7 @@ class MeshSnapshot:
         found = self._previous_imports.get(key)
         if changes is None or found is None:
             return None
-        return changes.carried(found)
+        return changes.carried(found, key[0])
 
     def destination_rule(self, proxy: Proxy, host: str, service_namespace: str) -> DestinationRuleView | None:
         """Istio's choice for (proxy, host): the proxy's namespace, then the service's, then root."""
