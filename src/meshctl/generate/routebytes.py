@@ -35,6 +35,8 @@ __all__ = ["AssembledRoutes", "HostBlocks", "SerializedHost"]
 _VIRTUAL_HOSTS = route_pb2.RouteConfiguration.DESCRIPTOR.fields_by_name["virtual_hosts"]
 _FIELD = operator.attrgetter("field")
 _DIGEST = operator.attrgetter("digest")
+_FIELDS = operator.attrgetter("fields")
+_SIZE = operator.attrgetter("size")
 _TAG = varint(_VIRTUAL_HOSTS.number << 3 | 2)  # length-delimited
 
 
@@ -89,15 +91,15 @@ class HostBlocks(Blocks[SerializedHost]):
             for index in changed:
                 summaries[index] = _Summary.of(blocks[index])
         self._summaries = tuple(summaries)
-        self.size = sum(summary.size for summary in summaries)
+        self.size = sum(map(_SIZE, summaries))
 
     def digests(self) -> bytes:
         """The blocks' digests, one after the other: what the configuration's version hashes."""
-        return b"".join(summary.digest for summary in self._summaries)
+        return b"".join(map(_DIGEST, self._summaries))
 
     def field_blocks(self) -> tuple[tuple[bytes, ...], ...]:
         """The hosts' field bytes, a tuple per block (shared, never joined here)."""
-        return tuple(summary.fields for summary in self._summaries)
+        return tuple(map(_FIELDS, self._summaries))
 
 
 class AssembledRoutes:
