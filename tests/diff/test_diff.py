@@ -220,6 +220,11 @@ SHORTCUT_EDITS = {
     "connection pool added": ("    tls: {mode: DISABLE}\n  subsets:", "    tls: {mode: DISABLE}\n    connectionPool: {tcp: {maxConnections: 3}}\n  subsets:"),
     "subset's connection pool added": ("      tls: {mode: ISTIO_MUTUAL}\n", "      tls: {mode: ISTIO_MUTUAL}\n      connectionPool: {tcp: {maxConnections: 9}}\n"),
     "consistent hash": ("      simple: ROUND_ROBIN\n", "      consistentHash: {httpHeaderName: x-user}\n"),
+    # What an outbound tcp_proxy reads of a rule: listeners change too.
+    "source-IP hashing": ("consistentHash: {useSourceIp: true}", "consistentHash: {httpHeaderName: x-db}"),
+    "TCP idle timeout": ("      consistentHash: {useSourceIp: true}\n    tls: {mode: DISABLE}\n",
+                         "      consistentHash: {useSourceIp: true}\n    tls: {mode: DISABLE}\n"
+                         "    connectionPool: {tcp: {idleTimeout: 45m}}\n"),
     "subset removed": ("  - {name: b, labels: {version: b}}\n", ""),
     "TLS mode": ("    tls: {mode: DISABLE}\n", "    tls: {mode: ISTIO_MUTUAL}\n"),
     "rule exported elsewhere": ("spec:\n  host: db\n", "spec:\n  host: db\n  exportTo: [other]\n"),

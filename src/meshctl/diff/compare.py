@@ -7,7 +7,8 @@ Sidecar scope and exportTo) are not translated at all. A change that can only re
 configurations (`generate.impact.routes_only`) is translated once per view (`view_of`): every
 proxy of a view holds the very same route configurations. A DestinationRule change
 (`generate.impact.rules_only`) adds the view's outbound clusters and endpoints, never a
-listener; one edited in connection pools or outlier detection alone
+listener, unless some rule sets what an outbound tcp_proxy reads (then proxies are translated
+whole); one edited in connection pools or outlier detection alone
 (`generate.impact.clusters_only`) reaches no endpoint or route, and only clusters are built. A
 proxy's inbound clusters are built only where the change gives them other inputs
 (`generate.proxy.inbound_key`): elsewhere they are equal on both sides by construction. An
@@ -176,7 +177,7 @@ class _Work:
         kinds = {(r or s).kind for r, s in pairs}  # type: ignore[union-attr]
         self._only_routing = kinds <= {"VirtualService", "DestinationRule"}
         self._routes_only = all(routes_only(r, s) for r, s in pairs)
-        self._rules_only = all(rules_only(r, s) for r, s in pairs)
+        self._rules_only = all(rules_only(r, s) for r, s in pairs) and not _streams_configured(before, after)
         self._clusters_only = all(clusters_only(r, s) for r, s in pairs)
         self._policies_only = all(policies_only(r, s) for r, s in pairs)
         self._routing = [r for pair in pairs for r in pair if r is not None and r.kind in ("VirtualService", "DestinationRule")]
@@ -337,6 +338,15 @@ class _Work:
         config = self._generate(snapshot, proxy)
         return tuple(EnvoyChange(kind, str(getattr(item, key)), change)
                      for kind, attribute, key, _ in _KINDS for item in getattr(config, attribute))
+
+
+def _streams_configured(*snapshots: MeshSnapshot) -> bool:
+    """Whether some DestinationRule sets what outbound tcp_proxy filters read (its TCP idle
+    timeout, connection duration, source-IP hashing): then a rule's change, or which rule
+    applies, can reach listeners, and proxies are translated whole."""
+    from meshctl.generate.tcproutes import sets_stream_policy
+
+    return any(sets_stream_policy(rule) for snapshot in snapshots for rule in snapshot.destination_rules)
 
 
 def _filter_bytes(policy: InboundPolicy) -> tuple[bytes, ...]:

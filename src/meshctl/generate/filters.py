@@ -25,7 +25,7 @@ from google.protobuf.message import Message
 
 from meshctl.config.kinds.mesh import MeshConfig
 from meshctl.generate.core import ADS
-from meshctl.generate.protobuf import typed, typed_struct
+from meshctl.generate.protobuf import set_duration, typed, typed_struct
 from meshctl import protocols
 from meshctl.model.proxy import Proxy
 from meshctl.resources import TYPE_PREFIX
@@ -182,14 +182,23 @@ def hcm_filter(manager: hcm_pb2.HttpConnectionManager) -> lc.Filter:
     return lc.Filter(name=HCM, typed_config=typed(manager))
 
 
-def tcp_proxy(cluster: str, stat_prefix: str | None = None, *, weighted: Sequence[tuple[str, int]] = ()) -> lc.Filter:
-    """`tcp_proxy` to one cluster (stat prefix = the cluster) or to weighted clusters."""
+def tcp_proxy(cluster: str, stat_prefix: str | None = None, *, weighted: Sequence[tuple[str, int]] = (),
+              idle_timeout: int | None = None, max_connection_duration: int | None = None,
+              hash_source_ip: bool = False) -> lc.Filter:
+    """`tcp_proxy` to one cluster (stat prefix = the cluster) or to weighted clusters; the
+    timeouts (nanoseconds) and source-IP hashing a DestinationRule sets (tcproutes.StreamPolicy)."""
     proxy = tcp_proxy_pb2.TcpProxy(stat_prefix=stat_prefix or cluster)
     if weighted:
         for name, weight in weighted:
             proxy.weighted_clusters.clusters.add(name=name, weight=weight)
     else:
         proxy.cluster = cluster
+    if idle_timeout is not None:
+        set_duration(proxy.idle_timeout, idle_timeout)
+    if max_connection_duration is not None:
+        set_duration(proxy.max_downstream_connection_duration, max_connection_duration)
+    if hash_source_ip:
+        proxy.hash_policy.add().source_ip.SetInParent()
     return lc.Filter(name=TCP_PROXY, typed_config=typed(proxy))
 
 

@@ -52,7 +52,8 @@ def routes_only(old: Resource | None, new: Resource | None) -> bool:
 
 def rules_only(old: Resource | None, new: Resource | None) -> bool:
     """Whether replacing `old` by `new` (either may be missing) is a DestinationRule change, which
-    reaches clusters, endpoints and route configurations only."""
+    reaches clusters, endpoints and route configurations only, unless some rule sets what an
+    outbound tcp_proxy reads (`tcproutes.sets_stream_policy`: the caller's to check)."""
     return (old is not None or new is not None) and all(
         resource is None or resource.kind == "DestinationRule" for resource in (old, new))
 

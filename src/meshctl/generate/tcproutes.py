@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from envoy.config.listener.v3 import listener_components_pb2 as lc
 
@@ -12,11 +13,11 @@ from meshctl.generate.chains import OutboundChain, distinct_networks
 from meshctl.generate.context import ProxyContext
 from meshctl import protocols
 from meshctl.hostnames import matches
-from meshctl.model.istio import VirtualServiceView
+from meshctl.model.istio import DestinationRuleView, VirtualServiceView
 from meshctl.model.scope import SidecarScope
 from meshctl.model.service import Service, ServicePort
 
-__all__ = ["proxy_filter", "route_clusters", "stream_routing", "tcp_chains"]
+__all__ = ["StreamPolicy", "route_filter", "sets_stream_policy", "stream_policy", "stream_routing", "tcp_chains"]
 
 
 def tcp_chains(ctx: ProxyContext, service: Service, port: ServicePort, bind: str) -> list[OutboundChain]:
@@ -32,7 +33,8 @@ def tcp_chains(ctx: ProxyContext, service: Service, port: ServicePort, bind: str
         chains = _tcp_route_chains(ctx, vs, port.port, service)
     if chains:
         return chains
-    chain = OutboundChain([proxy_filter([(default_cluster, 0)], default_cluster)])
+    chain = OutboundChain([proxy_filter([(default_cluster, 0)], default_cluster,
+                                        stream_policy(ctx, service.hostname, service.namespace))])
     cidr = "/" in service.address
     # Istio matches the SNI only where the destination address alone cannot tell services
     # apart: a wildcard-bound listener or a CIDR. A headless service's per-pod listener is
@@ -70,20 +72,74 @@ def route_clusters(vs: VirtualServiceView, routes: Sequence[RouteDestination], p
     return out
 
 
-def proxy_filter(destinations: list[tuple[str, int]], stat: str) -> lc.Filter:
+@dataclass(frozen=True, slots=True)
+class StreamPolicy:
+    """What a DestinationRule sets on the outbound `tcp_proxy` of its host (Istio's
+    buildOutboundNetworkFilters): the rule's own `connectionPool.tcp` idle timeout and maximum
+    connection duration (a subset's are not read there), and hashing by source IP when the
+    rule's consistent hash uses it, unless the routed subset balances otherwise."""
+
+    idle_timeout: int | None = None
+    max_connection_duration: int | None = None
+    hash_source_ip: bool = False
+
+
+NO_POLICY = StreamPolicy()
+
+
+def stream_policy(ctx: ProxyContext, host: str, namespace: str, subset: str = "") -> StreamPolicy:
+    """The policy for streams to `host` (a service of `namespace`) and `subset`: "" when
+    several destinations share the tcp_proxy, as Istio reads only the rule then."""
+    rule = ctx.snapshot.destination_rule(ctx.proxy, host, namespace)
+    if rule is None:
+        return NO_POLICY
+    tcp = rule.traffic_policy.connection_pool.tcp if rule.traffic_policy and rule.traffic_policy.connection_pool else None
+    balancer = rule.traffic_policy.load_balancer if rule.traffic_policy else None
+    source_ip = bool(balancer and balancer.consistent_hash and balancer.consistent_hash.use_source_ip)
+    chosen = rule.subset(subset) if subset else None
+    if chosen is not None and chosen.traffic_policy is not None and chosen.traffic_policy.load_balancer is not None:
+        own = chosen.traffic_policy.load_balancer.consistent_hash
+        source_ip = bool(own and own.use_source_ip)
+    return StreamPolicy(tcp.idle_timeout if tcp else None, tcp.max_connection_duration if tcp else None, source_ip)
+
+
+def sets_stream_policy(rule: DestinationRuleView) -> bool:
+    """Whether `rule` sets anything `stream_policy` reads: a DestinationRule change reaches
+    outbound listeners only where some rule does (a caller's shortcut; `meshctl diff`)."""
+    policy = rule.traffic_policy
+    tcp = policy.connection_pool.tcp if policy and policy.connection_pool else None
+    if tcp is not None and (tcp.idle_timeout is not None or tcp.max_connection_duration is not None):
+        return True
+    return any(p is not None and p.load_balancer is not None and p.load_balancer.consistent_hash is not None
+               and p.load_balancer.consistent_hash.use_source_ip for p in (policy, *(s.traffic_policy for s in rule.subsets)))
+
+
+def proxy_filter(destinations: list[tuple[str, int]], stat: str, policy: StreamPolicy = NO_POLICY) -> lc.Filter:
     """tcp_proxy to the one destination, or to the weighted ones (stat prefix `vs.namespace`)."""
-    if len(destinations) == 1:
-        return filters.tcp_proxy(destinations[0][0])
-    weighted = [(cluster, weight) for cluster, weight in destinations if weight > 0]
-    return filters.tcp_proxy("", stat, weighted=weighted)
+    single = len(destinations) == 1
+    return filters.tcp_proxy(destinations[0][0] if single else "", None if single else stat,
+                             weighted=() if single else [(cluster, weight) for cluster, weight in destinations if weight > 0],
+                             idle_timeout=policy.idle_timeout, max_connection_duration=policy.max_connection_duration,
+                             hash_source_ip=policy.hash_source_ip)
+
+
+def route_filter(ctx: ProxyContext, vs: VirtualServiceView, routes: Sequence[RouteDestination], port: int) -> lc.Filter:
+    """tcp_proxy for a TCP or TLS route (of a sidecar or a gateway), with the DestinationRule
+    of its first destination's service, as Istio takes it (none when no service has that host)."""
+    destinations = route_clusters(vs, routes, port)
+    first = routes[0].destination
+    host = vs.host(first.host)
+    services = ctx.snapshot.registry.services_for_host(host)
+    policy = (stream_policy(ctx, host, services[0].namespace, first.subset if len(destinations) == 1 else "")
+              if services else NO_POLICY)
+    return proxy_filter(destinations, f"{vs.name}.{vs.namespace}", policy)
 
 
 def _tls_chains(ctx: ProxyContext, vs: VirtualServiceView, port: int) -> list[OutboundChain]:
     chains: list[OutboundChain] = []
     seen: set[tuple[tuple[str, ...], tuple[str, ...]]] = set()
     for rule in vs.spec.tls:
-        destinations = route_clusters(vs, rule.route, port)
-        if not destinations:
+        if not rule.route:
             continue
         for match in rule.match:
             if not ctx.applies(match, port):
@@ -92,7 +148,7 @@ def _tls_chains(ctx: ProxyContext, vs: VirtualServiceView, port: int) -> list[Ou
             if key in seen:
                 continue
             seen.add(key)
-            chains.append(OutboundChain([proxy_filter(destinations, f"{vs.name}.{vs.namespace}")],
+            chains.append(OutboundChain([route_filter(ctx, vs, rule.route, port)],
                                    server_names=list(key[0]), prefix_ranges=list(match.destination_subnets)))
     return chains
 
@@ -100,21 +156,19 @@ def _tls_chains(ctx: ProxyContext, vs: VirtualServiceView, port: int) -> list[Ou
 def _tcp_route_chains(ctx: ProxyContext, vs: VirtualServiceView, port: int, service: Service) -> list[OutboundChain]:
     chains: list[OutboundChain] = []
     for rule in vs.spec.tcp:
-        destinations = route_clusters(vs, rule.route, port)
-        if not destinations:
+        if not rule.route:
             continue
-        stat = f"{vs.name}.{vs.namespace}"
         if not rule.match:
-            chains.append(OutboundChain([proxy_filter(destinations, stat)]))
+            chains.append(OutboundChain([route_filter(ctx, vs, rule.route, port)]))
             return chains
         subnets: list[str] = []
         for match in rule.match:
             if not ctx.applies(match, port):
                 continue
             if not match.destination_subnets:
-                chains.append(OutboundChain([proxy_filter(destinations, stat)]))
+                chains.append(OutboundChain([route_filter(ctx, vs, rule.route, port)]))
                 return chains
             subnets.extend(match.destination_subnets)
         if subnets:
-            chains.append(OutboundChain([proxy_filter(destinations, stat)], prefix_ranges=subnets))
+            chains.append(OutboundChain([route_filter(ctx, vs, rule.route, port)], prefix_ranges=subnets))
     return chains

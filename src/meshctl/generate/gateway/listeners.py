@@ -31,7 +31,7 @@ from meshctl.generate.context import ProxyContext
 from meshctl.generate.gateway.tls import secret_names, server_tls_context
 from meshctl.generate.inbound_policy import inbound_policy
 from meshctl.generate.listeners import WILDCARD, tls_inspector
-from meshctl.generate.tcproutes import proxy_filter, route_clusters
+from meshctl.generate.tcproutes import route_filter
 from meshctl.hostnames import intersects
 from meshctl.model.gateway import (
     AUTO_PASSTHROUGH,
@@ -247,7 +247,7 @@ def _forward(ctx: ProxyContext, server: GatewayServer, vs: VirtualServiceView,
     if ctx.proxy.istio_extensions and server.tls_mode == ISTIO_MUTUAL:
         out.append(filters.network_metadata_exchange())
     out.extend(inbound_policy(ctx).tcp)
-    out.append(proxy_filter(route_clusters(vs, routes, server.number), f"{vs.name}.{vs.namespace}"))
+    out.append(route_filter(ctx, vs, routes, server.number))
     return out
 
 
@@ -271,6 +271,6 @@ def _passthrough_chains(ctx: ProxyContext, server: GatewayServer, listener_port:
                     ctx.warnings.append(f"{vs.resource.ref()}: tls rule {index} skipped on gateway {server.gateway} "
                                         f"port {server.number}: SNI {', '.join(duplicates)} is already routed")
                     continue
-                forward = proxy_filter(route_clusters(vs, rule.route, server.number), f"{vs.name}.{vs.namespace}")
+                forward = route_filter(ctx, vs, rule.route, server.number)
                 chains.append(GatewayChain([*inbound_policy(ctx).tcp, forward], sni_hosts=list(match.sni_hosts)))
     return chains

@@ -1,0 +1,110 @@
+"""What a DestinationRule sets on an outbound tcp_proxy, as Istio's buildOutboundNetworkFilters
+does: the rule's own `connectionPool.tcp` idleTimeout and maxConnectionDuration (a subset's are
+not read), and source-IP hashing from the rule's consistent hash unless the routed subset
+balances otherwise; with several weighted destinations, the rule of the first one's host and
+no subset. Table: YAML in, the whole TcpProxy message out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
+from google.protobuf import text_format
+
+from meshctl.generate.proxy import ProxyConfig
+
+DB = """
+apiVersion: v1
+kind: Service
+metadata: {name: db, namespace: default}
+spec:
+  clusterIP: 10.96.7.7
+  ports: [{name: tcp-pg, port: 5432}]
+  selector: {app: ratings}
+"""
+
+CLUSTER = "outbound|5432||db.default.svc.cluster.local"
+
+
+def _rule(policy: str = "", subsets: str = "") -> str:
+    return f"""
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: db, namespace: default}}
+spec:
+  host: db
+{policy}{subsets}"""
+
+
+POOL = """  trafficPolicy:
+    connectionPool: {tcp: {idleTimeout: 90s, maxConnectionDuration: 1h, connectTimeout: 2s}}
+"""
+SOURCE_IP = """  trafficPolicy:
+    loadBalancer: {consistentHash: {useSourceIp: true}}
+"""
+SUBSETS = """  subsets:
+  - name: v1
+    labels: {version: v1}
+    trafficPolicy:
+      loadBalancer: {simple: ROUND_ROBIN}
+      connectionPool: {tcp: {idleTimeout: 5s}}
+  - name: v2
+    labels: {version: v2}
+    trafficPolicy:
+      loadBalancer: {consistentHash: {useSourceIp: true}}
+  - name: v3
+    labels: {version: v3}
+"""
+
+
+def _route(*destinations: tuple[str, int]) -> str:
+    routes = "".join(f"""
+    - destination: {{host: db, subset: {subset}}}
+      weight: {weight}""" for subset, weight in destinations)
+    return f"""
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: db, namespace: default}}
+spec:
+  hosts: [db]
+  tcp:
+  - route:{routes}
+"""
+
+
+CASES = {
+    "no rule: nothing set": ("", f'stat_prefix: "{CLUSTER}" cluster: "{CLUSTER}"'),
+    "the rule's TCP pool: idle timeout and connection duration (connect timeout is the cluster's)": (
+        _rule(POOL), f'stat_prefix: "{CLUSTER}" cluster: "{CLUSTER}" idle_timeout {{seconds: 90}} '
+                     'max_downstream_connection_duration {seconds: 3600}'),
+    "the rule's consistent hash on the source IP": (
+        _rule(SOURCE_IP), f'stat_prefix: "{CLUSTER}" cluster: "{CLUSTER}" hash_policy {{source_ip {{}}}}'),
+    "a subset balancing otherwise turns source-IP hashing off; its own pool is not read": (
+        _rule(SOURCE_IP, SUBSETS) + _route(("v1", 100)),
+        'stat_prefix: "outbound|5432|v1|db.default.svc.cluster.local" cluster: "outbound|5432|v1|db.default.svc.cluster.local"'),
+    "a subset hashing on the source IP turns it on": (
+        _rule(POOL, SUBSETS) + _route(("v2", 100)),
+        'stat_prefix: "outbound|5432|v2|db.default.svc.cluster.local" cluster: "outbound|5432|v2|db.default.svc.cluster.local" '
+        'idle_timeout {seconds: 90} max_downstream_connection_duration {seconds: 3600} hash_policy {source_ip {}}'),
+    "a subset without a balancer keeps the rule's": (
+        _rule(SOURCE_IP, SUBSETS) + _route(("v3", 100)),
+        'stat_prefix: "outbound|5432|v3|db.default.svc.cluster.local" cluster: "outbound|5432|v3|db.default.svc.cluster.local" '
+        'hash_policy {source_ip {}}'),
+    "weighted destinations: the rule alone, no subset's balancer": (
+        _rule(SOURCE_IP, SUBSETS) + _route(("v1", 70), ("v2", 30)),
+        'stat_prefix: "db.default" weighted_clusters {clusters {name: "outbound|5432|v1|db.default.svc.cluster.local" weight: 70} '
+        'clusters {name: "outbound|5432|v2|db.default.svc.cluster.local" weight: 30}} hash_policy {source_ip {}}'),
+}
+
+
+@pytest.mark.parametrize("extra, expected", CASES.values(), ids=list(CASES))
+def test_tcp_proxy_takes_the_destination_rule_of_its_host(client_config: Callable[..., ProxyConfig],
+                                                         extra: str, expected: str) -> None:
+    config = client_config(DB + extra)
+    (chain,) = {listener.name: listener for listener in config.listeners}["10.96.7.7_5432"].filter_chains
+    proxy = tcp_proxy_pb2.TcpProxy()
+    assert chain.filters[-1].typed_config.Unpack(proxy)
+    assert proxy == text_format.Parse(expected, tcp_proxy_pb2.TcpProxy())
