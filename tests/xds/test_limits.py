@@ -61,13 +61,19 @@ def test_huge_requests_are_refused_or_cheap_and_traffic_never_notices(guarded: W
             eight = list(pool.map(lambda _: ads_call(port, [at_the_limit]), range(8)))
         assert all(outcome.code is None and outcome.responses for outcome in eight), eight[0].details
         peak = _rss_mb(serve.process.pid)
-        with ThreadPoolExecutor(8) as pool:  # again: what the first eight left is reused, not added to
-            assert all(outcome.code is None for outcome in pool.map(lambda _: ads_call(port, [at_the_limit]), range(8)))
-        again = _rss_mb(serve.process.pid)
+        # Twice again: what the first eight left is reused, not added to. The allocator's own
+        # high-water mark moves by up to ~45 MB from one burst to the next (seen idle, with and
+        # without serve's collector held), so the bound is over two bursts: a leak of 40 MB a
+        # burst (about a quarter of what one burst allocates) still fails it.
+        again = []
+        for _ in range(2):
+            with ThreadPoolExecutor(8) as pool:
+                assert all(outcome.code is None for outcome in pool.map(lambda _: ads_call(port, [at_the_limit]), range(8)))
+            again.append(_rss_mb(serve.process.pid))
     assert not loop.failures, loop.failures[:5]
     probe.check()
     assert peak - before < 250, f"RSS grew from {before:.0f} MB to {peak:.0f} MB"
-    assert again - peak < 40, f"RSS grew from {peak:.0f} MB to {again:.0f} MB on the second burst"
+    assert max(again) - peak < 80, f"RSS grew from {peak:.0f} MB to {max(again):.0f} MB over two more bursts"
     assert "Traceback" not in (guarded.tmp / "serve.log").read_text()
 
 
