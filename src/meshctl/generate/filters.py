@@ -8,6 +8,7 @@ filters (`istio.*`) are added only for proxies that carry them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from envoy.config.listener.v3 import listener_components_pb2 as lc
 from envoy.config.route.v3 import route_pb2
@@ -35,7 +36,9 @@ __all__ = [
     "HCM",
     "INBOUND",
     "METADATA_EXCHANGE",
+    "NO_POLICY",
     "OUTBOUND",
+    "StreamPolicy",
     "TCP_METADATA_EXCHANGE_CONFIG",
     "TCP_PROXY",
     "connection_manager",
@@ -182,22 +185,36 @@ def hcm_filter(manager: hcm_pb2.HttpConnectionManager) -> lc.Filter:
     return lc.Filter(name=HCM, typed_config=typed(manager))
 
 
+@dataclass(frozen=True, slots=True)
+class StreamPolicy:
+    """What a DestinationRule sets on the outbound `tcp_proxy` of its host (Istio's
+    buildOutboundNetworkFilters; tcproutes.stream_policy reads it): the rule's own
+    `connectionPool.tcp` idle timeout and maximum connection duration (nanoseconds), and
+    hashing by source IP."""
+
+    idle_timeout: int | None = None
+    max_connection_duration: int | None = None
+    hash_source_ip: bool = False
+
+
+NO_POLICY = StreamPolicy()
+
+
 def tcp_proxy(cluster: str, stat_prefix: str | None = None, *, weighted: Sequence[tuple[str, int]] = (),
-              idle_timeout: int | None = None, max_connection_duration: int | None = None,
-              hash_source_ip: bool = False) -> lc.Filter:
-    """`tcp_proxy` to one cluster (stat prefix = the cluster) or to weighted clusters; the
-    timeouts (nanoseconds) and source-IP hashing a DestinationRule sets (tcproutes.StreamPolicy)."""
+              policy: StreamPolicy = NO_POLICY) -> lc.Filter:
+    """`tcp_proxy` to one cluster (stat prefix = the cluster) or to weighted clusters, shaped by
+    `policy`."""
     proxy = tcp_proxy_pb2.TcpProxy(stat_prefix=stat_prefix or cluster)
     if weighted:
         for name, weight in weighted:
             proxy.weighted_clusters.clusters.add(name=name, weight=weight)
     else:
         proxy.cluster = cluster
-    if idle_timeout is not None:
-        set_duration(proxy.idle_timeout, idle_timeout)
-    if max_connection_duration is not None:
-        set_duration(proxy.max_downstream_connection_duration, max_connection_duration)
-    if hash_source_ip:
+    if policy.idle_timeout is not None:
+        set_duration(proxy.idle_timeout, policy.idle_timeout)
+    if policy.max_connection_duration is not None:
+        set_duration(proxy.max_downstream_connection_duration, policy.max_connection_duration)
+    if policy.hash_source_ip:
         proxy.hash_policy.add().source_ip.SetInParent()
     return lc.Filter(name=TCP_PROXY, typed_config=typed(proxy))
 

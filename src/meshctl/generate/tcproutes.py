@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from envoy.config.listener.v3 import listener_components_pb2 as lc
 
+from meshctl.config.kinds.networking.destination_rule import TCPSettings, TrafficPolicy
 from meshctl.config.kinds.networking.virtual_service import RouteDestination
 from meshctl.generate import filters, names
 from meshctl.generate.chains import OutboundChain, distinct_networks
 from meshctl.generate.context import ProxyContext
+from meshctl.generate.filters import NO_POLICY, StreamPolicy
+from meshctl.generate.policy import consistent_hash
 from meshctl import protocols
 from meshctl.hostnames import matches
 from meshctl.model.istio import DestinationRuleView, VirtualServiceView
 from meshctl.model.scope import SidecarScope
 from meshctl.model.service import Service, ServicePort
 
-__all__ = ["StreamPolicy", "route_filter", "sets_stream_policy", "stream_policy", "stream_routing", "tcp_chains"]
+__all__ = ["route_filter", "sets_stream_policy", "stream_policy", "stream_routing", "tcp_chains"]
 
 
 def tcp_chains(ctx: ProxyContext, service: Service, port: ServicePort, bind: str) -> list[OutboundChain]:
@@ -72,55 +74,44 @@ def route_clusters(vs: VirtualServiceView, routes: Sequence[RouteDestination], p
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class StreamPolicy:
-    """What a DestinationRule sets on the outbound `tcp_proxy` of its host (Istio's
-    buildOutboundNetworkFilters): the rule's own `connectionPool.tcp` idle timeout and maximum
-    connection duration (a subset's are not read there), and hashing by source IP when the
-    rule's consistent hash uses it, unless the routed subset balances otherwise."""
-
-    idle_timeout: int | None = None
-    max_connection_duration: int | None = None
-    hash_source_ip: bool = False
-
-
-NO_POLICY = StreamPolicy()
-
-
 def stream_policy(ctx: ProxyContext, host: str, namespace: str, subset: str = "") -> StreamPolicy:
     """The policy for streams to `host` (a service of `namespace`) and `subset`: "" when
     several destinations share the tcp_proxy, as Istio reads only the rule then."""
     rule = ctx.snapshot.destination_rule(ctx.proxy, host, namespace)
     if rule is None:
         return NO_POLICY
-    tcp = rule.traffic_policy.connection_pool.tcp if rule.traffic_policy and rule.traffic_policy.connection_pool else None
-    balancer = rule.traffic_policy.load_balancer if rule.traffic_policy else None
-    source_ip = bool(balancer and balancer.consistent_hash and balancer.consistent_hash.use_source_ip)
-    chosen = rule.subset(subset) if subset else None
-    if chosen is not None and chosen.traffic_policy is not None and chosen.traffic_policy.load_balancer is not None:
-        own = chosen.traffic_policy.load_balancer.consistent_hash
-        source_ip = bool(own and own.use_source_ip)
-    return StreamPolicy(tcp.idle_timeout if tcp else None, tcp.max_connection_duration if tcp else None, source_ip)
+    own = rule.subset(subset) if subset else None
+    balanced = own.traffic_policy if own is not None and own.traffic_policy and own.traffic_policy.load_balancer else None
+    tcp = _rule_tcp(rule)
+    return StreamPolicy(tcp.idle_timeout if tcp else None, tcp.max_connection_duration if tcp else None,
+                        _hashes_source_ip(balanced or rule.traffic_policy))
 
 
 def sets_stream_policy(rule: DestinationRuleView) -> bool:
     """Whether `rule` sets anything `stream_policy` reads: a DestinationRule change reaches
     outbound listeners only where some rule does (a caller's shortcut; `meshctl diff`)."""
+    tcp = _rule_tcp(rule)
+    return (tcp is not None and (tcp.idle_timeout is not None or tcp.max_connection_duration is not None)
+            or any(map(_hashes_source_ip, (rule.traffic_policy, *(s.traffic_policy for s in rule.subsets)))))
+
+
+def _rule_tcp(rule: DestinationRuleView) -> TCPSettings | None:
+    """The rule's own TCP connection pool (Istio reads no subset's or port's for tcp_proxy)."""
     policy = rule.traffic_policy
-    tcp = policy.connection_pool.tcp if policy and policy.connection_pool else None
-    if tcp is not None and (tcp.idle_timeout is not None or tcp.max_connection_duration is not None):
-        return True
-    return any(p is not None and p.load_balancer is not None and p.load_balancer.consistent_hash is not None
-               and p.load_balancer.consistent_hash.use_source_ip for p in (policy, *(s.traffic_policy for s in rule.subsets)))
+    return policy.connection_pool.tcp if policy and policy.connection_pool else None
+
+
+def _hashes_source_ip(policy: TrafficPolicy | None) -> bool:
+    chosen = consistent_hash(policy)
+    return chosen is not None and chosen.use_source_ip
 
 
 def proxy_filter(destinations: list[tuple[str, int]], stat: str, policy: StreamPolicy = NO_POLICY) -> lc.Filter:
     """tcp_proxy to the one destination, or to the weighted ones (stat prefix `vs.namespace`)."""
-    single = len(destinations) == 1
-    return filters.tcp_proxy(destinations[0][0] if single else "", None if single else stat,
-                             weighted=() if single else [(cluster, weight) for cluster, weight in destinations if weight > 0],
-                             idle_timeout=policy.idle_timeout, max_connection_duration=policy.max_connection_duration,
-                             hash_source_ip=policy.hash_source_ip)
+    if len(destinations) == 1:
+        return filters.tcp_proxy(destinations[0][0], policy=policy)
+    weighted = [(cluster, weight) for cluster, weight in destinations if weight > 0]
+    return filters.tcp_proxy("", stat, weighted=weighted, policy=policy)
 
 
 def route_filter(ctx: ProxyContext, vs: VirtualServiceView, routes: Sequence[RouteDestination], port: int) -> lc.Filter:
