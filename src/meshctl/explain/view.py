@@ -347,14 +347,9 @@ class LiveStore(Store):
 
     def _listeners(self) -> dict[str, Any]:
         """The listeners section with both its lists (empty when Envoy holds no listener)."""
-        from meshctl.inspect.acquire import EnvoyAdminError
+        from meshctl.inspect.acquire import masked_dump
 
-        try:
-            data = self._source.get(LISTENERS_PATH)
-        except EnvoyAdminError as exc:
-            if exc.selects_nothing:
-                return {}
-            raise
+        data = masked_dump(self._source, LISTENERS_PATH)
         sections = [s for s in config_dump_document(data, self._source.name).get("configs", []) if isinstance(s, dict)]
         return sections[0] if sections else {}
 

@@ -23,7 +23,6 @@ from meshctl.inspect.adminpaths import (
     CLUSTERS_PATH,
     ECDS_PATH,
     EDS_PATH,
-    EMPTY_DUMP,
     ENDPOINTS_PATH,
     EVERYTHING_PATH,
     LISTENERS_PATH,
@@ -175,19 +174,9 @@ def everything(source: DumpSource, filters: SummaryFilters, output: OutputFormat
 
 
 def _dump(source: DumpSource, path: str, cluster_fields: Collection[str] | None = None) -> ConfigDump:
-    return parse_config_dump(_get(source, path), source.name, cluster_fields=cluster_fields)
+    from meshctl.inspect.acquire import masked_dump
 
-
-def _get(source: DumpSource, path: str) -> bytes:
-    """The admin answer; a mask that selects no section Envoy holds reads as an empty dump."""
-    from meshctl.inspect.acquire import EnvoyAdminError
-
-    try:
-        return source.get(path)
-    except EnvoyAdminError as exc:
-        if exc.selects_nothing:
-            return EMPTY_DUMP
-        raise
+    return parse_config_dump(masked_dump(source, path), source.name, cluster_fields=cluster_fields)
 
 
 def _endpoints_note(source: DumpSource, dump: ConfigDump, note: Note) -> None:

@@ -18,7 +18,7 @@ from typing import Protocol
 from meshctl.calllog import timed
 from meshctl.errors import BadInputError, MeshctlError
 
-__all__ = ["PROXY_ADMIN_PORT", "AdminSource", "DumpSource", "EnvoyAdminError", "FileSource", "LiveSource"]
+__all__ = ["PROXY_ADMIN_PORT", "AdminSource", "DumpSource", "EnvoyAdminError", "FileSource", "LiveSource", "masked_dump"]
 
 PROXY_ADMIN_PORT = 15000
 """Envoy's admin port in an Istio sidecar (on the pod's loopback)."""
@@ -136,3 +136,16 @@ class AdminSource(LiveSource):
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise MeshctlError(f"cannot reach Envoy admin at {base}: {reason}") from None
+
+
+def masked_dump(source: DumpSource, path: str) -> bytes:
+    """The admin answer to a `/config_dump?mask=` question; one whose mask selects no section
+    Envoy holds reads as an empty dump (Envoy refuses it with a 400 instead)."""
+    from meshctl.inspect.adminpaths import EMPTY_DUMP
+
+    try:
+        return source.get(path)
+    except EnvoyAdminError as exc:
+        if exc.selects_nothing:
+            return EMPTY_DUMP
+        raise
