@@ -148,10 +148,8 @@ def diff_meshes(old: LoadResult, new: LoadResult, mesh: MeshConfig | None = None
 
 
 def _proxies(snapshot: MeshSnapshot) -> dict[str, Proxy]:
-    """Every workload with a sidecar, as translate would name its proxy."""
-    from meshctl.model import proxy as proxies
-
-    return {w.proxy_id: proxies.for_workload(w) for w in snapshot.registry.workloads if w.injected}
+    """Every workload with a sidecar, as translate would name and render its proxy."""
+    return {w.proxy_id: snapshot.proxy_of(w) for w in snapshot.registry.workloads if w.injected}
 
 
 def _group(results: Mapping[str, tuple[EnvoyChange, ...]]) -> list[ProxyGroup]:

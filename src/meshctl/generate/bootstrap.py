@@ -24,6 +24,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import http_con
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 
 from meshctl.generate.protobuf import typed
+from meshctl.model.proxy import agent_metadata
 from meshctl.model.secrets import (AGENT_CLUSTER, AGENT_SOCKET, AUTH_MUTUAL_TLS, AUTH_NONE, ROOT_CERTIFICATE,
                                    WORKLOAD_CERTIFICATE)
 
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 __all__ = [
     "CONTROL_PLANE_NAME",
     "HTTP_OPTIONS_KEY",
-    "ISTIO_META_PREFIX",
     "XDS_CLUSTER",
     "ads_bootstrap",
     "h2_options",
@@ -46,7 +46,6 @@ __all__ = [
 XDS_CLUSTER = "xds-grpc"
 CONTROL_PLANE_NAME = "istiod.istio-system.svc"
 HTTP_OPTIONS_KEY = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
-ISTIO_META_PREFIX = "ISTIO_META_"
 
 
 def h2_options() -> http_protocol_options_pb2.HttpProtocolOptions:
@@ -125,8 +124,9 @@ def ads_bootstrap(proxy: Proxy, xds_host: str, xds_port: int, *, admin_port: int
     control plane with its workload certificate (serve's `--xds-mtls-address`), which proves its
     identity.
 
-    The mesh's `defaultConfig.proxyMetadata` reaches the node metadata as istio-agent passes it:
-    `ISTIO_META_NAME` becomes `NAME`."""
+    The mesh's `defaultConfig.proxyMetadata` reaches the node metadata as istio-agent passes it
+    (`ISTIO_META_NAME` becomes `NAME`), then the proxy's own metadata (what its pod's
+    `proxy.istio.io/config` adds, `model.proxy.workload_metadata`)."""
     bootstrap = bootstrap_pb2.Bootstrap()
     node = bootstrap.node
     node.id = proxy.node_id
@@ -143,10 +143,9 @@ def ads_bootstrap(proxy: Proxy, xds_host: str, xds_port: int, *, admin_port: int
         "INSTANCE_IPS": proxy.ip,
         "POD_NAME": proxy.pod_name,
     })
-    metadata = mesh.default_config.view.proxy_metadata if mesh is not None else {}
-    for key, value in sorted(metadata.items()):
-        if key.startswith(ISTIO_META_PREFIX) and len(key) > len(ISTIO_META_PREFIX):
-            node.metadata.update({key[len(ISTIO_META_PREFIX):]: value})
+    if mesh is not None:
+        node.metadata.update(agent_metadata(mesh.default_config.view.proxy_metadata))
+    node.metadata.update(proxy.metadata)
     dynamic = bootstrap.dynamic_resources
     ads = dynamic.ads_config
     ads.api_type = config_source_pb2.ApiConfigSource.DELTA_GRPC if delta else config_source_pb2.ApiConfigSource.GRPC

@@ -45,6 +45,7 @@ __all__ = [
     "hcm_filter",
     "http_filters",
     "network_metadata_exchange",
+    "node_stream_policy",
     "tcp_proxy",
 ]
 
@@ -162,6 +163,12 @@ def connection_manager(proxy: Proxy, *, stat_prefix: str, direction: str, port_p
         manager.tracing.CopyFrom(_tracing(proxy, mesh))
     manager.use_remote_address.value = False
     manager.upgrade_configs.add(upgrade_type="websocket")
+    # The node's IDLE_TIMEOUT and HTTP10 (Istio's buildHTTPConnectionManager and the listener
+    # options of every class: outbound, inbound, gateway).
+    if proxy.flags.idle_timeout is not None:
+        set_duration(manager.common_http_protocol_options.idle_timeout, proxy.flags.idle_timeout)
+    if proxy.flags.http10:
+        manager.http_protocol_options.accept_http_10 = True
     manager.stream_idle_timeout.SetInParent()
     manager.normalize_path.value = True
     manager.path_with_escaped_slashes_action = hcm_pb2.HttpConnectionManager.KEEP_UNCHANGED
@@ -187,17 +194,26 @@ def hcm_filter(manager: hcm_pb2.HttpConnectionManager) -> lc.Filter:
 
 @dataclass(frozen=True, slots=True)
 class StreamPolicy:
-    """What a DestinationRule sets on the outbound `tcp_proxy` of its host (Istio's
-    buildOutboundNetworkFilters; tcproutes.stream_policy reads it): the rule's own
-    `connectionPool.tcp` idle timeout and maximum connection duration (nanoseconds), and
-    hashing by source IP."""
+    """What shapes a `tcp_proxy` beyond its destination (Istio's buildOutboundNetworkFilters;
+    tcproutes.stream_policy reads it): the idle timeout (the DestinationRule's own
+    `connectionPool.tcp.idleTimeout`, else the node's IDLE_TIMEOUT) and maximum connection
+    duration (nanoseconds), hashing by source IP, and the rule's `tunnel` as (`host:port`,
+    whether by POST rather than CONNECT)."""
 
     idle_timeout: int | None = None
     max_connection_duration: int | None = None
     hash_source_ip: bool = False
+    tunnel: tuple[str, bool] | None = None
 
 
 NO_POLICY = StreamPolicy()
+
+
+def node_stream_policy(proxy: Proxy) -> StreamPolicy:
+    """What a tcp_proxy no DestinationRule shapes takes of the node: its IDLE_TIMEOUT (Istio's
+    catch-all, passthrough and inbound chains, and routes to a host without a rule)."""
+    idle = proxy.flags.idle_timeout
+    return NO_POLICY if idle is None else StreamPolicy(idle_timeout=idle)
 
 
 def tcp_proxy(cluster: str, stat_prefix: str | None = None, *, weighted: Sequence[tuple[str, int]] = (),
@@ -216,6 +232,8 @@ def tcp_proxy(cluster: str, stat_prefix: str | None = None, *, weighted: Sequenc
         set_duration(proxy.max_downstream_connection_duration, policy.max_connection_duration)
     if policy.hash_source_ip:
         proxy.hash_policy.add().source_ip.SetInParent()
+    if policy.tunnel is not None:
+        proxy.tunneling_config.hostname, proxy.tunneling_config.use_post = policy.tunnel
     return lc.Filter(name=TCP_PROXY, typed_config=typed(proxy))
 
 

@@ -308,7 +308,7 @@ def _chain_filters(ctx: ProxyContext, chain_set: ChainSet, http: bool, policy: I
     (and the policy's HTTP filters), or the policy's network filters and a TCP proxy, to the
     chain set's cluster."""
     if not http:
-        return [*policy.tcp, filters.tcp_proxy(chain_set.cluster)]
+        return [*policy.tcp, filters.tcp_proxy(chain_set.cluster, policy=filters.node_stream_policy(ctx.proxy))]
     port = chain_set.inbound
     manager = filters.connection_manager(
         ctx.proxy,

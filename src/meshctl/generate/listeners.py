@@ -173,7 +173,7 @@ def _passthrough_chain(ctx: ProxyContext) -> lc.FilterChain:
     target = BLACKHOLE if ctx.scope.outbound_mode == "REGISTRY_ONLY" else PASSTHROUGH
     chain = lc.FilterChain(name="PassthroughFilterChain")
     chain.filter_chain_match.SetInParent()
-    chain.filters.append(filters.tcp_proxy(target))
+    chain.filters.append(filters.tcp_proxy(target, policy=filters.node_stream_policy(ctx.proxy)))
     return chain
 
 
@@ -237,5 +237,5 @@ def virtual_outbound(ctx: ProxyContext) -> listener_pb2.Listener:
     blackhole.filters.append(filters.tcp_proxy(BLACKHOLE))
     target = BLACKHOLE if ctx.scope.outbound_mode == "REGISTRY_ONLY" else PASSTHROUGH
     catch_all = listener.filter_chains.add(name="virtualOutbound-catchall-tcp")
-    catch_all.filters.append(filters.tcp_proxy(target))
+    catch_all.filters.append(filters.tcp_proxy(target, policy=filters.node_stream_policy(ctx.proxy)))
     return listener

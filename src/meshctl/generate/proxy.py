@@ -195,9 +195,12 @@ def _outbound_listeners(ctx: ProxyContext, view: tuple[Any, ...]) -> tuple[list[
     """Outbound listeners, and the route configurations they ask for, in the order they ask.
 
     They read VirtualServices only for their TCP and TLS routes: keyed by those rather than by
-    the snapshot, an HTTP routing edit leaves every listener as it was."""
+    the snapshot, an HTTP routing edit leaves every listener as it was. Of the node's metadata
+    they read its flags (idle timeout, HTTP/1.0), which the view leaves out: proxies that
+    differ in those alone share all but their listeners."""
     snapshot = ctx.snapshot
-    listener_inputs = (view[1:], ctx.workload_key(), snapshot.mesh_key, snapshot.versions_except("VirtualService"),
+    listener_inputs = (view[1:], ctx.workload_key(), ctx.proxy.flags, snapshot.mesh_key,
+                       snapshot.versions_except("VirtualService"),
                        ctx.memo(("stream-routing", Same(ctx.scope)), lambda: stream_routing(ctx.scope)))
     return ctx.memo(("outbound-listeners", listener_inputs),
                     lambda: (ctx.same_list(build_listeners(ctx)), list(ctx.route_names)))

@@ -6,12 +6,12 @@ from collections.abc import Sequence
 
 from envoy.config.listener.v3 import listener_components_pb2 as lc
 
-from meshctl.config.kinds.networking.destination_rule import TCPSettings, TrafficPolicy
+from meshctl.config.kinds.networking.destination_rule import TCPSettings, TrafficPolicy, TunnelSettings
 from meshctl.config.kinds.networking.virtual_service import RouteDestination
 from meshctl.generate import filters, names
 from meshctl.generate.chains import OutboundChain, distinct_networks
 from meshctl.generate.context import ProxyContext
-from meshctl.generate.filters import NO_POLICY, StreamPolicy
+from meshctl.generate.filters import StreamPolicy, node_stream_policy
 from meshctl.generate.policy import consistent_hash
 from meshctl import protocols
 from meshctl.hostnames import matches
@@ -76,23 +76,42 @@ def route_clusters(vs: VirtualServiceView, routes: Sequence[RouteDestination], p
 
 def stream_policy(ctx: ProxyContext, host: str, namespace: str, subset: str = "") -> StreamPolicy:
     """The policy for streams to `host` (a service of `namespace`) and `subset`: "" when
-    several destinations share the tcp_proxy, as Istio reads only the rule then."""
+    several destinations share the tcp_proxy, as Istio reads only the rule then. What the
+    rule leaves unset of the idle timeout is the node's (all of it without a rule)."""
     rule = ctx.snapshot.destination_rule(ctx.proxy, host, namespace)
     if rule is None:
-        return NO_POLICY
+        return node_stream_policy(ctx.proxy)
     own = rule.subset(subset) if subset else None
     balanced = own.traffic_policy if own is not None and own.traffic_policy and own.traffic_policy.load_balancer else None
     tcp = _rule_tcp(rule)
-    return StreamPolicy(tcp.idle_timeout if tcp else None, tcp.max_connection_duration if tcp else None,
-                        _hashes_source_ip(balanced or rule.traffic_policy))
+    idle = tcp.idle_timeout if tcp is not None and tcp.idle_timeout is not None else ctx.proxy.flags.idle_timeout
+    return StreamPolicy(idle, tcp.max_connection_duration if tcp else None,
+                        _hashes_source_ip(balanced or rule.traffic_policy), _tunnel(rule, subset))
 
 
 def sets_stream_policy(rule: DestinationRuleView) -> bool:
     """Whether `rule` sets anything `stream_policy` reads: a DestinationRule change reaches
-    outbound listeners only where some rule does (a caller's shortcut; `meshctl diff`)."""
+    outbound listeners only where some rule does (a caller's shortcut; `meshctl diff`). The
+    node's idle timeout is no rule's: without one of its own, a rule leaves it as no rule does."""
     tcp = _rule_tcp(rule)
+    policies = (rule.traffic_policy, *(s.traffic_policy for s in rule.subsets))
     return (tcp is not None and (tcp.idle_timeout is not None or tcp.max_connection_duration is not None)
-            or any(map(_hashes_source_ip, (rule.traffic_policy, *(s.traffic_policy for s in rule.subsets)))))
+            or any(map(_hashes_source_ip, policies))
+            or any(policy is not None and policy.tunnel is not None for policy in policies))
+
+
+def _tunnel(rule: DestinationRuleView, subset: str) -> tuple[str, bool] | None:
+    """The rule's `tunnel` as tcp_proxy's tunneling_config takes it (Istio's tunnelingconfig):
+    a routed subset's own and nothing else (not the rule's), the rule's without a subset."""
+    if subset:
+        own = rule.subset(subset)
+        settings: TunnelSettings | None = own.traffic_policy.tunnel if own is not None and own.traffic_policy else None
+    else:
+        settings = rule.traffic_policy.tunnel if rule.traffic_policy else None
+    if settings is None:
+        return None
+    host = f"[{settings.target_host}]" if ":" in settings.target_host else settings.target_host
+    return f"{host}:{settings.target_port}", settings.protocol == "POST"
 
 
 def _rule_tcp(rule: DestinationRuleView) -> TCPSettings | None:
@@ -106,7 +125,7 @@ def _hashes_source_ip(policy: TrafficPolicy | None) -> bool:
     return chosen is not None and chosen.use_source_ip
 
 
-def proxy_filter(destinations: list[tuple[str, int]], stat: str, policy: StreamPolicy = NO_POLICY) -> lc.Filter:
+def proxy_filter(destinations: list[tuple[str, int]], stat: str, policy: StreamPolicy) -> lc.Filter:
     """tcp_proxy to the one destination, or to the weighted ones (stat prefix `vs.namespace`)."""
     if len(destinations) == 1:
         return filters.tcp_proxy(destinations[0][0], policy=policy)
@@ -116,13 +135,14 @@ def proxy_filter(destinations: list[tuple[str, int]], stat: str, policy: StreamP
 
 def route_filter(ctx: ProxyContext, vs: VirtualServiceView, routes: Sequence[RouteDestination], port: int) -> lc.Filter:
     """tcp_proxy for a TCP or TLS route (of a sidecar or a gateway), with the DestinationRule
-    of its first destination's service, as Istio takes it (none when no service has that host)."""
+    of its first destination's service, as Istio takes it (none, so the node's idle timeout
+    alone, when no service has that host)."""
     destinations = route_clusters(vs, routes, port)
     first = routes[0].destination
     host = vs.host(first.host)
     services = ctx.snapshot.registry.services_for_host(host)
     policy = (stream_policy(ctx, host, services[0].namespace, first.subset if len(destinations) == 1 else "")
-              if services else NO_POLICY)
+              if services else node_stream_policy(ctx.proxy))
     return proxy_filter(destinations, f"{vs.name}.{vs.namespace}", policy)
 
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from meshctl.config.values import parse_duration
 from meshctl.errors import UnknownProxyError
 from meshctl.model.node import ROUTER, SIDECAR, ProxyNode, node_id
 from meshctl.model.service import Workload
@@ -25,12 +26,16 @@ __all__ = [
     "INTERCEPTION_REDIRECT",
     "INTERCEPTION_TPROXY",
     "ISTIO_EXTENSIONS",
+    "ISTIO_META_PREFIX",
     "ISTIO_VERSION",
+    "NodeFlags",
     "Proxy",
+    "agent_metadata",
     "for_node",
     "for_workload",
     "generic_sidecar",
     "is_gateway",
+    "workload_metadata",
     "workload_of",
 ]
 
@@ -46,12 +51,40 @@ ISTIO_EXTENSIONS = frozenset({"istio.metadata_exchange", "istio.alpn", "istio.st
 
 
 @dataclass(frozen=True, slots=True)
+class NodeFlags:
+    """The node metadata settings Istio's listener builders honour, read once from a proxy's
+    metadata (the agent's `ISTIO_META_*` environment, `ISTIO_META_` dropped).
+
+    `idle_timeout` (IDLE_TIMEOUT, a Go duration in nanoseconds; None when unset or not a
+    duration, which istiod ignores alike) bounds idle connections where no DestinationRule says
+    otherwise: tcp_proxy filters and HTTP connection managers. `http10` (HTTP10 exactly "1")
+    makes connection managers accept HTTP/1.0. Hashable: cache keys of what reads them hold it.
+    """
+
+    idle_timeout: int | None = None
+    http10: bool = False
+
+    @classmethod
+    def of(cls, metadata: Mapping[str, Any]) -> NodeFlags:
+        idle = metadata.get(IDLE_TIMEOUT)
+        return cls(parse_duration(idle) if isinstance(idle, str) and idle else None,
+                   metadata.get(HTTP10) == "1")
+
+
+IDLE_TIMEOUT = "IDLE_TIMEOUT"
+HTTP10 = "HTTP10"
+NO_FLAGS = NodeFlags()
+
+
+@dataclass(frozen=True, slots=True)
 class Proxy:
     """Everything generation reads about one proxy.
 
     `istio_extensions` says whether the proxy is an istio-proxy build: Istio's own filters
     (metadata exchange, ALPN override) are emitted only for proxies that can load them, so the
     same generator drives both istio-proxy sidecars and the plain Envoy that meshctl runs.
+    `metadata` is the node metadata the proxy sends (or, offline, the one its agent would);
+    `flags` what generation reads of it.
     """
 
     id: str
@@ -67,6 +100,10 @@ class Proxy:
     istio_extensions: bool = False
     metadata: Mapping[str, Any] = field(default_factory=dict)
     verified_identity: str = ""
+    flags: NodeFlags = field(init=False, default=NO_FLAGS)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "flags", NodeFlags.of(self.metadata) if self.metadata else NO_FLAGS)
 
     @property
     def pod_name(self) -> str:
@@ -94,6 +131,36 @@ class Proxy:
         return self.verified_identity.split(marker, 1)[1].split("/", 1)[0]
 
 
+ISTIO_META_PREFIX = "ISTIO_META_"
+PROXY_CONFIG_ANNOTATION = "proxy.istio.io/config"
+
+
+def agent_metadata(environment: Mapping[str, str]) -> dict[str, str]:
+    """The node metadata istio-agent makes of its environment: `ISTIO_META_NAME` becomes `NAME`."""
+    return {key[len(ISTIO_META_PREFIX):]: value for key, value in sorted(environment.items())
+            if key.startswith(ISTIO_META_PREFIX) and len(key) > len(ISTIO_META_PREFIX)}
+
+
+def workload_metadata(workload: Workload, proxy_metadata: Mapping[str, str]) -> dict[str, str]:
+    """The node metadata a workload's agent sends of its environment: the mesh's
+    `defaultConfig.proxyMetadata` (`proxy_metadata`) with the `proxyMetadata` of the pod's
+    `proxy.istio.io/config` over it, which the injector puts in istio-proxy's environment (how
+    a pod sets ISTIO_META_IDLE_TIMEOUT). An annotation the injector would refuse adds nothing:
+    such a pod gets no sidecar to send it."""
+    from meshctl.inject.proxyconfig import ProxyConfigError, parse_annotation
+
+    environment = dict(proxy_metadata)
+    annotation = workload.annotations.get(PROXY_CONFIG_ANNOTATION)
+    if annotation:
+        try:
+            own = parse_annotation(annotation).get("proxyMetadata")
+        except ProxyConfigError:
+            own = None
+        if isinstance(own, dict):
+            environment.update({str(key): str(value) for key, value in own.items()})
+    return agent_metadata(environment)
+
+
 INTERCEPTION_ANNOTATION = "sidecar.istio.io/interceptionMode"
 # What marks a pod as a gateway (its Envoy runs as `pilot-agent proxy router`): the `istio` label
 # of Istio's gateway charts, the injection template of the `gateway` chart, and the label Istio's
@@ -119,7 +186,7 @@ def is_gateway(workload: Workload) -> bool:
 
 def for_workload(workload: Workload, *, interception: str | None = None,
                  istio_extensions: bool = False, domain: str = "cluster.local",
-                 trust_domain: str = "cluster.local") -> Proxy:
+                 trust_domain: str = "cluster.local", metadata: Mapping[str, Any] | None = None) -> Proxy:
     """The proxy of a workload, as the injector would configure it: a gateway (router) for a
     gateway pod, a sidecar otherwise, whose interception mode comes from the pod's
     `sidecar.istio.io/interceptionMode` annotation unless given. A gateway's identity counts as
@@ -138,6 +205,7 @@ def for_workload(workload: Workload, *, interception: str | None = None,
         workload=workload,
         istio_extensions=istio_extensions,
         verified_identity=workload.spiffe_id(trust_domain) if router else "",
+        metadata=dict(metadata or {}),
     )
 
 
@@ -163,7 +231,8 @@ def for_node(node: ProxyNode, workload: Workload | None, domain: str = "cluster.
     labels), as istiod serves VMs without WorkloadEntries, but only when it names a namespace;
     otherwise there is nothing to base its config on. The node type (sidecar or router) is the
     node's own, as in Istio; `verified_identity` is what its connection proved (the server's
-    word, never the node's), empty when it proved nothing.
+    word, never the node's), empty when it proved nothing. The node's metadata is the proxy's
+    (`Proxy.flags`: what generation honours of it).
     """
     interception = node.metadata.get("INTERCEPTION_MODE")
     if workload is not None:
@@ -174,7 +243,7 @@ def for_node(node: ProxyNode, workload: Workload | None, domain: str = "cluster.
                       interception=interception or INTERCEPTION_REDIRECT, istio_extensions=node.istio_extensions)
     else:
         raise UnknownProxyError(f"proxy {node.id} is not a workload in the configuration")
-    proxy = replace(proxy, type=node.type, verified_identity=verified_identity)
+    proxy = replace(proxy, type=node.type, verified_identity=verified_identity, metadata=dict(node.metadata))
     if node.type == ROUTER:
         proxy = replace(proxy, interception=INTERCEPTION_NONE)
     if node.cluster_id:

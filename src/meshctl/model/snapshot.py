@@ -30,7 +30,7 @@ from meshctl.model.peerauth import DISABLE, PERMISSIVE, STRICT, PeerAuthenticati
 from meshctl.model.proxy import Proxy
 from meshctl.model.registry import Registry, build_registry, endpoint_objects_of
 from meshctl.model.scope import SidecarScope, build_scope, select_sidecar
-from meshctl.model.service import POD
+from meshctl.model.service import POD, Workload
 from meshctl.targets import Target, parse_target
 
 __all__ = ["DISABLE", "PERMISSIVE", "STRICT", "MeshSnapshot", "UnknownTargetError", "build_snapshot"]
@@ -172,6 +172,12 @@ class MeshSnapshot:
                 raise UnknownTargetError(f'deployment "{name}" not found in namespace "{namespace}" (or it has no '
                                          f"replicas); {self._known_workloads(deployments=True)}")
             workload = replicas[0]
+        return self.proxy_of(workload, **options)
+
+    def proxy_of(self, workload: Workload, **options: Any) -> Proxy:
+        """The sidecar (or gateway) of a workload, with the node metadata its agent would send
+        (`proxies.workload_metadata`: the mesh's and the pod's proxyMetadata)."""
+        options.setdefault("metadata", proxies.workload_metadata(workload, self.mesh.default_config.view.proxy_metadata))
         return proxies.for_workload(workload, trust_domain=self.mesh.trust_domain, **options)
 
     def _known_workloads(self, *, deployments: bool = False) -> str:

@@ -9,6 +9,7 @@ and buildOutboundSniDnatClusters).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 
 from envoy.config.cluster.v3 import cluster_pb2
@@ -18,6 +19,7 @@ from meshctl import protocols
 from meshctl.generate import filters, names
 from meshctl.generate.context import ProxyContext
 from meshctl.generate.gateway.listeners import GatewayChain
+from meshctl.generate.tcproutes import stream_policy
 from meshctl.generate.tls import ISTIO_ALL_ALPNS
 from meshctl.hostnames import matches
 from meshctl.model.service import Service, ServicePort
@@ -40,11 +42,15 @@ def _targets(ctx: ProxyContext, hosts: Sequence[str]) -> Iterator[tuple[Service,
 
 
 def auto_passthrough_chains(ctx: ProxyContext, hosts: Sequence[str]) -> list[GatewayChain]:
-    """A chain per (service, port, subset): SNI = the SNI-DNAT cluster's name, Istio's ALPNs."""
+    """A chain per (service, port, subset): SNI = the SNI-DNAT cluster's name, Istio's ALPNs,
+    and a tcp_proxy shaped by the service's DestinationRule as a sidecar's is, but never
+    tunnelled (the client's mTLS goes through as it is)."""
     chains: list[GatewayChain] = []
     for service, port, subset in _targets(ctx, hosts):
         cluster = names.istio_sni(port.port, service.hostname, subset)
-        chains.append(GatewayChain([filters.tcp_proxy(cluster)], sni_hosts=[cluster], alpn=list(ISTIO_ALL_ALPNS)))
+        policy = dataclasses.replace(stream_policy(ctx, service.hostname, service.namespace, subset), tunnel=None)
+        chains.append(GatewayChain([filters.tcp_proxy(cluster, policy=policy)], sni_hosts=[cluster],
+                                   alpn=list(ISTIO_ALL_ALPNS)))
     return chains
 
 
