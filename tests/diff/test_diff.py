@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from testsupport import run_cli
+from testsupport import BASE, run_cli
 from wholediff import reported, whole_diff
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -251,6 +251,45 @@ def test_shortcuts_agree_with_translating_every_proxy_whole(tmp_path: Path, edit
     old, new = load_sides(side(str(tmp_path / "old.yaml")), side(str(tmp_path / "new.yaml")), "default")
     expected = whole_diff(old.resources, new.resources)
     assert expected, f"{edit} changes nothing: the test would prove nothing"
+    assert reported(diff_meshes(old, new)) == expected
+
+
+TCP_MESH = BASE + """---
+apiVersion: v1
+kind: Service
+metadata: {name: db, namespace: default}
+spec:
+  clusterIP: 10.96.7.7
+  ports: [{name: tcp-pg, port: 5432}]
+  selector: {app: ratings}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: db, namespace: default}
+spec:
+  host: db
+  trafficPolicy:
+    connectionPool: {tcp: {maxConnections: 10}}
+"""
+
+
+POOL = "    connectionPool: {tcp: {maxConnections: 10}}\n"
+
+
+@pytest.mark.parametrize("pool", [POOL + "    tunnel: {targetHost: proxy.example.com, targetPort: 3128}\n",
+                                  "    connectionPool: {tcp: {maxConnections: 10, idleTimeout: 5m}}\n"],
+                         ids=["tunnel", "TCP idle timeout"])
+def test_a_rule_starting_to_shape_tcp_proxies_reaches_listeners(tmp_path: Path, pool: str) -> None:
+    """No rule shapes a tcp_proxy before (diff could take the clusters-and-routes shortcut); the
+    edit makes one do so (a tunnel, an idle timeout): the listeners of its host change too."""
+    from meshctl.diff.compare import diff_meshes
+    from meshctl.diff.inputs import load_sides, side
+
+    (tmp_path / "old.yaml").write_text(TCP_MESH)
+    (tmp_path / "new.yaml").write_text(TCP_MESH.replace(POOL, pool))
+    old, new = load_sides(side(str(tmp_path / "old.yaml")), side(str(tmp_path / "new.yaml")), "default")
+    expected = whole_diff(old.resources, new.resources)
+    assert any(change.kind == "Listener" for _, changes in expected.values() for change in changes)
     assert reported(diff_meshes(old, new)) == expected
 
 

@@ -144,6 +144,28 @@ def _replicas(rnd: random.Random, objects: Objects) -> None:
         deployment["spec"]["replicas"] = rnd.randrange(1, 4)
 
 
+def _tunnel(rnd: random.Random, objects: Objects) -> None:
+    """Add a tunnel to, or take it from, a rule's or a subset's policy (ports have none): what
+    tcp_proxy filters read of a rule, so a listener change from a DestinationRule edit."""
+    rule = _pick(rnd, objects, "DestinationRule")
+    if rule is not None:
+        spec = rule["spec"]
+        policy = rnd.choice([spec.setdefault("trafficPolicy", {}),
+                             *(subset.setdefault("trafficPolicy", {}) for subset in spec.get("subsets", []))])
+        if policy.pop("tunnel", None) is None:
+            policy["tunnel"] = {"targetHost": "proxy.example.com", "targetPort": rnd.choice([3128, 8080]),
+                                "protocol": rnd.choice(["CONNECT", "POST"])}
+
+
+def _proxy_metadata(rnd: random.Random, objects: Objects) -> None:
+    """Other node metadata for a Deployment's pods (its proxy.istio.io/config proxyMetadata)."""
+    deployment = _pick(rnd, objects, "Deployment")
+    if deployment is not None:
+        metadata = {"ISTIO_META_IDLE_TIMEOUT": rnd.choice(["5s", "0s"])} if rnd.random() < 0.7 else {}
+        deployment["spec"]["template"]["metadata"].setdefault("annotations", {})["proxy.istio.io/config"] = (
+            yaml.safe_dump({"proxyMetadata": metadata}))
+
+
 def _policy_rule(rnd: random.Random, objects: Objects) -> None:
     policy = objects.get(_key(POLICY))
     if policy is not None:
@@ -175,6 +197,8 @@ EDITS: dict[str, Edit] = {
     "authorization policy": _toggle(POLICY),
     "policy rule": _policy_rule,
     "replicas": _replicas,
+    "tunnel": _tunnel,
+    "proxy metadata": _proxy_metadata,
 }
 
 

@@ -4,8 +4,8 @@
 cache key did not change; `meshctl translate` starts from nothing. A key that misses an input
 the piece reads would leave a proxy with stale config after an edit, silently, and only in
 serve. So this property edits the kitchen-sink mesh step by step (subsets, load balancing, TLS,
-routes, weights, mirrors, ports, labels, deletions and restorations, exportTo, PeerAuthentication,
-Sidecar scoping, an ExternalName alias) and after every step compares, for every workload, the serialized resources
+routes, weights, mirrors, ports, labels, node metadata, deletions and restorations, exportTo,
+PeerAuthentication, Sidecar scoping, an ExternalName alias) and after every step compares, for every workload, the serialized resources
 and the warnings of both paths (the cold one from a snapshot built from nothing: snapshots
 carry lookups over from the one before, which must be as right as the cache).
 """
@@ -148,6 +148,17 @@ def _pod_labels(rnd: random.Random, objects: Objects) -> None:
         deployment["spec"]["template"]["metadata"]["labels"]["version"] = rnd.choice(SUBSET_NAMES)
 
 
+def _proxy_metadata(rnd: random.Random, objects: Objects) -> None:
+    """Give a Deployment's pods other node metadata (proxy.istio.io/config proxyMetadata): the
+    idle timeout and HTTP/1.0 their listeners take, which no view or route reads."""
+    deployment = _pick(rnd, objects, "Deployment")
+    if deployment:
+        annotations = deployment["spec"]["template"]["metadata"].setdefault("annotations", {})
+        metadata = {key: value for key, value in (("ISTIO_META_IDLE_TIMEOUT", rnd.choice(["5s", "0s", None])),
+                                                  ("ISTIO_META_HTTP10", rnd.choice(["1", None]))) if value}
+        annotations["proxy.istio.io/config"] = yaml.safe_dump({"proxyMetadata": metadata})
+
+
 def _replicas(rnd: random.Random, objects: Objects) -> None:
     """Scale a Deployment: endpoints come and go, and so do proxies."""
     deployment = _pick(rnd, objects, "Deployment")
@@ -286,7 +297,7 @@ EXTRA_ENTRY = {"apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry", "
 
 
 EDITS = [_subset_labels, _drop_subset, _load_balancer, _tls, _route_subset, _weights, _retarget, _service_port,
-         _pod_labels, _replicas, _endpoint_address, _delete, _restore, _export_to, _sidecar_hosts, _toggle(STRICT), _toggle(SCOPED), _toggle(SCOPED_API), _toggle(ALIAS),
+         _pod_labels, _proxy_metadata, _replicas, _endpoint_address, _delete, _restore, _export_to, _sidecar_hosts, _toggle(STRICT), _toggle(SCOPED), _toggle(SCOPED_API), _toggle(ALIAS),
          _move_host, _vs_external_host, _precedence, _match_port, _source_labels, _mesh_config, _toggle(EXTRA_ENTRY)]
 
 
@@ -337,14 +348,17 @@ def _assert_served_equals_cold(scratch: Path, edits: list[Callable[[Objects], No
     cache = SnapshotCache(ISTIO_NODES)
     translator = Translator()
     followers: dict[str, list[Follower]] = {}
+    nodes: dict[str, Any] = {}
     for step, edit in enumerate([lambda objects: None, *edits]):
         edit(objects)
         snapshot, resources = _publish(scratch, objects, cache, translator)
         fresh = build_snapshot(resources)
         for workload in snapshot.registry.workloads:
             proxy = snapshot.proxy(workload.proxy_id)
-            if workload.proxy_id not in followers:
-                node = ads_bootstrap(proxy, "127.0.0.1", 0, admin_port=0).node
+            node = ads_bootstrap(proxy, "127.0.0.1", 0, admin_port=0).node
+            # A pod given other node metadata is a new pod: its proxy connects anew.
+            if nodes.get(workload.proxy_id) != node:
+                nodes[workload.proxy_id] = node
                 followers[workload.proxy_id] = [Follower(cache, node), Follower(cache, node, delta=True)]
                 for follower in followers[workload.proxy_id]:
                     follower.start()
@@ -819,3 +833,33 @@ def test_a_workloads_content_key_reads_every_field() -> None:
     whose workload changed in that field alone."""
     workload = build_snapshot(list(load_file(str(KITCHEN_SINK)).resources)).registry.workloads[0]
     assert len(workload.content_key()) == len(dataclasses.fields(workload))
+
+
+TUNED_SCOPE = {"apiVersion": "networking.istio.io/v1", "kind": "Sidecar", "metadata": {"name": "default", "namespace": "tuned"},
+               "spec": {"egress": [{"hosts": ["./*"]}]}}
+
+
+def _tuned_pod(name: str, ip: str, metadata: dict[str, str]) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "tuned", "labels": {"app": "tuned"},
+                         "annotations": {"proxy.istio.io/config": yaml.safe_dump({"proxyMetadata": metadata})}},
+            "spec": {"containers": [{"name": "c", "image": "c"}]}, "status": {"podIP": ip}}
+
+
+@pytest.mark.parametrize("check", [_assert_cached_equals_cold, _assert_served_equals_cold], ids=["generated", "served"])
+def test_proxies_differing_in_node_metadata_alone_get_their_own_listeners(scratch: Path, check: Callable[..., None]) -> None:
+    """Two proxies of one view (same namespace, Sidecar, labels and flavor) whose node metadata
+    differs: the outbound listeners they would share (the virtualOutbound catch-all at least)
+    read the idle timeout and HTTP/1.0 of each, so their key must hold them, or one gets the
+    other's."""
+
+    def pods(first: dict[str, str], second: dict[str, str]) -> Callable[[Objects], None]:
+        def edit(objects: Objects) -> None:
+            objects[_key(TUNED_SCOPE)] = copy.deepcopy(TUNED_SCOPE)
+            for pod in (_tuned_pod("a", "10.250.0.1", first), _tuned_pod("b", "10.250.0.2", second)):
+                objects[_key(pod)] = pod
+        return edit
+
+    idle = {"ISTIO_META_IDLE_TIMEOUT": "5s", "ISTIO_META_HTTP10": "1"}
+    check(scratch, [pods(idle, {}), pods({}, idle), pods(idle, {"ISTIO_META_IDLE_TIMEOUT": "0s"})],
+          "node metadata of one proxy of a view")

@@ -2,7 +2,9 @@
 does: the rule's own `connectionPool.tcp` idleTimeout and maxConnectionDuration (a subset's are
 not read), and source-IP hashing from the rule's consistent hash unless the routed subset
 balances otherwise; with several weighted destinations, the rule of the first one's host and
-no subset. Table: YAML in, the whole TcpProxy message out."""
+no subset. A rule's `tunnel` becomes `tunneling_config` (Istio's tunnelingconfig.Apply): a routed
+subset's own tunnel and nothing else, the rule's when no subset is routed; `host:port` (an IPv6
+host in brackets), `use_post` for POST. Table: YAML in, the whole TcpProxy message out."""
 
 from __future__ import annotations
 
@@ -59,6 +61,19 @@ SUBSETS = """  subsets:
 """
 
 
+TUNNEL = """  trafficPolicy:
+    tunnel: {targetHost: proxy.example.com, targetPort: 3128}
+"""
+TUNNEL_SUBSETS = """  subsets:
+  - name: v1
+    labels: {version: v1}
+    trafficPolicy:
+      tunnel: {protocol: POST, targetHost: "2001:db8::1", targetPort: 8443}
+  - name: v3
+    labels: {version: v3}
+"""
+
+
 def _route(*destinations: tuple[str, int]) -> str:
     routes = "".join(f"""
     - destination: {{host: db, subset: {subset}}}
@@ -97,6 +112,20 @@ CASES = {
         _rule(SOURCE_IP, SUBSETS) + _route(("v1", 70), ("v2", 30)),
         'stat_prefix: "db.default" weighted_clusters {clusters {name: "outbound|5432|v1|db.default.svc.cluster.local" weight: 70} '
         'clusters {name: "outbound|5432|v2|db.default.svc.cluster.local" weight: 30}} hash_policy {source_ip {}}'),
+    "the rule's tunnel: CONNECT to host:port": (
+        _rule(TUNNEL), f'stat_prefix: "{CLUSTER}" cluster: "{CLUSTER}" tunneling_config {{hostname: "proxy.example.com:3128"}}'),
+    "a routed subset's own tunnel: POST, an IPv6 host in brackets": (
+        _rule(TUNNEL, TUNNEL_SUBSETS) + _route(("v1", 100)),
+        'stat_prefix: "outbound|5432|v1|db.default.svc.cluster.local" cluster: "outbound|5432|v1|db.default.svc.cluster.local" '
+        'tunneling_config {hostname: "[2001:db8::1]:8443" use_post: true}'),
+    "a routed subset without a tunnel: none, though the rule has one": (
+        _rule(TUNNEL, TUNNEL_SUBSETS) + _route(("v3", 100)),
+        'stat_prefix: "outbound|5432|v3|db.default.svc.cluster.local" cluster: "outbound|5432|v3|db.default.svc.cluster.local"'),
+    "weighted destinations: the rule's tunnel, no subset's": (
+        _rule(TUNNEL, TUNNEL_SUBSETS) + _route(("v1", 50), ("v3", 50)),
+        'stat_prefix: "db.default" weighted_clusters {clusters {name: "outbound|5432|v1|db.default.svc.cluster.local" weight: 50} '
+        'clusters {name: "outbound|5432|v3|db.default.svc.cluster.local" weight: 50}} '
+        'tunneling_config {hostname: "proxy.example.com:3128"}'),
 }
 
 
@@ -108,3 +137,40 @@ def test_tcp_proxy_takes_the_destination_rule_of_its_host(client_config: Callabl
     proxy = tcp_proxy_pb2.TcpProxy()
     assert chain.filters[-1].typed_config.Unpack(proxy)
     assert proxy == text_format.Parse(expected, tcp_proxy_pb2.TcpProxy())
+
+
+EAST_WEST = """
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: eastwest, namespace: istio-system, labels: {istio: eastwestgateway}}
+spec: {containers: [{name: istio-proxy, image: proxyv2}]}
+status: {podIP: 10.1.0.9}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: cross-network, namespace: istio-system}
+spec:
+  selector: {istio: eastwestgateway}
+  servers: [{port: {number: 15443, name: tls, protocol: TLS}, hosts: ["*.local"], tls: {mode: AUTO_PASSTHROUGH}}]
+"""
+
+
+def test_auto_passthrough_takes_the_rule_but_never_its_tunnel(client_config: Callable[..., ProxyConfig]) -> None:
+    """An AUTO_PASSTHROUGH chain's tcp_proxy is shaped by its service's rule as a sidecar's is
+    (Istio's buildOutboundNetworkFiltersWithSingleDestination, subset by subset), except that
+    the client's mTLS is never tunnelled (tunnelingconfig.Skip)."""
+    rule = _rule(POOL.rstrip("\n") + "\n    loadBalancer: {consistentHash: {useSourceIp: true}}\n"
+                 "    tunnel: {targetHost: proxy.example.com, targetPort: 3128}\n", TUNNEL_SUBSETS)
+    config = client_config(DB + rule + EAST_WEST, "eastwest.istio-system")
+    (listener,) = [item for item in config.listeners if item.name == "0.0.0.0_15443"]
+    proxies = {}
+    for chain in listener.filter_chains:
+        proxy = tcp_proxy_pb2.TcpProxy()
+        assert chain.filters[-1].typed_config.Unpack(proxy)
+        proxies[proxy.cluster] = proxy
+    shaped = "idle_timeout {seconds: 90} max_downstream_connection_duration {seconds: 3600} hash_policy {source_ip {}}"
+    for subset in ("", "v1", "v3"):
+        name = f"outbound_.5432_.{subset}_.db.default.svc.cluster.local"
+        expected = f'stat_prefix: "{name}" cluster: "{name}" {shaped}'
+        assert proxies[name] == text_format.Parse(expected, tcp_proxy_pb2.TcpProxy()), subset

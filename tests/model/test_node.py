@@ -73,3 +73,37 @@ def test_the_account_a_node_claims() -> None:
     assert claimed_account(_node("sidecar~1.1.1.1~x.ns~ns", NAMESPACE="other", SERVICE_ACCOUNT="api")) == ("other", "api")
     assert claimed_account(_node("sidecar~1.1.1.1~x.ns~ns")) == ("ns", "default")
     assert claimed_account(_node("web")) == ("default", "default")
+
+
+
+def test_a_served_proxy_keeps_what_its_agent_sent_in_node_metadata() -> None:
+    """The round trip serve relies on: translate's proxy (the mesh's proxyMetadata with its
+    pod's proxy.istio.io/config over it among its metadata), its bootstrap's node, and the
+    proxy serve makes of that node again, whose flags (what generation reads of node
+    metadata) are the same."""
+    from meshctl.config.loader import load_data
+    from meshctl.generate.bootstrap import ads_bootstrap
+    from meshctl.model.meshconfig import mesh_config_text
+    from meshctl.model.proxy import NodeFlags, for_node
+    from meshctl.model.snapshot import build_snapshot
+
+    pod = """
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web-1
+  namespace: shop
+  annotations:
+    proxy.istio.io/config: "proxyMetadata: {ISTIO_META_IDLE_TIMEOUT: 2m, ISTIO_META_HTTP10: '1', OTHER: x}"
+spec: {containers: [{name: c, image: c}]}
+status: {podIP: 10.1.2.3}
+"""
+    mesh = mesh_config_text("defaultConfig: {proxyMetadata: {ISTIO_META_IDLE_TIMEOUT: 1s, ISTIO_META_DNS_CAPTURE: 'true'}}",
+                            "mesh.yaml")
+    snapshot = build_snapshot(load_data(pod.encode(), "pod.yaml").resources, mesh)
+    offline = snapshot.proxy("web-1.shop")
+    assert offline.metadata == {"IDLE_TIMEOUT": "2m", "HTTP10": "1", "DNS_CAPTURE": "true"}
+    assert offline.flags == NodeFlags(idle_timeout=120_000_000_000, http10=True)
+    served = for_node(parse_node(ads_bootstrap(offline, "127.0.0.1", 15010, admin_port=15000).node), offline.workload)
+    assert served.flags == offline.flags
+    assert served.metadata["DNS_CAPTURE"] == "true"

@@ -42,7 +42,9 @@ def duration(seconds: float = 0, nanos: int | None = None) -> duration_pb2.Durat
 
 
 def set_duration(target: duration_pb2.Duration, nanos: int) -> None:
-    """Set a protobuf Duration from a view's nanoseconds (views parse durations once)."""
+    """Set a protobuf Duration from a view's nanoseconds (views parse durations once); zero
+    too is set (present), as an explicit `0s` means something (an idle timeout disabled)."""
+    target.SetInParent()
     target.seconds, target.nanos = split_nanos(nanos)
 
 

@@ -1,0 +1,230 @@
+"""What a proxy's node metadata changes in its config, as Istio's listener builders read it.
+
+IDLE_TIMEOUT (the agent's ISTIO_META_IDLE_TIMEOUT, a Go duration; anything else is ignored)
+bounds every tcp_proxy that no DestinationRule's `connectionPool.tcp.idleTimeout` shapes:
+outbound routes and default chains, the virtualOutbound catch-all, PassthroughFilterChain,
+inbound and passthrough TCP chains, but not the loop guards (blackhole chains). It also sets
+`common_http_protocol_options.idle_timeout` on every HTTP connection manager. HTTP10 = "1"
+(and only "1") makes every connection manager accept HTTP/1.0. Tables: model in, the whole
+TcpProxy or HttpConnectionManager out (a connection manager as the same proxy gets it without
+the metadata, with exactly the fields Istio sets).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from envoy.config.listener.v3 import listener_components_pb2 as lc
+from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
+from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
+from google.protobuf import duration_pb2, text_format
+from google.protobuf.message import Message
+
+from meshctl.config.loader import load
+from meshctl.generate.proxy import ProxyConfig, generate
+from meshctl.model.meshconfig import mesh_config_text
+from meshctl.model.snapshot import build_snapshot
+from testsupport import BASE
+
+DB = """
+apiVersion: v1
+kind: Service
+metadata: {name: db, namespace: default}
+spec:
+  clusterIP: 10.96.7.7
+  ports: [{name: tcp-pg, port: 5432}]
+  selector: {app: ratings}
+"""
+DB_CLUSTER = "outbound|5432||db.default.svc.cluster.local"
+IDLE = {"IDLE_TIMEOUT": "15s"}
+
+
+def _rule(pool: str) -> str:
+    return f"""
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: db, namespace: default}}
+spec:
+  host: db
+  trafficPolicy:
+    connectionPool: {{tcp: {pool}}}
+"""
+
+
+def _chain(listener: Any, name: str) -> lc.FilterChain:
+    """A chain by name ("default" for the listener's default chain); the first of that name
+    whose filters end in a tcp_proxy when several share it (inbound chain sets)."""
+    if name == "default":
+        return listener.default_filter_chain
+    for chain in listener.filter_chains:
+        if chain.name == name and chain.filters[-1].name == "envoy.filters.network.tcp_proxy":
+            return chain
+    raise AssertionError(f"no TCP chain {name!r} in {listener.name}")
+
+
+def _tcp_proxy(config: ProxyConfig, listener: str, chain: str) -> tcp_proxy_pb2.TcpProxy:
+    found = _chain({item.name: item for item in config.listeners}[listener], chain).filters[-1]
+    assert found.name == "envoy.filters.network.tcp_proxy"
+    proxy = tcp_proxy_pb2.TcpProxy()
+    assert found.typed_config.Unpack(proxy)
+    return proxy
+
+
+TCP_CASES: dict[str, tuple[str, str, Mapping[str, str], str, str, str]] = {
+    # id: (extra YAML, target, node metadata, listener, chain, expected TcpProxy)
+    "outbound default chain, no rule: the node's": (
+        DB, "deploy/client.default", IDLE, "10.96.7.7_5432", "",
+        f'stat_prefix: "{DB_CLUSTER}" cluster: "{DB_CLUSTER}" idle_timeout {{seconds: 15}}'),
+    "the rule's own idle timeout wins over the node's": (
+        DB + _rule("{idleTimeout: 90s, maxConnectionDuration: 1h}"), "deploy/client.default", IDLE, "10.96.7.7_5432", "",
+        f'stat_prefix: "{DB_CLUSTER}" cluster: "{DB_CLUSTER}" idle_timeout {{seconds: 90}} '
+        'max_downstream_connection_duration {seconds: 3600}'),
+    "a rule's pool without an idle timeout leaves the node's": (
+        DB + _rule("{maxConnectionDuration: 1h}"), "deploy/client.default", IDLE, "10.96.7.7_5432", "",
+        f'stat_prefix: "{DB_CLUSTER}" cluster: "{DB_CLUSTER}" idle_timeout {{seconds: 15}} '
+        'max_downstream_connection_duration {seconds: 3600}'),
+    "0s is a timeout too (Envoy's idle timeout disabled), not unset": (
+        DB, "deploy/client.default", {"IDLE_TIMEOUT": "0s"}, "10.96.7.7_5432", "",
+        f'stat_prefix: "{DB_CLUSTER}" cluster: "{DB_CLUSTER}" idle_timeout {{}}'),
+    "Go durations: 1h30m": (
+        DB, "deploy/client.default", {"IDLE_TIMEOUT": "1h30m"}, "10.96.7.7_5432", "",
+        f'stat_prefix: "{DB_CLUSTER}" cluster: "{DB_CLUSTER}" idle_timeout {{seconds: 5400}}'),
+    "not a Go duration (no unit): ignored": (
+        DB, "deploy/client.default", {"IDLE_TIMEOUT": "15"}, "10.96.7.7_5432", "",
+        f'stat_prefix: "{DB_CLUSTER}" cluster: "{DB_CLUSTER}"'),
+    "virtualOutbound catch-all": (
+        "", "deploy/client.default", IDLE, "virtualOutbound", "virtualOutbound-catchall-tcp",
+        'stat_prefix: "PassthroughCluster" cluster: "PassthroughCluster" idle_timeout {seconds: 15}'),
+    "virtualOutbound loop guard: none": (
+        "", "deploy/client.default", IDLE, "virtualOutbound", "virtualOutbound-blackhole",
+        'stat_prefix: "BlackHoleCluster" cluster: "BlackHoleCluster"'),
+    "PassthroughFilterChain of a per-port listener": (
+        "", "deploy/client.default", IDLE, "0.0.0.0_9080", "default",
+        'stat_prefix: "PassthroughCluster" cluster: "PassthroughCluster" idle_timeout {seconds: 15}'),
+    "sniffed port's TCP chain": (
+        "", "deploy/client.default", IDLE, "10.96.0.60_7000", "default",
+        'stat_prefix: "outbound|7000||ratings.default.svc.cluster.local" '
+        'cluster: "outbound|7000||ratings.default.svc.cluster.local" idle_timeout {seconds: 15}'),
+    "inbound TCP chain": (
+        "", "deploy/ratings.default", IDLE, "virtualInbound", "0.0.0.0_7000",
+        'stat_prefix: "inbound|7000||" cluster: "inbound|7000||" idle_timeout {seconds: 15}'),
+    "inbound passthrough chain": (
+        "", "deploy/ratings.default", IDLE, "virtualInbound", "virtualInbound",
+        'stat_prefix: "InboundPassthroughCluster" cluster: "InboundPassthroughCluster" idle_timeout {seconds: 15}'),
+    "virtualInbound loop guard: none": (
+        "", "deploy/ratings.default", IDLE, "virtualInbound", "virtualInbound-blackhole",
+        'stat_prefix: "BlackHoleCluster" cluster: "BlackHoleCluster"'),
+}
+
+
+@pytest.mark.parametrize("extra, target, metadata, listener, chain, expected", TCP_CASES.values(), ids=list(TCP_CASES))
+def test_tcp_proxies_take_the_nodes_idle_timeout(client_config: Callable[..., ProxyConfig], extra: str, target: str,
+                                                 metadata: Mapping[str, str], listener: str, chain: str,
+                                                 expected: str) -> None:
+    config = client_config(extra, target, metadata=dict(metadata))
+    assert _tcp_proxy(config, listener, chain) == text_format.Parse(expected, tcp_proxy_pb2.TcpProxy())
+
+
+def _manager(config: ProxyConfig, listener: str, transport: str = "raw_buffer") -> hcm_pb2.HttpConnectionManager:
+    """The connection manager of the listener's first HTTP chain of that transport."""
+    found = {item.name: item for item in config.listeners}[listener]
+    for chain in found.filter_chains:
+        last = chain.filters[-1]
+        if last.name == "envoy.filters.network.http_connection_manager" and (
+                chain.filter_chain_match.transport_protocol in ("", transport)):
+            manager = hcm_pb2.HttpConnectionManager()
+            assert last.typed_config.Unpack(manager)
+            return manager
+    raise AssertionError(f"no HTTP chain in {listener}")
+
+
+def _with(base: Message, text: str) -> Message:
+    out = type(base)()
+    out.CopyFrom(base)
+    text_format.Merge(text, out)
+    return out
+
+
+GATEWAY = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: ingress, namespace: istio-system}
+spec:
+  selector: {matchLabels: {istio: ingressgateway}}
+  template:
+    metadata: {labels: {istio: ingressgateway}}
+    spec: {containers: [{name: istio-proxy, image: proxyv2}]}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: web, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{port: {number: 8080, name: http, protocol: HTTP}, hosts: ["*"]}]
+"""
+
+HCM_CASES: dict[str, tuple[str, str, Mapping[str, str], str, str]] = {
+    # id: (extra YAML, target, node metadata, listener, fields Istio adds)
+    "outbound: idle timeout": (
+        "", "deploy/client.default", IDLE, "0.0.0.0_9080", "common_http_protocol_options {idle_timeout {seconds: 15}}"),
+    "outbound: HTTP/1.0": (
+        "", "deploy/client.default", {"HTTP10": "1"}, "0.0.0.0_9080", "http_protocol_options {accept_http_10: true}"),
+    "HTTP10 is on for \"1\" alone": ("", "deploy/client.default", {"HTTP10": "true"}, "0.0.0.0_9080", ""),
+    "sniffed port: both": (
+        "", "deploy/client.default", {**IDLE, "HTTP10": "1"}, "10.96.0.60_7000",
+        "common_http_protocol_options {idle_timeout {seconds: 15}} http_protocol_options {accept_http_10: true}"),
+    "inbound: both": (
+        "", "deploy/ratings.default", {**IDLE, "HTTP10": "1"}, "virtualInbound",
+        "common_http_protocol_options {idle_timeout {seconds: 15}} http_protocol_options {accept_http_10: true}"),
+    "gateway: both (its HTTP/1 options were there already)": (
+        GATEWAY, "deploy/ingress.istio-system", {**IDLE, "HTTP10": "1"}, "0.0.0.0_8080",
+        "common_http_protocol_options {idle_timeout {seconds: 15}} http_protocol_options {accept_http_10: true}"),
+}
+
+
+@pytest.mark.parametrize("extra, target, metadata, listener, added", HCM_CASES.values(), ids=list(HCM_CASES))
+def test_connection_managers_take_the_nodes_idle_timeout_and_http10(client_config: Callable[..., ProxyConfig],
+                                                                    extra: str, target: str,
+                                                                    metadata: Mapping[str, str], listener: str,
+                                                                    added: str) -> None:
+    plain = _manager(client_config(extra, target, metadata={}), listener)
+    assert not plain.HasField("common_http_protocol_options") and not plain.http_protocol_options.accept_http_10
+    assert _manager(client_config(extra, target, metadata=dict(metadata)), listener) == _with(plain, added)
+
+
+POD_CONFIG = """
+apiVersion: v1
+kind: Pod
+metadata:
+  name: tuned
+  namespace: default
+  labels: {app: tuned}
+  annotations:
+    proxy.istio.io/config: |
+      proxyMetadata: {ISTIO_META_IDLE_TIMEOUT: 5s}
+spec: {containers: [{name: c, image: c}]}
+"""
+MESH_CONFIG = """
+defaultConfig:
+  proxyMetadata: {ISTIO_META_IDLE_TIMEOUT: 30s, ISTIO_META_HTTP10: "1"}
+"""
+
+
+@pytest.mark.parametrize("mesh, target, idle, http10", [
+    ("", "tuned.default", 5, False),
+    (MESH_CONFIG, "tuned.default", 5, True),
+    (MESH_CONFIG, "deploy/client.default", 30, True),
+], ids=["pod annotation", "pod over mesh", "mesh default"])
+def test_translate_renders_the_node_metadata_the_agent_would_send(write_yaml: Callable[[str], Path], mesh: str,
+                                                                   target: str, idle: int, http10: bool) -> None:
+    """Offline, a proxy's metadata is what its agent would send: ISTIO_META_* of the mesh's
+    `defaultConfig.proxyMetadata` with the pod's `proxy.istio.io/config` over it."""
+    result = load([str(write_yaml(BASE + "---\n" + POD_CONFIG))], "default")
+    snapshot = build_snapshot(result.resources, mesh_config_text(mesh, "mesh.yaml") if mesh else None)
+    manager = _manager(generate(snapshot, snapshot.proxy(target)), "0.0.0.0_9080")
+    assert manager.common_http_protocol_options.idle_timeout == duration_pb2.Duration(seconds=idle)
+    assert manager.http_protocol_options.accept_http_10 is http10
