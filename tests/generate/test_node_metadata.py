@@ -228,3 +228,68 @@ def test_translate_renders_the_node_metadata_the_agent_would_send(write_yaml: Ca
     manager = _manager(generate(snapshot, snapshot.proxy(target)), "0.0.0.0_9080")
     assert manager.common_http_protocol_options.idle_timeout == duration_pb2.Duration(seconds=idle)
     assert manager.http_protocol_options.accept_http_10 is http10
+
+
+BALANCE_CASES: dict[str, tuple[Mapping[str, str], dict[str, bool]]] = {
+    # id: (node metadata, {listener: has exact balance})
+    "none": ({}, {"0.0.0.0_9080": False, "10.96.0.60_7000": False, "virtualOutbound": False, "virtualInbound": False}),
+    "outbound: per-port listeners, never virtualOutbound": (
+        {"OUTBOUND_LISTENER_EXACT_BALANCE": "true"},
+        {"0.0.0.0_9080": True, "10.96.0.60_7000": True, "virtualOutbound": False, "virtualInbound": False}),
+    "inbound: virtualInbound (Go booleans: 1)": (
+        {"INBOUND_LISTENER_EXACT_BALANCE": "1"},
+        {"0.0.0.0_9080": False, "virtualOutbound": False, "virtualInbound": True}),
+    "not a Go boolean: off": ({"INBOUND_LISTENER_EXACT_BALANCE": "yes"}, {"virtualInbound": False}),
+}
+
+
+@pytest.mark.parametrize("metadata, expected", BALANCE_CASES.values(), ids=list(BALANCE_CASES))
+def test_exact_balance_from_node_metadata(client_config: Callable[..., ProxyConfig], metadata: Mapping[str, str],
+                                          expected: dict[str, bool]) -> None:
+    listeners = {item.name: item for item in client_config("", "deploy/ratings.default", metadata=dict(metadata)).listeners}
+    got = {name: listeners[name].HasField("connection_balance_config") for name in expected}
+    assert got == expected
+    for name, balanced in expected.items():
+        if balanced:
+            assert listeners[name].connection_balance_config.WhichOneof("balance_type") == "exact_balance"
+
+
+PRIVILEGED = """
+apiVersion: v1
+kind: Service
+metadata: {name: front, namespace: default}
+spec:
+  clusterIP: 10.96.8.8
+  ports: [{name: http, port: 80}]
+  selector: {app: front}
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: ratings, namespace: default}
+spec:
+  workloadSelector: {labels: {app: ratings}}
+  ingress:
+  - {port: {number: 80, protocol: HTTP, name: http}, defaultEndpoint: "127.0.0.1:8080", captureMode: NONE}
+  - {port: {number: 8081, protocol: HTTP, name: http-alt}, defaultEndpoint: "127.0.0.1:8081", captureMode: NONE}
+"""
+
+
+@pytest.mark.parametrize("unprivileged, ports", [
+    ("", ["7000", "80", "8081", "9080", "9090"]),
+    ("false", ["7000", "80", "8081", "9080", "9090"]),
+    ("true", ["7000", "8081", "9080", "9090"]),
+], ids=["unset", "false", "unprivileged"])
+def test_an_unprivileged_pod_binds_no_port_below_1024(client_config: Callable[..., ProxyConfig], unprivileged: str,
+                                                      ports: list[str]) -> None:
+    """Listeners that bind for real (no capture: outbound on 127.0.0.1, a Sidecar ingress port
+    on the pod's address) skip ports below 1024 when the node says UNPRIVILEGED_POD, and the
+    translation says so."""
+    config = client_config(PRIVILEGED, "deploy/ratings.default", interception="NONE",
+                           metadata={"UNPRIVILEGED_POD": unprivileged})
+    outbound = sorted(item.name.split("_")[1] for item in config.listeners if item.name.startswith("127.0.0.1_"))
+    inbound = sorted(item.name.split("_")[1] for item in config.listeners if not item.name.startswith("127.0.0.1_"))
+    assert (outbound, inbound) == ([p for p in ports if p != "8081"], [p for p in ports if p in ("80", "8081")])
+    skipped = [w for w in config.warnings if "cannot bind ports below 1024" in w]
+    assert skipped == ([] if unprivileged != "true" else
+                       ["outbound port 80 skipped: an unprivileged pod cannot bind ports below 1024",
+                        "inbound port 80 skipped: an unprivileged pod cannot bind ports below 1024"])

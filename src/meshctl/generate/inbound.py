@@ -152,9 +152,14 @@ def build_inbound_listeners(ctx: ProxyContext) -> list[listener_pb2.Listener]:
     virtual: list[lc.FilterChain] = []
     bound: list[listener_pb2.Listener] = []
     for chain_set in _service_sets(ctx):
+        binds = _binds(ctx, chain_set.inbound)
+        if binds and 0 < chain_set.port < 1024 and ctx.proxy.flags.unprivileged:
+            # Istio's CanBindToPort: an unprivileged pod (UNPRIVILEGED_POD) cannot bind it.
+            ctx.warnings.append(f"inbound port {chain_set.port} skipped: an unprivileged pod cannot bind ports below 1024")
+            continue
         chains = build_chains(ctx, chain_set)
-        if _binds(ctx, chain_set.inbound):
-            bound.append(_bound_listener(chain_set, chains))
+        if binds:
+            bound.append(_bound_listener(ctx, chain_set, chains))
         else:
             virtual.extend(chains)
     if not ctx.proxy.captures_traffic:
@@ -230,7 +235,7 @@ def _workload_mtls_ports(ctx: ProxyContext) -> tuple[int, ...]:
 def virtual_inbound(ctx: ProxyContext, service_chains: Sequence[lc.FilterChain]) -> listener_pb2.Listener:
     """The capture listener: the loop guard, the passthrough chains, then the service chains."""
     listen = ctx.mesh.proxy_inbound_listen_port
-    listener = _listener(VIRTUAL_INBOUND, WILDCARD, listen)
+    listener = _listener(ctx, VIRTUAL_INBOUND, WILDCARD, listen)
     listener.filter_chains.append(_blackhole_chain(ctx, listen))
     for chain_set in _passthrough_sets(ctx):
         listener.filter_chains.extend(build_chains(ctx, chain_set))
@@ -244,18 +249,22 @@ def virtual_inbound(ctx: ProxyContext, service_chains: Sequence[lc.FilterChain])
     return listener
 
 
-def _bound_listener(chain_set: ChainSet, chains: Sequence[lc.FilterChain]) -> listener_pb2.Listener:
+def _bound_listener(ctx: ProxyContext, chain_set: ChainSet, chains: Sequence[lc.FilterChain]) -> listener_pb2.Listener:
     """A Sidecar ingress port (or any, without capture) on a listener that binds it for real."""
-    listener = _listener(names.listener(chain_set.bind, chain_set.port), chain_set.bind, chain_set.port)
+    listener = _listener(ctx, names.listener(chain_set.bind, chain_set.port), chain_set.bind, chain_set.port)
     listener.filter_chains.extend(chains)
     listener.listener_filters.extend(listener_filters(chains, original_dst=False, original_src=False))
     return listener
 
 
-def _listener(name: str, address: str, port: int) -> listener_pb2.Listener:
+def _listener(ctx: ProxyContext, name: str, address: str, port: int) -> listener_pb2.Listener:
+    """An inbound listener; the node's INBOUND_LISTENER_EXACT_BALANCE balances its connections
+    exactly across Envoy's workers (Istio's buildInboundListener)."""
     listener = listener_pb2.Listener(name=name, traffic_direction=base_pb2.INBOUND)
     listener.address.socket_address.address = address
     listener.address.socket_address.port_value = port
+    if ctx.proxy.flags.inbound_exact_balance:
+        listener.connection_balance_config.exact_balance.SetInParent()
     listener.continue_on_listener_filters_timeout = True
     listener.listener_filters_timeout.SetInParent()  # mesh protocolDetectionTimeout, 0s: no timeout
     return listener

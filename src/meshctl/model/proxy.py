@@ -58,21 +58,37 @@ class NodeFlags:
     `idle_timeout` (IDLE_TIMEOUT, a Go duration in nanoseconds; None when unset or not a
     duration, which istiod ignores alike) bounds idle connections where no DestinationRule says
     otherwise: tcp_proxy filters and HTTP connection managers. `http10` (HTTP10 exactly "1")
-    makes connection managers accept HTTP/1.0. Hashable: cache keys of what reads them hold it.
+    makes connection managers accept HTTP/1.0. `unprivileged` (UNPRIVILEGED_POD) keeps
+    listeners that bind for real off ports below 1024. `inbound_exact_balance` and
+    `outbound_exact_balance` (INBOUND_/OUTBOUND_LISTENER_EXACT_BALANCE) balance connections
+    exactly across workers on virtualInbound and bound inbound listeners, and on per-port
+    outbound listeners. The booleans but HTTP10 are Go's (`true`, `1`, `t`, ...). Hashable:
+    cache keys of what reads them hold it.
     """
 
     idle_timeout: int | None = None
     http10: bool = False
+    unprivileged: bool = False
+    inbound_exact_balance: bool = False
+    outbound_exact_balance: bool = False
 
     @classmethod
     def of(cls, metadata: Mapping[str, Any]) -> NodeFlags:
         idle = metadata.get(IDLE_TIMEOUT)
         return cls(parse_duration(idle) if isinstance(idle, str) and idle else None,
-                   metadata.get(HTTP10) == "1")
+                   metadata.get(HTTP10) == "1",
+                   metadata.get(UNPRIVILEGED_POD) in _GO_TRUE,
+                   metadata.get(INBOUND_EXACT_BALANCE) in _GO_TRUE,
+                   metadata.get(OUTBOUND_EXACT_BALANCE) in _GO_TRUE)
 
 
 IDLE_TIMEOUT = "IDLE_TIMEOUT"
 HTTP10 = "HTTP10"
+UNPRIVILEGED_POD = "UNPRIVILEGED_POD"
+INBOUND_EXACT_BALANCE = "INBOUND_LISTENER_EXACT_BALANCE"
+OUTBOUND_EXACT_BALANCE = "OUTBOUND_LISTENER_EXACT_BALANCE"
+_GO_TRUE = frozenset({"1", "t", "T", "true", "TRUE", "True"})
+"""What Go's strconv.ParseBool reads as true (istiod's StringBool metadata fields)."""
 NO_FLAGS = NodeFlags()
 
 

@@ -48,7 +48,6 @@ __all__ = [
     "GatewayChain",
     "SERVER_NAME",
     "TRANSPORT_SOCKET_CONNECT_TIMEOUT_SECONDS",
-    "UNPRIVILEGED_POD",
     "filter_chain",
     "gateway_connection_manager",
     "gateway_listeners",
@@ -59,7 +58,6 @@ __all__ = [
 # Istio's defaultGatewayTransportSocketConnectTimeout: a slow TLS handshake is cut off.
 TRANSPORT_SOCKET_CONNECT_TIMEOUT_SECONDS = 15
 SERVER_NAME = "istio-envoy"
-UNPRIVILEGED_POD = "UNPRIVILEGED_POD"
 
 
 @dataclass(slots=True)
@@ -85,9 +83,8 @@ def gateway_listeners(ctx: ProxyContext, merged: MergedGateway, secrets: dict[st
     `secrets` (in the order first named), for the control plane to serve."""
     listeners: dict[str, _Listener] = {}
     passthrough_sni: dict[int, dict[str, str]] = {}
-    unprivileged = str(ctx.proxy.metadata.get(UNPRIVILEGED_POD, "")).lower() == "true"
     for port in merged.server_ports:
-        if unprivileged and port.number < 1024:
+        if ctx.proxy.flags.unprivileged and port.number < 1024:
             ctx.warnings.append(f"gateway port {port.number} skipped: an unprivileged pod cannot bind ports below 1024")
             continue
         servers = merged.servers.get(port)
