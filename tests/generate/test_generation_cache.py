@@ -5,7 +5,7 @@ cache key did not change; `meshctl translate` starts from nothing. A key that mi
 the piece reads would leave a proxy with stale config after an edit, silently, and only in
 serve. So this property edits the kitchen-sink mesh step by step (subsets, load balancing, TLS,
 routes, weights, mirrors, ports, labels, node metadata, deletions and restorations, exportTo,
-PeerAuthentication, Sidecar scoping, an ExternalName alias) and after every step compares, for every workload, the serialized resources
+PeerAuthentication, Sidecar scoping and egress proxies, an ExternalName alias) and after every step compares, for every workload, the serialized resources
 and the warnings of both paths (the cold one from a snapshot built from nothing: snapshots
 carry lookups over from the one before, which must be as right as the cache).
 """
@@ -206,6 +206,16 @@ def _sidecar_hosts(rnd: random.Random, objects: Objects) -> None:
             sidecar["spec"]["egress"] = [bound, {"hosts": ["*/*"]}]
 
 
+def _egress_proxy(rnd: random.Random, objects: Objects) -> None:
+    """Send one Sidecar's unknown traffic to an egress proxy, or back out directly: its proxies'
+    catch-alls (and allow_any routes) change, though what it imports does not."""
+    template = rnd.choice([SCOPED, SCOPED_API])
+    sidecar = objects.setdefault(_key(template), copy.deepcopy(template))
+    if sidecar["spec"].pop("outboundTrafficPolicy", None) is None:
+        sidecar["spec"]["outboundTrafficPolicy"] = {
+            "mode": "ALLOW_ANY", "egressProxy": {"host": "egress.example.com", "port": {"number": rnd.choice([3128, 8080])}}}
+
+
 def _toggle(extra: dict[str, Any]) -> Callable[[random.Random, Objects], None]:
     def toggle(rnd: random.Random, objects: Objects) -> None:
         if objects.pop(_key(extra), None) is None:
@@ -297,7 +307,7 @@ EXTRA_ENTRY = {"apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry", "
 
 
 EDITS = [_subset_labels, _drop_subset, _load_balancer, _tls, _route_subset, _weights, _retarget, _service_port,
-         _pod_labels, _proxy_metadata, _replicas, _endpoint_address, _delete, _restore, _export_to, _sidecar_hosts, _toggle(STRICT), _toggle(SCOPED), _toggle(SCOPED_API), _toggle(ALIAS),
+         _pod_labels, _proxy_metadata, _egress_proxy, _replicas, _endpoint_address, _delete, _restore, _export_to, _sidecar_hosts, _toggle(STRICT), _toggle(SCOPED), _toggle(SCOPED_API), _toggle(ALIAS),
          _move_host, _vs_external_host, _precedence, _match_port, _source_labels, _mesh_config, _toggle(EXTRA_ENTRY)]
 
 
@@ -863,3 +873,20 @@ def test_proxies_differing_in_node_metadata_alone_get_their_own_listeners(scratc
     idle = {"ISTIO_META_IDLE_TIMEOUT": "5s", "ISTIO_META_HTTP10": "1"}
     check(scratch, [pods(idle, {}), pods({}, idle), pods(idle, {"ISTIO_META_IDLE_TIMEOUT": "0s"})],
           "node metadata of one proxy of a view")
+
+
+
+@pytest.mark.parametrize("proxy", ["", "egressProxy: {host: egress.example.com, port: {number: 3128}}"],
+                         ids=["same catch-all", "one with an egress proxy"])
+def test_proxies_share_routes_exactly_when_their_catch_alls_agree(scratch: Path, proxy: str) -> None:
+    """Two Sidecars importing the same, one of them sending unknown traffic to an egress proxy:
+    routes are shared only when their allow_any routes go to the same place."""
+    policy = ", outboundTrafficPolicy: {mode: ALLOW_ANY, " + proxy + "}" if proxy else ""
+    scratch.write_text(TEAM.replace("HOST", "blue").replace(
+        'egress: [{hosts: ["./blue.team.svc.cluster.local"]}]}\n---', 'egress: [{hosts: ["./blue.team.svc.cluster.local"]}]' + policy + "}\n---", 1))
+    generation = Translator()(load_file(str(scratch)).resources)
+    snapshot = generation.snapshot
+    a, b = (generate(snapshot, snapshot.proxy(f"client-{x}.team"), generation.cache) for x in "ab")
+    assert (a.assembled is b.assembled) == (not proxy)
+    for config, name in ((a, "client-a.team"), (b, "client-b.team")):
+        assert _rendered(config) == _rendered(generate(snapshot, snapshot.proxy(name)))

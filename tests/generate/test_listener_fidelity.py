@@ -1,19 +1,22 @@
 """Outbound chains and inbound endpoints where meshctl's output used to differ from Istio's:
-headless per-pod listeners, overlapping CIDRs, and Sidecar ingress defaultEndpoint addresses."""
+headless per-pod listeners, overlapping CIDRs, Sidecar ingress defaultEndpoint addresses, and
+a Sidecar's egressProxy for unknown traffic."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from envoy.config.endpoint.v3 import endpoint_pb2
+from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 
 from meshctl.envoybin import validate_bootstrap
 from meshctl.generate.bootstrap import static_bootstrap
 from meshctl.generate.proxy import ProxyConfig
 from meshctl.model.snapshot import MeshSnapshot
 from protoassert import assert_proto_equal
-from testsupport import BASE, cluster
+from testsupport import BASE, cluster, vhost
 
 HEADLESS_TLS = """
 apiVersion: v1
@@ -103,3 +106,37 @@ def test_default_endpoint_on_any_ipv6_address_is_loopback_for_an_ipv4_proxy(
                        _endpoint("::1", 8080))
     assert_proto_equal(cluster(client_config(_ingress("127.0.0.1:8080")), "inbound|8080||").load_assignment,
                        _endpoint("127.0.0.1", 8080))
+
+
+def _egress_proxy(mode: str) -> str:
+    proxy = "\n    egressProxy: {host: egress.example.com, subset: v1, port: {number: 3128}}" if mode == "ALLOW_ANY" else ""
+    return f"""
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {{name: default, namespace: default}}
+spec:
+  outboundTrafficPolicy:
+    mode: {mode}{proxy}
+"""
+
+
+@pytest.mark.parametrize("mode, target", [("ALLOW_ANY", "outbound|3128|v1|egress.example.com"),
+                                          ("REGISTRY_ONLY", "BlackHoleCluster")])
+def test_unknown_traffic_goes_to_the_sidecars_egress_proxy(client_config: Callable[..., ProxyConfig], mode: str,
+                                                           target: str) -> None:
+    """Istio's catch-alls (the virtualOutbound TCP chain, each listener's PassthroughFilterChain,
+    the allow_any route) send traffic to no known service to the Sidecar's egressProxy, named
+    as a route destination names its cluster, instead of out through PassthroughCluster."""
+    config = client_config(_egress_proxy(mode))
+    listeners = {item.name: item for item in config.listeners}
+    chains = [listeners["virtualOutbound"].filter_chains[1], listeners["0.0.0.0_9080"].default_filter_chain]
+    for chain in chains:
+        proxy = tcp_proxy_pb2.TcpProxy()
+        assert chain.filters[-1].typed_config.Unpack(proxy)
+        assert proxy == tcp_proxy_pb2.TcpProxy(stat_prefix=target, cluster=target), chain.name
+    if mode == "ALLOW_ANY":
+        (route,) = vhost(config, "9080", "allow_any").routes
+        assert route.route.cluster == target
+    else:
+        (route,) = vhost(config, "9080", "block_all").routes
+        assert route.direct_response.status == 502

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from meshctl import protocols
+from meshctl.generate import names
 from meshctl.config.kinds.networking.sidecar import IstioIngressListener
 from meshctl.generate.cache import GenerationCache
 from meshctl.memokeys import Same
@@ -106,6 +107,19 @@ class ProxyContext:
     def mesh(self) -> MeshConfig:
         return self.snapshot.mesh
 
+    @property
+    def fallthrough_cluster(self) -> str:
+        """Where traffic to no known service goes (the virtualOutbound catch-all, a listener's
+        PassthroughFilterChain, the allow_any route): nowhere under REGISTRY_ONLY, else the
+        Sidecar's egressProxy (its cluster as a route destination names it; the port its own),
+        else straight out."""
+        if self.scope.outbound_mode == "REGISTRY_ONLY":
+            return names.BLACKHOLE
+        proxy = self.scope.egress_proxy
+        if proxy is not None:
+            return names.outbound_cluster(proxy.port.number if proxy.port else 0, proxy.host, proxy.subset)
+        return names.PASSTHROUGH
+
     def view_key(self) -> tuple[Hashable, ...]:
         """What makes two proxies see the mesh alike (the same outbound clusters, endpoints and
         routes): snapshot, namespace, Sidecar, interception, flavor, and the labels only when a
@@ -136,7 +150,7 @@ class ProxyContext:
         than by the very services and VirtualServices imported, which an edit replaces."""
         _snapshot_version, namespace, _sidecar, *rest = self.view_key()
         egress = tuple((e.port, e.protocol, e.imports) for e in self.scope.egress)
-        return (namespace, egress, self.scope.outbound_mode, *rest, self.proxy.dns_domain)
+        return (namespace, egress, self.fallthrough_cluster, *rest, self.proxy.dns_domain)
 
     def services_key(self) -> tuple[Hashable, ...]:
         """What outbound clusters and endpoints add to the view: instead of the Sidecar, the

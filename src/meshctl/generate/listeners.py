@@ -12,7 +12,7 @@ from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
 
 from meshctl.generate import filters, names
 from meshctl.generate.chains import OutboundChain, filter_chain
-from meshctl.generate.names import BLACKHOLE, PASSTHROUGH
+from meshctl.generate.names import BLACKHOLE
 from meshctl.generate.protobuf import typed
 from meshctl.generate.context import ProxyContext
 from meshctl.generate.tcproutes import tcp_chains
@@ -183,10 +183,9 @@ def _http_chain(ctx: ProxyContext, bind: str, port: int, rds: str, port_protocol
 
 
 def _passthrough_chain(ctx: ProxyContext) -> lc.FilterChain:
-    target = BLACKHOLE if ctx.scope.outbound_mode == "REGISTRY_ONLY" else PASSTHROUGH
     chain = lc.FilterChain(name="PassthroughFilterChain")
     chain.filter_chain_match.SetInParent()
-    chain.filters.append(filters.tcp_proxy(target, policy=filters.node_stream_policy(ctx.proxy)))
+    chain.filters.append(filters.tcp_proxy(ctx.fallthrough_cluster, policy=filters.node_stream_policy(ctx.proxy)))
     return chain
 
 
@@ -250,7 +249,6 @@ def virtual_outbound(ctx: ProxyContext) -> listener_pb2.Listener:
     blackhole = listener.filter_chains.add(name="virtualOutbound-blackhole")
     blackhole.filter_chain_match.destination_port.value = port
     blackhole.filters.append(filters.tcp_proxy(BLACKHOLE))
-    target = BLACKHOLE if ctx.scope.outbound_mode == "REGISTRY_ONLY" else PASSTHROUGH
     catch_all = listener.filter_chains.add(name="virtualOutbound-catchall-tcp")
-    catch_all.filters.append(filters.tcp_proxy(target, policy=filters.node_stream_policy(ctx.proxy)))
+    catch_all.filters.append(filters.tcp_proxy(ctx.fallthrough_cluster, policy=filters.node_stream_policy(ctx.proxy)))
     return listener

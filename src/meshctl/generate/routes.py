@@ -15,7 +15,6 @@ from meshctl.config.kinds.networking.fields import Destination
 from meshctl.config.kinds.networking.http import HTTPMatchRequest
 from meshctl.generate import httproute, names, policy
 from meshctl.generate.core import istio_metadata
-from meshctl.generate.names import PASSTHROUGH
 from meshctl.generate.protobuf import set_duration
 from meshctl.generate.context import MESH_ONLY, ProxyContext
 from meshctl.generate.routebytes import AssembledRoutes, HostBlocks, SerializedHost
@@ -213,7 +212,7 @@ def _built(ctx: ProxyContext, egress: EgressScope, port: int) -> _HostTable:
         if domains:
             domains_of[vhost.name] = tuple(domains)
             built.append(_serialized(ctx, vhost.name, domains_of[vhost.name], vhost.routes, used[vhost.source]))
-    catch_all = ("catch-all", ctx.scope.outbound_mode, ctx.proxy.istio_extensions)
+    catch_all = ("catch-all", ctx.fallthrough_cluster, ctx.proxy.istio_extensions)
     used[catch_all] = [catch_all]
     sent = (*sorted(built, key=lambda v: v.name), ctx.memo(catch_all, lambda: SerializedHost.of(_catch_all(ctx))))
     kept = {vs: tuple(name for name in filled if name in domains_of) if filled is not None else None
@@ -532,7 +531,7 @@ def _catch_all(ctx: ProxyContext) -> rc.VirtualHost:
     vhost = rc.VirtualHost(name="allow_any", domains=["*"], include_request_attempt_count=True)
     route = vhost.routes.add(name="allow_any")
     route.match.prefix = "/"
-    route.route.cluster = PASSTHROUGH
+    route.route.cluster = ctx.fallthrough_cluster
     httproute.set_timeouts(route.route, 0, grpc_timeout_header=not ctx.proxy.istio_extensions)
     return vhost
 

@@ -14,6 +14,7 @@ from typing import Any
 from meshctl import protocols
 from meshctl.blocks import Blocks
 from meshctl.config.kinds.networking.destination_rule import ConnectionPoolSettings
+from meshctl.config.kinds.networking.fields import Destination
 from meshctl.config.kinds.networking.sidecar import IstioEgressListener, IstioIngressListener, Sidecar
 from meshctl.config.resource import Resource
 from meshctl.hostnames import intersects, matches
@@ -93,6 +94,9 @@ class SidecarScope:
     inbound_connection_pool: ConnectionPoolSettings | None = None
     uses_source_labels: bool = False
     has_headless: bool = False
+    egress_proxy: Destination | None = None
+    """The Sidecar's `outboundTrafficPolicy.egressProxy` (ALLOW_ANY only): where traffic to no
+    known service goes instead of straight out."""
 
     @property
     def services(self) -> list[Service]:
@@ -264,7 +268,8 @@ def build_scope(namespace: str, sidecar: Resource | None, services: Sequence[Ser
     policy = spec.outbound_traffic_policy
     mode = (policy.mode if policy is not None else "") or default_outbound
     return SidecarScope(namespace, sidecar, tuple(egress), mode, spec.ingress, spec.inbound_connection_pool,
-                        uses_source_labels=source_labels, has_headless=headless)
+                        uses_source_labels=source_labels, has_headless=headless,
+                        egress_proxy=policy.egress_proxy if policy is not None and mode == "ALLOW_ANY" else None)
 
 
 def matches_source_labels(vs: VirtualServiceView) -> bool:
