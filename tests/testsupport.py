@@ -66,6 +66,17 @@ spec:
     spec: {serviceAccountName: ratings, containers: [{name: r, image: r}]}
 """
 
+TCP_DB = """
+apiVersion: v1
+kind: Service
+metadata: {name: db, namespace: default}
+spec:
+  clusterIP: 10.96.7.7
+  ports: [{name: tcp-pg, port: 5432}]
+  selector: {app: ratings}
+"""
+"""A plain TCP service beside BASE's (its listener is `10.96.7.7_5432`, served by ratings)."""
+
 
 def peer_authentication(spec: str, namespace: str = "istio-system", name: str = "default") -> str:
     """A PeerAuthentication document; `spec` is its indented body (mesh-wide by default)."""

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from testsupport import BASE, run_cli
+from testsupport import BASE, TCP_DB, run_cli
 from wholediff import reported, whole_diff
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -254,15 +254,7 @@ def test_shortcuts_agree_with_translating_every_proxy_whole(tmp_path: Path, edit
     assert reported(diff_meshes(old, new)) == expected
 
 
-TCP_MESH = BASE + """---
-apiVersion: v1
-kind: Service
-metadata: {name: db, namespace: default}
-spec:
-  clusterIP: 10.96.7.7
-  ports: [{name: tcp-pg, port: 5432}]
-  selector: {app: ratings}
----
+TCP_MESH = BASE + "---" + TCP_DB + """---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {name: db, namespace: default}

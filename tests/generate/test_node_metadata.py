@@ -27,17 +27,9 @@ from meshctl.config.loader import load
 from meshctl.generate.proxy import ProxyConfig, generate
 from meshctl.model.meshconfig import mesh_config_text
 from meshctl.model.snapshot import build_snapshot
-from testsupport import BASE
+from testsupport import BASE, TCP_DB
 
-DB = """
-apiVersion: v1
-kind: Service
-metadata: {name: db, namespace: default}
-spec:
-  clusterIP: 10.96.7.7
-  ports: [{name: tcp-pg, port: 5432}]
-  selector: {app: ratings}
-"""
+DB = TCP_DB
 DB_CLUSTER = "outbound|5432||db.default.svc.cluster.local"
 IDLE = {"IDLE_TIMEOUT": "15s"}
 

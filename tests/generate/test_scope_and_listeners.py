@@ -5,6 +5,8 @@ from __future__ import annotations
 from envoy.config.core.v3 import base_pb2
 from envoy.config.listener.v3 import listener_pb2
 
+from testsupport import TCP_DB
+
 SIDECAR_NONE = """
 apiVersion: networking.istio.io/v1
 kind: Sidecar
@@ -92,15 +94,7 @@ status: {podIP: 10.244.9.9}
 
 
 def test_tcp_services_bind_their_virtual_ip(client_config) -> None:
-    config = client_config("""
-apiVersion: v1
-kind: Service
-metadata: {name: db, namespace: default}
-spec:
-  clusterIP: 10.96.7.7
-  ports: [{name: tcp-pg, port: 5432}]
-  selector: {app: ratings}
-""")
+    config = client_config(TCP_DB)
     db = {listener.name: listener for listener in config.listeners}["10.96.7.7_5432"]
     assert db.bind_to_port.value is False and db.traffic_direction == base_pb2.OUTBOUND
     (chain,) = db.filter_chains

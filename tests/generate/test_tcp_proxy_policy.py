@@ -15,16 +15,9 @@ from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from google.protobuf import text_format
 
 from meshctl.generate.proxy import ProxyConfig
+from testsupport import TCP_DB
 
-DB = """
-apiVersion: v1
-kind: Service
-metadata: {name: db, namespace: default}
-spec:
-  clusterIP: 10.96.7.7
-  ports: [{name: tcp-pg, port: 5432}]
-  selector: {app: ratings}
-"""
+DB = TCP_DB
 
 CLUSTER = "outbound|5432||db.default.svc.cluster.local"
 
