@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Mapping, Sequence
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,7 @@ from meshctl.generate.filters import METADATA_EXCHANGE, TCP_METADATA_EXCHANGE_CO
 from meshctl.generate.names import BLACKHOLE, INBOUND_PASSTHROUGH, PASSTHROUGH
 from meshctl.generate.protobuf import duration, set_duration, typed
 from meshctl.generate.context import InboundPort, ProxyContext
+from meshctl.generate.templates import slot
 from meshctl import protocols
 from meshctl.model.istio import DestinationRuleView, config_path
 from meshctl.model.service import (
@@ -137,11 +139,8 @@ def _service_key(ctx: ProxyContext, service: Service) -> tuple[Hashable, ...]:
 
 
 def outbound_clusters(ctx: ProxyContext, service: Service) -> Iterable[cluster_pb2.Cluster]:
-    """Per non-UDP port: the default cluster, then one per DestinationRule subset.
-
-    A subset without its own traffic policy differs from the default cluster only in names,
-    metadata and the mTLS SNI, so it is derived from a copy instead of being rebuilt.
-    """
+    """Per non-UDP port: the default cluster, then one per DestinationRule subset (see
+    `_port_clusters`)."""
     discovery = _DISCOVERY.get(service.resolution)
     if discovery is None:
         return
@@ -149,22 +148,98 @@ def outbound_clusters(ctx: ProxyContext, service: Service) -> Iterable[cluster_p
         discovery = cluster_pb2.Cluster.EDS  # a gateway balances over a headless service's endpoints
     rule = ctx.rule_for(service)
     accounts = service_accounts(ctx, service)
-    metadata = _service_metadata(service, rule)
+    inferred = _inferred_mode(ctx, service)
+    config = config_path(rule.resource) if rule is not None else ""
     for port in service.ports:
-        if port.protocol == protocols.UDP:
+        if port.protocol != protocols.UDP:
+            yield from _port_clusters(ctx, service, port, discovery, rule, accounts, inferred, config)
+
+
+def _port_clusters(ctx: ProxyContext, service: Service, port: ServicePort, discovery: int,
+                   rule: DestinationRuleView | None, accounts: Sequence[str], inferred: str,
+                   config: str) -> list[cluster_pb2.Cluster]:
+    """A port's clusters, rendered from byte templates after the first service of the same
+    shape (`_shape`): the clusters of services alike in all but their names differ only in
+    strings, the templates' values: host, name, namespace, the rule's path, the SANs."""
+    schemes, rests = _split_accounts(accounts)
+    values = (service.hostname, service.name, service.namespace, config, *rests)
+    marks = (slot(0), slot(1), slot(2), slot(3) if config else "", *(
+        slot(index) if scheme is None else f"{scheme}://{slot(index)}" for index, scheme in enumerate(schemes, start=4)))
+
+    def build(strings: Sequence[str]) -> list[cluster_pb2.Cluster]:
+        named = service if strings is values else dataclasses.replace(
+            service, hostname=strings[0], name=strings[1], namespace=strings[2])
+        sans = accounts if strings is values else strings[4:]
+        return _built_port_clusters(ctx, named, port, discovery, rule, sans, inferred, strings[3])
+
+    serialized = ctx.templates.serialized(_shape(service, port, discovery, rule, schemes, inferred), values, marks, build)
+    return [ctx.parsed(cluster_pb2.Cluster, data) for data in serialized]
+
+
+def _split_accounts(accounts: Sequence[str]) -> tuple[tuple[str | None, ...], list[str]]:
+    """Each SAN's scheme (None if it is no URI) and the rest, the template's value: a SAN is
+    matched as a URI when it holds `://` (tls.py), so the scheme is part of the shape."""
+    schemes: list[str | None] = []
+    rests: list[str] = []
+    for account in accounts:
+        scheme, separator, rest = account.partition("://")
+        schemes.append(scheme if separator else None)
+        rests.append(rest if separator else account)
+    return tuple(schemes), rests
+
+
+def _shape(service: Service, port: ServicePort, discovery: int, rule: DestinationRuleView | None,
+           schemes: tuple[str | None, ...], inferred: str) -> Hashable | None:
+    """Everything a port's clusters read but their templates' values; None for clusters never
+    templated: DNS ones (they carry their endpoints), a rule's own TLS (SIMPLE or MUTUAL:
+    credentials, and a warning naming the cluster)."""
+    if discovery != cluster_pb2.Cluster.EDS:
+        return None
+    rule_shape: Hashable = None
+    if rule is not None:
+        if _user_tls(rule):
+            return None
+        rule_shape = (rule.traffic_policy, bool(rule.selector),
+                      tuple((subset.name, subset.traffic_policy) for subset in rule.subsets))
+    return ("clusters", port.port, port.protocol, service.resolution, service.mesh_external,
+            service.from_kubernetes, schemes, inferred, rule_shape)
+
+
+def _user_tls(rule: DestinationRuleView) -> bool:
+    """Whether the rule sets TLS of its own (SIMPLE or MUTUAL) anywhere."""
+    policies = [rule.traffic_policy, *(subset.traffic_policy for subset in rule.subsets)]
+    for traffic in policies:
+        if traffic is None:
             continue
-        base_policy = policy.for_port(rule.traffic_policy if rule else None, port.port)
-        base = _outbound(ctx, service, port, discovery, "", base_policy, rule, accounts, metadata)
-        if base is not None:
-            yield base.cluster
-        for subset in rule.subsets if rule else ():
-            if base is not None and subset.traffic_policy is None and base.cluster.type == cluster_pb2.Cluster.EDS:
-                yield _derived_subset(base, service, port, subset.name)
-                continue
-            merged = policy.for_subset(base_policy, subset.traffic_policy, port.port)
-            built = _outbound(ctx, service, port, discovery, subset.name, merged, rule, accounts, metadata, subset)
-            if built is not None:
-                yield built.cluster
+        settings = [traffic.tls, *(level.tls for level in traffic.port_level_settings)]
+        if any(tls_settings is not None and tls_settings.mode in ("SIMPLE", "MUTUAL") for tls_settings in settings):
+            return True
+    return False
+
+
+def _built_port_clusters(ctx: ProxyContext, service: Service, port: ServicePort, discovery: int,
+                         rule: DestinationRuleView | None, accounts: Sequence[str], inferred: str,
+                         config: str) -> list[cluster_pb2.Cluster]:
+    """A port's clusters built as messages: the default cluster, then one per subset.
+
+    A subset without its own traffic policy differs from the default cluster only in names,
+    metadata and the mTLS SNI, so it is derived from a copy instead of being rebuilt.
+    """
+    metadata = _service_metadata(service, config)
+    out: list[cluster_pb2.Cluster] = []
+    base_policy = policy.for_port(rule.traffic_policy if rule else None, port.port)
+    base = _outbound(ctx, service, port, discovery, "", base_policy, rule, accounts, metadata, inferred)
+    if base is not None:
+        out.append(base.cluster)
+    for subset in rule.subsets if rule else ():
+        if base is not None and subset.traffic_policy is None and base.cluster.type == cluster_pb2.Cluster.EDS:
+            out.append(_derived_subset(base, service, port, subset.name))
+            continue
+        merged = policy.for_subset(base_policy, subset.traffic_policy, port.port)
+        built = _outbound(ctx, service, port, discovery, subset.name, merged, rule, accounts, metadata, inferred, subset)
+        if built is not None:
+            out.append(built.cluster)
+    return out
 
 
 def service_accounts(ctx: ProxyContext, service: Service) -> list[str]:
@@ -183,8 +258,9 @@ def service_accounts(ctx: ProxyContext, service: Service) -> list[str]:
     return sorted(accounts)
 
 
-def _service_metadata(service: Service, rule: DestinationRuleView | None) -> base_pb2.Metadata:
-    """`filter_metadata.istio` shared by a service's clusters: services, external, config."""
+def _service_metadata(service: Service, config: str) -> base_pb2.Metadata:
+    """`filter_metadata.istio` shared by a service's clusters: services, external, and the
+    path of its DestinationRule (`config`, if it has one)."""
     metadata = base_pb2.Metadata()
     istio = metadata.filter_metadata["istio"].fields
     entry = istio["services"].list_value.values.add().struct_value.fields
@@ -193,8 +269,8 @@ def _service_metadata(service: Service, rule: DestinationRuleView | None) -> bas
     entry["namespace"].string_value = service.namespace
     if service.mesh_external:
         istio["external"].bool_value = True
-    if rule is not None:
-        istio["config"].string_value = config_path(rule.resource)
+    if config:
+        istio["config"].string_value = config
     return metadata
 
 
@@ -220,7 +296,7 @@ class _Built:
 
 def _outbound(ctx: ProxyContext, service: Service, port: ServicePort, discovery: int, subset_name: str,
               traffic: TrafficPolicy | None, rule: DestinationRuleView | None, accounts: Sequence[str],
-              metadata: base_pb2.Metadata, subset: Subset | None = None) -> _Built | None:
+              metadata: base_pb2.Metadata, inferred: str, subset: Subset | None = None) -> _Built | None:
     name = names.outbound_cluster(port.port, service.hostname, subset_name)
     traffic = traffic or TrafficPolicy()
     if traffic.load_balancer is not None and traffic.load_balancer.simple == "PASSTHROUGH":
@@ -240,7 +316,7 @@ def _outbound(ctx: ProxyContext, service: Service, port: ServicePort, discovery:
     policy.apply_outlier_detection(cluster, traffic.outlier_detection)
     policy.apply_load_balancer(cluster, traffic.load_balancer, ctx.mesh.locality_lb_setting)
     settings = traffic.tls
-    kind, sni, sans = _apply_tls(ctx, cluster, options, service, port, subset_name, settings, accounts, rule)
+    kind, sni, sans = _apply_tls(ctx, cluster, options, service, port, subset_name, settings, accounts, rule, inferred)
     if cluster.type == cluster_pb2.Cluster.ORIGINAL_DST:
         cluster.lb_policy = cluster_pb2.Cluster.CLUSTER_PROVIDED
     if cluster.type == cluster_pb2.Cluster.EDS:
@@ -275,8 +351,9 @@ def _derived_subset(base: _Built, service: Service, port: ServicePort, subset_na
 
 def _apply_tls(ctx: ProxyContext, cluster: cluster_pb2.Cluster, options: policy.HttpOptions, service: Service,
                port: ServicePort, subset: str, settings: ClientTLSSettings | None, accounts: Sequence[str],
-               rule: DestinationRuleView | None) -> tuple[str, str, Sequence[str]]:
-    """Explicit DestinationRule TLS, or auto mTLS when the service's endpoints speak Istio mTLS.
+               rule: DestinationRuleView | None, inferred: str) -> tuple[str, str, Sequence[str]]:
+    """Explicit DestinationRule TLS, or auto mTLS when the service's endpoints speak Istio mTLS
+    (`inferred`: the mode `_inferred_mode` gives the service).
 
     Returns how TLS was chosen ("none", "user", "istio", "auto"), a fixed SNI if the rule set
     one, and the SANs, so subset clusters can be derived with their own SNI.
@@ -310,7 +387,7 @@ def _apply_tls(ctx: ProxyContext, cluster: cluster_pb2.Cluster, options: policy.
         return "user", "", ()
     if not ctx.mesh.enable_auto_mtls or service.mesh_external:
         return "none", "", ()
-    if _inferred_mode(ctx, service) == DISABLE:
+    if inferred == DISABLE:
         return "none", "", ()
     transport_socket = tls.istio_mutual_socket(sni, accounts, h2=options.is_h2, metadata_exchange=True, typed_sans=typed)
     if cluster.type == cluster_pb2.Cluster.ORIGINAL_DST:

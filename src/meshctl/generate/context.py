@@ -6,10 +6,13 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
+from google.protobuf.message import Message
+
 from meshctl import protocols
 from meshctl.generate import names
 from meshctl.config.kinds.networking.sidecar import IstioIngressListener
 from meshctl.generate.cache import GenerationCache
+from meshctl.generate.templates import ShapeTemplates
 from meshctl.memokeys import Same
 from meshctl.model.istio import MESH_GATEWAY, DestinationRuleView, gateway_name
 from meshctl.model.meshconfig import MeshConfig
@@ -36,6 +39,7 @@ class InboundPort:
 
 
 T = TypeVar("T")
+M = TypeVar("M", bound=Message)
 MESH_ONLY = frozenset({MESH_GATEWAY})
 
 NOT_INBOUND_KINDS = ("VirtualService", "DestinationRule", "Pod", "Deployment", "WorkloadEntry", "Endpoints",
@@ -65,6 +69,11 @@ class ProxyContext:
     cache: GenerationCache | None = None
     warnings: list[str] = field(default_factory=list)
     route_names: dict[str, None] = field(default_factory=dict)
+    templates: ShapeTemplates = field(default_factory=ShapeTemplates)
+    """Byte templates of this generation's resources by shape (generate.templates)."""
+    wire: dict[int, tuple[Message, bytes]] = field(default_factory=dict)
+    """Messages parsed from bytes rendered for them (`parsed`), by identity, with those bytes:
+    packing without a cache takes them instead of serializing each message again."""
     _inbound_key: tuple[Hashable, ...] | None = None
 
     def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
@@ -102,6 +111,15 @@ class ProxyContext:
     def same_list(self, items: list[T]) -> list[T]:
         """See GenerationCache.same_list; `items` itself without a cache."""
         return items if self.cache is None else self.cache.same_list(items)
+
+    def parsed(self, message_class: type[M], data: bytes) -> M:
+        """`message_class.FromString(data)`, `data` being its deterministic serialization; kept
+        with it (`wire`) when there is no cache (with one, a message outlives this generation
+        and is packed once for all that share it)."""
+        message = message_class.FromString(data)
+        if self.cache is None:
+            self.wire[id(message)] = (message, data)
+        return message
 
     @property
     def mesh(self) -> MeshConfig:

@@ -1,9 +1,10 @@
 """EDS: a ClusterLoadAssignment per EDS cluster, with Istio's endpoint metadata and localities.
 
 A service's endpoints appear in several assignments (the default cluster's and each subset's),
-so each endpoint is built and serialized once, as a piece of a locality group: protobuf
-messages concatenate at the byte level, and a group is its locality's piece, its endpoints'
-pieces and its weight's piece, merged into the assignment in one parse.
+so each endpoint is serialized once, as a piece of a locality group, rendered from the byte
+template of its shape (generate.templates) after the first: protobuf messages concatenate at
+the byte level, and a group is its locality's piece, its endpoints' pieces and its weight's
+piece; an assignment is its name's field and its groups' fields, joined and parsed once.
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ from meshctl.generate import names, policy
 from meshctl.generate.core import set_address
 from meshctl.generate.protobuf import MAX_UINT32
 from meshctl.generate.context import ProxyContext
+from meshctl.generate.templates import slot
 from meshctl.memokeys import Same
 from meshctl.model.proxy import DEFAULT_CLUSTER_ID
 from meshctl.config.kinds.networking.destination_rule import Subset
 from meshctl.model.istio import DestinationRuleView
 from meshctl.model.service import Endpoint, Service, ServicePort
 from meshctl.model.snapshot import DISABLE
+from meshctl.resources.protowire import field, varint
 
 __all__ = ["assignment", "build_endpoints", "services_by_host"]
 
@@ -112,21 +115,24 @@ class _EndpointCache:
         return mode
 
     def _lb_endpoint(self, endpoint: Endpoint, tls_mode: str | None) -> bytes:
-        group = endpoint_components_pb2.LocalityLbEndpoints()
-        lb = group.lb_endpoints.add(health_status=_HEALTH[endpoint.health])
-        set_address(lb.endpoint.address, endpoint.address, endpoint.port)
-        metadata = lb.metadata.filter_metadata
-        if self._uses_mtls(endpoint, tls_mode):
-            metadata["envoy.transport_socket_match"].fields["tlsMode"].string_value = "istio"
+        """The endpoint as a locality group holding it alone, rendered from the template of
+        its shape (all but its address and its workload's label) after the first."""
+        mtls = self._uses_mtls(endpoint, tls_mode)
         workload = endpoint.workload
+        label = ""
         if workload is not None:
             revision = workload.canonical_revision
-            metadata["istio"].fields["workload"].string_value = ";".join(
-                (workload.owner, workload.namespace, workload.canonical_name,
-                 "" if revision == "latest" else revision, DEFAULT_CLUSTER_ID)
-            )
-        lb.load_balancing_weight.value = endpoint.weight
-        return group.SerializeToString(deterministic=True)
+            label = ";".join((workload.owner, workload.namespace, workload.canonical_name,
+                              "" if revision == "latest" else revision, DEFAULT_CLUSTER_ID))
+        values = (endpoint.address, label)
+        shape = None if endpoint.address.startswith("unix://") else (
+            "lb-endpoint", endpoint.health, endpoint.port, endpoint.weight, mtls, workload is not None)
+
+        def build(strings: Sequence[str]) -> list[endpoint_components_pb2.LocalityLbEndpoints]:
+            return [_lb_endpoint_group(strings[0], endpoint.port, endpoint.health, endpoint.weight, mtls,
+                                       strings[1] if workload is not None else None)]
+
+        return self.ctx.templates.serialized(shape, values, _ENDPOINT_MARKS, build)[0]
 
     def _uses_mtls(self, endpoint: Endpoint, tls_mode: str | None) -> bool:
         """`tlsMode: istio` only for injected endpoints the client will really talk mTLS to."""
@@ -144,18 +150,43 @@ class _EndpointCache:
         return mode != DISABLE
 
 
+_ENDPOINT_MARKS = (slot(0), slot(1))
+
+
+def _lb_endpoint_group(address: str, port: int, health: str, weight: int, mtls: bool,
+                       workload: str | None) -> endpoint_components_pb2.LocalityLbEndpoints:
+    """A locality group holding one endpoint, as Istio describes it: `tlsMode: istio` for an
+    mTLS peer, and its workload's `owner;namespace;name;revision;cluster` label."""
+    group = endpoint_components_pb2.LocalityLbEndpoints()
+    lb = group.lb_endpoints.add(health_status=_HEALTH[health])
+    set_address(lb.endpoint.address, address, port)
+    metadata = lb.metadata.filter_metadata
+    if mtls:
+        metadata["envoy.transport_socket_match"].fields["tlsMode"].string_value = "istio"
+    if workload is not None:
+        metadata["istio"].fields["workload"].string_value = workload
+    lb.load_balancing_weight.value = weight
+    return group
+
+
 def assignment(ctx: ProxyContext, cluster_name: str, by_host: Mapping[str, Service],
                built: _EndpointCache | None = None) -> endpoint_pb2.ClusterLoadAssignment:
     """The endpoints of `outbound|PORT|SUBSET|HOST`; unknown names get an empty assignment."""
-    cla = endpoint_pb2.ClusterLoadAssignment(cluster_name=cluster_name)
+    return ctx.parsed(endpoint_pb2.ClusterLoadAssignment, _assignment_bytes(ctx, cluster_name, by_host, built))
+
+
+def _assignment_bytes(ctx: ProxyContext, cluster_name: str, by_host: Mapping[str, Service],
+                      built: _EndpointCache | None) -> bytes:
+    """`assignment`, serialized: its name's field, then each locality group's."""
+    name = field(_NAME_TAG, cluster_name.encode())
     parsed = names.parse_cluster(cluster_name)
     if parsed is None:
-        return cla
+        return name
     _, number, subset_name, host = parsed
     service = by_host.get(host)
     port = service.port(number) if service else None
     if service is None or port is None:
-        return cla
+        return name
     rule = ctx.rule_for(service)
     built = built or _EndpointCache(ctx)
     labels: Mapping[str, str] = {}
@@ -163,7 +194,7 @@ def assignment(ctx: ProxyContext, cluster_name: str, by_host: Mapping[str, Servi
     if subset_name:
         subset = rule.subset(subset_name) if rule else None
         if subset is None:
-            return cla
+            return name
         labels = subset.labels
     groups: dict[str, list[bytes]] = {}
     weights: dict[str, int] = {}
@@ -173,12 +204,18 @@ def assignment(ctx: ProxyContext, cluster_name: str, by_host: Mapping[str, Servi
         locality = endpoint.locality
         groups.setdefault(locality, []).append(piece)
         weights[locality] = weights.get(locality, 0) + endpoint.weight
-    for locality in sorted(groups):
-        # Endpoint weights are uint32 each; their sum may not be. Envoy refuses such a locality
-        # (the push is NACKed and reported), but building it must not fail.
-        cla.endpoints.add().MergeFromString(
-            _locality_piece(locality) + b"".join(groups[locality]) + _weight_piece(min(weights[locality], MAX_UINT32)))
-    return cla
+    # Endpoint weights are uint32 each; their sum may not be. Envoy refuses such a locality
+    # (the push is NACKed and reported), but building it must not fail.
+    return b"".join([name, *(
+        field(_ENDPOINTS_TAG, b"".join([_locality_piece(locality), *groups[locality],
+                                        _weight_piece(min(weights[locality], MAX_UINT32))]))
+        for locality in sorted(groups))])
+
+
+# A ClusterLoadAssignment's fields as serialization writes them: `cluster_name` (1), then each
+# locality group of `endpoints` (2), with nothing between.
+_NAME_TAG = varint(endpoint_pb2.ClusterLoadAssignment.DESCRIPTOR.fields_by_name["cluster_name"].number << 3 | 2)
+_ENDPOINTS_TAG = varint(endpoint_pb2.ClusterLoadAssignment.DESCRIPTOR.fields_by_name["endpoints"].number << 3 | 2)
 
 
 @functools.lru_cache(maxsize=4096)

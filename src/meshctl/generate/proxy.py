@@ -67,6 +67,8 @@ class ProxyConfig:
     cache: GenerationCache | None = None
     segments: dict[str, tuple[list[Any], ...]] = field(default_factory=dict)
     secrets: list[secret_pb2.Secret] | None = None
+    wire: dict[int, tuple[Any, bytes]] = field(default_factory=dict)
+    """Serializations already made of some of the messages (`ProxyContext.wire`)."""
 
     @property
     def routes(self) -> list[route_pb2.RouteConfiguration]:
@@ -94,9 +96,16 @@ class ProxyConfig:
     def _pack(self, type_url: str, items: list[Any]) -> dict[str, Packed]:
         name_of = BY_TYPE_URL[type_url].name_of
         if self.cache is None:
-            return by_name(item.packed() if isinstance(item, AssembledRoutes) else Packed.of(name_of(item), item)
-                           for item in items)
+            return by_name(item.packed() if isinstance(item, AssembledRoutes)
+                           else Packed.serialized(name_of(item), type_url, self._serialized(item)) for item in items)
         return self.cache.pack_segments(self.segments.get(type_url, (items,)), name_of)
+
+    def _serialized(self, message: Any) -> bytes:
+        found = self.wire.get(id(message))
+        if found is not None and found[0] is message:
+            return found[1]
+        data: bytes = message.SerializeToString(deterministic=True)
+        return data
 
 
 def route_configurations(snapshot: MeshSnapshot, proxy: Proxy,
@@ -250,7 +259,7 @@ def _generate(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | Non
     return ProxyConfig(
         clusters, endpoints, outbound_listeners + inbound_listeners, routes,
         list(dict.fromkeys(ctx.warnings)), cache,
-        segments={CLUSTER: (outbound, inbound), LISTENER: (outbound_listeners, inbound_listeners)},
+        segments={CLUSTER: (outbound, inbound), LISTENER: (outbound_listeners, inbound_listeners)}, wire=ctx.wire,
     )
 
 

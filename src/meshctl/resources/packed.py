@@ -48,8 +48,12 @@ class Packed:
     @classmethod
     def of(cls, name: str, message: Message) -> Packed:
         """Serialize once (deterministically, so equal content gives an equal version)."""
-        value = message.SerializeToString(deterministic=True)
-        return cls(name, hashlib.blake2b(value, digest_size=8).hexdigest(), type_url_of(message), value)
+        return cls.serialized(name, type_url_of(message), message.SerializeToString(deterministic=True))
+
+    @classmethod
+    def serialized(cls, name: str, type_url: str, value: bytes) -> Packed:
+        """A message already serialized deterministically, versioned by its bytes."""
+        return cls(name, hashlib.blake2b(value, digest_size=8).hexdigest(), type_url, value)
 
     @classmethod
     def assembled(cls, name: str, version: str, type_url: str, blocks: tuple[Sequence[bytes], ...],
