@@ -88,3 +88,18 @@ def test_a_packed_resource_in_pieces_equals_the_same_bytes_whole() -> None:
     assert pieces != Packed("r", "v", ROUTE, b"abcdf")
     with pytest.raises(AttributeError):
         pieces.version = "w"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("name, domains, routes", [
+    ("h:80", ["h", "h.", "10.0.0.1"], 2),
+    ("", [], 0),
+    ("x" * 200, ["", "d" * 300], 40),
+])
+def test_a_host_counting_attempts_is_the_virtual_host_serialized(name: str, domains: list[str], routes: int) -> None:
+    built = [rc.Route(name=f"r{index}") for index in range(routes)]
+    for index, route in enumerate(built):
+        route.route.cluster = f"outbound|80||h{index}"
+        route.metadata.filter_metadata["istio"].fields["config"].string_value = "/apis/x"
+    vhost = rc.VirtualHost(name=name, domains=domains, include_request_attempt_count=True)
+    vhost.routes.extend(built)
+    assert SerializedHost.counting_attempts(name, domains, built).field == SerializedHost.of(vhost).field

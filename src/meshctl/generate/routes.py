@@ -230,10 +230,10 @@ def _serialized(ctx: ProxyContext, name: str, domains: tuple[str, ...], routes: 
     cache key added to `used`)."""
 
     def serialize() -> SerializedHost:
-        out = rc.VirtualHost(name=name, domains=domains, include_request_attempt_count=True)
-        out.routes.extend(routes)
-        return SerializedHost.of(out)
+        return SerializedHost.counting_attempts(name, domains, routes)
 
+    if ctx.cache is None:
+        return serialize()
     key = ("vhost", name, domains, Same(routes))
     used.append(key)
     return ctx.memo(key, serialize)
@@ -260,8 +260,10 @@ def _http_services(ctx: ProxyContext, egress: EgressScope, port: int) -> dict[st
 
 def _vs_routes(ctx: ProxyContext, vs: VirtualServiceView, port: int, services: Mapping[str, Service],
                used: list[Hashable]) -> list[rc.Route]:
-    """A VirtualService's routes on the port, kept for as long as what they read (its cache key
-    added to `used`)."""
+    """A VirtualService's routes on the port, kept for as long as what they read (with a cache:
+    its key added to `used`)."""
+    if ctx.cache is None:  # nothing to look the key up in, and nothing to restore it from
+        return vs_routes(ctx, vs, port, services)
     in_scope = tuple(services[h].source.revision if h in services else None for h in vs.http_destinations)
     routes_key = ("vs-routes", vs.resource.revision, port, _source_key(ctx, vs), ctx.proxy.istio_extensions,
                   ctx.snapshot.destination_inputs(ctx.proxy, vs), in_scope)
@@ -271,6 +273,8 @@ def _vs_routes(ctx: ProxyContext, vs: VirtualServiceView, port: int, services: M
 
 def _default_routes(ctx: ProxyContext, service: Service, port: int, used: list[Hashable]) -> list[rc.Route]:
     """A service's default route (see _vs_routes)."""
+    if ctx.cache is None:
+        return [_default_route(ctx, service, port)]
     rule = ctx.rule_for(service)
     memo_key = ("default-route", service.source.revision, service.hostname, port, ctx.proxy.istio_extensions,
                 tuple(r.revision for r in rule.resources) if rule else None)

@@ -14,12 +14,17 @@ __all__ = ["field", "varint"]
 
 def varint(value: int) -> bytes:
     """Protobuf's base-128 varint."""
+    if value < 0x80:
+        return _ONE_BYTE[value]
     out = bytearray()
     while value > 0x7F:
         out.append(value & 0x7F | 0x80)
         value >>= 7
     out.append(value)
     return bytes(out)
+
+
+_ONE_BYTE = [bytes((value,)) for value in range(0x80)]  # most lengths and tags, made once
 
 
 def field(tag: bytes, payload: bytes) -> bytes:
