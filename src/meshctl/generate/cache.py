@@ -106,7 +106,7 @@ class GenerationCache:
         receives the mapping it was given before, which the server recognises as unchanged
         without comparing what it holds."""
 
-        parts = [self._pack_list(segment, name_of) for segment in segments]
+        parts = [self.pack_list(segment, name_of) for segment in segments]
         if len(parts) == 1:
             return parts[0]
 
@@ -119,7 +119,7 @@ class GenerationCache:
 
         return self.get(("packed", *map(Same, parts)), merged)
 
-    def _pack_list(self, items: list[Any], name_of: Callable[[Any], str]) -> dict[str, Packed]:
+    def pack_list(self, items: list[Any], name_of: Callable[[Any], str]) -> dict[str, Packed]:
         """Packed forms by name of one list (first of duplicate names kept), built once per list
         object (proxies with the same view receive the very same list from `get`), and the
         earlier mapping itself when every resource in it is as before: a piece rebuilt because

@@ -20,7 +20,7 @@ from meshctl.errors import MeshctlError
 from meshctl.generate.attribution import attributed, sources
 from meshctl.generate.cache import GenerationCache
 from meshctl.generate.gateway.secrets import WITHHELD
-from meshctl.generate.proxy import ProxyConfig, generate
+from meshctl.generate.proxy import ProxyConfig, generate, packed_resources
 from meshctl.memokeys import Same
 from meshctl.model import proxy as proxies
 from meshctl.model.meshconfig import MeshConfig
@@ -61,7 +61,9 @@ class MeshGeneration:
     def config_for(self, node: core_pb2.Node) -> ProxyConfig:
         """The node's config; a gateway's secret that is withheld or missing is logged (once
         per proxy and config), as its TLS servers cannot work without it."""
-        proxy = self.proxy_for(node)
+        return self._config(self.proxy_for(node))
+
+    def _config(self, proxy: Proxy) -> ProxyConfig:
         config = generate(self.snapshot, proxy, self.cache)
         if proxy.is_router:
             for warning in config.warnings:
@@ -72,9 +74,14 @@ class MeshGeneration:
 
     def resources_for(self, node: core_pb2.Node) -> ProxyResources:
         """This node's resources; a failure other than an unknown proxy is a GenerationError
-        naming the input objects it happened on, so serve can report it for this proxy alone."""
+        naming the input objects it happened on, so serve can report it for this proxy alone.
+        A sidecar's are shared with every sidecar made of the same parts (see
+        generate.proxy.packed_resources): per proxy, little more than finding them."""
         try:
-            return self.config_for(node).packed()
+            proxy = self.proxy_for(node)
+            if proxy.is_router:
+                return self._config(proxy).packed()
+            return packed_resources(self.snapshot, proxy, self.cache)
         except MeshctlError:
             raise
         except Exception as exc:  # a value or a bug the translator trips on, for this proxy only
