@@ -30,6 +30,8 @@ from testsupport import vhost
 
 from following import Follower
 
+from envoy.config.core.v3 import base_pb2 as core_pb2
+
 from meshctl.config.loader import load_file
 from meshctl.generate.bootstrap import ads_bootstrap
 from meshctl.model.meshconfig import mesh_resource
@@ -38,7 +40,8 @@ from meshctl.model.snapshot import MeshSnapshot, build_snapshot
 from meshctl.resources import CLUSTER, ENDPOINT
 from meshctl.sources.base import SourceUpdate
 from meshctl.xds.cache import SnapshotCache
-from meshctl.generate.translator import Translator
+from meshctl.generate.cache import GenerationCache
+from meshctl.generate.translator import MeshGeneration, Translator
 from meshctl.generate.proxy import generate
 
 KITCHEN_SINK = Path(__file__).parent / "data" / "kitchen-sink.yaml"
@@ -890,3 +893,166 @@ def test_proxies_share_routes_exactly_when_their_catch_alls_agree(scratch: Path,
     assert (a.assembled is b.assembled) == (not proxy)
     for config, name in ((a, "client-a.team"), (b, "client-b.team")):
         assert _rendered(config) == _rendered(generate(snapshot, snapshot.proxy(name)))
+
+
+ONE_VIEW = """
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec: {ports: [{name: http, port: 80, targetPort: 8080}], selector: {app: web}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: db, namespace: shop}
+spec: {clusterIP: None, ports: [{name: tcp, port: 5432}]}
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: db, namespace: shop}
+subsets: [{addresses: [{ip: 10.1.0.5}], ports: [{name: tcp, port: 5432}]}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: web, namespace: shop}
+spec:
+  hosts: [web]
+  http:
+  - match: [{sourceLabels: {version: v2}}]
+    route: [{destination: {host: web}}]
+    timeout: 3s
+  - route: [{destination: {host: web}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: web-gold, namespace: shop}
+spec:
+  host: web
+  workloadSelector: {matchLabels: {tier: gold}}
+  trafficPolicy: {connectionPool: {tcp: {maxConnections: 7}}}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: gold-only, namespace: shop}
+spec:
+  selector: {matchLabels: {tier: gold}}
+  rules: [{from: [{source: {namespaces: [shop]}}]}]
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: strict-audit, namespace: shop}
+spec: {selector: {matchLabels: {audit: "yes"}}, mtls: {mode: STRICT}}
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: scoped, namespace: shop}
+spec:
+  workloadSelector: {labels: {role: scoped}}
+  egress: [{hosts: ["./db.shop.svc.cluster.local"]}]
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: default, namespace: edge}
+spec:
+  ingress: [{port: {number: 9080, protocol: HTTP, name: http}, defaultEndpoint: "0.0.0.0:8080"}]
+  egress: [{hosts: ["./*", "shop/web.shop.svc.cluster.local"]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web-0, namespace: shop, labels: {app: web}}
+spec: {containers: [{name: c, image: c, ports: [{containerPort: 8080}]}]}
+status: {podIP: 10.1.0.20, phase: Running}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web-1, namespace: shop, labels: {app: web}}
+spec: {containers: [{name: c, image: c, ports: [{containerPort: 8080}]}]}
+status: {podIP: 10.1.0.21, phase: Running}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web-2, namespace: shop, labels: {app: web, service.istio.io/canonical-revision: v9}}
+spec: {containers: [{name: c, image: c, ports: [{containerPort: 8080}]}]}
+status: {podIP: 10.1.0.22, phase: Running}
+"""
+"""A mesh in which each thing serve could read of a proxy shapes some proxy's config: the
+headless `db` (a proxy at its endpoint's address binds no listener to itself), a VirtualService matching
+source labels, a DestinationRule, an AuthorizationPolicy, a PeerAuthentication and a Sidecar
+each selecting by a label of its own, and a namespace whose Sidecar ingress binds and forwards
+to the proxy's own address; the `web` pods serve a service and differ in name, address and
+canonical revision."""
+
+VM = {"pod": "vm-0", "namespace": "shop", "ip": "10.2.0.1", "labels": {"app": "vm"}, "domain": "shop.svc.cluster.local",
+      "type": "sidecar", "INTERCEPTION_MODE": "REDIRECT", "CLUSTER_ID": "Kubernetes", "ISTIO_VERSION": "1.30.0",
+      "extensions": False}
+"""A workload-less proxy served from its node alone (as a VM without a WorkloadEntry is), so
+every field of its proxy comes from one node field."""
+
+ONE_FIELD_APART: dict[str, tuple[dict[str, Any], bool]] = {
+    "pod name": ({"pod": "vm-1"}, True),
+    "istio version": ({"ISTIO_VERSION": "1.29.0"}, True),
+    "metadata": ({"metadata": {"APP_CONTAINERS": "app,sidecar"}}, True),
+    "ip: headless endpoint": ({"ip": "10.1.0.5"}, False),
+    "labels: source labels": ({"labels": {"app": "vm", "version": "v2"}}, False),
+    "labels: rule selector": ({"labels": {"app": "vm", "tier": "gold"}}, False),
+    "labels: peer authentication": ({"labels": {"app": "vm", "audit": "yes"}}, False),
+    "labels: sidecar selector": ({"labels": {"app": "vm", "role": "scoped"}}, False),
+    "namespace": ({"namespace": "edge", "domain": "edge.svc.cluster.local"}, False),
+    "ip: sidecar ingress": ({"namespace": "edge", "domain": "edge.svc.cluster.local", "ip": "10.2.0.9"}, False),
+    "dns domain": ({"domain": "shop.svc.corp.example"}, False),
+    "interception": ({"INTERCEPTION_MODE": "TPROXY"}, False),
+    "cluster id": ({"CLUSTER_ID": "west"}, False),
+    "istio-proxy build": ({"extensions": True}, False),
+}
+"""Proxies that differ from VM (or, for `ip: sidecar ingress`, from the `namespace` one) in one
+field, and whether their config is the same as that one's: where it is not, a proxy given the
+other's resources holds the wrong config."""
+
+
+def _vm_node(changes: dict[str, Any]) -> Any:
+    fields = {**VM, **changes}
+    node = core_pb2.Node(id=f"{fields['type']}~{fields['ip']}~{fields['pod']}.{fields['namespace']}~{fields['domain']}")
+    node.metadata.update({"NAMESPACE": fields["namespace"], "LABELS": fields["labels"], "INSTANCE_IPS": fields["ip"],
+                          **{key: fields[key] for key in ("INTERCEPTION_MODE", "CLUSTER_ID", "ISTIO_VERSION")},
+                          **fields.get("metadata", {})})
+    if fields["extensions"]:
+        node.extensions.add(name="istio.metadata_exchange")
+    return node
+
+
+def _one_view_nodes(snapshot: MeshSnapshot) -> dict[str, Any]:
+    """Every node of the ONE_VIEW test, by name: the VM and its one-field variants, the web pods."""
+    nodes = {"vm": _vm_node({}), **{name: _vm_node(changes) for name, (changes, _) in ONE_FIELD_APART.items()}}
+    nodes["ip: sidecar ingress"] = _vm_node({**ONE_FIELD_APART["namespace"][0], "ip": "10.2.0.9"})
+    for pod in ("web-0", "web-1", "web-2"):
+        nodes[pod] = ads_bootstrap(snapshot.proxy(f"{pod}.shop"), "127.0.0.1", 0, admin_port=0).node
+    return nodes
+
+
+def _cold(resources: list[Any], node: Any) -> dict[str, dict[str, bytes]]:
+    fresh = build_snapshot(resources)
+    return _bytes(generate(fresh, MeshGeneration(fresh, GenerationCache()).proxy_for(node)).packed())
+
+
+@settings(FUZZ, max_examples=examples(10))
+@given(order=st.randoms(use_true_random=False))
+def test_proxies_share_resources_only_when_nothing_they_read_differs(scratch: Path, order: random.Random) -> None:
+    """serve hands sidecars made of the same parts one ProxyResources per generation. A part of
+    the proxy left out of what decides that would hand one proxy another's config: whichever
+    order the proxies ask in, each must receive what a cold translation gives it, although
+    every one of them differs from another in one field alone (node metadata, address, labels,
+    namespace, DNS domain, Sidecar...), and the mesh makes each of those fields count."""
+    scratch.write_text(ONE_VIEW)
+    resources = list(load_file(str(scratch)).resources)
+    generation = Translator()(resources)
+    nodes = _one_view_nodes(generation.snapshot)
+    cold = {name: _cold(resources, node) for name, node in nodes.items()}
+    for name, (changes, same) in ONE_FIELD_APART.items():
+        base = "namespace" if name == "ip: sidecar ingress" else "vm"
+        assert (cold[name] == cold[base]) == same, f"{name}: the mesh does not make it count"
+    assert cold["web-0"] == cold["web-1"] != cold["web-2"]
+    names = sorted(nodes)
+    order.shuffle(names)
+    served = {name: generation.resources_for(nodes[name]) for name in names}
+    for name in names:
+        assert _bytes(served[name]) == cold[name], f"{name} was given another proxy's config"
+    assert served["vm"] is served["pod name"] is served["istio version"] is served["metadata"]
