@@ -259,7 +259,7 @@ def packed_resources(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCach
 
 
 def _generate(ctx: ProxyContext, view: tuple[Any, ...]) -> ProxyConfig:
-    snapshot, proxy, cache = ctx.snapshot, ctx.proxy, ctx.cache
+    proxy, cache = ctx.proxy, ctx.cache
     if proxy.is_router:
         from meshctl.generate.gateway import build_router
 
