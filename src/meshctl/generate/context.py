@@ -47,6 +47,9 @@ NOT_INBOUND_KINDS = ("VirtualService", "DestinationRule", "Pod", "Deployment", "
 """Kinds a proxy's inbound side never reads, other than its own workload's object and the rules
 of its own services (see inbound_key)."""
 
+_INBOUND_KEY_UNREAD = tuple(kind for kind in NOT_INBOUND_KINDS if kind != "DestinationRule")
+"""The kinds `inbound_key` reads nothing of (it reads the rules of the proxy's own services)."""
+
 
 class StaticMatch(Protocol):
     """What HTTP, TLS and TCP route matches share: the conditions known before a request comes."""
@@ -187,7 +190,16 @@ class ProxyContext:
         proxy's inbound side (and its bytes). Made once per generation of the proxy, for its
         inbound clusters and listeners alike."""
         if self._inbound_key is None:
-            self._inbound_key = self._make_inbound_key()
+            if self.cache is None:
+                self._inbound_key = self._make_inbound_key()
+            else:
+                # Kept with the proxy object (its node and workload) and every kind the key
+                # may read: an endpoint or routing change finds it without making it again,
+                # which was most of an unchanged proxy's cost when a thousand share a view.
+                snapshot = self.snapshot
+                self._inbound_key = self.cache.get(
+                    ("inbound-key", Same(self.proxy), snapshot.versions_except(*_INBOUND_KEY_UNREAD), snapshot.mesh_key),
+                    self._make_inbound_key)
         return self._inbound_key
 
     def _make_inbound_key(self) -> tuple[Hashable, ...]:
