@@ -15,7 +15,8 @@ clusters change, so every proxy is pushed an EDS response with those two and ACK
   clock), p50 and max over the clients, median over the rounds; it includes serve noticing the
   file (watcher), reading it and translating ("translate" is serve's own figure);
 - serve CPU per round (user + system, /proc; 10 ms resolution), also per proxy;
-- serve RSS before the clients connect and after all are synced, and the difference per proxy.
+- serve RSS before the clients connect, when all are synced, a quiet second later (serve's quiet
+  spell has collected by then), and a quiet second after the rounds; the difference per proxy.
 
 The floor, in the same run: benchmarks/raw_replay.py (a bare grpc.aio ADS server, one task and
 queue per stream, answering with pre-serialized responses of serve's translator) serves the same
@@ -58,6 +59,11 @@ from meshctl.generate.bootstrap import ads_bootstrap
 from meshctl.loopback import free_port
 
 
+QUIET_SECOND = 1.0
+"""Seconds waited before reading RSS again once the clients are synced, and after the rounds:
+longer than serve's quiet spell (xds/heap.py), after which it collects and gives memory back."""
+
+
 @dataclass(frozen=True, slots=True)
 class Round:
     acked_ms: list[float]
@@ -85,6 +91,8 @@ def measure(base: Path, clients: int, services: int, rounds: int, views: int = 1
             start["sync_s"] = fleet.read()["seconds"]
             start["connected"] = serve.metrics().get('meshctl_xds_connected_proxies{mode="sotw"}', 0)
             start["loaded_kb"] = serve.rss_kb()
+            time.sleep(QUIET_SECOND)
+            start["settled_kb"] = serve.rss_kb()
             results = []
             for index in range(rounds):
                 fleet.ask("mark")
@@ -97,6 +105,8 @@ def measure(base: Path, clients: int, services: int, rounds: int, views: int = 1
                 results.append(Round([(at - written) * 1e3 for at in answer["acked"].values()], spent,
                                      sum(e.get("translate_ms", 0.0) for e in accepted), len(accepted),
                                      answer["responses"]))
+            time.sleep(QUIET_SECOND)
+            start["after_kb"] = serve.rss_kb()
     return start, results
 
 
@@ -131,12 +141,16 @@ def measure_floor(base: Path, clients: int, services: int, rounds: int, views: i
             fleet.read()
             replay.ask(f"synced {clients}")
             start["loaded_kb"] = rss_kb(pid)
+            time.sleep(QUIET_SECOND)
+            start["settled_kb"] = rss_kb(pid)
             results = []
             for _ in range(rounds):
                 cpu = cpu_seconds(pid)
                 answer = replay.ask("bump")
                 results.append(Round(list(answer["ms"].values()), cpu_seconds(pid) - cpu, 0.0, 0, len(answer["ms"])))
                 time.sleep(0.3)
+            time.sleep(QUIET_SECOND)
+            start["after_kb"] = rss_kb(pid)
     return start, results
 
 
@@ -178,12 +192,15 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     def memory(of: dict[str, float]) -> list[object]:
         if not of:
-            return ["-"] * 3
-        return [of["idle_kb"] / 1024, of["loaded_kb"] / 1024, (of["loaded_kb"] - of["idle_kb"]) / args.clients]
+            return ["-"] * 7
+        when = ("loaded_kb", "settled_kb", "after_kb")
+        return [of["idle_kb"] / 1024, *(of[w] / 1024 for w in when), *((of[w] - of["idle_kb"]) / args.clients for w in when)]
 
     print_table(["memory", "serve", "floor (raw replay)"], [
         [label, mine, theirs] for label, mine, theirs in zip(
-            ["RSS before clients MB", "RSS with clients synced MB", "KB per connected proxy"], memory(start), memory(floor_start), strict=True)
+            ["RSS before clients MB", "RSS with clients synced MB", "  then a quiet second MB", "  after the rounds and a quiet second MB",
+             "KB per connected proxy", "  then a quiet second", "  after the rounds and a quiet second"],
+            memory(start), memory(floor_start), strict=True)
     ])
     print(f"\n# {time.monotonic() - started:.0f} s")
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import weakref
+from pathlib import Path
+
+import pytest
 
 from meshctl.xds.heap import Heap
 
@@ -141,3 +145,37 @@ def test_close_gives_cpythons_collections_back() -> None:
         assert asyncio.run(scenario()) == (True, True)
     finally:
         gc.enable()
+
+
+def _rss_kb() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS in /proc/self/status")
+
+
+@pytest.mark.skipif(not os.confstr("CS_GNU_LIBC_VERSION"), reason="malloc_trim is glibc's")
+def test_a_quiet_spell_gives_freed_heap_back_to_the_system() -> None:
+    """Memory a push freed stays in the C allocator, and in serve's RSS, while anything
+    allocated after it is alive (only the top of the heap goes back by itself): the quiet spell
+    hands it back."""
+
+    async def scenario() -> tuple[int, int, int]:
+        heap = Heap(quiet=0.01, full_every=3600)
+        chunks = [bytearray(1000) for _ in range(40_000)]  # 40 MB from the C allocator (pymalloc: 512 bytes at most)
+        pins = chunks[::100]  # one left alive every 100 KB: no run of free memory reaches the top of the heap
+        held = _rss_kb()
+        del chunks
+        freed = _rss_kb()
+        heap.active()
+        await asyncio.sleep(0.2)
+        heap.close()
+        assert len(pins) == 400
+        return held, freed, _rss_kb()
+
+    try:
+        held, freed, settled = asyncio.run(scenario())
+    finally:
+        gc.unfreeze()
+    assert held - freed < 10_000, "the allocator gave the freed chunks back by itself: nothing to test"
+    assert freed - settled > 30_000

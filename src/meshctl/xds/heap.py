@@ -21,6 +21,10 @@ young collections a push to 1,000 proxies triggers cost 30-40 µs of its CPU per
 (serve_fanout, measured with gc.callbacks): every object a stream keeps is walked in the
 youngest generation, again in the middle one, and then once more by the quiet spell's
 collection, which alone is enough. Cycles made meanwhile wait for that collection.
+The quiet spell then hands the memory freed since back to the system (glibc's `malloc_trim`):
+the C allocator keeps every page a push freed below one still in use, so serve's RSS would stay
+at its busiest. Measured with serve_fanout.py (1,000 proxies): 0.5-4 ms a quiet spell, and
+10 MB (10 KB a proxy) less RSS after a few rounds of pushes.
 Driven by hand, without an event loop (the benchmarks and tests that call the cache directly),
 nothing is scheduled and nothing held.
 """
@@ -28,8 +32,11 @@ nothing is scheduled and nothing held.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import gc
+import os
 import time
+from collections.abc import Callable
 
 __all__ = ["FULL_EVERY", "HOLD_AT_MOST", "QUIET", "Heap"]
 
@@ -92,6 +99,8 @@ class Heap:
                 self._full_at = now
             gc.collect()
         gc.freeze()
+        if _TRIM is not None:
+            _TRIM(0)
         self._release()
         self.collections += 1
 
@@ -109,3 +118,18 @@ class Heap:
             self._timer = None
         self._release()
         gc.unfreeze()
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's malloc_trim, or None where the C library is another (musl, macOS: their
+    allocators give memory back by themselves, or have no such call)."""
+    try:
+        if not os.confstr("CS_GNU_LIBC_VERSION"):
+            return None
+        trim: Callable[[int], int] = ctypes.CDLL(None).malloc_trim
+    except (AttributeError, OSError, ValueError):
+        return None
+    return trim
+
+
+_TRIM = _malloc_trim()
