@@ -41,7 +41,7 @@ from meshctl.resources import CLUSTER, DEBUG_PREFIX, ENDPOINT, FULL_STATE, Packe
 from meshctl.xds.generation import as_failure
 from meshctl.xds.limits import MAX_UNDEFINED_ANSWERED, MAX_WATCHES, Names, RequestRefused, check_name
 from meshctl.xds.metrics import kind_label
-from meshctl.xds.state import Shared, Watch
+from meshctl.xds.state import NO_NAMES, Shared, Watch
 
 if TYPE_CHECKING:
     from meshctl.xds.encoding import Encoder
@@ -321,7 +321,7 @@ class SotwStream(Stream):
         if self.cache.shared.version_of(desired) == watch.client_version:
             watch.sent = self.cache.shared.versions(desired)
             watch.sent_shared = True
-            watch.requested = frozenset()
+            watch.requested = NO_NAMES
             watch.answer_due = False
             watch.in_sync_by_version = True
             watch.version_acked = watch.client_version
