@@ -958,25 +958,13 @@ metadata: {name: default, namespace: edge}
 spec:
   ingress: [{port: {number: 9080, protocol: HTTP, name: http}, defaultEndpoint: "0.0.0.0:8080"}]
   egress: [{hosts: ["./*", "shop/web.shop.svc.cluster.local"]}]
----
+""" + "".join(f"""---
 apiVersion: v1
 kind: Pod
-metadata: {name: web-0, namespace: shop, labels: {app: web}}
-spec: {containers: [{name: c, image: c, ports: [{containerPort: 8080}]}]}
-status: {podIP: 10.1.0.20, phase: Running}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: web-1, namespace: shop, labels: {app: web}}
-spec: {containers: [{name: c, image: c, ports: [{containerPort: 8080}]}]}
-status: {podIP: 10.1.0.21, phase: Running}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: web-2, namespace: shop, labels: {app: web, service.istio.io/canonical-revision: v9}}
-spec: {containers: [{name: c, image: c, ports: [{containerPort: 8080}]}]}
-status: {podIP: 10.1.0.22, phase: Running}
-"""
+metadata: {{name: web-{index}, namespace: shop, labels: {{app: web{extra}}}}}
+spec: {{containers: [{{name: c, image: c, ports: [{{containerPort: 8080}}]}}]}}
+status: {{podIP: 10.1.0.2{index}, phase: Running}}
+""" for index, extra in enumerate(["", "", ", service.istio.io/canonical-revision: v9"]))
 """A mesh in which each thing serve could read of a proxy shapes some proxy's config: the
 headless `db` (a proxy at its endpoint's address binds no listener to itself), a VirtualService matching
 source labels, a DestinationRule, an AuthorizationPolicy, a PeerAuthentication and a Sidecar
