@@ -24,7 +24,7 @@ collection, which alone is enough. Cycles made meanwhile wait for that collectio
 The quiet spell then hands the memory freed since back to the system (glibc's `malloc_trim`):
 the C allocator keeps every page a push freed below one still in use, so serve's RSS would stay
 at its busiest. Measured with serve_fanout.py (1,000 proxies): 0.5-4 ms a quiet spell, and
-10 MB (10 KB a proxy) less RSS after a few rounds of pushes.
+10-13 MB (10-13 KB a proxy) less RSS after three rounds of pushes.
 Driven by hand, without an event loop (the benchmarks and tests that call the cache directly),
 nothing is scheduled and nothing held.
 """
