@@ -993,6 +993,8 @@ ONE_FIELD_APART: dict[str, tuple[dict[str, Any], bool]] = {
     "interception": ({"INTERCEPTION_MODE": "TPROXY"}, False),
     "cluster id": ({"CLUSTER_ID": "west"}, False),
     "istio-proxy build": ({"extensions": True}, False),
+    "metadata: idle timeout": ({"metadata": {"IDLE_TIMEOUT": "5s"}}, False),
+    "metadata: outbound exact balance": ({"metadata": {"OUTBOUND_LISTENER_EXACT_BALANCE": "true"}}, False),
 }
 """Proxies that differ from VM (or, for `ip: sidecar ingress`, from the `namespace` one) in one
 field, and whether their config is the same as that one's: where it is not, a proxy given the
