@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from meshctl.errors import MeshctlError
+from meshctl.security.istiod import ISTIOD_NAMES
 from meshctl.security.spiffe import PREFIX
 
 __all__ = [
@@ -57,8 +58,6 @@ DEFAULT_WORKLOAD_TTL = datetime.timedelta(hours=24)
 MAX_WORKLOAD_TTL = datetime.timedelta(days=90)
 ROOT_LIFETIME = datetime.timedelta(days=3650)
 CLOCK_SKEW = datetime.timedelta(minutes=2)
-# istiod's serving certificate names (the agent replaces `localhost` in CA_ADDR by the first).
-ISTIOD_NAMES = ("istiod.istio-system.svc", "istiod-remote.istio-system.svc", "istio-pilot.istio-system.svc")
 _MAX_CN = 64
 
 SigningKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
