@@ -2,11 +2,12 @@
 
 Start-up is ordered for speed: Envoy is started as soon as its bootstrap is written, before
 anything else is imported (asyncio, grpc, cryptography, the xDS machinery: most of the agent's
-own start-up; meshctl.agent.launch). While Envoy boots, the SDS socket (claimed beforehand, so
-an agent that could not serve it starts nothing) starts listening, and the key, the CSR and the
-call to the CA are made. Envoy asks for its certificate only once serve has sent it the clusters and listeners
-that need one, well after the socket listens (with MUTUAL_TLS to the control plane Envoy needs
-it at once, so SDS listens first); Envoy's TLS listeners and clusters wait for the certificate
+own start-up; meshctl.agent.launch). While Envoy boots, the TLS channel to the CA connects, the
+SDS socket (claimed beforehand, so an agent that could not serve it starts nothing) starts
+listening, and then the key, the CSR and the call to the CA are made. Envoy asks for its
+certificate once serve has sent it the clusters and listeners that need one, after the socket
+listens (with MUTUAL_TLS to the control plane Envoy needs it at once, so SDS listens before
+Envoy starts); Envoy's TLS listeners and clusters wait for the certificate
 (`initial_fetch_timeout: 0s`), so nothing is served without one. From then on the certificate
 is renewed at half its lifetime, each time with a new key, and pushed to Envoy without a restart.
 
@@ -22,6 +23,7 @@ signal, and the agent's status is then 143 (128 + SIGTERM), as a shell shows it.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import random
 import signal
@@ -71,9 +73,10 @@ class Agent:
             if self.envoy is not None:
                 self.envoy.watch()
             try:
-                certifier = self._start_certifying()
-                tasks.append(certifier)
+                self._connect_ca()
                 await self._start_sds()
+                certifier = asyncio.create_task(self._keep_certified())
+                tasks.append(certifier)
                 if self.envoy is None:
                     write_bootstrap(options)
                     self.envoy = EnvoyProcess.start(options.envoy, options.workdir)
@@ -83,6 +86,7 @@ class Agent:
                 await self._abandon_start()
                 raise
             self._handle_signals()
+            _collect_from_now_on()
             log.info("agent running", extra={"identity": options.identity, "envoy_pid": self.envoy.pid,
                                              "status_port": self.status_port})
             return await self._until_done(certifier)
@@ -96,31 +100,24 @@ class Agent:
             if self._ca is not None:
                 await self._ca.close()
 
-    def _start_certifying(self) -> asyncio.Task[None]:
-        """The certificate loop (key, CSR, CA, publish, rotate), started first: the CA's answer
-        is on its way while the SDS server is imported and started."""
+    def _connect_ca(self) -> None:
+        """The TLS channel to the CA, connecting from now on (in grpc's threads, on the other
+        core) while the SDS server and cryptography load: the first CSR then costs one round
+        trip. Only grpc and the CA's messages are loaded for it."""
         from meshctl.agent.caclient import CaClient
 
         options = self.options
         self._ca = CaClient(options.ca_address, options.ca_roots, options.token, cluster_id=options.proxy.cluster_id)
-        return asyncio.create_task(self._keep_certified())
 
     async def _start_sds(self) -> None:
-        """SDS on the socket, serving the certificate if it came already. Before Envoy starts
-        when Envoy needs its certificate to reach the control plane (MUTUAL_TLS: it asks at once,
-        and a socket not yet listening would cost it a retry back-off) or was taken over (it
-        reconnects by itself); else while it boots.
-
-        Its modules (the xDS machinery, ~30 ms) are imported in a thread, so that the event loop
-        meanwhile sends the first CSR, whose answer then arrives while they load."""
-        import importlib
-
-        await asyncio.to_thread(importlib.import_module, "meshctl.agent.sds")
+        """SDS on the socket, listening before the certificate is asked for. Envoy's first SDS
+        request may come before the CA's answer, and then waits on its stream for the push; had
+        the socket not been listening yet, Envoy would have tried again only after its back-off
+        (up to 500 ms). Before Envoy starts when it needs its certificate to reach the control
+        plane (MUTUAL_TLS) or was taken over (it reconnects by itself); else while it boots."""
         from meshctl.agent.sds import SdsServer
 
         self.sds = SdsServer(self.sds_path)
-        if self.certificate is not None:
-            self.sds.publish(self.certificate)
         await self.sds.start()
 
     async def _start_status(self) -> None:
@@ -241,6 +238,16 @@ class Agent:
         if status != 200 or body.strip() != "LIVE":
             return text(f"not ready: Envoy is not LIVE ({body.strip() or 'no answer'})", 503)
         return text("ready")
+
+
+def _collect_from_now_on() -> None:
+    """Python's cyclic collector back on, if it was held off while the agent started (`meshctl
+    agent` does, meshctl.cli.STARTING): what start-up made (modules, the proxy's settings, the
+    SDS server) lives as long as the agent and is frozen first, so no collection walks it again.
+    An agent run in a process that collects as usual (the tests') is left as it is."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 def _admin(port: int, path: str, method: str = "GET") -> tuple[int, str]:
