@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from meshctl.config.resource import Resource
+if TYPE_CHECKING:
+    from meshctl.config.resource import Resource
 
 __all__ = [
     "ALIAS",

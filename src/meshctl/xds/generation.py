@@ -10,13 +10,15 @@ raw replay plug in without the server changing; they meet it by shape, importing
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from envoy.config.core.v3 import base_pb2 as core_pb2
 
-from meshctl.config.resource import Resource
 from meshctl.errors import GenerationError
 from meshctl.resources import Packed, ProxyResources
+
+if TYPE_CHECKING:
+    from meshctl.config.resource import Resource  # not loaded by the agent's SDS server, which serves no config
 
 __all__ = ["Generation", "Translate", "as_failure"]
 
@@ -47,4 +49,4 @@ def as_failure(exc: Exception) -> GenerationError:
     return GenerationError(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
 
 
-Translate = Callable[[Sequence[Resource]], Generation]
+Translate = Callable[[Sequence["Resource"]], Generation]
