@@ -81,6 +81,7 @@ class Agent:
                     write_bootstrap(options)
                     self.envoy = EnvoyProcess.start(options.envoy, options.workdir)
                     self.envoy.watch()
+                await asyncio.sleep(0)  # the key and CSR made and the CSR sent; the readiness endpoint starts meanwhile
                 await self._start_status()
             except BaseException:
                 await self._abandon_start()
