@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 from meshctl.config.values import parse_duration
 from meshctl.errors import UnknownProxyError
 from meshctl.model.node import ROUTER, SIDECAR, ProxyNode, node_id
-from meshctl.model.service import Workload
 
 if TYPE_CHECKING:
     from meshctl.model.registry import Registry
+    from meshctl.model.service import Workload
 
 __all__ = [
     "DEFAULT_CLUSTER_ID",
