@@ -11,15 +11,17 @@
     from the exec of `meshctl agent` to Envoy's ACK of its `default` secret (from the agent's own
     debug log, timestamps to the millisecond), split into: exec → Envoy started (interpreter,
     flags, and the bootstrap, which Envoy's own process writes before its exec), then SDS
-    listening, Envoy's first SDS request, the certificate issued (key, CSR, CA call, all while
-    Envoy boots), and last Envoy holding the certificate (→ ACK: the later of Envoy's request and
-    the certificate). On a shared machine these wall-clock times are mostly waiting for a core,
-    so the CPU time the agent and Envoy's process spent until the ACK is shown too (read when the
-    ACK is seen, to the microsecond: the scheduler's count for each of the process's threads). N runs, one agent at a time, told its service account (no
-    config directory read), one Envoy worker. Then the floor, in the same run: Envoy alone (the
-    agent's bootstrap and flags) against a stand-in SDS that holds a certificate already, from
-    its exec to its SDS request and its ACK. `--baseline-src DIR` alternates each run with the
-    meshctl in DIR (e.g. main's: `git archive main src | tar -x -C DIR`), same machine state.
+    listening (before the certificate is asked for), Envoy's first SDS request, the certificate
+    issued (key, CSR, CA call, all while Envoy boots), and last Envoy holding the certificate
+    (→ ACK: the later of Envoy's request and the certificate). On a shared machine these
+    wall-clock times are mostly waiting for a core, so the CPU time the agent and Envoy's
+    process spent until the ACK is shown too (read when the ACK is seen, to the microsecond:
+    the scheduler's count for each of the process's threads). N runs, one agent at a time, told
+    its service account (no config directory read), one Envoy worker. Then the floor, in the
+    same run: Envoy alone (the agent's bootstrap and flags) against a stand-in SDS that holds a
+    certificate already, from its exec to its SDS request and its ACK. `--baseline-src DIR`
+    alternates each run with the meshctl in DIR (e.g. main's: `git archive main src | tar -x -C
+    DIR`), same machine state.
 (c) Rotation push: an agent asking for 4 s certificates renews every ~2 s; for each renewal,
     the time from the new certificate being published to the SDS server to Envoy's ACK of it
     (the stream's `convergence_ms`), and the whole renewal (new key, CSR to the CA over TLS,
