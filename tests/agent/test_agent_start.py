@@ -106,3 +106,10 @@ def test_the_collector_is_off_while_the_agent_starts_and_back_once_it_runs(monke
     finally:
         gc.enable()
         gc.unfreeze()
+
+
+def test_the_sds_server_loads_no_csds() -> None:
+    """CSDS's messages (~2 ms of SDS's start) are loaded when serve is first asked for them."""
+    script = "import sys, meshctl.agent.sds; print('envoy.service.status.v3.csds_pb2' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    assert done.stdout.strip() == "False", (done.stdout, done.stderr)

@@ -16,7 +16,6 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from envoy.service.discovery.v3 import discovery_pb2
-from envoy.service.status.v3 import csds_pb2
 
 from meshctl.errors import GenerationError, MeshctlError, UnknownProxyError
 from meshctl.resources import CONFIG_DUMP, SYNCZ, short_name, to_config_dump
@@ -30,6 +29,8 @@ from meshctl.xds.state import Shared
 from meshctl.xds.stream import Push, Stream
 
 if TYPE_CHECKING:
+    from envoy.service.status.v3 import csds_pb2
+
     from meshctl.config.resource import Resource
     from meshctl.sources.base import Rejection, SourceUpdate
 

@@ -3,6 +3,8 @@
 istioctl and `meshctl proxy-status` ask a control plane the same questions over ADS, with the
 pseudo type URLs `istio.io/debug/syncz` and `istio.io/debug/config_dump`; CSDS and the HTTP
 debug server give the same answers. Everything is built here once, from the streams' state.
+CSDS's messages are loaded when first asked for: the agent's SDS server, on the same cache, is
+never asked, and listens ~2 ms sooner without them.
 """
 
 from __future__ import annotations
@@ -11,15 +13,18 @@ import json
 import socket
 import sys
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from envoy.config.core.v3 import base_pb2 as core_pb2
-from envoy.service.status.v3 import csds_pb2
 from google.protobuf import any_pb2, struct_pb2, timestamp_pb2
 from google.protobuf.message import Message
 
 from meshctl import __version__
 from meshctl.xds.state import Watch
 from meshctl.xds.stream import Stream
+
+if TYPE_CHECKING:
+    from envoy.service.status.v3 import csds_pb2
 
 __all__ = ["client_config", "config_status", "control_plane_identifier", "pack_all", "proxies"]
 
@@ -39,6 +44,8 @@ def control_plane_identifier() -> core_pb2.ControlPlane:
 
 def config_status(watch: Watch) -> int:
     """istiod's order: an unresolved NACK, nothing sent, the latest push acknowledged, or stale."""
+    from envoy.service.status.v3 import csds_pb2
+
     if watch.error:
         return csds_pb2.ERROR
     if watch.in_sync_by_version:
@@ -59,6 +66,8 @@ def _timestamp(seconds: float) -> timestamp_pb2.Timestamp:
 def client_config(stream: Stream) -> csds_pb2.ClientConfig:
     """One proxy as istiod's syncz shows it: its id, the metadata its identity shows, a status
     per watched type."""
+    from envoy.service.status.v3 import csds_pb2
+
     metadata = struct_pb2.Struct()
     metadata.update(dict(stream.identity.shown))
     config = csds_pb2.ClientConfig(node=core_pb2.Node(id=stream.proxy_id, metadata=metadata))
