@@ -24,18 +24,21 @@ import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 from envoy.config.core.v3 import base_pb2 as core_pb2
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 
 from meshctl.agent import socketpath
-from meshctl.agent.certificate import WorkloadCertificate
 from meshctl.errors import MeshctlError, UnknownProxyError
 from meshctl.model.secrets import ROOT_CERTIFICATE, WORKLOAD_CERTIFICATE, file_certificate_paths, file_root_path
 from meshctl.resources import SECRET, Packed, ProxyResources
 from meshctl.xds import ads
 from meshctl.xds.cache import SnapshotCache
+
+if TYPE_CHECKING:
+    from meshctl.agent.certificate import WorkloadCertificate  # cryptography: loaded after SDS listens
 
 __all__ = ["AgentNodes", "FileBackedSecrets", "SYSTEM_ROOTS", "SdsServer", "SecretGeneration"]
 
