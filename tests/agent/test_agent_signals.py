@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from meshctl.agent.envoy import BOOTSTRAP_FILE, runs_bootstrap
 from meshctl.loopback import Sidecar, free_port, stop_process, wait_until
 from meshctl.security.ca import self_signed_bundle
 
@@ -139,7 +140,11 @@ def test_envoy_starts_with_the_signals_the_agent_held_unblocked(start: object, a
     the agent holds is blocked in it, and it stops on SIGTERM at once rather than being killed."""
     sidecar = start(f"mask-{auth.lower().replace('_', '-')}", "--control-plane-auth-policy", auth)  # type: ignore[operator]
     wait_until(lambda: "agent running" in sidecar.log.read_text(), 20, what="the agent running")
-    status_lines = Path(f"/proc/{sidecar.envoy_pid}/status").read_text().splitlines()
+    # The agent may run before its forked child has become Envoy (the child writes the bootstrap
+    # first, and on a busy machine may not even have been scheduled): Envoy's mask, not its.
+    pid = sidecar.envoy_pid
+    wait_until(lambda: runs_bootstrap(pid, sidecar.workdir / sidecar.name / BOOTSTRAP_FILE), 20, what="Envoy's exec")
+    status_lines = Path(f"/proc/{pid}/status").read_text().splitlines()
     blocked = int(next(line for line in status_lines if line.startswith("SigBlk:")).split()[1], 16)
     assert not [signum for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
                 if blocked & (1 << (signum - 1))]
