@@ -138,11 +138,18 @@ class ReplayServer:
         self.streams[stream] = queue
         try:
             while (event := await queue.get()) is not _END:
-                for payload in self._bump(stream) if event is _BUMP else self._answer(stream, event):
-                    await context.write(payload)
+                await self._write(context, self._bump(stream) if event is _BUMP else self._answer(stream, event))
         finally:
             reader.cancel()
             del self.streams[stream]
+
+    @staticmethod
+    async def _write(context: Any, payloads: list[bytes]) -> None:
+        """Write in a call of its own, so that no stream holds its last response (its own copy,
+        nonce appended: a full CDS body is tens of KB) while it waits for the next event, as
+        serve's streams do not (xds/ads.py)."""
+        for payload in payloads:
+            await context.write(payload)
 
     def _answer(self, stream: _Stream, request: discovery_pb2.DiscoveryRequest) -> list[bytes]:
         if request.node.id:
