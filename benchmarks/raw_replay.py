@@ -219,7 +219,9 @@ async def _pump(requests: AsyncIterator[Any], queue: asyncio.Queue[Any]) -> None
 
 
 async def serve(replay: Replay, port: int) -> None:
-    server = grpc.aio.server(options=[("grpc.max_send_message_length", 256 * 1024 * 1024)])
+    # serve's settings that bear on the cost of a push (see xds/server.py), so that the floor
+    # measures what serve's own work adds to the same gRPC.
+    server = grpc.aio.server(options=[("grpc.max_send_message_length", 256 * 1024 * 1024), ("grpc.http2.bdp_probe", 0)])
     replaying = ReplayServer(replay)
     server.add_generic_rpc_handlers(replaying.handlers())
     server.add_insecure_port(f"127.0.0.1:{port}")
