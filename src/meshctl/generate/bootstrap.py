@@ -12,6 +12,7 @@ between them, exactly the way it would on an ADS push, without a control plane.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -126,7 +127,8 @@ def ads_bootstrap(proxy: Proxy, xds_host: str, xds_port: int, *, admin_port: int
 
     The mesh's `defaultConfig.proxyMetadata` reaches the node metadata as istio-agent passes it
     (`ISTIO_META_NAME` becomes `NAME`), then the proxy's own metadata (what its pod's
-    `proxy.istio.io/config` adds, `model.proxy.workload_metadata`)."""
+    `proxy.istio.io/config` adds, `model.proxy.workload_metadata`), and the part of its
+    ProxyConfig istiod reads (`Proxy.proxy_config`: its pod's proxyHeaders) as PROXY_CONFIG."""
     bootstrap = bootstrap_pb2.Bootstrap()
     node = bootstrap.node
     node.id = proxy.node_id
@@ -146,6 +148,8 @@ def ads_bootstrap(proxy: Proxy, xds_host: str, xds_port: int, *, admin_port: int
     if mesh is not None:
         node.metadata.update(agent_metadata(mesh.default_config.view.proxy_metadata))
     node.metadata.update(proxy.metadata)
+    if proxy.proxy_config and "PROXY_CONFIG" not in proxy.metadata:
+        node.metadata.update({"PROXY_CONFIG": json.loads(proxy.proxy_config)})
     dynamic = bootstrap.dynamic_resources
     ads = dynamic.ads_config
     ads.api_type = config_source_pb2.ApiConfigSource.DELTA_GRPC if delta else config_source_pb2.ApiConfigSource.GRPC

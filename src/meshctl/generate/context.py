@@ -12,6 +12,7 @@ from meshctl import protocols
 from meshctl.generate import names
 from meshctl.config.kinds.networking.sidecar import IstioIngressListener
 from meshctl.generate.cache import GenerationCache
+from meshctl.generate.headers import HeaderPolicy, header_policy
 from meshctl.generate.templates import ShapeTemplates
 from meshctl.memokeys import Same
 from meshctl.model.istio import MESH_GATEWAY, DestinationRuleView, gateway_name
@@ -78,6 +79,7 @@ class ProxyContext:
     """Messages parsed from bytes rendered for them (`parsed`), by identity, with those bytes:
     packing without a cache takes them instead of serializing each message again."""
     _inbound_key: tuple[Hashable, ...] | None = None
+    _headers: HeaderPolicy | None = None
 
     def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
         """`compute()`, or its remembered result for the same inputs (see GenerationCache).
@@ -129,6 +131,13 @@ class ProxyContext:
         return self.snapshot.mesh
 
     @property
+    def headers(self) -> HeaderPolicy:
+        """The proxy's header knobs (its proxyHeaders, else the mesh's)."""
+        if self._headers is None:
+            self._headers = header_policy(self.proxy, self.snapshot.mesh)
+        return self._headers
+
+    @property
     def fallthrough_cluster(self) -> str:
         """Where traffic to no known service goes (the virtualOutbound catch-all, a listener's
         PassthroughFilterChain, the allow_any route): nowhere under REGISTRY_ONLY, else the
@@ -143,8 +152,9 @@ class ProxyContext:
 
     def view_key(self) -> tuple[Hashable, ...]:
         """What makes two proxies see the mesh alike (the same outbound clusters, endpoints and
-        routes): snapshot, namespace, Sidecar, interception, flavor, and the labels only when a
-        VirtualService or DestinationRule selects by them."""
+        routes): snapshot, namespace, Sidecar, interception, flavor, the labels only when a
+        VirtualService or DestinationRule selects by them, and whether virtual hosts count
+        attempts (a pod's proxyHeaders may say otherwise than the mesh's)."""
         snapshot, proxy, scope = self.snapshot, self.proxy, self.scope
         labels: tuple[tuple[str, str], ...] = ()
         if snapshot.rule_index.has_selectors or scope.uses_source_labels:
@@ -152,7 +162,7 @@ class ProxyContext:
         own_ip = proxy.ip if scope.has_headless else ""
         sidecar = scope.sidecar.revision if scope.sidecar is not None else ""
         return (snapshot.version, proxy.namespace, sidecar, proxy.interception, proxy.istio_extensions, labels, own_ip,
-                proxy.type)
+                proxy.type, self.headers.attempt_count)
 
     def routes_key(self) -> tuple[Hashable, ...]:
         """What route configurations add to or take from the view: instead of the Sidecar, what
@@ -208,7 +218,7 @@ class ProxyContext:
         sidecar = self.scope.sidecar.revision if self.scope.sidecar is not None else ""
         return ("inbound", proxy.id, proxy.namespace, proxy.ip, proxy.type, proxy.dns_domain,
                 tuple(sorted(proxy.labels.items())), proxy.interception, proxy.istio_version, proxy.cluster_id,
-                proxy.istio_extensions, repr(proxy.metadata), own, sidecar, self._own_rules(),
+                proxy.istio_extensions, repr(proxy.metadata), self.headers, own, sidecar, self._own_rules(),
                 self.snapshot.versions_except(*NOT_INBOUND_KINDS), self.snapshot.mesh_key)
 
     def _own_rules(self) -> tuple[tuple[str, ...] | None, ...]:

@@ -26,6 +26,7 @@ from google.protobuf.message import Message
 
 from meshctl.config.kinds.mesh import MeshConfig
 from meshctl.generate.core import ADS
+from meshctl.generate.headers import GATEWAY, SIDECAR_INBOUND, SIDECAR_OUTBOUND, HeaderPolicy, header_policy
 from meshctl.generate.protobuf import set_duration, typed, typed_struct
 from meshctl import protocols
 from meshctl.model.proxy import Proxy
@@ -57,8 +58,8 @@ TCP_METADATA_EXCHANGE_CONFIG = typed_struct(
     TYPE_PREFIX + "envoy.tcp.metadataexchange.config.MetadataExchange",
     {"protocol": "istio-peer-exchange", "enable_discovery": True},
 )
-OUTBOUND = "outbound"
-INBOUND = "inbound"
+OUTBOUND = SIDECAR_OUTBOUND
+INBOUND = SIDECAR_INBOUND
 _DRY_RUN_TAGS = (
     ("istio.authorization.dry_run.allow_policy.name", "istio_dry_run_allow_shadow_effective_policy_id"),
     ("istio.authorization.dry_run.allow_policy.result", "istio_dry_run_allow_shadow_engine_result"),
@@ -71,25 +72,31 @@ def _http_filter(name: str, config: Message) -> hcm_pb2.HttpFilter:
     return hcm_pb2.HttpFilter(name=name, typed_config=typed(config))
 
 
-def _metadata_exchange(direction: str) -> hcm_pb2.HttpFilter:
+def _metadata_exchange(direction: str, in_mesh: bool = False) -> hcm_pb2.HttpFilter:
+    """Istio's peer metadata filter; `in_mesh` (proxyHeaders' metadataExchangeHeaders IN_MESH)
+    keeps the outbound one from sending its headers to clusters outside the mesh."""
     prefix = "upstream" if direction == OUTBOUND else "downstream"
     return hcm_pb2.HttpFilter(
         name=METADATA_EXCHANGE,
         typed_config=typed_struct(
             TYPE_PREFIX + "io.istio.http.peer_metadata.Config",
             {f"{prefix}_discovery": [{"istio_headers": {}}, {"workload_discovery": {}}],
-             f"{prefix}_propagation": [{"istio_headers": {}}]},
+             f"{prefix}_propagation": [{"istio_headers": {"skip_external_clusters": True} if in_mesh else {}}]},
         ),
     )
 
 
 def http_filters(proxy: Proxy, direction: str, port_protocol: str,
-                 policy: Sequence[hcm_pb2.HttpFilter] = ()) -> list[hcm_pb2.HttpFilter]:
-    """Istio's HTTP filter chain for a sidecar listener (no telemetry provider); `policy` are
-    the authentication and authorization filters, which run right after metadata exchange."""
+                 policy: Sequence[hcm_pb2.HttpFilter] = (), *, headers: HeaderPolicy | None = None,
+                 gateway: bool = False) -> list[hcm_pb2.HttpFilter]:
+    """Istio's HTTP filter chain for a sidecar or gateway listener (no telemetry provider);
+    `policy` are the authentication and authorization filters, which run right after metadata
+    exchange. `headers` says whether the router adds its debug headers and whether a sidecar's
+    outbound metadata exchange skips clusters outside the mesh (gateways' never do)."""
     filters: list[hcm_pb2.HttpFilter] = []
     if proxy.istio_extensions:
-        filters.append(_metadata_exchange(direction))
+        in_mesh = headers is not None and headers.mx_in_mesh and direction == OUTBOUND and not gateway
+        filters.append(_metadata_exchange(direction, in_mesh))
     filters.extend(policy)
     if port_protocol == protocols.GRPC_WEB:
         filters.append(_http_filter("envoy.filters.http.grpc_web", grpc_web_pb2.GrpcWeb()))
@@ -110,7 +117,10 @@ def http_filters(proxy: Proxy, direction: str, port_protocol: str,
         ))
     filters.append(_http_filter("envoy.filters.http.fault", fault_pb2.HTTPFault()))
     filters.append(_http_filter("envoy.filters.http.cors", cors_pb2.Cors()))
-    filters.append(_http_filter("envoy.filters.http.router", router_pb2.Router()))
+    router = router_pb2.Router()
+    if headers is not None and headers.suppress_debug:
+        router.suppress_envoy_headers = True
+    filters.append(_http_filter("envoy.filters.http.router", router))
     return filters
 
 
@@ -150,15 +160,17 @@ def _tracing(proxy: Proxy, mesh: MeshConfig) -> hcm_pb2.HttpConnectionManager.Tr
 
 def connection_manager(proxy: Proxy, *, stat_prefix: str, direction: str, port_protocol: str, mesh: MeshConfig,
                        rds: str = "", route_config: route_pb2.RouteConfiguration | None = None,
-                       policy: Sequence[hcm_pb2.HttpFilter] = ()) -> hcm_pb2.HttpConnectionManager:
-    """An HCM as Istio builds it: RDS over ADS (outbound) or an inline route (inbound)."""
+                       policy: Sequence[hcm_pb2.HttpFilter] = (), gateway: bool = False) -> hcm_pb2.HttpConnectionManager:
+    """An HCM as Istio builds it: RDS over ADS (outbound, gateways) or an inline route
+    (inbound), with the header knobs of the proxy's proxyHeaders (`headers.header_policy`)."""
+    headers = header_policy(proxy, mesh)
     manager = hcm_pb2.HttpConnectionManager(stat_prefix=stat_prefix, codec_type=hcm_pb2.HttpConnectionManager.AUTO)
     if rds:
         manager.rds.route_config_name = rds
         manager.rds.config_source.CopyFrom(ADS)
     elif route_config is not None:
         manager.route_config.CopyFrom(route_config)
-    manager.http_filters.extend(http_filters(proxy, direction, port_protocol, policy))
+    manager.http_filters.extend(http_filters(proxy, direction, port_protocol, policy, headers=headers, gateway=gateway))
     if mesh.enable_tracing:
         manager.tracing.CopyFrom(_tracing(proxy, mesh))
     manager.use_remote_address.value = False
@@ -176,13 +188,9 @@ def connection_manager(proxy: Proxy, *, stat_prefix: str, direction: str, port_p
         typed(uuid_pb2.UuidRequestIdConfig(use_request_id_for_trace_sampling=wrappers_pb2.BoolValue(value=True)))
     )
     manager.proxy_100_continue = True
+    headers.apply(manager, GATEWAY if gateway else direction)
     if direction == INBOUND:
-        manager.server_name = "istio-envoy"
-        manager.forward_client_cert_details = hcm_pb2.HttpConnectionManager.APPEND_FORWARD
-        details = manager.set_current_client_cert_details
-        details.subject.value = True
-        details.uri = True
-        details.dns = True
+        headers.set_client_cert(manager)
         if port_protocol in protocols.H2_FAMILY:
             manager.http2_protocol_options.SetInParent()
     return manager

@@ -206,10 +206,11 @@ def _outbound_listeners(ctx: ProxyContext, view: tuple[Any, ...]) -> tuple[list[
 
     They read VirtualServices only for their TCP and TLS routes: keyed by those rather than by
     the snapshot, an HTTP routing edit leaves every listener as it was. Of the node's metadata
-    they read its flags (idle timeout, HTTP/1.0), which the view leaves out: proxies that
+    they read its flags (idle timeout, HTTP/1.0), and of its ProxyConfig its proxyHeaders
+    (connection managers' and routers' header knobs), which the view leaves out: proxies that
     differ in those alone share all but their listeners."""
     snapshot = ctx.snapshot
-    listener_inputs = (view[1:], ctx.workload_key(), ctx.proxy.flags, snapshot.mesh_key,
+    listener_inputs = (view[1:], ctx.workload_key(), ctx.proxy.flags, ctx.headers, snapshot.mesh_key,
                        snapshot.versions_except("VirtualService"),
                        ctx.memo(("stream-routing", Same(ctx.scope)), lambda: stream_routing(ctx.scope)))
     return ctx.memo(("outbound-listeners", listener_inputs),

@@ -82,7 +82,7 @@ def _single_service(ctx: ProxyContext, egress: EgressScope, port: int, wanted: s
     out = []
     for vhost in _virtual_hosts(ctx, egress, port)[0]:
         if vhost.name == wanted:
-            message = rc.VirtualHost(name=vhost.name, domains=["*"], include_request_attempt_count=True)
+            message = rc.VirtualHost(name=vhost.name, domains=["*"], include_request_attempt_count=ctx.headers.attempt_count)
             message.routes.extend(vhost.routes)
             out.append(SerializedHost.of(message))
     return out
@@ -212,7 +212,7 @@ def _built(ctx: ProxyContext, egress: EgressScope, port: int) -> _HostTable:
         if domains:
             domains_of[vhost.name] = tuple(domains)
             built.append(_serialized(ctx, vhost.name, domains_of[vhost.name], vhost.routes, used[vhost.source]))
-    catch_all = ("catch-all", ctx.fallthrough_cluster, ctx.proxy.istio_extensions)
+    catch_all = ("catch-all", ctx.fallthrough_cluster, ctx.proxy.istio_extensions, ctx.headers.attempt_count)
     used[catch_all] = [catch_all]
     sent = (*sorted(built, key=lambda v: v.name), ctx.memo(catch_all, lambda: SerializedHost.of(_catch_all(ctx))))
     kept = {vs: tuple(name for name in filled if name in domains_of) if filled is not None else None
@@ -230,11 +230,11 @@ def _serialized(ctx: ProxyContext, name: str, domains: tuple[str, ...], routes: 
     cache key added to `used`)."""
 
     def serialize() -> SerializedHost:
-        return SerializedHost.counting_attempts(name, domains, routes)
+        return SerializedHost.counting_attempts(name, domains, routes, ctx.headers.attempt_count)
 
     if ctx.cache is None:
         return serialize()
-    key = ("vhost", name, domains, Same(routes))
+    key = ("vhost", name, domains, Same(routes), ctx.headers.attempt_count)
     used.append(key)
     return ctx.memo(key, serialize)
 
@@ -527,12 +527,12 @@ def _default_route(ctx: ProxyContext, service: Service, port: int) -> rc.Route:
 
 def _catch_all(ctx: ProxyContext) -> rc.VirtualHost:
     if ctx.scope.outbound_mode == "REGISTRY_ONLY":
-        vhost = rc.VirtualHost(name="block_all", domains=["*"], include_request_attempt_count=True)
+        vhost = rc.VirtualHost(name="block_all", domains=["*"], include_request_attempt_count=ctx.headers.attempt_count)
         route = vhost.routes.add(name="block_all")
         route.match.prefix = "/"
         route.direct_response.status = 502
         return vhost
-    vhost = rc.VirtualHost(name="allow_any", domains=["*"], include_request_attempt_count=True)
+    vhost = rc.VirtualHost(name="allow_any", domains=["*"], include_request_attempt_count=ctx.headers.attempt_count)
     route = vhost.routes.add(name="allow_any")
     route.match.prefix = "/"
     route.route.cluster = ctx.fallthrough_cluster

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from meshctl.config.kinds.mesh import DefaultConfig, ProxyHeaders
 from meshctl.config.values import parse_duration
 from meshctl.errors import UnknownProxyError
 from meshctl.model.node import ROUTER, SIDECAR, ProxyNode, node_id
@@ -31,10 +33,13 @@ __all__ = [
     "NodeFlags",
     "Proxy",
     "agent_metadata",
+    "checked_headers",
+    "compact",
     "for_node",
     "for_workload",
     "generic_sidecar",
     "is_gateway",
+    "workload_proxy_config",
     "workload_metadata",
     "workload_of",
 ]
@@ -100,7 +105,11 @@ class Proxy:
     (metadata exchange, ALPN override) are emitted only for proxies that can load them, so the
     same generator drives both istio-proxy sidecars and the plain Envoy that meshctl runs.
     `metadata` is the node metadata the proxy sends (or, offline, the one its agent would);
-    `flags` what generation reads of it.
+    `flags` what generation reads of it. `proxy_config` is the ProxyConfig the proxy sends as
+    PROXY_CONFIG (the mesh's `defaultConfig` with its pod's `proxy.istio.io/config` over it; as
+    compact JSON, so the proxy stays hashable), empty when it sends none, and then the mesh's
+    `defaultConfig` holds, as istiod's ProxyConfigOrDefault has it; `proxy_headers` its
+    `proxyHeaders`, None when it sends no ProxyConfig (or one istiod could not read).
     """
 
     id: str
@@ -116,10 +125,15 @@ class Proxy:
     istio_extensions: bool = False
     metadata: Mapping[str, Any] = field(default_factory=dict)
     verified_identity: str = ""
+    proxy_config: str = ""
     flags: NodeFlags = field(init=False, default=NO_FLAGS)
+    proxy_headers: ProxyHeaders | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "flags", NodeFlags.of(self.metadata) if self.metadata else NO_FLAGS)
+        if self.proxy_config:
+            sent = json.loads(self.proxy_config)
+            object.__setattr__(self, "proxy_headers", checked_headers(sent.get("proxyHeaders") or {}))
 
     @property
     def pod_name(self) -> str:
@@ -163,18 +177,51 @@ def workload_metadata(workload: Workload, proxy_metadata: Mapping[str, str]) -> 
     `proxy.istio.io/config` over it, which the injector puts in istio-proxy's environment (how
     a pod sets ISTIO_META_IDLE_TIMEOUT). An annotation the injector would refuse adds nothing:
     such a pod gets no sidecar to send it."""
+    environment = dict(proxy_metadata)
+    own = _annotation(workload).get("proxyMetadata")
+    if isinstance(own, dict):
+        environment.update({str(key): str(value) for key, value in own.items()})
+    return agent_metadata(environment)
+
+
+def workload_proxy_config(workload: Workload, default: DefaultConfig) -> str:
+    """The part of PROXY_CONFIG generation reads (`proxyHeaders`, as `Proxy.proxy_config`) that a
+    workload's proxy sends when its pod's `proxy.istio.io/config` sets proxyHeaders: merged
+    over the mesh's (`default`: its defaultConfig) field by field, as the injector merges the
+    annotation. Empty when the pod sets none: the mesh's then hold."""
+    from meshctl.inject.proxyconfig import merged
+
+    own = _annotation(workload).get("proxyHeaders")
+    if not isinstance(own, dict):
+        return ""
+    return compact({"proxyHeaders": merged(default.fields.get("proxyHeaders") or {}, own)})
+
+
+def compact(config: Mapping[str, Any]) -> str:
+    """A ProxyConfig as `Proxy.proxy_config` holds it: one canonical JSON text per content."""
+    return json.dumps(config, sort_keys=True, separators=(",", ":"))
+
+
+def checked_headers(value: Any) -> ProxyHeaders | None:
+    """`proxyHeaders` as a ProxyConfig document gives them, or None when they are not valid."""
+    if not isinstance(value, dict):
+        return None
+    problems: list[str] = []
+    ProxyHeaders.SCHEMA.check(value, (), lambda path, message: problems.append(message))
+    return None if problems else ProxyHeaders.of(value)
+
+
+def _annotation(workload: Workload) -> dict[str, Any]:
+    """The pod's `proxy.istio.io/config`, empty when it has none or one the injector would refuse."""
     from meshctl.inject.proxyconfig import ProxyConfigError, parse_annotation
 
-    environment = dict(proxy_metadata)
     annotation = workload.annotations.get(PROXY_CONFIG_ANNOTATION)
-    if annotation:
-        try:
-            own = parse_annotation(annotation).get("proxyMetadata")
-        except ProxyConfigError:
-            own = None
-        if isinstance(own, dict):
-            environment.update({str(key): str(value) for key, value in own.items()})
-    return agent_metadata(environment)
+    if not annotation:
+        return {}
+    try:
+        return parse_annotation(annotation)
+    except ProxyConfigError:
+        return {}
 
 
 INTERCEPTION_ANNOTATION = "sidecar.istio.io/interceptionMode"
@@ -259,7 +306,9 @@ def for_node(node: ProxyNode, workload: Workload | None, domain: str = "cluster.
                       interception=interception or INTERCEPTION_REDIRECT, istio_extensions=node.istio_extensions)
     else:
         raise UnknownProxyError(f"proxy {node.id} is not a workload in the configuration")
-    proxy = replace(proxy, type=node.type, verified_identity=verified_identity, metadata=dict(node.metadata))
+    sent = node.metadata.get("PROXY_CONFIG")
+    proxy = replace(proxy, type=node.type, verified_identity=verified_identity, metadata=dict(node.metadata),
+                    proxy_config=compact(sent) if isinstance(sent, dict) else "")
     if node.type == ROUTER:
         proxy = replace(proxy, interception=INTERCEPTION_NONE)
     if node.cluster_id:

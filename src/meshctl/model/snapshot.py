@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from meshctl.config.resource import Resource
@@ -176,9 +176,13 @@ class MeshSnapshot:
 
     def proxy_of(self, workload: Workload, **options: Any) -> Proxy:
         """The sidecar (or gateway) of a workload, with the node metadata its agent would send
-        (`proxies.workload_metadata`: the mesh's and the pod's proxyMetadata)."""
-        options.setdefault("metadata", proxies.workload_metadata(workload, self.mesh.default_config.view.proxy_metadata))
-        return proxies.for_workload(workload, trust_domain=self.mesh.trust_domain, **options)
+        (`proxies.workload_metadata`: the mesh's and the pod's proxyMetadata) and the
+        proxyHeaders its pod's annotation sets over the mesh's (`proxies.workload_proxy_config`)."""
+        default = self.mesh.default_config
+        options.setdefault("metadata", proxies.workload_metadata(workload, default.view.proxy_metadata))
+        proxy = proxies.for_workload(workload, trust_domain=self.mesh.trust_domain, **options)
+        sent = proxies.workload_proxy_config(workload, default)
+        return replace(proxy, proxy_config=sent) if sent else proxy
 
     def _known_workloads(self, *, deployments: bool = False) -> str:
         """What the input does define, for a target it does not: its pods (proxy IDs) or its

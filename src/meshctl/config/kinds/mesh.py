@@ -28,15 +28,19 @@ from meshctl.hostnames import DEFAULT_DOMAIN
 
 __all__ = [
     "ALLOW_ANY",
+    "ClientCertDetails",
     "DEFAULT_PROVIDERS",
     "DefaultConfig",
     "DefaultProviders",
     "Disableable",
     "ExtensionProvider",
     "ExternalAuthorizer",
+    "FORWARD_CLIENT_CERT_MODES",
+    "IN_MESH",
     "InboundTrafficPolicy",
     "LOCALHOST",
     "MeshConfig",
+    "MetadataExchangeHeaders",
     "OutboundTrafficPolicy",
     "PASSTHROUGH",
     "ProxyConfig",
@@ -83,15 +87,42 @@ class ServerHeader(Message):
     value: str = ""
 
 
-@message(free=["forwardedClientCert", "setCurrentClientCertDetails", "metadataExchangeHeaders", "xForwardedHost",
-               "xForwardedPort", "preserveHttp1HeaderCase"])
+@message
+class ClientCertDetails(Message):
+    """ProxyHeaders.setCurrentClientCertDetails: which parts of the client certificate the
+    inbound connection manager puts in XFCC. Wrapper types: unset is not false (subject, URI
+    and DNS default to on, certificate and chain to off)."""
+
+    subject: bool | None = None
+    cert: bool | None = None
+    chain: bool | None = None
+    dns: bool | None = None
+    uri: bool | None = None
+
+
+IN_MESH = "IN_MESH"
+FORWARD_CLIENT_CERT_MODES = ("UNDEFINED", "SANITIZE", "FORWARD_ONLY", "APPEND_FORWARD", "SANITIZE_SET",
+                             "ALWAYS_FORWARD_ONLY")
+"""istio.mesh.v1alpha1.ForwardClientCertDetails; every value but UNDEFINED is Envoy's of that name."""
+
+
+@message
+class MetadataExchangeHeaders(Message):
+    mode: str = field(Enum("UNDEFINED", IN_MESH))
+
+
+@message(free=["xForwardedHost", "xForwardedPort", "preserveHttp1HeaderCase"])
 class ProxyHeaders(Message):
-    """The header knobs of a proxy's HTTP connection managers and virtual hosts."""
+    """The header knobs of a proxy's HTTP connection managers and virtual hosts. Hashable: the
+    per-proxy one is part of the cache keys of what reads it."""
 
     server: ServerHeader | None = None
     request_id: Disableable | None = None
     attempt_count: Disableable | None = None
     envoy_debug_headers: Disableable | None = None
+    forwarded_client_cert: str = field(Enum(*FORWARD_CLIENT_CERT_MODES))
+    set_current_client_cert_details: ClientCertDetails | None = None
+    metadata_exchange_headers: MetadataExchangeHeaders | None = None
 
 
 @message(free=["zipkin", "lightstep", "datadog", "stackdriver", "openCensusAgent", "customTags", "tlsSettings"])

@@ -46,7 +46,6 @@ from meshctl.model.istio import PARENTS_ANNOTATION, VirtualServiceView, gateway_
 
 __all__ = [
     "GatewayChain",
-    "SERVER_NAME",
     "TRANSPORT_SOCKET_CONNECT_TIMEOUT_SECONDS",
     "filter_chain",
     "gateway_connection_manager",
@@ -57,7 +56,6 @@ __all__ = [
 
 # Istio's defaultGatewayTransportSocketConnectTimeout: a slow TLS handshake is cut off.
 TRANSPORT_SOCKET_CONNECT_TIMEOUT_SECONDS = 15
-SERVER_NAME = "istio-envoy"
 
 
 @dataclass(slots=True)
@@ -145,11 +143,12 @@ def gateway_connection_manager(ctx: ProxyContext, *, rds: str, stat_prefix: str,
                                port_protocol: str) -> hcm_pb2.HttpConnectionManager:
     """The outbound connection manager, with what a gateway adds (buildGatewayConnectionManager):
     the client's address is the remote address, client certificate details are sanitized and
-    set anew, `server: istio-envoy`, and HTTP/1 options. The AuthorizationPolicies and
+    set anew, the server name and request ids of the gateway's proxyHeaders (`server:
+    istio-envoy` by default), and HTTP/1 options. The AuthorizationPolicies and
     RequestAuthentications selecting the gateway run first, as on a sidecar's inbound chains."""
     manager = filters.connection_manager(ctx.proxy, stat_prefix=stat_prefix, direction=filters.OUTBOUND,
                                          port_protocol=port_protocol, mesh=ctx.mesh, rds=rds,
-                                         policy=inbound_policy(ctx).http)
+                                         policy=inbound_policy(ctx).http, gateway=True)
     manager.use_remote_address.value = True
     manager.forward_client_cert_details = hcm_pb2.HttpConnectionManager.SANITIZE_SET
     details = manager.set_current_client_cert_details
@@ -157,7 +156,6 @@ def gateway_connection_manager(ctx: ProxyContext, *, rds: str, stat_prefix: str,
     details.cert = True
     details.dns = True
     details.uri = True
-    manager.server_name = SERVER_NAME
     manager.http_protocol_options.SetInParent()
     ctx.route_names.setdefault(rds, None)
     return manager

@@ -38,8 +38,8 @@ class _VirtualHost:
     routes: list[rc.Route] = field(default_factory=list)
     require_tls: bool = False
 
-    def message(self) -> rc.VirtualHost:
-        out = rc.VirtualHost(name=self.name, domains=self.domains, include_request_attempt_count=True)
+    def message(self, attempt_count: bool) -> rc.VirtualHost:
+        out = rc.VirtualHost(name=self.name, domains=self.domains, include_request_attempt_count=attempt_count)
         if self.require_tls:
             out.require_tls = rc.VirtualHost.ALL
         out.routes.extend(_catch_all_last(self.routes))
@@ -88,7 +88,8 @@ def gateway_route_configuration(ctx: ProxyContext, merged: MergedGateway, name: 
                     vhost = vhosts[lowered] = _VirtualHost(names.virtual_host(lowered, port), [lowered])
                 vhost.require_tls = True
     if vhosts:
-        config.virtual_hosts.extend(sorted((v.message() for v in _collapsed(vhosts)), key=lambda v: v.name))
+        attempts = ctx.headers.attempt_count
+        config.virtual_hosts.extend(sorted((v.message(attempts) for v in _collapsed(vhosts)), key=lambda v: v.name))
     else:
         config.virtual_hosts.add(name=names.virtual_host("blackhole", servers[0].number), domains=["*"])
     config.ignore_port_in_host_matching = True
