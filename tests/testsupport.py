@@ -77,6 +77,26 @@ spec:
 """
 """A plain TCP service beside BASE's (its listener is `10.96.7.7_5432`, served by ratings)."""
 
+INGRESS = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: ingress, namespace: istio-system}
+spec:
+  selector: {matchLabels: {istio: ingressgateway}}
+  template:
+    metadata: {labels: {istio: ingressgateway}}
+    spec: {containers: [{name: istio-proxy, image: proxyv2}]}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: web, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{port: {number: 8080, name: http, protocol: HTTP}, hosts: ["*"]}]
+"""
+"""An ingress gateway beside BASE's workloads (`deploy/ingress.istio-system`), serving plain HTTP
+on 8080 (its listener `0.0.0.0_8080`, route `http.8080`)."""
+
 
 def peer_authentication(spec: str, namespace: str = "istio-system", name: str = "default") -> str:
     """A PeerAuthentication document; `spec` is its indented body (mesh-wide by default)."""
@@ -96,6 +116,33 @@ def vhost(config: Any, route: str, name: str) -> Any:
 
 def cluster(config: Any, name: str) -> Any:
     return {c.name: c for c in config.clusters}[name]
+
+
+def connection_manager(config: Any, listener: str, transport: str = "raw_buffer") -> Any:
+    """The HttpConnectionManager of the listener's first HTTP chain of that transport."""
+    from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
+
+    found = {item.name: item for item in config.listeners}[listener]
+    for chain in found.filter_chains:
+        last = chain.filters[-1]
+        if last.name == "envoy.filters.network.http_connection_manager" and (
+                chain.filter_chain_match.transport_protocol in ("", transport)):
+            manager = hcm_pb2.HttpConnectionManager()
+            assert last.typed_config.Unpack(manager)
+            return manager
+    raise AssertionError(f"no HTTP chain in {listener}")
+
+
+def changed(base: Any, text: str, cleared: tuple[str, ...] = ()) -> Any:
+    """A copy of the message `base` with the `cleared` fields cleared, then `text` (text format) merged in."""
+    from google.protobuf import text_format
+
+    out = type(base)()
+    out.CopyFrom(base)
+    for name in cleared:
+        out.ClearField(name)
+    text_format.Merge(text, out)
+    return out
 
 
 def assert_matches_golden(path: Path, actual: str) -> None:

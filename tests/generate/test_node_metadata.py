@@ -18,16 +18,14 @@ from typing import Any
 
 import pytest
 from envoy.config.listener.v3 import listener_components_pb2 as lc
-from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from google.protobuf import duration_pb2, text_format
-from google.protobuf.message import Message
 
 from meshctl.config.loader import load
 from meshctl.generate.proxy import ProxyConfig, generate
 from meshctl.model.meshconfig import mesh_config_text
 from meshctl.model.snapshot import build_snapshot
-from testsupport import BASE, TCP_DB
+from testsupport import BASE, INGRESS, TCP_DB, changed, connection_manager
 
 DB = TCP_DB
 DB_CLUSTER = "outbound|5432||db.default.svc.cluster.local"
@@ -121,44 +119,6 @@ def test_tcp_proxies_take_the_nodes_idle_timeout(client_config: Callable[..., Pr
     assert _tcp_proxy(config, listener, chain) == text_format.Parse(expected, tcp_proxy_pb2.TcpProxy())
 
 
-def _manager(config: ProxyConfig, listener: str, transport: str = "raw_buffer") -> hcm_pb2.HttpConnectionManager:
-    """The connection manager of the listener's first HTTP chain of that transport."""
-    found = {item.name: item for item in config.listeners}[listener]
-    for chain in found.filter_chains:
-        last = chain.filters[-1]
-        if last.name == "envoy.filters.network.http_connection_manager" and (
-                chain.filter_chain_match.transport_protocol in ("", transport)):
-            manager = hcm_pb2.HttpConnectionManager()
-            assert last.typed_config.Unpack(manager)
-            return manager
-    raise AssertionError(f"no HTTP chain in {listener}")
-
-
-def _with(base: Message, text: str) -> Message:
-    out = type(base)()
-    out.CopyFrom(base)
-    text_format.Merge(text, out)
-    return out
-
-
-GATEWAY = """
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: ingress, namespace: istio-system}
-spec:
-  selector: {matchLabels: {istio: ingressgateway}}
-  template:
-    metadata: {labels: {istio: ingressgateway}}
-    spec: {containers: [{name: istio-proxy, image: proxyv2}]}
----
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: web, namespace: default}
-spec:
-  selector: {istio: ingressgateway}
-  servers: [{port: {number: 8080, name: http, protocol: HTTP}, hosts: ["*"]}]
-"""
-
 HCM_CASES: dict[str, tuple[str, str, Mapping[str, str], str, str]] = {
     # id: (extra YAML, target, node metadata, listener, fields Istio adds)
     "outbound: idle timeout": (
@@ -173,7 +133,7 @@ HCM_CASES: dict[str, tuple[str, str, Mapping[str, str], str, str]] = {
         "", "deploy/ratings.default", {**IDLE, "HTTP10": "1"}, "virtualInbound",
         "common_http_protocol_options {idle_timeout {seconds: 15}} http_protocol_options {accept_http_10: true}"),
     "gateway: both (its HTTP/1 options were there already)": (
-        GATEWAY, "deploy/ingress.istio-system", {**IDLE, "HTTP10": "1"}, "0.0.0.0_8080",
+        INGRESS, "deploy/ingress.istio-system", {**IDLE, "HTTP10": "1"}, "0.0.0.0_8080",
         "common_http_protocol_options {idle_timeout {seconds: 15}} http_protocol_options {accept_http_10: true}"),
 }
 
@@ -183,9 +143,9 @@ def test_connection_managers_take_the_nodes_idle_timeout_and_http10(client_confi
                                                                     extra: str, target: str,
                                                                     metadata: Mapping[str, str], listener: str,
                                                                     added: str) -> None:
-    plain = _manager(client_config(extra, target, metadata={}), listener)
+    plain = connection_manager(client_config(extra, target, metadata={}), listener)
     assert not plain.HasField("common_http_protocol_options") and not plain.http_protocol_options.accept_http_10
-    assert _manager(client_config(extra, target, metadata=dict(metadata)), listener) == _with(plain, added)
+    assert connection_manager(client_config(extra, target, metadata=dict(metadata)), listener) == changed(plain, added)
 
 
 POD_CONFIG = """
@@ -217,7 +177,7 @@ def test_translate_renders_the_node_metadata_the_agent_would_send(write_yaml: Ca
     `defaultConfig.proxyMetadata` with the pod's `proxy.istio.io/config` over it."""
     result = load([str(write_yaml(BASE + "---\n" + POD_CONFIG))], "default")
     snapshot = build_snapshot(result.resources, mesh_config_text(mesh, "mesh.yaml") if mesh else None)
-    manager = _manager(generate(snapshot, snapshot.proxy(target)), "0.0.0.0_9080")
+    manager = connection_manager(generate(snapshot, snapshot.proxy(target)), "0.0.0.0_9080")
     assert manager.common_http_protocol_options.idle_timeout == duration_pb2.Duration(seconds=idle)
     assert manager.http_protocol_options.accept_http_10 is http10
 
