@@ -71,6 +71,11 @@ def test_the_whole_configmap_is_read_and_merged_as_istiod_does(tmp_path: Path) -
      "mesh.yaml:2: defaultConfig.proxyMetdata: unknown field 'proxyMetdata' (did you mean 'proxyMetadata'?)"),
     ("connectTimeout: soon\n",
      "mesh.yaml:1: connectTimeout: invalid duration 'soon' (use e.g. '10s', '500ms', '1m30s')"),
+    ("defaultConfig:\n  proxyHeaders:\n    forwardedClientCert: APPEND\n",
+     "mesh.yaml:3: defaultConfig.proxyHeaders.forwardedClientCert: invalid value 'APPEND': must be one of UNDEFINED, "
+     "SANITIZE, FORWARD_ONLY, APPEND_FORWARD, SANITIZE_SET, ALWAYS_FORWARD_ONLY"),
+    ("defaultConfig:\n  proxyHeaders:\n    setCurrentClientCertDetails: {subject: yes please}\n",
+     "mesh.yaml:3: defaultConfig.proxyHeaders.setCurrentClientCertDetails.subject: expected a boolean, got a string"),
     ("extensionProviders:\n- name: Bad_Name\n  envoyExtAuthzHttp: {service: a, port: 70000}\n",
      "mesh.yaml:2: extensionProviders[0].name: invalid provider name 'Bad_Name': at most 63 lower-case letters, "
      "digits and '-', starting and ending with a letter or digit"),
