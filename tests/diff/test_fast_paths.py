@@ -166,6 +166,17 @@ def _proxy_metadata(rnd: random.Random, objects: Objects) -> None:
             yaml.safe_dump({"proxyMetadata": metadata}))
 
 
+def _proxy_headers(rnd: random.Random, objects: Objects) -> None:
+    """Other proxyHeaders for a Deployment's pods (its proxy.istio.io/config): what its virtual
+    hosts (attempt counts), connection managers and routers read, which proxies of its view share."""
+    deployment = _pick(rnd, objects, "Deployment")
+    if deployment is not None:
+        headers = rnd.choice([{}, {"attemptCount": {"disabled": True}}, {"server": {"disabled": True}},
+                              {"requestId": {"disabled": True}, "envoyDebugHeaders": {"disabled": True}}])
+        deployment["spec"]["template"]["metadata"].setdefault("annotations", {})["proxy.istio.io/config"] = (
+            yaml.safe_dump({"proxyHeaders": headers}))
+
+
 def _policy_rule(rnd: random.Random, objects: Objects) -> None:
     policy = objects.get(_key(POLICY))
     if policy is not None:
@@ -199,6 +210,7 @@ EDITS: dict[str, Edit] = {
     "replicas": _replicas,
     "tunnel": _tunnel,
     "proxy metadata": _proxy_metadata,
+    "proxy headers": _proxy_headers,
 }
 
 
@@ -263,3 +275,4 @@ def _dr(spec: str) -> Any:
 def test_clusters_only_is_a_pool_or_outlier_edit_and_nothing_else(old: str, new: str, expected: bool) -> None:
     assert clusters_only(_dr(old), _dr(new)) is expected
     assert clusters_only(None, _dr(new)) is False and clusters_only(_dr(old), None) is False
+

@@ -855,10 +855,11 @@ TUNED_SCOPE = {"apiVersion": "networking.istio.io/v1", "kind": "Sidecar", "metad
                "spec": {"egress": [{"hosts": ["./*"]}]}}
 
 
-def _tuned_pod(name: str, ip: str, metadata: dict[str, str]) -> dict[str, Any]:
+def _tuned_pod(name: str, ip: str, metadata: dict[str, str], field: str = "proxyMetadata") -> dict[str, Any]:
+    """A pod of the `tuned` namespace whose `proxy.istio.io/config` sets `field` to `metadata`."""
     return {"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": name, "namespace": "tuned", "labels": {"app": "tuned"},
-                         "annotations": {"proxy.istio.io/config": yaml.safe_dump({"proxyMetadata": metadata})}},
+                         "annotations": {"proxy.istio.io/config": yaml.safe_dump({field: metadata})}},
             "spec": {"containers": [{"name": "c", "image": "c"}]}, "status": {"podIP": ip}}
 
 
@@ -879,6 +880,39 @@ def test_proxies_differing_in_node_metadata_alone_get_their_own_listeners(scratc
     idle = {"ISTIO_META_IDLE_TIMEOUT": "5s", "ISTIO_META_HTTP10": "1"}
     check(scratch, [pods(idle, {}), pods({}, idle), pods(idle, {"ISTIO_META_IDLE_TIMEOUT": "0s"})],
           "node metadata of one proxy of a view")
+
+
+# No headless service among the imports: proxies of a view importing one are told apart by address.
+TUNED_CLIENTS = {"apiVersion": "networking.istio.io/v1", "kind": "Sidecar",
+                 "metadata": {"name": "default", "namespace": "tuned"},
+                 "spec": {"egress": [{"hosts": ["shop/web.shop.svc.cluster.local", "shop/api.shop.svc.cluster.local", "./*"]}]}}
+TUNED_SERVICE = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "tuned", "namespace": "tuned"},
+                 "spec": {"ports": [{"name": "http", "port": 8000}], "selector": {"app": "tuned"}}}
+
+
+@pytest.mark.parametrize("check", [_assert_cached_equals_cold, _assert_served_equals_cold], ids=["generated", "served"])
+def test_proxies_differing_in_proxy_headers_alone_get_their_own_config(scratch: Path, check: Callable[..., None]) -> None:
+    """Two proxies of one view (same namespace, Sidecar, labels and flavor) whose pods'
+    `proxy.istio.io/config` set other proxyHeaders: their routes (virtual hosts count attempts
+    or not), outbound listeners (server name, request ids, router and metadata exchange) and
+    inbound side read them, so every key of what they would share must hold them, or one gets
+    the other's."""
+
+    def pods(first: dict[str, Any], second: dict[str, Any]) -> Callable[[Objects], None]:
+        def edit(objects: Objects) -> None:
+            for extra in (TUNED_CLIENTS, TUNED_SERVICE):
+                objects[_key(extra)] = copy.deepcopy(extra)
+            for pod in (_tuned_pod("a", "10.250.0.1", first, "proxyHeaders"),
+                        _tuned_pod("b", "10.250.0.2", second, "proxyHeaders")):
+                objects[_key(pod)] = pod
+        return edit
+
+    quiet = {"attemptCount": {"disabled": True}, "server": {"disabled": True}, "requestId": {"disabled": True},
+             "envoyDebugHeaders": {"disabled": True}, "metadataExchangeHeaders": {"mode": "IN_MESH"},
+             "forwardedClientCert": "SANITIZE"}
+    check(scratch, [pods(quiet, {}), pods({}, quiet), pods(quiet, {"attemptCount": {"disabled": True}}),
+                    pods({"server": {"value": "edge"}}, {"attemptCount": {"disabled": True}})],
+          "proxyHeaders of one proxy of a view")
 
 
 
