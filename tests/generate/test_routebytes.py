@@ -100,6 +100,7 @@ def test_a_host_counting_attempts_is_the_virtual_host_serialized(name: str, doma
     for index, route in enumerate(built):
         route.route.cluster = f"outbound|80||h{index}"
         route.metadata.filter_metadata["istio"].fields["config"].string_value = "/apis/x"
-    vhost = rc.VirtualHost(name=name, domains=domains, include_request_attempt_count=True)
-    vhost.routes.extend(built)
-    assert SerializedHost.counting_attempts(name, domains, built).field == SerializedHost.of(vhost).field
+    for counts in (True, False):
+        vhost = rc.VirtualHost(name=name, domains=domains, include_request_attempt_count=counts)
+        vhost.routes.extend(built)
+        assert SerializedHost.counting_attempts(name, domains, built, counts).field == SerializedHost.of(vhost).field
