@@ -1029,6 +1029,14 @@ ONE_FIELD_APART: dict[str, tuple[dict[str, Any], bool]] = {
     "istio-proxy build": ({"extensions": True}, False),
     "metadata: idle timeout": ({"metadata": {"IDLE_TIMEOUT": "5s"}}, False),
     "metadata: outbound exact balance": ({"metadata": {"OUTBOUND_LISTENER_EXACT_BALANCE": "true"}}, False),
+    "proxy config: no proxyHeaders": ({"metadata": {"PROXY_CONFIG": {"concurrency": 2}}}, True),
+    "proxy config: request ids off": ({"metadata": {"PROXY_CONFIG": {"proxyHeaders": {"requestId": {"disabled": True}}}}},
+                                      False),
+    "proxy config: attempts uncounted": (
+        {"metadata": {"PROXY_CONFIG": {"proxyHeaders": {"attemptCount": {"disabled": True}}}}}, False),
+    "proxy config: metadata exchange in mesh (outbound alone)": (
+        {"extensions": True, "metadata": {"PROXY_CONFIG": {"proxyHeaders": {"metadataExchangeHeaders": {"mode": "IN_MESH"}}}}},
+        False),
 }
 """Proxies that differ from VM (or, for `ip: sidecar ingress`, from the `namespace` one) in one
 field, and whether their config is the same as that one's: where it is not, a proxy given the

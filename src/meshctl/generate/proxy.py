@@ -243,8 +243,8 @@ def generate(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None
 def packed_resources(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache) -> ProxyResources:
     """`generate(snapshot, proxy, cache).packed()`, the very same mapping for every sidecar
     made of the same parts: those that see the mesh alike (`view_key`, the DNS domain, the
-    workload its tracing tags name and the node's flags: all the shared outbound side reads of a
-    proxy, the union of its pieces' keys) and whose own
+    workload its tracing tags name, the node's flags and its proxyHeaders: all the shared outbound
+    side reads of a proxy, the union of its pieces' keys) and whose own
     side packs to the same resources. The own side is built (or found) per proxy under its full
     `inbound_key`, so a proxy differing from another in anything its inbound side reads (its IP,
     labels, node metadata...) never receives the other's; past that, a thousand proxies of one
@@ -256,7 +256,7 @@ def packed_resources(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCach
             return _generate(ctx, view).packed()
         own = (cache.pack_list(_inbound_clusters(ctx), BY_TYPE_URL[CLUSTER].name_of),
                cache.pack_list(_inbound_listeners(ctx), BY_TYPE_URL[LISTENER].name_of))
-        key = ("resources", view, proxy.dns_domain, ctx.workload_key(), proxy.flags, *map(Same, own))
+        key = ("resources", view, proxy.dns_domain, ctx.workload_key(), proxy.flags, ctx.headers, *map(Same, own))
         return cache.get(key, lambda: _generate(ctx, view).packed())
 
 
