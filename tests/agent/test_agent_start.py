@@ -22,7 +22,7 @@ from meshctl.security.ca import self_signed_bundle
 
 # Loaded by the agent after Envoy's fork, never before it: Envoy's process waits for none of them.
 AFTER_THE_FORK = ("asyncio", "grpc", "cryptography", "ssl", "socket", "subprocess", "shutil", "typer",
-                  "meshctl.config.resource", "meshctl.model.service", "meshctl.generate.bootstrap", "envoy.config.bootstrap.v3.bootstrap_pb2")
+                  "meshctl.config.resource", "meshctl.config.kinds", "meshctl.model.service", "meshctl.generate.bootstrap", "envoy.config.bootstrap.v3.bootstrap_pb2")
 
 
 def test_envoy_is_forked_before_the_agent_loads_what_only_it_needs(tmp_path: Path) -> None:

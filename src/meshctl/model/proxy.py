@@ -7,12 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from meshctl.config.kinds.mesh import DefaultConfig, ProxyHeaders
-from meshctl.config.values import parse_duration
 from meshctl.errors import UnknownProxyError
 from meshctl.model.node import ROUTER, SIDECAR, ProxyNode, node_id
 
 if TYPE_CHECKING:
+    from meshctl.config.kinds.mesh import DefaultConfig, ProxyHeaders
     from meshctl.model.registry import Registry
     from meshctl.model.service import Workload
 
@@ -80,7 +79,14 @@ class NodeFlags:
     @classmethod
     def of(cls, metadata: Mapping[str, Any]) -> NodeFlags:
         idle = metadata.get(IDLE_TIMEOUT)
-        return cls(parse_duration(idle) if isinstance(idle, str) and idle else None,
+        seconds = None
+        if isinstance(idle, str) and idle:
+            # Loaded only here: an agent builds its bootstrap's node before Envoy's exec, where
+            # every module counts (the schema's, once imported at the top, cost 110 ms).
+            from meshctl.config.values import parse_duration
+
+            seconds = parse_duration(idle)
+        return cls(seconds,
                    metadata.get(HTTP10) == "1",
                    metadata.get(UNPRIVILEGED_POD) in _GO_TRUE,
                    metadata.get(INBOUND_EXACT_BALANCE) in _GO_TRUE,
@@ -204,6 +210,8 @@ def compact(config: Mapping[str, Any]) -> str:
 
 def checked_headers(value: Any) -> ProxyHeaders | None:
     """`proxyHeaders` as a ProxyConfig document gives them, or None when they are not valid."""
+    from meshctl.config.kinds.mesh import ProxyHeaders
+
     if not isinstance(value, dict):
         return None
     problems: list[str] = []
