@@ -116,3 +116,4 @@ def test_the_sds_server_loads_neither_cryptography_nor_csds() -> None:
               "print(sorted(name for name in ('cryptography', 'envoy.service.status.v3.csds_pb2') if name in sys.modules))")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
     assert done.stdout.strip() == "[]", (done.stdout, done.stderr)
+

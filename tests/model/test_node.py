@@ -107,3 +107,25 @@ status: {podIP: 10.1.2.3}
     served = for_node(parse_node(ads_bootstrap(offline, "127.0.0.1", 15010, admin_port=15000).node), offline.workload)
     assert served.flags == offline.flags
     assert served.metadata["DNS_CAPTURE"] == "true"
+
+
+def test_the_agent_describes_its_proxy_from_what_injection_put_in_its_environment() -> None:
+    """istio-agent's node carries its container's ISTIO_META_* and PROXY_CONFIG: injected from the
+    mesh's proxyMetadata and the pod's proxy.istio.io/config, they are how a pod served through
+    its agent (not from a config directory) gets its idle timeout and proxyHeaders. Through the
+    agent's bootstrap, serve's proxy has them; variables of other names are not metadata."""
+    from meshctl.generate.bootstrap import ads_bootstrap
+    from meshctl.model.proxy import NodeFlags, Proxy, for_node, from_environment
+
+    bare = Proxy(id="web-1.shop", namespace="shop", ip="10.1.2.3", metadata={"DNS_CAPTURE": "true"})
+    environment = {"ISTIO_META_IDLE_TIMEOUT": "2m", "ISTIO_META_DNS_CAPTURE": "false", "HOME": "/",
+                   "PROXY_CONFIG": '{"concurrency":2,"proxyHeaders":{"server":{"disabled":true}}}\n'}
+    proxy = from_environment(bare, environment)
+    assert proxy.metadata == {"IDLE_TIMEOUT": "2m", "DNS_CAPTURE": "false"}
+    assert proxy.flags == NodeFlags(idle_timeout=120_000_000_000)
+    assert proxy.proxy_config == '{"proxyHeaders":{"server":{"disabled":true}}}'
+    assert proxy.proxy_headers is not None and proxy.proxy_headers.server is not None
+    assert proxy.proxy_headers.server.disabled and proxy.proxy_headers.request_id is None
+    served = for_node(parse_node(ads_bootstrap(proxy, "127.0.0.1", 15010, admin_port=15000).node), None)
+    assert served.flags == proxy.flags and served.proxy_headers == proxy.proxy_headers
+    assert from_environment(bare, {"HOME": "/", "PROXY_CONFIG": "not json"}) is bare

@@ -143,6 +143,7 @@ def run(
     secret_ttl: str, drain: str, log_level: str, log_format: str,
 ) -> int:
     """The agent, run until Envoy exits (see meshctl.cli.agent for what each flag means)."""
+    import os
     from pathlib import Path
 
     from meshctl.agent.envoy import EnvoySettings
@@ -153,6 +154,7 @@ def run(
     from meshctl.cli.workload import workload_proxy
     from meshctl.envoybin import find_envoy
     from meshctl.errors import UsageError
+    from meshctl.model.proxy import from_environment
 
     if token and token_file:
         raise UsageError("give the token once: --token-file or --token")
@@ -167,6 +169,7 @@ def run(
     configure_logging(log_level, log_format)
     proxy, account = workload_proxy(target, config_dir, namespace, interception,
                                     service_account=service_account, ip=ip, labels=labels)
+    proxy = from_environment(proxy, os.environ)  # what injection put in istio-proxy's environment
     options = AgentOptions(
         proxy=proxy, service_account=account, trust_domain=trust_domain, xds_host=xds_host,
         xds_port=xds_port, more_xds=tuple(more_xds),

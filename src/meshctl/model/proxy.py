@@ -36,6 +36,7 @@ __all__ = [
     "compact",
     "for_node",
     "for_workload",
+    "from_environment",
     "generic_sidecar",
     "is_gateway",
     "workload_proxy_config",
@@ -175,6 +176,28 @@ def agent_metadata(environment: Mapping[str, str]) -> dict[str, str]:
     """The node metadata istio-agent makes of its environment: `ISTIO_META_NAME` becomes `NAME`."""
     return {key[len(ISTIO_META_PREFIX):]: value for key, value in sorted(environment.items())
             if key.startswith(ISTIO_META_PREFIX) and len(key) > len(ISTIO_META_PREFIX)}
+
+
+def from_environment(proxy: Proxy, environment: Mapping[str, str]) -> Proxy:
+    """The proxy as istio-agent describes it from its container's environment, which injection
+    fills: every `ISTIO_META_*` over the node metadata the proxy already has, and the
+    `proxyHeaders` of `PROXY_CONFIG` (the mesh's defaultConfig with the pod's annotation merged
+    over it) as its own. A PROXY_CONFIG that is not a JSON object sets no headers: the mesh's
+    then hold, as they do for a proxy that sends none."""
+    metadata = {**proxy.metadata, **agent_metadata(environment)}
+    proxy_config = proxy.proxy_config
+    text = environment.get("PROXY_CONFIG", "")
+    if text:
+        try:
+            sent = json.loads(text)
+        except ValueError:
+            sent = None
+        headers = sent.get("proxyHeaders") if isinstance(sent, dict) else None
+        if isinstance(headers, dict):
+            proxy_config = compact({"proxyHeaders": headers})
+    if metadata == proxy.metadata and proxy_config == proxy.proxy_config:
+        return proxy
+    return replace(proxy, metadata=metadata, proxy_config=proxy_config)
 
 
 def workload_metadata(workload: Workload, proxy_metadata: Mapping[str, str]) -> dict[str, str]:
