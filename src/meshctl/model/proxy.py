@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -134,13 +135,15 @@ class Proxy:
     verified_identity: str = ""
     proxy_config: str = ""
     flags: NodeFlags = field(init=False, default=NO_FLAGS)
-    proxy_headers: ProxyHeaders | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "flags", NodeFlags.of(self.metadata) if self.metadata else NO_FLAGS)
-        if self.proxy_config:
-            sent = json.loads(self.proxy_config)
-            object.__setattr__(self, "proxy_headers", checked_headers(sent.get("proxyHeaders") or {}))
+
+    @property
+    def proxy_headers(self) -> ProxyHeaders | None:
+        # Read when generating, never by the agent that makes the proxy: checking them loads
+        # the config schema (110 ms), which would delay its Envoy's start.
+        return _sent_headers(self.proxy_config) if self.proxy_config else None
 
     @property
     def pod_name(self) -> str:
@@ -229,6 +232,13 @@ def workload_proxy_config(workload: Workload, default: DefaultConfig) -> str:
 def compact(config: Mapping[str, Any]) -> str:
     """A ProxyConfig as `Proxy.proxy_config` holds it: one canonical JSON text per content."""
     return json.dumps(config, sort_keys=True, separators=(",", ":"))
+
+
+@functools.lru_cache(maxsize=256)
+def _sent_headers(proxy_config: str) -> ProxyHeaders | None:
+    """The `proxyHeaders` of a `Proxy.proxy_config`, checked once per distinct text."""
+    sent = json.loads(proxy_config)
+    return checked_headers(sent.get("proxyHeaders") or {})
 
 
 def checked_headers(value: Any) -> ProxyHeaders | None:
