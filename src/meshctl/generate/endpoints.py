@@ -29,7 +29,7 @@ from meshctl.config.kinds.networking.destination_rule import Subset
 from meshctl.model.istio import DestinationRuleView
 from meshctl.model.service import Endpoint, Service, ServicePort
 from meshctl.model.snapshot import DISABLE
-from meshctl.resources.protowire import field, varint
+from meshctl.resources.protowire import field, tags
 
 __all__ = ["assignment", "build_endpoints", "services_by_host"]
 
@@ -214,8 +214,7 @@ def _assignment_bytes(ctx: ProxyContext, cluster_name: str, by_host: Mapping[str
 
 # A ClusterLoadAssignment's fields as serialization writes them: `cluster_name` (1), then each
 # locality group of `endpoints` (2), with nothing between.
-_NAME_TAG = varint(endpoint_pb2.ClusterLoadAssignment.DESCRIPTOR.fields_by_name["cluster_name"].number << 3 | 2)
-_ENDPOINTS_TAG = varint(endpoint_pb2.ClusterLoadAssignment.DESCRIPTOR.fields_by_name["endpoints"].number << 3 | 2)
+_NAME_TAG, _ENDPOINTS_TAG = tags(endpoint_pb2.ClusterLoadAssignment, "cluster_name", "endpoints")
 
 
 @functools.lru_cache(maxsize=4096)

@@ -28,16 +28,15 @@ from envoy.config.route.v3 import route_pb2
 
 from meshctl.blocks import Blocks
 from meshctl.resources import ROUTE, Packed
-from meshctl.resources.protowire import field, varint
+from meshctl.resources.protowire import field, tags, varint
 
 __all__ = ["AssembledRoutes", "HostBlocks", "SerializedHost"]
 
-_VIRTUAL_HOSTS = route_pb2.RouteConfiguration.DESCRIPTOR.fields_by_name["virtual_hosts"]
 _FIELD = operator.attrgetter("field")
 _DIGEST = operator.attrgetter("digest")
 _FIELDS = operator.attrgetter("fields")
 _SIZE = operator.attrgetter("size")
-_TAG = varint(_VIRTUAL_HOSTS.number << 3 | 2)  # length-delimited
+(_TAG,) = tags(route_pb2.RouteConfiguration, "virtual_hosts")
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -72,9 +71,7 @@ class SerializedHost:
 
 
 _HOST_FIELDS = rc.VirtualHost.DESCRIPTOR.fields_by_name
-_HOST_NAME = varint(_HOST_FIELDS["name"].number << 3 | 2)
-_HOST_DOMAIN = varint(_HOST_FIELDS["domains"].number << 3 | 2)
-_HOST_ROUTE = varint(_HOST_FIELDS["routes"].number << 3 | 2)
+_HOST_NAME, _HOST_DOMAIN, _HOST_ROUTE = tags(rc.VirtualHost, "name", "domains", "routes")
 _COUNTS_ATTEMPTS = varint(_HOST_FIELDS["include_request_attempt_count"].number << 3) + b"\x01"  # a varint: true
 
 

@@ -9,7 +9,12 @@ its virtual hosts (generate.routebytes), a discovery response from its resources
 
 from __future__ import annotations
 
-__all__ = ["field", "varint"]
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from google.protobuf.message import Message
+
+__all__ = ["field", "tags", "varint"]
 
 
 def varint(value: int) -> bytes:
@@ -25,6 +30,13 @@ def varint(value: int) -> bytes:
 
 
 _ONE_BYTE = [bytes((value,)) for value in range(0x80)]  # most lengths and tags, made once
+
+
+def tags(message: type[Message], *names: str) -> tuple[bytes, ...]:
+    """The tags of the message class's length-delimited fields (strings, bytes, submessages),
+    by name, from its own descriptor."""
+    fields = message.DESCRIPTOR.fields_by_name
+    return tuple(varint(fields[name].number << 3 | 2) for name in names)
 
 
 def field(tag: bytes, payload: bytes) -> bytes:

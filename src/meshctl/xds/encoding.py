@@ -15,26 +15,20 @@ from collections.abc import Callable, Hashable, Sequence
 
 from envoy.service.discovery.v3 import discovery_pb2
 from google.protobuf import any_pb2
-from google.protobuf.message import Message
 
 from meshctl.resources import Packed, Placeholder
-from meshctl.resources.protowire import field, varint
+from meshctl.resources.protowire import field, tags, varint
 
 __all__ = ["Encoder", "MAX_BODIES", "field", "varint"]
 
 
-def _tags(message: type[Message], *names: str) -> tuple[bytes, ...]:
-    """The tags of length-delimited fields, by name, from the message's own descriptor."""
-    return tuple(varint(message.DESCRIPTOR.fields_by_name[name].number << 3 | 2) for name in names)
-
-
-_S_VERSION, _S_RESOURCES, _S_TYPE, _S_NONCE, _S_CONTROL_PLANE = _tags(
+_S_VERSION, _S_RESOURCES, _S_TYPE, _S_NONCE, _S_CONTROL_PLANE = tags(
     discovery_pb2.DiscoveryResponse, "version_info", "resources", "type_url", "nonce", "control_plane")
-_D_VERSION, _D_RESOURCES, _D_TYPE, _D_NONCE, _D_REMOVED, _D_CONTROL_PLANE = _tags(
+_D_VERSION, _D_RESOURCES, _D_TYPE, _D_NONCE, _D_REMOVED, _D_CONTROL_PLANE = tags(
     discovery_pb2.DeltaDiscoveryResponse, "system_version_info", "resources", "type_url", "nonce",
     "removed_resources", "control_plane")
-_R_NAME, _R_VERSION, _R_RESOURCE = _tags(discovery_pb2.Resource, "name", "version", "resource")
-_A_TYPE, _A_VALUE = _tags(any_pb2.Any, "type_url", "value")
+_R_NAME, _R_VERSION, _R_RESOURCE = tags(discovery_pb2.Resource, "name", "version", "resource")
+_A_TYPE, _A_VALUE = tags(any_pb2.Any, "type_url", "value")
 
 
 MAX_BODIES = 4096

@@ -17,7 +17,7 @@ from typing import Any
 
 from meshctl.memokeys import Same
 from meshctl.resources import BY_TYPE_URL, FULL_STATE, Packed, Placeholder
-from meshctl.xds.encoding import varint
+from meshctl.resources import protowire
 from meshctl.xds.limits import MAX_NAMES, MAX_UNDEFINED_ANSWERED, RequestRefused
 
 __all__ = ["MAX_SHARED", "NO_NAMES", "Shared", "WILDCARD", "Watch", "placeholder", "version_of"]
@@ -34,8 +34,7 @@ def placeholder(type_url: str, name: str) -> Placeholder | None:
     tag = _name_tag(type_url)
     if tag is None:
         return None
-    encoded = name.encode()
-    value = tag + varint(len(encoded)) + encoded
+    value = protowire.field(tag, name.encode())
     return Placeholder(name, hashlib.blake2b(value, digest_size=8).hexdigest(), type_url, value)
 
 
@@ -45,8 +44,7 @@ def _name_tag(type_url: str) -> bytes | None:
     kind = BY_TYPE_URL.get(type_url)
     if kind is None or not kind.placeholder:
         return None
-    number: int = kind.message_class().DESCRIPTOR.fields_by_name[kind.name_field].number
-    return varint(number << 3 | 2)
+    return protowire.tags(kind.message_class(), kind.name_field)[0]
 
 
 def _within(names: frozenset[str], mapping: Mapping[str, object]) -> list[str]:
