@@ -248,12 +248,10 @@ def packed_resources(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCach
     side packs to the same resources. The own side is built (or found) per proxy under its full
     `inbound_key`, so a proxy differing from another in anything its inbound side reads (its IP,
     labels, node metadata...) never receives the other's; past that, a thousand proxies of one
-    view cost one assembly per generation instead of a thousand. Gateways, whose whole config
-    reads their own workload, are generated one by one."""
+    view cost one assembly per generation instead of a thousand. Sidecars only: a gateway,
+    whose whole config reads its own workload, is generated one by one (`generate`)."""
     with collector_paused():
         ctx, view = _context(snapshot, proxy, cache)
-        if proxy.is_router:
-            return _generate(ctx, view).packed()
         own = (cache.pack_list(_inbound_clusters(ctx), BY_TYPE_URL[CLUSTER].name_of),
                cache.pack_list(_inbound_listeners(ctx), BY_TYPE_URL[LISTENER].name_of))
         key = ("resources", view, proxy.dns_domain, ctx.workload_key(), proxy.flags, ctx.headers, *map(Same, own))
