@@ -137,6 +137,15 @@ class ProxyContext:
             self._headers = header_policy(self.proxy, self.snapshot.mesh)
         return self._headers
 
+    def unbindable(self, port: int, direction: str) -> bool:
+        """Whether a sidecar listener that binds `port` for real must be left out: an
+        unprivileged pod (the node's UNPRIVILEGED_POD) cannot bind a port below 1024 (Istio's
+        CanBindToPort; port 0 is a Unix socket's), and a warning says so."""
+        if 0 < port < 1024 and self.proxy.flags.unprivileged:
+            self.warnings.append(f"{direction} port {port} skipped: an unprivileged pod cannot bind ports below 1024")
+            return True
+        return False
+
     @property
     def fallthrough_cluster(self) -> str:
         """Where traffic to no known service goes (the virtualOutbound catch-all, a listener's

@@ -153,9 +153,7 @@ def build_inbound_listeners(ctx: ProxyContext) -> list[listener_pb2.Listener]:
     bound: list[listener_pb2.Listener] = []
     for chain_set in _service_sets(ctx):
         binds = _binds(ctx, chain_set.inbound)
-        if binds and 0 < chain_set.port < 1024 and ctx.proxy.flags.unprivileged:
-            # Istio's CanBindToPort: an unprivileged pod (UNPRIVILEGED_POD) cannot bind it.
-            ctx.warnings.append(f"inbound port {chain_set.port} skipped: an unprivileged pod cannot bind ports below 1024")
+        if binds and ctx.unbindable(chain_set.port, "inbound"):
             continue
         chains = build_chains(ctx, chain_set)
         if binds:

@@ -78,20 +78,11 @@ def _bind_to_port(ctx: ProxyContext, egress: EgressScope) -> bool:
     return not ctx.proxy.captures_traffic or egress.capture_mode == "NONE"
 
 
-def _privileged(ctx: ProxyContext, real: bool, port: int) -> bool:
-    """Whether a listener would bind a port below 1024 for real in an unprivileged pod (the
-    node's UNPRIVILEGED_POD), which cannot: Istio skips it (CanBindToPort), and says so."""
-    if real and 0 < port < 1024 and ctx.proxy.flags.unprivileged:
-        ctx.warnings.append(f"outbound port {port} skipped: an unprivileged pod cannot bind ports below 1024")
-        return True
-    return False
-
-
 def _explicit_port_listener(ctx: ProxyContext, egress: EgressScope, listeners: dict[tuple[str, int], _Listener]) -> None:
     """A Sidecar egress listener with a port: one listener, locked against the catch-all."""
     assert egress.port is not None
     real = _bind_to_port(ctx, egress)
-    if _privileged(ctx, real, egress.port):
+    if real and ctx.unbindable(egress.port, "outbound"):
         return
     bind = egress.bind or (LOCALHOST if real else WILDCARD)
     kind = protocols.listener_class(egress.protocol)
@@ -113,7 +104,7 @@ def _add_service_port(ctx: ProxyContext, egress: EgressScope, service: Service, 
         return
     kind = protocols.listener_class(port.protocol)
     real = _bind_to_port(ctx, egress)
-    if _privileged(ctx, real, port.port):
+    if real and ctx.unbindable(port.port, "outbound"):
         return
     if real:
         binds = [egress.bind or LOCALHOST]
