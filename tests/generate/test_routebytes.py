@@ -95,7 +95,7 @@ def test_a_packed_resource_in_pieces_equals_the_same_bytes_whole() -> None:
     ("", [], 0),
     ("x" * 200, ["", "d" * 300], 40),
 ])
-def test_a_host_counting_attempts_is_the_virtual_host_serialized(name: str, domains: list[str], routes: int) -> None:
+def test_an_outbound_host_is_the_virtual_host_serialized(name: str, domains: list[str], routes: int) -> None:
     built = [rc.Route(name=f"r{index}") for index in range(routes)]
     for index, route in enumerate(built):
         route.route.cluster = f"outbound|80||h{index}"
@@ -103,4 +103,4 @@ def test_a_host_counting_attempts_is_the_virtual_host_serialized(name: str, doma
     for counts in (True, False):
         vhost = rc.VirtualHost(name=name, domains=domains, include_request_attempt_count=counts)
         vhost.routes.extend(built)
-        assert SerializedHost.counting_attempts(name, domains, built, counts).field == SerializedHost.of(vhost).field
+        assert SerializedHost.outbound(name, domains, built, counts).field == SerializedHost.of(vhost).field

@@ -55,8 +55,8 @@ class SerializedHost:
         return cls(vhost.name, encoded, hashlib.blake2b(encoded, digest_size=8).digest())
 
     @classmethod
-    def counting_attempts(cls, name: str, domains: Sequence[str], routes: Sequence[rc.Route],
-                          counts: bool = True) -> SerializedHost:
+    def outbound(cls, name: str, domains: Sequence[str], routes: Sequence[rc.Route],
+                 counts: bool = True) -> SerializedHost:
         """The virtual host `VirtualHost(name, domains, routes, include_request_attempt_count)`,
         every outbound one of a sidecar, serialized from its fields without building it:
         they are fields 1, 2, 3 and 14, written in that order (copying the routes into a

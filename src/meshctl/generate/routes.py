@@ -82,9 +82,7 @@ def _single_service(ctx: ProxyContext, egress: EgressScope, port: int, wanted: s
     out = []
     for vhost in _virtual_hosts(ctx, egress, port)[0]:
         if vhost.name == wanted:
-            message = rc.VirtualHost(name=vhost.name, domains=["*"], include_request_attempt_count=ctx.headers.attempt_count)
-            message.routes.extend(vhost.routes)
-            out.append(SerializedHost.of(message))
+            out.append(SerializedHost.outbound(vhost.name, ("*",), vhost.routes, ctx.headers.attempt_count))
     return out
 
 
@@ -230,7 +228,7 @@ def _serialized(ctx: ProxyContext, name: str, domains: tuple[str, ...], routes: 
     cache key added to `used`)."""
 
     def serialize() -> SerializedHost:
-        return SerializedHost.counting_attempts(name, domains, routes, ctx.headers.attempt_count)
+        return SerializedHost.outbound(name, domains, routes, ctx.headers.attempt_count)
 
     if ctx.cache is None:
         return serialize()
