@@ -77,6 +77,19 @@ spec:
 """
 """A plain TCP service beside BASE's (its listener is `10.96.7.7_5432`, served by ratings)."""
 
+
+def tcp_db_rule(policy: str = "", subsets: str = "") -> str:
+    """A DestinationRule for TCP_DB's service: `policy` and `subsets` are its spec's
+    `trafficPolicy` and `subsets` (YAML, indented as spec fields)."""
+    return f"""
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: db, namespace: default}}
+spec:
+  host: db
+{policy}{subsets}"""
+
 INGRESS = """
 apiVersion: apps/v1
 kind: Deployment

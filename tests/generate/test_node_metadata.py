@@ -25,7 +25,7 @@ from meshctl.config.loader import load
 from meshctl.generate.proxy import ProxyConfig, generate
 from meshctl.model.meshconfig import mesh_config_text
 from meshctl.model.snapshot import build_snapshot
-from testsupport import BASE, INGRESS, TCP_DB, changed, connection_manager
+from testsupport import BASE, INGRESS, TCP_DB, changed, connection_manager, tcp_db_rule
 
 DB = TCP_DB
 DB_CLUSTER = "outbound|5432||db.default.svc.cluster.local"
@@ -33,16 +33,7 @@ IDLE = {"IDLE_TIMEOUT": "15s"}
 
 
 def _rule(pool: str) -> str:
-    return f"""
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {{name: db, namespace: default}}
-spec:
-  host: db
-  trafficPolicy:
-    connectionPool: {{tcp: {pool}}}
-"""
+    return tcp_db_rule(f"  trafficPolicy:\n    connectionPool: {{tcp: {pool}}}\n")
 
 
 def _chain(listener: Any, name: str) -> lc.FilterChain:

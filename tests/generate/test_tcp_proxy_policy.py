@@ -15,22 +15,11 @@ from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from google.protobuf import text_format
 
 from meshctl.generate.proxy import ProxyConfig
-from testsupport import TCP_DB
+from testsupport import TCP_DB, tcp_db_rule
 
 DB = TCP_DB
 
 CLUSTER = "outbound|5432||db.default.svc.cluster.local"
-
-
-def _rule(policy: str = "", subsets: str = "") -> str:
-    return f"""
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {{name: db, namespace: default}}
-spec:
-  host: db
-{policy}{subsets}"""
 
 
 POOL = """  trafficPolicy:
@@ -86,36 +75,36 @@ spec:
 CASES = {
     "no rule: nothing set": ("", f'stat_prefix: "{CLUSTER}" cluster: "{CLUSTER}"'),
     "the rule's TCP pool: idle timeout and connection duration (connect timeout is the cluster's)": (
-        _rule(POOL), f'stat_prefix: "{CLUSTER}" cluster: "{CLUSTER}" idle_timeout {{seconds: 90}} '
+        tcp_db_rule(POOL), f'stat_prefix: "{CLUSTER}" cluster: "{CLUSTER}" idle_timeout {{seconds: 90}} '
                      'max_downstream_connection_duration {seconds: 3600}'),
     "the rule's consistent hash on the source IP": (
-        _rule(SOURCE_IP), f'stat_prefix: "{CLUSTER}" cluster: "{CLUSTER}" hash_policy {{source_ip {{}}}}'),
+        tcp_db_rule(SOURCE_IP), f'stat_prefix: "{CLUSTER}" cluster: "{CLUSTER}" hash_policy {{source_ip {{}}}}'),
     "a subset balancing otherwise turns source-IP hashing off; its own pool is not read": (
-        _rule(SOURCE_IP, SUBSETS) + _route(("v1", 100)),
+        tcp_db_rule(SOURCE_IP, SUBSETS) + _route(("v1", 100)),
         'stat_prefix: "outbound|5432|v1|db.default.svc.cluster.local" cluster: "outbound|5432|v1|db.default.svc.cluster.local"'),
     "a subset hashing on the source IP turns it on": (
-        _rule(POOL, SUBSETS) + _route(("v2", 100)),
+        tcp_db_rule(POOL, SUBSETS) + _route(("v2", 100)),
         'stat_prefix: "outbound|5432|v2|db.default.svc.cluster.local" cluster: "outbound|5432|v2|db.default.svc.cluster.local" '
         'idle_timeout {seconds: 90} max_downstream_connection_duration {seconds: 3600} hash_policy {source_ip {}}'),
     "a subset without a balancer keeps the rule's": (
-        _rule(SOURCE_IP, SUBSETS) + _route(("v3", 100)),
+        tcp_db_rule(SOURCE_IP, SUBSETS) + _route(("v3", 100)),
         'stat_prefix: "outbound|5432|v3|db.default.svc.cluster.local" cluster: "outbound|5432|v3|db.default.svc.cluster.local" '
         'hash_policy {source_ip {}}'),
     "weighted destinations: the rule alone, no subset's balancer": (
-        _rule(SOURCE_IP, SUBSETS) + _route(("v1", 70), ("v2", 30)),
+        tcp_db_rule(SOURCE_IP, SUBSETS) + _route(("v1", 70), ("v2", 30)),
         'stat_prefix: "db.default" weighted_clusters {clusters {name: "outbound|5432|v1|db.default.svc.cluster.local" weight: 70} '
         'clusters {name: "outbound|5432|v2|db.default.svc.cluster.local" weight: 30}} hash_policy {source_ip {}}'),
     "the rule's tunnel: CONNECT to host:port": (
-        _rule(TUNNEL), f'stat_prefix: "{CLUSTER}" cluster: "{CLUSTER}" tunneling_config {{hostname: "proxy.example.com:3128"}}'),
+        tcp_db_rule(TUNNEL), f'stat_prefix: "{CLUSTER}" cluster: "{CLUSTER}" tunneling_config {{hostname: "proxy.example.com:3128"}}'),
     "a routed subset's own tunnel: POST, an IPv6 host in brackets": (
-        _rule(TUNNEL, TUNNEL_SUBSETS) + _route(("v1", 100)),
+        tcp_db_rule(TUNNEL, TUNNEL_SUBSETS) + _route(("v1", 100)),
         'stat_prefix: "outbound|5432|v1|db.default.svc.cluster.local" cluster: "outbound|5432|v1|db.default.svc.cluster.local" '
         'tunneling_config {hostname: "[2001:db8::1]:8443" use_post: true}'),
     "a routed subset without a tunnel: none, though the rule has one": (
-        _rule(TUNNEL, TUNNEL_SUBSETS) + _route(("v3", 100)),
+        tcp_db_rule(TUNNEL, TUNNEL_SUBSETS) + _route(("v3", 100)),
         'stat_prefix: "outbound|5432|v3|db.default.svc.cluster.local" cluster: "outbound|5432|v3|db.default.svc.cluster.local"'),
     "weighted destinations: the rule's tunnel, no subset's": (
-        _rule(TUNNEL, TUNNEL_SUBSETS) + _route(("v1", 50), ("v3", 50)),
+        tcp_db_rule(TUNNEL, TUNNEL_SUBSETS) + _route(("v1", 50), ("v3", 50)),
         'stat_prefix: "db.default" weighted_clusters {clusters {name: "outbound|5432|v1|db.default.svc.cluster.local" weight: 50} '
         'clusters {name: "outbound|5432|v3|db.default.svc.cluster.local" weight: 50}} '
         'tunneling_config {hostname: "proxy.example.com:3128"}'),
@@ -153,7 +142,7 @@ def test_auto_passthrough_takes_the_rule_but_never_its_tunnel(client_config: Cal
     """An AUTO_PASSTHROUGH chain's tcp_proxy is shaped by its service's rule as a sidecar's is
     (Istio's buildOutboundNetworkFiltersWithSingleDestination, subset by subset), except that
     the client's mTLS is never tunnelled (tunnelingconfig.Skip)."""
-    rule = _rule(POOL.rstrip("\n") + "\n    loadBalancer: {consistentHash: {useSourceIp: true}}\n"
+    rule = tcp_db_rule(POOL.rstrip("\n") + "\n    loadBalancer: {consistentHash: {useSourceIp: true}}\n"
                  "    tunnel: {targetHost: proxy.example.com, targetPort: 3128}\n", TUNNEL_SUBSETS)
     config = client_config(DB + rule + EAST_WEST, "eastwest.istio-system")
     (listener,) = [item for item in config.listeners if item.name == "0.0.0.0_15443"]
