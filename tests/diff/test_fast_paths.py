@@ -172,7 +172,8 @@ def _proxy_headers(rnd: random.Random, objects: Objects) -> None:
     deployment = _pick(rnd, objects, "Deployment")
     if deployment is not None:
         headers = rnd.choice([{}, {"attemptCount": {"disabled": True}}, {"server": {"disabled": True}},
-                              {"requestId": {"disabled": True}, "envoyDebugHeaders": {"disabled": True}}])
+                              {"requestId": {"disabled": True}, "envoyDebugHeaders": {"disabled": True}},
+                              {"preserveHttp1HeaderCase": True}])
         deployment["spec"]["template"]["metadata"].setdefault("annotations", {})["proxy.istio.io/config"] = (
             yaml.safe_dump({"proxyHeaders": headers}))
 

@@ -11,9 +11,11 @@ from envoy.config.cluster.v3 import circuit_breaker_pb2, cluster_pb2, outlier_de
 from envoy.config.core.v3 import address_pb2, protocol_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
+from envoy.extensions.http.header_formatters.preserve_case.v3 import preserve_case_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2 as hpo
 from envoy.type.v3 import percent_pb2
 from google.protobuf import any_pb2, duration_pb2, wrappers_pb2
+from google.protobuf.message import Message
 from protoassert import assert_proto_equal
 
 from meshctl import protocols
@@ -54,7 +56,7 @@ def u32(value: int) -> wrappers_pb2.UInt32Value:
     return wrappers_pb2.UInt32Value(value=value)
 
 
-def packed(message: hpo.HttpProtocolOptions) -> any_pb2.Any:
+def packed(message: Message) -> any_pb2.Any:
     out = any_pb2.Any()
     out.Pack(message, deterministic=True)
     return out
@@ -79,11 +81,11 @@ H2: dict[str, object] = {"explicit_http_config": {"http2_protocol_options": {}}}
 # --- connection pool ------------------------------------------------------------------------------
 
 def pooled(pool: ConnectionPoolSettings | None, port_protocol: str = protocols.HTTP,
-           mesh_upgrade: bool = False) -> cluster_pb2.Cluster:
+           mesh_upgrade: bool = False, preserve_case: bool = False) -> cluster_pb2.Cluster:
     """What clusters do with a pool: circuit breakers and timeouts, then HTTP/2 choices."""
     cluster = cluster_pb2.Cluster()
     options = policy.HttpOptions()
-    policy.upstream_protocol(options, port_protocol, sidecar=True)
+    policy.upstream_protocol(options, port_protocol, sidecar=True, preserve_case=preserve_case)
     policy.apply_connection_pool(cluster, options, pool, 10 * 10**9)
     policy.apply_h2_upgrade(options, pool, port_protocol, mesh_upgrade)
     policy.apply_h2_streams(options, pool)
@@ -148,6 +150,34 @@ def pooled(pool: ConnectionPoolSettings | None, port_protocol: str = protocols.H
 def test_connection_pool(pool: ConnectionPoolSettings | None, port_protocol: str, mesh_upgrade: bool,
                          expected: cluster_pb2.Cluster) -> None:
     assert_proto_equal(pooled(pool, port_protocol, mesh_upgrade), expected)
+
+
+PRESERVED: dict[str, object] = {"header_key_format": {"stateful_formatter": {
+    "name": "preserve_case", "typed_config": packed(preserve_case_pb2.PreserveCaseFormatterConfig())}}}
+
+
+@pytest.mark.parametrize(("pool", "port_protocol", "options"), [
+    pytest.param(None, protocols.HTTP, hpo.HttpProtocolOptions(explicit_http_config={"http_protocol_options": PRESERVED}),
+                 id="HTTP port: explicit HTTP/1 keeping case"),
+    pytest.param(None, protocols.UNSUPPORTED, hpo.HttpProtocolOptions(use_downstream_protocol_config={
+        "http_protocol_options": PRESERVED, "http2_protocol_options": {}}),
+                 id="sniffed port: the client's protocol, HTTP/1 keeping case"),
+    pytest.param(ConnectionPoolSettings(http=HTTPSettings(use_client_protocol=True)), protocols.HTTP,
+                 hpo.HttpProtocolOptions(use_downstream_protocol_config={
+                     "http_protocol_options": PRESERVED, "http2_protocol_options": {}}),
+                 id="useClientProtocol inherits the explicit HTTP/1 options"),
+    pytest.param(ConnectionPoolSettings(http=HTTPSettings(h2_upgrade_policy="UPGRADE")), protocols.HTTP,
+                 hpo.HttpProtocolOptions(**H2), id="an h2 upgrade replaces them"),
+    pytest.param(None, protocols.GRPC, hpo.HttpProtocolOptions(**H2), id="gRPC port: HTTP/2 alone"),
+    pytest.param(None, protocols.TCP, None, id="TCP port: nothing"),
+])
+def test_preserved_header_case(pool: ConnectionPoolSettings | None, port_protocol: str,
+                               options: hpo.HttpProtocolOptions | None) -> None:
+    """`preserveHttp1HeaderCase` upstream: set before the DestinationRule's policy, which may
+    replace it (Istio's buildCluster runs setUpstreamProtocol first)."""
+    plain = cluster_pb2.Cluster(connect_timeout=duration(10 * S), circuit_breakers=thresholds())
+    expected = plain if options is None else with_options(plain, options)
+    assert_proto_equal(pooled(pool, port_protocol, preserve_case=True), expected)
 
 
 # --- outlier detection ----------------------------------------------------------------------------

@@ -105,14 +105,16 @@ def test_plain_envoy_gets_no_deprecated_field(mesh, config_for, source: Path, ta
 def test_every_proxy_header_knob_is_accepted_by_envoy(config_for) -> None:
     """proxyHeaders at their least default: no server name and its header passed through, no
     request ids, no attempt counts, routers without debug headers, XFCC sanitized and set with
-    every detail (plain Envoy: no metadata exchange filter to skip headers on)."""
+    every detail, HTTP/1 header case preserved downstream and upstream (plain Envoy: no
+    metadata exchange filter to skip headers on)."""
     result = load([str(BOOKINFO)])
     assert not result.problems, result.problems
     mesh = mesh_config_text(
         "defaultConfig:\n  proxyHeaders:\n    server: {disabled: true}\n    requestId: {disabled: true}\n"
         "    attemptCount: {disabled: true}\n    envoyDebugHeaders: {disabled: true}\n"
         "    forwardedClientCert: SANITIZE_SET\n"
-        "    setCurrentClientCertDetails: {subject: true, cert: true, chain: true, dns: true, uri: true}\n", "mesh.yaml")
+        "    setCurrentClientCertDetails: {subject: true, cert: true, chain: true, dns: true, uri: true}\n"
+        "    preserveHttp1HeaderCase: true\n", "mesh.yaml")
     snapshot = build_snapshot(result.resources, mesh)
     config = config_for(snapshot, "deploy/reviews-v1")
     managers = []
@@ -122,7 +124,8 @@ def test_every_proxy_header_knob_is_accepted_by_envoy(config_for) -> None:
                 managers.append(HttpConnectionManager())
                 assert found.typed_config.Unpack(managers[-1])
     assert managers and all(m.server_header_transformation == HttpConnectionManager.PASS_THROUGH and not m.server_name
-               and m.HasField("generate_request_id") for m in managers)
+               and m.HasField("generate_request_id")
+               and m.http_protocol_options.header_key_format.stateful_formatter.name == "preserve_case" for m in managers)
     assert any(m.forward_client_cert_details == HttpConnectionManager.SANITIZE_SET and m.set_current_client_cert_details.chain
                for m in managers)
     verdict = validate_bootstrap(static_bootstrap(snapshot.proxy("deploy/reviews-v1"), config))

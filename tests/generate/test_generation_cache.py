@@ -909,7 +909,7 @@ def test_proxies_differing_in_proxy_headers_alone_get_their_own_config(scratch: 
 
     quiet = {"attemptCount": {"disabled": True}, "server": {"disabled": True}, "requestId": {"disabled": True},
              "envoyDebugHeaders": {"disabled": True}, "metadataExchangeHeaders": {"mode": "IN_MESH"},
-             "forwardedClientCert": "SANITIZE"}
+             "forwardedClientCert": "SANITIZE", "preserveHttp1HeaderCase": True}
     check(scratch, [pods(quiet, {}), pods({}, quiet), pods(quiet, {"attemptCount": {"disabled": True}}),
                     pods({"server": {"value": "edge"}}, {"attemptCount": {"disabled": True}})],
           "proxyHeaders of one proxy of a view")
@@ -1034,6 +1034,8 @@ ONE_FIELD_APART: dict[str, tuple[dict[str, Any], bool]] = {
                                       False),
     "proxy config: attempts uncounted": (
         {"metadata": {"PROXY_CONFIG": {"proxyHeaders": {"attemptCount": {"disabled": True}}}}}, False),
+    "proxy config: header case preserved": (
+        {"metadata": {"PROXY_CONFIG": {"proxyHeaders": {"preserveHttp1HeaderCase": True}}}}, False),
     "proxy config: metadata exchange in mesh (outbound alone)": (
         {"extensions": True, "metadata": {"PROXY_CONFIG": {"proxyHeaders": {"metadataExchangeHeaders": {"mode": "IN_MESH"}}}}},
         False),

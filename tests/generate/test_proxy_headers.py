@@ -227,3 +227,74 @@ def test_a_served_node_runs_with_the_proxy_config_it_sends(write_yaml: Callable[
     bare = for_node(parse_node(ads_bootstrap(snapshot.proxy("deploy/client.default"), "127.0.0.1", 15010,
                                              admin_port=0).node), None)
     assert bare.proxy_headers is None
+
+
+PRESERVE = ('header_key_format {stateful_formatter {name: "preserve_case" typed_config {type_url: '
+            '"type.googleapis.com/envoy.extensions.http.header_formatters.preserve_case.v3.PreserveCaseFormatterConfig"}}}')
+SNIFFED = "use_downstream_protocol_config {http_protocol_options {%s} http2_protocol_options {}}"
+H2 = "explicit_http_config {http2_protocol_options {}}"
+
+
+@pytest.mark.parametrize("target, listener", [
+    ("tuned.default", "0.0.0.0_9080"), ("tuned.default", "10.96.0.60_7000"), ("tuned.default", "virtualInbound"),
+    ("deploy/ingress.istio-system", "0.0.0.0_8080"),
+], ids=["outbound", "sniffed outbound", "inbound", "gateway"])
+def test_preserved_header_case_formats_every_connection_managers_http1(write_yaml: Callable[[str], Path], target: str,
+                                                                       listener: str) -> None:
+    """`preserveHttp1HeaderCase`: every class of connection manager writes HTTP/1 header names
+    as they came (Envoy's preserve_case formatter), and nothing else of it changes."""
+    headers = "{preserveHttp1HeaderCase: true}"
+    mesh = "defaultConfig: {proxyHeaders: " + headers + "}"
+    plain = connection_manager(_config(write_yaml, "", target), listener)
+    got = connection_manager(_config(write_yaml, mesh, target, headers if target == "tuned.default" else ""), listener)
+    assert got == changed(plain, "http_protocol_options {" + PRESERVE + "}")
+
+
+def test_preserved_header_case_replaces_accept_http_10(write_yaml: Callable[[str], Path]) -> None:
+    """Istio sets the connection manager's HTTP/1 options to the formatter alone, so a node's
+    HTTP10 no longer accepts HTTP/1.0 there (as in Istio's buildHTTPConnectionManager)."""
+    from meshctl.generate.proxy import generate
+
+    snapshot = _snapshot(write_yaml, "defaultConfig: {proxyHeaders: {preserveHttp1HeaderCase: true}}", "")
+    proxy = snapshot.proxy("deploy/client.default", istio_extensions=True, metadata={"HTTP10": "1"})
+    manager = connection_manager(generate(snapshot, proxy), "0.0.0.0_9080")
+    assert manager.http_protocol_options == changed(type(manager.http_protocol_options)(), PRESERVE)
+
+
+@pytest.mark.parametrize("target, name, plain, preserved", [
+    ("tuned.default", "outbound|9080||reviews.default.svc.cluster.local", None,
+     "explicit_http_config {http_protocol_options {" + PRESERVE + "}}"),
+    ("tuned.default", "outbound|7000||ratings.default.svc.cluster.local", SNIFFED % "", SNIFFED % PRESERVE),
+    ("tuned.default", "outbound|9090||ratings.default.svc.cluster.local", H2, H2),
+    ("tuned.default", "inbound|9080||", None, "explicit_http_config {http_protocol_options {" + PRESERVE + "}}"),
+    ("tuned.default", "inbound|7000||", SNIFFED % "", SNIFFED % PRESERVE),
+    ("tuned.default", "inbound|9090||", H2, H2),
+    ("deploy/ingress.istio-system", "outbound|7000||ratings.default.svc.cluster.local", None,
+     "explicit_http_config {http_protocol_options {" + PRESERVE + "}}"),
+], ids=["http", "sniffed: kept when mirroring the client", "grpc: h2 untouched", "inbound http",
+        "inbound sniffed", "inbound grpc", "gateway sniffed: explicit HTTP/1, no mirroring"])
+def test_preserved_header_case_upstream(write_yaml: Callable[[str], Path], target: str, name: str, plain: str | None,
+                                        preserved: str | None) -> None:
+    """The clusters of HTTP and sniffed ports keep header case upstream (Istio's
+    setUpstreamProtocol); a sidecar mirroring the client's protocol keeps the formatter for
+    HTTP/1; HTTP/2 clusters are as they were."""
+    from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
+
+    from testsupport import cluster
+
+    def options(config: ProxyConfig) -> str | None:
+        found = cluster(config, name).typed_extension_protocol_options
+        key = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+        if key not in found:
+            return None
+        message = http_protocol_options_pb2.HttpProtocolOptions()
+        assert found[key].Unpack(message)
+        return str(message)
+
+    def expected(text: str | None) -> str | None:
+        return None if text is None else str(changed(http_protocol_options_pb2.HttpProtocolOptions(), text))
+
+    headers = "{preserveHttp1HeaderCase: true}"
+    mesh = "defaultConfig: {proxyHeaders: " + headers + "}"
+    assert options(_config(write_yaml, "", target)) == expected(plain)
+    assert options(_config(write_yaml, mesh, target, headers if target == "tuned.default" else "")) == expected(preserved)

@@ -134,7 +134,7 @@ def _service_key(ctx: ProxyContext, service: Service) -> tuple[Hashable, ...]:
         tuple(r.revision for r in rule.resources) if rule else None,
         ctx.snapshot.versions_of("PeerAuthentication", "Namespace"),
         ctx.snapshot.registry.signature(service),
-        ctx.proxy.istio_extensions, ctx.proxy.type, ctx.snapshot.mesh_key,
+        ctx.proxy.istio_extensions, ctx.proxy.type, ctx.headers.preserve_case, ctx.snapshot.mesh_key,
     )
 
 
@@ -307,7 +307,8 @@ def _outbound(ctx: ProxyContext, service: Service, port: ServicePort, discovery:
         if not _dns_load_assignment(ctx, cluster, service, port, subset.labels if subset else None):
             return None
     options = policy.HttpOptions()
-    policy.upstream_protocol(options, port.protocol, sidecar=not ctx.proxy.is_router)
+    policy.upstream_protocol(options, port.protocol, sidecar=not ctx.proxy.is_router,
+                             preserve_case=ctx.headers.preserve_case)
     cluster.metadata.CopyFrom(metadata)
     pool = traffic.connection_pool
     policy.apply_connection_pool(cluster, options, pool, ctx.mesh.connect_timeout, ctx.mesh.tcp_keepalive)
@@ -526,10 +527,7 @@ def inbound_cluster(ctx: ProxyContext, port: InboundPort) -> cluster_pb2.Cluster
         cluster.type = cluster_pb2.Cluster.ORIGINAL_DST
         cluster.cleanup_interval.seconds = MAX_CLEANUP_SECONDS
     options = policy.HttpOptions()
-    if port.protocol in protocols.H2_FAMILY:
-        options.set_h2()
-    elif port.protocol == protocols.UNSUPPORTED:
-        options.set_use_downstream()
+    policy.upstream_protocol(options, port.protocol, sidecar=True, preserve_case=ctx.headers.preserve_case)
     services = [
         {"host": service.hostname, "name": service.name, "namespace": service.namespace}
         for service, _ in port.services

@@ -162,16 +162,18 @@ class ProxyContext:
     def view_key(self) -> tuple[Hashable, ...]:
         """What makes two proxies see the mesh alike (the same outbound clusters, endpoints and
         routes): snapshot, namespace, Sidecar, interception, flavor, the labels only when a
-        VirtualService or DestinationRule selects by them, and whether virtual hosts count
-        attempts (a pod's proxyHeaders may say otherwise than the mesh's)."""
+        VirtualService or DestinationRule selects by them, whether virtual hosts count attempts
+        and whether clusters keep HTTP/1 header case (a pod's proxyHeaders may say otherwise
+        than the mesh's)."""
         snapshot, proxy, scope = self.snapshot, self.proxy, self.scope
         labels: tuple[tuple[str, str], ...] = ()
         if snapshot.rule_index.has_selectors or scope.uses_source_labels:
             labels = tuple(sorted(proxy.labels.items()))
         own_ip = proxy.ip if scope.has_headless else ""
         sidecar = scope.sidecar.revision if scope.sidecar is not None else ""
+        headers = self.headers
         return (snapshot.version, proxy.namespace, sidecar, proxy.interception, proxy.istio_extensions, labels, own_ip,
-                proxy.type, self.headers.attempt_count)
+                proxy.type, headers.attempt_count, headers.preserve_case)
 
     def routes_key(self) -> tuple[Hashable, ...]:
         """What route configurations add to or take from the view: instead of the Sidecar, what

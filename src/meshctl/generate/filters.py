@@ -26,7 +26,14 @@ from google.protobuf.message import Message
 
 from meshctl.config.kinds.mesh import MeshConfig
 from meshctl.generate.core import ADS
-from meshctl.generate.headers import GATEWAY, SIDECAR_INBOUND, SIDECAR_OUTBOUND, HeaderPolicy, header_policy
+from meshctl.generate.headers import (
+    GATEWAY,
+    SIDECAR_INBOUND,
+    SIDECAR_OUTBOUND,
+    HeaderPolicy,
+    header_policy,
+    preserve_case_options,
+)
 from meshctl.generate.protobuf import set_duration, typed, typed_struct
 from meshctl import protocols
 from meshctl.model.proxy import Proxy
@@ -181,6 +188,8 @@ def connection_manager(proxy: Proxy, *, stat_prefix: str, direction: str, port_p
         set_duration(manager.common_http_protocol_options.idle_timeout, proxy.flags.idle_timeout)
     if proxy.flags.http10:
         manager.http_protocol_options.accept_http_10 = True
+    if headers.preserve_case:
+        preserve_case_options(manager.http_protocol_options)
     manager.stream_idle_timeout.SetInParent()
     manager.normalize_path.value = True
     manager.path_with_escaped_slashes_action = hcm_pb2.HttpConnectionManager.KEEP_UNCHANGED

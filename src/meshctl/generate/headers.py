@@ -14,12 +14,15 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+from envoy.config.core.v3 import protocol_pb2
+from envoy.extensions.http.header_formatters.preserve_case.v3 import preserve_case_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
 
 from meshctl.config.kinds.mesh import IN_MESH, MeshConfig, ProxyHeaders
 from meshctl.model.proxy import Proxy
 
-__all__ = ["GATEWAY", "HeaderPolicy", "SERVER_NAME", "SIDECAR_INBOUND", "SIDECAR_OUTBOUND", "header_policy"]
+__all__ = ["GATEWAY", "HeaderPolicy", "SERVER_NAME", "SIDECAR_INBOUND", "SIDECAR_OUTBOUND",
+           "header_policy", "preserve_case_options"]
 
 SERVER_NAME = "istio-envoy"
 """The `server` header istiod gives inbound and gateway connection managers."""
@@ -41,7 +44,9 @@ class HeaderPolicy:
     as (subject, uri, dns, cert, chain); `attempt_count` whether virtual hosts add
     `x-envoy-attempt-count`; `request_id` whether connection managers make `x-request-id`;
     `suppress_debug` whether routers leave out their `x-envoy-*` headers; `mx_in_mesh`
-    whether outbound metadata exchange keeps its headers from clusters outside the mesh.
+    whether outbound metadata exchange keeps its headers from clusters outside the mesh;
+    `preserve_case` whether HTTP/1 header names keep their case, downstream (every connection
+    manager) and upstream (the clusters of HTTP and sniffed ports): `preserve_case_options`.
     """
 
     server: str = ""
@@ -52,6 +57,7 @@ class HeaderPolicy:
     request_id: bool = True
     suppress_debug: bool = False
     mx_in_mesh: bool = False
+    preserve_case: bool = False
 
     def server_name(self, listener_class: str) -> str:
         """The connection manager's `server_name` ("" leaves Envoy's default, `envoy`)."""
@@ -110,4 +116,15 @@ def _policy(headers: ProxyHeaders) -> HeaderPolicy:
         request_id=not (headers.request_id is not None and headers.request_id.disabled),
         suppress_debug=headers.envoy_debug_headers is not None and headers.envoy_debug_headers.disabled,
         mx_in_mesh=headers.metadata_exchange_headers is not None and headers.metadata_exchange_headers.mode == IN_MESH,
+        preserve_case=headers.preserve_http1_header_case,
     )
+
+
+def preserve_case_options(options: protocol_pb2.Http1ProtocolOptions) -> None:
+    """Make `options` what `preserveHttp1HeaderCase` gives, in place of whatever they held (as
+    istiod replaces them, `accept_http_10` included): Envoy's `preserve_case` stateful header
+    formatter, its config left empty (an Any naming the type alone, as Istio writes it)."""
+    options.Clear()
+    formatter = options.header_key_format.stateful_formatter
+    formatter.name = "preserve_case"
+    formatter.typed_config.Pack(preserve_case_pb2.PreserveCaseFormatterConfig())

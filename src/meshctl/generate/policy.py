@@ -6,6 +6,7 @@ from dataclasses import replace
 from typing import Any
 
 from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.core.v3 import protocol_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 
 from meshctl import protocols
@@ -19,6 +20,7 @@ from meshctl.config.kinds.networking.destination_rule import (
     TcpKeepalive,
     TrafficPolicy,
 )
+from meshctl.generate.headers import preserve_case_options
 from meshctl.generate.protobuf import MAX_UINT32, set_duration
 
 __all__ = [
@@ -102,9 +104,15 @@ class HttpOptions:
         self.get().explicit_http_config.http2_protocol_options.SetInParent()
 
     def set_use_downstream(self) -> None:
-        config = self.get().use_downstream_protocol_config
-        config.http_protocol_options.SetInParent()
-        config.http2_protocol_options.SetInParent()
+        """Mirror the client's protocol, keeping the HTTP/1 options an explicit HTTP/1 config
+        held (Istio's setUseDownstreamProtocol: a preserved header case survives sniffing)."""
+        options = self.get()
+        kept = protocol_pb2.Http1ProtocolOptions()
+        if options.explicit_http_config.HasField("http_protocol_options"):
+            kept.CopyFrom(options.explicit_http_config.http_protocol_options)
+        downstream = options.use_downstream_protocol_config
+        downstream.http_protocol_options.CopyFrom(kept)
+        downstream.http2_protocol_options.SetInParent()
 
     @property
     def is_h2(self) -> bool:
@@ -135,11 +143,17 @@ def set_default_circuit_breakers(cluster: cluster_pb2.Cluster) -> cluster_pb2.Ci
     return threshold
 
 
-def upstream_protocol(options: HttpOptions, port_protocol: str, sidecar: bool) -> None:
-    """HTTP/2 for the h2 family; mirror the client's protocol on sniffed (unnamed) ports."""
+def upstream_protocol(options: HttpOptions, port_protocol: str, sidecar: bool, preserve_case: bool) -> None:
+    """HTTP/2 for the h2 family. Otherwise, with `preserveHttp1HeaderCase`, HTTP/1 that keeps
+    header names' case on HTTP and sniffed (unnamed) ports; and a sidecar mirrors the client's
+    protocol on sniffed ports. Istio's setUpstreamProtocol, for inbound and outbound clusters
+    alike, before any DestinationRule (whose h2 upgrade then replaces the HTTP/1 options)."""
     if port_protocol in protocols.H2_FAMILY:
         options.set_h2()
-    elif sidecar and port_protocol == protocols.UNSUPPORTED:
+        return
+    if preserve_case and (port_protocol in protocols.HTTP_FAMILY or port_protocol == protocols.UNSUPPORTED):
+        preserve_case_options(options.get().explicit_http_config.http_protocol_options)
+    if sidecar and port_protocol == protocols.UNSUPPORTED:
         options.set_use_downstream()
 
 

@@ -111,10 +111,10 @@ class MetadataExchangeHeaders(Message):
     mode: str = field(Enum("UNDEFINED", IN_MESH))
 
 
-@message(free=["xForwardedHost", "xForwardedPort", "preserveHttp1HeaderCase"])
+@message(free=["xForwardedHost", "xForwardedPort"])
 class ProxyHeaders(Message):
-    """The header knobs of a proxy's HTTP connection managers and virtual hosts. Hashable: the
-    per-proxy one is part of the cache keys of what reads it."""
+    """The header knobs of a proxy's HTTP connection managers, clusters and virtual hosts.
+    Hashable: the per-proxy one is part of the cache keys of what reads it."""
 
     server: ServerHeader | None = None
     request_id: Disableable | None = None
@@ -123,6 +123,7 @@ class ProxyHeaders(Message):
     forwarded_client_cert: str = field(Enum(*FORWARD_CLIENT_CERT_MODES))
     set_current_client_cert_details: ClientCertDetails | None = None
     metadata_exchange_headers: MetadataExchangeHeaders | None = None
+    preserve_http1_header_case: bool = False
 
 
 @message(free=["zipkin", "lightstep", "datadog", "stackdriver", "openCensusAgent", "customTags", "tlsSettings"])
