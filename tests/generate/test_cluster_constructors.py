@@ -33,6 +33,7 @@ from meshctl.config.kinds.networking.destination_rule import (
     OutlierDetection,
     PolicyPort,
     PortTrafficPolicy,
+    RetryBudget,
     RingHash,
     TcpKeepalive,
     TCPSettings,
@@ -150,6 +151,26 @@ def pooled(pool: ConnectionPoolSettings | None, port_protocol: str = protocols.H
 def test_connection_pool(pool: ConnectionPoolSettings | None, port_protocol: str, mesh_upgrade: bool,
                          expected: cluster_pb2.Cluster) -> None:
     assert_proto_equal(pooled(pool, port_protocol, mesh_upgrade), expected)
+
+
+@pytest.mark.parametrize(("budget", "expected"), [
+    pytest.param(RetryBudget(), {"budget_percent": {"value": 0.2}, "min_retry_concurrency": u32(3)},
+                 id="empty: Istio's 0.2 and 3"),
+    pytest.param(RetryBudget(percent=25.0, min_retry_concurrency=7, budget_interval=10 * S),
+                 {"budget_percent": {"value": 25.0}, "min_retry_concurrency": u32(7)},
+                 id="every field: no interval sent"),
+    pytest.param(RetryBudget(percent=0.0, min_retry_concurrency=0), {"budget_percent": {}, "min_retry_concurrency": u32(3)},
+                 id="percent 0 is set, concurrency 0 is not"),
+])
+def test_retry_budget(budget: RetryBudget, expected: dict[str, object]) -> None:
+    """A DestinationRule's retryBudget on the one circuit-breaker threshold, beside the pool's
+    limits (Istio's applyRetryBudget)."""
+    cluster = cluster_pb2.Cluster()
+    pool = ConnectionPoolSettings(http=HTTPSettings(max_retries=10))
+    policy.apply_connection_pool(cluster, policy.HttpOptions(), pool, 10 * S, retry_budget=budget)
+    limits = thresholds(retries=10)
+    limits.thresholds[0].retry_budget.CopyFrom(circuit_breaker_pb2.CircuitBreakers.Thresholds.RetryBudget(**expected))
+    assert_proto_equal(cluster, cluster_pb2.Cluster(connect_timeout=duration(10 * S), circuit_breakers=limits))
 
 
 PRESERVED: dict[str, object] = {"header_key_format": {"stateful_formatter": {

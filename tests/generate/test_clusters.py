@@ -247,3 +247,36 @@ def test_special_and_inbound_clusters(client_config) -> None:
     passthrough = cluster(config, "InboundPassthroughCluster")
     assert passthrough.upstream_bind_config.source_address.address == "127.0.0.6"
     assert _options(cluster(config, "PassthroughCluster")).common_http_protocol_options.idle_timeout.seconds == 300
+
+
+def test_retry_budget_reaches_subsets_ports_and_the_inbound_side(client_config) -> None:
+    """`trafficPolicy.retryBudget` (Istio's applyRetryBudget): on every cluster the rule's
+    policy reaches, a port-level entry included (it replaces four fields, not the budget); a
+    subset's own budget replaces it; the inbound cluster of a workload the rule's host
+    selects takes it too, with the connection pool."""
+    rule = _dr("""
+  trafficPolicy:
+    retryBudget: {minRetryConcurrency: 5}
+    portLevelSettings:
+    - port: {number: 9080}
+      connectionPool: {http: {maxRetries: 4}}
+  subsets:
+  - name: v1
+    labels: {version: v1}
+    trafficPolicy: {retryBudget: {percent: 30}}
+  - name: v2
+    labels: {version: v2}
+""")
+
+    def budget(c: cluster_pb2.Cluster) -> tuple[float, int]:
+        found = c.circuit_breakers.thresholds[0].retry_budget
+        return found.budget_percent.value, found.min_retry_concurrency.value
+
+    config = client_config(rule)
+    default = cluster(config, f"outbound|9080||{HOST}")
+    assert budget(default) == (0.2, 5) and default.circuit_breakers.thresholds[0].max_retries.value == 4
+    assert budget(cluster(config, f"outbound|9080|v1|{HOST}")) == (30.0, 3)
+    assert budget(cluster(config, f"outbound|9080|v2|{HOST}")) == (0.2, 5)
+    assert not cluster(config, "outbound|9080||ratings.default.svc.cluster.local").circuit_breakers.thresholds[0].HasField(
+        "retry_budget")
+    assert budget(cluster(client_config(rule, target="deploy/reviews-v1.default"), "inbound|9080||")) == (0.2, 5)

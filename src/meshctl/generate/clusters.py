@@ -311,7 +311,8 @@ def _outbound(ctx: ProxyContext, service: Service, port: ServicePort, discovery:
                              preserve_case=ctx.headers.preserve_case)
     cluster.metadata.CopyFrom(metadata)
     pool = traffic.connection_pool
-    policy.apply_connection_pool(cluster, options, pool, ctx.mesh.connect_timeout, ctx.mesh.tcp_keepalive)
+    policy.apply_connection_pool(cluster, options, pool, ctx.mesh.connect_timeout, ctx.mesh.tcp_keepalive,
+                                 traffic.retry_budget)
     policy.apply_h2_upgrade(options, pool, port.protocol, ctx.mesh.h2_upgrade_policy == "UPGRADE")
     policy.apply_h2_streams(options, pool)
     policy.apply_outlier_detection(cluster, traffic.outlier_detection)
@@ -534,18 +535,18 @@ def inbound_cluster(ctx: ProxyContext, port: InboundPort) -> cluster_pb2.Cluster
     ]
     if services:
         istio_metadata(cluster.metadata, {"services": services})
-    pool = None
+    pool = budget = None
     if port.services:
         first, service_port = port.services[0]
         rule = ctx.rule_for(first)
         resolved = policy.for_port(rule.traffic_policy, service_port.port) if rule is not None else None
         if rule is not None and resolved is not None:
-            pool = resolved.connection_pool
+            pool, budget = resolved.connection_pool, resolved.retry_budget
             istio_metadata(cluster.metadata, {"config": config_path(rule.resource)})
     sidecar_pool = _sidecar_connection_pool(ctx, port.target_port)
     if sidecar_pool is not None:
-        pool = sidecar_pool
-    policy.apply_connection_pool(cluster, options, pool, ctx.mesh.connect_timeout, ctx.mesh.tcp_keepalive)
+        pool = sidecar_pool  # over the rule's pool; its retry budget stays
+    policy.apply_connection_pool(cluster, options, pool, ctx.mesh.connect_timeout, ctx.mesh.tcp_keepalive, budget)
     if cluster.type == cluster_pb2.Cluster.ORIGINAL_DST:
         cluster.lb_policy = cluster_pb2.Cluster.CLUSTER_PROVIDED
         _bind(cluster.upstream_bind_config.source_address, INBOUND_BIND)
