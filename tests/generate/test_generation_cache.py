@@ -915,6 +915,23 @@ def test_proxies_differing_in_proxy_headers_alone_get_their_own_config(scratch: 
           "proxyHeaders of one proxy of a view")
 
 
+@pytest.mark.parametrize("check", [_assert_cached_equals_cold, _assert_served_equals_cold], ids=["generated", "served"])
+def test_proxies_differing_in_tracing_alone_get_their_own_listeners(scratch: Path, check: Callable[..., None]) -> None:
+    """Two proxies of one view whose pods' `proxy.istio.io/config` sample traces otherwise:
+    every connection manager of theirs, outbound and inbound, reads it."""
+
+    def pods(first: dict[str, Any], second: dict[str, Any]) -> Callable[[Objects], None]:
+        def edit(objects: Objects) -> None:
+            for extra in (TUNED_CLIENTS, TUNED_SERVICE):
+                objects[_key(extra)] = copy.deepcopy(extra)
+            for pod in (_tuned_pod("a", "10.250.0.1", first, "tracing"), _tuned_pod("b", "10.250.0.2", second, "tracing")):
+                objects[_key(pod)] = pod
+        return edit
+
+    check(scratch, [pods({"sampling": 5}, {}), pods({}, {"sampling": 5}), pods({"sampling": 5}, {"sampling": 50}),
+                    pods({"maxPathTagLength": 64}, {"sampling": 50})], "tracing of one proxy of a view")
+
+
 
 @pytest.mark.parametrize("proxy", ["", "egressProxy: {host: egress.example.com, port: {number: 3128}}"],
                          ids=["same catch-all", "one with an egress proxy"])
@@ -1036,6 +1053,7 @@ ONE_FIELD_APART: dict[str, tuple[dict[str, Any], bool]] = {
         {"metadata": {"PROXY_CONFIG": {"proxyHeaders": {"attemptCount": {"disabled": True}}}}}, False),
     "proxy config: header case preserved": (
         {"metadata": {"PROXY_CONFIG": {"proxyHeaders": {"preserveHttp1HeaderCase": True}}}}, False),
+    "proxy config: tracing sampled otherwise": ({"metadata": {"PROXY_CONFIG": {"tracing": {"sampling": 5}}}}, False),
     "proxy config: metadata exchange in mesh (outbound alone)": (
         {"extensions": True, "metadata": {"PROXY_CONFIG": {"proxyHeaders": {"metadataExchangeHeaders": {"mode": "IN_MESH"}}}}},
         False),

@@ -44,9 +44,10 @@ spec:
 """
 
 
-def _pod(name: str, labels: str, proxy_headers: str) -> str:
-    """A pod whose `proxy.istio.io/config` sets `proxy_headers` (YAML flow), none when empty."""
-    annotation = f"\n  annotations:\n    proxy.istio.io/config: |\n      proxyHeaders: {proxy_headers}" if proxy_headers else ""
+def _pod(name: str, labels: str, proxy_headers: str, part: str = "proxyHeaders") -> str:
+    """A pod whose `proxy.istio.io/config` sets `part` (its proxyHeaders, unless told) to
+    `proxy_headers` (YAML flow), none when empty."""
+    annotation = f"\n  annotations:\n    proxy.istio.io/config: |\n      {part}: {proxy_headers}" if proxy_headers else ""
     return f"""
 ---
 apiVersion: v1
@@ -65,10 +66,12 @@ def _snapshot(write_yaml: Callable[[str], Path], mesh: str, pods: str) -> MeshSn
     return build_snapshot(result.resources, mesh_config_text(mesh, "mesh.yaml") if mesh else None)
 
 
-def _config(write_yaml: Callable[[str], Path], mesh: str, target: str, proxy_headers: str = "") -> ProxyConfig:
+def _config(write_yaml: Callable[[str], Path], mesh: str, target: str, proxy_headers: str = "",
+            part: str = "proxyHeaders") -> ProxyConfig:
     """The config of `target`: a deployment of BASE, or `tuned.default`, a ratings pod (it
-    serves ratings:7000 and is a client of every service) whose annotation sets `proxy_headers`."""
-    snapshot = _snapshot(write_yaml, mesh, _pod("tuned", "{app: ratings}", proxy_headers))
+    serves ratings:7000 and is a client of every service) whose annotation sets `proxy_headers`
+    (or another `part` of its ProxyConfig)."""
+    snapshot = _snapshot(write_yaml, mesh, _pod("tuned", "{app: ratings}", proxy_headers, part))
     return generate(snapshot, snapshot.proxy(target, istio_extensions=True))
 
 
@@ -298,3 +301,25 @@ def test_preserved_header_case_upstream(write_yaml: Callable[[str], Path], targe
     mesh = "defaultConfig: {proxyHeaders: " + headers + "}"
     assert options(_config(write_yaml, "", target)) == expected(plain)
     assert options(_config(write_yaml, mesh, target, headers if target == "tuned.default" else "")) == expected(preserved)
+
+
+@pytest.mark.parametrize("mesh, pod, sampling, path_length, server", [
+    ("", "{sampling: 10}", 10.0, 0, ""),
+    ("defaultConfig: {tracing: {sampling: 30, maxPathTagLength: 99}}", "{sampling: 10}", 10.0, 99, ""),
+    ("defaultConfig: {tracing: {sampling: 30}, proxyHeaders: {server: {value: edge}}}", "{maxPathTagLength: 64}",
+     30.0, 64, "edge"),
+], ids=["the pod's sampling", "field by field over the mesh's", "the mesh's proxyHeaders still hold"])
+def test_a_pods_own_tracing(write_yaml: Callable[[str], Path], mesh: str, pod: str, sampling: float, path_length: int,
+                            server: str) -> None:
+    """A pod's `proxy.istio.io/config` `tracing` (merged over the mesh's `defaultConfig`, as the
+    injector merges it) samples its own connection managers, outbound and inbound (istiod
+    reads the proxy's ProxyConfig, not the mesh's); a client of the mesh's default keeps it."""
+    config = _config(write_yaml, mesh, "tuned.default", pod, part="tracing")
+    for listener in ("0.0.0.0_9080", "virtualInbound"):
+        manager = connection_manager(config, listener)
+        assert (manager.tracing.random_sampling.value, manager.tracing.max_path_tag_length.value) == (sampling, path_length)
+        if listener == "0.0.0.0_9080":
+            assert manager.server_name == server
+    default = connection_manager(_config(write_yaml, mesh, "deploy/client.default", pod, part="tracing"), "0.0.0.0_9080")
+    plain = connection_manager(_config(write_yaml, mesh, "deploy/client.default"), "0.0.0.0_9080")
+    assert default == plain

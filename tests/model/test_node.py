@@ -129,3 +129,8 @@ def test_the_agent_describes_its_proxy_from_what_injection_put_in_its_environmen
     served = for_node(parse_node(ads_bootstrap(proxy, "127.0.0.1", 15010, admin_port=15000).node), None)
     assert served.flags == proxy.flags and served.proxy_headers == proxy.proxy_headers
     assert from_environment(bare, {"HOME": "/", "PROXY_CONFIG": "not json"}) is bare
+    traced = from_environment(bare, {"PROXY_CONFIG": '{"concurrency":2,"tracing":{"sampling":5}}'})
+    assert traced.proxy_config == '{"tracing":{"sampling":5}}'
+    assert traced.proxy_tracing is not None and traced.proxy_tracing.sampling == 5
+    assert traced.proxy_headers is not None and traced.proxy_headers.server is None, \
+        "a ProxyConfig of its own without proxyHeaders has Istio's defaults, not the mesh's"

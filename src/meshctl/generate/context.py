@@ -12,10 +12,12 @@ from meshctl import protocols
 from meshctl.generate import names
 from meshctl.config.kinds.networking.sidecar import IstioIngressListener
 from meshctl.generate.cache import GenerationCache
+from meshctl.generate.filters import tracing_settings
 from meshctl.generate.headers import HeaderPolicy, header_policy
 from meshctl.generate.templates import ShapeTemplates
 from meshctl.memokeys import Same
 from meshctl.model.istio import MESH_GATEWAY, DestinationRuleView, gateway_name
+from meshctl.config.kinds.mesh import Tracing
 from meshctl.model.meshconfig import MeshConfig
 from meshctl.model.proxy import Proxy
 from meshctl.model.scope import SidecarScope
@@ -137,6 +139,12 @@ class ProxyContext:
             self._headers = header_policy(self.proxy, self.snapshot.mesh)
         return self._headers
 
+    @property
+    def tracing(self) -> Tracing | None:
+        """The proxy's tracing settings (its ProxyConfig's, else the mesh's), which every
+        connection manager reads: keys of listeners hold them beside `headers`."""
+        return tracing_settings(self.proxy, self.snapshot.mesh)
+
     def unbindable(self, port: int, direction: str) -> bool:
         """Whether a sidecar listener that binds `port` for real must be left out: an
         unprivileged pod (the node's UNPRIVILEGED_POD) cannot bind a port below 1024 (Istio's
@@ -229,7 +237,8 @@ class ProxyContext:
         sidecar = self.scope.sidecar.revision if self.scope.sidecar is not None else ""
         return ("inbound", proxy.id, proxy.namespace, proxy.ip, proxy.type, proxy.dns_domain,
                 tuple(sorted(proxy.labels.items())), proxy.interception, proxy.istio_version, proxy.cluster_id,
-                proxy.istio_extensions, repr(proxy.metadata), self.headers, own, sidecar, self._own_rules(),
+                proxy.istio_extensions, repr(proxy.metadata), self.headers, self.tracing, own, sidecar,
+                self._own_rules(),
                 self.snapshot.versions_except(*NOT_INBOUND_KINDS), self.snapshot.mesh_key)
 
     def _own_rules(self) -> tuple[tuple[str, ...] | None, ...]:

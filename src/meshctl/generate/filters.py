@@ -24,7 +24,7 @@ from envoy.type.tracing.v3 import custom_tag_pb2
 from google.protobuf import wrappers_pb2
 from google.protobuf.message import Message
 
-from meshctl.config.kinds.mesh import MeshConfig
+from meshctl.config.kinds.mesh import MeshConfig, Tracing
 from meshctl.generate.core import ADS
 from meshctl.generate.headers import (
     GATEWAY,
@@ -55,6 +55,7 @@ __all__ = [
     "network_metadata_exchange",
     "node_stream_policy",
     "tcp_proxy",
+    "tracing_settings",
 ]
 
 HCM = "envoy.filters.network.http_connection_manager"
@@ -135,11 +136,20 @@ DEFAULT_TRACE_SAMPLING = 1.0
 """istiod's PILOT_TRACE_SAMPLING: the percentage of requests traced when the mesh says nothing."""
 
 
+def tracing_settings(proxy: Proxy, mesh: MeshConfig) -> Tracing | None:
+    """The `tracing` of the ProxyConfig the proxy runs with: its own (its PROXY_CONFIG, or its
+    pod's `proxy.istio.io/config` over the mesh's), else the mesh's `defaultConfig`, as
+    istiod's ProxyConfigOrDefault gives it. Hashable: keys of what reads it hold it."""
+    own = proxy.proxy_tracing
+    return own if own is not None else mesh.default_config.view.tracing
+
+
 def _tracing(proxy: Proxy, mesh: MeshConfig) -> hcm_pb2.HttpConnectionManager.Tracing:
-    """Istio's tracing block without a provider: sampling from `defaultConfig.tracing.sampling`
-    (istiod's default when 0; over 100 counts as 1), the legacy custom tags."""
+    """Istio's tracing block without a provider: sampling from the proxy's ProxyConfig's
+    `tracing.sampling` (`tracing_settings`; istiod's default when 0; over 100 counts as 1),
+    the legacy custom tags."""
     mesh_id = mesh.mesh_identity
-    settings = mesh.default_config.view.tracing
+    settings = tracing_settings(proxy, mesh)
     sampling = settings.sampling if settings is not None and settings.sampling else DEFAULT_TRACE_SAMPLING
     tracing = hcm_pb2.HttpConnectionManager.Tracing()
     tracing.client_sampling.value = 100

@@ -207,10 +207,10 @@ def _outbound_listeners(ctx: ProxyContext, view: tuple[Any, ...]) -> tuple[list[
     They read VirtualServices only for their TCP and TLS routes: keyed by those rather than by
     the snapshot, an HTTP routing edit leaves every listener as it was. Of the node's metadata
     they read its flags (idle timeout, HTTP/1.0), and of its ProxyConfig its proxyHeaders
-    (connection managers' and routers' header knobs), which the view leaves out: proxies that
-    differ in those alone share all but their listeners."""
+    (connection managers' and routers' header knobs) and tracing, which the view leaves out:
+    proxies that differ in those alone share all but their listeners."""
     snapshot = ctx.snapshot
-    listener_inputs = (view[1:], ctx.workload_key(), ctx.proxy.flags, ctx.headers, snapshot.mesh_key,
+    listener_inputs = (view[1:], ctx.workload_key(), ctx.proxy.flags, ctx.headers, ctx.tracing, snapshot.mesh_key,
                        snapshot.versions_except("VirtualService"),
                        ctx.memo(("stream-routing", Same(ctx.scope)), lambda: stream_routing(ctx.scope)))
     return ctx.memo(("outbound-listeners", listener_inputs),
@@ -243,7 +243,7 @@ def generate(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None
 def packed_resources(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache) -> ProxyResources:
     """`generate(snapshot, proxy, cache).packed()`, the very same mapping for every sidecar
     made of the same parts: those that see the mesh alike (`view_key`, the DNS domain, the
-    workload its tracing tags name, the node's flags and its proxyHeaders: all the shared outbound
+    workload its tracing tags name, the node's flags, its proxyHeaders and tracing: all the shared outbound
     side reads of a proxy, the union of its pieces' keys) and whose own
     side packs to the same resources. The own side is built (or found) per proxy under its full
     `inbound_key`, so a proxy differing from another in anything its inbound side reads (its IP,
@@ -254,7 +254,8 @@ def packed_resources(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCach
         ctx, view = _context(snapshot, proxy, cache)
         own = (cache.pack_list(_inbound_clusters(ctx), BY_TYPE_URL[CLUSTER].name_of),
                cache.pack_list(_inbound_listeners(ctx), BY_TYPE_URL[LISTENER].name_of))
-        key = ("resources", view, proxy.dns_domain, ctx.workload_key(), proxy.flags, ctx.headers, *map(Same, own))
+        key = ("resources", view, proxy.dns_domain, ctx.workload_key(), proxy.flags, ctx.headers, ctx.tracing,
+               *map(Same, own))
         return cache.get(key, lambda: _generate(ctx, view).packed())
 
 

@@ -6,13 +6,13 @@ import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from meshctl.errors import UnknownProxyError
 from meshctl.model.node import ROUTER, SIDECAR, ProxyNode, node_id
 
 if TYPE_CHECKING:
-    from meshctl.config.kinds.mesh import DefaultConfig, ProxyHeaders
+    from meshctl.config.kinds.mesh import DefaultConfig, ProxyHeaders, Tracing
     from meshctl.model.registry import Registry
     from meshctl.model.service import Workload
 
@@ -31,9 +31,9 @@ __all__ = [
     "ISTIO_META_PREFIX",
     "ISTIO_VERSION",
     "NodeFlags",
+    "PROXY_CONFIG_PARTS",
     "Proxy",
     "agent_metadata",
-    "checked_headers",
     "compact",
     "for_node",
     "for_workload",
@@ -116,8 +116,9 @@ class Proxy:
     `flags` what generation reads of it. `proxy_config` is the ProxyConfig the proxy sends as
     PROXY_CONFIG (the mesh's `defaultConfig` with its pod's `proxy.istio.io/config` over it; as
     compact JSON, so the proxy stays hashable), empty when it sends none, and then the mesh's
-    `defaultConfig` holds, as istiod's ProxyConfigOrDefault has it; `proxy_headers` its
-    `proxyHeaders`, None when it sends no ProxyConfig (or one istiod could not read).
+    `defaultConfig` holds, as istiod's ProxyConfigOrDefault has it; `proxy_headers` and
+    `proxy_tracing` its `proxyHeaders` and `tracing`, each None when it sends no ProxyConfig
+    or none of that part (or one istiod could not read).
     """
 
     id: str
@@ -143,7 +144,11 @@ class Proxy:
     def proxy_headers(self) -> ProxyHeaders | None:
         # Read when generating, never by the agent that makes the proxy: checking them loads
         # the config schema (110 ms), which would delay its Envoy's start.
-        return _sent_headers(self.proxy_config) if self.proxy_config else None
+        return cast("ProxyHeaders | None", _sent_part(self.proxy_config, "proxyHeaders")) if self.proxy_config else None
+
+    @property
+    def proxy_tracing(self) -> Tracing | None:
+        return cast("Tracing | None", _sent_part(self.proxy_config, "tracing")) if self.proxy_config else None
 
     @property
     def pod_name(self) -> str:
@@ -181,12 +186,17 @@ def agent_metadata(environment: Mapping[str, str]) -> dict[str, str]:
             if key.startswith(ISTIO_META_PREFIX) and len(key) > len(ISTIO_META_PREFIX)}
 
 
+PROXY_CONFIG_PARTS = ("proxyHeaders", "tracing")
+"""The parts of a proxy's own ProxyConfig that istiod's translation reads (the rest shapes its
+bootstrap, its agent or its injection)."""
+
+
 def from_environment(proxy: Proxy, environment: Mapping[str, str]) -> Proxy:
     """The proxy as istio-agent describes it from its container's environment, which injection
     fills: every `ISTIO_META_*` over the node metadata the proxy already has, and the
-    `proxyHeaders` of `PROXY_CONFIG` (the mesh's defaultConfig with the pod's annotation merged
-    over it) as its own. A PROXY_CONFIG that is not a JSON object sets no headers: the mesh's
-    then hold, as they do for a proxy that sends none."""
+    `proxyHeaders` and `tracing` of `PROXY_CONFIG` (the mesh's defaultConfig with the pod's
+    annotation merged over it) as its own. A PROXY_CONFIG that is not a JSON object sets
+    neither: the mesh's then hold, as they do for a proxy that sends none."""
     metadata = {**proxy.metadata, **agent_metadata(environment)}
     proxy_config = proxy.proxy_config
     text = environment.get("PROXY_CONFIG", "")
@@ -195,9 +205,10 @@ def from_environment(proxy: Proxy, environment: Mapping[str, str]) -> Proxy:
             sent = json.loads(text)
         except ValueError:
             sent = None
-        headers = sent.get("proxyHeaders") if isinstance(sent, dict) else None
-        if isinstance(headers, dict):
-            proxy_config = compact({"proxyHeaders": headers})
+        parts = {key: sent[key] for key in PROXY_CONFIG_PARTS if isinstance(sent.get(key), dict)} \
+            if isinstance(sent, dict) else {}
+        if parts:
+            proxy_config = compact(parts)
     if metadata == proxy.metadata and proxy_config == proxy.proxy_config:
         return proxy
     return replace(proxy, metadata=metadata, proxy_config=proxy_config)
@@ -217,16 +228,17 @@ def workload_metadata(workload: Workload, proxy_metadata: Mapping[str, str]) -> 
 
 
 def workload_proxy_config(workload: Workload, default: DefaultConfig) -> str:
-    """The part of PROXY_CONFIG generation reads (`proxyHeaders`, as `Proxy.proxy_config`) that a
-    workload's proxy sends when its pod's `proxy.istio.io/config` sets proxyHeaders: merged
-    over the mesh's (`default`: its defaultConfig) field by field, as the injector merges the
-    annotation. Empty when the pod sets none: the mesh's then hold."""
+    """The parts of PROXY_CONFIG generation reads (`PROXY_CONFIG_PARTS`, as `Proxy.proxy_config`)
+    that a workload's proxy sends when its pod's `proxy.istio.io/config` sets any of them: the
+    pod's merged over the mesh's (`default`: its defaultConfig) field by field, as the
+    injector merges the annotation. Empty when the pod sets none: the mesh's then hold."""
     from meshctl.inject.proxyconfig import merged
 
-    own = _annotation(workload).get("proxyHeaders")
-    if not isinstance(own, dict):
+    annotation = _annotation(workload)
+    if not any(isinstance(annotation.get(key), dict) for key in PROXY_CONFIG_PARTS):
         return ""
-    return compact({"proxyHeaders": merged(default.fields.get("proxyHeaders") or {}, own)})
+    own = {key: annotation[key] if isinstance(annotation.get(key), dict) else {} for key in PROXY_CONFIG_PARTS}
+    return compact({key: merged(default.fields.get(key) or {}, value) for key, value in own.items()})
 
 
 def compact(config: Mapping[str, Any]) -> str:
@@ -234,22 +246,20 @@ def compact(config: Mapping[str, Any]) -> str:
     return json.dumps(config, sort_keys=True, separators=(",", ":"))
 
 
-@functools.lru_cache(maxsize=256)
-def _sent_headers(proxy_config: str) -> ProxyHeaders | None:
-    """The `proxyHeaders` of a `Proxy.proxy_config`, checked once per distinct text."""
-    sent = json.loads(proxy_config)
-    return checked_headers(sent.get("proxyHeaders") or {})
+@functools.lru_cache(maxsize=512)
+def _sent_part(proxy_config: str, key: str) -> ProxyHeaders | Tracing | None:
+    """One part (`PROXY_CONFIG_PARTS`) of a `Proxy.proxy_config` as its typed view, checked once
+    per distinct text: the ProxyConfig's defaults when it leaves the part out (its own config
+    holds, not the mesh's), None when the part is not valid."""
+    from meshctl.config.kinds.mesh import ProxyHeaders, Tracing
 
-
-def checked_headers(value: Any) -> ProxyHeaders | None:
-    """`proxyHeaders` as a ProxyConfig document gives them, or None when they are not valid."""
-    from meshctl.config.kinds.mesh import ProxyHeaders
-
+    kind: type[ProxyHeaders] | type[Tracing] = ProxyHeaders if key == "proxyHeaders" else Tracing
+    value = json.loads(proxy_config).get(key, {})
     if not isinstance(value, dict):
         return None
     problems: list[str] = []
-    ProxyHeaders.SCHEMA.check(value, (), lambda path, message: problems.append(message))
-    return None if problems else ProxyHeaders.of(value)
+    kind.SCHEMA.check(value, (), lambda path, message: problems.append(message))
+    return None if problems else kind.of(value)
 
 
 def _annotation(workload: Workload) -> dict[str, Any]:
