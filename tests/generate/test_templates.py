@@ -111,15 +111,20 @@ def _counting(build: Callable[[Sequence[str]], list[Message]]) -> tuple[list[int
     return calls, counted
 
 
-def test_a_shape_is_built_once_and_then_rendered() -> None:
+def test_a_shape_is_built_twice_and_then_rendered() -> None:
+    """Built alone the first time (a shape seen once costs one build), then built with
+    markers too, then rendered."""
     store = ShapeTemplates()
     calls, build = _counting(lambda strings: [_cluster(strings)])
     first = store.serialized("shape", ("a.ns", "a", "spiffe://td/a"), _MARKS, build)
-    assert len(calls) == 2  # built, then built with markers
+    assert len(calls) == 1
     second = store.serialized("shape", ("bb.other", "bb", "spiffe://td/bb"), _MARKS, build)
-    assert len(calls) == 2
+    assert len(calls) == 3  # built, then built with markers
+    third = store.serialized("shape", ("c", "ccc", "spiffe://td/c"), _MARKS, build)
+    assert len(calls) == 3
     assert first == [_cluster(("a.ns", "a", "spiffe://td/a")).SerializeToString(deterministic=True)]
     assert second == [_cluster(("bb.other", "bb", "spiffe://td/bb")).SerializeToString(deterministic=True)]
+    assert third == [_cluster(("c", "ccc", "spiffe://td/c")).SerializeToString(deterministic=True)]
 
 
 def test_a_shape_whose_markers_do_not_give_its_bytes_back_is_always_built() -> None:
@@ -136,7 +141,7 @@ def test_a_shape_whose_markers_do_not_give_its_bytes_back_is_always_built() -> N
     for host in ("a", "bbbbbbbb", "cc"):
         values = (host, "n", "s")
         assert store.serialized("shape", values, _MARKS, counted) == [build(values)[0].SerializeToString(deterministic=True)]
-    assert len(calls) == 4  # the first twice (to try a template), then once each
+    assert len(calls) == 4  # the second twice (to try a template), then once each
 
 
 @pytest.mark.parametrize("shape", [None, ("policy", {"a mapping": "unhashable"})])
@@ -220,8 +225,8 @@ spec: {mtls: {mode: DISABLE}}"""
 
 
 def test_the_benchmark_mesh_is_rendered_from_templates(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The generated mesh's services share one shape: after the first, each one's clusters and
-    endpoints are rendered, and the output is what building them all gives."""
+    """The generated mesh's services share one shape: after the first two, each one's clusters,
+    endpoints and routes are rendered, and the output is what building them all gives."""
     import sys
 
     from testsupport import ROOT
@@ -238,7 +243,7 @@ def test_the_benchmark_mesh_is_rendered_from_templates(monkeypatch: pytest.Monke
     monkeypatch.setattr(ByteTemplate, "render_encoded",
                         lambda self, encoded, sizes: renders.append(1) or render(self, encoded, sizes))
     rendered = _bytes(generate(snapshot, proxy).packed())
-    assert len(renders) >= 11 * 3 + 11 * 3 - 3  # the clusters and endpoints of all services but the first
+    assert len(renders) >= 10 * 3 + 10 * 3 - 3 + 10 * 2  # clusters, endpoints and routes of all services but two
     monkeypatch.setattr(templates.ShapeTemplates, "serialized",
                         lambda self, shape, values, marks, build: [m.SerializeToString(deterministic=True)
                                                                    for m in build(values)])
@@ -247,3 +252,72 @@ def test_the_benchmark_mesh_is_rendered_from_templates(monkeypatch: pytest.Monke
 
 def _bytes(packed: dict[str, dict[str, Any]]) -> dict[str, dict[str, bytes]]:
     return {kind: {name: item.value for name, item in items.items()} for kind, items in packed.items()}
+
+
+def _routes(host: str, other: str) -> list[list[dict[str, Any]]]:
+    """VirtualService rules in the shapes sidecar routes are templated by (generate.routeshapes),
+    and in those built each time (mirrors, hashing destinations), for service `host`; `other`
+    is another service's host."""
+    to = {"destination": {"host": host}}
+    return [
+        [{"route": [to]}],
+        [{"match": [{"headers": {"end-user": {"exact": "jason"}}, "uri": {"prefix": "/"}}],
+          "route": [{"destination": {"host": host, "subset": "v2"}}]},
+         {"route": [{"destination": {"host": host, "subset": "v1"}}]}],
+        [{"name": "split", "route": [{"destination": {"host": host, "subset": "v1"}, "weight": 70},
+                                     {"destination": {"host": other, "subset": "v2"}, "weight": 30},
+                                     {"destination": {"host": host}, "weight": 0}]}],
+        [{"match": [{"uri": {"exact": "/old"}, "name": "old"}, {"queryParams": {"q": {"regex": "a.*"}}}],
+          "redirect": {"uri": "/new", "authority": host}},
+         {"match": [{"withoutHeaders": {"x-skip": {}}, "ignoreUriCase": True}], "route": [to], "timeout": "3s",
+          "retries": {"attempts": 3, "perTryTimeout": "1s", "retryOn": "5xx,503"}},
+         {"directResponse": {"status": 404, "body": {"string": host}}}],
+        [{"match": [{"uri": {"prefix": "/m"}}], "route": [to], "mirror": {"host": other}},
+         {"route": [{"destination": {"host": host, "port": {"number": 8080}},
+                     "headers": {"request": {"set": {"x-a": host}}}}],
+          "rewrite": {"uri": "/x", "authority": other}, "headers": {"response": {"add": {"x-r": "1"}}},
+          "fault": {"abort": {"httpStatus": 500, "percentage": {"value": 10}}},
+          "corsPolicy": {"allowOrigins": [{"exact": "https://a"}]}}],
+        [{"route": [{"destination": {"host": "missing.example.com"}}]}],
+    ]
+
+
+_VS_NAMES = st.lists(st.tuples(_NAMES, st.sampled_from(["a", "b-namespace", "c" * 60])), min_size=3, max_size=8,
+                     unique=True)
+
+
+@settings(max_examples=40, deadline=None)
+@given(_VS_NAMES, st.lists(st.integers(0, len(_routes("", "")) - 1), min_size=1, max_size=3),
+       st.booleans())
+def test_routes_from_templates_are_routes_built_whole(services: list[tuple[str, str]], shapes: list[int],
+                                                       hashing: bool) -> None:
+    """VirtualServices in a few shapes (each shape for several services, of other names and
+    lengths): every sidecar route rendered from a template is the one building it gives, and
+    the warnings are the same."""
+    docs = []
+    for index, (name, namespace) in enumerate(services):
+        host = f"{name}.{namespace}.svc.cluster.local"
+        other = f"{services[index - 1][0]}.{services[index - 1][1]}.svc.cluster.local"
+        docs.append(_service(name, namespace, True, None, False))
+        if hashing and index % 2:
+            docs.append(f"""apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: "{name}-hash", namespace: "{namespace}"}}
+spec: {json.dumps({"host": other, "trafficPolicy": {"loadBalancer": {"consistentHash": {"httpHeaderName": "u"}}}})}""")
+        docs.append(f"""apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: "{name}", namespace: "{namespace}"}}
+spec: {json.dumps({"hosts": [name], "http": _routes(host, other)[shapes[index % len(shapes)]]})}""")
+    loaded = load_data("\n---\n".join(docs).encode(), "mesh.yaml")
+    assert not loaded.problems, loaded.problems[:3]
+    snapshot = build_snapshot(list(loaded.resources))
+    proxy = snapshot.proxy(f"{services[0][0]}-0.{services[0][1]}")
+    generated = generate(snapshot, proxy)
+    rendered = _bytes(generated.packed())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(templates.ShapeTemplates, "serialized",
+                      lambda self, shape, values, marks, build: [m.SerializeToString(deterministic=True)
+                                                                 for m in build(values)])
+        built = generate(snapshot, proxy)
+    assert rendered == _bytes(built.packed())
+    assert generated.warnings == built.warnings

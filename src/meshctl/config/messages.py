@@ -21,7 +21,9 @@ about its name, and mypy checks every read.
 
 Presence follows protobuf: a field annotated `X | None` is None when absent (sub-messages, and
 scalars whose presence matters, such as Istio's wrapper types); repeated fields are `()` and
-maps empty when absent; plain `str`, `int`, `float` and `bool` fields read as their zero value.
+maps empty when absent (a map is a `FrozenMap`, so a view holding one hashes, as generators'
+shape keys need: generate.routeshapes); plain `str`, `int`, `float` and `bool` fields read as
+their zero value.
 Declarations spell a default for every field (`= None`, `= ()`, `= ""`, or `= field(...)`, whose
 default comes from the annotation) so that type checkers, too, see every field as optional.
 A sub-message named in `required` may be annotated without `| None` and given no default: the
@@ -43,7 +45,7 @@ from typing import Any, ClassVar, Self, TypeVar
 
 from meshctl.config.schema import Bool, Float, Free, Int, List, Map, Obj, Rule, Str, Type
 
-__all__ = ["Message", "Parse", "field", "is_message", "json_name", "message"]
+__all__ = ["FrozenMap", "Message", "Parse", "field", "is_message", "json_name", "message"]
 
 M = TypeVar("M", bound="Message")
 
@@ -56,6 +58,22 @@ class Parse:
     """`Annotated` metadata: how a validated value becomes the view's value (`"1s"` → 10**9)."""
 
     convert: Callable[[Any], Any]
+
+
+class FrozenMap(dict[Any, Any]):
+    """A view's map: a dict (equal to one, read as one) that hashes by its items, so that the
+    frozen views holding maps (a match's headers, a header operation's values) hash like the
+    others. Views are never modified; nothing here stops it, as nothing stops it for their
+    tuples' items either."""
+
+    __slots__ = ("_hash",)
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        try:
+            return self._hash
+        except AttributeError:
+            self._hash: int = hash(frozenset(self.items()))
+            return self._hash
 
 
 def field(schema: Type | None = None, *, json: str | None = None, default: Any = dataclasses.MISSING) -> Any:
@@ -225,11 +243,9 @@ def _converter(annotation: Any) -> Callable[[Any], Any] | None:
     if origin in (Mapping, dict, typing.Mapping):
         key_of = _int if args[0] is int else None
         value_of = _converter(args[1])
-        if key_of is None and value_of is None:
-            return None
-        return lambda items: {
-            (key_of(key) if key_of else key): (value_of(value) if value_of else value) for key, value in items.items()
-        }
+        return lambda items: FrozenMap(
+            ((key_of(key) if key_of else key), (value_of(value) if value_of else value)) for key, value in items.items()
+        )
     return None
 
 
@@ -246,7 +262,7 @@ def _default(annotation: Any, where: str, metadata: Mapping[str, Any] | None = N
     elif typing.get_origin(base) is tuple:
         value = ()
     elif typing.get_origin(base) in (Mapping, typing.Mapping):
-        return dataclasses.field(default_factory=dict, metadata=metadata or {})
+        return dataclasses.field(default_factory=FrozenMap, metadata=metadata or {})
     elif base in (str, int, float, bool):
         value = base()
     else:

@@ -14,6 +14,7 @@ from meshctl.config.kinds.networking.sidecar import IstioIngressListener
 from meshctl.generate.cache import GenerationCache
 from meshctl.generate.filters import tracing_settings
 from meshctl.generate.headers import HeaderPolicy, header_policy
+from meshctl.generate.routeshapes import RouteShapes
 from meshctl.generate.templates import ShapeTemplates
 from meshctl.memokeys import Same
 from meshctl.model.istio import MESH_GATEWAY, DestinationRuleView, gateway_name
@@ -77,6 +78,8 @@ class ProxyContext:
     route_names: dict[str, None] = field(default_factory=dict)
     templates: ShapeTemplates = field(default_factory=ShapeTemplates)
     """Byte templates of this generation's resources by shape (generate.templates)."""
+    route_shapes: RouteShapes = field(default_factory=RouteShapes)
+    """This generation's sidecar routes by shape (generate.routeshapes)."""
     wire: dict[int, tuple[Message, bytes]] = field(default_factory=dict)
     """Messages parsed from bytes rendered for them (`parsed`), by identity, with those bytes:
     packing without a cache takes them instead of serializing each message again."""

@@ -26,6 +26,7 @@ from meshctl.config.kinds.networking.virtual_service import (
     HTTPRedirect,
     HTTPRetry,
     HTTPRoute,
+    HTTPRouteDestination,
 )
 from meshctl.generate import names
 from meshctl.generate.protobuf import set_duration, typed
@@ -46,6 +47,7 @@ __all__ = [
     "operation",
     "retry_policy",
     "route_match",
+    "routed_destinations",
     "set_timeouts",
     "string_matcher",
 ]
@@ -452,9 +454,9 @@ def _route_action(route: rc.Route, rule: HTTPRoute, authority: str, port: int,
         fraction = _mirror_fraction(mirror.percentage, None)
         if fraction is not None:
             _mirror(action, cluster_of(mirror.destination), fraction)
-    destinations = rule.route
+    destinations = routed_destinations(rule)
     consistent = False
-    if len(destinations) == 1:
+    if len(rule.route) == 1:
         destination = destinations[0]
         action.cluster = cluster_of(destination.destination)
         if destination.headers is not None:
@@ -468,8 +470,6 @@ def _route_action(route: rc.Route, rule: HTTPRoute, authority: str, port: int,
             consistent = True
     else:
         for destination in destinations:
-            if not destination.weight:
-                continue
             weighted = action.weighted_clusters.clusters.add(name=cluster_of(destination.destination))
             weighted.weight.value = destination.weight
             if destination.headers is not None:
@@ -483,6 +483,17 @@ def _route_action(route: rc.Route, rule: HTTPRoute, authority: str, port: int,
     policy = retry_policy(rule.retries, consistent)
     if policy is not None:
         action.retry_policy.CopyFrom(policy)
+
+
+def routed_destinations(rule: HTTPRoute) -> Sequence[HTTPRouteDestination]:
+    """The destinations a rule's route resolves (`cluster_of`, then `hash_of`, each in turn),
+    in that order, after its mirrors: its only one, or those of its weighted ones that carry
+    weight; none when it redirects or answers directly."""
+    if rule.redirect is not None or rule.direct_response is not None:
+        return ()
+    if len(rule.route) == 1:
+        return rule.route
+    return [destination for destination in rule.route if destination.weight]
 
 
 def operation(route: rc.Route, vs_name: str, port: int) -> str:

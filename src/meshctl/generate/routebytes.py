@@ -55,16 +55,16 @@ class SerializedHost:
         return cls(vhost.name, encoded, hashlib.blake2b(encoded, digest_size=8).digest())
 
     @classmethod
-    def outbound(cls, name: str, domains: Sequence[str], routes: Sequence[rc.Route],
+    def outbound(cls, name: str, domains: Sequence[str], routes: Sequence[bytes],
                  counts: bool = True) -> SerializedHost:
         """The virtual host `VirtualHost(name, domains, routes, include_request_attempt_count)`,
         every outbound one of a sidecar, serialized from its fields without building it:
-        they are fields 1, 2, 3 and 14, written in that order (copying the routes into a
-        VirtualHost to serialize them would cost more than serializing each). `counts` false
+        they are fields 1, 2, 3 and 14, written in that order; `routes` are serialized (most
+        are rendered from templates: generate.routeshapes, never built). `counts` false
         (the proxy's proxyHeaders disable attempt counts) leaves field 14 out, as proto3 does."""
         data = b"".join([field(_HOST_NAME, name.encode()) if name else b"",
                          *(field(_HOST_DOMAIN, domain.encode()) for domain in domains),
-                         *(field(_HOST_ROUTE, route.SerializeToString(deterministic=True)) for route in routes),
+                         *(field(_HOST_ROUTE, route) for route in routes),
                          _COUNTS_ATTEMPTS if counts else b""])
         encoded = field(_TAG, data)
         return cls(name, encoded, hashlib.blake2b(encoded, digest_size=8).digest())

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 from dataclasses import dataclass, field
 
 from envoy.config.core.v3 import base_pb2
@@ -13,6 +13,7 @@ from envoy.config.route.v3 import route_pb2
 from meshctl.config.kinds.networking.destination_rule import ConsistentHashLB
 from meshctl.config.kinds.networking.fields import Destination
 from meshctl.config.kinds.networking.http import HTTPMatchRequest
+from meshctl.config.kinds.networking.virtual_service import HTTPRoute
 from meshctl.generate import httproute, names, policy
 from meshctl.generate.core import istio_metadata
 from meshctl.generate.protobuf import set_duration
@@ -40,6 +41,7 @@ __all__ = [
 ]
 
 MAX_DIRECT_RESPONSE_BODY = 1048576
+R = TypeVar("R")
 
 
 @dataclass(slots=True)
@@ -47,7 +49,8 @@ class _VirtualHost:
     name: str
     services: list[Service] = field(default_factory=list)
     hosts: list[str] = field(default_factory=list)
-    routes: list[rc.Route] = field(default_factory=list)
+    routes: list[bytes] = field(default_factory=list)
+    """Its routes, serialized."""
     default: bool = False
     source: Hashable = None
 
@@ -150,7 +153,7 @@ def _updated(ctx: ProxyContext, table: _HostTable, egress: EgressScope, port: in
     services = _http_services(ctx, egress, port)
     sources: dict[Hashable, tuple[tuple[Hashable, Any], ...]] = {}
 
-    def refill(source: Hashable, names_: Iterable[str], routes: list[rc.Route], raised: tuple[str, ...],
+    def refill(source: Hashable, names_: Iterable[str], routes: list[bytes], raised: tuple[str, ...],
                used: list[Hashable]) -> bool:
         if raised:
             if not changes.rules and source not in warnings:
@@ -222,7 +225,7 @@ def _built(ctx: ProxyContext, egress: EgressScope, port: int) -> _HostTable:
                       domains_of, kept, warnings, defaults, sources)
 
 
-def _serialized(ctx: ProxyContext, name: str, domains: tuple[str, ...], routes: list[rc.Route],
+def _serialized(ctx: ProxyContext, name: str, domains: tuple[str, ...], routes: list[bytes],
                 used: list[Hashable]) -> SerializedHost:
     """A virtual host serialized once for as long as its name, domains and routes stay (its
     cache key added to `used`)."""
@@ -257,27 +260,27 @@ def _http_services(ctx: ProxyContext, egress: EgressScope, port: int) -> dict[st
 
 
 def _vs_routes(ctx: ProxyContext, vs: VirtualServiceView, port: int, services: Mapping[str, Service],
-               used: list[Hashable]) -> list[rc.Route]:
-    """A VirtualService's routes on the port, kept for as long as what they read (with a cache:
-    its key added to `used`)."""
+               used: list[Hashable]) -> list[bytes]:
+    """A VirtualService's routes on the port, serialized, kept for as long as what they read
+    (with a cache: its key added to `used`)."""
     if ctx.cache is None:  # nothing to look the key up in, and nothing to restore it from
-        return vs_routes(ctx, vs, port, services)
+        return _sidecar_routes(ctx, vs, port, services)
     in_scope = tuple(services[h].source.revision if h in services else None for h in vs.http_destinations)
     routes_key = ("vs-routes", vs.resource.revision, port, _source_key(ctx, vs), ctx.proxy.istio_extensions,
                   ctx.snapshot.destination_inputs(ctx.proxy, vs), in_scope)
     used.append(routes_key)
-    return ctx.memo(routes_key, lambda: vs_routes(ctx, vs, port, services))
+    return ctx.memo(routes_key, lambda: _sidecar_routes(ctx, vs, port, services))
 
 
-def _default_routes(ctx: ProxyContext, service: Service, port: int, used: list[Hashable]) -> list[rc.Route]:
-    """A service's default route (see _vs_routes)."""
+def _default_routes(ctx: ProxyContext, service: Service, port: int, used: list[Hashable]) -> list[bytes]:
+    """A service's default route, serialized (see _vs_routes)."""
     if ctx.cache is None:
-        return [_default_route(ctx, service, port)]
+        return [_default_route(ctx, service, port).SerializeToString(deterministic=True)]
     rule = ctx.rule_for(service)
     memo_key = ("default-route", service.source.revision, service.hostname, port, ctx.proxy.istio_extensions,
                 tuple(r.revision for r in rule.resources) if rule else None)
     used.append(memo_key)
-    return ctx.memo(memo_key, lambda: [_default_route(ctx, service, port)])
+    return ctx.memo(memo_key, lambda: [_default_route(ctx, service, port).SerializeToString(deterministic=True)])
 
 
 def _virtual_hosts(ctx: ProxyContext, egress: EgressScope, port: int, used: dict[Hashable, list[Hashable]] | None = None,
@@ -401,30 +404,51 @@ def vs_routes(ctx: ProxyContext, vs: VirtualServiceView, port: int, services: Ma
     stops after the first catch-all route. `gateways` are who asks (`mesh` for sidecars, the
     server's gateway on a gateway); `services` resolve destination hosts (aliases, single-port
     services); `tls` is a gateway server with TLS settings (redirects default to https)."""
-    out: list[rc.Route] = []
     metadata = base_pb2.Metadata()
     istio_metadata(metadata, {"config": config_path(vs.resource)})
 
-    def cluster_of(destination: Destination) -> str:
-        return destination_cluster(ctx, vs, destination, port, services)
+    def made(rule: HTTPRoute, match: HTTPMatchRequest | None) -> tuple[rc.Route, bool] | None:
+        route = httproute.build_route(rule, match, vs_name=vs.name, metadata=metadata, listener_port=port,
+                                      cluster_of=lambda d: destination_cluster(ctx, vs, d, port, services),
+                                      hash_of=lambda d: destination_hash(ctx, vs, d),
+                                      grpc_timeout_header=not ctx.proxy.istio_extensions, tls=tls,
+                                      gateway_semantics=vs.gateway_semantics)
+        return None if route is None else (route, httproute.is_catch_all(route))
 
-    def hash_of(destination: Destination) -> rc.RouteAction.HashPolicy | None:
-        return destination_hash(ctx, vs, destination)
+    return _each_route(ctx, vs, port, gateways, made)
 
+
+def _sidecar_routes(ctx: ProxyContext, vs: VirtualServiceView, port: int, services: Mapping[str, Service]) -> list[bytes]:
+    """`vs_routes` for a sidecar, serialized, rendered from templates where their shape allows
+    (generate.routeshapes)."""
+    config = config_path(vs.resource)
+    grpc_timeout_header = not ctx.proxy.istio_extensions
+
+    def made(rule: HTTPRoute, match: HTTPMatchRequest | None) -> tuple[bytes, bool] | None:
+        return ctx.route_shapes.route(rule, match, config=config, vs_name=vs.name, port=port,
+                                      cluster_of=lambda d: destination_cluster(ctx, vs, d, port, services),
+                                      hash_of=lambda d: destination_hash(ctx, vs, d),
+                                      grpc_timeout_header=grpc_timeout_header, gateway_semantics=vs.gateway_semantics)
+
+    return _each_route(ctx, vs, port, MESH_ONLY, made)
+
+
+def _each_route(ctx: ProxyContext, vs: VirtualServiceView, port: int, gateways: frozenset[str],
+                made: Callable[[HTTPRoute, HTTPMatchRequest | None], tuple[R, bool] | None]) -> list[R]:
+    """The routes `made` makes (each with whether it catches every request) of each rule and
+    match that applies to who asks, in order, up to the first that catches all."""
+    out: list[R] = []
     for rule in vs.spec.http:
         matches_: Sequence[HTTPMatchRequest | None] = rule.match or (None,)
         stop = False
         for match in matches_:
             if match is not None and not ctx.applies(match, port, gateways, vs.namespace):
                 continue
-            route = httproute.build_route(rule, match, vs_name=vs.name, metadata=metadata, listener_port=port,
-                                          cluster_of=cluster_of, hash_of=hash_of,
-                                          grpc_timeout_header=not ctx.proxy.istio_extensions, tls=tls,
-                                          gateway_semantics=vs.gateway_semantics)
+            route = made(rule, match)
             if route is None:
                 continue
-            out.append(route)
-            if match is None or httproute.is_catch_all(route):
+            out.append(route[0])
+            if match is None or route[1]:
                 stop = True
                 break
         if stop or not rule.match:

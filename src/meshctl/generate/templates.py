@@ -121,8 +121,9 @@ class _Layout:
 
 class ShapeTemplates:
     """A generation's templates by shape: everything a few resources read but the strings
-    they are given as values. The first resources of a shape are built as messages, and then
-    built again with markers for the values, as its templates; the rest are rendered.
+    they are given as values. The first resources of a shape are built as messages; the
+    second is built again with markers for the values, as the shape's templates (a shape
+    seen once, as many routes' are, costs no more than building it); the rest are rendered.
 
     A shape's templates are kept only if they give back, from the first resources' own
     values, the very bytes those serialize to: a value missed by the markers, or a choice the
@@ -133,7 +134,8 @@ class ShapeTemplates:
     __slots__ = ("_by_shape",)
 
     def __init__(self) -> None:
-        self._by_shape: dict[Hashable, tuple[ByteTemplate, ...] | None] = {}
+        self._by_shape: dict[Hashable, object] = {}
+        """Each shape's templates, or None (it cannot have any), or _ONCE."""
 
     def serialized(self, shape: Hashable | None, values: Sequence[str], marks: Sequence[str],
                    build: Callable[[Sequence[str]], Sequence[Message]]) -> list[bytes]:
@@ -151,6 +153,8 @@ class ShapeTemplates:
             return [template.render_encoded(encoded, sizes) for template in found]
         built = [message.SerializeToString(deterministic=True) for message in build(values)]
         if found is _UNSEEN:
+            self._by_shape[shape] = _ONCE
+        elif found is _ONCE:
             self._by_shape[shape] = _made(build(marks), len(values), values, built)
         return built
 
@@ -170,6 +174,8 @@ def _made(marked: Sequence[Message], slots: int, values: Sequence[str],
 
 
 _UNSEEN = object()
+_ONCE = object()
+"""A shape seen once: built, no templates made yet."""
 _MAX_LAYOUTS = 1024
 
 
