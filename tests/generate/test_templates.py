@@ -7,6 +7,7 @@ shape and different in every name."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -127,7 +128,7 @@ def test_a_shape_is_built_twice_and_then_rendered() -> None:
     assert third == [_cluster(("c", "ccc", "spiffe://td/c")).SerializeToString(deterministic=True)]
 
 
-def test_a_shape_whose_markers_do_not_give_its_bytes_back_is_always_built() -> None:
+def test_a_shape_whose_markers_do_not_give_its_bytes_back_is_always_built(caplog: pytest.LogCaptureFixture) -> None:
     """A choice the shape misses (here the host's length, as a number) makes the marked build
     differ from the real one: that shape is built every time, and every result is right."""
 
@@ -138,10 +139,14 @@ def test_a_shape_whose_markers_do_not_give_its_bytes_back_is_always_built() -> N
 
     store = ShapeTemplates()
     calls, counted = _counting(build)
-    for host in ("a", "bbbbbbbb", "cc"):
-        values = (host, "n", "s")
-        assert store.serialized("shape", values, _MARKS, counted) == [build(values)[0].SerializeToString(deterministic=True)]
+    with caplog.at_level(logging.DEBUG, logger="meshctl.generate.templates"):
+        for host in ("a", "bbbbbbbb", "cc"):
+            values = (host, "n", "s")
+            assert store.serialized(("cluster", 1), values, _MARKS, counted) == [
+                build(values)[0].SerializeToString(deterministic=True)]
     assert len(calls) == 4  # the second twice (to try a template), then once each
+    assert [record.getMessage() for record in caplog.records] == [
+        "a cluster shape is built each time: its templates do not give its bytes back"]
 
 
 @pytest.mark.parametrize("shape", [None, ("policy", {"a mapping": "unhashable"})])

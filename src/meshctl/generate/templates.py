@@ -18,6 +18,7 @@ names.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -155,7 +156,9 @@ class ShapeTemplates:
         if found is _UNSEEN:
             self._by_shape[shape] = _ONCE
         elif found is _ONCE:
-            self._by_shape[shape] = _made(build(marks), len(values), values, built)
+            made = self._by_shape[shape] = _made(build(marks), len(values), values, built)
+            if made is None:  # right, only slower: said where a developer looking for why can see it
+                _log.debug("a %s shape is built each time: its templates do not give its bytes back", _kind(shape))
         return built
 
 
@@ -173,6 +176,12 @@ def _made(marked: Sequence[Message], slots: int, values: Sequence[str],
     return templates
 
 
+def _kind(shape: Hashable) -> str:
+    """What a shape is of, for a log line (shapes hold whole views: too long to print)."""
+    return shape[0] if isinstance(shape, tuple) and shape and isinstance(shape[0], str) else type(shape).__name__
+
+
+_log = logging.getLogger("meshctl.generate.templates")
 _UNSEEN = object()
 _ONCE = object()
 """A shape seen once: built, no templates made yet."""
