@@ -421,14 +421,19 @@ def vs_routes(ctx: ProxyContext, vs: VirtualServiceView, port: int, services: Ma
 def _sidecar_routes(ctx: ProxyContext, vs: VirtualServiceView, port: int, services: Mapping[str, Service]) -> list[bytes]:
     """`vs_routes` for a sidecar, serialized, rendered from templates where their shape allows
     (generate.routeshapes)."""
-    config = config_path(vs.resource)
+    config, name, semantics = config_path(vs.resource), vs.name, vs.gateway_semantics
     grpc_timeout_header = not ctx.proxy.istio_extensions
 
+    def cluster_of(destination: Destination) -> str:
+        return destination_cluster(ctx, vs, destination, port, services)
+
+    def hash_of(destination: Destination) -> rc.RouteAction.HashPolicy | None:
+        return destination_hash(ctx, vs, destination)
+
     def made(rule: HTTPRoute, match: HTTPMatchRequest | None) -> tuple[bytes, bool] | None:
-        return ctx.route_shapes.route(rule, match, config=config, vs_name=vs.name, port=port,
-                                      cluster_of=lambda d: destination_cluster(ctx, vs, d, port, services),
-                                      hash_of=lambda d: destination_hash(ctx, vs, d),
-                                      grpc_timeout_header=grpc_timeout_header, gateway_semantics=vs.gateway_semantics)
+        return ctx.route_shapes.route(rule, match, config=config, vs_name=name, port=port, cluster_of=cluster_of,
+                                      hash_of=hash_of, grpc_timeout_header=grpc_timeout_header,
+                                      gateway_semantics=semantics)
 
     return _each_route(ctx, vs, port, MESH_ONLY, made)
 
