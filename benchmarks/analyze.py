@@ -11,6 +11,7 @@ not asserted.
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import subprocess
@@ -56,4 +57,6 @@ def main(sizes: list[int]) -> None:
 
 
 if __name__ == "__main__":
-    main([int(arg) for arg in sys.argv[1:]] or [100, 1000])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("services", type=int, nargs="*", default=[100, 1000], help="mesh sizes")
+    main(parser.parse_args().services)

@@ -22,6 +22,7 @@ Nothing is asserted. Every process started is ended by its PID.
 
 from __future__ import annotations
 
+import argparse
 import http.server
 import json
 import os
@@ -145,4 +146,6 @@ def main(runs: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 20)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("count", type=int, nargs="?", default=20, help="runs per case")
+    main(parser.parse_args().count)

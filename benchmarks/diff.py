@@ -21,6 +21,7 @@ is asserted.
 
 from __future__ import annotations
 
+import argparse
 import os
 import resource
 import subprocess
@@ -113,4 +114,6 @@ def main(services: int) -> None:
 
 if __name__ == "__main__":
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # for every process started
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1000)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("count", type=int, nargs="?", default=1000, help="how many services")
+    main(parser.parse_args().count)

@@ -21,9 +21,9 @@ Nothing is asserted. Every process started is ended by its PID.
 
 from __future__ import annotations
 
+import argparse
 import os
 import resource
-import sys
 import urllib.request
 from collections.abc import Callable
 
@@ -76,4 +76,6 @@ def main(services: int) -> None:
 
 if __name__ == "__main__":
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # for every process started
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1000)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("count", type=int, nargs="?", default=1000, help="how many services")
+    main(parser.parse_args().count)

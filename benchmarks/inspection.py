@@ -21,6 +21,7 @@ Prints the figures and the machine; nothing is asserted. Every process started i
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import subprocess
@@ -206,4 +207,6 @@ def main(services: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 334)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("count", type=int, nargs="?", default=334, help="how many services")
+    main(parser.parse_args().count)

@@ -25,6 +25,7 @@ Figures are printed as a table; nothing is asserted (targets live in the issue a
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import statistics
@@ -231,8 +232,8 @@ def main(sizes: list[int], edits: int = 30) -> None:
 
 
 if __name__ == "__main__":
-    arguments = sys.argv[1:]
-    edit_count = 30
-    if arguments[:1] == ["--edits"]:
-        edit_count, arguments = int(arguments[1]), arguments[2:]
-    main([int(arg) for arg in arguments] or [100, 1000, 10000], edit_count)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--edits", type=int, default=30, help="VirtualService edits timed per mesh size")
+    parser.add_argument("services", type=int, nargs="*", default=[100, 1000, 10000], help="mesh sizes")
+    options = parser.parse_args()
+    main(options.services, options.edits)
