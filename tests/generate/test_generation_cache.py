@@ -42,7 +42,7 @@ from meshctl.sources.base import SourceUpdate
 from meshctl.xds.cache import SnapshotCache
 from meshctl.generate.cache import GenerationCache
 from meshctl.generate.translator import MeshGeneration, Translator
-from meshctl.generate.proxy import generate
+from meshctl.generate.proxy import generate, inbound_clusters, inbound_listeners
 
 KITCHEN_SINK = Path(__file__).parent / "data" / "kitchen-sink.yaml"
 Key = tuple[str, str, str]
@@ -837,6 +837,27 @@ def test_a_proxy_is_made_again_when_its_own_pod_changes(scratch: Path, edit: Cal
     cold = generate(fresh, fresh.proxy("client.team")).packed()
     assert _bytes(served) != _bytes(held), "the edit changes nothing"
     assert _bytes(served) == _bytes(cold)
+
+
+def test_proxies_share_their_own_side_exactly_when_it_comes_out_equal(scratch: Path) -> None:
+    """Each proxy's own side is built under a key holding its name and address, and then
+    shared with any proxy whose own side serializes to the very same bytes (`same_content`):
+    two replicas of one pod share theirs, a pod whose Sidecar binds an ingress listener to its
+    address does not, and each is what a cold translation gives it."""
+    pod = OWN_POD.replace("{ANNOTATIONS}", "{}")
+    green = pod.split("---\n")[-1].replace("name: client,", "name: green,").replace("app: blue", "app: green")
+    replica = green.replace("name: green,", "name: replica,").replace("10.1.0.7", "10.1.0.9")
+    scratch.write_text("---\n".join([pod, green.replace("10.1.0.7", "10.1.0.8"), replica]))
+    snapshot = build_snapshot(list(load_file(str(scratch)).resources))
+    cache = GenerationCache()
+    names = ["green.team", "replica.team", "client.team"]
+    for build in (inbound_listeners, inbound_clusters):
+        cached = [build(snapshot, snapshot.proxy(name), cache) for name in names]
+        cold = [[m.SerializeToString(deterministic=True) for m in build(snapshot, snapshot.proxy(name))] for name in names]
+        assert [[m.SerializeToString(deterministic=True) for m in items] for items in cached] == cold
+        shared = {(a, b): cached[a] is cached[b] for a in range(3) for b in range(a + 1, 3)}
+        assert shared == {(a, b): cold[a] == cold[b] for a, b in shared}
+        assert shared[0, 1] and not shared[0, 2], "the replicas share, the pod with an ingress listener does not"
 
 
 def _bytes(resources: dict[str, dict[str, Any]]) -> dict[str, dict[str, bytes]]:

@@ -122,6 +122,10 @@ class ProxyContext:
         """See GenerationCache.same_list; `items` itself without a cache."""
         return items if self.cache is None else self.cache.same_list(items)
 
+    def same_content(self, items: list[M]) -> list[M]:
+        """See GenerationCache.same_content; `items` itself without a cache."""
+        return items if self.cache is None else self.cache.same_content(items)
+
     def parsed(self, message_class: type[M], data: bytes) -> M:
         """`message_class.FromString(data)`, `data` being its deterministic serialization; kept
         with it (`wire`) when there is no cache (with one, a message outlives this generation

@@ -173,12 +173,13 @@ def _inbound_clusters(ctx: ProxyContext) -> list[cluster_pb2.Cluster]:
     """The proxy's own side, clusters and listeners each rebuilt only when what it reads changes
     (see inbound_key): most changes touch other workloads' endpoints or routing, and leave
     every proxy's inbound alone. Apart, so that a caller wanting only clusters builds no
-    listener (`inbound_clusters`)."""
-    return ctx.memo(("clusters", ctx.inbound_key()), lambda: build_inbound_clusters(ctx))
+    listener (`inbound_clusters`). Proxies whose own sides come out equal share them
+    (`same_content`)."""
+    return ctx.memo(("clusters", ctx.inbound_key()), lambda: ctx.same_content(build_inbound_clusters(ctx)))
 
 
 def _inbound_listeners(ctx: ProxyContext) -> list[listener_pb2.Listener]:
-    return ctx.memo(("listeners", ctx.inbound_key()), lambda: build_inbound_listeners(ctx))
+    return ctx.memo(("listeners", ctx.inbound_key()), lambda: ctx.same_content(build_inbound_listeners(ctx)))
 
 
 def policy_filters(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None = None) -> InboundPolicy:
