@@ -1,7 +1,7 @@
-"""The gRPC face of ADS: one task per stream, fed by one queue.
+"""The gRPC face of ADS: one task per stream, fed by one inbox (inbox.py).
 
 A stream has two sources of work: requests from the proxy and config changes from the server.
-Both go into one queue (a reader task puts requests, the snapshot cache puts change notices),
+Both go into one inbox (a reader task puts requests, the snapshot cache puts change notices),
 and the stream's task handles them one at a time, so state is never touched concurrently and no
 request is ever lost to a race between two awaits.
 
@@ -25,6 +25,7 @@ from meshctl.xds.admission import DEFAULT_MAX_CONNECTIONS, Admission
 from meshctl.xds.cache import CHANGED, CLOSE, NotReadyError, SnapshotCache
 from meshctl.xds.limits import LARGE_BYTES, Names, RequestRefused, read
 from meshctl.xds.identity import with_peer_identity
+from meshctl.xds.inbox import Inbox
 from meshctl.xds.stream import DeltaStream, Push, RefusedNodeError, SotwStream, Stream
 
 __all__ = [
@@ -57,7 +58,7 @@ class _Call:
     """
 
     def __init__(self, cache: SnapshotCache, kind: type[Stream], context: grpc.aio.ServicerContext,
-                 queue: asyncio.Queue[Any], large: asyncio.Lock) -> None:
+                 queue: Inbox[Any], large: asyncio.Lock) -> None:
         self.cache = cache
         self.kind = kind
         self.context = context
@@ -148,20 +149,20 @@ class AdsServicer:
     async def DeltaAggregatedResources(self, request_iterator: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> None:  # noqa: N802
         await self._serve(DeltaStream, discovery_pb2.DeltaDiscoveryRequest, request_iterator, context)
 
-    async def _read(self, requests: AsyncIterator[bytes], queue: asyncio.Queue[Any], message: type[Message]) -> None:
+    async def _read(self, requests: AsyncIterator[bytes], queue: Inbox[Any], message: type[Message]) -> None:
         """Decode each request with its names (see limits.read); large ones one at a time."""
         try:
             async for raw in requests:
                 if len(raw) < LARGE_BYTES:
-                    queue.put_nowait(await read(message, raw))
+                    queue.put(await read(message, raw))
                     continue
                 async with self.large:
-                    queue.put_nowait(await read(message, raw))
+                    queue.put(await read(message, raw))
                     await asyncio.sleep(PAUSE)
         except grpc.aio.AioRpcError as exc:
             log.debug("stream read ended: %s", exc.code())
         finally:
-            queue.put_nowait(CLOSE)
+            queue.put(CLOSE)
 
     async def _serve(self, kind: type[Stream], message: type[Message], requests: AsyncIterator[bytes],
                      context: grpc.aio.ServicerContext) -> None:
@@ -170,7 +171,7 @@ class AdsServicer:
 
     async def _stream(self, kind: type[Stream], message: type[Message], requests: AsyncIterator[bytes],
                       context: grpc.aio.ServicerContext) -> None:
-        queue: asyncio.Queue[Any] = asyncio.Queue()
+        queue: Inbox[Any] = Inbox()
         reader = asyncio.create_task(self._read(requests, queue, message))
         call = _Call(self.cache, kind, context, queue, self.large)
         try:
