@@ -65,7 +65,7 @@ class MeshSnapshot:
     _service_imports: dict[tuple[str, tuple[Any, ...]], Any] = field(default_factory=dict, repr=False)
     _rules: dict[tuple[str, str, str, tuple[Any, ...]], DestinationRuleView | None] = field(default_factory=dict, repr=False)
     _destination_inputs: dict[tuple[str, str, str, tuple[Any, ...]], tuple[Any, ...]] = field(default_factory=dict, repr=False)
-    _versions_except: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = field(default_factory=dict, repr=False)
+    _versions_except: dict[tuple[str, ...], str] = field(default_factory=dict, repr=False)
     previous_version: str = ""
     """The version of the snapshot this one was built from (empty: none)."""
     routing_changes: RoutingChanges | None = None
@@ -133,12 +133,15 @@ class MeshSnapshot:
         """Content versions of whole kinds, for cache keys of output that depends on all of them."""
         return tuple(self.kind_versions.get(kind, "") for kind in kinds)
 
-    def versions_except(self, *kinds: str) -> tuple[tuple[str, str], ...]:
+    def versions_except(self, *kinds: str) -> str:
         """Content versions of every kind but these, for cache keys of output that reads none of them
-        (found once per snapshot: every proxy's keys ask for the same few)."""
+        (found once per snapshot: every proxy's keys ask for the same few). One string
+        (`KIND=VERSION;...`, kinds sorted) rather than a tuple of pairs: Python keeps a string's
+        hash, and recomputes a tuple's, pair by pair, every time a key holding it is looked up,
+        several times per proxy and change."""
         found = self._versions_except.get(kinds)
         if found is None:
-            found = tuple(sorted((kind, version) for kind, version in self.kind_versions.items() if kind not in kinds))
+            found = ";".join(f"{kind}={version}" for kind, version in sorted(self.kind_versions.items()) if kind not in kinds)
             self._versions_except[kinds] = found
         return found
 
