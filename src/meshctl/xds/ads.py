@@ -67,21 +67,26 @@ class _Call:
         self.stream: Stream | None = None
 
     async def handle(self, event: Any) -> bool:
-        """Answer one event; False once the stream is over."""
+        """Answer one event; False once the stream is over. A change notice, and a request
+        answered with nothing (an ACK, mostly), await no more than they must: once each per
+        proxy and change, every coroutine counts."""
         if event is CLOSE:
             return False
-        if isinstance(event, tuple) and isinstance(event[1], Names) and event[1].size > LARGE_NAMES:
+        if event is CHANGED:
+            assert self.stream is not None
+            pushes = self.stream.on_config()
+        elif isinstance(event[1], Names) and event[1].size > LARGE_NAMES:
             async with self.large:
                 await self._write(await self._pushes(event))
                 await asyncio.sleep(PAUSE)
+            return True
         else:
-            await self._write(await self._pushes(event))
+            pushes = await self._pushes(event)
+        if pushes:
+            await self._write(pushes)
         return True
 
     async def _pushes(self, event: Any) -> list[Push]:
-        if event is CHANGED:
-            assert self.stream is not None
-            return self.stream.on_config()
         request, names = event
         if isinstance(names, RequestRefused):
             await self._refuse(names)

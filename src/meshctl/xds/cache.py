@@ -9,7 +9,6 @@ configz) are built here too.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence

@@ -53,7 +53,6 @@ __all__ = ["DeltaStream", "Host", "Push", "RefusedNodeError", "SotwStream", "Str
 
 log = logging.getLogger("meshctl.xds")
 _NOTHING: Mapping[str, Packed] = {}
-_ids = itertools.count(1)
 
 
 class RefusedNodeError(MeshctlError):
@@ -92,7 +91,6 @@ class Stream:
         self.cache = cache
         self.node = node
         self.peer = peer
-        self.key = f"{node.id}-{next(_ids)}"
         self.identity: Identity = cache.nodes.identify(node)
         self.debug = not self.identity.proxy
         self.identified = False
