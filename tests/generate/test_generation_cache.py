@@ -104,6 +104,42 @@ def _tls(rnd: random.Random, objects: Objects) -> None:
         rule["spec"].setdefault("trafficPolicy", {})["tls"] = {"mode": rnd.choice(["DISABLE", "ISTIO_MUTUAL"])}
 
 
+POOLS = [None, {"tcp": {"maxConnections": 7}}, {"tcp": {"maxConnections": 9, "idleTimeout": "5s"}},
+         {"tcp": {"maxConnectionDuration": "1h"}}, {"http": {"http1MaxPendingRequests": 3, "idleTimeout": "9s"}}]
+
+
+def _policy_level(rnd: random.Random, rule: dict) -> dict:
+    """The rule's traffic policy, one of its subsets', or a port-level entry of either (made
+    when missing): a connection pool or outlier detection reaches clusters only, unless it is
+    the rule's own TCP idle timeout or connection duration (tcp_proxy), or the very presence of
+    a policy decides what else applies (same-host merging, port-level overrides)."""
+    spec = rule["spec"]
+    owners = [spec, *(spec.get("subsets") or [])]
+    policy = rnd.choice(owners).setdefault("trafficPolicy", {})
+    if rnd.random() < 0.3:
+        ports = policy.setdefault("portLevelSettings", [{"port": {"number": rnd.choice([80, 8080, 9090, 5432])}}])
+        return rnd.choice(ports)
+    return policy
+
+
+def _connection_pool(rnd: random.Random, objects: Objects) -> None:
+    rule = _pick(rnd, objects, "DestinationRule")
+    if rule:
+        level, pool = _policy_level(rnd, rule), copy.deepcopy(rnd.choice(POOLS))
+        if pool is None:
+            level.pop("connectionPool", None)
+        else:
+            level["connectionPool"] = pool
+
+
+def _outlier_detection(rnd: random.Random, objects: Objects) -> None:
+    rule = _pick(rnd, objects, "DestinationRule")
+    if rule:
+        level = _policy_level(rnd, rule)
+        if level.pop("outlierDetection", None) is None:
+            level["outlierDetection"] = {"consecutive5xxErrors": rnd.choice([3, 5]), "interval": "10s"}
+
+
 def _route_subset(rnd: random.Random, objects: Objects) -> None:
     vs = _pick(rnd, objects, "VirtualService", _http_rules_with_routes)
     if vs:
@@ -309,7 +345,7 @@ EXTRA_ENTRY = {"apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry", "
                         "ports": [{"number": 80, "name": "http", "protocol": "HTTP"}]}}
 
 
-EDITS = [_subset_labels, _drop_subset, _load_balancer, _tls, _route_subset, _weights, _retarget, _service_port,
+EDITS = [_subset_labels, _drop_subset, _load_balancer, _tls, _connection_pool, _outlier_detection, _route_subset, _weights, _retarget, _service_port,
          _pod_labels, _proxy_metadata, _egress_proxy, _replicas, _endpoint_address, _delete, _restore, _export_to, _sidecar_hosts, _toggle(STRICT), _toggle(SCOPED), _toggle(SCOPED_API), _toggle(ALIAS),
          _move_host, _vs_external_host, _precedence, _match_port, _source_labels, _mesh_config, _toggle(EXTRA_ENTRY)]
 

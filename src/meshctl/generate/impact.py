@@ -11,9 +11,12 @@ its host), endpoints (subsets, locality) and routes (subsets, consistent hashing
 listeners, which name clusters and route configurations but not their policies. So a change to
 DestinationRules alone is told by those: per view for the outbound clusters, endpoints and
 routes, per proxy for its inbound clusters (`generate.proxy.inbound_clusters`). Connection
-pools and outlier detection are read by clusters alone: routes read a rule's subsets and load
-balancer, endpoints its subsets and TLS mode. So a DestinationRule edited in those alone
-(`clusters_only`) changes clusters and nothing else.
+pools and outlier detection are read by clusters alone, but for a TCP pool's idle timeout and
+maximum connection duration, which outbound tcp_proxy filters take: routes read a rule's
+subsets and load balancer, endpoints its subsets and TLS mode. So a DestinationRule edited in
+those alone (`clusters_only`) changes clusters and nothing else, and serve keys what else reads
+rules by the rules as they see them (`rules_beyond_clusters`): a connection limit changed
+rebuilds no proxy's listeners nor any view's endpoints.
 
 AuthorizationPolicies and RequestAuthentications are read only for the filters they add to
 inbound chains (`generate.inbound_policy`): a change to them alone changes the inbound
@@ -23,6 +26,7 @@ listeners of the proxies whose filters change, and nothing else.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from typing import TypeVar
 
 from meshctl.config.kinds.networking.destination_rule import (
@@ -30,12 +34,14 @@ from meshctl.config.kinds.networking.destination_rule import (
     DestinationRule,
     OutlierDetection,
     PortTrafficPolicy,
+    TCPSettings,
     TrafficPolicy,
 )
 from meshctl.config.kinds.networking.virtual_service import VirtualService
 from meshctl.config.resource import Resource
+from meshctl.generate.context import ProxyContext
 
-__all__ = ["POLICY_KINDS", "clusters_only", "policies_only", "routes_only", "rules_only"]
+__all__ = ["POLICY_KINDS", "clusters_only", "policies_only", "routes_only", "rules_beyond_clusters", "rules_only"]
 
 POLICY_KINDS = ("AuthorizationPolicy", "RequestAuthentication")
 
@@ -70,16 +76,56 @@ def clusters_only(old: Resource | None, new: Resource | None) -> bool:
 _Policy = TypeVar("_Policy", TrafficPolicy, PortTrafficPolicy)
 _POOL = ConnectionPoolSettings()
 _OUTLIER = OutlierDetection()
+_NO_POLICY = TrafficPolicy()
+
+
+def rules_beyond_clusters(ctx: ProxyContext) -> str:
+    """A digest of the snapshot's DestinationRules as everything but clusters reads them (each
+    as `_beyond_clusters` sees it, with the metadata its view is made of): in the cache keys of
+    outbound listeners and endpoints instead of the rules' version, so that a rule edited in its
+    connection pools or outlier detection alone (`clusters_only`) leaves them as they were. Made
+    once per version of the rules, each rule reduced once per revision; with a cache only (a
+    cold generation keys nothing)."""
+    snapshot, cache = ctx.snapshot, ctx.cache
+    assert cache is not None, "a key for the generation cache"
+
+    def digest() -> str:
+        made = hashlib.blake2b(digest_size=16)
+        for view in snapshot.destination_rules:
+            for resource in view.resources:
+                made.update(cache.get(("beyond-clusters", resource.revision), lambda: _seen_beyond(resource)))
+        return made.hexdigest()
+
+    return cache.get(("rules-beyond-clusters", snapshot.versions_of("DestinationRule")), digest)
+
+
+def _seen_beyond(resource: Resource) -> bytes:
+    """What of one DestinationRule resource reaches more than clusters, as bytes to digest."""
+    assert isinstance(resource.view, DestinationRule)
+    seen = (resource.namespace, resource.name, resource.created, resource.generation, sorted(resource.labels.items()),
+            sorted(resource.annotations.items()), _beyond_clusters(resource.view))
+    return repr(seen).encode() + b"\0"
 
 
 def _beyond_clusters(rule: DestinationRule) -> DestinationRule:
-    """The rule as what reads more than clusters sees it: each connection pool and outlier
-    detection reduced to whether it is there (merging same-host rules keeps the first policy
-    there is, so a policy's presence matters beyond clusters even where its content does not)."""
+    """The rule as what reads more than clusters sees it: each connection pool reduced to the
+    TCP idle timeout and maximum connection duration (outbound tcp_proxy filters read them) and
+    each outlier detection to whether it is there (merging same-host rules keeps the first
+    policy there is, so a policy's presence matters beyond clusters even where its content does
+    not)."""
     policy = _reduced_policy(rule.traffic_policy) if rule.traffic_policy is not None else None
-    subsets = tuple(dataclasses.replace(subset, traffic_policy=_reduced_policy(subset.traffic_policy))
+    subsets = tuple(dataclasses.replace(subset, traffic_policy=_reduced_subset_policy(subset.traffic_policy))
                     if subset.traffic_policy is not None else subset for subset in rule.subsets)
     return dataclasses.replace(rule, traffic_policy=policy, subsets=subsets)
+
+
+def _reduced_subset_policy(policy: TrafficPolicy) -> TrafficPolicy | None:
+    """A subset's policy overlays the rule's field by field (`policy.for_subset`), and nothing
+    but clusters reads a subset's connection pool or outlier detection (tcp_proxy reads the
+    rule's own pool alone): one that sets nothing else is, beyond clusters, no policy at all."""
+    if dataclasses.replace(policy, connection_pool=None, outlier_detection=None) == _NO_POLICY:
+        return None
+    return _reduced_policy(policy)
 
 
 def _reduced_policy(policy: TrafficPolicy) -> TrafficPolicy:
@@ -87,8 +133,18 @@ def _reduced_policy(policy: TrafficPolicy) -> TrafficPolicy:
 
 
 def _reduced(policy: _Policy) -> _Policy:
-    return dataclasses.replace(policy, connection_pool=_POOL if policy.connection_pool is not None else None,
+    pool = policy.connection_pool
+    return dataclasses.replace(policy, connection_pool=_streams_of(pool) if pool is not None else None,
                                outlier_detection=_OUTLIER if policy.outlier_detection is not None else None)
+
+
+def _streams_of(pool: ConnectionPoolSettings) -> ConnectionPoolSettings:
+    """A connection pool as outbound listeners read it (`tcproutes.stream_policy`)."""
+    tcp = pool.tcp
+    if tcp is None:
+        return _POOL
+    return ConnectionPoolSettings(tcp=TCPSettings(idle_timeout=tcp.idle_timeout,
+                                                  max_connection_duration=tcp.max_connection_duration))
 
 
 def policies_only(old: Resource | None, new: Resource | None) -> bool:

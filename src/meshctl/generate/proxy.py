@@ -30,6 +30,7 @@ from meshctl.generate.clusters import (
 )
 from meshctl.generate.context import ProxyContext
 from meshctl.generate.endpoints import assignment, build_endpoints, services_by_host
+from meshctl.generate.impact import rules_beyond_clusters
 from meshctl.generate.inbound import build_inbound_listeners
 from meshctl.generate.inbound_policy import InboundPolicy, inbound_policy
 from meshctl.generate.listeners import build_listeners
@@ -161,7 +162,14 @@ def _outbound_clusters(ctx: ProxyContext) -> list[cluster_pb2.Cluster]:
 
 
 def _endpoints(ctx: ProxyContext, outbound: list[cluster_pb2.Cluster]) -> list[endpoint_pb2.ClusterLoadAssignment]:
-    return ctx.memo_list(("endpoints", _unrouted(ctx)), lambda: build_endpoints(ctx, outbound))
+    # Endpoints read the rules' subsets and TLS modes, not their connection pools or outlier
+    # detection: keyed by the rules as they read them, a connection limit changed leaves the
+    # list (and its identity) as it was; the clusters it changes have their assignments re-sent
+    # by the server all the same (Envoy asks for them again after a cluster update).
+    snapshot = ctx.snapshot
+    return ctx.memo_by(lambda: ("endpoints", ctx.services_key(), snapshot.mesh_key,
+                                snapshot.versions_except("VirtualService", "DestinationRule"), rules_beyond_clusters(ctx)),
+                       lambda: ctx.same_list(build_endpoints(ctx, outbound)))
 
 
 def _unrouted(ctx: ProxyContext) -> tuple[Hashable, ...]:
@@ -205,17 +213,20 @@ def _context(snapshot: MeshSnapshot, proxy: Proxy, cache: GenerationCache | None
 def _outbound_listeners(ctx: ProxyContext, view: tuple[Any, ...]) -> tuple[list[listener_pb2.Listener], list[str]]:
     """Outbound listeners, and the route configurations they ask for, in the order they ask.
 
-    They read VirtualServices only for their TCP and TLS routes: keyed by those rather than by
-    the snapshot, an HTTP routing edit leaves every listener as it was. Of the node's metadata
+    They read VirtualServices only for their TCP and TLS routes, and DestinationRules only for
+    what tcp_proxy takes of them: keyed by those rather than by the snapshot, an HTTP routing
+    edit or a connection limit changed leaves every listener as it was. Of the node's metadata
     they read its flags (idle timeout, HTTP/1.0), and of its ProxyConfig its proxyHeaders
     (connection managers' and routers' header knobs) and tracing, which the view leaves out:
     proxies that differ in those alone share all but their listeners."""
     snapshot = ctx.snapshot
-    listener_inputs = (view[1:], ctx.workload_key(), ctx.proxy.flags, ctx.headers, ctx.tracing, snapshot.mesh_key,
-                       snapshot.versions_except("VirtualService"),
-                       ctx.memo(("stream-routing", Same(ctx.scope)), lambda: stream_routing(ctx.scope)))
-    return ctx.memo(("outbound-listeners", listener_inputs),
-                    lambda: (ctx.same_list(build_listeners(ctx)), list(ctx.route_names)))
+
+    def key() -> Hashable:
+        return ("outbound-listeners", view[1:], ctx.workload_key(), ctx.proxy.flags, ctx.headers, ctx.tracing,
+                snapshot.mesh_key, snapshot.versions_except("VirtualService", "DestinationRule"), rules_beyond_clusters(ctx),
+                ctx.memo(("stream-routing", Same(ctx.scope)), lambda: stream_routing(ctx.scope)))
+
+    return ctx.memo_by(key, lambda: (ctx.same_list(build_listeners(ctx)), list(ctx.route_names)))
 
 
 def _routes(ctx: ProxyContext, names: list[str]) -> list[AssembledRoutes]:
