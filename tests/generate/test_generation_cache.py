@@ -469,6 +469,39 @@ def test_a_rule_for_a_service_entry_the_proxy_serves_changes_its_inbound_cluster
     check(scratch, [pool(7), pool(9)], "the memcache rule's connection pool")
 
 
+def _db_policy(where: str, value: dict[str, Any] | None) -> Callable[[Objects], None]:
+    """Set (None: remove) the db rule's connection pool (`where` "rule") or its subset's whole
+    traffic policy (`where` "subset")."""
+
+    def edit(objects: Objects) -> None:
+        spec = objects[("DestinationRule", "shop", "db")]["spec"]
+        owner, field = (spec["trafficPolicy"], "connectionPool") if where == "rule" else (spec["subsets"][0], "trafficPolicy")
+        if value is None:
+            owner.pop(field, None)
+        else:
+            owner[field] = copy.deepcopy(value)
+
+    return edit
+
+
+@pytest.mark.parametrize("check", [_assert_cached_equals_cold, _assert_served_equals_cold], ids=["generated", "served"])
+def test_a_rules_connection_pool_reaches_listeners_only_by_what_tcp_proxy_reads(scratch: Path,
+                                                                              check: Callable[..., None]) -> None:
+    """db is served over TCP: its rule's own TCP idle timeout and connection duration go into
+    every client's tcp_proxy, its connection limits and its subset's pool into clusters alone
+    (listeners and endpoints are keyed by the rules as they read them: impact.rules_beyond_clusters)."""
+    check(scratch, [
+        _db_policy("rule", {"tcp": {"maxConnections": 7}}),
+        _db_policy("rule", {"tcp": {"maxConnections": 7, "idleTimeout": "5s"}}),
+        _db_policy("rule", {"tcp": {"maxConnections": 9, "idleTimeout": "5s"}}),
+        _db_policy("rule", {"tcp": {"maxConnections": 9, "idleTimeout": "5s", "maxConnectionDuration": "1h"}}),
+        _db_policy("subset", {"connectionPool": {"tcp": {"maxConnections": 3, "idleTimeout": "7s"}}}),
+        _db_policy("subset", {"connectionPool": {"tcp": {"maxConnections": 3}}, "tls": {"mode": "ISTIO_MUTUAL"}}),
+        _db_policy("subset", None),
+        _db_policy("rule", None),
+    ], "the db rule's connection pools")
+
+
 TEAM = """
 apiVersion: v1
 kind: Service

@@ -18,6 +18,7 @@ from meshctl.generate import httproute, names, policy
 from meshctl.generate.core import istio_metadata
 from meshctl.generate.protobuf import set_duration
 from meshctl.generate.context import MESH_ONLY, ProxyContext
+from meshctl.generate.impact import rules_beyond_clusters
 from meshctl.generate.routebytes import AssembledRoutes, HostBlocks, SerializedHost
 from meshctl.generate.sharded import ShardedMap
 from meshctl.memokeys import Same
@@ -100,6 +101,9 @@ class _HostTable:
     is the edit's, not the mesh's."""
 
     version: str
+    rules: str
+    """The DestinationRules as routes read them, when the table was made or last updated
+    (impact.rules_beyond_clusters): a rule changed in nothing routes read reaches no host."""
     services: tuple[Service, ...]
     sent: HostBlocks
     where: Mapping[str, int]
@@ -139,24 +143,26 @@ def _updated(ctx: ProxyContext, table: _HostTable, egress: EgressScope, port: in
     """The table with the hosts whose routes changed rebuilt, after VirtualServices edited in
     place and DestinationRules changed (model.changes): neither changes which hosts there are
     nor the domains each claims. The edited VirtualServices are translated again, or, when
-    rules changed, every source of routes (a rule reaches whatever routes to its host), the
-    others found unchanged by their cache keys. None when the change may reach further: it
+    rules changed in what routes read of them, every source of routes (a rule reaches whatever
+    routes to its host), the others found unchanged by their cache keys. None when the change may reach further: it
     was not such a change relative to the table's snapshot, the imported services are other
     objects, an edit emptied or filled a VirtualService's routes on the port, or an edit gave
     warnings to routes that had none (they would come out of order)."""
     changes = ctx.snapshot.routing_changes
     if changes is None or changes.previous_version != table.version or egress.services is not table.services:
         return None
+    seen = _rules_seen(ctx)
+    rules = changes.rules and seen != table.rules
     start = len(ctx.warnings)
     sent: dict[int, SerializedHost] = {}
-    warnings = {} if changes.rules else dict(table.warnings)
+    warnings = {} if rules else dict(table.warnings)
     services = _http_services(ctx, egress, port)
     sources: dict[Hashable, tuple[tuple[Hashable, Any], ...]] = {}
 
     def refill(source: Hashable, names_: Iterable[str], routes: list[bytes], raised: tuple[str, ...],
                used: list[Hashable]) -> bool:
         if raised:
-            if not changes.rules and source not in warnings:
+            if not rules and source not in warnings:
                 return False
             warnings[source] = raised
         else:
@@ -167,7 +173,7 @@ def _updated(ctx: ProxyContext, table: _HostTable, egress: EgressScope, port: in
             sources[source] = _entries(ctx, used)
         return True
 
-    for vs in egress.virtual_services if changes.rules else (new for _, new in changes.edited):
+    for vs in egress.virtual_services if rules else (new for _, new in changes.edited):
         key = vs.resource.key
         if key not in table.by_vs:
             continue
@@ -178,15 +184,20 @@ def _updated(ctx: ProxyContext, table: _HostTable, egress: EgressScope, port: in
         if (filled is None) != (not routes) or not refill(key, filled or (), routes, tuple(ctx.warnings[before:]), used):
             del ctx.warnings[start:]
             return None
-    for name, service in table.defaults if changes.rules else ():
+    for name, service in table.defaults if rules else ():
         before = len(ctx.warnings)
         used = []
         routes = _default_routes(ctx, service, port, used)
         refill(("default", service.hostname), (name,), routes, tuple(ctx.warnings[before:]), used)
     del ctx.warnings[start:]
     ctx.warnings.extend(warning for raised in warnings.values() for warning in raised)
-    return _HostTable(ctx.snapshot.version, table.services, table.sent.replaced(sent), table.where, table.domains,
+    return _HostTable(ctx.snapshot.version, seen, table.services, table.sent.replaced(sent), table.where, table.domains,
                       table.by_vs, warnings, table.defaults, table.sources.updated(sources))
+
+
+def _rules_seen(ctx: ProxyContext) -> str:
+    """`_HostTable.rules` (empty without a cache: such a table is never updated)."""
+    return rules_beyond_clusters(ctx) if ctx.cache is not None else ""
 
 
 def _entries(ctx: ProxyContext, used: list[Hashable]) -> tuple[tuple[Hashable, Any], ...]:
@@ -221,7 +232,7 @@ def _built(ctx: ProxyContext, egress: EgressScope, port: int) -> _HostTable:
     defaults = tuple((vhost.name, vhost.services[0]) for vhost in vhosts
                      if vhost.name in domains_of and vhost.default and vhost.services)
     sources = ShardedMap({source: _entries(ctx, keys_used) for source, keys_used in used.items()})
-    return _HostTable(ctx.snapshot.version, egress.services, HostBlocks(sent), {host.name: i for i, host in enumerate(sent)},
+    return _HostTable(ctx.snapshot.version, _rules_seen(ctx), egress.services, HostBlocks(sent), {host.name: i for i, host in enumerate(sent)},
                       domains_of, kept, warnings, defaults, sources)
 
 
