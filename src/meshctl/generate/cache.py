@@ -122,8 +122,10 @@ class GenerationCache:
             return parts[0]
 
         def merged() -> dict[str, Packed]:
-            out: dict[str, Packed] = {}
-            for part in parts:
+            # The first part copied whole (in C): it is the view's shared hundreds, the rest a
+            # proxy's own few, merged once per proxy.
+            out = dict(parts[0])
+            for part in parts[1:]:
                 for name, item in part.items():
                     out.setdefault(name, item)
             return out
