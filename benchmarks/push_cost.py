@@ -10,6 +10,10 @@ turn, `--rounds` times (so made and undone from the second round on):
 - route: one VirtualService's header match flips subsets (one RouteConfiguration changes);
 - cluster: one subset gains a connection limit of its own (one Cluster, and so its EDS, changes).
 
+With `--own-sidecars`, the clients are serve_convergence.py's instead: interception NONE, each with
+a Sidecar of its own binding its egress listener to its own address (`--proxies 20 --services 100`
+is that benchmark's mesh in-process), so every proxy has its own listeners.
+
 Measured per change (CPU of this process, median of the rounds): translation (the new snapshot),
 the pushes of every stream (the CPU inside each stream's `on_config` and `on_request` for the ACKs
 and subscriptions), apart from it the decoding of the ACKs' bytes (limits.read, done by each
@@ -34,7 +38,7 @@ from pathlib import Path
 from envoy.service.discovery.v3 import discovery_pb2
 from google.protobuf.message import Message
 from ads_clients import names_in
-from servebench import MeshDir, print_table, simulated_clients
+from servebench import Client as ServeClient, MeshDir, print_table, simulated_clients
 
 from meshctl.config.loader import load
 from meshctl.generate.bootstrap import ads_bootstrap
@@ -114,8 +118,8 @@ class Client:
 class World:
     """The mesh directory, the cache serving it, and the connected clients."""
 
-    def __init__(self, base: Path, proxies: int, services: int) -> None:
-        clients = simulated_clients(proxies)
+    def __init__(self, base: Path, proxies: int, services: int, own_sidecars: bool = False) -> None:
+        clients = sidecar_clients(proxies) if own_sidecars else simulated_clients(proxies)
         self.mesh = MeshDir(base, services, clients)
         self.cache = SnapshotCache(ISTIO_NODES)
         self.translate = Translator()
@@ -147,6 +151,12 @@ class World:
         return spent, sum(c.responses for c in self.clients), sum(c.bytes for c in self.clients)
 
 
+def sidecar_clients(count: int) -> list[ServeClient]:
+    """serve_convergence.py's clients (`envoy_clients`), on addresses nothing binds here."""
+    return [ServeClient(f"client{k}", f"127.1.{k // 256}.{k % 256 + 1}", bind=f"127.1.{k // 256}.{k % 256 + 1}")
+            for k in range(count)]
+
+
 CHANGES: dict[str, Callable[[MeshDir, int], object]] = {
     "endpoint": lambda mesh, i: mesh.toggle_endpoint(i),
     "route": lambda mesh, i: mesh.toggle_route(i),
@@ -160,8 +170,10 @@ def main() -> None:
     parser.add_argument("--services", type=int, default=34)
     parser.add_argument("--rounds", type=int, default=2, help="times each change is made to each of two services")
     parser.add_argument("--profile", action="store_true", help="print where the push time goes (largest N)")
+    parser.add_argument("--own-sidecars", action="store_true", help="serve_convergence.py's clients: a Sidecar each")
     args = parser.parse_args()
-    print(f"# serve push cost in-process (no gRPC): {args.services} services, SotW streams sharing one scope, "
+    shape = "each with a Sidecar of its own" if args.own_sidecars else "sharing one scope"
+    print(f"# serve push cost in-process (no gRPC): {args.services} services, SotW streams {shape}, "
           f"median of {2 * args.rounds} edits")
     global PROFILE
     rows = []
@@ -170,7 +182,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="meshctl-bench-") as directory:
             tracemalloc.start()
             before = tracemalloc.get_traced_memory()[0]
-            world = World(Path(directory), count, args.services)
+            world = World(Path(directory), count, args.services, args.own_sidecars)
             per_stream = (tracemalloc.get_traced_memory()[0] - before) / count
             tracemalloc.stop()
             for change, edit in CHANGES.items():
