@@ -16,7 +16,7 @@ maximum connection duration, which outbound tcp_proxy filters take: routes read 
 subsets and load balancer, endpoints its subsets and TLS mode. So a DestinationRule edited in
 those alone (`clusters_only`) changes clusters and nothing else, and serve keys what else reads
 rules by the rules as they see them (`rules_beyond_clusters`): a connection limit changed
-rebuilds no proxy's listeners nor any view's endpoints.
+rebuilds no proxy's listeners, no view's endpoints and no route table's hosts.
 
 AuthorizationPolicies and RequestAuthentications are read only for the filters they add to
 inbound chains (`generate.inbound_policy`): a change to them alone changes the inbound
@@ -82,8 +82,9 @@ _NO_POLICY = TrafficPolicy()
 def rules_beyond_clusters(ctx: ProxyContext) -> str:
     """A digest of the snapshot's DestinationRules as everything but clusters reads them (each
     as `_beyond_clusters` sees it, with the metadata its view is made of): in the cache keys of
-    outbound listeners and endpoints instead of the rules' version, so that a rule edited in its
-    connection pools or outlier detection alone (`clusters_only`) leaves them as they were. Made
+    outbound listeners and endpoints instead of the rules' version, and kept with route tables
+    (`routes._HostTable.rules`), so that a rule edited in its connection pools or outlier
+    detection alone (`clusters_only`) leaves them as they were. Made
     once per version of the rules, each rule reduced once per revision; with a cache only (a
     cold generation keys nothing)."""
     snapshot, cache = ctx.snapshot, ctx.cache
