@@ -39,7 +39,8 @@ from meshctl.config.kinds.networking.destination_rule import (
 )
 from meshctl.config.kinds.networking.virtual_service import VirtualService
 from meshctl.config.resource import Resource
-from meshctl.generate.context import ProxyContext
+from meshctl.generate.cache import GenerationCache
+from meshctl.model.snapshot import MeshSnapshot
 
 __all__ = ["POLICY_KINDS", "clusters_only", "policies_only", "routes_only", "rules_beyond_clusters", "rules_only"]
 
@@ -79,16 +80,14 @@ _OUTLIER = OutlierDetection()
 _NO_POLICY = TrafficPolicy()
 
 
-def rules_beyond_clusters(ctx: ProxyContext) -> str:
+def rules_beyond_clusters(snapshot: MeshSnapshot, cache: GenerationCache) -> str:
     """A digest of the snapshot's DestinationRules as everything but clusters reads them (each
     as `_beyond_clusters` sees it, with the metadata its view is made of): in the cache keys of
     outbound listeners and endpoints instead of the rules' version, and kept with route tables
     (`routes._HostTable.rules`), so that a rule edited in its connection pools or outlier
-    detection alone (`clusters_only`) leaves them as they were. Made
-    once per version of the rules, each rule reduced once per revision; with a cache only (a
-    cold generation keys nothing)."""
-    snapshot, cache = ctx.snapshot, ctx.cache
-    assert cache is not None, "a key for the generation cache"
+    detection alone (`clusters_only`) leaves them as they were. Made once per version of the
+    rules, each rule reduced once per revision, in the generation cache (a cold generation
+    keys nothing)."""
 
     def digest() -> str:
         made = hashlib.blake2b(digest_size=16)

@@ -166,15 +166,24 @@ def _endpoints(ctx: ProxyContext, outbound: list[cluster_pb2.Cluster]) -> list[e
     # detection: keyed by the rules as they read them, a connection limit changed leaves the
     # list (and its identity) as it was; the clusters it changes have their assignments re-sent
     # by the server all the same (Envoy asks for them again after a cluster update).
-    snapshot = ctx.snapshot
-    return ctx.memo_by(lambda: ("endpoints", ctx.services_key(), snapshot.mesh_key,
-                                snapshot.versions_except("VirtualService", "DestinationRule"), rules_beyond_clusters(ctx)),
+    return ctx.memo_by(lambda: ("endpoints", ctx.services_key(), *_beyond_clusters(ctx)),
                        lambda: ctx.same_list(build_endpoints(ctx, outbound)))
 
 
 def _unrouted(ctx: ProxyContext) -> tuple[Hashable, ...]:
     snapshot = ctx.snapshot
     return (ctx.services_key(), snapshot.mesh_key, snapshot.versions_except("VirtualService"))
+
+
+def _beyond_clusters(ctx: ProxyContext) -> tuple[Hashable, ...]:
+    """The snapshot as what reads neither VirtualServices' HTTP routes nor DestinationRules'
+    connection pools and outlier detection sees it (endpoints, outbound listeners): the mesh,
+    every other kind's version, and the rules as they read them (impact.rules_beyond_clusters).
+    In cache keys only."""
+    snapshot, cache = ctx.snapshot, ctx.cache
+    assert cache is not None, "a key for the generation cache"
+    return (snapshot.mesh_key, snapshot.versions_except("VirtualService", "DestinationRule"),
+            rules_beyond_clusters(snapshot, cache))
 
 
 def _inbound_clusters(ctx: ProxyContext) -> list[cluster_pb2.Cluster]:
@@ -219,12 +228,10 @@ def _outbound_listeners(ctx: ProxyContext, view: tuple[Any, ...]) -> tuple[list[
     they read its flags (idle timeout, HTTP/1.0), and of its ProxyConfig its proxyHeaders
     (connection managers' and routers' header knobs) and tracing, which the view leaves out:
     proxies that differ in those alone share all but their listeners."""
-    snapshot = ctx.snapshot
 
     def key() -> Hashable:
         return ("outbound-listeners", view[1:], ctx.workload_key(), ctx.proxy.flags, ctx.headers, ctx.tracing,
-                snapshot.mesh_key, snapshot.versions_except("VirtualService", "DestinationRule"), rules_beyond_clusters(ctx),
-                ctx.memo(("stream-routing", Same(ctx.scope)), lambda: stream_routing(ctx.scope)))
+                *_beyond_clusters(ctx), ctx.memo(("stream-routing", Same(ctx.scope)), lambda: stream_routing(ctx.scope)))
 
     return ctx.memo_by(key, lambda: (ctx.same_list(build_listeners(ctx)), list(ctx.route_names)))
 

@@ -197,7 +197,7 @@ def _updated(ctx: ProxyContext, table: _HostTable, egress: EgressScope, port: in
 
 def _rules_seen(ctx: ProxyContext) -> str:
     """`_HostTable.rules` (empty without a cache: such a table is never updated)."""
-    return rules_beyond_clusters(ctx) if ctx.cache is not None else ""
+    return rules_beyond_clusters(ctx.snapshot, ctx.cache) if ctx.cache is not None else ""
 
 
 def _entries(ctx: ProxyContext, used: list[Hashable]) -> tuple[tuple[Hashable, Any], ...]:
