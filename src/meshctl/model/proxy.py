@@ -205,8 +205,7 @@ def from_environment(proxy: Proxy, environment: Mapping[str, str]) -> Proxy:
             sent = json.loads(text)
         except ValueError:
             sent = None
-        parts = {key: sent[key] for key in PROXY_CONFIG_PARTS if isinstance(sent.get(key), dict)} \
-            if isinstance(sent, dict) else {}
+        parts = _parts_of(sent)
         if parts:
             proxy_config = compact(parts)
     if metadata == proxy.metadata and proxy_config == proxy.proxy_config:
@@ -234,11 +233,17 @@ def workload_proxy_config(workload: Workload, default: DefaultConfig) -> str:
     injector merges the annotation. Empty when the pod sets none: the mesh's then hold."""
     from meshctl.inject.proxyconfig import merged
 
-    annotation = _annotation(workload)
-    if not any(isinstance(annotation.get(key), dict) for key in PROXY_CONFIG_PARTS):
+    own = _parts_of(_annotation(workload))
+    if not own:
         return ""
-    own = {key: annotation[key] if isinstance(annotation.get(key), dict) else {} for key in PROXY_CONFIG_PARTS}
-    return compact({key: merged(default.fields.get(key) or {}, value) for key, value in own.items()})
+    return compact({key: merged(default.fields.get(key) or {}, own.get(key, {})) for key in PROXY_CONFIG_PARTS})
+
+
+def _parts_of(config: Any) -> dict[str, Any]:
+    """The `PROXY_CONFIG_PARTS` a ProxyConfig document sets as objects (none when it is not one)."""
+    if not isinstance(config, dict):
+        return {}
+    return {key: config[key] for key in PROXY_CONFIG_PARTS if isinstance(config.get(key), dict)}
 
 
 def compact(config: Mapping[str, Any]) -> str:

@@ -5,7 +5,7 @@ cache, the notice to end. asyncio.Queue did the job, but it is made for many con
 sizes and task accounting: four deques and an Event per stream (2.5 KB each at rest, a thousand
 streams 2.5 MB), and that machinery run on every event, twice per proxy and change (the change
 notice, then the ACK). A stream's inbox has one consumer, its task, and producers that never
-wait: a list of what came and the one future its task waits on.
+wait: a deque of what came and the one future its task waits on.
 """
 
 from __future__ import annotations
